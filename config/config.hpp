@@ -1,0 +1,101 @@
+// The JSON configuration: typed model, strict parsing, errors that name the offending field.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace seedproxy::config {
+
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+// Credentials of the proxy's own libpq connections (catalog, registry, materialization).
+struct Control {
+  std::string user = "postgres";
+  std::optional<std::string> password;
+};
+
+struct Admin {
+  std::vector<std::string> users;
+};
+
+enum class MaterializePolicy { threshold, never, manual };
+
+struct Materialize {
+  MaterializePolicy policy = MaterializePolicy::threshold;
+  std::uint64_t reads = 100;
+  std::uint64_t window_seconds = 86400;
+};
+
+struct SeedSpec {
+  std::string database;
+  std::string entity;  // "schema.table" or "table" (then public)
+  std::string attribute;
+  std::string type;
+  std::string expression;
+  Materialize materialize;
+};
+
+struct Limits {
+  // Largest typed protocol message accepted in either direction (PostgreSQL's own limit is 1 GiB).
+  std::uint64_t max_message_bytes = std::uint64_t{1} << 30;
+  std::uint32_t max_clients = 10000;
+  // A client that has not finished its startup packet in this time is disconnected.
+  double startup_timeout_seconds = 15.0;
+  double connect_timeout_seconds = 5.0;
+};
+
+struct Runtime {
+  std::uint32_t threads = 1;  // I/O threads, each with its own event loop
+  double shutdown_grace_seconds = 30.0;
+};
+
+enum class LogFormat { text, json };
+enum class LogLevel { debug, info, warning, error };
+
+struct Log {
+  LogLevel level = LogLevel::info;
+  LogFormat format = LogFormat::text;
+};
+
+struct Config {
+  Endpoint listen{"127.0.0.1", 6432};
+  Endpoint upstream{"127.0.0.1", 5432};
+  Control control;
+  std::optional<Endpoint> metrics;  // absent: no metrics listener
+  Admin admin;
+  bool ddl_seeds = false;
+  std::vector<SeedSpec> seeds;
+  Limits limits;
+  Runtime runtime;
+  Log log;
+};
+
+// Thrown for any invalid configuration. `field` is the JSON path of the culprit, e.g.
+// "listen.port" or "seeds[2].materialize.policy"; what() is a full sentence naming it.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string field, const std::string& message);
+  [[nodiscard]] const std::string& field() const noexcept { return field_; }
+
+ private:
+  std::string field_;
+};
+
+// Parses and validates configuration text. Throws ConfigError.
+[[nodiscard]] Config parse_config(std::string_view json_text);
+
+// Reads and parses a file; an unreadable file is a ConfigError with an empty field.
+[[nodiscard]] Config load_config_file(const std::filesystem::path& path);
+
+[[nodiscard]] std::string_view to_string(MaterializePolicy policy) noexcept;
+[[nodiscard]] std::string_view to_string(LogLevel level) noexcept;
+
+}  // namespace seedproxy::config
