@@ -1,0 +1,81 @@
+// Command line entry point: --config, --check-config, --help, --version.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "proxy/log.hpp"
+#include "proxy/server.hpp"
+#include "seedproxy_version.hpp"
+
+namespace {
+
+constexpr const char* usage_text =
+    "usage: seedproxy --config FILE        run the proxy\n"
+    "       seedproxy --check-config FILE  validate FILE and exit (0 valid, 1 invalid)\n"
+    "       seedproxy --help | --version\n"
+    "\n"
+    "seedproxy is a PostgreSQL wire-protocol proxy. Point clients at listen.host:listen.port;\n"
+    "it relays every session to upstream. Configuration keys: docs/configuration.md.\n";
+
+seedproxy::log::Level to_log_level(seedproxy::config::LogLevel level) {
+  using seedproxy::config::LogLevel;
+  switch (level) {
+    case LogLevel::debug:
+      return seedproxy::log::Level::debug;
+    case LogLevel::info:
+      return seedproxy::log::Level::info;
+    case LogLevel::warning:
+      return seedproxy::log::Level::warning;
+    case LogLevel::error:
+      return seedproxy::log::Level::error;
+  }
+  return seedproxy::log::Level::info;
+}
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "seedproxy: %s\n%s", message.c_str(), usage_text);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    std::fputs(usage_text, stdout);
+    return 0;
+  }
+  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("seedproxy %s\n", seedproxy::version_string);
+    return 0;
+  }
+  if (argc != 3) return usage_error(argc < 2 ? "missing arguments" : "unexpected arguments");
+  const std::string_view mode = argv[1];
+  if (mode != "--config" && mode != "--check-config")
+    return usage_error("unknown option " + std::string(mode));
+  const std::string path = argv[2];
+
+  seedproxy::config::Config config;
+  try {
+    config = seedproxy::config::load_config_file(path);
+  } catch (const seedproxy::config::ConfigError& e) {
+    std::fprintf(stderr, "seedproxy: invalid configuration %s: %s\n", path.c_str(), e.what());
+    return 1;
+  }
+  if (mode == "--check-config") {
+    std::printf("seedproxy: configuration %s is valid\n", path.c_str());
+    return 0;
+  }
+
+  seedproxy::log::configure(to_log_level(config.log.level),
+                            config.log.format == seedproxy::config::LogFormat::json);
+  try {
+    seedproxy::proxy::Server server(std::move(config));
+    return server.run();
+  } catch (const std::exception& e) {
+    seedproxy::log::error("server", e.what());
+    return 1;
+  }
+}

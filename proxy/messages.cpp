@@ -1,0 +1,61 @@
+// Backend message construction: a length-patching writer and ErrorResponse.
+#include "proxy/messages.hpp"
+
+namespace seedproxy::protocol {
+
+void PacketWriter::begin(char type) {
+  start_ = out_.size();
+  out_.push_back(static_cast<std::byte>(type));
+  put_u32(0);
+}
+
+void PacketWriter::put_u16(std::uint16_t value) {
+  out_.push_back(static_cast<std::byte>(value >> 8));
+  out_.push_back(static_cast<std::byte>(value));
+}
+
+void PacketWriter::put_u32(std::uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out_.push_back(static_cast<std::byte>(value >> shift));
+}
+
+void PacketWriter::put_bytes(std::string_view bytes) {
+  for (char c : bytes) out_.push_back(static_cast<std::byte>(c));
+}
+
+void PacketWriter::put_cstring(std::string_view text) {
+  put_bytes(text);
+  out_.push_back(std::byte{0});
+}
+
+void PacketWriter::finish() {
+  const auto length = static_cast<std::uint32_t>(out_.size() - start_ - 1);
+  for (int i = 0; i < 4; ++i) out_[start_ + 1 + i] = static_cast<std::byte>(length >> (24 - 8 * i));
+}
+
+std::vector<std::byte> error_response(const ErrorFields& fields) {
+  const std::string_view severity = fields.severity == Severity::fatal ? "FATAL" : "ERROR";
+  PacketWriter writer;
+  writer.begin('E');
+  writer.put_u8('S');
+  writer.put_cstring(severity);
+  writer.put_u8('V');
+  writer.put_cstring(severity);
+  writer.put_u8('C');
+  writer.put_cstring(fields.code);
+  writer.put_u8('M');
+  writer.put_cstring(fields.message);
+  if (!fields.detail.empty()) {
+    writer.put_u8('D');
+    writer.put_cstring(fields.detail);
+  }
+  if (!fields.hint.empty()) {
+    writer.put_u8('H');
+    writer.put_cstring(fields.hint);
+  }
+  writer.put_u8(0);
+  writer.finish();
+  return writer.take();
+}
+
+}  // namespace seedproxy::protocol

@@ -1,0 +1,51 @@
+// Building backend messages the proxy speaks itself (ErrorResponse, single-byte answers).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace seedproxy::protocol {
+
+// Appends one typed message; the length word is patched in by finish().
+class PacketWriter {
+ public:
+  void begin(char type);
+  void put_u8(std::uint8_t value) { out_.push_back(static_cast<std::byte>(value)); }
+  void put_u16(std::uint16_t value);
+  void put_u32(std::uint32_t value);
+  void put_cstring(std::string_view text);  // text then a NUL
+  void put_bytes(std::string_view bytes);
+  void finish();
+  [[nodiscard]] std::vector<std::byte> take() { return std::move(out_); }
+  [[nodiscard]] const std::vector<std::byte>& bytes() const noexcept { return out_; }
+
+ private:
+  std::vector<std::byte> out_;
+  std::size_t start_ = 0;
+};
+
+enum class Severity : std::uint8_t { error, fatal };
+
+// SQLSTATEs the proxy emits on its own behalf.
+namespace sqlstate {
+inline constexpr std::string_view protocol_violation = "08P01";
+inline constexpr std::string_view connection_failure = "08006";
+inline constexpr std::string_view unable_to_connect = "08001";
+inline constexpr std::string_view admin_shutdown = "57P01";
+inline constexpr std::string_view too_many_connections = "53300";
+inline constexpr std::string_view feature_not_supported = "0A000";
+}  // namespace sqlstate
+
+struct ErrorFields {
+  Severity severity = Severity::error;
+  std::string_view code;
+  std::string_view message;
+  std::string_view detail;  // omitted when empty
+  std::string_view hint;    // omitted when empty
+};
+
+[[nodiscard]] std::vector<std::byte> error_response(const ErrorFields& fields);
+
+}  // namespace seedproxy::protocol

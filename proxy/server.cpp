@@ -1,0 +1,275 @@
+// Listening, distributing clients over I/O threads, signals, and the graceful shutdown sequence.
+#include "proxy/server.hpp"
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <csignal>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "proxy/log.hpp"
+#include "proxy/messages.hpp"
+#include "proxy/session.hpp"
+#include "seedproxy_version.hpp"
+
+namespace seedproxy::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// One event loop per thread; a session lives and dies on the thread that accepted it.
+// Member order matters: the context is destroyed (and with it any unfinished session frame)
+// while the session list those frames unlink from still exists.
+struct Worker {
+  SessionList sessions;
+  asio::io_context context{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard{context.get_executor()};
+  std::thread thread;
+};
+
+std::string endpoint_name(const config::Endpoint& endpoint) {
+  return endpoint.host + ":" + std::to_string(endpoint.port);
+}
+
+}  // namespace
+
+struct Server::State {
+  explicit State(config::Config cfg) : config(std::move(cfg)) {
+    const auto threads = std::max<std::uint32_t>(1, config.runtime.threads);
+    for (std::uint32_t i = 0; i < threads; ++i) workers.push_back(std::make_unique<Worker>());
+  }
+
+  asio::io_context& main_context() { return workers.front()->context; }
+
+  void start_listening();
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> refuse(tcp::socket socket, std::string message);
+  asio::awaitable<void> watch_signals();
+  void spawn_session(Worker& worker, tcp::socket socket);
+  void session_ended();
+  void begin_shutdown(std::string_view why);
+  void terminate_sessions(std::string reason);
+  void stop_all();
+
+  config::Config config;
+  std::shared_ptr<const SessionSettings> settings;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::steady_timer> grace_timer;
+  std::atomic<std::uint64_t> active{0};
+  std::atomic<std::uint64_t> next_id{1};
+  std::size_t next_worker = 0;
+  bool shutting_down = false;  // main thread only
+  bool stopped = false;        // main thread only
+};
+
+void Server::State::start_listening() {
+  auto session_settings = std::make_shared<SessionSettings>();
+  error_code ec;
+  tcp::resolver resolver(main_context());
+  const auto upstream = resolver.resolve(config.upstream.host, std::to_string(config.upstream.port),
+                                         tcp::resolver::numeric_service, ec);
+  if (ec || upstream.empty())
+    throw std::runtime_error("cannot resolve upstream.host \"" + config.upstream.host +
+                             "\": " + ec.message());
+  for (const auto& entry : upstream) session_settings->upstream.push_back(entry.endpoint());
+  session_settings->upstream_name = endpoint_name(config.upstream);
+  session_settings->max_message_length =
+      static_cast<std::uint32_t>(config.limits.max_message_bytes);
+  session_settings->startup_timeout_seconds = config.limits.startup_timeout_seconds;
+  session_settings->connect_timeout_seconds = config.limits.connect_timeout_seconds;
+  settings = std::move(session_settings);
+
+  const auto listen = resolver.resolve(config.listen.host, std::to_string(config.listen.port),
+                                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || listen.empty())
+    throw std::runtime_error("cannot resolve listen.host \"" + config.listen.host +
+                             "\": " + ec.message());
+  const tcp::endpoint endpoint = listen.begin()->endpoint();
+  acceptor.emplace(main_context());
+  const auto fail = [&](const char* what) {
+    throw std::runtime_error(std::string("cannot listen on ") + endpoint_name(config.listen) +
+                             ": " + what + ": " + ec.message());
+  };
+  acceptor->open(endpoint.protocol(), ec);
+  if (ec) fail("open");
+  acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) fail("SO_REUSEADDR");
+  acceptor->bind(endpoint, ec);
+  if (ec) fail("bind");
+  acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail("listen");
+}
+
+asio::awaitable<void> Server::State::accept_loop() {
+  for (;;) {
+    Worker& worker = *workers[next_worker++ % workers.size()];
+    auto [ec, socket] = co_await acceptor->async_accept(worker.context, use_tuple);
+    if (shutting_down) co_return;
+    if (ec) {
+      log::warning("server", "accept failed: " + ec.message());
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+        // Out of file descriptors: back off briefly instead of spinning on the same error.
+        asio::steady_timer pause(main_context(), std::chrono::milliseconds(100));
+        co_await pause.async_wait(use_tuple);
+      }
+      continue;
+    }
+    if (active.load() >= config.limits.max_clients) {
+      log::warning("server", "refused a client: limits.max_clients (" +
+                                 std::to_string(config.limits.max_clients) + ") reached");
+      asio::co_spawn(worker.context, refuse(std::move(socket), "sorry, too many clients already"),
+                     asio::detached);
+      continue;
+    }
+    spawn_session(worker, std::move(socket));
+  }
+}
+
+asio::awaitable<void> Server::State::refuse(tcp::socket socket, std::string message) {
+  const auto bytes = protocol::error_response(
+      {protocol::Severity::fatal, protocol::sqlstate::too_many_connections, message, {}, {}});
+  co_await asio::async_write(socket, asio::buffer(bytes), use_tuple);
+  error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+void Server::State::spawn_session(Worker& worker, tcp::socket socket) {
+  active.fetch_add(1);
+  const auto id = next_id.fetch_add(1);
+  auto run = [](tcp::socket client, std::shared_ptr<const SessionSettings> session_settings,
+                SessionList& list, std::uint64_t session_id) -> asio::awaitable<void> {
+    Session session(std::move(client), std::move(session_settings), list, session_id);
+    co_await session.run();
+  };
+  asio::co_spawn(worker.context, run(std::move(socket), settings, worker.sessions, id),
+                 [this, id](std::exception_ptr failure) {
+                   if (failure) {
+                     try {
+                       std::rethrow_exception(failure);
+                     } catch (const std::exception& e) {
+                       log::error("session", "session " + std::to_string(id) +
+                                                 " ended by an internal error: " + e.what());
+                     }
+                   }
+                   session_ended();
+                 });
+}
+
+void Server::State::session_ended() {
+  if (active.fetch_sub(1) == 1)
+    asio::post(main_context(), [this] {
+      if (shutting_down && active.load() == 0) {
+        log::info("server", "all sessions closed");
+        stop_all();
+      }
+    });
+}
+
+asio::awaitable<void> Server::State::watch_signals() {
+  asio::signal_set signals(main_context(), SIGINT, SIGTERM, SIGHUP);
+  for (;;) {
+    auto [ec, number] = co_await signals.async_wait(use_tuple);
+    if (ec || stopped) co_return;
+    if (number == SIGHUP) {
+      log::warning("server",
+                   "SIGHUP received: hot reload arrives with the seed registry; restart to apply "
+                   "configuration changes");
+      continue;
+    }
+    const std::string name = number == SIGINT ? "SIGINT" : "SIGTERM";
+    if (!shutting_down) {
+      begin_shutdown(name);
+    } else {
+      log::info("server", name + " received again: closing every session now");
+      terminate_sessions("seedproxy shutdown (second signal)");
+    }
+  }
+}
+
+void Server::State::begin_shutdown(std::string_view why) {
+  shutting_down = true;
+  error_code ignored;
+  acceptor->close(ignored);
+  const auto sessions = active.load();
+  if (sessions == 0) {
+    log::info("server", std::string(why) + " received: no sessions open, stopping");
+    stop_all();
+    return;
+  }
+  const double grace = config.runtime.shutdown_grace_seconds;
+  log::info("server", std::string(why) + " received: no longer accepting; waiting up to " +
+                          std::to_string(grace) + " s for " + std::to_string(sessions) +
+                          " session(s) to finish");
+  grace_timer.emplace(main_context());
+  grace_timer->expires_after(seconds(grace));
+  grace_timer->async_wait([this](error_code ec) {
+    if (ec || stopped) return;
+    terminate_sessions("seedproxy shutdown: grace period over");
+  });
+}
+
+void Server::State::terminate_sessions(std::string reason) {
+  for (auto& worker : workers)
+    asio::post(worker->context, [&list = worker->sessions, reason] {
+      // terminate() only cancels; sessions leave the list later, from their own frames.
+      for (Session* session : list.sessions) session->terminate(reason);
+    });
+  // Sessions stuck writing to a client that never reads get a bounded time to go.
+  auto hard_stop = std::make_shared<asio::steady_timer>(main_context(), std::chrono::seconds(5));
+  hard_stop->async_wait([this, hard_stop](error_code ec) {
+    if (ec || stopped) return;
+    log::warning("server", std::to_string(active.load()) +
+                               " session(s) did not close in time; stopping anyway");
+    stop_all();
+  });
+}
+
+void Server::State::stop_all() {
+  if (stopped) return;
+  stopped = true;
+  if (grace_timer) grace_timer->cancel();
+  for (auto& worker : workers) {
+    worker->guard.reset();
+    worker->context.stop();
+  }
+}
+
+Server::Server(config::Config config) : state_(std::make_unique<State>(std::move(config))) {}
+
+Server::~Server() = default;
+
+int Server::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto& state = *state_;
+  state.start_listening();
+  asio::co_spawn(state.main_context(), state.accept_loop(), asio::detached);
+  asio::co_spawn(state.main_context(), state.watch_signals(), asio::detached);
+  log::info("server", std::string("seedproxy ") + version_string + " listening on " +
+                          endpoint_name(state.config.listen) + ", upstream " +
+                          endpoint_name(state.config.upstream) + ", " +
+                          std::to_string(state.workers.size()) + " I/O thread(s)");
+  for (std::size_t i = 1; i < state.workers.size(); ++i) {
+    Worker& worker = *state.workers[i];
+    worker.thread = std::thread([&worker] { worker.context.run(); });
+  }
+  state.main_context().run();
+  for (std::size_t i = 1; i < state.workers.size(); ++i) state.workers[i]->thread.join();
+  log::info("server", "stopped");
+  return 0;
+}
+
+}  // namespace seedproxy::proxy

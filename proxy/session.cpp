@@ -1,0 +1,400 @@
+// Session-mode connection handling: startup, upstream connect, two relay pumps, reasoned close.
+#include "proxy/session.hpp"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <variant>
+
+#include "proxy/cancel.hpp"
+#include "proxy/log.hpp"
+#include "proxy/startup.hpp"
+
+namespace seedproxy::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using boost::system::error_code;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// PostgreSQL caps authentication tokens at 65535 bytes; nothing bigger is legitimate before
+// AuthenticationOk, so an unauthenticated client cannot make the proxy buffer more.
+constexpr std::uint32_t max_message_before_auth = 65536;
+
+std::string describe_endpoint(const tcp::socket& socket) {
+  error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "unknown peer";
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+bool is_disconnect(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
+}
+
+}  // namespace
+
+Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
+                 SessionList& list, std::uint64_t id)
+    : client_(std::move(client)),
+      server_(client_.get_executor()),
+      settings_(std::move(settings)),
+      list_(list),
+      id_(id),
+      from_client_(max_message_before_auth),
+      from_server_(protocol::default_max_message_length * 2u - 1u),
+      started_(std::chrono::steady_clock::now()) {
+  // Results come from a server we trust and are streamed, never buffered whole, so the server
+  // side only has to reject lengths that cannot be valid at all.
+  from_server_.inspect('Z');  // ReadyForQuery: transaction status
+  from_server_.inspect('K');  // BackendKeyData: which backend this session is
+  from_server_.inspect('R');  // Authentication*: lifts the pre-authentication size cap
+  list_position_ = list_.sessions.insert(list_.sessions.end(), this);
+  peer_ = describe_endpoint(client_);
+}
+
+Session::~Session() { list_.sessions.erase(list_position_); }
+
+void Session::terminate(std::string reason) {
+  if (terminate_reason_) return;
+  terminate_reason_ = std::move(reason);
+  error_code ignored;
+  client_.cancel(ignored);
+  server_.cancel(ignored);
+}
+
+asio::awaitable<void> Session::run() {
+  Ending ending;
+  error_code ignored;
+  client_.set_option(tcp::no_delay(true), ignored);
+  client_.set_option(asio::socket_base::keep_alive(true), ignored);
+
+  auto startup = co_await read_startup(ending);
+  if (startup && co_await connect_upstream(ending)) {
+    if (auto ec = co_await write_all(server_, *startup)) {
+      ending.reason = "upstream write failed during startup: " + ec.message();
+      ending.tell(protocol::sqlstate::connection_failure,
+                  "server closed the connection unexpectedly");
+    } else {
+      startup.reset();
+      client_.non_blocking(true, ignored);
+      server_.non_blocking(true, ignored);
+      auto result = co_await (client_to_server() || server_to_client());
+      ending = std::visit([](Ending& e) { return std::move(e); }, result);
+    }
+  }
+  if (terminate_reason_) {
+    ending.reason = *terminate_reason_;
+    ending.tell(protocol::sqlstate::admin_shutdown,
+                "terminating connection because seedproxy is shutting down");
+  }
+  co_await tell_client(ending);
+  finish(ending);
+}
+
+asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(Ending& ending) {
+  using protocol::StartupKind;
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(seconds(settings_->startup_timeout_seconds));
+  auto fatal = [&ending](std::string_view code, std::string message) {
+    ending.tell(code, std::move(message));
+  };
+  bool ssl_answered = false;
+  bool gss_answered = false;
+  for (;;) {
+    std::array<std::byte, 8> head{};
+    auto outcome = co_await (asio::async_read(client_, asio::buffer(head), use_tuple) ||
+                             deadline.async_wait(use_tuple));
+    if (outcome.index() == 1) {
+      ending.reason = "client did not complete startup in time";
+      co_return std::nullopt;
+    }
+    if (auto [ec, n] = std::get<0>(outcome); ec) {
+      ending.reason = is_disconnect(ec) ? "client closed the connection before startup"
+                                        : "client read failed during startup: " + ec.message();
+      co_return std::nullopt;
+    }
+    const auto decoded = protocol::decode_startup_header(head);
+    if (decoded.status == protocol::Status::error) {
+      ending.reason = "protocol violation in startup: " + std::string(describe(decoded.error));
+      if (decoded.error == protocol::FrameError::unsupported_protocol) {
+        const auto version = decoded.header.code;
+        fatal(protocol::sqlstate::feature_not_supported,
+              "unsupported frontend protocol " + std::to_string(version >> 16) + "." +
+                  std::to_string(version & 0xffff) + ": server supports 3.0 to 3.2");
+      } else {
+        fatal(protocol::sqlstate::protocol_violation, std::string(describe(decoded.error)));
+      }
+      co_return std::nullopt;
+    }
+    const auto& header = decoded.header;
+    if (header.kind == StartupKind::ssl_request || header.kind == StartupKind::gssenc_request) {
+      bool& answered = header.kind == StartupKind::ssl_request ? ssl_answered : gss_answered;
+      if (answered) {
+        ending.reason = "protocol violation: repeated encryption request";
+        fatal(protocol::sqlstate::protocol_violation, "repeated SSL or GSSAPI encryption request");
+        co_return std::nullopt;
+      }
+      answered = true;
+      // TLS arrives in a later issue; until then clients fall back to plain text, as with a
+      // server built without SSL.
+      const std::array<std::byte, 1> no{std::byte{'N'}};
+      if (auto ec = co_await write_all(client_, no)) {
+        ending.reason = "client write failed during startup: " + ec.message();
+        co_return std::nullopt;
+      }
+      continue;
+    }
+    std::vector<std::byte> packet(header.length);
+    std::copy(head.begin(), head.end(), packet.begin());
+    auto rest = co_await (
+        asio::async_read(client_, asio::buffer(packet.data() + 8, packet.size() - 8), use_tuple) ||
+        deadline.async_wait(use_tuple));
+    if (rest.index() == 1 || std::get<0>(std::get<0>(rest))) {
+      ending.reason = "client sent an incomplete startup packet";
+      co_return std::nullopt;
+    }
+    if (header.kind == StartupKind::cancel_request) {
+      const auto key = protocol::parse_cancel(packet);
+      ending.reason = "cancel request for backend " + std::to_string(key.backend_pid);
+      forward_cancel(client_.get_executor(), std::move(packet), settings_);
+      co_return std::nullopt;
+    }
+    std::string error;
+    const auto parameters = protocol::parse_startup(packet, error);
+    if (!parameters) {
+      ending.reason = "protocol violation in startup: " + error;
+      fatal(protocol::sqlstate::protocol_violation, error);
+      co_return std::nullopt;
+    }
+    user_ = parameters->user;
+    database_ = parameters->database;
+    co_return packet;
+  }
+}
+
+asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(seconds(settings_->connect_timeout_seconds));
+  auto outcome = co_await (asio::async_connect(server_, settings_->upstream, use_tuple) ||
+                           deadline.async_wait(use_tuple));
+  std::string cause;
+  if (outcome.index() == 1) {
+    cause = "timed out after " + std::to_string(settings_->connect_timeout_seconds) + " s";
+  } else if (auto ec = std::get<0>(std::get<0>(outcome))) {
+    cause = ec.message();
+  } else {
+    error_code ignored;
+    server_.set_option(tcp::no_delay(true), ignored);
+    server_.set_option(asio::socket_base::keep_alive(true), ignored);
+    co_return true;
+  }
+  if (terminate_reason_) co_return false;
+  ending.reason = "could not connect to upstream " + settings_->upstream_name + ": " + cause;
+  ending.tell(
+      protocol::sqlstate::unable_to_connect,
+      "seedproxy could not connect to the server at " + settings_->upstream_name + ": " + cause);
+  co_return false;
+}
+
+asio::awaitable<error_code> Session::write_all(tcp::socket& to, protocol::Bytes bytes) {
+  // Loopback writes almost always complete at once; only a full socket buffer suspends.
+  error_code ec;
+  std::size_t done = 0;
+  if (to.non_blocking()) {
+    done = to.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec && ec != asio::error::would_block) co_return ec;
+    if (done == bytes.size()) co_return error_code{};
+  }
+  const bool to_client = &to == &client_;
+  if (to_client) client_write_interrupted_ = true;
+  auto [write_ec, n] = co_await asio::async_write(
+      to, asio::buffer(bytes.data() + done, bytes.size() - done), use_tuple);
+  if (to_client && !write_ec) client_write_interrupted_ = false;
+  co_return write_ec;
+}
+
+void Session::on_server_message(const protocol::MessageHeader& header, protocol::Bytes message) {
+  const auto body = message.subspan(protocol::message_header_size);
+  switch (header.type) {
+    case 'Z':
+      if (!body.empty()) transaction_status_ = static_cast<char>(body[0]);
+      break;
+    case 'K':
+      if (body.size() >= 4) backend_pid_ = protocol::read_u32(body, 0);
+      break;
+    case 'R':
+      if (!authenticated_ && body.size() >= 4 && protocol::read_u32(body, 0) == 0) {
+        authenticated_ = true;
+        from_client_.set_max_length(settings_->max_message_length);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+asio::awaitable<Session::Ending> Session::client_to_server() {
+  Ending ending;
+  for (;;) {
+    client_buffer_.release_if_empty();
+    if (auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, use_tuple); ec) {
+      ending.reason = ec == asio::error::operation_aborted ? "cancelled"
+                                                           : "client wait failed: " + ec.message();
+      co_return ending;
+    }
+    for (;;) {
+      const auto space = client_buffer_.writable();
+      error_code ec;
+      const std::size_t n = client_.read_some(asio::buffer(space.data(), space.size()), ec);
+      if (ec == asio::error::would_block) break;
+      if (ec) {
+        ending.reason = is_disconnect(ec)
+                            ? (from_client_.last_type() == 'X' ? "client terminated the session"
+                                                               : "client closed the connection")
+                            : "client read failed: " + ec.message();
+        co_return ending;
+      }
+      client_buffer_.commit(n);
+      // Walk the buffered bytes: complete runs are forwarded in one write.
+      const auto unread = client_buffer_.unread();
+      std::size_t ready = 0;
+      protocol::RelayScanner::Step step;
+      while (ready < unread.size()) {
+        step = from_client_.next(unread.subspan(ready));
+        if (step.kind != protocol::RelayScanner::Kind::pass &&
+            step.kind != protocol::RelayScanner::Kind::message)
+          break;
+        ready += step.length;
+      }
+      if (ready > 0) {
+        if (auto write_ec = co_await write_all(server_, unread.first(ready))) {
+          ending.reason = "upstream write failed: " + write_ec.message();
+          ending.tell(protocol::sqlstate::connection_failure,
+                      "server closed the connection unexpectedly");
+          co_return ending;
+        }
+        client_buffer_.consume(ready);
+      }
+      if (step.kind == protocol::RelayScanner::Kind::error) {
+        ending.reason = "protocol violation from client: " + std::string(describe(step.error)) +
+                        " (type '" + std::string(1, step.header.type) + "', length " +
+                        std::to_string(step.header.length) + ")";
+        ending.tell(protocol::sqlstate::protocol_violation, std::string(describe(step.error)));
+        co_return ending;
+      }
+      if (step.kind == protocol::RelayScanner::Kind::need_more)
+        client_buffer_.ensure_capacity(step.length);
+      if (n < space.size()) break;  // drained; async_wait re-arms readiness
+    }
+  }
+}
+
+asio::awaitable<Session::Ending> Session::server_to_client() {
+  Ending ending;
+  for (;;) {
+    server_buffer_.release_if_empty();
+    if (auto [ec] = co_await server_.async_wait(tcp::socket::wait_read, use_tuple); ec) {
+      ending.reason = ec == asio::error::operation_aborted
+                          ? "cancelled"
+                          : "upstream wait failed: " + ec.message();
+      co_return ending;
+    }
+    for (;;) {
+      const auto space = server_buffer_.writable();
+      error_code ec;
+      const std::size_t n = server_.read_some(asio::buffer(space.data(), space.size()), ec);
+      if (ec == asio::error::would_block) break;
+      if (ec) {
+        // PostgreSQL sends a FATAL ErrorResponse before closing on purpose; relayed whole, it
+        // already tells the client why. Anything else is a lost connection.
+        const bool explained = from_server_.at_boundary() && from_server_.last_type() == 'E';
+        ending.reason = explained ? "upstream closed the connection after an error"
+                                  : "upstream connection lost: " + ec.message();
+        if (!explained) {
+          ending.tell(protocol::sqlstate::connection_failure,
+                      "server closed the connection unexpectedly");
+        }
+        co_return ending;
+      }
+      server_buffer_.commit(n);
+      const auto unread = server_buffer_.unread();
+      std::size_t ready = 0;
+      protocol::RelayScanner::Step step;
+      while (ready < unread.size()) {
+        step = from_server_.next(unread.subspan(ready));
+        if (step.kind == protocol::RelayScanner::Kind::message)
+          on_server_message(step.header, unread.subspan(ready, step.length));
+        else if (step.kind != protocol::RelayScanner::Kind::pass)
+          break;
+        ready += step.length;
+      }
+      if (ready > 0) {
+        if (auto write_ec = co_await write_all(client_, unread.first(ready))) {
+          ending.reason = is_disconnect(write_ec) ? "client closed the connection"
+                                                  : "client write failed: " + write_ec.message();
+          co_return ending;
+        }
+        server_buffer_.consume(ready);
+      }
+      if (step.kind == protocol::RelayScanner::Kind::error) {
+        ending.reason = "protocol violation from upstream: " + std::string(describe(step.error));
+        ending.tell(protocol::sqlstate::protocol_violation,
+                    "seedproxy received an invalid message from the server");
+        co_return ending;
+      }
+      if (step.kind == protocol::RelayScanner::Kind::need_more)
+        server_buffer_.ensure_capacity(step.length);
+      if (n < space.size()) break;
+    }
+  }
+}
+
+asio::awaitable<void> Session::tell_client(const Ending& ending) {
+  if (ending.client_code.empty() || !client_.is_open()) co_return;
+  // Never splice an error into the middle of a relayed server message.
+  if (!from_server_.at_boundary() || client_write_interrupted_) co_return;
+  protocol::ErrorFields fields;
+  fields.severity = protocol::Severity::fatal;
+  fields.code = ending.client_code;
+  fields.message = ending.client_message;
+  const auto bytes = protocol::error_response(fields);
+  error_code ignored;
+  client_.non_blocking(false, ignored);
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(std::chrono::seconds(1));
+  co_await (asio::async_write(client_, asio::buffer(bytes), use_tuple) ||
+            deadline.async_wait(use_tuple));
+}
+
+void Session::finish(const Ending& ending) {
+  error_code ignored;
+  if (server_.is_open()) {
+    // A clean Terminate lets PostgreSQL end the backend without logging an unexpected EOF.
+    if (from_client_.at_boundary() && from_client_.last_type() != 'X') {
+      const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0},
+                                               std::byte{0}, std::byte{4}};
+      server_.non_blocking(true, ignored);
+      server_.write_some(asio::buffer(terminate), ignored);
+    }
+    server_.shutdown(tcp::socket::shutdown_both, ignored);
+    server_.close(ignored);
+  }
+  client_.shutdown(tcp::socket::shutdown_both, ignored);
+  client_.close(ignored);
+  const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
+  std::string line = "session " + std::to_string(id_) + " from " + peer_;
+  if (!user_.empty()) line += " user=" + user_ + " database=" + database_;
+  if (backend_pid_ != 0) line += " backend_pid=" + std::to_string(backend_pid_);
+  line += " closed after " + std::to_string(seconds.count()).substr(0, 6) + " s: " + ending.reason;
+  log::info("session", line);
+}
+
+}  // namespace seedproxy::proxy

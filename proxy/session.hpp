@@ -1,0 +1,106 @@
+// One client connection in session mode: startup handshake, its own upstream connection, and
+// the two relay pumps; ends with a logged reason and, when the client can still hear, a SQLSTATE.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/buffer_pool.hpp"
+#include "proxy/messages.hpp"
+#include "proxy/relay_scanner.hpp"
+
+namespace seedproxy::proxy {
+
+using tcp = boost::asio::ip::tcp;
+
+// What every session needs to know, fixed when the session starts.
+// Configuration durations are fractional seconds.
+[[nodiscard]] inline std::chrono::steady_clock::duration seconds(double value) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(value));
+}
+
+struct SessionSettings {
+  std::vector<tcp::endpoint> upstream;
+  std::string upstream_name;  // "host:port", for messages
+  std::uint32_t max_message_length = protocol::default_max_message_length;
+  double startup_timeout_seconds = 15.0;
+  double connect_timeout_seconds = 5.0;
+};
+
+class Session;
+
+// The sessions living on one I/O thread; touched only from that thread.
+struct SessionList {
+  std::list<Session*> sessions;
+};
+
+class Session {
+ public:
+  Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings, SessionList& list,
+          std::uint64_t id);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Runs the connection to its end. The caller keeps the Session alive until this completes.
+  boost::asio::awaitable<void> run();
+
+  // Ends the session from outside (shutdown). Runs on the session's thread.
+  void terminate(std::string reason);
+
+  [[nodiscard]] char transaction_status() const noexcept { return transaction_status_; }
+
+ private:
+  struct Ending {
+    std::string reason;            // for the log
+    std::string_view client_code;  // SQLSTATE of a FATAL ErrorResponse; empty: none
+    std::string client_message;
+    void tell(std::string_view code, std::string message) {
+      client_code = code;
+      client_message = std::move(message);
+    }
+  };
+
+  boost::asio::awaitable<std::optional<std::vector<std::byte>>> read_startup(Ending& ending);
+  boost::asio::awaitable<bool> connect_upstream(Ending& ending);
+  boost::asio::awaitable<Ending> client_to_server();
+  boost::asio::awaitable<Ending> server_to_client();
+  // Writes all of `bytes`; false (with ec) when the peer is gone.
+  boost::asio::awaitable<boost::system::error_code> write_all(tcp::socket& to,
+                                                              protocol::Bytes bytes);
+  boost::asio::awaitable<void> tell_client(const Ending& ending);
+  void finish(const Ending& ending);
+  void on_server_message(const protocol::MessageHeader& header, protocol::Bytes message);
+
+  tcp::socket client_;
+  tcp::socket server_;
+  std::shared_ptr<const SessionSettings> settings_;
+  SessionList& list_;
+  std::list<Session*>::iterator list_position_;
+  std::uint64_t id_;
+  std::string peer_;
+  std::string user_;
+  std::string database_;
+
+  protocol::RelayScanner from_client_;
+  protocol::RelayScanner from_server_;
+  IoBuffer client_buffer_;
+  IoBuffer server_buffer_;
+
+  char transaction_status_ = 'I';
+  bool authenticated_ = false;
+  bool client_write_interrupted_ = false;  // a cancelled write may have left half a message
+  std::optional<std::string> terminate_reason_;
+  std::uint32_t backend_pid_ = 0;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace seedproxy::proxy
