@@ -1,6 +1,7 @@
 // Leveled log lines to stderr, human-readable text or JSON lines, one write per line.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace seedproxy::log {
@@ -8,6 +9,9 @@ namespace seedproxy::log {
 enum class Level : int { debug = 0, info = 1, warning = 2, error = 3 };
 
 void configure(Level minimum, bool json) noexcept;
+
+// "3 s", "0.25 s", "12.4 s": durations as people write them.
+[[nodiscard]] std::string seconds_text(double seconds);
 [[nodiscard]] bool enabled(Level level) noexcept;
 void write(Level level, std::string_view component, std::string_view message);
 

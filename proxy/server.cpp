@@ -212,7 +212,7 @@ void Server::State::begin_shutdown(std::string_view why) {
   }
   const double grace = config.runtime.shutdown_grace_seconds;
   log::info("server", std::string(why) + " received: no longer accepting; waiting up to " +
-                          std::to_string(grace) + " s for " + std::to_string(sessions) +
+                          log::seconds_text(grace) + " for " + std::to_string(sessions) +
                           " session(s) to finish");
   grace_timer.emplace(main_context());
   grace_timer->expires_after(seconds(grace));

@@ -187,7 +187,7 @@ asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
                            deadline.async_wait(use_tuple));
   std::string cause;
   if (outcome.index() == 1) {
-    cause = "timed out after " + std::to_string(settings_->connect_timeout_seconds) + " s";
+    cause = "timed out after " + log::seconds_text(settings_->connect_timeout_seconds);
   } else if (auto ec = std::get<0>(std::get<0>(outcome))) {
     cause = ec.message();
   } else {
@@ -393,7 +393,7 @@ void Session::finish(const Ending& ending) {
   std::string line = "session " + std::to_string(id_) + " from " + peer_;
   if (!user_.empty()) line += " user=" + user_ + " database=" + database_;
   if (backend_pid_ != 0) line += " backend_pid=" + std::to_string(backend_pid_);
-  line += " closed after " + std::to_string(seconds.count()).substr(0, 6) + " s: " + ending.reason;
+  line += " closed after " + log::seconds_text(seconds.count()) + ": " + ending.reason;
   log::info("session", line);
 }
 
