@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Passthrough benchmark: pgbench -S straight to PostgreSQL, through PgBouncer and through seedproxy,
+# interleaved; then memory per idle connection of both proxies. Report in .bench/passthrough.md.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+usage() {
+  cat <<EOF
+usage: bench/passthrough.sh [--no-build]
+
+Environment (defaults in brackets):
+  BENCH_DURATION [10]   seconds per pgbench run       BENCH_ROUNDS [3]   rounds per target and mode
+  BENCH_CLIENTS  [8]    pgbench -c                    BENCH_JOBS   [2]   pgbench -j
+  BENCH_SCALE    [10]   pgbench scale                 BENCH_MODES  ["simple prepared"]
+  BENCH_WARMUP   [3]    seconds of discarded warm-up per target (0: none)
+  BENCH_IDLE_CONNECTIONS [1000]  idle connections for the memory test (0: skip it)
+  SEEDPROXY_THREADS [1] seedproxy runtime.threads
+EOF
+}
+
+build=1
+while (($#)); do
+  case $1 in
+    --no-build) build=0 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+  shift
+done
+
+duration=${BENCH_DURATION:-10}
+rounds=${BENCH_ROUNDS:-3}
+clients=${BENCH_CLIENTS:-8}
+jobs=${BENCH_JOBS:-2}
+scale=${BENCH_SCALE:-10}
+modes=${BENCH_MODES-simple prepared} # set but empty: no pgbench runs, memory test only
+warmup=${BENCH_WARMUP:-3}
+idle_conns=${BENCH_IDLE_CONNECTIONS:-1000}
+proxy_threads=${SEEDPROXY_THREADS:-1}
+
+bench_dir=$SEEDPROXY_ROOT/.bench
+pg_dir=$bench_dir/pg
+bouncer_dir=$bench_dir/pgbouncer
+results=$bench_dir/results
+report=$bench_dir/passthrough.md
+proxy_bin=${SEEDPROXY_BIN:-$SEEDPROXY_ROOT/build/proxy/seedproxy}
+pgbench=$PGBIN/pgbench
+psql=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres)
+
+if ((build)); then
+  "$SEEDPROXY_ROOT/scripts/setup.sh"
+  "$SEEDPROXY_ROOT/scripts/build.sh"
+fi
+[[ -x "$proxy_bin" ]] || die "$proxy_bin is missing: run scripts/build.sh"
+need_pgcluster
+# Thousands of sockets: 1,000 clients plus 1,000 server connections per proxy.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# --- cleanup: proxies first, then PostgreSQL -------------------------------------------------------
+proxy_pid=
+bouncer_pid=
+pg_started=0
+# shellcheck disable=SC2317  # called from traps
+cleanup() {
+  trap - EXIT INT TERM
+  if [[ -n "$proxy_pid" ]]; then stop_pid "$proxy_pid" seedproxy 20 || true; fi
+  if [[ -n "$bouncer_pid" ]]; then stop_pid "$bouncer_pid" pgbouncer 20 || true; fi
+  if ((pg_started)); then
+    log "stopping PostgreSQL ($pg_dir)"
+    pgcluster_stop "$pg_dir" || true
+  fi
+}
+trap cleanup EXIT
+trap 'echo >&2; log "interrupted"; exit 130' INT TERM
+
+mkdir -p "$bench_dir"
+rm -rf "$results"
+mkdir -p "$results"
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+log "starting PostgreSQL in $pg_dir (max_connections 2200)"
+# An earlier run stopped by SIGKILL may have left it running with other settings.
+pgcluster_stop "$pg_dir" 2>/dev/null || true
+pg_started=1
+pg_port=$(pgcluster_start "$pg_dir" --max-connections 2200 --set shared_buffers=512MB)
+log "PostgreSQL on 127.0.0.1:$pg_port"
+
+have=$("${psql[@]}" -p "$pg_port" -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = 'bench'")
+if [[ "$have" != 1 ]]; then "${psql[@]}" -p "$pg_port" -d postgres -c "CREATE DATABASE bench"; fi
+# pgbench -i commits table by table, so look at the last table it fills, not only the first.
+loaded=$("${psql[@]}" -p "$pg_port" -d bench -Atc \
+  "SELECT to_regclass('pgbench_branches') IS NOT NULL AND to_regclass('pgbench_accounts') IS NOT NULL")
+if [[ "$loaded" == t ]] &&
+  [[ "$("${psql[@]}" -p "$pg_port" -d bench -Atc "SELECT count(*) FROM pgbench_branches")" == "$scale" ]] &&
+  [[ "$("${psql[@]}" -p "$pg_port" -d bench -Atc "SELECT count(*) = $scale * 100000 FROM pgbench_accounts")" == t ]]; then
+  log "pgbench data at scale $scale already there"
+else
+  log "pgbench -i -s $scale"
+  "$pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pg_port" -U postgres bench >"$results/pgbench-init.log" 2>&1 ||
+    { cat "$results/pgbench-init.log" >&2; die "pgbench -i failed"; }
+fi
+
+# --- PgBouncer (session pooling) ------------------------------------------------------------------
+bouncer_port=$(free_port 16432)
+mkdir -p "$bouncer_dir"
+cat >"$bouncer_dir/userlist.txt" <<EOF
+"postgres" ""
+EOF
+cat >"$bouncer_dir/pgbouncer.ini" <<EOF
+; Written by bench/passthrough.sh
+[databases]
+* = host=127.0.0.1 port=$pg_port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $bouncer_dir/userlist.txt
+pool_mode = session
+max_client_conn = 3000
+default_pool_size = 1100
+logfile = $bouncer_dir/pgbouncer.log
+pidfile = $bouncer_dir/pgbouncer.pid
+log_connections = 0
+log_disconnections = 0
+ignore_startup_parameters = extra_float_digits
+EOF
+bouncer_cmd=(/usr/sbin/pgbouncer "$bouncer_dir/pgbouncer.ini")
+if ((EUID == 0)); then
+  # PgBouncer refuses to run as root. setpriv execs (no intermediate process), so $! is PgBouncer.
+  chown -R postgres: "$bouncer_dir"
+  bouncer_cmd=(setpriv --reuid=postgres --regid=postgres --init-groups "${bouncer_cmd[@]}")
+fi
+rm -f "$bouncer_dir/pgbouncer.pid"
+log "starting PgBouncer on 127.0.0.1:$bouncer_port"
+"${bouncer_cmd[@]}" >"$bouncer_dir/stderr.log" 2>&1 &
+bouncer_pid=$!
+wait_for_port "$bouncer_port" "$bouncer_pid" 15 ||
+  { cat "$bouncer_dir/stderr.log" >&2; die "PgBouncer did not start"; }
+
+# --- seedproxy ------------------------------------------------------------------------------------
+proxy_port=$(free_port 17432)
+cat >"$bench_dir/seedproxy.json" <<EOF
+{
+  "listen": {"host": "127.0.0.1", "port": $proxy_port},
+  "upstream": {"host": "127.0.0.1", "port": $pg_port},
+  "limits": {"max_clients": 3000},
+  "runtime": {"threads": $proxy_threads, "shutdown_grace_seconds": 5},
+  "log": {"level": "warning"}
+}
+EOF
+log "starting seedproxy on 127.0.0.1:$proxy_port ($proxy_threads thread(s))"
+"$proxy_bin" --config "$bench_dir/seedproxy.json" >"$bench_dir/seedproxy.log" 2>&1 &
+proxy_pid=$!
+wait_for_port "$proxy_port" "$proxy_pid" 15 ||
+  { cat "$bench_dir/seedproxy.log" >&2; die "seedproxy did not start"; }
+
+declare -A port_of=([direct]=$pg_port [pgbouncer]=$bouncer_port [seedproxy]=$proxy_port)
+targets=(direct pgbouncer seedproxy)
+
+for t in "${targets[@]}"; do
+  "${psql[@]}" -p "${port_of[$t]}" -d bench -Atc "SELECT 1" >/dev/null || die "cannot query bench through $t"
+done
+
+cat >"$results/meta.env" <<EOF
+seedproxy_version=$("$proxy_bin" --version 2>&1 | head -n 1)
+commit=$(git -C "$SEEDPROXY_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$SEEDPROXY_ROOT" diff --quiet HEAD -- proxy config 2>/dev/null || echo "+local changes")
+seedproxy_threads=$proxy_threads
+pgbouncer_version=$(/usr/sbin/pgbouncer --version | head -n 1)
+pg_version=$("${psql[@]}" -p "$pg_port" -d bench -Atc "SELECT split_part(version(), ' on ', 1)")
+scale=$scale
+clients=$clients
+jobs=$jobs
+duration=$duration
+rounds=$rounds
+modes=$modes
+memory_test=$((idle_conns > 0 ? 1 : 0))
+EOF
+
+run_pgbench() { # run_pgbench TARGET MODE SECONDS [LOG_PREFIX]
+  local args=(-n -S -M "$2" -c "$clients" -j "$jobs" -T "$3" -h 127.0.0.1 -p "${port_of[$1]}" -U postgres)
+  if (($# > 3)); then args+=(-l --log-prefix "$4"); fi
+  "$pgbench" "${args[@]}" bench
+}
+
+if ((warmup > 0)); then
+  for t in "${targets[@]}"; do
+    log "warm-up: $t, ${warmup} s"
+    run_pgbench "$t" simple "$warmup" >/dev/null 2>&1 || warn "warm-up against $t failed"
+  done
+fi
+
+# Interleaved: every round runs each target once, in a rotated order, so drift over time (caches,
+# CPU frequency, a neighbour's load) spreads over all targets instead of favouring one.
+total=$(($(wc -w <<<"$modes") * rounds * ${#targets[@]}))
+n=0
+for mode in $modes; do
+  for ((r = 1; r <= rounds; r++)); do
+    for ((k = 0; k < ${#targets[@]}; k++)); do
+      t=${targets[$(((k + r - 1) % ${#targets[@]}))]}
+      n=$((n + 1))
+      prefix=$results/$t-$mode-$r
+      status=0
+      run_pgbench "$t" "$mode" "$duration" "$prefix" >"$prefix.out" 2>&1 || status=$?
+      tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$prefix.out")
+      if ((status != 0)) || [[ -z "$tps" ]]; then
+        warn "pgbench against $t ($mode, round $r) failed; see $prefix.out"
+        if ((status == 0)); then status=1; fi
+      fi
+      log "[$n/$total] $mode round $r: $t ${tps:-failed} tps"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$r" "$t" "$status" "$tps" "$prefix" >>"$results/runs.tsv"
+    done
+  done
+done
+
+# --- memory per idle connection -------------------------------------------------------------------
+if ((idle_conns > 0)); then
+  # seedproxy first: PgBouncer keeps its server connections after its clients leave, and 1,000
+  # extra backends would slow down the next 1,000 connection startups.
+  for proxy in seedproxy pgbouncer; do
+    if [[ $proxy == pgbouncer ]]; then pid=$bouncer_pid; else pid=$proxy_pid; fi
+    log "memory: $idle_conns idle connections through $proxy (pid $pid)"
+    if "$PY" "$SEEDPROXY_ROOT/bench/idle_connections.py" --port "${port_of[$proxy]}" --pid "$pid" \
+      --count "$idle_conns" --database bench --upstream-port "$pg_port" >"$results/memory-$proxy.json" 2>"$results/memory-$proxy.err"; then
+      log "memory: $proxy $(cat "$results/memory-$proxy.json")"
+    else
+      warn "memory test through $proxy failed: $(tail -n 3 "$results/memory-$proxy.err")"
+      rm -f "$results/memory-$proxy.json"
+    fi
+  done
+fi
+
+"$PY" "$SEEDPROXY_ROOT/bench/passthrough_report.py" "$results" >"$report"
+echo
+cat "$report"
+echo
+log "report saved to ${report#"$SEEDPROXY_ROOT"/}"
