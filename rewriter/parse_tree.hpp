@@ -1,0 +1,47 @@
+// Reading libpg_query's JSON tree: column references, names and the byte extent of a node, so
+// the resolver can splice the client's text instead of regenerating it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rewriter/pg_parser.hpp"
+
+namespace seedproxy::rewriter {
+
+using Json = nlohmann::json;
+
+struct ColumnRefView {
+  std::vector<std::string> names;  // identifiers as PostgreSQL folded them
+  bool star = false;               // ends in '*'
+  int location = -1;               // byte offset of the first token
+};
+
+// Reads a {"ColumnRef": {...}} body (the object under the "ColumnRef" key).
+[[nodiscard]] ColumnRefView read_column_ref(const Json& column_ref);
+
+// Byte offset just past the `count`-th syntactic token starting at `location` (so a reference
+// a.b spans 3 tokens). nullopt when `location` is not a token start.
+[[nodiscard]] std::optional<int> end_after_tokens(const std::vector<Token>& tokens, int location,
+                                                  int count);
+
+// The string under key `key` of `node`, or "" when absent.
+[[nodiscard]] std::string string_at(const Json& node, const char* key);
+
+// The child under key `key` of `node`, or null; never copies (json::value() would).
+[[nodiscard]] const Json& node_at(const Json& node, const char* key);
+
+// The list under key `key` of `node`, or an empty list.
+[[nodiscard]] const Json& list_at(const Json& node, const char* key);
+
+// Calls `visit(kind, body)` for `node` if it is a tagged node ({"Kind": {...}}).
+template <class Visit>
+void for_tagged(const Json& node, Visit&& visit) {
+  if (!node.is_object() || node.size() != 1) return;
+  const auto it = node.begin();
+  if (it.value().is_object()) visit(it.key(), it.value());
+}
+
+}  // namespace seedproxy::rewriter

@@ -1,0 +1,65 @@
+// RAII use of libpg_query's parser and scanner; results copied out and freed at once.
+#include "rewriter/pg_parser.hpp"
+
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+
+namespace seedproxy::rewriter {
+namespace {
+
+struct ParseResultGuard {
+  PgQueryParseResult result;
+  ~ParseResultGuard() { pg_query_free_parse_result(result); }
+};
+
+struct ScanResultGuard {
+  PgQueryScanResult result;
+  ~ScanResultGuard() { pg_query_free_scan_result(result); }
+};
+
+struct UnpackedScanGuard {
+  PgQuery__ScanResult* result;
+  ~UnpackedScanGuard() {
+    if (result) pg_query__scan_result__free_unpacked(result, nullptr);
+  }
+};
+
+}  // namespace
+
+ParsedSql parse_sql(std::string_view sql) {
+  ParsedSql out;
+  const std::string text(sql);  // libpg_query wants a NUL-terminated string
+  {
+    ParseResultGuard parsed{pg_query_parse(text.c_str())};
+    if (parsed.result.error) {
+      out.failure = ParseFailure{parsed.result.error->message, parsed.result.error->cursorpos};
+      return out;
+    }
+    out.tree = nlohmann::json::parse(parsed.result.parse_tree);
+  }
+  ScanResultGuard scanned{pg_query_scan(text.c_str())};
+  if (scanned.result.error) {
+    out.failure = ParseFailure{scanned.result.error->message, scanned.result.error->cursorpos};
+    return out;
+  }
+  UnpackedScanGuard tokens{
+      pg_query__scan_result__unpack(nullptr, scanned.result.pbuf.len,
+                                    reinterpret_cast<const uint8_t*>(scanned.result.pbuf.data))};
+  if (!tokens.result) {
+    out.failure = ParseFailure{"could not decode the token stream", 0};
+    return out;
+  }
+  out.tokens.reserve(tokens.result->n_tokens);
+  for (std::size_t i = 0; i < tokens.result->n_tokens; ++i) {
+    const auto* token = tokens.result->tokens[i];
+    // Comments are not syntax: references are located by their syntactic tokens only.
+    if (token->token == PG_QUERY__TOKEN__SQL_COMMENT || token->token == PG_QUERY__TOKEN__C_COMMENT)
+      continue;
+    Token t{token->start, token->end, 0};
+    if (token->end - token->start == 1) t.single = text[static_cast<std::size_t>(token->start)];
+    out.tokens.push_back(t);
+  }
+  return out;
+}
+
+}  // namespace seedproxy::rewriter

@@ -1,0 +1,90 @@
+// The seeds of one database compiled against its catalog: each virtual attribute with its
+// expression cut into a template that can be bound to any alias of the entity.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rewriter/catalog.hpp"
+
+namespace seedproxy::rewriter {
+
+enum class Phase : std::uint8_t { declared, virtual_, materializing, materialized, rolled_back };
+
+[[nodiscard]] std::string_view to_string(Phase phase) noexcept;
+
+struct SeedDefinition {
+  std::string schema;
+  std::string table;
+  std::string attribute;
+  std::string type;
+  std::string expression;
+  Phase phase = Phase::virtual_;
+};
+
+class ExpressionTemplate {
+ public:
+  // Cuts the references to `entity`'s columns out of `expression`. Returns an error sentence
+  // (empty on success).
+  [[nodiscard]] std::string compile(std::string_view expression, const Relation& entity,
+                                    const Catalog& catalog);
+  // The expression with every entity column written as "alias"."column".
+  [[nodiscard]] std::string bind(std::string_view alias) const;
+  // True when the expression reads other relations (scalar subqueries).
+  [[nodiscard]] bool cross_table() const noexcept { return cross_table_; }
+
+ private:
+  struct Piece {
+    std::string text;  // literal SQL, or the column name when `column`
+    bool column = false;
+  };
+  std::vector<Piece> pieces_;
+  bool cross_table_ = false;
+};
+
+struct VirtualAttribute {
+  std::string schema;
+  std::string table;
+  std::string name;
+  std::string type;
+  Phase phase = Phase::virtual_;
+  ExpressionTemplate expression;
+
+  // Whether the resolver rewrites references to it (virtual or materializing).
+  [[nodiscard]] bool resolved_by_proxy() const noexcept {
+    return phase == Phase::virtual_ || phase == Phase::materializing;
+  }
+};
+
+class SeedSet {
+ public:
+  SeedSet() = default;
+
+  // Compiles each definition; definitions that fail are skipped and described in `errors`
+  // ("public.account.risk_score: <reason>").
+  [[nodiscard]] static SeedSet compile(const std::vector<SeedDefinition>& definitions,
+                                       const Catalog& catalog, std::uint64_t version,
+                                       std::vector<std::string>& errors);
+
+  [[nodiscard]] const VirtualAttribute* find(std::string_view schema, std::string_view table,
+                                             std::string_view attribute) const;
+  // Attributes the proxy resolves for this relation, in declaration order.
+  [[nodiscard]] std::vector<const VirtualAttribute*> resolved_for(std::string_view schema,
+                                                                  std::string_view table) const;
+  // The pre-filter: false means `sql` cannot mention any resolved attribute or seeded table.
+  [[nodiscard]] bool might_apply(std::string_view sql) const noexcept;
+  [[nodiscard]] bool empty() const noexcept { return attributes_.empty(); }
+  [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
+  [[nodiscard]] const std::vector<VirtualAttribute>& attributes() const noexcept {
+    return attributes_;
+  }
+
+ private:
+  std::vector<VirtualAttribute> attributes_;
+  std::vector<std::string> filter_words_;  // lower-case attribute and table names
+  std::uint64_t version_ = 0;
+};
+
+}  // namespace seedproxy::rewriter
