@@ -259,7 +259,20 @@ class PgCluster:
             with open(self.port_file) as f:
                 return int(f.read().strip())
         except (OSError, ValueError):
-            return None
+            value = self._harness_setting("port")
+            return int(value) if value and value.isdigit() else None
+
+    def _harness_setting(self, key: str) -> str | None:
+        """A value from data/harness.conf as written by the last start (quotes removed)."""
+        try:
+            with open(os.path.join(self.data_dir, "harness.conf")) as f:
+                for line in f:
+                    k, sep, v = line.partition("=")
+                    if sep and k.strip() == key:
+                        return v.strip().strip("'")
+        except OSError:
+            pass
+        return None
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Polls until a trust connection can run a query (e.g. after crash recovery)."""
@@ -277,6 +290,11 @@ class PgCluster:
         raise PgClusterError(f"cluster on port {self.port} not ready after {timeout}s: {last}")
 
     def stop(self, mode: str = "fast", timeout: float = 60) -> None:
+        if self._socket_tmp is None and self.initialised():
+            # a CLI cluster whose path was too long for a socket: find the temp socket dir again
+            sock = self._harness_setting("unix_socket_directories")
+            if sock and os.path.basename(sock).startswith("pgsock-") and sock != self.base_dir:
+                self._socket_tmp = sock
         try:
             if self.running_pid() is not None:
                 _run_pg([os.path.join(PG_BIN, "pg_ctl"), "stop", "-w", "-t", str(int(timeout)),
