@@ -1,0 +1,553 @@
+// The JSON configuration: strict parsing into the typed model, errors that name the field.
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <memory>
+#include <system_error>
+#include <tuple>
+#include <utility>
+
+#include "config/strict_json.hpp"
+
+namespace seedproxy::config {
+
+using detail::element_path;
+using detail::Json;
+using detail::json_string;
+using detail::member_path;
+
+ConfigError::ConfigError(std::string field, const std::string& message)
+    : std::runtime_error(field.empty() ? message : field + ": " + message),
+      field_(std::move(field)) {}
+
+namespace {
+
+// PostgreSQL's NAMEDATALEN - 1: longer identifiers are silently truncated by the server.
+constexpr std::size_t max_identifier_bytes = 63;
+// Durations become std::chrono nanoseconds; a day bounds them far from overflow.
+constexpr double max_duration_seconds = 86400.0;
+constexpr std::uint64_t max_reads = std::numeric_limits<std::int64_t>::max();  // a bigint
+constexpr std::uint64_t max_window_seconds = 366ull * 86400;
+
+constexpr std::array<std::pair<std::string_view, MaterializePolicy>, 3> policy_names{{
+    {"threshold", MaterializePolicy::threshold},
+    {"never", MaterializePolicy::never},
+    {"manual", MaterializePolicy::manual},
+}};
+constexpr std::array<std::pair<std::string_view, LogLevel>, 4> level_names{{
+    {"debug", LogLevel::debug},
+    {"info", LogLevel::info},
+    {"warning", LogLevel::warning},
+    {"error", LogLevel::error},
+}};
+constexpr std::array<std::pair<std::string_view, LogFormat>, 2> format_names{{
+    {"text", LogFormat::text},
+    {"json", LogFormat::json},
+}};
+
+// ---- wording -------------------------------------------------------------------------------
+
+[[nodiscard]] char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c; }
+
+// Optimal string alignment distance (Levenshtein plus adjacent transpositions), ignoring case.
+[[nodiscard]] std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
+          lower(a[i - 2]) == lower(b[j - 1]))
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The closest candidate, if it is close enough to be a plausible typo.
+[[nodiscard]] std::string_view suggestion(std::string_view typed,
+                                          std::initializer_list<std::string_view> candidates) {
+  if (typed.size() > 64) return {};  // nobody mistypes a 65-byte key; spare the quadratic work
+  std::string_view best;
+  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+  for (std::string_view candidate : candidates) {
+    const std::size_t distance = edit_distance(typed, candidate);
+    const std::size_t allowed = candidate.size() <= 4 ? 1 : 2;
+    if (distance <= allowed && distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+[[nodiscard]] std::string quoted_list(std::initializer_list<std::string_view> words) {
+  std::string out;
+  for (std::string_view word : words) {
+    if (!out.empty()) out += ", ";
+    out += json_string(word);
+  }
+  return out;
+}
+
+// Long strings are cut at a character boundary so the message stays one readable line.
+[[nodiscard]] std::string shown_string(const std::string& text) {
+  constexpr std::size_t shown = 60;
+  if (text.size() <= shown) return json_string(text);
+  std::size_t cut = shown;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return json_string(text.substr(0, cut)) + "...";
+}
+
+// What the operator wrote, for "got ...": strings are labelled unless a string was expected.
+[[nodiscard]] std::string describe(const Json& node, bool string_expected = false) {
+  switch (node.type()) {
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return node.get<bool>() ? "true" : "false";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+    case Json::value_t::number_float:
+      return node.dump();
+    case Json::value_t::string:
+      return (string_expected ? "" : "string ") + shown_string(node.get_ref<const std::string&>());
+    case Json::value_t::object:
+      return node.empty() ? "an empty object" : "an object";
+    case Json::value_t::array:
+      return node.empty() ? "an empty array" : "an array";
+    case Json::value_t::binary:
+    case Json::value_t::discarded:
+      break;
+  }
+  return "an unexpected value";
+}
+
+[[noreturn]] void fail_expected(const std::string& path, std::string_view expected,
+                                const Json& node, bool string_expected = false) {
+  throw ConfigError(
+      path, "expected " + std::string(expected) + ", got " + describe(node, string_expected));
+}
+
+// ---- typed readers -------------------------------------------------------------------------
+
+// An object whose keys must all be in `allowed`; unknown keys are refused with a suggestion.
+class Object {
+ public:
+  Object(const Json& node, std::string path, std::initializer_list<std::string_view> allowed)
+      : node_(node), path_(std::move(path)) {
+    if (!node.is_object())
+      fail_expected(path_, "an object with keys " + quoted_list(allowed), node);
+    for (const auto& [key, value] : node.items()) {
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      std::string message = "unknown key " + json_string(key);
+      if (const std::string_view near = suggestion(key, allowed); !near.empty())
+        message += " (did you mean " + json_string(near) + "?)";
+      else
+        message += "; the keys allowed here are " + quoted_list(allowed);
+      throw ConfigError(member_path(path_, key), message);
+    }
+  }
+
+  [[nodiscard]] const Json* find(std::string_view key) const {
+    const auto it = node_.find(key);
+    return it == node_.end() ? nullptr : &*it;
+  }
+
+  [[nodiscard]] const Json& require(std::string_view key) const {
+    const Json* value = find(key);
+    if (value == nullptr) throw ConfigError(path(key), "required key is missing");
+    return *value;
+  }
+
+  [[nodiscard]] std::string path(std::string_view key) const { return member_path(path_, key); }
+
+ private:
+  const Json& node_;
+  std::string path_;
+};
+
+[[nodiscard]] bool blank(std::string_view text) noexcept {
+  return text.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+// Any string; NUL never survives the trip into libpq or SQL text intact, so it is refused.
+[[nodiscard]] std::string read_string(const Json& node, const std::string& path,
+                                      bool non_empty = true) {
+  if (!node.is_string()) fail_expected(path, non_empty ? "a non-empty string" : "a string", node);
+  const auto& text = node.get_ref<const std::string&>();
+  if (non_empty && blank(text)) fail_expected(path, "a non-empty string", node, true);
+  if (text.find('\0') != std::string::npos)
+    throw ConfigError(path, "the string must not contain a NUL character");
+  return text;
+}
+
+[[nodiscard]] bool read_bool(const Json& node, const std::string& path) {
+  if (!node.is_boolean()) fail_expected(path, "true or false", node);
+  return node.get<bool>();
+}
+
+// JSON integers only: 100.0 is refused rather than guessed at.
+[[nodiscard]] std::uint64_t read_integer(const Json& node, const std::string& path,
+                                         std::uint64_t min, std::uint64_t max) {
+  std::optional<std::uint64_t> value;
+  if (node.is_number_unsigned()) {
+    value = node.get<std::uint64_t>();
+  } else if (node.is_number_integer() && node.get<std::int64_t>() >= 0) {
+    value = static_cast<std::uint64_t>(node.get<std::int64_t>());
+  }
+  if (!value || *value < min || *value > max)
+    fail_expected(path, "an integer between " + std::to_string(min) + " and " + std::to_string(max),
+                  node);
+  return *value;
+}
+
+[[nodiscard]] double read_seconds(const Json& node, const std::string& path, bool zero_allowed) {
+  const double value = node.is_number() ? node.get<double>() : -1.0;
+  const bool low_ok = zero_allowed ? value >= 0.0 : value > 0.0;
+  if (!node.is_number() || !low_ok || !(value <= max_duration_seconds))
+    fail_expected(path,
+                  std::string("a number of seconds ") +
+                      (zero_allowed ? "between 0 and 86400" : "greater than 0 and at most 86400"),
+                  node);
+  return value;
+}
+
+template <typename Enum, std::size_t N>
+[[nodiscard]] Enum read_enum(const Json& node, const std::string& path,
+                             const std::array<std::pair<std::string_view, Enum>, N>& names) {
+  std::string expected = "one of ";
+  for (std::size_t i = 0; i < N; ++i) expected += (i ? ", " : "") + json_string(names[i].first);
+  if (!node.is_string()) fail_expected(path, expected, node);
+  const auto& text = node.get_ref<const std::string&>();
+  std::string_view best;
+  std::size_t best_distance = 2;  // at most one edit away
+  for (const auto& [name, value] : names) {
+    if (name == text) return value;
+    if (const std::size_t distance = edit_distance(text.substr(0, 64), name);
+        distance < best_distance) {
+      best = name;
+      best_distance = distance;
+    }
+  }
+  std::string message = "expected " + expected + ", got " + shown_string(text);
+  if (!best.empty()) message += " (did you mean " + json_string(best) + "?)";
+  throw ConfigError(path, message);
+}
+
+// ---- SQL names -----------------------------------------------------------------------------
+
+[[nodiscard]] bool identifier_start(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+[[nodiscard]] bool identifier_part(char c) noexcept {
+  return identifier_start(c) || (c >= '0' && c <= '9') || c == '$';
+}
+
+[[nodiscard]] bool plain_identifier(std::string_view text) noexcept {
+  return !text.empty() && text.size() <= max_identifier_bytes && identifier_start(text.front()) &&
+         std::all_of(text.begin() + 1, text.end(), identifier_part);
+}
+
+[[nodiscard]] std::string folded(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), lower);
+  return out;
+}
+
+// One identifier of an entity name starting at text[at], as PostgreSQL would resolve it:
+// unquoted names fold to lower case, "quoted" ones keep theirs ("" inside is one quote).
+[[nodiscard]] std::optional<std::string> take_identifier(std::string_view text, std::size_t& at,
+                                                         const std::string& path) {
+  std::string name;
+  if (at < text.size() && text[at] == '"') {
+    for (++at;; ++at) {
+      if (at >= text.size()) return std::nullopt;  // unterminated
+      if (text[at] == '"') {
+        if (at + 1 < text.size() && text[at + 1] == '"') {
+          name += '"';
+          ++at;
+          continue;
+        }
+        ++at;
+        break;
+      }
+      name += text[at];
+    }
+    if (name.empty()) return std::nullopt;
+  } else {
+    const std::size_t start = at;
+    if (at >= text.size() || !identifier_start(text[at])) return std::nullopt;
+    while (at < text.size() && identifier_part(text[at])) ++at;
+    name = folded(text.substr(start, at - start));
+  }
+  if (name.size() > max_identifier_bytes)
+    throw ConfigError(path, "the identifier " + shown_string(name) + " is longer than " +
+                                std::to_string(max_identifier_bytes) + " bytes");
+  return name;
+}
+
+// "table" or "schema.table" → {schema, table}, with schema public by default.
+[[nodiscard]] std::pair<std::string, std::string> resolve_entity(const std::string& entity,
+                                                                 const std::string& path) {
+  std::size_t at = 0;
+  auto first = take_identifier(entity, at, path);
+  std::optional<std::string> second;
+  bool ok = first.has_value();
+  if (ok && at < entity.size()) {
+    ok = entity[at] == '.';
+    ++at;
+    if (ok) second = take_identifier(entity, at, path);
+    ok = ok && second.has_value() && at == entity.size();
+  }
+  if (!ok)
+    throw ConfigError(path,
+                      "expected \"table\" or \"schema.table\" (each an identifier such as "
+                      "account or a double-quoted name such as \"Account\"), got " +
+                          shown_string(entity));
+  if (!second) return {"public", std::move(*first)};
+  return {std::move(*first), std::move(*second)};
+}
+
+// ---- sections ------------------------------------------------------------------------------
+
+[[nodiscard]] Endpoint read_endpoint(const Json& node, const std::string& path, Endpoint endpoint,
+                                     bool port_required) {
+  const Object object(node, path, {"host", "port"});
+  if (const Json* host = object.find("host"))
+    endpoint.host = read_string(*host, object.path("host"));
+  const Json* port = port_required ? &object.require("port") : object.find("port");
+  if (port)
+    endpoint.port = static_cast<std::uint16_t>(read_integer(*port, object.path("port"), 1, 65535));
+  return endpoint;
+}
+
+[[nodiscard]] Control read_control(const Json& node) {
+  const Object object(node, "control", {"user", "password"});
+  Control control;
+  if (const Json* user = object.find("user"))
+    control.user = read_string(*user, object.path("user"));
+  if (const Json* password = object.find("password"))
+    control.password = read_string(*password, object.path("password"), /*non_empty=*/false);
+  return control;
+}
+
+[[nodiscard]] Admin read_admin(const Json& node) {
+  const Object object(node, "admin", {"users"});
+  Admin admin;
+  const Json* users = object.find("users");
+  if (users == nullptr) return admin;
+  const std::string path = object.path("users");
+  if (!users->is_array()) fail_expected(path, "an array of user names", *users);
+  for (std::size_t i = 0; i < users->size(); ++i) {
+    const std::string item_path = element_path(path, i);
+    std::string user = read_string((*users)[i], item_path);
+    const auto seen = std::find(admin.users.begin(), admin.users.end(), user);
+    if (seen != admin.users.end())
+      throw ConfigError(item_path, json_string(user) + " is already listed at " +
+                                       element_path(path, seen - admin.users.begin()));
+    admin.users.push_back(std::move(user));
+  }
+  return admin;
+}
+
+[[nodiscard]] Materialize read_materialize(const Json& node, const std::string& path) {
+  const Object object(node, path, {"policy", "reads", "window_seconds"});
+  Materialize materialize;
+  if (const Json* policy = object.find("policy"))
+    materialize.policy = read_enum(*policy, object.path("policy"), policy_names);
+  if (const Json* reads = object.find("reads"))
+    materialize.reads = read_integer(*reads, object.path("reads"), 1, max_reads);
+  if (const Json* window = object.find("window_seconds"))
+    materialize.window_seconds =
+        read_integer(*window, object.path("window_seconds"), 1, max_window_seconds);
+  return materialize;
+}
+
+// What identifies a seed, as PostgreSQL resolves names: database, schema, table, attribute.
+using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
+
+[[nodiscard]] std::pair<SeedSpec, SeedKey> read_seed(const Json& node, const std::string& path) {
+  const Object object(node, path,
+                      {"database", "entity", "attribute", "type", "expression", "materialize"});
+  SeedSpec seed;
+  seed.database = read_string(object.require("database"), object.path("database"));
+  seed.entity = read_string(object.require("entity"), object.path("entity"));
+  auto [schema, table] = resolve_entity(seed.entity, object.path("entity"));
+  seed.attribute = read_string(object.require("attribute"), object.path("attribute"));
+  if (!plain_identifier(seed.attribute))
+    fail_expected(object.path("attribute"),
+                  "a plain identifier matching [A-Za-z_][A-Za-z0-9_$]* of at most 63 bytes",
+                  object.require("attribute"), true);
+  seed.type = read_string(object.require("type"), object.path("type"));
+  seed.expression = read_string(object.require("expression"), object.path("expression"));
+  if (const Json* materialize = object.find("materialize"))
+    seed.materialize = read_materialize(*materialize, object.path("materialize"));
+  SeedKey key{seed.database, std::move(schema), std::move(table), folded(seed.attribute)};
+  return {std::move(seed), std::move(key)};
+}
+
+[[nodiscard]] std::vector<SeedSpec> read_seeds(const Json& node) {
+  if (!node.is_array()) fail_expected("seeds", "an array of seed objects", node);
+  std::vector<SeedSpec> seeds;
+  std::map<SeedKey, std::size_t> seen;  // → index of the seed that declared it first
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string path = element_path("seeds", i);
+    auto [seed, key] = read_seed(node[i], path);
+    const auto [it, fresh] = seen.try_emplace(std::move(key), i);
+    if (!fresh) {
+      const auto& [database, schema_name, table_name, attribute] = it->first;
+      throw ConfigError(path, "declares the same attribute as " +
+                                  element_path("seeds", it->second) + " (" + schema_name + "." +
+                                  table_name + "." + attribute + " in database " +
+                                  json_string(database) + "); an attribute can have only one seed");
+    }
+    seeds.push_back(std::move(seed));
+  }
+  return seeds;
+}
+
+[[nodiscard]] Limits read_limits(const Json& node) {
+  const Object object(
+      node, "limits",
+      {"max_message_bytes", "max_clients", "startup_timeout_seconds", "connect_timeout_seconds"});
+  Limits limits;
+  if (const Json* bytes = object.find("max_message_bytes"))
+    limits.max_message_bytes =
+        read_integer(*bytes, object.path("max_message_bytes"), 1024, std::uint64_t{1} << 30);
+  if (const Json* clients = object.find("max_clients"))
+    limits.max_clients =
+        static_cast<std::uint32_t>(read_integer(*clients, object.path("max_clients"), 1, 1000000));
+  if (const Json* startup = object.find("startup_timeout_seconds"))
+    limits.startup_timeout_seconds =
+        read_seconds(*startup, object.path("startup_timeout_seconds"), false);
+  if (const Json* connect = object.find("connect_timeout_seconds"))
+    limits.connect_timeout_seconds =
+        read_seconds(*connect, object.path("connect_timeout_seconds"), false);
+  return limits;
+}
+
+[[nodiscard]] Runtime read_runtime(const Json& node) {
+  const Object object(node, "runtime", {"threads", "shutdown_grace_seconds"});
+  Runtime runtime;
+  if (const Json* threads = object.find("threads"))
+    runtime.threads =
+        static_cast<std::uint32_t>(read_integer(*threads, object.path("threads"), 1, 256));
+  if (const Json* grace = object.find("shutdown_grace_seconds"))
+    runtime.shutdown_grace_seconds =
+        read_seconds(*grace, object.path("shutdown_grace_seconds"), true);
+  return runtime;
+}
+
+[[nodiscard]] Log read_log(const Json& node) {
+  const Object object(node, "log", {"level", "format"});
+  Log log;
+  if (const Json* level = object.find("level"))
+    log.level = read_enum(*level, object.path("level"), level_names);
+  if (const Json* format = object.find("format"))
+    log.format = read_enum(*format, object.path("format"), format_names);
+  return log;
+}
+
+// Mistakes no single field shows: the proxy dialling itself, two listeners on one port.
+// Only literal equality is caught; "localhost" and "127.0.0.1" are not resolved here.
+void check_addresses(const Config& config) {
+  if (config.upstream.host == config.listen.host && config.upstream.port == config.listen.port)
+    throw ConfigError("upstream", "is the proxy's own listen address " + config.listen.host + ":" +
+                                      std::to_string(config.listen.port) +
+                                      ", so the proxy would connect to itself");
+  if (config.metrics && config.metrics->host == config.listen.host &&
+      config.metrics->port == config.listen.port)
+    throw ConfigError("metrics.port", std::to_string(config.metrics->port) + " on " +
+                                          config.listen.host + " is already the listen port");
+}
+
+}  // namespace
+
+Config parse_config(std::string_view json_text) {
+  const std::string_view bom = "\xEF\xBB\xBF";  // the JSON reader skips it too
+  const std::string_view body =
+      json_text.substr(0, bom.size()) == bom ? json_text.substr(bom.size()) : json_text;
+  if (blank(body)) throw ConfigError("", "the configuration is empty; expected a JSON object");
+  const Json root = detail::parse_strict_json(json_text);
+  if (!root.is_object())
+    throw ConfigError("", "expected the configuration to be a JSON object, got " + describe(root));
+
+  const Object top(root, "",
+                   {"listen", "upstream", "control", "metrics", "admin", "ddl_seeds", "seeds",
+                    "limits", "runtime", "log"});
+  Config config;
+  if (const Json* listen = top.find("listen"))
+    config.listen = read_endpoint(*listen, "listen", config.listen, false);
+  if (const Json* upstream = top.find("upstream"))
+    config.upstream = read_endpoint(*upstream, "upstream", config.upstream, false);
+  if (const Json* control = top.find("control")) config.control = read_control(*control);
+  if (const Json* metrics = top.find("metrics"))
+    config.metrics = read_endpoint(*metrics, "metrics", Endpoint{"127.0.0.1", 0}, true);
+  if (const Json* admin = top.find("admin")) config.admin = read_admin(*admin);
+  if (const Json* ddl_seeds = top.find("ddl_seeds"))
+    config.ddl_seeds = read_bool(*ddl_seeds, "ddl_seeds");
+  if (const Json* seeds = top.find("seeds")) config.seeds = read_seeds(*seeds);
+  if (const Json* limits = top.find("limits")) config.limits = read_limits(*limits);
+  if (const Json* runtime = top.find("runtime")) config.runtime = read_runtime(*runtime);
+  if (const Json* log = top.find("log")) config.log = read_log(*log);
+  check_addresses(config);
+  return config;
+}
+
+Config load_config_file(const std::filesystem::path& path) {
+  const auto unreadable = [&](int error) {
+    return ConfigError("", "cannot read configuration file " + json_string(path.string()) + ": " +
+                               std::generic_category().message(error));
+  };
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                             &std::fclose);
+  if (!file) throw unreadable(errno);
+  std::string text;
+  char buffer[65536];
+  errno = 0;
+  for (;;) {
+    const std::size_t n = std::fread(buffer, 1, sizeof buffer, file.get());
+    text.append(buffer, n);
+    if (n < sizeof buffer) break;
+  }
+  // A directory opens fine on Linux; reading it is what fails (EISDIR).
+  if (std::ferror(file.get())) throw unreadable(errno != 0 ? errno : EIO);
+  return parse_config(text);
+}
+
+std::string_view to_string(MaterializePolicy policy) noexcept {
+  switch (policy) {
+    case MaterializePolicy::threshold:
+      return "threshold";
+    case MaterializePolicy::never:
+      return "never";
+    case MaterializePolicy::manual:
+      return "manual";
+  }
+  return "threshold";
+}
+
+std::string_view to_string(LogLevel level) noexcept {
+  switch (level) {
+    case LogLevel::debug:
+      return "debug";
+    case LogLevel::info:
+      return "info";
+    case LogLevel::warning:
+      return "warning";
+    case LogLevel::error:
+      return "error";
+  }
+  return "info";
+}
+
+}  // namespace seedproxy::config
