@@ -44,7 +44,8 @@ struct SeedSpec {
 };
 
 struct Limits {
-  // Largest typed protocol message accepted in either direction (PostgreSQL's own limit is 1 GiB).
+  // Largest typed message accepted from an authenticated client (PostgreSQL's own limit is 1 GiB).
+  // Before authentication the cap is 64 KiB; server messages are streamed and never buffered.
   std::uint64_t max_message_bytes = std::uint64_t{1} << 30;
   std::uint32_t max_clients = 10000;
   // A client that has not finished its startup packet in this time is disconnected.

@@ -61,7 +61,11 @@ int main(int argc, char** argv) {
   try {
     config = seedproxy::config::load_config_file(path);
   } catch (const seedproxy::config::ConfigError& e) {
-    std::fprintf(stderr, "seedproxy: invalid configuration %s: %s\n", path.c_str(), e.what());
+    // A file that cannot be read is already named in the message.
+    if (std::string_view(e.what()).starts_with("cannot read configuration file"))
+      std::fprintf(stderr, "seedproxy: %s\n", e.what());
+    else
+      std::fprintf(stderr, "seedproxy: %s: %s\n", path.c_str(), e.what());
     return 1;
   }
   if (mode == "--check-config") {

@@ -22,6 +22,7 @@
 #include "proxy/messages.hpp"
 #include "proxy/session.hpp"
 #include "seedproxy_version.hpp"
+#include "seeds/snapshots.hpp"
 
 namespace seedproxy::proxy {
 namespace {
@@ -65,6 +66,7 @@ struct Server::State {
   void stop_all();
 
   config::Config config;
+  std::unique_ptr<seeds::SnapshotRegistry> snapshots;  // null without seeds
   std::shared_ptr<const SessionSettings> settings;
   std::vector<std::unique_ptr<Worker>> workers;
   std::optional<tcp::acceptor> acceptor;
@@ -91,6 +93,15 @@ void Server::State::start_listening() {
       static_cast<std::uint32_t>(config.limits.max_message_bytes);
   session_settings->startup_timeout_seconds = config.limits.startup_timeout_seconds;
   session_settings->connect_timeout_seconds = config.limits.connect_timeout_seconds;
+  if (!config.seeds.empty()) {
+    seeds::ControlTarget target{config.upstream.host, config.upstream.port, config.control.user,
+                                config.control.password, config.limits.connect_timeout_seconds};
+    // Catalogs change only through DDL (which sessions report at once) or from outside the
+    // proxy; the periodic refresh bounds how stale the latter can be.
+    snapshots = std::make_unique<seeds::SnapshotRegistry>(target, config.seeds, 30.0);
+    snapshots->start();
+    session_settings->snapshots = snapshots.get();
+  }
   settings = std::move(session_settings);
 
   const auto listen = resolver.resolve(config.listen.host, std::to_string(config.listen.port),

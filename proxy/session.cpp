@@ -14,6 +14,7 @@
 #include "proxy/cancel.hpp"
 #include "proxy/log.hpp"
 #include "proxy/startup.hpp"
+#include "seeds/snapshots.hpp"
 
 namespace seedproxy::proxy {
 namespace {
@@ -84,6 +85,7 @@ asio::awaitable<void> Session::run() {
                   "server closed the connection unexpectedly");
     } else {
       startup.reset();
+      enable_rewriting();
       client_.non_blocking(true, ignored);
       server_.non_blocking(true, ignored);
       auto result = co_await (client_to_server() || server_to_client());
@@ -109,17 +111,29 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
   bool ssl_answered = false;
   bool gss_answered = false;
   for (;;) {
+    // The length word alone decides whether the packet is acceptable, as in PostgreSQL.
     std::array<std::byte, 8> head{};
-    auto outcome = co_await (asio::async_read(client_, asio::buffer(head), use_tuple) ||
-                             deadline.async_wait(use_tuple));
-    if (outcome.index() == 1) {
-      ending.reason = "client did not complete startup in time";
-      co_return std::nullopt;
-    }
-    if (auto [ec, n] = std::get<0>(outcome); ec) {
-      ending.reason = is_disconnect(ec) ? "client closed the connection before startup"
-                                        : "client read failed during startup: " + ec.message();
-      co_return std::nullopt;
+    for (const std::size_t part : {std::size_t{0}, std::size_t{4}}) {
+      auto outcome =
+          co_await (asio::async_read(client_, asio::buffer(head.data() + part, 4), use_tuple) ||
+                    deadline.async_wait(use_tuple));
+      if (outcome.index() == 1) {
+        ending.reason = "client did not complete startup in time";
+        co_return std::nullopt;
+      }
+      if (auto [ec, n] = std::get<0>(outcome); ec) {
+        ending.reason = is_disconnect(ec) ? "client closed the connection before startup"
+                                          : "client read failed during startup: " + ec.message();
+        co_return std::nullopt;
+      }
+      const auto length = protocol::read_u32(head, 0);
+      if (part == 0 && (length < 8 || length > protocol::max_startup_length)) {
+        ending.reason = "protocol violation in startup: invalid length of startup packet (" +
+                        std::to_string(length) + " bytes)";
+        fatal(protocol::sqlstate::protocol_violation,
+              std::string(describe(protocol::FrameError::startup_length)));
+        co_return std::nullopt;
+      }
     }
     const auto decoded = protocol::decode_startup_header(head);
     if (decoded.status == protocol::Status::error) {
@@ -241,6 +255,50 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
   }
 }
 
+template <class Inspect>
+asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
+                                                 tcp::socket& to, Inspect inspect) {
+  using Kind = protocol::RelayScanner::Kind;
+  Relayed out;
+  const auto unread = buffer.unread();
+  std::size_t flushed = 0;  // bytes already written or replaced
+  std::size_t ready = 0;    // bytes decided so far
+  while (ready < unread.size()) {
+    out.last = scanner.next(unread.subspan(ready));
+    if (out.last.kind == Kind::message) {
+      auto replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
+      if (replacement) {
+        if (ready > flushed) {
+          if ((out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed))))
+            co_return out;
+        }
+        if ((out.write_error = co_await write_all(to, *replacement))) co_return out;
+        flushed = ready + out.last.length;
+      }
+    } else if (out.last.kind != Kind::pass) {
+      break;
+    }
+    ready += out.last.length;
+  }
+  if (ready > flushed)
+    out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
+  if (!out.write_error) {
+    buffer.consume(ready);
+    if (out.last.kind == Kind::need_more) buffer.ensure_capacity(out.last.length);
+  }
+  co_return out;
+}
+
+void Session::enable_rewriting() {
+  if (!settings_->snapshots || !settings_->snapshots->covers(database_)) return;
+  rewriting_ = std::make_unique<StatementRewriting>(*settings_->snapshots, database_, user_,
+                                                    settings_->max_rewrite_bytes);
+  from_client_.inspect('Q');
+  from_client_.inspect('P');
+  from_server_.inspect('E');
+  from_server_.inspect('C');
+}
+
 asio::awaitable<Session::Ending> Session::client_to_server() {
   Ending ending;
   for (;;) {
@@ -263,25 +321,17 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
         co_return ending;
       }
       client_buffer_.commit(n);
-      // Walk the buffered bytes: complete runs are forwarded in one write.
-      const auto unread = client_buffer_.unread();
-      std::size_t ready = 0;
-      protocol::RelayScanner::Step step;
-      while (ready < unread.size()) {
-        step = from_client_.next(unread.subspan(ready));
-        if (step.kind != protocol::RelayScanner::Kind::pass &&
-            step.kind != protocol::RelayScanner::Kind::message)
-          break;
-        ready += step.length;
-      }
-      if (ready > 0) {
-        if (auto write_ec = co_await write_all(server_, unread.first(ready))) {
-          ending.reason = "upstream write failed: " + write_ec.message();
-          ending.tell(protocol::sqlstate::connection_failure,
-                      "server closed the connection unexpectedly");
-          co_return ending;
-        }
-        client_buffer_.consume(ready);
+      const auto relayed =
+          co_await relay(client_buffer_, from_client_, server_,
+                         [this](const protocol::MessageHeader&, protocol::Bytes message) {
+                           return rewriting_ ? rewriting_->client_message(message) : std::nullopt;
+                         });
+      const auto& step = relayed.last;
+      if (relayed.write_error) {
+        ending.reason = "upstream write failed: " + relayed.write_error.message();
+        ending.tell(protocol::sqlstate::connection_failure,
+                    "server closed the connection unexpectedly");
+        co_return ending;
       }
       if (step.kind == protocol::RelayScanner::Kind::error) {
         ending.reason = "protocol violation from client: " + std::string(describe(step.error)) +
@@ -290,8 +340,6 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
         ending.tell(protocol::sqlstate::protocol_violation, std::string(describe(step.error)));
         co_return ending;
       }
-      if (step.kind == protocol::RelayScanner::Kind::need_more)
-        client_buffer_.ensure_capacity(step.length);
       if (n < space.size()) break;  // drained; async_wait re-arms readiness
     }
   }
@@ -315,9 +363,12 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
       if (ec) {
         // PostgreSQL sends a FATAL ErrorResponse before closing on purpose; relayed whole, it
         // already tells the client why. Anything else is a lost connection.
-        const bool explained = from_server_.at_boundary() && from_server_.last_type() == 'E';
-        ending.reason = explained ? "upstream closed the connection after an error"
-                                  : "upstream connection lost: " + ec.message();
+        // After the client's Terminate the server closes silently: that is the normal end.
+        const bool explained = (from_server_.at_boundary() && from_server_.last_type() == 'E') ||
+                               from_client_.last_type() == 'X';
+        ending.reason = from_client_.last_type() == 'X' ? "client terminated the session"
+                        : explained ? "upstream closed the connection after an error"
+                                    : "upstream connection lost: " + ec.message();
         if (!explained) {
           ending.tell(protocol::sqlstate::connection_failure,
                       "server closed the connection unexpectedly");
@@ -325,24 +376,18 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
         co_return ending;
       }
       server_buffer_.commit(n);
-      const auto unread = server_buffer_.unread();
-      std::size_t ready = 0;
-      protocol::RelayScanner::Step step;
-      while (ready < unread.size()) {
-        step = from_server_.next(unread.subspan(ready));
-        if (step.kind == protocol::RelayScanner::Kind::message)
-          on_server_message(step.header, unread.subspan(ready, step.length));
-        else if (step.kind != protocol::RelayScanner::Kind::pass)
-          break;
-        ready += step.length;
-      }
-      if (ready > 0) {
-        if (auto write_ec = co_await write_all(client_, unread.first(ready))) {
-          ending.reason = is_disconnect(write_ec) ? "client closed the connection"
-                                                  : "client write failed: " + write_ec.message();
-          co_return ending;
-        }
-        server_buffer_.consume(ready);
+      const auto relayed =
+          co_await relay(server_buffer_, from_server_, client_,
+                         [this](const protocol::MessageHeader& header, protocol::Bytes message) {
+                           on_server_message(header, message);
+                           return rewriting_ ? rewriting_->server_message(message) : std::nullopt;
+                         });
+      const auto& step = relayed.last;
+      if (relayed.write_error) {
+        ending.reason = is_disconnect(relayed.write_error)
+                            ? "client closed the connection"
+                            : "client write failed: " + relayed.write_error.message();
+        co_return ending;
       }
       if (step.kind == protocol::RelayScanner::Kind::error) {
         ending.reason = "protocol violation from upstream: " + std::string(describe(step.error));
@@ -350,8 +395,6 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
                     "seedproxy received an invalid message from the server");
         co_return ending;
       }
-      if (step.kind == protocol::RelayScanner::Kind::need_more)
-        server_buffer_.ensure_capacity(step.length);
       if (n < space.size()) break;
     }
   }

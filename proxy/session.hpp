@@ -15,6 +15,7 @@
 #include "proxy/buffer_pool.hpp"
 #include "proxy/messages.hpp"
 #include "proxy/relay_scanner.hpp"
+#include "proxy/statement_rewriting.hpp"
 
 namespace seedproxy::proxy {
 
@@ -33,6 +34,9 @@ struct SessionSettings {
   std::uint32_t max_message_length = protocol::default_max_message_length;
   double startup_timeout_seconds = 15.0;
   double connect_timeout_seconds = 5.0;
+  // Per-database catalog and seed snapshots; null when no seed is configured.
+  seeds::SnapshotRegistry* snapshots = nullptr;
+  std::size_t max_rewrite_bytes = 1u << 20;
 };
 
 class Session;
@@ -71,6 +75,16 @@ class Session {
 
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> read_startup(Ending& ending);
   boost::asio::awaitable<bool> connect_upstream(Ending& ending);
+  struct Relayed {
+    protocol::RelayScanner::Step last;  // the step that stopped the walk
+    boost::system::error_code write_error;
+  };
+  // Forwards every decidable byte of `buffer` to `to`; `inspect` sees each whole inspected
+  // message and may return a replacement for it.
+  template <class Inspect>
+  boost::asio::awaitable<Relayed> relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
+                                        tcp::socket& to, Inspect inspect);
+  void enable_rewriting();
   boost::asio::awaitable<Ending> client_to_server();
   boost::asio::awaitable<Ending> server_to_client();
   // Writes all of `bytes`; false (with ec) when the peer is gone.
@@ -90,6 +104,7 @@ class Session {
   std::string user_;
   std::string database_;
 
+  std::unique_ptr<StatementRewriting> rewriting_;
   protocol::RelayScanner from_client_;
   protocol::RelayScanner from_server_;
   IoBuffer client_buffer_;

@@ -1,0 +1,54 @@
+// libpq connection setup with keyword/value parameters and checked, parameterised queries.
+#include "seeds/control_connection.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace seedproxy::seeds {
+
+ControlConnection::ControlConnection(const ControlTarget& target, const std::string& database) {
+  const std::string port = std::to_string(target.port);
+  const std::string timeout =
+      std::to_string(std::max(1L, std::lround(std::ceil(target.connect_timeout_seconds))));
+  std::vector<const char*> keywords{"host",           "port", "user", "dbname", "application_name",
+                                    "connect_timeout"};
+  std::vector<const char*> values{target.host.c_str(), port.c_str(), target.user.c_str(),
+                                  database.c_str(),    "seedproxy",  timeout.c_str()};
+  if (target.password) {
+    keywords.push_back("password");
+    values.push_back(target.password->c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  connection_ = PQconnectdbParams(keywords.data(), values.data(), 0);
+  if (!connection_ || PQstatus(connection_) != CONNECTION_OK) {
+    std::string message = connection_ ? PQerrorMessage(connection_) : "out of memory";
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    if (connection_) PQfinish(connection_);
+    connection_ = nullptr;
+    throw std::runtime_error("control connection to database \"" + database + "\" as \"" +
+                             target.user + "\" failed: " + message);
+  }
+}
+
+ControlConnection::~ControlConnection() {
+  if (connection_) PQfinish(connection_);
+}
+
+Result ControlConnection::query(const char* purpose, const std::string& sql,
+                                const std::vector<std::string>& parameters) {
+  std::vector<const char*> values;
+  values.reserve(parameters.size());
+  for (const auto& p : parameters) values.push_back(p.c_str());
+  Result result(PQexecParams(connection_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0));
+  const auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    std::string message = PQerrorMessage(connection_);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw std::runtime_error(std::string(purpose) + " failed: " + message);
+  }
+  return result;
+}
+
+}  // namespace seedproxy::seeds

@@ -1,0 +1,44 @@
+// The proxy's own libpq connection (catalog loading, later registry and materialization), owned
+// RAII-style; used only on control threads, never on I/O threads.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace seedproxy::seeds {
+
+struct ControlTarget {
+  std::string host;
+  std::uint16_t port = 5432;
+  std::string user;
+  std::optional<std::string> password;
+  double connect_timeout_seconds = 5.0;
+};
+
+struct ResultDeleter {
+  void operator()(PGresult* result) const noexcept { PQclear(result); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+class ControlConnection {
+ public:
+  // Connects to `database`; throws std::runtime_error with libpq's message on failure.
+  ControlConnection(const ControlTarget& target, const std::string& database);
+  ControlConnection(const ControlConnection&) = delete;
+  ControlConnection& operator=(const ControlConnection&) = delete;
+  ~ControlConnection();
+
+  // Runs `sql` with `parameters` passed as text values (never spliced into the SQL).
+  // Throws std::runtime_error naming the statement's purpose on failure.
+  [[nodiscard]] Result query(const char* purpose, const std::string& sql,
+                             const std::vector<std::string>& parameters = {});
+
+ private:
+  PGconn* connection_ = nullptr;
+};
+
+}  // namespace seedproxy::seeds
