@@ -211,7 +211,7 @@ class Resolver {
       if (!select_body.is_null() && select_body.value("op", "") != "SETOP_NONE" &&
           select_body.contains("larg") && it->value("recursive", false)) {
         bool known = false;
-        defined.columns = output_names_only(select_body["larg"]["SelectStmt"], &scope, known);
+        defined.columns = output_names_only(node_at(select_body, "larg"), &scope, known);
         defined.columns_known = known;
         scope.ctes.push_back(defined);
       }
@@ -259,8 +259,9 @@ class Resolver {
 
     if (body.value("op", "SETOP_NONE") != "SETOP_NONE") {
       bool left_known = false;
-      names = select(node_at(node_at(body, "larg"), "SelectStmt"), &scope, &left_known);
-      select(node_at(node_at(body, "rarg"), "SelectStmt"), &scope);
+      // Set-operation arms are SelectStmt bodies without the node tag.
+      names = select(node_at(body, "larg"), &scope, &left_known);
+      select(node_at(body, "rarg"), &scope);
       names_known = left_known;
       // ORDER BY of a set operation may name only output columns: nothing to resolve there.
       Scope empty;
