@@ -50,7 +50,7 @@ psql=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres)
 
 if ((build)); then
   "$SEEDPROXY_ROOT/scripts/setup.sh"
-  "$SEEDPROXY_ROOT/scripts/build.sh"
+  "$SEEDPROXY_ROOT/scripts/build.sh" --target seedproxy
 fi
 [[ -x "$proxy_bin" ]] || die "$proxy_bin is missing: run scripts/build.sh"
 need_pgcluster
@@ -63,7 +63,10 @@ bouncer_pid=
 pg_started=0
 # shellcheck disable=SC2317  # called from traps
 cleanup() {
-  trap - EXIT INT TERM
+  # Ignore further signals while cleaning up: timeout(1) signals the script and then its whole
+  # process group, and an impatient second Ctrl-C must not leave PostgreSQL running.
+  trap - EXIT
+  trap '' INT TERM
   if [[ -n "$proxy_pid" ]]; then stop_pid "$proxy_pid" seedproxy 20 || true; fi
   if [[ -n "$bouncer_pid" ]]; then stop_pid "$bouncer_pid" pgbouncer 20 || true; fi
   if ((pg_started)); then

@@ -6,16 +6,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF
-usage: scripts/build.sh [--sanitize] [--build-dir DIR]
+usage: scripts/build.sh [--sanitize] [--build-dir DIR] [--target NAME]
 
   (default)        Release build into build/
   --sanitize       RelWithDebInfo build with AddressSanitizer and UBSan into build-asan/
   --build-dir DIR  build into DIR instead
+  --target NAME    build only NAME (e.g. seedproxy) instead of everything, tests included
 EOF
 }
 
 sanitize=0
 build_dir=
+target=()
 while (($#)); do
   case $1 in
     --sanitize) sanitize=1 ;;
@@ -25,6 +27,11 @@ while (($#)); do
       shift
       ;;
     --build-dir=*) build_dir=${1#*=} ;;
+    --target)
+      (($# >= 2)) || die "--target needs a name"
+      target=(--target "$2")
+      shift
+      ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -43,5 +50,5 @@ fi
 log "configuring $build_dir (${flags[*]})"
 cmake -S "$SEEDPROXY_ROOT" -B "$build_dir" -DSEEDPROXY_WERROR=ON "${flags[@]}"
 log "building with $(nproc) jobs"
-cmake --build "$build_dir" -j"$(nproc)"
-log "built $build_dir/proxy/seedproxy"
+cmake --build "$build_dir" -j"$(nproc)" "${target[@]}"
+log "built ${target[1]:-everything} in $build_dir"

@@ -57,7 +57,7 @@ fi
 
 if ((build)); then
   "$SEEDPROXY_ROOT/scripts/setup.sh"
-  "$SEEDPROXY_ROOT/scripts/build.sh"
+  "$SEEDPROXY_ROOT/scripts/build.sh" --target seedproxy
 fi
 [[ -x "$proxy_bin" ]] || die "$proxy_bin is missing: run scripts/build.sh"
 need_pgcluster
@@ -68,7 +68,10 @@ tail_pid=
 pg_started=0
 # shellcheck disable=SC2317  # called from traps
 cleanup() {
-  trap - EXIT INT TERM
+  # Ignore further signals while cleaning up: timeout(1) signals the script and then its whole
+  # process group, and an impatient second Ctrl-C must not leave PostgreSQL running.
+  trap - EXIT
+  trap '' INT TERM
   if [[ -n "$proxy_pid" ]]; then stop_pid "$proxy_pid" seedproxy 20 || true; fi
   if [[ -n "$tail_pid" ]]; then
     sleep 0.3 # lets tail show the proxy's last lines
@@ -199,15 +202,22 @@ EOF
 if ((seed_live)); then
   cat <<EOF
 
-The seed account.risk_score is live: no such column exists in PostgreSQL, yet
+The seed account.risk_score (= balance / 1000.0 + credit_limit / 500.0, as numeric(8,2)) is
+declared in the configuration. PostgreSQL has no such column (\\d account), yet through the proxy:
 
     SELECT id, owner, balance, credit_limit, risk_score FROM account ORDER BY risk_score DESC LIMIT 5;
+
+    SELECT * FROM account WHERE id = 42;
+
+    SELECT count(*) FROM account WHERE risk_score > 30;
+
+    UPDATE account SET risk_score = 0 WHERE id = 1;   -- refused, as for a generated column
 EOF
 elif ((seeded)); then
   cat <<EOF
 
 The configuration declares the seed account.risk_score (= balance / 1000.0 + credit_limit / 500.0).
-It takes effect once the resolver is in; until then PostgreSQL answers that the column does not exist:
+This build does not answer for it yet, so PostgreSQL says the column does not exist:
 
     SELECT id, owner, risk_score FROM account LIMIT 5;
 EOF
