@@ -71,6 +71,7 @@ struct Server::State {
   std::vector<std::unique_ptr<Worker>> workers;
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> grace_timer;
+  std::optional<asio::signal_set> signals;
   std::atomic<std::uint64_t> active{0};
   std::atomic<std::uint64_t> next_id{1};
   std::size_t next_worker = 0;
@@ -191,9 +192,8 @@ void Server::State::session_ended() {
 }
 
 asio::awaitable<void> Server::State::watch_signals() {
-  asio::signal_set signals(main_context(), SIGINT, SIGTERM, SIGHUP);
   for (;;) {
-    auto [ec, number] = co_await signals.async_wait(use_tuple);
+    auto [ec, number] = co_await signals->async_wait(use_tuple);
     if (ec || stopped) co_return;
     if (number == SIGHUP) {
       log::warning("server",
@@ -266,6 +266,9 @@ Server::~Server() = default;
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
   auto& state = *state_;
+  // Handlers first: a signal that arrives once the port is open must start a graceful shutdown,
+  // not kill the process with the default action. Asio queues it until the loop runs.
+  state.signals.emplace(state.main_context(), SIGINT, SIGTERM, SIGHUP);
   state.start_listening();
   asio::co_spawn(state.main_context(), state.accept_loop(), asio::detached);
   asio::co_spawn(state.main_context(), state.watch_signals(), asio::detached);
