@@ -28,6 +28,41 @@ std::optional<int> end_after_tokens(const std::vector<Token>& tokens, int locati
   return tokens[index].end;
 }
 
+std::optional<std::size_t> token_index(const std::vector<Token>& tokens, int location) {
+  const auto it = std::lower_bound(tokens.begin(), tokens.end(), location,
+                                   [](const Token& t, int at) { return t.start < at; });
+  if (it == tokens.end() || it->start != location) return std::nullopt;
+  return static_cast<std::size_t>(it - tokens.begin());
+}
+
+std::optional<int> reference_end(const std::vector<Token>& tokens, int location,
+                                 std::size_t name_count) {
+  auto index = token_index(tokens, location);
+  if (!index || name_count == 0) return std::nullopt;
+  std::size_t i = *index;
+  for (std::size_t name = 0; name < name_count; ++name) {
+    if (name > 0) {
+      if (i >= tokens.size() || tokens[i].single != '.') return std::nullopt;
+      ++i;
+    }
+    if (i >= tokens.size()) return std::nullopt;
+    ++i;  // the identifier
+    if (i + 1 < tokens.size() && tokens[i].kind == TokenKind::uescape) i += 2;
+  }
+  return tokens[i - 1].end;
+}
+
+bool token_is(std::string_view sql, const Token& token, std::string_view word) {
+  if (token.end - token.start != static_cast<int>(word.size())) return false;
+  if (token.start < 0 || static_cast<std::size_t>(token.end) > sql.size()) return false;
+  for (std::size_t i = 0; i < word.size(); ++i) {
+    char c = sql[static_cast<std::size_t>(token.start) + i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != word[i]) return false;
+  }
+  return true;
+}
+
 std::string string_at(const Json& node, const char* key) {
   const auto it = node.find(key);
   return it != node.end() && it->is_string() ? it->get<std::string>() : std::string();

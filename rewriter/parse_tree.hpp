@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rewriter/pg_parser.hpp"
@@ -26,6 +27,18 @@ struct ColumnRefView {
 // a.b spans 3 tokens). nullopt when `location` is not a token start.
 [[nodiscard]] std::optional<int> end_after_tokens(const std::vector<Token>& tokens, int location,
                                                   int count);
+
+// Index of the token that starts at `location`, or nullopt.
+[[nodiscard]] std::optional<std::size_t> token_index(const std::vector<Token>& tokens,
+                                                     int location);
+
+// Byte offset just past a column reference of `name_count` dotted names starting at `location`
+// (each name may carry a UESCAPE clause). nullopt when the tokens do not look like one.
+[[nodiscard]] std::optional<int> reference_end(const std::vector<Token>& tokens, int location,
+                                               std::size_t name_count);
+
+// True when `token` spells `word` (lower case), ignoring ASCII case; quoted identifiers never do.
+[[nodiscard]] bool token_is(std::string_view sql, const Token& token, std::string_view word);
 
 // The string under key `key` of `node`, or "" when absent.
 [[nodiscard]] std::string string_at(const Json& node, const char* key);

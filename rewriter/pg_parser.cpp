@@ -24,6 +24,39 @@ struct UnpackedScanGuard {
   }
 };
 
+// libpg_query reports U&"..." and U&'...' tokens as one byte long; their real end is the
+// closing quote (a doubled quote is part of the text).
+std::int32_t unicode_token_end(std::string_view text, std::int32_t start) {
+  const std::size_t open = static_cast<std::size_t>(start) + 2;
+  if (open >= text.size()) return start + 1;
+  const char quote = text[open];
+  for (std::size_t i = open + 1; i < text.size(); ++i) {
+    if (text[i] != quote) continue;
+    if (i + 1 < text.size() && text[i + 1] == quote) {
+      ++i;
+      continue;
+    }
+    return static_cast<std::int32_t>(i + 1);
+  }
+  return static_cast<std::int32_t>(text.size());
+}
+
+TokenKind kind_of(const PgQuery__ScanToken& token) {
+  switch (token.token) {
+    case PG_QUERY__TOKEN__IDENT:
+    case PG_QUERY__TOKEN__UIDENT:
+      return TokenKind::identifier;
+    case PG_QUERY__TOKEN__UESCAPE:
+      return TokenKind::uescape;
+    default:
+      break;
+  }
+  if (token.keyword_kind == PG_QUERY__KEYWORD_KIND__RESERVED_KEYWORD)
+    return TokenKind::reserved_keyword;
+  if (token.keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD) return TokenKind::keyword;
+  return TokenKind::other;
+}
+
 }  // namespace
 
 ParsedSql parse_sql(std::string_view sql) {
@@ -55,8 +88,11 @@ ParsedSql parse_sql(std::string_view sql) {
     // Comments are not syntax: references are located by their syntactic tokens only.
     if (token->token == PG_QUERY__TOKEN__SQL_COMMENT || token->token == PG_QUERY__TOKEN__C_COMMENT)
       continue;
-    Token t{token->start, token->end, 0};
-    if (token->end - token->start == 1) t.single = text[static_cast<std::size_t>(token->start)];
+    Token t{token->start, token->end, 0, kind_of(*token)};
+    if (token->token == PG_QUERY__TOKEN__UIDENT || token->token == PG_QUERY__TOKEN__USCONST)
+      t.end = unicode_token_end(text, token->start);
+    else if (token->end - token->start == 1)
+      t.single = text[static_cast<std::size_t>(token->start)];
     out.tokens.push_back(t);
   }
   return out;

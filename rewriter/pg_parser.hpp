@@ -11,10 +11,19 @@
 
 namespace seedproxy::rewriter {
 
+enum class TokenKind : std::uint8_t {
+  other,
+  identifier,        // plain, quoted or U&"..." identifier
+  keyword,           // unreserved, column-name or type/function-name keyword
+  reserved_keyword,  // FROM, WHERE, ORDER, ...
+  uescape,           // the UESCAPE of U&"..." UESCAPE '!'
+};
+
 struct Token {
   std::int32_t start = 0;  // byte offsets into the SQL text, end exclusive
   std::int32_t end = 0;
   char single = 0;  // the character for one-character operator tokens ('.', '*', '(', ...)
+  TokenKind kind = TokenKind::other;
 };
 
 struct ParseFailure {
