@@ -12,10 +12,13 @@ namespace {
 
 constexpr std::string_view expression_prefix = "SELECT ";
 
+enum class CutKind : std::uint8_t { column, local, local_slot, literal };
+
 struct Cut {
   int begin;
   int end;
-  std::string column;
+  std::string text;  // the column, the local range variable, or replacement SQL
+  CutKind kind = CutKind::column;
 };
 
 bool has_column(const Relation& relation, const std::string& column) {
@@ -24,11 +27,13 @@ bool has_column(const Relation& relation, const std::string& column) {
 }
 
 // Finds the references to the entity's columns, minding subqueries that bring their own
-// relations into scope (their columns and aliases shadow the entity's).
+// relations into scope (their columns and aliases shadow the entity's), and every spelling of
+// those subqueries' range variables, so binding can rename them if they collide.
 class ReferenceFinder {
  public:
-  ReferenceFinder(const Relation& entity, const Catalog& catalog, const std::vector<Token>& tokens)
-      : entity_(entity), catalog_(catalog), tokens_(tokens) {}
+  ReferenceFinder(const Relation& entity, const Catalog& catalog, const std::vector<Token>& tokens,
+                  std::string_view text)
+      : entity_(entity), catalog_(catalog), tokens_(tokens), text_(text) {}
 
   void walk(const Json& node) {
     if (node.is_array()) {
@@ -41,20 +46,14 @@ class ReferenceFinder {
       return;
     }
     if (const auto it = node.find("SelectStmt"); it != node.end() && node.size() == 1) {
-      cross_table = true;
-      std::vector<Local> frame;
-      collect_locals(list_at(*it, "fromClause"), frame);
-      locals_.push_back(std::move(frame));
-      for (const auto& [key, child] : it->items())
-        if (key != "fromClause") walk(child);
-      walk(list_at(*it, "fromClause"));
-      locals_.pop_back();
+      select(*it);
       return;
     }
     for (const auto& [key, child] : node.items()) walk(child);
   }
 
   std::vector<Cut> cuts;
+  std::vector<std::string> locals;
   bool cross_table = false;
   std::string error;
 
@@ -64,17 +63,27 @@ class ReferenceFinder {
     const Relation* relation;
   };
 
+  void select(const Json& body) {
+    cross_table = true;
+    if (body.value("op", "SETOP_NONE") != "SETOP_NONE") {
+      select(node_at(body, "larg"));  // set operation branches are untagged bodies
+      select(node_at(body, "rarg"));
+      return;
+    }
+    std::vector<Local> frame;
+    collect_locals(list_at(body, "fromClause"), frame);
+    locals_.push_back(std::move(frame));
+    for (const auto& [key, child] : body.items())
+      if (key != "fromClause") walk(child);
+    walk(list_at(body, "fromClause"));
+    locals_.pop_back();
+  }
+
   void collect_locals(const Json& from, std::vector<Local>& frame) {
     for (const auto& item : from) {
       for_tagged(item, [&](const std::string& kind, const Json& body) {
         if (kind == "RangeVar") {
-          const auto schema = string_at(body, "schemaname");
-          const auto name = string_at(body, "relname");
-          const auto alias = body.contains("alias") ? string_at(body["alias"], "aliasname") : "";
-          const Relation* relation =
-              schema.empty() ? catalog_.resolve(std::vector<std::string>{"public"}, name)
-                             : catalog_.find(schema, name);
-          frame.push_back({alias.empty() ? name : alias, relation});
+          range_var(body, frame);
         } else if (kind == "JoinExpr") {
           collect_locals(Json::array({node_at(body, "larg"), node_at(body, "rarg")}), frame);
         } else if (body.contains("alias")) {
@@ -82,6 +91,33 @@ class ReferenceFinder {
         }
       });
     }
+  }
+
+  void range_var(const Json& body, std::vector<Local>& frame) {
+    const auto schema = string_at(body, "schemaname");
+    const auto name = string_at(body, "relname");
+    const auto alias = body.contains("alias") ? string_at(body["alias"], "aliasname") : "";
+    const Relation* relation = schema.empty()
+                                   ? catalog_.resolve(std::vector<std::string>{"public"}, name)
+                                   : catalog_.find(schema, name);
+    const int location = body.value("location", -1);
+    const auto name_end = reference_end(tokens_, location, schema.empty() ? 1 : 2);
+    frame.push_back({alias.empty() ? name : alias, relation});
+    locals.push_back(frame.back().refname);
+    if (!name_end) return;
+    // Schema-qualify, so a client's CTE or search_path never changes what the expression reads.
+    if (schema.empty() && relation)
+      cuts.push_back({location, *name_end,
+                      quote_identifier(relation->schema) + "." + quote_identifier(relation->name),
+                      CutKind::literal});
+    if (alias.empty()) {
+      cuts.push_back({*name_end, *name_end, name, CutKind::local_slot});
+      return;
+    }
+    auto next = std::lower_bound(tokens_.begin(), tokens_.end(), *name_end,
+                                 [](const Token& t, int at) { return t.start < at; });
+    if (next != tokens_.end() && token_is(text_, *next, "as")) ++next;
+    if (next != tokens_.end()) cuts.push_back({next->start, next->end, alias, CutKind::local});
   }
 
   bool local_column(const std::string& column) const {
@@ -100,14 +136,25 @@ class ReferenceFinder {
 
   void visit_column_ref(const Json& body) {
     const auto ref = read_column_ref(body);
-    if (ref.star || ref.names.empty()) return;
+    if (ref.names.empty()) return;
     const auto& names = ref.names;
+    // A local range variable as qualifier: "t.amount", "public.txn.amount".
+    if (names.size() >= 2 || (ref.star && !names.empty())) {
+      const std::size_t qualifier = ref.star ? names.size() : names.size() - 1;
+      const std::string& local = names[qualifier - 1];
+      if (local_refname(local)) {
+        const auto end = reference_end(tokens_, ref.location, qualifier);
+        if (end) cuts.push_back({ref.location, *end, local, CutKind::local});
+        return;
+      }
+    }
+    if (ref.star) return;
     const std::string& column = names.back();
     bool entity_ref = false;
     if (names.size() == 1) {
       entity_ref = !local_column(column);
     } else if (names.size() == 2) {
-      entity_ref = names[0] == entity_.name && !local_refname(names[0]);
+      entity_ref = names[0] == entity_.name;
     } else if (names.size() == 3) {
       entity_ref = names[0] == entity_.schema && names[1] == entity_.name;
     }
@@ -117,18 +164,18 @@ class ReferenceFinder {
           "column \"" + column + "\" of " + entity_.schema + "." + entity_.name + " does not exist";
       return;
     }
-    const auto end =
-        end_after_tokens(tokens_, ref.location, static_cast<int>(names.size() * 2 - 1));
+    const auto end = reference_end(tokens_, ref.location, names.size());
     if (!end) {
       error = "could not locate a column reference in the expression";
       return;
     }
-    cuts.push_back({ref.location, *end, column});
+    cuts.push_back({ref.location, *end, column, CutKind::column});
   }
 
   const Relation& entity_;
   const Catalog& catalog_;
   const std::vector<Token>& tokens_;
+  std::string_view text_;
   std::vector<std::vector<Local>> locals_;
 };
 
@@ -169,37 +216,81 @@ std::string ExpressionTemplate::compile(std::string_view expression, const Relat
   if (!select || list_at(*select, "targetList").size() != 1 || select->size() != 3 ||
       node_at(list_at(*select, "targetList")[0], "ResTarget").contains("name"))
     return "expression must be exactly one scalar expression";
-  ReferenceFinder finder(entity, catalog, parsed.tokens);
+  ReferenceFinder finder(entity, catalog, parsed.tokens, text);
   finder.walk(list_at(*select, "targetList"));
   if (!finder.error.empty()) return finder.error;
 
-  std::sort(finder.cuts.begin(), finder.cuts.end(),
-            [](const Cut& a, const Cut& b) { return a.begin < b.begin; });
+  std::stable_sort(finder.cuts.begin(), finder.cuts.end(),
+                   [](const Cut& a, const Cut& b) { return a.begin < b.begin; });
   pieces_.clear();
   int at = static_cast<int>(expression_prefix.size());
   for (const auto& cut : finder.cuts) {
+    if (cut.begin < at) continue;
     pieces_.push_back(
         {text.substr(static_cast<std::size_t>(at), static_cast<std::size_t>(cut.begin - at)),
-         false});
-    pieces_.push_back({cut.column, true});
+         PieceKind::literal,
+         {}});
+    const PieceKind kind = cut.kind == CutKind::column       ? PieceKind::column
+                           : cut.kind == CutKind::local      ? PieceKind::local
+                           : cut.kind == CutKind::local_slot ? PieceKind::local_slot
+                                                             : PieceKind::literal;
+    // A local stays as the seed spells it unless it must be renamed.
+    pieces_.push_back({cut.text, kind,
+                       text.substr(static_cast<std::size_t>(cut.begin),
+                                   static_cast<std::size_t>(cut.end - cut.begin))});
     at = cut.end;
   }
-  pieces_.push_back({text.substr(static_cast<std::size_t>(at)), false});
+  pieces_.push_back({text.substr(static_cast<std::size_t>(at)), PieceKind::literal, {}});
+  locals_ = std::move(finder.locals);
   cross_table_ = finder.cross_table;
   return {};
 }
 
-std::string ExpressionTemplate::bind(std::string_view alias) const {
+std::string ExpressionTemplate::bind(std::string_view alias) const { return bind(alias, {}); }
+
+std::string ExpressionTemplate::bind(
+    std::string_view alias, std::span<const std::pair<std::string, std::string>> renamed) const {
+  // A range variable of the expression's own subqueries spelled like `alias` would capture
+  // "alias"."column"; it gets a fresh name.
+  std::string fresh;
+  if (std::find(locals_.begin(), locals_.end(), alias) != locals_.end()) {
+    for (int n = 1; fresh.empty() || fresh == alias ||
+                    std::find(locals_.begin(), locals_.end(), fresh) != locals_.end();
+         ++n)
+      fresh = std::string(alias) + "_" + std::to_string(n);
+  }
   const std::string qualifier = quote_identifier(alias) + ".";
   std::string out;
   for (const auto& piece : pieces_) {
-    if (piece.column) {
-      out += qualifier;
-      out += quote_identifier(piece.text);
-    } else {
-      out += piece.text;
+    switch (piece.kind) {
+      case PieceKind::literal:
+        out += piece.text;
+        break;
+      case PieceKind::column: {
+        std::string_view column = piece.text;
+        for (const auto& [from, to] : renamed)
+          if (from == column) column = to;
+        out += qualifier;
+        out += quote_identifier(column);
+        break;
+      }
+      case PieceKind::local:
+        out += !fresh.empty() && piece.text == alias ? quote_identifier(fresh) : piece.written;
+        break;
+      case PieceKind::local_slot:
+        if (!fresh.empty() && piece.text == alias) out += " AS " + quote_identifier(fresh);
+        break;
     }
   }
+  return out;
+}
+
+std::vector<std::string> ExpressionTemplate::columns() const {
+  std::vector<std::string> out;
+  for (const auto& piece : pieces_)
+    if (piece.kind == PieceKind::column &&
+        std::find(out.begin(), out.end(), piece.text) == out.end())
+      out.push_back(piece.text);
   return out;
 }
 
@@ -218,7 +309,8 @@ SeedSet SeedSet::compile(const std::vector<SeedDefinition>& definitions, const C
     }
     VirtualAttribute attribute{definition.schema, definition.table, definition.attribute,
                                definition.type,   definition.phase, {}};
-    if (attribute.resolved_by_proxy() && has_column(*entity, definition.attribute)) {
+    // Materializing and materialized attributes already have their column upstream.
+    if (attribute.phase == Phase::virtual_ && has_column(*entity, definition.attribute)) {
       errors.push_back(name + ": " + definition.table + " already has a physical column \"" +
                        definition.attribute + "\"");
       continue;
@@ -228,7 +320,7 @@ SeedSet SeedSet::compile(const std::vector<SeedDefinition>& definitions, const C
       errors.push_back(name + ": " + error);
       continue;
     }
-    if (attribute.resolved_by_proxy()) {
+    if (attribute.live()) {
       for (const auto* word : {&definition.attribute, &definition.table}) {
         std::string lower;
         for (char c : *word) lower += ascii_lower(c);
@@ -254,6 +346,14 @@ std::vector<const VirtualAttribute*> SeedSet::resolved_for(std::string_view sche
   std::vector<const VirtualAttribute*> out;
   for (const auto& a : attributes_)
     if (a.schema == schema && a.table == table && a.resolved_by_proxy()) out.push_back(&a);
+  return out;
+}
+
+std::vector<const VirtualAttribute*> SeedSet::live_for(std::string_view schema,
+                                                       std::string_view table) const {
+  std::vector<const VirtualAttribute*> out;
+  for (const auto& a : attributes_)
+    if (a.schema == schema && a.table == table && a.live()) out.push_back(&a);
   return out;
 }
 

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rewriter/catalog.hpp"
@@ -30,17 +32,32 @@ class ExpressionTemplate {
   // (empty on success).
   [[nodiscard]] std::string compile(std::string_view expression, const Relation& entity,
                                     const Catalog& catalog);
-  // The expression with every entity column written as "alias"."column".
+  // The expression with every entity column written as "alias"."column". Range variables of
+  // its own subqueries that are spelled like `alias` are renamed, so they never capture it.
   [[nodiscard]] std::string bind(std::string_view alias) const;
+  // The same, where the reference's range entry renamed some columns (FROM t AS a(x, y)):
+  // `renamed` maps catalog names to the names visible through `alias`.
+  [[nodiscard]] std::string bind(
+      std::string_view alias, std::span<const std::pair<std::string, std::string>> renamed) const;
+  // The entity columns the expression reads, each once.
+  [[nodiscard]] std::vector<std::string> columns() const;
   // True when the expression reads other relations (scalar subqueries).
   [[nodiscard]] bool cross_table() const noexcept { return cross_table_; }
 
  private:
+  enum class PieceKind : std::uint8_t {
+    literal,     // SQL text as written (or a relation name made schema-qualified)
+    column,      // an entity column: bound to the alias
+    local,       // a range variable of the expression's own subqueries (alias or qualifier)
+    local_slot,  // after an unaliased relation of a subquery: room for an alias when renamed
+  };
   struct Piece {
-    std::string text;  // literal SQL, or the column name when `column`
-    bool column = false;
+    std::string text;  // literal SQL, the column name, or the local range variable's name
+    PieceKind kind = PieceKind::literal;
+    std::string written;  // local: the range variable as the expression spells it there
   };
   std::vector<Piece> pieces_;
+  std::vector<std::string> locals_;  // range variable names of the expression's subqueries
   bool cross_table_ = false;
 };
 
@@ -55,6 +72,10 @@ struct VirtualAttribute {
   // Whether the resolver rewrites references to it (virtual or materializing).
   [[nodiscard]] bool resolved_by_proxy() const noexcept {
     return phase == Phase::virtual_ || phase == Phase::materializing;
+  }
+  // Whether clients see it as a generated column (any phase but declared and rolled back).
+  [[nodiscard]] bool live() const noexcept {
+    return resolved_by_proxy() || phase == Phase::materialized;
   }
 };
 
@@ -73,7 +94,11 @@ class SeedSet {
   // Attributes the proxy resolves for this relation, in declaration order.
   [[nodiscard]] std::vector<const VirtualAttribute*> resolved_for(std::string_view schema,
                                                                   std::string_view table) const;
-  // The pre-filter: false means `sql` cannot mention any resolved attribute or seeded table.
+  // Attributes that behave as generated columns of this relation (virtual, materializing or
+  // materialized): read through the proxy or upstream, never writable. Declaration order.
+  [[nodiscard]] std::vector<const VirtualAttribute*> live_for(std::string_view schema,
+                                                              std::string_view table) const;
+  // The pre-filter: false means `sql` cannot mention any live attribute or its table.
   [[nodiscard]] bool might_apply(std::string_view sql) const noexcept;
   [[nodiscard]] bool empty() const noexcept { return attributes_.empty(); }
   [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
