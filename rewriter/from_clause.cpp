@@ -1,0 +1,315 @@
+// FROM clauses and WITH: range entries with their physical and seeded columns, joins (USING,
+// NATURAL, aliases that hide their inputs), LATERAL visibility, and CTE columns.
+#include <algorithm>
+
+#include "rewriter/resolver_internal.hpp"
+#include "rewriter/sql_text.hpp"
+
+namespace seedproxy::rewriter {
+
+void Resolver::apply_alias(const Json& range, Entry& entry) {
+  const auto it = range.find("alias");
+  if (it == range.end()) return;
+  entry.refname = string_at(*it, "aliasname");
+  entry.aliased = true;
+  std::size_t i = 0;
+  for (const auto& colname : list_at(*it, "colnames")) {
+    const auto name = string_at(node_at(colname, "String"), "sval");
+    if (i < entry.columns.size())
+      entry.columns[i].name = name;
+    else if (!entry.relation)
+      entry.columns.push_back({name, nullptr, true, {}});
+    ++i;
+  }
+  if (i > 0 && !entry.columns_known && !entry.relation && i >= entry.columns.size())
+    entry.columns_known = true;
+}
+
+Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
+  Entry entry;
+  entry.schema = string_at(range_var, "schemaname");
+  entry.relname = string_at(range_var, "relname");
+  entry.refname = entry.relname;
+  const Cte* cte = entry.schema.empty() ? scope.find_cte(entry.relname) : nullptr;
+  if (cte) {
+    for (const auto& name : cte->columns) entry.columns.push_back({name, nullptr, true, {}});
+    entry.columns_known = cte->columns_known;
+  } else if (string_at(range_var, "catalogname").empty()) {
+    const Relation* relation = entry.schema.empty()
+                                   ? request_.catalog.resolve(request_.search_path, entry.relname)
+                                   : request_.catalog.find(entry.schema, entry.relname);
+    if (relation) {
+      entry.relation = true;
+      entry.schema = relation->schema;
+      entry.columns_known = true;
+      const auto seeds = request_.seeds.live_for(relation->schema, relation->name);
+      for (const auto& name : relation->columns) {
+        const auto seed = std::find_if(seeds.begin(), seeds.end(),
+                                       [&](const VirtualAttribute* a) { return a->name == name; });
+        entry.columns.push_back({name, seed == seeds.end() ? nullptr : *seed, true, {}});
+      }
+      for (const auto* seed : seeds)
+        if (seed->resolved_by_proxy() &&
+            std::find(relation->columns.begin(), relation->columns.end(), seed->name) ==
+                relation->columns.end())
+          entry.columns.push_back({seed->name, seed, false, {}});
+      for (auto& column : entry.columns) column.original = column.name;
+    }
+  }
+  apply_alias(range_var, entry);
+  return entry;
+}
+
+// An alias column list may name virtual attributes ("account AS a(i, o, b, c, d, r)"); the
+// relation upstream does not have them, so those names are cut from the list.
+void Resolver::trim_alias_columns(const Json& range_var, const Entry& entry) {
+  const auto& colnames = list_at(node_at(range_var, "alias"), "colnames");
+  std::size_t physical = 0;
+  while (physical < entry.columns.size() && entry.columns[physical].physical) ++physical;
+  if (!entry.relation || colnames.size() <= physical) return;
+  const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
+  const auto end = reference_end(tokens_, range_var.value("location", -1), names);
+  if (!end) return;
+  // The first token after the relation name: [AS] alias ( name, ... ).
+  std::size_t i = static_cast<std::size_t>(
+      std::lower_bound(tokens_.begin(), tokens_.end(), *end,
+                       [](const Token& t, int at) { return t.start < at; }) -
+      tokens_.begin());
+  if (i < tokens_.size() && token_is(request_.sql, tokens_[i], "as")) ++i;
+  i += 1;  // the alias
+  if (i >= tokens_.size() || tokens_[i].single != '(') return;
+  std::vector<std::size_t> name_tokens;
+  for (std::size_t at = i + 1; at < tokens_.size();) {
+    name_tokens.push_back(at++);
+    if (at + 1 < tokens_.size() && tokens_[at].kind == TokenKind::uescape) at += 2;
+    if (at < tokens_.size() && tokens_[at].single == ',') {
+      ++at;
+      continue;
+    }
+    if (at >= tokens_.size() || tokens_[at].single != ')') return;
+    break;
+  }
+  if (name_tokens.size() != colnames.size() || physical == 0) return;
+  const auto& comma = tokens_[name_tokens[physical] - 1];
+  auto last = name_tokens.back();
+  if (last + 2 < tokens_.size() && tokens_[last + 1].kind == TokenKind::uescape) last += 2;
+  out_.edits.push_back({comma.start, tokens_[last].end, ""});
+}
+
+// The text of "[ONLY] name [[AS] alias]"; nullopt when it has a column alias list.
+std::optional<std::pair<int, int>> Resolver::relation_span(const Json& range_var) const {
+  if (node_at(range_var, "alias").contains("colnames")) return std::nullopt;
+  const int location = range_var.value("location", -1);
+  const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
+  const auto start = token_index(tokens_, location);
+  const auto end = reference_end(tokens_, location, names);
+  if (!start || !end) return std::nullopt;
+  int begin = location;
+  if (!range_var.value("inh", false) && *start > 0 &&
+      token_is(request_.sql, tokens_[*start - 1], "only"))
+    begin = tokens_[*start - 1].start;
+  if (!range_var.contains("alias")) return std::pair{begin, *end};
+  auto next = std::lower_bound(tokens_.begin(), tokens_.end(), *end,
+                               [](const Token& t, int at) { return t.start < at; });
+  if (next != tokens_.end() && token_is(request_.sql, *next, "as")) ++next;
+  if (next == tokens_.end()) return std::nullopt;
+  return std::pair{begin, next->end};
+}
+
+// Reads the relation through "(SELECT *, <attributes> FROM relation alias) alias", so whole-row
+// references, join aliases and USING see the attributes as the relation's own columns.
+void Resolver::wrap(const Json& range_var, Entry& entry) {
+  const auto span = relation_span(range_var);
+  if (!span) return;
+  Scope alone;
+  alone.visible.push_back(alone.add_leaf(entry));
+  const auto columns = star_text(alone, alone.visible, true);
+  if (!columns) return;
+  const auto written = request_.sql.substr(static_cast<std::size_t>(span->first),
+                                           static_cast<std::size_t>(span->second - span->first));
+  out_.edits.push_back({span->first, span->second,
+                        "(SELECT " + *columns + " FROM " + std::string(written) + ") " +
+                            quote_identifier(entry.refname)});
+  for (auto& column : entry.columns) {
+    column.seed = nullptr;
+    column.physical = true;
+  }
+  entry.wrap_location = -1;
+}
+
+void Resolver::request_wrap(const Scope& scope, int entry) {
+  const Entry& e = scope.entries[static_cast<std::size_t>(entry)];
+  if (e.wrap_location >= 0) wrap_requests_.insert(e.wrap_location);
+}
+
+void Resolver::request_wraps_under(const Scope& scope, int item) {
+  for (const auto& column : scope.columns_of(item))
+    if (column.entry >= 0 &&
+        scope.entries[static_cast<std::size_t>(column.entry)].columns[column.index].rewritten())
+      request_wrap(scope, column.entry);
+  const Item& node = scope.items[static_cast<std::size_t>(item)];
+  for (const int side : {node.left, node.right})
+    if (side >= 0) request_wraps_under(scope, side);
+}
+
+int Resolver::from_item(const Json& node, Scope& scope) {
+  int result = -1;
+  for_tagged(node, [&](const std::string& kind, const Json& body) {
+    if (failed()) return;
+    if (kind == "RangeVar") {
+      Entry entry = relation_entry(body, scope);
+      if (entry.relation && relation_span(body)) entry.wrap_location = body.value("location", -1);
+      if (wrapped_.count(entry.wrap_location))
+        wrap(body, entry);
+      else
+        trim_alias_columns(body, entry);
+      result = scope.add_leaf(std::move(entry));
+    } else if (kind == "RangeSubselect") {
+      Entry entry;
+      const auto& subquery = node_at(node_at(body, "subquery"), "SelectStmt");
+      std::vector<std::string> names;
+      if (body.value("lateral", false)) {
+        names = select(subquery, &scope, &entry.columns_known);
+      } else {
+        // Without LATERAL a subquery sees the outer levels and the CTEs, not its siblings.
+        Scope barrier;
+        barrier.parent = scope.parent;
+        barrier.ctes = scope.ctes;
+        names = select(subquery, &barrier, &entry.columns_known);
+      }
+      for (auto& name : names) entry.columns.push_back({std::move(name), nullptr, true, {}});
+      apply_alias(body, entry);
+      result = scope.add_leaf(std::move(entry));
+    } else if (kind == "JoinExpr") {
+      const auto saved = scope.visible;
+      const int left = from_item(node_at(body, "larg"), scope);
+      scope.visible.push_back(left);  // a LATERAL right side sees the left one
+      const int right = from_item(node_at(body, "rarg"), scope);
+      scope.visible = saved;
+      Item join;
+      join.left = left;
+      join.right = right;
+      join.join_type = body.value("jointype", "JOIN_INNER");
+      join.alias = string_at(node_at(body, "alias"), "aliasname");
+      join.using_alias = string_at(node_at(body, "join_using_alias"), "aliasname");
+      for (const auto& name : list_at(body, "usingClause"))
+        join.merged.push_back(string_at(node_at(name, "String"), "sval"));
+      if (body.value("isNatural", false)) {
+        const auto right_columns = scope.columns_of(right);
+        for (const auto& column : scope.columns_of(left))
+          if (std::any_of(right_columns.begin(), right_columns.end(),
+                          [&](const ItemColumn& c) { return c.name == column.name; }) &&
+              std::find(join.merged.begin(), join.merged.end(), column.name) == join.merged.end())
+            join.merged.push_back(column.name);
+      }
+      // Merging on a seeded attribute needs it as a real column of its side.
+      for (const int side : {left, right})
+        for (const auto& column : scope.columns_of(side))
+          if (column.entry >= 0 &&
+              std::find(join.merged.begin(), join.merged.end(), column.name) != join.merged.end() &&
+              scope.entries[static_cast<std::size_t>(column.entry)]
+                  .columns[column.index]
+                  .rewritten())
+            request_wrap(scope, column.entry);
+      // ON sees exactly the two sides of its join.
+      scope.visible = {left, right};
+      if (const auto it = body.find("quals"); it != body.end()) expression(*it, scope);
+      scope.visible = saved;
+      result = scope.add_join(std::move(join));
+    } else if (kind == "RangeFunction") {
+      Entry entry;
+      // Functions in FROM are implicitly LATERAL.
+      for (const auto& function : list_at(body, "functions")) expression(function, scope);
+      const auto& functions = list_at(body, "functions");
+      if (!functions.empty() && !list_items(functions[0]).empty()) {
+        const auto& names = list_at(node_at(list_items(functions[0])[0], "FuncCall"), "funcname");
+        if (!names.empty()) entry.refname = string_at(node_at(names.back(), "String"), "sval");
+      }
+      apply_alias(body, entry);
+      result = scope.add_leaf(std::move(entry));
+    } else {
+      // Table samples, XMLTABLE and friends: visible by alias, columns of a relation if any.
+      Entry entry;
+      for (const auto& [key, child] : body.items()) {
+        if (key == "relation") {
+          for_tagged(child, [&](const std::string& inner, const Json& range_var) {
+            if (inner == "RangeVar") {
+              entry = relation_entry(range_var, scope);
+              trim_alias_columns(range_var, entry);
+            }
+          });
+        } else if (key != "alias") {
+          expression(child, scope);
+        }
+      }
+      apply_alias(body, entry);
+      result = scope.add_leaf(std::move(entry));
+    }
+  });
+  return result;
+}
+
+void Resolver::from_clause(const Json& list, Scope& scope) {
+  for (const auto& node : list) {
+    const int item = from_item(node, scope);
+    if (item >= 0) scope.visible.push_back(item);
+  }
+}
+
+int Resolver::target_relation(const Json& body, Scope& scope) {
+  const auto& relation = node_at(body, "relation");
+  const auto& range_var =
+      node_at(relation, "RangeVar").is_null() ? relation : node_at(relation, "RangeVar");
+  Scope no_ctes;  // a data-modifying statement's target is always a table, never a CTE
+  Entry entry = relation_entry(range_var, no_ctes);
+  return scope.add_leaf(std::move(entry));
+}
+
+void Resolver::with_clause(const Json& body, Scope& scope) {
+  const auto it = body.find("withClause");
+  if (it == body.end()) return;
+  const bool recursive = it->value("recursive", false);
+  for (const auto& node : list_at(*it, "ctes")) {
+    if (failed()) return;
+    const auto& cte = node_at(node, "CommonTableExpr");
+    Cte defined;
+    defined.name = string_at(cte, "ctename");
+    const auto& query = node_at(cte, "ctequery");
+    const auto& select_body = node_at(query, "SelectStmt");
+    const auto& aliases = list_at(cte, "aliascolnames");
+    auto rename = [&](std::vector<std::string>& columns) {
+      for (std::size_t i = 0; i < aliases.size() && i < columns.size(); ++i)
+        columns[i] = string_at(node_at(aliases[i], "String"), "sval");
+    };
+    // A recursive CTE sees itself; its columns come from the non-recursive term.
+    if (recursive && !select_body.is_null() &&
+        select_body.value("op", "SETOP_NONE") != "SETOP_NONE") {
+      Resolver probe(request_, tokens_);
+      bool known = false;
+      defined.columns = probe.select(node_at(select_body, "larg"), &scope, &known);
+      rename(defined.columns);
+      defined.columns_known = known;
+      scope.ctes.push_back(defined);
+    }
+    bool known = false;
+    std::vector<std::string> columns;
+    if (!select_body.is_null()) {
+      columns = select(select_body, &scope, &known);
+    } else {
+      statement(query, &scope);  // data-modifying CTE: columns from RETURNING
+      columns = returning_names_;
+      known = returning_known_;
+    }
+    rename(columns);
+    defined.columns = std::move(columns);
+    defined.columns_known = known;
+    auto existing = std::find_if(scope.ctes.begin(), scope.ctes.end(),
+                                 [&](const Cte& c) { return c.name == defined.name; });
+    if (existing != scope.ctes.end())
+      *existing = std::move(defined);
+    else
+      scope.ctes.push_back(std::move(defined));
+  }
+}
+
+}  // namespace seedproxy::rewriter
