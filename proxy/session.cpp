@@ -190,6 +190,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
     }
     user_ = parameters->user;
     database_ = parameters->database;
+    startup_search_path_ = protocol::startup_setting(*parameters, "search_path");
     co_return packet;
   }
 }
@@ -289,10 +290,21 @@ asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::Rel
   co_return out;
 }
 
+asio::awaitable<void> Session::wait_for_catalog() {
+  // DDL just succeeded through this session; the statements after it must see the new
+  // catalog. The reload takes milliseconds; a broken control connection is bounded here.
+  asio::steady_timer tick(client_.get_executor());
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (rewriting_->catalog_pending() && std::chrono::steady_clock::now() < give_up) {
+    tick.expires_after(std::chrono::milliseconds(1));
+    if (auto [ec] = co_await tick.async_wait(use_tuple); ec) co_return;
+  }
+}
+
 void Session::enable_rewriting() {
   if (!settings_->snapshots || !settings_->snapshots->covers(database_)) return;
-  rewriting_ = std::make_unique<StatementRewriting>(*settings_->snapshots, database_, user_,
-                                                    settings_->max_rewrite_bytes);
+  rewriting_ = std::make_unique<StatementRewriting>(
+      *settings_->snapshots, database_, user_, settings_->max_rewrite_bytes, startup_search_path_);
   from_client_.inspect('Q');
   from_client_.inspect('P');
   from_server_.inspect('E');
@@ -321,6 +333,7 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
         co_return ending;
       }
       client_buffer_.commit(n);
+      if (rewriting_ && rewriting_->catalog_pending()) co_await wait_for_catalog();
       const auto relayed =
           co_await relay(client_buffer_, from_client_, server_,
                          [this](const protocol::MessageHeader&, protocol::Bytes message) {

@@ -85,6 +85,7 @@ class Session {
   boost::asio::awaitable<Relayed> relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
                                         tcp::socket& to, Inspect inspect);
   void enable_rewriting();
+  boost::asio::awaitable<void> wait_for_catalog();
   boost::asio::awaitable<Ending> client_to_server();
   boost::asio::awaitable<Ending> server_to_client();
   // Writes all of `bytes`; false (with ec) when the peer is gone.
@@ -103,6 +104,7 @@ class Session {
   std::string peer_;
   std::string user_;
   std::string database_;
+  std::optional<std::string> startup_search_path_;
 
   std::unique_ptr<StatementRewriting> rewriting_;
   protocol::RelayScanner from_client_;

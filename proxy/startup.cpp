@@ -44,6 +44,44 @@ std::optional<StartupParameters> parse_startup(Bytes packet, std::string& error)
   return out;
 }
 
+std::optional<std::string> startup_setting(const StartupParameters& startup,
+                                           std::string_view name) {
+  std::optional<std::string> found;
+  for (const auto& [key, value] : startup.parameters) {
+    if (key == name) found = value;
+    if (key != "options") continue;
+    // Split on unescaped whitespace; a backslash takes the next character literally.
+    std::vector<std::string> words(1);
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (value[i] == '\\' && i + 1 < value.size()) {
+        words.back() += value[++i];
+      } else if (value[i] == ' ' || value[i] == '\t') {
+        if (!words.back().empty()) words.emplace_back();
+      } else {
+        words.back() += value[i];
+      }
+    }
+    for (std::size_t i = 0; i < words.size(); ++i) {
+      std::string setting;
+      if (words[i] == "-c" && i + 1 < words.size()) {
+        setting = words[++i];
+      } else if (words[i].starts_with("-c")) {
+        setting = words[i].substr(2);
+      } else if (words[i].starts_with("--")) {
+        setting = words[i].substr(2);
+      } else {
+        continue;
+      }
+      const auto equals = setting.find('=');
+      if (equals == std::string::npos) continue;
+      std::string key_name = setting.substr(0, equals);
+      std::replace(key_name.begin(), key_name.end(), '-', '_');
+      if (key_name == name) found = setting.substr(equals + 1);
+    }
+  }
+  return found;
+}
+
 CancelKey parse_cancel(Bytes packet) {
   CancelKey key;
   key.backend_pid = read_u32(packet, 8);

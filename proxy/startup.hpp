@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,11 @@ struct StartupParameters {
 // Parses a whole StartupMessage (length word included). On malformed layout returns nullopt and
 // sets `error` to a sentence fit for an 08P01 ErrorResponse.
 [[nodiscard]] std::optional<StartupParameters> parse_startup(Bytes packet, std::string& error);
+
+// The value a startup packet gives to server setting `name`: as its own parameter, or inside
+// "options" as `-c name=value` / `--name=value` (PostgreSQL's escaping rules).
+[[nodiscard]] std::optional<std::string> startup_setting(const StartupParameters& startup,
+                                                         std::string_view name);
 
 struct CancelKey {
   std::uint32_t backend_pid = 0;

@@ -42,12 +42,23 @@ bool starts_with_ddl(std::string_view tag) {
 }  // namespace
 
 StatementRewriting::StatementRewriting(seeds::SnapshotRegistry& snapshots, std::string database,
-                                       std::string user, std::size_t max_statement_bytes)
+                                       std::string user, std::size_t max_statement_bytes,
+                                       std::optional<std::string> search_path)
     : snapshots_(snapshots),
       database_(std::move(database)),
       user_(std::move(user)),
       max_statement_bytes_(max_statement_bytes),
-      search_path_{"$user", "public"} {}
+      default_search_path_{"$user", "public"} {
+  if (search_path) default_search_path_ = rewriter::split_search_path(*search_path);
+  search_path_ = default_search_path_;
+}
+
+bool StatementRewriting::catalog_pending() {
+  if (catalog_ticket_ == 0) return false;
+  if (!snapshots_.refreshed(database_, catalog_ticket_)) return true;
+  catalog_ticket_ = 0;
+  return false;
+}
 
 std::vector<std::string> StatementRewriting::effective_search_path() const {
   auto path = local_search_path_ ? *local_search_path_ : search_path_;
@@ -59,8 +70,7 @@ std::vector<std::string> StatementRewriting::effective_search_path() const {
 void StatementRewriting::note_search_path(std::string_view sql) {
   const auto change = rewriter::search_path_change(sql);
   if (!change) return;
-  const std::vector<std::string> value =
-      change->reset ? std::vector<std::string>{"$user", "public"} : change->schemas;
+  const std::vector<std::string> value = change->reset ? default_search_path_ : change->schemas;
   if (change->local)
     local_search_path_ = value;
   else
@@ -138,7 +148,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
   }
   if (type == 'C') {
     if (const auto tag = cstring_at(body); tag && starts_with_ddl(*tag))
-      snapshots_.request_refresh(database_);
+      catalog_ticket_ = snapshots_.request_refresh(database_);
     return std::nullopt;
   }
   if (type != 'E' || pending_refusals_.empty()) return std::nullopt;

@@ -21,8 +21,13 @@ namespace seedproxy::proxy {
 
 class StatementRewriting {
  public:
+  // `search_path` is the session's initial setting from the startup packet, if it carried one.
   StatementRewriting(seeds::SnapshotRegistry& snapshots, std::string database, std::string user,
-                     std::size_t max_statement_bytes);
+                     std::size_t max_statement_bytes, std::optional<std::string> search_path);
+
+  // True while a catalog reload asked for after DDL has not been published yet: statements
+  // that follow DDL must be resolved against the new catalog.
+  [[nodiscard]] bool catalog_pending();
 
   // A replacement for a whole client message ('Q' or 'P'), or nullopt to forward it as sent.
   [[nodiscard]] std::optional<std::vector<std::byte>> client_message(protocol::Bytes message);
@@ -38,9 +43,11 @@ class StatementRewriting {
   std::string database_;
   std::string user_;
   std::size_t max_statement_bytes_;
-  std::vector<std::string> search_path_;  // as set; "$user" kept symbolic
+  std::vector<std::string> default_search_path_;  // what RESET returns to
+  std::vector<std::string> search_path_;          // as set; "$user" kept symbolic
   std::optional<std::vector<std::string>> local_search_path_;
   std::vector<std::pair<std::string, rewriter::SqlError>> pending_refusals_;
+  std::uint64_t catalog_ticket_ = 0;
 };
 
 }  // namespace seedproxy::proxy

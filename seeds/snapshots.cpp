@@ -90,13 +90,22 @@ std::shared_ptr<const DatabaseSnapshot> SnapshotRegistry::current(
   return d ? d->snapshot.load(std::memory_order_acquire) : nullptr;
 }
 
-void SnapshotRegistry::request_refresh(std::string_view database) noexcept {
+std::uint64_t SnapshotRegistry::request_refresh(std::string_view database) noexcept {
   Database* d = find(database);
-  if (!d || d->refresh_wanted.exchange(true)) return;
-  wake_.notify_all();
+  if (!d) return 0;
+  const std::uint64_t ticket = d->requested.fetch_add(1) + 1;
+  if (!d->refresh_wanted.exchange(true)) wake_.notify_all();
+  return ticket;
+}
+
+bool SnapshotRegistry::refreshed(std::string_view database, std::uint64_t ticket) const noexcept {
+  const Database* d = find(database);
+  return !d || d->completed.load(std::memory_order_acquire) >= ticket;
 }
 
 void SnapshotRegistry::refresh(Database& database) {
+  // Every request made before the catalog query starts is answered by this snapshot.
+  const std::uint64_t answered = database.requested.load();
   std::string problems;
   try {
     ControlConnection connection(target_, database.name);
@@ -116,6 +125,8 @@ void SnapshotRegistry::refresh(Database& database) {
   } catch (const std::exception& e) {
     problems = e.what();
   }
+  // Answered even on failure: sessions waiting for it go on with the snapshot they have.
+  database.completed.store(answered, std::memory_order_release);
   if (problems != database.last_problems && !problems.empty())
     log::error("seeds", "database \"" + database.name + "\": " + problems);
   database.last_problems = problems;

@@ -49,8 +49,10 @@ class SnapshotRegistry {
   // The newest snapshot, or null while none could be loaded yet.
   [[nodiscard]] std::shared_ptr<const DatabaseSnapshot> current(
       std::string_view database) const noexcept;
-  // Asks for a reload soon (DDL was seen); never blocks the caller.
-  void request_refresh(std::string_view database) noexcept;
+  // Asks for a reload soon (DDL was seen); never blocks the caller. Returns a ticket that
+  // refreshed() accepts once a snapshot loaded after this request is published.
+  std::uint64_t request_refresh(std::string_view database) noexcept;
+  [[nodiscard]] bool refreshed(std::string_view database, std::uint64_t ticket) const noexcept;
 
  private:
   struct Database {
@@ -58,6 +60,8 @@ class SnapshotRegistry {
     std::vector<rewriter::SeedDefinition> seeds;
     std::atomic<std::shared_ptr<const DatabaseSnapshot>> snapshot;
     std::atomic<bool> refresh_wanted{true};
+    std::atomic<std::uint64_t> requested{0};  // tickets handed out
+    std::atomic<std::uint64_t> completed{0};  // highest ticket a published snapshot covers
     std::string last_problems;  // control thread only: log a problem once, not every refresh
   };
 
