@@ -154,6 +154,8 @@ void Resolver::request_wraps_under(const Scope& scope, int item) {
 
 int Resolver::from_item(const Json& node, Scope& scope) {
   int result = -1;
+  const Depth depth(*this);
+  if (depth.too_deep()) return result;
   for_tagged(node, [&](const std::string& kind, const Json& body) {
     if (failed()) return;
     if (kind == "RangeVar") {

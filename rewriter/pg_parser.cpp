@@ -68,7 +68,13 @@ ParsedSql parse_sql(std::string_view sql) {
       out.failure = ParseFailure{parsed.result.error->message, parsed.result.error->cursorpos};
       return out;
     }
-    out.tree = nlohmann::json::parse(parsed.result.parse_tree);
+    // Bytes that are not UTF-8 reach the tree verbatim and make it invalid JSON; PostgreSQL
+    // rejects such text itself, so it is treated like any text the parser refuses.
+    out.tree = nlohmann::json::parse(parsed.result.parse_tree, nullptr, false);
+    if (out.tree.is_discarded()) {
+      out.failure = ParseFailure{"the parse tree is not valid JSON (text not UTF-8?)", 0};
+      return out;
+    }
   }
   ScanResultGuard scanned{pg_query_scan(text.c_str())};
   if (scanned.result.error) {

@@ -51,7 +51,8 @@ std::string leaf_name(const Json& leaf) {
 }  // namespace
 
 void Resolver::expression(const Json& node, Scope& scope) {
-  if (failed()) return;
+  const Depth depth(*this);
+  if (failed() || depth.too_deep()) return;
   if (node.is_array()) {
     for (const auto& child : node) expression(child, scope);
     return;
@@ -80,7 +81,10 @@ void Resolver::expression(const Json& node, Scope& scope) {
       return;
     }
   }
-  for (const auto& [key, child] : node.items()) expression(child, scope);
+  // Step through a node's tag and its body in one frame: long operator chains nest deeply.
+  const Json& body =
+      node.size() == 1 && node.begin().value().is_object() ? node.begin().value() : node;
+  for (const auto& [key, child] : body.items()) expression(child, scope);
 }
 
 bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {

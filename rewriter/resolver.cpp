@@ -52,6 +52,12 @@ int Resolver::position_of(int byte_offset) const {
   return position;
 }
 
+Resolver::Depth::Depth(Resolver& resolver) : resolver_(resolver) {
+  if (++resolver_.depth_ == max_depth + 1)
+    resolver_.fail("54001", "statement too deeply nested for seedproxy to resolve",
+                   "It nests more than " + std::to_string(max_depth) + " levels.");
+}
+
 Resolution Resolver::take() {
   if (analysis_error_)
     out_.error = std::move(analysis_error_);
@@ -87,7 +93,8 @@ std::vector<std::string> Resolver::select(const Json& body, Scope* parent, bool*
   bool& names_known = known ? *known : ignored;
   names_known = false;
   std::vector<std::string> names;
-  if (!body.is_object() || failed()) return names;
+  const Depth depth(*this);
+  if (!body.is_object() || failed() || depth.too_deep()) return names;
   Scope scope;
   scope.parent = parent;
   with_clause(body, scope);

@@ -40,6 +40,17 @@ class Resolver {
   void fail(std::string sqlstate, std::string message, std::string detail, int position = 0);
   void refuse(std::string sqlstate, std::string message, std::string detail);
   [[nodiscard]] int position_of(int byte_offset) const;
+  // Guards the recursion over the tree: a statement nested deeper than this is refused rather
+  // than risking the thread's stack.
+  struct Depth {
+    explicit Depth(Resolver& resolver);
+    ~Depth() { --resolver_.depth_; }
+    Depth(const Depth&) = delete;
+    Depth& operator=(const Depth&) = delete;
+    [[nodiscard]] bool too_deep() const { return resolver_.depth_ > max_depth; }
+    Resolver& resolver_;
+  };
+  static constexpr int max_depth = 2000;
 
   // ---- statements (resolver.cpp) ----
   std::vector<std::string> select(const Json& body, Scope* parent, bool* known = nullptr);
@@ -93,6 +104,7 @@ class Resolver {
   Resolution out_;
   std::optional<SqlError> analysis_error_;
   std::optional<SqlError> rewrite_error_;
+  int depth_ = 0;
   std::set<int> wrapped_;
   std::set<int> wrap_requests_;
   std::vector<std::string> returning_names_;
