@@ -116,7 +116,19 @@ void Resolver::insert_target(const Json& body, const Scope& scope, int target_it
       return refuse("428C9", not_default_message(target.columns[refused].name),
                     generated_detail(target.columns[refused].name));
     if (std::find(removed.begin(), removed.end(), true) == removed.end()) return;
-    if (std::all_of(removed.begin(), removed.end(), [](bool r) { return r; })) return;
+    if (std::all_of(removed.begin(), removed.end(), [](bool r) { return r; })) {
+      // Only DEFAULTs for attributes upstream lacks: insert DEFAULT into a real column instead.
+      const auto first = std::find_if(target.columns.begin(), target.columns.end(),
+                                      [](const Column& c) { return c.physical && !c.seed; });
+      if (first == target.columns.end() || names.front().end < 0) return;
+      out_.edits.push_back({names.front().begin, names.back().end, quote_identifier(first->name)});
+      for (const Json* row : rows) {
+        const int from = leftmost_location(row->front());
+        const auto last = token_index(tokens_, leftmost_location(row->back()));
+        if (from >= 0 && last) out_.edits.push_back({from, tokens_[*last].end, "DEFAULT"});
+      }
+      return;
+    }
     remove_items(tokens_, names, removed, out_.edits);
     cut(removed);
     return;
@@ -170,6 +182,13 @@ void Resolver::set_list(const Json& list, Scope& scope, int target_item, bool on
   std::size_t refused = none;
   std::vector<Extent> extents;
   std::vector<bool> removed;
+  // Multiple-column assignments "(a, b) = (1, DEFAULT)", by the location of their row.
+  struct Group {
+    const Json* row = nullptr;
+    std::vector<Extent> names, values;
+    std::vector<bool> removed;
+  };
+  std::vector<Group> groups;
   for (const auto& item : list) {
     if (failed()) return;
     const auto& set = node_at(item, "ResTarget");
@@ -183,15 +202,27 @@ void Resolver::set_list(const Json& list, Scope& scope, int target_item, bool on
     const int begin = set.value("location", -1);
     extents.push_back({begin, -1});
     removed.push_back(false);
-    if (i == none) continue;
     if (!multi.is_null()) {
-      const auto& args = list_at(node_at(node_at(multi, "source"), "RowExpr"), "args");
+      const auto& row = node_at(node_at(multi, "source"), "RowExpr");
+      const auto& args = list_at(row, "args");
       const auto colno = static_cast<std::size_t>(multi.value("colno", 0));
+      if (colno == 1 || groups.empty()) groups.push_back({&row, {}, {}, {}});
+      Group& group = groups.back();
+      const auto name_end = reference_end(tokens_, begin, 1);
+      group.names.push_back({begin, name_end ? *name_end : -1});
+      const int value_at =
+          colno >= 1 && colno <= args.size() ? leftmost_location(args[colno - 1]) : -1;
+      const auto value_token = token_index(tokens_, value_at);
+      group.values.push_back({value_at, value_token ? tokens_[*value_token].end : -1});
+      group.removed.push_back(false);
+      if (i == none) continue;
       if (colno == 0 || colno > args.size() || !is_default(args[colno - 1]))
         refused = std::min(refused, i);
-      // DEFAULT inside a multiple-column assignment to a virtual attribute: a known gap.
+      else if (!target.columns[i].physical)
+        group.removed.back() = true;
       continue;
     }
+    if (i == none) continue;
     if (!is_default(value)) {
       refused = std::min(refused, i);
     } else if (!target.columns[i].physical) {
@@ -205,6 +236,17 @@ void Resolver::set_list(const Json& list, Scope& scope, int target_item, bool on
     return refuse("428C9",
                   "column \"" + target.columns[refused].name + "\" can only be updated to DEFAULT",
                   generated_detail(target.columns[refused].name));
+  for (const auto& group : groups) {
+    const auto kept = std::count(group.removed.begin(), group.removed.end(), false);
+    if (kept == static_cast<std::ptrdiff_t>(group.removed.size()) || kept == 0) continue;
+    remove_items(tokens_, group.names, group.removed, out_.edits);
+    remove_items(tokens_, group.values, group.removed, out_.edits);
+    // One column left: "(a) = (1)" must be written "(a) = ROW(1)".
+    if (kept == 1 && group.row->value("row_format", "") != "COERCE_EXPLICIT_CALL") {
+      const int at = group.row->value("location", -1);
+      if (at >= 0) out_.edits.push_back({at, at, "ROW"});
+    }
+  }
   if (std::find(removed.begin(), removed.end(), true) == removed.end()) return;
   if (std::all_of(removed.begin(), removed.end(), [](bool r) { return r; })) {
     // Nothing left to set: assign the first physical column to itself, so the rows are still
