@@ -163,6 +163,15 @@ KNOWN_GAPS: dict[str, str] = {
     "function_body_string": (
         "a function body written as a string is SQL that PostgreSQL runs itself, out of the proxy's "
         "reach (BEGIN ATOMIC bodies are parsed with the statement and can be rewritten)"),
+    "ddl_uncommitted_table_makes_attribute_ambiguous": (
+        "the catalog is read over the proxy's own control connection, which cannot see a table "
+        "created in another session's open transaction until it commits"),
+    "temp_table_makes_attribute_ambiguous": (
+        "temporary tables belong to their session and are invisible to the control connection's "
+        "catalog, so a temp table's same-named column does not make the reference ambiguous"),
+    "temp_table_shadows_account": (
+        "a temporary table that shadows a seeded table is invisible to the control connection's "
+        "catalog, so references through it are still rewritten for the seeded table"),
     # NAME@MODE: only in that client mode. psycopg's prepare=True reuses one named statement for
     # the same text, so the case above happens without any explicit PREPARE.
     "search_path_same_text_both_paths@prepared3": (
