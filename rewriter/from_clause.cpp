@@ -60,45 +60,67 @@ Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
   return entry;
 }
 
-// An alias column list may name virtual attributes ("account AS a(i, o, b, c, d, r)"); the
-// relation upstream does not have them, so those names are cut from the list.
-void Resolver::trim_alias_columns(const Json& range_var, const Entry& entry) {
-  const auto& colnames = list_at(node_at(range_var, "alias"), "colnames");
-  std::size_t physical = 0;
-  while (physical < entry.columns.size() && entry.columns[physical].physical) ++physical;
-  if (!entry.relation || colnames.size() <= physical) return;
-  const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
-  const auto end = reference_end(tokens_, range_var.value("location", -1), names);
-  if (!end) return;
-  // The first token after the relation name: [AS] alias ( name, ... ).
+namespace {
+
+// Tokens of "[AS] alias ( name, ... )" after a relation name ending at byte `end`.
+struct AliasList {
+  std::size_t alias = 0;
+  std::vector<std::size_t> names;  // first token of each name
+  std::size_t close = 0;           // the ')'
+};
+
+std::optional<AliasList> alias_list(std::string_view sql, const std::vector<Token>& tokens, int end,
+                                    bool with_names) {
+  AliasList list;
   std::size_t i = static_cast<std::size_t>(
-      std::lower_bound(tokens_.begin(), tokens_.end(), *end,
+      std::lower_bound(tokens.begin(), tokens.end(), end,
                        [](const Token& t, int at) { return t.start < at; }) -
-      tokens_.begin());
-  if (i < tokens_.size() && token_is(request_.sql, tokens_[i], "as")) ++i;
-  i += 1;  // the alias
-  if (i >= tokens_.size() || tokens_[i].single != '(') return;
-  std::vector<std::size_t> name_tokens;
-  for (std::size_t at = i + 1; at < tokens_.size();) {
-    name_tokens.push_back(at++);
-    if (at + 1 < tokens_.size() && tokens_[at].kind == TokenKind::uescape) at += 2;
-    if (at < tokens_.size() && tokens_[at].single == ',') {
+      tokens.begin());
+  if (i < tokens.size() && token_is(sql, tokens[i], "as")) ++i;
+  if (i >= tokens.size()) return std::nullopt;
+  list.alias = i++;
+  if (!with_names) return list;
+  if (i >= tokens.size() || tokens[i].single != '(') return std::nullopt;
+  for (std::size_t at = i + 1; at < tokens.size();) {
+    list.names.push_back(at++);
+    if (at + 1 < tokens.size() && tokens[at].kind == TokenKind::uescape) at += 2;
+    if (at < tokens.size() && tokens[at].single == ',') {
       ++at;
       continue;
     }
-    if (at >= tokens_.size() || tokens_[at].single != ')') return;
-    break;
+    if (at >= tokens.size() || tokens[at].single != ')') return std::nullopt;
+    list.close = at;
+    return list;
   }
-  if (name_tokens.size() != colnames.size() || physical == 0) return;
-  const auto& comma = tokens_[name_tokens[physical] - 1];
-  auto last = name_tokens.back();
-  if (last + 2 < tokens_.size() && tokens_[last + 1].kind == TokenKind::uescape) last += 2;
-  out_.edits.push_back({comma.start, tokens_[last].end, ""});
+  return std::nullopt;
 }
 
-// The text of "[ONLY] name [[AS] alias]"; nullopt when it has a column alias list.
+}  // namespace
+
+// An alias column list may name virtual attributes ("account AS a(i, o, b, c, d, r)"); the
+// relation upstream does not have them, so those names are cut from the list. Returns the cut.
+std::optional<std::pair<int, int>> Resolver::alias_columns_cut(const Json& range_var,
+                                                               const Entry& entry) const {
+  const auto& colnames = list_at(node_at(range_var, "alias"), "colnames");
+  std::size_t physical = 0;
+  while (physical < entry.columns.size() && entry.columns[physical].physical) ++physical;
+  if (!entry.relation || colnames.size() <= physical || physical == 0) return std::nullopt;
+  const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
+  const auto end = reference_end(tokens_, range_var.value("location", -1), names);
+  if (!end) return std::nullopt;
+  const auto list = alias_list(request_.sql, tokens_, *end, true);
+  if (!list || list->names.size() != colnames.size()) return std::nullopt;
+  const auto& comma = tokens_[list->names[physical] - 1];
+  return std::pair{comma.start, tokens_[list->close - 1].end};
+}
+
+void Resolver::trim_alias_columns(const Json& range_var, const Entry& entry) {
+  if (const auto cut = alias_columns_cut(range_var, entry))
+    out_.edits.push_back({cut->first, cut->second, ""});
+}
+
+// The text of "[ONLY] name [[AS] alias [(names)]]".
 std::optional<std::pair<int, int>> Resolver::relation_span(const Json& range_var) const {
-  if (node_at(range_var, "alias").contains("colnames")) return std::nullopt;
   const int location = range_var.value("location", -1);
   const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
   const auto start = token_index(tokens_, location);
@@ -109,11 +131,10 @@ std::optional<std::pair<int, int>> Resolver::relation_span(const Json& range_var
       token_is(request_.sql, tokens_[*start - 1], "only"))
     begin = tokens_[*start - 1].start;
   if (!range_var.contains("alias")) return std::pair{begin, *end};
-  auto next = std::lower_bound(tokens_.begin(), tokens_.end(), *end,
-                               [](const Token& t, int at) { return t.start < at; });
-  if (next != tokens_.end() && token_is(request_.sql, *next, "as")) ++next;
-  if (next == tokens_.end()) return std::nullopt;
-  return std::pair{begin, next->end};
+  const bool with_names = node_at(range_var, "alias").contains("colnames");
+  const auto list = alias_list(request_.sql, tokens_, *end, with_names);
+  if (!list) return std::nullopt;
+  return std::pair{begin, tokens_[with_names ? list->close : list->alias].end};
 }
 
 // Reads the relation through "(SELECT *, <attributes> FROM relation alias) alias", so whole-row
@@ -125,11 +146,14 @@ void Resolver::wrap(const Json& range_var, Entry& entry) {
   alone.visible.push_back(alone.add_leaf(entry));
   const auto columns = star_text(alone, alone.visible, true);
   if (!columns) return;
-  const auto written = request_.sql.substr(static_cast<std::size_t>(span->first),
-                                           static_cast<std::size_t>(span->second - span->first));
-  out_.edits.push_back({span->first, span->second,
-                        "(SELECT " + *columns + " FROM " + std::string(written) + ") " +
-                            quote_identifier(entry.refname)});
+  std::string written(request_.sql.substr(static_cast<std::size_t>(span->first),
+                                          static_cast<std::size_t>(span->second - span->first)));
+  if (const auto cut = alias_columns_cut(range_var, entry))
+    written.erase(static_cast<std::size_t>(cut->first - span->first),
+                  static_cast<std::size_t>(cut->second - cut->first));
+  out_.edits.push_back(
+      {span->first, span->second,
+       "(SELECT " + *columns + " FROM " + written + ") " + quote_identifier(entry.refname)});
   for (auto& column : entry.columns) {
     column.seed = nullptr;
     column.physical = true;

@@ -96,6 +96,9 @@ bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
       for (const auto& c : level->visible_columns()) column = column || c.name == names[0];
     for (Scope* level = &scope; level && !column && names.size() == 1; level = level->parent)
       if (const auto named = level->find_named(names)) {
+        if (named->entry >= 0 &&
+            level->entries[static_cast<std::size_t>(named->entry)].wrap_location < 0)
+          return whole_row(view, *level, named->entry, scope);
         if (named->entry >= 0)
           request_wraps_under(*level, level->entries[static_cast<std::size_t>(named->entry)].item);
         else if (!named->using_alias)
@@ -156,6 +159,40 @@ bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
     return true;
   }
   return false;
+}
+
+// A whole-row reference to an entry that cannot be read through a derived table (the target of
+// INSERT / UPDATE / DELETE, a table sample) becomes a row built from the entry's columns and
+// attributes: "(SELECT "a_row" FROM (SELECT "a".*, <attributes>) "a_row")".
+bool Resolver::whole_row(const ColumnRefView& view, const Scope& level, int entry,
+                         const Scope& at) {
+  const Entry& e = level.entries[static_cast<std::size_t>(entry)];
+  if (std::none_of(e.columns.begin(), e.columns.end(),
+                   [](const Column& c) { return c.rewritten(); }))
+    return false;
+  const auto end = end_after_tokens(tokens_, view.location, view.star ? 3 : 1);
+  if (!end) return false;
+  std::string columns;
+  const bool spelled = std::any_of(e.columns.begin(), e.columns.end(),
+                                   [](const Column& c) { return c.rewritten() && c.physical; });
+  for (std::size_t i = 0; i < e.columns.size(); ++i) {
+    const Column& c = e.columns[i];
+    std::optional<std::string> piece;
+    if (c.rewritten())
+      piece = bind(level, entry, i, at, true);
+    else if (spelled)
+      piece = quote_identifier(e.refname) + "." + quote_identifier(c.name);
+    else
+      continue;
+    if (!piece) return false;
+    columns += ", " + *piece;
+  }
+  const std::string row = quote_identifier(e.refname + "_row");
+  const std::string head =
+      spelled ? columns.substr(2) : quote_identifier(e.refname) + ".*" + columns;
+  out_.edits.push_back(
+      {view.location, *end, "(SELECT " + row + " FROM (SELECT " + head + ") " + row + ")"});
+  return true;
 }
 
 // "(alias).attribute": field selection from a whole-row reference.

@@ -67,6 +67,8 @@ class Resolver {
   int from_item(const Json& node, Scope& scope);
   Entry relation_entry(const Json& range_var, const Scope& scope);
   void apply_alias(const Json& range, Entry& entry);
+  [[nodiscard]] std::optional<std::pair<int, int>> alias_columns_cut(const Json& range_var,
+                                                                     const Entry& entry) const;
   void trim_alias_columns(const Json& range_var, const Entry& entry);
   void with_clause(const Json& body, Scope& scope);
   int target_relation(const Json& body, Scope& scope);
@@ -86,6 +88,7 @@ class Resolver {
   [[nodiscard]] std::string figure_name(const Json& value) const;
   bool column_ref(const ColumnRefView& view, Scope& scope);
   bool field_of_row(const Json& indirection, Scope& scope);
+  bool whole_row(const ColumnRefView& view, const Scope& level, int entry, const Scope& at);
   [[nodiscard]] std::optional<std::string> bind(const Scope& level, int entry, std::size_t index,
                                                 const Scope& at, bool with_name);
   [[nodiscard]] std::optional<std::string> column_text(const Scope& scope, const ItemColumn& column,
