@@ -180,6 +180,7 @@ duration=$duration
 rounds=$rounds
 modes=$modes
 memory_test=$((idle_conns > 0 ? 1 : 0))
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 EOF
 
 run_pgbench() { # run_pgbench TARGET MODE SECONDS [LOG_PREFIX]
@@ -195,6 +196,16 @@ if ((warmup > 0)); then
   done
 fi
 
+# CPU time (user + system, in clock ticks) a proxy process has used so far; 0 for "direct".
+declare -A pid_of=([direct]=0 [pgbouncer]=$bouncer_pid [seedproxy]=$proxy_pid)
+clk_tck=$(getconf CLK_TCK)
+echo "clk_tck=$clk_tck" >>"$results/meta.env"
+cpu_ticks() {
+  if (($1 == 0)); then echo 0; return; fi
+  # Fields 14 and 15 of /proc/PID/stat; the name in field 2 has no spaces for these two programs.
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
 # Interleaved: every round runs each target once, in a rotated order, so drift over time (caches,
 # CPU frequency, a neighbour's load) spreads over all targets instead of favouring one.
 total=$(($(wc -w <<<"$modes") * rounds * ${#targets[@]}))
@@ -206,17 +217,23 @@ for mode in $modes; do
       n=$((n + 1))
       prefix=$results/$t-$mode-$r
       status=0
+      cpu_before=$(cpu_ticks "${pid_of[$t]}")
       run_pgbench "$t" "$mode" "$duration" "$prefix" >"$prefix.out" 2>&1 || status=$?
+      cpu=$(($(cpu_ticks "${pid_of[$t]}") - cpu_before))
       tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$prefix.out")
+      txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*$/\1/p' "$prefix.out")
       if ((status != 0)) || [[ -z "$tps" ]]; then
         warn "pgbench against $t ($mode, round $r) failed; see $prefix.out"
         if ((status == 0)); then status=1; fi
       fi
       log "[$n/$total] $mode round $r: $t ${tps:-failed} tps"
-      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$r" "$t" "$status" "$tps" "$prefix" >>"$results/runs.tsv"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$r" "$t" "$status" "$tps" "$prefix" \
+        "$txns" "$cpu" >>"$results/runs.tsv"
     done
   done
 done
+
+echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/meta.env"
 
 # --- memory per idle connection -------------------------------------------------------------------
 if ((idle_conns > 0)); then

@@ -89,14 +89,16 @@ def main() -> int:
     runs_path = os.path.join(results, "runs.tsv")
     with open(runs_path) if os.path.exists(runs_path) else open(os.devnull) as f:
         for line in f:
-            mode, rnd, target, status, tps, prefix = line.rstrip("\n").split("\t")
+            mode, rnd, target, status, tps, prefix, txns, cpu = line.rstrip("\n").split("\t")
             runs.setdefault((target, mode), []).append(
                 {"round": int(rnd), "status": int(status), "tps": float(tps) if tps else float("nan"),
-                 "prefix": prefix})
+                 "prefix": prefix, "txns": int(txns) if txns else 0, "cpu_ticks": int(cpu or 0)})
     modes = [m for m in meta.get("modes", "simple prepared").split() if any(k[1] == m for k in runs)]
 
     stats: dict[tuple[str, str], dict] = {}
-    for key, rs in runs.items():
+    clk_tck = int(meta.get("clk_tck", "100"))
+    for (target, _mode), rs in runs.items():
+        key = (target, _mode)
         ok = [r for r in rs if r["status"] == 0 and r["tps"] == r["tps"]]
         lat = sorted(v for r in ok for v in latencies_us(r["prefix"]))
         stats[key] = {
@@ -106,13 +108,17 @@ def main() -> int:
             "mean_ms": (sum(lat) / len(lat) / 1000) if lat else float("nan"),
             "p99_ms": percentile(lat, 0.99) / 1000 if lat else float("nan"),
             "transactions": len(lat),
+            # The proxy's own CPU time per transaction, median of the rounds.
+            "cpu_us": statistics.median([r["cpu_ticks"] * 1e6 / clk_tck / r["txns"] for r in ok if r["txns"]])
+            if target != "direct" and any(r["txns"] for r in ok) else float("nan"),
         }
 
     out = []
     w = out.append
     w("# Passthrough benchmark")
     w("")
-    w(f"- machine: {machine()}")
+    w(f"- machine: {machine()}; load average (1, 5, 15 min) {meta.get('load_start', '?')} at the "
+      f"start, {meta.get('load_end', '?')} at the end")
     w(f"- {meta.get('seedproxy_version', 'seedproxy ?')} (commit {meta.get('commit', '?')}), "
       f"{meta.get('seedproxy_threads', '1')} I/O thread(s); {meta.get('pgbouncer_version', 'PgBouncer ?')} "
       f"(session pooling); {meta.get('pg_version', 'PostgreSQL ?')}")
@@ -121,10 +127,11 @@ def main() -> int:
       f"{meta.get('rounds', '?')} interleaved rounds per target and protocol mode; everything, "
       f"pgbench included, on the same machine over TCP 127.0.0.1")
     w(f"- TPS: median of the rounds. Latency: mean and p99 over every transaction of all rounds "
-      f"(pgbench -l).")
+      f"(pgbench -l). Proxy CPU: the proxy process's user + system time during a run divided by "
+      f"its transactions, median of the rounds.")
     w("")
-    w("| target | mode | TPS | mean latency ms | p99 latency ms | TPS vs direct | TPS per round |")
-    w("|---|---|---:|---:|---:|---:|---|")
+    w("| target | mode | TPS | mean latency ms | p99 latency ms | TPS vs direct | proxy CPU µs per transaction | TPS per round |")
+    w("|---|---|---:|---:|---:|---:|---:|---|")
     for mode in modes:
         for target in TARGETS:
             s = stats.get((target, mode))
@@ -132,13 +139,14 @@ def main() -> int:
                 continue
             d = stats.get(("direct", mode), {})
             rounds = " / ".join("failed" if t != t else f"{t:.0f}" for t in s["rounds"])
+            cpu = "–" if s["cpu_us"] != s["cpu_us"] else f"{s['cpu_us']:.1f}"
             w(f"| {target} | {mode} | {s['tps']:.0f} | {s['mean_ms']:.3f} | {s['p99_ms']:.3f} | "
-              f"{fmt_ratio(s['tps'], d.get('tps'))} | {rounds} |")
+              f"{fmt_ratio(s['tps'], d.get('tps'))} | {cpu} | {rounds} |")
     w("")
     w("seedproxy relative to the others (TPS: higher is better; latency: lower is better):")
     w("")
-    w("| mode | compared with | TPS ratio | mean latency ratio | p99 latency ratio |")
-    w("|---|---|---:|---:|---:|")
+    w("| mode | compared with | TPS ratio | mean latency ratio | p99 latency ratio | proxy CPU per transaction ratio |")
+    w("|---|---|---:|---:|---:|---:|")
     for mode in modes:
         s = stats.get(("seedproxy", mode))
         if not s:
@@ -148,7 +156,8 @@ def main() -> int:
             if not o:
                 continue
             w(f"| {mode} | {other} | {fmt_ratio(s['tps'], o['tps'])} | "
-              f"{fmt_ratio(s['mean_ms'], o['mean_ms'])} | {fmt_ratio(s['p99_ms'], o['p99_ms'])} |")
+              f"{fmt_ratio(s['mean_ms'], o['mean_ms'])} | {fmt_ratio(s['p99_ms'], o['p99_ms'])} | "
+              f"{fmt_ratio(s['cpu_us'], o['cpu_us'])} |")
     failed = sum(s["failed"] for s in stats.values())
     if failed:
         w("")
