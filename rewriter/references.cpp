@@ -27,7 +27,8 @@ const Json* name_leaf(const Json& value) {
   const Json* leaf = nullptr;
   for_tagged(value, [&](const std::string& kind, const Json& body) {
     if (kind == "ColumnRef") {
-      if (!read_column_ref(body).star) leaf = &body;
+      const auto& fields = list_at(body, "fields");
+      if (fields.empty() || !fields.back().contains("A_Star")) leaf = &body;
     } else if (kind == "TypeCast" || kind == "CollateClause") {
       leaf = name_leaf(node_at(body, "arg"));
     } else if (kind == "A_Indirection") {
@@ -84,7 +85,8 @@ void Resolver::expression(const Json& node, Scope& scope) {
   // Step through a node's tag and its body in one frame: long operator chains nest deeply.
   const Json& body =
       node.size() == 1 && node.begin().value().is_object() ? node.begin().value() : node;
-  for (const auto& [key, child] : body.items()) expression(child, scope);
+  for (const auto& [key, child] : body.items())
+    if (child.is_structured()) expression(child, scope);
 }
 
 bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
@@ -93,7 +95,7 @@ bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
     // A whole-row reference ("a", "a.*" in an expression) must carry the attributes too.
     bool column = false;
     for (Scope* level = &scope; level && !column && !view.star; level = level->parent)
-      for (const auto& c : level->visible_columns()) column = column || c.name == names[0];
+      column = !level->visible_named(names[0]).empty();
     for (Scope* level = &scope; level && !column && names.size() == 1; level = level->parent)
       if (const auto named = level->find_named(names)) {
         if (named->entry >= 0 &&
@@ -123,16 +125,13 @@ bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
         for (std::size_t i = 0; i < e.columns.size(); ++i)
           if (e.columns[i].name == column) matches.push_back({column, named->entry, i, -1});
       } else {
-        for (auto& c : level->columns_of(named->join))
-          if (c.name == column) matches.push_back(std::move(c));
+        level->columns_named(named->join, column, matches);
       }
       if (matches.size() != 1 || matches[0].entry < 0) return false;
       entry = matches[0].entry;
       index = matches[0].index;
     } else {
-      std::vector<ItemColumn> matches;
-      for (auto& c : level->visible_columns())
-        if (c.name == column) matches.push_back(std::move(c));
+      const std::vector<ItemColumn> matches = level->visible_named(column);
       if (matches.empty()) continue;
       if (matches.size() > 1) {
         // A physical column of the same name elsewhere in scope: PostgreSQL's own error.
@@ -204,8 +203,7 @@ bool Resolver::field_of_row(const Json& indirection, Scope& scope) {
   if (view.star || view.names.size() != 1) return false;
   const auto field = string_at(node_at(steps[0], "String"), "sval");
   for (Scope* level = &scope; level; level = level->parent) {
-    for (const auto& c : level->visible_columns())
-      if (c.name == view.names[0]) return false;  // a column of composite type
+    if (!level->visible_named(view.names[0]).empty()) return false;  // a composite column
     const auto named = level->find_named(view.names);
     if (!named) continue;
     if (named->entry < 0) return false;
@@ -264,7 +262,16 @@ std::optional<std::string> Resolver::bind(const Scope& level, int entry, std::si
   for (const Scope* s = &at; s && s != &level; s = s->parent)
     if (s->name_visible(qualifier)) return std::nullopt;
   out_.reads.push_back({&attribute});
-  std::string text = "((" + attribute.expression.bind(qualifier, renamed) + "))::" + attribute.type;
+  std::string value = attribute.expression.bind(qualifier, renamed);
+  if (!attribute.expression.null_propagating() && level.null_extended(entry)) {
+    // On the NULL-extended side of an outer join a real column reads NULL; an expression like
+    // count(*) over another table would not. System columns are not reachable through a join
+    // alias, so that case stays a known gap.
+    if (qualifier != e.refname) return std::nullopt;
+    value = "CASE WHEN " + quote_identifier(qualifier) + ".ctid IS NULL THEN NULL ELSE (" + value +
+            ") END";
+  }
+  std::string text = "((" + value + "))::" + attribute.type;
   if (attribute.phase == Phase::materializing && column.physical)
     text = "COALESCE(" + quote_identifier(qualifier) + "." + quote_identifier(column.name) + ", " +
            text + ")";
@@ -296,9 +303,8 @@ std::optional<std::string> Resolver::column_text(const Scope& scope, const ItemC
     return quote_identifier(join.using_alias) + "." + quote_identifier(column.name);
   if (outer_hider < 0 && !join.alias.empty())
     return quote_identifier(join.alias) + "." + quote_identifier(column.name);
-  int visible = 0;
-  for (const auto& c : scope.visible_columns()) visible += c.name == column.name;
-  if (visible == 1 && outer_hider < 0) return quote_identifier(column.name);
+  if (scope.visible_named(column.name).size() == 1 && outer_hider < 0)
+    return quote_identifier(column.name);
   auto side = [&](int item) -> std::optional<std::string> {
     for (const auto& c : scope.columns_of(item))
       if (c.name == column.name) return column_text(scope, c, false);

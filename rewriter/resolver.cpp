@@ -99,7 +99,7 @@ std::vector<std::string> Resolver::select(const Json& body, Scope* parent, bool*
   scope.parent = parent;
   with_clause(body, scope);
 
-  if (body.value("op", "SETOP_NONE") != "SETOP_NONE") {
+  if (const auto op = body.find("op"); op != body.end() && *op != "SETOP_NONE") {
     // Set operation branches are untagged SelectStmt bodies.
     names = select(node_at(body, "larg"), &scope, &names_known);
     select(node_at(body, "rarg"), &scope);

@@ -2,7 +2,6 @@
 #include "rewriter/scope.hpp"
 
 #include <algorithm>
-#include <functional>
 
 namespace seedproxy::rewriter {
 
@@ -49,36 +48,61 @@ std::vector<ItemColumn> Scope::visible_columns() const {
   return out;
 }
 
+void Scope::columns_named(int index, const std::string& name, std::vector<ItemColumn>& out) const {
+  if (index < 0 || index >= static_cast<int>(items.size())) return;
+  const Item& item = items[static_cast<std::size_t>(index)];
+  if (item.entry >= 0) {
+    const Entry& entry = entries[static_cast<std::size_t>(item.entry)];
+    for (std::size_t i = 0; i < entry.columns.size(); ++i)
+      if (entry.columns[i].name == name) out.push_back({name, item.entry, i, -1});
+    return;
+  }
+  if (std::find(item.merged.begin(), item.merged.end(), name) != item.merged.end()) {
+    out.push_back({name, -1, 0, index});
+    return;
+  }
+  columns_named(item.left, name, out);
+  columns_named(item.right, name, out);
+}
+
+std::vector<ItemColumn> Scope::visible_named(const std::string& name) const {
+  std::vector<ItemColumn> out;
+  for (const int item : visible) columns_named(item, name, out);
+  return out;
+}
+
+void Scope::find_named_in(int index, bool hidden, const std::vector<std::string>& qualifier,
+                          std::optional<Named>& found) const {
+  if (found || index < 0) return;
+  const Item& item = items[static_cast<std::size_t>(index)];
+  if (item.entry >= 0) {
+    const Entry& entry = entries[static_cast<std::size_t>(item.entry)];
+    if (hidden) return;
+    const bool match = qualifier.size() == 1
+                           ? entry.refname == qualifier[0]
+                           : entry.relation && !entry.aliased && entry.schema == qualifier[0] &&
+                                 entry.relname == qualifier[1];
+    if (match) found = Named{item.entry, -1, false};
+    return;
+  }
+  if (!item.alias.empty()) {
+    if (qualifier.size() == 1 && item.alias == qualifier[0] && !hidden) {
+      found = Named{-1, index, false};
+      return;
+    }
+    hidden = true;
+  }
+  if (!hidden && qualifier.size() == 1 && item.using_alias == qualifier[0]) {
+    found = Named{-1, index, true};
+    return;
+  }
+  find_named_in(item.left, hidden, qualifier, found);
+  find_named_in(item.right, hidden, qualifier, found);
+}
+
 std::optional<Named> Scope::find_named(const std::vector<std::string>& qualifier) const {
   std::optional<Named> found;
-  const std::function<void(int, bool)> walk = [&](int index, bool hidden) {
-    if (found || index < 0) return;
-    const Item& item = items[static_cast<std::size_t>(index)];
-    if (item.entry >= 0) {
-      const Entry& entry = entries[static_cast<std::size_t>(item.entry)];
-      if (hidden) return;
-      const bool match = qualifier.size() == 1
-                             ? entry.refname == qualifier[0]
-                             : entry.relation && !entry.aliased && entry.schema == qualifier[0] &&
-                                   entry.relname == qualifier[1];
-      if (match) found = Named{item.entry, -1, false};
-      return;
-    }
-    if (!item.alias.empty()) {
-      if (qualifier.size() == 1 && item.alias == qualifier[0] && !hidden) {
-        found = Named{-1, index, false};
-        return;
-      }
-      hidden = true;
-    }
-    if (!hidden && qualifier.size() == 1 && item.using_alias == qualifier[0]) {
-      found = Named{-1, index, true};
-      return;
-    }
-    walk(item.left, hidden);
-    walk(item.right, hidden);
-  };
-  for (const int item : visible) walk(item, false);
+  for (const int item : visible) find_named_in(item, false, qualifier, found);
   return found;
 }
 
@@ -90,6 +114,19 @@ int Scope::hiding_join(int entry) const {
         !items[static_cast<std::size_t>(at)].alias.empty())
       hider = at;
   return hider;
+}
+
+bool Scope::null_extended(int entry) const {
+  for (int at = entries[static_cast<std::size_t>(entry)].item; at >= 0;) {
+    const int parent = items[static_cast<std::size_t>(at)].parent;
+    if (parent < 0) return false;
+    const Item& join = items[static_cast<std::size_t>(parent)];
+    if (join.join_type == "JOIN_FULL" || (join.join_type == "JOIN_LEFT" && join.right == at) ||
+        (join.join_type == "JOIN_RIGHT" && join.left == at))
+      return true;
+    at = parent;
+  }
+  return false;
 }
 
 const Cte* Scope::find_cte(const std::string& name) const {

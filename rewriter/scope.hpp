@@ -80,6 +80,9 @@ struct Scope {
   [[nodiscard]] std::vector<ItemColumn> columns_of(int item) const;
   // Columns of all visible items, in '*' order.
   [[nodiscard]] std::vector<ItemColumn> visible_columns() const;
+  // Only the columns called `name`: of one item, or of all visible items (cheap: most lookups).
+  void columns_named(int item, const std::string& name, std::vector<ItemColumn>& out) const;
+  [[nodiscard]] std::vector<ItemColumn> visible_named(const std::string& name) const;
 
   // What `qualifier` (one name, or schema and relation) names among the visible items.
   [[nodiscard]] std::optional<Named> find_named(const std::vector<std::string>& qualifier) const;
@@ -89,8 +92,14 @@ struct Scope {
 
   // The outermost join with an alias that hides entry `entry`, or -1 when it is visible by name.
   [[nodiscard]] int hiding_join(int entry) const;
+  // Whether an outer join can NULL-extend this entry's rows (right of LEFT, left of RIGHT, FULL).
+  [[nodiscard]] bool null_extended(int entry) const;
 
   [[nodiscard]] const Cte* find_cte(const std::string& name) const;
+
+ private:
+  void find_named_in(int item, bool hidden, const std::vector<std::string>& qualifier,
+                     std::optional<Named>& found) const;
 };
 
 }  // namespace seedproxy::rewriter

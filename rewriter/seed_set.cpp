@@ -179,6 +179,41 @@ class ReferenceFinder {
   std::vector<std::vector<Local>> locals_;
 };
 
+// Whether a node is built only from column references, constants, casts and strict built-in
+// arithmetic or comparison operators: then any NULL input makes the whole value NULL.
+bool strictly_built(const Json& node) {
+  if (node.is_array()) {
+    for (const auto& child : node)
+      if (!strictly_built(child)) return false;
+    return true;
+  }
+  if (!node.is_object()) return true;
+  if (node.size() != 1) {
+    for (const auto& [key, child] : node.items())
+      if (!strictly_built(child)) return false;
+    return true;
+  }
+  const auto it = node.begin();
+  const std::string& kind = it.key();
+  const Json& body = it.value();
+  if (kind == "ResTarget") return strictly_built(node_at(body, "val"));
+  if (kind == "ColumnRef" || kind == "A_Const") return true;
+  if (kind == "TypeCast") return strictly_built(node_at(body, "arg"));
+  if (kind == "A_Expr") {
+    if (string_at(body, "kind") != "AEXPR_OP") return false;
+    const auto& name = list_at(body, "name");
+    if (name.size() != 1) return false;
+    static const char* const strict_operators[] = {"+", "-",  "*",  "/", "%",  "^", "<",
+                                                   ">", "<=", ">=", "=", "<>", "!="};
+    const auto op = string_at(node_at(name[0], "String"), "sval");
+    if (std::find(std::begin(strict_operators), std::end(strict_operators), op) ==
+        std::end(strict_operators))
+      return false;
+    return strictly_built(node_at(body, "lexpr")) && strictly_built(node_at(body, "rexpr"));
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string_view to_string(Phase phase) noexcept {
@@ -243,6 +278,7 @@ std::string ExpressionTemplate::compile(std::string_view expression, const Relat
   pieces_.push_back({text.substr(static_cast<std::size_t>(at)), PieceKind::literal, {}});
   locals_ = std::move(finder.locals);
   cross_table_ = finder.cross_table;
+  null_propagating_ = !finder.cuts.empty() && strictly_built(list_at(*select, "targetList"));
   return {};
 }
 

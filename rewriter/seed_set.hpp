@@ -43,6 +43,10 @@ class ExpressionTemplate {
   [[nodiscard]] std::vector<std::string> columns() const;
   // True when the expression reads other relations (scalar subqueries).
   [[nodiscard]] bool cross_table() const noexcept { return cross_table_; }
+  // True when the expression is NULL whenever all the entity's columns are NULL (column
+  // references combined by strict arithmetic and comparison only), so it needs no guard on the
+  // NULL-extended side of an outer join.
+  [[nodiscard]] bool null_propagating() const noexcept { return null_propagating_; }
 
  private:
   enum class PieceKind : std::uint8_t {
@@ -59,6 +63,7 @@ class ExpressionTemplate {
   std::vector<Piece> pieces_;
   std::vector<std::string> locals_;  // range variable names of the expression's subqueries
   bool cross_table_ = false;
+  bool null_propagating_ = false;
 };
 
 struct VirtualAttribute {
