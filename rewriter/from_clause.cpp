@@ -43,6 +43,7 @@ Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
       entry.schema = relation->schema;
       entry.columns_known = true;
       const auto seeds = request_.seeds.live_for(relation->schema, relation->name);
+      entry.columns.reserve(relation->columns.size() + seeds.size());
       for (const auto& name : relation->columns) {
         const auto seed = std::find_if(seeds.begin(), seeds.end(),
                                        [&](const VirtualAttribute* a) { return a->name == name; });
@@ -184,7 +185,7 @@ int Resolver::from_item(const Json& node, Scope& scope) {
     if (failed()) return;
     if (kind == "RangeVar") {
       Entry entry = relation_entry(body, scope);
-      if (entry.relation && relation_span(body)) entry.wrap_location = body.value("location", -1);
+      if (entry.relation) entry.wrap_location = body.value("location", -1);
       if (wrapped_.count(entry.wrap_location))
         wrap(body, entry);
       else

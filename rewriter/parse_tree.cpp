@@ -7,12 +7,21 @@ namespace seedproxy::rewriter {
 
 ColumnRefView read_column_ref(const Json& column_ref) {
   ColumnRefView view;
-  view.location = column_ref.value("location", -1);
-  for (const auto& field : list_at(column_ref, "fields")) {
-    if (field.contains("A_Star")) {
+  if (const auto at = column_ref.find("location");
+      at != column_ref.end() && at->is_number_integer())
+    view.location = at->get<int>();
+  const auto& fields = list_at(column_ref, "fields");
+  view.names.reserve(fields.size());
+  for (const auto& field : fields) {
+    if (!field.is_object() || field.size() != 1) continue;
+    const auto tagged = field.begin();
+    if (tagged.key() == "A_Star") {
       view.star = true;
-    } else if (const auto it = field.find("String"); it != field.end()) {
-      view.names.push_back(it->value("sval", std::string()));
+    } else if (tagged.key() == "String") {
+      const auto sval = tagged.value().find("sval");
+      view.names.push_back(sval != tagged.value().end() && sval->is_string()
+                               ? sval->get_ref<const std::string&>()
+                               : std::string());
     }
   }
   return view;
