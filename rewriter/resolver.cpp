@@ -84,6 +84,16 @@ void Resolver::statement(const Json& node, Scope* parent) {
     } else if (kind == "ExplainStmt" || kind == "PrepareStmt" || kind == "DeclareCursorStmt" ||
                kind == "CreateTableAsStmt" || kind == "ViewStmt") {
       statement(node_at(body, "query"), parent);
+    } else if (kind == "CreateFunctionStmt") {
+      // A BEGIN ATOMIC body is parsed with the statement, so it is rewritten like a view's
+      // query: {"List": {"items": [{"List": {"items": [statements]}}]}}; string bodies are not.
+      for (const auto& block : list_at(node_at(node_at(body, "sql_body"), "List"), "items")) {
+        const auto& inner = node_at(block, "List");
+        if (inner.is_null())
+          statement(block, parent);
+        else
+          for (const auto& each : list_at(inner, "items")) statement(each, parent);
+      }
     }
   });
 }
