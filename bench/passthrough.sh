@@ -4,6 +4,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF
@@ -67,6 +69,7 @@ cleanup() {
   # process group, and an impatient second Ctrl-C must not leave PostgreSQL running.
   trap - EXIT
   trap '' INT TERM
+  bench_stop_pgbench
   if [[ -n "$proxy_pid" ]]; then stop_pid "$proxy_pid" seedproxy 20 || true; fi
   if [[ -n "$bouncer_pid" ]]; then stop_pid "$bouncer_pid" pgbouncer 20 || true; fi
   if ((pg_started)); then
@@ -183,55 +186,17 @@ memory_test=$((idle_conns > 0 ? 1 : 0))
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 EOF
 
-run_pgbench() { # run_pgbench TARGET MODE SECONDS [LOG_PREFIX]
+bench_pgbench() { # bench_pgbench TARGET MODE SECONDS [LOG_PREFIX]
   local args=(-n -S -M "$2" -c "$clients" -j "$jobs" -T "$3" -h 127.0.0.1 -p "${port_of[$1]}" -U postgres)
   if (($# > 3)); then args+=(-l --log-prefix "$4"); fi
   "$pgbench" "${args[@]}" bench
 }
+declare -A bench_pid=([direct]=0 [pgbouncer]=$bouncer_pid [seedproxy]=$proxy_pid)
+bench_results=$results
+echo "clk_tck=$(getconf CLK_TCK)" >>"$results/meta.env"
 
-if ((warmup > 0)); then
-  for t in "${targets[@]}"; do
-    log "warm-up: $t, ${warmup} s"
-    run_pgbench "$t" simple "$warmup" >/dev/null 2>&1 || warn "warm-up against $t failed"
-  done
-fi
-
-# CPU time (user + system, in clock ticks) a proxy process has used so far; 0 for "direct".
-declare -A pid_of=([direct]=0 [pgbouncer]=$bouncer_pid [seedproxy]=$proxy_pid)
-clk_tck=$(getconf CLK_TCK)
-echo "clk_tck=$clk_tck" >>"$results/meta.env"
-cpu_ticks() {
-  if (($1 == 0)); then echo 0; return; fi
-  # Fields 14 and 15 of /proc/PID/stat; the name in field 2 has no spaces for these two programs.
-  awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
-
-# Interleaved: every round runs each target once, in a rotated order, so drift over time (caches,
-# CPU frequency, a neighbour's load) spreads over all targets instead of favouring one.
-total=$(($(wc -w <<<"$modes") * rounds * ${#targets[@]}))
-n=0
-for mode in $modes; do
-  for ((r = 1; r <= rounds; r++)); do
-    for ((k = 0; k < ${#targets[@]}; k++)); do
-      t=${targets[$(((k + r - 1) % ${#targets[@]}))]}
-      n=$((n + 1))
-      prefix=$results/$t-$mode-$r
-      status=0
-      cpu_before=$(cpu_ticks "${pid_of[$t]}")
-      run_pgbench "$t" "$mode" "$duration" "$prefix" >"$prefix.out" 2>&1 || status=$?
-      cpu=$(($(cpu_ticks "${pid_of[$t]}") - cpu_before))
-      tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$prefix.out")
-      txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*$/\1/p' "$prefix.out")
-      if ((status != 0)) || [[ -z "$tps" ]]; then
-        warn "pgbench against $t ($mode, round $r) failed; see $prefix.out"
-        if ((status == 0)); then status=1; fi
-      fi
-      log "[$n/$total] $mode round $r: $t ${tps:-failed} tps"
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$r" "$t" "$status" "$tps" "$prefix" \
-        "$txns" "$cpu" >>"$results/runs.tsv"
-    done
-  done
-done
+bench_warm_up "$warmup" simple "${targets[@]}"
+bench_rounds "$duration" "$rounds" "$modes" "${targets[@]}"
 
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/meta.env"
 

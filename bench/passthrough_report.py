@@ -13,105 +13,21 @@ rounds of that target and mode, taken together.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import platform
-import statistics
 import sys
 
+from bench_stats import machine, modes_of, ratio as fmt_ratio, read_meta, read_runs, summarize
+
 TARGETS = ("direct", "pgbouncer", "seedproxy")
-
-
-def read_meta(path: str) -> dict:
-    meta = {}
-    with open(path) as f:
-        for line in f:
-            if "=" in line:
-                k, v = line.rstrip("\n").split("=", 1)
-                meta[k] = v
-    return meta
-
-
-def latencies_us(prefix: str) -> list[int]:
-    out: list[int] = []
-    for path in glob.glob(glob.escape(prefix) + ".*"):
-        if path.endswith(".out"):
-            continue
-        with open(path) as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3:
-                    out.append(int(parts[2]))
-    return out
-
-
-def percentile(sorted_values: list[int], q: float) -> float:
-    """Nearest-rank percentile."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), int(-(-q * len(sorted_values) // 1))))
-    return float(sorted_values[rank - 1])
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem_gib = 0.0
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    mem_gib = int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} vCPU ({cpu}), {mem_gib:.0f} GiB RAM, "
-            f"Linux {platform.release()}")
-
-
-def fmt_ratio(a: float, b: float) -> str:
-    if not a or not b or a != a or b != b:
-        return "–"
-    return f"{a / b:.2f}×"
 
 
 def main() -> int:
     results = sys.argv[1]
     meta = read_meta(os.path.join(results, "meta.env"))
-    runs: dict[tuple[str, str], list[dict]] = {}
-    runs_path = os.path.join(results, "runs.tsv")
-    with open(runs_path) if os.path.exists(runs_path) else open(os.devnull) as f:
-        for line in f:
-            mode, rnd, target, status, tps, prefix, txns, cpu = line.rstrip("\n").split("\t")
-            runs.setdefault((target, mode), []).append(
-                {"round": int(rnd), "status": int(status), "tps": float(tps) if tps else float("nan"),
-                 "prefix": prefix, "txns": int(txns) if txns else 0, "cpu_ticks": int(cpu or 0)})
-    modes = [m for m in meta.get("modes", "simple prepared").split() if any(k[1] == m for k in runs)]
-
-    stats: dict[tuple[str, str], dict] = {}
-    clk_tck = int(meta.get("clk_tck", "100"))
-    for (target, _mode), rs in runs.items():
-        key = (target, _mode)
-        ok = [r for r in rs if r["status"] == 0 and r["tps"] == r["tps"]]
-        lat = sorted(v for r in ok for v in latencies_us(r["prefix"]))
-        stats[key] = {
-            "rounds": [r["tps"] if r["status"] == 0 else float("nan") for r in sorted(rs, key=lambda r: r["round"])],
-            "failed": len(rs) - len(ok),
-            "tps": statistics.median([r["tps"] for r in ok]) if ok else float("nan"),
-            "mean_ms": (sum(lat) / len(lat) / 1000) if lat else float("nan"),
-            "p99_ms": percentile(lat, 0.99) / 1000 if lat else float("nan"),
-            "transactions": len(lat),
-            # The proxy's own CPU time per transaction, median of the rounds.
-            "cpu_us": statistics.median([r["cpu_ticks"] * 1e6 / clk_tck / r["txns"] for r in ok if r["txns"]])
-            if target != "direct" and any(r["txns"] for r in ok) else float("nan"),
-        }
+    runs = read_runs(results)
+    modes = modes_of(meta, runs)
+    stats = summarize(runs, float(meta.get("clk_tck", "100")), without_proxy=("direct",))
 
     out = []
     w = out.append
@@ -128,7 +44,7 @@ def main() -> int:
       f"pgbench included, on the same machine over TCP 127.0.0.1")
     w(f"- TPS: median of the rounds. Latency: mean and p99 over every transaction of all rounds "
       f"(pgbench -l). Proxy CPU: the proxy process's user + system time during a run divided by "
-      f"its transactions, median of the rounds.")
+      f"its transactions.")
     w("")
     w("| target | mode | TPS | mean latency ms | p99 latency ms | TPS vs direct | proxy CPU µs per transaction | TPS per round |")
     w("|---|---|---:|---:|---:|---:|---:|---|")

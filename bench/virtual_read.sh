@@ -5,6 +5,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF
@@ -65,13 +67,12 @@ fi
 need_pgcluster
 
 # --- cleanup: pgbench, proxy, then PostgreSQL ------------------------------------------------------
-pgbench_pid=
 proxy_pid=
 pg_started=0
 # shellcheck disable=SC2317  # called from traps
 cleanup() {
   trap - EXIT INT TERM
-  if [[ -n "$pgbench_pid" ]]; then stop_pid "$pgbench_pid" pgbench 5 || true; fi
+  bench_stop_pgbench
   if [[ -n "$proxy_pid" ]]; then stop_pid "$proxy_pid" seedproxy 20 || true; fi
   if ((pg_started)); then
     log "stopping PostgreSQL ($pg_dir)"
@@ -184,59 +185,17 @@ expression=$expression
 attribute_type=$attribute_type
 EOF
 
-# proxy_cpu_ticks: user + system CPU of seedproxy so far, in clock ticks.
-proxy_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$proxy_pid/stat"; }
-
-run_pgbench() { # run_pgbench TARGET MODE SECONDS OUTPUT_FILE [LOG_PREFIX]
+bench_pgbench() { # bench_pgbench TARGET MODE SECONDS [LOG_PREFIX]
   local args=(-n -M "$2" -c "$clients" -j "$jobs" -T "$3" -f "$results/${script_of[$1]}"
     -h 127.0.0.1 -p "${port_of[$1]}" -U postgres)
-  if (($# > 4)); then args+=(-l --log-prefix "$5"); fi
-  # In the background, so that a signal reaches the trap at once rather than after the run; the
-  # output is redirected here, not at the call, so the trap's messages still reach the terminal.
-  "$pgbench" "${args[@]}" bank >"$4" 2>&1 &
-  pgbench_pid=$!
-  local status=0
-  wait "$pgbench_pid" || status=$?
-  pgbench_pid=
-  return "$status"
+  if (($# > 3)); then args+=(-l --log-prefix "$4"); fi
+  "$pgbench" "${args[@]}" bank
 }
+declare -A bench_pid=([virtual-proxy]=$proxy_pid [generated-proxy]=$proxy_pid [generated-direct]=0)
+bench_results=$results
 
-if ((warmup > 0)); then
-  for mode in $modes; do
-    for t in "${targets[@]}"; do
-      log "warm-up: $t ($mode), ${warmup} s"
-      run_pgbench "$t" "$mode" "$warmup" "$results/warmup-$t-$mode.out" ||
-        { cat "$results/warmup-$t-$mode.out" >&2; die "warm-up against $t ($mode) failed"; }
-    done
-  done
-fi
-
-# Interleaved: every round runs each target once, in an order rotated every round, so drift over
-# time (caches, CPU clock, other engineers' builds) spreads over all targets.
-total=$(($(wc -w <<<"$modes") * rounds * ${#targets[@]}))
-n=0
-for mode in $modes; do
-  for ((r = 1; r <= rounds; r++)); do
-    for ((k = 0; k < ${#targets[@]}; k++)); do
-      t=${targets[$(((k + r - 1) % ${#targets[@]}))]}
-      n=$((n + 1))
-      prefix=$results/$t-$mode-$r
-      status=0
-      cpu_before=$(proxy_cpu_ticks)
-      run_pgbench "$t" "$mode" "$duration" "$prefix.out" "$prefix" || status=$?
-      cpu_after=$(proxy_cpu_ticks)
-      tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$prefix.out")
-      xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*$/\1/p' "$prefix.out")
-      if ((status != 0)) || [[ -z "$tps" ]]; then
-        warn "pgbench against $t ($mode, round $r) failed; see $prefix.out"
-        if ((status == 0)); then status=1; fi
-      fi
-      log "[$n/$total] $mode round $r: $t ${tps:-failed} tps"
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$r" "$t" "$status" "$tps" "$prefix" \
-        "${xacts:-0}" "$((cpu_after - cpu_before))" >>"$results/runs.tsv"
-    done
-  done
-done
+bench_warm_up "$warmup" "$modes" "${targets[@]}"
+bench_rounds "$duration" "$rounds" "$modes" "${targets[@]}"
 uptime >"$results/load-after.txt"
 
 "$PY" "$SEEDPROXY_ROOT/bench/virtual_read_report.py" "$results" "$(getconf CLK_TCK)" >"$report"
