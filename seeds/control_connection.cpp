@@ -46,7 +46,8 @@ Result ControlConnection::query(const char* purpose, const std::string& sql,
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
     std::string message = PQerrorMessage(connection_);
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    throw std::runtime_error(std::string(purpose) + " failed: " + message);
+    const char* sqlstate = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
+    throw QueryError(std::string(purpose) + " failed: " + message, sqlstate ? sqlstate : "");
   }
   return result;
 }

@@ -6,7 +6,9 @@
 
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace seedproxy::seeds {
@@ -24,6 +26,18 @@ struct ResultDeleter {
 };
 using Result = std::unique_ptr<PGresult, ResultDeleter>;
 
+// What query() throws: the message, plus the server's SQLSTATE (empty when libpq failed before
+// the server answered), so callers can tell a lock timeout (55P03) from a real error.
+class QueryError : public std::runtime_error {
+ public:
+  QueryError(const std::string& message, std::string sqlstate)
+      : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
+  [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+ private:
+  std::string sqlstate_;
+};
+
 class ControlConnection {
  public:
   // Connects to `database`; throws std::runtime_error with libpq's message on failure.
@@ -33,7 +47,7 @@ class ControlConnection {
   ~ControlConnection();
 
   // Runs `sql` with `parameters` passed as text values (never spliced into the SQL).
-  // Throws std::runtime_error naming the statement's purpose on failure.
+  // Throws QueryError (a std::runtime_error) naming the statement's purpose on failure.
   [[nodiscard]] Result query(const char* purpose, const std::string& sql,
                              const std::vector<std::string>& parameters = {});
 
