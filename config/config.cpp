@@ -1,10 +1,13 @@
 // The JSON configuration: strict parsing into the typed model, errors that name the field.
 #include "config/config.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <initializer_list>
 #include <limits>
 #include <map>
@@ -341,8 +344,10 @@ template <typename Enum, std::size_t N>
 }
 
 [[nodiscard]] Admin read_admin(const Json& node) {
-  const Object object(node, "admin", {"users"});
+  const Object object(node, "admin", {"users", "auth_database"});
   Admin admin;
+  if (const Json* database = object.find("auth_database"))
+    admin.auth_database = read_string(*database, object.path("auth_database"));
   const Json* users = object.find("users");
   if (users == nullptr) return admin;
   const std::string path = object.path("users");
@@ -447,6 +452,14 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
   return runtime;
 }
 
+[[nodiscard]] Reload read_reload(const Json& node) {
+  const Object object(node, "reload", {"watch_file"});
+  Reload reload;
+  if (const Json* watch = object.find("watch_file"))
+    reload.watch_file = read_bool(*watch, object.path("watch_file"));
+  return reload;
+}
+
 [[nodiscard]] Log read_log(const Json& node) {
   const Object object(node, "log", {"level", "format"});
   Log log;
@@ -455,6 +468,13 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
   if (const Json* format = object.find("format"))
     log.format = read_enum(*format, object.path("format"), format_names);
   return log;
+}
+
+// "<hostname>:<listen port>": stable across restarts of the same proxy on the same machine.
+[[nodiscard]] std::string default_instance(std::uint16_t port) {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "localhost");
+  return std::string(host) + ":" + std::to_string(port);
 }
 
 // Mistakes no single field shows: the proxy dialling itself, two listeners on one port.
@@ -482,8 +502,8 @@ Config parse_config(std::string_view json_text) {
     throw ConfigError("", "expected the configuration to be a JSON object, got " + describe(root));
 
   const Object top(root, "",
-                   {"listen", "upstream", "control", "metrics", "admin", "ddl_seeds", "seeds",
-                    "limits", "runtime", "log"});
+                   {"instance", "listen", "upstream", "control", "metrics", "admin", "ddl_seeds",
+                    "seeds", "limits", "runtime", "log", "reload"});
   Config config;
   if (const Json* listen = top.find("listen"))
     config.listen = read_endpoint(*listen, "listen", config.listen, false);
@@ -499,7 +519,12 @@ Config parse_config(std::string_view json_text) {
   if (const Json* limits = top.find("limits")) config.limits = read_limits(*limits);
   if (const Json* runtime = top.find("runtime")) config.runtime = read_runtime(*runtime);
   if (const Json* log = top.find("log")) config.log = read_log(*log);
+  if (const Json* reload = top.find("reload")) config.reload = read_reload(*reload);
   check_addresses(config);
+  if (const Json* instance = top.find("instance"))
+    config.instance = read_string(*instance, "instance");
+  else
+    config.instance = default_instance(config.listen.port);
   return config;
 }
 

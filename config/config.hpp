@@ -24,6 +24,14 @@ struct Control {
 
 struct Admin {
   std::vector<std::string> users;
+  // Admin console logins are authenticated by PostgreSQL against this database.
+  std::string auth_database = "postgres";
+};
+
+struct Reload {
+  // Poll the configuration file once a second and reload when it changes (SIGHUP and the admin
+  // RELOAD work either way).
+  bool watch_file = true;
 };
 
 enum class MaterializePolicy { threshold, never, manual };
@@ -67,6 +75,9 @@ struct Log {
 };
 
 struct Config {
+  // This proxy's stable name in the seed registry (who declared what). Default, filled in by
+  // parse_config when the key is absent: "<hostname>:<listen port>".
+  std::string instance;
   Endpoint listen{"127.0.0.1", 6432};
   Endpoint upstream{"127.0.0.1", 5432};
   Control control;
@@ -77,6 +88,7 @@ struct Config {
   Limits limits;
   Runtime runtime;
   Log log;
+  Reload reload;
 };
 
 // Thrown for any invalid configuration. `field` is the JSON path of the culprit, e.g.

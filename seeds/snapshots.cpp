@@ -65,6 +65,28 @@ SnapshotRegistry::SnapshotRegistry(ControlTarget target, const std::vector<confi
   }
 }
 
+// Transitional bodies: the registry API's shape, before the registry itself lands.
+SnapshotRegistry::SnapshotRegistry(ControlTarget target, std::string instance,
+                                   double refresh_seconds)
+    : target_(std::move(target)),
+      instance_(std::move(instance)),
+      refresh_seconds_(refresh_seconds) {}
+
+void SnapshotRegistry::start(const std::vector<config::SeedSpec>&) { start(); }
+
+std::vector<std::string> SnapshotRegistry::apply_seeds(const std::vector<config::SeedSpec>&) {
+  return {};
+}
+
+std::vector<SeedStatus> SnapshotRegistry::seed_statuses() const {
+  std::vector<SeedStatus> out;
+  for (const auto& d : databases_)
+    for (const auto& seed : d->seeds)
+      out.push_back({d->name, seed.schema, seed.table, seed.attribute, seed.type, seed.expression,
+                     std::string(rewriter::to_string(seed.phase)), false, 0, instance_, ""});
+  return out;
+}
+
 SnapshotRegistry::~SnapshotRegistry() {
   {
     std::lock_guard lock(mutex_);

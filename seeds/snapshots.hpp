@@ -18,6 +18,15 @@
 
 namespace seedproxy::seeds {
 
+// One seed as the registry holds it, for SHOW SEEDS and logs.
+struct SeedStatus {
+  std::string database, schema, table, attribute, type, expression, phase;
+  bool cross_table = false;
+  std::uint64_t reads_in_window = 0;
+  std::string declared_by;
+  std::string problem;  // e.g. why it is not active; empty when it is
+};
+
 struct DatabaseSnapshot {
   rewriter::Catalog catalog;
   rewriter::SeedSet seeds;
@@ -36,6 +45,8 @@ class SnapshotRegistry {
  public:
   SnapshotRegistry(ControlTarget target, const std::vector<config::SeedSpec>& seeds,
                    double refresh_seconds);
+  // `instance` is this proxy's name in the registry (config.instance).
+  SnapshotRegistry(ControlTarget target, std::string instance, double refresh_seconds);
   SnapshotRegistry(const SnapshotRegistry&) = delete;
   SnapshotRegistry& operator=(const SnapshotRegistry&) = delete;
   ~SnapshotRegistry();
@@ -43,6 +54,17 @@ class SnapshotRegistry {
   // Loads every seeded database once (failures are logged and retried), then refreshes in the
   // background until destruction.
   void start();
+  // Applies `seeds` once (refusals: logged, then std::runtime_error so the proxy does not start;
+  // an unreachable database is logged and retried in the background), then follows the
+  // registries in the background until destruction.
+  void start(const std::vector<config::SeedSpec>& seeds);
+
+  // Validates and applies a configuration's seeds (blocking: libpq on the calling thread; never
+  // call it on an I/O thread). Returns every refusal/conflict as a sentence; when non-empty
+  // nothing was changed anywhere.
+  [[nodiscard]] std::vector<std::string> apply_seeds(const std::vector<config::SeedSpec>& seeds);
+  // Every seed of every watched database, from the newest snapshots (non-blocking, any thread).
+  [[nodiscard]] std::vector<SeedStatus> seed_statuses() const;
 
   // Whether sessions to `database` need the resolver at all.
   [[nodiscard]] bool covers(std::string_view database) const noexcept;
@@ -70,6 +92,7 @@ class SnapshotRegistry {
   void run();
 
   ControlTarget target_;
+  std::string instance_;
   double refresh_seconds_;
   std::vector<std::unique_ptr<Database>> databases_;  // fixed after construction
   std::atomic<std::uint64_t> next_version_{1};
