@@ -22,6 +22,26 @@ def finish(px) -> None:
     px.cleanup()
 
 
+def stop(px, pg) -> None:
+    """tearDownModule's work: the proxy (keeping its log), then the PostgreSQL cluster."""
+    finish(px)
+    if pg is not None:
+        pg.stop()
+
+
+def wait_until_readable(px, database: str, sql: str, what: str, timeout: float = 20) -> tuple:
+    """Polls `sql` through the proxy until it returns a row (e.g. once the seeds are live)."""
+    import psycopg
+
+    def row():
+        try:
+            with psycopg.connect(px.dsn(database), autocommit=True) as conn:
+                return conn.execute(sql).fetchone()
+        except psycopg.Error:
+            return None
+    return poll(row, timeout, interval=0.05, what=what)
+
+
 def poll(predicate, timeout: float, interval: float = 0.02, what: str = "condition"):
     """Calls predicate until it returns a truthy value; returns it, or raises AssertionError."""
     deadline = time.monotonic() + timeout

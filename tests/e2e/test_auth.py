@@ -26,9 +26,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    e2e_common.finish(px)
-    if pg is not None:
-        pg.stop()
+    e2e_common.stop(px, pg)
 
 
 class AuthThroughProxy(unittest.TestCase):

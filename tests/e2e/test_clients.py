@@ -66,9 +66,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    e2e_common.finish(px)
-    if pg is not None:
-        pg.stop()
+    e2e_common.stop(px, pg)
 
 
 def _describe3(cur):

@@ -539,20 +539,12 @@ def setUpModule():
     _load_database("bank_virtual", reference=False)
     _load_database("bank_reference", reference=True)
     px = e2e_common.target(pg.port, seeds=SEEDS, control={"user": "postgres"})
-
-    def seeded():
-        try:
-            with psycopg.connect(px.dsn("bank_virtual"), autocommit=True) as conn:
-                return conn.execute("SELECT risk_score, txn_count FROM account WHERE id = 1").fetchone()
-        except psycopg.Error:
-            return None
-    e2e_common.poll(seeded, 20, interval=0.05, what="the proxy to load bank_virtual's catalog")
+    e2e_common.wait_until_readable(px, "bank_virtual", "SELECT risk_score, txn_count FROM account WHERE id = 1",
+                                   "the proxy to load bank_virtual's catalog")
 
 
 def tearDownModule():
-    e2e_common.finish(px)
-    if pg is not None:
-        pg.stop()
+    e2e_common.stop(px, pg)
 
 
 def _server_log_offset() -> int:

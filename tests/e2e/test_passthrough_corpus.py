@@ -277,20 +277,12 @@ def setUpModule():
         with pg.connect(db) as conn:
             conn.execute(sql)
     px = e2e_common.target(pg.port, seeds=SEEDS, control={"user": "postgres"})
-
-    def seeded():
-        try:
-            with psycopg.connect(px.dsn("bank"), autocommit=True) as conn:
-                return conn.execute("SELECT risk_score FROM account WHERE id = 1").fetchone()
-        except psycopg.Error:
-            return None
-    e2e_common.poll(seeded, 20, interval=0.05, what="the proxy to load bank's catalog")
+    e2e_common.wait_until_readable(px, "bank", "SELECT risk_score FROM account WHERE id = 1",
+                                   "the proxy to load bank's catalog")
 
 
 def tearDownModule():
-    e2e_common.finish(px)
-    if pg is not None:
-        pg.stop()
+    e2e_common.stop(px, pg)
 
 
 # ---------------------------------------------------------------------------------------------
