@@ -181,7 +181,7 @@ int Resolver::from_item(const Json& node, Scope& scope) {
   int result = -1;
   const Depth depth(*this);
   if (depth.too_deep()) return result;
-  for_tagged(node, [&](const std::string& kind, const Json& body) {
+  for_tagged(node, [&](std::string_view kind, const Json& body) {
     if (failed()) return;
     if (kind == "RangeVar") {
       Entry entry = relation_entry(body, scope);
@@ -259,7 +259,7 @@ int Resolver::from_item(const Json& node, Scope& scope) {
       Entry entry;
       for (const auto& [key, child] : body.items()) {
         if (key == "relation") {
-          for_tagged(child, [&](const std::string& inner, const Json& range_var) {
+          for_tagged(child, [&](std::string_view inner, const Json& range_var) {
             if (inner == "RangeVar") {
               entry = relation_entry(range_var, scope);
               trim_alias_columns(range_var, entry);

@@ -7,9 +7,7 @@ namespace seedproxy::rewriter {
 
 ColumnRefView read_column_ref(const Json& column_ref) {
   ColumnRefView view;
-  if (const auto at = column_ref.find("location");
-      at != column_ref.end() && at->is_number_integer())
-    view.location = at->get<int>();
+  view.location = column_ref.value("location", -1);
   const auto& fields = list_at(column_ref, "fields");
   view.names.reserve(fields.size());
   for (const auto& field : fields) {
@@ -18,10 +16,7 @@ ColumnRefView read_column_ref(const Json& column_ref) {
     if (tagged.key() == "A_Star") {
       view.star = true;
     } else if (tagged.key() == "String") {
-      const auto sval = tagged.value().find("sval");
-      view.names.push_back(sval != tagged.value().end() && sval->is_string()
-                               ? sval->get_ref<const std::string&>()
-                               : std::string());
+      view.names.emplace_back(tagged.value()["sval"].as_string());
     }
   }
   return view;
@@ -72,22 +67,16 @@ bool token_is(std::string_view sql, const Token& token, std::string_view word) {
   return true;
 }
 
-std::string string_at(const Json& node, const char* key) {
-  const auto it = node.find(key);
-  return it != node.end() && it->is_string() ? it->get<std::string>() : std::string();
+std::string string_at(const Json& node, std::string_view key) {
+  return std::string(node[key].as_string());
 }
 
-const Json& node_at(const Json& node, const char* key) {
-  static const Json none;
-  if (!node.is_object()) return none;
-  const auto it = node.find(key);
-  return it != node.end() ? *it : none;
-}
+const Json& node_at(const Json& node, std::string_view key) { return node[key]; }
 
-const Json& list_at(const Json& node, const char* key) {
+const Json& list_at(const Json& node, std::string_view key) {
   static const Json empty = Json::array();
-  const auto it = node.find(key);
-  return it != node.end() && it->is_array() ? *it : empty;
+  const Json& list = node[key];
+  return list.is_array() ? list : empty;
 }
 
 }  // namespace seedproxy::rewriter

@@ -2,17 +2,15 @@
 // the resolver can splice the client's text instead of regenerating it.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "rewriter/json_tree.hpp"
 #include "rewriter/pg_parser.hpp"
 
 namespace seedproxy::rewriter {
-
-using Json = nlohmann::json;
 
 struct ColumnRefView {
   std::vector<std::string> names;  // identifiers as PostgreSQL folded them
@@ -41,13 +39,13 @@ struct ColumnRefView {
 [[nodiscard]] bool token_is(std::string_view sql, const Token& token, std::string_view word);
 
 // The string under key `key` of `node`, or "" when absent.
-[[nodiscard]] std::string string_at(const Json& node, const char* key);
+[[nodiscard]] std::string string_at(const Json& node, std::string_view key);
 
-// The child under key `key` of `node`, or null; never copies (json::value() would).
-[[nodiscard]] const Json& node_at(const Json& node, const char* key);
+// The child under key `key` of `node`, or null.
+[[nodiscard]] const Json& node_at(const Json& node, std::string_view key);
 
 // The list under key `key` of `node`, or an empty list.
-[[nodiscard]] const Json& list_at(const Json& node, const char* key);
+[[nodiscard]] const Json& list_at(const Json& node, std::string_view key);
 
 // Calls `visit(kind, body)` for `node` if it is a tagged node ({"Kind": {...}}).
 template <class Visit>

@@ -1,4 +1,5 @@
-// RAII use of libpg_query's parser and scanner; results copied out and freed at once.
+// RAII use of libpg_query's parser (and, for the tests, its scanner); results copied out and freed
+// at once.
 #include "rewriter/pg_parser.hpp"
 
 #include <pg_query.h>
@@ -53,7 +54,7 @@ TokenKind kind_of(const PgQuery__ScanToken& token) {
   }
   if (token.keyword_kind == PG_QUERY__KEYWORD_KIND__RESERVED_KEYWORD)
     return TokenKind::reserved_keyword;
-  if (token.keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD) return TokenKind::keyword;
+  if (token.keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD) return TokenKind::identifier;
   return TokenKind::other;
 }
 
@@ -62,36 +63,36 @@ TokenKind kind_of(const PgQuery__ScanToken& token) {
 ParsedSql parse_sql(std::string_view sql) {
   ParsedSql out;
   const std::string text(sql);  // libpg_query wants a NUL-terminated string
-  {
-    ParseResultGuard parsed{pg_query_parse(text.c_str())};
-    if (parsed.result.error) {
-      out.failure = ParseFailure{parsed.result.error->message, parsed.result.error->cursorpos};
-      return out;
-    }
-    // Bytes that are not UTF-8 reach the tree verbatim and make it invalid JSON; PostgreSQL
-    // rejects such text itself, so it is treated like any text the parser refuses.
-    out.tree = nlohmann::json::parse(parsed.result.parse_tree, nullptr, false);
-    if (out.tree.is_discarded()) {
-      out.failure = ParseFailure{"the parse tree is not valid JSON (text not UTF-8?)", 0};
-      return out;
-    }
-  }
-  ScanResultGuard scanned{pg_query_scan(text.c_str())};
-  if (scanned.result.error) {
-    out.failure = ParseFailure{scanned.result.error->message, scanned.result.error->cursorpos};
+  ParseResultGuard parsed{pg_query_parse(text.c_str())};
+  if (parsed.result.error) {
+    out.failure = ParseFailure{parsed.result.error->message, parsed.result.error->cursorpos};
     return out;
   }
+  // Bytes that are not UTF-8 reach the tree verbatim and make it invalid JSON; PostgreSQL
+  // rejects such text itself, so it is treated like any text the parser refuses.
+  auto tree = JsonTree::read(parsed.result.parse_tree);
+  if (!tree) {
+    out.failure = ParseFailure{"the parse tree is not valid JSON (text not UTF-8?)", 0};
+    return out;
+  }
+  out.tree = std::move(*tree);
+  // The text parsed, so PostgreSQL's scanner accepts it too: lexing it cannot fail.
+  out.tokens = lex_sql(sql);
+  return out;
+}
+
+std::optional<std::vector<Token>> scan_with_libpg_query(std::string_view sql) {
+  const std::string text(sql);
+  ScanResultGuard scanned{pg_query_scan(text.c_str())};
+  if (scanned.result.error) return std::nullopt;
   UnpackedScanGuard tokens{
       pg_query__scan_result__unpack(nullptr, scanned.result.pbuf.len,
                                     reinterpret_cast<const uint8_t*>(scanned.result.pbuf.data))};
-  if (!tokens.result) {
-    out.failure = ParseFailure{"could not decode the token stream", 0};
-    return out;
-  }
-  out.tokens.reserve(tokens.result->n_tokens);
+  if (!tokens.result) return std::nullopt;
+  std::vector<Token> out;
+  out.reserve(tokens.result->n_tokens);
   for (std::size_t i = 0; i < tokens.result->n_tokens; ++i) {
     const auto* token = tokens.result->tokens[i];
-    // Comments are not syntax: references are located by their syntactic tokens only.
     if (token->token == PG_QUERY__TOKEN__SQL_COMMENT || token->token == PG_QUERY__TOKEN__C_COMMENT)
       continue;
     Token t{token->start, token->end, 0, kind_of(*token)};
@@ -99,7 +100,7 @@ ParsedSql parse_sql(std::string_view sql) {
       t.end = unicode_token_end(text, token->start);
     else if (token->end - token->start == 1)
       t.single = text[static_cast<std::size_t>(token->start)];
-    out.tokens.push_back(t);
+    out.push_back(t);
   }
   return out;
 }

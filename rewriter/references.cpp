@@ -1,6 +1,7 @@
 // Expressions and names: column references resolved level by level as PostgreSQL does, '*'
 // expansion, output names of select-list items, and the text a seeded column becomes.
 #include <algorithm>
+#include <functional>
 
 #include "rewriter/resolver_internal.hpp"
 #include "rewriter/sql_text.hpp"
@@ -25,7 +26,7 @@ bool any_rewritten(const Scope& scope, int item) {
 // casts, COLLATE and subscripts; null when the name does not come from a column reference.
 const Json* name_leaf(const Json& value) {
   const Json* leaf = nullptr;
-  for_tagged(value, [&](const std::string& kind, const Json& body) {
+  for_tagged(value, [&](std::string_view kind, const Json& body) {
     if (kind == "ColumnRef") {
       const auto& fields = list_at(body, "fields");
       if (fields.empty() || !fields.back().contains("A_Star")) leaf = &body;
@@ -516,7 +517,7 @@ void Resolver::sort_items(const Json& list, Scope& scope, const std::vector<std:
 // PostgreSQL's FigureColname, for the cases that name subquery and CTE columns.
 std::string Resolver::figure_name(const Json& value) const {
   std::string name = "?column?";
-  for_tagged(value, [&](const std::string& kind, const Json& body) {
+  for_tagged(value, [&](std::string_view kind, const Json& body) {
     if (kind == "ColumnRef") {
       const auto view = read_column_ref(body);
       if (!view.names.empty() && !view.star) name = view.names.back();

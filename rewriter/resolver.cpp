@@ -68,7 +68,7 @@ Resolution Resolver::take() {
 
 void Resolver::statement(const Json& node, Scope* parent) {
   if (failed()) return;
-  for_tagged(node, [&](const std::string& kind, const Json& body) {
+  for_tagged(node, [&](std::string_view kind, const Json& body) {
     if (kind == "SelectStmt") {
       select(body, parent);
     } else if (kind == "InsertStmt") {

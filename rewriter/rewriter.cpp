@@ -46,7 +46,7 @@ RewriteResult rewrite(const RewriteRequest& request) {
   if (parsed.failure) return result;
 
   std::vector<Edit> edits;
-  const auto& statements = list_at(parsed.tree, "stmts");
+  const auto& statements = list_at(parsed.tree.root(), "stmts");
   for (std::size_t i = 0; i < statements.size(); ++i) {
     const auto& entry = statements[i];
     Resolution resolution = resolve_statement(node_at(entry, "stmt"), request, parsed.tokens);

@@ -48,7 +48,7 @@ std::optional<SearchPathChange> search_path_change(std::string_view sql) {
   const auto parsed = parse_sql(sql);
   if (parsed.failure) return std::nullopt;
   std::optional<SearchPathChange> change;
-  for (const auto& entry : list_at(parsed.tree, "stmts")) {
+  for (const auto& entry : list_at(parsed.tree.root(), "stmts")) {
     const auto& set = node_at(node_at(entry, "stmt"), "VariableSetStmt");
     if (set.is_null()) continue;
     const auto kind = string_at(set, "kind");
@@ -65,9 +65,9 @@ std::optional<SearchPathChange> search_path_change(std::string_view sql) {
         const auto& value = node_at(node_at(node_at(arg, "A_Const"), "sval"), "sval");
         if (!value.is_string()) continue;
         // Each argument is already one identifier; a string literal may hold a whole list.
-        for (auto& schema : split_search_path(value.get<std::string>())) {
-          if (value.get<std::string>().find(',') == std::string::npos)
-            schema = value.get<std::string>();
+        const std::string text(value.as_string());
+        for (auto& schema : split_search_path(text)) {
+          if (text.find(',') == std::string::npos) schema = text;
           next.schemas.push_back(std::move(schema));
         }
       }

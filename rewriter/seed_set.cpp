@@ -80,17 +80,19 @@ class ReferenceFinder {
   }
 
   void collect_locals(const Json& from, std::vector<Local>& frame) {
-    for (const auto& item : from) {
-      for_tagged(item, [&](const std::string& kind, const Json& body) {
-        if (kind == "RangeVar") {
-          range_var(body, frame);
-        } else if (kind == "JoinExpr") {
-          collect_locals(Json::array({node_at(body, "larg"), node_at(body, "rarg")}), frame);
-        } else if (body.contains("alias")) {
-          frame.push_back({string_at(body["alias"], "aliasname"), nullptr});
-        }
-      });
-    }
+    for (const auto& item : from) collect_locals_of(item, frame);
+  }
+
+  void collect_locals_of(const Json& item, std::vector<Local>& frame) {
+    for_tagged(item, [&](std::string_view kind, const Json& body) {
+      if (kind == "RangeVar") {
+        range_var(body, frame);
+      } else if (kind == "JoinExpr") {
+        for (const char* side : {"larg", "rarg"}) collect_locals_of(node_at(body, side), frame);
+      } else if (body.contains("alias")) {
+        frame.push_back({string_at(body["alias"], "aliasname"), nullptr});
+      }
+    });
   }
 
   void range_var(const Json& body, std::vector<Local>& frame) {
@@ -194,7 +196,7 @@ bool strictly_built(const Json& node) {
     return true;
   }
   const auto it = node.begin();
-  const std::string& kind = it.key();
+  const std::string_view kind = it.key();
   const Json& body = it.value();
   if (kind == "ResTarget") return strictly_built(node_at(body, "val"));
   if (kind == "ColumnRef" || kind == "A_Const") return true;
@@ -241,7 +243,7 @@ std::string ExpressionTemplate::compile(std::string_view expression, const Relat
     return "expression does not parse: " + parsed.failure->message +
            (at > 0 ? " at character " + std::to_string(at) : "");
   }
-  const auto& statements = list_at(parsed.tree, "stmts");
+  const auto& statements = list_at(parsed.tree.root(), "stmts");
   const Json* select = nullptr;
   if (statements.size() == 1) {
     const auto& stmt = node_at(statements[0], "stmt");
