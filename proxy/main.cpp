@@ -8,6 +8,7 @@
 #include "config/config.hpp"
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
+#include "seeds/seed_check.hpp"
 #include "seedproxy_version.hpp"
 
 namespace {
@@ -69,7 +70,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (mode == "--check-config") {
-    std::printf("seedproxy: configuration %s is valid\n", path.c_str());
+    // Seeds are validated against their live databases when those can be reached.
+    const auto report = seedproxy::seeds::check_seeds(config);
+    for (const auto& note : report.notes)
+      std::fprintf(stderr, "seedproxy: note: %s\n", note.c_str());
+    for (const auto& refusal : report.refusals)
+      std::fprintf(stderr, "seedproxy: %s: %s\n", path.c_str(), refusal.c_str());
+    if (!report.refusals.empty()) {
+      std::fprintf(stderr, "seedproxy: %s: %zu of %zu seed(s) refused\n", path.c_str(),
+                   report.refusals.size(), config.seeds.size());
+      return 1;
+    }
+    std::printf("seedproxy: configuration %s is valid (%zu of %zu seed(s) validated against "
+                "their databases)\n",
+                path.c_str(), report.validated, config.seeds.size());
     return 0;
   }
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace seedproxy::seeds {
@@ -25,6 +26,15 @@ struct ResultDeleter {
   void operator()(PGresult* result) const noexcept { PQclear(result); }
 };
 using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+// What the server answered when it refused a statement.
+struct ServerError {
+  std::string sqlstate;
+  std::string message;  // primary message, without "ERROR:"
+  std::string detail;
+  std::string hint;
+  int position = 0;  // 1-based character position in the statement, 0 when none
+};
 
 // What query() throws: the message, plus the server's SQLSTATE (empty when libpq failed before
 // the server answered), so callers can tell a lock timeout (55P03) from a real error.
@@ -51,7 +61,23 @@ class ControlConnection {
   [[nodiscard]] Result query(const char* purpose, const std::string& sql,
                              const std::vector<std::string>& parameters = {});
 
+  // Like query(), but a statement the server refuses comes back as a ServerError; throws only
+  // when the connection itself fails.
+  [[nodiscard]] std::variant<Result, ServerError> try_query(
+      const std::string& sql, const std::vector<std::string>& parameters = {});
+
+  // Parses and analyses `sql` as the unnamed prepared statement without running it (extended
+  // protocol, so it must be exactly one statement). Returns the server's refusal, if any; throws
+  // only when the connection itself fails.
+  [[nodiscard]] std::optional<ServerError> try_prepare(const std::string& sql);
+
+  // Whether a transaction block is open (or failed) on this connection.
+  [[nodiscard]] bool in_transaction() const noexcept;
+
  private:
+  // The refusal carried by a failed `result`; throws when there is none (connection trouble).
+  [[nodiscard]] ServerError server_error(const PGresult* result, const char* purpose) const;
+
   PGconn* connection_ = nullptr;
 };
 

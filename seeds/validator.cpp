@@ -1,16 +1,617 @@
-// Seed validation against the live database (work in progress: the checks land next).
+// Seed validation against the live database: entity and key, attribute name, one scalar
+// expression that type-checks, determinism. Nothing is changed: the checks are catalog reads, an
+// unnamed prepared statement that never runs, and a temporary view inside a rolled-back
+// transaction (or savepoint).
 #include "seeds/validator.hpp"
 
+#include <algorithm>
+#include <array>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+
+#include "rewriter/sql_text.hpp"
+#include "seeds/catalog_loader.hpp"
+#include "seeds/expression_scan.hpp"
+#include "seeds/query_tree.hpp"
+#include "seeds/snapshots.hpp"
+
 namespace seedproxy::seeds {
+namespace {
+
+using rewriter::quote_identifier;
+
+constexpr std::size_t max_identifier_bytes = 63;
+constexpr const char* check_view = "seedproxy_seed_check";
+
+constexpr std::array<std::string_view, 6> system_columns{"tableoid", "cmax", "xmax",
+                                                         "cmin",     "xmin", "ctid"};
+
+// PostgreSQL 15's SQLValueFunctionOp, in order.
+constexpr std::array<std::string_view, 15> sql_value_functions{
+    "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIME",   "CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP",
+    "LOCALTIME",    "LOCALTIME",    "LOCALTIMESTAMP", "LOCALTIMESTAMP",    "CURRENT_ROLE",
+    "CURRENT_USER", "USER",         "SESSION_USER",   "CURRENT_CATALOG",   "CURRENT_SCHEMA"};
+
+// Date/time input words that mean "when the query runs".
+constexpr std::array<std::string_view, 4> moving_words{"now", "today", "tomorrow", "yesterday"};
+
+[[nodiscard]] std::string_view volatility_name(std::string_view code) noexcept {
+  if (code == "i") return "IMMUTABLE";
+  if (code == "s") return "STABLE";
+  return "VOLATILE";
+}
+
+[[nodiscard]] std::string value(const Result& result, int row, int column) {
+  return PQgetisnull(result.get(), row, column)
+             ? std::string()
+             : std::string(PQgetvalue(result.get(), row, column));
+}
+
+[[nodiscard]] bool plain_identifier(std::string_view text) noexcept {
+  auto start = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  auto part = [&](char c) { return start(c) || (c >= '0' && c <= '9') || c == '$'; };
+  return !text.empty() && start(text.front()) && std::all_of(text.begin() + 1, text.end(), part);
+}
+
+[[nodiscard]] std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = rewriter::ascii_lower(c);
+  return out;
+}
+
+// A Postgres array literal of oids, passed as one text parameter.
+[[nodiscard]] std::string oid_array(const std::set<std::string>& oids) {
+  std::string out = "{";
+  for (const auto& oid : oids) {
+    if (out.size() > 1) out += ',';
+    out += oid;
+  }
+  return out + "}";
+}
+
+[[nodiscard]] bool numeric(std::string_view text) noexcept {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Opens a transaction (or a savepoint inside the caller's) and always rolls it back.
+class RolledBack {
+ public:
+  explicit RolledBack(ControlConnection& connection)
+      : connection_(connection), nested_(connection.in_transaction()) {
+    (void)connection_.query("seed validation: begin",
+                            nested_ ? "SAVEPOINT seedproxy_validation" : "BEGIN");
+    // Checking must never queue behind a long lock holder (and stall others queued after it).
+    (void)connection_.query("seed validation: lock timeout", "SET LOCAL lock_timeout = '5s'");
+  }
+  RolledBack(const RolledBack&) = delete;
+  RolledBack& operator=(const RolledBack&) = delete;
+  ~RolledBack() {
+    try {
+      if (nested_) {
+        (void)connection_.try_query("ROLLBACK TO SAVEPOINT seedproxy_validation");
+        (void)connection_.try_query("RELEASE SAVEPOINT seedproxy_validation");
+      } else {
+        (void)connection_.try_query("ROLLBACK");
+      }
+    } catch (...) {
+      // The connection is gone; the server rolled everything back itself.
+    }
+  }
+
+ private:
+  ControlConnection& connection_;
+  bool nested_;
+};
+
+// One validation: the seed, its folded names and the statements it builds.
+class Validation {
+ public:
+  Validation(ControlConnection& connection, const config::SeedSpec& seed)
+      : connection_(connection), seed_(seed), name_(seed_name(seed)) {}
+
+  std::variant<ValidatedSeed, Refusal> run();
+
+ private:
+  [[nodiscard]] Refusal refuse(std::string rule, const std::string& cause, int position = 0) const;
+  // A refusal from PostgreSQL's answer to `statement`, whose expression starts at byte
+  // `expression_at`. Throws when the answer is about the server, not the seed.
+  [[nodiscard]] Refusal refuse(const ServerError& error, std::string_view statement,
+                               std::size_t expression_at) const;
+  // 1-based character position in the expression of byte `location` of a statement whose
+  // expression starts at byte `expression_at`; clamped into the expression.
+  [[nodiscard]] int position_of(int location_in_statement, std::size_t expression_at) const;
+  // The server itself is in trouble (or busy): not the seed's fault, so not a refusal.
+  void throw_if_server_trouble(const ServerError& error) const;
+
+  [[nodiscard]] std::optional<Refusal> check_attribute_syntax();
+  [[nodiscard]] std::optional<Refusal> check_entity();
+  [[nodiscard]] std::optional<Refusal> check_attribute_column();
+  [[nodiscard]] std::optional<Refusal> check_type();
+  [[nodiscard]] std::optional<Refusal> check_expression();
+  [[nodiscard]] std::optional<Refusal> check_determinism();
+  [[nodiscard]] std::optional<Refusal> check_rewriter();
+
+  ControlConnection& connection_;
+  const config::SeedSpec& seed_;
+  std::string name_;
+  ValidatedSeed out_;
+  std::string relation_oid_;
+  std::string from_clause_;  // FROM ONLY "schema"."table" AS "table"
+  std::vector<StringLiteral> literals_;
+};
+
+Refusal Validation::refuse(std::string rule, const std::string& cause, int position) const {
+  std::string message = "seed " + name_ + " refused (" + rule + "): " + cause;
+  if (position > 0) message += " (at character " + std::to_string(position) + " of the expression)";
+  return Refusal{name_, std::move(rule), std::move(message), position};
+}
+
+int Validation::position_of(int location, std::size_t expression_at) const {
+  if (location < 0) return 0;
+  const int expression_chars = character_count(seed_.expression);
+  if (expression_chars == 0) return 0;
+  const auto at = static_cast<std::size_t>(location);
+  if (at < expression_at) return 1;
+  const int position =
+      character_count(std::string_view(seed_.expression).substr(0, at - expression_at)) + 1;
+  return std::clamp(position, 1, expression_chars);
+}
+
+void Validation::throw_if_server_trouble(const ServerError& error) const {
+  const std::string& state = error.sqlstate;
+  if (state == "55P03" || state == "57014" || state == "25P02" || state.starts_with("08") ||
+      state.starts_with("53") || state.starts_with("57") || state.starts_with("58") ||
+      state.starts_with("XX"))
+    throw std::runtime_error("checking seed " + name_ + " failed: " + error.message);
+}
+
+Refusal Validation::refuse(const ServerError& error, std::string_view statement,
+                           std::size_t expression_at) const {
+  const std::string& state = error.sqlstate;
+  throw_if_server_trouble(error);
+  std::string rule = "expression";
+  if (state == "42703")
+    rule = "column";
+  else if (state == "42804" || state == "42846")
+    rule = "type";
+  else if (state == "42803")
+    rule = "aggregate";
+  else if (state == "42P20")
+    rule = "window";
+  else if (state == "42883")
+    rule = "function";
+  else if (state == "42501")
+    rule = "privilege";
+  else if (state == "0A000" && error.message.find("set-returning") != std::string::npos)
+    rule = "set-returning";
+  std::string cause = "PostgreSQL says: " + error.message;
+  if (!error.detail.empty()) cause += " (" + error.detail + ")";
+  if (!error.hint.empty()) cause += "; hint: " + error.hint;
+  // The server counts characters in the whole statement; the expression starts after the prefix.
+  int position = 0;
+  if (error.position > 0) {
+    const int prefix_chars = character_count(statement.substr(0, expression_at));
+    position = std::clamp(error.position - prefix_chars, 1,
+                          std::max(1, character_count(seed_.expression)));
+  }
+  return refuse(std::move(rule), cause, position);
+}
+
+std::optional<Refusal> Validation::check_attribute_syntax() {
+  const std::string& written = seed_.attribute;
+  std::string attribute;
+  bool quoted = false;
+  if (written.size() >= 2 && written.front() == '"' && written.back() == '"') {
+    // "Name" keeps its spelling, as in SQL; "" inside is one quote.
+    quoted = true;
+    for (std::size_t i = 1; i + 1 < written.size(); ++i) {
+      if (written[i] == '"') {
+        if (i + 2 < written.size() && written[i + 1] == '"') {
+          ++i;
+        } else {
+          return refuse("attribute", "the attribute " + written +
+                                         " is not a valid identifier: a quote inside a "
+                                         "double-quoted name must be doubled");
+        }
+      }
+      attribute += written[i];
+    }
+  } else if (plain_identifier(written)) {
+    attribute = lower(written);  // PostgreSQL folds unquoted names to lower case
+  } else {
+    return refuse("attribute", "the attribute \"" + written +
+                                   "\" is not a valid identifier: use letters, digits, _ and $, "
+                                   "starting with a letter or _ (or a double-quoted name)");
+  }
+  if (attribute.empty()) return refuse("attribute", "the attribute name is empty");
+  if (attribute.find('\0') != std::string::npos)
+    return refuse("attribute", "the attribute name contains a NUL byte");
+  if (attribute.size() > max_identifier_bytes)
+    return refuse("attribute", "the attribute name " + quote_identifier(attribute) + " is " +
+                                   std::to_string(attribute.size()) +
+                                   " bytes long; PostgreSQL allows at most 63");
+  if (std::find(system_columns.begin(), system_columns.end(), attribute) != system_columns.end())
+    return refuse("attribute",
+                  quote_identifier(attribute) + " is the name of a system column every table has");
+  if (!quoted) {
+    auto keyword = connection_.query(
+        "seed validation: keywords",
+        "SELECT catcode::text FROM pg_catalog.pg_get_keywords() WHERE word = $1", {attribute});
+    if (PQntuples(keyword.get()) > 0) {
+      const std::string category = value(keyword, 0, 0);
+      if (category == "R" || category == "T")
+        return refuse("attribute", "\"" + attribute +
+                                       "\" is a reserved word in PostgreSQL; clients could not "
+                                       "name the attribute without double quotes");
+    }
+  }
+  out_.definition.attribute = std::move(attribute);
+  return std::nullopt;
+}
+
+std::optional<Refusal> Validation::check_entity() {
+  auto& definition = out_.definition;
+  if (!split_entity(seed_.entity, definition.schema, definition.table))
+    return refuse("entity", "the entity \"" + seed_.entity +
+                                "\" is not \"table\" or \"schema.table\" (each an identifier or "
+                                "a double-quoted name)");
+  for (const auto* part : {&definition.schema, &definition.table})
+    if (part->size() > max_identifier_bytes)
+      return refuse("entity", "the name " + quote_identifier(*part) +
+                                  " in the entity is longer than 63 bytes");
+  const std::string shown =
+      quote_identifier(definition.schema) + "." + quote_identifier(definition.table);
+  auto relation =
+      connection_.query("seed validation: entity",
+                        "SELECT c.oid::text, c.relkind::text FROM pg_catalog.pg_class c "
+                        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = $1 AND c.relname = $2",
+                        {definition.schema, definition.table});
+  if (PQntuples(relation.get()) == 0) {
+    auto schema = connection_.query("seed validation: schema",
+                                    "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+                                    {definition.schema});
+    if (PQntuples(schema.get()) == 0)
+      return refuse("entity", "schema " + quote_identifier(definition.schema) +
+                                  " does not exist in database \"" + seed_.database + "\"");
+    return refuse("entity",
+                  "table " + shown + " does not exist in database \"" + seed_.database + "\"");
+  }
+  relation_oid_ = value(relation, 0, 0);
+  const std::string kind = value(relation, 0, 1);
+  if (kind != "r" && kind != "p") {
+    static const std::map<std::string, std::string> kinds{
+        {"v", "a view"},           {"m", "a materialized view"},
+        {"f", "a foreign table"},  {"S", "a sequence"},
+        {"i", "an index"},         {"I", "a partitioned index"},
+        {"c", "a composite type"}, {"t", "a TOAST table"}};
+    const auto it = kinds.find(kind);
+    return refuse("entity", shown + " is " + (it != kinds.end() ? it->second : "not a table") +
+                                "; a seed extends an ordinary or partitioned table");
+  }
+  from_clause_ = "FROM ONLY " + shown + " AS " + quote_identifier(definition.table);
+
+  // Keys: the primary key first, then the narrowest unique key; only keys on plain columns.
+  auto keys = connection_.query(
+      "seed validation: keys",
+      "SELECT i.indexrelid::text, a.attname, a.attnotnull::text "
+      "FROM pg_catalog.pg_index i "
+      "CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+      "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+      "WHERE i.indrelid = $1::oid AND (i.indisprimary OR i.indisunique) AND i.indisvalid "
+      "AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts "
+      "ORDER BY i.indisprimary DESC, i.indnkeyatts, i.indexrelid, k.ord",
+      {relation_oid_});
+  const int rows = PQntuples(keys.get());
+  for (int row = 0; row < rows && out_.key_columns.empty();) {
+    const std::string index = value(keys, row, 0);
+    std::vector<std::string> columns;
+    bool not_null = true;
+    for (; row < rows && value(keys, row, 0) == index; ++row) {
+      columns.push_back(value(keys, row, 1));
+      not_null = not_null && value(keys, row, 2) == "true";
+    }
+    if (not_null) out_.key_columns = std::move(columns);
+  }
+  if (out_.key_columns.empty() && seed_.materialize.policy != config::MaterializePolicy::never)
+    return refuse("key", "table " + shown +
+                             " has no primary key and no unique key whose columns are all NOT "
+                             "NULL, which materializing needs; add one, or set "
+                             "materialize.policy to \"never\" to keep the seed virtual");
+  return std::nullopt;
+}
+
+std::optional<Refusal> Validation::check_attribute_column() {
+  auto column = connection_.query(
+      "seed validation: attribute",
+      "SELECT 1 FROM pg_catalog.pg_attribute "
+      "WHERE attrelid = $1::oid AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+      {relation_oid_, out_.definition.attribute});
+  if (PQntuples(column.get()) > 0)
+    return refuse("attribute", "table " + quote_identifier(out_.definition.schema) + "." +
+                                   quote_identifier(out_.definition.table) +
+                                   " already has a column named " +
+                                   quote_identifier(out_.definition.attribute));
+  return std::nullopt;
+}
+
+std::optional<Refusal> Validation::check_type() {
+  const auto scan = scan_pasted_text(seed_.type);
+  if (scan.problem) return refuse("type", "the type \"" + seed_.type + "\" " + scan.problem->cause);
+  auto answer = connection_.try_query(
+      "SELECT pg_catalog.format_type(pg_catalog.to_regtype($1), NULL)", {seed_.type});
+  if (const auto* error = std::get_if<ServerError>(&answer)) {
+    throw_if_server_trouble(*error);
+    return refuse("type",
+                  "\"" + seed_.type + "\" is not a type name; PostgreSQL says: " + error->message);
+  }
+  const auto& result = std::get<Result>(answer);
+  if (PQgetisnull(result.get(), 0, 0))
+    return refuse("type", "type \"" + seed_.type + "\" does not exist in database \"" +
+                              seed_.database + "\"");
+  out_.definition.type = seed_.type;
+  return std::nullopt;
+}
+
+std::optional<Refusal> Validation::check_expression() {
+  auto conforming =
+      connection_.query("seed validation: string syntax", "SELECT pg_catalog.current_setting($1)",
+                        {"standard_conforming_strings"});
+  const auto scan = scan_pasted_text(seed_.expression, value(conforming, 0, 0) != "on");
+  if (scan.problem) {
+    const int position =
+        character_count(std::string_view(seed_.expression).substr(0, scan.problem->offset)) + 1;
+    return refuse("expression", "the expression " + scan.problem->cause, position);
+  }
+  literals_ = scan.literals;
+  // A WHERE clause refuses top-level aggregates, window and set-returning functions but allows
+  // them inside scalar subqueries; the cast type-checks; preparing runs nothing.
+  const std::string prefix = "SELECT 1 " + from_clause_ + " WHERE ((";
+  const std::string statement = prefix + seed_.expression + "))::" + seed_.type + " IS NULL";
+  if (auto error = connection_.try_prepare(statement))
+    return refuse(*error, statement, prefix.size());
+  out_.definition.expression = seed_.expression;
+  return std::nullopt;
+}
+
+std::optional<Refusal> Validation::check_determinism() {
+  const std::string prefix =
+      "CREATE TEMPORARY VIEW " + quote_identifier(check_view) + " AS SELECT ((";
+  const std::string statement = prefix + seed_.expression + "))::" + seed_.type + " AS " +
+                                quote_identifier("value") + " " + from_clause_;
+  auto created = connection_.try_query(statement);
+  if (const auto* error = std::get_if<ServerError>(&created))
+    return refuse(*error, statement, prefix.size());
+  auto view =
+      connection_.query("seed validation: view",
+                        "SELECT c.oid::text, r.ev_action::text FROM pg_catalog.pg_class c "
+                        "JOIN pg_catalog.pg_rewrite r ON r.ev_class = c.oid "
+                        "WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relname = $1",
+                        {check_view});
+  if (PQntuples(view.get()) != 1)
+    throw std::runtime_error("checking seed " + name_ + " failed: its check view is missing");
+  const std::string view_oid = value(view, 0, 0);
+  const auto nodes = read_query_tree(value(view, 0, 1));
+
+  struct Offender {
+    int location = -1;
+    std::string cause;
+  };
+  std::vector<Offender> offenders;
+  std::map<std::string, int> functions;  // oid → first location
+  std::map<std::string, int> operators;
+  std::map<std::string, int> constants;             // type oid → first location of a literal
+  std::vector<std::pair<std::string, int>> reads;   // I/O casts: (type read, location)
+  std::vector<std::pair<std::string, int>> writes;  // I/O casts: (type written, location)
+  std::set<std::string> all_types;
+  bool unknown_write = false;
+  auto note = [](std::map<std::string, int>& map, std::string_view oid, int location) {
+    if (!numeric(oid) || oid == "0") return;
+    auto [it, fresh] = map.try_emplace(std::string(oid), location);
+    if (!fresh && location >= 0 && (it->second < 0 || location < it->second)) it->second = location;
+  };
+  for (const auto& node : nodes) {
+    const int location = node.location();
+    for (const auto& [field, text] : node.fields)
+      if ((field.ends_with("type") || field.ends_with("typeid")) && numeric(text) && text != "0")
+        all_types.insert(text);
+    const std::string& kind = node.kind;
+    if (kind == "FUNCEXPR") {
+      note(functions, node.field("funcid"), location);
+    } else if (kind == "AGGREF") {
+      note(functions, node.field("aggfnoid"), location);
+    } else if (kind == "WINDOWFUNC") {
+      note(functions, node.field("winfnoid"), location);
+    } else if (kind == "TABLESAMPLECLAUSE") {
+      note(functions, node.field("tsmhandler"), location);
+    } else if (kind == "OPEXPR" || kind == "DISTINCTEXPR" || kind == "NULLIFEXPR" ||
+               kind == "SCALARARRAYOPEXPR") {
+      note(operators, node.field("opno"), location);
+    } else if (kind == "ROWCOMPAREEXPR") {
+      for (const auto& oid : node.opnos) note(operators, oid, location);
+    } else if (kind == "SORTGROUPCLAUSE") {
+      note(operators, node.field("eqop"), -1);
+      note(operators, node.field("sortop"), -1);
+    } else if (kind == "SQLVALUEFUNCTION") {
+      const int op = std::atoi(std::string(node.field("op")).c_str());
+      const std::string_view name = op >= 0 && op < int(sql_value_functions.size())
+                                        ? sql_value_functions[std::size_t(op)]
+                                        : std::string_view("an SQL value function");
+      offenders.push_back(
+          {location, std::string(name) + " depends on when, where or by whom the query runs"});
+    } else if (kind == "NEXTVALUEEXPR") {
+      offenders.push_back({location, "it draws values from a sequence"});
+    } else if (kind == "PARAM") {
+      offenders.push_back({location, "a parameter placeholder has no fixed value"});
+    } else if (kind == "VAR") {
+      const std::string_view attnum = node.field("varattno");
+      if (attnum.starts_with("-"))
+        offenders.push_back(
+            {location, "it reads a system column, which changes when a row is updated or moved"});
+    } else if (kind == "CONST") {
+      if (node.field("constisnull") == "false") note(constants, node.field("consttype"), location);
+    } else if (kind == "COERCEVIAIO") {
+      reads.emplace_back(std::string(node.field("resulttype")), location);
+      if (node.argument_type.empty())
+        unknown_write = true;
+      else
+        writes.emplace_back(node.argument_type, location);
+    } else if (kind == "SUBLINK") {
+      out_.cross_table = true;
+    } else if (kind == "RANGETBLENTRY") {
+      const std::string_view relid = node.field("relid");
+      if (node.field("rtekind") == "0" && relid != view_oid && relid != relation_oid_)
+        out_.cross_table = true;
+    }
+  }
+
+  auto keys_of = [](const std::map<std::string, int>& map) {
+    std::set<std::string> keys;
+    for (const auto& entry : map) keys.insert(entry.first);
+    return keys;
+  };
+  if (!functions.empty()) {
+    auto result = connection_.query(
+        "seed validation: function volatility",
+        "SELECT p.oid::text, p.oid::regprocedure::text, p.provolatile::text "
+        "FROM pg_catalog.pg_proc p WHERE p.oid = ANY($1::oid[]) AND p.provolatile <> 'i'",
+        {oid_array(keys_of(functions))});
+    for (int row = 0; row < PQntuples(result.get()); ++row)
+      offenders.push_back(
+          {functions[value(result, row, 0)],
+           value(result, row, 1) + " is " + std::string(volatility_name(value(result, row, 2)))});
+  }
+  if (!operators.empty()) {
+    auto result = connection_.query(
+        "seed validation: operator volatility",
+        "SELECT o.oid::text, o.oid::regoperator::text, p.oid::regprocedure::text, "
+        "p.provolatile::text FROM pg_catalog.pg_operator o "
+        "JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode "
+        "WHERE o.oid = ANY($1::oid[]) AND p.provolatile <> 'i'",
+        {oid_array(keys_of(operators))});
+    for (int row = 0; row < PQntuples(result.get()); ++row)
+      offenders.push_back({operators[value(result, row, 0)],
+                           "operator " + value(result, row, 1) + " runs " + value(result, row, 2) +
+                               ", which is " +
+                               std::string(volatility_name(value(result, row, 3)))});
+  }
+  std::set<std::string> types;
+  for (const auto& [oid, location] : constants) types.insert(oid);
+  for (const auto& [oid, location] : reads) types.insert(oid);
+  for (const auto& [oid, location] : writes) types.insert(oid);
+  if (unknown_write) types.insert(all_types.begin(), all_types.end());
+  std::erase_if(types, [](const std::string& oid) { return !numeric(oid) || oid == "0"; });
+  if (!types.empty()) {
+    struct TypeIo {
+      std::string name, input, input_volatility, output, output_volatility;
+    };
+    std::map<std::string, TypeIo> io;
+    auto result = connection_.query(
+        "seed validation: type input and output",
+        "SELECT t.oid::text, pg_catalog.format_type(t.oid, NULL), i.oid::regprocedure::text, "
+        "i.provolatile::text, o.oid::regprocedure::text, o.provolatile::text "
+        "FROM pg_catalog.pg_type t JOIN pg_catalog.pg_proc i ON i.oid = t.typinput "
+        "JOIN pg_catalog.pg_proc o ON o.oid = t.typoutput WHERE t.oid = ANY($1::oid[])",
+        {oid_array(types)});
+    for (int row = 0; row < PQntuples(result.get()); ++row)
+      io[value(result, row, 0)] = {value(result, row, 1), value(result, row, 2),
+                                   value(result, row, 3), value(result, row, 4),
+                                   value(result, row, 5)};
+    for (const auto& [oid, location] : reads) {
+      const auto it = io.find(oid);
+      if (it != io.end() && it->second.input_volatility != "i")
+        offenders.push_back(
+            {location, "the cast to " + it->second.name + " reads text with " + it->second.input +
+                           ", which is " +
+                           std::string(volatility_name(it->second.input_volatility))});
+    }
+    for (const auto& [oid, location] : writes) {
+      const auto it = io.find(oid);
+      if (it != io.end() && it->second.output_volatility != "i")
+        offenders.push_back(
+            {location, "the cast of " + it->second.name + " to text writes it with " +
+                           it->second.output + ", which is " +
+                           std::string(volatility_name(it->second.output_volatility))});
+    }
+    if (unknown_write && !reads.empty())
+      for (const auto& [oid, entry] : io)
+        if (entry.output_volatility != "i")
+          offenders.push_back(
+              {reads.front().second, "a cast through text may write a " + entry.name + " with " +
+                                         entry.output + ", which is " +
+                                         std::string(volatility_name(entry.output_volatility))});
+    // A date/time literal such as 'now' or 'today' is read again whenever the query runs.
+    for (const auto& [oid, location] : constants) {
+      const auto it = io.find(oid);
+      if (it == io.end() || it->second.input_volatility == "i" || location < 0) continue;
+      const std::size_t at = static_cast<std::size_t>(location) >= prefix.size()
+                                 ? static_cast<std::size_t>(location) - prefix.size()
+                                 : 0;
+      const auto literal = std::find_if(literals_.begin(), literals_.end(),
+                                        [&](const StringLiteral& l) { return l.begin >= at; });
+      if (literal == literals_.end()) continue;
+      const std::string text = lower(literal->value);
+      for (const auto word : moving_words)
+        if (text.find(word) != std::string::npos) {
+          offenders.push_back({location, "the " + it->second.name + " literal '" + literal->value +
+                                             "' means a different value whenever the query runs"});
+          break;
+        }
+    }
+  }
+  if (offenders.empty()) return std::nullopt;
+  // Report the first one in the expression (those without a location last).
+  const auto first = std::min_element(offenders.begin(), offenders.end(),
+                                      [](const Offender& a, const Offender& b) {
+                                        if ((a.location < 0) != (b.location < 0))
+                                          return b.location < 0;
+                                        return a.location < b.location;
+                                      });
+  const int position = first->location >= 0 ? position_of(first->location, prefix.size()) : 0;
+  return refuse("deterministic",
+                first->cause +
+                    "; a seed's expression must give the same value for the same row every time, "
+                    "so it may use only IMMUTABLE functions and operators",
+                position);
+}
+
+std::optional<Refusal> Validation::check_rewriter() {
+  // The proxy's rewriter must be able to splice the expression into clients' statements.
+  const rewriter::Catalog catalog = load_catalog(connection_, 0);
+  std::vector<std::string> errors;
+  (void)rewriter::SeedSet::compile({out_.definition}, catalog, 0, errors);
+  if (!errors.empty())
+    return refuse("expression", "the proxy cannot rewrite it: " + errors.front());
+  return std::nullopt;
+}
+
+std::variant<ValidatedSeed, Refusal> Validation::run() {
+  out_.definition.phase = rewriter::Phase::virtual_;
+  if (auto refusal = check_attribute_syntax()) return *refusal;
+  if (auto refusal = check_entity()) return *refusal;
+  if (auto refusal = check_attribute_column()) return *refusal;
+  if (auto refusal = check_type()) return *refusal;
+  {
+    RolledBack transaction(connection_);
+    if (auto refusal = check_expression()) return *refusal;
+    if (auto refusal = check_determinism()) return *refusal;
+  }
+  if (auto refusal = check_rewriter()) return *refusal;
+  return std::move(out_);
+}
+
+}  // namespace
 
 std::string seed_name(const config::SeedSpec& seed) {
   return seed.database + "." + seed.entity + "." + seed.attribute;
 }
 
-std::variant<ValidatedSeed, Refusal> validate_seed(ControlConnection&,
+std::variant<ValidatedSeed, Refusal> validate_seed(ControlConnection& connection,
                                                    const config::SeedSpec& seed) {
-  return Refusal{seed_name(seed), "internal",
-                 "seed " + seed_name(seed) + ": validation is not implemented yet", 0};
+  return Validation(connection, seed).run();
 }
 
 }  // namespace seedproxy::seeds
