@@ -51,6 +51,9 @@ StatementRewriting::StatementRewriting(seeds::SnapshotRegistry& snapshots, std::
       default_search_path_{"$user", "public"} {
   if (search_path) default_search_path_ = rewriter::split_search_path(*search_path);
   search_path_ = default_search_path_;
+  // The first session to a database starts following its registry; its statements wait
+  // (bounded, like after DDL) for the first snapshot so seeds apply from the first statement.
+  catalog_ticket_ = snapshots_.watch(database_);
 }
 
 bool StatementRewriting::catalog_pending() {

@@ -1,13 +1,50 @@
-// Building, publishing and periodically refreshing per-database snapshots.
+// Building, publishing and refreshing per-database snapshots from the seed registry; following
+// the registries (LISTEN/NOTIFY plus a periodic refresh) and applying the configuration's seeds.
 #include "seeds/snapshots.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <stdexcept>
 
 #include "proxy/log.hpp"
 #include "seeds/catalog_loader.hpp"
+#include "seeds/registry.hpp"
+#include "seeds/registry_listener.hpp"
+#include "seeds/registry_schema.hpp"
+#include "seeds/validator.hpp"
 
 namespace seedproxy::seeds {
+
+using Clock = std::chrono::steady_clock;
+
+struct SnapshotRegistry::Database {
+  std::string name;
+  std::atomic<std::shared_ptr<const DatabaseSnapshot>> snapshot;
+  std::atomic<bool> refresh_wanted{true};
+  std::atomic<std::uint64_t> requested{0};  // tickets handed out
+  std::atomic<std::uint64_t> completed{0};  // highest ticket a published snapshot covers
+  // Control thread only:
+  std::unique_ptr<RegistryListener> listener;
+  Clock::time_point next_listen_attempt{};
+  std::string last_problems;  // log a problem once, not every refresh
+  std::string last_listen_problem;
+};
+
+namespace {
+
+rewriter::Phase phase_of(std::string_view phase) {
+  if (phase == "materializing") return rewriter::Phase::materializing;
+  if (phase == "materialized") return rewriter::Phase::materialized;
+  if (phase == "rolled_back") return rewriter::Phase::rolled_back;
+  return rewriter::Phase::virtual_;
+}
+
+}  // namespace
 
 bool split_entity(std::string_view entity, std::string& schema, std::string& table) {
   std::vector<std::string> parts(1);
@@ -37,73 +74,69 @@ bool split_entity(std::string_view entity, std::string& schema, std::string& tab
   return true;
 }
 
-std::vector<rewriter::SeedDefinition> seed_definitions(const std::vector<config::SeedSpec>& seeds,
-                                                       std::string_view database) {
-  std::vector<rewriter::SeedDefinition> out;
-  for (const auto& seed : seeds) {
-    if (seed.database != database) continue;
-    rewriter::SeedDefinition definition;
-    if (!split_entity(seed.entity, definition.schema, definition.table)) continue;
-    definition.attribute = seed.attribute;
-    definition.type = seed.type;
-    definition.expression = seed.expression;
-    definition.phase = rewriter::Phase::virtual_;
-    out.push_back(std::move(definition));
-  }
-  return out;
+bool watchable_database(std::string_view database) noexcept {
+  return !database.empty() && database != "seedproxy" && database != "template0" &&
+         database != "template1";
 }
 
-SnapshotRegistry::SnapshotRegistry(ControlTarget target, const std::vector<config::SeedSpec>& seeds,
-                                   double refresh_seconds)
-    : target_(std::move(target)), refresh_seconds_(refresh_seconds) {
-  for (const auto& seed : seeds) {
-    if (find(seed.database)) continue;
-    auto database = std::make_unique<Database>();
-    database->name = seed.database;
-    database->seeds = seed_definitions(seeds, seed.database);
-    databases_.push_back(std::move(database));
-  }
-}
-
-// Transitional bodies: the registry API's shape, before the registry itself lands.
 SnapshotRegistry::SnapshotRegistry(ControlTarget target, std::string instance,
                                    double refresh_seconds)
     : target_(std::move(target)),
       instance_(std::move(instance)),
-      refresh_seconds_(refresh_seconds) {}
-
-void SnapshotRegistry::start(const std::vector<config::SeedSpec>&) { start(); }
-
-std::vector<std::string> SnapshotRegistry::apply_seeds(const std::vector<config::SeedSpec>&) {
-  return {};
-}
-
-std::vector<SeedStatus> SnapshotRegistry::seed_statuses() const {
-  std::vector<SeedStatus> out;
-  for (const auto& d : databases_)
-    for (const auto& seed : d->seeds)
-      out.push_back({d->name, seed.schema, seed.table, seed.attribute, seed.type, seed.expression,
-                     std::string(rewriter::to_string(seed.phase)), false, 0, instance_, ""});
-  return out;
+      refresh_seconds_(refresh_seconds),
+      list_(std::make_shared<const DatabaseList>()),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (wake_fd_ < 0) throw std::runtime_error("cannot create the seed registry's wake-up eventfd");
 }
 
 SnapshotRegistry::~SnapshotRegistry() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
+  stopping_ = true;
+  wake();
   if (thread_.joinable()) thread_.join();
+  ::close(wake_fd_);
+}
+
+void SnapshotRegistry::wake() noexcept {
+  const std::uint64_t one = 1;
+  // A full counter (never in practice) already means "wake up"; nothing to handle.
+  [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
 }
 
 SnapshotRegistry::Database* SnapshotRegistry::find(std::string_view database) const noexcept {
-  for (const auto& d : databases_)
-    if (d->name == database) return d.get();
+  const auto list = list_.load(std::memory_order_acquire);
+  for (Database* d : *list)
+    if (d->name == database) return d;
   return nullptr;
 }
 
+SnapshotRegistry::Database* SnapshotRegistry::find_or_add(std::string_view database) {
+  if (Database* d = find(database)) return d;
+  std::lock_guard lock(add_mutex_);
+  if (Database* d = find(database)) return d;
+  auto added = std::make_unique<Database>();
+  added->name = std::string(database);
+  auto list = std::make_shared<DatabaseList>(*list_.load());
+  list->push_back(added.get());
+  owned_.push_back(std::move(added));
+  list_.store(std::move(list), std::memory_order_release);
+  wake();
+  return owned_.back().get();
+}
+
 bool SnapshotRegistry::covers(std::string_view database) const noexcept {
-  return find(database) != nullptr;
+  return watchable_database(database);
+}
+
+std::uint64_t SnapshotRegistry::watch(std::string_view database) noexcept {
+  if (!watchable_database(database)) return 0;
+  Database* d = find(database);
+  if (d && d->snapshot.load(std::memory_order_acquire)) return 0;
+  try {
+    if (!d) d = find_or_add(database);
+  } catch (...) {
+    return 0;  // out of memory: the session goes on without waiting
+  }
+  return request_refresh(database);
 }
 
 std::shared_ptr<const DatabaseSnapshot> SnapshotRegistry::current(
@@ -116,7 +149,7 @@ std::uint64_t SnapshotRegistry::request_refresh(std::string_view database) noexc
   Database* d = find(database);
   if (!d) return 0;
   const std::uint64_t ticket = d->requested.fetch_add(1) + 1;
-  if (!d->refresh_wanted.exchange(true)) wake_.notify_all();
+  if (!d->refresh_wanted.exchange(true)) wake();
   return ticket;
 }
 
@@ -125,25 +158,78 @@ bool SnapshotRegistry::refreshed(std::string_view database, std::uint64_t ticket
   return !d || d->completed.load(std::memory_order_acquire) >= ticket;
 }
 
+std::vector<SeedStatus> SnapshotRegistry::seed_statuses() const {
+  std::vector<SeedStatus> out;
+  for (const Database* d : *list_.load(std::memory_order_acquire))
+    if (const auto snapshot = d->snapshot.load(std::memory_order_acquire))
+      out.insert(out.end(), snapshot->statuses.begin(), snapshot->statuses.end());
+  return out;
+}
+
 void SnapshotRegistry::refresh(Database& database) {
-  // Every request made before the catalog query starts is answered by this snapshot.
+  // Every request made before the registry is read is answered by this snapshot.
   const std::uint64_t answered = database.requested.load();
   std::string problems;
   try {
     ControlConnection connection(target_, database.name);
     auto snapshot = std::make_shared<DatabaseSnapshot>();
     snapshot->version = next_version_.fetch_add(1);
-    snapshot->catalog = load_catalog(connection, snapshot->version);
-    std::vector<std::string> errors;
-    snapshot->seeds =
-        rewriter::SeedSet::compile(database.seeds, snapshot->catalog, snapshot->version, errors);
-    for (const auto& error : errors) problems += "seed " + error + "; ";
-    const bool first = !database.snapshot.load();
+    std::vector<RegistrySeed> rows;
+    if (registry_version(connection) > 0) {
+      snapshot->registry = true;
+      rows = read_registry(connection);
+    }
+    std::vector<rewriter::SeedDefinition> definitions;
+    for (const auto& row : rows) {
+      const auto phase = phase_of(row.phase);
+      SeedStatus status{database.name,
+                        row.schema,
+                        row.table,
+                        row.attribute,
+                        row.type,
+                        row.expression,
+                        row.phase,
+                        row.cross_table,
+                        row.reads_in_window,
+                        row.declared_by,
+                        ""};
+      if (phase == rewriter::Phase::rolled_back)
+        status.problem = "rolled back: unknown to clients";
+      else
+        definitions.push_back(
+            {row.schema, row.table, row.attribute, row.type, row.expression, phase});
+      snapshot->statuses.push_back(std::move(status));
+    }
+    // Without an active seed the catalog is not needed: nothing is rewritten.
+    if (!definitions.empty()) {
+      snapshot->catalog = load_catalog(connection, snapshot->version);
+      std::vector<std::string> errors;
+      snapshot->seeds =
+          rewriter::SeedSet::compile(definitions, snapshot->catalog, snapshot->version, errors);
+      for (const auto& error : errors) {
+        problems += "seed " + error + "; ";
+        for (auto& status : snapshot->statuses) {
+          const std::string name = status.schema + "." + status.table + "." + status.attribute;
+          if (error.compare(0, name.size() + 2, name + ": ") == 0)
+            status.problem = "not active: " + error.substr(name.size() + 2);
+        }
+      }
+    }
+    const auto previous = database.snapshot.load();
+    const bool changed = !previous || previous->statuses.size() != snapshot->statuses.size() ||
+                         !std::equal(previous->statuses.begin(), previous->statuses.end(),
+                                     snapshot->statuses.begin(), [](const auto& a, const auto& b) {
+                                       return a.schema == b.schema && a.table == b.table &&
+                                              a.attribute == b.attribute && a.type == b.type &&
+                                              a.expression == b.expression && a.phase == b.phase;
+                                     });
+    const std::size_t active = definitions.size();
+    const std::size_t total = snapshot->statuses.size();
     database.snapshot.store(std::move(snapshot), std::memory_order_release);
-    if (first)
-      log::info("seeds", "database \"" + database.name + "\": catalog loaded, " +
-                             std::to_string(database.seeds.size() - errors.size()) + " of " +
-                             std::to_string(database.seeds.size()) + " seed(s) active");
+    if (changed && (previous || total > 0))
+      log::info("seeds", "database \"" + database.name + "\": registry loaded, " +
+                             std::to_string(active) + " of " + std::to_string(total) +
+                             " seed(s) active or materialized");
   } catch (const std::exception& e) {
     problems = e.what();
   }
@@ -154,38 +240,219 @@ void SnapshotRegistry::refresh(Database& database) {
   database.last_problems = problems;
 }
 
-void SnapshotRegistry::start() {
-  for (auto& database : databases_) {
-    database->refresh_wanted = false;
-    refresh(*database);
+std::vector<std::string> SnapshotRegistry::apply_seeds(const std::vector<config::SeedSpec>& seeds) {
+  return apply(seeds, Mode::reload);
+}
+
+std::vector<std::string> SnapshotRegistry::apply(const std::vector<config::SeedSpec>& seeds,
+                                                 Mode mode) {
+  std::lock_guard serial(apply_mutex_);
+  std::map<std::string, std::vector<const config::SeedSpec*>> by_database;
+  for (const auto& seed : seeds) by_database[seed.database].push_back(&seed);
+  // Databases this instance may have declared seeds in before: its withdrawn declarations go.
+  if (mode != Mode::retry)
+    for (const Database* d : *list_.load())
+      if (const auto snapshot = d->snapshot.load(); snapshot && snapshot->registry)
+        by_database.try_emplace(d->name);
+
+  struct Work {
+    std::string database;
+    std::unique_ptr<ControlConnection> connection;
+    std::vector<DeclaredSeed> declared;
+  };
+  std::vector<Work> work;  // in database-name order: proxies lock registries in the same order
+  std::vector<std::string> refusals;
+  std::vector<config::SeedSpec> unreachable;
+  for (const auto& [database, specs] : by_database) {
+    if (!watchable_database(database)) {
+      refusals.push_back("database \"" + database +
+                         "\" cannot hold seeds (it is the admin console's name or a template)");
+      continue;
+    }
+    Work item{database, nullptr, {}};
+    try {
+      item.connection = std::make_unique<ControlConnection>(target_, database);
+    } catch (const std::exception& e) {
+      if (mode == Mode::reload || specs.empty()) {
+        if (!specs.empty())
+          refusals.push_back("cannot apply the seeds of database \"" + database +
+                             "\": " + e.what());
+        continue;
+      }
+      log::error("seeds", std::string(e.what()) + "; its " + std::to_string(specs.size()) +
+                              " seed(s) are applied once it can be reached");
+      for (const auto* spec : specs) unreachable.push_back(*spec);
+      continue;
+    }
+    for (const auto* spec : specs) {
+      try {
+        auto verdict = validate_seed(*item.connection, *spec);
+        if (auto* refusal = std::get_if<Refusal>(&verdict))
+          refusals.push_back(refusal->message);
+        else
+          item.declared.push_back({*spec, std::get<ValidatedSeed>(std::move(verdict))});
+      } catch (const std::exception& e) {
+        refusals.push_back("cannot validate seed " + seed_name(*spec) + ": " + e.what());
+      }
+    }
+    work.push_back(std::move(item));
   }
-  if (!databases_.empty()) thread_ = std::thread([this] { run(); });
+  const auto rollback_all = [&] {
+    for (auto& item : work) {
+      try {
+        if (item.connection->in_transaction())
+          (void)item.connection->query("rolling back the seed registry change", "ROLLBACK");
+      } catch (const std::exception& e) {
+        log::warning("seeds", e.what());
+      }
+    }
+  };
+  std::vector<std::string> notify;
+  if (refusals.empty()) {
+    for (auto& item : work) {
+      try {
+        const bool has_registry = registry_version(*item.connection) > 0;
+        // Nothing to declare and no registry: leave the database untouched.
+        if (item.declared.empty() && !has_registry) continue;
+        (void)item.connection->query("starting the seed registry change", "BEGIN");
+        (void)migrate_registry(*item.connection);
+        bool changed = false;
+        auto refused =
+            apply_declarations(*item.connection, item.database, instance_, item.declared, changed);
+        refusals.insert(refusals.end(), refused.begin(), refused.end());
+        if (changed) {
+          (void)item.connection->query("announcing the seed registry change",
+                                       "SELECT pg_notify($1, $2)",
+                                       {registry_channel, item.database});
+          notify.push_back(item.database);
+        }
+      } catch (const std::exception& e) {
+        refusals.push_back("cannot apply the seeds of database \"" + item.database +
+                           "\": " + e.what());
+      }
+    }
+  }
+  if (!refusals.empty()) {
+    rollback_all();
+    return refusals;
+  }
+  for (auto& item : work) {
+    try {
+      if (item.connection->in_transaction())
+        (void)item.connection->query("committing the seed registry change", "COMMIT");
+    } catch (const std::exception& e) {
+      // The earlier databases are committed already; say so plainly.
+      refusals.push_back("committing the seeds of database \"" + item.database +
+                         "\" failed (databases before it in name order were changed): " + e.what());
+    }
+  }
+  for (const auto& item : work) {
+    if (!item.declared.empty() ||
+        std::find(notify.begin(), notify.end(), item.database) != notify.end())
+      request_refresh(find_or_add(item.database)->name);
+  }
+  if (mode != Mode::retry) {
+    std::lock_guard lock(add_mutex_);
+    pending_ = std::move(unreachable);
+  } else if (!unreachable.empty()) {
+    std::lock_guard lock(add_mutex_);
+    pending_.insert(pending_.end(), unreachable.begin(), unreachable.end());
+  }
+  for (const auto& spec : seeds) (void)find_or_add(spec.database);
+  return refusals;
+}
+
+void SnapshotRegistry::start(const std::vector<config::SeedSpec>& seeds) {
+  auto refusals = apply(seeds, Mode::start);
+  if (!refusals.empty()) {
+    for (const auto& refusal : refusals) log::error("seeds", refusal);
+    throw std::runtime_error(
+        std::to_string(refusals.size()) +
+        " seed(s) of the configuration were refused, so the proxy does not start; first: " +
+        refusals.front());
+  }
+  // The first snapshot of every configured database before clients arrive.
+  for (Database* d : *list_.load()) {
+    d->refresh_wanted = false;
+    refresh(*d);
+  }
+  thread_ = std::thread([this] { run(); });
 }
 
 void SnapshotRegistry::run() {
-  using clock = std::chrono::steady_clock;
   const auto period =
-      std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(refresh_seconds_));
-  auto next_periodic = clock::now() + period;
-  for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      // Databases that have never loaded are retried every second.
-      const bool missing = std::any_of(databases_.begin(), databases_.end(),
-                                       [](const auto& d) { return !d->snapshot.load(); });
-      const auto deadline =
-          missing ? std::min(next_periodic, clock::now() + std::chrono::seconds(1)) : next_periodic;
-      wake_.wait_until(lock, deadline, [this] {
-        return stopping_ || std::any_of(databases_.begin(), databases_.end(),
-                                        [](const auto& d) { return d->refresh_wanted.load(); });
-      });
-      if (stopping_) return;
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(refresh_seconds_));
+  const auto retry = std::chrono::seconds(1);
+  auto next_periodic = Clock::now() + period;
+  auto next_pending = Clock::now() + retry;
+  std::vector<pollfd> fds;
+  std::vector<Database*> polled;
+  while (!stopping_) {
+    const auto list = list_.load(std::memory_order_acquire);
+    const auto now = Clock::now();
+    // Listen first, then load: a change committed in between is announced, not missed.
+    for (Database* d : *list) {
+      if (d->listener || now < d->next_listen_attempt) continue;
+      try {
+        d->listener = std::make_unique<RegistryListener>(target_, d->name);
+        d->last_listen_problem.clear();
+        d->refresh_wanted = true;  // changes while it was down were not announced
+      } catch (const std::exception& e) {
+        d->next_listen_attempt = now + retry;
+        if (e.what() != d->last_listen_problem) log::warning("seeds", e.what());
+        d->last_listen_problem = e.what();
+      }
     }
-    const bool periodic = clock::now() >= next_periodic;
-    if (periodic) next_periodic = clock::now() + period;
-    for (auto& database : databases_)
-      if (database->refresh_wanted.exchange(false) || periodic || !database->snapshot.load())
-        refresh(*database);
+    const bool periodic = now >= next_periodic;
+    if (periodic) next_periodic = now + period;
+    for (Database* d : *list)
+      if (d->refresh_wanted.exchange(false) || periodic || !d->snapshot.load()) refresh(*d);
+    if (Clock::now() >= next_pending) {
+      next_pending = Clock::now() + retry;
+      std::vector<config::SeedSpec> pending;
+      {
+        std::lock_guard lock(add_mutex_);
+        pending.swap(pending_);
+      }
+      if (!pending.empty())
+        for (const auto& refusal : apply(pending, Mode::retry)) log::error("seeds", refusal);
+    }
+
+    // Sleep until a session asks, a notification arrives, or a timer is due.
+    fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
+    polled.clear();
+    bool missing = false;
+    for (Database* d : *list) {
+      if (!d->snapshot.load() || !d->listener) missing = true;
+      if (!d->listener) continue;
+      fds.push_back(pollfd{d->listener->socket(), POLLIN, 0});
+      polled.push_back(d);
+    }
+    {
+      std::lock_guard lock(add_mutex_);
+      if (!pending_.empty()) missing = true;
+    }
+    auto deadline = next_periodic;
+    if (missing) deadline = std::min(deadline, Clock::now() + retry);
+    const auto wait =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const int timeout = static_cast<int>(std::clamp<std::int64_t>(wait.count(), 0, 60000));
+    if (::poll(fds.data(), fds.size(), timeout) < 0) continue;  // EINTR
+    if (fds[0].revents & POLLIN) {
+      std::uint64_t count = 0;
+      [[maybe_unused]] const auto n = ::read(wake_fd_, &count, sizeof count);
+    }
+    for (std::size_t i = 0; i < polled.size(); ++i) {
+      if (!fds[i + 1].revents) continue;
+      Database& d = *polled[i];
+      try {
+        if (d.listener->drain()) d.refresh_wanted = true;
+      } catch (const std::exception& e) {
+        log::warning("seeds", std::string(e.what()) + "; reconnecting");
+        d.listener.reset();
+        d.refresh_wanted = true;
+      }
+    }
   }
 }
 

@@ -1,9 +1,11 @@
-// Per-database snapshots of catalog and compiled seeds, refreshed on a control thread and read
-// by sessions without locks (an atomic shared pointer per database).
+// Per-database snapshots of catalog and compiled seeds, built from each database's seed registry
+// (the `seedproxy` schema) on a control thread and read by sessions without locks (an atomic
+// shared pointer per database). The control thread also LISTENs for registry changes made by
+// other proxies and applies the configuration's seeds to the registry.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +20,8 @@
 
 namespace seedproxy::seeds {
 
+class RegistryListener;
+
 // One seed as the registry holds it, for SHOW SEEDS and logs.
 struct SeedStatus {
   std::string database, schema, table, attribute, type, expression, phase;
@@ -28,46 +32,48 @@ struct SeedStatus {
 };
 
 struct DatabaseSnapshot {
-  rewriter::Catalog catalog;
+  rewriter::Catalog catalog;  // empty while the database has no active seed
   rewriter::SeedSet seeds;
-  std::uint64_t version = 0;  // distinct for every snapshot ever published by this process
+  std::vector<SeedStatus> statuses;  // every registry row, rolled-back ones included
+  bool registry = false;             // the database has a `seedproxy` schema
+  std::uint64_t version = 0;         // distinct for every snapshot ever published by this process
 };
 
 // "schema.table" or "table" (schema public) with PostgreSQL's identifier folding; quoted parts
 // keep their case. Returns false when `entity` is not of that shape.
 [[nodiscard]] bool split_entity(std::string_view entity, std::string& schema, std::string& table);
 
-// Seeds from the configuration, as the rewriter takes them.
-[[nodiscard]] std::vector<rewriter::SeedDefinition> seed_definitions(
-    const std::vector<config::SeedSpec>& seeds, std::string_view database);
+// Whether a database can be watched at all: not the admin console's "seedproxy", not a template.
+[[nodiscard]] bool watchable_database(std::string_view database) noexcept;
 
 class SnapshotRegistry {
  public:
-  SnapshotRegistry(ControlTarget target, const std::vector<config::SeedSpec>& seeds,
-                   double refresh_seconds);
   // `instance` is this proxy's name in the registry (config.instance).
   SnapshotRegistry(ControlTarget target, std::string instance, double refresh_seconds);
   SnapshotRegistry(const SnapshotRegistry&) = delete;
   SnapshotRegistry& operator=(const SnapshotRegistry&) = delete;
   ~SnapshotRegistry();
 
-  // Loads every seeded database once (failures are logged and retried), then refreshes in the
-  // background until destruction.
-  void start();
-  // Applies `seeds` once (refusals: logged, then std::runtime_error so the proxy does not start;
-  // an unreachable database is logged and retried in the background), then follows the
-  // registries in the background until destruction.
+  // Applies `seeds` to the registries once (like apply_seeds), loads every database they name,
+  // then follows the registries in the background until destruction. Refused seeds are logged
+  // and std::runtime_error is thrown (the proxy must not start); a database that cannot be
+  // reached is logged and its seeds are applied in the background once it can.
   void start(const std::vector<config::SeedSpec>& seeds);
 
   // Validates and applies a configuration's seeds (blocking: libpq on the calling thread; never
   // call it on an I/O thread). Returns every refusal/conflict as a sentence; when non-empty
   // nothing was changed anywhere.
   [[nodiscard]] std::vector<std::string> apply_seeds(const std::vector<config::SeedSpec>& seeds);
+
   // Every seed of every watched database, from the newest snapshots (non-blocking, any thread).
   [[nodiscard]] std::vector<SeedStatus> seed_statuses() const;
 
-  // Whether sessions to `database` need the resolver at all.
+  // Whether sessions to `database` need the resolver at all (every watchable database: seeds
+  // may be registered by another proxy at any time).
   [[nodiscard]] bool covers(std::string_view database) const noexcept;
+  // Starts following `database` if it is not followed yet. Returns 0 when a snapshot is already
+  // published, otherwise a ticket for refreshed() that is answered by the first load.
+  std::uint64_t watch(std::string_view database) noexcept;
   // The newest snapshot, or null while none could be loaded yet.
   [[nodiscard]] std::shared_ptr<const DatabaseSnapshot> current(
       std::string_view database) const noexcept;
@@ -77,28 +83,29 @@ class SnapshotRegistry {
   [[nodiscard]] bool refreshed(std::string_view database, std::uint64_t ticket) const noexcept;
 
  private:
-  struct Database {
-    std::string name;
-    std::vector<rewriter::SeedDefinition> seeds;
-    std::atomic<std::shared_ptr<const DatabaseSnapshot>> snapshot;
-    std::atomic<bool> refresh_wanted{true};
-    std::atomic<std::uint64_t> requested{0};  // tickets handed out
-    std::atomic<std::uint64_t> completed{0};  // highest ticket a published snapshot covers
-    std::string last_problems;  // control thread only: log a problem once, not every refresh
-  };
+  struct Database;
+  using DatabaseList = std::vector<Database*>;
 
   [[nodiscard]] Database* find(std::string_view database) const noexcept;
+  Database* find_or_add(std::string_view database);
+  void wake() noexcept;
   void refresh(Database& database);
   void run();
+  enum class Mode { reload, start, retry };
+  [[nodiscard]] std::vector<std::string> apply(const std::vector<config::SeedSpec>& seeds,
+                                               Mode mode);
 
   ControlTarget target_;
   std::string instance_;
   double refresh_seconds_;
-  std::vector<std::unique_ptr<Database>> databases_;  // fixed after construction
+  std::mutex add_mutex_;                                   // guards owned_ and pending_
+  std::vector<std::unique_ptr<Database>> owned_;           // never shrinks: pointers stay valid
+  std::atomic<std::shared_ptr<const DatabaseList>> list_;  // immutable, replaced on add
+  std::vector<config::SeedSpec> pending_;  // seeds of databases unreachable at start
+  std::mutex apply_mutex_;                 // one application at a time
   std::atomic<std::uint64_t> next_version_{1};
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};
+  int wake_fd_ = -1;  // eventfd: sessions and the destructor wake the control thread
   std::thread thread_;
 };
 

@@ -1,0 +1,70 @@
+// LISTEN seedproxy_registry on a dedicated libpq connection, read with PQconsumeInput/PQnotifies.
+#include "seeds/registry_listener.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "seeds/registry_schema.hpp"
+
+namespace seedproxy::seeds {
+namespace {
+
+std::string last_error(PGconn* connection) {
+  std::string message = connection ? PQerrorMessage(connection) : "out of memory";
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  return message;
+}
+
+}  // namespace
+
+RegistryListener::RegistryListener(const ControlTarget& target, const std::string& database)
+    : database_(database) {
+  const std::string port = std::to_string(target.port);
+  const std::string timeout =
+      std::to_string(std::max(1L, std::lround(std::ceil(target.connect_timeout_seconds))));
+  std::vector<const char*> keywords{"host",           "port", "user", "dbname", "application_name",
+                                    "connect_timeout"};
+  std::vector<const char*> values{target.host.c_str(), port.c_str(),         target.user.c_str(),
+                                  database.c_str(),    "seedproxy listener", timeout.c_str()};
+  if (target.password) {
+    keywords.push_back("password");
+    values.push_back(target.password->c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  connection_ = PQconnectdbParams(keywords.data(), values.data(), 0);
+  const auto fail = [&](const std::string& what) {
+    const std::string message =
+        what + " on database \"" + database + "\" failed: " + last_error(connection_);
+    if (connection_) PQfinish(connection_);
+    connection_ = nullptr;
+    throw std::runtime_error(message);
+  };
+  if (!connection_ || PQstatus(connection_) != CONNECTION_OK) fail("registry listener connection");
+  const std::string listen = std::string("LISTEN \"") + registry_channel + "\"";
+  Result result(PQexec(connection_, listen.c_str()));
+  if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) fail("LISTEN");
+  if (PQsetnonblocking(connection_, 1) != 0) fail("switching the listener to non-blocking");
+}
+
+RegistryListener::~RegistryListener() {
+  if (connection_) PQfinish(connection_);
+}
+
+int RegistryListener::socket() const noexcept { return PQsocket(connection_); }
+
+bool RegistryListener::drain() {
+  if (PQconsumeInput(connection_) == 0 || PQstatus(connection_) != CONNECTION_OK)
+    throw std::runtime_error("registry listener on database \"" + database_ +
+                             "\" lost its connection: " + last_error(connection_));
+  bool notified = false;
+  while (PGnotify* notify = PQnotifies(connection_)) {
+    if (std::strcmp(notify->relname, registry_channel) == 0) notified = true;
+    PQfreemem(notify);
+  }
+  return notified;
+}
+
+}  // namespace seedproxy::seeds

@@ -1,0 +1,30 @@
+// The seed registry's schema (`seedproxy` in each upstream database): created and migrated by
+// the proxy itself, versioned in seedproxy.schema_version, one migration at a time under an
+// advisory lock so proxies starting together never race.
+#pragma once
+
+#include <cstdint>
+
+#include "seeds/control_connection.hpp"
+
+namespace seedproxy::seeds {
+
+// The schema version this build creates and understands.
+inline constexpr int registry_schema_version = 1;
+
+// pg_advisory_xact_lock key serialising migrations and seed applications in one database
+// (materialization uses its own keys).
+inline constexpr std::int64_t registry_lock_key = 0x5EED9E0157E7L;
+
+// Notification channel a registry change is announced on; the payload is the database name.
+inline constexpr const char* registry_channel = "seedproxy_registry";
+
+// The version of the registry in the connected database, 0 when there is none.
+[[nodiscard]] int registry_version(ControlConnection& connection);
+
+// Inside an open transaction: takes the registry lock, creates the schema if needed and runs
+// every migration newer than the installed version. Returns the version now installed. Throws
+// std::runtime_error when the database holds a newer registry than this build understands.
+int migrate_registry(ControlConnection& connection);
+
+}  // namespace seedproxy::seeds

@@ -1,0 +1,208 @@
+#!/usr/bin/python3
+"""The seed registry shared by every proxy in front of one PostgreSQL (docs/registry.md).
+
+Two proxies run at once against one cluster: proxy A declares a seed in its file, proxy B declares
+none. B must serve A's seed, follow A's changes within a second (LISTEN/NOTIFY), refuse a file that
+conflicts with A's (naming both instances and both definitions), and nobody creates the registry in
+a database that has no seeds.
+"""
+
+import time
+import unittest
+
+import e2e_common
+import psycopg
+
+from harness.pgcluster import PgCluster
+from harness.proxy import ProxyError
+
+DB = "shared"
+PLAIN = "plain"  # clients use it through both proxies; no seed is ever declared there
+
+pg: PgCluster = None
+px_a = None
+px_b = None
+
+
+def seed(expression: str, attribute: str = "risk", type_: str = "numeric") -> dict:
+    return {"database": DB, "entity": "public.account", "attribute": attribute, "type": type_,
+            "expression": expression}
+
+
+def make_proxy(instance: str, seeds: list) -> e2e_common.Proxy:
+    return e2e_common.Proxy(upstream_port=pg.port, instance=instance, seeds=seeds,
+                            control={"user": "postgres"})
+
+
+def setUpModule():
+    global pg, px_a, px_b
+    if e2e_common.direct_mode():
+        raise unittest.SkipTest("the registry is the proxy's own")
+    pg = PgCluster().start()
+    for database in (DB, PLAIN):
+        with pg.connect() as conn:
+            conn.execute(f"CREATE DATABASE {database}")
+        with pg.connect(database) as conn:
+            conn.execute("CREATE TABLE account (id int PRIMARY KEY, balance numeric NOT NULL)")
+            conn.execute("INSERT INTO account VALUES (1, 10), (2, 20)")
+    px_a = make_proxy("proxy-a", [seed("balance * 2")])
+    px_b = make_proxy("proxy-b", [])
+
+
+def tearDownModule():
+    e2e_common.finish(px_a)
+    e2e_common.finish(px_b)
+    if pg is not None:
+        pg.stop()
+
+
+def direct(sql: str, params=None, database: str = DB):
+    with pg.connect(database) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def risk_through(px, database: str = DB):
+    with psycopg.connect(px.dsn(database), autocommit=True) as conn:
+        return conn.execute("SELECT risk FROM account WHERE id = 1").fetchone()[0]
+
+
+def restart_a(seeds: list) -> None:
+    global px_a
+    e2e_common.finish(px_a)
+    px_a = make_proxy("proxy-a", seeds)
+
+
+class Registry(unittest.TestCase):
+    # Tests run in name order; each leaves A's seed as "balance * 2" (virtual).
+
+    def test_1_schema_is_versioned(self):
+        version = direct('SELECT max("version") FROM "seedproxy"."schema_version"')[0][0]
+        self.assertEqual(version, 1)
+        tables = {r[0] for r in direct(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'seedproxy'")}
+        self.assertEqual(tables, {"schema_version", "seeds", "declarations", "read_counts",
+                                  "materializations"})
+        rows = direct('SELECT "schema_name", "table_name", "attribute_name", "expression", "phase", '
+                      '"declared_by" FROM "seedproxy"."seeds"')
+        self.assertEqual(rows, [("public", "account", "risk", "balance * 2", "virtual", "proxy-a")])
+        declared = direct('SELECT "instance" FROM "seedproxy"."declarations"')
+        self.assertEqual(declared, [("proxy-a",)])
+
+    def test_2_proxy_without_seeds_serves_the_registry(self):
+        # The first statement of B's first session already sees the seed: the session waits for
+        # the database's first registry load.
+        self.assertEqual(risk_through(px_b), 20)
+        self.assertEqual(risk_through(px_a), 20)
+
+    def test_3_no_registry_where_there_are_no_seeds(self):
+        for px in (px_a, px_b):
+            with psycopg.connect(px.dsn(PLAIN), autocommit=True) as conn:
+                self.assertEqual(conn.execute("SELECT balance FROM account WHERE id = 2").fetchone()[0], 20)
+                with self.assertRaises(psycopg.errors.UndefinedColumn):
+                    conn.execute("SELECT risk FROM account")
+        self.assertEqual(direct("SELECT to_regnamespace('seedproxy') IS NULL", database=PLAIN)[0][0], True)
+
+    def follow_change(self, change, expected) -> float:
+        """Runs change() and returns how long B took to serve `expected` on an open session.
+
+        Unprepared statements: a statement the client prepared keeps the definition it was
+        parsed with (docs/registry.md), so psycopg must not prepare the polled one."""
+        with psycopg.connect(px_b.dsn(DB), autocommit=True, prepare_threshold=None) as conn:
+            self.assertEqual(conn.execute("SELECT risk FROM account WHERE id = 1").fetchone()[0], 20)
+            change()
+            started = time.monotonic()
+
+            def served():
+                try:
+                    return conn.execute("SELECT risk FROM account WHERE id = 1").fetchone()[0] == expected
+                except psycopg.errors.UndefinedColumn:
+                    return expected is None
+            e2e_common.poll(served, timeout=5, interval=0.01, what=f"proxy B to serve {expected}")
+            return time.monotonic() - started
+
+    def test_4_restarted_declarer_reaches_the_other_proxy_within_a_second(self):
+        # A's own definition changes: an update, not a conflict. A commits before it listens.
+        took = self.follow_change(lambda: restart_a([seed("balance * 3")]), 30)
+        self.assertLess(took, 1.0, f"B followed A's change after {took:.3f}s")
+        self.assertEqual(direct('SELECT "expression", "declared_by" FROM "seedproxy"."seeds"'),
+                         [("balance * 3", "proxy-a")])
+        self.assertEqual(risk_through(px_a), 30)
+        restart_a([seed("balance * 2")])
+        e2e_common.poll(lambda: risk_through(px_b) == 20, timeout=5, what="B back on balance * 2")
+
+    def test_5_direct_update_with_notify_reaches_both(self):
+        def change():
+            with pg.connect(DB) as conn:
+                conn.execute('UPDATE "seedproxy"."seeds" SET "expression" = %s', ("balance * 5",))
+                conn.execute("SELECT pg_notify('seedproxy_registry', %s)", (DB,))
+        took = self.follow_change(change, 50)
+        self.assertLess(took, 1.0, f"B followed the registry after {took:.3f}s")
+        e2e_common.poll(lambda: risk_through(px_a) == 50, timeout=1, what="A to follow as well")
+        # Rolled back: unknown to clients again, on both proxies.
+        def roll_back():
+            with pg.connect(DB) as conn:
+                conn.execute('UPDATE "seedproxy"."seeds" SET "phase" = \'rolled_back\'')
+                conn.execute("SELECT pg_notify('seedproxy_registry', %s)", (DB,))
+        with psycopg.connect(px_b.dsn(DB), autocommit=True, prepare_threshold=None) as conn:
+            roll_back()
+
+            def unknown():
+                try:
+                    conn.execute("SELECT risk FROM account WHERE id = 1")
+                    return False
+                except psycopg.errors.UndefinedColumn:
+                    return True
+            e2e_common.poll(unknown, timeout=1, interval=0.01, what="B to forget the rolled-back seed")
+        # A re-applying its unchanged file leaves the rollback in force ...
+        restart_a([seed("balance * 5")])
+        self.assertEqual(direct('SELECT "phase" FROM "seedproxy"."seeds"'), [("rolled_back",)])
+        # ... and a changed definition brings the seed back as virtual.
+        restart_a([seed("balance * 2")])
+        self.assertEqual(direct('SELECT "phase", "expression" FROM "seedproxy"."seeds"'),
+                         [("virtual", "balance * 2")])
+        e2e_common.poll(lambda: risk_through(px_b) == 20, timeout=1, what="B to serve it again")
+
+    def test_6_conflicting_file_is_refused_naming_both(self):
+        with self.assertRaises(ProxyError) as refused:
+            make_proxy("proxy-c", [seed("balance * 7")])
+        text = str(refused.exception)
+        for needle in ('"proxy-c"', '"proxy-a"', "balance * 7", "balance * 2", "conflicts"):
+            self.assertIn(needle, text)
+        # Nothing changed, and the agreeing declaration of the same seed is accepted.
+        self.assertEqual(direct('SELECT "expression" FROM "seedproxy"."seeds"'), [("balance * 2",)])
+        agreeing = make_proxy("proxy-d", [seed("balance * 2")])
+        try:
+            self.assertEqual(risk_through(agreeing), 20)
+            instances = {r[0] for r in direct('SELECT "instance" FROM "seedproxy"."declarations"')}
+            self.assertEqual(instances, {"proxy-a", "proxy-d"})
+        finally:
+            e2e_common.finish(agreeing)
+            # Retiring an instance: its declarations go (docs/registry.md), the seed stays.
+            direct('DELETE FROM "seedproxy"."declarations" WHERE "instance" = %s RETURNING 1', ("proxy-d",))
+
+    def test_7_materialized_seed_is_not_redefined(self):
+        with pg.connect(DB) as conn:
+            conn.execute('UPDATE "seedproxy"."seeds" SET "phase" = \'materialized\'')
+        try:
+            with self.assertRaises(ProxyError) as refused:
+                restart_a([seed("balance * 4")])
+            self.assertIn("roll it back first", str(refused.exception))
+            self.assertEqual(direct('SELECT "expression" FROM "seedproxy"."seeds"'), [("balance * 2",)])
+        finally:
+            with pg.connect(DB) as conn:
+                conn.execute('UPDATE "seedproxy"."seeds" SET "phase" = \'virtual\'')
+            restart_a([seed("balance * 2")])
+
+    def test_8_invalid_seed_changes_nothing(self):
+        # A valid seed for `plain` and an invalid one for `shared`: neither database is touched.
+        with self.assertRaises(ProxyError):
+            make_proxy("proxy-e", [
+                {"database": PLAIN, "entity": "account", "attribute": "half", "type": "numeric",
+                 "expression": "balance / 2"},
+                seed("random() * balance", attribute="noise")])
+        self.assertEqual(direct("SELECT to_regnamespace('seedproxy') IS NULL", database=PLAIN)[0][0], True)
+        self.assertEqual(direct('SELECT count(*) FROM "seedproxy"."seeds"')[0][0], 1)
+
+
+if __name__ == "__main__":
+    e2e_common.main()
