@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "proxy/config_reload.hpp"
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
 #include "seeds/seed_check.hpp"
@@ -20,21 +21,6 @@ constexpr const char* usage_text =
     "\n"
     "seedproxy is a PostgreSQL wire-protocol proxy. Point clients at listen.host:listen.port;\n"
     "it relays every session to upstream. Configuration keys: docs/configuration.md.\n";
-
-seedproxy::log::Level to_log_level(seedproxy::config::LogLevel level) {
-  using seedproxy::config::LogLevel;
-  switch (level) {
-    case LogLevel::debug:
-      return seedproxy::log::Level::debug;
-    case LogLevel::info:
-      return seedproxy::log::Level::info;
-    case LogLevel::warning:
-      return seedproxy::log::Level::warning;
-    case LogLevel::error:
-      return seedproxy::log::Level::error;
-  }
-  return seedproxy::log::Level::info;
-}
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "seedproxy: %s\n%s", message.c_str(), usage_text);
@@ -87,10 +73,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  seedproxy::log::configure(to_log_level(config.log.level),
-                            config.log.format == seedproxy::config::LogFormat::json);
+  seedproxy::proxy::apply_log_settings(config.log);
   try {
-    seedproxy::proxy::Server server(std::move(config));
+    seedproxy::proxy::Server server(std::move(config), path);
     return server.run();
   } catch (const std::exception& e) {
     seedproxy::log::error("server", e.what());

@@ -1,4 +1,5 @@
-// Listening, distributing clients over I/O threads, signals, and the graceful shutdown sequence.
+// Listening, distributing clients over I/O threads, signals, hot reload, the admin console's
+// view of the proxy (AdminBackend), and the graceful shutdown sequence.
 #include "proxy/server.hpp"
 
 #include <atomic>
@@ -18,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/admin_backend.hpp"
+#include "proxy/config_reload.hpp"
 #include "proxy/log.hpp"
 #include "proxy/messages.hpp"
 #include "proxy/session.hpp"
@@ -45,42 +48,134 @@ std::string endpoint_name(const config::Endpoint& endpoint) {
   return endpoint.host + ":" + std::to_string(endpoint.port);
 }
 
+// Everything a reload replaces, published as one immutable snapshot: the accept loop and new
+// sessions read it without locks.
+struct Generation {
+  config::Config config;
+  std::shared_ptr<const SessionSettings> session;
+};
+
+asio::awaitable<std::vector<ClientInfo>> describe_sessions(const SessionList& list) {
+  std::vector<ClientInfo> out;
+  for (const Session* session : list.sessions) out.push_back(session->info());
+  co_return out;
+}
+
 }  // namespace
 
-struct Server::State {
-  explicit State(config::Config cfg) : config(std::move(cfg)) {
+struct Server::State final : AdminBackend {
+  State(config::Config cfg, std::filesystem::path path)
+      : config(std::move(cfg)), config_file(std::move(path)) {
     const auto threads = std::max<std::uint32_t>(1, config.runtime.threads);
     for (std::uint32_t i = 0; i < threads; ++i) workers.push_back(std::make_unique<Worker>());
+  }
+  ~State() override {
+    // Its last completions are posted to the workers' contexts, which must still exist.
+    if (reloader) reloader->stop();
   }
 
   asio::io_context& main_context() { return workers.front()->context; }
 
   void start_listening();
+  [[nodiscard]] std::shared_ptr<const Generation> make_generation(const config::Config& next) const;
+  [[nodiscard]] std::shared_ptr<const Generation> generation() const {
+    return current.load(std::memory_order_acquire);
+  }
+
+  // AdminBackend
+  std::vector<seeds::SeedStatus> seed_statuses() override { return snapshots->seed_statuses(); }
+  asio::awaitable<std::vector<ClientInfo>> clients() override;
+  ProxyStats stats() override;
+  std::shared_ptr<const config::Config> config_in_force() const {
+    const auto gen = generation();
+    return {gen, &gen->config};
+  }
+  std::shared_ptr<const config::Config> configuration() override { return config_in_force(); }
+  std::string config_path() override { return config_file.string(); }
+  asio::awaitable<std::optional<std::string>> reload() override {
+    co_return co_await reloader->reload("admin RELOAD");
+  }
+  void admin_refused() noexcept override { refused.fetch_add(1, std::memory_order_relaxed); }
+
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> refuse(tcp::socket socket, std::string message);
   asio::awaitable<void> watch_signals();
-  void spawn_session(Worker& worker, tcp::socket socket);
+  void spawn_session(Worker& worker, tcp::socket socket,
+                     std::shared_ptr<const SessionSettings> session_settings);
   void session_ended();
   void begin_shutdown(std::string_view why);
   void terminate_sessions(std::string reason);
   void stop_all();
 
-  config::Config config;
-  std::unique_ptr<seeds::SnapshotRegistry> snapshots;  // null without seeds
-  std::shared_ptr<const SessionSettings> settings;
+  config::Config config;  // as started; restart-only settings are read from here
+  std::filesystem::path config_file;
+  std::unique_ptr<seeds::SnapshotRegistry> snapshots;
+  std::vector<tcp::endpoint> upstream;  // resolved once
+  std::atomic<std::shared_ptr<const Generation>> current;
   std::vector<std::unique_ptr<Worker>> workers;
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> grace_timer;
   std::optional<asio::signal_set> signals;
   std::atomic<std::uint64_t> active{0};
   std::atomic<std::uint64_t> next_id{1};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> refused{0};
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::size_t next_worker = 0;
   bool shutting_down = false;  // main thread only
   bool stopped = false;        // main thread only
+  // Last: destroyed (and so stopped) before the workers and the registry it uses.
+  std::unique_ptr<ConfigReloader> reloader;
 };
 
-void Server::State::start_listening() {
+std::shared_ptr<const Generation> Server::State::make_generation(const config::Config& next) const {
+  auto generation = std::make_shared<Generation>();
+  generation->config = next;
   auto session_settings = std::make_shared<SessionSettings>();
+  session_settings->upstream = upstream;
+  session_settings->upstream_name = endpoint_name(next.upstream);
+  session_settings->max_message_length = static_cast<std::uint32_t>(next.limits.max_message_bytes);
+  session_settings->startup_timeout_seconds = next.limits.startup_timeout_seconds;
+  session_settings->connect_timeout_seconds = next.limits.connect_timeout_seconds;
+  session_settings->snapshots = snapshots.get();
+  session_settings->admin_users = next.admin.users;
+  session_settings->admin_auth_database = next.admin.auth_database;
+  session_settings->admin = const_cast<State*>(this);
+  generation->session = std::move(session_settings);
+  return generation;
+}
+
+asio::awaitable<std::vector<ClientInfo>> Server::State::clients() {
+  std::vector<ClientInfo> out;
+  // Each list is read on its own thread; the caller resumes on its own executor after each.
+  for (auto& worker : workers) {
+    auto part = co_await asio::co_spawn(worker->context, describe_sessions(worker->sessions),
+                                        asio::use_awaitable);
+    out.insert(out.end(), std::make_move_iterator(part.begin()),
+               std::make_move_iterator(part.end()));
+  }
+  co_return out;
+}
+
+ProxyStats Server::State::stats() {
+  ProxyStats out;
+  out.clients_accepted = accepted.load(std::memory_order_relaxed);
+  out.clients_refused = refused.load(std::memory_order_relaxed);
+  out.clients_now = active.load(std::memory_order_relaxed);
+  for (const auto& worker : workers) {
+    const auto& counters = worker->sessions.counters;
+    out.bytes_from_clients += counters.bytes_from_clients.get();
+    out.bytes_from_server += counters.bytes_from_server.get();
+    out.statements_rewritten += counters.statements_rewritten.get();
+  }
+  out.reloads_ok = reloader ? reloader->reloads_ok() : 0;
+  out.reloads_failed = reloader ? reloader->reloads_failed() : 0;
+  out.uptime_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return out;
+}
+
+void Server::State::start_listening() {
   error_code ec;
   tcp::resolver resolver(main_context());
   const auto upstream = resolver.resolve(config.upstream.host, std::to_string(config.upstream.port),
@@ -88,22 +183,20 @@ void Server::State::start_listening() {
   if (ec || upstream.empty())
     throw std::runtime_error("cannot resolve upstream.host \"" + config.upstream.host +
                              "\": " + ec.message());
-  for (const auto& entry : upstream) session_settings->upstream.push_back(entry.endpoint());
-  session_settings->upstream_name = endpoint_name(config.upstream);
-  session_settings->max_message_length =
-      static_cast<std::uint32_t>(config.limits.max_message_bytes);
-  session_settings->startup_timeout_seconds = config.limits.startup_timeout_seconds;
-  session_settings->connect_timeout_seconds = config.limits.connect_timeout_seconds;
-  if (!config.seeds.empty()) {
-    seeds::ControlTarget target{config.upstream.host, config.upstream.port, config.control.user,
-                                config.control.password, config.limits.connect_timeout_seconds};
-    // Catalogs change only through DDL (which sessions report at once) or from outside the
-    // proxy; the periodic refresh bounds how stale the latter can be.
-    snapshots = std::make_unique<seeds::SnapshotRegistry>(target, config.seeds, 30.0);
-    snapshots->start();
-    session_settings->snapshots = snapshots.get();
-  }
-  settings = std::move(session_settings);
+  for (const auto& entry : upstream) this->upstream.push_back(entry.endpoint());
+  // Always: seeds may arrive by reload or from another proxy sharing the registry.
+  seeds::ControlTarget target{config.upstream.host, config.upstream.port, config.control.user,
+                              config.control.password, config.limits.connect_timeout_seconds};
+  // Catalogs change only through DDL (which sessions report at once) or from outside the
+  // proxy; the periodic refresh bounds how stale the latter can be.
+  snapshots = std::make_unique<seeds::SnapshotRegistry>(target, config.instance, 30.0);
+  snapshots->start(config.seeds);
+  current.store(make_generation(config), std::memory_order_release);
+  reloader = std::make_unique<ConfigReloader>(
+      config_file, config, *snapshots, [this](const config::Config& next) {
+        apply_log_settings(next.log);
+        current.store(make_generation(next), std::memory_order_release);
+      });
 
   const auto listen = resolver.resolve(config.listen.host, std::to_string(config.listen.port),
                                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
@@ -140,14 +233,17 @@ asio::awaitable<void> Server::State::accept_loop() {
       }
       continue;
     }
-    if (active.load() >= config.limits.max_clients) {
+    const auto in_force = generation();
+    const auto max_clients = in_force->config.limits.max_clients;
+    if (active.load() >= max_clients) {
+      refused.fetch_add(1, std::memory_order_relaxed);
       log::warning("server", "refused a client: limits.max_clients (" +
-                                 std::to_string(config.limits.max_clients) + ") reached");
+                                 std::to_string(max_clients) + ") reached");
       asio::co_spawn(worker.context, refuse(std::move(socket), "sorry, too many clients already"),
                      asio::detached);
       continue;
     }
-    spawn_session(worker, std::move(socket));
+    spawn_session(worker, std::move(socket), in_force->session);
   }
 }
 
@@ -159,15 +255,18 @@ asio::awaitable<void> Server::State::refuse(tcp::socket socket, std::string mess
   socket.shutdown(tcp::socket::shutdown_both, ignored);
 }
 
-void Server::State::spawn_session(Worker& worker, tcp::socket socket) {
+void Server::State::spawn_session(Worker& worker, tcp::socket socket,
+                                  std::shared_ptr<const SessionSettings> session_settings) {
   active.fetch_add(1);
+  accepted.fetch_add(1, std::memory_order_relaxed);
   const auto id = next_id.fetch_add(1);
   auto run = [](tcp::socket client, std::shared_ptr<const SessionSettings> session_settings,
                 SessionList& list, std::uint64_t session_id) -> asio::awaitable<void> {
     Session session(std::move(client), std::move(session_settings), list, session_id);
     co_await session.run();
   };
-  asio::co_spawn(worker.context, run(std::move(socket), settings, worker.sessions, id),
+  asio::co_spawn(worker.context,
+                 run(std::move(socket), std::move(session_settings), worker.sessions, id),
                  [this, id](std::exception_ptr failure) {
                    if (failure) {
                      try {
@@ -196,9 +295,9 @@ asio::awaitable<void> Server::State::watch_signals() {
     auto [ec, number] = co_await signals->async_wait(use_tuple);
     if (ec || stopped) co_return;
     if (number == SIGHUP) {
-      log::warning("server",
-                   "SIGHUP received: hot reload arrives with the seed registry; restart to apply "
-                   "configuration changes");
+      if (shutting_down) continue;
+      log::info("server", "SIGHUP received: reloading " + config_file.string());
+      reloader->request("SIGHUP");
       continue;
     }
     const std::string name = number == SIGINT ? "SIGINT" : "SIGTERM";
@@ -221,7 +320,7 @@ void Server::State::begin_shutdown(std::string_view why) {
     stop_all();
     return;
   }
-  const double grace = config.runtime.shutdown_grace_seconds;
+  const double grace = generation()->config.runtime.shutdown_grace_seconds;
   log::info("server", std::string(why) + " received: no longer accepting; waiting up to " +
                           log::seconds_text(grace) + " for " + std::to_string(sessions) +
                           " session(s) to finish");
@@ -259,7 +358,8 @@ void Server::State::stop_all() {
   }
 }
 
-Server::Server(config::Config config) : state_(std::make_unique<State>(std::move(config))) {}
+Server::Server(config::Config config, std::filesystem::path config_path)
+    : state_(std::make_unique<State>(std::move(config), std::move(config_path))) {}
 
 Server::~Server() = default;
 
@@ -272,6 +372,7 @@ int Server::run() {
   state.start_listening();
   asio::co_spawn(state.main_context(), state.accept_loop(), asio::detached);
   asio::co_spawn(state.main_context(), state.watch_signals(), asio::detached);
+  state.reloader->start();
   log::info("server", std::string("seedproxy ") + version_string + " listening on " +
                           endpoint_name(state.config.listen) + ", upstream " +
                           endpoint_name(state.config.upstream) + ", " +
@@ -282,6 +383,7 @@ int Server::run() {
   }
   state.main_context().run();
   for (std::size_t i = 1; i < state.workers.size(); ++i) state.workers[i]->thread.join();
+  state.reloader->stop();
   log::info("server", "stopped");
   return 0;
 }

@@ -1,6 +1,8 @@
-// The listening server: I/O threads, accept loop, client limit, signals and graceful shutdown.
+// The listening server: I/O threads, accept loop, client limit, signals, hot reload, the admin
+// console's view of the proxy, and graceful shutdown.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 
 #include "config/config.hpp"
@@ -9,12 +11,14 @@ namespace seedproxy::proxy {
 
 class Server {
  public:
-  explicit Server(config::Config config);
+  // `config_path` is the file `config` was read from; reloads read it again.
+  Server(config::Config config, std::filesystem::path config_path);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   // Serves until SIGINT/SIGTERM and the shutdown that follows; returns the process exit code.
+  // SIGHUP reloads the configuration.
   // Throws std::runtime_error when it cannot start (e.g. the listen address is taken).
   [[nodiscard]] int run();
 

@@ -11,6 +11,8 @@
 #include <boost/asio/write.hpp>
 #include <variant>
 
+#include "proxy/admin_console.hpp"
+#include "proxy/admin_login.hpp"
 #include "proxy/cancel.hpp"
 #include "proxy/log.hpp"
 #include "proxy/startup.hpp"
@@ -51,7 +53,8 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
       id_(id),
       from_client_(max_message_before_auth),
       from_server_(protocol::default_max_message_length * 2u - 1u),
-      started_(std::chrono::steady_clock::now()) {
+      started_(std::chrono::steady_clock::now()),
+      connected_at_(std::chrono::system_clock::now()) {
   // Results come from a server we trust and are streamed, never buffered whole, so the server
   // side only has to reject lengths that cannot be valid at all.
   from_server_.inspect('Z');  // ReadyForQuery: transaction status
@@ -78,7 +81,9 @@ asio::awaitable<void> Session::run() {
   client_.set_option(asio::socket_base::keep_alive(true), ignored);
 
   auto startup = co_await read_startup(ending);
-  if (startup && co_await connect_upstream(ending)) {
+  if (startup && database_ == admin_database) {
+    co_await run_admin_console(std::move(*startup), ending);
+  } else if (startup && co_await connect_upstream(ending)) {
     if (auto ec = co_await write_all(server_, *startup)) {
       ending.reason = "upstream write failed during startup: " + ec.message();
       ending.tell(protocol::sqlstate::connection_failure,
@@ -190,6 +195,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
     }
     user_ = parameters->user;
     database_ = parameters->database;
+    startup_read_ = true;
     startup_search_path_ = protocol::startup_setting(*parameters, "search_path");
     co_return packet;
   }
@@ -333,11 +339,15 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
         co_return ending;
       }
       client_buffer_.commit(n);
+      list_.counters.bytes_from_clients.add(n);
       if (rewriting_ && rewriting_->catalog_pending()) co_await wait_for_catalog();
       const auto relayed =
           co_await relay(client_buffer_, from_client_, server_,
                          [this](const protocol::MessageHeader&, protocol::Bytes message) {
-                           return rewriting_ ? rewriting_->client_message(message) : std::nullopt;
+                           if (!rewriting_) return std::optional<std::vector<std::byte>>();
+                           auto replacement = rewriting_->client_message(message);
+                           if (replacement) list_.counters.statements_rewritten.add(1);
+                           return replacement;
                          });
       const auto& step = relayed.last;
       if (relayed.write_error) {
@@ -389,6 +399,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
         co_return ending;
       }
       server_buffer_.commit(n);
+      list_.counters.bytes_from_server.add(n);
       const auto relayed =
           co_await relay(server_buffer_, from_server_, client_,
                          [this](const protocol::MessageHeader& header, protocol::Bytes message) {
@@ -411,6 +422,74 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
       if (n < space.size()) break;
     }
   }
+}
+
+ClientInfo Session::info() const {
+  ClientInfo out;
+  out.id = id_;
+  out.user = user_;
+  out.database = database_;
+  out.address = peer_;
+  out.connected_at = connected_at_;
+  out.age_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  out.backend_pid = backend_pid_;
+  out.rewriting = rewriting_ != nullptr;
+  if (admin_console_) {
+    out.state = "admin console";
+  } else if (!startup_read_) {
+    out.state = "startup";
+  } else if (!authenticated_) {
+    out.state = "authenticating";
+  } else if (transaction_status_ == 'T') {
+    out.state = "idle in transaction";  // as of the last ReadyForQuery
+  } else if (transaction_status_ == 'E') {
+    out.state = "idle in transaction (aborted)";
+  } else {
+    out.state = "idle";
+  }
+  return out;
+}
+
+asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup, Ending& ending) {
+  std::string error;
+  const auto parameters = protocol::parse_startup(startup, error);
+  if (!parameters || settings_->admin == nullptr) {
+    ending.reason = "admin console unavailable";
+    ending.tell(protocol::sqlstate::feature_not_supported, "the admin console is not available");
+    co_return;
+  }
+  if (!co_await connect_upstream(ending)) co_return;
+  const auto auth_startup = admin_auth_startup(*parameters, settings_->admin_auth_database);
+  if (auto ec = co_await write_all(server_, auth_startup)) {
+    ending.reason = "upstream write failed during admin console startup: " + ec.message();
+    ending.tell(protocol::sqlstate::connection_failure,
+                "server closed the connection unexpectedly");
+    co_return;
+  }
+  // The login shares the startup deadline: a client that stalls mid-authentication goes.
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(seconds(settings_->startup_timeout_seconds));
+  auto outcome = co_await (admin_login(client_, server_, user_, settings_->admin_users) ||
+                           deadline.async_wait(use_tuple));
+  if (outcome.index() == 1) {
+    ending.reason = "admin console login did not complete in time";
+    co_return;
+  }
+  auto login = std::move(std::get<0>(outcome));
+  if (!login.ok) {
+    ending.reason = login.reason;
+    if (!login.client_code.empty()) ending.tell(login.client_code, login.client_message);
+    if (login.client_code == "28000") settings_->admin->admin_refused();
+    co_return;
+  }
+  authenticated_ = true;
+  admin_console_ = true;
+  log::info("admin", "session " + std::to_string(id_) + " from " + peer_ + ": user " + user_ +
+                         " opened the admin console");
+  auto end = co_await serve_admin_console(client_, *settings_->admin);
+  ending.reason = end.reason;
+  if (!end.client_code.empty()) ending.tell(end.client_code, std::move(end.client_message));
 }
 
 asio::awaitable<void> Session::tell_client(const Ending& ending) {

@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "proxy/admin_backend.hpp"
 #include "proxy/buffer_pool.hpp"
 #include "proxy/messages.hpp"
 #include "proxy/relay_scanner.hpp"
 #include "proxy/statement_rewriting.hpp"
+#include "proxy/traffic_counters.hpp"
 
 namespace seedproxy::proxy {
 
@@ -37,13 +39,19 @@ struct SessionSettings {
   // Per-database catalog and seed snapshots; null when no seed is configured.
   seeds::SnapshotRegistry* snapshots = nullptr;
   std::size_t max_rewrite_bytes = 1u << 20;
+  // Admin console: who may use it, where PostgreSQL authenticates them, what answers it.
+  std::vector<std::string> admin_users;
+  std::string admin_auth_database = "postgres";
+  AdminBackend* admin = nullptr;
 };
 
 class Session;
 
-// The sessions living on one I/O thread; touched only from that thread.
+// The sessions living on one I/O thread; touched only from that thread (counters: written only
+// from it).
 struct SessionList {
   std::list<Session*> sessions;
+  TrafficCounters counters;
 };
 
 class Session {
@@ -61,6 +69,8 @@ class Session {
   void terminate(std::string reason);
 
   [[nodiscard]] char transaction_status() const noexcept { return transaction_status_; }
+  // For SHOW CLIENTS. Runs on the session's thread.
+  [[nodiscard]] ClientInfo info() const;
 
  private:
   struct Ending {
@@ -75,6 +85,8 @@ class Session {
 
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> read_startup(Ending& ending);
   boost::asio::awaitable<bool> connect_upstream(Ending& ending);
+  // The admin console instead of a relayed session: login through PostgreSQL, then answers.
+  boost::asio::awaitable<void> run_admin_console(std::vector<std::byte> startup, Ending& ending);
   struct Relayed {
     protocol::RelayScanner::Step last;  // the step that stopped the walk
     boost::system::error_code write_error;
@@ -118,6 +130,9 @@ class Session {
   std::optional<std::string> terminate_reason_;
   std::uint32_t backend_pid_ = 0;
   std::chrono::steady_clock::time_point started_;
+  std::chrono::system_clock::time_point connected_at_;
+  bool startup_read_ = false;
+  bool admin_console_ = false;  // logged in to the admin console
 };
 
 }  // namespace seedproxy::proxy
