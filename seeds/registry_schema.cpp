@@ -103,6 +103,9 @@ int registry_version(ControlConnection& connection) {
 }
 
 int migrate_registry(ControlConnection& connection) {
+  // "already exists, skipping" notices would land on the proxy's stderr.
+  (void)connection.query("quieting the seed registry migration",
+                         "SET LOCAL client_min_messages TO warning");
   (void)connection.query("locking the seed registry", "SELECT pg_advisory_xact_lock($1::bigint)",
                          {std::to_string(registry_lock_key)});
   (void)connection.query("creating the seedproxy schema",
