@@ -78,8 +78,9 @@ class RolledBack {
 // One validation: the seed, its folded names and the statements it builds.
 class Validation {
  public:
-  Validation(ControlConnection& connection, const config::SeedSpec& seed)
-      : connection_(connection), seed_(seed), name_(seed_name(seed)) {}
+  Validation(ControlConnection& connection, const config::SeedSpec& seed,
+             const ValidationOptions& options)
+      : connection_(connection), seed_(seed), options_(options), name_(seed_name(seed)) {}
 
   std::variant<ValidatedSeed, Refusal> run();
 
@@ -105,6 +106,7 @@ class Validation {
 
   ControlConnection& connection_;
   const config::SeedSpec& seed_;
+  ValidationOptions options_;
   std::string name_;
   ValidatedSeed out_;
   std::string relation_oid_;
@@ -294,6 +296,7 @@ std::optional<Refusal> Validation::check_entity() {
 }
 
 std::optional<Refusal> Validation::check_attribute_column() {
+  if (options_.column_added_by_proxy) return std::nullopt;
   auto column = connection_.query(
       "seed validation: attribute",
       "SELECT 1 FROM pg_catalog.pg_attribute "
@@ -378,7 +381,10 @@ std::optional<Refusal> Validation::check_rewriter() {
   // The proxy's rewriter must be able to splice the expression into clients' statements.
   const rewriter::Catalog catalog = load_catalog(connection_, 0);
   std::vector<std::string> errors;
-  (void)rewriter::SeedSet::compile({out_.definition}, catalog, 0, errors);
+  rewriter::SeedDefinition definition = out_.definition;
+  // A column the proxy added is expected; the rewriter checks the name only for virtual seeds.
+  if (options_.column_added_by_proxy) definition.phase = rewriter::Phase::materializing;
+  (void)rewriter::SeedSet::compile({definition}, catalog, 0, errors);
   if (!errors.empty())
     return refuse("expression", "the proxy cannot rewrite it: " + errors.front());
   return std::nullopt;
@@ -406,8 +412,9 @@ std::string seed_name(const config::SeedSpec& seed) {
 }
 
 std::variant<ValidatedSeed, Refusal> validate_seed(ControlConnection& connection,
-                                                   const config::SeedSpec& seed) {
-  return Validation(connection, seed).run();
+                                                   const config::SeedSpec& seed,
+                                                   const ValidationOptions& options) {
+  return Validation(connection, seed, options).run();
 }
 
 }  // namespace seedproxy::seeds

@@ -27,12 +27,19 @@ struct ValidatedSeed {
                                          // NOT NULL; empty if none
 };
 
+struct ValidationOptions {
+  // The proxy itself already added the attribute's column (a materializing or materialized seed
+  // being re-applied): a live column of that name is expected, not a conflict.
+  bool column_added_by_proxy = false;
+};
+
 // Checks `seed` against the live database `connection` is connected to (seed.database). Never
-// changes anything (anything created for checking is inside a transaction that is rolled back).
-// Throws std::runtime_error only when the database itself cannot be queried; a bad seed is a
-// Refusal.
-[[nodiscard]] std::variant<ValidatedSeed, Refusal> validate_seed(ControlConnection& connection,
-                                                                 const config::SeedSpec& seed);
+// changes anything (anything created for checking is inside a transaction that is rolled back, or
+// a savepoint when the caller has a transaction open). Throws std::runtime_error only when the
+// database itself cannot be queried; a bad seed is a Refusal. The rules: docs/seeds.md.
+[[nodiscard]] std::variant<ValidatedSeed, Refusal> validate_seed(
+    ControlConnection& connection, const config::SeedSpec& seed,
+    const ValidationOptions& options = {});
 
 // The seed's name as refusals spell it: "database.entity.attribute" as declared.
 [[nodiscard]] std::string seed_name(const config::SeedSpec& seed);
