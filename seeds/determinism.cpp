@@ -129,6 +129,8 @@ DeterminismVerdict judge_determinism(ControlConnection& connection, std::string_
         writes.emplace_back(node.argument_type, location);
     } else if (kind == "SUBLINK") {
       verdict.cross_table = true;
+    } else if (kind == "QUERY") {
+      if (node.field("hasForUpdate") == "true") verdict.locks_rows = true;
     } else if (kind == "RANGETBLENTRY") {
       const std::string_view relid = node.field("relid");
       if (node.field("rtekind") == "0" && relid != view_oid && relid != entity_oid)

@@ -18,6 +18,7 @@ struct DeterminismVerdict {
   std::string cause;         // empty when deterministic, else e.g. "random() is VOLATILE"
   int location = -1;         // byte offset of the culprit in the view's statement, -1 when unknown
   bool cross_table = false;  // a subquery, or a relation other than the entity
+  bool locks_rows = false;   // a subquery with FOR UPDATE/SHARE (reads must never lock rows)
 };
 
 // `tree` is pg_rewrite.ev_action of the view `view_oid` over the entity `entity_oid`, created by a

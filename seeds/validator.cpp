@@ -368,6 +368,9 @@ std::optional<Refusal> Validation::check_determinism() {
   const auto verdict = judge_determinism(connection_, value(view, 0, 1), value(view, 0, 0),
                                          relation_oid_, prefix.size(), literals_);
   out_.cross_table = verdict.cross_table;
+  if (verdict.locks_rows)
+    return refuse("expression",
+                  "a subquery locks rows (FOR UPDATE/SHARE); reading a seed must never lock rows");
   if (verdict.cause.empty()) return std::nullopt;
   const int position = verdict.location >= 0 ? position_of(verdict.location, prefix.size()) : 0;
   return refuse("deterministic",

@@ -208,6 +208,10 @@ class Expression(ValidationCase):
                           "SELECT count(*) AS n FROM d) s)", "bigint"),
                      "expression", "data-modifying statement")
 
+    def test_row_locking_subquery(self):
+        self.refused(seed("(SELECT t.amount FROM txn t WHERE t.id = account.id FOR UPDATE)"),
+                     "expression", "locks rows")
+
     def test_syntax_error_position(self):
         self.refused(seed("balance + * 2"), "expression", "syntax error", position=11)
 
