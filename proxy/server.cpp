@@ -77,7 +77,7 @@ struct Server::State final : AdminBackend {
   asio::io_context& main_context() { return workers.front()->context; }
 
   void start_listening();
-  [[nodiscard]] std::shared_ptr<const Generation> make_generation(const config::Config& next) const;
+  [[nodiscard]] std::shared_ptr<const Generation> make_generation(const config::Config& next);
   [[nodiscard]] std::shared_ptr<const Generation> generation() const {
     return current.load(std::memory_order_acquire);
   }
@@ -128,7 +128,7 @@ struct Server::State final : AdminBackend {
   std::unique_ptr<ConfigReloader> reloader;
 };
 
-std::shared_ptr<const Generation> Server::State::make_generation(const config::Config& next) const {
+std::shared_ptr<const Generation> Server::State::make_generation(const config::Config& next) {
   auto generation = std::make_shared<Generation>();
   generation->config = next;
   auto session_settings = std::make_shared<SessionSettings>();
@@ -140,7 +140,7 @@ std::shared_ptr<const Generation> Server::State::make_generation(const config::C
   session_settings->snapshots = snapshots.get();
   session_settings->admin_users = next.admin.users;
   session_settings->admin_auth_database = next.admin.auth_database;
-  session_settings->admin = const_cast<State*>(this);
+  session_settings->admin = this;
   generation->session = std::move(session_settings);
   return generation;
 }

@@ -44,7 +44,9 @@ def setUpModule():
         conn.execute("INSERT INTO item VALUES (1, 10), (2, 20)")
     px = e2e_common.Proxy(upstream_port=pg.port, seeds=SEEDS,
                           control={"user": "postgres", "password": CONTROL_PW},
-                          admin={"users": ["postgres", "scram_user"]})
+                          admin={"users": ["postgres", "scram_user"]},
+                          # two I/O threads: SHOW CLIENTS gathers from both
+                          runtime={"threads": 2})
 
 
 def tearDownModule():
