@@ -52,12 +52,20 @@ class RolledBack {
       : connection_(connection), nested_(connection.in_transaction()) {
     (void)connection_.query("seed validation: begin",
                             nested_ ? "SAVEPOINT seedproxy_validation" : "BEGIN");
-    // Checking must never queue behind a long lock holder (and stall others queued after it).
-    (void)connection_.query("seed validation: lock timeout", "SET LOCAL lock_timeout = '5s'");
+    try {
+      // Checking must never queue behind a long lock holder (and stall others queued after it).
+      (void)connection_.query("seed validation: lock timeout", "SET LOCAL lock_timeout = '5s'");
+    } catch (...) {
+      roll_back();  // the destructor does not run for a half-built object
+      throw;
+    }
   }
   RolledBack(const RolledBack&) = delete;
   RolledBack& operator=(const RolledBack&) = delete;
-  ~RolledBack() {
+  ~RolledBack() { roll_back(); }
+
+ private:
+  void roll_back() noexcept {
     try {
       if (nested_) {
         (void)connection_.try_query("ROLLBACK TO SAVEPOINT seedproxy_validation");
@@ -70,7 +78,6 @@ class RolledBack {
     }
   }
 
- private:
   ControlConnection& connection_;
   bool nested_;
 };
