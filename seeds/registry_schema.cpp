@@ -102,12 +102,20 @@ int registry_version(ControlConnection& connection) {
   return std::stoi(PQgetvalue(version.get(), 0, 0));
 }
 
+void lock_registry(ControlConnection& connection) {
+  (void)connection.query("locking the seed registry", "SELECT pg_advisory_lock($1::bigint)",
+                         {std::to_string(registry_lock_key)});
+}
+
+void unlock_registry(ControlConnection& connection) {
+  (void)connection.query("unlocking the seed registry", "SELECT pg_advisory_unlock($1::bigint)",
+                         {std::to_string(registry_lock_key)});
+}
+
 int migrate_registry(ControlConnection& connection) {
   // "already exists, skipping" notices would land on the proxy's stderr.
   (void)connection.query("quieting the seed registry migration",
                          "SET LOCAL client_min_messages TO warning");
-  (void)connection.query("locking the seed registry", "SELECT pg_advisory_xact_lock($1::bigint)",
-                         {std::to_string(registry_lock_key)});
   (void)connection.query("creating the seedproxy schema",
                          R"sql(CREATE SCHEMA IF NOT EXISTS "seedproxy")sql");
   (void)connection.query("creating the seed registry's version table",

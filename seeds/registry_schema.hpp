@@ -12,7 +12,7 @@ namespace seedproxy::seeds {
 // The schema version this build creates and understands.
 inline constexpr int registry_schema_version = 1;
 
-// pg_advisory_xact_lock key serialising migrations and seed applications in one database
+// Advisory lock key serialising migrations and seed applications in one database
 // (materialization uses its own keys).
 inline constexpr std::int64_t registry_lock_key = 0x5EED9E0157E7L;
 
@@ -22,9 +22,17 @@ inline constexpr const char* registry_channel = "seedproxy_registry";
 // The version of the registry in the connected database, 0 when there is none.
 [[nodiscard]] int registry_version(ControlConnection& connection);
 
-// Inside an open transaction: takes the registry lock, creates the schema if needed and runs
-// every migration newer than the installed version. Returns the version now installed. Throws
-// std::runtime_error when the database holds a newer registry than this build understands.
+// The registry lock (a session-level advisory lock), taken BEFORE the transaction that migrates
+// or writes the registry begins and released after it ends: a backend that waited for it must
+// start its transaction afterwards, or its catalog caches would still miss a schema the other
+// proxy just created. Closing the connection releases it too.
+void lock_registry(ControlConnection& connection);
+void unlock_registry(ControlConnection& connection);
+
+// Inside a transaction begun while holding lock_registry(): creates the schema if needed and
+// runs every migration newer than the installed version. Returns the version now installed.
+// Throws std::runtime_error when the database holds a newer registry than this build
+// understands.
 int migrate_registry(ControlConnection& connection);
 
 }  // namespace seedproxy::seeds

@@ -84,9 +84,11 @@ SnapshotRegistry::SnapshotRegistry(ControlTarget target, std::string instance,
     : target_(std::move(target)),
       instance_(std::move(instance)),
       refresh_seconds_(refresh_seconds),
-      list_(std::make_shared<const DatabaseList>()),
+      list_(nullptr),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (wake_fd_ < 0) throw std::runtime_error("cannot create the seed registry's wake-up eventfd");
+  lists_.push_back(std::make_unique<const DatabaseList>());
+  list_.store(lists_.back().get(), std::memory_order_release);
 }
 
 SnapshotRegistry::~SnapshotRegistry() {
@@ -103,8 +105,7 @@ void SnapshotRegistry::wake() noexcept {
 }
 
 SnapshotRegistry::Database* SnapshotRegistry::find(std::string_view database) const noexcept {
-  const auto list = list_.load(std::memory_order_acquire);
-  for (Database* d : *list)
+  for (Database* d : *list_.load(std::memory_order_acquire))
     if (d->name == database) return d;
   return nullptr;
 }
@@ -115,10 +116,11 @@ SnapshotRegistry::Database* SnapshotRegistry::find_or_add(std::string_view datab
   if (Database* d = find(database)) return d;
   auto added = std::make_unique<Database>();
   added->name = std::string(database);
-  auto list = std::make_shared<DatabaseList>(*list_.load());
+  auto list = std::make_unique<DatabaseList>(*list_.load());
   list->push_back(added.get());
   owned_.push_back(std::move(added));
-  list_.store(std::move(list), std::memory_order_release);
+  lists_.push_back(std::move(list));
+  list_.store(lists_.back().get(), std::memory_order_release);
   wake();
   return owned_.back().get();
 }
@@ -167,6 +169,7 @@ std::vector<SeedStatus> SnapshotRegistry::seed_statuses() const {
 }
 
 void SnapshotRegistry::refresh(Database& database) {
+  std::lock_guard serial(refresh_mutex_);
   // Every request made before the registry is read is answered by this snapshot.
   const std::uint64_t answered = database.requested.load();
   std::string problems;
@@ -259,6 +262,7 @@ std::vector<std::string> SnapshotRegistry::apply(const std::vector<config::SeedS
     std::string database;
     std::unique_ptr<ControlConnection> connection;
     std::vector<DeclaredSeed> declared;
+    bool locked = false;
   };
   std::vector<Work> work;  // in database-name order: proxies lock registries in the same order
   std::vector<std::string> refusals;
@@ -302,6 +306,7 @@ std::vector<std::string> SnapshotRegistry::apply(const std::vector<config::SeedS
       try {
         if (item.connection->in_transaction())
           (void)item.connection->query("rolling back the seed registry change", "ROLLBACK");
+        if (item.locked) unlock_registry(*item.connection);
       } catch (const std::exception& e) {
         log::warning("seeds", e.what());
       }
@@ -314,6 +319,8 @@ std::vector<std::string> SnapshotRegistry::apply(const std::vector<config::SeedS
         const bool has_registry = registry_version(*item.connection) > 0;
         // Nothing to declare and no registry: leave the database untouched.
         if (item.declared.empty() && !has_registry) continue;
+        lock_registry(*item.connection);
+        item.locked = true;
         (void)item.connection->query("starting the seed registry change", "BEGIN");
         (void)migrate_registry(*item.connection);
         bool changed = false;
@@ -340,16 +347,18 @@ std::vector<std::string> SnapshotRegistry::apply(const std::vector<config::SeedS
     try {
       if (item.connection->in_transaction())
         (void)item.connection->query("committing the seed registry change", "COMMIT");
+      if (item.locked) unlock_registry(*item.connection);
     } catch (const std::exception& e) {
       // The earlier databases are committed already; say so plainly.
       refusals.push_back("committing the seeds of database \"" + item.database +
                          "\" failed (databases before it in name order were changed): " + e.what());
     }
   }
+  // Published before returning, so seed_statuses() right after a reload shows the new seeds.
   for (const auto& item : work) {
     if (!item.declared.empty() ||
         std::find(notify.begin(), notify.end(), item.database) != notify.end())
-      request_refresh(find_or_add(item.database)->name);
+      refresh(*find_or_add(item.database));
   }
   if (mode != Mode::retry) {
     std::lock_guard lock(add_mutex_);
@@ -374,7 +383,7 @@ void SnapshotRegistry::start(const std::vector<config::SeedSpec>& seeds) {
   // The first snapshot of every configured database before clients arrive.
   for (Database* d : *list_.load()) {
     d->refresh_wanted = false;
-    refresh(*d);
+    if (!d->snapshot.load()) refresh(*d);
   }
   thread_ = std::thread([this] { run(); });
 }
@@ -388,7 +397,7 @@ void SnapshotRegistry::run() {
   std::vector<pollfd> fds;
   std::vector<Database*> polled;
   while (!stopping_) {
-    const auto list = list_.load(std::memory_order_acquire);
+    const DatabaseList* list = list_.load(std::memory_order_acquire);
     const auto now = Clock::now();
     // Listen first, then load: a change committed in between is announced, not missed.
     for (Database* d : *list) {

@@ -98,11 +98,15 @@ class SnapshotRegistry {
   ControlTarget target_;
   std::string instance_;
   double refresh_seconds_;
-  std::mutex add_mutex_;                                   // guards owned_ and pending_
-  std::vector<std::unique_ptr<Database>> owned_;           // never shrinks: pointers stay valid
-  std::atomic<std::shared_ptr<const DatabaseList>> list_;  // immutable, replaced on add
+  std::mutex add_mutex_;                          // guards owned_ and pending_
+  std::vector<std::unique_ptr<Database>> owned_;  // never shrinks: pointers stay valid
+  // The current list, immutable, replaced on add; read with one plain atomic load (no reference
+  // count traffic on the hot path). Replaced lists are kept until destruction (one per database).
+  std::atomic<const DatabaseList*> list_;
+  std::vector<std::unique_ptr<const DatabaseList>> lists_;  // guarded by add_mutex_
   std::vector<config::SeedSpec> pending_;  // seeds of databases unreachable at start
   std::mutex apply_mutex_;                 // one application at a time
+  std::mutex refresh_mutex_;  // refresh() runs on the control thread, or in apply() after a change
   std::atomic<std::uint64_t> next_version_{1};
   std::atomic<bool> stopping_{false};
   int wake_fd_ = -1;  // eventfd: sessions and the destructor wake the control thread

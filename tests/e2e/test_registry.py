@@ -7,13 +7,14 @@ conflicts with A's (naming both instances and both definitions), and nobody crea
 a database that has no seeds.
 """
 
+import threading
 import time
 import unittest
 
 import e2e_common
 import psycopg
 
-from harness.pgcluster import PgCluster
+from harness.pgcluster import PgCluster, free_port
 from harness.proxy import ProxyError
 
 DB = "shared"
@@ -202,6 +203,57 @@ class Registry(unittest.TestCase):
                 seed("random() * balance", attribute="noise")])
         self.assertEqual(direct("SELECT to_regnamespace('seedproxy') IS NULL", database=PLAIN)[0][0], True)
         self.assertEqual(direct('SELECT count(*) FROM "seedproxy"."seeds"')[0][0], 1)
+
+    def test_9_proxies_starting_together_migrate_once(self):
+        # A fresh database and two proxies starting at the same moment with the same seed: the
+        # advisory lock makes one create the registry and the other find it in place.
+        with pg.connect() as conn:
+            conn.execute("CREATE DATABASE race")
+        with pg.connect("race") as conn:
+            conn.execute("CREATE TABLE account (id int PRIMARY KEY, balance numeric NOT NULL)")
+            conn.execute("INSERT INTO account VALUES (1, 10)")
+        race_seed = dict(seed("balance + 1"), database="race")
+        # Distinct fixed ports: two proxies probing for a free port at once could pick the same one.
+        ports = [free_port()]
+        while len(ports) < 2:
+            if (port := free_port()) not in ports:
+                ports.append(port)
+        proxies = [e2e_common.Proxy(upstream_port=pg.port, start=False, instance=f"racer-{i}",
+                                    listen={"port": ports[i]}, seeds=[race_seed],
+                                    control={"user": "postgres"}) for i in range(2)]
+        errors = []
+        started = threading.Barrier(3)
+        done = threading.Event()
+
+        def start(px):
+            # The thread lives until the test ends: the harness ties a proxy's life to the thread
+            # that spawned it (PR_SET_PDEATHSIG).
+            try:
+                px.start()
+            except Exception as e:  # reported below
+                errors.append(e)
+            started.wait()
+            done.wait()
+        threads = [threading.Thread(target=start, args=(px,)) for px in proxies]
+        try:
+            for t in threads:
+                t.start()
+            started.wait()
+            self.assertEqual(errors, [])
+            self.assertEqual(direct('SELECT "version" FROM "seedproxy"."schema_version"', database="race"),
+                             [(1,)])
+            self.assertEqual(direct('SELECT count(*) FROM "seedproxy"."seeds"', database="race"), [(1,)])
+            declared = {r[0] for r in direct('SELECT "instance" FROM "seedproxy"."declarations"',
+                                             database="race")}
+            self.assertEqual(declared, {"racer-0", "racer-1"})
+            for px in proxies:
+                self.assertEqual(risk_through(px, "race"), 11)
+        finally:
+            for px in proxies:
+                e2e_common.finish(px)
+            done.set()
+            for t in threads:
+                t.join()
 
 
 if __name__ == "__main__":
