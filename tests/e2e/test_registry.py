@@ -76,7 +76,7 @@ def restart_a(seeds: list) -> None:
 class Registry(unittest.TestCase):
     # Tests run in name order; each leaves A's seed as "balance * 2" (virtual).
 
-    def test_1_schema_is_versioned(self):
+    def test_01_schema_is_versioned(self):
         version = direct('SELECT max("version") FROM "seedproxy"."schema_version"')[0][0]
         self.assertEqual(version, 1)
         tables = {r[0] for r in direct(
@@ -89,13 +89,13 @@ class Registry(unittest.TestCase):
         declared = direct('SELECT "instance" FROM "seedproxy"."declarations"')
         self.assertEqual(declared, [("proxy-a",)])
 
-    def test_2_proxy_without_seeds_serves_the_registry(self):
+    def test_02_proxy_without_seeds_serves_the_registry(self):
         # The first statement of B's first session already sees the seed: the session waits for
         # the database's first registry load.
         self.assertEqual(risk_through(px_b), 20)
         self.assertEqual(risk_through(px_a), 20)
 
-    def test_3_no_registry_where_there_are_no_seeds(self):
+    def test_03_no_registry_where_there_are_no_seeds(self):
         for px in (px_a, px_b):
             with psycopg.connect(px.dsn(PLAIN), autocommit=True) as conn:
                 self.assertEqual(conn.execute("SELECT balance FROM account WHERE id = 2").fetchone()[0], 20)
@@ -121,7 +121,7 @@ class Registry(unittest.TestCase):
             e2e_common.poll(served, timeout=5, interval=0.01, what=f"proxy B to serve {expected}")
             return time.monotonic() - started
 
-    def test_4_restarted_declarer_reaches_the_other_proxy_within_a_second(self):
+    def test_04_restarted_declarer_reaches_the_other_proxy_within_a_second(self):
         # A's own definition changes: an update, not a conflict. A commits before it listens.
         took = self.follow_change(lambda: restart_a([seed("balance * 3")]), 30)
         self.assertLess(took, 1.0, f"B followed A's change after {took:.3f}s")
@@ -131,7 +131,7 @@ class Registry(unittest.TestCase):
         restart_a([seed("balance * 2")])
         e2e_common.poll(lambda: risk_through(px_b) == 20, timeout=5, what="B back on balance * 2")
 
-    def test_5_direct_update_with_notify_reaches_both(self):
+    def test_05_direct_update_with_notify_reaches_both(self):
         def change():
             with pg.connect(DB) as conn:
                 conn.execute('UPDATE "seedproxy"."seeds" SET "expression" = %s', ("balance * 5",))
@@ -163,7 +163,7 @@ class Registry(unittest.TestCase):
                          [("virtual", "balance * 2")])
         e2e_common.poll(lambda: risk_through(px_b) == 20, timeout=1, what="B to serve it again")
 
-    def test_6_conflicting_file_is_refused_naming_both(self):
+    def test_06_conflicting_file_is_refused_naming_both(self):
         with self.assertRaises(ProxyError) as refused:
             make_proxy("proxy-c", [seed("balance * 7")])
         text = str(refused.exception)
@@ -181,7 +181,7 @@ class Registry(unittest.TestCase):
             # Retiring an instance: its declarations go (docs/registry.md), the seed stays.
             direct('DELETE FROM "seedproxy"."declarations" WHERE "instance" = %s RETURNING 1', ("proxy-d",))
 
-    def test_7_materialized_seed_is_not_redefined(self):
+    def test_07_materialized_seed_is_not_redefined(self):
         with pg.connect(DB) as conn:
             conn.execute('UPDATE "seedproxy"."seeds" SET "phase" = \'materialized\'')
         try:
@@ -194,7 +194,7 @@ class Registry(unittest.TestCase):
                 conn.execute('UPDATE "seedproxy"."seeds" SET "phase" = \'virtual\'')
             restart_a([seed("balance * 2")])
 
-    def test_8_invalid_seed_changes_nothing(self):
+    def test_08_invalid_seed_changes_nothing(self):
         # A valid seed for `plain` and an invalid one for `shared`: neither database is touched.
         with self.assertRaises(ProxyError):
             make_proxy("proxy-e", [
@@ -204,7 +204,7 @@ class Registry(unittest.TestCase):
         self.assertEqual(direct("SELECT to_regnamespace('seedproxy') IS NULL", database=PLAIN)[0][0], True)
         self.assertEqual(direct('SELECT count(*) FROM "seedproxy"."seeds"')[0][0], 1)
 
-    def test_9_proxies_starting_together_migrate_once(self):
+    def test_09_proxies_starting_together_migrate_once(self):
         # A fresh database and two proxies starting at the same moment with the same seed: the
         # advisory lock makes one create the registry and the other find it in place.
         with pg.connect() as conn:
@@ -254,6 +254,29 @@ class Registry(unittest.TestCase):
             done.set()
             for t in threads:
                 t.join()
+
+    def test_10_dropped_listener_is_reconnected(self):
+        def listeners():
+            return {r[0] for r in direct(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = "
+                "'seedproxy listener'", (DB,))}
+        before = e2e_common.poll(lambda: len(listeners()) >= 2 and listeners(), timeout=5,
+                                 what="both proxies' listeners on the shared database")
+        direct("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (list(before),))
+        e2e_common.poll(lambda: len(listeners() - before) >= 2, timeout=5,
+                        what="both listeners to reconnect")
+
+        def change():
+            with pg.connect(DB) as conn:
+                conn.execute('UPDATE "seedproxy"."seeds" SET "expression" = %s', ("balance * 6",))
+                conn.execute("SELECT pg_notify('seedproxy_registry', %s)", (DB,))
+        try:
+            took = self.follow_change(change, 60)
+            self.assertLess(took, 1.0, f"B followed the registry after {took:.3f}s")
+        finally:
+            with pg.connect(DB) as conn:
+                conn.execute('UPDATE "seedproxy"."seeds" SET "expression" = %s', ("balance * 2",))
+                conn.execute("SELECT pg_notify('seedproxy_registry', %s)", (DB,))
 
 
 if __name__ == "__main__":
