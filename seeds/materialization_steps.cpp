@@ -55,26 +55,35 @@ class Transaction {
       : connection_(connection) {
     (void)connection_.query("starting a materialization transaction", "BEGIN");
     open_ = true;
-    (void)connection_.query("setting the materialization's lock and statement timeouts",
-                            "SELECT pg_catalog.set_config('lock_timeout', $1, true), "
-                            "pg_catalog.set_config('statement_timeout', $2, true)",
-                            {ms_text(settings.lock_timeout), ms_text(settings.statement_timeout)});
+    try {
+      (void)connection_.query(
+          "setting the materialization's lock and statement timeouts",
+          "SELECT pg_catalog.set_config('lock_timeout', $1, true), "
+          "pg_catalog.set_config('statement_timeout', $2, true)",
+          {ms_text(settings.lock_timeout), ms_text(settings.statement_timeout)});
+    } catch (...) {
+      roll_back();  // no destructor runs for a constructor that throws
+      throw;
+    }
   }
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
-  ~Transaction() {
-    if (!open_) return;
-    try {
-      (void)connection_.query("rolling back a materialization transaction", "ROLLBACK");
-    } catch (...) {  // the connection is gone; nothing is left open on a dead connection
-    }
-  }
+  ~Transaction() { roll_back(); }
   void commit() {
     open_ = false;
     (void)connection_.query("committing a materialization transaction", "COMMIT");
   }
 
  private:
+  void roll_back() noexcept {
+    if (!open_) return;
+    open_ = false;
+    try {
+      (void)connection_.query("rolling back a materialization transaction", "ROLLBACK");
+    } catch (...) {  // the connection is gone; nothing is left open on a dead connection
+    }
+  }
+
   ControlConnection& connection_;
   bool open_ = false;
 };
