@@ -502,8 +502,8 @@ Config parse_config(std::string_view json_text) {
     throw ConfigError("", "expected the configuration to be a JSON object, got " + describe(root));
 
   const Object top(root, "",
-                   {"instance", "listen", "upstream", "control", "metrics", "admin", "ddl_seeds",
-                    "seeds", "limits", "runtime", "log", "reload"});
+                   {"listen", "upstream", "control", "metrics", "admin", "ddl_seeds", "seeds",
+                    "limits", "runtime", "log", "reload", "instance"});
   Config config;
   if (const Json* listen = top.find("listen"))
     config.listen = read_endpoint(*listen, "listen", config.listen, false);
