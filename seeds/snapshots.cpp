@@ -288,9 +288,26 @@ std::vector<std::string> SnapshotRegistry::apply(const std::vector<config::SeedS
       for (const auto* spec : specs) unreachable.push_back(*spec);
       continue;
     }
+    // Seeds the registry has materializing or materialized have their column already: the
+    // validator must expect it rather than refuse it as a physical column.
+    std::vector<RegistrySeed> registered;
+    try {
+      if (!specs.empty() && registry_version(*item.connection) > 0)
+        registered = read_registry(*item.connection);
+    } catch (const std::exception& e) {
+      refusals.push_back("cannot read the seed registry of database \"" + database +
+                         "\": " + e.what());
+    }
     for (const auto* spec : specs) {
+      ValidationOptions options;
+      std::string schema, table;
+      if (split_entity(spec->entity, schema, table))
+        for (const auto& row : registered)
+          if (row.schema == schema && row.table == table && row.attribute == spec->attribute &&
+              (row.phase == "materializing" || row.phase == "materialized"))
+            options.column_added_by_proxy = true;
       try {
-        auto verdict = validate_seed(*item.connection, *spec);
+        auto verdict = validate_seed(*item.connection, *spec, options);
         if (auto* refusal = std::get_if<Refusal>(&verdict))
           refusals.push_back(refusal->message);
         else

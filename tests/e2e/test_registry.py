@@ -189,10 +189,21 @@ class Registry(unittest.TestCase):
                 restart_a([seed("balance * 4")])
             self.assertIn("roll it back first", str(refused.exception))
             self.assertEqual(direct('SELECT "expression" FROM "seedproxy"."seeds"'), [("balance * 2",)])
+            # Once materialized the column exists: re-applying the unchanged file is accepted,
+            # not refused as "already a physical column".
+            with pg.connect(DB) as conn:
+                conn.execute("ALTER TABLE account ADD COLUMN risk numeric")
+                conn.execute("UPDATE account SET risk = balance * 2")
+            restart_a([seed("balance * 2")])
+            self.assertEqual(risk_through(px_a), 20)
+            self.assertEqual(direct('SELECT "phase" FROM "seedproxy"."seeds"'), [("materialized",)])
         finally:
             with pg.connect(DB) as conn:
+                conn.execute("ALTER TABLE account DROP COLUMN IF EXISTS risk")
                 conn.execute('UPDATE "seedproxy"."seeds" SET "phase" = \'virtual\'')
+                conn.execute("SELECT pg_notify('seedproxy_registry', %s)", (DB,))
             restart_a([seed("balance * 2")])
+            e2e_common.poll(lambda: risk_through(px_b) == 20, timeout=5, what="B back on the virtual seed")
 
     def test_08_invalid_seed_changes_nothing(self):
         # A valid seed for `plain` and an invalid one for `shared`: neither database is touched.
