@@ -59,7 +59,7 @@ class Observer {
   virtual void statement_rewritten(Duration elapsed, bool cache_hit) noexcept = 0;
 
   // A statement read a virtual attribute (counted once per statement and attribute). Called only
-  // for rewritten statements, so a map lookup is acceptable here.
+  // for rewritten statements, so hashing the three names is acceptable here.
   virtual void attribute_read(std::string_view database, std::string_view entity,
                               std::string_view attribute) noexcept = 0;
 

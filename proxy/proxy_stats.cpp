@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <tuple>
 
 namespace seedproxy::proxy {
 
@@ -43,9 +45,8 @@ ProxyStats::ProxyStats()
   for (auto& histogram : statement_duration_) {
     histogram = std::make_unique<AtomicHistogram>(statement_buckets);
   }
-  auto empty = std::make_unique<const Index>();
-  index_.store(empty.get(), std::memory_order_release);
-  indexes_.push_back(std::move(empty));
+  slots_ = std::make_unique<std::atomic<AttributeCounter*>[]>(attribute_slots);
+  for (std::size_t i = 0; i < attribute_slots; ++i) slots_[i].store(nullptr);
 }
 
 ProxyStats::~ProxyStats() = default;
@@ -64,41 +65,59 @@ void ProxyStats::statement_rewritten(Duration elapsed, bool cache_hit) noexcept 
   (cache_hit ? rewrite_cache_hits_ : rewrite_cache_misses_).add();
 }
 
+namespace {
+
+std::size_t hash_key(std::string_view database, std::string_view entity,
+                     std::string_view attribute) noexcept {
+  const std::hash<std::string_view> hash;
+  std::size_t h = hash(database);
+  h = h * 31 + hash(entity);
+  return h * 31 + hash(attribute);
+}
+
+}  // namespace
+
 void ProxyStats::attribute_read(std::string_view database, std::string_view entity,
                                 std::string_view attribute) noexcept {
   const Key key{database, entity, attribute};
-  const Index* index = index_.load(std::memory_order_acquire);
-  if (auto found = index->find(key); found != index->end()) {
-    found->second->reads.add();
-    return;
+  const std::size_t hash = hash_key(database, entity, attribute);
+  for (std::size_t probe = 0; probe < attribute_slots; ++probe) {
+    AttributeCounter* counter =
+        slots_[(hash + probe) % attribute_slots].load(std::memory_order_acquire);
+    if (counter == nullptr) break;  // not present: add it below
+    if (Key{counter->database, counter->entity, counter->attribute} == key) {
+      counter->reads.add();
+      return;
+    }
   }
   AttributeCounter* counter = nullptr;
   try {
-    counter = add_attribute(key);
+    counter = add_attribute(key, hash);
   } catch (...) {
     // Out of memory while adding a series: losing one count beats ending the session.
   }
-  if (counter != nullptr) {
-    counter->reads.add();
-  } else {
-    attribute_reads_dropped_.add();
-  }
+  (counter != nullptr ? counter->reads : attribute_reads_dropped_).add();
 }
 
-ProxyStats::AttributeCounter* ProxyStats::add_attribute(const Key& key) {
+ProxyStats::AttributeCounter* ProxyStats::add_attribute(const Key& key, std::size_t hash) {
   std::lock_guard lock(add_mutex_);
-  const Index* current = index_.load(std::memory_order_relaxed);
-  if (auto found = current->find(key); found != current->end()) return found->second;
-  if (counters_.size() >= max_attribute_series) return nullptr;
-  AttributeCounter& counter = counters_.emplace_back();
-  counter.database = std::get<0>(key);
-  counter.entity = std::get<1>(key);
-  counter.attribute = std::get<2>(key);
-  auto next = std::make_unique<Index>(*current);
-  next->emplace(Key{counter.database, counter.entity, counter.attribute}, &counter);
-  index_.store(next.get(), std::memory_order_release);
-  indexes_.push_back(std::move(next));
-  return &counter;
+  // Probe again: another thread may have added it, and only this thread can fill a slot now.
+  for (std::size_t probe = 0; probe < attribute_slots; ++probe) {
+    auto& slot = slots_[(hash + probe) % attribute_slots];
+    AttributeCounter* counter = slot.load(std::memory_order_relaxed);
+    if (counter != nullptr) {
+      if (Key{counter->database, counter->entity, counter->attribute} == key) return counter;
+      continue;
+    }
+    if (counters_.size() >= max_attribute_series) return nullptr;
+    AttributeCounter& added = counters_.emplace_back();
+    added.database = std::get<0>(key);
+    added.entity = std::get<1>(key);
+    added.attribute = std::get<2>(key);
+    slot.store(&added, std::memory_order_release);  // publishes the strings with it
+    return &added;
+  }
+  return nullptr;
 }
 
 ProxyStats::Snapshot ProxyStats::snapshot() const {
@@ -123,12 +142,17 @@ ProxyStats::Snapshot ProxyStats::snapshot() const {
   result.attribute_reads_dropped = attribute_reads_dropped_.get();
   result.upstream_connect = upstream_connect_.snapshot();
   result.rewrite_duration = rewrite_duration_.snapshot();
-  const Index* index = index_.load(std::memory_order_acquire);
-  result.attribute_reads.reserve(index->size());
-  for (const auto& [key, counter] : *index) {  // the map is ordered, so the output is too
-    result.attribute_reads.push_back(
-        {counter->database, counter->entity, counter->attribute, counter->reads.get()});
+  for (std::size_t i = 0; i < attribute_slots; ++i) {
+    if (const AttributeCounter* counter = slots_[i].load(std::memory_order_acquire)) {
+      result.attribute_reads.push_back(
+          {counter->database, counter->entity, counter->attribute, counter->reads.get()});
+    }
   }
+  std::sort(result.attribute_reads.begin(), result.attribute_reads.end(),
+            [](const AttributeReads& a, const AttributeReads& b) {
+              return std::tie(a.database, a.entity, a.attribute) <
+                     std::tie(b.database, b.entity, b.attribute);
+            });
   return result;
 }
 

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -67,7 +66,7 @@ class ProxyStats final : public Observer {
  public:
   // Distinct (database, entity, attribute) label sets kept; reads of further ones are counted in
   // attribute_reads_dropped so a runaway label set cannot grow memory without bound.
-  static constexpr std::size_t max_attribute_series = 10000;
+  static constexpr std::size_t max_attribute_series = 8192;
 
   struct AttributeReads {
     std::string database, entity, attribute;
@@ -120,10 +119,8 @@ class ProxyStats final : public Observer {
     PaddedCounter reads;
   };
   using Key = std::tuple<std::string_view, std::string_view, std::string_view>;
-  // Immutable once published; keys point into the counters' own strings.
-  using Index = std::map<Key, AttributeCounter*, std::less<>>;
 
-  [[nodiscard]] AttributeCounter* add_attribute(const Key& key);
+  [[nodiscard]] AttributeCounter* add_attribute(const Key& key, std::size_t hash);
 
   PaddedCounter clients_accepted_, clients_refused_, clients_closed_;
   std::array<PaddedCounter, upstream_stage_count> upstream_errors_;
@@ -135,13 +132,13 @@ class ProxyStats final : public Observer {
   std::array<std::unique_ptr<AtomicHistogram>, statement_kind_count> statement_duration_;
   AtomicHistogram rewrite_duration_;
 
-  // Readers load the newest index without locking; a new attribute copies it under the mutex.
-  // Old indexes stay alive until destruction (a reader may still hold one), which is cheap
-  // because attributes are few and never removed.
-  std::atomic<const Index*> index_{nullptr};
+  // Attribute counters in an open-addressing hash table (linear probing, never shrinks): readers
+  // probe with acquire loads and never lock; a new attribute is placed in the first empty slot of
+  // its probe sequence under the mutex. Twice as many slots as series keeps probes short.
+  static constexpr std::size_t attribute_slots = 2 * max_attribute_series;
+  std::unique_ptr<std::atomic<AttributeCounter*>[]> slots_;
   std::mutex add_mutex_;
-  std::deque<AttributeCounter> counters_;              // guarded by add_mutex_; stable addresses
-  std::vector<std::unique_ptr<const Index>> indexes_;  // guarded by add_mutex_
+  std::deque<AttributeCounter> counters_;  // guarded by add_mutex_; stable addresses
 };
 
 }  // namespace seedproxy::proxy
