@@ -114,8 +114,8 @@ function duration(seconds) {
   seconds = Math.max(0, Math.round(seconds));
   const d = Math.floor(seconds / 86400), h = Math.floor(seconds % 86400 / 3600),
         m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
-  if (d) return d + "d " + h + "h";
-  if (h) return h + "h " + m + "m";
+  if (d) return d + "d" + (h ? " " + h + "h" : "");
+  if (h) return h + "h" + (m ? " " + m + "m" : "");
   if (m) return m + "m " + s + "s";
   return s + "s";
 }
