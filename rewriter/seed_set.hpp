@@ -2,6 +2,7 @@
 // expression cut into a template that can be bound to any alias of the entity.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -114,6 +115,9 @@ class SeedSet {
  private:
   std::vector<VirtualAttribute> attributes_;
   std::vector<std::string> filter_words_;  // lower-case attribute and table names
+  // Indices into filter_words_ by the word's first byte, in both cases, so the pre-filter is one
+  // pass over the statement whatever the number of seeds.
+  std::array<std::vector<std::uint32_t>, 256> words_by_first_byte_;
   std::uint64_t version_ = 0;
 };
 
