@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "rewriter/rewriter.hpp"
 
@@ -20,6 +21,11 @@ struct CachedRewrite {
   std::string sql;
   SqlError error;
   std::string refusal_marker;
+  // The virtual attributes the text reads, once per statement that reads them, by name.
+  struct Read {
+    std::string schema, table, attribute;
+  };
+  std::vector<Read> reads;
 };
 
 class RewriteCache {

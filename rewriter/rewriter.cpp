@@ -63,7 +63,14 @@ RewriteResult rewrite(const RewriteRequest& request) {
       return result;
     }
     for (auto& edit : resolution.edits) edits.push_back(std::move(edit));
-    for (const auto& read : resolution.reads) result.reads.push_back(read);
+    // Once per statement and attribute, however often the statement names it.
+    const auto first_of_statement = result.reads.size();
+    for (const auto& read : resolution.reads) {
+      const auto begin = result.reads.begin() + static_cast<std::ptrdiff_t>(first_of_statement);
+      if (std::none_of(begin, result.reads.end(),
+                       [&](const AttributeRead& seen) { return seen.attribute == read.attribute; }))
+        result.reads.push_back(read);
+    }
   }
   if (edits.empty()) return result;
   result.outcome = RewriteResult::Outcome::rewritten;
