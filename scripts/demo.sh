@@ -133,12 +133,15 @@ if [[ -n "$port_wanted" ]]; then
 else
   proxy_port=$(free_port 6432)
 fi
+metrics_port=$(free_port $((proxy_port + 1000)))
 
 write_config() { # write_config FILE SEEDS_JSON
   cat >"$1" <<EOF
 {
   "listen": {"host": "127.0.0.1", "port": $proxy_port},
   "upstream": {"host": "127.0.0.1", "port": $pg_port},
+  "admin": {"users": ["postgres"]},
+  "metrics": {"host": "127.0.0.1", "port": $metrics_port},
   "runtime": {"threads": 1, "shutdown_grace_seconds": 5},
   "log": {"level": "info"},
   "seeds": $2
@@ -212,6 +215,8 @@ declared in the configuration. PostgreSQL has no such column (\\d account), yet 
     SELECT count(*) FROM account WHERE risk_score > 30;
 
     UPDATE account SET risk_score = 0 WHERE id = 1;   -- refused, as for a generated column
+
+Where the seed is kept: the proxy wrote it to the registry in the database (\\dt seedproxy.*).
 EOF
 elif ((seeded)); then
   cat <<EOF
@@ -223,6 +228,15 @@ This build does not answer for it yet, so PostgreSQL says the column does not ex
 EOF
 fi
 cat <<EOF
+
+The admin console (docs/admin.md), PgBouncer-style:
+
+    psql -h 127.0.0.1 -p $proxy_port -U postgres seedproxy      -- then SHOW SEEDS; SHOW CLIENTS; SHOW STATS;
+
+Status page and Prometheus metrics (docs/metrics.md): http://127.0.0.1:$metrics_port/ and /metrics
+
+Edit ${config#"$SEEDPROXY_ROOT"/} and save it (or kill -HUP $proxy_pid): the proxy reloads it without
+dropping a connection, or logs why it refused it and keeps the old one.
 
 Files: config ${config#"$SEEDPROXY_ROOT"/}, proxy log ${proxy_log#"$SEEDPROXY_ROOT"/}, cluster ${pg_dir#"$SEEDPROXY_ROOT"/}.
 Press Ctrl-C to stop the proxy and PostgreSQL. seedproxy's log follows.
