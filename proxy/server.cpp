@@ -141,6 +141,7 @@ std::shared_ptr<const Generation> Server::State::make_generation(const config::C
   session_settings->admin_users = next.admin.users;
   session_settings->admin_auth_database = next.admin.auth_database;
   session_settings->admin = this;
+  session_settings->ddl_seeds = next.ddl_seeds;
   generation->session = std::move(session_settings);
   return generation;
 }

@@ -274,6 +274,17 @@ asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::Rel
     out.last = scanner.next(unread.subspan(ready));
     if (out.last.kind == Kind::message) {
       auto replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
+      if (&to == &server_ && ddl_seeds_ && ddl_seeds_->waiting()) {
+        // A DDL seed is being registered: what went before goes on, this message waits for the
+        // verdict and is then decided again.
+        if (ready > flushed) {
+          if ((out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed))))
+            co_return out;
+          flushed = ready;
+        }
+        co_await ddl_seeds_->wait(client_.get_executor());
+        replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
+      }
       if (replacement) {
         if (ready > flushed) {
           if ((out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed))))
@@ -315,6 +326,11 @@ void Session::enable_rewriting() {
   from_client_.inspect('P');
   from_server_.inspect('E');
   from_server_.inspect('C');
+  if (settings_->ddl_seeds) {
+    ddl_seeds_ = std::make_unique<DdlSeeds>(*settings_->snapshots, database_,
+                                            settings_->max_rewrite_bytes);
+    from_server_.inspect('N');  // the stand-in statement's notice is dropped
+  }
 }
 
 asio::awaitable<Session::Ending> Session::client_to_server() {
@@ -345,6 +361,11 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
           co_await relay(client_buffer_, from_client_, server_,
                          [this](const protocol::MessageHeader&, protocol::Bytes message) {
                            if (!rewriting_) return std::optional<std::vector<std::byte>>();
+                           if (ddl_seeds_) {
+                             auto stand_in = ddl_seeds_->client_message(message, *rewriting_,
+                                                                        transaction_status_);
+                             if (stand_in || ddl_seeds_->waiting()) return stand_in;
+                           }
                            auto replacement = rewriting_->client_message(message);
                            if (replacement) list_.counters.statements_rewritten.add(1);
                            return replacement;
@@ -404,6 +425,8 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
           co_await relay(server_buffer_, from_server_, client_,
                          [this](const protocol::MessageHeader& header, protocol::Bytes message) {
                            on_server_message(header, message);
+                           if (ddl_seeds_)
+                             if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
                            return rewriting_ ? rewriting_->server_message(message) : std::nullopt;
                          });
       const auto& step = relayed.last;

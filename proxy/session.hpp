@@ -14,6 +14,7 @@
 
 #include "proxy/admin_backend.hpp"
 #include "proxy/buffer_pool.hpp"
+#include "proxy/ddl_seeds.hpp"
 #include "proxy/messages.hpp"
 #include "proxy/relay_scanner.hpp"
 #include "proxy/statement_rewriting.hpp"
@@ -43,6 +44,8 @@ struct SessionSettings {
   std::vector<std::string> admin_users;
   std::string admin_auth_database = "postgres";
   AdminBackend* admin = nullptr;
+  // ddl_seeds: ALTER TABLE ... GENERATED ALWAYS AS (...) STORED becomes a seed (proxy/ddl_seeds.hpp).
+  bool ddl_seeds = false;
 };
 
 class Session;
@@ -119,6 +122,7 @@ class Session {
   std::optional<std::string> startup_search_path_;
 
   std::unique_ptr<StatementRewriting> rewriting_;
+  std::unique_ptr<DdlSeeds> ddl_seeds_;  // with rewriting_, when settings_->ddl_seeds
   protocol::RelayScanner from_client_;
   protocol::RelayScanner from_server_;
   IoBuffer client_buffer_;

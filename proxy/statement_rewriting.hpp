@@ -29,6 +29,9 @@ class StatementRewriting {
   // that follow DDL must be resolved against the new catalog.
   [[nodiscard]] bool catalog_pending();
 
+  // The schemas unqualified names are looked up in now, "$user" expanded (DDL seeds use it).
+  [[nodiscard]] std::vector<std::string> search_path() const { return effective_search_path(); }
+
   // A replacement for a whole client message ('Q' or 'P'), or nullopt to forward it as sent.
   [[nodiscard]] std::optional<std::vector<std::byte>> client_message(protocol::Bytes message);
   // A replacement for a whole server message ('E', 'C', 'Z'), or nullopt to forward it.

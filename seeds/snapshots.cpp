@@ -443,6 +443,7 @@ void SnapshotRegistry::run() {
       if (!pending.empty())
         for (const auto& refusal : apply(pending, Mode::retry)) log::error("seeds", refusal);
     }
+    serve_ddl_seeds();
 
     // Sleep until a session asks, a notification arrives, or a timer is due.
     fds.assign(1, pollfd{wake_fd_, POLLIN, 0});

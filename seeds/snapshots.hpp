@@ -17,6 +17,7 @@
 #include "rewriter/catalog.hpp"
 #include "rewriter/seed_set.hpp"
 #include "seeds/control_connection.hpp"
+#include "seeds/ddl_seed_request.hpp"
 
 namespace seedproxy::seeds {
 
@@ -82,6 +83,13 @@ class SnapshotRegistry {
   std::uint64_t request_refresh(std::string_view database) noexcept;
   [[nodiscard]] bool refreshed(std::string_view database, std::uint64_t ticket) const noexcept;
 
+  // DDL seeds: hands `job` to the control thread, which runs register_ddl_seed_now() and then
+  // sets job->done. Never blocks; a job submitted while stopping is never answered.
+  void submit_ddl_seed(std::shared_ptr<DdlSeedJob> job);
+  // Validates one DDL seed and registers it, published in this proxy's snapshot before returning
+  // (blocking: libpq on the calling thread; never call it on an I/O thread).
+  [[nodiscard]] DdlSeedVerdict register_ddl_seed_now(const DdlSeedRequest& request);
+
  private:
   struct Database;
   using DatabaseList = std::vector<Database*>;
@@ -91,6 +99,7 @@ class SnapshotRegistry {
   void wake() noexcept;
   void refresh(Database& database);
   void run();
+  void serve_ddl_seeds();  // control thread: answers the queued DDL seed jobs
   enum class Mode { reload, start, retry };
   [[nodiscard]] std::vector<std::string> apply(const std::vector<config::SeedSpec>& seeds,
                                                Mode mode);
@@ -105,6 +114,7 @@ class SnapshotRegistry {
   std::atomic<const DatabaseList*> list_;
   std::vector<std::unique_ptr<const DatabaseList>> lists_;  // guarded by add_mutex_
   std::vector<config::SeedSpec> pending_;  // seeds of databases unreachable at start
+  std::vector<std::shared_ptr<DdlSeedJob>> ddl_jobs_;  // DDL seeds to register; add_mutex_
   std::mutex apply_mutex_;                 // one application at a time
   std::mutex refresh_mutex_;  // refresh() runs on the control thread, or in apply() after a change
   std::atomic<std::uint64_t> next_version_{1};
