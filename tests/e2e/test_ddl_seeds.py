@@ -180,6 +180,33 @@ class DdlSeeds(unittest.TestCase):
             self.assertEqual(conn.execute("SELECT doubled FROM item WHERE id = 1").fetchone()[0], 20)
         self.assertEqual(registered("doubled")[0][3], "price * 2")
 
+    def test_05b_simple_protocol_transaction_blocks(self):
+        # Refused inside BEGIN: the block is failed, as PostgreSQL would leave it.
+        out = psql(px_a, "BEGIN",
+                   "ALTER TABLE item ADD COLUMN later timestamptz GENERATED ALWAYS AS (now()) STORED",
+                   "SELECT 1", "ROLLBACK", "SELECT 2")
+        self.assertIn("refused (deterministic)", out.stderr)
+        self.assertIn("current transaction is aborted", out.stderr)
+        self.assertEqual(out.stdout.splitlines(), ["BEGIN", "ROLLBACK", "2"])
+        self.assertEqual(registered("later"), [])
+        # Accepted inside BEGIN and rolled back: the seed stays (registration is not transactional).
+        out = psql(px_a, "BEGIN",
+                   "ALTER TABLE item ADD COLUMN kept numeric GENERATED ALWAYS AS (price + 1) STORED",
+                   "SELECT kept FROM item WHERE id = 1", "ROLLBACK")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.splitlines(), ["BEGIN", "ALTER TABLE", "11", "ROLLBACK"])
+        self.assertEqual(len(registered("kept")), 1)
+        self.assertFalse(has_column("item", "kept"))
+
+    def test_05c_not_recognised_passes_through(self):
+        # Two statements in one Query are not "exactly one statement": PostgreSQL runs them.
+        with pg.connect(DB) as conn:
+            conn.execute("CREATE TABLE scratch (id int PRIMARY KEY, n int NOT NULL)")
+        out = psql(px_a, "SELECT 1; ALTER TABLE scratch ADD COLUMN m int GENERATED ALWAYS AS (n + 1) STORED")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(has_column("scratch", "m"))
+        self.assertEqual(registered("m"), [])
+
     def test_06_off_by_default_postgresql_adds_the_column(self):
         before = relfilenode("item")
         with psycopg.connect(px_b.dsn(DB), autocommit=True) as conn:
