@@ -23,6 +23,7 @@
 #include "proxy/config_reload.hpp"
 #include "proxy/log.hpp"
 #include "proxy/messages.hpp"
+#include "proxy/metrics_endpoint.hpp"
 #include "proxy/session.hpp"
 #include "seedproxy_version.hpp"
 #include "seeds/snapshots.hpp"
@@ -72,9 +73,14 @@ struct Server::State final : AdminBackend {
   ~State() override {
     // Its last completions are posted to the workers' contexts, which must still exist.
     if (reloader) reloader->stop();
+    // The HTTP thread reads the registry and the generation: it stops before they go.
+    if (metrics) metrics->stop();
   }
 
   asio::io_context& main_context() { return workers.front()->context; }
+  // Where sessions and the accept loop report events: the null observer without `metrics`.
+  Observer& observer() { return metrics ? metrics->observer() : null_observer(); }
+  void make_metrics();
 
   void start_listening();
   [[nodiscard]] std::shared_ptr<const Generation> make_generation(const config::Config& next);
@@ -109,6 +115,8 @@ struct Server::State final : AdminBackend {
 
   config::Config config;  // as started; restart-only settings are read from here
   std::filesystem::path config_file;
+  // Before the workers: their sessions report to its observer until they are destroyed.
+  std::unique_ptr<MetricsEndpoint> metrics;
   std::unique_ptr<seeds::SnapshotRegistry> snapshots;
   std::vector<tcp::endpoint> upstream;  // resolved once
   std::atomic<std::shared_ptr<const Generation>> current;
@@ -142,6 +150,7 @@ std::shared_ptr<const Generation> Server::State::make_generation(const config::C
   session_settings->admin_auth_database = next.admin.auth_database;
   session_settings->admin = this;
   session_settings->ddl_seeds = next.ddl_seeds;
+  session_settings->observer = &observer();
   generation->session = std::move(session_settings);
   return generation;
 }
@@ -192,7 +201,13 @@ void Server::State::start_listening() {
   // proxy; the periodic refresh bounds how stale the latter can be.
   snapshots = std::make_unique<seeds::SnapshotRegistry>(target, config.instance, 30.0);
   snapshots->start(config.seeds);
+  if (config.metrics) make_metrics();
   current.store(make_generation(config), std::memory_order_release);
+  if (metrics) {
+    metrics->start();
+    log::info("server", "metrics, health and status page on http://" + config.metrics->host + ":" +
+                            std::to_string(metrics->port()) + "/");
+  }
   reloader = std::make_unique<ConfigReloader>(
       config_file, config, *snapshots, [this](const config::Config& next) {
         apply_log_settings(next.log);
@@ -220,6 +235,20 @@ void Server::State::start_listening() {
   if (ec) fail("listen");
 }
 
+void Server::State::make_metrics() {
+  StatusSources sources;
+  sources.seeds = [this] { return snapshots->seed_statuses(); };
+  // From the configuration in force, so a reload's new thresholds show at once.
+  sources.thresholds = [this] { return thresholds_from_config(generation()->config.seeds); };
+  sources.health = [this]() -> HealthResult {
+    if (auto failure = snapshots->read_failure(); !failure.empty())
+      return {false, "cannot read the seed registry: " + failure};
+    return {};
+  };
+  metrics = std::make_unique<MetricsEndpoint>(*config.metrics, config.upstream, std::move(sources),
+                                              config.instance);
+}
+
 asio::awaitable<void> Server::State::accept_loop() {
   for (;;) {
     Worker& worker = *workers[next_worker++ % workers.size()];
@@ -238,6 +267,7 @@ asio::awaitable<void> Server::State::accept_loop() {
     const auto max_clients = in_force->config.limits.max_clients;
     if (active.load() >= max_clients) {
       refused.fetch_add(1, std::memory_order_relaxed);
+      observer().client_refused();
       log::warning("server", "refused a client: limits.max_clients (" +
                                  std::to_string(max_clients) + ") reached");
       asio::co_spawn(worker.context, refuse(std::move(socket), "sorry, too many clients already"),
@@ -260,6 +290,7 @@ void Server::State::spawn_session(Worker& worker, tcp::socket socket,
                                   std::shared_ptr<const SessionSettings> session_settings) {
   active.fetch_add(1);
   accepted.fetch_add(1, std::memory_order_relaxed);
+  observer().client_accepted();
   const auto id = next_id.fetch_add(1);
   auto run = [](tcp::socket client, std::shared_ptr<const SessionSettings> session_settings,
                 SessionList& list, std::uint64_t session_id) -> asio::awaitable<void> {
@@ -277,6 +308,7 @@ void Server::State::spawn_session(Worker& worker, tcp::socket socket,
                                                  " ended by an internal error: " + e.what());
                      }
                    }
+                   observer().client_closed();
                    session_ended();
                  });
 }
@@ -385,6 +417,7 @@ int Server::run() {
   state.main_context().run();
   for (std::size_t i = 1; i < state.workers.size(); ++i) state.workers[i]->thread.join();
   state.reloader->stop();
+  if (state.metrics) state.metrics->stop();
   log::info("server", "stopped");
   return 0;
 }

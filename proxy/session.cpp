@@ -54,7 +54,9 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
       from_client_(max_message_before_auth),
       from_server_(protocol::default_max_message_length * 2u - 1u),
       started_(std::chrono::steady_clock::now()),
-      connected_at_(std::chrono::system_clock::now()) {
+      connected_at_(std::chrono::system_clock::now()),
+      observer_(*settings_->observer),
+      observing_(&observer_ != &null_observer()) {
   // Results come from a server we trust and are streamed, never buffered whole, so the server
   // side only has to reject lengths that cannot be valid at all.
   from_server_.inspect('Z');  // ReadyForQuery: transaction status
@@ -204,6 +206,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
 asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
   asio::steady_timer deadline(client_.get_executor());
   deadline.expires_after(seconds(settings_->connect_timeout_seconds));
+  const auto began = std::chrono::steady_clock::now();
   auto outcome = co_await (asio::async_connect(server_, settings_->upstream, use_tuple) ||
                            deadline.async_wait(use_tuple));
   std::string cause;
@@ -215,9 +218,11 @@ asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
     error_code ignored;
     server_.set_option(tcp::no_delay(true), ignored);
     server_.set_option(asio::socket_base::keep_alive(true), ignored);
+    observer_.upstream_connected(std::chrono::steady_clock::now() - began);
     co_return true;
   }
   if (terminate_reason_) co_return false;
+  observer_.upstream_error(UpstreamStage::connect);
   ending.reason = "could not connect to upstream " + settings_->upstream_name + ": " + cause;
   ending.tell(
       protocol::sqlstate::unable_to_connect,
@@ -247,6 +252,9 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
   switch (header.type) {
     case 'Z':
       if (!body.empty()) transaction_status_ = static_cast<char>(body[0]);
+      if (observing_)
+        if (const auto finished = timer_.ready())
+          observer_.statement_finished(finished->kind, finished->elapsed);
       break;
     case 'K':
       if (body.size() >= 4) backend_pid_ = protocol::read_u32(body, 0);
@@ -262,16 +270,39 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
   }
 }
 
-template <class Inspect>
+void Session::note_client_message(char type) {
+  StatementKind kind;
+  switch (type) {
+    case 'Q':
+      kind = StatementKind::simple_query;
+      break;
+    case 'S':
+      kind = StatementKind::extended_sync;
+      break;
+    case 'F':
+      kind = StatementKind::function_call;
+      break;
+    default:
+      return;
+  }
+  observer_.statement_started(kind);
+  timer_.started(kind);
+}
+
+template <class Started, class Inspect>
 asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
-                                                 tcp::socket& to, Inspect inspect) {
+                                                 tcp::socket& to, Started started,
+                                                 Inspect inspect) {
   using Kind = protocol::RelayScanner::Kind;
   Relayed out;
   const auto unread = buffer.unread();
   std::size_t flushed = 0;  // bytes already written or replaced
   std::size_t ready = 0;    // bytes decided so far
   while (ready < unread.size()) {
+    const bool starts = scanner.at_boundary();
     out.last = scanner.next(unread.subspan(ready));
+    if (starts && (out.last.kind == Kind::message || out.last.kind == Kind::pass))
+      started(out.last.header.type);
     if (out.last.kind == Kind::message) {
       auto replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
       if (&to == &server_ && ddl_seeds_ && ddl_seeds_->waiting()) {
@@ -322,6 +353,7 @@ void Session::enable_rewriting() {
   if (!settings_->snapshots || !settings_->snapshots->covers(database_)) return;
   rewriting_ = std::make_unique<StatementRewriting>(
       *settings_->snapshots, database_, user_, settings_->max_rewrite_bytes, startup_search_path_);
+  rewriting_->set_observer(observer_);
   from_client_.inspect('Q');
   from_client_.inspect('P');
   from_server_.inspect('E');
@@ -335,6 +367,9 @@ void Session::enable_rewriting() {
 
 asio::awaitable<Session::Ending> Session::client_to_server() {
   Ending ending;
+  const auto note_started = [this](char type) {
+    if (observing_) note_client_message(type);
+  };
   for (;;) {
     client_buffer_.release_if_empty();
     if (auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, use_tuple); ec) {
@@ -358,7 +393,7 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
       list_.counters.bytes_from_clients.add(n);
       if (rewriting_ && rewriting_->catalog_pending()) co_await wait_for_catalog();
       const auto relayed =
-          co_await relay(client_buffer_, from_client_, server_,
+          co_await relay(client_buffer_, from_client_, server_, note_started,
                          [this](const protocol::MessageHeader&, protocol::Bytes message) {
                            if (!rewriting_) return std::optional<std::vector<std::byte>>();
                            if (ddl_seeds_) {
@@ -372,6 +407,7 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
                          });
       const auto& step = relayed.last;
       if (relayed.write_error) {
+        observer_.upstream_error(UpstreamStage::relay);
         ending.reason = "upstream write failed: " + relayed.write_error.message();
         ending.tell(protocol::sqlstate::connection_failure,
                     "server closed the connection unexpectedly");
@@ -391,12 +427,16 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
 
 asio::awaitable<Session::Ending> Session::server_to_client() {
   Ending ending;
+  const auto note_started = [this](char type) {
+    if (observing_ && (type == 'G' || type == 'W')) timer_.copy_in_started();
+  };
   for (;;) {
     server_buffer_.release_if_empty();
     if (auto [ec] = co_await server_.async_wait(tcp::socket::wait_read, use_tuple); ec) {
       ending.reason = ec == asio::error::operation_aborted
                           ? "cancelled"
                           : "upstream wait failed: " + ec.message();
+      if (ec != asio::error::operation_aborted) observer_.upstream_error(UpstreamStage::relay);
       co_return ending;
     }
     for (;;) {
@@ -414,6 +454,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
                         : explained ? "upstream closed the connection after an error"
                                     : "upstream connection lost: " + ec.message();
         if (!explained) {
+          observer_.upstream_error(UpstreamStage::relay);
           ending.tell(protocol::sqlstate::connection_failure,
                       "server closed the connection unexpectedly");
         }
@@ -422,7 +463,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
       server_buffer_.commit(n);
       list_.counters.bytes_from_server.add(n);
       const auto relayed =
-          co_await relay(server_buffer_, from_server_, client_,
+          co_await relay(server_buffer_, from_server_, client_, note_started,
                          [this](const protocol::MessageHeader& header, protocol::Bytes message) {
                            on_server_message(header, message);
                            if (ddl_seeds_)
@@ -438,6 +479,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
       }
       if (step.kind == protocol::RelayScanner::Kind::error) {
         ending.reason = "protocol violation from upstream: " + std::string(describe(step.error));
+        ending.protocol_culprit = Peer::server;
         ending.tell(protocol::sqlstate::protocol_violation,
                     "seedproxy received an invalid message from the server");
         co_return ending;
@@ -547,6 +589,8 @@ void Session::finish(const Ending& ending) {
   }
   client_.shutdown(tcp::socket::shutdown_both, ignored);
   client_.close(ignored);
+  if (ending.client_code == protocol::sqlstate::protocol_violation)
+    observer_.protocol_error(ending.protocol_culprit);
   const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
   std::string line = "session " + std::to_string(id_) + " from " + peer_;
   if (!user_.empty()) line += " user=" + user_ + " database=" + database_;

@@ -16,8 +16,10 @@
 #include "proxy/buffer_pool.hpp"
 #include "proxy/ddl_seeds.hpp"
 #include "proxy/messages.hpp"
+#include "proxy/observer.hpp"
 #include "proxy/relay_scanner.hpp"
 #include "proxy/statement_rewriting.hpp"
+#include "proxy/statement_timer.hpp"
 #include "proxy/traffic_counters.hpp"
 
 namespace seedproxy::proxy {
@@ -46,6 +48,8 @@ struct SessionSettings {
   AdminBackend* admin = nullptr;
   // ddl_seeds: ALTER TABLE ... GENERATED ALWAYS AS (...) STORED becomes a seed (proxy/ddl_seeds.hpp).
   bool ddl_seeds = false;
+  // Where sessions report events for metrics; the null observer when metrics are off.
+  Observer* observer = &null_observer();
 };
 
 class Session;
@@ -80,6 +84,7 @@ class Session {
     std::string reason;            // for the log
     std::string_view client_code;  // SQLSTATE of a FATAL ErrorResponse; empty: none
     std::string client_message;
+    Peer protocol_culprit = Peer::client;  // who broke the protocol, when client_code is 08P01
     void tell(std::string_view code, std::string message) {
       client_code = code;
       client_message = std::move(message);
@@ -94,11 +99,12 @@ class Session {
     protocol::RelayScanner::Step last;  // the step that stopped the walk
     boost::system::error_code write_error;
   };
-  // Forwards every decidable byte of `buffer` to `to`; `inspect` sees each whole inspected
-  // message and may return a replacement for it.
-  template <class Inspect>
+  // Forwards every decidable byte of `buffer` to `to`; `started` sees the type of every message
+  // that begins, inspected or streamed; `inspect` sees each whole inspected message and may
+  // return a replacement for it.
+  template <class Started, class Inspect>
   boost::asio::awaitable<Relayed> relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
-                                        tcp::socket& to, Inspect inspect);
+                                        tcp::socket& to, Started started, Inspect inspect);
   void enable_rewriting();
   boost::asio::awaitable<void> wait_for_catalog();
   boost::asio::awaitable<Ending> client_to_server();
@@ -109,6 +115,8 @@ class Session {
   boost::asio::awaitable<void> tell_client(const Ending& ending);
   void finish(const Ending& ending);
   void on_server_message(const protocol::MessageHeader& header, protocol::Bytes message);
+  // Counts and times the client's Query, Sync and FunctionCall (only when observing_).
+  void note_client_message(char type);
 
   tcp::socket client_;
   tcp::socket server_;
@@ -137,6 +145,9 @@ class Session {
   std::chrono::system_clock::time_point connected_at_;
   bool startup_read_ = false;
   bool admin_console_ = false;  // logged in to the admin console
+  Observer& observer_;
+  const bool observing_;  // false for the null observer: no clock reads, no timer
+  StatementTimer timer_;
 };
 
 }  // namespace seedproxy::proxy

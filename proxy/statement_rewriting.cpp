@@ -3,9 +3,11 @@
 #include "proxy/statement_rewriting.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "proxy/messages.hpp"
+#include "proxy/status_sources.hpp"
 #include "rewriter/rewrite_cache.hpp"
 #include "rewriter/search_path.hpp"
 #include "rewriter/sql_text.hpp"
@@ -86,9 +88,12 @@ std::optional<std::string> StatementRewriting::rewrite_text(std::string_view sql
   const auto snapshot = snapshots_.current(database_);
   if (!snapshot || snapshot->seeds.empty() || !snapshot->seeds.might_apply(sql))
     return std::nullopt;
+  const auto began =
+      observing_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   const auto path = effective_search_path();
   auto& cache = thread_cache();
   auto cached = cache.find(sql, snapshot->version, path);
+  const bool cache_hit = cached != nullptr;
   if (!cached) {
     auto result = rewriter::rewrite({sql, snapshot->catalog, snapshot->seeds, path});
     auto entry = std::make_shared<rewriter::CachedRewrite>();
@@ -96,8 +101,17 @@ std::optional<std::string> StatementRewriting::rewrite_text(std::string_view sql
     entry->sql = std::move(result.sql);
     entry->error = std::move(result.error);
     entry->refusal_marker = std::move(result.refusal_marker);
+    for (const auto& read : result.reads)
+      entry->reads.push_back({read.attribute->schema, read.attribute->table, read.attribute->name});
     cached = entry;
     cache.store(sql, snapshot->version, path, std::move(entry));
+  }
+  if (observing_) {
+    observer_->statement_rewritten(std::chrono::steady_clock::now() - began, cache_hit);
+    // A read is counted when the text is sent: per statement for Query, per Parse for the
+    // extended protocol (see docs/metrics.md).
+    for (const auto& read : cached->reads)
+      observer_->attribute_read(database_, entity_label(read.schema, read.table), read.attribute);
   }
   using Outcome = rewriter::RewriteResult::Outcome;
   if (cached->outcome == Outcome::unchanged) return std::nullopt;

@@ -48,6 +48,17 @@ class StatementTimer {
     return result;
   }
 
+  // The server entered COPY IN (CopyInResponse or CopyBothResponse). PostgreSQL ignores a Sync
+  // received in copy-in mode, so the Syncs still waiting get no ReadyForQuery of their own: every
+  // earlier round trip was answered before the server started the copy, hence the waiting Syncs
+  // at the back were sent after the copy's Execute (libpq sends one right after it) and are
+  // dropped. The Sync sent after CopyDone is the one the server answers.
+  void copy_in_started() {
+    while (!queue_.empty() && queue_.back().kind == StatementKind::extended_sync &&
+           !queue_.back().answered && queue_.back().untimed_after == 0)
+      queue_.pop_back();
+  }
+
   // Round trips still waiting for their ReadyForQuery (timed or not).
   [[nodiscard]] std::uint64_t pending() const noexcept {
     std::uint64_t total = 0;

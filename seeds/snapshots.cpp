@@ -33,6 +33,8 @@ struct SnapshotRegistry::Database {
   Clock::time_point next_listen_attempt{};
   std::string last_problems;  // log a problem once, not every refresh
   std::string last_listen_problem;
+  mutable std::mutex failure_mutex;  // guards read_failure
+  std::string read_failure;          // why the newest refresh failed; empty when it succeeded
 };
 
 namespace {
@@ -168,6 +170,14 @@ std::vector<SeedStatus> SnapshotRegistry::seed_statuses() const {
   return out;
 }
 
+std::string SnapshotRegistry::read_failure() const {
+  for (const Database* d : *list_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(d->failure_mutex);
+    if (!d->read_failure.empty()) return "database \"" + d->name + "\": " + d->read_failure;
+  }
+  return {};
+}
+
 void SnapshotRegistry::refresh(Database& database) {
   std::lock_guard serial(refresh_mutex_);
   // Every request made before the registry is read is answered by this snapshot.
@@ -233,8 +243,12 @@ void SnapshotRegistry::refresh(Database& database) {
       log::info("seeds", "database \"" + database.name + "\": registry loaded, " +
                              std::to_string(active) + " of " + std::to_string(total) +
                              " seed(s) active or materialized");
+    std::lock_guard lock(database.failure_mutex);
+    database.read_failure.clear();
   } catch (const std::exception& e) {
     problems = e.what();
+    std::lock_guard lock(database.failure_mutex);
+    database.read_failure = problems;
   }
   // Answered even on failure: sessions waiting for it go on with the snapshot they have.
   database.completed.store(answered, std::memory_order_release);

@@ -68,6 +68,9 @@ class SnapshotRegistry {
 
   // Every seed of every watched database, from the newest snapshots (non-blocking, any thread).
   [[nodiscard]] std::vector<SeedStatus> seed_statuses() const;
+  // Why the newest attempt to read a watched database's registry failed (the first such
+  // database), or empty when every newest attempt succeeded. For /health; any thread.
+  [[nodiscard]] std::string read_failure() const;
 
   // Whether sessions to `database` need the resolver at all (every watchable database: seeds
   // may be registered by another proxy at any time).

@@ -72,3 +72,34 @@ TEST_CASE("queue drains and refills while the limit is reached") {
   CHECK(last->kind == StatementKind::function_call);
   CHECK(last->elapsed == 3ms);
 }
+
+TEST_CASE("a Sync sent before the server entered COPY IN gets no ReadyForQuery of its own") {
+  StatementTimer timer;
+  const StatementTimer::Clock::time_point t0{};
+  timer.started(StatementKind::simple_query, t0);   // answered before the copy starts
+  timer.started(StatementKind::extended_sync, t0);  // Parse/Bind/Execute(COPY FROM STDIN)/Sync
+  CHECK(timer.ready(t0 + 1ms));                     // the simple query's ReadyForQuery
+  timer.copy_in_started();                          // CopyInResponse: that Sync is ignored
+  CHECK(timer.pending() == 0);
+  timer.started(StatementKind::extended_sync, t0 + 5ms);  // CopyDone, Sync
+  timer.started(StatementKind::simple_query, t0 + 6ms);
+  auto copy = timer.ready(t0 + 8ms);
+  REQUIRE(copy);
+  CHECK(copy->kind == StatementKind::extended_sync);
+  CHECK(copy->elapsed == 3ms);
+  auto next = timer.ready(t0 + 9ms);
+  REQUIRE(next);
+  CHECK(next->kind == StatementKind::simple_query);
+  CHECK(next->elapsed == 3ms);
+}
+
+TEST_CASE("COPY IN from a simple Query keeps the Query waiting") {
+  StatementTimer timer;
+  const StatementTimer::Clock::time_point t0{};
+  timer.started(StatementKind::simple_query, t0);
+  timer.copy_in_started();
+  CHECK(timer.pending() == 1);
+  auto copy = timer.ready(t0 + 4ms);
+  REQUIRE(copy);
+  CHECK(copy->kind == StatementKind::simple_query);
+}
