@@ -57,7 +57,7 @@ DdlSeeds::DdlSeeds(seeds::SnapshotRegistry& snapshots, std::string database,
       database_(std::move(database)),
       max_statement_bytes_(max_statement_bytes) {}
 
-bool DdlSeeds::waiting() const noexcept {
+bool DdlSeeds::verdict_pending() const noexcept {
   return job_ && !timed_out_ && !job_->done.load(std::memory_order_acquire);
 }
 
@@ -66,7 +66,7 @@ asio::awaitable<void> DdlSeeds::wait(asio::any_io_executor executor) {
   const auto give_up = std::chrono::steady_clock::now() +
                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                            std::chrono::duration<double>(timeout_seconds));
-  while (waiting()) {
+  while (verdict_pending()) {
     if (std::chrono::steady_clock::now() >= give_up) {
       timed_out_ = true;
       co_return;

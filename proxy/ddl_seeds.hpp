@@ -37,7 +37,9 @@ class DdlSeeds {
   // when PostgreSQL is to answer the original itself).
   [[nodiscard]] std::optional<std::vector<std::byte>> client_message(
       protocol::Bytes message, const StatementRewriting& rewriting, char transaction_status);
-  [[nodiscard]] bool waiting() const noexcept;
+  // True from the start of a registration until the message is handed in again (whether or not
+  // the verdict is in yet).
+  [[nodiscard]] bool waiting() const noexcept { return job_ != nullptr; }
   // Until the registration is answered or `timeout_seconds` pass (then the statement is refused).
   boost::asio::awaitable<void> wait(boost::asio::any_io_executor executor);
 
@@ -48,6 +50,7 @@ class DdlSeeds {
   static constexpr double timeout_seconds = 30.0;
 
  private:
+  [[nodiscard]] bool verdict_pending() const noexcept;
   [[nodiscard]] std::string stand_in(const seeds::DdlSeedVerdict& verdict);
 
   seeds::SnapshotRegistry& snapshots_;
