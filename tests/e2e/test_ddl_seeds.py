@@ -198,6 +198,17 @@ class DdlSeeds(unittest.TestCase):
         self.assertEqual(len(registered("kept")), 1)
         self.assertFalse(has_column("item", "kept"))
 
+    def test_05b2_prepared_stand_in_executed_twice_stays_quiet(self):
+        notices = []
+        with psycopg.connect(px_a.dsn(DB), autocommit=True, prepare_threshold=0) as conn:
+            conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+            sql = "ALTER TABLE item ADD COLUMN IF NOT EXISTS twice numeric GENERATED ALWAYS AS (price * 4) STORED"
+            for _ in range(3):
+                self.assertEqual(conn.execute(sql).statusmessage, "ALTER TABLE")
+            self.assertEqual(conn.execute("SELECT twice FROM item WHERE id = 1").fetchone()[0], 40)
+        self.assertEqual(notices, [])
+        self.assertEqual(len(registered("twice")), 1)
+
     def test_05c_not_recognised_passes_through(self):
         # Two statements in one Query are not "exactly one statement": PostgreSQL runs them.
         with pg.connect(DB) as conn:
