@@ -7,7 +7,9 @@ semantics; with ddl_seeds off PostgreSQL adds a real column.
 Proxy A has ddl_seeds on, proxy B (default) has it off; both share one cluster and registry.
 """
 
+import json
 import os
+import signal
 import subprocess
 import time
 import unittest
@@ -227,6 +229,26 @@ class DdlSeeds(unittest.TestCase):
         self.assertTrue(has_column("item", "halved"))
         self.assertNotEqual(relfilenode("item"), before)
         self.assertEqual(registered("halved"), [])
+
+    def test_07_reload_turns_it_on_for_new_sessions(self):
+        config = dict(px_b.config, ddl_seeds=True)
+        aside = px_b.config_path + ".new"
+        with open(aside, "w") as f:
+            json.dump(config, f, indent=2)
+        os.replace(aside, px_b.config_path)
+        start = len(px_b.log_text())
+        px_b.signal(signal.SIGHUP)
+        e2e_common.poll(lambda: "configuration reloaded" in px_b.log_text()[start:], 30, 0.05,
+                        "proxy B to reload")
+        before = relfilenode("item")
+        with psycopg.connect(px_b.dsn(DB), autocommit=True) as conn:
+            cur = conn.execute("ALTER TABLE item ADD COLUMN quartered numeric "
+                               "GENERATED ALWAYS AS (price / 4) STORED")
+            self.assertEqual(cur.statusmessage, "ALTER TABLE")
+            self.assertEqual(conn.execute("SELECT quartered FROM item WHERE id = 1").fetchone()[0], 2.5)
+        self.assertFalse(has_column("item", "quartered"))
+        self.assertEqual(relfilenode("item"), before)
+        self.assertEqual(registered("quartered")[0][5], "proxy-b (DDL)")
 
 
 if __name__ == "__main__":
