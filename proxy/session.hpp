@@ -46,7 +46,7 @@ struct SessionSettings {
   std::vector<std::string> admin_users;
   std::string admin_auth_database = "postgres";
   AdminBackend* admin = nullptr;
-  // ddl_seeds: ALTER TABLE ... GENERATED ALWAYS AS (...) STORED becomes a seed (proxy/ddl_seeds.hpp).
+  // ddl_seeds: ALTER TABLE ... GENERATED ALWAYS AS (...) STORED becomes a seed (ddl_seeds.hpp).
   bool ddl_seeds = false;
   // Where sessions report events for metrics; the null observer when metrics are off.
   Observer* observer = &null_observer();
