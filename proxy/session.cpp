@@ -359,8 +359,8 @@ void Session::enable_rewriting() {
   from_server_.inspect('E');
   from_server_.inspect('C');
   if (settings_->ddl_seeds) {
-    ddl_seeds_ = std::make_unique<DdlSeeds>(*settings_->snapshots, database_,
-                                            settings_->max_rewrite_bytes);
+    ddl_seeds_ =
+        std::make_unique<DdlSeeds>(*settings_->snapshots, database_, settings_->max_rewrite_bytes);
     from_server_.inspect('N');  // the stand-in statement's notice is dropped
   }
 }
