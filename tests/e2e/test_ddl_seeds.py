@@ -211,6 +211,27 @@ class DdlSeeds(unittest.TestCase):
         self.assertEqual(notices, [])
         self.assertEqual(len(registered("twice")), 1)
 
+    def test_05b3_pipeline(self):
+        # Extended protocol, pipelined: the statement after the DDL in the same pipeline already
+        # reads the seed; a refused one fails its part of the pipeline as PostgreSQL would.
+        with psycopg.connect(px_a.dsn(DB), autocommit=True) as conn:
+            with conn.pipeline():
+                first = conn.execute("SELECT 1")
+                ddl = conn.execute("ALTER TABLE item ADD COLUMN piped numeric "
+                                   "GENERATED ALWAYS AS (price + 100) STORED")
+                after = conn.execute("SELECT piped FROM item WHERE id = %s", (2,))
+            self.assertEqual(first.fetchone()[0], 1)
+            self.assertEqual(ddl.statusmessage, "ALTER TABLE")
+            self.assertEqual(after.fetchone()[0], 120)
+            with self.assertRaises(psycopg.Error) as cm:
+                with conn.pipeline():
+                    conn.execute("ALTER TABLE item ADD COLUMN bad numeric "
+                                 "GENERATED ALWAYS AS (price + random()) STORED")
+                    conn.execute("SELECT 1")
+            self.assertEqual(cm.exception.sqlstate, "42P17")
+            self.assertEqual(conn.execute("SELECT 3").fetchone()[0], 3)
+        self.assertEqual(registered("bad"), [])
+
     def test_05c_not_recognised_passes_through(self):
         # Two statements in one Query are not "exactly one statement": PostgreSQL runs them.
         with pg.connect(DB) as conn:
