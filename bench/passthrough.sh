@@ -18,6 +18,8 @@ Environment (defaults in brackets):
   BENCH_WARMUP   [3]    seconds of discarded warm-up per target (0: none)
   BENCH_IDLE_CONNECTIONS [1000]  idle connections for the memory test (0: skip it)
   SEEDPROXY_THREADS [1] seedproxy runtime.threads
+  SEEDPROXY_METRICS [0] 1: seedproxy serves its metrics port (to measure what metrics cost)
+  BENCH_DIR [.bench]    where the cluster, configurations and the report go
 EOF
 }
 
@@ -40,8 +42,9 @@ modes=${BENCH_MODES-simple prepared} # set but empty: no pgbench runs, memory te
 warmup=${BENCH_WARMUP:-3}
 idle_conns=${BENCH_IDLE_CONNECTIONS:-1000}
 proxy_threads=${SEEDPROXY_THREADS:-1}
+proxy_metrics=${SEEDPROXY_METRICS:-0}
 
-bench_dir=$SEEDPROXY_ROOT/.bench
+bench_dir=${BENCH_DIR:-$SEEDPROXY_ROOT/.bench}
 pg_dir=$bench_dir/pg
 bouncer_dir=$bench_dir/pgbouncer
 results=$bench_dir/results
@@ -148,8 +151,14 @@ wait_for_port "$bouncer_port" "$bouncer_pid" 15 ||
 
 # --- seedproxy ------------------------------------------------------------------------------------
 proxy_port=$(free_port 17432)
+metrics_line=
+if [[ "$proxy_metrics" == 1 ]]; then
+  metrics_port=$(free_port 19187)
+  metrics_line="\"metrics\": {\"host\": \"127.0.0.1\", \"port\": $metrics_port},"
+fi
 cat >"$bench_dir/seedproxy.json" <<EOF
 {
+  $metrics_line
   "listen": {"host": "127.0.0.1", "port": $proxy_port},
   "upstream": {"host": "127.0.0.1", "port": $pg_port},
   "limits": {"max_clients": 3000},
@@ -174,6 +183,7 @@ cat >"$results/meta.env" <<EOF
 seedproxy_version=$("$proxy_bin" --version 2>&1 | head -n 1)
 commit=$(git -C "$SEEDPROXY_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$SEEDPROXY_ROOT" diff --quiet HEAD -- proxy config 2>/dev/null || echo "+local changes")
 seedproxy_threads=$proxy_threads
+seedproxy_metrics=$proxy_metrics
 pgbouncer_version=$(/usr/sbin/pgbouncer --version | head -n 1)
 pg_version=$("${psql[@]}" -p "$pg_port" -d bench -Atc "SELECT split_part(version(), ' on ', 1)")
 scale=$scale
@@ -199,6 +209,12 @@ bench_warm_up "$warmup" simple "${targets[@]}"
 bench_rounds "$duration" "$rounds" "$modes" "${targets[@]}"
 
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/meta.env"
+if [[ "$proxy_metrics" == 1 ]]; then
+  # Evidence that the counters moved during the runs.
+  "$PY" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+    "http://127.0.0.1:$metrics_port/metrics" >"$results/metrics.txt" || warn "could not scrape /metrics"
+  log "metrics: $(grep -E '^seedproxy_statements_total' "$results/metrics.txt" | tr '\n' ' ')"
+fi
 
 # --- memory per idle connection -------------------------------------------------------------------
 if ((idle_conns > 0)); then

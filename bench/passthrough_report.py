@@ -36,7 +36,8 @@ def main() -> int:
     w(f"- machine: {machine()}; load average (1, 5, 15 min) {meta.get('load_start', '?')} at the "
       f"start, {meta.get('load_end', '?')} at the end")
     w(f"- {meta.get('seedproxy_version', 'seedproxy ?')} (commit {meta.get('commit', '?')}), "
-      f"{meta.get('seedproxy_threads', '1')} I/O thread(s); {meta.get('pgbouncer_version', 'PgBouncer ?')} "
+      f"{meta.get('seedproxy_threads', '1')} I/O thread(s), metrics "
+      f"{'on' if meta.get('seedproxy_metrics', '0') == '1' else 'off'}; {meta.get('pgbouncer_version', 'PgBouncer ?')} "
       f"(session pooling); {meta.get('pg_version', 'PostgreSQL ?')}")
     w(f"- workload: `pgbench -S` (select-only, scale {meta.get('scale', '?')}), "
       f"`-c {meta.get('clients', '?')} -j {meta.get('jobs', '?')} -T {meta.get('duration', '?')}`, "
