@@ -10,7 +10,7 @@ packages=(
   libboost1.81-dev libpq-dev libpg-query-dev libprotobuf-c-dev nlohmann-json3-dev
   prometheus-cpp-dev doctest-dev libssl-dev
   postgresql-15 postgresql-client-15 pgbouncer
-  python3 python3-psycopg python3-psycopg2
+  python3 python3-psycopg python3-psycopg2 python3-yaml
   procps
 )
 # Boost 1.74's development packages claim the same headers as libboost1.81-dev.

@@ -218,6 +218,57 @@ class Metrics(unittest.TestCase):
         self.assertEqual(self.delta(before, after, "seedproxy_statement_duration_seconds_count",
                                     kind="simple_query"), 1)
 
+    def test_6_dashboard_and_alert_rules_use_only_exported_names(self):
+        import json
+        import os
+
+        import yaml
+        docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs")
+        status, _, body = get("/metrics")
+        self.assertEqual(status, 200)
+        exported = set()
+        for line in body.splitlines():
+            if line.startswith("# TYPE "):
+                name, kind = line.split()[2:4]
+                exported.add(name)
+                if kind == "histogram":
+                    exported.update(name + suffix for suffix in ("_bucket", "_sum", "_count"))
+            elif line and not line.startswith("#"):
+                exported.add(SAMPLE.match(line).group(1))
+        # Per-seed progress gauges exist only while a materialization has progress to report.
+        only_while_materializing = {"seedproxy_materialization_rows_done",
+                                    "seedproxy_materialization_rows_total",
+                                    "seedproxy_materialization_rows_per_second"}
+        with open(os.path.join(docs, "metrics.md")) as f:
+            metrics_doc = f.read()
+        for name in only_while_materializing:
+            self.assertIn(name, metrics_doc)
+        metric_name = re.compile(r"\b((?:seedproxy|process)_[a-z0-9_]+)")
+
+        def exprs(node):
+            if isinstance(node, dict):
+                for key, item in node.items():
+                    if key == "expr" and isinstance(item, str):
+                        yield item
+                    else:
+                        yield from exprs(item)
+            elif isinstance(node, list):
+                for item in node:
+                    yield from exprs(item)
+
+        with open(os.path.join(docs, "grafana-dashboard.json")) as f:
+            dashboard = json.load(f)
+        with open(os.path.join(docs, "prometheus-alerts.yml")) as f:
+            alerts = yaml.safe_load(f)
+        self.assertTrue(alerts["groups"][0]["rules"], "no alert rules")
+        for source, document in (("grafana-dashboard.json", dashboard), ("prometheus-alerts.yml", alerts)):
+            expressions = list(exprs(document))
+            self.assertTrue(expressions, f"{source} has no expressions")
+            names = {n for e in expressions for n in metric_name.findall(e)}
+            self.assertTrue(names, f"{source} names no metric")
+            unknown = names - exported - only_while_materializing
+            self.assertFalse(unknown, f"{source} uses names the binary does not export: {sorted(unknown)}")
+
     def test_9_health_follows_postgresql(self):
         global pg
         e2e_common.poll(lambda: get("/health")[0] == 200, 10, what="/health to answer 200")
