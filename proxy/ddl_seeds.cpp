@@ -196,23 +196,11 @@ std::optional<std::vector<std::byte>> DdlSeeds::server_message(protocol::Bytes m
   if (match == refusals_.end()) return std::nullopt;
   const rewriter::SqlError error = std::move(match->second);
   refusals_.erase(match);
-  protocol::PacketWriter writer;
-  writer.begin('E');
-  for (char field : {'S', 'V'}) {
-    writer.put_u8(static_cast<std::uint8_t>(field));
-    writer.put_cstring("ERROR");
-  }
-  writer.put_u8('C');
-  writer.put_cstring(error.sqlstate);
-  writer.put_u8('M');
-  writer.put_cstring(error.message);
-  if (error.position > 0) {
-    writer.put_u8('P');
-    writer.put_cstring(std::to_string(error.position));
-  }
-  writer.put_u8(0);
-  writer.finish();
-  return writer.take();
+  return protocol::error_response({.code = error.sqlstate,
+                                   .message = error.message,
+                                   .detail = error.detail,
+                                   .hint = {},
+                                   .position = error.position});
 }
 
 }  // namespace seedproxy::proxy

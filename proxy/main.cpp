@@ -9,8 +9,8 @@
 #include "proxy/config_reload.hpp"
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
-#include "seeds/seed_check.hpp"
 #include "seedproxy_version.hpp"
+#include "seeds/seed_check.hpp"
 
 namespace {
 
@@ -67,9 +67,10 @@ int main(int argc, char** argv) {
                    report.refusals.size(), config.seeds.size());
       return 1;
     }
-    std::printf("seedproxy: configuration %s is valid (%zu of %zu seed(s) validated against "
-                "their databases)\n",
-                path.c_str(), report.validated, config.seeds.size());
+    std::printf(
+        "seedproxy: configuration %s is valid (%zu of %zu seed(s) validated against "
+        "their databases)\n",
+        path.c_str(), report.validated, config.seeds.size());
     return 0;
   }
 

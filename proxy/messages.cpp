@@ -1,6 +1,8 @@
 // Backend message construction: a length-patching writer and ErrorResponse.
 #include "proxy/messages.hpp"
 
+#include <string>
+
 namespace seedproxy::protocol {
 
 void PacketWriter::begin(char type) {
@@ -52,6 +54,10 @@ std::vector<std::byte> error_response(const ErrorFields& fields) {
   if (!fields.hint.empty()) {
     writer.put_u8('H');
     writer.put_cstring(fields.hint);
+  }
+  if (fields.position > 0) {
+    writer.put_u8('P');
+    writer.put_cstring(std::to_string(fields.position));
   }
   writer.put_u8(0);
   writer.finish();

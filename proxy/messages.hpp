@@ -44,6 +44,7 @@ struct ErrorFields {
   std::string_view message;
   std::string_view detail;  // omitted when empty
   std::string_view hint;    // omitted when empty
+  int position = 0;         // 1-based character position in the statement; omitted when 0
 };
 
 [[nodiscard]] std::vector<std::byte> error_response(const ErrorFields& fields);

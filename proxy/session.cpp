@@ -392,19 +392,18 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
       client_buffer_.commit(n);
       list_.counters.bytes_from_clients.add(n);
       if (rewriting_ && rewriting_->catalog_pending()) co_await wait_for_catalog();
-      const auto relayed =
-          co_await relay(client_buffer_, from_client_, server_, note_started,
-                         [this](const protocol::MessageHeader&, protocol::Bytes message) {
-                           if (!rewriting_) return std::optional<std::vector<std::byte>>();
-                           if (ddl_seeds_) {
-                             auto stand_in = ddl_seeds_->client_message(message, *rewriting_,
-                                                                        transaction_status_);
-                             if (stand_in || ddl_seeds_->waiting()) return stand_in;
-                           }
-                           auto replacement = rewriting_->client_message(message);
-                           if (replacement) list_.counters.statements_rewritten.add(1);
-                           return replacement;
-                         });
+      const auto relayed = co_await relay(
+          client_buffer_, from_client_, server_, note_started,
+          [this](const protocol::MessageHeader&, protocol::Bytes message) {
+            if (!rewriting_) return std::optional<std::vector<std::byte>>();
+            if (ddl_seeds_) {
+              auto stand_in = ddl_seeds_->client_message(message, *rewriting_, transaction_status_);
+              if (stand_in || ddl_seeds_->waiting()) return stand_in;
+            }
+            auto replacement = rewriting_->client_message(message);
+            if (replacement) list_.counters.statements_rewritten.add(1);
+            return replacement;
+          });
       const auto& step = relayed.last;
       if (relayed.write_error) {
         observer_.upstream_error(UpstreamStage::relay);

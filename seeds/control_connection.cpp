@@ -7,21 +7,26 @@
 
 namespace seedproxy::seeds {
 
-ControlConnection::ControlConnection(const ControlTarget& target, const std::string& database) {
+PGconn* connect_to(const ControlTarget& target, const std::string& database,
+                   const char* application_name) {
   const std::string port = std::to_string(target.port);
   const std::string timeout =
       std::to_string(std::max(1L, std::lround(std::ceil(target.connect_timeout_seconds))));
   std::vector<const char*> keywords{"host",           "port", "user", "dbname", "application_name",
                                     "connect_timeout"};
-  std::vector<const char*> values{target.host.c_str(), port.c_str(), target.user.c_str(),
-                                  database.c_str(),    "seedproxy",  timeout.c_str()};
+  std::vector<const char*> values{target.host.c_str(), port.c_str(),     target.user.c_str(),
+                                  database.c_str(),    application_name, timeout.c_str()};
   if (target.password) {
     keywords.push_back("password");
     values.push_back(target.password->c_str());
   }
   keywords.push_back(nullptr);
   values.push_back(nullptr);
-  connection_ = PQconnectdbParams(keywords.data(), values.data(), 0);
+  return PQconnectdbParams(keywords.data(), values.data(), 0);
+}
+
+ControlConnection::ControlConnection(const ControlTarget& target, const std::string& database) {
+  connection_ = connect_to(target, database, "seedproxy");
   if (!connection_ || PQstatus(connection_) != CONNECTION_OK) {
     std::string message = connection_ ? PQerrorMessage(connection_) : "out of memory";
     while (!message.empty() && message.back() == '\n') message.pop_back();

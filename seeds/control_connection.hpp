@@ -48,6 +48,11 @@ class QueryError : public std::runtime_error {
   std::string sqlstate_;
 };
 
+// Opens a libpq connection to `database` with the target's credentials and connect timeout.
+// Returns whatever libpq made of it (possibly null or failed): the caller checks PQstatus.
+[[nodiscard]] PGconn* connect_to(const ControlTarget& target, const std::string& database,
+                                 const char* application_name);
+
 class ControlConnection {
  public:
   // Connects to `database`; throws std::runtime_error with libpq's message on failure.

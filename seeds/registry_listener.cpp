@@ -21,20 +21,7 @@ std::string last_error(PGconn* connection) {
 
 RegistryListener::RegistryListener(const ControlTarget& target, const std::string& database)
     : database_(database) {
-  const std::string port = std::to_string(target.port);
-  const std::string timeout =
-      std::to_string(std::max(1L, std::lround(std::ceil(target.connect_timeout_seconds))));
-  std::vector<const char*> keywords{"host",           "port", "user", "dbname", "application_name",
-                                    "connect_timeout"};
-  std::vector<const char*> values{target.host.c_str(), port.c_str(),         target.user.c_str(),
-                                  database.c_str(),    "seedproxy listener", timeout.c_str()};
-  if (target.password) {
-    keywords.push_back("password");
-    values.push_back(target.password->c_str());
-  }
-  keywords.push_back(nullptr);
-  values.push_back(nullptr);
-  connection_ = PQconnectdbParams(keywords.data(), values.data(), 0);
+  connection_ = connect_to(target, database, "seedproxy listener");
   const auto fail = [&](const std::string& what) {
     const std::string message =
         what + " on database \"" + database + "\" failed: " + last_error(connection_);

@@ -116,9 +116,9 @@ class SnapshotRegistry {
   // count traffic on the hot path). Replaced lists are kept until destruction (one per database).
   std::atomic<const DatabaseList*> list_;
   std::vector<std::unique_ptr<const DatabaseList>> lists_;  // guarded by add_mutex_
-  std::vector<config::SeedSpec> pending_;  // seeds of databases unreachable at start
+  std::vector<config::SeedSpec> pending_;              // seeds of databases unreachable at start
   std::vector<std::shared_ptr<DdlSeedJob>> ddl_jobs_;  // DDL seeds to register; add_mutex_
-  std::mutex apply_mutex_;                 // one application at a time
+  std::mutex apply_mutex_;                             // one application at a time
   std::mutex refresh_mutex_;  // refresh() runs on the control thread, or in apply() after a change
   std::atomic<std::uint64_t> next_version_{1};
   std::atomic<bool> stopping_{false};
