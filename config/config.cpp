@@ -460,6 +460,50 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
   return reload;
 }
 
+[[nodiscard]] Materialization read_materialization(const Json& node) {
+  const Object object(
+      node, "materialization",
+      {"enabled", "lock_timeout_seconds", "target_batch_seconds", "initial_batch_rows",
+       "min_batch_rows", "max_batch_rows", "pause_ratio", "phase_grace_seconds",
+       "progress_log_seconds", "reads_flush_seconds", "check_seconds"});
+  Materialization m;
+  if (const Json* enabled = object.find("enabled"))
+    m.enabled = read_bool(*enabled, object.path("enabled"));
+  const auto seconds = [&](const char* key, double& out, bool zero_allowed) {
+    if (const Json* value = object.find(key))
+      out = read_seconds(*value, object.path(key), zero_allowed);
+  };
+  seconds("lock_timeout_seconds", m.lock_timeout_seconds, false);
+  seconds("target_batch_seconds", m.target_batch_seconds, false);
+  seconds("phase_grace_seconds", m.phase_grace_seconds, true);
+  seconds("progress_log_seconds", m.progress_log_seconds, false);
+  seconds("reads_flush_seconds", m.reads_flush_seconds, false);
+  seconds("check_seconds", m.check_seconds, false);
+  const auto rows = [&](const char* key, std::uint64_t& out) {
+    if (const Json* value = object.find(key))
+      out = read_integer(*value, object.path(key), 1, 10000000);
+  };
+  rows("initial_batch_rows", m.initial_batch_rows);
+  rows("min_batch_rows", m.min_batch_rows);
+  rows("max_batch_rows", m.max_batch_rows);
+  if (m.min_batch_rows > m.max_batch_rows)
+    throw ConfigError(object.path("min_batch_rows"), "is " + std::to_string(m.min_batch_rows) +
+                                                         ", more than max_batch_rows (" +
+                                                         std::to_string(m.max_batch_rows) + ")");
+  if (m.initial_batch_rows < m.min_batch_rows || m.initial_batch_rows > m.max_batch_rows)
+    throw ConfigError(object.path("initial_batch_rows"),
+                      "is " + std::to_string(m.initial_batch_rows) +
+                          ", outside min_batch_rows..max_batch_rows (" +
+                          std::to_string(m.min_batch_rows) + ".." +
+                          std::to_string(m.max_batch_rows) + ")");
+  if (const Json* ratio = object.find("pause_ratio")) {
+    m.pause_ratio = ratio->is_number() ? ratio->get<double>() : -1.0;
+    if (!ratio->is_number() || !(m.pause_ratio >= 0.0 && m.pause_ratio <= 100.0))
+      fail_expected(object.path("pause_ratio"), "a number between 0 and 100", *ratio);
+  }
+  return m;
+}
+
 [[nodiscard]] Log read_log(const Json& node) {
   const Object object(node, "log", {"level", "format"});
   Log log;
@@ -503,7 +547,7 @@ Config parse_config(std::string_view json_text) {
 
   const Object top(root, "",
                    {"listen", "upstream", "control", "metrics", "admin", "ddl_seeds", "seeds",
-                    "limits", "runtime", "log", "reload", "instance"});
+                    "limits", "runtime", "log", "reload", "instance", "materialization"});
   Config config;
   if (const Json* listen = top.find("listen"))
     config.listen = read_endpoint(*listen, "listen", config.listen, false);
@@ -520,6 +564,8 @@ Config parse_config(std::string_view json_text) {
   if (const Json* runtime = top.find("runtime")) config.runtime = read_runtime(*runtime);
   if (const Json* log = top.find("log")) config.log = read_log(*log);
   if (const Json* reload = top.find("reload")) config.reload = read_reload(*reload);
+  if (const Json* materialization = top.find("materialization"))
+    config.materialization = read_materialization(*materialization);
   check_addresses(config);
   if (const Json* instance = top.find("instance"))
     config.instance = read_string(*instance, "instance");

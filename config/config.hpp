@@ -42,6 +42,21 @@ struct Materialize {
   std::uint64_t window_seconds = 86400;
 };
 
+// The Gradual Materialization Engine's settings (docs/materialization.md).
+struct Materialization {
+  bool enabled = true;  // false: this proxy never becomes a database's materializer
+  double lock_timeout_seconds = 0.05;
+  double target_batch_seconds = 0.1;
+  std::uint64_t initial_batch_rows = 1000;
+  std::uint64_t min_batch_rows = 10;
+  std::uint64_t max_batch_rows = 100000;
+  double pause_ratio = 0.5;
+  double phase_grace_seconds = 2.0;  // after publishing 'materializing', before ADD COLUMN
+  double progress_log_seconds = 10.0;
+  double reads_flush_seconds = 5.0;  // read counts to seedproxy.read_counts
+  double check_seconds = 1.0;        // the materializer re-reads the registry
+};
+
 struct SeedSpec {
   std::string database;
   std::string entity;  // "schema.table" or "table" (then public)
@@ -89,6 +104,7 @@ struct Config {
   Runtime runtime;
   Log log;
   Reload reload;
+  Materialization materialization;
 };
 
 // Thrown for any invalid configuration. `field` is the JSON path of the culprit, e.g.
