@@ -174,7 +174,7 @@ bool Resolver::whole_row(const ColumnRefView& view, const Scope& level, int entr
   if (!end) return false;
   std::string columns;
   const bool spelled = std::any_of(e.columns.begin(), e.columns.end(),
-                                   [](const Column& c) { return c.rewritten() && c.physical; });
+                                   [](const Column& c) { return c.spelled_out(); });
   for (std::size_t i = 0; i < e.columns.size(); ++i) {
     const Column& c = e.columns[i];
     std::optional<std::string> piece;
@@ -340,7 +340,7 @@ std::optional<std::string> Resolver::star_text(const Scope& scope, const std::ve
   };
   auto only_appended = [&](const Entry& e) {
     return std::none_of(e.columns.begin(), e.columns.end(),
-                        [](const Column& c) { return c.rewritten() && c.physical; });
+                        [](const Column& c) { return c.spelled_out(); });
   };
   auto appended = [&](const Entry& e, int entry) {
     for (std::size_t i = 0; i < e.columns.size(); ++i)
@@ -411,7 +411,7 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
       for (const auto& c : e.columns)
         if (names) names->push_back(c.name);
       const bool spelled = std::any_of(e.columns.begin(), e.columns.end(),
-                                       [](const Column& c) { return c.rewritten() && c.physical; });
+                                       [](const Column& c) { return c.spelled_out(); });
       std::string text;
       bool ok = true;
       for (std::size_t i = 0; i < e.columns.size(); ++i) {

@@ -18,6 +18,12 @@ struct Column {
 
   // References to it must be spliced (virtual, or materializing).
   [[nodiscard]] bool rewritten() const noexcept { return seed && seed->resolved_by_proxy(); }
+  // Its relation's `*` must be spelled out column by column: it replaces a physical column, or
+  // it is materializing, when the engine may add its column upstream at any moment (a plain `*`
+  // would then return it twice, and change a prepared statement's result type).
+  [[nodiscard]] bool spelled_out() const noexcept {
+    return rewritten() && (physical || seed->phase == Phase::materializing);
+  }
 };
 
 // A range-table entry: a relation, a CTE reference, a subquery or a function.

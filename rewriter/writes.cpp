@@ -276,9 +276,11 @@ void Resolver::copy_columns(const Json& body) {
   }
   if (!attlist.empty()) return;
   // Without a list PostgreSQL copies no generated column; spell out the others when a seeded
-  // attribute already exists upstream.
-  const bool upstream = std::any_of(entry.columns.begin(), entry.columns.end(),
-                                    [](const Column& c) { return c.seed && c.physical; });
+  // attribute already exists upstream, or may at any moment (materializing).
+  const bool upstream =
+      std::any_of(entry.columns.begin(), entry.columns.end(), [](const Column& c) {
+        return c.seed && (c.physical || c.seed->phase == Phase::materializing);
+      });
   if (!upstream) return;
   std::string list;
   for (const auto& column : entry.columns)
