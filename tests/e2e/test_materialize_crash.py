@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""kill -9 of the materializing proxy, and the materialization still ends correct.
+
+One proxy: for each of a few seeds, MATERIALIZE, kill -9 the proxy after a random delay (the random
+seed is printed; SEEDPROXY_CRASH_SEED=N repeats a run), restart it with the same configuration
+(same instance name and port), and it must resume to step materialized with no row where the column
+differs from the expression, the column present once and the write trigger present once. One seed
+is killed twice, one exactly mid-backfill.
+
+Two proxies in front of the same database (instances twin-a and twin-b, own ports): MATERIALIZE,
+find the materializer in SHOW MATERIALIZATIONS' owner column, kill -9 it mid-backfill; the other
+takes over (the dead connection's advisory lock is freed) and finishes, with the same checks.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import unittest
+
+import e2e_common
+import materialize_common as mc
+import psycopg
+
+from harness.pgcluster import PgCluster, free_port
+
+DB = "crashdb"
+ROWS = 50_000
+TYPE = "bigint"
+EXPRESSIONS = {
+    "s1": "a::bigint * 1 + b",
+    "s2": "a::bigint * 2 + b",
+    "s3": "a::bigint * 3 + b",
+    "s4": "a::bigint * 4 + b",
+}
+SEEDS = [{"database": DB, "entity": "public.item", "attribute": attr, "type": TYPE, "expression": expr,
+          "materialize": {"policy": "manual"}} for attr, expr in EXPRESSIONS.items()]
+# Longest a materialization of ROWS rows is expected to take here; random kills fall within it.
+KILL_WINDOW_SECONDS = 3.0
+
+RANDOM_SEED = int(os.environ.get("SEEDPROXY_CRASH_SEED", str(time.time_ns() % 1_000_000)))
+rng = random.Random(RANDOM_SEED)
+
+pg: PgCluster = None
+solo = None
+twins: dict = {}
+
+
+def setUpModule():
+    global pg
+    if e2e_common.direct_mode():
+        raise unittest.SkipTest("materialization is the proxy's own")
+    print(f"\n  random seed {RANDOM_SEED} (SEEDPROXY_CRASH_SEED={RANDOM_SEED} repeats the kill delays)")
+    pg = PgCluster().start()
+    with pg.connect() as conn:
+        conn.execute(f"CREATE DATABASE {DB}")
+    with pg.connect(DB) as conn:
+        conn.execute("CREATE TABLE item (id int PRIMARY KEY, a int NOT NULL, b int, note text NOT NULL)")
+        conn.execute("INSERT INTO item SELECT i, (i * 7919) % 1000, CASE WHEN i % 11 = 0 THEN NULL "
+                     f"ELSE (i * 104729) % 997 END, 'note ' || i FROM generate_series(1, {ROWS}) i")
+        conn.execute("VACUUM ANALYZE item")
+
+
+def tearDownModule():
+    e2e_common.finish(solo)
+    for px in twins.values():
+        e2e_common.finish(px)
+    if pg is not None:
+        pg.stop()
+
+
+def registry_state(attribute: str):
+    """The persisted step of a materialization, read directly (the proxy may be dead)."""
+    rows = pg.psql('SELECT step, rows_done, owner FROM "seedproxy"."materializations" '
+                   "WHERE table_name = 'item' AND attribute_name = %s", (attribute,), dbname=DB)
+    return rows[0] if rows else None
+
+
+def kill9(px) -> None:
+    px.kill()  # SIGKILL and reap
+    assert not px.running()
+
+
+class CrashChecks:
+    def assert_final(self, px, attribute: str) -> None:
+        row = mc.wait_step(px, attribute, "materialized", timeout=90)
+        self.assertEqual(row["error"] or "", "", row)
+        self.assertEqual(mc.seed_phase(px, attribute), "materialized")
+        with pg.connect(DB) as conn:
+            self.assertEqual(mc.mismatches(conn, "item", attribute, EXPRESSIONS[attribute], TYPE), 0,
+                             f"{attribute}: rows whose column differs from the expression")
+            objects = mc.engine_objects(conn, "item", attribute)
+            functions = conn.execute("SELECT count(*) FROM pg_proc WHERE proname = %s",
+                                     (objects["triggers"][0][1] if objects["triggers"] else "",)).fetchone()[0]
+            count = conn.execute("SELECT count(*) FROM item").fetchone()[0]
+        self.assertEqual(objects["columns"], 1, f"{attribute}: {objects}")
+        self.assertEqual(len(objects["triggers"]), 1, f"{attribute}: {objects}")
+        self.assertEqual(functions, 1, f"{attribute}: trigger function {objects['triggers']}")
+        self.assertEqual(count, ROWS)
+        with psycopg.connect(px.dsn(DB), autocommit=True) as conn:
+            good = conn.execute(f"SELECT count(*) FROM item WHERE {attribute} IS NOT DISTINCT FROM "
+                                f"({EXPRESSIONS[attribute]})").fetchone()[0]
+        self.assertEqual(good, ROWS, f"{attribute} read through the proxy")
+
+
+class A_SoloProxy(CrashChecks, unittest.TestCase):
+    port = None
+
+    @classmethod
+    def setUpClass(cls):
+        global solo
+        cls.port = free_port()
+        solo = mc.make_proxy(pg.port, SEEDS, instance="crash-solo", port=cls.port)
+        e2e_common.wait_until_readable(solo, DB, "SELECT s1 FROM item WHERE id = 1", "the seeds to be readable")
+
+    def restart(self) -> None:
+        global solo
+        e2e_common.finish(solo)
+        solo = mc.make_proxy(pg.port, SEEDS, instance="crash-solo", port=self.port)
+
+    def kill_after_random_delay(self, attribute: str) -> None:
+        delay = rng.uniform(0.0, KILL_WINDOW_SECONDS)
+        # Not synchronisation: the kill must land at an arbitrary moment of the materialization.
+        time.sleep(delay)
+        kill9(solo)
+        print(f"  {attribute}: killed {delay:.3f}s after MATERIALIZE; registry then said {registry_state(attribute)}")
+        self.restart()
+
+    def test_1_random_kill(self):
+        self.assertEqual(mc.command(solo, "MATERIALIZE item.s1"), ["MATERIALIZE"])
+        self.kill_after_random_delay("s1")
+        self.assert_final(solo, "s1")
+
+    def test_2_two_random_kills(self):
+        self.assertEqual(mc.command(solo, "MATERIALIZE item.s2"), ["MATERIALIZE"])
+        self.kill_after_random_delay("s2")
+        self.kill_after_random_delay("s2")
+        self.assert_final(solo, "s2")
+
+    def test_3_kill_mid_backfill(self):
+        self.assertEqual(mc.command(solo, "MATERIALIZE item.s3"), ["MATERIALIZE"])
+        row = mc.wait_backfilling(solo, "s3")
+        kill9(solo)
+        print(f"  s3: killed mid-backfill at {row['rows_done']}/{row['rows_total']}; registry then said "
+              f"{registry_state('s3')}")
+        self.restart()
+        self.assert_final(solo, "s3")
+        # the earlier seeds stay materialized and intact
+        for attribute in ("s1", "s2"):
+            self.assertEqual(mc.materialization(solo, attribute)["step"], "materialized")
+        with pg.connect(DB) as conn:
+            for attribute in ("s1", "s2"):
+                self.assertEqual(len(mc.engine_objects(conn, "item", attribute)["triggers"]), 1)
+
+
+class B_TwoProxies(CrashChecks, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        global solo
+        e2e_common.finish(solo)
+        solo = None
+        for name in ("twin-a", "twin-b"):
+            twins[name] = mc.make_proxy(pg.port, SEEDS, instance=name)
+        for px in twins.values():
+            e2e_common.wait_until_readable(px, DB, "SELECT s4 FROM item WHERE id = 1", "the seeds to be readable")
+
+    def test_materializer_dies_and_the_other_takes_over(self):
+        self.assertEqual(mc.command(twins["twin-a"], "MATERIALIZE item.s4"), ["MATERIALIZE"])
+        row = mc.wait_backfilling(twins["twin-a"], "s4")
+        owner = row["owner"]
+        self.assertIn(owner, twins, f"SHOW MATERIALIZATIONS owner {owner!r} is neither proxy")
+        survivor_name = "twin-b" if owner == "twin-a" else "twin-a"
+        survivor = twins[survivor_name]
+        # both proxies report the same state from the registry
+        self.assertEqual(mc.materialization(survivor, "s4")["owner"], owner)
+        kill9(twins[owner])
+        print(f"\n  s4: killed materializer {owner} at {row['rows_done']}/{row['rows_total']}; registry then "
+              f"said {registry_state('s4')}")
+        # the survivor owns it (or has already finished it: nobody else is alive to do so)
+        taken = mc.wait_materialization(survivor, "s4",
+                                        lambda r: r["owner"] == survivor_name or r["step"] == "materialized",
+                                        30, f"owner {survivor_name}")
+        print(f"  s4: {survivor_name} took over: {taken}")
+        self.assert_final(survivor, "s4")
+
+
+if __name__ == "__main__":
+    e2e_common.main()
