@@ -354,10 +354,11 @@ void Session::enable_rewriting() {
   rewriting_ = std::make_unique<StatementRewriting>(
       *settings_->snapshots, database_, user_, settings_->max_rewrite_bytes, startup_search_path_);
   rewriting_->set_observer(observer_);
-  from_client_.inspect('Q');
-  from_client_.inspect('P');
-  from_server_.inspect('E');
-  from_server_.inspect('C');
+  rewriting_->set_read_tally(settings_->reads);
+  // Statements and portals are followed through the extended protocol (reads per Execute,
+  // re-Parse of stale prepared statements), and so are the answers to Parse and Close.
+  for (const char type : {'Q', 'P', 'B', 'E', 'D', 'C', 'S', 'F'}) from_client_.inspect(type);
+  for (const char type : {'E', 'C', '1', '3'}) from_server_.inspect(type);
   if (settings_->ddl_seeds) {
     ddl_seeds_ =
         std::make_unique<DdlSeeds>(*settings_->snapshots, database_, settings_->max_rewrite_bytes);
@@ -398,6 +399,7 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
             if (!rewriting_) return std::optional<std::vector<std::byte>>();
             if (ddl_seeds_) {
               auto stand_in = ddl_seeds_->client_message(message, *rewriting_, transaction_status_);
+              if (stand_in) rewriting_->note_replaced_client_message(message);
               if (stand_in || ddl_seeds_->waiting()) return stand_in;
             }
             auto replacement = rewriting_->client_message(message);
@@ -465,6 +467,8 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
           co_await relay(server_buffer_, from_server_, client_, note_started,
                          [this](const protocol::MessageHeader& header, protocol::Bytes message) {
                            on_server_message(header, message);
+                           if (rewriting_ && rewriting_->drop_server_message(message))
+                             return std::optional<std::vector<std::byte>>(std::in_place);
                            if (ddl_seeds_)
                              if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
                            return rewriting_ ? rewriting_->server_message(message) : std::nullopt;

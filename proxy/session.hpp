@@ -48,6 +48,8 @@ struct SessionSettings {
   AdminBackend* admin = nullptr;
   // ddl_seeds: ALTER TABLE ... GENERATED ALWAYS AS (...) STORED becomes a seed (ddl_seeds.hpp).
   bool ddl_seeds = false;
+  // Where sessions tally executed reads of seeds for the registry; null: not tallied.
+  seeds::ReadTally* reads = nullptr;
   // Where sessions report events for metrics; the null observer when metrics are off.
   Observer* observer = &null_observer();
 };
