@@ -26,6 +26,8 @@
 #include "proxy/metrics_endpoint.hpp"
 #include "proxy/session.hpp"
 #include "seedproxy_version.hpp"
+#include "seeds/read_flusher.hpp"
+#include "seeds/read_tally.hpp"
 #include "seeds/snapshots.hpp"
 
 namespace seedproxy::proxy {
@@ -118,6 +120,10 @@ struct Server::State final : AdminBackend {
   // Before the workers: their sessions report to its observer until they are destroyed.
   std::unique_ptr<MetricsEndpoint> metrics;
   std::unique_ptr<seeds::SnapshotRegistry> snapshots;
+  // Sessions count into the tally until the workers go; the flusher is stopped (final flush)
+  // once they have, and in any case before the tally and the snapshots.
+  std::unique_ptr<seeds::ReadTally> reads;
+  std::unique_ptr<seeds::ReadFlusher> read_flusher;
   std::vector<tcp::endpoint> upstream;  // resolved once
   std::atomic<std::shared_ptr<const Generation>> current;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -146,6 +152,7 @@ std::shared_ptr<const Generation> Server::State::make_generation(const config::C
   session_settings->startup_timeout_seconds = next.limits.startup_timeout_seconds;
   session_settings->connect_timeout_seconds = next.limits.connect_timeout_seconds;
   session_settings->snapshots = snapshots.get();
+  session_settings->reads = reads.get();
   session_settings->admin_users = next.admin.users;
   session_settings->admin_auth_database = next.admin.auth_database;
   session_settings->admin = this;
@@ -201,6 +208,9 @@ void Server::State::start_listening() {
   // proxy; the periodic refresh bounds how stale the latter can be.
   snapshots = std::make_unique<seeds::SnapshotRegistry>(target, config.instance, 30.0);
   snapshots->start(config.seeds);
+  reads = std::make_unique<seeds::ReadTally>();
+  read_flusher = std::make_unique<seeds::ReadFlusher>(*reads, target, config.instance,
+                                                      config.materialization.reads_flush_seconds);
   if (config.metrics) make_metrics();
   current.store(make_generation(config), std::memory_order_release);
   if (metrics) {
@@ -416,6 +426,8 @@ int Server::run() {
   }
   state.main_context().run();
   for (std::size_t i = 1; i < state.workers.size(); ++i) state.workers[i]->thread.join();
+  // Every session has ended: the last reads they counted are written now.
+  state.read_flusher->stop();
   state.reloader->stop();
   if (state.metrics) state.metrics->stop();
   log::info("server", "stopped");

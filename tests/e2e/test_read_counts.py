@@ -67,7 +67,8 @@ def tearDownModule():
 
 def direct(sql: str, params=None, database: str = DB):
     with pg.connect(database) as conn:
-        return conn.execute(sql, params).fetchall()
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
 
 
 def counted(attribute: str = "doubled", instance: str | None = None, database: str = DB) -> int:
@@ -129,12 +130,13 @@ class ReadCounts(unittest.TestCase):
 
     def test_02_counts_survive_a_restart_and_grow_from_there(self):
         global px_a
-        read(px_a, "SELECT doubled FROM item", times=2)
         before = counted()
+        # Counted just before the restart: written by the next round or by the final flush.
+        read(px_a, "SELECT doubled FROM item", times=2)
         e2e_common.finish(px_a)
         px_a = make_proxy("reads-a")
         read(px_a, "SELECT doubled FROM item", times=3)
-        wait_counted(before + 3)
+        wait_counted(before + 5)
 
     def test_03_stopping_flushes_the_last_counts(self):
         # An hour between flushes: only the final flush at shutdown can write these.
@@ -208,7 +210,23 @@ class ReadCounts(unittest.TestCase):
         self.assertEqual(counted("quadrupled"), 0)
         self.assertNotIn("read counts", px_a.log_text())
 
-    def test_08_a_database_without_registry_is_skipped_silently(self):
+    def test_08_a_lost_connection_gives_the_counts_back_and_reconnects(self):
+        doubled = counted()
+        # The flushers' registry connections, idle between rounds: the next write fails.
+        killed = direct("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                           WHERE datname = %s AND state = 'idle'
+                             AND (btrim(query, E' \\n') LIKE 'INSERT INTO "seedproxy"."read_counts"%%'
+                                  OR btrim(query, E' \\n') LIKE 'DELETE FROM "seedproxy"."read_counts"%%')""",
+                        (DB,))
+        self.assertGreaterEqual(len(killed), 1)
+        read(px_a, "SELECT doubled FROM item", times=4)
+        wait_counted(doubled + 4)
+        e2e_common.poll(lambda: "written again" in px_a.log_text(), timeout=10,
+                        what="the flusher to log that it writes again")
+        self.assertEqual(px_a.log_text().count("keeping the read counts"), 1, px_a.log_text())
+
+    def test_09_a_database_without_registry_is_skipped_silently(self):
+        logged = len(px_a.log_text())
         read(px_a, "SELECT doubled FROM item", database=GONE, times=2)
         wait_counted(2, database=GONE)
         direct('DROP SCHEMA "seedproxy" CASCADE', database=GONE)
@@ -220,7 +238,7 @@ class ReadCounts(unittest.TestCase):
         wait_counted(doubled + 4)
         read(px_a, "SELECT doubled FROM item", times=1)
         wait_counted(doubled + 5)
-        self.assertNotIn("read counts", px_a.log_text())
+        self.assertNotIn("read counts", px_a.log_text()[logged:])
 
 
 if __name__ == "__main__":
