@@ -83,9 +83,11 @@ def rows_done(row: dict | None) -> int:
 
 
 def wait_materialization(px, attribute: str, predicate, timeout: float, what: str,
-                         interval: float = 0.02) -> dict:
+                         interval: float = 0.02, passing: tuple = ()) -> dict:
     """Polls SHOW MATERIALIZATIONS until predicate(row) holds; the timeout message shows the last
-    row seen (step, rows, error). A final step other than the awaited one fails at once."""
+    row seen (step, rows, error). A final step (materialized, rolled_back) that does not satisfy the
+    predicate fails at once, unless it is listed in `passing` (e.g. materialized while a ROLLBACK
+    of it is still to be picked up)."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -96,7 +98,7 @@ def wait_materialization(px, attribute: str, predicate, timeout: float, what: st
         if last and "step" in last:
             if predicate(last):
                 return last
-            if last["step"] in FINAL:
+            if last["step"] in FINAL and last["step"] not in passing:
                 raise AssertionError(f"{attribute}: waiting for {what}, the materialization ended in "
                                      f"step {last['step']}: {last}")
         if time.monotonic() >= deadline:
@@ -106,7 +108,10 @@ def wait_materialization(px, attribute: str, predicate, timeout: float, what: st
 
 
 def wait_step(px, attribute: str, step: str, timeout: float = 60) -> dict:
-    return wait_materialization(px, attribute, lambda r: r["step"] == step, timeout, f"step {step}")
+    # a ROLLBACK request of a materialized seed leaves it materialized until the engine takes it
+    passing = ("materialized",) if step == "rolled_back" else ()
+    return wait_materialization(px, attribute, lambda r: r["step"] == step, timeout, f"step {step}",
+                                passing=passing)
 
 
 def wait_backfilling(px, attribute: str, timeout: float = 60) -> dict:
@@ -132,6 +137,59 @@ def pause(px, target: str, attribute: str, timeout: float = 10) -> dict:
             raise AssertionError(f"{attribute}: rows_done still moves {timeout}s after PAUSE: {row}")
         time.sleep(0.05)
     return row
+
+
+class BackfillStall:
+    """Makes a backfill stop at a key: a BEFORE UPDATE row trigger on the table waits for an advisory
+    lock this object holds whenever the row's key is >= from_key, so the engine's batches up to there
+    succeed and the next one hits its lock_timeout (or statement timeout) and backs off. No table lock
+    is held, so ADD COLUMN and CREATE TRIGGER are not in the way. release() lets go and drops the
+    trigger, leaving the schema as it was.
+
+        with BackfillStall(pg, "db", "account", "id", 250):
+            ... MATERIALIZE; wait_backfilling(); pause() ...
+    """
+
+    LOCK_KEY = 0x7E57_57A1
+
+    def __init__(self, pg, database: str, table: str, key: str, from_key: int):
+        self.pg, self.database, self.table = pg, database, table
+        self.holder = pg.connect(database)
+        self.holder.execute("SELECT pg_advisory_lock(%s)", (self.LOCK_KEY,))
+        with pg.connect(database) as conn:
+            conn.execute(f"""CREATE FUNCTION "test_stall_{table}"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW."{key}" >= {int(from_key)} THEN PERFORM pg_advisory_xact_lock_shared({self.LOCK_KEY}); END IF;
+  RETURN NEW;
+END $$""")
+            conn.execute(f'CREATE TRIGGER "aaaa_test_stall" BEFORE UPDATE ON "{table}" '
+                         f'FOR EACH ROW EXECUTE FUNCTION "test_stall_{table}"()')
+
+    def waiters(self) -> int:
+        """Statements waiting in the stall trigger right now."""
+        return self.holder.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                   "AND classid = 0 AND objid = %s", (self.LOCK_KEY,)).fetchone()[0]
+
+    def release(self, expect_idle: bool = True, timeout: float = 10) -> None:
+        """expect_idle: first wait until no statement waits in the trigger (after a PAUSE, the
+        blocked batch must give up rather than complete once the lock is gone)."""
+        if self.holder is None:
+            return
+        if expect_idle:
+            e2e_common.poll(lambda: self.waiters() == 0, timeout, 0.05,
+                            f"no backfill statement to wait on {self.table}'s stall (the engine should have "
+                            "given the batch up after its lock or statement timeout)")
+        self.holder.close()  # frees the advisory lock
+        self.holder = None
+        with self.pg.connect(self.database) as conn:
+            conn.execute(f'DROP TRIGGER "aaaa_test_stall" ON "{self.table}"')
+            conn.execute(f'DROP FUNCTION "test_stall_{self.table}"()')
+
+    def __enter__(self) -> "BackfillStall":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.release(expect_idle=exc_type is None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,10 +230,11 @@ def checksum(conn, table: str, columns: list[str], key: str = "id") -> tuple[int
 
 
 def schema_dump(pg, database: str, *args: str) -> str:
-    """pg_dump --schema-only of a database (extra args, e.g. --exclude-schema=seedproxy)."""
+    """pg_dump --schema-only of a database (extra args, e.g. --exclude-schema=seedproxy). The psql
+    \\restrict key is fixed (pg_dump otherwise draws a random one per dump) so dumps compare."""
     proc = subprocess.run([PG_DUMP, "-h", pg.host, "-p", str(pg.port), "-U", "postgres", "--schema-only",
-                           *args, database], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, PGCONNECT_TIMEOUT="10"))
+                           "--restrict-key=seedproxyTestDump", *args, database],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, PGCONNECT_TIMEOUT="10"))
     if proc.returncode != 0:
         raise AssertionError(f"pg_dump {database} failed ({proc.returncode}): {proc.stderr}")
     return proc.stdout

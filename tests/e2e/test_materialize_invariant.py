@@ -51,11 +51,19 @@ HELD = [
     ("UPDATE account SET balance = balance + %s WHERE id = %s RETURNING id, risk_score, txn_count", (500, 7)),
 ]
 
+# Differences the engine's objects make visible once the column exists (phases b and c), reported
+# and not failed, like test_invariant.KNOWN_GAPS. Each is also checked precisely by a test below.
+ENGINE_GAPS = {
+    "explain_analyze_dml": (
+        "EXPLAIN ANALYZE of an UPDATE lists the engine's write trigger (\"Trigger zzzz_seedproxy_...: "
+        "calls=N\"), which a GENERATED column does not have; test_4 checks that this line is the only "
+        "difference"),
+}
+
 pg: PgCluster = None
 px = None
 held_virtual = None  # psycopg connection through the proxy whose prepared statements live across phases
 held_reference = None
-blocker = None  # a direct transaction holding a row lock that stalls the backfill
 
 
 def setUpModule():
@@ -77,7 +85,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    for conn in (held_virtual, held_reference, blocker):
+    for conn in (held_virtual, held_reference):
         if conn is not None:
             conn.close()
     e2e_common.stop(px, pg)
@@ -108,9 +116,16 @@ class MaterializeInvariant(CorpusMixin, unittest.TestCase):
     maxDiff = None
 
     def run_phase(self, phase: str) -> None:
-        for mode, select in MODES:
-            with self.subTest(phase=phase, mode=mode):
-                self.run_mode(mode, select)
+        saved = dict(inv.KNOWN_GAPS)
+        if phase != "virtual":
+            inv.KNOWN_GAPS.update(ENGINE_GAPS)
+        try:
+            for mode, select in MODES:
+                with self.subTest(phase=phase, mode=mode):
+                    self.run_mode(mode, select)
+        finally:
+            inv.KNOWN_GAPS.clear()
+            inv.KNOWN_GAPS.update(saved)
         with self.subTest(phase=phase, check="prepared statements held since the virtual phase"):
             got, want = held_outcomes(held_virtual), held_outcomes(held_reference)
             for (sql, params), g, w in zip(HELD, got, want):
@@ -121,20 +136,13 @@ class MaterializeInvariant(CorpusMixin, unittest.TestCase):
         self.run_phase("virtual")
 
     def test_2_mid_backfill(self):
-        global blocker
-        # A row lock near the end of the table stalls the backfill after its first batches (the
-        # engine's lock_timeout turns the wait into a back-off), so PAUSE lands mid-backfill.
-        blocker = pg.connect("bank_virtual", autocommit=False)
-        blocker.execute("SELECT id FROM account WHERE id = 250 FOR UPDATE")
-        try:
+        # The backfill stalls at account 250 (mc.BackfillStall) after its first batches, so PAUSE
+        # lands mid-backfill; the stall is gone before the corpus runs.
+        with mc.BackfillStall(pg, "bank_virtual", "account", "id", 250):
             self.assertEqual(mc.command(px, f"MATERIALIZE {TARGET}"), ["MATERIALIZE"])
             row = mc.wait_backfilling(px, "risk_score", timeout=60)
             print(f"\n  mid-backfill: {row}")
             mc.pause(px, TARGET, "risk_score")
-        finally:
-            blocker.rollback()
-            blocker.close()
-            blocker = None
         missing, filled = partially_backfilled()
         self.assertGreater(missing, 0, "the backfill is not partial: nothing left to fill")
         self.assertGreater(filled, 0, "the backfill is not partial: nothing filled")
@@ -156,6 +164,20 @@ class MaterializeInvariant(CorpusMixin, unittest.TestCase):
         self.assertEqual(objects["columns"], 1, objects)
         self.assertEqual(len(objects["triggers"]), 1, objects)
         self.run_phase("materialized")
+
+    def test_4_explain_analyze_differs_only_by_the_trigger_line(self):
+        sql = ("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
+               "UPDATE account SET balance = balance + 1 WHERE risk_score > 17")
+
+        def plan(conn):
+            with conn.transaction(force_rollback=True):
+                return [r[0] for r in conn.execute(sql).fetchall()]
+        with psycopg.connect(px.dsn("bank_virtual"), autocommit=True) as conn:
+            got = plan(conn)
+        want = plan(held_reference)
+        extra = [line for line in got if line.startswith("Trigger zzzz_seedproxy_risk_score:")]
+        self.assertEqual(len(extra), 1, got)
+        self.assertEqual([line for line in got if line not in extra], want)
 
 
 if __name__ == "__main__":

@@ -30,13 +30,13 @@ import psycopg
 from harness.pgcluster import PgCluster
 
 DB = "loaddb"
-ROWS = 40_000
+ROWS = 25_000
 EXPR = "a::bigint * 1000 + b"
 TYPE = "bigint"
 SEEDS = [{"database": DB, "entity": "public.item", "attribute": "score", "type": TYPE,
           "expression": EXPR, "materialize": {"policy": "manual"}}]
 UNTOUCHED = ["id", "note", "pad"]
-PGBENCH_SECONDS = 30
+PGBENCH_SECONDS = 35
 WRITER_IDS = list(range(1, ROWS + 1, 37))
 
 PGBENCH_SCRIPT = f"""\\set id random(1, {ROWS})
@@ -58,7 +58,7 @@ def setUpModule():
     with pg.connect(DB) as conn:
         conn.execute("CREATE TABLE item (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL, "
                      "counter int NOT NULL DEFAULT 0, note text NOT NULL, pad text)")
-        conn.execute("INSERT INTO item (id, a, b, note, pad) SELECT i, (i * 7919) % 1000, (i * 104729) % 997, "
+        conn.execute("INSERT INTO item (id, a, b, note, pad) SELECT i, (i * 7919) % 1000, (i::bigint * 104729) % 997, "
                      "'note ' || i, CASE WHEN i % 5 = 0 THEN NULL ELSE repeat(md5(i::text), 2) END "
                      f"FROM generate_series(1, {ROWS}) i")
         conn.execute("VACUUM ANALYZE item")

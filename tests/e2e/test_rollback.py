@@ -106,16 +106,11 @@ class Rollback(unittest.TestCase):
         self.assert_rolled_back("item", "r_virtual")
 
     def test_2_paused_mid_backfill(self):
-        # a row lock late in the table stalls the backfill there, so PAUSE lands mid-backfill
-        blocker = pg.connect(DB, autocommit=False)
-        try:
-            blocker.execute("SELECT id FROM item WHERE id = %s FOR UPDATE", (ITEM_ROWS * 2 // 3,))
+        # the backfill stalls two thirds into the table (mc.BackfillStall), so PAUSE lands mid-backfill
+        with mc.BackfillStall(pg, DB, "item", "id", ITEM_ROWS * 2 // 3):
             self.assertEqual(mc.command(px, "MATERIALIZE item.r_paused"), ["MATERIALIZE"])
             mc.wait_backfilling(px, "r_paused")
             row = mc.pause(px, "item.r_paused", "r_paused")
-        finally:
-            blocker.rollback()
-            blocker.close()
         with pg.connect(DB) as conn:
             filled, empty = conn.execute("SELECT count(r_paused), count(*) - count(r_paused) FROM item").fetchone()
             objects = mc.engine_objects(conn, "item", "r_paused")
@@ -143,7 +138,7 @@ class Rollback(unittest.TestCase):
         started = time.monotonic()
         self.assertEqual(mc.command(px, "ROLLBACK big.r_running"), ["ROLLBACK"])
         done = mc.wait_materialization(px, "r_running", lambda r: r["step"] == "rolled_back", 5,
-                                       "step rolled_back within 5s of ROLLBACK")
+                                       "step rolled_back within 5s of ROLLBACK", passing=("materialized",))
         took = time.monotonic() - started
         print(f"\n  ROLLBACK of a running backfill at {row['rows_done']}/{row['rows_total']}: rolled_back in "
               f"{took:.2f}s ({done})")
