@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "seeds/materialization_engine.hpp"
 #include "seeds/snapshots.hpp"
 
 namespace seedproxy::proxy {
@@ -55,6 +56,12 @@ class AdminBackend {
   [[nodiscard]] virtual std::string config_path() = 0;
   // Reloads the configuration file off the I/O threads; the refusal, or nullopt when applied.
   [[nodiscard]] virtual boost::asio::awaitable<std::optional<std::string>> reload() = 0;
+  // Every seed with a materialization (running, finished or requested), newest known progress.
+  [[nodiscard]] virtual std::vector<seeds::MaterializationStatus> materializations() = 0;
+  // Hands MATERIALIZE / ROLLBACK / PAUSE / RESUME to the engine and resumes, on the caller's
+  // executor, once the engine has answered it (job->done).
+  [[nodiscard]] virtual boost::asio::awaitable<void> engine_job(
+      std::shared_ptr<seeds::EngineJob> job) = 0;
   // A login that PostgreSQL accepted but admin.users does not list.
   virtual void admin_refused() noexcept = 0;
 };

@@ -20,8 +20,9 @@ namespace oid = protocol::type_oid;
 constexpr std::string_view syntax_error = "42601";
 constexpr std::string_view config_file_error = "F0000";
 constexpr std::string_view command_list =
-    "SHOW SEEDS, SHOW MATERIALIZATIONS, SHOW CLIENTS, SHOW STATS, SHOW CONFIG, RELOAD, PAUSE, "
-    "RESUME, MATERIALIZE entity.attribute, ROLLBACK entity.attribute";
+    "SHOW SEEDS, SHOW MATERIALIZATIONS, SHOW CLIENTS, SHOW STATS, SHOW CONFIG, RELOAD, "
+    "PAUSE [entity.attribute], RESUME [entity.attribute], MATERIALIZE entity.attribute, "
+    "ROLLBACK entity.attribute";
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
 
@@ -99,17 +100,74 @@ AdminAnswer show_seeds(AdminBackend& backend) {
   return rows(result);
 }
 
-AdminAnswer show_materializations() {
-  // Filled in by the Gradual Materialization Engine; until then nothing is materializing.
-  const ResultSet result({{"database", oid::text},
-                          {"entity", oid::text},
-                          {"attribute", oid::text},
-                          {"phase", oid::text},
-                          {"rows_done", oid::int8},
-                          {"rows_total", oid::int8},
-                          {"rate", oid::float8},
-                          {"eta", oid::float8}});
+AdminAnswer show_materializations(AdminBackend& backend) {
+  ResultSet result({{"database", oid::text},
+                    {"entity", oid::text},
+                    {"attribute", oid::text},
+                    {"step", oid::text},
+                    {"paused", oid::boolean},
+                    {"rows_done", oid::int8},
+                    {"rows_total", oid::int8},
+                    {"percent", oid::float8},
+                    {"rows_per_second", oid::float8},
+                    {"eta_seconds", oid::float8},
+                    {"owner", oid::text},
+                    {"error", oid::text},
+                    {"updated_at", oid::timestamptz}});
+  auto statuses = backend.materializations();
+  std::sort(statuses.begin(), statuses.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.database, a.schema, a.table, a.attribute) <
+           std::tie(b.database, b.schema, b.table, b.attribute);
+  });
+  for (const auto& m : statuses) {
+    const bool finished = m.step == "materialized";
+    Value percent;
+    if (finished)
+      percent = protocol::float8_text(100.0);
+    else if (m.rows_total > 0 && (m.step == "backfilling" || m.step == "verifying"))
+      percent = protocol::float8_text(
+          std::min(100.0, 100.0 * double(m.rows_done) / double(m.rows_total)));
+    Value rate, eta;
+    if (m.rows_per_second > 0) rate = protocol::float8_text(m.rows_per_second);
+    if (m.eta_seconds) eta = protocol::float8_text(*m.eta_seconds);
+    result.add_row({m.database, m.schema + "." + m.table, m.attribute, m.step,
+                    protocol::bool_text(m.paused), std::to_string(m.rows_done),
+                    std::to_string(m.rows_total), percent, rate, eta, nonempty(m.owner), m.error,
+                    nonempty(m.updated_at)});
+  }
   return rows(result);
+}
+
+asio::awaitable<AdminAnswer> engine_command(const AdminCommand& command, AdminBackend& backend) {
+  auto job = std::make_shared<seeds::EngineJob>();
+  using Verb = seeds::EngineJob::Verb;
+  std::string tag;
+  switch (command.verb) {
+    case AdminVerb::materialize:
+      job->verb = Verb::materialize;
+      tag = "MATERIALIZE";
+      break;
+    case AdminVerb::rollback:
+      job->verb = Verb::rollback;
+      tag = "ROLLBACK";
+      break;
+    case AdminVerb::pause:
+      job->verb = Verb::pause;
+      tag = "PAUSE";
+      break;
+    default:
+      job->verb = Verb::resume;
+      tag = "RESUME";
+      break;
+  }
+  job->target = command.target;
+  co_await backend.engine_job(job);
+  if (!job->sqlstate.empty())
+    co_return AdminAnswer{error_bytes({job->sqlstate, job->message, job->hint}), true};
+  auto bytes = protocol::notice_response(job->message);
+  const auto complete = protocol::command_complete(tag);
+  bytes.insert(bytes.end(), complete.begin(), complete.end());
+  co_return AdminAnswer{std::move(bytes), false};
 }
 
 asio::awaitable<AdminAnswer> show_clients(AdminBackend& backend) {
@@ -192,15 +250,6 @@ AdminAnswer show_config(AdminBackend& backend) {
   return rows(result);
 }
 
-AdminAnswer not_yet(std::string_view command) {
-  return {error_bytes({protocol::sqlstate::feature_not_supported,
-                       std::string(command) +
-                           " is not available yet: materialization arrives with the Gradual "
-                           "Materialization Engine",
-                       {}}),
-          true};
-}
-
 }  // namespace
 
 std::vector<std::string> split_statements(std::string_view query) {
@@ -274,12 +323,15 @@ std::variant<AdminCommand, AdminError> parse_command(std::string_view statement)
                       "The admin console knows SHOW SEEDS, SHOW MATERIALIZATIONS, SHOW CLIENTS, "
                       "SHOW STATS and SHOW CONFIG."};
   }
-  static constexpr std::pair<std::string_view, AdminVerb> plain[] = {
-      {"RELOAD", AdminVerb::reload}, {"PAUSE", AdminVerb::pause}, {"RESUME", AdminVerb::resume}};
-  for (const auto& [name, kind] : plain) {
-    if (verb != name) continue;
-    if (auto error = no_more(name)) return *error;
-    command.verb = kind;
+  if (verb == "RELOAD") {
+    if (auto error = no_more("RELOAD")) return *error;
+    command.verb = AdminVerb::reload;
+    return command;
+  }
+  if (verb == "PAUSE" || verb == "RESUME") {
+    // Without an attribute: every materialization in progress.
+    command.verb = verb == "PAUSE" ? AdminVerb::pause : AdminVerb::resume;
+    command.target = trimmed(rest);
     return command;
   }
   if (verb == "MATERIALIZE" || verb == "ROLLBACK") {
@@ -308,7 +360,7 @@ asio::awaitable<AdminAnswer> answer(const AdminCommand& command, AdminBackend& b
     case AdminVerb::show_seeds:
       co_return show_seeds(backend);
     case AdminVerb::show_materializations:
-      co_return show_materializations();
+      co_return show_materializations(backend);
     case AdminVerb::show_clients:
       co_return co_await show_clients(backend);
     case AdminVerb::show_stats:
@@ -325,15 +377,12 @@ asio::awaitable<AdminAnswer> answer(const AdminCommand& command, AdminBackend& b
       co_return AdminAnswer{protocol::command_complete("RELOAD"), false};
     }
     case AdminVerb::pause:
-      co_return not_yet("PAUSE");
     case AdminVerb::resume:
-      co_return not_yet("RESUME");
     case AdminVerb::materialize:
-      co_return not_yet("MATERIALIZE " + command.target);
     case AdminVerb::rollback:
-      co_return not_yet("ROLLBACK " + command.target);
+      co_return co_await engine_command(command, backend);
   }
-  co_return not_yet("this command");
+  co_return AdminAnswer{error_bytes({syntax_error, "unknown admin command", {}}), true};
 }
 
 }  // namespace seedproxy::proxy

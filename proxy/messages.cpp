@@ -35,10 +35,12 @@ void PacketWriter::finish() {
   for (int i = 0; i < 4; ++i) out_[start_ + 1 + i] = static_cast<std::byte>(length >> (24 - 8 * i));
 }
 
-std::vector<std::byte> error_response(const ErrorFields& fields) {
-  const std::string_view severity = fields.severity == Severity::fatal ? "FATAL" : "ERROR";
+namespace {
+
+std::vector<std::byte> fields_message(char type, std::string_view severity,
+                                      const ErrorFields& fields) {
   PacketWriter writer;
-  writer.begin('E');
+  writer.begin(type);
   writer.put_u8('S');
   writer.put_cstring(severity);
   writer.put_u8('V');
@@ -62,6 +64,19 @@ std::vector<std::byte> error_response(const ErrorFields& fields) {
   writer.put_u8(0);
   writer.finish();
   return writer.take();
+}
+
+}  // namespace
+
+std::vector<std::byte> error_response(const ErrorFields& fields) {
+  return fields_message('E', fields.severity == Severity::fatal ? "FATAL" : "ERROR", fields);
+}
+
+std::vector<std::byte> notice_response(std::string_view message) {
+  ErrorFields fields;
+  fields.code = "00000";
+  fields.message = message;
+  return fields_message('N', "NOTICE", fields);
 }
 
 }  // namespace seedproxy::protocol

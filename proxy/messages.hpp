@@ -48,5 +48,7 @@ struct ErrorFields {
 };
 
 [[nodiscard]] std::vector<std::byte> error_response(const ErrorFields& fields);
+// A NoticeResponse (severity NOTICE, SQLSTATE 00000) carrying `message`.
+[[nodiscard]] std::vector<std::byte> notice_response(std::string_view message);
 
 }  // namespace seedproxy::protocol

@@ -223,7 +223,7 @@ void add_seed_families(const std::vector<seeds::SeedStatus>& statuses,
   out.push_back(std::move(window_length));
 }
 
-void add_materialization_families(const std::vector<seeds::MaterializationProgress>& progress,
+void add_materialization_families(const std::vector<seeds::MaterializationStatus>& progress,
                                   std::vector<MetricFamily>& out) {
   auto done =
       family("seedproxy_materialization_rows_done",

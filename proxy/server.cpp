@@ -26,6 +26,7 @@
 #include "proxy/metrics_endpoint.hpp"
 #include "proxy/session.hpp"
 #include "seedproxy_version.hpp"
+#include "seeds/materialization_engine.hpp"
 #include "seeds/read_flusher.hpp"
 #include "seeds/read_tally.hpp"
 #include "seeds/snapshots.hpp"
@@ -103,6 +104,24 @@ struct Server::State final : AdminBackend {
   asio::awaitable<std::optional<std::string>> reload() override {
     co_return co_await reloader->reload("admin RELOAD");
   }
+  std::vector<seeds::MaterializationStatus> materializations() override {
+    return engine->statuses();
+  }
+  asio::awaitable<void> engine_job(std::shared_ptr<seeds::EngineJob> job) override {
+    engine->submit(job);
+    // The engine answers after one registry write; a database that does not answer is bounded.
+    asio::steady_timer tick(co_await asio::this_coro::executor);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!job->done.load()) {
+      if (std::chrono::steady_clock::now() >= give_up) {
+        job->sqlstate = "57014";
+        job->message = "the materialization engine did not answer within 30 s";
+        co_return;
+      }
+      tick.expires_after(std::chrono::milliseconds(2));
+      if (auto [ec] = co_await tick.async_wait(use_tuple); ec) co_return;
+    }
+  }
   void admin_refused() noexcept override { refused.fetch_add(1, std::memory_order_relaxed); }
 
   asio::awaitable<void> accept_loop();
@@ -120,6 +139,8 @@ struct Server::State final : AdminBackend {
   // Before the workers: their sessions report to its observer until they are destroyed.
   std::unique_ptr<MetricsEndpoint> metrics;
   std::unique_ptr<seeds::SnapshotRegistry> snapshots;
+  // Materializes hot seeds; stopped before the snapshots it reads go.
+  std::unique_ptr<seeds::MaterializationEngine> engine;
   // Sessions count into the tally until the workers go; the flusher is stopped (final flush)
   // once they have, and in any case before the tally and the snapshots.
   std::unique_ptr<seeds::ReadTally> reads;
@@ -208,6 +229,9 @@ void Server::State::start_listening() {
   // proxy; the periodic refresh bounds how stale the latter can be.
   snapshots = std::make_unique<seeds::SnapshotRegistry>(target, config.instance, 30.0);
   snapshots->start(config.seeds);
+  engine = std::make_unique<seeds::MaterializationEngine>(target, config.instance, *snapshots,
+                                                          config.materialization);
+  engine->start();
   reads = std::make_unique<seeds::ReadTally>();
   read_flusher = std::make_unique<seeds::ReadFlusher>(*reads, target, config.instance,
                                                       config.materialization.reads_flush_seconds);
@@ -248,6 +272,7 @@ void Server::State::start_listening() {
 void Server::State::make_metrics() {
   StatusSources sources;
   sources.seeds = [this] { return snapshots->seed_statuses(); };
+  sources.materializations = [this] { return engine->statuses(); };
   // From the configuration in force, so a reload's new thresholds show at once.
   sources.thresholds = [this] { return thresholds_from_config(generation()->config.seeds); };
   sources.health = [this]() -> HealthResult {
@@ -426,6 +451,8 @@ int Server::run() {
   }
   state.main_context().run();
   for (std::size_t i = 1; i < state.workers.size(); ++i) state.workers[i]->thread.join();
+  // A backfill in flight stops within a second; its watermark is in the registry.
+  state.engine->stop();
   // Every session has ended: the last reads they counted are written now.
   state.read_flusher->stop();
   state.reloader->stop();

@@ -27,13 +27,17 @@ json threshold_json(const StatusInputs& in, const seeds::SeedStatus& seed) {
   return nullptr;
 }
 
-json progress_json(const seeds::MaterializationProgress& p) {
+json progress_json(const seeds::MaterializationStatus& p) {
   json out = {{"database", p.database},
               {"schema", p.schema},
               {"table", p.table},
               {"entity", entity_label(p.schema, p.table)},
               {"attribute", p.attribute},
               {"phase", p.phase},
+              {"step", p.step},
+              {"paused", p.paused},
+              {"owner", p.owner},
+              {"error", p.error},
               {"rows_done", p.rows_done},
               {"rows_total", p.rows_total},
               {"rows_per_second", p.rows_per_second}};

@@ -17,7 +17,7 @@ struct StatusInputs {
   ProxyStats::Snapshot stats;
   std::vector<seeds::SeedStatus> seeds;
   std::vector<SeedThreshold> thresholds;
-  std::vector<seeds::MaterializationProgress> materializations;
+  std::vector<seeds::MaterializationStatus> materializations;
 };
 
 // A JSON object; field names are documented in docs/metrics.md.

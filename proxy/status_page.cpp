@@ -164,7 +164,8 @@ function renderJobs(jobs) {
     const item = el("div", { className: "job" },
       el("div", { className: "top" },
          el("span", { className: "name" }, label(job)),
-         el("span", { className: "badge phase " + job.phase }, job.phase.replace("_", " "))),
+         el("span", { className: "badge phase " + job.step },
+                   job.step.replace("_", " ") + (job.paused ? " (paused)" : ""))),
       bar,
       el("div", { className: "numbers" },
          el("span", {}, el("b", { className: "percent" },
@@ -172,7 +173,8 @@ function renderJobs(jobs) {
          el("span", {}, el("b", {}, number(job.rows_done)), " of ~",
             el("b", {}, number(job.rows_total)), " rows"),
          el("span", {}, el("b", { className: "rate" }, number(job.rows_per_second)), " rows/s"),
-         el("span", {}, "ETA ", el("b", { className: "eta" }, duration(job.eta_seconds)))));
+         el("span", {}, "ETA ", el("b", { className: "eta" }, duration(job.eta_seconds)))),
+      job.error ? el("div", { className: "error" }, job.error) : el("span", {}));
     item.dataset.seed = label(job);
     return item;
   });

@@ -30,7 +30,7 @@ struct HealthResult {
 // an empty `health` means healthy).
 struct StatusSources {
   std::function<std::vector<seeds::SeedStatus>()> seeds;
-  std::function<std::vector<seeds::MaterializationProgress>()> materializations;
+  std::function<std::vector<seeds::MaterializationStatus>()> materializations;
   std::function<std::vector<SeedThreshold>()> thresholds;
   std::function<HealthResult()> health;
 };

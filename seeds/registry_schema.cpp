@@ -15,7 +15,8 @@ struct Migration {
 };
 
 // Version 1: seeds and their phases, who declared what (conflicts), read counters per minute and
-// materialization progress (both filled in by the materialization engine).
+// materialization progress (both filled in by the materialization engine). Version 2: requests
+// from admin consoles (MATERIALIZE, ROLLBACK, PAUSE) and the rest of the engine's state.
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list{
       {1,
@@ -85,6 +86,19 @@ const std::vector<Migration>& migrations() {
     REFERENCES "seedproxy"."seeds" ON UPDATE CASCADE ON DELETE CASCADE))sql",
         R"sql(COMMENT ON TABLE "seedproxy"."materializations" IS
   'seedproxy: progress of the materialization (or rollback) of a seed; watermark is the last key backfilled')sql"}},
+      {2,
+       "operator requests and the engine's full resumable state",
+       {R"sql(ALTER TABLE "seedproxy"."seeds"
+  ADD COLUMN "requested" text CHECK ("requested" IN ('materialize', 'rollback')),
+  ADD COLUMN "paused" boolean NOT NULL DEFAULT false)sql",
+        R"sql(COMMENT ON COLUMN "seedproxy"."seeds"."requested" IS
+  'seedproxy: MATERIALIZE or ROLLBACK asked for on an admin console, until the materializing proxy takes it up')sql",
+        R"sql(ALTER TABLE "seedproxy"."materializations"
+  ADD COLUMN "rows_updated" bigint NOT NULL DEFAULT 0,
+  ADD COLUMN "rows_repaired" bigint NOT NULL DEFAULT 0,
+  ADD COLUMN "verify_pass" integer NOT NULL DEFAULT 0,
+  ADD COLUMN "mismatches_in_pass" bigint NOT NULL DEFAULT 0,
+  ADD COLUMN "rows_per_second" double precision)sql"}},
   };
   return list;
 }

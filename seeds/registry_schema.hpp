@@ -10,11 +10,14 @@
 namespace seedproxy::seeds {
 
 // The schema version this build creates and understands.
-inline constexpr int registry_schema_version = 1;
+inline constexpr int registry_schema_version = 2;
 
 // Advisory lock key serialising migrations and seed applications in one database
 // (materialization uses its own keys).
 inline constexpr std::int64_t registry_lock_key = 0x5EED9E0157E7L;
+
+// Advisory lock key held (session level) by the one proxy materializing a database.
+inline constexpr std::int64_t materializer_lock_key = 0x5EED3A7E41A1L;
 
 // Notification channel a registry change is announced on; the payload is the database name.
 inline constexpr const char* registry_channel = "seedproxy_registry";

@@ -48,14 +48,14 @@ rewriter::Phase phase_of(std::string_view phase) {
 
 }  // namespace
 
-bool split_entity(std::string_view entity, std::string& schema, std::string& table) {
+std::optional<std::vector<std::string>> split_qualified_name(std::string_view name) {
   std::vector<std::string> parts(1);
   bool quoted = false;
   bool part_was_quoted = false;
-  for (std::size_t i = 0; i < entity.size(); ++i) {
-    const char c = entity[i];
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
     if (c == '"') {
-      if (quoted && i + 1 < entity.size() && entity[i + 1] == '"') {
+      if (quoted && i + 1 < name.size() && name[i + 1] == '"') {
         parts.back() += '"';
         ++i;
       } else {
@@ -63,16 +63,22 @@ bool split_entity(std::string_view entity, std::string& schema, std::string& tab
         part_was_quoted = true;
       }
     } else if (c == '.' && !quoted) {
-      if (parts.back().empty()) return false;
+      if (parts.back().empty()) return std::nullopt;
       parts.emplace_back();
       part_was_quoted = false;
     } else {
       parts.back() += (quoted || part_was_quoted || c < 'A' || c > 'Z') ? c : char(c - 'A' + 'a');
     }
   }
-  if (quoted || parts.size() > 2 || parts.back().empty()) return false;
-  schema = parts.size() == 2 ? parts[0] : "public";
-  table = parts.back();
+  if (quoted || parts.back().empty()) return std::nullopt;
+  return parts;
+}
+
+bool split_entity(std::string_view entity, std::string& schema, std::string& table) {
+  const auto parts = split_qualified_name(entity);
+  if (!parts || parts->size() > 2) return false;
+  schema = parts->size() == 2 ? parts->front() : "public";
+  table = parts->back();
   return true;
 }
 
@@ -167,6 +173,15 @@ std::vector<SeedStatus> SnapshotRegistry::seed_statuses() const {
   for (const Database* d : *list_.load(std::memory_order_acquire))
     if (const auto snapshot = d->snapshot.load(std::memory_order_acquire))
       out.insert(out.end(), snapshot->statuses.begin(), snapshot->statuses.end());
+  return out;
+}
+
+std::vector<std::string> SnapshotRegistry::databases_with_registry() const {
+  std::vector<std::string> out;
+  for (const Database* d : *list_.load(std::memory_order_acquire))
+    if (const auto snapshot = d->snapshot.load(std::memory_order_acquire);
+        snapshot && snapshot->registry)
+      out.push_back(d->name);
   return out;
 }
 

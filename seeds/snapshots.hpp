@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -40,6 +41,10 @@ struct DatabaseSnapshot {
   std::uint64_t version = 0;         // distinct for every snapshot ever published by this process
 };
 
+// A dotted name split into its parts with PostgreSQL's identifier folding (quoted parts keep
+// their case and may contain dots); nullopt for an empty part or an unclosed quote.
+[[nodiscard]] std::optional<std::vector<std::string>> split_qualified_name(std::string_view name);
+
 // "schema.table" or "table" (schema public) with PostgreSQL's identifier folding; quoted parts
 // keep their case. Returns false when `entity` is not of that shape.
 [[nodiscard]] bool split_entity(std::string_view entity, std::string& schema, std::string& table);
@@ -68,6 +73,8 @@ class SnapshotRegistry {
 
   // Every seed of every watched database, from the newest snapshots (non-blocking, any thread).
   [[nodiscard]] std::vector<SeedStatus> seed_statuses() const;
+  // The watched databases whose newest snapshot found a registry (non-blocking, any thread).
+  [[nodiscard]] std::vector<std::string> databases_with_registry() const;
   // Why the newest attempt to read a watched database's registry failed (the first such
   // database), or empty when every newest attempt succeeded. For /health; any thread.
   [[nodiscard]] std::string read_failure() const;

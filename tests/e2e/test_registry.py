@@ -78,7 +78,7 @@ class Registry(unittest.TestCase):
 
     def test_01_schema_is_versioned(self):
         version = direct('SELECT max("version") FROM "seedproxy"."schema_version"')[0][0]
-        self.assertEqual(version, 1)
+        self.assertEqual(version, 2)
         tables = {r[0] for r in direct(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'seedproxy'")}
         self.assertEqual(tables, {"schema_version", "seeds", "declarations", "read_counts",

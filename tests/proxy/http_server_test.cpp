@@ -139,17 +139,18 @@ struct Fixture {
           {"shop", "public", "orders", "total", "threshold", 10, 3600}};
     };
     sources.materializations = [] {
-      seeds::MaterializationProgress p;
+      seeds::MaterializationStatus p;
       p.database = "shop";
       p.schema = "public";
       p.table = "orders";
       p.attribute = "total";
       p.phase = "materializing";
+      p.step = "backfilling";
       p.rows_done = 300;
       p.rows_total = 1200;
       p.rows_per_second = 100;
       p.eta_seconds = 9;
-      return std::vector<seeds::MaterializationProgress>{p};
+      return std::vector<seeds::MaterializationStatus>{p};
     };
     sources.health = [this] {
       std::lock_guard lock(mutex);

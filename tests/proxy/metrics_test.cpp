@@ -80,17 +80,18 @@ proxy::StatusSources fake_sources() {
         {"shop", "public", "orders", "tax", "manual", 100, 86400}};
   };
   sources.materializations = [] {
-    seeds::MaterializationProgress p;
+    seeds::MaterializationStatus p;
     p.database = "shop";
     p.schema = "public";
     p.table = "orders";
     p.attribute = "tax";
     p.phase = "materializing";
+      p.step = "backfilling";
     p.rows_done = 2500;
     p.rows_total = 10000;
     p.rows_per_second = 500;
     p.eta_seconds = 15;
-    return std::vector<seeds::MaterializationProgress>{p};
+    return std::vector<seeds::MaterializationStatus>{p};
   };
   return sources;
 }
