@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 import unittest
 
@@ -26,7 +27,7 @@ import psycopg
 from harness.pgcluster import PgCluster, free_port
 
 DB = "crashdb"
-ROWS = 50_000
+ROWS = 30_000
 TYPE = "bigint"
 EXPRESSIONS = {
     "s1": "a::bigint * 1 + b",
@@ -82,7 +83,36 @@ def kill9(px) -> None:
     assert not px.running()
 
 
+class DirectWriter(threading.Thread):
+    """Keeps updating the expressions' inputs (a, b; b sometimes NULL) directly on the database
+    while proxies are killed and restarted, so the trigger and the resumed backfill must agree."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop_event = threading.Event()
+        self.errors: list[str] = []
+        self.total = 0
+
+    def run(self):
+        ids = list(range(1, ROWS + 1, 7))
+        try:
+            with pg.connect(DB) as conn:
+                while not self.stop_event.is_set():
+                    row_id = ids[self.total % len(ids)]
+                    try:
+                        conn.execute("UPDATE item SET a = (a + 1) %% 1000, b = CASE WHEN b IS NULL THEN 1 "
+                                     "WHEN b %% 5 = 0 THEN NULL ELSE b + 1 END WHERE id = %s", (row_id,))
+                    except psycopg.Error as e:
+                        self.errors.append(f"UPDATE id {row_id}: {e.diag.sqlstate} {e}")
+                    self.total += 1
+                    self.stop_event.wait(0.002)  # pacing, so the writer does not take a whole core
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.errors.append(f"writer died: {e!r}")
+
+
 class CrashChecks:
+    writer: DirectWriter | None = None
+
     def assert_final(self, px, attribute: str) -> None:
         row = mc.wait_step(px, attribute, "materialized", timeout=90)
         self.assertEqual(row["error"] or "", "", row)
@@ -98,6 +128,9 @@ class CrashChecks:
         self.assertEqual(len(objects["triggers"]), 1, f"{attribute}: {objects}")
         self.assertEqual(functions, 1, f"{attribute}: trigger function {objects['triggers']}")
         self.assertEqual(count, ROWS)
+        if self.writer is not None:
+            self.assertGreater(self.writer.total, 0)
+            self.assertEqual(self.writer.errors[:5], [], f"{len(self.writer.errors)} writer errors")
         with psycopg.connect(px.dsn(DB), autocommit=True) as conn:
             good = conn.execute(f"SELECT count(*) FROM item WHERE {attribute} IS NOT DISTINCT FROM "
                                 f"({EXPRESSIONS[attribute]})").fetchone()[0]
@@ -113,6 +146,14 @@ class A_SoloProxy(CrashChecks, unittest.TestCase):
         cls.port = free_port()
         solo = mc.make_proxy(pg.port, SEEDS, instance="crash-solo", port=cls.port)
         e2e_common.wait_until_readable(solo, DB, "SELECT s1 FROM item WHERE id = 1", "the seeds to be readable")
+        cls.writer = DirectWriter()
+        cls.writer.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.writer.stop_event.set()
+        cls.writer.join(timeout=30)
+        print(f"\n  direct writer: {cls.writer.total} updates during the kills")
 
     def restart(self) -> None:
         global solo
