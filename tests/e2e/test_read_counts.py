@@ -240,6 +240,24 @@ class ReadCounts(unittest.TestCase):
         wait_counted(doubled + 5)
         self.assertNotIn("read counts", px_a.log_text()[logged:])
 
+    def test_10_rows_past_every_window_are_pruned(self):
+        insert = ('INSERT INTO "seedproxy"."read_counts" ("schema_name", "table_name", "attribute_name", '
+                  '"minute", "instance", "reads") VALUES (\'public\', \'item\', \'doubled\', '
+                  'date_trunc(\'minute\', now() - %s::interval), \'long-gone\', 1)')
+        direct(insert, ("86400 seconds 2 minutes",))  # the window (24 h) and two minutes ago
+        direct(insert, ("86280 seconds",))  # two minutes inside the window: kept
+        # A fresh flusher prunes in its first round with something to write.
+        px = make_proxy("reads-pruner")
+        try:
+            read(px, "SELECT doubled FROM item")
+            e2e_common.poll(lambda: counted(instance="long-gone") == 1, timeout=10,
+                            what="the row past the window to be pruned")
+            self.assertEqual(direct('SELECT "minute" > now() - interval \'86400 seconds 1 minute\' '
+                                    'FROM "seedproxy"."read_counts" WHERE "instance" = \'long-gone\''),
+                             [(True,)])
+        finally:
+            e2e_common.finish(px)
+
 
 if __name__ == "__main__":
     e2e_common.main()
