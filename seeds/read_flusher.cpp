@@ -116,21 +116,24 @@ void ReadFlusher::run() {
     if (stopping_) break;
     wake_requested_ = false;
     lock.unlock();
-    flush(false);
+    flush_guarded(false);
     lock.lock();
   }
   lock.unlock();
-  flush(true);
+  flush_guarded(true);
+}
+
+void ReadFlusher::flush_guarded(bool final) noexcept {
+  try {
+    flush(final);
+  } catch (const std::exception& e) {
+    // Out of memory at worst: this round's counts are lost, the thread goes on.
+    log::error("seeds", std::string("read counts lost: ") + e.what());
+  }
 }
 
 void ReadFlusher::flush(bool final) {
-  std::vector<CountedReads> taken;
-  try {
-    taken = tally_.take();
-  } catch (const std::exception& e) {
-    log::error("seeds", std::string("cannot collect read counts: ") + e.what());
-    return;
-  }
+  const std::vector<CountedReads> taken = tally_.take();
   std::map<std::string, std::vector<const CountedReads*>> by_database;
   for (const auto& c : taken) by_database[c.database].push_back(&c);
   for (const auto& [name, counts] : by_database) {
@@ -220,7 +223,7 @@ void ReadFlusher::prune(const std::string& name, Database& d) {
   d.last_prune = Clock::now();
   try {
     (void)d.connection->query("deleting read counts older than every window", prune_sql);
-  } catch (const QueryError& e) {
+  } catch (const std::exception& e) {
     // The next write reconnects and logs if the database is really gone.
     log::debug("seeds", db_label(name) + ": " + e.what());
     d.connection.reset();

@@ -55,6 +55,8 @@ class ReadFlusher {
   };
 
   void run();
+  // flush(), never throwing: the thread must survive any round.
+  void flush_guarded(bool final) noexcept;
   // Takes the tally and writes it, database by database. `final`: no restore on failure.
   void flush(bool final);
   void flush_database(const std::string& name, Database& d,
