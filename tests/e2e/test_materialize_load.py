@@ -135,7 +135,8 @@ class MaterializeUnderLoad(unittest.TestCase):
         outputs = {}
         try:
             # The load is on before the materialization starts.
-            e2e_common.poll(lambda: writer.total > 20 and pg.psql("SELECT sum(counter) FROM item", dbname=DB)[0][0] > 20,
+            e2e_common.poll(lambda: writer.total > 20 and pg.psql("SELECT sum(counter) FROM item",
+                                                                  dbname=DB)[0][0] > 20,
                             20, 0.05, "pgbench and the writer to get going")
             started = time.monotonic()
             self.assertEqual(mc.command(px, "MATERIALIZE item.score"), ["MATERIALIZE"])
