@@ -306,8 +306,10 @@ echo "end $(loadavg)" >>"$results/load.txt"
 
 cat >"$results/meta.env" <<EOF
 seedproxy_version=$("$proxy_bin" --version 2>&1 | head -n 1)
-commit=$(git -C "$SEEDPROXY_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
-  git -C "$SEEDPROXY_ROOT" diff --quiet HEAD -- proxy config rewriter seeds 2>/dev/null || echo " +local changes")
+commit=$(if [[ -n "${SEEDPROXY_BIN:-}" ]]; then echo "not known: SEEDPROXY_BIN"; else
+  git -C "$SEEDPROXY_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown
+  git -C "$SEEDPROXY_ROOT" diff --quiet HEAD -- proxy config rewriter seeds 2>/dev/null || echo " +local changes"
+fi | tr -d '\n')
 binary=${proxy_bin#"$SEEDPROXY_ROOT"/}
 pg_version=$("${pg[@]}" -Atc "SELECT split_part(version(), ' on ', 1)")
 scale=$scale
