@@ -54,7 +54,9 @@ struct Materialization {
   double phase_grace_seconds = 2.0;  // after publishing 'materializing', before ADD COLUMN
   double progress_log_seconds = 10.0;
   double reads_flush_seconds = 5.0;  // read counts to seedproxy.read_counts
-  double check_seconds = 1.0;        // the materializer re-reads the registry
+  double check_seconds = 0.5;        // the materializer re-reads the registry
+
+  bool operator==(const Materialization&) const = default;
 };
 
 struct SeedSpec {

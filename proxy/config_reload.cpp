@@ -72,6 +72,8 @@ std::vector<std::string> keep_restart_only_settings(const config::Config& curren
     next.metrics = current.metrics;
   }
   keep("runtime.threads", next.runtime.threads, current.runtime.threads);
+  // The engine's threads read their settings once.
+  keep("materialization", next.materialization, current.materialization);
   return changed;
 }
 

@@ -272,7 +272,14 @@ void Server::State::start_listening() {
 void Server::State::make_metrics() {
   StatusSources sources;
   sources.seeds = [this] { return snapshots->seed_statuses(); };
-  sources.materializations = [this] { return engine->statuses(); };
+  sources.materializations = [this] {
+    // The metrics follow running work only; SHOW MATERIALIZATIONS keeps the finished ones.
+    auto statuses = engine->statuses();
+    std::erase_if(statuses, [](const seeds::MaterializationStatus& m) {
+      return m.step == "materialized" || m.step == "rolled_back";
+    });
+    return statuses;
+  };
   // From the configuration in force, so a reload's new thresholds show at once.
   sources.thresholds = [this] { return thresholds_from_config(generation()->config.seeds); };
   sources.health = [this]() -> HealthResult {

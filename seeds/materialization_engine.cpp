@@ -119,15 +119,17 @@ class MaterializationEngine::Worker {
   SeedName running_;
   bool running_rollback_ = false;
   std::atomic<bool> runner_done_{false};
-  std::optional<std::pair<SeedName, Clock::time_point>> pending_retry_;  // the runner's verdict
+  std::optional<std::pair<std::pair<SeedName, bool>, Clock::time_point>> pending_retry_;
 
   // Worker thread only:
   std::unique_ptr<ControlConnection> lock_connection_;  // holds the lock; the runner's connection
   bool holding_ = false;
   std::thread runner_;
-  std::map<SeedName, Clock::time_point> retry_after_;  // failed or refused: not before then
+  // Failed or refused, per seed and kind (rollback or not): not tried again before then.
+  std::map<std::pair<SeedName, bool>, Clock::time_point> retry_after_;
   Clock::time_point next_progress_log_{};
   std::string lock_problem_;
+  bool newer_registry_logged_ = false;
 
   std::thread thread_;  // last: starts after every member above exists
 };
@@ -162,7 +164,18 @@ void MaterializationEngine::Worker::loop() {
 
 void MaterializationEngine::Worker::check(ControlConnection& watch) {
   if (runner_.joinable() && runner_done_.load()) finish_runner();
-  if (registry_version(watch) < 2) return;  // an older registry: its proxy migrates it first
+  const int version = registry_version(watch);
+  if (version < 2) return;  // an older registry: a proxy that declares seeds migrates it
+  if (version > registry_schema_version) {
+    // A newer seedproxy owns this registry's meaning: never act on what this build misreads.
+    if (!newer_registry_logged_)
+      log::warning(component, "database \"" + database_ + "\": the seed registry is at version " +
+                                  std::to_string(version) + ", newer than this seedproxy (" +
+                                  std::to_string(registry_schema_version) +
+                                  "); this proxy does not materialize there");
+    newer_registry_logged_ = true;
+    return;
+  }
   const auto seeds = read_engine_seeds(watch);
   publish(seeds);
   if (runner_.joinable()) {
@@ -192,8 +205,8 @@ void MaterializationEngine::Worker::check(ControlConnection& watch) {
 std::optional<MaterializationEngine::Worker::Job> MaterializationEngine::Worker::choose(
     const std::vector<EngineSeed>& seeds) {
   const auto now = Clock::now();
-  const auto waiting = [&](const EngineSeed& seed) {
-    const auto found = retry_after_.find(seed.name);
+  const auto waiting = [&](const EngineSeed& seed, bool rollback = false) {
+    const auto found = retry_after_.find({seed.name, rollback});
     return found != retry_after_.end() && now < found->second;
   };
   const auto step = [](const EngineSeed& seed) {
@@ -202,8 +215,8 @@ std::optional<MaterializationEngine::Worker::Job> MaterializationEngine::Worker:
   };
   // Rollbacks first: asked for, or interrupted.
   for (const auto& seed : seeds)
-    if (!waiting(seed) && ((seed.requested == "rollback" && seed.phase != "rolled_back") ||
-                           step(seed) == MaterializationStep::rolling_back))
+    if (!waiting(seed, true) && ((seed.requested == "rollback" && seed.phase != "rolled_back") ||
+                                 step(seed) == MaterializationStep::rolling_back))
       return Job{seed, true};
   // Interrupted materializations resume before new ones start.
   for (const auto& seed : seeds)
@@ -286,8 +299,8 @@ bool MaterializationEngine::Worker::wait_stoppable(std::chrono::milliseconds dur
 
 void MaterializationEngine::Worker::switch_phase(ControlConnection& connection,
                                                  const SeedName& seed, std::string_view phase) {
-  write_phase(connection, database_, seed, phase);
-  log::info(component, "seed " + database_ + "." + seed.text() + " is now " + std::string(phase));
+  if (write_phase(connection, database_, seed, phase))
+    log::info(component, "seed " + database_ + "." + seed.text() + " is now " + std::string(phase));
   // This proxy's sessions follow before the engine goes on; other proxies follow the NOTIFY.
   const auto ticket = engine_.snapshots_.request_refresh(database_);
   const auto give_up = Clock::now() + std::chrono::seconds(5);
@@ -301,7 +314,9 @@ void MaterializationEngine::Worker::run(Job job) {
   const auto later = [&](std::chrono::seconds delay) {
     // retry_after_ is the worker thread's; the runner hands its verdict over through the lock.
     std::lock_guard lock(mutex_);
-    pending_retry_ = {job.seed.name, Clock::now() + delay};
+    // A rollback is retried sooner: it is what an operator reaches for when things go wrong.
+    pending_retry_ = {{job.seed.name, job.rollback},
+                      Clock::now() + (job.rollback ? delay / 6 : delay)};
   };
   try {
     RegistryMaterializationStore store(connection, job.seed.name, engine_.instance_);
@@ -475,7 +490,12 @@ void MaterializationEngine::serve(EngineJob& job) {
                   "Qualify it as database.schema.table.attribute.");
     }
   }
+  if (targets.empty()) {
+    job.message = "no materialization in progress";
+    return;
+  }
   try {
+    std::string paused_names;
     std::map<std::string, std::unique_ptr<ControlConnection>> connections;
     for (const auto& target : targets) {
       auto& connection = connections[target.database];
@@ -517,7 +537,9 @@ void MaterializationEngine::serve(EngineJob& job) {
               seed->requested != "materialize")
             return fail("55000", "seed " + full + " has no materialization in progress");
           write_paused(*connection, target.database, name, job.verb == Verb::pause);
-          job.message = std::string(job.verb == Verb::pause ? "paused " : "resumed ") + full;
+          paused_names += (paused_names.empty() ? "" : ", ") + full;
+          job.message =
+              std::string(job.verb == Verb::pause ? "paused " : "resumed ") + paused_names;
           break;
       }
       log::info(component, "admin " + std::string(verb_text) + ": " + job.message);

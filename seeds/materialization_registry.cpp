@@ -115,7 +115,10 @@ ORDER BY 1, 2, 3, 4, 5)sql");
       if (found != lists.end()) m.state.watermark = found->second.second;
       m.owner = value(seeds, row, 23);
       m.updated_at = value(seeds, row, 24);
-      if (!is_null(seeds, row, 25)) m.rows_per_second = std::stod(value(seeds, row, 25));
+      if (!is_null(seeds, row, 25)) {
+        m.rows_per_second = std::stod(value(seeds, row, 25));
+        m.state.rows_per_second = *m.rows_per_second;
+      }
       seed.materialization = std::move(m);
     }
     out.push_back(std::move(seed));
@@ -150,17 +153,22 @@ WHERE "schema_name" = $1 AND "table_name" = $2 AND "attribute_name" = $3)sql",
   announce(connection, database);
 }
 
-void write_phase(ControlConnection& connection, const std::string& database, const SeedName& seed,
+bool write_phase(ControlConnection& connection, const std::string& database, const SeedName& seed,
                  std::string_view phase) {
   auto parameters = seed_parameters(seed);
   parameters.emplace_back(phase);
-  (void)connection.query("switching the seed's phase in the registry",
-                         R"sql(UPDATE "seedproxy"."seeds" SET "phase" = $4, "updated_at" = now(),
-  "requested" = CASE WHEN $4 IN ('materialized', 'rolled_back') THEN NULL ELSE "requested" END,
-  "paused" = CASE WHEN $4 IN ('materialized', 'rolled_back') THEN false ELSE "paused" END
-WHERE "schema_name" = $1 AND "table_name" = $2 AND "attribute_name" = $3)sql",
-                         parameters);
+  auto result =
+      connection.query("switching the seed's phase in the registry",
+                       R"sql(UPDATE "seedproxy"."seeds" s SET "phase" = $4, "updated_at" = now(),
+  "requested" = CASE WHEN $4 IN ('materialized', 'rolled_back') THEN NULL ELSE s."requested" END,
+  "paused" = CASE WHEN $4 IN ('materialized', 'rolled_back') THEN false ELSE s."paused" END
+FROM (SELECT "phase" FROM "seedproxy"."seeds"
+      WHERE "schema_name" = $1 AND "table_name" = $2 AND "attribute_name" = $3 FOR UPDATE) before
+WHERE s."schema_name" = $1 AND s."table_name" = $2 AND s."attribute_name" = $3
+RETURNING before."phase" IS DISTINCT FROM $4)sql",
+                       parameters);
   announce(connection, database);
+  return PQntuples(result.get()) == 1 && std::string(PQgetvalue(result.get(), 0, 0)) == "t";
 }
 
 void clear_materialization(ControlConnection& connection, const SeedName& seed) {
@@ -191,7 +199,8 @@ void RegistryMaterializationStore::save(const MaterializationState& state) {
        std::to_string(state.rows_done), std::to_string(state.rows_total),
        std::to_string(state.rows_updated), std::to_string(state.rows_repaired),
        std::to_string(state.verify_pass), std::to_string(state.mismatches_in_pass), state.error,
-       owner_, rate_ ? std::to_string(*rate_) : std::string(), finished ? "true" : "false"});
+       owner_, state.rows_per_second > 0 ? std::to_string(state.rows_per_second) : std::string(),
+       finished ? "true" : "false"});
   (void)connection_.query("saving the materialization's state", R"sql(
 INSERT INTO "seedproxy"."materializations" AS m
   ("schema_name", "table_name", "attribute_name", "step", "paused", "column_added", "watermark",

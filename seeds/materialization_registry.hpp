@@ -51,9 +51,10 @@ void write_request(ControlConnection& connection, const std::string& database, c
 // PAUSE / RESUME of a seed's materialization, announced.
 void write_paused(ControlConnection& connection, const std::string& database, const SeedName& seed,
                   bool paused);
-// Sets the seed's phase (virtual, materializing, materialized, rolled_back) and announces it;
-// reaching materialized or rolled_back clears the request that led there.
-void write_phase(ControlConnection& connection, const std::string& database, const SeedName& seed,
+// Sets the seed's phase (virtual, materializing, materialized, rolled_back) and announces it
+// (always: a catalog change may come with it); reaching materialized or rolled_back clears the
+// request that led there. Returns whether the phase was different before.
+bool write_phase(ControlConnection& connection, const std::string& database, const SeedName& seed,
                  std::string_view phase);
 // Forgets a finished (rolled back) materialization, so the seed can be materialized afresh.
 void clear_materialization(ControlConnection& connection, const SeedName& seed);
@@ -64,14 +65,11 @@ class RegistryMaterializationStore final : public MaterializationStore {
   RegistryMaterializationStore(ControlConnection& connection, SeedName seed, std::string owner);
   [[nodiscard]] std::optional<MaterializationState> load() override;
   void save(const MaterializationState& state) override;
-  // The rate written with the next saves (the engine's pacer knows it, the state does not).
-  void set_rate(std::optional<double> rows_per_second) noexcept { rate_ = rows_per_second; }
 
  private:
   ControlConnection& connection_;
   SeedName seed_;
   std::string owner_;
-  std::optional<double> rate_;
 };
 
 }  // namespace seedproxy::seeds

@@ -177,6 +177,7 @@ RunOutcome Materializer::run() {
           const auto started = Clock::now();
           bool done = false;
           std::uint64_t rows = 0;
+          state_.rows_per_second = pacer.rows_per_second();  // saved with the batch
           try {
             done = step_batch(state_.step == Step::verifying, pacer.batch_rows(), rows);
           } catch (const QueryError& error) {

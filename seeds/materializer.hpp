@@ -50,6 +50,7 @@ struct MaterializationState {
   std::uint32_t verify_pass = 0;         // 0-based
   std::uint64_t mismatches_in_pass = 0;  // rows found different in the current verify pass
   std::string error;                     // why the last run failed; empty after a good one
+  double rows_per_second = 0.0;          // the pacer's recent rate when the state was saved
 
   bool operator==(const MaterializationState&) const = default;
 };

@@ -24,6 +24,9 @@ SEEDS = [{
     "attribute": "price_with_tax",
     "type": "numeric",
     "expression": "price * 1.2",
+    # Materialization itself is tested by test_materialize_*.py and test_rollback.py; here the
+    # seed must stay virtual while the commands' refusals are checked.
+    "materialize": {"policy": "never"},
 }]
 
 pg: PgCluster = None
@@ -53,6 +56,11 @@ def tearDownModule():
     e2e_common.finish(px)
     if pg is not None:
         pg.stop()
+
+
+def direct_phase() -> str:
+    with pg.connect("shop") as conn:
+        return conn.execute('SELECT "phase" FROM "seedproxy"."seeds"').fetchone()[0]
 
 
 def psql(sql: str, user: str = "postgres", password: str | None = None) -> subprocess.CompletedProcess:
@@ -172,11 +180,14 @@ class AdminConsole(unittest.TestCase):
         self.assertEqual(config["control.password"], "(set)")
         self.assertNotIn(CONTROL_PW, repr(config))
 
-    def test_show_materializations_is_empty_for_now(self):
+    def test_show_materializations_columns(self):
         with admin_client() as c:
             names, oids, rows, tags = result(c, "SHOW MATERIALIZATIONS")
-        self.assertEqual(names[:6], ["database", "entity", "attribute", "phase", "rows_done", "rows_total"])
-        self.assertEqual(rows, [])
+        self.assertEqual(names, ["database", "entity", "attribute", "step", "paused", "rows_done",
+                                 "rows_total", "percent", "rows_per_second", "eta_seconds",
+                                 "owner", "error", "updated_at"])
+        self.assertEqual(oids, [25, 25, 25, 25, 16, 20, 20, 701, 701, 701, 25, 25, 1184])
+        self.assertEqual(rows, [])  # nothing was ever materialized here
         self.assertEqual(tags, ["SHOW"])
 
     def test_several_statements_stop_at_the_first_error(self):
@@ -245,16 +256,25 @@ class AdminConsole(unittest.TestCase):
             # still usable
             self.assertEqual(result(c, "SHOW STATS")[3], ["SHOW"])
 
-    def test_materialization_commands_are_not_available_yet(self):
+    def test_materialization_commands_refuse_what_cannot_be_done(self):
         with admin_client() as c:
-            for command, name in (("PAUSE", "PAUSE"), ("resume", "RESUME"),
-                                  ("MATERIALIZE item.price_with_tax", "MATERIALIZE item.price_with_tax"),
-                                  ("rollback item.price_with_tax", "ROLLBACK item.price_with_tax")):
+            for command, code, text in (
+                    ("MATERIALIZE item.price_with_tax", "55000", 'materialize.policy "never"'),
+                    ("materialize nosuch.attr", "42704", 'seed "nosuch.attr" does not exist'),
+                    ("ROLLBACK other.price_with_tax", "42704", "does not exist"),
+                    ("PAUSE item.price_with_tax", "55000", "no materialization in progress"),
+                    ("resume public.item.price_with_tax", "55000", "no materialization in progress"),
+                    ("MATERIALIZE price_with_tax", "42601", "table.attribute"),
+                    ("ROLLBACK", "42601", "needs an attribute")):
                 with self.subTest(command=command):
                     fields = error_of(c, command)
-                    self.assertEqual(fields["C"], "0A000")
-                    self.assertIn(name, fields["M"])
-                    self.assertIn("not available yet", fields["M"])
+                    self.assertEqual(fields["C"], code, fields)
+                    self.assertIn(text, fields["M"])
+            # Without an attribute PAUSE and RESUME apply to every materialization in progress:
+            # none here, which is not an error.
+            _, tags, _ = c.simple_query("PAUSE; RESUME")
+            self.assertEqual(tags, ["PAUSE", "RESUME"])
+        self.assertEqual(direct_phase(), "virtual")
 
     def test_extended_protocol_is_refused_and_the_connection_stays_usable(self):
         with psycopg.connect(px.dsn("seedproxy"), autocommit=True) as conn:

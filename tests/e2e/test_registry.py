@@ -251,8 +251,9 @@ class Registry(unittest.TestCase):
                 t.start()
             started.wait()
             self.assertEqual(errors, [])
-            self.assertEqual(direct('SELECT "version" FROM "seedproxy"."schema_version"', database="race"),
-                             [(1,)])
+            # Each migration applied exactly once, in order.
+            self.assertEqual(direct('SELECT "version" FROM "seedproxy"."schema_version" ORDER BY 1',
+                                    database="race"), [(1,), (2,)])
             self.assertEqual(direct('SELECT count(*) FROM "seedproxy"."seeds"', database="race"), [(1,)])
             declared = {r[0] for r in direct('SELECT "instance" FROM "seedproxy"."declarations"',
                                              database="race")}
