@@ -7,7 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF
-usage: scripts/demo.sh [--reset] [--port N] [--no-build]
+usage: scripts/demo.sh [--reset] [--port N] [--no-build] [--no-tour]
 
 Installs dependencies, builds seedproxy, starts PostgreSQL in .demo/pg with the demo database
 'bank', and seedproxy on port 6432 (or the next free one) in front of it. Ctrl-C stops both.
@@ -15,16 +15,20 @@ Installs dependencies, builds seedproxy, starts PostgreSQL in .demo/pg with the 
   --reset     throw .demo/ away first (fresh cluster, fresh data)
   --port N    proxy port to use (default: 6432 or the next free port; also SEEDPROXY_DEMO_PORT)
   --no-build  skip dependency install and build (use the existing build/proxy/seedproxy)
+  --no-tour   skip the narrated lifecycle of txn.amount_cents (scripts/demo_tour.sh) on a fresh
+              database: read while virtual, reads climbing, materialization, rollback
 EOF
 }
 
 reset=0
 build=1
+tour=1
 port_wanted=${SEEDPROXY_DEMO_PORT:-}
 while (($#)); do
   case $1 in
     --reset) reset=1 ;;
     --no-build) build=0 ;;
+    --no-tour) tour=0 ;;
     --port)
       (($# >= 2)) || die "--port needs a number"
       port_wanted=$2
@@ -144,14 +148,20 @@ write_config() { # write_config FILE SEEDS_JSON
   "metrics": {"host": "127.0.0.1", "port": $metrics_port},
   "runtime": {"threads": 1, "shutdown_grace_seconds": 5},
   "log": {"level": "info"},
+  "materialization": {"reads_flush_seconds": 1, "phase_grace_seconds": 0.5,
+                      "initial_batch_rows": 500, "max_batch_rows": 2000, "target_batch_seconds": 0.05},
   "seeds": $2
 }
 EOF
 }
 seed='{"database": "bank", "entity": "public.account", "attribute": "risk_score", "type": "numeric(8,2)",
      "expression": "balance / 1000.0 + credit_limit / 500.0", "materialize": {"policy": "manual"}}'
+# The tour's seed: hot after 100 reads in an hour, then materialized by the proxy on its own.
+tour_seed='{"database": "bank", "entity": "public.txn", "attribute": "amount_cents", "type": "bigint",
+     "expression": "(amount * 100)::bigint", "materialize": {"policy": "threshold", "reads": 100, "window_seconds": 3600}}'
 write_config "$config.candidate" "[
-    $seed
+    $seed,
+    $tour_seed
   ]"
 seeded=0
 if check_out=$("$proxy_bin" --check-config "$config.candidate" 2>&1); then
@@ -242,6 +252,13 @@ Files: config ${config#"$SEEDPROXY_ROOT"/}, proxy log ${proxy_log#"$SEEDPROXY_RO
 Press Ctrl-C to stop the proxy and PostgreSQL. seedproxy's log follows.
 
 EOF
+
+if ((seed_live && tour)); then
+  "$SEEDPROXY_ROOT/scripts/demo_tour.sh" "$proxy_port" "$pg_port" "$metrics_port" ||
+    warn "the lifecycle tour stopped early; the proxy keeps running (see $proxy_log)"
+  echo
+  log "seedproxy's log follows; Ctrl-C stops the proxy and PostgreSQL"
+fi
 
 tail -n +1 -f -s 0.2 --pid="$proxy_pid" "$proxy_log" &
 tail_pid=$!
