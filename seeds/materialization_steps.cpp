@@ -443,10 +443,17 @@ DdlOutcome install_trigger(ControlConnection& connection, const MaterializationP
                                tag + body + tag);
     (void)connection.query("marking the seed's trigger function",
                            "COMMENT ON FUNCTION " + plan.function_sql + "() IS '" + kMark + "'");
+    // WHEN: the function runs only for rows whose column would change. The condition is a
+    // plain expression the executor evaluates without entering PL/pgSQL, bound to functions
+    // when the trigger is created (so the writer's search_path does not matter either); it
+    // spares the backfill's own UPDATEs, which already set the value, and writes that leave
+    // the expression's inputs alone.
     (void)connection.query("creating the seed's write trigger",
                            "CREATE OR REPLACE TRIGGER " + quote_identifier(plan.trigger_name) +
                                " BEFORE INSERT OR UPDATE ON " + plan.table_sql +
-                               " FOR EACH ROW EXECUTE FUNCTION " + plan.function_sql + "()");
+                               " FOR EACH ROW WHEN (\"new\"." + plan.column_sql +
+                               " IS DISTINCT FROM " + plan.trigger_value_sql +
+                               ") EXECUTE FUNCTION " + plan.function_sql + "()");
     transaction.commit();
   });
 }
