@@ -41,7 +41,8 @@ json progress_json(const seeds::MaterializationStatus& p) {
               {"rows_done", p.rows_done},
               {"rows_total", p.rows_total},
               {"rows_per_second", p.rows_per_second}};
-  out["eta_seconds"] = p.eta_seconds ? json(*p.eta_seconds) : json(nullptr);
+  // A paused backfill has no ETA, whatever its last rate was.
+  out["eta_seconds"] = p.eta_seconds && !p.paused ? json(*p.eta_seconds) : json(nullptr);
   // rows_total is an estimate, so done may pass it; the page shows a full bar then.
   out["fraction"] = p.rows_total == 0 ? json(nullptr)
                                       : json(std::min(1.0, static_cast<double>(p.rows_done) /

@@ -55,6 +55,10 @@ constexpr std::string_view page = R"page(<!doctype html>
   .meter > div { height: 100%; background: var(--accent); transition: width .4s ease; }
   .meter.full > div { background: var(--ok); }
   .problem { color: var(--bad); font-size: 12px; }
+  .column { min-width: 120px; font-variant-numeric: tabular-nums; }
+  .column .meter > div { background: var(--materializing); }
+  .column .meter.full > div { background: var(--materialized); }
+  .column .meter.paused > div { background: var(--muted); }
   .job { padding: 12px 0; border-bottom: 1px solid var(--line); }
   .job:last-child { border-bottom: none; }
   .job .top { display: flex; justify-content: space-between; gap: 16px; flex-wrap: wrap; }
@@ -63,6 +67,21 @@ constexpr std::string_view page = R"page(<!doctype html>
   .bar > div { height: 100%; background: linear-gradient(90deg, #3b6fd8, #5a8cf0);
                transition: width .6s ease; }
   .bar.unknown > div { width: 30% !important; opacity: .5; }
+  .job.paused .bar > div { background: repeating-linear-gradient(135deg, #9aa1b1 0 8px,
+                                                                  #b4bac7 8px 16px); }
+  .job.failed .bar > div { background: var(--bad); }
+  .step { background: var(--accent); }
+  .step.materialized { background: var(--materialized); }
+  .step.rolled_back { background: var(--rolled_back); }
+  .step.backfilling, .step.verifying, .step.adding_column, .step.installing_trigger,
+  .step.switching_to_coalesce, .step.switching_to_column, .step.not_started {
+    background: var(--materializing); }
+  .step.rolling_back { background: var(--rolled_back); }
+  .step.paused { background: var(--muted); }
+  .owner { color: var(--muted); font-size: 12px; margin-left: 8px; }
+  .error { margin-top: 8px; padding: 8px 12px; border-radius: 6px; background: #fdecec;
+           color: var(--bad); border: 1px solid #f3c4c4; font-size: 13px;
+           white-space: pre-wrap; overflow-wrap: anywhere; }
   .numbers { display: flex; gap: 22px; flex-wrap: wrap; color: var(--muted); font-size: 13px;
              font-variant-numeric: tabular-nums; }
   .numbers b { color: var(--ink); }
@@ -90,8 +109,8 @@ constexpr std::string_view page = R"page(<!doctype html>
     <h2>Seeds <span class="count" id="seeds-count"></span></h2>
     <table>
       <thead><tr><th>Seed</th><th>Type</th><th>Phase</th><th class="reads">Reads in window</th>
-      </tr></thead>
-      <tbody id="seeds"><tr><td colspan="4" class="empty">Loading…</td></tr></tbody>
+      <th class="column">Column</th></tr></thead>
+      <tbody id="seeds"><tr><td colspan="5" class="empty">Loading…</td></tr></tbody>
     </table>
   </section>
 </main>
@@ -120,13 +139,39 @@ function duration(seconds) {
   return s + "s";
 }
 const key = (x) => [x.database, x.schema, x.table, x.attribute].join("\u0001");
+const words = (name) => String(name).replace(/_/g, " ");
+const percent = (fraction) => (fraction * 100).toFixed(1).replace(/\.0$/, "") + "%";
+const knownFraction = (job) => job && job.fraction !== null && job.fraction !== undefined;
 const label = (x) => x.database + " · " + x.entity + "." + x.attribute;
 
-function renderSeeds(seeds) {
+// How much of the seed is a real column: none while virtual, the backfill's progress while
+// materializing, all of it once materialized.
+function columnCell(seed, job) {
+  const cell = el("td", { className: "column" });
+  let fraction = null, paused = false;
+  if (seed.phase === "materialized") {
+    fraction = 1;
+  } else if (seed.phase === "materializing" && knownFraction(job)) {
+    fraction = job.fraction;
+    paused = job.paused;
+  }
+  if (fraction === null) {
+    cell.append(seed.phase === "materializing" ? "started" : "–");
+    return cell;
+  }
+  const meter = el("div", { className: "meter" + (fraction >= 1 ? " full" : "") +
+                                        (paused ? " paused" : "") }, el("div", {}));
+  meter.firstChild.style.width = (fraction * 100).toFixed(1) + "%";
+  cell.append(percent(fraction), meter);
+  return cell;
+}
+
+function renderSeeds(seeds, jobs) {
+  const jobOf = new Map(jobs.map((job) => [key(job), job]));
   $("seeds-count").textContent = "(" + seeds.length + ")";
   const rows = seeds.map((seed) => {
     const t = seed.threshold;
-    let reads = el("div", {}, el("b", {}, number(seed.reads_in_window)));
+    let reads = el("div", {}, el("b", { className: "count" }, number(seed.reads_in_window)));
     if (t && t.policy === "threshold") {
       reads.append(" / " + number(t.reads) + " in " + duration(t.window_seconds));
       const fraction = t.reads > 0 ? Math.min(1, seed.reads_in_window / t.reads) : 1;
@@ -143,39 +188,46 @@ function renderSeeds(seeds) {
             (seed.cross_table ? " · cross-table" : "")),
          seed.problem ? el("div", { className: "problem" }, seed.problem) : null),
       el("td", { className: "name" }, seed.type),
-      el("td", {}, el("span", { className: "badge phase " + seed.phase },
-                      seed.phase.replace("_", " "))),
-      el("td", { className: "reads" }, reads));
+      el("td", {}, el("span", { className: "badge phase " + seed.phase }, words(seed.phase))),
+      el("td", { className: "reads" }, reads),
+      columnCell(seed, jobOf.get(key(seed))));
     row.dataset.seed = label(seed);
     row.dataset.phase = seed.phase;
     row.title = seed.expression;
     return row;
   });
   $("seeds").replaceChildren(...(rows.length ? rows :
-      [el("tr", {}, el("td", { colSpan: 4, className: "empty" }, "No seeds declared."))]));
+      [el("tr", {}, el("td", { colSpan: 5, className: "empty" }, "No seeds declared."))]));
 }
 
 function renderJobs(jobs) {
   $("jobs-count").textContent = "(" + jobs.length + ")";
   const items = jobs.map((job) => {
-    const known = job.fraction !== null && job.fraction !== undefined;
+    const known = knownFraction(job);
     const bar = el("div", { className: "bar" + (known ? "" : " unknown") }, el("div", {}));
     bar.firstChild.style.width = (known ? job.fraction * 100 : 0).toFixed(1) + "%";
-    const item = el("div", { className: "job" },
+    let eta = duration(job.eta_seconds);
+    if (job.paused) eta = "paused";
+    else if (job.error) eta = "stopped";
+    const item = el("div", { className: "job" + (job.paused ? " paused" : "") +
+                                         (job.error ? " failed" : "") },
       el("div", { className: "top" },
-         el("span", { className: "name" }, label(job)),
-         el("span", { className: "badge phase " + job.step },
-                   job.step.replace("_", " ") + (job.paused ? " (paused)" : ""))),
+         el("span", {}, el("span", { className: "name" }, label(job)),
+            job.owner ? el("span", { className: "owner" }, "on " + job.owner) : null),
+         el("span", { className: "badge step " + job.step + (job.paused ? " paused" : "") },
+            words(job.step) + (job.paused ? " · paused" : ""))),
       bar,
       el("div", { className: "numbers" },
-         el("span", {}, el("b", { className: "percent" },
-                           known ? (job.fraction * 100).toFixed(1) + "%" : "–"), " done"),
-         el("span", {}, el("b", {}, number(job.rows_done)), " of ~",
-            el("b", {}, number(job.rows_total)), " rows"),
-         el("span", {}, el("b", { className: "rate" }, number(job.rows_per_second)), " rows/s"),
-         el("span", {}, "ETA ", el("b", { className: "eta" }, duration(job.eta_seconds)))),
-      job.error ? el("div", { className: "error" }, job.error) : el("span", {}));
+         el("span", {}, el("b", { className: "percent" }, known ? percent(job.fraction) : "–"),
+            " done"),
+         el("span", {}, el("b", { className: "rows-done" }, number(job.rows_done)), " of ~",
+            el("b", { className: "rows-total" }, number(job.rows_total)), " rows"),
+         el("span", {}, el("b", { className: "rate" },
+                           job.paused ? "–" : number(job.rows_per_second)), " rows/s"),
+         el("span", {}, "ETA ", el("b", { className: "eta" }, eta))),
+      job.error ? el("div", { className: "error" }, job.error) : null);
     item.dataset.seed = label(job);
+    item.dataset.step = job.step;
     return item;
   });
   $("jobs").replaceChildren(...(items.length ? items :
@@ -193,7 +245,7 @@ function render(s) {
       " total · " + number(s.clients.refused) + " refused";
   $("uptime").textContent = duration(s.uptime_seconds);
   renderJobs(s.materializations);
-  renderSeeds(s.seeds);
+  renderSeeds(s.seeds, s.materializations);
 }
 
 async function poll() {
