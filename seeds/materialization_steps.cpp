@@ -367,12 +367,17 @@ MaterializationPlan MaterializationPlan::prepare(ControlConnection& connection,
   // Row triggers fire in name order (bytewise); "zzzz_" puts ours after the usual names, so
   // triggers that adjust the inputs have run when ours computes the column.
   const std::string trigger = "zzzz_seedproxy_" + target.attribute;
-  plan.trigger_name = trigger.size() <= kMaxIdentifier
-                          ? trigger
-                          : bounded_name(trigger, "_" + hex_hash(target.attribute));
-  plan.function_name = bounded_name("seedproxy_" + target.table + "_" + target.attribute,
-                                    "_" + hex_hash(target.table + '\0' + target.attribute));
+  // Suffixes built by append: GCC 12 sees a false -Wrestrict overlap in "_" + std::string&&.
+  std::string trigger_suffix = "_";
+  trigger_suffix += hex_hash(target.attribute);
+  plan.trigger_name =
+      trigger.size() <= kMaxIdentifier ? trigger : bounded_name(trigger, trigger_suffix);
+  std::string function_suffix = "_";
+  function_suffix += hex_hash(target.table + '\0' + target.attribute);
+  plan.function_name =
+      bounded_name("seedproxy_" + target.table + "_" + target.attribute, function_suffix);
   plan.function_sql = quote_identifier(target.schema) + "." + quote_identifier(plan.function_name);
+  plan.input_columns = expression.columns();
   return plan;
 }
 
@@ -418,13 +423,30 @@ DdlOutcome install_trigger(ControlConnection& connection, const MaterializationP
       throw MaterializationRefused("seed " + plan.name + " cannot be materialized: the table " +
                                    "has a trigger \"" + plan.trigger_name +
                                    "\" that seedproxy did not create");
-    // A BEFORE row trigger firing after ours could change the inputs after we computed.
+    // A BEFORE row trigger firing after ours could change the inputs after we computed. Another
+    // seed's write trigger (its function carries our mark) only sets that seed's column, which
+    // matters only when this expression reads a column seedproxy added.
+    std::string inputs = "{";
+    for (std::size_t i = 0; i < plan.input_columns.size(); ++i) {
+      if (i) inputs += ',';
+      inputs += '"';
+      for (const char c : plan.input_columns[i]) {
+        if (c == '"' || c == '\\') inputs += '\\';
+        inputs += c;
+      }
+      inputs += '"';
+    }
+    inputs += "}";
     const auto later = connection.query(
         "looking for BEFORE triggers that fire after the seed's",
         "SELECT t.tgname FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid "
         "AND NOT t.tgisinternal AND t.tgname COLLATE \"C\" > $2 COLLATE \"C\" "
-        "AND (t.tgtype & 3) = 3 AND (t.tgtype & 64) = 0 AND (t.tgtype & 20) <> 0",
-        {oid, plan.trigger_name});
+        "AND (t.tgtype & 3) = 3 AND (t.tgtype & 64) = 0 AND (t.tgtype & 20) <> 0 "
+        "AND (pg_catalog.obj_description(t.tgfoid, 'pg_proc') IS DISTINCT FROM $3 "
+        "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tgrelid "
+        "    AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($4::text[]) "
+        "    AND pg_catalog.col_description(a.attrelid, a.attnum) = $3))",
+        {oid, plan.trigger_name, kMark, inputs});
     if (PQntuples(later.get()) > 0)
       throw MaterializationRefused(
           "seed " + plan.name + " cannot be materialized: the BEFORE trigger \"" +

@@ -60,17 +60,18 @@ struct MaterializationPlan {
                                                    const MaterializationTarget& target);
 
   MaterializationTarget target;
-  std::string name;                    // "schema.table.attribute", as messages name the seed
-  std::string trigger_name;            // unquoted, <= 63 bytes
-  std::string function_name;           // unquoted, <= 63 bytes, in the table's schema
-  std::string table_sql;               // "schema"."table"
-  std::string alias_sql;               // "table": the alias the expression is bound to
-  std::string column_sql;              // "attribute"
-  std::string value_sql;               // ((expression over "table"))::type
-  std::string trigger_value_sql;       // ((expression over "new"))::type
-  std::string function_sql;            // "schema"."function"
-  std::vector<std::string> key_sql;    // "k1", ... in key order
-  std::vector<std::string> key_types;  // format_type without typmod, for parameter casts
+  std::string name;                        // "schema.table.attribute", as messages name the seed
+  std::string trigger_name;                // unquoted, <= 63 bytes
+  std::string function_name;               // unquoted, <= 63 bytes, in the table's schema
+  std::string table_sql;                   // "schema"."table"
+  std::string alias_sql;                   // "table": the alias the expression is bound to
+  std::string column_sql;                  // "attribute"
+  std::string value_sql;                   // ((expression over "table"))::type
+  std::string trigger_value_sql;           // ((expression over "new"))::type
+  std::vector<std::string> input_columns;  // the table's columns the expression reads
+  std::string function_sql;                // "schema"."function"
+  std::vector<std::string> key_sql;        // "k1", ... in key order
+  std::vector<std::string> key_types;      // format_type without typmod, for parameter casts
 };
 
 // What a DDL step did.

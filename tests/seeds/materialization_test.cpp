@@ -508,6 +508,35 @@ TEST_CASE("refusals name the seed and the cause") {
                "AND attname = 'risk_score' AND NOT attisdropped") == "1");
 }
 
+TEST_CASE("several seeds of one table: later ones fire before earlier ones unless they read them") {
+  auto c = fresh_database("mat_several");
+  create_account(*c, 300);
+  const auto materialize = [&](const MaterializationTarget& t) {
+    InMemoryMaterializationStore store;
+    Materializer engine(*c, MaterializationPlan::prepare(*c, t), store, quick_settings());
+    const auto outcome = engine.run();
+    return std::make_pair(outcome, engine.progress().error);
+  };
+  // risk_score first; "band" sorts before it, so band's trigger fires before risk_score's.
+  REQUIRE(materialize(account_target()).first == RunOutcome::materialized);
+  const MaterializationTarget band{
+      "public", "account", "band", "text", "CASE WHEN balance > 50 THEN 'high' ELSE 'low' END",
+      {"id"},   false};
+  const auto [band_outcome, band_error] = materialize(band);
+  CHECK_MESSAGE(band_outcome == RunOutcome::materialized, band_error);
+  CHECK(scalar(*c,
+               "SELECT count(*) FROM account WHERE band IS DISTINCT FROM "
+               "(CASE WHEN balance > 50 THEN 'high' ELSE 'low' END)") == "0");
+  CHECK(account_mismatches(*c) == "0");
+  // An expression over risk_score (a column seedproxy added, set by a trigger firing after this
+  // one's) would be computed from a stale value: refused, naming the later trigger.
+  const MaterializationTarget doubled{"public",         "account", "doubled", "numeric",
+                                      "risk_score * 2", {"id"},    false};
+  const auto [doubled_outcome, doubled_error] = materialize(doubled);
+  CHECK(doubled_outcome == RunOutcome::failed);
+  CHECK(doubled_error.find("zzzz_seedproxy_risk_score") != std::string::npos);
+}
+
 TEST_CASE("concurrent writers during a whole materialization see no errors and it ends exact") {
   auto c = fresh_database("mat_concurrent");
   create_account(*c, 30000);
