@@ -175,8 +175,10 @@ class MaterializeInvariant(CorpusMixin, unittest.TestCase):
         with psycopg.connect(px.dsn("bank_virtual"), autocommit=True) as conn:
             got = plan(conn)
         want = plan(held_reference)
+        # The write trigger shows only when its function ran: its WHEN skips rows whose column
+        # would not change (here balance + 1 may leave the rounded risk_score as it was).
         extra = [line for line in got if line.startswith("Trigger zzzz_seedproxy_risk_score:")]
-        self.assertEqual(len(extra), 1, got)
+        self.assertLessEqual(len(extra), 1, got)
         self.assertEqual([line for line in got if line not in extra], want)
 
 
