@@ -357,6 +357,12 @@ void MaterializationEngine::Worker::run(Job job) {
       std::lock_guard lock(mutex_);
       materializer_ = nullptr;
     };
+    // Also on an exception: readers must lose the pointer before the Materializer is destroyed
+    // (this guard is destroyed first, being declared after it).
+    struct ForgetOnExit {
+      decltype(forget)& clear;
+      ~ForgetOnExit() { clear(); }
+    } forget_on_exit{forget};
     RunOutcome outcome;
     if (job.rollback) {
       log::info(component, "rolling back seed " + name);
