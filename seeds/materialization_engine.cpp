@@ -220,7 +220,11 @@ std::optional<MaterializationEngine::Worker::Job> MaterializationEngine::Worker:
       return Job{seed, true};
   // Interrupted materializations resume before new ones start.
   for (const auto& seed : seeds)
-    if (!waiting(seed) && seed.phase == "materializing") return Job{seed, false};
+    if (!waiting(seed) &&
+        (seed.phase == "materializing" ||
+         // killed between publishing 'materialized' and recording it: finish the bookkeeping
+         (seed.phase == "materialized" && step(seed) == MaterializationStep::switching_to_column)))
+      return Job{seed, false};
   // Asked for, then the hottest past its threshold.
   for (const auto& seed : seeds)
     if (!waiting(seed) && seed.phase == "virtual" && seed.requested == "materialize")
