@@ -7,6 +7,20 @@
 
 namespace seedproxy::seeds {
 
+std::string text_array_literal(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (const char c : item) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 PGconn* connect_to(const ControlTarget& target, const std::string& database,
                    const char* application_name) {
   const std::string port = std::to_string(target.port);

@@ -53,6 +53,10 @@ class QueryError : public std::runtime_error {
 [[nodiscard]] PGconn* connect_to(const ControlTarget& target, const std::string& database,
                                  const char* application_name);
 
+// PostgreSQL's text[] literal of `items`, every element double-quoted, for a `$n::text[]`
+// parameter.
+[[nodiscard]] std::string text_array_literal(const std::vector<std::string>& items);
+
 class ControlConnection {
  public:
   // Connects to `database`; throws std::runtime_error with libpq's message on failure.

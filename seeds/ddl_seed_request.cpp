@@ -26,21 +26,6 @@ DdlSeedVerdict refused(std::string sqlstate, std::string message, int position =
   return {DdlSeedVerdict::Kind::refused, std::move(sqlstate), std::move(message), position};
 }
 
-// PostgreSQL's array literal of `items`, every element quoted.
-std::string text_array_literal(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (const auto& item : items) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (const char c : item) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 }  // namespace
 
 std::string entity_part(const std::string& name) {

@@ -25,21 +25,6 @@ std::uint64_t number(const Result& result, int row, int column) {
   return out;
 }
 
-// A text[] literal: every element double-quoted, so any name or key value survives.
-std::string text_array(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    for (const char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 std::vector<std::string> seed_parameters(const SeedName& seed) {
   return {seed.schema, seed.table, seed.attribute};
 }
@@ -195,7 +180,7 @@ void RegistryMaterializationStore::save(const MaterializationState& state) {
   parameters.insert(
       parameters.end(),
       {std::string(to_string(state.step)), state.paused ? "true" : "false",
-       state.column_added ? "true" : "false", text_array(state.watermark),
+       state.column_added ? "true" : "false", text_array_literal(state.watermark),
        std::to_string(state.rows_done), std::to_string(state.rows_total),
        std::to_string(state.rows_updated), std::to_string(state.rows_repaired),
        std::to_string(state.verify_pass), std::to_string(state.mismatches_in_pass), state.error,

@@ -426,17 +426,6 @@ DdlOutcome install_trigger(ControlConnection& connection, const MaterializationP
     // A BEFORE row trigger firing after ours could change the inputs after we computed. Another
     // seed's write trigger (its function carries our mark) only sets that seed's column, which
     // matters only when this expression reads a column seedproxy added.
-    std::string inputs = "{";
-    for (std::size_t i = 0; i < plan.input_columns.size(); ++i) {
-      if (i) inputs += ',';
-      inputs += '"';
-      for (const char c : plan.input_columns[i]) {
-        if (c == '"' || c == '\\') inputs += '\\';
-        inputs += c;
-      }
-      inputs += '"';
-    }
-    inputs += "}";
     const auto later = connection.query(
         "looking for BEFORE triggers that fire after the seed's",
         "SELECT t.tgname FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid "
@@ -446,7 +435,7 @@ DdlOutcome install_trigger(ControlConnection& connection, const MaterializationP
         "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tgrelid "
         "    AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($4::text[]) "
         "    AND pg_catalog.col_description(a.attrelid, a.attnum) = $3))",
-        {oid, plan.trigger_name, kMark, inputs});
+        {oid, plan.trigger_name, kMark, text_array_literal(plan.input_columns)});
     if (PQntuples(later.get()) > 0)
       throw MaterializationRefused(
           "seed " + plan.name + " cannot be materialized: the BEFORE trigger \"" +

@@ -39,21 +39,6 @@ std::string seed_label(const std::string& database, const Key& key) {
          part(std::get<2>(key));
 }
 
-// A text[] literal of `items` (each element double-quoted and escaped), passed as a parameter.
-std::string text_array(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (const auto& item : items) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char c : item) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 struct Declaration {
   std::string instance;
   std::string definition;
@@ -180,7 +165,7 @@ FROM "seedproxy"."declarations" WHERE "instance" <> $1 ORDER BY "instance")sql",
                                               d.type,
                                               d.expression,
                                               write.seed->validated.cross_table ? "true" : "false",
-                                              text_array(write.seed->validated.key_columns),
+                                              text_array_literal(write.seed->validated.key_columns),
                                               std::string(config::to_string(m.policy)),
                                               std::to_string(m.reads),
                                               std::to_string(m.window_seconds),
@@ -222,14 +207,14 @@ SET "definition_hash" = excluded."definition_hash", "definition" = excluded."def
     tables.push_back(std::get<1>(write.key));
     attributes.push_back(std::get<2>(write.key));
   }
-  (void)connection.query(
-      "removing this proxy's withdrawn seed declarations", R"sql(
+  (void)connection.query("removing this proxy's withdrawn seed declarations", R"sql(
 DELETE FROM "seedproxy"."declarations" d
 WHERE d."instance" = $1
   AND NOT EXISTS (SELECT FROM unnest($2::text[], $3::text[], $4::text[]) AS k(s, t, a)
                   WHERE k.s = d."schema_name" AND k.t = d."table_name"
                     AND k.a = d."attribute_name"))sql",
-      {instance, text_array(schemas), text_array(tables), text_array(attributes)});
+                         {instance, text_array_literal(schemas), text_array_literal(tables),
+                          text_array_literal(attributes)});
   return refusals;
 }
 

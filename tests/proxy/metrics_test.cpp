@@ -86,7 +86,7 @@ proxy::StatusSources fake_sources() {
     p.table = "orders";
     p.attribute = "tax";
     p.phase = "materializing";
-      p.step = "backfilling";
+    p.step = "backfilling";
     p.rows_done = 2500;
     p.rows_total = 10000;
     p.rows_per_second = 500;
