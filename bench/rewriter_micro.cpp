@@ -15,11 +15,11 @@
 #include <string_view>
 #include <vector>
 
-#include "rewriter/catalog.hpp"
-#include "rewriter/pg_parser.hpp"
-#include "rewriter/rewrite_cache.hpp"
-#include "rewriter/rewriter.hpp"
-#include "rewriter/seed_set.hpp"
+#include "rewriter/catalog/catalog.hpp"
+#include "rewriter/catalog/seed_set.hpp"
+#include "rewriter/parse/pg_parser.hpp"
+#include "rewriter/splice/rewrite_cache.hpp"
+#include "rewriter/splice/rewriter.hpp"
 
 namespace {
 

@@ -16,6 +16,8 @@
 #include <tuple>
 #include <utility>
 
+#include "common/identifiers.hpp"
+#include "common/text.hpp"
 #include "config/strict_json.hpp"
 
 namespace seedproxy::config {
@@ -31,8 +33,6 @@ ConfigError::ConfigError(std::string field, const std::string& message)
 
 namespace {
 
-// PostgreSQL's NAMEDATALEN - 1: longer identifiers are silently truncated by the server.
-constexpr std::size_t max_identifier_bytes = 63;
 // Durations become std::chrono nanoseconds; a day bounds them far from overflow.
 constexpr double max_duration_seconds = 86400.0;
 constexpr std::uint64_t max_reads = std::numeric_limits<std::int64_t>::max();  // a bigint
@@ -56,8 +56,6 @@ constexpr std::array<std::pair<std::string_view, LogFormat>, 2> format_names{{
 
 // ---- wording -------------------------------------------------------------------------------
 
-[[nodiscard]] char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c; }
-
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions), ignoring case.
 [[nodiscard]] std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
@@ -65,10 +63,10 @@ constexpr std::array<std::pair<std::string_view, LogFormat>, 2> format_names{{
   for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      const std::size_t cost = text::ascii_lower(a[i - 1]) == text::ascii_lower(b[j - 1]) ? 0 : 1;
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
-          lower(a[i - 2]) == lower(b[j - 1]))
+      if (i > 1 && j > 1 && text::ascii_lower(a[i - 1]) == text::ascii_lower(b[j - 2]) &&
+          text::ascii_lower(a[i - 2]) == text::ascii_lower(b[j - 1]))
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
@@ -105,9 +103,7 @@ constexpr std::array<std::pair<std::string_view, LogFormat>, 2> format_names{{
 [[nodiscard]] std::string shown_string(const std::string& text) {
   constexpr std::size_t shown = 60;
   if (text.size() <= shown) return json_string(text);
-  std::size_t cut = shown;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return json_string(text.substr(0, cut)) + "...";
+  return json_string(std::string(text::utf8_cut(text, shown))) + "...";
 }
 
 // What the operator wrote, for "got ...": strings are labelled unless a string was expected.
@@ -256,14 +252,9 @@ template <typename Enum, std::size_t N>
 }
 
 [[nodiscard]] bool plain_identifier(std::string_view text) noexcept {
-  return !text.empty() && text.size() <= max_identifier_bytes && identifier_start(text.front()) &&
+  return !text.empty() && text.size() <= pg::max_identifier_bytes &&
+         identifier_start(text.front()) &&
          std::all_of(text.begin() + 1, text.end(), identifier_part);
-}
-
-[[nodiscard]] std::string folded(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
-  return out;
 }
 
 // One identifier of an entity name starting at text[at], as PostgreSQL would resolve it:
@@ -290,11 +281,11 @@ template <typename Enum, std::size_t N>
     const std::size_t start = at;
     if (at >= text.size() || !identifier_start(text[at])) return std::nullopt;
     while (at < text.size() && identifier_part(text[at])) ++at;
-    name = folded(text.substr(start, at - start));
+    name = text::ascii_lower(text.substr(start, at - start));
   }
-  if (name.size() > max_identifier_bytes)
+  if (name.size() > pg::max_identifier_bytes)
     throw ConfigError(path, "the identifier " + shown_string(name) + " is longer than " +
-                                std::to_string(max_identifier_bytes) + " bytes");
+                                std::to_string(pg::max_identifier_bytes) + " bytes");
   return name;
 }
 
@@ -396,7 +387,8 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
   seed.expression = read_string(object.require("expression"), object.path("expression"));
   if (const Json* materialize = object.find("materialize"))
     seed.materialize = read_materialize(*materialize, object.path("materialize"));
-  SeedKey key{seed.database, std::move(schema), std::move(table), folded(seed.attribute)};
+  SeedKey key{seed.database, std::move(schema), std::move(table),
+              text::ascii_lower(seed.attribute)};
   return {std::move(seed), std::move(key)};
 }
 

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/text.hpp"
 #include "config/config.hpp"
 
 namespace seedproxy::config::detail {
@@ -22,40 +23,13 @@ constexpr std::size_t max_depth = 64;
   return std::all_of(key.begin(), key.end(), word) && !(key.front() >= '0' && key.front() <= '9');
 }
 
-// Length of the well-formed UTF-8 sequence starting at text[i], or 0 if there is none.
-[[nodiscard]] std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  std::size_t length = 0;
-  unsigned char low = 0x80, high = 0xBF;  // allowed range of the first continuation byte
-  if (lead < 0x80) return 1;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) low = 0xA0;   // overlong
-    if (lead == 0xED) high = 0x9F;  // surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) low = 0x90;   // overlong
-    if (lead == 0xF4) high = 0x8F;  // beyond U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  if (byte(i + 1) < low || byte(i + 1) > high) return 0;
-  for (std::size_t k = 2; k < length; ++k)
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  return length;
-}
-
 // nlohmann's messages quote the bytes it last read, which may be malformed UTF-8.
 [[nodiscard]] std::string printable(std::string_view text) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {
-    if (const std::size_t n = utf8_sequence_length(text, i); n != 0) {
+    if (const std::size_t n = text::utf8_sequence_length(text, i); n != 0) {
       out.append(text.substr(i, n));
       i += n;
     } else {
@@ -82,9 +56,7 @@ constexpr std::size_t max_depth = 64;
   }
   if (line_start == 0 && text.substr(0, 3) == "\xEF\xBB\xBF")
     line_start = std::min<std::size_t>(3, at);
-  std::size_t column = 1;
-  for (std::size_t i = line_start; i < at; ++i)
-    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++column;
+  const std::size_t column = 1 + text::utf8_count(text.substr(line_start, at - line_start));
   return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 

@@ -4,7 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "rewriter/rewriter.hpp"
+#include "rewriter/splice/rewriter.hpp"
 #include "tests/rewriter/case_file.hpp"
 
 int main(int argc, char** argv) {

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "rewriter/catalog.hpp"
-#include "rewriter/seed_set.hpp"
+#include "rewriter/catalog/catalog.hpp"
+#include "rewriter/catalog/seed_set.hpp"
 
 namespace seedproxy::test {
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "rewriter/rewriter.hpp"
+#include "rewriter/splice/rewriter.hpp"
 #include "tests/rewriter/case_file.hpp"
 
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "rewriter/rewriter.hpp"
+#include "rewriter/splice/rewriter.hpp"
 #include "tests/rewriter/case_file.hpp"
 
 namespace {

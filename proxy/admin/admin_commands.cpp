@@ -1,0 +1,388 @@
+// Recognising and answering admin console commands; the rows come from the AdminBackend.
+#include "proxy/admin/admin_commands.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+#include "proxy/wire/messages.hpp"
+#include "proxy/wire/result_set.hpp"
+
+namespace seedproxy::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using protocol::Column;
+using protocol::ResultSet;
+using protocol::Value;
+namespace oid = protocol::type_oid;
+
+constexpr std::string_view syntax_error = "42601";
+constexpr std::string_view config_file_error = "F0000";
+constexpr std::string_view command_list =
+    "SHOW SEEDS, SHOW MATERIALIZATIONS, SHOW CLIENTS, SHOW STATS, SHOW CONFIG, RELOAD, "
+    "PAUSE [entity.attribute], RESUME [entity.attribute], MATERIALIZE entity.attribute, "
+    "ROLLBACK entity.attribute";
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](char c) { return (c >= 'a' && c <= 'z') ? char(c - 'a' + 'A') : c; });
+  return out;
+}
+
+std::string trimmed(std::string_view text) {
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return std::string(text);
+}
+
+// Splits off the first whitespace-separated word.
+std::string_view take_word(std::string_view& text) {
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  std::size_t end = 0;
+  while (end < text.size() && !is_space(text[end])) ++end;
+  const auto word = text.substr(0, end);
+  text.remove_prefix(end);
+  return word;
+}
+
+// What the operator typed, for messages: one line, bounded.
+std::string shown(std::string_view text) {
+  std::string out = trimmed(text);
+  std::replace_if(out.begin(), out.end(), is_space, ' ');
+  if (out.size() > 80) out = out.substr(0, 77) + "...";
+  return out;
+}
+
+std::string entity_of(const seeds::SeedStatus& seed) {
+  return seed.schema.empty() ? seed.table : seed.schema + "." + seed.table;
+}
+
+std::string timestamp_text(std::chrono::system_clock::time_point when) {
+  const auto seconds = std::chrono::system_clock::to_time_t(when);
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count() %
+      1000000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[64];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(micros));
+  return text;
+}
+
+Value nonempty(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  return text;
+}
+
+AdminAnswer rows(const ResultSet& result) { return {result.encode("SHOW"), false}; }
+
+AdminAnswer show_seeds(AdminBackend& backend) {
+  ResultSet result({{"database", oid::text},
+                    {"entity", oid::text},
+                    {"attribute", oid::text},
+                    {"type", oid::text},
+                    {"phase", oid::text},
+                    {"reads", oid::int8},
+                    {"cross_table", oid::boolean},
+                    {"declared_by", oid::text},
+                    {"expression", oid::text},
+                    {"problem", oid::text}});
+  for (const auto& seed : backend.seed_statuses())
+    result.add_row({seed.database, entity_of(seed), seed.attribute, seed.type, seed.phase,
+                    std::to_string(seed.reads_in_window), protocol::bool_text(seed.cross_table),
+                    nonempty(seed.declared_by), seed.expression, nonempty(seed.problem)});
+  return rows(result);
+}
+
+AdminAnswer show_materializations(AdminBackend& backend) {
+  ResultSet result({{"database", oid::text},
+                    {"entity", oid::text},
+                    {"attribute", oid::text},
+                    {"step", oid::text},
+                    {"paused", oid::boolean},
+                    {"rows_done", oid::int8},
+                    {"rows_total", oid::int8},
+                    {"percent", oid::float8},
+                    {"rows_per_second", oid::float8},
+                    {"eta_seconds", oid::float8},
+                    {"owner", oid::text},
+                    {"error", oid::text},
+                    {"updated_at", oid::timestamptz}});
+  auto statuses = backend.materializations();
+  std::sort(statuses.begin(), statuses.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.database, a.schema, a.table, a.attribute) <
+           std::tie(b.database, b.schema, b.table, b.attribute);
+  });
+  for (const auto& m : statuses) {
+    const bool finished = m.step == "materialized";
+    Value percent;
+    if (finished)
+      percent = protocol::float8_text(100.0);
+    else if (m.rows_total > 0 && (m.step == "backfilling" || m.step == "verifying"))
+      percent = protocol::float8_text(
+          std::min(100.0, 100.0 * double(m.rows_done) / double(m.rows_total)));
+    Value rate, eta;
+    if (m.rows_per_second > 0) rate = protocol::float8_text(m.rows_per_second);
+    if (m.eta_seconds) eta = protocol::float8_text(*m.eta_seconds);
+    result.add_row({m.database, m.schema + "." + m.table, m.attribute, m.step,
+                    protocol::bool_text(m.paused), std::to_string(m.rows_done),
+                    std::to_string(m.rows_total), percent, rate, eta, nonempty(m.owner), m.error,
+                    nonempty(m.updated_at)});
+  }
+  return rows(result);
+}
+
+asio::awaitable<AdminAnswer> engine_command(const AdminCommand& command, AdminBackend& backend) {
+  auto job = std::make_shared<seeds::EngineJob>();
+  using Verb = seeds::EngineJob::Verb;
+  std::string tag;
+  switch (command.verb) {
+    case AdminVerb::materialize:
+      job->verb = Verb::materialize;
+      tag = "MATERIALIZE";
+      break;
+    case AdminVerb::rollback:
+      job->verb = Verb::rollback;
+      tag = "ROLLBACK";
+      break;
+    case AdminVerb::pause:
+      job->verb = Verb::pause;
+      tag = "PAUSE";
+      break;
+    default:
+      job->verb = Verb::resume;
+      tag = "RESUME";
+      break;
+  }
+  job->target = command.target;
+  co_await backend.engine_job(job);
+  if (!job->sqlstate.empty())
+    co_return AdminAnswer{error_bytes({job->sqlstate, job->message, job->hint}), true};
+  auto bytes = protocol::notice_response(job->message);
+  const auto complete = protocol::command_complete(tag);
+  bytes.insert(bytes.end(), complete.begin(), complete.end());
+  co_return AdminAnswer{std::move(bytes), false};
+}
+
+asio::awaitable<AdminAnswer> show_clients(AdminBackend& backend) {
+  auto clients = co_await backend.clients();
+  std::sort(clients.begin(), clients.end(),
+            [](const ClientInfo& a, const ClientInfo& b) { return a.id < b.id; });
+  ResultSet result({{"id", oid::int8},
+                    {"user", oid::text},
+                    {"database", oid::text},
+                    {"address", oid::text},
+                    {"state", oid::text},
+                    {"connected_at", oid::timestamptz},
+                    {"age_seconds", oid::float8},
+                    {"backend_pid", oid::int8},
+                    {"rewriting", oid::boolean}});
+  for (const auto& client : clients)
+    result.add_row({std::to_string(client.id), nonempty(client.user), nonempty(client.database),
+                    client.address, client.state, timestamp_text(client.connected_at),
+                    protocol::float8_text(client.age_seconds),
+                    client.backend_pid ? Value(std::to_string(client.backend_pid)) : std::nullopt,
+                    protocol::bool_text(client.rewriting)});
+  co_return rows(result);
+}
+
+AdminAnswer show_stats(AdminBackend& backend) {
+  const auto stats = backend.stats();
+  ResultSet result({{"clients_accepted", oid::int8},
+                    {"clients_refused", oid::int8},
+                    {"clients_now", oid::int8},
+                    {"statements_rewritten", oid::int8},
+                    {"bytes_from_clients", oid::int8},
+                    {"bytes_from_server", oid::int8},
+                    {"reloads_ok", oid::int8},
+                    {"reloads_failed", oid::int8},
+                    {"uptime_seconds", oid::float8}});
+  result.add_row({std::to_string(stats.clients_accepted), std::to_string(stats.clients_refused),
+                  std::to_string(stats.clients_now), std::to_string(stats.statements_rewritten),
+                  std::to_string(stats.bytes_from_clients), std::to_string(stats.bytes_from_server),
+                  std::to_string(stats.reloads_ok), std::to_string(stats.reloads_failed),
+                  protocol::float8_text(stats.uptime_seconds)});
+  return rows(result);
+}
+
+std::string endpoint_text(const config::Endpoint& endpoint) {
+  return endpoint.host + ":" + std::to_string(endpoint.port);
+}
+
+AdminAnswer show_config(AdminBackend& backend) {
+  const auto config = backend.configuration();
+  ResultSet result({{"key", oid::text}, {"value", oid::text}});
+  const auto add = [&](std::string key, std::string value) {
+    result.add_row({std::move(key), std::move(value)});
+  };
+  std::string admins;
+  for (const auto& user : config->admin.users) admins += (admins.empty() ? "" : ",") + user;
+  add("config_file", backend.config_path());
+  add("instance", config->instance);
+  add("listen", endpoint_text(config->listen));
+  add("upstream", endpoint_text(config->upstream));
+  add("control.user", config->control.user);
+  // Passwords are never shown, only whether one is set.
+  add("control.password", config->control.password ? "(set)" : "(not set)");
+  add("metrics", config->metrics ? endpoint_text(*config->metrics) : "off");
+  add("admin.users", admins);
+  add("admin.auth_database", config->admin.auth_database);
+  add("ddl_seeds", protocol::bool_text(config->ddl_seeds));
+  add("seeds", std::to_string(config->seeds.size()));
+  add("limits.max_message_bytes", std::to_string(config->limits.max_message_bytes));
+  add("limits.max_clients", std::to_string(config->limits.max_clients));
+  add("limits.startup_timeout_seconds",
+      protocol::float8_text(config->limits.startup_timeout_seconds));
+  add("limits.connect_timeout_seconds",
+      protocol::float8_text(config->limits.connect_timeout_seconds));
+  add("runtime.threads", std::to_string(config->runtime.threads));
+  add("runtime.shutdown_grace_seconds",
+      protocol::float8_text(config->runtime.shutdown_grace_seconds));
+  add("log.level", std::string(config::to_string(config->log.level)));
+  add("log.format", config->log.format == config::LogFormat::json ? "json" : "text");
+  add("reload.watch_file", protocol::bool_text(config->reload.watch_file));
+  return rows(result);
+}
+
+}  // namespace
+
+std::vector<std::string> split_statements(std::string_view query) {
+  std::vector<std::string> out;
+  std::string current;
+  const auto flush = [&] {
+    auto statement = trimmed(current);
+    if (!statement.empty()) out.push_back(std::move(statement));
+    current.clear();
+  };
+  for (std::size_t i = 0; i < query.size(); ++i) {
+    const char c = query[i];
+    if (c == '\'' || c == '"') {
+      // A quoted run, doubled quotes included, is kept as typed.
+      std::size_t end = i + 1;
+      for (; end < query.size(); ++end) {
+        if (query[end] != c) continue;
+        if (end + 1 < query.size() && query[end + 1] == c) {
+          ++end;
+          continue;
+        }
+        break;
+      }
+      current.append(query.substr(i, end + 1 - i));
+      i = end;
+    } else if (c == '-' && i + 1 < query.size() && query[i + 1] == '-') {
+      while (i < query.size() && query[i] != '\n') ++i;
+      current += ' ';
+    } else if (c == '/' && i + 1 < query.size() && query[i + 1] == '*') {
+      const auto end = query.find("*/", i + 2);
+      i = end == std::string_view::npos ? query.size() : end + 1;
+      current += ' ';
+    } else if (c == ';') {
+      flush();
+    } else {
+      current += c;
+    }
+  }
+  flush();
+  return out;
+}
+
+std::variant<AdminCommand, AdminError> parse_command(std::string_view statement) {
+  std::string_view rest = statement;
+  const auto verb = upper(take_word(rest));
+  AdminCommand command;
+  const auto no_more = [&](std::string_view name) -> std::optional<AdminError> {
+    if (trimmed(rest).empty()) return std::nullopt;
+    return AdminError{
+        syntax_error,
+        "syntax error at \"" + shown(rest) + "\": " + std::string(name) + " takes no argument",
+        {}};
+  };
+  if (verb == "SHOW") {
+    const auto item = upper(take_word(rest));
+    static constexpr std::pair<std::string_view, AdminVerb> items[] = {
+        {"SEEDS", AdminVerb::show_seeds},
+        {"MATERIALIZATIONS", AdminVerb::show_materializations},
+        {"CLIENTS", AdminVerb::show_clients},
+        {"STATS", AdminVerb::show_stats},
+        {"CONFIG", AdminVerb::show_config}};
+    for (const auto& [name, kind] : items) {
+      if (item != name) continue;
+      if (auto error = no_more("SHOW " + std::string(name))) return *error;
+      command.verb = kind;
+      return command;
+    }
+    return AdminError{syntax_error,
+                      item.empty() ? std::string("SHOW needs an item")
+                                   : "unrecognized SHOW item \"" + shown(item) + "\"",
+                      "The admin console knows SHOW SEEDS, SHOW MATERIALIZATIONS, SHOW CLIENTS, "
+                      "SHOW STATS and SHOW CONFIG."};
+  }
+  if (verb == "RELOAD") {
+    if (auto error = no_more("RELOAD")) return *error;
+    command.verb = AdminVerb::reload;
+    return command;
+  }
+  if (verb == "PAUSE" || verb == "RESUME") {
+    // Without an attribute: every materialization in progress.
+    command.verb = verb == "PAUSE" ? AdminVerb::pause : AdminVerb::resume;
+    command.target = trimmed(rest);
+    return command;
+  }
+  if (verb == "MATERIALIZE" || verb == "ROLLBACK") {
+    command.verb = verb == "MATERIALIZE" ? AdminVerb::materialize : AdminVerb::rollback;
+    command.target = trimmed(rest);
+    if (command.target.empty())
+      return AdminError{
+          syntax_error, verb + " needs an attribute: " + verb + " entity.attribute", {}};
+    return command;
+  }
+  return AdminError{syntax_error, "unrecognized admin console command \"" + shown(statement) + "\"",
+                    "The admin console accepts " + std::string(command_list) + "."};
+}
+
+std::vector<std::byte> error_bytes(const AdminError& error) {
+  protocol::ErrorFields fields;
+  fields.severity = protocol::Severity::error;
+  fields.code = error.code;
+  fields.message = error.message;
+  fields.hint = error.hint;
+  return protocol::error_response(fields);
+}
+
+asio::awaitable<AdminAnswer> answer(const AdminCommand& command, AdminBackend& backend) {
+  switch (command.verb) {
+    case AdminVerb::show_seeds:
+      co_return show_seeds(backend);
+    case AdminVerb::show_materializations:
+      co_return show_materializations(backend);
+    case AdminVerb::show_clients:
+      co_return co_await show_clients(backend);
+    case AdminVerb::show_stats:
+      co_return show_stats(backend);
+    case AdminVerb::show_config:
+      co_return show_config(backend);
+    case AdminVerb::reload: {
+      const auto refusal = co_await backend.reload();
+      if (refusal)
+        co_return AdminAnswer{
+            error_bytes({config_file_error, "configuration reload refused: " + *refusal,
+                         "The previous configuration stays in force."}),
+            true};
+      co_return AdminAnswer{protocol::command_complete("RELOAD"), false};
+    }
+    case AdminVerb::pause:
+    case AdminVerb::resume:
+    case AdminVerb::materialize:
+    case AdminVerb::rollback:
+      co_return co_await engine_command(command, backend);
+  }
+  co_return AdminAnswer{error_bytes({syntax_error, "unknown admin command", {}}), true};
+}
+
+}  // namespace seedproxy::proxy

@@ -1,0 +1,31 @@
+// Names of the observer's event labels, and the shared do-nothing observer.
+#include "proxy/observe/observer.hpp"
+
+namespace seedproxy::proxy {
+
+std::string_view to_string(StatementKind kind) noexcept {
+  switch (kind) {
+    case StatementKind::simple_query:
+      return "simple_query";
+    case StatementKind::extended_sync:
+      return "extended_sync";
+    case StatementKind::function_call:
+      return "function_call";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(Peer peer) noexcept {
+  return peer == Peer::client ? "client" : "server";
+}
+
+std::string_view to_string(UpstreamStage stage) noexcept {
+  return stage == UpstreamStage::connect ? "connect" : "relay";
+}
+
+Observer& null_observer() noexcept {
+  static NullObserver instance;
+  return instance;
+}
+
+}  // namespace seedproxy::proxy

@@ -1,0 +1,471 @@
+// Listening, distributing clients over I/O threads, signals, hot reload, the admin console's
+// view of the proxy (AdminBackend), and the graceful shutdown sequence.
+#include "proxy/server/server.hpp"
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <csignal>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "common/log.hpp"
+#include "proxy/admin/admin_backend.hpp"
+#include "proxy/observe/metrics_endpoint.hpp"
+#include "proxy/server/config_reload.hpp"
+#include "proxy/session/session.hpp"
+#include "proxy/wire/messages.hpp"
+#include "seedproxy_version.hpp"
+#include "seeds/materialize/materialization_engine.hpp"
+#include "seeds/reads/read_flusher.hpp"
+#include "seeds/reads/read_tally.hpp"
+#include "seeds/registry/snapshots.hpp"
+
+namespace seedproxy::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// One event loop per thread; a session lives and dies on the thread that accepted it.
+// Member order matters: the context is destroyed (and with it any unfinished session frame)
+// while the session list those frames unlink from still exists.
+struct Worker {
+  SessionList sessions;
+  asio::io_context context{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard{context.get_executor()};
+  std::thread thread;
+};
+
+std::string endpoint_name(const config::Endpoint& endpoint) {
+  return endpoint.host + ":" + std::to_string(endpoint.port);
+}
+
+// Everything a reload replaces, published as one immutable snapshot: the accept loop and new
+// sessions read it without locks.
+struct Generation {
+  config::Config config;
+  std::shared_ptr<const SessionSettings> session;
+};
+
+asio::awaitable<std::vector<ClientInfo>> describe_sessions(const SessionList& list) {
+  std::vector<ClientInfo> out;
+  for (const Session* session : list.sessions) out.push_back(session->info());
+  co_return out;
+}
+
+}  // namespace
+
+struct Server::State final : AdminBackend {
+  State(config::Config cfg, std::filesystem::path path)
+      : config(std::move(cfg)), config_file(std::move(path)) {
+    const auto threads = std::max<std::uint32_t>(1, config.runtime.threads);
+    for (std::uint32_t i = 0; i < threads; ++i) workers.push_back(std::make_unique<Worker>());
+  }
+  ~State() override {
+    // Its last completions are posted to the workers' contexts, which must still exist.
+    if (reloader) reloader->stop();
+    // The HTTP thread reads the registry and the generation: it stops before they go.
+    if (metrics) metrics->stop();
+  }
+
+  asio::io_context& main_context() { return workers.front()->context; }
+  // Where sessions and the accept loop report events: the null observer without `metrics`.
+  Observer& observer() { return metrics ? metrics->observer() : null_observer(); }
+  void make_metrics();
+
+  void start_listening();
+  [[nodiscard]] std::shared_ptr<const Generation> make_generation(const config::Config& next);
+  [[nodiscard]] std::shared_ptr<const Generation> generation() const {
+    return current.load(std::memory_order_acquire);
+  }
+
+  // AdminBackend
+  std::vector<seeds::SeedStatus> seed_statuses() override { return snapshots->seed_statuses(); }
+  asio::awaitable<std::vector<ClientInfo>> clients() override;
+  ProxyStats stats() override;
+  std::shared_ptr<const config::Config> config_in_force() const {
+    const auto gen = generation();
+    return {gen, &gen->config};
+  }
+  std::shared_ptr<const config::Config> configuration() override { return config_in_force(); }
+  std::string config_path() override { return config_file.string(); }
+  asio::awaitable<std::optional<std::string>> reload() override {
+    co_return co_await reloader->reload("admin RELOAD");
+  }
+  std::vector<seeds::MaterializationStatus> materializations() override {
+    return engine->statuses();
+  }
+  asio::awaitable<void> engine_job(std::shared_ptr<seeds::EngineJob> job) override {
+    engine->submit(job);
+    // The engine answers after one registry write; a database that does not answer is bounded.
+    asio::steady_timer tick(co_await asio::this_coro::executor);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!job->done.load()) {
+      if (std::chrono::steady_clock::now() >= give_up) {
+        job->sqlstate = "57014";
+        job->message = "the materialization engine did not answer within 30 s";
+        co_return;
+      }
+      tick.expires_after(std::chrono::milliseconds(2));
+      if (auto [ec] = co_await tick.async_wait(use_tuple); ec) co_return;
+    }
+  }
+  void admin_refused() noexcept override { refused.fetch_add(1, std::memory_order_relaxed); }
+
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> refuse(tcp::socket socket, std::string message);
+  asio::awaitable<void> watch_signals();
+  void spawn_session(Worker& worker, tcp::socket socket,
+                     std::shared_ptr<const SessionSettings> session_settings);
+  void session_ended();
+  void begin_shutdown(std::string_view why);
+  void terminate_sessions(std::string reason);
+  void stop_all();
+
+  config::Config config;  // as started; restart-only settings are read from here
+  std::filesystem::path config_file;
+  // Before the workers: their sessions report to its observer until they are destroyed.
+  std::unique_ptr<MetricsEndpoint> metrics;
+  std::unique_ptr<seeds::SnapshotRegistry> snapshots;
+  // Materializes hot seeds; stopped before the snapshots it reads go.
+  std::unique_ptr<seeds::MaterializationEngine> engine;
+  // Sessions count into the tally until the workers go; the flusher is stopped (final flush)
+  // once they have, and in any case before the tally and the snapshots.
+  std::unique_ptr<seeds::ReadTally> reads;
+  std::unique_ptr<seeds::ReadFlusher> read_flusher;
+  std::vector<tcp::endpoint> upstream;  // resolved once
+  std::atomic<std::shared_ptr<const Generation>> current;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::steady_timer> grace_timer;
+  std::optional<asio::signal_set> signals;
+  std::atomic<std::uint64_t> active{0};
+  std::atomic<std::uint64_t> next_id{1};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> refused{0};
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::size_t next_worker = 0;
+  bool shutting_down = false;  // main thread only
+  bool stopped = false;        // main thread only
+  // Last: destroyed (and so stopped) before the workers and the registry it uses.
+  std::unique_ptr<ConfigReloader> reloader;
+};
+
+std::shared_ptr<const Generation> Server::State::make_generation(const config::Config& next) {
+  auto generation = std::make_shared<Generation>();
+  generation->config = next;
+  auto session_settings = std::make_shared<SessionSettings>();
+  session_settings->upstream = upstream;
+  session_settings->upstream_name = endpoint_name(next.upstream);
+  session_settings->max_message_length = static_cast<std::uint32_t>(next.limits.max_message_bytes);
+  session_settings->startup_timeout_seconds = next.limits.startup_timeout_seconds;
+  session_settings->connect_timeout_seconds = next.limits.connect_timeout_seconds;
+  session_settings->snapshots = snapshots.get();
+  session_settings->reads = reads.get();
+  session_settings->admin_users = next.admin.users;
+  session_settings->admin_auth_database = next.admin.auth_database;
+  session_settings->admin = this;
+  session_settings->ddl_seeds = next.ddl_seeds;
+  session_settings->observer = &observer();
+  generation->session = std::move(session_settings);
+  return generation;
+}
+
+asio::awaitable<std::vector<ClientInfo>> Server::State::clients() {
+  std::vector<ClientInfo> out;
+  // Each list is read on its own thread; the caller resumes on its own executor after each.
+  for (auto& worker : workers) {
+    auto part = co_await asio::co_spawn(worker->context, describe_sessions(worker->sessions),
+                                        asio::use_awaitable);
+    out.insert(out.end(), std::make_move_iterator(part.begin()),
+               std::make_move_iterator(part.end()));
+  }
+  co_return out;
+}
+
+ProxyStats Server::State::stats() {
+  ProxyStats out;
+  out.clients_accepted = accepted.load(std::memory_order_relaxed);
+  out.clients_refused = refused.load(std::memory_order_relaxed);
+  out.clients_now = active.load(std::memory_order_relaxed);
+  for (const auto& worker : workers) {
+    const auto& counters = worker->sessions.counters;
+    out.bytes_from_clients += counters.bytes_from_clients.get();
+    out.bytes_from_server += counters.bytes_from_server.get();
+    out.statements_rewritten += counters.statements_rewritten.get();
+  }
+  out.reloads_ok = reloader ? reloader->reloads_ok() : 0;
+  out.reloads_failed = reloader ? reloader->reloads_failed() : 0;
+  out.uptime_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return out;
+}
+
+void Server::State::start_listening() {
+  error_code ec;
+  tcp::resolver resolver(main_context());
+  const auto upstream = resolver.resolve(config.upstream.host, std::to_string(config.upstream.port),
+                                         tcp::resolver::numeric_service, ec);
+  if (ec || upstream.empty())
+    throw std::runtime_error("cannot resolve upstream.host \"" + config.upstream.host +
+                             "\": " + ec.message());
+  for (const auto& entry : upstream) this->upstream.push_back(entry.endpoint());
+  // Always: seeds may arrive by reload or from another proxy sharing the registry.
+  seeds::ControlTarget target{config.upstream.host, config.upstream.port, config.control.user,
+                              config.control.password, config.limits.connect_timeout_seconds};
+  // Catalogs change only through DDL (which sessions report at once) or from outside the
+  // proxy; the periodic refresh bounds how stale the latter can be.
+  snapshots = std::make_unique<seeds::SnapshotRegistry>(target, config.instance, 30.0);
+  snapshots->start(config.seeds);
+  engine = std::make_unique<seeds::MaterializationEngine>(target, config.instance, *snapshots,
+                                                          config.materialization);
+  engine->start();
+  reads = std::make_unique<seeds::ReadTally>();
+  read_flusher = std::make_unique<seeds::ReadFlusher>(*reads, target, config.instance,
+                                                      config.materialization.reads_flush_seconds);
+  if (config.metrics) make_metrics();
+  current.store(make_generation(config), std::memory_order_release);
+  if (metrics) {
+    metrics->start();
+    log::info("server", "metrics, health and status page on http://" + config.metrics->host + ":" +
+                            std::to_string(metrics->port()) + "/");
+  }
+  reloader = std::make_unique<ConfigReloader>(
+      config_file, config, *snapshots, [this](const config::Config& next) {
+        apply_log_settings(next.log);
+        current.store(make_generation(next), std::memory_order_release);
+      });
+
+  const auto listen = resolver.resolve(config.listen.host, std::to_string(config.listen.port),
+                                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || listen.empty())
+    throw std::runtime_error("cannot resolve listen.host \"" + config.listen.host +
+                             "\": " + ec.message());
+  const tcp::endpoint endpoint = listen.begin()->endpoint();
+  acceptor.emplace(main_context());
+  const auto fail = [&](const char* what) {
+    throw std::runtime_error(std::string("cannot listen on ") + endpoint_name(config.listen) +
+                             ": " + what + ": " + ec.message());
+  };
+  acceptor->open(endpoint.protocol(), ec);
+  if (ec) fail("open");
+  acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) fail("SO_REUSEADDR");
+  acceptor->bind(endpoint, ec);
+  if (ec) fail("bind");
+  acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail("listen");
+}
+
+void Server::State::make_metrics() {
+  StatusSources sources;
+  sources.seeds = [this] { return snapshots->seed_statuses(); };
+  sources.materializations = [this] {
+    // The metrics follow running work only; SHOW MATERIALIZATIONS keeps the finished ones.
+    auto statuses = engine->statuses();
+    std::erase_if(statuses, [](const seeds::MaterializationStatus& m) {
+      return m.step == "materialized" || m.step == "rolled_back";
+    });
+    return statuses;
+  };
+  // From the configuration in force, so a reload's new thresholds show at once.
+  sources.thresholds = [this] { return thresholds_from_config(generation()->config.seeds); };
+  sources.health = [this]() -> HealthResult {
+    if (auto failure = snapshots->read_failure(); !failure.empty())
+      return {false, "cannot read the seed registry: " + failure};
+    return {};
+  };
+  metrics = std::make_unique<MetricsEndpoint>(*config.metrics, config.upstream, std::move(sources),
+                                              config.instance);
+}
+
+asio::awaitable<void> Server::State::accept_loop() {
+  for (;;) {
+    Worker& worker = *workers[next_worker++ % workers.size()];
+    auto [ec, socket] = co_await acceptor->async_accept(worker.context, use_tuple);
+    if (shutting_down) co_return;
+    if (ec) {
+      log::warning("server", "accept failed: " + ec.message());
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+        // Out of file descriptors: back off briefly instead of spinning on the same error.
+        asio::steady_timer pause(main_context(), std::chrono::milliseconds(100));
+        co_await pause.async_wait(use_tuple);
+      }
+      continue;
+    }
+    const auto in_force = generation();
+    const auto max_clients = in_force->config.limits.max_clients;
+    if (active.load() >= max_clients) {
+      refused.fetch_add(1, std::memory_order_relaxed);
+      observer().client_refused();
+      log::warning("server", "refused a client: limits.max_clients (" +
+                                 std::to_string(max_clients) + ") reached");
+      asio::co_spawn(worker.context, refuse(std::move(socket), "sorry, too many clients already"),
+                     asio::detached);
+      continue;
+    }
+    spawn_session(worker, std::move(socket), in_force->session);
+  }
+}
+
+asio::awaitable<void> Server::State::refuse(tcp::socket socket, std::string message) {
+  const auto bytes = protocol::error_response(
+      {protocol::Severity::fatal, protocol::sqlstate::too_many_connections, message, {}, {}});
+  co_await asio::async_write(socket, asio::buffer(bytes), use_tuple);
+  error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+void Server::State::spawn_session(Worker& worker, tcp::socket socket,
+                                  std::shared_ptr<const SessionSettings> session_settings) {
+  active.fetch_add(1);
+  accepted.fetch_add(1, std::memory_order_relaxed);
+  observer().client_accepted();
+  const auto id = next_id.fetch_add(1);
+  auto run = [](tcp::socket client, std::shared_ptr<const SessionSettings> session_settings,
+                SessionList& list, std::uint64_t session_id) -> asio::awaitable<void> {
+    Session session(std::move(client), std::move(session_settings), list, session_id);
+    co_await session.run();
+  };
+  asio::co_spawn(worker.context,
+                 run(std::move(socket), std::move(session_settings), worker.sessions, id),
+                 [this, id](std::exception_ptr failure) {
+                   if (failure) {
+                     try {
+                       std::rethrow_exception(failure);
+                     } catch (const std::exception& e) {
+                       log::error("session", "session " + std::to_string(id) +
+                                                 " ended by an internal error: " + e.what());
+                     }
+                   }
+                   observer().client_closed();
+                   session_ended();
+                 });
+}
+
+void Server::State::session_ended() {
+  if (active.fetch_sub(1) == 1)
+    asio::post(main_context(), [this] {
+      if (shutting_down && active.load() == 0) {
+        log::info("server", "all sessions closed");
+        stop_all();
+      }
+    });
+}
+
+asio::awaitable<void> Server::State::watch_signals() {
+  for (;;) {
+    auto [ec, number] = co_await signals->async_wait(use_tuple);
+    if (ec || stopped) co_return;
+    if (number == SIGHUP) {
+      if (shutting_down) continue;
+      log::info("server", "SIGHUP received: reloading " + config_file.string());
+      reloader->request("SIGHUP");
+      continue;
+    }
+    const std::string name = number == SIGINT ? "SIGINT" : "SIGTERM";
+    if (!shutting_down) {
+      begin_shutdown(name);
+    } else {
+      log::info("server", name + " received again: closing every session now");
+      terminate_sessions("seedproxy shutdown (second signal)");
+    }
+  }
+}
+
+void Server::State::begin_shutdown(std::string_view why) {
+  shutting_down = true;
+  error_code ignored;
+  acceptor->close(ignored);
+  const auto sessions = active.load();
+  if (sessions == 0) {
+    log::info("server", std::string(why) + " received: no sessions open, stopping");
+    stop_all();
+    return;
+  }
+  const double grace = generation()->config.runtime.shutdown_grace_seconds;
+  log::info("server", std::string(why) + " received: no longer accepting; waiting up to " +
+                          log::seconds_text(grace) + " for " + std::to_string(sessions) +
+                          " session(s) to finish");
+  grace_timer.emplace(main_context());
+  grace_timer->expires_after(seconds(grace));
+  grace_timer->async_wait([this](error_code ec) {
+    if (ec || stopped) return;
+    terminate_sessions("seedproxy shutdown: grace period over");
+  });
+}
+
+void Server::State::terminate_sessions(std::string reason) {
+  for (auto& worker : workers)
+    asio::post(worker->context, [&list = worker->sessions, reason] {
+      // terminate() only cancels; sessions leave the list later, from their own frames.
+      for (Session* session : list.sessions) session->terminate(reason);
+    });
+  // Sessions stuck writing to a client that never reads get a bounded time to go.
+  auto hard_stop = std::make_shared<asio::steady_timer>(main_context(), std::chrono::seconds(5));
+  hard_stop->async_wait([this, hard_stop](error_code ec) {
+    if (ec || stopped) return;
+    log::warning("server", std::to_string(active.load()) +
+                               " session(s) did not close in time; stopping anyway");
+    stop_all();
+  });
+}
+
+void Server::State::stop_all() {
+  if (stopped) return;
+  stopped = true;
+  if (grace_timer) grace_timer->cancel();
+  for (auto& worker : workers) {
+    worker->guard.reset();
+    worker->context.stop();
+  }
+}
+
+Server::Server(config::Config config, std::filesystem::path config_path)
+    : state_(std::make_unique<State>(std::move(config), std::move(config_path))) {}
+
+Server::~Server() = default;
+
+int Server::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto& state = *state_;
+  // Handlers first: a signal that arrives once the port is open must start a graceful shutdown,
+  // not kill the process with the default action. Asio queues it until the loop runs.
+  state.signals.emplace(state.main_context(), SIGINT, SIGTERM, SIGHUP);
+  state.start_listening();
+  asio::co_spawn(state.main_context(), state.accept_loop(), asio::detached);
+  asio::co_spawn(state.main_context(), state.watch_signals(), asio::detached);
+  state.reloader->start();
+  log::info("server", std::string("seedproxy ") + version_string + " listening on " +
+                          endpoint_name(state.config.listen) + ", upstream " +
+                          endpoint_name(state.config.upstream) + ", " +
+                          std::to_string(state.workers.size()) + " I/O thread(s)");
+  for (std::size_t i = 1; i < state.workers.size(); ++i) {
+    Worker& worker = *state.workers[i];
+    worker.thread = std::thread([&worker] { worker.context.run(); });
+  }
+  state.main_context().run();
+  for (std::size_t i = 1; i < state.workers.size(); ++i) state.workers[i]->thread.join();
+  // A backfill in flight stops within a second; its watermark is in the registry.
+  state.engine->stop();
+  // Every session has ended: the last reads they counted are written now.
+  state.read_flusher->stop();
+  state.reloader->stop();
+  if (state.metrics) state.metrics->stop();
+  log::info("server", "stopped");
+  return 0;
+}
+
+}  // namespace seedproxy::proxy

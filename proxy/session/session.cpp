@@ -1,0 +1,605 @@
+// Session-mode connection handling: startup, upstream connect, two relay pumps, reasoned close.
+#include "proxy/session/session.hpp"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <variant>
+
+#include "common/log.hpp"
+#include "proxy/admin/admin_console.hpp"
+#include "proxy/admin/admin_login.hpp"
+#include "proxy/session/cancel.hpp"
+#include "proxy/wire/startup.hpp"
+#include "seeds/registry/snapshots.hpp"
+
+namespace seedproxy::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using boost::system::error_code;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// PostgreSQL caps authentication tokens at 65535 bytes; nothing bigger is legitimate before
+// AuthenticationOk, so an unauthenticated client cannot make the proxy buffer more.
+constexpr std::uint32_t max_message_before_auth = 65536;
+
+std::string describe_endpoint(const tcp::socket& socket) {
+  error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "unknown peer";
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+bool is_disconnect(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
+}
+
+}  // namespace
+
+Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
+                 SessionList& list, std::uint64_t id)
+    : client_(std::move(client)),
+      server_(client_.get_executor()),
+      settings_(std::move(settings)),
+      list_(list),
+      id_(id),
+      from_client_(max_message_before_auth),
+      from_server_(protocol::default_max_message_length * 2u - 1u),
+      started_(std::chrono::steady_clock::now()),
+      connected_at_(std::chrono::system_clock::now()),
+      observer_(*settings_->observer),
+      observing_(&observer_ != &null_observer()) {
+  // Results come from a server we trust and are streamed, never buffered whole, so the server
+  // side only has to reject lengths that cannot be valid at all.
+  from_server_.inspect('Z');  // ReadyForQuery: transaction status
+  from_server_.inspect('K');  // BackendKeyData: which backend this session is
+  from_server_.inspect('R');  // Authentication*: lifts the pre-authentication size cap
+  list_position_ = list_.sessions.insert(list_.sessions.end(), this);
+  peer_ = describe_endpoint(client_);
+}
+
+Session::~Session() { list_.sessions.erase(list_position_); }
+
+void Session::terminate(std::string reason) {
+  if (terminate_reason_) return;
+  terminate_reason_ = std::move(reason);
+  error_code ignored;
+  client_.cancel(ignored);
+  server_.cancel(ignored);
+}
+
+asio::awaitable<void> Session::run() {
+  Ending ending;
+  error_code ignored;
+  client_.set_option(tcp::no_delay(true), ignored);
+  client_.set_option(asio::socket_base::keep_alive(true), ignored);
+
+  auto startup = co_await read_startup(ending);
+  if (startup && database_ == admin_database) {
+    co_await run_admin_console(std::move(*startup), ending);
+  } else if (startup && co_await connect_upstream(ending)) {
+    if (auto ec = co_await write_all(server_, *startup)) {
+      ending.reason = "upstream write failed during startup: " + ec.message();
+      ending.tell(protocol::sqlstate::connection_failure,
+                  "server closed the connection unexpectedly");
+    } else {
+      startup.reset();
+      enable_rewriting();
+      client_.non_blocking(true, ignored);
+      server_.non_blocking(true, ignored);
+      auto result = co_await (client_to_server() || server_to_client());
+      ending = std::visit([](Ending& e) { return std::move(e); }, result);
+    }
+  }
+  if (terminate_reason_) {
+    ending.reason = *terminate_reason_;
+    ending.tell(protocol::sqlstate::admin_shutdown,
+                "terminating connection because seedproxy is shutting down");
+  }
+  co_await tell_client(ending);
+  finish(ending);
+}
+
+asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(Ending& ending) {
+  using protocol::StartupKind;
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(seconds(settings_->startup_timeout_seconds));
+  auto fatal = [&ending](std::string_view code, std::string message) {
+    ending.tell(code, std::move(message));
+  };
+  bool ssl_answered = false;
+  bool gss_answered = false;
+  for (;;) {
+    // The length word alone decides whether the packet is acceptable, as in PostgreSQL.
+    std::array<std::byte, 8> head{};
+    for (const std::size_t part : {std::size_t{0}, std::size_t{4}}) {
+      auto outcome =
+          co_await (asio::async_read(client_, asio::buffer(head.data() + part, 4), use_tuple) ||
+                    deadline.async_wait(use_tuple));
+      if (outcome.index() == 1) {
+        ending.reason = "client did not complete startup in time";
+        co_return std::nullopt;
+      }
+      if (auto [ec, n] = std::get<0>(outcome); ec) {
+        ending.reason = is_disconnect(ec) ? "client closed the connection before startup"
+                                          : "client read failed during startup: " + ec.message();
+        co_return std::nullopt;
+      }
+      const auto length = protocol::read_u32(head, 0);
+      if (part == 0 && (length < 8 || length > protocol::max_startup_length)) {
+        ending.reason = "protocol violation in startup: invalid length of startup packet (" +
+                        std::to_string(length) + " bytes)";
+        fatal(protocol::sqlstate::protocol_violation,
+              std::string(describe(protocol::FrameError::startup_length)));
+        co_return std::nullopt;
+      }
+    }
+    const auto decoded = protocol::decode_startup_header(head);
+    if (decoded.status == protocol::Status::error) {
+      ending.reason = "protocol violation in startup: " + std::string(describe(decoded.error));
+      if (decoded.error == protocol::FrameError::unsupported_protocol) {
+        const auto version = decoded.header.code;
+        fatal(protocol::sqlstate::feature_not_supported,
+              "unsupported frontend protocol " + std::to_string(version >> 16) + "." +
+                  std::to_string(version & 0xffff) + ": server supports 3.0 to 3.2");
+      } else {
+        fatal(protocol::sqlstate::protocol_violation, std::string(describe(decoded.error)));
+      }
+      co_return std::nullopt;
+    }
+    const auto& header = decoded.header;
+    if (header.kind == StartupKind::ssl_request || header.kind == StartupKind::gssenc_request) {
+      bool& answered = header.kind == StartupKind::ssl_request ? ssl_answered : gss_answered;
+      if (answered) {
+        ending.reason = "protocol violation: repeated encryption request";
+        fatal(protocol::sqlstate::protocol_violation, "repeated SSL or GSSAPI encryption request");
+        co_return std::nullopt;
+      }
+      answered = true;
+      // TLS arrives in a later issue; until then clients fall back to plain text, as with a
+      // server built without SSL.
+      const std::array<std::byte, 1> no{std::byte{'N'}};
+      if (auto ec = co_await write_all(client_, no)) {
+        ending.reason = "client write failed during startup: " + ec.message();
+        co_return std::nullopt;
+      }
+      continue;
+    }
+    std::vector<std::byte> packet(header.length);
+    std::copy(head.begin(), head.end(), packet.begin());
+    auto rest = co_await (
+        asio::async_read(client_, asio::buffer(packet.data() + 8, packet.size() - 8), use_tuple) ||
+        deadline.async_wait(use_tuple));
+    if (rest.index() == 1 || std::get<0>(std::get<0>(rest))) {
+      ending.reason = "client sent an incomplete startup packet";
+      co_return std::nullopt;
+    }
+    if (header.kind == StartupKind::cancel_request) {
+      const auto key = protocol::parse_cancel(packet);
+      ending.reason = "cancel request for backend " + std::to_string(key.backend_pid);
+      forward_cancel(client_.get_executor(), std::move(packet), settings_);
+      co_return std::nullopt;
+    }
+    std::string error;
+    const auto parameters = protocol::parse_startup(packet, error);
+    if (!parameters) {
+      ending.reason = "protocol violation in startup: " + error;
+      fatal(protocol::sqlstate::protocol_violation, error);
+      co_return std::nullopt;
+    }
+    user_ = parameters->user;
+    database_ = parameters->database;
+    startup_read_ = true;
+    startup_search_path_ = protocol::startup_setting(*parameters, "search_path");
+    co_return packet;
+  }
+}
+
+asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(seconds(settings_->connect_timeout_seconds));
+  const auto began = std::chrono::steady_clock::now();
+  auto outcome = co_await (asio::async_connect(server_, settings_->upstream, use_tuple) ||
+                           deadline.async_wait(use_tuple));
+  std::string cause;
+  if (outcome.index() == 1) {
+    cause = "timed out after " + log::seconds_text(settings_->connect_timeout_seconds);
+  } else if (auto ec = std::get<0>(std::get<0>(outcome))) {
+    cause = ec.message();
+  } else {
+    error_code ignored;
+    server_.set_option(tcp::no_delay(true), ignored);
+    server_.set_option(asio::socket_base::keep_alive(true), ignored);
+    observer_.upstream_connected(std::chrono::steady_clock::now() - began);
+    co_return true;
+  }
+  if (terminate_reason_) co_return false;
+  observer_.upstream_error(UpstreamStage::connect);
+  ending.reason = "could not connect to upstream " + settings_->upstream_name + ": " + cause;
+  ending.tell(
+      protocol::sqlstate::unable_to_connect,
+      "seedproxy could not connect to the server at " + settings_->upstream_name + ": " + cause);
+  co_return false;
+}
+
+asio::awaitable<error_code> Session::write_all(tcp::socket& to, protocol::Bytes bytes) {
+  // Loopback writes almost always complete at once; only a full socket buffer suspends.
+  error_code ec;
+  std::size_t done = 0;
+  if (to.non_blocking()) {
+    done = to.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec && ec != asio::error::would_block) co_return ec;
+    if (done == bytes.size()) co_return error_code{};
+  }
+  const bool to_client = &to == &client_;
+  if (to_client) client_write_interrupted_ = true;
+  auto [write_ec, n] = co_await asio::async_write(
+      to, asio::buffer(bytes.data() + done, bytes.size() - done), use_tuple);
+  if (to_client && !write_ec) client_write_interrupted_ = false;
+  co_return write_ec;
+}
+
+void Session::on_server_message(const protocol::MessageHeader& header, protocol::Bytes message) {
+  const auto body = message.subspan(protocol::message_header_size);
+  switch (header.type) {
+    case 'Z':
+      if (!body.empty()) transaction_status_ = static_cast<char>(body[0]);
+      if (observing_)
+        if (const auto finished = timer_.ready())
+          observer_.statement_finished(finished->kind, finished->elapsed);
+      break;
+    case 'K':
+      if (body.size() >= 4) backend_pid_ = protocol::read_u32(body, 0);
+      break;
+    case 'R':
+      if (!authenticated_ && body.size() >= 4 && protocol::read_u32(body, 0) == 0) {
+        authenticated_ = true;
+        from_client_.set_max_length(settings_->max_message_length);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void Session::note_client_message(char type) {
+  StatementKind kind;
+  switch (type) {
+    case 'Q':
+      kind = StatementKind::simple_query;
+      break;
+    case 'S':
+      kind = StatementKind::extended_sync;
+      break;
+    case 'F':
+      kind = StatementKind::function_call;
+      break;
+    default:
+      return;
+  }
+  observer_.statement_started(kind);
+  timer_.started(kind);
+}
+
+template <class Started, class Inspect>
+asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
+                                                 tcp::socket& to, Started started,
+                                                 Inspect inspect) {
+  using Kind = protocol::RelayScanner::Kind;
+  Relayed out;
+  const auto unread = buffer.unread();
+  std::size_t flushed = 0;  // bytes already written or replaced
+  std::size_t ready = 0;    // bytes decided so far
+  while (ready < unread.size()) {
+    const bool starts = scanner.at_boundary();
+    out.last = scanner.next(unread.subspan(ready));
+    if (starts && (out.last.kind == Kind::message || out.last.kind == Kind::pass))
+      started(out.last.header.type);
+    if (out.last.kind == Kind::message) {
+      auto replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
+      if (&to == &server_ && ddl_seeds_ && ddl_seeds_->waiting()) {
+        // A DDL seed is being registered: what went before goes on, this message waits for the
+        // verdict and is then decided again.
+        if (ready > flushed) {
+          if ((out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed))))
+            co_return out;
+          flushed = ready;
+        }
+        co_await ddl_seeds_->wait(client_.get_executor());
+        replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
+      }
+      if (replacement) {
+        if (ready > flushed) {
+          if ((out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed))))
+            co_return out;
+        }
+        if ((out.write_error = co_await write_all(to, *replacement))) co_return out;
+        flushed = ready + out.last.length;
+      }
+    } else if (out.last.kind != Kind::pass) {
+      break;
+    }
+    ready += out.last.length;
+  }
+  if (ready > flushed)
+    out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
+  if (!out.write_error) {
+    buffer.consume(ready);
+    if (out.last.kind == Kind::need_more) buffer.ensure_capacity(out.last.length);
+  }
+  co_return out;
+}
+
+asio::awaitable<void> Session::wait_for_catalog() {
+  // DDL just succeeded through this session; the statements after it must see the new
+  // catalog. The reload takes milliseconds; a broken control connection is bounded here.
+  asio::steady_timer tick(client_.get_executor());
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (rewriting_->catalog_pending() && std::chrono::steady_clock::now() < give_up) {
+    tick.expires_after(std::chrono::milliseconds(1));
+    if (auto [ec] = co_await tick.async_wait(use_tuple); ec) co_return;
+  }
+}
+
+void Session::enable_rewriting() {
+  if (!settings_->snapshots || !settings_->snapshots->covers(database_)) return;
+  rewriting_ = std::make_unique<StatementRewriting>(
+      *settings_->snapshots, database_, user_, settings_->max_rewrite_bytes, startup_search_path_);
+  rewriting_->set_observer(observer_);
+  rewriting_->set_read_tally(settings_->reads);
+  // Statements and portals are followed through the extended protocol (reads per Execute,
+  // re-Parse of stale prepared statements), and so are the answers to Parse and Close.
+  for (const char type : {'Q', 'P', 'B', 'E', 'D', 'C', 'S', 'F'}) from_client_.inspect(type);
+  for (const char type : {'E', 'C', '1', '3'}) from_server_.inspect(type);
+  if (settings_->ddl_seeds) {
+    ddl_seeds_ =
+        std::make_unique<DdlSeeds>(*settings_->snapshots, database_, settings_->max_rewrite_bytes);
+    from_server_.inspect('N');  // the stand-in statement's notice is dropped
+  }
+}
+
+asio::awaitable<Session::Ending> Session::client_to_server() {
+  Ending ending;
+  const auto note_started = [this](char type) {
+    if (observing_) note_client_message(type);
+  };
+  for (;;) {
+    client_buffer_.release_if_empty();
+    if (auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, use_tuple); ec) {
+      ending.reason = ec == asio::error::operation_aborted ? "cancelled"
+                                                           : "client wait failed: " + ec.message();
+      co_return ending;
+    }
+    for (;;) {
+      const auto space = client_buffer_.writable();
+      error_code ec;
+      const std::size_t n = client_.read_some(asio::buffer(space.data(), space.size()), ec);
+      if (ec == asio::error::would_block) break;
+      if (ec) {
+        ending.reason = is_disconnect(ec)
+                            ? (from_client_.last_type() == 'X' ? "client terminated the session"
+                                                               : "client closed the connection")
+                            : "client read failed: " + ec.message();
+        co_return ending;
+      }
+      client_buffer_.commit(n);
+      list_.counters.bytes_from_clients.add(n);
+      if (rewriting_ && rewriting_->catalog_pending()) co_await wait_for_catalog();
+      const auto relayed = co_await relay(
+          client_buffer_, from_client_, server_, note_started,
+          [this](const protocol::MessageHeader&, protocol::Bytes message) {
+            if (!rewriting_) return std::optional<std::vector<std::byte>>();
+            if (ddl_seeds_) {
+              auto stand_in = ddl_seeds_->client_message(message, *rewriting_, transaction_status_);
+              if (stand_in) rewriting_->note_replaced_client_message(message);
+              if (stand_in || ddl_seeds_->waiting()) return stand_in;
+            }
+            auto replacement = rewriting_->client_message(message);
+            if (replacement) list_.counters.statements_rewritten.add(1);
+            return replacement;
+          });
+      const auto& step = relayed.last;
+      if (relayed.write_error) {
+        observer_.upstream_error(UpstreamStage::relay);
+        ending.reason = "upstream write failed: " + relayed.write_error.message();
+        ending.tell(protocol::sqlstate::connection_failure,
+                    "server closed the connection unexpectedly");
+        co_return ending;
+      }
+      if (step.kind == protocol::RelayScanner::Kind::error) {
+        ending.reason = "protocol violation from client: " + std::string(describe(step.error)) +
+                        " (type '" + std::string(1, step.header.type) + "', length " +
+                        std::to_string(step.header.length) + ")";
+        ending.tell(protocol::sqlstate::protocol_violation, std::string(describe(step.error)));
+        co_return ending;
+      }
+      if (n < space.size()) break;  // drained; async_wait re-arms readiness
+    }
+  }
+}
+
+asio::awaitable<Session::Ending> Session::server_to_client() {
+  Ending ending;
+  const auto note_started = [this](char type) {
+    if (observing_ && (type == 'G' || type == 'W')) timer_.copy_in_started();
+  };
+  for (;;) {
+    server_buffer_.release_if_empty();
+    if (auto [ec] = co_await server_.async_wait(tcp::socket::wait_read, use_tuple); ec) {
+      ending.reason = ec == asio::error::operation_aborted
+                          ? "cancelled"
+                          : "upstream wait failed: " + ec.message();
+      if (ec != asio::error::operation_aborted) observer_.upstream_error(UpstreamStage::relay);
+      co_return ending;
+    }
+    for (;;) {
+      const auto space = server_buffer_.writable();
+      error_code ec;
+      const std::size_t n = server_.read_some(asio::buffer(space.data(), space.size()), ec);
+      if (ec == asio::error::would_block) break;
+      if (ec) {
+        // PostgreSQL sends a FATAL ErrorResponse before closing on purpose; relayed whole, it
+        // already tells the client why. Anything else is a lost connection.
+        // After the client's Terminate the server closes silently: that is the normal end.
+        const bool explained = (from_server_.at_boundary() && from_server_.last_type() == 'E') ||
+                               from_client_.last_type() == 'X';
+        ending.reason = from_client_.last_type() == 'X' ? "client terminated the session"
+                        : explained ? "upstream closed the connection after an error"
+                                    : "upstream connection lost: " + ec.message();
+        if (!explained) {
+          observer_.upstream_error(UpstreamStage::relay);
+          ending.tell(protocol::sqlstate::connection_failure,
+                      "server closed the connection unexpectedly");
+        }
+        co_return ending;
+      }
+      server_buffer_.commit(n);
+      list_.counters.bytes_from_server.add(n);
+      const auto relayed =
+          co_await relay(server_buffer_, from_server_, client_, note_started,
+                         [this](const protocol::MessageHeader& header, protocol::Bytes message) {
+                           on_server_message(header, message);
+                           if (rewriting_ && rewriting_->drop_server_message(message))
+                             return std::optional<std::vector<std::byte>>(std::in_place);
+                           if (ddl_seeds_)
+                             if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
+                           return rewriting_ ? rewriting_->server_message(message) : std::nullopt;
+                         });
+      const auto& step = relayed.last;
+      if (relayed.write_error) {
+        ending.reason = is_disconnect(relayed.write_error)
+                            ? "client closed the connection"
+                            : "client write failed: " + relayed.write_error.message();
+        co_return ending;
+      }
+      if (step.kind == protocol::RelayScanner::Kind::error) {
+        ending.reason = "protocol violation from upstream: " + std::string(describe(step.error));
+        ending.protocol_culprit = Peer::server;
+        ending.tell(protocol::sqlstate::protocol_violation,
+                    "seedproxy received an invalid message from the server");
+        co_return ending;
+      }
+      if (n < space.size()) break;
+    }
+  }
+}
+
+ClientInfo Session::info() const {
+  ClientInfo out;
+  out.id = id_;
+  out.user = user_;
+  out.database = database_;
+  out.address = peer_;
+  out.connected_at = connected_at_;
+  out.age_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  out.backend_pid = backend_pid_;
+  out.rewriting = rewriting_ != nullptr;
+  if (admin_console_) {
+    out.state = "admin console";
+  } else if (!startup_read_) {
+    out.state = "startup";
+  } else if (!authenticated_) {
+    out.state = "authenticating";
+  } else if (transaction_status_ == 'T') {
+    out.state = "idle in transaction";  // as of the last ReadyForQuery
+  } else if (transaction_status_ == 'E') {
+    out.state = "idle in transaction (aborted)";
+  } else {
+    out.state = "idle";
+  }
+  return out;
+}
+
+asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup, Ending& ending) {
+  std::string error;
+  const auto parameters = protocol::parse_startup(startup, error);
+  if (!parameters || settings_->admin == nullptr) {
+    ending.reason = "admin console unavailable";
+    ending.tell(protocol::sqlstate::feature_not_supported, "the admin console is not available");
+    co_return;
+  }
+  if (!co_await connect_upstream(ending)) co_return;
+  const auto auth_startup = admin_auth_startup(*parameters, settings_->admin_auth_database);
+  if (auto ec = co_await write_all(server_, auth_startup)) {
+    ending.reason = "upstream write failed during admin console startup: " + ec.message();
+    ending.tell(protocol::sqlstate::connection_failure,
+                "server closed the connection unexpectedly");
+    co_return;
+  }
+  // The login shares the startup deadline: a client that stalls mid-authentication goes.
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(seconds(settings_->startup_timeout_seconds));
+  auto outcome = co_await (admin_login(client_, server_, user_, settings_->admin_users) ||
+                           deadline.async_wait(use_tuple));
+  if (outcome.index() == 1) {
+    ending.reason = "admin console login did not complete in time";
+    co_return;
+  }
+  auto login = std::move(std::get<0>(outcome));
+  if (!login.ok) {
+    ending.reason = login.reason;
+    if (!login.client_code.empty()) ending.tell(login.client_code, login.client_message);
+    if (login.client_code == "28000") settings_->admin->admin_refused();
+    co_return;
+  }
+  authenticated_ = true;
+  admin_console_ = true;
+  log::info("admin", "session " + std::to_string(id_) + " from " + peer_ + ": user " + user_ +
+                         " opened the admin console");
+  auto end = co_await serve_admin_console(client_, *settings_->admin);
+  ending.reason = end.reason;
+  if (!end.client_code.empty()) ending.tell(end.client_code, std::move(end.client_message));
+}
+
+asio::awaitable<void> Session::tell_client(const Ending& ending) {
+  if (ending.client_code.empty() || !client_.is_open()) co_return;
+  // Never splice an error into the middle of a relayed server message.
+  if (!from_server_.at_boundary() || client_write_interrupted_) co_return;
+  protocol::ErrorFields fields;
+  fields.severity = protocol::Severity::fatal;
+  fields.code = ending.client_code;
+  fields.message = ending.client_message;
+  const auto bytes = protocol::error_response(fields);
+  error_code ignored;
+  client_.non_blocking(false, ignored);
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(std::chrono::seconds(1));
+  co_await (asio::async_write(client_, asio::buffer(bytes), use_tuple) ||
+            deadline.async_wait(use_tuple));
+}
+
+void Session::finish(const Ending& ending) {
+  error_code ignored;
+  if (server_.is_open()) {
+    // A clean Terminate lets PostgreSQL end the backend without logging an unexpected EOF.
+    if (from_client_.at_boundary() && from_client_.last_type() != 'X') {
+      const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0},
+                                               std::byte{0}, std::byte{4}};
+      server_.non_blocking(true, ignored);
+      server_.write_some(asio::buffer(terminate), ignored);
+    }
+    server_.shutdown(tcp::socket::shutdown_both, ignored);
+    server_.close(ignored);
+  }
+  client_.shutdown(tcp::socket::shutdown_both, ignored);
+  client_.close(ignored);
+  if (ending.client_code == protocol::sqlstate::protocol_violation)
+    observer_.protocol_error(ending.protocol_culprit);
+  const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
+  std::string line = "session " + std::to_string(id_) + " from " + peer_;
+  if (!user_.empty()) line += " user=" + user_ + " database=" + database_;
+  if (backend_pid_ != 0) line += " backend_pid=" + std::to_string(backend_pid_);
+  line += " closed after " + log::seconds_text(seconds.count()) + ": " + ending.reason;
+  log::info("session", line);
+}
+
+}  // namespace seedproxy::proxy

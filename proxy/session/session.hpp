@@ -1,0 +1,155 @@
+// One client connection in session mode: startup handshake, its own upstream connection, and
+// the two relay pumps; ends with a logged reason and, when the client can still hear, a SQLSTATE.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/admin/admin_backend.hpp"
+#include "proxy/io/buffer_pool.hpp"
+#include "proxy/observe/observer.hpp"
+#include "proxy/observe/statement_timer.hpp"
+#include "proxy/observe/traffic_counters.hpp"
+#include "proxy/session/ddl_seeds.hpp"
+#include "proxy/session/statement_rewriting.hpp"
+#include "proxy/wire/messages.hpp"
+#include "proxy/wire/relay_scanner.hpp"
+
+namespace seedproxy::proxy {
+
+using tcp = boost::asio::ip::tcp;
+
+// What every session needs to know, fixed when the session starts.
+// Configuration durations are fractional seconds.
+[[nodiscard]] inline std::chrono::steady_clock::duration seconds(double value) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(value));
+}
+
+struct SessionSettings {
+  std::vector<tcp::endpoint> upstream;
+  std::string upstream_name;  // "host:port", for messages
+  std::uint32_t max_message_length = protocol::default_max_message_length;
+  double startup_timeout_seconds = 15.0;
+  double connect_timeout_seconds = 5.0;
+  // Per-database catalog and seed snapshots; null when no seed is configured.
+  seeds::SnapshotRegistry* snapshots = nullptr;
+  std::size_t max_rewrite_bytes = 1u << 20;
+  // Admin console: who may use it, where PostgreSQL authenticates them, what answers it.
+  std::vector<std::string> admin_users;
+  std::string admin_auth_database = "postgres";
+  AdminBackend* admin = nullptr;
+  // ddl_seeds: ALTER TABLE ... GENERATED ALWAYS AS (...) STORED becomes a seed (ddl_seeds.hpp).
+  bool ddl_seeds = false;
+  // Where sessions tally executed reads of seeds for the registry; null: not tallied.
+  seeds::ReadTally* reads = nullptr;
+  // Where sessions report events for metrics; the null observer when metrics are off.
+  Observer* observer = &null_observer();
+};
+
+class Session;
+
+// The sessions living on one I/O thread; touched only from that thread (counters: written only
+// from it).
+struct SessionList {
+  std::list<Session*> sessions;
+  TrafficCounters counters;
+};
+
+class Session {
+ public:
+  Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings, SessionList& list,
+          std::uint64_t id);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Runs the connection to its end. The caller keeps the Session alive until this completes.
+  boost::asio::awaitable<void> run();
+
+  // Ends the session from outside (shutdown). Runs on the session's thread.
+  void terminate(std::string reason);
+
+  [[nodiscard]] char transaction_status() const noexcept { return transaction_status_; }
+  // For SHOW CLIENTS. Runs on the session's thread.
+  [[nodiscard]] ClientInfo info() const;
+
+ private:
+  struct Ending {
+    std::string reason;            // for the log
+    std::string_view client_code;  // SQLSTATE of a FATAL ErrorResponse; empty: none
+    std::string client_message;
+    Peer protocol_culprit = Peer::client;  // who broke the protocol, when client_code is 08P01
+    void tell(std::string_view code, std::string message) {
+      client_code = code;
+      client_message = std::move(message);
+    }
+  };
+
+  boost::asio::awaitable<std::optional<std::vector<std::byte>>> read_startup(Ending& ending);
+  boost::asio::awaitable<bool> connect_upstream(Ending& ending);
+  // The admin console instead of a relayed session: login through PostgreSQL, then answers.
+  boost::asio::awaitable<void> run_admin_console(std::vector<std::byte> startup, Ending& ending);
+  struct Relayed {
+    protocol::RelayScanner::Step last;  // the step that stopped the walk
+    boost::system::error_code write_error;
+  };
+  // Forwards every decidable byte of `buffer` to `to`; `started` sees the type of every message
+  // that begins, inspected or streamed; `inspect` sees each whole inspected message and may
+  // return a replacement for it.
+  template <class Started, class Inspect>
+  boost::asio::awaitable<Relayed> relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
+                                        tcp::socket& to, Started started, Inspect inspect);
+  void enable_rewriting();
+  boost::asio::awaitable<void> wait_for_catalog();
+  boost::asio::awaitable<Ending> client_to_server();
+  boost::asio::awaitable<Ending> server_to_client();
+  // Writes all of `bytes`; false (with ec) when the peer is gone.
+  boost::asio::awaitable<boost::system::error_code> write_all(tcp::socket& to,
+                                                              protocol::Bytes bytes);
+  boost::asio::awaitable<void> tell_client(const Ending& ending);
+  void finish(const Ending& ending);
+  void on_server_message(const protocol::MessageHeader& header, protocol::Bytes message);
+  // Counts and times the client's Query, Sync and FunctionCall (only when observing_).
+  void note_client_message(char type);
+
+  tcp::socket client_;
+  tcp::socket server_;
+  std::shared_ptr<const SessionSettings> settings_;
+  SessionList& list_;
+  std::list<Session*>::iterator list_position_;
+  std::uint64_t id_;
+  std::string peer_;
+  std::string user_;
+  std::string database_;
+  std::optional<std::string> startup_search_path_;
+
+  std::unique_ptr<StatementRewriting> rewriting_;
+  std::unique_ptr<DdlSeeds> ddl_seeds_;  // with rewriting_, when settings_->ddl_seeds
+  protocol::RelayScanner from_client_;
+  protocol::RelayScanner from_server_;
+  IoBuffer client_buffer_;
+  IoBuffer server_buffer_;
+
+  char transaction_status_ = 'I';
+  bool authenticated_ = false;
+  bool client_write_interrupted_ = false;  // a cancelled write may have left half a message
+  std::optional<std::string> terminate_reason_;
+  std::uint32_t backend_pid_ = 0;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::system_clock::time_point connected_at_;
+  bool startup_read_ = false;
+  bool admin_console_ = false;  // logged in to the admin console
+  Observer& observer_;
+  const bool observing_;  // false for the null observer: no clock reads, no timer
+  StatementTimer timer_;
+};
+
+}  // namespace seedproxy::proxy

@@ -1,0 +1,82 @@
+// Backend message construction: a length-patching writer and ErrorResponse.
+#include "proxy/wire/messages.hpp"
+
+#include <string>
+
+namespace seedproxy::protocol {
+
+void PacketWriter::begin(char type) {
+  start_ = out_.size();
+  out_.push_back(static_cast<std::byte>(type));
+  put_u32(0);
+}
+
+void PacketWriter::put_u16(std::uint16_t value) {
+  out_.push_back(static_cast<std::byte>(value >> 8));
+  out_.push_back(static_cast<std::byte>(value));
+}
+
+void PacketWriter::put_u32(std::uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out_.push_back(static_cast<std::byte>(value >> shift));
+}
+
+void PacketWriter::put_bytes(std::string_view bytes) {
+  for (char c : bytes) out_.push_back(static_cast<std::byte>(c));
+}
+
+void PacketWriter::put_cstring(std::string_view text) {
+  put_bytes(text);
+  out_.push_back(std::byte{0});
+}
+
+void PacketWriter::finish() {
+  const auto length = static_cast<std::uint32_t>(out_.size() - start_ - 1);
+  for (int i = 0; i < 4; ++i) out_[start_ + 1 + i] = static_cast<std::byte>(length >> (24 - 8 * i));
+}
+
+namespace {
+
+std::vector<std::byte> fields_message(char type, std::string_view severity,
+                                      const ErrorFields& fields) {
+  PacketWriter writer;
+  writer.begin(type);
+  writer.put_u8('S');
+  writer.put_cstring(severity);
+  writer.put_u8('V');
+  writer.put_cstring(severity);
+  writer.put_u8('C');
+  writer.put_cstring(fields.code);
+  writer.put_u8('M');
+  writer.put_cstring(fields.message);
+  if (!fields.detail.empty()) {
+    writer.put_u8('D');
+    writer.put_cstring(fields.detail);
+  }
+  if (!fields.hint.empty()) {
+    writer.put_u8('H');
+    writer.put_cstring(fields.hint);
+  }
+  if (fields.position > 0) {
+    writer.put_u8('P');
+    writer.put_cstring(std::to_string(fields.position));
+  }
+  writer.put_u8(0);
+  writer.finish();
+  return writer.take();
+}
+
+}  // namespace
+
+std::vector<std::byte> error_response(const ErrorFields& fields) {
+  return fields_message('E', fields.severity == Severity::fatal ? "FATAL" : "ERROR", fields);
+}
+
+std::vector<std::byte> notice_response(std::string_view message) {
+  ErrorFields fields;
+  fields.code = "00000";
+  fields.message = message;
+  return fields_message('N', "NOTICE", fields);
+}
+
+}  // namespace seedproxy::protocol

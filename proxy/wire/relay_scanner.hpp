@@ -1,0 +1,53 @@
+// Walks a relayed message stream header by header: bodies pass through unbuffered, except for
+// the message types the caller asks to see whole. Pure; the session pumps drive it.
+#pragma once
+
+#include <bitset>
+#include <cstddef>
+#include <cstdint>
+
+#include "proxy/wire/frame_codec.hpp"
+
+namespace seedproxy::protocol {
+
+class RelayScanner {
+ public:
+  enum class Kind : std::uint8_t {
+    pass,       // `length` bytes may be forwarded as they are
+    message,    // an inspected message of `length` bytes is whole at the front
+    need_more,  // nothing can be decided until `length` bytes are buffered from the front
+    error,      // the stream is out of sync; `error` says why
+  };
+
+  struct Step {
+    Kind kind = Kind::need_more;
+    std::size_t length = 0;
+    MessageHeader header;  // valid for message, and for pass when a new message starts
+    FrameError error = FrameError::none;
+  };
+
+  explicit RelayScanner(std::uint32_t max_length = default_max_message_length) noexcept
+      : max_length_(max_length) {}
+
+  // Messages of this type are delivered whole (Kind::message) instead of streamed.
+  void inspect(char type) noexcept { inspect_.set(static_cast<unsigned char>(type)); }
+  void set_max_length(std::uint32_t max_length) noexcept { max_length_ = max_length; }
+  [[nodiscard]] std::uint32_t max_length() const noexcept { return max_length_; }
+
+  // Decides what to do with the front of `unread`. A pass or message step means the caller has
+  // consumed `length` bytes; the next call starts after them.
+  [[nodiscard]] Step next(Bytes unread) noexcept;
+
+  // True between messages: nothing of a started message is still to come.
+  [[nodiscard]] bool at_boundary() const noexcept { return skip_ == 0; }
+  // Type of the most recently started message (0 before the first).
+  [[nodiscard]] char last_type() const noexcept { return last_type_; }
+
+ private:
+  std::uint64_t skip_ = 0;  // body bytes of a streamed message not seen yet
+  std::uint32_t max_length_;
+  char last_type_ = 0;
+  std::bitset<256> inspect_;
+};
+
+}  // namespace seedproxy::protocol

@@ -1,0 +1,93 @@
+// StartupMessage parameter parsing and CancelRequest key extraction.
+#include "proxy/wire/startup.hpp"
+
+#include <algorithm>
+
+namespace seedproxy::protocol {
+namespace {
+
+// Reads a NUL-terminated string starting at `at`; nullopt when no terminator follows.
+std::optional<std::string> read_cstring(Bytes bytes, std::size_t& at) {
+  const auto begin = bytes.begin() + static_cast<std::ptrdiff_t>(at);
+  const auto nul = std::find(begin, bytes.end(), std::byte{0});
+  if (nul == bytes.end()) return std::nullopt;
+  std::string out(reinterpret_cast<const char*>(bytes.data() + at),
+                  static_cast<std::size_t>(nul - begin));
+  at += out.size() + 1;
+  return out;
+}
+
+}  // namespace
+
+std::optional<StartupParameters> parse_startup(Bytes packet, std::string& error) {
+  StartupParameters out;
+  out.protocol = read_u32(packet, 4);
+  std::size_t at = 8;
+  if (packet.empty() || packet.back() != std::byte{0}) {
+    error = "invalid startup packet layout: expected terminator as last byte";
+    return std::nullopt;
+  }
+  for (;;) {
+    auto name = read_cstring(packet, at);
+    if (name && name->empty() && at == packet.size()) break;  // the closing terminator
+    auto value = name && !name->empty() ? read_cstring(packet, at) : std::nullopt;
+    if (!value) {
+      error = "invalid startup packet layout: expected terminator as last byte";
+      return std::nullopt;
+    }
+    if (*name == "user") out.user = *value;
+    if (*name == "database") out.database = *value;
+    if (*name == "application_name") out.application_name = *value;
+    out.parameters.emplace_back(std::move(*name), std::move(*value));
+  }
+  if (out.database.empty()) out.database = out.user;
+  return out;
+}
+
+std::optional<std::string> startup_setting(const StartupParameters& startup,
+                                           std::string_view name) {
+  std::optional<std::string> found;
+  for (const auto& [key, value] : startup.parameters) {
+    if (key == name) found = value;
+    if (key != "options") continue;
+    // Split on unescaped whitespace; a backslash takes the next character literally.
+    std::vector<std::string> words(1);
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (value[i] == '\\' && i + 1 < value.size()) {
+        words.back() += value[++i];
+      } else if (value[i] == ' ' || value[i] == '\t') {
+        if (!words.back().empty()) words.emplace_back();
+      } else {
+        words.back() += value[i];
+      }
+    }
+    for (std::size_t i = 0; i < words.size(); ++i) {
+      std::string setting;
+      if (words[i] == "-c" && i + 1 < words.size()) {
+        setting = words[++i];
+      } else if (words[i].starts_with("-c")) {
+        setting = words[i].substr(2);
+      } else if (words[i].starts_with("--")) {
+        setting = words[i].substr(2);
+      } else {
+        continue;
+      }
+      const auto equals = setting.find('=');
+      if (equals == std::string::npos) continue;
+      std::string key_name = setting.substr(0, equals);
+      std::replace(key_name.begin(), key_name.end(), '-', '_');
+      if (key_name == name) found = setting.substr(equals + 1);
+    }
+  }
+  return found;
+}
+
+CancelKey parse_cancel(Bytes packet) {
+  CancelKey key;
+  key.backend_pid = read_u32(packet, 8);
+  const auto secret = packet.subspan(12);
+  key.secret.assign(secret.begin(), secret.end());
+  return key;
+}
+
+}  // namespace seedproxy::protocol

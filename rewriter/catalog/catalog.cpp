@@ -1,0 +1,37 @@
+// Relation lookup by qualified name and by search_path.
+#include "rewriter/catalog/catalog.hpp"
+
+namespace seedproxy::rewriter {
+namespace {
+
+std::string key_of(std::string_view schema, std::string_view name) {
+  std::string key;
+  key.reserve(schema.size() + name.size() + 1);
+  key.append(schema).push_back('\0');
+  key.append(name);
+  return key;
+}
+
+}  // namespace
+
+Catalog::Catalog(std::vector<Relation> relations, std::uint64_t version) : version_(version) {
+  for (auto& relation : relations) {
+    auto key = key_of(relation.schema, relation.name);
+    relations_.emplace(std::move(key), std::move(relation));
+  }
+}
+
+const Relation* Catalog::find(std::string_view schema, std::string_view name) const {
+  const auto it = relations_.find(key_of(schema, name));
+  return it == relations_.end() ? nullptr : &it->second;
+}
+
+const Relation* Catalog::resolve(std::span<const std::string> search_path,
+                                 std::string_view name) const {
+  if (const auto* system = find("pg_catalog", name)) return system;
+  for (const auto& schema : search_path)
+    if (const auto* relation = find(schema, name)) return relation;
+  return nullptr;
+}
+
+}  // namespace seedproxy::rewriter

@@ -1,0 +1,342 @@
+// FROM clauses and WITH: range entries with their physical and seeded columns, joins (USING,
+// NATURAL, aliases that hide their inputs), LATERAL visibility, and CTE columns.
+#include <algorithm>
+
+#include "common/identifiers.hpp"
+#include "rewriter/resolve/resolver_internal.hpp"
+
+namespace seedproxy::rewriter {
+
+void Resolver::apply_alias(const Json& range, Entry& entry) {
+  const auto it = range.find("alias");
+  if (it == range.end()) return;
+  entry.refname = string_at(*it, "aliasname");
+  entry.aliased = true;
+  std::size_t i = 0;
+  for (const auto& colname : list_at(*it, "colnames")) {
+    const auto name = string_at(node_at(colname, "String"), "sval");
+    if (i < entry.columns.size())
+      entry.columns[i].name = name;
+    else if (!entry.relation)
+      entry.columns.push_back({name, nullptr, true, {}});
+    ++i;
+  }
+  if (i > 0 && !entry.columns_known && !entry.relation && i >= entry.columns.size())
+    entry.columns_known = true;
+}
+
+Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
+  Entry entry;
+  entry.schema = string_at(range_var, "schemaname");
+  entry.relname = string_at(range_var, "relname");
+  entry.refname = entry.relname;
+  const Cte* cte = entry.schema.empty() ? scope.find_cte(entry.relname) : nullptr;
+  if (cte) {
+    for (const auto& name : cte->columns) entry.columns.push_back({name, nullptr, true, {}});
+    entry.columns_known = cte->columns_known;
+  } else if (string_at(range_var, "catalogname").empty()) {
+    const Relation* relation = entry.schema.empty()
+                                   ? request_.catalog.resolve(request_.search_path, entry.relname)
+                                   : request_.catalog.find(entry.schema, entry.relname);
+    if (relation) {
+      entry.relation = true;
+      entry.schema = relation->schema;
+      entry.columns_known = true;
+      const auto seeds = request_.seeds.live_for(relation->schema, relation->name);
+      entry.columns.reserve(relation->columns.size() + seeds.size());
+      for (const auto& name : relation->columns) {
+        const auto seed = std::find_if(seeds.begin(), seeds.end(),
+                                       [&](const VirtualAttribute* a) { return a->name == name; });
+        entry.columns.push_back({name, seed == seeds.end() ? nullptr : *seed, true, {}});
+      }
+      for (const auto* seed : seeds)
+        if (seed->resolved_by_proxy() &&
+            std::find(relation->columns.begin(), relation->columns.end(), seed->name) ==
+                relation->columns.end())
+          entry.columns.push_back({seed->name, seed, false, {}});
+      for (auto& column : entry.columns) column.original = column.name;
+    }
+  }
+  apply_alias(range_var, entry);
+  return entry;
+}
+
+namespace {
+
+// Tokens of "[AS] alias ( name, ... )" after a relation name ending at byte `end`.
+struct AliasList {
+  std::size_t alias = 0;
+  std::vector<std::size_t> names;  // first token of each name
+  std::size_t close = 0;           // the ')'
+};
+
+std::optional<AliasList> alias_list(std::string_view sql, const std::vector<Token>& tokens, int end,
+                                    bool with_names) {
+  AliasList list;
+  std::size_t i = static_cast<std::size_t>(
+      std::lower_bound(tokens.begin(), tokens.end(), end,
+                       [](const Token& t, int at) { return t.start < at; }) -
+      tokens.begin());
+  if (i < tokens.size() && token_is(sql, tokens[i], "as")) ++i;
+  if (i >= tokens.size()) return std::nullopt;
+  list.alias = i++;
+  if (!with_names) return list;
+  if (i >= tokens.size() || tokens[i].single != '(') return std::nullopt;
+  for (std::size_t at = i + 1; at < tokens.size();) {
+    list.names.push_back(at++);
+    if (at + 1 < tokens.size() && tokens[at].kind == TokenKind::uescape) at += 2;
+    if (at < tokens.size() && tokens[at].single == ',') {
+      ++at;
+      continue;
+    }
+    if (at >= tokens.size() || tokens[at].single != ')') return std::nullopt;
+    list.close = at;
+    return list;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// An alias column list may name virtual attributes ("account AS a(i, o, b, c, d, r)"); the
+// relation upstream does not have them, so those names are cut from the list. Returns the cut.
+std::optional<std::pair<int, int>> Resolver::alias_columns_cut(const Json& range_var,
+                                                               const Entry& entry) const {
+  const auto& colnames = list_at(node_at(range_var, "alias"), "colnames");
+  std::size_t physical = 0;
+  while (physical < entry.columns.size() && entry.columns[physical].physical) ++physical;
+  if (!entry.relation || colnames.size() <= physical || physical == 0) return std::nullopt;
+  const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
+  const auto end = reference_end(tokens_, range_var.value("location", -1), names);
+  if (!end) return std::nullopt;
+  const auto list = alias_list(request_.sql, tokens_, *end, true);
+  if (!list || list->names.size() != colnames.size()) return std::nullopt;
+  const auto& comma = tokens_[list->names[physical] - 1];
+  return std::pair{comma.start, tokens_[list->close - 1].end};
+}
+
+void Resolver::trim_alias_columns(const Json& range_var, const Entry& entry) {
+  if (const auto cut = alias_columns_cut(range_var, entry))
+    out_.edits.push_back({cut->first, cut->second, ""});
+}
+
+// The text of "[ONLY] name [[AS] alias [(names)]]".
+std::optional<std::pair<int, int>> Resolver::relation_span(const Json& range_var) const {
+  const int location = range_var.value("location", -1);
+  const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
+  const auto start = token_index(tokens_, location);
+  const auto end = reference_end(tokens_, location, names);
+  if (!start || !end) return std::nullopt;
+  int begin = location;
+  if (!range_var.value("inh", false) && *start > 0 &&
+      token_is(request_.sql, tokens_[*start - 1], "only"))
+    begin = tokens_[*start - 1].start;
+  if (!range_var.contains("alias")) return std::pair{begin, *end};
+  const bool with_names = node_at(range_var, "alias").contains("colnames");
+  const auto list = alias_list(request_.sql, tokens_, *end, with_names);
+  if (!list) return std::nullopt;
+  return std::pair{begin, tokens_[with_names ? list->close : list->alias].end};
+}
+
+// Reads the relation through "(SELECT *, <attributes> FROM relation alias) alias", so whole-row
+// references, join aliases and USING see the attributes as the relation's own columns.
+void Resolver::wrap(const Json& range_var, Entry& entry) {
+  const auto span = relation_span(range_var);
+  if (!span) return;
+  Scope alone;
+  alone.visible.push_back(alone.add_leaf(entry));
+  const auto columns = star_text(alone, alone.visible, true);
+  if (!columns) return;
+  std::string written(request_.sql.substr(static_cast<std::size_t>(span->first),
+                                          static_cast<std::size_t>(span->second - span->first)));
+  if (const auto cut = alias_columns_cut(range_var, entry))
+    written.erase(static_cast<std::size_t>(cut->first - span->first),
+                  static_cast<std::size_t>(cut->second - cut->first));
+  out_.edits.push_back(
+      {span->first, span->second,
+       "(SELECT " + *columns + " FROM " + written + ") " + pg::quote_identifier(entry.refname)});
+  for (auto& column : entry.columns) {
+    column.seed = nullptr;
+    column.physical = true;
+  }
+  entry.wrap_location = -1;
+}
+
+void Resolver::request_wrap(const Scope& scope, int entry) {
+  const Entry& e = scope.entries[static_cast<std::size_t>(entry)];
+  if (e.wrap_location >= 0) wrap_requests_.insert(e.wrap_location);
+}
+
+void Resolver::request_wraps_under(const Scope& scope, int item) {
+  for (const auto& column : scope.columns_of(item))
+    if (column.entry >= 0 &&
+        scope.entries[static_cast<std::size_t>(column.entry)].columns[column.index].rewritten())
+      request_wrap(scope, column.entry);
+  const Item& node = scope.items[static_cast<std::size_t>(item)];
+  for (const int side : {node.left, node.right})
+    if (side >= 0) request_wraps_under(scope, side);
+}
+
+int Resolver::from_item(const Json& node, Scope& scope) {
+  int result = -1;
+  const Depth depth(*this);
+  if (depth.too_deep()) return result;
+  for_tagged(node, [&](std::string_view kind, const Json& body) {
+    if (failed()) return;
+    if (kind == "RangeVar") {
+      Entry entry = relation_entry(body, scope);
+      if (entry.relation) entry.wrap_location = body.value("location", -1);
+      if (wrapped_.count(entry.wrap_location))
+        wrap(body, entry);
+      else
+        trim_alias_columns(body, entry);
+      result = scope.add_leaf(std::move(entry));
+    } else if (kind == "RangeSubselect") {
+      Entry entry;
+      const auto& subquery = node_at(node_at(body, "subquery"), "SelectStmt");
+      std::vector<std::string> names;
+      if (body.value("lateral", false)) {
+        names = select(subquery, &scope, &entry.columns_known);
+      } else {
+        // Without LATERAL a subquery sees the outer levels and the CTEs, not its siblings.
+        Scope barrier;
+        barrier.parent = scope.parent;
+        barrier.ctes = scope.ctes;
+        names = select(subquery, &barrier, &entry.columns_known);
+      }
+      for (auto& name : names) entry.columns.push_back({std::move(name), nullptr, true, {}});
+      apply_alias(body, entry);
+      result = scope.add_leaf(std::move(entry));
+    } else if (kind == "JoinExpr") {
+      const auto saved = scope.visible;
+      const int left = from_item(node_at(body, "larg"), scope);
+      scope.visible.push_back(left);  // a LATERAL right side sees the left one
+      const int right = from_item(node_at(body, "rarg"), scope);
+      scope.visible = saved;
+      Item join;
+      join.left = left;
+      join.right = right;
+      join.join_type = body.value("jointype", "JOIN_INNER");
+      join.alias = string_at(node_at(body, "alias"), "aliasname");
+      join.using_alias = string_at(node_at(body, "join_using_alias"), "aliasname");
+      for (const auto& name : list_at(body, "usingClause"))
+        join.merged.push_back(string_at(node_at(name, "String"), "sval"));
+      if (body.value("isNatural", false)) {
+        const auto right_columns = scope.columns_of(right);
+        for (const auto& column : scope.columns_of(left))
+          if (std::any_of(right_columns.begin(), right_columns.end(),
+                          [&](const ItemColumn& c) { return c.name == column.name; }) &&
+              std::find(join.merged.begin(), join.merged.end(), column.name) == join.merged.end())
+            join.merged.push_back(column.name);
+      }
+      // Merging on a seeded attribute needs it as a real column of its side.
+      for (const int side : {left, right})
+        for (const auto& column : scope.columns_of(side))
+          if (column.entry >= 0 &&
+              std::find(join.merged.begin(), join.merged.end(), column.name) != join.merged.end() &&
+              scope.entries[static_cast<std::size_t>(column.entry)]
+                  .columns[column.index]
+                  .rewritten())
+            request_wrap(scope, column.entry);
+      // ON sees exactly the two sides of its join.
+      scope.visible = {left, right};
+      if (const auto it = body.find("quals"); it != body.end()) expression(*it, scope);
+      scope.visible = saved;
+      result = scope.add_join(std::move(join));
+    } else if (kind == "RangeFunction") {
+      Entry entry;
+      // Functions in FROM are implicitly LATERAL.
+      for (const auto& function : list_at(body, "functions")) expression(function, scope);
+      const auto& functions = list_at(body, "functions");
+      if (!functions.empty() && !list_items(functions[0]).empty()) {
+        const auto& names = list_at(node_at(list_items(functions[0])[0], "FuncCall"), "funcname");
+        if (!names.empty()) entry.refname = string_at(node_at(names.back(), "String"), "sval");
+      }
+      apply_alias(body, entry);
+      result = scope.add_leaf(std::move(entry));
+    } else {
+      // Table samples, XMLTABLE and friends: visible by alias, columns of a relation if any.
+      Entry entry;
+      for (const auto& [key, child] : body.items()) {
+        if (key == "relation") {
+          for_tagged(child, [&](std::string_view inner, const Json& range_var) {
+            if (inner == "RangeVar") {
+              entry = relation_entry(range_var, scope);
+              trim_alias_columns(range_var, entry);
+            }
+          });
+        } else if (key != "alias") {
+          expression(child, scope);
+        }
+      }
+      apply_alias(body, entry);
+      result = scope.add_leaf(std::move(entry));
+    }
+  });
+  return result;
+}
+
+void Resolver::from_clause(const Json& list, Scope& scope) {
+  for (const auto& node : list) {
+    const int item = from_item(node, scope);
+    if (item >= 0) scope.visible.push_back(item);
+  }
+}
+
+int Resolver::target_relation(const Json& body, Scope& scope) {
+  const auto& relation = node_at(body, "relation");
+  const auto& range_var =
+      node_at(relation, "RangeVar").is_null() ? relation : node_at(relation, "RangeVar");
+  Scope no_ctes;  // a data-modifying statement's target is always a table, never a CTE
+  Entry entry = relation_entry(range_var, no_ctes);
+  return scope.add_leaf(std::move(entry));
+}
+
+void Resolver::with_clause(const Json& body, Scope& scope) {
+  const auto it = body.find("withClause");
+  if (it == body.end()) return;
+  const bool recursive = it->value("recursive", false);
+  for (const auto& node : list_at(*it, "ctes")) {
+    if (failed()) return;
+    const auto& cte = node_at(node, "CommonTableExpr");
+    Cte defined;
+    defined.name = string_at(cte, "ctename");
+    const auto& query = node_at(cte, "ctequery");
+    const auto& select_body = node_at(query, "SelectStmt");
+    const auto& aliases = list_at(cte, "aliascolnames");
+    auto rename = [&](std::vector<std::string>& columns) {
+      for (std::size_t i = 0; i < aliases.size() && i < columns.size(); ++i)
+        columns[i] = string_at(node_at(aliases[i], "String"), "sval");
+    };
+    // A recursive CTE sees itself; its columns come from the non-recursive term.
+    if (recursive && !select_body.is_null() &&
+        select_body.value("op", "SETOP_NONE") != "SETOP_NONE") {
+      Resolver probe(request_, tokens_);
+      bool known = false;
+      defined.columns = probe.select(node_at(select_body, "larg"), &scope, &known);
+      rename(defined.columns);
+      defined.columns_known = known;
+      scope.ctes.push_back(defined);
+    }
+    bool known = false;
+    std::vector<std::string> columns;
+    if (!select_body.is_null()) {
+      columns = select(select_body, &scope, &known);
+    } else {
+      statement(query, &scope);  // data-modifying CTE: columns from RETURNING
+      columns = returning_names_;
+      known = returning_known_;
+    }
+    rename(columns);
+    defined.columns = std::move(columns);
+    defined.columns_known = known;
+    auto existing = std::find_if(scope.ctes.begin(), scope.ctes.end(),
+                                 [&](const Cte& c) { return c.name == defined.name; });
+    if (existing != scope.ctes.end())
+      *existing = std::move(defined);
+    else
+      scope.ctes.push_back(std::move(defined));
+  }
+}
+
+}  // namespace seedproxy::rewriter

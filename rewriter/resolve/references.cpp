@@ -1,0 +1,572 @@
+// Expressions and names: column references resolved level by level as PostgreSQL does, '*'
+// expansion, output names of select-list items, and the text a seeded column becomes.
+#include <algorithm>
+#include <functional>
+
+#include "common/identifiers.hpp"
+#include "rewriter/resolve/resolver_internal.hpp"
+
+namespace seedproxy::rewriter {
+namespace {
+
+// Reserved words that end a select-list or RETURNING item at parenthesis depth zero.
+constexpr std::string_view item_terminators[] = {
+    "from",   "into",  "where", "group", "having",    "window", "order",     "limit",
+    "offset", "fetch", "for",   "union", "intersect", "except", "returning", "on"};
+
+bool any_rewritten(const Scope& scope, int item) {
+  for (const auto& column : scope.columns_of(item))
+    if (column.entry >= 0 &&
+        scope.entries[static_cast<std::size_t>(column.entry)].columns[column.index].rewritten())
+      return true;
+  return false;
+}
+
+// The node that gives an unaliased select-list item its name, following FigureColname through
+// casts, COLLATE and subscripts; null when the name does not come from a column reference.
+const Json* name_leaf(const Json& value) {
+  const Json* leaf = nullptr;
+  for_tagged(value, [&](std::string_view kind, const Json& body) {
+    if (kind == "ColumnRef") {
+      const auto& fields = list_at(body, "fields");
+      if (fields.empty() || !fields.back().contains("A_Star")) leaf = &body;
+    } else if (kind == "TypeCast" || kind == "CollateClause") {
+      leaf = name_leaf(node_at(body, "arg"));
+    } else if (kind == "A_Indirection") {
+      const auto& steps = list_at(body, "indirection");
+      if (steps.empty() || !steps.back().contains("String"))
+        leaf = name_leaf(node_at(body, "arg"));
+      else if (steps.size() == 1)
+        leaf = &body;  // (alias).attribute
+    }
+  });
+  return leaf;
+}
+
+std::string leaf_name(const Json& leaf) {
+  if (leaf.contains("indirection"))
+    return string_at(node_at(list_at(leaf, "indirection").back(), "String"), "sval");
+  const auto view = read_column_ref(leaf);
+  return view.names.empty() ? std::string() : view.names.back();
+}
+
+}  // namespace
+
+void Resolver::expression(const Json& node, Scope& scope) {
+  const Depth depth(*this);
+  if (failed() || depth.too_deep()) return;
+  if (node.is_array()) {
+    for (const auto& child : node) expression(child, scope);
+    return;
+  }
+  if (!node.is_object()) return;
+  if (node.size() == 1) {
+    const auto it = node.begin();
+    const auto& body = it.value();
+    if (it.key() == "ColumnRef") {
+      const auto view = read_column_ref(body);
+      const bool spliced = column_ref(view, scope);
+      if (&body == name_leaf_) name_leaf_spliced_ = spliced;
+      return;
+    }
+    if (it.key() == "SelectStmt") {
+      select(body, &scope);
+      return;
+    }
+    if (it.key() == "SubLink") {
+      if (const auto test = body.find("testexpr"); test != body.end()) expression(*test, scope);
+      select(node_at(node_at(body, "subselect"), "SelectStmt"), &scope);
+      return;
+    }
+    if (it.key() == "A_Indirection" && field_of_row(body, scope)) {
+      if (&body == name_leaf_) name_leaf_spliced_ = true;
+      return;
+    }
+  }
+  // Step through a node's tag and its body in one frame: long operator chains nest deeply.
+  const Json& body =
+      node.size() == 1 && node.begin().value().is_object() ? node.begin().value() : node;
+  for (const auto& [key, child] : body.items())
+    if (child.is_structured()) expression(child, scope);
+}
+
+bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
+  const auto& names = view.names;
+  if (view.star || names.size() == 1) {
+    // A whole-row reference ("a", "a.*" in an expression) must carry the attributes too.
+    bool column = false;
+    for (Scope* level = &scope; level && !column && !view.star; level = level->parent)
+      column = !level->visible_named(names[0]).empty();
+    for (Scope* level = &scope; level && !column && names.size() == 1; level = level->parent)
+      if (const auto named = level->find_named(names)) {
+        if (named->entry >= 0 &&
+            level->entries[static_cast<std::size_t>(named->entry)].wrap_location < 0)
+          return whole_row(view, *level, named->entry, scope);
+        if (named->entry >= 0)
+          request_wraps_under(*level, level->entries[static_cast<std::size_t>(named->entry)].item);
+        else if (!named->using_alias)
+          request_wraps_under(*level, named->join);
+        break;
+      }
+    if (view.star) return false;
+  }
+  if (names.empty() || names.size() > 3) return false;
+  const std::string& column = names.back();
+  const std::vector<std::string> qualifier(names.begin(), names.end() - 1);
+  for (Scope* level = &scope; level; level = level->parent) {
+    int entry = -1;
+    std::size_t index = 0;
+    if (!qualifier.empty()) {
+      const auto named = level->find_named(qualifier);
+      if (!named) continue;
+      if (named->using_alias) return false;
+      std::vector<ItemColumn> matches;
+      if (named->entry >= 0) {
+        const auto& e = level->entries[static_cast<std::size_t>(named->entry)];
+        for (std::size_t i = 0; i < e.columns.size(); ++i)
+          if (e.columns[i].name == column) matches.push_back({column, named->entry, i, -1});
+      } else {
+        level->columns_named(named->join, column, matches);
+      }
+      if (matches.size() != 1 || matches[0].entry < 0) return false;
+      entry = matches[0].entry;
+      index = matches[0].index;
+    } else {
+      const std::vector<ItemColumn> matches = level->visible_named(column);
+      if (matches.empty()) continue;
+      if (matches.size() > 1) {
+        // A physical column of the same name elsewhere in scope: PostgreSQL's own error.
+        for (const auto& m : matches)
+          if (m.entry >= 0 &&
+              level->entries[static_cast<std::size_t>(m.entry)].columns[m.index].rewritten()) {
+            fail("42702", "column reference \"" + column + "\" is ambiguous", {},
+                 position_of(view.location));
+            break;
+          }
+        return false;
+      }
+      if (matches[0].entry < 0) return false;  // a merged USING column
+      entry = matches[0].entry;
+      index = matches[0].index;
+    }
+    const auto& target = level->entries[static_cast<std::size_t>(entry)].columns[index];
+    if (!target.rewritten()) return false;
+    const auto end = reference_end(tokens_, view.location, names.size());
+    const auto text = bind(*level, entry, index, scope, false);
+    if (!text) request_wrap(*level, entry);
+    if (!end || !text) return false;
+    out_.edits.push_back({view.location, *end, *text});
+    return true;
+  }
+  return false;
+}
+
+// A whole-row reference to an entry that cannot be read through a derived table (the target of
+// INSERT / UPDATE / DELETE, a table sample) becomes a row built from the entry's columns and
+// attributes: "(SELECT "a_row" FROM (SELECT "a".*, <attributes>) "a_row")".
+bool Resolver::whole_row(const ColumnRefView& view, const Scope& level, int entry,
+                         const Scope& at) {
+  const Entry& e = level.entries[static_cast<std::size_t>(entry)];
+  if (std::none_of(e.columns.begin(), e.columns.end(),
+                   [](const Column& c) { return c.rewritten(); }))
+    return false;
+  const auto end = end_after_tokens(tokens_, view.location, view.star ? 3 : 1);
+  if (!end) return false;
+  std::string columns;
+  const bool spelled = std::any_of(e.columns.begin(), e.columns.end(),
+                                   [](const Column& c) { return c.spelled_out(); });
+  for (std::size_t i = 0; i < e.columns.size(); ++i) {
+    const Column& c = e.columns[i];
+    std::optional<std::string> piece;
+    if (c.rewritten())
+      piece = bind(level, entry, i, at, true);
+    else if (spelled)
+      piece = pg::quote_identifier(e.refname) + "." + pg::quote_identifier(c.name);
+    else
+      continue;
+    if (!piece) return false;
+    columns += ", " + *piece;
+  }
+  const std::string row = pg::quote_identifier(e.refname + "_row");
+  const std::string head =
+      spelled ? columns.substr(2) : pg::quote_identifier(e.refname) + ".*" + columns;
+  out_.edits.push_back(
+      {view.location, *end, "(SELECT " + row + " FROM (SELECT " + head + ") " + row + ")"});
+  return true;
+}
+
+// "(alias).attribute": field selection from a whole-row reference.
+bool Resolver::field_of_row(const Json& indirection, Scope& scope) {
+  const auto& steps = list_at(indirection, "indirection");
+  const auto& ref = node_at(node_at(indirection, "arg"), "ColumnRef");
+  if (steps.size() != 1 || !steps[0].contains("String") || ref.is_null()) return false;
+  const auto view = read_column_ref(ref);
+  if (view.star || view.names.size() != 1) return false;
+  const auto field = string_at(node_at(steps[0], "String"), "sval");
+  for (Scope* level = &scope; level; level = level->parent) {
+    if (!level->visible_named(view.names[0]).empty()) return false;  // a composite column
+    const auto named = level->find_named(view.names);
+    if (!named) continue;
+    if (named->entry < 0) return false;
+    const auto& e = level->entries[static_cast<std::size_t>(named->entry)];
+    for (std::size_t i = 0; i < e.columns.size(); ++i) {
+      if (e.columns[i].name != field || !e.columns[i].rewritten()) continue;
+      // Tokens: '(' × n, name, ')' × n, '.', field.
+      const auto at = token_index(tokens_, view.location);
+      if (!at) return false;
+      std::size_t close = *at + 1, parens = 0;
+      while (close < tokens_.size() && tokens_[close].single == ')') ++close, ++parens;
+      if (parens == 0 || parens > *at || close + 1 >= tokens_.size() ||
+          tokens_[close].single != '.')
+        return false;
+      for (std::size_t k = 1; k <= parens; ++k)
+        if (tokens_[*at - k].single != '(') return false;
+      const auto text = bind(*level, named->entry, i, scope, false);
+      if (!text) request_wrap(*level, named->entry);
+      if (!text) return false;
+      out_.edits.push_back({tokens_[*at - parens].start, tokens_[close + 1].end, *text});
+      return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+std::optional<std::string> Resolver::bind(const Scope& level, int entry, std::size_t index,
+                                          const Scope& at, bool with_name) {
+  const Entry& e = level.entries[static_cast<std::size_t>(entry)];
+  const Column& column = e.columns[index];
+  const VirtualAttribute& attribute = *column.seed;
+  std::vector<std::pair<std::string, std::string>> renamed;
+  for (const auto& c : e.columns)
+    if (c.physical && !c.original.empty() && c.original != c.name)
+      renamed.emplace_back(c.original, c.name);
+  std::string qualifier = e.refname;
+  if (const int hider = level.hiding_join(entry); hider >= 0) {
+    // Inside a join with an alias only the alias is visible; each column the expression reads
+    // must be unique in the join's output to be reachable through it.
+    qualifier = level.items[static_cast<std::size_t>(hider)].alias;
+    auto needed = attribute.expression.columns();
+    if (attribute.phase == Phase::materializing && column.physical) needed.push_back(column.name);
+    const auto join_columns = level.columns_of(hider);
+    for (auto name : needed) {
+      for (const auto& [from, to] : renamed)
+        if (from == name) name = to;
+      int found = 0;
+      bool ours = false;
+      for (const auto& c : join_columns)
+        if (c.name == name) ++found, ours = c.entry == entry;
+      if (found != 1 || !ours) return std::nullopt;
+    }
+  }
+  // A nearer level that shows the same name would capture the qualifier (a known gap).
+  for (const Scope* s = &at; s && s != &level; s = s->parent)
+    if (s->name_visible(qualifier)) return std::nullopt;
+  out_.reads.push_back({&attribute});
+  std::string value = attribute.expression.bind(qualifier, renamed);
+  if (!attribute.expression.null_propagating() && level.null_extended(entry)) {
+    // On the NULL-extended side of an outer join a real column reads NULL; an expression like
+    // count(*) over another table would not. System columns are not reachable through a join
+    // alias, so that case stays a known gap.
+    if (qualifier != e.refname) return std::nullopt;
+    value = "CASE WHEN " + pg::quote_identifier(qualifier) + ".ctid IS NULL THEN NULL ELSE (" +
+            value + ") END";
+  }
+  std::string text = "((" + value + "))::" + attribute.type;
+  if (attribute.phase == Phase::materializing && column.physical)
+    text = "COALESCE(" + pg::quote_identifier(qualifier) + "." + pg::quote_identifier(column.name) +
+           ", " + text + ")";
+  if (with_name) text += " AS " + pg::quote_identifier(column.name);
+  return text;
+}
+
+// One column spelled out for a '*' expansion.
+std::optional<std::string> Resolver::column_text(const Scope& scope, const ItemColumn& column,
+                                                 bool with_name) {
+  if (column.entry >= 0) {
+    const Entry& e = scope.entries[static_cast<std::size_t>(column.entry)];
+    if (e.columns[column.index].rewritten())
+      return bind(scope, column.entry, column.index, scope, with_name);
+    const int hider = scope.hiding_join(column.entry);
+    if (hider < 0) return pg::quote_identifier(e.refname) + "." + pg::quote_identifier(column.name);
+    int found = 0;
+    for (const auto& c : scope.columns_of(hider)) found += c.name == column.name;
+    if (found != 1) return std::nullopt;
+    return pg::quote_identifier(scope.items[static_cast<std::size_t>(hider)].alias) + "." +
+           pg::quote_identifier(column.name);
+  }
+  // A merged USING / NATURAL column.
+  const Item& join = scope.items[static_cast<std::size_t>(column.join)];
+  int outer_hider = -1;
+  for (int at = join.parent; at >= 0; at = scope.items[static_cast<std::size_t>(at)].parent)
+    if (!scope.items[static_cast<std::size_t>(at)].alias.empty()) outer_hider = at;
+  if (outer_hider < 0 && !join.using_alias.empty())
+    return pg::quote_identifier(join.using_alias) + "." + pg::quote_identifier(column.name);
+  if (outer_hider < 0 && !join.alias.empty())
+    return pg::quote_identifier(join.alias) + "." + pg::quote_identifier(column.name);
+  if (scope.visible_named(column.name).size() == 1 && outer_hider < 0)
+    return pg::quote_identifier(column.name);
+  auto side = [&](int item) -> std::optional<std::string> {
+    for (const auto& c : scope.columns_of(item))
+      if (c.name == column.name) return column_text(scope, c, false);
+    return std::nullopt;
+  };
+  const auto left = side(join.left);
+  const auto right = side(join.right);
+  if (!left || !right) return std::nullopt;
+  const auto suffix = with_name ? " AS " + pg::quote_identifier(column.name) : std::string();
+  if (join.join_type == "JOIN_FULL") return "COALESCE(" + *left + ", " + *right + ")" + suffix;
+  return (join.join_type == "JOIN_RIGHT" ? *right : *left) + suffix;
+}
+
+// The text of '*' over `items`, or nullopt when it needs no change (or cannot be written).
+std::optional<std::string> Resolver::star_text(const Scope& scope, const std::vector<int>& items,
+                                               bool keep_bare_star) {
+  if (!std::any_of(items.begin(), items.end(),
+                   [&](int item) { return any_rewritten(scope, item); }))
+    return std::nullopt;
+  std::string text;
+  auto append = [&text](const std::string& piece) {
+    if (!text.empty()) text += ", ";
+    text += piece;
+  };
+  bool ok = true;
+  auto spell = [&](int item) {
+    for (const auto& column : scope.columns_of(item)) {
+      const auto piece = column_text(scope, column, true);
+      if (!piece) ok = false;
+      if (piece) append(*piece);
+    }
+  };
+  auto only_appended = [&](const Entry& e) {
+    return std::none_of(e.columns.begin(), e.columns.end(),
+                        [](const Column& c) { return c.spelled_out(); });
+  };
+  auto appended = [&](const Entry& e, int entry) {
+    for (std::size_t i = 0; i < e.columns.size(); ++i)
+      if (e.columns[i].rewritten()) {
+        const auto piece = bind(scope, entry, i, scope, true);
+        if (!piece) ok = false;
+        if (piece) append(*piece);
+      }
+  };
+  const std::function<void(int)> item_text = [&](int index) {
+    const Item& item = scope.items[static_cast<std::size_t>(index)];
+    if (item.entry >= 0) {
+      const Entry& e = scope.entries[static_cast<std::size_t>(item.entry)];
+      if (!any_rewritten(scope, index)) {
+        append(pg::quote_identifier(e.refname) + ".*");
+      } else if (only_appended(e)) {
+        append(pg::quote_identifier(e.refname) + ".*");
+        appended(e, item.entry);
+      } else {
+        spell(index);
+      }
+    } else if (!any_rewritten(scope, index) && !item.alias.empty()) {
+      append(pg::quote_identifier(item.alias) + ".*");
+    } else if (item.merged.empty() && item.alias.empty()) {
+      item_text(item.left);
+      item_text(item.right);
+    } else {
+      spell(index);
+    }
+  };
+  if (keep_bare_star && items.size() == 1 &&
+      scope.items[static_cast<std::size_t>(items[0])].entry >= 0) {
+    const int entry = scope.items[static_cast<std::size_t>(items[0])].entry;
+    const Entry& e = scope.entries[static_cast<std::size_t>(entry)];
+    if (only_appended(e)) {
+      text = "*";
+      appended(e, entry);
+      return ok ? std::optional<std::string>(text) : std::nullopt;
+    }
+  }
+  for (const int item : items) item_text(item);
+  if (!ok)
+    for (const int item : items) request_wraps_under(scope, item);
+  return ok ? std::optional<std::string>(text) : std::nullopt;
+}
+
+// Expands '*' or 'alias.*' so seeded attributes appear where ADD COLUMN would put them.
+bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
+                    std::vector<std::string>* names, bool bare_star_ok) {
+  if (view.names.empty()) {
+    bool known = true;
+    for (const int item : scope.visible)
+      for (const auto& c : scope.columns_of(item)) {
+        if (names) names->push_back(c.name);
+        if (c.entry >= 0)
+          known = known && scope.entries[static_cast<std::size_t>(c.entry)].columns_known;
+      }
+    if (const auto text = star_text(scope, scope.visible, bare_star_ok))
+      out_.edits.push_back({begin, end, *text});
+    return known;
+  }
+  if (view.names.size() > 2) return false;
+  for (Scope* level = &scope; level; level = level->parent) {
+    const auto named = level->find_named(view.names);
+    if (!named) continue;
+    if (named->entry >= 0) {
+      const Entry& e = level->entries[static_cast<std::size_t>(named->entry)];
+      for (const auto& c : e.columns)
+        if (names) names->push_back(c.name);
+      const bool spelled = std::any_of(e.columns.begin(), e.columns.end(),
+                                       [](const Column& c) { return c.spelled_out(); });
+      std::string text;
+      bool ok = true;
+      for (std::size_t i = 0; i < e.columns.size(); ++i) {
+        const auto& c = e.columns[i];
+        if (!spelled && !c.rewritten()) continue;
+        auto piece = c.rewritten() ? bind(*level, named->entry, i, scope, true)
+                                   : std::optional<std::string>(pg::quote_identifier(e.refname) +
+                                                                "." + pg::quote_identifier(c.name));
+        if (!piece) ok = false;
+        if (piece) text += (text.empty() ? "" : ", ") + *piece;
+      }
+      if (ok && !text.empty()) {
+        if (spelled)
+          out_.edits.push_back({begin, end, text});
+        else
+          out_.edits.push_back({end, end, ", " + text});
+      }
+      return e.columns_known;
+    }
+    const auto columns = level->columns_of(named->join);
+    std::vector<ItemColumn> shown;
+    for (const auto& c : columns)
+      if (!named->using_alias || c.entry < 0) shown.push_back(c);
+    for (const auto& c : shown)
+      if (names) names->push_back(c.name);
+    if (!named->using_alias && level == &scope)
+      if (const auto text = star_text(*level, {named->join}, false))
+        out_.edits.push_back({begin, end, *text});
+    return true;
+  }
+  return false;
+}
+
+int Resolver::target_end(int location) const {
+  auto at = token_index(tokens_, location);
+  if (!at) return -1;
+  int depth = 0;
+  int last = -1;
+  for (std::size_t i = *at; i < tokens_.size(); ++i) {
+    const Token& t = tokens_[i];
+    if (depth == 0) {
+      if (t.single == ',' || t.single == ';' || t.single == ')') break;
+      if (t.kind == TokenKind::reserved_keyword &&
+          std::any_of(std::begin(item_terminators), std::end(item_terminators),
+                      [&](std::string_view word) { return token_is(request_.sql, t, word); }))
+        break;
+    }
+    if (t.single == '(' || t.single == '[') ++depth;
+    if (t.single == ')' || t.single == ']') --depth;
+    last = t.end;
+  }
+  return last;
+}
+
+bool Resolver::target_list(const Json& list, Scope& scope, std::vector<std::string>* names) {
+  bool known = true;
+  for (const auto& item : list) {
+    if (failed()) return known;
+    const auto& target = node_at(item, "ResTarget");
+    const auto& value = node_at(target, "val");
+    const bool has_alias = target.contains("name");
+    const auto& ref = node_at(value, "ColumnRef");
+    if (!ref.is_null()) {
+      const auto view = read_column_ref(ref);
+      if (view.star) {
+        const auto end =
+            end_after_tokens(tokens_, view.location, static_cast<int>(view.names.size() * 2 + 1));
+        if (end) known = star(view, view.location, *end, scope, names, true) && known;
+        continue;
+      }
+    }
+    const Json* leaf = has_alias ? nullptr : name_leaf(value);
+    name_leaf_ = leaf;
+    name_leaf_spliced_ = false;
+    expression(value, scope);
+    name_leaf_ = nullptr;
+    if (leaf && name_leaf_spliced_) {
+      // The spliced expression would be named after its cast: keep the attribute's name.
+      const int end = target_end(target.value("location", -1));
+      if (end >= 0)
+        out_.edits.push_back({end, end, " AS " + pg::quote_identifier(leaf_name(*leaf))});
+    }
+    if (names) names->push_back(has_alias ? string_at(target, "name") : figure_name(value));
+  }
+  return known;
+}
+
+// ORDER BY and DISTINCT ON: a bare name that is an output column means that column.
+void Resolver::sort_items(const Json& list, Scope& scope, const std::vector<std::string>& names) {
+  for (const auto& item : list) {
+    const auto& sort_by = node_at(item, "SortBy");
+    const auto& node = sort_by.is_null() ? item : node_at(sort_by, "node");
+    const auto& ref = node_at(node, "ColumnRef");
+    if (!ref.is_null()) {
+      const auto view = read_column_ref(ref);
+      if (view.names.size() == 1 && !view.star &&
+          std::find(names.begin(), names.end(), view.names[0]) != names.end())
+        continue;
+    }
+    expression(node, scope);
+  }
+}
+
+// PostgreSQL's FigureColname, for the cases that name subquery and CTE columns.
+std::string Resolver::figure_name(const Json& value) const {
+  std::string name = "?column?";
+  for_tagged(value, [&](std::string_view kind, const Json& body) {
+    if (kind == "ColumnRef") {
+      const auto view = read_column_ref(body);
+      if (!view.names.empty() && !view.star) name = view.names.back();
+    } else if (kind == "FuncCall") {
+      const auto& parts = list_at(body, "funcname");
+      if (!parts.empty()) name = string_at(node_at(parts.back(), "String"), "sval");
+    } else if (kind == "TypeCast") {
+      name = figure_name(node_at(body, "arg"));
+      if (name == "?column?") {
+        const auto& parts = list_at(node_at(body, "typeName"), "names");
+        if (!parts.empty()) name = string_at(node_at(parts.back(), "String"), "sval");
+      }
+    } else if (kind == "CollateClause") {
+      name = figure_name(node_at(body, "arg"));
+    } else if (kind == "A_Indirection") {
+      const auto& steps = list_at(body, "indirection");
+      if (!steps.empty() && steps.back().contains("String"))
+        name = string_at(node_at(steps.back(), "String"), "sval");
+      else
+        name = figure_name(node_at(body, "arg"));
+    } else if (kind == "CaseExpr") {
+      name = "case";
+    } else if (kind == "CoalesceExpr") {
+      name = "coalesce";
+    } else if (kind == "MinMaxExpr") {
+      name = body.value("op", "") == "IS_GREATEST" ? "greatest" : "least";
+    } else if (kind == "A_ArrayExpr") {
+      name = "array";
+    } else if (kind == "RowExpr") {
+      name = "row";
+    } else if (kind == "GroupingFunc") {
+      name = "grouping";
+    } else if (kind == "SubLink") {
+      const auto type = body.value("subLinkType", "");
+      if (type == "EXISTS_SUBLINK") name = "exists";
+      if (type == "ARRAY_SUBLINK") name = "array";
+      if (type == "EXPR_SUBLINK") {
+        const auto& targets =
+            list_at(node_at(node_at(body, "subselect"), "SelectStmt"), "targetList");
+        if (!targets.empty()) {
+          const auto& target = node_at(targets[0], "ResTarget");
+          name = target.contains("name") ? string_at(target, "name")
+                                         : figure_name(node_at(target, "val"));
+        }
+      }
+    }
+  });
+  return name;
+}
+
+}  // namespace seedproxy::rewriter

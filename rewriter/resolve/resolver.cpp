@@ -1,0 +1,269 @@
+// Statements, clause by clause in the order PostgreSQL's parse analysis visits them: SELECT
+// (set operations, VALUES, TABLE), INSERT, UPDATE, DELETE, MERGE, COPY and the statements that
+// wrap a query (EXPLAIN, PREPARE, DECLARE, CREATE TABLE AS, CREATE VIEW).
+#include <algorithm>
+
+#include "common/text.hpp"
+#include "rewriter/resolve/resolver_internal.hpp"
+
+namespace seedproxy::rewriter {
+
+const Json& list_items(const Json& node) {
+  if (node.is_array()) return node;
+  return list_at(node_at(node, "List"), "items");
+}
+
+int leftmost_location(const Json& node) {
+  int best = -1;
+  if (node.is_object()) {
+    for (const auto& [key, child] : node.items()) {
+      int at = -1;
+      if (key == "location" && child.is_number_integer())
+        at = child.get<int>();
+      else if (child.is_structured())
+        at = leftmost_location(child);
+      if (at >= 0 && (best < 0 || at < best)) best = at;
+    }
+  } else if (node.is_array()) {
+    for (const auto& child : node) {
+      const int at = leftmost_location(child);
+      if (at >= 0 && (best < 0 || at < best)) best = at;
+    }
+  }
+  return best;
+}
+
+void Resolver::fail(std::string sqlstate, std::string message, std::string detail, int position) {
+  if (failed()) return;
+  analysis_error_ = SqlError{std::move(sqlstate), std::move(message), std::move(detail), position};
+}
+
+void Resolver::refuse(std::string sqlstate, std::string message, std::string detail) {
+  if (rewrite_error_) return;
+  rewrite_error_ = SqlError{std::move(sqlstate), std::move(message), std::move(detail), 0};
+}
+
+// 1-based character position of a byte offset, as PostgreSQL reports positions.
+int Resolver::position_of(int byte_offset) const {
+  const auto bytes = std::min<std::size_t>(static_cast<std::size_t>(std::max(byte_offset, 0)),
+                                           request_.sql.size());
+  return 1 + static_cast<int>(text::utf8_count(request_.sql.substr(0, bytes)));
+}
+
+Resolver::Depth::Depth(Resolver& resolver) : resolver_(resolver) {
+  if (++resolver_.depth_ == max_depth + 1)
+    resolver_.fail("54001", "statement too deeply nested for seedproxy to resolve",
+                   "It nests more than " + std::to_string(max_depth) + " levels.");
+}
+
+Resolution Resolver::take() {
+  if (analysis_error_)
+    out_.error = std::move(analysis_error_);
+  else if (rewrite_error_)
+    out_.error = std::move(rewrite_error_);
+  return std::move(out_);
+}
+
+void Resolver::statement(const Json& node, Scope* parent) {
+  if (failed()) return;
+  for_tagged(node, [&](std::string_view kind, const Json& body) {
+    if (kind == "SelectStmt") {
+      select(body, parent);
+    } else if (kind == "InsertStmt") {
+      insert(body, parent);
+    } else if (kind == "UpdateStmt") {
+      update(body, parent);
+    } else if (kind == "DeleteStmt") {
+      delete_(body, parent);
+    } else if (kind == "MergeStmt") {
+      merge(body, parent);
+    } else if (kind == "CopyStmt") {
+      copy(body);
+    } else if (kind == "ExplainStmt" || kind == "PrepareStmt" || kind == "DeclareCursorStmt" ||
+               kind == "CreateTableAsStmt" || kind == "ViewStmt") {
+      statement(node_at(body, "query"), parent);
+    } else if (kind == "CreateFunctionStmt") {
+      // A BEGIN ATOMIC body is parsed with the statement, so it is rewritten like a view's
+      // query: {"List": {"items": [{"List": {"items": [statements]}}]}}; string bodies are not.
+      for (const auto& block : list_at(node_at(node_at(body, "sql_body"), "List"), "items")) {
+        const auto& inner = node_at(block, "List");
+        if (inner.is_null())
+          statement(block, parent);
+        else
+          for (const auto& each : list_at(inner, "items")) statement(each, parent);
+      }
+    }
+  });
+}
+
+std::vector<std::string> Resolver::select(const Json& body, Scope* parent, bool* known) {
+  bool ignored = false;
+  bool& names_known = known ? *known : ignored;
+  names_known = false;
+  std::vector<std::string> names;
+  const Depth depth(*this);
+  if (!body.is_object() || failed() || depth.too_deep()) return names;
+  Scope scope;
+  scope.parent = parent;
+  with_clause(body, scope);
+
+  if (const auto op = body.find("op"); op != body.end() && *op != "SETOP_NONE") {
+    // Set operation branches are untagged SelectStmt bodies.
+    names = select(node_at(body, "larg"), &scope, &names_known);
+    select(node_at(body, "rarg"), &scope);
+    // Its ORDER BY may name only output columns; LIMIT sees no columns at all.
+    for (const char* key : {"limitOffset", "limitCount"})
+      if (const auto it = body.find(key); it != body.end()) expression(*it, scope);
+    return names;
+  }
+
+  const auto& values = list_at(body, "valuesLists");
+  if (!values.empty()) {
+    for (const auto& row : values) expression(row, scope);
+    for (std::size_t i = 1; i <= list_items(values[0]).size(); ++i)
+      names.push_back("column" + std::to_string(i));
+    names_known = true;
+  }
+  from_clause(list_at(body, "fromClause"), scope);
+  const auto& targets = list_at(body, "targetList");
+  const auto& first_ref =
+      targets.empty() ? Json()
+                      : node_at(node_at(node_at(targets[0], "ResTarget"), "val"), "ColumnRef");
+  if (targets.size() == 1 && first_ref.is_object() && first_ref.value("location", 0) < 0) {
+    table_form(body, scope);  // TABLE name: a '*' the parser made up, with no location
+    for (const auto& column : scope.visible_columns()) names.push_back(column.name);
+    names_known = true;
+  } else if (values.empty()) {
+    names_known = target_list(targets, scope, &names);
+  }
+  if (const auto it = body.find("whereClause"); it != body.end()) expression(*it, scope);
+  if (const auto it = body.find("havingClause"); it != body.end()) expression(*it, scope);
+  sort_items(list_at(body, "sortClause"), scope, names);
+  if (const auto it = body.find("groupClause"); it != body.end()) expression(*it, scope);
+  sort_items(list_at(body, "distinctClause"), scope, names);
+  for (const char* key : {"limitOffset", "limitCount", "windowClause"})
+    if (const auto it = body.find(key); it != body.end()) expression(*it, scope);
+  return names;
+}
+
+// "TABLE name" becomes "SELECT *, … FROM name" when the table has seeded attributes.
+void Resolver::table_form(const Json& body, Scope& scope) {
+  const auto& from = list_at(body, "fromClause");
+  if (from.size() != 1) return;
+  const auto text = star_text(scope, scope.visible, true);
+  const auto at = token_index(tokens_, node_at(from[0], "RangeVar").value("location", -1));
+  if (!text || !at) return;
+  for (std::size_t back = 1; back <= 2 && back <= *at; ++back) {
+    const Token& token = tokens_[*at - back];
+    if (token_is(request_.sql, token, "table")) {
+      out_.edits.push_back({token.start, token.end, "SELECT " + *text + " FROM"});
+      return;
+    }
+  }
+}
+
+void Resolver::returning(const Json& body, Scope& scope) {
+  returning_names_.clear();
+  returning_known_ = target_list(list_at(body, "returningList"), scope, &returning_names_);
+}
+
+void Resolver::insert(const Json& body, Scope* parent) {
+  Scope scope;
+  scope.parent = parent;
+  with_clause(body, scope);
+  const auto& source = node_at(node_at(body, "selectStmt"), "SelectStmt");
+  bool source_known = false;
+  const auto source_names = select(source, &scope, &source_known);
+  const int target = target_relation(body, scope);
+  insert_target(body, scope, target, source, source_known ? source_names.size() : 0);
+  if (failed()) return;
+  if (const auto it = body.find("onConflictClause"); it != body.end()) {
+    scope.visible = {target};
+    if (const auto infer = it->find("infer"); infer != it->end()) expression(*infer, scope);
+    Entry excluded =
+        scope
+            .entries[static_cast<std::size_t>(scope.items[static_cast<std::size_t>(target)].entry)];
+    excluded.refname = "excluded";
+    excluded.aliased = true;
+    scope.visible.push_back(scope.add_leaf(std::move(excluded)));
+    set_list(list_at(*it, "targetList"), scope, target, true);
+    if (const auto where = it->find("whereClause"); where != it->end()) expression(*where, scope);
+  }
+  scope.visible = {target};
+  returning(body, scope);
+}
+
+void Resolver::update(const Json& body, Scope* parent) {
+  Scope scope;
+  scope.parent = parent;
+  with_clause(body, scope);
+  const int target = target_relation(body, scope);
+  from_clause(list_at(body, "fromClause"), scope);
+  scope.visible.insert(scope.visible.begin(), target);
+  if (const auto it = body.find("whereClause"); it != body.end()) expression(*it, scope);
+  returning(body, scope);
+  set_list(list_at(body, "targetList"), scope, target, false);
+}
+
+void Resolver::delete_(const Json& body, Scope* parent) {
+  Scope scope;
+  scope.parent = parent;
+  with_clause(body, scope);
+  const int target = target_relation(body, scope);
+  from_clause(list_at(body, "usingClause"), scope);
+  scope.visible.insert(scope.visible.begin(), target);
+  if (const auto it = body.find("whereClause"); it != body.end()) expression(*it, scope);
+  returning(body, scope);
+}
+
+void Resolver::merge(const Json& body, Scope* parent) {
+  Scope scope;
+  scope.parent = parent;
+  with_clause(body, scope);
+  const int target = target_relation(body, scope);
+  const int source = from_item(node_at(body, "sourceRelation"), scope);
+  scope.visible = {target, source};
+  if (const auto it = body.find("joinCondition"); it != body.end()) expression(*it, scope);
+  for (const auto& node : list_at(body, "mergeWhenClauses")) {
+    const auto& clause = node_at(node, "MergeWhenClause");
+    // WHEN NOT MATCHED sees only the source row.
+    scope.visible = clause.value("matched", false) ? std::vector<int>{target, source}
+                                                   : std::vector<int>{source};
+    if (const auto it = clause.find("condition"); it != clause.end()) expression(*it, scope);
+    const auto command = clause.value("commandType", "");
+    if (command == "CMD_UPDATE") {
+      set_list(list_at(clause, "targetList"), scope, target, false);
+    } else if (command == "CMD_INSERT") {
+      for (const auto& value : list_at(clause, "values")) expression(value, scope);
+      insert_target(clause, scope, target, Json(), 0);
+    }
+  }
+}
+
+void Resolver::copy(const Json& body) {
+  if (const auto query = body.find("query"); query != body.end()) {
+    statement(*query, nullptr);
+    return;
+  }
+  copy_columns(body);
+}
+
+Resolution resolve_statement(const Json& statement, const RewriteRequest& request,
+                             const std::vector<Token>& tokens) {
+  Resolver resolver(request, tokens);
+  resolver.statement(statement, nullptr);
+  std::set<int> wrapped = resolver.wrap_requests();
+  if (wrapped.empty()) return resolver.take();
+  // Some relation must be read through a derived table; wrapping it may reveal another.
+  for (int pass = 0; pass < 3; ++pass) {
+    Resolver again(request, tokens, wrapped);
+    again.statement(statement, nullptr);
+    const auto& more = again.wrap_requests();
+    if (std::includes(wrapped.begin(), wrapped.end(), more.begin(), more.end()) || pass == 2)
+      return again.take();
+    wrapped.insert(more.begin(), more.end());
+  }
+  return resolver.take();
+}
+
+}  // namespace seedproxy::rewriter

@@ -1,0 +1,120 @@
+// The resolver's working state, shared by the files that re-enact PostgreSQL's parse analysis:
+// statements (resolver.cpp), FROM clauses (from_clause.cpp), expressions and names
+// (references.cpp), and writes to seeded attributes (writes.cpp).
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rewriter/resolve/resolver.hpp"
+#include "rewriter/resolve/scope.hpp"
+
+namespace seedproxy::rewriter {
+
+// The items of a {"List": {"items": [...]}} node (VALUES rows, multi-assignment rows).
+[[nodiscard]] const Json& list_items(const Json& node);
+
+// The leftmost location in a raw expression, as PostgreSQL's exprLocation mostly reports; -1 when
+// the subtree has none.
+[[nodiscard]] int leftmost_location(const Json& node);
+
+class Resolver {
+ public:
+  // `wrapped`: locations of relations to read through a derived table that exposes their
+  // seeded attributes as real columns (the fallback when a reference cannot be spliced).
+  Resolver(const RewriteRequest& request, const std::vector<Token>& tokens,
+           std::set<int> wrapped = {})
+      : request_(request), tokens_(tokens), wrapped_(std::move(wrapped)) {}
+
+  void statement(const Json& node, Scope* parent);
+  [[nodiscard]] Resolution take();
+  // Relations this pass found it could not splice for; a second pass wraps them.
+  [[nodiscard]] const std::set<int>& wrap_requests() const { return wrap_requests_; }
+
+ private:
+  // ---- errors: analysis errors win over rewrite-phase refusals, as in PostgreSQL ----
+  [[nodiscard]] bool failed() const { return analysis_error_.has_value(); }
+  void fail(std::string sqlstate, std::string message, std::string detail, int position = 0);
+  void refuse(std::string sqlstate, std::string message, std::string detail);
+  [[nodiscard]] int position_of(int byte_offset) const;
+  // Guards the recursion over the tree: a statement nested deeper than this is refused rather
+  // than risking the thread's stack.
+  struct Depth {
+    explicit Depth(Resolver& resolver);
+    ~Depth() { --resolver_.depth_; }
+    Depth(const Depth&) = delete;
+    Depth& operator=(const Depth&) = delete;
+    [[nodiscard]] bool too_deep() const { return resolver_.depth_ > max_depth; }
+    Resolver& resolver_;
+  };
+  static constexpr int max_depth = 2000;
+
+  // ---- statements (resolver.cpp) ----
+  std::vector<std::string> select(const Json& body, Scope* parent, bool* known = nullptr);
+  void insert(const Json& body, Scope* parent);
+  void update(const Json& body, Scope* parent);
+  void delete_(const Json& body, Scope* parent);
+  void merge(const Json& body, Scope* parent);
+  void copy(const Json& body);
+  void returning(const Json& body, Scope& scope);
+  void table_form(const Json& body, Scope& scope);
+
+  // ---- FROM clauses (from_clause.cpp) ----
+  void from_clause(const Json& list, Scope& scope);
+  int from_item(const Json& node, Scope& scope);
+  Entry relation_entry(const Json& range_var, const Scope& scope);
+  void apply_alias(const Json& range, Entry& entry);
+  [[nodiscard]] std::optional<std::pair<int, int>> alias_columns_cut(const Json& range_var,
+                                                                     const Entry& entry) const;
+  void trim_alias_columns(const Json& range_var, const Entry& entry);
+  void with_clause(const Json& body, Scope& scope);
+  int target_relation(const Json& body, Scope& scope);
+  [[nodiscard]] std::optional<std::pair<int, int>> relation_span(const Json& range_var) const;
+  void wrap(const Json& range_var, Entry& entry);
+  void request_wrap(const Scope& scope, int entry);
+  void request_wraps_under(const Scope& scope, int item);
+
+  // ---- expressions and names (references.cpp) ----
+  void expression(const Json& node, Scope& scope);
+  bool target_list(const Json& list, Scope& scope, std::vector<std::string>* names);
+  bool star(const ColumnRefView& view, int begin, int end, Scope& scope,
+            std::vector<std::string>* names, bool bare_star_ok);
+  [[nodiscard]] std::optional<std::string> star_text(const Scope& scope,
+                                                     const std::vector<int>& items,
+                                                     bool keep_bare_star);
+  [[nodiscard]] std::string figure_name(const Json& value) const;
+  bool column_ref(const ColumnRefView& view, Scope& scope);
+  bool field_of_row(const Json& indirection, Scope& scope);
+  bool whole_row(const ColumnRefView& view, const Scope& level, int entry, const Scope& at);
+  [[nodiscard]] std::optional<std::string> bind(const Scope& level, int entry, std::size_t index,
+                                                const Scope& at, bool with_name);
+  [[nodiscard]] std::optional<std::string> column_text(const Scope& scope, const ItemColumn& column,
+                                                       bool with_name);
+  [[nodiscard]] int target_end(int location) const;
+  void sort_items(const Json& list, Scope& scope, const std::vector<std::string>& names);
+
+  // ---- writes to seeded attributes (writes.cpp) ----
+  void insert_target(const Json& body, const Scope& scope, int target_item, const Json& source,
+                     std::size_t source_count);
+  void set_list(const Json& list, Scope& scope, int target_item, bool on_conflict);
+  void copy_columns(const Json& body);
+
+  const RewriteRequest& request_;
+  const std::vector<Token>& tokens_;
+  Resolution out_;
+  std::optional<SqlError> analysis_error_;
+  std::optional<SqlError> rewrite_error_;
+  int depth_ = 0;
+  std::set<int> wrapped_;
+  std::set<int> wrap_requests_;
+  std::vector<std::string> returning_names_;
+  bool returning_known_ = false;
+  // The column reference that names an unaliased select-list item, and whether it was spliced.
+  const Json* name_leaf_ = nullptr;
+  bool name_leaf_spliced_ = false;
+};
+
+}  // namespace seedproxy::rewriter

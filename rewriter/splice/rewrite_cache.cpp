@@ -1,0 +1,47 @@
+// LRU bookkeeping for rewrite results, with entry and byte bounds.
+#include "rewriter/splice/rewrite_cache.hpp"
+
+namespace seedproxy::rewriter {
+
+std::string RewriteCache::make_key(std::string_view sql, std::uint64_t version,
+                                   std::span<const std::string> path) {
+  std::string key;
+  key.reserve(sql.size() + 32);
+  key.append(reinterpret_cast<const char*>(&version), sizeof version);
+  for (const auto& schema : path) key.append(schema).push_back('\0');
+  key.push_back('\x01');
+  key.append(sql);
+  return key;
+}
+
+std::shared_ptr<const CachedRewrite> RewriteCache::find(std::string_view sql, std::uint64_t version,
+                                                        std::span<const std::string> path) {
+  const auto key = make_key(sql, version, path);
+  const auto it = index_.find(key);
+  if (it == index_.end()) {
+    ++misses_;
+    return nullptr;
+  }
+  ++hits_;
+  order_.splice(order_.begin(), order_, it->second);
+  return it->second->value;
+}
+
+void RewriteCache::store(std::string_view sql, std::uint64_t version,
+                         std::span<const std::string> path,
+                         std::shared_ptr<const CachedRewrite> value) {
+  auto key = make_key(sql, version, path);
+  const std::size_t cost = key.size() + (value ? value->sql.size() : 0) + 128;
+  if (cost > max_bytes_ / 8 || index_.count(key)) return;
+  order_.push_front(Slot{std::move(key), std::move(value)});
+  index_.emplace(order_.front().key, order_.begin());
+  bytes_ += cost;
+  while (order_.size() > max_entries_ || bytes_ > max_bytes_) {
+    const Slot& last = order_.back();
+    bytes_ -= last.key.size() + (last.value ? last.value->sql.size() : 0) + 128;
+    index_.erase(last.key);
+    order_.pop_back();
+  }
+}
+
+}  // namespace seedproxy::rewriter

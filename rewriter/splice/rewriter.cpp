@@ -1,0 +1,81 @@
+// Rewriting a whole client text: pre-filter, parse once, resolve each statement, splice, and
+// turn a refused statement into one PostgreSQL fails on so its own state machine stays exact.
+#include "rewriter/splice/rewriter.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "common/identifiers.hpp"
+#include "common/text.hpp"
+#include "rewriter/parse/pg_parser.hpp"
+#include "rewriter/resolve/resolver.hpp"
+
+namespace seedproxy::rewriter {
+namespace {
+
+std::string marker_for(std::string_view sql, std::size_t statement) {
+  const std::uint64_t hash = text::fnv1a(sql);  // stable across runs and processes
+  char text[32];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash + statement));
+  return std::string(refusal_marker_prefix) + text;
+}
+
+std::string splice(std::string_view sql, std::vector<Edit> edits) {
+  std::stable_sort(edits.begin(), edits.end(),
+                   [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
+  std::string out;
+  out.reserve(sql.size() + 64 * edits.size());
+  int at = 0;
+  for (const auto& edit : edits) {
+    if (edit.begin < at) continue;  // overlapping edits cannot come from one parse; be safe
+    out.append(sql.substr(static_cast<std::size_t>(at), static_cast<std::size_t>(edit.begin - at)));
+    out += edit.text;
+    at = edit.end;
+  }
+  out.append(sql.substr(static_cast<std::size_t>(at)));
+  return out;
+}
+
+}  // namespace
+
+RewriteResult rewrite(const RewriteRequest& request) {
+  RewriteResult result;
+  if (request.seeds.empty() || !request.seeds.might_apply(request.sql)) return result;
+  const ParsedSql parsed = parse_sql(request.sql);
+  // A text PostgreSQL cannot parse goes through as sent: the server reports its own error.
+  if (parsed.failure) return result;
+
+  std::vector<Edit> edits;
+  const auto& statements = list_at(parsed.tree.root(), "stmts");
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    const auto& entry = statements[i];
+    Resolution resolution = resolve_statement(node_at(entry, "stmt"), request, parsed.tokens);
+    if (resolution.error) {
+      const int begin = entry.value("stmt_location", 0);
+      const int length = entry.value("stmt_len", 0);
+      const int end = length == 0 ? static_cast<int>(request.sql.size()) : begin + length;
+      // Statements after this one never run, so resolving them is not needed.
+      result.outcome = RewriteResult::Outcome::refused;
+      result.error = std::move(*resolution.error);
+      result.refusal_marker = marker_for(request.sql, i);
+      edits.push_back({begin, end, " SELECT " + pg::quote_identifier(result.refusal_marker)});
+      result.sql = splice(request.sql, std::move(edits));
+      return result;
+    }
+    for (auto& edit : resolution.edits) edits.push_back(std::move(edit));
+    // Once per statement and attribute, however often the statement names it.
+    const auto first_of_statement = result.reads.size();
+    for (const auto& read : resolution.reads) {
+      const auto begin = result.reads.begin() + static_cast<std::ptrdiff_t>(first_of_statement);
+      if (std::none_of(begin, result.reads.end(),
+                       [&](const AttributeRead& seen) { return seen.attribute == read.attribute; }))
+        result.reads.push_back(read);
+    }
+  }
+  if (edits.empty()) return result;
+  result.outcome = RewriteResult::Outcome::rewritten;
+  result.sql = splice(request.sql, std::move(edits));
+  return result;
+}
+
+}  // namespace seedproxy::rewriter

@@ -1,0 +1,32 @@
+// The Virtual Attribute Resolver: a pure function of (SQL text, catalog, seeds, search_path)
+// that splices virtual attributes into statements, or refuses writes to them.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rewriter/resolve/rewrite_request.hpp"
+
+namespace seedproxy::rewriter {
+
+struct RewriteResult {
+  enum class Outcome { unchanged, rewritten, refused };
+  Outcome outcome = Outcome::unchanged;
+  // rewritten: the new text. refused: the client's text with the refused statement replaced by
+  // a statement PostgreSQL fails on at parse analysis, naming `refusal_marker`; the proxy swaps
+  // that error for `error`. This keeps PostgreSQL's own transaction and pipeline state exact.
+  std::string sql;
+  SqlError error;
+  std::string refusal_marker;
+  std::vector<AttributeRead> reads;  // virtual attributes the statement reads
+};
+
+[[nodiscard]] RewriteResult rewrite(const RewriteRequest& request);
+
+// The identifier prefix of refusal markers; an ErrorResponse 42703 naming a column that starts
+// with it comes from a refused statement.
+inline constexpr std::string_view refusal_marker_prefix = "seedproxy refused statement ";
+
+}  // namespace seedproxy::rewriter

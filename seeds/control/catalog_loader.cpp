@@ -1,0 +1,27 @@
+// One catalog query over pg_class / pg_attribute, grouped into relations.
+#include "seeds/control/catalog_loader.hpp"
+
+namespace seedproxy::seeds {
+
+rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t version) {
+  const auto result = connection.query("loading the catalog", R"sql(
+    SELECT n.nspname, c.relname, a.attname
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+    WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+      AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+    ORDER BY n.nspname, c.relname, a.attnum)sql");
+  std::vector<rewriter::Relation> relations;
+  const int rows = PQntuples(result.get());
+  for (int row = 0; row < rows; ++row) {
+    const char* schema = PQgetvalue(result.get(), row, 0);
+    const char* name = PQgetvalue(result.get(), row, 1);
+    if (relations.empty() || relations.back().schema != schema || relations.back().name != name)
+      relations.push_back({schema, name, {}});
+    relations.back().columns.emplace_back(PQgetvalue(result.get(), row, 2));
+  }
+  return rewriter::Catalog(std::move(relations), version);
+}
+
+}  // namespace seedproxy::seeds

@@ -1,0 +1,118 @@
+// libpq connection setup with keyword/value parameters and checked, parameterised queries.
+#include "seeds/control/control_connection.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace seedproxy::seeds {
+
+std::string text_array_literal(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (const char c : item) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+PGconn* connect_to(const ControlTarget& target, const std::string& database,
+                   const char* application_name) {
+  const std::string port = std::to_string(target.port);
+  const std::string timeout =
+      std::to_string(std::max(1L, std::lround(std::ceil(target.connect_timeout_seconds))));
+  std::vector<const char*> keywords{"host",           "port", "user", "dbname", "application_name",
+                                    "connect_timeout"};
+  std::vector<const char*> values{target.host.c_str(), port.c_str(),     target.user.c_str(),
+                                  database.c_str(),    application_name, timeout.c_str()};
+  if (target.password) {
+    keywords.push_back("password");
+    values.push_back(target.password->c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  return PQconnectdbParams(keywords.data(), values.data(), 0);
+}
+
+ControlConnection::ControlConnection(const ControlTarget& target, const std::string& database) {
+  connection_ = connect_to(target, database, "seedproxy");
+  if (!connection_ || PQstatus(connection_) != CONNECTION_OK) {
+    std::string message = connection_ ? PQerrorMessage(connection_) : "out of memory";
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    if (connection_) PQfinish(connection_);
+    connection_ = nullptr;
+    throw std::runtime_error("control connection to database \"" + database + "\" as \"" +
+                             target.user + "\" failed: " + message);
+  }
+}
+
+ControlConnection::~ControlConnection() {
+  if (connection_) PQfinish(connection_);
+}
+
+Result ControlConnection::query(const char* purpose, const std::string& sql,
+                                const std::vector<std::string>& parameters) {
+  std::vector<const char*> values;
+  values.reserve(parameters.size());
+  for (const auto& p : parameters) values.push_back(p.c_str());
+  Result result(PQexecParams(connection_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0));
+  const auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    std::string message = PQerrorMessage(connection_);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    const char* sqlstate = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
+    throw QueryError(std::string(purpose) + " failed: " + message, sqlstate ? sqlstate : "");
+  }
+  return result;
+}
+
+ServerError ControlConnection::server_error(const PGresult* result, const char* purpose) const {
+  const char* sqlstate = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  // libpq's own failures (lost connection, out of memory) carry no SQLSTATE from the server.
+  if (!sqlstate || PQstatus(connection_) != CONNECTION_OK) {
+    std::string message = PQerrorMessage(connection_);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw std::runtime_error(std::string(purpose) + " failed: " + message);
+  }
+  ServerError error;
+  error.sqlstate = sqlstate;
+  if (const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY))
+    error.message = primary;
+  if (const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL))
+    error.detail = detail;
+  if (const char* hint = PQresultErrorField(result, PG_DIAG_MESSAGE_HINT)) error.hint = hint;
+  if (const char* position = PQresultErrorField(result, PG_DIAG_STATEMENT_POSITION))
+    error.position = std::atoi(position);
+  return error;
+}
+
+std::variant<Result, ServerError> ControlConnection::try_query(
+    const std::string& sql, const std::vector<std::string>& parameters) {
+  std::vector<const char*> values;
+  values.reserve(parameters.size());
+  for (const auto& p : parameters) values.push_back(p.c_str());
+  Result result(PQexecParams(connection_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0));
+  const auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) return result;
+  return server_error(result.get(), "statement");
+}
+
+std::optional<ServerError> ControlConnection::try_prepare(const std::string& sql) {
+  Result result(PQprepare(connection_, "", sql.c_str(), 0, nullptr));
+  if (result && PQresultStatus(result.get()) == PGRES_COMMAND_OK) return std::nullopt;
+  return server_error(result.get(), "prepare");
+}
+
+bool ControlConnection::in_transaction() const noexcept {
+  const auto status = PQtransactionStatus(connection_);
+  return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+}
+
+}  // namespace seedproxy::seeds

@@ -1,0 +1,80 @@
+// The Gradual Materialization Engine in a running proxy: for every database with a registry, a
+// worker that elects one materializer among all proxies (a session advisory lock), decides what to
+// materialize (operator requests, then interrupted work, then the hottest seed past its read
+// threshold), runs the Materializer for it on its own thread, follows PAUSE/RESUME/ROLLBACK
+// requests within a second, and publishes progress. Admin commands are served off the I/O
+// threads as jobs.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "seeds/control/control_connection.hpp"
+#include "seeds/materialize/materializer.hpp"
+#include "seeds/materialize/progress.hpp"
+
+namespace seedproxy::seeds {
+
+class SnapshotRegistry;
+
+// An admin console command for the engine. `target` as typed: [[database.]schema.]table.attribute,
+// empty for PAUSE / RESUME of everything.
+struct EngineJob {
+  enum class Verb : std::uint8_t { materialize, rollback, pause, resume };
+  Verb verb = Verb::materialize;
+  std::string target;
+  // Set by the engine before `done`:
+  std::string sqlstate;  // empty: accepted
+  std::string message;   // the error, or what was done
+  std::string hint;
+  std::atomic<bool> done{false};
+};
+
+class MaterializationEngine {
+ public:
+  MaterializationEngine(ControlTarget target, std::string instance, SnapshotRegistry& snapshots,
+                        config::Materialization settings);
+  MaterializationEngine(const MaterializationEngine&) = delete;
+  MaterializationEngine& operator=(const MaterializationEngine&) = delete;
+  ~MaterializationEngine();
+
+  void start();
+  // Stops every backfill (each within about a second) and joins the threads. Idempotent.
+  void stop();
+
+  // Never blocks: the engine's thread answers the job and then sets job->done.
+  void submit(std::shared_ptr<EngineJob> job);
+
+  // Every seed with a materialization (running, finished or requested), from the newest reads;
+  // non-blocking, any thread.
+  [[nodiscard]] std::vector<MaterializationStatus> statuses() const;
+
+ private:
+  class Worker;
+
+  void run();
+  void serve(EngineJob& job);
+
+  ControlTarget target_;
+  std::string instance_;
+  SnapshotRegistry& snapshots_;
+  config::Materialization settings_;
+
+  mutable std::mutex mutex_;  // guards jobs_, workers_, stopping_ and wakes the engine thread
+  std::condition_variable wake_;
+  std::vector<std::shared_ptr<EngineJob>> jobs_;
+  std::map<std::string, std::unique_ptr<Worker>> workers_;  // by database
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace seedproxy::seeds

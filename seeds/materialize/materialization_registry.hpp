@@ -1,0 +1,75 @@
+// The materialization engine's reads and writes of a database's registry: the seeds with what the
+// engine decides on (policy, reads in the window, operator requests, stored progress), requests
+// written by admin consoles, phase switches announced to every proxy, and the durable
+// MaterializationStore of one seed (a row of seedproxy.materializations).
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "seeds/control/control_connection.hpp"
+#include "seeds/materialize/materializer.hpp"
+
+namespace seedproxy::seeds {
+
+struct SeedName {
+  std::string schema, table, attribute;
+  auto operator<=>(const SeedName&) const = default;
+  [[nodiscard]] std::string text() const { return schema + "." + table + "." + attribute; }
+};
+
+// A row of seedproxy.materializations.
+struct StoredMaterialization {
+  MaterializationState state;
+  std::string owner;       // instance that wrote it last
+  std::string updated_at;  // as PostgreSQL prints timestamptz
+  std::optional<double> rows_per_second;
+};
+
+// A seed as the engine sees it.
+struct EngineSeed {
+  SeedName name;
+  std::string type, expression, phase, policy;
+  bool cross_table = false;
+  std::vector<std::string> key_columns;
+  std::uint64_t threshold_reads = 0, window_seconds = 0, reads_in_window = 0;
+  std::string requested;  // "materialize", "rollback" or empty
+  bool paused = false;
+  std::optional<StoredMaterialization> materialization;
+};
+
+// Every seed of the registry in the connected database (at version 2 or later).
+[[nodiscard]] std::vector<EngineSeed> read_engine_seeds(ControlConnection& connection);
+
+// Records an operator's request ("materialize", "rollback", or "" to clear it) and announces it.
+void write_request(ControlConnection& connection, const std::string& database, const SeedName& seed,
+                   std::string_view request);
+// PAUSE / RESUME of a seed's materialization, announced.
+void write_paused(ControlConnection& connection, const std::string& database, const SeedName& seed,
+                  bool paused);
+// Sets the seed's phase (virtual, materializing, materialized, rolled_back) and announces it
+// (always: a catalog change may come with it); reaching materialized or rolled_back clears the
+// request that led there. Returns whether the phase was different before.
+bool write_phase(ControlConnection& connection, const std::string& database, const SeedName& seed,
+                 std::string_view phase);
+// Forgets a finished (rolled back) materialization, so the seed can be materialized afresh.
+void clear_materialization(ControlConnection& connection, const SeedName& seed);
+
+// One seed's state in seedproxy.materializations; every save is committed when it returns.
+class RegistryMaterializationStore final : public MaterializationStore {
+ public:
+  RegistryMaterializationStore(ControlConnection& connection, SeedName seed, std::string owner);
+  [[nodiscard]] std::optional<MaterializationState> load() override;
+  void save(const MaterializationState& state) override;
+
+ private:
+  ControlConnection& connection_;
+  SeedName seed_;
+  std::string owner_;
+};
+
+}  // namespace seedproxy::seeds

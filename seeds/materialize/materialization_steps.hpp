@@ -1,0 +1,138 @@
+// The Gradual Materialization Engine's steps for one row-local seed, each an idempotent function
+// over a control connection: add the column, install the write trigger, backfill and verify one
+// key-ordered batch, roll back. The state machine that sequences them is materializer.hpp.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "seeds/control/control_connection.hpp"
+#include "seeds/validate/validator.hpp"
+
+namespace seedproxy::seeds {
+
+// What the engine needs to know about a seed (from the registry or a ValidatedSeed).
+struct MaterializationTarget {
+  std::string schema, table, attribute;
+  std::string type;                      // pasted as validated, e.g. "numeric(12,2)"
+  std::string expression;                // pasted as validated
+  std::vector<std::string> key_columns;  // primary key or NOT NULL unique key, in key order
+  bool cross_table = false;
+};
+
+[[nodiscard]] MaterializationTarget materialization_target(const ValidatedSeed& seed);
+
+// The seed cannot be materialized (cross-table expression, no key, ...) or a database object
+// in the way was not made by seedproxy. Retrying does not help; the seed stays virtual.
+class MaterializationRefused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct StepSettings {
+  // Longest a DDL statement (or a batch's row lock) waits for a lock; other sessions queue
+  // behind a waiting ACCESS EXCLUSIVE request, so this bounds the stall they can see.
+  std::chrono::milliseconds lock_timeout{50};
+  // Back-off between DDL attempts that hit lock_timeout: initial, doubled, capped.
+  std::chrono::milliseconds retry_initial{50};
+  std::chrono::milliseconds retry_max{2000};
+  // A DDL step gives up (throws) after trying this long.
+  std::chrono::milliseconds give_up_after{std::chrono::minutes(10)};
+  // Upper bound of one backfill or verify statement, so a stop request is honoured promptly.
+  std::chrono::milliseconds statement_timeout{1000};
+};
+
+// A backfill watermark: the last key done, one text value per key column; empty = before the
+// first row.
+using Watermark = std::vector<std::string>;
+
+// The SQL for one target, prepared once from the live catalog: every identifier quoted, the
+// expression bound to the table's columns, key column types looked up. Plain data so the steps
+// below (and their tests) can read it.
+struct MaterializationPlan {
+  // Throws MaterializationRefused for a seed the engine cannot materialize, QueryError when the
+  // catalog cannot be read.
+  [[nodiscard]] static MaterializationPlan prepare(ControlConnection& connection,
+                                                   const MaterializationTarget& target);
+
+  MaterializationTarget target;
+  std::string name;                        // "schema.table.attribute", as messages name the seed
+  std::string trigger_name;                // unquoted, <= 63 bytes
+  std::string function_name;               // unquoted, <= 63 bytes, in the table's schema
+  std::string table_sql;                   // "schema"."table"
+  std::string alias_sql;                   // "table": the alias the expression is bound to
+  std::string column_sql;                  // "attribute"
+  std::string value_sql;                   // ((expression over "table"))::type
+  std::string trigger_value_sql;           // ((expression over "new"))::type
+  std::vector<std::string> input_columns;  // the table's columns the expression reads
+  std::string function_sql;                // "schema"."function"
+  std::vector<std::string> key_sql;        // "k1", ... in key order
+  std::vector<std::string> key_types;      // format_type without typmod, for parameter casts
+};
+
+// What a DDL step did.
+struct DdlOutcome {
+  bool done = false;           // false: stopped before it could take its lock
+  std::uint32_t attempts = 0;  // 1 + lock timeouts
+};
+
+// Step 1: ADD COLUMN (metadata only) marked as seedproxy's by a column comment in the same
+// transaction, so a crash between the commit and the state save cannot lose who added it.
+// Idempotent: a column already marked is accepted; an unmarked column of that name is refused.
+[[nodiscard]] DdlOutcome add_column(ControlConnection& connection, const MaterializationPlan& plan,
+                                    const StepSettings& settings, const std::atomic<bool>& stop);
+
+// Whether the column exists and carries seedproxy's mark.
+[[nodiscard]] bool column_added_by_seedproxy(ControlConnection& connection,
+                                             const MaterializationPlan& plan);
+
+// Step 2: the BEFORE INSERT OR UPDATE row trigger and its function, which sets the column from
+// the expression over NEW. Idempotent (CREATE OR REPLACE, one transaction).
+[[nodiscard]] DdlOutcome install_trigger(ControlConnection& connection,
+                                         const MaterializationPlan& plan,
+                                         const StepSettings& settings,
+                                         const std::atomic<bool>& stop);
+
+struct BatchResult {
+  bool finished = false;      // no key after the watermark: the whole table is covered
+  Watermark upper;            // the new watermark (last key of this batch)
+  std::uint64_t rows = 0;     // keys in the batch
+  std::uint64_t changed = 0;  // backfill: rows updated; verify: rows that differ
+};
+
+// Re-runs the backfill UPDATE on the keys in (after, upper]; returns the rows it changed.
+[[nodiscard]] std::uint64_t repair_range(ControlConnection& connection,
+                                         const MaterializationPlan& plan, const Watermark& after,
+                                         const Watermark& upper, const StepSettings& settings);
+
+// Step 4, one batch: the next `limit` keys after `after`, and
+// UPDATE ... SET attr = expr WHERE key > after AND key <= upper AND attr IS DISTINCT FROM expr.
+// Idempotent. Throws QueryError; is_busy() tells a lock wait or timeout from a real error.
+[[nodiscard]] BatchResult backfill_batch(ControlConnection& connection,
+                                         const MaterializationPlan& plan, const Watermark& after,
+                                         std::uint64_t limit, const StepSettings& settings);
+
+// Step 5, one batch: counts rows of the next `limit` keys where attr IS DISTINCT FROM expr.
+[[nodiscard]] BatchResult verify_batch(ControlConnection& connection,
+                                       const MaterializationPlan& plan, const Watermark& after,
+                                       std::uint64_t limit, const StepSettings& settings);
+
+// Rows in the table: pg_class.reltuples, or count(*) when the table was never analyzed.
+[[nodiscard]] std::uint64_t estimate_rows(ControlConnection& connection,
+                                          const MaterializationPlan& plan);
+
+// Rollback: drops the trigger, its function, and the column when seedproxy added it
+// (`column_added` from the persisted state, or the column's mark). Idempotent.
+[[nodiscard]] DdlOutcome remove_materialization(ControlConnection& connection,
+                                                const MaterializationPlan& plan, bool column_added,
+                                                const StepSettings& settings,
+                                                const std::atomic<bool>& stop);
+
+// Lock timeout, statement timeout, deadlock, serialization failure: try again later.
+[[nodiscard]] bool is_busy(const QueryError& error) noexcept;
+
+}  // namespace seedproxy::seeds

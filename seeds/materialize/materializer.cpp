@@ -1,0 +1,286 @@
+// The materialization state machine (see materializer.hpp): step order, persistence, pacing,
+// stop/pause/resume and progress.
+#include "seeds/materialize/materializer.hpp"
+
+#include <array>
+#include <utility>
+
+namespace seedproxy::seeds {
+
+namespace {
+
+constexpr std::array<std::string_view, 10> kStepNames{
+    "not_started",  "adding_column", "installing_trigger",  "switching_to_coalesce",
+    "backfilling",  "verifying",     "switching_to_column", "materialized",
+    "rolling_back", "rolled_back"};
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+std::string_view to_string(MaterializationStep step) noexcept {
+  return kStepNames[static_cast<std::size_t>(step)];
+}
+
+std::optional<MaterializationStep> step_from_string(std::string_view text) noexcept {
+  for (std::size_t i = 0; i < kStepNames.size(); ++i)
+    if (kStepNames[i] == text) return static_cast<MaterializationStep>(i);
+  return std::nullopt;
+}
+
+std::string_view to_string(RunOutcome outcome) noexcept {
+  switch (outcome) {
+    case RunOutcome::materialized:
+      return "materialized";
+    case RunOutcome::rolled_back:
+      return "rolled_back";
+    case RunOutcome::stopped:
+      return "stopped";
+    case RunOutcome::failed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+std::optional<MaterializationState> InMemoryMaterializationStore::load() {
+  std::lock_guard lock(mutex_);
+  return state_;
+}
+
+void InMemoryMaterializationStore::save(const MaterializationState& state) {
+  std::lock_guard lock(mutex_);
+  state_ = state;
+  ++saves_;
+}
+
+std::uint64_t InMemoryMaterializationStore::saves() const {
+  std::lock_guard lock(mutex_);
+  return saves_;
+}
+
+Materializer::Materializer(ControlConnection& connection, MaterializationPlan plan,
+                           MaterializationStore& store, MaterializerSettings settings,
+                           PhaseSwitch phase_switch)
+    : connection_(connection),
+      plan_(std::move(plan)),
+      store_(store),
+      settings_(std::move(settings)),
+      phase_switch_(std::move(phase_switch)) {
+  state_ = store_.load().value_or(MaterializationState{});
+  pause_requested_ = state_.paused;
+  publish(nullptr);
+}
+
+void Materializer::stop() noexcept {
+  stop_ = true;
+  std::lock_guard lock(mutex_);
+  wake_.notify_all();
+}
+
+void Materializer::pause() noexcept { pause_requested_ = true; }
+
+void Materializer::resume() noexcept {
+  pause_requested_ = false;
+  std::lock_guard lock(mutex_);
+  wake_.notify_all();
+}
+
+MaterializationProgress Materializer::progress() const {
+  std::lock_guard lock(mutex_);
+  return progress_;
+}
+
+void Materializer::publish(const BackfillPacer* pacer) {
+  std::lock_guard lock(mutex_);
+  progress_.step = state_.step;
+  progress_.paused = state_.paused;
+  progress_.rows_done = state_.rows_done;
+  progress_.rows_total = state_.rows_total;
+  progress_.error = state_.error;
+  if (pacer) progress_.rows_per_second = pacer->rows_per_second();
+  const bool moving = state_.step == MaterializationStep::backfilling ||
+                      state_.step == MaterializationStep::verifying;
+  if (moving && progress_.rows_per_second > 0.0) {
+    const double left =
+        state_.rows_total > state_.rows_done ? double(state_.rows_total - state_.rows_done) : 0.0;
+    progress_.eta_seconds = left / progress_.rows_per_second;
+  } else {
+    progress_.eta_seconds.reset();
+  }
+}
+
+void Materializer::save() {
+  store_.save(state_);
+  publish(nullptr);
+}
+
+void Materializer::enter(MaterializationStep step) {
+  state_.step = step;
+  state_.watermark.clear();
+  // A pass counts from zero; after the last one rows_done keeps what verify saw.
+  if (step == MaterializationStep::backfilling || step == MaterializationStep::verifying)
+    state_.rows_done = 0;
+  save();
+}
+
+bool Materializer::wait(std::chrono::milliseconds duration) {
+  std::unique_lock lock(mutex_);
+  return !wake_.wait_for(lock, duration, [&] { return stop_.load(); });
+}
+
+bool Materializer::wait_while_paused() {
+  if (pause_requested_.load() != state_.paused) {
+    state_.paused = pause_requested_.load();
+    save();
+  }
+  if (!state_.paused) return !stop_.load();
+  {
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [&] { return stop_.load() || !pause_requested_.load(); });
+  }
+  if (stop_.load()) return false;
+  state_.paused = false;
+  save();
+  return true;
+}
+
+RunOutcome Materializer::run() {
+  using Step = MaterializationStep;
+  stop_ = false;
+  state_ = store_.load().value_or(MaterializationState{});
+  if (state_.step == Step::rolling_back || state_.step == Step::rolled_back) return roll_back();
+  if (state_.step == Step::materialized) return RunOutcome::materialized;
+  try {
+    if (state_.step == Step::not_started) enter(Step::adding_column);
+    BackfillPacer pacer(settings_.pacer);
+    for (;;) {
+      if (!wait_while_paused()) return RunOutcome::stopped;
+      switch (state_.step) {
+        case Step::adding_column:
+          if (!add_column(connection_, plan_, settings_.steps, stop_).done)
+            return RunOutcome::stopped;
+          state_.column_added = true;
+          enter(Step::installing_trigger);
+          break;
+        case Step::installing_trigger:
+          if (!install_trigger(connection_, plan_, settings_.steps, stop_).done)
+            return RunOutcome::stopped;
+          enter(Step::switching_to_coalesce);
+          break;
+        case Step::switching_to_coalesce:
+          if (phase_switch_) phase_switch_(rewriter::Phase::materializing);
+          state_.rows_total = estimate_rows(connection_, plan_);
+          enter(Step::backfilling);
+          break;
+        case Step::backfilling:
+        case Step::verifying: {
+          const auto started = Clock::now();
+          bool done = false;
+          std::uint64_t rows = 0;
+          state_.rows_per_second = pacer.rows_per_second();  // saved with the batch
+          try {
+            done = step_batch(state_.step == Step::verifying, pacer.batch_rows(), rows);
+          } catch (const QueryError& error) {
+            if (!is_busy(error)) throw;
+            if (!wait(pacer.on_busy())) return RunOutcome::stopped;
+            break;
+          }
+          if (done) break;
+          const auto pause = pacer.on_batch(rows, Clock::now() - started);
+          publish(&pacer);
+          if (!wait(pause)) return RunOutcome::stopped;
+          break;
+        }
+        case Step::switching_to_column:
+          if (phase_switch_) phase_switch_(rewriter::Phase::materialized);
+          state_.error.clear();
+          enter(Step::materialized);
+          return RunOutcome::materialized;
+        default:
+          return RunOutcome::failed;
+      }
+      if (stop_.load()) return RunOutcome::stopped;
+    }
+  } catch (const std::exception& error) {
+    state_.error = error.what();
+    save();
+    return RunOutcome::failed;
+  }
+}
+
+bool Materializer::step_batch(bool verifying, std::uint64_t limit, std::uint64_t& rows) {
+  using Step = MaterializationStep;
+  if (!verifying) {
+    const BatchResult batch =
+        backfill_batch(connection_, plan_, state_.watermark, limit, settings_.steps);
+    if (batch.finished) {
+      state_.mismatches_in_pass = 0;
+      state_.verify_pass = 0;
+      enter(Step::verifying);
+      return true;
+    }
+    state_.watermark = batch.upper;
+    state_.rows_done += batch.rows;
+    state_.rows_updated += batch.changed;
+    rows = batch.rows;
+    save();
+    return false;
+  }
+  const BatchResult batch =
+      verify_batch(connection_, plan_, state_.watermark, limit, settings_.steps);
+  if (batch.finished) {
+    if (state_.mismatches_in_pass == 0) {
+      enter(Step::switching_to_column);
+      return true;
+    }
+    if (state_.verify_pass + 1 >= settings_.max_verify_passes)
+      throw std::runtime_error(
+          "seed " + plan_.name + ": " + std::to_string(state_.mismatches_in_pass) +
+          " rows still differed from the expression in verify pass " +
+          std::to_string(state_.verify_pass + 1) +
+          "; is the expression deterministic, and do all writers fire triggers "
+          "(session_replication_role)?");
+    ++state_.verify_pass;
+    state_.mismatches_in_pass = 0;
+    enter(Step::verifying);
+    return true;
+  }
+  if (batch.changed > 0) {
+    state_.rows_repaired +=
+        repair_range(connection_, plan_, state_.watermark, batch.upper, settings_.steps);
+    state_.mismatches_in_pass += batch.changed;
+  }
+  state_.watermark = batch.upper;
+  state_.rows_done += batch.rows;
+  rows = batch.rows;
+  save();
+  return false;
+}
+
+RunOutcome Materializer::roll_back() {
+  stop_ = false;
+  state_ = store_.load().value_or(MaterializationState{});
+  if (state_.step == MaterializationStep::rolled_back) return RunOutcome::rolled_back;
+  try {
+    state_.step = MaterializationStep::rolling_back;
+    save();
+    // The resolver must stop reading the column before it disappears.
+    if (phase_switch_) phase_switch_(rewriter::Phase::rolled_back);
+    if (!remove_materialization(connection_, plan_, state_.column_added, settings_.steps, stop_)
+             .done)
+      return RunOutcome::stopped;
+    state_.column_added = false;
+    state_.watermark.clear();
+    state_.paused = false;
+    state_.error.clear();
+    state_.step = MaterializationStep::rolled_back;
+    save();
+    return RunOutcome::rolled_back;
+  } catch (const std::exception& error) {
+    state_.error = error.what();
+    save();
+    return RunOutcome::failed;
+  }
+}
+
+}  // namespace seedproxy::seeds

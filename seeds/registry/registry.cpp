@@ -1,0 +1,221 @@
+// Seed definitions and declarations in the registry: conflicts are refused, never merged.
+#include "seeds/registry/registry.hpp"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+namespace seedproxy::seeds {
+namespace {
+
+using Key = std::tuple<std::string, std::string, std::string>;  // schema, table, attribute
+
+std::string value(const Result& result, int row, int column) {
+  return PQgetvalue(result.get(), row, column);
+}
+
+std::uint64_t number(const Result& result, int row, int column) {
+  return std::stoull(value(result, row, column));
+}
+
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// database.schema.table.attribute, each part quoted when it needs to be.
+std::string seed_label(const std::string& database, const Key& key) {
+  const auto part = [](const std::string& name) {
+    const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    return plain ? name : quoted(name);
+  };
+  return part(database) + "." + part(std::get<0>(key)) + "." + part(std::get<1>(key)) + "." +
+         part(std::get<2>(key));
+}
+
+struct Declaration {
+  std::string instance;
+  std::string definition;
+};
+
+}  // namespace
+
+std::string definition_text(const std::string& type, const std::string& expression,
+                            std::string_view policy, std::uint64_t reads,
+                            std::uint64_t window_seconds) {
+  std::string text =
+      "type " + type + ", expression " + expression + ", materialize " + std::string(policy);
+  if (policy == "threshold")
+    text += " (" + std::to_string(reads) + " reads in " + std::to_string(window_seconds) + " s)";
+  return text;
+}
+
+std::vector<RegistrySeed> read_registry(ControlConnection& connection) {
+  auto result = connection.query("reading the seed registry", R"sql(
+SELECT s."schema_name", s."table_name", s."attribute_name", s."type", s."expression", s."phase",
+       s."cross_table", s."materialize_policy", s."materialize_reads",
+       s."materialize_window_seconds", s."declared_by",
+       coalesce((SELECT sum(r."reads") FROM "seedproxy"."read_counts" r
+                 WHERE r."schema_name" = s."schema_name" AND r."table_name" = s."table_name"
+                   AND r."attribute_name" = s."attribute_name"
+                   AND r."minute" >= now() - s."materialize_window_seconds" * interval '1 second'),
+                0)
+FROM "seedproxy"."seeds" s
+ORDER BY 1, 2, 3)sql");
+  std::vector<RegistrySeed> out;
+  for (int row = 0; row < PQntuples(result.get()); ++row) {
+    RegistrySeed seed;
+    seed.schema = value(result, row, 0);
+    seed.table = value(result, row, 1);
+    seed.attribute = value(result, row, 2);
+    seed.type = value(result, row, 3);
+    seed.expression = value(result, row, 4);
+    seed.phase = value(result, row, 5);
+    seed.cross_table = value(result, row, 6) == "t";
+    seed.policy = value(result, row, 7);
+    seed.reads = number(result, row, 8);
+    seed.window_seconds = number(result, row, 9);
+    seed.declared_by = value(result, row, 10);
+    seed.reads_in_window = number(result, row, 11);
+    out.push_back(std::move(seed));
+  }
+  return out;
+}
+
+std::vector<std::string> apply_declarations(ControlConnection& connection,
+                                            const std::string& database,
+                                            const std::string& instance,
+                                            const std::vector<DeclaredSeed>& declared,
+                                            bool& changed) {
+  changed = false;
+  std::map<Key, RegistrySeed> rows;
+  for (auto& seed : read_registry(connection))
+    rows.emplace(Key{seed.schema, seed.table, seed.attribute}, std::move(seed));
+  std::multimap<Key, Declaration> others;
+  {
+    auto result = connection.query(
+        "reading other proxies' seed declarations",
+        R"sql(SELECT "schema_name", "table_name", "attribute_name", "instance", "definition"
+FROM "seedproxy"."declarations" WHERE "instance" <> $1 ORDER BY "instance")sql",
+        {instance});
+    for (int row = 0; row < PQntuples(result.get()); ++row)
+      others.emplace(Key{value(result, row, 0), value(result, row, 1), value(result, row, 2)},
+                     Declaration{value(result, row, 3), value(result, row, 4)});
+  }
+
+  struct Write {
+    enum class Kind { keep, insert, update } kind = Kind::keep;
+    const DeclaredSeed* seed;
+    Key key;
+    std::string definition;
+  };
+  std::vector<Write> writes;
+  std::vector<std::string> refusals;
+  for (const auto& seed : declared) {
+    const auto& d = seed.validated.definition;
+    const Key key{d.schema, d.table, d.attribute};
+    const auto& m = seed.spec.materialize;
+    const std::string mine = definition_text(d.type, d.expression, config::to_string(m.policy),
+                                             m.reads, m.window_seconds);
+    const std::string label = seed_label(database, key);
+    bool conflict = false;
+    for (auto [at, end] = others.equal_range(key); at != end; ++at) {
+      if (at->second.definition == mine) continue;
+      conflict = true;
+      refusals.push_back("seed " + label + " conflicts between proxy instances: \"" + instance +
+                         "\" declares " + mine + ", but \"" + at->second.instance + "\" declares " +
+                         at->second.definition +
+                         "; conflicting definitions are never merged: make the configuration "
+                         "files agree (or remove the seed from one of them)");
+    }
+    if (conflict) continue;
+    Write write{Write::Kind::insert, &seed, key, mine};
+    if (const auto row = rows.find(key); row != rows.end()) {
+      const auto& r = row->second;
+      const std::string theirs =
+          definition_text(r.type, r.expression, r.policy, r.reads, r.window_seconds);
+      if (theirs == mine) {
+        write.kind = Write::Kind::keep;
+      } else if (r.phase == "materializing" || r.phase == "materialized") {
+        refusals.push_back("seed " + label + " is " + r.phase + " with " + theirs +
+                           "; its definition cannot change to " + mine +
+                           " while it is; roll it back first (ROLLBACK " + d.table + "." +
+                           d.attribute + " on the admin console), then apply the new definition");
+        continue;
+      } else {
+        write.kind = Write::Kind::update;
+      }
+    }
+    writes.push_back(std::move(write));
+  }
+  if (!refusals.empty()) return refusals;
+
+  for (const auto& write : writes) {
+    const auto& d = write.seed->validated.definition;
+    const auto& m = write.seed->spec.materialize;
+    const std::vector<std::string> parameters{d.schema,
+                                              d.table,
+                                              d.attribute,
+                                              d.type,
+                                              d.expression,
+                                              write.seed->validated.cross_table ? "true" : "false",
+                                              text_array_literal(write.seed->validated.key_columns),
+                                              std::string(config::to_string(m.policy)),
+                                              std::to_string(m.reads),
+                                              std::to_string(m.window_seconds),
+                                              instance};
+    if (write.kind == Write::Kind::insert) {
+      (void)connection.query("registering a seed",
+                             R"sql(INSERT INTO "seedproxy"."seeds"
+  ("schema_name", "table_name", "attribute_name", "type", "expression", "phase", "cross_table",
+   "key_columns", "materialize_policy", "materialize_reads", "materialize_window_seconds",
+   "declared_by")
+VALUES ($1, $2, $3, $4, $5, 'virtual', $6::boolean, $7::text[], $8, $9::bigint, $10::bigint, $11))sql",
+                             parameters);
+      changed = true;
+    } else if (write.kind == Write::Kind::update) {
+      // Only virtual and rolled-back seeds get here; both come back as virtual.
+      (void)connection.query("updating a seed's definition", R"sql(UPDATE "seedproxy"."seeds"
+SET "type" = $4, "expression" = $5, "phase" = 'virtual', "cross_table" = $6::boolean,
+    "key_columns" = $7::text[], "materialize_policy" = $8, "materialize_reads" = $9::bigint,
+    "materialize_window_seconds" = $10::bigint, "declared_by" = $11, "updated_at" = now()
+WHERE "schema_name" = $1 AND "table_name" = $2 AND "attribute_name" = $3
+  AND "phase" IN ('virtual', 'rolled_back'))sql",
+                             parameters);
+      changed = true;
+    }
+    (void)connection.query("recording this proxy's seed declaration", R"sql(
+INSERT INTO "seedproxy"."declarations"
+  ("instance", "schema_name", "table_name", "attribute_name", "definition_hash", "definition",
+   "last_applied")
+VALUES ($1, $2, $3, $4, md5($5), $5, now())
+ON CONFLICT ("instance", "schema_name", "table_name", "attribute_name") DO UPDATE
+SET "definition_hash" = excluded."definition_hash", "definition" = excluded."definition",
+    "last_applied" = excluded."last_applied")sql",
+                           {instance, d.schema, d.table, d.attribute, write.definition});
+  }
+  // Declarations of seeds this instance no longer declares: the seeds stay, the claim goes.
+  std::vector<std::string> schemas, tables, attributes;
+  for (const auto& write : writes) {
+    schemas.push_back(std::get<0>(write.key));
+    tables.push_back(std::get<1>(write.key));
+    attributes.push_back(std::get<2>(write.key));
+  }
+  (void)connection.query("removing this proxy's withdrawn seed declarations", R"sql(
+DELETE FROM "seedproxy"."declarations" d
+WHERE d."instance" = $1
+  AND NOT EXISTS (SELECT FROM unnest($2::text[], $3::text[], $4::text[]) AS k(s, t, a)
+                  WHERE k.s = d."schema_name" AND k.t = d."table_name"
+                    AND k.a = d."attribute_name"))sql",
+                         {instance, text_array_literal(schemas), text_array_literal(tables),
+                          text_array_literal(attributes)});
+  return refusals;
+}
+
+}  // namespace seedproxy::seeds

@@ -1,0 +1,54 @@
+// Reading and writing seed definitions in a database's registry (seedproxy.seeds), and the
+// declarations each proxy instance makes, from which conflicting configuration files are found.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "seeds/control/control_connection.hpp"
+#include "seeds/validate/validator.hpp"
+
+namespace seedproxy::seeds {
+
+// One row of seedproxy.seeds, with the reads counted in its materialization window.
+struct RegistrySeed {
+  std::string schema, table, attribute, type, expression, phase;
+  bool cross_table = false;
+  std::string policy;  // materialize.policy
+  std::uint64_t reads = 0, window_seconds = 0;
+  std::string declared_by;
+  std::uint64_t reads_in_window = 0;
+};
+
+// Every seed of the registry in the connected database (which must have one), by name.
+[[nodiscard]] std::vector<RegistrySeed> read_registry(ControlConnection& connection);
+
+// A seed of the configuration that passed validation.
+struct DeclaredSeed {
+  config::SeedSpec spec;
+  ValidatedSeed validated;
+};
+
+// The definition as compared between instances and against the registry: type, expression and
+// materialization settings, in one line.
+[[nodiscard]] std::string definition_text(const std::string& type, const std::string& expression,
+                                          std::string_view policy, std::uint64_t reads,
+                                          std::uint64_t window_seconds);
+
+// Inside an open transaction on `database` after migrate_registry(): checks `declared` (every seed
+// `instance` declares for this database) against the other instances' declarations and the
+// registry's phases and, only when nothing is refused, writes them: new seeds are inserted as
+// virtual; a changed definition updates a virtual or rolled-back seed (which becomes virtual
+// again), while re-declaring a rolled-back seed unchanged leaves it rolled back; materializing or
+// materialized seeds are never changed. The instance's declarations of seeds it no longer declares
+// are removed (the seeds themselves stay). Returns the refusals (then nothing was written) and sets
+// `changed` when seedproxy.seeds was modified.
+[[nodiscard]] std::vector<std::string> apply_declarations(ControlConnection& connection,
+                                                          const std::string& database,
+                                                          const std::string& instance,
+                                                          const std::vector<DeclaredSeed>& declared,
+                                                          bool& changed);
+
+}  // namespace seedproxy::seeds

@@ -1,0 +1,162 @@
+// The registry's migrations, in order; a later version appends a step, never edits one.
+#include "seeds/registry/registry_schema.hpp"
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace seedproxy::seeds {
+namespace {
+
+struct Migration {
+  int version;
+  const char* purpose;
+  std::vector<const char*> statements;
+};
+
+// Version 1: seeds and their phases, who declared what (conflicts), read counters per minute and
+// materialization progress (both filled in by the materialization engine). Version 2: requests
+// from admin consoles (MATERIALIZE, ROLLBACK, PAUSE) and the rest of the engine's state.
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> list{
+      {1,
+       "create the seed registry",
+       {R"sql(CREATE TABLE "seedproxy"."seeds" (
+  "schema_name" text NOT NULL,
+  "table_name" text NOT NULL,
+  "attribute_name" text NOT NULL,
+  "type" text NOT NULL,
+  "expression" text NOT NULL,
+  "phase" text NOT NULL DEFAULT 'virtual'
+    CHECK ("phase" IN ('virtual', 'materializing', 'materialized', 'rolled_back')),
+  "cross_table" boolean NOT NULL DEFAULT false,
+  "key_columns" text[] NOT NULL DEFAULT '{}',
+  "materialize_policy" text NOT NULL DEFAULT 'threshold'
+    CHECK ("materialize_policy" IN ('threshold', 'never', 'manual')),
+  "materialize_reads" bigint NOT NULL DEFAULT 100 CHECK ("materialize_reads" >= 0),
+  "materialize_window_seconds" bigint NOT NULL DEFAULT 86400
+    CHECK ("materialize_window_seconds" > 0),
+  "declared_by" text NOT NULL,
+  "created_at" timestamptz NOT NULL DEFAULT now(),
+  "updated_at" timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY ("schema_name", "table_name", "attribute_name")))sql",
+        R"sql(COMMENT ON TABLE "seedproxy"."seeds" IS
+  'seedproxy: one row per seed (virtual attribute) of this database; phase decides what every proxy does with it')sql",
+        R"sql(CREATE TABLE "seedproxy"."declarations" (
+  "instance" text NOT NULL,
+  "schema_name" text NOT NULL,
+  "table_name" text NOT NULL,
+  "attribute_name" text NOT NULL,
+  "definition_hash" text NOT NULL,
+  "definition" text NOT NULL,
+  "last_applied" timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY ("instance", "schema_name", "table_name", "attribute_name")))sql",
+        R"sql(COMMENT ON TABLE "seedproxy"."declarations" IS
+  'seedproxy: the seeds each proxy instance declares in its configuration file, to detect conflicting files')sql",
+        R"sql(CREATE TABLE "seedproxy"."read_counts" (
+  "schema_name" text NOT NULL,
+  "table_name" text NOT NULL,
+  "attribute_name" text NOT NULL,
+  "minute" timestamptz NOT NULL,
+  "instance" text NOT NULL,
+  "reads" bigint NOT NULL DEFAULT 0 CHECK ("reads" >= 0),
+  PRIMARY KEY ("schema_name", "table_name", "attribute_name", "minute", "instance"),
+  FOREIGN KEY ("schema_name", "table_name", "attribute_name")
+    REFERENCES "seedproxy"."seeds" ON UPDATE CASCADE ON DELETE CASCADE))sql",
+        R"sql(COMMENT ON TABLE "seedproxy"."read_counts" IS
+  'seedproxy: reads of each seed per minute and per proxy instance; the window sums over instances')sql",
+        R"sql(CREATE TABLE "seedproxy"."materializations" (
+  "schema_name" text NOT NULL,
+  "table_name" text NOT NULL,
+  "attribute_name" text NOT NULL,
+  "step" text NOT NULL,
+  "paused" boolean NOT NULL DEFAULT false,
+  "column_added" boolean NOT NULL DEFAULT false,
+  "watermark" text[],
+  "rows_done" bigint NOT NULL DEFAULT 0,
+  "rows_total" bigint,
+  "batch_size" integer,
+  "owner" text,
+  "error" text,
+  "started_at" timestamptz NOT NULL DEFAULT now(),
+  "updated_at" timestamptz NOT NULL DEFAULT now(),
+  "finished_at" timestamptz,
+  PRIMARY KEY ("schema_name", "table_name", "attribute_name"),
+  FOREIGN KEY ("schema_name", "table_name", "attribute_name")
+    REFERENCES "seedproxy"."seeds" ON UPDATE CASCADE ON DELETE CASCADE))sql",
+        R"sql(COMMENT ON TABLE "seedproxy"."materializations" IS
+  'seedproxy: progress of the materialization (or rollback) of a seed; watermark is the last key backfilled')sql"}},
+      {2,
+       "operator requests and the engine's full resumable state",
+       {R"sql(ALTER TABLE "seedproxy"."seeds"
+  ADD COLUMN "requested" text CHECK ("requested" IN ('materialize', 'rollback')),
+  ADD COLUMN "paused" boolean NOT NULL DEFAULT false)sql",
+        R"sql(COMMENT ON COLUMN "seedproxy"."seeds"."requested" IS
+  'seedproxy: MATERIALIZE or ROLLBACK asked for on an admin console, until the materializing proxy takes it up')sql",
+        R"sql(ALTER TABLE "seedproxy"."materializations"
+  ADD COLUMN "rows_updated" bigint NOT NULL DEFAULT 0,
+  ADD COLUMN "rows_repaired" bigint NOT NULL DEFAULT 0,
+  ADD COLUMN "verify_pass" integer NOT NULL DEFAULT 0,
+  ADD COLUMN "mismatches_in_pass" bigint NOT NULL DEFAULT 0,
+  ADD COLUMN "rows_per_second" double precision)sql"}},
+  };
+  return list;
+}
+
+}  // namespace
+
+int registry_version(ControlConnection& connection) {
+  auto present =
+      connection.query("looking for the seed registry",
+                       "SELECT to_regclass('\"seedproxy\".\"schema_version\"') IS NOT NULL");
+  if (std::string(PQgetvalue(present.get(), 0, 0)) != "t") return 0;
+  auto version = connection.query(
+      "reading the seed registry's version",
+      R"sql(SELECT coalesce(max("version"), 0) FROM "seedproxy"."schema_version")sql");
+  return std::stoi(PQgetvalue(version.get(), 0, 0));
+}
+
+void lock_registry(ControlConnection& connection) {
+  (void)connection.query("locking the seed registry", "SELECT pg_advisory_lock($1::bigint)",
+                         {std::to_string(registry_lock_key)});
+}
+
+void unlock_registry(ControlConnection& connection) {
+  (void)connection.query("unlocking the seed registry", "SELECT pg_advisory_unlock($1::bigint)",
+                         {std::to_string(registry_lock_key)});
+}
+
+int migrate_registry(ControlConnection& connection) {
+  // "already exists, skipping" notices would land on the proxy's stderr.
+  (void)connection.query("quieting the seed registry migration",
+                         "SET LOCAL client_min_messages TO warning");
+  (void)connection.query("creating the seedproxy schema",
+                         R"sql(CREATE SCHEMA IF NOT EXISTS "seedproxy")sql");
+  (void)connection.query("creating the seed registry's version table",
+                         R"sql(CREATE TABLE IF NOT EXISTS "seedproxy"."schema_version" (
+  "version" integer PRIMARY KEY,
+  "description" text NOT NULL,
+  "applied_at" timestamptz NOT NULL DEFAULT now(),
+  "applied_by" text NOT NULL DEFAULT current_user))sql");
+  int installed = registry_version(connection);
+  if (installed > registry_schema_version)
+    throw std::runtime_error("the seed registry (schema \"seedproxy\") is at version " +
+                             std::to_string(installed) + ", newer than version " +
+                             std::to_string(registry_schema_version) +
+                             " this seedproxy understands; upgrade this proxy");
+  for (const auto& migration : migrations()) {
+    if (migration.version <= installed) continue;
+    const std::string purpose = std::string("seed registry migration ") +
+                                std::to_string(migration.version) + " (" + migration.purpose + ")";
+    for (const char* statement : migration.statements)
+      (void)connection.query(purpose.c_str(), statement);
+    (void)connection.query(
+        purpose.c_str(),
+        R"sql(INSERT INTO "seedproxy"."schema_version" ("version", "description") VALUES ($1::integer, $2))sql",
+        {std::to_string(migration.version), migration.purpose});
+    installed = migration.version;
+  }
+  return installed;
+}
+
+}  // namespace seedproxy::seeds

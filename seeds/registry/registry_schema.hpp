@@ -1,0 +1,41 @@
+// The seed registry's schema (`seedproxy` in each upstream database): created and migrated by
+// the proxy itself, versioned in seedproxy.schema_version, one migration at a time under an
+// advisory lock so proxies starting together never race.
+#pragma once
+
+#include <cstdint>
+
+#include "seeds/control/control_connection.hpp"
+
+namespace seedproxy::seeds {
+
+// The schema version this build creates and understands.
+inline constexpr int registry_schema_version = 2;
+
+// Advisory lock key serialising migrations and seed applications in one database
+// (materialization uses its own keys).
+inline constexpr std::int64_t registry_lock_key = 0x5EED9E0157E7L;
+
+// Advisory lock key held (session level) by the one proxy materializing a database.
+inline constexpr std::int64_t materializer_lock_key = 0x5EED3A7E41A1L;
+
+// Notification channel a registry change is announced on; the payload is the database name.
+inline constexpr const char* registry_channel = "seedproxy_registry";
+
+// The version of the registry in the connected database, 0 when there is none.
+[[nodiscard]] int registry_version(ControlConnection& connection);
+
+// The registry lock (a session-level advisory lock), taken BEFORE the transaction that migrates
+// or writes the registry begins and released after it ends: a backend that waited for it must
+// start its transaction afterwards, or its catalog caches would still miss a schema the other
+// proxy just created. Closing the connection releases it too.
+void lock_registry(ControlConnection& connection);
+void unlock_registry(ControlConnection& connection);
+
+// Inside a transaction begun while holding lock_registry(): creates the schema if needed and
+// runs every migration newer than the installed version. Returns the version now installed.
+// Throws std::runtime_error when the database holds a newer registry than this build
+// understands.
+int migrate_registry(ControlConnection& connection);
+
+}  // namespace seedproxy::seeds

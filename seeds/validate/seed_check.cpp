@@ -1,0 +1,44 @@
+// One control connection per seeded database; every seed validated, every refusal kept.
+#include "seeds/validate/seed_check.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <memory>
+#include <variant>
+
+#include "seeds/control/control_connection.hpp"
+#include "seeds/validate/validator.hpp"
+
+namespace seedproxy::seeds {
+
+SeedCheckReport check_seeds(const config::Config& config) {
+  SeedCheckReport report;
+  const ControlTarget target{config.upstream.host, config.upstream.port, config.control.user,
+                             config.control.password, config.limits.connect_timeout_seconds};
+  std::vector<std::string> databases;
+  for (const auto& seed : config.seeds)
+    if (std::find(databases.begin(), databases.end(), seed.database) == databases.end())
+      databases.push_back(seed.database);
+  std::vector<std::string> unreachable;
+  for (const auto& database : databases) {
+    std::unique_ptr<ControlConnection> connection;
+    try {
+      connection = std::make_unique<ControlConnection>(target, database);
+      for (const auto& seed : config.seeds) {
+        if (seed.database != database) continue;
+        auto outcome = validate_seed(*connection, seed);
+        if (const auto* refusal = std::get_if<Refusal>(&outcome))
+          report.refusals.push_back(refusal->message);
+        else
+          ++report.validated;
+      }
+    } catch (const std::exception& e) {
+      // Seeds of this database not validated before the failure were checked for syntax only.
+      report.notes.push_back("database \"" + database + "\" not reachable (" + e.what() +
+                             "): seeds checked for syntax only");
+    }
+  }
+  return report;
+}
+
+}  // namespace seedproxy::seeds

@@ -1,0 +1,47 @@
+// The Schema Seed Generator's gate: checks one seed against the live database and either accepts
+// it (with what the registry needs to know) or refuses it with a sentence naming the rule.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "config/config.hpp"
+#include "rewriter/catalog/seed_set.hpp"
+#include "seeds/control/control_connection.hpp"
+
+namespace seedproxy::seeds {
+
+struct Refusal {
+  std::string seed;     // "database.schema.table.attribute" as declared
+  std::string rule;     // short rule id: "entity", "key", "attribute", "expression",
+                        // "deterministic", "type", "column", "aggregate", ...
+  std::string message;  // full sentence naming seed, rule and cause
+  int position = 0;     // 1-based character position inside the expression, 0 when none
+};
+
+struct ValidatedSeed {
+  rewriter::SeedDefinition definition;   // schema/table folded as PostgreSQL does, phase virtual
+  bool cross_table = false;              // the expression reads other tables (scalar subqueries)
+  std::vector<std::string> key_columns;  // primary key, or a unique key whose columns are all
+                                         // NOT NULL; empty if none
+};
+
+struct ValidationOptions {
+  // The proxy itself already added the attribute's column (a materializing or materialized seed
+  // being re-applied): a live column of that name is expected, not a conflict.
+  bool column_added_by_proxy = false;
+};
+
+// Checks `seed` against the live database `connection` is connected to (seed.database). Never
+// changes anything (anything created for checking is inside a transaction that is rolled back, or
+// a savepoint when the caller has a transaction open). Throws std::runtime_error only when the
+// database itself cannot be queried; a bad seed is a Refusal. The rules: docs/seeds.md.
+[[nodiscard]] std::variant<ValidatedSeed, Refusal> validate_seed(
+    ControlConnection& connection, const config::SeedSpec& seed,
+    const ValidationOptions& options = {});
+
+// The seed's name as refusals spell it: "database.entity.attribute" as declared.
+[[nodiscard]] std::string seed_name(const config::SeedSpec& seed);
+
+}  // namespace seedproxy::seeds
