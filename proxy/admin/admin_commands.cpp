@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "common/sqlstate.hpp"
 #include "proxy/wire/messages.hpp"
 #include "proxy/wire/result_set.hpp"
 
@@ -17,8 +18,8 @@ using protocol::ResultSet;
 using protocol::Value;
 namespace oid = protocol::type_oid;
 
-constexpr std::string_view syntax_error = "42601";
-constexpr std::string_view config_file_error = "F0000";
+constexpr std::string_view syntax_error = sqlstate::syntax_error;
+constexpr std::string_view config_file_error = sqlstate::config_file_error;
 constexpr std::string_view command_list =
     "SHOW SEEDS, SHOW MATERIALIZATIONS, SHOW CLIENTS, SHOW STATS, SHOW CONFIG, RELOAD, "
     "PAUSE [entity.attribute], RESUME [entity.attribute], MATERIALIZE entity.attribute, "

@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <variant>
 
+#include "common/sqlstate.hpp"
 #include "proxy/admin/admin_commands.hpp"
 #include "proxy/io/message_reader.hpp"
 #include "proxy/wire/messages.hpp"
@@ -66,7 +67,7 @@ asio::awaitable<ConsoleEnd> serve_admin_console(tcp::socket& client, AdminBacken
     if (message.error != protocol::FrameError::none) {
       end.reason =
           "protocol violation from admin console client: " + std::string(describe(message.error));
-      end.client_code = protocol::sqlstate::protocol_violation;
+      end.client_code = sqlstate::protocol_violation;
       end.client_message = std::string(describe(message.error));
       co_return end;
     }
@@ -99,7 +100,7 @@ asio::awaitable<ConsoleEnd> serve_admin_console(tcp::socket& client, AdminBacken
     }
     if (extended_protocol(type)) {
       // PostgreSQL discards everything up to Sync after an error in the extended protocol.
-      append(out, error_bytes({protocol::sqlstate::feature_not_supported,
+      append(out, error_bytes({sqlstate::feature_not_supported,
                                "the admin console accepts simple queries only",
                                "Send commands as simple Query messages, as psql does."}));
       skipping_to_sync = true;
@@ -111,7 +112,7 @@ asio::awaitable<ConsoleEnd> serve_admin_console(tcp::socket& client, AdminBacken
       continue;
     }
     if (type == 'F') {
-      append(out, error_bytes({protocol::sqlstate::feature_not_supported,
+      append(out, error_bytes({sqlstate::feature_not_supported,
                                "the admin console accepts simple queries only",
                                {}}));
       append(out, protocol::ready_for_query('I'));
@@ -120,7 +121,7 @@ asio::awaitable<ConsoleEnd> serve_admin_console(tcp::socket& client, AdminBacken
     if (type == 'H' || type == 'd' || type == 'c' || type == 'f') continue;  // nothing to do
     end.reason = "protocol violation from admin console client: invalid message type '" +
                  std::string(1, type) + "'";
-    end.client_code = protocol::sqlstate::protocol_violation;
+    end.client_code = sqlstate::protocol_violation;
     end.client_message =
         "invalid frontend message type " + std::to_string(static_cast<unsigned char>(type));
     co_return end;

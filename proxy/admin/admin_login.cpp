@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/sqlstate.hpp"
 #include "proxy/io/message_reader.hpp"
 #include "proxy/wire/messages.hpp"
 
@@ -24,7 +25,7 @@ constexpr std::uint32_t max_login_message = 65536;
 constexpr std::uint32_t auth_ok = 0;
 constexpr std::uint32_t auth_sasl_final = 12;
 
-constexpr std::string_view invalid_authorization = "28000";
+constexpr std::string_view invalid_authorization = sqlstate::invalid_authorization_specification;
 
 }  // namespace
 
@@ -70,7 +71,7 @@ asio::awaitable<AdminLogin> admin_login(tcp::socket& client, tcp::socket& server
     auto message = co_await read_message(server, max_login_message);
     if (message.ec || message.error != protocol::FrameError::none) {
       out.reason = "upstream closed the connection during the admin console login";
-      out.client_code = protocol::sqlstate::connection_failure;
+      out.client_code = sqlstate::connection_failure;
       out.client_message = "server closed the connection unexpectedly";
       co_return out;
     }
@@ -116,14 +117,14 @@ asio::awaitable<AdminLogin> admin_login(tcp::socket& client, tcp::socket& server
             "protocol violation during the admin console login: expected a password "
             "message, got type '" +
             std::string(1, reply.type) + "'";
-        out.client_code = protocol::sqlstate::protocol_violation;
+        out.client_code = sqlstate::protocol_violation;
         out.client_message = "expected password response, got message type " +
                              std::to_string(static_cast<unsigned char>(reply.type));
         co_return out;
       }
       if (!co_await to(server, reply.bytes)) {
         out.reason = "upstream closed the connection during the admin console login";
-        out.client_code = protocol::sqlstate::connection_failure;
+        out.client_code = sqlstate::connection_failure;
         out.client_message = "server closed the connection unexpectedly";
         co_return out;
       }
@@ -140,7 +141,7 @@ asio::awaitable<AdminLogin> admin_login(tcp::socket& client, tcp::socket& server
       }
       out.reason = "unexpected message type '" + std::string(1, message.type) +
                    "' from upstream during the admin console login";
-      out.client_code = protocol::sqlstate::protocol_violation;
+      out.client_code = sqlstate::protocol_violation;
       out.client_message = "seedproxy received an invalid message from the server";
       co_return out;
     }
@@ -154,7 +155,7 @@ asio::awaitable<AdminLogin> admin_login(tcp::socket& client, tcp::socket& server
     if (message.type == 'Z') break;
     out.reason = "unexpected message type '" + std::string(1, message.type) +
                  "' from upstream during the admin console login";
-    out.client_code = protocol::sqlstate::protocol_violation;
+    out.client_code = sqlstate::protocol_violation;
     out.client_message = "seedproxy received an invalid message from the server";
     co_return out;
   }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/sqlstate.hpp"
 #include "proxy/admin/admin_backend.hpp"
 #include "proxy/observe/metrics_endpoint.hpp"
 #include "proxy/server/config_reload.hpp"
@@ -114,7 +115,7 @@ struct Server::State final : AdminBackend {
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (!job->done.load()) {
       if (std::chrono::steady_clock::now() >= give_up) {
-        job->sqlstate = "57014";
+        job->sqlstate = sqlstate::query_canceled;
         job->message = "the materialization engine did not answer within 30 s";
         co_return;
       }
@@ -322,7 +323,7 @@ asio::awaitable<void> Server::State::accept_loop() {
 
 asio::awaitable<void> Server::State::refuse(tcp::socket socket, std::string message) {
   const auto bytes = protocol::error_response(
-      {protocol::Severity::fatal, protocol::sqlstate::too_many_connections, message, {}, {}});
+      {protocol::Severity::fatal, sqlstate::too_many_connections, message, {}, {}});
   co_await asio::async_write(socket, asio::buffer(bytes), use_tuple);
   error_code ignored;
   socket.shutdown(tcp::socket::shutdown_both, ignored);

@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include "common/identifiers.hpp"
+#include "common/sqlstate.hpp"
 #include "common/text.hpp"
 #include "proxy/session/statement_rewriting.hpp"
 #include "proxy/wire/messages.hpp"
@@ -135,7 +136,7 @@ std::optional<std::vector<std::byte>> DdlSeeds::client_message(protocol::Bytes m
   seeds::DdlSeedVerdict verdict;
   if (!job_->done.load(std::memory_order_acquire)) timed_out_ = true;  // the wait was cut short
   if (timed_out_) {
-    verdict.sqlstate = "57014";
+    verdict.sqlstate = sqlstate::query_canceled;
     verdict.message = "seedproxy gave up waiting for the seed registry after " +
                       std::to_string(static_cast<int>(timeout_seconds)) +
                       " s; the seed may still be registered (SHOW SEEDS on the admin console)";
@@ -180,7 +181,7 @@ std::optional<std::vector<std::byte>> DdlSeeds::server_message(protocol::Bytes m
     if (quiet == quiet_notices_.end()) return std::nullopt;
     return std::vector<std::byte>{};
   }
-  if (code != "42703") return std::nullopt;
+  if (code != sqlstate::undefined_column) return std::nullopt;
   const auto match = std::find_if(refusals_.begin(), refusals_.end(), [&](const auto& r) {
     return text.find("\"" + r.first + "\"") != std::string_view::npos;
   });

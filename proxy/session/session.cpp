@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "common/log.hpp"
+#include "common/sqlstate.hpp"
 #include "proxy/admin/admin_console.hpp"
 #include "proxy/admin/admin_login.hpp"
 #include "proxy/session/cancel.hpp"
@@ -88,8 +89,7 @@ asio::awaitable<void> Session::run() {
   } else if (startup && co_await connect_upstream(ending)) {
     if (auto ec = co_await write_all(server_, *startup)) {
       ending.reason = "upstream write failed during startup: " + ec.message();
-      ending.tell(protocol::sqlstate::connection_failure,
-                  "server closed the connection unexpectedly");
+      ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
     } else {
       startup.reset();
       enable_rewriting();
@@ -101,7 +101,7 @@ asio::awaitable<void> Session::run() {
   }
   if (terminate_reason_) {
     ending.reason = *terminate_reason_;
-    ending.tell(protocol::sqlstate::admin_shutdown,
+    ending.tell(sqlstate::admin_shutdown,
                 "terminating connection because seedproxy is shutting down");
   }
   co_await tell_client(ending);
@@ -137,7 +137,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
       if (part == 0 && (length < 8 || length > protocol::max_startup_length)) {
         ending.reason = "protocol violation in startup: invalid length of startup packet (" +
                         std::to_string(length) + " bytes)";
-        fatal(protocol::sqlstate::protocol_violation,
+        fatal(sqlstate::protocol_violation,
               std::string(describe(protocol::FrameError::startup_length)));
         co_return std::nullopt;
       }
@@ -147,11 +147,11 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
       ending.reason = "protocol violation in startup: " + std::string(describe(decoded.error));
       if (decoded.error == protocol::FrameError::unsupported_protocol) {
         const auto version = decoded.header.code;
-        fatal(protocol::sqlstate::feature_not_supported,
+        fatal(sqlstate::feature_not_supported,
               "unsupported frontend protocol " + std::to_string(version >> 16) + "." +
                   std::to_string(version & 0xffff) + ": server supports 3.0 to 3.2");
       } else {
-        fatal(protocol::sqlstate::protocol_violation, std::string(describe(decoded.error)));
+        fatal(sqlstate::protocol_violation, std::string(describe(decoded.error)));
       }
       co_return std::nullopt;
     }
@@ -160,7 +160,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
       bool& answered = header.kind == StartupKind::ssl_request ? ssl_answered : gss_answered;
       if (answered) {
         ending.reason = "protocol violation: repeated encryption request";
-        fatal(protocol::sqlstate::protocol_violation, "repeated SSL or GSSAPI encryption request");
+        fatal(sqlstate::protocol_violation, "repeated SSL or GSSAPI encryption request");
         co_return std::nullopt;
       }
       answered = true;
@@ -192,7 +192,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
     const auto parameters = protocol::parse_startup(packet, error);
     if (!parameters) {
       ending.reason = "protocol violation in startup: " + error;
-      fatal(protocol::sqlstate::protocol_violation, error);
+      fatal(sqlstate::protocol_violation, error);
       co_return std::nullopt;
     }
     user_ = parameters->user;
@@ -224,9 +224,8 @@ asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
   if (terminate_reason_) co_return false;
   observer_.upstream_error(UpstreamStage::connect);
   ending.reason = "could not connect to upstream " + settings_->upstream_name + ": " + cause;
-  ending.tell(
-      protocol::sqlstate::unable_to_connect,
-      "seedproxy could not connect to the server at " + settings_->upstream_name + ": " + cause);
+  ending.tell(sqlstate::unable_to_connect, "seedproxy could not connect to the server at " +
+                                               settings_->upstream_name + ": " + cause);
   co_return false;
 }
 
@@ -410,15 +409,14 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
       if (relayed.write_error) {
         observer_.upstream_error(UpstreamStage::relay);
         ending.reason = "upstream write failed: " + relayed.write_error.message();
-        ending.tell(protocol::sqlstate::connection_failure,
-                    "server closed the connection unexpectedly");
+        ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
         co_return ending;
       }
       if (step.kind == protocol::RelayScanner::Kind::error) {
         ending.reason = "protocol violation from client: " + std::string(describe(step.error)) +
                         " (type '" + std::string(1, step.header.type) + "', length " +
                         std::to_string(step.header.length) + ")";
-        ending.tell(protocol::sqlstate::protocol_violation, std::string(describe(step.error)));
+        ending.tell(sqlstate::protocol_violation, std::string(describe(step.error)));
         co_return ending;
       }
       if (n < space.size()) break;  // drained; async_wait re-arms readiness
@@ -456,8 +454,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
                                     : "upstream connection lost: " + ec.message();
         if (!explained) {
           observer_.upstream_error(UpstreamStage::relay);
-          ending.tell(protocol::sqlstate::connection_failure,
-                      "server closed the connection unexpectedly");
+          ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
         }
         co_return ending;
       }
@@ -483,7 +480,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
       if (step.kind == protocol::RelayScanner::Kind::error) {
         ending.reason = "protocol violation from upstream: " + std::string(describe(step.error));
         ending.protocol_culprit = Peer::server;
-        ending.tell(protocol::sqlstate::protocol_violation,
+        ending.tell(sqlstate::protocol_violation,
                     "seedproxy received an invalid message from the server");
         co_return ending;
       }
@@ -524,15 +521,14 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
   const auto parameters = protocol::parse_startup(startup, error);
   if (!parameters || settings_->admin == nullptr) {
     ending.reason = "admin console unavailable";
-    ending.tell(protocol::sqlstate::feature_not_supported, "the admin console is not available");
+    ending.tell(sqlstate::feature_not_supported, "the admin console is not available");
     co_return;
   }
   if (!co_await connect_upstream(ending)) co_return;
   const auto auth_startup = admin_auth_startup(*parameters, settings_->admin_auth_database);
   if (auto ec = co_await write_all(server_, auth_startup)) {
     ending.reason = "upstream write failed during admin console startup: " + ec.message();
-    ending.tell(protocol::sqlstate::connection_failure,
-                "server closed the connection unexpectedly");
+    ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
     co_return;
   }
   // The login shares the startup deadline: a client that stalls mid-authentication goes.
@@ -548,7 +544,8 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
   if (!login.ok) {
     ending.reason = login.reason;
     if (!login.client_code.empty()) ending.tell(login.client_code, login.client_message);
-    if (login.client_code == "28000") settings_->admin->admin_refused();
+    if (login.client_code == sqlstate::invalid_authorization_specification)
+      settings_->admin->admin_refused();
     co_return;
   }
   authenticated_ = true;
@@ -592,7 +589,7 @@ void Session::finish(const Ending& ending) {
   }
   client_.shutdown(tcp::socket::shutdown_both, ignored);
   client_.close(ignored);
-  if (ending.client_code == protocol::sqlstate::protocol_violation)
+  if (ending.client_code == sqlstate::protocol_violation)
     observer_.protocol_error(ending.protocol_culprit);
   const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
   std::string line = "session " + std::to_string(id_) + " from " + peer_;

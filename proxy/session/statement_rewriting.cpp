@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/sqlstate.hpp"
 #include "proxy/observe/status_sources.hpp"
 #include "proxy/wire/messages.hpp"
 #include "rewriter/splice/rewrite_cache.hpp"
@@ -319,7 +320,8 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
     if (field == 'M') text = *value;
     at += 1 + value->size() + 1;
   }
-  if (code != "42703" || text.find(rewriter::refusal_marker_prefix) == std::string_view::npos)
+  if (code != sqlstate::undefined_column ||
+      text.find(rewriter::refusal_marker_prefix) == std::string_view::npos)
     return std::nullopt;
   const auto match = std::find_if(pending_refusals_.begin(), pending_refusals_.end(),
                                   [&](const auto& p) { return text.find(p.first) != text.npos; });

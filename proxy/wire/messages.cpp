@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "common/sqlstate.hpp"
+
 namespace seedproxy::protocol {
 
 void PacketWriter::begin(char type) {
@@ -74,7 +76,7 @@ std::vector<std::byte> error_response(const ErrorFields& fields) {
 
 std::vector<std::byte> notice_response(std::string_view message) {
   ErrorFields fields;
-  fields.code = "00000";
+  fields.code = sqlstate::successful_completion;
   fields.message = message;
   return fields_message('N', "NOTICE", fields);
 }

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/sqlstate.hpp"
+
 namespace seedproxy::protocol {
 
 // Appends one typed message; the length word is patched in by finish().
@@ -27,16 +29,6 @@ class PacketWriter {
 };
 
 enum class Severity : std::uint8_t { error, fatal };
-
-// SQLSTATEs the proxy emits on its own behalf.
-namespace sqlstate {
-inline constexpr std::string_view protocol_violation = "08P01";
-inline constexpr std::string_view connection_failure = "08006";
-inline constexpr std::string_view unable_to_connect = "08001";
-inline constexpr std::string_view admin_shutdown = "57P01";
-inline constexpr std::string_view too_many_connections = "53300";
-inline constexpr std::string_view feature_not_supported = "0A000";
-}  // namespace sqlstate
 
 struct ErrorFields {
   Severity severity = Severity::error;

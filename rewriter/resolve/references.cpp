@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "common/identifiers.hpp"
+#include "common/sqlstate.hpp"
 #include "rewriter/resolve/resolver_internal.hpp"
 
 namespace seedproxy::rewriter {
@@ -139,7 +140,7 @@ bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
         for (const auto& m : matches)
           if (m.entry >= 0 &&
               level->entries[static_cast<std::size_t>(m.entry)].columns[m.index].rewritten()) {
-            fail("42702", "column reference \"" + column + "\" is ambiguous", {},
+            fail(sqlstate::ambiguous_column, "column reference \"" + column + "\" is ambiguous", {},
                  position_of(view.location));
             break;
           }

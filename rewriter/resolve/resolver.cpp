@@ -3,6 +3,7 @@
 // wrap a query (EXPLAIN, PREPARE, DECLARE, CREATE TABLE AS, CREATE VIEW).
 #include <algorithm>
 
+#include "common/sqlstate.hpp"
 #include "common/text.hpp"
 #include "rewriter/resolve/resolver_internal.hpp"
 
@@ -52,7 +53,8 @@ int Resolver::position_of(int byte_offset) const {
 
 Resolver::Depth::Depth(Resolver& resolver) : resolver_(resolver) {
   if (++resolver_.depth_ == max_depth + 1)
-    resolver_.fail("54001", "statement too deeply nested for seedproxy to resolve",
+    resolver_.fail(sqlstate::statement_too_complex,
+                   "statement too deeply nested for seedproxy to resolve",
                    "It nests more than " + std::to_string(max_depth) + " levels.");
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "common/identifiers.hpp"
+#include "common/sqlstate.hpp"
 #include "rewriter/resolve/resolver_internal.hpp"
 
 namespace seedproxy::rewriter {
@@ -113,7 +114,7 @@ void Resolver::insert_target(const Json& body, const Scope& scope, int target_it
         removed[k] = true;
     }
     if (refused != none)
-      return refuse("428C9", not_default_message(target.columns[refused].name),
+      return refuse(sqlstate::generated_always, not_default_message(target.columns[refused].name),
                     generated_detail(target.columns[refused].name));
     if (std::find(removed.begin(), removed.end(), true) == removed.end()) return;
     if (std::all_of(removed.begin(), removed.end(), [](bool r) { return r; })) {
@@ -147,15 +148,15 @@ void Resolver::insert_target(const Json& body, const Scope& scope, int target_it
     const std::size_t width = rows[0]->size();
     for (std::size_t r = 0; r < rows.size(); ++r) {
       if (rows[r]->size() != width)
-        return fail("42601", "VALUES lists must all be the same length", {},
+        return fail(sqlstate::syntax_error, "VALUES lists must all be the same length", {},
                     position_of(leftmost_location(*rows[r])));
       if (width > total)
-        return fail("42601", "INSERT has more expressions than target columns", {},
+        return fail(sqlstate::syntax_error, "INSERT has more expressions than target columns", {},
                     position_of(leftmost_location((*rows[r])[total])));
     }
     for (std::size_t k = first_seeded; k < width; ++k)
       if (target.columns[k].seed && !all_default(k))
-        return refuse("428C9", not_default_message(target.columns[k].name),
+        return refuse(sqlstate::generated_always, not_default_message(target.columns[k].name),
                       generated_detail(target.columns[k].name));
     if (width <= physical) return;
     std::vector<bool> removed(width, false);
@@ -170,9 +171,10 @@ void Resolver::insert_target(const Json& body, const Scope& scope, int target_it
     const auto& targets = list_at(source, "targetList");
     if (targets.size() == source_count)
       position = position_of(leftmost_location(node_at(targets[total], "ResTarget")));
-    return fail("42601", "INSERT has more expressions than target columns", {}, position);
+    return fail(sqlstate::syntax_error, "INSERT has more expressions than target columns", {},
+                position);
   }
-  refuse("428C9", not_default_message(target.columns[first_seeded].name),
+  refuse(sqlstate::generated_always, not_default_message(target.columns[first_seeded].name),
          generated_detail(target.columns[first_seeded].name));
 }
 
@@ -234,7 +236,7 @@ void Resolver::set_list(const Json& list, Scope& scope, int target_item, bool on
     }
   }
   if (refused != none)
-    return refuse("428C9",
+    return refuse(sqlstate::generated_always,
                   "column \"" + target.columns[refused].name + "\" can only be updated to DEFAULT",
                   generated_detail(target.columns[refused].name));
   for (const auto& group : groups) {
@@ -273,7 +275,8 @@ void Resolver::copy_columns(const Json& body) {
   for (const auto& item : attlist) {
     const auto name = string_at(node_at(item, "String"), "sval");
     if (seeded_index(entry, name) != none)
-      return fail("42P10", "column \"" + name + "\" is a generated column",
+      return fail(sqlstate::invalid_column_reference,
+                  "column \"" + name + "\" is a generated column",
                   "Generated columns cannot be used in COPY.");
   }
   if (!attlist.empty()) return;

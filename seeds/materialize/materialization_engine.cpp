@@ -9,6 +9,7 @@
 
 #include "common/identifiers.hpp"
 #include "common/log.hpp"
+#include "common/sqlstate.hpp"
 #include "seeds/materialize/materialization_registry.hpp"
 #include "seeds/registry/registry_schema.hpp"
 #include "seeds/registry/snapshots.hpp"
@@ -479,10 +480,10 @@ void MaterializationEngine::serve(EngineJob& job) {
   } else {
     const auto parts = pg::split_qualified_name(job.target);
     if (!parts || parts->size() < 2 || parts->size() > 4)
-      return fail("42601", std::string(verb_text) +
-                               " expects table.attribute, schema.table.attribute or "
-                               "database.schema.table.attribute, not \"" +
-                               job.target + "\"");
+      return fail(sqlstate::syntax_error, std::string(verb_text) +
+                                              " expects table.attribute, schema.table.attribute or "
+                                              "database.schema.table.attribute, not \"" +
+                                              job.target + "\"");
     const auto& p = *parts;
     const std::size_t n = p.size();
     for (const auto& seed : statuses)
@@ -490,14 +491,15 @@ void MaterializationEngine::serve(EngineJob& job) {
           (n < 3 || seed.schema == p[n - 3]) && (n < 4 || seed.database == p[0]))
         targets.push_back(seed);
     if (targets.empty())
-      return fail("42704", "seed \"" + job.target + "\" does not exist",
+      return fail(sqlstate::undefined_object, "seed \"" + job.target + "\" does not exist",
                   "SHOW SEEDS lists the seeds of every database this proxy watches.");
     if (targets.size() > 1) {
       std::string names;
       for (const auto& seed : targets)
         names += (names.empty() ? "" : ", ") + seed.database + "." + seed.schema + "." +
                  seed.table + "." + seed.attribute;
-      return fail("42725", "seed name \"" + job.target + "\" is ambiguous: " + names,
+      return fail(sqlstate::ambiguous_function,
+                  "seed name \"" + job.target + "\" is ambiguous: " + names,
                   "Qualify it as database.schema.table.attribute.");
     }
   }
@@ -516,29 +518,35 @@ void MaterializationEngine::serve(EngineJob& job) {
       std::optional<EngineSeed> seed;
       for (auto& candidate : read_engine_seeds(*connection))
         if (candidate.name == name) seed = std::move(candidate);
-      if (!seed) return fail("42704", "seed " + full + " is no longer in the registry");
+      if (!seed)
+        return fail(sqlstate::undefined_object, "seed " + full + " is no longer in the registry");
       switch (job.verb) {
         case Verb::materialize:
           if (seed->phase == "materialized")
-            return fail("55000", "seed " + full + " is already materialized");
+            return fail(sqlstate::object_not_in_prerequisite_state,
+                        "seed " + full + " is already materialized");
           if (seed->phase == "rolled_back")
-            return fail("55000", "seed " + full + " is rolled back",
+            return fail(sqlstate::object_not_in_prerequisite_state,
+                        "seed " + full + " is rolled back",
                         "Declare it again (a changed definition in the configuration, or a DDL "
                         "seed) to use it.");
           if (seed->policy == "never")
-            return fail("55000", "seed " + full + " has materialize.policy \"never\"",
+            return fail(sqlstate::object_not_in_prerequisite_state,
+                        "seed " + full + " has materialize.policy \"never\"",
                         "Change the seed's materialize.policy to \"manual\" or \"threshold\".");
           if (seed->cross_table)
-            return fail("0A000", "seed " + full +
-                                     " reads other tables (a cross-table seed) and stays "
-                                     "virtual: no trigger on its table could keep a column exact");
+            return fail(sqlstate::feature_not_supported,
+                        "seed " + full +
+                            " reads other tables (a cross-table seed) and stays "
+                            "virtual: no trigger on its table could keep a column exact");
           if (seed->phase == "virtual")
             write_request(*connection, target.database, name, "materialize");
           job.message = "materialization of " + full + " requested";
           break;
         case Verb::rollback:
           if (seed->phase == "rolled_back")
-            return fail("55000", "seed " + full + " is already rolled back");
+            return fail(sqlstate::object_not_in_prerequisite_state,
+                        "seed " + full + " is already rolled back");
           write_request(*connection, target.database, name, "rollback");
           job.message = "rollback of " + full + " requested";
           break;
@@ -546,7 +554,8 @@ void MaterializationEngine::serve(EngineJob& job) {
         case Verb::resume:
           if (!job.target.empty() && seed->phase != "materializing" &&
               seed->requested != "materialize")
-            return fail("55000", "seed " + full + " has no materialization in progress");
+            return fail(sqlstate::object_not_in_prerequisite_state,
+                        "seed " + full + " has no materialization in progress");
           write_paused(*connection, target.database, name, job.verb == Verb::pause);
           paused_names += (paused_names.empty() ? "" : ", ") + full;
           job.message =
@@ -559,7 +568,7 @@ void MaterializationEngine::serve(EngineJob& job) {
         worker->second->wake();
     }
   } catch (const std::exception& error) {
-    fail("58000", std::string(verb_text) + " failed: " + error.what());
+    fail(sqlstate::system_error, std::string(verb_text) + " failed: " + error.what());
   }
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/identifiers.hpp"
+#include "common/sqlstate.hpp"
 #include "common/text.hpp"
 #include "rewriter/catalog/seed_set.hpp"
 #include "seeds/control/catalog_loader.hpp"
@@ -90,7 +91,8 @@ void sleep_unless_stopped(std::chrono::milliseconds duration, const std::atomic<
 }
 
 bool lock_conflict(const QueryError& error) {
-  return error.sqlstate() == "55P03" || error.sqlstate() == "40P01";
+  return error.sqlstate() == sqlstate::lock_not_available ||
+         error.sqlstate() == sqlstate::deadlock_detected;
 }
 
 // Runs `attempt` (one transaction) until it gets its locks, backing off with jitter between
@@ -542,7 +544,8 @@ DdlOutcome remove_materialization(ControlConnection& connection, const Materiali
 bool is_busy(const QueryError& error) noexcept {
   const auto& state = error.sqlstate();
   // lock_not_available, query_canceled (statement_timeout), deadlock, serialization failure
-  return state == "55P03" || state == "57014" || state == "40P01" || state == "40001";
+  return state == sqlstate::lock_not_available || state == sqlstate::query_canceled ||
+         state == sqlstate::deadlock_detected || state == sqlstate::serialization_failure;
 }
 
 }  // namespace seedproxy::seeds

@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "common/log.hpp"
+#include "common/sqlstate.hpp"
 #include "seeds/registry/registry_schema.hpp"
 
 namespace seedproxy::seeds {
@@ -14,7 +15,8 @@ namespace {
 
 // SQLSTATEs meaning the registry (schema or table) is gone: the counts have nowhere to go.
 bool registry_missing(const std::string& sqlstate) {
-  return sqlstate == "42P01" /* undefined_table */ || sqlstate == "3F000" /* invalid_schema */;
+  return sqlstate == sqlstate::undefined_table /* undefined_table */ ||
+         sqlstate == sqlstate::invalid_schema_name /* invalid_schema */;
 }
 
 // A text[] literal of `items`, passed as a parameter (each element quoted and escaped).

@@ -10,6 +10,7 @@
 
 #include "common/identifiers.hpp"
 #include "common/log.hpp"
+#include "common/sqlstate.hpp"
 #include "seeds/registry/registry.hpp"
 #include "seeds/registry/registry_schema.hpp"
 #include "seeds/registry/snapshots.hpp"
@@ -38,20 +39,26 @@ std::string entity_part(const std::string& name) {
 
 std::string ddl_refusal_sqlstate(const std::string& rule, const std::string& message) {
   if (rule == "entity") {
-    if (contains(message, "schema") && contains(message, "does not exist")) return "3F000";
-    if (contains(message, "does not exist")) return "42P01";
-    return "42809";  // a view, a sequence, ...: wrong_object_type
+    if (contains(message, "schema") && contains(message, "does not exist"))
+      return sqlstate::invalid_schema_name;
+    if (contains(message, "does not exist")) return sqlstate::undefined_table;
+    return sqlstate::wrong_object_type;  // a view, a sequence, ...: wrong_object_type
   }
-  if (rule == "attribute") return contains(message, "already has a column") ? "42701" : "42602";
-  if (rule == "column") return "42703";
-  if (rule == "type") return contains(message, "does not exist") ? "42704" : "42804";
-  if (rule == "aggregate") return "42803";
-  if (rule == "window") return "42P20";
-  if (rule == "function") return "42883";
-  if (rule == "privilege") return "42501";
-  if (rule == "set-returning" || rule == "key") return "0A000";
-  if (rule == "expression" && contains(message, "syntax error")) return "42601";
-  return "42P17";  // deterministic, expression: invalid_object_definition
+  if (rule == "attribute")
+    return contains(message, "already has a column") ? sqlstate::duplicate_column
+                                                     : sqlstate::invalid_name;
+  if (rule == "column") return sqlstate::undefined_column;
+  if (rule == "type")
+    return contains(message, "does not exist") ? sqlstate::undefined_object
+                                               : sqlstate::datatype_mismatch;
+  if (rule == "aggregate") return sqlstate::grouping_error;
+  if (rule == "window") return sqlstate::windowing_error;
+  if (rule == "function") return sqlstate::undefined_function;
+  if (rule == "privilege") return sqlstate::insufficient_privilege;
+  if (rule == "set-returning" || rule == "key") return sqlstate::feature_not_supported;
+  if (rule == "expression" && contains(message, "syntax error")) return sqlstate::syntax_error;
+  return sqlstate::invalid_object_definition;  // deterministic, expression:
+                                               // invalid_object_definition
 }
 
 void SnapshotRegistry::submit_ddl_seed(std::shared_ptr<DdlSeedJob> job) {
@@ -72,8 +79,8 @@ void SnapshotRegistry::serve_ddl_seeds() {
     try {
       job->verdict = register_ddl_seed_now(job->request);
     } catch (const std::exception& e) {
-      job->verdict =
-          refused("58000", std::string("seedproxy could not register the seed: ") + e.what());
+      job->verdict = refused(sqlstate::system_error,
+                             std::string("seedproxy could not register the seed: ") + e.what());
     }
     job->done.store(true, std::memory_order_release);
   }
@@ -83,7 +90,8 @@ DdlSeedVerdict SnapshotRegistry::register_ddl_seed_now(const DdlSeedRequest& req
   std::lock_guard serial(apply_mutex_);
   config::SeedSpec spec = request.seed;
   if (!watchable_database(spec.database))
-    return refused("0A000", "database \"" + spec.database + "\" cannot hold seeds");
+    return refused(sqlstate::feature_not_supported,
+                   "database \"" + spec.database + "\" cannot hold seeds");
   ControlConnection connection(target_, spec.database);
 
   // The table as PostgreSQL would resolve it: named schema, or the first schema of the
@@ -98,9 +106,9 @@ ORDER BY p.i LIMIT 1)sql",
         {text_array_literal(request.search_path), request.table});
     if (PQntuples(found.get()) == 0) {
       if (request.if_exists) return {DdlSeedVerdict::Kind::pass_through, "", "", 0};
-      return refused("42P01", "relation " + pg::quote_identifier(request.table) +
-                                  " does not exist (searched: " +
-                                  text_array_literal(request.search_path) + ")");
+      return refused(sqlstate::undefined_table, "relation " + pg::quote_identifier(request.table) +
+                                                    " does not exist (searched: " +
+                                                    text_array_literal(request.search_path) + ")");
     }
     spec.entity = entity_part(PQgetvalue(found.get(), 0, 0)) + "." + entity_part(request.table);
   } else if (request.if_exists) {
@@ -149,11 +157,11 @@ ON CONFLICT DO NOTHING RETURNING 1)sql",
          std::to_string(m.window_seconds), instance_ + " (DDL)"});
     if (PQntuples(inserted.get()) == 0) {
       (void)connection.query("DDL seed: leaving the registry unchanged", "ROLLBACK");
-      out = request.if_not_exists
-                ? DdlSeedVerdict{DdlSeedVerdict::Kind::already, "", "", 0}
-                : refused("42701", "column " + pg::quote_identifier(d.attribute) + " of relation " +
-                                       pg::quote_identifier(d.table) + " already exists: " + label +
-                                       " is registered");
+      out = request.if_not_exists ? DdlSeedVerdict{DdlSeedVerdict::Kind::already, "", "", 0}
+                                  : refused(sqlstate::duplicate_column,
+                                            "column " + pg::quote_identifier(d.attribute) +
+                                                " of relation " + pg::quote_identifier(d.table) +
+                                                " already exists: " + label + " is registered");
     } else {
       (void)connection.query("DDL seed: announcing the registry change", "SELECT pg_notify($1, $2)",
                              {registry_channel, spec.database});

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "common/identifiers.hpp"
+#include "common/sqlstate.hpp"
 #include "common/text.hpp"
 #include "seeds/control/catalog_loader.hpp"
 #include "seeds/validate/determinism.hpp"
@@ -136,7 +137,8 @@ int Validation::position_of(int location, std::size_t expression_at) const {
 
 void Validation::throw_if_server_trouble(const ServerError& error) const {
   const std::string& state = error.sqlstate;
-  if (state == "55P03" || state == "57014" || state == "25P02" || state.starts_with("08") ||
+  if (state == sqlstate::lock_not_available || state == sqlstate::query_canceled ||
+      state == sqlstate::in_failed_sql_transaction || state.starts_with("08") ||
       state.starts_with("53") || state.starts_with("57") || state.starts_with("58") ||
       state.starts_with("XX"))
     throw std::runtime_error("checking seed " + name_ + " failed: " + error.message);
@@ -147,19 +149,20 @@ Refusal Validation::refuse(const ServerError& error, std::string_view statement,
   const std::string& state = error.sqlstate;
   throw_if_server_trouble(error);
   std::string rule = "expression";
-  if (state == "42703")
+  if (state == sqlstate::undefined_column)
     rule = "column";
-  else if (state == "42804" || state == "42846")
+  else if (state == sqlstate::datatype_mismatch || state == sqlstate::cannot_coerce)
     rule = "type";
-  else if (state == "42803")
+  else if (state == sqlstate::grouping_error)
     rule = "aggregate";
-  else if (state == "42P20")
+  else if (state == sqlstate::windowing_error)
     rule = "window";
-  else if (state == "42883")
+  else if (state == sqlstate::undefined_function)
     rule = "function";
-  else if (state == "42501")
+  else if (state == sqlstate::insufficient_privilege)
     rule = "privilege";
-  else if (state == "0A000" && error.message.find("set-returning") != std::string::npos)
+  else if (state == sqlstate::feature_not_supported &&
+           error.message.find("set-returning") != std::string::npos)
     rule = "set-returning";
   std::string cause = "PostgreSQL says: " + error.message;
   if (!error.detail.empty()) cause += " (" + error.detail + ")";

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "common/sqlstate.hpp"
 #include "proxy/wire/frame_codec.hpp"
 
 using namespace seedproxy::protocol;
@@ -13,7 +14,7 @@ using namespace seedproxy::protocol;
 TEST_CASE("ErrorResponse carries severity, SQLSTATE, message and optional fields") {
   ErrorFields fields;
   fields.severity = Severity::fatal;
-  fields.code = sqlstate::protocol_violation;
+  fields.code = seedproxy::sqlstate::protocol_violation;
   fields.message = "invalid message length";
   fields.detail = "length 3";
   const auto bytes = error_response(fields);
