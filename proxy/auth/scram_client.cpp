@@ -138,6 +138,8 @@ std::optional<std::string> ScramClient::derive_keys(const std::vector<std::byte>
   const SecretKey salted = salted_password(password.text(), salt, iterations);
   client_key_ = client_key_from(salted);
   server_key_ = server_key_from(salted);
+  // The keys are all this exchange needs from now on; the password copy goes now.
+  credential_.value_ = ScramKeys{};
   return std::nullopt;
 }
 
