@@ -37,7 +37,7 @@ inline constexpr char undefined_table[] = "42P01";
 inline constexpr char invalid_column_reference[] = "42P10";
 inline constexpr char invalid_object_definition[] = "42P17";
 inline constexpr char windowing_error[] = "42P20";
-// Class 53, 54, 55, 57, 58, F0: resources, limits, state, intervention, system, configuration.
+// Class 53, 54, 55, 57, 58, F0, XX: resources, limits, state, intervention, system, configuration, internal.
 inline constexpr char too_many_connections[] = "53300";
 inline constexpr char configuration_limit_exceeded[] = "53400";
 inline constexpr char program_limit_exceeded[] = "54000";
@@ -49,5 +49,6 @@ inline constexpr char admin_shutdown[] = "57P01";
 inline constexpr char cannot_connect_now[] = "57P03";
 inline constexpr char system_error[] = "58000";
 inline constexpr char config_file_error[] = "F0000";
+inline constexpr char internal_error[] = "XX000";
 
 }  // namespace seedproxy::sqlstate
