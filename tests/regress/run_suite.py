@@ -166,9 +166,14 @@ class Runner:
             os.chmod(os.path.join(self.builddir, "results"), 0o777)
 
     def cleanup(self) -> None:
+        """Stops everything; keeps the proxy's and the server's logs in the work folder."""
         if self.proxy is not None:
+            self.proxy.stop()
+            shutil.copy(self.proxy.log_path, os.path.join(self.work, "seedproxy.log"))
             self.proxy.cleanup()
         if self.pg is not None:
+            if self.pg.base_dir and os.path.exists(self.pg.log_file):
+                shutil.copy(self.pg.log_file, os.path.join(self.work, "postgres.log"))
             self.pg.stop()
         shutil.rmtree(self.srv, ignore_errors=True)
 
@@ -289,8 +294,6 @@ class Runner:
         self.proxy = self.start_proxy()
         proxied = Side("proxied", self.proxy.port, os.path.join(self.work, "proxied"))
         self.run_side(proxied, tests, seeded, self.declare_seeds)
-        self.proxy.stop()
-        shutil.copy(self.proxy.log_path, os.path.join(self.work, "seedproxy.log"))
         with open(os.path.join(self.work, "timings.tsv"), "w") as f:
             f.write("file\tdirect_s\tproxied_s\n")
             for test in tests:
