@@ -80,8 +80,10 @@ def log(msg: str) -> None:
     print(f"run_suite: {msg}", file=sys.stderr, flush=True)
 
 
-def parse_schedule(path: str) -> list[str]:
+def parse_schedule(path: str) -> tuple[list[str], set[str]]:
+    """The files in order, and those whose failures pg_regress ignores (`ignore: random`)."""
     names: list[str] = []
+    ignored: set[str] = set()
     with open(path) as f:
         for number, raw in enumerate(f, 1):
             line = raw.split("#", 1)[0].strip()
@@ -92,9 +94,11 @@ def parse_schedule(path: str) -> list[str]:
                 raise RunError(f"{path}:{number}: cannot read schedule line {raw.strip()!r}")
             if kind.strip() == "test":
                 names.extend(rest.split())
+            else:
+                ignored.update(rest.split())
     if not names:
         raise RunError(f"{path}: no tests in the schedule")
-    return names
+    return names, ignored
 
 
 def _as_root() -> bool:
@@ -392,7 +396,7 @@ def main() -> int:
     try:
         entries = known_differences.parse(args.expected, args.mode)
         suite = args.suite_dir or fetch_suite.ensure_suite(args.cache_dir)
-        tests = parse_schedule(os.path.join(suite, "parallel_schedule"))
+        tests, ignored = parse_schedule(os.path.join(suite, "parallel_schedule"))
         if args.only:
             wanted = [t.strip() for t in args.only.split(",") if t.strip()]
             unknown = [t for t in wanted if t not in tests]
@@ -416,7 +420,8 @@ def main() -> int:
         if runner is not None:
             runner.cleanup()
 
-    diffs = [d for _, found in files.values() for d in found]
+    # Like pg_regress, a difference in a file the schedule marks `ignore:` (random) is reported only.
+    diffs = [d for test, (_, found) in files.items() if test not in ignored for d in found]
     explained, unexplained, problems = known_differences.match(entries, diffs)
     stale = [] if args.only else [e for e in entries if not e.matched]
 
@@ -432,6 +437,8 @@ def main() -> int:
     for test, (hunks, found) in files.items():
         listed = sum(1 for d, _ in explained if d.file == test)
         print(f"  {test:28} {hunks:4} hunk(s) {len(found):4} statement(s)  {listed} listed")
+    for test in sorted(ignored & set(files)):
+        print(f"IGNORED (the schedule says ignore: {test}): {len(files[test][1])} statement(s) differ")
     for d in unexplained:
         print(f"NOT LISTED: {known_differences.entry_line(d)}")
     for p in problems:
