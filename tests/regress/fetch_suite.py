@@ -8,11 +8,13 @@ prints the suite directory (the cached copy of src/test/regress: sql/, expected/
 parallel_schedule, regress.so) as its only line on stdout. Progress goes to stderr.
 
 Cache: DIR (default $SEEDPROXY_REGRESS_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/seedproxy/pg-regress)
-holds one folder per package version, `postgresql-15_<version>/`, complete once it holds the file
+holds one folder per installed version, `postgresql-15_<version>/`, complete once it holds the file
 `COMPLETE`. A complete folder is used as it is: nothing is downloaded again. Concurrent runs take
 turns on a lock file.
 
-Where the source comes from: `apt-get source postgresql-15=<installed version>`, with a private
+Where the source comes from: `apt-get source postgresql-15=<installed version>` (when the archives
+list it but cannot deliver it - a mirror may carry a security update's binaries and not its source -
+the newest other postgresql-15 source they deliver, with a warning; SOURCE_VERSION says which), with a private
 `deb-src` list made from the machine's own `deb` entries (both one-line `.list` and deb822
 `.sources`, Signed-By kept) for the archives that carry postgresql-15, and private list and cache
 directories, so the system's apt sources, lists and caches are left as they were. Needs dpkg-dev
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import functools
 import os
 import re
 import shutil
@@ -103,8 +106,8 @@ def _norm_uri(uri: str) -> str:
     return uri.rstrip("/")
 
 
-def _archives_with_package(version: str) -> set[str]:
-    """URIs of the archives whose (binary) indexes list PACKAGE at `version`; empty when unknown."""
+def _archives_with_package() -> set[str]:
+    """URIs of the archives whose (binary) indexes list PACKAGE, any version; empty when unknown."""
     try:
         out = _run(["apt-cache", "madison", PACKAGE], "apt-cache madison")
     except FetchError:
@@ -112,7 +115,7 @@ def _archives_with_package(version: str) -> set[str]:
     uris = set()
     for line in out.splitlines():
         fields = [f.strip() for f in line.split("|")]
-        if len(fields) == 3 and fields[1] == version and fields[2]:
+        if len(fields) == 3 and fields[2]:
             uris.add(_norm_uri(fields[2].split()[0]))
     return uris
 
@@ -154,10 +157,10 @@ def _deb822_entries(path: str) -> list[tuple[list[str], str]]:
     return out
 
 
-def write_private_sources(apt_dir: str, version: str) -> None:
+def write_private_sources(apt_dir: str) -> None:
     """deb-src entries for the archives that carry PACKAGE (all archives when apt cannot tell)."""
     one_line_files, deb822_files = _system_source_files()
-    wanted = _archives_with_package(version)
+    wanted = _archives_with_package()
     lines = [ln for p in one_line_files for uri, ln in _one_line_entries(p) if not wanted or uri in wanted]
     stanzas = [st for p in deb822_files for uris, st in _deb822_entries(p)
                if not wanted or wanted & set(uris)]
@@ -184,32 +187,60 @@ def apt_options(apt_dir: str) -> list[str]:
     return [arg for k, v in opts.items() if v for arg in ("-o", f"{k}={v}")]
 
 
-def fetch_source(work: str, version: str) -> str:
-    """Downloads and unpacks the source package in `work`; returns its src/test/regress."""
+def _version_order(a: str, b: str) -> int:
+    if a == b:
+        return 0
+    lower = subprocess.run(["dpkg", "--compare-versions", a, "lt", b], check=False).returncode == 0
+    return -1 if lower else 1
+
+
+def _source_versions(opts: list[str]) -> list[str]:
+    out = _run(["apt-cache", *opts, "showsrc", "--only-source", PACKAGE], "apt-cache showsrc")
+    versions, package = [], None
+    for line in out.splitlines():
+        if line.startswith("Package:"):
+            package = line.split(":", 1)[1].strip()
+        elif line.startswith("Version:") and package == PACKAGE:
+            versions.append(line.split(":", 1)[1].strip())
+    return sorted(set(versions), key=functools.cmp_to_key(_version_order), reverse=True)
+
+
+def fetch_source(work: str, installed: str) -> tuple[str, str]:
+    """Downloads and unpacks the source package in `work`: the installed version, or when the
+    archives cannot deliver it (a mirror may carry a security update's binaries but not its source),
+    the newest other postgresql-15 source they can. Returns (src/test/regress, its version)."""
     apt_dir = os.path.join(work, "apt")
     for d in ("lists/partial", "cache", "sources.list.d"):
         os.makedirs(os.path.join(apt_dir, d), exist_ok=True)
-    write_private_sources(apt_dir, version)
+    write_private_sources(apt_dir)
     opts = apt_options(apt_dir)
     log("apt-get update (private deb-src list)")
     _run(["apt-get", *opts, "update"], "apt-get update with the private deb-src list")
-    log(f"apt-get source {PACKAGE}={version}")
-    src = os.path.join(work, "src")
-    os.makedirs(src)
-    try:
-        _run(["apt-get", *opts, "--only-source", "source", f"{PACKAGE}={version}"], "apt-get source", cwd=src)
-    except FetchError as e:
-        if "Unable to find a source package" in str(e) or "Can not find version" in str(e):
-            raise FetchError(f"the archives no longer carry the source of {PACKAGE} {version}; upgrade the "
-                             f"server (apt-get install {PACKAGE}) so that it and its suite match\n{e}") from None
-        raise
-    trees = [d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d))]
-    if len(trees) != 1:
-        raise FetchError(f"apt-get source left {trees or 'no folder'} in {src}; expected one unpacked tree")
-    regress = os.path.join(src, trees[0], "src", "test", "regress")
-    if not os.path.isfile(os.path.join(regress, "parallel_schedule")):
-        raise FetchError(f"{regress} has no parallel_schedule")
-    return regress
+    others = [v for v in _source_versions(opts) if v != installed]
+    # the installed version first, then the newest not newer than it, then newer ones
+    older = [v for v in others if _version_order(v, installed) < 0]
+    candidates = [installed] + older + [v for v in reversed(others) if v not in older]
+    failures = []
+    for version in candidates:
+        src = os.path.join(work, f"src-{len(failures)}")
+        os.makedirs(src)
+        log(f"apt-get source {PACKAGE}={version}")
+        try:
+            _run(["apt-get", *opts, "--only-source", "source", f"{PACKAGE}={version}"], "apt-get source", cwd=src)
+        except FetchError as e:
+            failures.append(f"{version}: {str(e).strip().splitlines()[-1]}")
+            continue
+        trees = [d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d))]
+        if len(trees) != 1:
+            raise FetchError(f"apt-get source left {trees or 'no folder'} in {src}; expected one unpacked tree")
+        regress = os.path.join(src, trees[0], "src", "test", "regress")
+        if not os.path.isfile(os.path.join(regress, "parallel_schedule")):
+            raise FetchError(f"{regress} has no parallel_schedule")
+        if version != installed:
+            log(f"warning: the archives do not deliver the source of {PACKAGE} {installed} (installed); "
+                f"using the suite of {version}")
+        return regress, version
+    raise FetchError(f"no source of {PACKAGE} could be fetched from the archives:\n  " + "\n  ".join(failures))
 
 
 def build_regress_so(suite: str) -> None:
@@ -243,9 +274,11 @@ def ensure_suite(cache_dir: str | None = None) -> str:
         work = tempfile.mkdtemp(prefix=".fetch-", dir=cache_dir)
         try:
             if not os.path.isfile(os.path.join(target, "parallel_schedule")):
-                regress = fetch_source(work, version)
+                regress, source_version = fetch_source(work, version)
                 staged = os.path.join(work, "suite")
                 os.makedirs(staged)
+                with open(os.path.join(staged, "SOURCE_VERSION"), "w") as f:
+                    f.write(source_version + "\n")
                 for item in SUITE_ITEMS:
                     path = os.path.join(regress, item)
                     if os.path.isdir(path):
@@ -257,8 +290,13 @@ def ensure_suite(cache_dir: str | None = None) -> str:
                 shutil.rmtree(target, ignore_errors=True)
                 os.replace(staged, target)
             build_regress_so(target)
+            try:
+                with open(os.path.join(target, "SOURCE_VERSION")) as f:
+                    source_version = f.read().strip()
+            except FileNotFoundError:  # fetched by an earlier version of this script
+                source_version = version
             with open(complete, "w") as f:
-                f.write(f"{PACKAGE} {version}\n")
+                f.write(f"suite of {PACKAGE} {source_version}, for installed {version}\n")
             log(f"suite ready in {target}")
             return target
         finally:

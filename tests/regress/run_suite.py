@@ -426,6 +426,11 @@ def main() -> int:
     stale = [] if args.only else [e for e in entries if not e.matched]
 
     print(f"\n== PostgreSQL regression suite through seedproxy, mode {args.mode} ==")
+    try:
+        with open(os.path.join(suite, "COMPLETE")) as f:
+            print(f"suite: {f.read().strip()}")
+    except OSError:
+        print(f"suite: {suite}")
     print(f"files run: {len(tests)} per side; direct {direct.seconds:.1f}s, through seedproxy {proxied.seconds:.1f}s")
     slowest = sorted(tests, key=lambda t: proxied.file_seconds[t] - direct.file_seconds[t], reverse=True)[:5]
     print("most time added by the proxy: " + ", ".join(
