@@ -12,6 +12,7 @@ packages=(
   postgresql-15 postgresql-client-15 pgbouncer
   python3 python3-psycopg python3-psycopg2 python3-yaml
   procps
+  dpkg-dev postgresql-server-dev-15 # tests/regress: apt-get source of the regression suite, headers for regress.so
   chromium fonts-liberation # headless, for tests/e2e/test_status_page.py (the status page in a browser)
 )
 # Boost 1.74's development packages claim the same headers as libboost1.81-dev.
