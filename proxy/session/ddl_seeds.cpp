@@ -15,7 +15,7 @@
 #include "proxy/session/statement_rewriting.hpp"
 #include "proxy/wire/messages.hpp"
 #include "rewriter/statements/generated_column_ddl.hpp"
-#include "seeds/registry/snapshots.hpp"
+#include "seeds/registry/snapshot_source.hpp"
 
 namespace seedproxy::proxy {
 namespace {
@@ -43,7 +43,7 @@ bool mentions_generated(std::string_view sql) {
 
 }  // namespace
 
-DdlSeeds::DdlSeeds(seeds::SnapshotRegistry& snapshots, std::string database,
+DdlSeeds::DdlSeeds(seeds::SnapshotSource& snapshots, std::string database,
                    std::size_t max_statement_bytes)
     : snapshots_(snapshots),
       database_(std::move(database)),

@@ -17,7 +17,7 @@
 #include "proxy/admin/admin_login.hpp"
 #include "proxy/session/cancel.hpp"
 #include "proxy/wire/startup.hpp"
-#include "seeds/registry/snapshots.hpp"
+#include "seeds/registry/snapshot_source.hpp"
 
 namespace seedproxy::proxy {
 namespace {

@@ -44,7 +44,7 @@ bool starts_with_ddl(std::string_view tag) {
 
 }  // namespace
 
-StatementRewriting::StatementRewriting(seeds::SnapshotRegistry& snapshots, std::string database,
+StatementRewriting::StatementRewriting(seeds::SnapshotSource& snapshots, std::string database,
                                        std::string user, std::size_t max_statement_bytes,
                                        std::optional<std::string> search_path)
     : snapshots_(snapshots),
