@@ -5,27 +5,12 @@
 #include <map>
 #include <tuple>
 
+#include "common/identifiers.hpp"
+
 namespace seedproxy::seeds {
 namespace {
 
 using Key = std::tuple<std::string, std::string, std::string>;  // schema, table, attribute
-
-std::string value(const Result& result, int row, int column) {
-  return PQgetvalue(result.get(), row, column);
-}
-
-std::uint64_t number(const Result& result, int row, int column) {
-  return std::stoull(value(result, row, column));
-}
-
-std::string quoted(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 // database.schema.table.attribute, each part quoted when it needs to be.
 std::string seed_label(const std::string& database, const Key& key) {
@@ -33,7 +18,7 @@ std::string seed_label(const std::string& database, const Key& key) {
     const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
     });
-    return plain ? name : quoted(name);
+    return plain ? name : pg::quote_identifier(name);
   };
   return part(database) + "." + part(std::get<0>(key)) + "." + part(std::get<1>(key)) + "." +
          part(std::get<2>(key));
@@ -71,18 +56,18 @@ ORDER BY 1, 2, 3)sql");
   std::vector<RegistrySeed> out;
   for (int row = 0; row < PQntuples(result.get()); ++row) {
     RegistrySeed seed;
-    seed.schema = value(result, row, 0);
-    seed.table = value(result, row, 1);
-    seed.attribute = value(result, row, 2);
-    seed.type = value(result, row, 3);
-    seed.expression = value(result, row, 4);
-    seed.phase = value(result, row, 5);
-    seed.cross_table = value(result, row, 6) == "t";
-    seed.policy = value(result, row, 7);
-    seed.reads = number(result, row, 8);
-    seed.window_seconds = number(result, row, 9);
-    seed.declared_by = value(result, row, 10);
-    seed.reads_in_window = number(result, row, 11);
+    seed.schema = text_at(result, row, 0);
+    seed.table = text_at(result, row, 1);
+    seed.attribute = text_at(result, row, 2);
+    seed.type = text_at(result, row, 3);
+    seed.expression = text_at(result, row, 4);
+    seed.phase = text_at(result, row, 5);
+    seed.cross_table = text_at(result, row, 6) == "t";
+    seed.policy = text_at(result, row, 7);
+    seed.reads = count_at(result, row, 8);
+    seed.window_seconds = count_at(result, row, 9);
+    seed.declared_by = text_at(result, row, 10);
+    seed.reads_in_window = count_at(result, row, 11);
     out.push_back(std::move(seed));
   }
   return out;
@@ -105,8 +90,8 @@ std::vector<std::string> apply_declarations(ControlConnection& connection,
 FROM "seedproxy"."declarations" WHERE "instance" <> $1 ORDER BY "instance")sql",
         {instance});
     for (int row = 0; row < PQntuples(result.get()); ++row)
-      others.emplace(Key{value(result, row, 0), value(result, row, 1), value(result, row, 2)},
-                     Declaration{value(result, row, 3), value(result, row, 4)});
+      others.emplace(Key{text_at(result, row, 0), text_at(result, row, 1), text_at(result, row, 2)},
+                     Declaration{text_at(result, row, 3), text_at(result, row, 4)});
   }
 
   struct Write {

@@ -29,12 +29,6 @@ constexpr std::array<std::string_view, 4> moving_words{"now", "today", "tomorrow
   return "VOLATILE";
 }
 
-[[nodiscard]] std::string value(const Result& result, int row, int column) {
-  return PQgetisnull(result.get(), row, column)
-             ? std::string()
-             : std::string(PQgetvalue(result.get(), row, column));
-}
-
 [[nodiscard]] bool numeric(std::string_view text) noexcept {
   return !text.empty() &&
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -42,12 +36,7 @@ constexpr std::array<std::string_view, 4> moving_words{"now", "today", "tomorrow
 
 // A PostgreSQL array literal of oids, passed as one text parameter.
 [[nodiscard]] std::string oid_array(const std::set<std::string>& oids) {
-  std::string out = "{";
-  for (const auto& oid : oids) {
-    if (out.size() > 1) out += ',';
-    out += oid;
-  }
-  return out + "}";
+  return text_array_literal({oids.begin(), oids.end()});
 }
 
 }  // namespace
@@ -144,9 +133,9 @@ DeterminismVerdict judge_determinism(ControlConnection& connection, std::string_
         "FROM pg_catalog.pg_proc p WHERE p.oid = ANY($1::oid[]) AND p.provolatile <> 'i'",
         {oid_array(keys_of(functions))});
     for (int row = 0; row < PQntuples(result.get()); ++row)
-      offenders.push_back(
-          {functions[value(result, row, 0)],
-           value(result, row, 1) + " is " + std::string(volatility_name(value(result, row, 2)))});
+      offenders.push_back({functions[text_at(result, row, 0)],
+                           text_at(result, row, 1) + " is " +
+                               std::string(volatility_name(text_at(result, row, 2)))});
   }
   if (!operators.empty()) {
     auto result =
@@ -157,10 +146,10 @@ DeterminismVerdict judge_determinism(ControlConnection& connection, std::string_
                          "WHERE o.oid = ANY($1::oid[]) AND p.provolatile <> 'i'",
                          {oid_array(keys_of(operators))});
     for (int row = 0; row < PQntuples(result.get()); ++row)
-      offenders.push_back({operators[value(result, row, 0)],
-                           "operator " + value(result, row, 1) + " runs " + value(result, row, 2) +
-                               ", which is " +
-                               std::string(volatility_name(value(result, row, 3)))});
+      offenders.push_back({operators[text_at(result, row, 0)],
+                           "operator " + text_at(result, row, 1) + " runs " +
+                               text_at(result, row, 2) + ", which is " +
+                               std::string(volatility_name(text_at(result, row, 3)))});
   }
   std::set<std::string> types;
   for (const auto& [oid, location] : constants) types.insert(oid);
@@ -181,9 +170,9 @@ DeterminismVerdict judge_determinism(ControlConnection& connection, std::string_
         "JOIN pg_catalog.pg_proc o ON o.oid = t.typoutput WHERE t.oid = ANY($1::oid[])",
         {oid_array(types)});
     for (int row = 0; row < PQntuples(result.get()); ++row)
-      io[value(result, row, 0)] = {value(result, row, 1), value(result, row, 2),
-                                   value(result, row, 3), value(result, row, 4),
-                                   value(result, row, 5)};
+      io[text_at(result, row, 0)] = {text_at(result, row, 1), text_at(result, row, 2),
+                                     text_at(result, row, 3), text_at(result, row, 4),
+                                     text_at(result, row, 5)};
     for (const auto& [oid, location] : reads) {
       const auto it = io.find(oid);
       if (it != io.end() && it->second.input_volatility != "i")

@@ -25,12 +25,6 @@ constexpr const char* check_view = "seedproxy_seed_check";
 constexpr std::array<std::string_view, 6> system_columns{"tableoid", "cmax", "xmax",
                                                          "cmin",     "xmin", "ctid"};
 
-[[nodiscard]] std::string value(const Result& result, int row, int column) {
-  return PQgetisnull(result.get(), row, column)
-             ? std::string()
-             : std::string(PQgetvalue(result.get(), row, column));
-}
-
 [[nodiscard]] bool plain_identifier(std::string_view text) noexcept {
   auto start = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
   auto part = [&](char c) { return start(c) || (c >= '0' && c <= '9') || c == '$'; };
@@ -218,7 +212,7 @@ std::optional<Refusal> Validation::check_attribute_syntax() {
         "seed validation: keywords",
         "SELECT catcode::text FROM pg_catalog.pg_get_keywords() WHERE word = $1", {attribute});
     if (PQntuples(keyword.get()) > 0) {
-      const std::string category = value(keyword, 0, 0);
+      const std::string category = text_at(keyword, 0, 0);
       if (category == "R" || category == "T")
         return refuse("attribute", "\"" + attribute +
                                        "\" is a reserved word in PostgreSQL; clients could not "
@@ -257,8 +251,8 @@ std::optional<Refusal> Validation::check_entity() {
     return refuse("entity",
                   "table " + shown + " does not exist in database \"" + seed_.database + "\"");
   }
-  relation_oid_ = value(relation, 0, 0);
-  const std::string kind = value(relation, 0, 1);
+  relation_oid_ = text_at(relation, 0, 0);
+  const std::string kind = text_at(relation, 0, 1);
   if (kind != "r" && kind != "p") {
     static const std::map<std::string, std::string> kinds{
         {"v", "a view"},           {"m", "a materialized view"},
@@ -284,12 +278,12 @@ std::optional<Refusal> Validation::check_entity() {
       {relation_oid_});
   const int rows = PQntuples(keys.get());
   for (int row = 0; row < rows && out_.key_columns.empty();) {
-    const std::string index = value(keys, row, 0);
+    const std::string index = text_at(keys, row, 0);
     std::vector<std::string> columns;
     bool not_null = true;
-    for (; row < rows && value(keys, row, 0) == index; ++row) {
-      columns.push_back(value(keys, row, 1));
-      not_null = not_null && value(keys, row, 2) == "true";
+    for (; row < rows && text_at(keys, row, 0) == index; ++row) {
+      columns.push_back(text_at(keys, row, 1));
+      not_null = not_null && text_at(keys, row, 2) == "true";
     }
     if (not_null) out_.key_columns = std::move(columns);
   }
@@ -338,7 +332,7 @@ std::optional<Refusal> Validation::check_expression() {
   auto conforming =
       connection_.query("seed validation: string syntax", "SELECT pg_catalog.current_setting($1)",
                         {"standard_conforming_strings"});
-  const auto scan = scan_pasted_text(seed_.expression, value(conforming, 0, 0) != "on");
+  const auto scan = scan_pasted_text(seed_.expression, text_at(conforming, 0, 0) != "on");
   if (scan.problem) {
     const int position =
         utf8_chars(std::string_view(seed_.expression).substr(0, scan.problem->offset)) + 1;
@@ -371,7 +365,7 @@ std::optional<Refusal> Validation::check_determinism() {
                         {check_view});
   if (PQntuples(view.get()) != 1)
     throw std::runtime_error("checking seed " + name_ + " failed: its check view is missing");
-  const auto verdict = judge_determinism(connection_, value(view, 0, 1), value(view, 0, 0),
+  const auto verdict = judge_determinism(connection_, text_at(view, 0, 1), text_at(view, 0, 0),
                                          relation_oid_, prefix.size(), literals_);
   out_.cross_table = verdict.cross_table;
   if (verdict.locks_rows)
