@@ -19,10 +19,6 @@
 namespace seedproxy::seeds {
 namespace {
 
-bool contains(const std::string& text, std::string_view part) {
-  return text.find(part) != std::string::npos;
-}
-
 DdlSeedVerdict refused(std::string sqlstate, std::string message, int position = 0) {
   return {DdlSeedVerdict::Kind::refused, std::move(sqlstate), std::move(message), position};
 }
@@ -35,30 +31,6 @@ std::string entity_part(const std::string& name) {
                        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
                      });
   return plain ? name : pg::quote_identifier(name);
-}
-
-std::string ddl_refusal_sqlstate(const std::string& rule, const std::string& message) {
-  if (rule == "entity") {
-    if (contains(message, "schema") && contains(message, "does not exist"))
-      return sqlstate::invalid_schema_name;
-    if (contains(message, "does not exist")) return sqlstate::undefined_table;
-    return sqlstate::wrong_object_type;  // a view, a sequence, ...: wrong_object_type
-  }
-  if (rule == "attribute")
-    return contains(message, "already has a column") ? sqlstate::duplicate_column
-                                                     : sqlstate::invalid_name;
-  if (rule == "column") return sqlstate::undefined_column;
-  if (rule == "type")
-    return contains(message, "does not exist") ? sqlstate::undefined_object
-                                               : sqlstate::datatype_mismatch;
-  if (rule == "aggregate") return sqlstate::grouping_error;
-  if (rule == "window") return sqlstate::windowing_error;
-  if (rule == "function") return sqlstate::undefined_function;
-  if (rule == "privilege") return sqlstate::insufficient_privilege;
-  if (rule == "set-returning" || rule == "key") return sqlstate::feature_not_supported;
-  if (rule == "expression" && contains(message, "syntax error")) return sqlstate::syntax_error;
-  return sqlstate::invalid_object_definition;  // deterministic, expression:
-                                               // invalid_object_definition
 }
 
 void SnapshotRegistry::submit_ddl_seed(std::shared_ptr<DdlSeedJob> job) {
@@ -125,11 +97,10 @@ ORDER BY p.i LIMIT 1)sql",
 
   auto verdict = validate_seed(connection, spec);
   if (const auto* refusal = std::get_if<Refusal>(&verdict)) {
-    if (request.if_not_exists && refusal->rule == "attribute" &&
-        contains(refusal->message, "already has a column"))
+    // A live column of that name: PostgreSQL skips ADD COLUMN IF NOT EXISTS with its own notice.
+    if (request.if_not_exists && refusal->sqlstate == sqlstate::duplicate_column)
       return {DdlSeedVerdict::Kind::pass_through, "", "", 0};
-    return refused(ddl_refusal_sqlstate(refusal->rule, refusal->message), refusal->message,
-                   refusal->position);
+    return refused(refusal->sqlstate, refusal->message, refusal->position);
   }
   const auto& validated = std::get<ValidatedSeed>(verdict);
   const auto& d = validated.definition;

@@ -47,9 +47,4 @@ struct DdlSeedJob {
 // double-quoted otherwise.
 [[nodiscard]] std::string entity_part(const std::string& name);
 
-// The SQLSTATE a client gets for a validator refusal of `rule` with `message`
-// (seeds/validate/validator.hpp): close to what PostgreSQL itself would answer for the same ALTER
-// TABLE.
-[[nodiscard]] std::string ddl_refusal_sqlstate(const std::string& rule, const std::string& message);
-
 }  // namespace seedproxy::seeds
