@@ -1,6 +1,6 @@
 // DDL seeds (config ddl_seeds): a client's `ALTER TABLE ... ADD COLUMN ... GENERATED ALWAYS AS
 // (...) STORED` turned into a seed. The request a session hands to the control thread and the
-// verdict it gets back; the work itself is SnapshotRegistry::register_ddl_seed_now.
+// verdict it gets back; the work itself is DdlSeedQueue's (ddl_seed_queue.hpp).
 #pragma once
 
 #include <atomic>
