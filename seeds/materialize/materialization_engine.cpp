@@ -18,6 +18,7 @@ namespace seedproxy::seeds {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using rewriter::Phase;
 constexpr const char* component = "materialize";
 
 std::chrono::milliseconds millis(double seconds) {
@@ -33,19 +34,6 @@ MaterializerSettings materializer_settings(const config::Materialization& m) {
   out.pacer.target_batch = millis(m.target_batch_seconds);
   out.pacer.pause_ratio = m.pause_ratio;
   return out;
-}
-
-std::string_view phase_name(rewriter::Phase phase) {
-  switch (phase) {
-    case rewriter::Phase::materializing:
-      return "materializing";
-    case rewriter::Phase::materialized:
-      return "materialized";
-    case rewriter::Phase::rolled_back:
-      return "rolled_back";
-    default:
-      return "virtual";
-  }
 }
 
 std::string progress_line(const std::string& name, const MaterializationProgress& p) {
@@ -106,7 +94,7 @@ class MaterializationEngine::Worker {
   void run(Job job);  // runner thread
   void finish_runner();
   void publish(const std::vector<EngineSeed>& seeds);
-  void switch_phase(ControlConnection& connection, const SeedName& seed, std::string_view phase);
+  void switch_phase(ControlConnection& connection, const SeedName& seed, Phase phase);
   bool wait_stoppable(std::chrono::milliseconds duration);
 
   MaterializationEngine& engine_;
@@ -185,7 +173,7 @@ void MaterializationEngine::Worker::check(ControlConnection& watch) {
     std::lock_guard lock(mutex_);
     for (const auto& seed : seeds) {
       if (!materializer_ || seed.name != running_) continue;
-      if (!running_rollback_ && seed.requested == "rollback") materializer_->stop();
+      if (!running_rollback_ && seed.requested == SeedRequest::rollback) materializer_->stop();
       if (seed.paused)
         materializer_->pause();
       else
@@ -217,24 +205,28 @@ std::optional<MaterializationEngine::Worker::Job> MaterializationEngine::Worker:
   };
   // Rollbacks first: asked for, or interrupted.
   for (const auto& seed : seeds)
-    if (!waiting(seed, true) && ((seed.requested == "rollback" && seed.phase != "rolled_back") ||
-                                 step(seed) == MaterializationStep::rolling_back))
+    if (!waiting(seed, true) &&
+        ((seed.requested == SeedRequest::rollback && seed.phase != Phase::rolled_back) ||
+         step(seed) == MaterializationStep::rolling_back))
       return Job{seed, true};
   // Interrupted materializations resume before new ones start.
   for (const auto& seed : seeds)
     if (!waiting(seed) &&
-        (seed.phase == "materializing" ||
+        (seed.phase == Phase::materializing ||
          // killed between publishing 'materialized' and recording it: finish the bookkeeping
-         (seed.phase == "materialized" && step(seed) == MaterializationStep::switching_to_column)))
+         (seed.phase == Phase::materialized &&
+          step(seed) == MaterializationStep::switching_to_column)))
       return Job{seed, false};
   // Asked for, then the hottest past its threshold.
   for (const auto& seed : seeds)
-    if (!waiting(seed) && seed.phase == "virtual" && seed.requested == "materialize")
+    if (!waiting(seed) && seed.phase == Phase::virtual_ &&
+        seed.requested == SeedRequest::materialize)
       return Job{seed, false};
   const EngineSeed* hottest = nullptr;
   for (const auto& seed : seeds)
-    if (!waiting(seed) && seed.phase == "virtual" && seed.policy == "threshold" &&
-        !seed.cross_table && seed.reads_in_window >= seed.threshold_reads &&
+    if (!waiting(seed) && seed.phase == Phase::virtual_ &&
+        seed.policy == config::MaterializePolicy::threshold && !seed.cross_table &&
+        seed.reads_in_window >= seed.threshold_reads &&
         !(seed.materialization && !seed.materialization->state.error.empty() &&
           step(seed) == MaterializationStep::not_started) &&
         (!hottest || seed.reads_in_window > hottest->reads_in_window))
@@ -304,9 +296,10 @@ bool MaterializationEngine::Worker::wait_stoppable(std::chrono::milliseconds dur
 }
 
 void MaterializationEngine::Worker::switch_phase(ControlConnection& connection,
-                                                 const SeedName& seed, std::string_view phase) {
+                                                 const SeedName& seed, Phase phase) {
   if (write_phase(connection, database_, seed, phase))
-    log::info(component, "seed " + database_ + "." + seed.text() + " is now " + std::string(phase));
+    log::info(component, "seed " + database_ + "." + seed.text() + " is now " +
+                             std::string(rewriter::to_string(phase)));
   // This proxy's sessions follow before the engine goes on; other proxies follow the NOTIFY.
   const auto ticket = engine_.snapshots_.request_refresh(database_);
   const auto give_up = Clock::now() + std::chrono::seconds(5);
@@ -337,23 +330,22 @@ void MaterializationEngine::Worker::run(Job job) {
                            job.seed.materialization->state.step != MaterializationStep::not_started;
       if (job.rollback && !touched) {
         // Nothing was ever built for it: forgetting the attribute is the whole rollback.
-        switch_phase(connection, job.seed.name, "rolled_back");
+        switch_phase(connection, job.seed.name, Phase::rolled_back);
         return;
       }
       MaterializationState state =
           job.seed.materialization ? job.seed.materialization->state : MaterializationState{};
       state.error = refused.what();
       store.save(state);
-      if (!job.rollback && job.seed.phase == "virtual")
-        write_request(connection, database_, job.seed.name, "");
+      if (!job.rollback && job.seed.phase == Phase::virtual_)
+        write_request(connection, database_, job.seed.name, SeedRequest::none);
       log::warning(component, refused.what());
       later(std::chrono::seconds(3600));
       return;
     }
     MaterializerSettings settings = materializer_settings(engine_.settings_);
-    Materializer materializer(
-        connection, std::move(*plan), store, settings,
-        [&](rewriter::Phase phase) { switch_phase(connection, job.seed.name, phase_name(phase)); });
+    Materializer materializer(connection, std::move(*plan), store, settings,
+                              [&](Phase phase) { switch_phase(connection, job.seed.name, phase); });
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
@@ -374,14 +366,14 @@ void MaterializationEngine::Worker::run(Job job) {
       log::info(component, "rolling back seed " + name);
       outcome = materializer.roll_back();
     } else {
-      if (job.seed.phase == "virtual") {
+      if (job.seed.phase == Phase::virtual_) {
         // A fresh start: forget an earlier, finished attempt, publish the phase, and give every
         // proxy time to follow before the column appears upstream.
         if (job.seed.materialization) clear_materialization(connection, job.seed.name);
         log::info(component, "materializing seed " + name + " (" +
                                  std::to_string(job.seed.reads_in_window) +
                                  " reads in the window)");
-        switch_phase(connection, job.seed.name, "materializing");
+        switch_phase(connection, job.seed.name, Phase::materializing);
         if (!wait_stoppable(millis(engine_.settings_.phase_grace_seconds))) {
           forget();
           return;
@@ -420,7 +412,9 @@ void MaterializationEngine::Worker::publish(const std::vector<EngineSeed>& seeds
   std::vector<MaterializationStatus> out;
   std::lock_guard lock(mutex_);
   for (const auto& seed : seeds) {
-    if (!seed.materialization && seed.requested.empty() && seed.phase != "materializing") continue;
+    if (!seed.materialization && seed.requested == SeedRequest::none &&
+        seed.phase != Phase::materializing)
+      continue;
     MaterializationStatus s;
     s.database = database_;
     s.schema = seed.name.schema;
@@ -430,21 +424,20 @@ void MaterializationEngine::Worker::publish(const std::vector<EngineSeed>& seeds
     s.paused = seed.paused;
     if (seed.materialization) {
       const auto& m = *seed.materialization;
-      s.step = std::string(to_string(m.state.step));
+      s.step = m.state.step;
       s.rows_done = m.state.rows_done;
       s.rows_total = m.state.rows_total;
       s.rows_per_second = m.rows_per_second.value_or(0.0);
       s.owner = m.owner;
       s.error = m.state.error;
       s.updated_at = m.updated_at;
-    } else {
-      s.step = "not_started";
     }
-    if (!seed.requested.empty() && seed.phase != "rolled_back" && seed.phase != "materialized")
-      s.step = seed.requested == "rollback" ? "rollback requested" : s.step;
+    s.rollback_requested = seed.requested == SeedRequest::rollback &&
+                           seed.phase != Phase::rolled_back && seed.phase != Phase::materialized;
     if (materializer_ && seed.name == running_) {
       const auto p = materializer_->progress();
-      s.step = std::string(to_string(p.step));
+      s.step = p.step;
+      s.rollback_requested = false;
       s.paused = p.paused || seed.paused;
       s.rows_done = p.rows_done;
       s.rows_total = p.rows_total;
@@ -476,7 +469,7 @@ void MaterializationEngine::serve(EngineJob& job) {
   const auto statuses = snapshots_.seed_statuses();
   if (job.target.empty()) {
     for (const auto& seed : statuses)
-      if (seed.phase == "materializing") targets.push_back(seed);
+      if (seed.phase == Phase::materializing) targets.push_back(seed);
   } else {
     const auto parts = pg::split_qualified_name(job.target);
     if (!parts || parts->size() < 2 || parts->size() > 4)
@@ -522,15 +515,15 @@ void MaterializationEngine::serve(EngineJob& job) {
         return fail(sqlstate::undefined_object, "seed " + full + " is no longer in the registry");
       switch (job.verb) {
         case Verb::materialize:
-          if (seed->phase == "materialized")
+          if (seed->phase == Phase::materialized)
             return fail(sqlstate::object_not_in_prerequisite_state,
                         "seed " + full + " is already materialized");
-          if (seed->phase == "rolled_back")
+          if (seed->phase == Phase::rolled_back)
             return fail(sqlstate::object_not_in_prerequisite_state,
                         "seed " + full + " is rolled back",
                         "Declare it again (a changed definition in the configuration, or a DDL "
                         "seed) to use it.");
-          if (seed->policy == "never")
+          if (seed->policy == config::MaterializePolicy::never)
             return fail(sqlstate::object_not_in_prerequisite_state,
                         "seed " + full + " has materialize.policy \"never\"",
                         "Change the seed's materialize.policy to \"manual\" or \"threshold\".");
@@ -539,21 +532,21 @@ void MaterializationEngine::serve(EngineJob& job) {
                         "seed " + full +
                             " reads other tables (a cross-table seed) and stays "
                             "virtual: no trigger on its table could keep a column exact");
-          if (seed->phase == "virtual")
-            write_request(*connection, target.database, name, "materialize");
+          if (seed->phase == Phase::virtual_)
+            write_request(*connection, target.database, name, SeedRequest::materialize);
           job.message = "materialization of " + full + " requested";
           break;
         case Verb::rollback:
-          if (seed->phase == "rolled_back")
+          if (seed->phase == Phase::rolled_back)
             return fail(sqlstate::object_not_in_prerequisite_state,
                         "seed " + full + " is already rolled back");
-          write_request(*connection, target.database, name, "rollback");
+          write_request(*connection, target.database, name, SeedRequest::rollback);
           job.message = "rollback of " + full + " requested";
           break;
         case Verb::pause:
         case Verb::resume:
-          if (!job.target.empty() && seed->phase != "materializing" &&
-              seed->requested != "materialize")
+          if (!job.target.empty() && seed->phase != Phase::materializing &&
+              seed->requested != SeedRequest::materialize)
             return fail(sqlstate::object_not_in_prerequisite_state,
                         "seed " + full + " has no materialization in progress");
           write_paused(*connection, target.database, name, job.verb == Verb::pause);

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "seeds/registry/registry.hpp"
 #include "seeds/registry/registry_schema.hpp"
 
 namespace seedproxy::seeds {
@@ -19,6 +20,25 @@ void announce(ControlConnection& connection, const std::string& database) {
 }
 
 }  // namespace
+
+std::string_view to_string(SeedRequest request) noexcept {
+  switch (request) {
+    case SeedRequest::none:
+      return "";
+    case SeedRequest::materialize:
+      return "materialize";
+    case SeedRequest::rollback:
+      return "rollback";
+  }
+  return "";
+}
+
+std::optional<SeedRequest> request_from_string(std::string_view text) noexcept {
+  for (const SeedRequest request :
+       {SeedRequest::none, SeedRequest::materialize, SeedRequest::rollback})
+    if (to_string(request) == text) return request;
+  return std::nullopt;
+}
 
 std::vector<EngineSeed> read_engine_seeds(ControlConnection& connection) {
   auto seeds = connection.query("reading the seeds to materialize", R"sql(
@@ -60,13 +80,14 @@ ORDER BY 1, 2, 3, 4, 5)sql");
     seed.name = {text_at(seeds, row, 0), text_at(seeds, row, 1), text_at(seeds, row, 2)};
     seed.type = text_at(seeds, row, 3);
     seed.expression = text_at(seeds, row, 4);
-    seed.phase = text_at(seeds, row, 5);
+    seed.phase = registry_phase(text_at(seeds, row, 5));
     seed.cross_table = text_at(seeds, row, 6) == "t";
-    seed.policy = text_at(seeds, row, 7);
+    seed.policy = registry_policy(text_at(seeds, row, 7));
     seed.threshold_reads = count_at(seeds, row, 8);
     seed.window_seconds = count_at(seeds, row, 9);
     seed.reads_in_window = count_at(seeds, row, 10);
-    seed.requested = text_at(seeds, row, 11);
+    // Unknown to this build (a newer registry's): nothing is done unasked.
+    seed.requested = request_from_string(text_at(seeds, row, 11)).value_or(SeedRequest::none);
     seed.paused = text_at(seeds, row, 12) == "t";
     const auto found = lists.find(seed.name);
     if (found != lists.end()) seed.key_columns = found->second.first;
@@ -98,9 +119,9 @@ ORDER BY 1, 2, 3, 4, 5)sql");
 }
 
 void write_request(ControlConnection& connection, const std::string& database, const SeedName& seed,
-                   std::string_view request) {
+                   SeedRequest request) {
   auto parameters = seed_parameters(seed);
-  parameters.emplace_back(request);
+  parameters.emplace_back(to_string(request));
   auto result = connection.query(
       "recording the request in the seed registry",
       R"sql(UPDATE "seedproxy"."seeds" SET "requested" = NULLIF($4, ''), "updated_at" = now()
@@ -125,9 +146,9 @@ WHERE "schema_name" = $1 AND "table_name" = $2 AND "attribute_name" = $3)sql",
 }
 
 bool write_phase(ControlConnection& connection, const std::string& database, const SeedName& seed,
-                 std::string_view phase) {
+                 rewriter::Phase phase) {
   auto parameters = seed_parameters(seed);
-  parameters.emplace_back(phase);
+  parameters.emplace_back(rewriter::to_string(phase));
   auto result =
       connection.query("switching the seed's phase in the registry",
                        R"sql(UPDATE "seedproxy"."seeds" s SET "phase" = $4, "updated_at" = now(),

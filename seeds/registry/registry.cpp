@@ -31,12 +31,20 @@ struct Declaration {
 
 }  // namespace
 
+rewriter::Phase registry_phase(std::string_view text) noexcept {
+  return rewriter::phase_from_string(text).value_or(rewriter::Phase::virtual_);
+}
+
+config::MaterializePolicy registry_policy(std::string_view text) noexcept {
+  return config::policy_from_string(text).value_or(config::MaterializePolicy::manual);
+}
+
 std::string definition_text(const std::string& type, const std::string& expression,
-                            std::string_view policy, std::uint64_t reads,
+                            config::MaterializePolicy policy, std::uint64_t reads,
                             std::uint64_t window_seconds) {
-  std::string text =
-      "type " + type + ", expression " + expression + ", materialize " + std::string(policy);
-  if (policy == "threshold")
+  std::string text = "type " + type + ", expression " + expression + ", materialize " +
+                     std::string(config::to_string(policy));
+  if (policy == config::MaterializePolicy::threshold)
     text += " (" + std::to_string(reads) + " reads in " + std::to_string(window_seconds) + " s)";
   return text;
 }
@@ -61,9 +69,9 @@ ORDER BY 1, 2, 3)sql");
     seed.attribute = text_at(result, row, 2);
     seed.type = text_at(result, row, 3);
     seed.expression = text_at(result, row, 4);
-    seed.phase = text_at(result, row, 5);
+    seed.phase = registry_phase(text_at(result, row, 5));
     seed.cross_table = text_at(result, row, 6) == "t";
-    seed.policy = text_at(result, row, 7);
+    seed.policy = registry_policy(text_at(result, row, 7));
     seed.reads = count_at(result, row, 8);
     seed.window_seconds = count_at(result, row, 9);
     seed.declared_by = text_at(result, row, 10);
@@ -106,8 +114,8 @@ FROM "seedproxy"."declarations" WHERE "instance" <> $1 ORDER BY "instance")sql",
     const auto& d = seed.validated.definition;
     const Key key{d.schema, d.table, d.attribute};
     const auto& m = seed.spec.materialize;
-    const std::string mine = definition_text(d.type, d.expression, config::to_string(m.policy),
-                                             m.reads, m.window_seconds);
+    const std::string mine =
+        definition_text(d.type, d.expression, m.policy, m.reads, m.window_seconds);
     const std::string label = seed_label(database, key);
     bool conflict = false;
     for (auto [at, end] = others.equal_range(key); at != end; ++at) {
@@ -127,9 +135,10 @@ FROM "seedproxy"."declarations" WHERE "instance" <> $1 ORDER BY "instance")sql",
           definition_text(r.type, r.expression, r.policy, r.reads, r.window_seconds);
       if (theirs == mine) {
         write.kind = Write::Kind::keep;
-      } else if (r.phase == "materializing" || r.phase == "materialized") {
-        refusals.push_back("seed " + label + " is " + r.phase + " with " + theirs +
-                           "; its definition cannot change to " + mine +
+      } else if (r.phase == rewriter::Phase::materializing ||
+                 r.phase == rewriter::Phase::materialized) {
+        refusals.push_back("seed " + label + " is " + std::string(rewriter::to_string(r.phase)) +
+                           " with " + theirs + "; its definition cannot change to " + mine +
                            " while it is; roll it back first (ROLLBACK " + d.table + "." +
                            d.attribute + " on the admin console), then apply the new definition");
         continue;

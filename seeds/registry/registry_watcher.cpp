@@ -21,28 +21,20 @@ namespace {
 
 constexpr auto retry = std::chrono::seconds(1);
 
-rewriter::Phase phase_of(std::string_view phase) {
-  if (phase == "materializing") return rewriter::Phase::materializing;
-  if (phase == "materialized") return rewriter::Phase::materialized;
-  if (phase == "rolled_back") return rewriter::Phase::rolled_back;
-  return rewriter::Phase::virtual_;
-}
-
 // Every registry row as a status, and the definition of every one not rolled back.
 std::vector<rewriter::SeedDefinition> add_rows(DatabaseSnapshot& snapshot,
                                                const std::string& database,
                                                const std::vector<RegistrySeed>& rows) {
   std::vector<rewriter::SeedDefinition> definitions;
   for (const auto& row : rows) {
-    const auto phase = phase_of(row.phase);
     SeedStatus status{
         database,  row.schema,      row.table,           row.attribute,   row.type, row.expression,
         row.phase, row.cross_table, row.reads_in_window, row.declared_by, ""};
-    if (phase == rewriter::Phase::rolled_back)
+    if (row.phase == rewriter::Phase::rolled_back)
       status.problem = "rolled back: unknown to clients";
     else
       definitions.push_back(
-          {row.schema, row.table, row.attribute, row.type, row.expression, phase});
+          {row.schema, row.table, row.attribute, row.type, row.expression, row.phase});
     snapshot.statuses.push_back(std::move(status));
   }
   return definitions;

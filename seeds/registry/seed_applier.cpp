@@ -35,7 +35,8 @@ bool column_added_by_proxy(const std::vector<RegistrySeed>& registered,
   if (!pg::split_entity(spec.entity, schema, table)) return false;
   return std::any_of(registered.begin(), registered.end(), [&](const RegistrySeed& row) {
     return row.schema == schema && row.table == table && row.attribute == spec.attribute &&
-           (row.phase == "materializing" || row.phase == "materialized");
+           (row.phase == rewriter::Phase::materializing ||
+            row.phase == rewriter::Phase::materialized);
   });
 }
 

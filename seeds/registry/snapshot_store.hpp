@@ -19,7 +19,8 @@ namespace seedproxy::seeds {
 
 // One seed as the registry holds it, for SHOW SEEDS and logs.
 struct SeedStatus {
-  std::string database, schema, table, attribute, type, expression, phase;
+  std::string database, schema, table, attribute, type, expression;
+  rewriter::Phase phase = rewriter::Phase::virtual_;
   bool cross_table = false;
   std::uint64_t reads_in_window = 0;
   std::string declared_by;
