@@ -29,6 +29,151 @@ struct Declaration {
   std::string definition;
 };
 
+// What this instance does with one seed it declares.
+struct Write {
+  enum class Kind { keep, insert, update } kind = Kind::keep;
+  const DeclaredSeed* seed;
+  Key key;
+  std::string definition;  // definition_text() of the declaration
+};
+
+// The seeds the registry holds, by name.
+std::map<Key, RegistrySeed> registry_rows(ControlConnection& connection) {
+  std::map<Key, RegistrySeed> rows;
+  for (auto& seed : read_registry(connection))
+    rows.emplace(Key{seed.schema, seed.table, seed.attribute}, std::move(seed));
+  return rows;
+}
+
+// Every other instance's declarations, by seed name.
+std::multimap<Key, Declaration> other_declarations(ControlConnection& connection,
+                                                   const std::string& instance) {
+  std::multimap<Key, Declaration> others;
+  auto result = connection.query(
+      "reading other proxies' seed declarations",
+      R"sql(SELECT "schema_name", "table_name", "attribute_name", "instance", "definition"
+FROM "seedproxy"."declarations" WHERE "instance" <> $1 ORDER BY "instance")sql",
+      {instance});
+  for (int row = 0; row < PQntuples(result.get()); ++row)
+    others.emplace(Key{text_at(result, row, 0), text_at(result, row, 1), text_at(result, row, 2)},
+                   Declaration{text_at(result, row, 3), text_at(result, row, 4)});
+  return others;
+}
+
+// Sorts every declared seed into a write, or refuses it: another instance declares it
+// differently, or its registered definition may not change in its phase.
+std::vector<Write> plan_writes(const std::string& database, const std::string& instance,
+                               const std::vector<DeclaredSeed>& declared,
+                               const std::map<Key, RegistrySeed>& rows,
+                               const std::multimap<Key, Declaration>& others,
+                               std::vector<std::string>& refusals) {
+  std::vector<Write> writes;
+  for (const auto& seed : declared) {
+    const auto& d = seed.validated.definition;
+    const Key key{d.schema, d.table, d.attribute};
+    const auto& m = seed.spec.materialize;
+    const std::string mine =
+        definition_text(d.type, d.expression, m.policy, m.reads, m.window_seconds);
+    const std::string label = seed_label(database, key);
+    bool conflict = false;
+    for (auto [at, end] = others.equal_range(key); at != end; ++at) {
+      if (at->second.definition == mine) continue;
+      conflict = true;
+      refusals.push_back("seed " + label + " conflicts between proxy instances: \"" + instance +
+                         "\" declares " + mine + ", but \"" + at->second.instance + "\" declares " +
+                         at->second.definition +
+                         "; conflicting definitions are never merged: make the configuration "
+                         "files agree (or remove the seed from one of them)");
+    }
+    if (conflict) continue;
+    Write write{Write::Kind::insert, &seed, key, mine};
+    if (const auto row = rows.find(key); row != rows.end()) {
+      const auto& r = row->second;
+      const std::string theirs =
+          definition_text(r.type, r.expression, r.policy, r.reads, r.window_seconds);
+      if (theirs == mine) {
+        write.kind = Write::Kind::keep;
+      } else if (r.phase == rewriter::Phase::materializing ||
+                 r.phase == rewriter::Phase::materialized) {
+        refusals.push_back("seed " + label + " is " + std::string(rewriter::to_string(r.phase)) +
+                           " with " + theirs + "; its definition cannot change to " + mine +
+                           " while it is; roll it back first (ROLLBACK " + d.table + "." +
+                           d.attribute + " on the admin console), then apply the new definition");
+        continue;
+      } else {
+        write.kind = Write::Kind::update;
+      }
+    }
+    writes.push_back(std::move(write));
+  }
+  return writes;
+}
+
+// Inserts or updates the seed as planned and records this instance's declaration of it. Returns
+// whether seedproxy.seeds changed.
+bool write_seed(ControlConnection& connection, const std::string& instance, const Write& write) {
+  const auto& d = write.seed->validated.definition;
+  const auto& m = write.seed->spec.materialize;
+  const std::vector<std::string> parameters{d.schema,
+                                            d.table,
+                                            d.attribute,
+                                            d.type,
+                                            d.expression,
+                                            write.seed->validated.cross_table ? "true" : "false",
+                                            text_array_literal(write.seed->validated.key_columns),
+                                            std::string(config::to_string(m.policy)),
+                                            std::to_string(m.reads),
+                                            std::to_string(m.window_seconds),
+                                            instance};
+  if (write.kind == Write::Kind::insert) {
+    (void)connection.query("registering a seed",
+                           R"sql(INSERT INTO "seedproxy"."seeds"
+  ("schema_name", "table_name", "attribute_name", "type", "expression", "phase", "cross_table",
+   "key_columns", "materialize_policy", "materialize_reads", "materialize_window_seconds",
+   "declared_by")
+VALUES ($1, $2, $3, $4, $5, 'virtual', $6::boolean, $7::text[], $8, $9::bigint, $10::bigint, $11))sql",
+                           parameters);
+  } else if (write.kind == Write::Kind::update) {
+    // Only virtual and rolled-back seeds get here; both come back as virtual.
+    (void)connection.query("updating a seed's definition", R"sql(UPDATE "seedproxy"."seeds"
+SET "type" = $4, "expression" = $5, "phase" = 'virtual', "cross_table" = $6::boolean,
+    "key_columns" = $7::text[], "materialize_policy" = $8, "materialize_reads" = $9::bigint,
+    "materialize_window_seconds" = $10::bigint, "declared_by" = $11, "updated_at" = now()
+WHERE "schema_name" = $1 AND "table_name" = $2 AND "attribute_name" = $3
+  AND "phase" IN ('virtual', 'rolled_back'))sql",
+                           parameters);
+  }
+  (void)connection.query("recording this proxy's seed declaration", R"sql(
+INSERT INTO "seedproxy"."declarations"
+  ("instance", "schema_name", "table_name", "attribute_name", "definition_hash", "definition",
+   "last_applied")
+VALUES ($1, $2, $3, $4, md5($5), $5, now())
+ON CONFLICT ("instance", "schema_name", "table_name", "attribute_name") DO UPDATE
+SET "definition_hash" = excluded."definition_hash", "definition" = excluded."definition",
+    "last_applied" = excluded."last_applied")sql",
+                         {instance, d.schema, d.table, d.attribute, write.definition});
+  return write.kind != Write::Kind::keep;
+}
+
+// Declarations of seeds this instance no longer declares: the seeds stay, the claim goes.
+void withdraw_declarations(ControlConnection& connection, const std::string& instance,
+                           const std::vector<Write>& kept) {
+  std::vector<std::string> schemas, tables, attributes;
+  for (const auto& write : kept) {
+    schemas.push_back(std::get<0>(write.key));
+    tables.push_back(std::get<1>(write.key));
+    attributes.push_back(std::get<2>(write.key));
+  }
+  (void)connection.query("removing this proxy's withdrawn seed declarations", R"sql(
+DELETE FROM "seedproxy"."declarations" d
+WHERE d."instance" = $1
+  AND NOT EXISTS (SELECT FROM unnest($2::text[], $3::text[], $4::text[]) AS k(s, t, a)
+                  WHERE k.s = d."schema_name" AND k.t = d."table_name"
+                    AND k.a = d."attribute_name"))sql",
+                         {instance, text_array_literal(schemas), text_array_literal(tables),
+                          text_array_literal(attributes)});
+}
+
 }  // namespace
 
 rewriter::Phase registry_phase(std::string_view text) noexcept {
@@ -87,128 +232,14 @@ std::vector<std::string> apply_declarations(ControlConnection& connection,
                                             const std::vector<DeclaredSeed>& declared,
                                             bool& changed) {
   changed = false;
-  std::map<Key, RegistrySeed> rows;
-  for (auto& seed : read_registry(connection))
-    rows.emplace(Key{seed.schema, seed.table, seed.attribute}, std::move(seed));
-  std::multimap<Key, Declaration> others;
-  {
-    auto result = connection.query(
-        "reading other proxies' seed declarations",
-        R"sql(SELECT "schema_name", "table_name", "attribute_name", "instance", "definition"
-FROM "seedproxy"."declarations" WHERE "instance" <> $1 ORDER BY "instance")sql",
-        {instance});
-    for (int row = 0; row < PQntuples(result.get()); ++row)
-      others.emplace(Key{text_at(result, row, 0), text_at(result, row, 1), text_at(result, row, 2)},
-                     Declaration{text_at(result, row, 3), text_at(result, row, 4)});
-  }
-
-  struct Write {
-    enum class Kind { keep, insert, update } kind = Kind::keep;
-    const DeclaredSeed* seed;
-    Key key;
-    std::string definition;
-  };
-  std::vector<Write> writes;
   std::vector<std::string> refusals;
-  for (const auto& seed : declared) {
-    const auto& d = seed.validated.definition;
-    const Key key{d.schema, d.table, d.attribute};
-    const auto& m = seed.spec.materialize;
-    const std::string mine =
-        definition_text(d.type, d.expression, m.policy, m.reads, m.window_seconds);
-    const std::string label = seed_label(database, key);
-    bool conflict = false;
-    for (auto [at, end] = others.equal_range(key); at != end; ++at) {
-      if (at->second.definition == mine) continue;
-      conflict = true;
-      refusals.push_back("seed " + label + " conflicts between proxy instances: \"" + instance +
-                         "\" declares " + mine + ", but \"" + at->second.instance + "\" declares " +
-                         at->second.definition +
-                         "; conflicting definitions are never merged: make the configuration "
-                         "files agree (or remove the seed from one of them)");
-    }
-    if (conflict) continue;
-    Write write{Write::Kind::insert, &seed, key, mine};
-    if (const auto row = rows.find(key); row != rows.end()) {
-      const auto& r = row->second;
-      const std::string theirs =
-          definition_text(r.type, r.expression, r.policy, r.reads, r.window_seconds);
-      if (theirs == mine) {
-        write.kind = Write::Kind::keep;
-      } else if (r.phase == rewriter::Phase::materializing ||
-                 r.phase == rewriter::Phase::materialized) {
-        refusals.push_back("seed " + label + " is " + std::string(rewriter::to_string(r.phase)) +
-                           " with " + theirs + "; its definition cannot change to " + mine +
-                           " while it is; roll it back first (ROLLBACK " + d.table + "." +
-                           d.attribute + " on the admin console), then apply the new definition");
-        continue;
-      } else {
-        write.kind = Write::Kind::update;
-      }
-    }
-    writes.push_back(std::move(write));
-  }
+  const auto rows = registry_rows(connection);
+  const auto others = other_declarations(connection, instance);
+  const auto writes = plan_writes(database, instance, declared, rows, others, refusals);
   if (!refusals.empty()) return refusals;
-
-  for (const auto& write : writes) {
-    const auto& d = write.seed->validated.definition;
-    const auto& m = write.seed->spec.materialize;
-    const std::vector<std::string> parameters{d.schema,
-                                              d.table,
-                                              d.attribute,
-                                              d.type,
-                                              d.expression,
-                                              write.seed->validated.cross_table ? "true" : "false",
-                                              text_array_literal(write.seed->validated.key_columns),
-                                              std::string(config::to_string(m.policy)),
-                                              std::to_string(m.reads),
-                                              std::to_string(m.window_seconds),
-                                              instance};
-    if (write.kind == Write::Kind::insert) {
-      (void)connection.query("registering a seed",
-                             R"sql(INSERT INTO "seedproxy"."seeds"
-  ("schema_name", "table_name", "attribute_name", "type", "expression", "phase", "cross_table",
-   "key_columns", "materialize_policy", "materialize_reads", "materialize_window_seconds",
-   "declared_by")
-VALUES ($1, $2, $3, $4, $5, 'virtual', $6::boolean, $7::text[], $8, $9::bigint, $10::bigint, $11))sql",
-                             parameters);
-      changed = true;
-    } else if (write.kind == Write::Kind::update) {
-      // Only virtual and rolled-back seeds get here; both come back as virtual.
-      (void)connection.query("updating a seed's definition", R"sql(UPDATE "seedproxy"."seeds"
-SET "type" = $4, "expression" = $5, "phase" = 'virtual', "cross_table" = $6::boolean,
-    "key_columns" = $7::text[], "materialize_policy" = $8, "materialize_reads" = $9::bigint,
-    "materialize_window_seconds" = $10::bigint, "declared_by" = $11, "updated_at" = now()
-WHERE "schema_name" = $1 AND "table_name" = $2 AND "attribute_name" = $3
-  AND "phase" IN ('virtual', 'rolled_back'))sql",
-                             parameters);
-      changed = true;
-    }
-    (void)connection.query("recording this proxy's seed declaration", R"sql(
-INSERT INTO "seedproxy"."declarations"
-  ("instance", "schema_name", "table_name", "attribute_name", "definition_hash", "definition",
-   "last_applied")
-VALUES ($1, $2, $3, $4, md5($5), $5, now())
-ON CONFLICT ("instance", "schema_name", "table_name", "attribute_name") DO UPDATE
-SET "definition_hash" = excluded."definition_hash", "definition" = excluded."definition",
-    "last_applied" = excluded."last_applied")sql",
-                           {instance, d.schema, d.table, d.attribute, write.definition});
-  }
-  // Declarations of seeds this instance no longer declares: the seeds stay, the claim goes.
-  std::vector<std::string> schemas, tables, attributes;
-  for (const auto& write : writes) {
-    schemas.push_back(std::get<0>(write.key));
-    tables.push_back(std::get<1>(write.key));
-    attributes.push_back(std::get<2>(write.key));
-  }
-  (void)connection.query("removing this proxy's withdrawn seed declarations", R"sql(
-DELETE FROM "seedproxy"."declarations" d
-WHERE d."instance" = $1
-  AND NOT EXISTS (SELECT FROM unnest($2::text[], $3::text[], $4::text[]) AS k(s, t, a)
-                  WHERE k.s = d."schema_name" AND k.t = d."table_name"
-                    AND k.a = d."attribute_name"))sql",
-                         {instance, text_array_literal(schemas), text_array_literal(tables),
-                          text_array_literal(attributes)});
+  for (const auto& write : writes)
+    if (write_seed(connection, instance, write)) changed = true;
+  withdraw_declarations(connection, instance, writes);
   return refusals;
 }
 
