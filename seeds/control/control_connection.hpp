@@ -1,5 +1,4 @@
-// The proxy's own libpq connection (catalog loading, later registry and materialization), owned
-// RAII-style; used only on control threads, never on I/O threads.
+// The proxy's own libpq connection (RAII) and reading its results; control threads only, never I/O.
 #pragma once
 
 #include <libpq-fe.h>

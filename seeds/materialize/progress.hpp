@@ -1,7 +1,8 @@
-// One seed's materialization as operators see it (SHOW MATERIALIZATIONS, metrics, the status
-// page): the engine fills it from the registry and, for the one it runs itself, from the live
-// Materializer. Values only, so readers take copies. Also the steps a materialization goes
-// through, with their names as the registry stores them.
+// A seed's materialization as operators see it, and the steps it goes through.
+//
+// SHOW MATERIALIZATIONS, metrics and the status page read MaterializationStatus: the engine fills
+// it from the registry and, for the one it runs itself, from the live Materializer. Values only,
+// so readers take copies.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,4 @@
-// DDL seeds on the control side: the queue the watcher's thread serves, resolving the table
-// through the session's search_path, validating the seed with the configuration's rules and
-// inserting it into the registry.
+// The DDL-seed queue: serving jobs, resolving the table, validating and inserting the seed.
 #include "seeds/registry/ddl_seed_queue.hpp"
 
 #include <libpq-fe.h>

@@ -1,7 +1,8 @@
-// The DDL-seed queue: a session hands a client's `ALTER TABLE ... ADD COLUMN ... GENERATED ALWAYS
-// AS (...) STORED` to the registry watcher's thread as a job; the thread resolves the table
-// through the session's search_path, validates the seed, registers it, publishes the snapshot
-// and answers the job.
+// The DDL-seed queue: a client's ALTER TABLE ... GENERATED ALWAYS AS (...) STORED made a seed.
+//
+// A session hands the statement to the registry watcher's thread as a job; the thread resolves the
+// table through the session's search_path, validates the seed, registers it, publishes the
+// snapshot and answers the job.
 #pragma once
 
 #include <memory>

@@ -1,6 +1,8 @@
-// The watcher's thread: listen, reload what is due, run the chores, sleep in poll() on the
-// LISTEN sockets and the wake-up eventfd. Reloading reads the registry, compiles the active
-// seeds against the catalog and publishes the snapshot.
+// The registry watcher: its thread's rounds, and reloading one database's snapshot.
+//
+// A round listens, reloads what is due, runs the chores and sleeps in poll() on the LISTEN sockets
+// and the wake-up eventfd. A reload reads the registry, compiles the active seeds against the
+// catalog and publishes the snapshot.
 #include "seeds/registry/registry_watcher.hpp"
 
 #include <poll.h>

@@ -1,7 +1,8 @@
-// The registry watcher: the control thread that keeps every watched database's snapshot fresh. It
-// LISTENs on each database's registry channel, sleeps on those sockets and an eventfd that
-// sessions wake it with, reloads a database when told to, when notified and periodically, and
-// runs the chores of the seed applier and the DDL-seed queue between rounds.
+// The registry watcher: the control thread that keeps every watched database's snapshot fresh.
+//
+// It LISTENs on each database's registry channel, sleeps on those sockets and an eventfd that
+// sessions wake it with, reloads a database when told to, when notified and periodically, and runs
+// the chores of the seed applier and the DDL-seed queue between rounds.
 #pragma once
 
 #include <atomic>

@@ -1,6 +1,4 @@
-// Applying a configuration's seeds: group them by database, connect and validate everywhere, then
-// write every registry inside its own transaction under the registry lock, and commit only when
-// no database refused anything.
+// The seed applier: group by database, validate everywhere, write under the lock, commit or not.
 #include "seeds/registry/seed_applier.hpp"
 
 #include <algorithm>

@@ -1,6 +1,7 @@
-// The seed applier: validates a configuration's seeds against their live databases and writes
-// them to each database's registry, all or nothing, announcing every changed registry; the seeds
-// of a database that cannot be reached at start are kept and applied once it can be.
+// The seed applier: the configuration's seeds validated and written to every registry, or none.
+//
+// Every changed registry is announced; the seeds of a database that cannot be reached at start are
+// kept and applied once it can be.
 #pragma once
 
 #include <map>

@@ -1,5 +1,4 @@
-// Per-database snapshots behind atomic pointers, an append-only list of watched databases read
-// with one atomic load, and refresh tickets.
+// The snapshot store: atomic snapshots, an append-only list of watched databases, tickets.
 #include "seeds/registry/snapshot_store.hpp"
 
 #include "seeds/registry/registry_schema.hpp"

@@ -1,6 +1,7 @@
-// The snapshots sessions read: per watched database, the newest immutable snapshot of catalog and
-// compiled seeds behind an atomic pointer, and the tickets that tell a session when a refresh it
-// asked for has been published. Readers never lock.
+// The snapshot store: per-database snapshots that sessions read without locks, and refresh tickets.
+//
+// The newest immutable snapshot of catalog and compiled seeds sits behind an atomic pointer; a
+// ticket tells a session when a refresh it asked for has been published.
 #pragma once
 
 #include <atomic>

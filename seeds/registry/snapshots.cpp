@@ -1,5 +1,4 @@
-// The facade's wiring: the store wakes the watcher, the watcher runs the applier's and the
-// DDL-seed queue's chores, and the watcher's thread stops before the parts it calls are gone.
+// SnapshotRegistry: the store, the watcher, the applier and the DDL-seed queue wired together.
 #include "seeds/registry/snapshots.hpp"
 
 #include <stdexcept>

@@ -1,6 +1,7 @@
-// SnapshotRegistry: the seeds layer as the proxy sees it. Per-database snapshots of catalog and
-// compiled seeds that sessions read without locks (snapshot_store.hpp), kept fresh by the registry
-// watcher's thread (registry_watcher.hpp), which also applies the configuration's seeds
+// SnapshotRegistry: the facade through which the proxy reaches the seed registries and snapshots.
+//
+// Per-database snapshots that sessions read without locks (snapshot_store.hpp), kept fresh by the
+// registry watcher's thread (registry_watcher.hpp), which also applies the configuration's seeds
 // (seed_applier.hpp) and registers DDL seeds (ddl_seed_queue.hpp).
 #pragma once
 
