@@ -588,15 +588,15 @@ Config load_config_file(const std::filesystem::path& path) {
 }
 
 std::string_view to_string(MaterializePolicy policy) noexcept {
-  switch (policy) {
-    case MaterializePolicy::threshold:
-      return "threshold";
-    case MaterializePolicy::never:
-      return "never";
-    case MaterializePolicy::manual:
-      return "manual";
-  }
+  for (const auto& [name, value] : policy_names)
+    if (value == policy) return name;
   return "threshold";
+}
+
+std::optional<MaterializePolicy> policy_from_string(std::string_view text) noexcept {
+  for (const auto& [name, value] : policy_names)
+    if (name == text) return value;
+  return std::nullopt;
 }
 
 std::string_view to_string(LogLevel level) noexcept {

@@ -126,7 +126,10 @@ class ConfigError : public std::runtime_error {
 // Reads and parses a file; an unreadable file is a ConfigError with an empty field.
 [[nodiscard]] Config load_config_file(const std::filesystem::path& path);
 
+// The policy's name as the configuration file and the registry spell it; policy_from_string()
+// reads it back, nullopt for other text.
 [[nodiscard]] std::string_view to_string(MaterializePolicy policy) noexcept;
+[[nodiscard]] std::optional<MaterializePolicy> policy_from_string(std::string_view text) noexcept;
 [[nodiscard]] std::string_view to_string(LogLevel level) noexcept;
 
 }  // namespace seedproxy::config

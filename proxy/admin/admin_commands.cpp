@@ -8,6 +8,8 @@
 #include "common/sqlstate.hpp"
 #include "proxy/wire/messages.hpp"
 #include "proxy/wire/result_set.hpp"
+#include "rewriter/catalog/seed_set.hpp"
+#include "seeds/materialize/progress.hpp"
 
 namespace seedproxy::proxy {
 namespace {
@@ -95,7 +97,8 @@ AdminAnswer show_seeds(AdminBackend& backend) {
                     {"expression", oid::text},
                     {"problem", oid::text}});
   for (const auto& seed : backend.seed_statuses())
-    result.add_row({seed.database, entity_of(seed), seed.attribute, seed.type, seed.phase,
+    result.add_row({seed.database, entity_of(seed), seed.attribute, seed.type,
+                    std::string(rewriter::to_string(seed.phase)),
                     std::to_string(seed.reads_in_window), protocol::bool_text(seed.cross_table),
                     nonempty(seed.declared_by), seed.expression, nonempty(seed.problem)});
   return rows(result);
@@ -121,20 +124,21 @@ AdminAnswer show_materializations(AdminBackend& backend) {
            std::tie(b.database, b.schema, b.table, b.attribute);
   });
   for (const auto& m : statuses) {
-    const bool finished = m.step == "materialized";
+    using Step = seeds::MaterializationStep;
+    const bool finished = m.at_step(Step::materialized);
     Value percent;
     if (finished)
       percent = protocol::float8_text(100.0);
-    else if (m.rows_total > 0 && (m.step == "backfilling" || m.step == "verifying"))
+    else if (m.rows_total > 0 && (m.at_step(Step::backfilling) || m.at_step(Step::verifying)))
       percent = protocol::float8_text(
           std::min(100.0, 100.0 * double(m.rows_done) / double(m.rows_total)));
     Value rate, eta;
     if (m.rows_per_second > 0) rate = protocol::float8_text(m.rows_per_second);
     if (m.eta_seconds) eta = protocol::float8_text(*m.eta_seconds);
-    result.add_row({m.database, m.schema + "." + m.table, m.attribute, m.step,
-                    protocol::bool_text(m.paused), std::to_string(m.rows_done),
-                    std::to_string(m.rows_total), percent, rate, eta, nonempty(m.owner), m.error,
-                    nonempty(m.updated_at)});
+    result.add_row({m.database, m.schema + "." + m.table, m.attribute,
+                    std::string(seeds::step_text(m)), protocol::bool_text(m.paused),
+                    std::to_string(m.rows_done), std::to_string(m.rows_total), percent, rate, eta,
+                    nonempty(m.owner), m.error, nonempty(m.updated_at)});
   }
   return rows(result);
 }

@@ -12,6 +12,7 @@
 
 #include "common/log.hpp"
 #include "proxy/observe/process_stats.hpp"
+#include "rewriter/catalog/seed_set.hpp"
 #include "seedproxy_version.hpp"
 
 namespace seedproxy::proxy {
@@ -21,10 +22,6 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 using Labels = std::vector<ClientMetric::Label>;
-
-// The phases a seed can be in (rewriter::Phase), each exported so a dashboard sees 0 → 1 flips.
-constexpr std::array<std::string_view, 5> known_phases{"declared", "virtual", "materializing",
-                                                       "materialized", "rolled_back"};
 
 MetricFamily family(std::string name, std::string help, MetricType type) {
   MetricFamily result;
@@ -186,17 +183,11 @@ void add_seed_families(const std::vector<seeds::SeedStatus>& statuses,
                        MetricType::Gauge);
   for (const auto& seed : statuses) {
     const std::string entity = entity_label(seed.schema, seed.table);
-    bool known = false;
-    for (std::string_view name : known_phases) {
-      known = known || name == seed.phase;
+    // Every phase, each exported so a dashboard sees 0 → 1 flips.
+    for (const rewriter::Phase each : rewriter::all_phases) {
       auto labels = seed_labels(seed.database, entity, seed.attribute);
-      labels.push_back({"phase", std::string(name)});
-      add_gauge(phase, name == seed.phase ? 1 : 0, std::move(labels));
-    }
-    if (!known && !seed.phase.empty()) {
-      auto labels = seed_labels(seed.database, entity, seed.attribute);
-      labels.push_back({"phase", seed.phase});
-      add_gauge(phase, 1, std::move(labels));
+      labels.push_back({"phase", std::string(rewriter::to_string(each))});
+      add_gauge(phase, each == seed.phase ? 1 : 0, std::move(labels));
     }
     add_gauge(window, static_cast<double>(seed.reads_in_window),
               seed_labels(seed.database, entity, seed.attribute));
@@ -212,7 +203,7 @@ void add_seed_families(const std::vector<seeds::SeedStatus>& statuses,
       family("seedproxy_attribute_materialize_window_seconds",
              "Length of the window the read threshold is counted over.", MetricType::Gauge);
   for (const auto& t : thresholds) {
-    if (t.policy != "threshold") continue;
+    if (t.policy != config::MaterializePolicy::threshold) continue;
     const std::string entity = entity_label(t.schema, t.table);
     add_gauge(threshold, static_cast<double>(t.reads),
               seed_labels(t.database, entity, t.attribute));

@@ -21,7 +21,9 @@ bool same_seed(const A& a, const B& b) {
 json threshold_json(const StatusInputs& in, const seeds::SeedStatus& seed) {
   for (const auto& t : in.thresholds) {
     if (same_seed(t, seed)) {
-      return {{"policy", t.policy}, {"reads", t.reads}, {"window_seconds", t.window_seconds}};
+      return {{"policy", config::to_string(t.policy)},
+              {"reads", t.reads},
+              {"window_seconds", t.window_seconds}};
     }
   }
   return nullptr;
@@ -33,8 +35,8 @@ json progress_json(const seeds::MaterializationStatus& p) {
               {"table", p.table},
               {"entity", entity_label(p.schema, p.table)},
               {"attribute", p.attribute},
-              {"phase", p.phase},
-              {"step", p.step},
+              {"phase", rewriter::to_string(p.phase)},
+              {"step", seeds::step_text(p)},
               {"paused", p.paused},
               {"owner", p.owner},
               {"error", p.error},
@@ -62,7 +64,7 @@ std::string status_json(const StatusInputs& in) {
                      {"attribute", seed.attribute},
                      {"type", seed.type},
                      {"expression", seed.expression},
-                     {"phase", seed.phase},
+                     {"phase", rewriter::to_string(seed.phase)},
                      {"cross_table", seed.cross_table},
                      {"reads_in_window", seed.reads_in_window},
                      {"threshold", threshold_json(in, seed)},

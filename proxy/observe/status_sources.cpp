@@ -13,7 +13,7 @@ std::vector<SeedThreshold> thresholds_from_config(const std::vector<config::Seed
     if (!pg::split_entity(spec.entity, threshold.schema, threshold.table)) continue;
     threshold.database = spec.database;
     threshold.attribute = spec.attribute;
-    threshold.policy = std::string(config::to_string(spec.materialize.policy));
+    threshold.policy = spec.materialize.policy;
     threshold.reads = spec.materialize.reads;
     threshold.window_seconds = spec.materialize.window_seconds;
     result.push_back(std::move(threshold));

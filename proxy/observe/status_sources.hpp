@@ -9,14 +9,14 @@
 
 #include "config/config.hpp"
 #include "seeds/materialize/progress.hpp"
-#include "seeds/registry/snapshots.hpp"
+#include "seeds/registry/snapshot_store.hpp"
 
 namespace seedproxy::proxy {
 
 // The read threshold that triggers materialization of one seed, as configured.
 struct SeedThreshold {
   std::string database, schema, table, attribute;
-  std::string policy;  // "threshold", "never" or "manual"
+  config::MaterializePolicy policy = config::MaterializePolicy::threshold;
   std::uint64_t reads = 0;
   std::uint64_t window_seconds = 0;
 };

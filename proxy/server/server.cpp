@@ -277,7 +277,8 @@ void Server::State::make_metrics() {
     // The metrics follow running work only; SHOW MATERIALIZATIONS keeps the finished ones.
     auto statuses = engine->statuses();
     std::erase_if(statuses, [](const seeds::MaterializationStatus& m) {
-      return m.step == "materialized" || m.step == "rolled_back";
+      return m.at_step(seeds::MaterializationStep::materialized) ||
+             m.at_step(seeds::MaterializationStep::rolled_back);
     });
     return statuses;
   };

@@ -236,6 +236,12 @@ std::string_view to_string(Phase phase) noexcept {
   return "unknown";
 }
 
+std::optional<Phase> phase_from_string(std::string_view text) noexcept {
+  for (const Phase phase : all_phases)
+    if (to_string(phase) == text) return phase;
+  return std::nullopt;
+}
+
 std::string ExpressionTemplate::compile(std::string_view expression, const Relation& entity,
                                         const Catalog& catalog) {
   const std::string text = std::string(expression_prefix) + std::string(expression);

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,8 +16,14 @@
 namespace seedproxy::rewriter {
 
 enum class Phase : std::uint8_t { declared, virtual_, materializing, materialized, rolled_back };
+inline constexpr std::array<Phase, 5> all_phases{Phase::declared, Phase::virtual_,
+                                                 Phase::materializing, Phase::materialized,
+                                                 Phase::rolled_back};
 
+// The phase's name where text is read or shown (the registry's "phase" column, SHOW SEEDS,
+// metrics labels, /status.json); phase_from_string() reads it back, nullopt for other text.
 [[nodiscard]] std::string_view to_string(Phase phase) noexcept;
+[[nodiscard]] std::optional<Phase> phase_from_string(std::string_view text) noexcept;
 
 struct SeedDefinition {
   std::string schema;

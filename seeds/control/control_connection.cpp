@@ -1,11 +1,28 @@
 // libpq connection setup with keyword/value parameters and checked, parameterised queries.
 #include "seeds/control/control_connection.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 namespace seedproxy::seeds {
+
+std::string text_at(const Result& result, int row, int column) {
+  return PQgetvalue(result.get(), row, column);
+}
+
+std::uint64_t count_at(const Result& result, int row, int column) noexcept {
+  const char* text = PQgetvalue(result.get(), row, column);
+  std::uint64_t out = 0;
+  std::from_chars(text, text + std::strlen(text), out);
+  return out;
+}
+
+bool null_at(const Result& result, int row, int column) noexcept {
+  return PQgetisnull(result.get(), row, column) != 0;
+}
 
 std::string text_array_literal(const std::vector<std::string>& items) {
   std::string out = "{";

@@ -1,9 +1,9 @@
-// The proxy's own libpq connection (catalog loading, later registry and materialization), owned
-// RAII-style; used only on control threads, never on I/O threads.
+// The proxy's own libpq connection (RAII) and reading its results; control threads only, never I/O.
 #pragma once
 
 #include <libpq-fe.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -26,6 +26,13 @@ struct ResultDeleter {
   void operator()(PGresult* result) const noexcept { PQclear(result); }
 };
 using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+// One field of a result as text; empty for NULL (as libpq gives it).
+[[nodiscard]] std::string text_at(const Result& result, int row, int column);
+// One field holding a count (bigint, integer); 0 for NULL or text that is not a number.
+[[nodiscard]] std::uint64_t count_at(const Result& result, int row, int column) noexcept;
+// Whether one field is NULL.
+[[nodiscard]] bool null_at(const Result& result, int row, int column) noexcept;
 
 // What the server answered when it refused a statement.
 struct ServerError {

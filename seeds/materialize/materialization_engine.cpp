@@ -18,6 +18,7 @@ namespace seedproxy::seeds {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using rewriter::Phase;
 constexpr const char* component = "materialize";
 
 std::chrono::milliseconds millis(double seconds) {
@@ -33,19 +34,6 @@ MaterializerSettings materializer_settings(const config::Materialization& m) {
   out.pacer.target_batch = millis(m.target_batch_seconds);
   out.pacer.pause_ratio = m.pause_ratio;
   return out;
-}
-
-std::string_view phase_name(rewriter::Phase phase) {
-  switch (phase) {
-    case rewriter::Phase::materializing:
-      return "materializing";
-    case rewriter::Phase::materialized:
-      return "materialized";
-    case rewriter::Phase::rolled_back:
-      return "rolled_back";
-    default:
-      return "virtual";
-  }
 }
 
 std::string progress_line(const std::string& name, const MaterializationProgress& p) {
@@ -104,9 +92,20 @@ class MaterializationEngine::Worker {
   bool hold_lock();
   void start(Job job);
   void run(Job job);  // runner thread
+  // Runner thread: the plan for the job's seed, or nullopt when it cannot be (or need not be)
+  // materialized, which this has dealt with.
+  [[nodiscard]] std::optional<MaterializationPlan> plan(ControlConnection& connection,
+                                                        const Job& job,
+                                                        MaterializationStore& store);
+  // Runner thread: announces a fresh materialization (or logs a resumed one); false when stopped.
+  [[nodiscard]] bool begin(ControlConnection& connection, const Job& job, const std::string& name);
+  void report(const Job& job, const std::string& name, RunOutcome outcome,
+              const std::string& error);
+  // Not before `delay` (a rollback sooner) is the job tried again.
+  void retry_later(const Job& job, std::chrono::seconds delay);
   void finish_runner();
   void publish(const std::vector<EngineSeed>& seeds);
-  void switch_phase(ControlConnection& connection, const SeedName& seed, std::string_view phase);
+  void switch_phase(ControlConnection& connection, const SeedName& seed, Phase phase);
   bool wait_stoppable(std::chrono::milliseconds duration);
 
   MaterializationEngine& engine_;
@@ -185,7 +184,7 @@ void MaterializationEngine::Worker::check(ControlConnection& watch) {
     std::lock_guard lock(mutex_);
     for (const auto& seed : seeds) {
       if (!materializer_ || seed.name != running_) continue;
-      if (!running_rollback_ && seed.requested == "rollback") materializer_->stop();
+      if (!running_rollback_ && seed.requested == SeedRequest::rollback) materializer_->stop();
       if (seed.paused)
         materializer_->pause();
       else
@@ -217,24 +216,28 @@ std::optional<MaterializationEngine::Worker::Job> MaterializationEngine::Worker:
   };
   // Rollbacks first: asked for, or interrupted.
   for (const auto& seed : seeds)
-    if (!waiting(seed, true) && ((seed.requested == "rollback" && seed.phase != "rolled_back") ||
-                                 step(seed) == MaterializationStep::rolling_back))
+    if (!waiting(seed, true) &&
+        ((seed.requested == SeedRequest::rollback && seed.phase != Phase::rolled_back) ||
+         step(seed) == MaterializationStep::rolling_back))
       return Job{seed, true};
   // Interrupted materializations resume before new ones start.
   for (const auto& seed : seeds)
     if (!waiting(seed) &&
-        (seed.phase == "materializing" ||
+        (seed.phase == Phase::materializing ||
          // killed between publishing 'materialized' and recording it: finish the bookkeeping
-         (seed.phase == "materialized" && step(seed) == MaterializationStep::switching_to_column)))
+         (seed.phase == Phase::materialized &&
+          step(seed) == MaterializationStep::switching_to_column)))
       return Job{seed, false};
   // Asked for, then the hottest past its threshold.
   for (const auto& seed : seeds)
-    if (!waiting(seed) && seed.phase == "virtual" && seed.requested == "materialize")
+    if (!waiting(seed) && seed.phase == Phase::virtual_ &&
+        seed.requested == SeedRequest::materialize)
       return Job{seed, false};
   const EngineSeed* hottest = nullptr;
   for (const auto& seed : seeds)
-    if (!waiting(seed) && seed.phase == "virtual" && seed.policy == "threshold" &&
-        !seed.cross_table && seed.reads_in_window >= seed.threshold_reads &&
+    if (!waiting(seed) && seed.phase == Phase::virtual_ &&
+        seed.policy == config::MaterializePolicy::threshold && !seed.cross_table &&
+        seed.reads_in_window >= seed.threshold_reads &&
         !(seed.materialization && !seed.materialization->state.error.empty() &&
           step(seed) == MaterializationStep::not_started) &&
         (!hottest || seed.reads_in_window > hottest->reads_in_window))
@@ -304,9 +307,10 @@ bool MaterializationEngine::Worker::wait_stoppable(std::chrono::milliseconds dur
 }
 
 void MaterializationEngine::Worker::switch_phase(ControlConnection& connection,
-                                                 const SeedName& seed, std::string_view phase) {
+                                                 const SeedName& seed, Phase phase) {
   if (write_phase(connection, database_, seed, phase))
-    log::info(component, "seed " + database_ + "." + seed.text() + " is now " + std::string(phase));
+    log::info(component, "seed " + database_ + "." + seed.text() + " is now " +
+                             std::string(rewriter::to_string(phase)));
   // This proxy's sessions follow before the engine goes on; other proxies follow the NOTIFY.
   const auto ticket = engine_.snapshots_.request_refresh(database_);
   const auto give_up = Clock::now() + std::chrono::seconds(5);
@@ -314,46 +318,84 @@ void MaterializationEngine::Worker::switch_phase(ControlConnection& connection,
     if (!wait_stoppable(std::chrono::milliseconds(5))) return;
 }
 
+void MaterializationEngine::Worker::retry_later(const Job& job, std::chrono::seconds delay) {
+  // retry_after_ is the worker thread's; the runner hands its verdict over through the lock.
+  std::lock_guard lock(mutex_);
+  // A rollback is retried sooner: it is what an operator reaches for when things go wrong.
+  pending_retry_ = {{job.seed.name, job.rollback},
+                    Clock::now() + (job.rollback ? delay / 6 : delay)};
+}
+
+std::optional<MaterializationPlan> MaterializationEngine::Worker::plan(
+    ControlConnection& connection, const Job& job, MaterializationStore& store) {
+  const MaterializationTarget target{
+      job.seed.name.schema, job.seed.name.table,  job.seed.name.attribute, job.seed.type,
+      job.seed.expression,  job.seed.key_columns, job.seed.cross_table};
+  try {
+    return MaterializationPlan::prepare(connection, target);
+  } catch (const MaterializationRefused& refused) {
+    const bool touched = job.seed.materialization &&
+                         job.seed.materialization->state.step != MaterializationStep::not_started;
+    if (job.rollback && !touched) {
+      // Nothing was ever built for it: forgetting the attribute is the whole rollback.
+      switch_phase(connection, job.seed.name, Phase::rolled_back);
+      return std::nullopt;
+    }
+    MaterializationState state =
+        job.seed.materialization ? job.seed.materialization->state : MaterializationState{};
+    state.error = refused.what();
+    store.save(state);
+    if (!job.rollback && job.seed.phase == Phase::virtual_)
+      write_request(connection, database_, job.seed.name, SeedRequest::none);
+    log::warning(component, refused.what());
+    retry_later(job, std::chrono::seconds(3600));
+    return std::nullopt;
+  }
+}
+
+bool MaterializationEngine::Worker::begin(ControlConnection& connection, const Job& job,
+                                          const std::string& name) {
+  if (job.seed.phase != Phase::virtual_) {
+    log::info(component, "resuming the materialization of seed " + name);
+    return true;
+  }
+  // A fresh start: forget an earlier, finished attempt, publish the phase, and give every proxy
+  // time to follow before the column appears upstream.
+  if (job.seed.materialization) clear_materialization(connection, job.seed.name);
+  log::info(component, "materializing seed " + name + " (" +
+                           std::to_string(job.seed.reads_in_window) + " reads in the window)");
+  switch_phase(connection, job.seed.name, Phase::materializing);
+  return wait_stoppable(millis(engine_.settings_.phase_grace_seconds));
+}
+
+void MaterializationEngine::Worker::report(const Job& job, const std::string& name,
+                                           RunOutcome outcome, const std::string& error) {
+  switch (outcome) {
+    case RunOutcome::materialized:
+      log::info(component, "seed " + name + " is materialized");
+      break;
+    case RunOutcome::rolled_back:
+      log::info(component, "seed " + name + " is rolled back");
+      break;
+    case RunOutcome::stopped:
+      break;
+    case RunOutcome::failed:
+      log::error(component, "seed " + name + ": " + error + " (retrying in 60 s)");
+      retry_later(job, std::chrono::seconds(60));
+      break;
+  }
+}
+
 void MaterializationEngine::Worker::run(Job job) {
   const std::string name = database_ + "." + job.seed.name.text();
   ControlConnection& connection = *lock_connection_;
-  const auto later = [&](std::chrono::seconds delay) {
-    // retry_after_ is the worker thread's; the runner hands its verdict over through the lock.
-    std::lock_guard lock(mutex_);
-    // A rollback is retried sooner: it is what an operator reaches for when things go wrong.
-    pending_retry_ = {{job.seed.name, job.rollback},
-                      Clock::now() + (job.rollback ? delay / 6 : delay)};
-  };
   try {
     RegistryMaterializationStore store(connection, job.seed.name, engine_.instance_);
-    MaterializationTarget target{job.seed.name.schema, job.seed.name.table, job.seed.name.attribute,
-                                 job.seed.type,        job.seed.expression, job.seed.key_columns,
-                                 job.seed.cross_table};
-    std::optional<MaterializationPlan> plan;
-    try {
-      plan = MaterializationPlan::prepare(connection, target);
-    } catch (const MaterializationRefused& refused) {
-      const bool touched = job.seed.materialization &&
-                           job.seed.materialization->state.step != MaterializationStep::not_started;
-      if (job.rollback && !touched) {
-        // Nothing was ever built for it: forgetting the attribute is the whole rollback.
-        switch_phase(connection, job.seed.name, "rolled_back");
-        return;
-      }
-      MaterializationState state =
-          job.seed.materialization ? job.seed.materialization->state : MaterializationState{};
-      state.error = refused.what();
-      store.save(state);
-      if (!job.rollback && job.seed.phase == "virtual")
-        write_request(connection, database_, job.seed.name, "");
-      log::warning(component, refused.what());
-      later(std::chrono::seconds(3600));
-      return;
-    }
-    MaterializerSettings settings = materializer_settings(engine_.settings_);
-    Materializer materializer(
-        connection, std::move(*plan), store, settings,
-        [&](rewriter::Phase phase) { switch_phase(connection, job.seed.name, phase_name(phase)); });
+    auto prepared = plan(connection, job, store);
+    if (!prepared) return;
+    Materializer materializer(connection, std::move(*prepared), store,
+                              materializer_settings(engine_.settings_),
+                              [&](Phase phase) { switch_phase(connection, job.seed.name, phase); });
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
@@ -374,43 +416,16 @@ void MaterializationEngine::Worker::run(Job job) {
       log::info(component, "rolling back seed " + name);
       outcome = materializer.roll_back();
     } else {
-      if (job.seed.phase == "virtual") {
-        // A fresh start: forget an earlier, finished attempt, publish the phase, and give every
-        // proxy time to follow before the column appears upstream.
-        if (job.seed.materialization) clear_materialization(connection, job.seed.name);
-        log::info(component, "materializing seed " + name + " (" +
-                                 std::to_string(job.seed.reads_in_window) +
-                                 " reads in the window)");
-        switch_phase(connection, job.seed.name, "materializing");
-        if (!wait_stoppable(millis(engine_.settings_.phase_grace_seconds))) {
-          forget();
-          return;
-        }
-      } else {
-        log::info(component, "resuming the materialization of seed " + name);
-      }
+      if (!begin(connection, job, name)) return;
       if (job.seed.paused) materializer.pause();
       outcome = materializer.run();
     }
     const auto progress = materializer.progress();
     forget();
-    switch (outcome) {
-      case RunOutcome::materialized:
-        log::info(component, "seed " + name + " is materialized");
-        break;
-      case RunOutcome::rolled_back:
-        log::info(component, "seed " + name + " is rolled back");
-        break;
-      case RunOutcome::stopped:
-        break;
-      case RunOutcome::failed:
-        log::error(component, "seed " + name + ": " + progress.error + " (retrying in 60 s)");
-        later(std::chrono::seconds(60));
-        break;
-    }
+    report(job, name, outcome, progress.error);
   } catch (const std::exception& error) {
     log::error(component, "seed " + name + ": " + error.what() + " (retrying in 10 s)");
-    later(std::chrono::seconds(10));
+    retry_later(job, std::chrono::seconds(10));
     std::lock_guard lock(mutex_);
     materializer_ = nullptr;
   }
@@ -420,7 +435,9 @@ void MaterializationEngine::Worker::publish(const std::vector<EngineSeed>& seeds
   std::vector<MaterializationStatus> out;
   std::lock_guard lock(mutex_);
   for (const auto& seed : seeds) {
-    if (!seed.materialization && seed.requested.empty() && seed.phase != "materializing") continue;
+    if (!seed.materialization && seed.requested == SeedRequest::none &&
+        seed.phase != Phase::materializing)
+      continue;
     MaterializationStatus s;
     s.database = database_;
     s.schema = seed.name.schema;
@@ -430,21 +447,20 @@ void MaterializationEngine::Worker::publish(const std::vector<EngineSeed>& seeds
     s.paused = seed.paused;
     if (seed.materialization) {
       const auto& m = *seed.materialization;
-      s.step = std::string(to_string(m.state.step));
+      s.step = m.state.step;
       s.rows_done = m.state.rows_done;
       s.rows_total = m.state.rows_total;
       s.rows_per_second = m.rows_per_second.value_or(0.0);
       s.owner = m.owner;
       s.error = m.state.error;
       s.updated_at = m.updated_at;
-    } else {
-      s.step = "not_started";
     }
-    if (!seed.requested.empty() && seed.phase != "rolled_back" && seed.phase != "materialized")
-      s.step = seed.requested == "rollback" ? "rollback requested" : s.step;
+    s.rollback_requested = seed.requested == SeedRequest::rollback &&
+                           seed.phase != Phase::rolled_back && seed.phase != Phase::materialized;
     if (materializer_ && seed.name == running_) {
       const auto p = materializer_->progress();
-      s.step = std::string(to_string(p.step));
+      s.step = p.step;
+      s.rollback_requested = false;
       s.paused = p.paused || seed.paused;
       s.rows_done = p.rows_done;
       s.rows_total = p.rows_total;
@@ -459,116 +475,161 @@ void MaterializationEngine::Worker::publish(const std::vector<EngineSeed>& seeds
   statuses_ = std::move(out);
 }
 
-void MaterializationEngine::serve(EngineJob& job) {
-  using Verb = EngineJob::Verb;
-  const auto fail = [&](std::string_view sqlstate, std::string message, std::string hint = {}) {
-    job.sqlstate = sqlstate;
-    job.message = std::move(message);
-    job.hint = std::move(hint);
-  };
-  const char* verb_text = job.verb == Verb::materialize ? "MATERIALIZE"
-                          : job.verb == Verb::rollback  ? "ROLLBACK"
-                          : job.verb == Verb::pause     ? "PAUSE"
-                                                        : "RESUME";
-  // Which seeds the command names: [[database.]schema.]table.attribute, or every seed that is
-  // materializing for PAUSE / RESUME without one.
-  std::vector<SeedStatus> targets;
-  const auto statuses = snapshots_.seed_statuses();
+namespace {
+
+// Answers `job` with an error; false, so a step can `return fail(...)`.
+bool fail(EngineJob& job, std::string_view sqlstate, std::string message, std::string hint = {}) {
+  job.sqlstate = sqlstate;
+  job.message = std::move(message);
+  job.hint = std::move(hint);
+  return false;
+}
+
+const char* verb_text(EngineJob::Verb verb) {
+  switch (verb) {
+    case EngineJob::Verb::materialize:
+      return "MATERIALIZE";
+    case EngineJob::Verb::rollback:
+      return "ROLLBACK";
+    case EngineJob::Verb::pause:
+      return "PAUSE";
+    case EngineJob::Verb::resume:
+      return "RESUME";
+  }
+  return "RESUME";
+}
+
+// The seeds `job` names: [[database.]schema.]table.attribute, or every seed that is
+// materializing for PAUSE / RESUME without one. False (and `job` failed) when it names none or
+// several.
+bool select_targets(EngineJob& job, const std::vector<SeedStatus>& statuses,
+                    std::vector<SeedStatus>& targets) {
   if (job.target.empty()) {
     for (const auto& seed : statuses)
-      if (seed.phase == "materializing") targets.push_back(seed);
-  } else {
-    const auto parts = pg::split_qualified_name(job.target);
-    if (!parts || parts->size() < 2 || parts->size() > 4)
-      return fail(sqlstate::syntax_error, std::string(verb_text) +
-                                              " expects table.attribute, schema.table.attribute or "
-                                              "database.schema.table.attribute, not \"" +
-                                              job.target + "\"");
-    const auto& p = *parts;
-    const std::size_t n = p.size();
-    for (const auto& seed : statuses)
-      if (seed.attribute == p[n - 1] && seed.table == p[n - 2] &&
-          (n < 3 || seed.schema == p[n - 3]) && (n < 4 || seed.database == p[0]))
-        targets.push_back(seed);
-    if (targets.empty())
-      return fail(sqlstate::undefined_object, "seed \"" + job.target + "\" does not exist",
-                  "SHOW SEEDS lists the seeds of every database this proxy watches.");
-    if (targets.size() > 1) {
-      std::string names;
-      for (const auto& seed : targets)
-        names += (names.empty() ? "" : ", ") + seed.database + "." + seed.schema + "." +
-                 seed.table + "." + seed.attribute;
-      return fail(sqlstate::ambiguous_function,
-                  "seed name \"" + job.target + "\" is ambiguous: " + names,
-                  "Qualify it as database.schema.table.attribute.");
-    }
+      if (seed.phase == Phase::materializing) targets.push_back(seed);
+    return true;
   }
+  const auto parts = pg::split_qualified_name(job.target);
+  if (!parts || parts->size() < 2 || parts->size() > 4)
+    return fail(job, sqlstate::syntax_error,
+                std::string(verb_text(job.verb)) +
+                    " expects table.attribute, schema.table.attribute or "
+                    "database.schema.table.attribute, not \"" +
+                    job.target + "\"");
+  const auto& p = *parts;
+  const std::size_t n = p.size();
+  for (const auto& seed : statuses)
+    if (seed.attribute == p[n - 1] && seed.table == p[n - 2] &&
+        (n < 3 || seed.schema == p[n - 3]) && (n < 4 || seed.database == p[0]))
+      targets.push_back(seed);
+  if (targets.empty())
+    return fail(job, sqlstate::undefined_object, "seed \"" + job.target + "\" does not exist",
+                "SHOW SEEDS lists the seeds of every database this proxy watches.");
+  if (targets.size() > 1) {
+    std::string names;
+    for (const auto& seed : targets)
+      names += (names.empty() ? "" : ", ") + seed.database + "." + seed.schema + "." + seed.table +
+               "." + seed.attribute;
+    return fail(job, sqlstate::ambiguous_function,
+                "seed name \"" + job.target + "\" is ambiguous: " + names,
+                "Qualify it as database.schema.table.attribute.");
+  }
+  return true;
+}
+
+bool request_materialize(EngineJob& job, ControlConnection& connection, const std::string& database,
+                         const EngineSeed& seed, const std::string& full) {
+  if (seed.phase == Phase::materialized)
+    return fail(job, sqlstate::object_not_in_prerequisite_state,
+                "seed " + full + " is already materialized");
+  if (seed.phase == Phase::rolled_back)
+    return fail(job, sqlstate::object_not_in_prerequisite_state, "seed " + full + " is rolled back",
+                "Declare it again (a changed definition in the configuration, or a DDL "
+                "seed) to use it.");
+  if (seed.policy == config::MaterializePolicy::never)
+    return fail(job, sqlstate::object_not_in_prerequisite_state,
+                "seed " + full + " has materialize.policy \"never\"",
+                "Change the seed's materialize.policy to \"manual\" or \"threshold\".");
+  if (seed.cross_table)
+    return fail(job, sqlstate::feature_not_supported,
+                "seed " + full +
+                    " reads other tables (a cross-table seed) and stays "
+                    "virtual: no trigger on its table could keep a column exact");
+  if (seed.phase == Phase::virtual_)
+    write_request(connection, database, seed.name, SeedRequest::materialize);
+  job.message = "materialization of " + full + " requested";
+  return true;
+}
+
+bool request_rollback(EngineJob& job, ControlConnection& connection, const std::string& database,
+                      const EngineSeed& seed, const std::string& full) {
+  if (seed.phase == Phase::rolled_back)
+    return fail(job, sqlstate::object_not_in_prerequisite_state,
+                "seed " + full + " is already rolled back");
+  write_request(connection, database, seed.name, SeedRequest::rollback);
+  job.message = "rollback of " + full + " requested";
+  return true;
+}
+
+// PAUSE or RESUME; `done` collects the seeds paused or resumed so far.
+bool request_pause(EngineJob& job, ControlConnection& connection, const std::string& database,
+                   const EngineSeed& seed, const std::string& full, std::string& done) {
+  if (!job.target.empty() && seed.phase != Phase::materializing &&
+      seed.requested != SeedRequest::materialize)
+    return fail(job, sqlstate::object_not_in_prerequisite_state,
+                "seed " + full + " has no materialization in progress");
+  const bool pause = job.verb == EngineJob::Verb::pause;
+  write_paused(connection, database, seed.name, pause);
+  done += (done.empty() ? "" : ", ") + full;
+  job.message = std::string(pause ? "paused " : "resumed ") + done;
+  return true;
+}
+
+}  // namespace
+
+bool MaterializationEngine::carry_out(EngineJob& job, ControlConnection& connection,
+                                      const SeedStatus& target, std::string& paused) {
+  const SeedName name{target.schema, target.table, target.attribute};
+  const std::string full = target.database + "." + name.text();
+  std::optional<EngineSeed> seed;
+  for (auto& candidate : read_engine_seeds(connection))
+    if (candidate.name == name) seed = std::move(candidate);
+  if (!seed)
+    return fail(job, sqlstate::undefined_object, "seed " + full + " is no longer in the registry");
+  switch (job.verb) {
+    case EngineJob::Verb::materialize:
+      return request_materialize(job, connection, target.database, *seed, full);
+    case EngineJob::Verb::rollback:
+      return request_rollback(job, connection, target.database, *seed, full);
+    case EngineJob::Verb::pause:
+    case EngineJob::Verb::resume:
+      return request_pause(job, connection, target.database, *seed, full, paused);
+  }
+  return false;
+}
+
+void MaterializationEngine::serve(EngineJob& job) {
+  std::vector<SeedStatus> targets;
+  if (!select_targets(job, snapshots_.seed_statuses(), targets)) return;
   if (targets.empty()) {
     job.message = "no materialization in progress";
     return;
   }
   try {
-    std::string paused_names;
+    std::string paused;
     std::map<std::string, std::unique_ptr<ControlConnection>> connections;
     for (const auto& target : targets) {
       auto& connection = connections[target.database];
       if (!connection) connection = std::make_unique<ControlConnection>(target_, target.database);
-      const SeedName name{target.schema, target.table, target.attribute};
-      const std::string full = target.database + "." + name.text();
-      std::optional<EngineSeed> seed;
-      for (auto& candidate : read_engine_seeds(*connection))
-        if (candidate.name == name) seed = std::move(candidate);
-      if (!seed)
-        return fail(sqlstate::undefined_object, "seed " + full + " is no longer in the registry");
-      switch (job.verb) {
-        case Verb::materialize:
-          if (seed->phase == "materialized")
-            return fail(sqlstate::object_not_in_prerequisite_state,
-                        "seed " + full + " is already materialized");
-          if (seed->phase == "rolled_back")
-            return fail(sqlstate::object_not_in_prerequisite_state,
-                        "seed " + full + " is rolled back",
-                        "Declare it again (a changed definition in the configuration, or a DDL "
-                        "seed) to use it.");
-          if (seed->policy == "never")
-            return fail(sqlstate::object_not_in_prerequisite_state,
-                        "seed " + full + " has materialize.policy \"never\"",
-                        "Change the seed's materialize.policy to \"manual\" or \"threshold\".");
-          if (seed->cross_table)
-            return fail(sqlstate::feature_not_supported,
-                        "seed " + full +
-                            " reads other tables (a cross-table seed) and stays "
-                            "virtual: no trigger on its table could keep a column exact");
-          if (seed->phase == "virtual")
-            write_request(*connection, target.database, name, "materialize");
-          job.message = "materialization of " + full + " requested";
-          break;
-        case Verb::rollback:
-          if (seed->phase == "rolled_back")
-            return fail(sqlstate::object_not_in_prerequisite_state,
-                        "seed " + full + " is already rolled back");
-          write_request(*connection, target.database, name, "rollback");
-          job.message = "rollback of " + full + " requested";
-          break;
-        case Verb::pause:
-        case Verb::resume:
-          if (!job.target.empty() && seed->phase != "materializing" &&
-              seed->requested != "materialize")
-            return fail(sqlstate::object_not_in_prerequisite_state,
-                        "seed " + full + " has no materialization in progress");
-          write_paused(*connection, target.database, name, job.verb == Verb::pause);
-          paused_names += (paused_names.empty() ? "" : ", ") + full;
-          job.message =
-              std::string(job.verb == Verb::pause ? "paused " : "resumed ") + paused_names;
-          break;
-      }
-      log::info(component, "admin " + std::string(verb_text) + ": " + job.message);
+      if (!carry_out(job, *connection, target, paused)) return;
+      log::info(component, "admin " + std::string(verb_text(job.verb)) + ": " + job.message);
       std::lock_guard lock(mutex_);
       if (const auto worker = workers_.find(target.database); worker != workers_.end())
         worker->second->wake();
     }
   } catch (const std::exception& error) {
-    fail(sqlstate::system_error, std::string(verb_text) + " failed: " + error.what());
+    (void)fail(job, sqlstate::system_error,
+               std::string(verb_text(job.verb)) + " failed: " + error.what());
   }
 }
 

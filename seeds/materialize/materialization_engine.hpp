@@ -25,6 +25,7 @@
 namespace seedproxy::seeds {
 
 class SnapshotRegistry;
+struct SeedStatus;
 
 // An admin console command for the engine. `target` as typed: [[database.]schema.]table.attribute,
 // empty for PAUSE / RESUME of everything.
@@ -62,7 +63,12 @@ class MaterializationEngine {
   class Worker;
 
   void run();
+  // Engine thread: answers one admin command.
   void serve(EngineJob& job);
+  // The command of `job` for one seed it names; false (and `job` failed) when refused. PAUSE and
+  // RESUME add the seed's name to `paused`.
+  bool carry_out(EngineJob& job, ControlConnection& connection, const SeedStatus& target,
+                 std::string& paused);
 
   ControlTarget target_;
   std::string instance_;

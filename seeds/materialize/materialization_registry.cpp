@@ -2,28 +2,13 @@
 // switches with NOTIFY, and the materialization row as a MaterializationStore.
 #include "seeds/materialize/materialization_registry.hpp"
 
-#include <charconv>
 #include <map>
 
+#include "seeds/registry/registry.hpp"
 #include "seeds/registry/registry_schema.hpp"
 
 namespace seedproxy::seeds {
 namespace {
-
-std::string value(const Result& result, int row, int column) {
-  return PQgetvalue(result.get(), row, column);
-}
-
-bool is_null(const Result& result, int row, int column) {
-  return PQgetisnull(result.get(), row, column) != 0;
-}
-
-std::uint64_t number(const Result& result, int row, int column) {
-  const std::string text = value(result, row, column);
-  std::uint64_t out = 0;
-  std::from_chars(text.data(), text.data() + text.size(), out);
-  return out;
-}
 
 std::vector<std::string> seed_parameters(const SeedName& seed) {
   return {seed.schema, seed.table, seed.attribute};
@@ -35,6 +20,25 @@ void announce(ControlConnection& connection, const std::string& database) {
 }
 
 }  // namespace
+
+std::string_view to_string(SeedRequest request) noexcept {
+  switch (request) {
+    case SeedRequest::none:
+      return "";
+    case SeedRequest::materialize:
+      return "materialize";
+    case SeedRequest::rollback:
+      return "rollback";
+  }
+  return "";
+}
+
+std::optional<SeedRequest> request_from_string(std::string_view text) noexcept {
+  for (const SeedRequest request :
+       {SeedRequest::none, SeedRequest::materialize, SeedRequest::rollback})
+    if (to_string(request) == text) return request;
+  return std::nullopt;
+}
 
 std::vector<EngineSeed> read_engine_seeds(ControlConnection& connection) {
   auto seeds = connection.query("reading the seeds to materialize", R"sql(
@@ -64,44 +68,47 @@ FROM "seedproxy"."materializations" m, unnest(m."watermark") WITH ORDINALITY AS 
 ORDER BY 1, 2, 3, 4, 5)sql");
   std::map<SeedName, std::pair<std::vector<std::string>, std::vector<std::string>>> lists;
   for (int row = 0; row < PQntuples(arrays.get()); ++row) {
-    auto& entry = lists[{value(arrays, row, 0), value(arrays, row, 1), value(arrays, row, 2)}];
-    (value(arrays, row, 3) == "k" ? entry.first : entry.second).push_back(value(arrays, row, 5));
+    auto& entry =
+        lists[{text_at(arrays, row, 0), text_at(arrays, row, 1), text_at(arrays, row, 2)}];
+    (text_at(arrays, row, 3) == "k" ? entry.first : entry.second)
+        .push_back(text_at(arrays, row, 5));
   }
 
   std::vector<EngineSeed> out;
   for (int row = 0; row < PQntuples(seeds.get()); ++row) {
     EngineSeed seed;
-    seed.name = {value(seeds, row, 0), value(seeds, row, 1), value(seeds, row, 2)};
-    seed.type = value(seeds, row, 3);
-    seed.expression = value(seeds, row, 4);
-    seed.phase = value(seeds, row, 5);
-    seed.cross_table = value(seeds, row, 6) == "t";
-    seed.policy = value(seeds, row, 7);
-    seed.threshold_reads = number(seeds, row, 8);
-    seed.window_seconds = number(seeds, row, 9);
-    seed.reads_in_window = number(seeds, row, 10);
-    seed.requested = value(seeds, row, 11);
-    seed.paused = value(seeds, row, 12) == "t";
+    seed.name = {text_at(seeds, row, 0), text_at(seeds, row, 1), text_at(seeds, row, 2)};
+    seed.type = text_at(seeds, row, 3);
+    seed.expression = text_at(seeds, row, 4);
+    seed.phase = registry_phase(text_at(seeds, row, 5));
+    seed.cross_table = text_at(seeds, row, 6) == "t";
+    seed.policy = registry_policy(text_at(seeds, row, 7));
+    seed.threshold_reads = count_at(seeds, row, 8);
+    seed.window_seconds = count_at(seeds, row, 9);
+    seed.reads_in_window = count_at(seeds, row, 10);
+    // Unknown to this build (a newer registry's): nothing is done unasked.
+    seed.requested = request_from_string(text_at(seeds, row, 11)).value_or(SeedRequest::none);
+    seed.paused = text_at(seeds, row, 12) == "t";
     const auto found = lists.find(seed.name);
     if (found != lists.end()) seed.key_columns = found->second.first;
-    if (value(seeds, row, 26) == "t") {
+    if (text_at(seeds, row, 26) == "t") {
       StoredMaterialization m;
       m.state.step =
-          step_from_string(value(seeds, row, 13)).value_or(MaterializationStep::not_started);
-      m.state.paused = value(seeds, row, 14) == "t";
-      m.state.column_added = value(seeds, row, 15) == "t";
-      m.state.rows_done = number(seeds, row, 16);
-      m.state.rows_total = number(seeds, row, 17);
-      m.state.rows_updated = number(seeds, row, 18);
-      m.state.rows_repaired = number(seeds, row, 19);
-      m.state.verify_pass = static_cast<std::uint32_t>(number(seeds, row, 20));
-      m.state.mismatches_in_pass = number(seeds, row, 21);
-      m.state.error = value(seeds, row, 22);
+          step_from_string(text_at(seeds, row, 13)).value_or(MaterializationStep::not_started);
+      m.state.paused = text_at(seeds, row, 14) == "t";
+      m.state.column_added = text_at(seeds, row, 15) == "t";
+      m.state.rows_done = count_at(seeds, row, 16);
+      m.state.rows_total = count_at(seeds, row, 17);
+      m.state.rows_updated = count_at(seeds, row, 18);
+      m.state.rows_repaired = count_at(seeds, row, 19);
+      m.state.verify_pass = static_cast<std::uint32_t>(count_at(seeds, row, 20));
+      m.state.mismatches_in_pass = count_at(seeds, row, 21);
+      m.state.error = text_at(seeds, row, 22);
       if (found != lists.end()) m.state.watermark = found->second.second;
-      m.owner = value(seeds, row, 23);
-      m.updated_at = value(seeds, row, 24);
-      if (!is_null(seeds, row, 25)) {
-        m.rows_per_second = std::stod(value(seeds, row, 25));
+      m.owner = text_at(seeds, row, 23);
+      m.updated_at = text_at(seeds, row, 24);
+      if (!null_at(seeds, row, 25)) {
+        m.rows_per_second = std::stod(text_at(seeds, row, 25));
         m.state.rows_per_second = *m.rows_per_second;
       }
       seed.materialization = std::move(m);
@@ -112,9 +119,9 @@ ORDER BY 1, 2, 3, 4, 5)sql");
 }
 
 void write_request(ControlConnection& connection, const std::string& database, const SeedName& seed,
-                   std::string_view request) {
+                   SeedRequest request) {
   auto parameters = seed_parameters(seed);
-  parameters.emplace_back(request);
+  parameters.emplace_back(to_string(request));
   auto result = connection.query(
       "recording the request in the seed registry",
       R"sql(UPDATE "seedproxy"."seeds" SET "requested" = NULLIF($4, ''), "updated_at" = now()
@@ -139,9 +146,9 @@ WHERE "schema_name" = $1 AND "table_name" = $2 AND "attribute_name" = $3)sql",
 }
 
 bool write_phase(ControlConnection& connection, const std::string& database, const SeedName& seed,
-                 std::string_view phase) {
+                 rewriter::Phase phase) {
   auto parameters = seed_parameters(seed);
-  parameters.emplace_back(phase);
+  parameters.emplace_back(rewriter::to_string(phase));
   auto result =
       connection.query("switching the seed's phase in the registry",
                        R"sql(UPDATE "seedproxy"."seeds" s SET "phase" = $4, "updated_at" = now(),

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config.hpp"
+#include "rewriter/catalog/seed_set.hpp"
 #include "seeds/control/control_connection.hpp"
 #include "seeds/materialize/materializer.hpp"
 
@@ -30,14 +32,24 @@ struct StoredMaterialization {
   std::optional<double> rows_per_second;
 };
 
+// What an operator asked the engine to do with a seed (seedproxy.seeds."requested").
+enum class SeedRequest : std::uint8_t { none, materialize, rollback };
+
+// The request's name as the registry stores it ("" for none, which is NULL there);
+// request_from_string() reads it back, nullopt for other text.
+[[nodiscard]] std::string_view to_string(SeedRequest request) noexcept;
+[[nodiscard]] std::optional<SeedRequest> request_from_string(std::string_view text) noexcept;
+
 // A seed as the engine sees it.
 struct EngineSeed {
   SeedName name;
-  std::string type, expression, phase, policy;
+  std::string type, expression;
+  rewriter::Phase phase = rewriter::Phase::virtual_;
+  config::MaterializePolicy policy = config::MaterializePolicy::threshold;
   bool cross_table = false;
   std::vector<std::string> key_columns;
   std::uint64_t threshold_reads = 0, window_seconds = 0, reads_in_window = 0;
-  std::string requested;  // "materialize", "rollback" or empty
+  SeedRequest requested = SeedRequest::none;
   bool paused = false;
   std::optional<StoredMaterialization> materialization;
 };
@@ -45,17 +57,17 @@ struct EngineSeed {
 // Every seed of the registry in the connected database (at version 2 or later).
 [[nodiscard]] std::vector<EngineSeed> read_engine_seeds(ControlConnection& connection);
 
-// Records an operator's request ("materialize", "rollback", or "" to clear it) and announces it.
+// Records an operator's request (none clears it) and announces it.
 void write_request(ControlConnection& connection, const std::string& database, const SeedName& seed,
-                   std::string_view request);
+                   SeedRequest request);
 // PAUSE / RESUME of a seed's materialization, announced.
 void write_paused(ControlConnection& connection, const std::string& database, const SeedName& seed,
                   bool paused);
-// Sets the seed's phase (virtual, materializing, materialized, rolled_back) and announces it
-// (always: a catalog change may come with it); reaching materialized or rolled_back clears the
-// request that led there. Returns whether the phase was different before.
+// Sets the seed's phase and announces it (always: a catalog change may come with it); reaching
+// materialized or rolled_back clears the request that led there. Returns whether the phase was
+// different before.
 bool write_phase(ControlConnection& connection, const std::string& database, const SeedName& seed,
-                 std::string_view phase);
+                 rewriter::Phase phase);
 // Forgets a finished (rolled back) materialization, so the seed can be materialized afresh.
 void clear_materialization(ControlConnection& connection, const SeedName& seed);
 

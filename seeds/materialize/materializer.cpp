@@ -2,31 +2,15 @@
 // stop/pause/resume and progress.
 #include "seeds/materialize/materializer.hpp"
 
-#include <array>
 #include <utility>
 
 namespace seedproxy::seeds {
 
 namespace {
 
-constexpr std::array<std::string_view, 10> kStepNames{
-    "not_started",  "adding_column", "installing_trigger",  "switching_to_coalesce",
-    "backfilling",  "verifying",     "switching_to_column", "materialized",
-    "rolling_back", "rolled_back"};
-
 using Clock = std::chrono::steady_clock;
 
 }  // namespace
-
-std::string_view to_string(MaterializationStep step) noexcept {
-  return kStepNames[static_cast<std::size_t>(step)];
-}
-
-std::optional<MaterializationStep> step_from_string(std::string_view text) noexcept {
-  for (std::size_t i = 0; i < kStepNames.size(); ++i)
-    if (kStepNames[i] == text) return static_cast<MaterializationStep>(i);
-  return std::nullopt;
-}
 
 std::string_view to_string(RunOutcome outcome) noexcept {
   switch (outcome) {

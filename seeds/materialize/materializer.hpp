@@ -17,26 +17,9 @@
 #include "rewriter/catalog/seed_set.hpp"
 #include "seeds/materialize/backfill_pacer.hpp"
 #include "seeds/materialize/materialization_steps.hpp"
+#include "seeds/materialize/progress.hpp"
 
 namespace seedproxy::seeds {
-
-// Where a materialization is. Each value is the step being done (persisted before it starts);
-// reaching the next value means the previous step completed.
-enum class MaterializationStep : std::uint8_t {
-  not_started,
-  adding_column,
-  installing_trigger,
-  switching_to_coalesce,  // the resolver must read COALESCE(column, expression)
-  backfilling,
-  verifying,
-  switching_to_column,  // the resolver must read the column
-  materialized,
-  rolling_back,
-  rolled_back,
-};
-
-[[nodiscard]] std::string_view to_string(MaterializationStep step) noexcept;
-[[nodiscard]] std::optional<MaterializationStep> step_from_string(std::string_view text) noexcept;
 
 struct MaterializationState {
   MaterializationStep step = MaterializationStep::not_started;

@@ -1,18 +1,44 @@
-// One seed's materialization as operators see it (SHOW MATERIALIZATIONS, metrics, the status
-// page): the engine fills it from the registry and, for the one it runs itself, from the live
-// Materializer. Values only, so readers take copies.
+// A seed's materialization as operators see it, and the steps it goes through.
+//
+// SHOW MATERIALIZATIONS, metrics and the status page read MaterializationStatus: the engine fills
+// it from the registry and, for the one it runs itself, from the live Materializer. Values only,
+// so readers take copies.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include "rewriter/catalog/seed_set.hpp"
 
 namespace seedproxy::seeds {
 
+// Where a materialization is. Each value is the step being done (persisted before it starts);
+// reaching the next value means the previous step completed.
+enum class MaterializationStep : std::uint8_t {
+  not_started,
+  adding_column,
+  installing_trigger,
+  switching_to_coalesce,  // the resolver must read COALESCE(column, expression)
+  backfilling,
+  verifying,
+  switching_to_column,  // the resolver must read the column
+  materialized,
+  rolling_back,
+  rolled_back,
+};
+
+// The step's name where text is read or shown (seedproxy.materializations."step", logs, SHOW
+// MATERIALIZATIONS, /status.json); step_from_string() reads it back, nullopt for other text.
+[[nodiscard]] std::string_view to_string(MaterializationStep step) noexcept;
+[[nodiscard]] std::optional<MaterializationStep> step_from_string(std::string_view text) noexcept;
+
 struct MaterializationStatus {
   std::string database, schema, table, attribute;
-  std::string phase;  // the seed's phase: virtual, materializing, materialized, rolled_back
-  std::string step;   // the engine's step (materializer.hpp), e.g. "backfilling"
+  rewriter::Phase phase = rewriter::Phase::virtual_;  // the seed's phase
+  MaterializationStep step = MaterializationStep::not_started;
+  bool rollback_requested = false;  // ROLLBACK was asked for and no engine has begun it here
   bool paused = false;
   std::uint64_t rows_done = 0;
   std::uint64_t rows_total = 0;       // an estimate (pg_class.reltuples) until the scan ends
@@ -22,6 +48,15 @@ struct MaterializationStatus {
   std::string error;                  // why the last attempt failed; empty when none
   std::string updated_at;             // when the registry row last changed
   bool running_here = false;          // this proxy's engine runs it now
+
+  // At `at`, with no rollback waiting to begin.
+  [[nodiscard]] bool at_step(MaterializationStep at) const noexcept {
+    return !rollback_requested && step == at;
+  }
 };
+
+// The step as operators read it: "rollback requested" while a requested rollback waits to begin,
+// otherwise the step's name.
+[[nodiscard]] std::string_view step_text(const MaterializationStatus& status) noexcept;
 
 }  // namespace seedproxy::seeds

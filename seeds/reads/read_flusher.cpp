@@ -15,24 +15,16 @@ namespace {
 
 // SQLSTATEs meaning the registry (schema or table) is gone: the counts have nowhere to go.
 bool registry_missing(const std::string& sqlstate) {
-  return sqlstate == sqlstate::undefined_table /* undefined_table */ ||
-         sqlstate == sqlstate::invalid_schema_name /* invalid_schema */;
+  return sqlstate == sqlstate::undefined_table || sqlstate == sqlstate::invalid_schema_name;
 }
 
-// A text[] literal of `items`, passed as a parameter (each element quoted and escaped).
+// One text field of every count, as a text[] literal.
 std::string text_array(const std::vector<const CountedReads*>& counts,
                        std::string CountedReads::*field) {
-  std::string out = "{";
-  for (const auto* c : counts) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char ch : c->*field) {
-      if (ch == '"' || ch == '\\') out += '\\';
-      out += ch;
-    }
-    out += '"';
-  }
-  return out + "}";
+  std::vector<std::string> items;
+  items.reserve(counts.size());
+  for (const auto* c : counts) items.push_back(c->*field);
+  return text_array_literal(items);
 }
 
 std::string bigint_array(const std::vector<const CountedReads*>& counts) {

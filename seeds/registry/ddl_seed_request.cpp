@@ -1,33 +1,11 @@
-// DDL seeds on the control side: resolving the table through the session's search_path,
-// validating the seed with the configuration's rules and inserting it into the registry.
+// Spelling the parts of a DDL seed's entity the way a configuration file would.
 #include "seeds/registry/ddl_seed_request.hpp"
 
-#include <libpq-fe.h>
-
 #include <algorithm>
-#include <mutex>
-#include <stdexcept>
 
 #include "common/identifiers.hpp"
-#include "common/log.hpp"
-#include "common/sqlstate.hpp"
-#include "seeds/registry/registry.hpp"
-#include "seeds/registry/registry_schema.hpp"
-#include "seeds/registry/snapshots.hpp"
-#include "seeds/validate/validator.hpp"
 
 namespace seedproxy::seeds {
-namespace {
-
-bool contains(const std::string& text, std::string_view part) {
-  return text.find(part) != std::string::npos;
-}
-
-DdlSeedVerdict refused(std::string sqlstate, std::string message, int position = 0) {
-  return {DdlSeedVerdict::Kind::refused, std::move(sqlstate), std::move(message), position};
-}
-
-}  // namespace
 
 std::string entity_part(const std::string& name) {
   const bool plain = !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
@@ -35,154 +13,6 @@ std::string entity_part(const std::string& name) {
                        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
                      });
   return plain ? name : pg::quote_identifier(name);
-}
-
-std::string ddl_refusal_sqlstate(const std::string& rule, const std::string& message) {
-  if (rule == "entity") {
-    if (contains(message, "schema") && contains(message, "does not exist"))
-      return sqlstate::invalid_schema_name;
-    if (contains(message, "does not exist")) return sqlstate::undefined_table;
-    return sqlstate::wrong_object_type;  // a view, a sequence, ...: wrong_object_type
-  }
-  if (rule == "attribute")
-    return contains(message, "already has a column") ? sqlstate::duplicate_column
-                                                     : sqlstate::invalid_name;
-  if (rule == "column") return sqlstate::undefined_column;
-  if (rule == "type")
-    return contains(message, "does not exist") ? sqlstate::undefined_object
-                                               : sqlstate::datatype_mismatch;
-  if (rule == "aggregate") return sqlstate::grouping_error;
-  if (rule == "window") return sqlstate::windowing_error;
-  if (rule == "function") return sqlstate::undefined_function;
-  if (rule == "privilege") return sqlstate::insufficient_privilege;
-  if (rule == "set-returning" || rule == "key") return sqlstate::feature_not_supported;
-  if (rule == "expression" && contains(message, "syntax error")) return sqlstate::syntax_error;
-  return sqlstate::invalid_object_definition;  // deterministic, expression:
-                                               // invalid_object_definition
-}
-
-void SnapshotRegistry::submit_ddl_seed(std::shared_ptr<DdlSeedJob> job) {
-  {
-    std::lock_guard lock(add_mutex_);
-    ddl_jobs_.push_back(std::move(job));
-  }
-  wake();
-}
-
-void SnapshotRegistry::serve_ddl_seeds() {
-  std::vector<std::shared_ptr<DdlSeedJob>> jobs;
-  {
-    std::lock_guard lock(add_mutex_);
-    jobs.swap(ddl_jobs_);
-  }
-  for (auto& job : jobs) {
-    try {
-      job->verdict = register_ddl_seed_now(job->request);
-    } catch (const std::exception& e) {
-      job->verdict = refused(sqlstate::system_error,
-                             std::string("seedproxy could not register the seed: ") + e.what());
-    }
-    job->done.store(true, std::memory_order_release);
-  }
-}
-
-DdlSeedVerdict SnapshotRegistry::register_ddl_seed_now(const DdlSeedRequest& request) {
-  std::lock_guard serial(apply_mutex_);
-  config::SeedSpec spec = request.seed;
-  if (!watchable_database(spec.database))
-    return refused(sqlstate::feature_not_supported,
-                   "database \"" + spec.database + "\" cannot hold seeds");
-  ControlConnection connection(target_, spec.database);
-
-  // The table as PostgreSQL would resolve it: named schema, or the first schema of the
-  // session's search_path that has it.
-  if (spec.entity.empty()) {
-    auto found = connection.query(
-        "DDL seed: resolving the table through search_path",
-        R"sql(SELECT n.nspname FROM unnest($1::text[]) WITH ORDINALITY AS p(name, i)
-JOIN pg_catalog.pg_namespace n ON n.nspname = p.name
-JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = $2
-ORDER BY p.i LIMIT 1)sql",
-        {text_array_literal(request.search_path), request.table});
-    if (PQntuples(found.get()) == 0) {
-      if (request.if_exists) return {DdlSeedVerdict::Kind::pass_through, "", "", 0};
-      return refused(sqlstate::undefined_table, "relation " + pg::quote_identifier(request.table) +
-                                                    " does not exist (searched: " +
-                                                    text_array_literal(request.search_path) + ")");
-    }
-    spec.entity = entity_part(PQgetvalue(found.get(), 0, 0)) + "." + entity_part(request.table);
-  } else if (request.if_exists) {
-    std::string schema, table;
-    if (pg::split_entity(spec.entity, schema, table)) {
-      auto found =
-          connection.query("DDL seed: looking up the table",
-                           "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-                           "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-                           {schema, table});
-      if (PQntuples(found.get()) == 0) return {DdlSeedVerdict::Kind::pass_through, "", "", 0};
-    }
-  }
-
-  auto verdict = validate_seed(connection, spec);
-  if (const auto* refusal = std::get_if<Refusal>(&verdict)) {
-    if (request.if_not_exists && refusal->rule == "attribute" &&
-        contains(refusal->message, "already has a column"))
-      return {DdlSeedVerdict::Kind::pass_through, "", "", 0};
-    return refused(ddl_refusal_sqlstate(refusal->rule, refusal->message), refusal->message,
-                   refusal->position);
-  }
-  const auto& validated = std::get<ValidatedSeed>(verdict);
-  const auto& d = validated.definition;
-  const std::string label =
-      "seed " + spec.database + "." + d.schema + "." + d.table + "." + d.attribute;
-
-  lock_registry(connection);
-  DdlSeedVerdict out;
-  try {
-    (void)connection.query("DDL seed: starting the registry change", "BEGIN");
-    (void)migrate_registry(connection);
-    const auto& m = spec.materialize;
-    // ON CONFLICT: a seed of that name (registered by anyone, at any time) is left alone.
-    auto inserted = connection.query(
-        "DDL seed: registering the seed",
-        R"sql(INSERT INTO "seedproxy"."seeds"
-  ("schema_name", "table_name", "attribute_name", "type", "expression", "phase", "cross_table",
-   "key_columns", "materialize_policy", "materialize_reads", "materialize_window_seconds",
-   "declared_by")
-VALUES ($1, $2, $3, $4, $5, 'virtual', $6::boolean, $7::text[], $8, $9::bigint, $10::bigint, $11)
-ON CONFLICT DO NOTHING RETURNING 1)sql",
-        {d.schema, d.table, d.attribute, d.type, d.expression,
-         validated.cross_table ? "true" : "false", text_array_literal(validated.key_columns),
-         std::string(config::to_string(m.policy)), std::to_string(m.reads),
-         std::to_string(m.window_seconds), instance_ + " (DDL)"});
-    if (PQntuples(inserted.get()) == 0) {
-      (void)connection.query("DDL seed: leaving the registry unchanged", "ROLLBACK");
-      out = request.if_not_exists ? DdlSeedVerdict{DdlSeedVerdict::Kind::already, "", "", 0}
-                                  : refused(sqlstate::duplicate_column,
-                                            "column " + pg::quote_identifier(d.attribute) +
-                                                " of relation " + pg::quote_identifier(d.table) +
-                                                " already exists: " + label + " is registered");
-    } else {
-      (void)connection.query("DDL seed: announcing the registry change", "SELECT pg_notify($1, $2)",
-                             {registry_channel, spec.database});
-      (void)connection.query("DDL seed: committing the registry change", "COMMIT");
-      out = {DdlSeedVerdict::Kind::registered, "", "", 0};
-    }
-  } catch (...) {
-    try {
-      if (connection.in_transaction()) (void)connection.query("DDL seed: rolling back", "ROLLBACK");
-      unlock_registry(connection);
-    } catch (const std::exception& e) {
-      log::warning("seeds", e.what());
-    }
-    throw;
-  }
-  unlock_registry(connection);
-  if (out.kind == DdlSeedVerdict::Kind::registered) {
-    log::info("seeds", label + " registered from a client's ALTER TABLE (ddl_seeds)");
-    refresh(*find_or_add(spec.database));
-  }
-  return out;
 }
 
 }  // namespace seedproxy::seeds

@@ -1,6 +1,6 @@
 // DDL seeds (config ddl_seeds): a client's `ALTER TABLE ... ADD COLUMN ... GENERATED ALWAYS AS
 // (...) STORED` turned into a seed. The request a session hands to the control thread and the
-// verdict it gets back; the work itself is SnapshotRegistry::register_ddl_seed_now.
+// verdict it gets back; the work itself is DdlSeedQueue's (ddl_seed_queue.hpp).
 #pragma once
 
 #include <atomic>
@@ -46,10 +46,5 @@ struct DdlSeedJob {
 // A schema or table name as an entity spells it: plain when PostgreSQL folds it to itself,
 // double-quoted otherwise.
 [[nodiscard]] std::string entity_part(const std::string& name);
-
-// The SQLSTATE a client gets for a validator refusal of `rule` with `message`
-// (seeds/validate/validator.hpp): close to what PostgreSQL itself would answer for the same ALTER
-// TABLE.
-[[nodiscard]] std::string ddl_refusal_sqlstate(const std::string& rule, const std::string& message);
 
 }  // namespace seedproxy::seeds

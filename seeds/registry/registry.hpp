@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
+#include "rewriter/catalog/seed_set.hpp"
 #include "seeds/control/control_connection.hpp"
 #include "seeds/validate/validator.hpp"
 
@@ -14,13 +16,20 @@ namespace seedproxy::seeds {
 
 // One row of seedproxy.seeds, with the reads counted in its materialization window.
 struct RegistrySeed {
-  std::string schema, table, attribute, type, expression, phase;
+  std::string schema, table, attribute, type, expression;
+  rewriter::Phase phase = rewriter::Phase::virtual_;
   bool cross_table = false;
-  std::string policy;  // materialize.policy
+  config::MaterializePolicy policy = config::MaterializePolicy::threshold;  // materialize.policy
   std::uint64_t reads = 0, window_seconds = 0;
   std::string declared_by;
   std::uint64_t reads_in_window = 0;
 };
+
+// A phase or materialize policy as the registry's columns spell them. The registry's CHECK
+// constraints allow no other text; one this build does not know (a newer registry's) reads as
+// virtual (clients read the attribute as before) and as manual (nothing is done unasked).
+[[nodiscard]] rewriter::Phase registry_phase(std::string_view text) noexcept;
+[[nodiscard]] config::MaterializePolicy registry_policy(std::string_view text) noexcept;
 
 // Every seed of the registry in the connected database (which must have one), by name.
 [[nodiscard]] std::vector<RegistrySeed> read_registry(ControlConnection& connection);
@@ -34,7 +43,7 @@ struct DeclaredSeed {
 // The definition as compared between instances and against the registry: type, expression and
 // materialization settings, in one line.
 [[nodiscard]] std::string definition_text(const std::string& type, const std::string& expression,
-                                          std::string_view policy, std::uint64_t reads,
+                                          config::MaterializePolicy policy, std::uint64_t reads,
                                           std::uint64_t window_seconds);
 
 // Inside an open transaction on `database` after migrate_registry(): checks `declared` (every seed

@@ -105,6 +105,11 @@ const std::vector<Migration>& migrations() {
 
 }  // namespace
 
+bool watchable_database(std::string_view database) noexcept {
+  return !database.empty() && database != "seedproxy" && database != "template0" &&
+         database != "template1";
+}
+
 int registry_version(ControlConnection& connection) {
   auto present =
       connection.query("looking for the seed registry",

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "seeds/control/control_connection.hpp"
 
@@ -21,6 +22,10 @@ inline constexpr std::int64_t materializer_lock_key = 0x5EED3A7E41A1L;
 
 // Notification channel a registry change is announced on; the payload is the database name.
 inline constexpr const char* registry_channel = "seedproxy_registry";
+
+// Whether a database can hold a registry (and so seeds) at all: not the admin console's
+// "seedproxy", not a template.
+[[nodiscard]] bool watchable_database(std::string_view database) noexcept;
 
 // The version of the registry in the connected database, 0 when there is none.
 [[nodiscard]] int registry_version(ControlConnection& connection);

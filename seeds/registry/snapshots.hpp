@@ -1,49 +1,27 @@
-// Per-database snapshots of catalog and compiled seeds, built from each database's seed registry
-// (the `seedproxy` schema) on a control thread and read by sessions without locks (an atomic
-// shared pointer per database). The control thread also LISTENs for registry changes made by
-// other proxies and applies the configuration's seeds to the registry.
+// SnapshotRegistry: the facade through which the proxy reaches the seed registries and snapshots.
+//
+// Per-database snapshots that sessions read without locks (snapshot_store.hpp), kept fresh by the
+// registry watcher's thread (registry_watcher.hpp), which also applies the configuration's seeds
+// (seed_applier.hpp) and registers DDL seeds (ddl_seed_queue.hpp).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "config/config.hpp"
-#include "rewriter/catalog/catalog.hpp"
-#include "rewriter/catalog/seed_set.hpp"
 #include "seeds/control/control_connection.hpp"
+#include "seeds/registry/ddl_seed_queue.hpp"
 #include "seeds/registry/ddl_seed_request.hpp"
+#include "seeds/registry/registry_watcher.hpp"
+#include "seeds/registry/seed_applier.hpp"
 #include "seeds/registry/snapshot_source.hpp"
+#include "seeds/registry/snapshot_store.hpp"
 
 namespace seedproxy::seeds {
-
-class RegistryListener;
-
-// One seed as the registry holds it, for SHOW SEEDS and logs.
-struct SeedStatus {
-  std::string database, schema, table, attribute, type, expression, phase;
-  bool cross_table = false;
-  std::uint64_t reads_in_window = 0;
-  std::string declared_by;
-  std::string problem;  // e.g. why it is not active; empty when it is
-};
-
-struct DatabaseSnapshot {
-  rewriter::Catalog catalog;  // empty while the database has no active seed
-  rewriter::SeedSet seeds;
-  std::vector<SeedStatus> statuses;  // every registry row, rolled-back ones included
-  bool registry = false;             // the database has a `seedproxy` schema
-  std::uint64_t version = 0;         // distinct for every snapshot ever published by this process
-};
-
-// Whether a database can be watched at all: not the admin console's "seedproxy", not a template.
-[[nodiscard]] bool watchable_database(std::string_view database) noexcept;
 
 class SnapshotRegistry : public SnapshotSource {
  public:
@@ -95,36 +73,11 @@ class SnapshotRegistry : public SnapshotSource {
   [[nodiscard]] DdlSeedVerdict register_ddl_seed_now(const DdlSeedRequest& request);
 
  private:
-  struct Database;
-  using DatabaseList = std::vector<Database*>;
-
-  [[nodiscard]] Database* find(std::string_view database) const noexcept;
-  Database* find_or_add(std::string_view database);
-  void wake() noexcept;
-  void refresh(Database& database);
-  void run();
-  void serve_ddl_seeds();  // control thread: answers the queued DDL seed jobs
-  enum class Mode { reload, start, retry };
-  [[nodiscard]] std::vector<std::string> apply(const std::vector<config::SeedSpec>& seeds,
-                                               Mode mode);
-
-  ControlTarget target_;
-  std::string instance_;
-  double refresh_seconds_;
-  std::mutex add_mutex_;                          // guards owned_ and pending_
-  std::vector<std::unique_ptr<Database>> owned_;  // never shrinks: pointers stay valid
-  // The current list, immutable, replaced on add; read with one plain atomic load (no reference
-  // count traffic on the hot path). Replaced lists are kept until destruction (one per database).
-  std::atomic<const DatabaseList*> list_;
-  std::vector<std::unique_ptr<const DatabaseList>> lists_;  // guarded by add_mutex_
-  std::vector<config::SeedSpec> pending_;              // seeds of databases unreachable at start
-  std::vector<std::shared_ptr<DdlSeedJob>> ddl_jobs_;  // DDL seeds to register; add_mutex_
-  std::mutex apply_mutex_;                             // one application at a time
-  std::mutex refresh_mutex_;  // refresh() runs on the control thread, or in apply() after a change
-  std::atomic<std::uint64_t> next_version_{1};
-  std::atomic<bool> stopping_{false};
-  int wake_fd_ = -1;  // eventfd: sessions and the destructor wake the control thread
-  std::thread thread_;
+  std::mutex changes_;  // one registry change at a time: the applier's or a DDL seed's
+  SnapshotStore store_;
+  RegistryWatcher watcher_;
+  SeedApplier applier_;
+  DdlSeedQueue ddl_seeds_;
 };
 
 }  // namespace seedproxy::seeds

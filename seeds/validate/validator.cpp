@@ -25,12 +25,6 @@ constexpr const char* check_view = "seedproxy_seed_check";
 constexpr std::array<std::string_view, 6> system_columns{"tableoid", "cmax", "xmax",
                                                          "cmin",     "xmin", "ctid"};
 
-[[nodiscard]] std::string value(const Result& result, int row, int column) {
-  return PQgetisnull(result.get(), row, column)
-             ? std::string()
-             : std::string(PQgetvalue(result.get(), row, column));
-}
-
 [[nodiscard]] bool plain_identifier(std::string_view text) noexcept {
   auto start = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
   auto part = [&](char c) { return start(c) || (c >= '0' && c <= '9') || c == '$'; };
@@ -40,6 +34,32 @@ constexpr std::array<std::string_view, 6> system_columns{"tableoid", "cmax", "xm
 // Error positions count characters; the validator works in ints like PostgreSQL's positions.
 [[nodiscard]] int utf8_chars(std::string_view text) {
   return static_cast<int>(text::utf8_count(text));
+}
+
+// The rule PostgreSQL's refusal of a check statement breaks, and the SQLSTATE the seed's refusal
+// carries: the server's own where it names the rule, invalid_object_definition for the rest.
+struct BrokenRule {
+  const char* sqlstate;
+  const char* rule;
+};
+
+[[nodiscard]] BrokenRule rule_of(const ServerError& error) {
+  const std::string& state = error.sqlstate;
+  if (state == sqlstate::undefined_column) return {sqlstate::undefined_column, "column"};
+  if (state == sqlstate::datatype_mismatch || state == sqlstate::cannot_coerce)
+    return {sqlstate::datatype_mismatch, "type"};
+  if (state == sqlstate::grouping_error) return {sqlstate::grouping_error, "aggregate"};
+  if (state == sqlstate::windowing_error) return {sqlstate::windowing_error, "window"};
+  if (state == sqlstate::undefined_function) return {sqlstate::undefined_function, "function"};
+  if (state == sqlstate::insufficient_privilege)
+    return {sqlstate::insufficient_privilege, "privilege"};
+  if (state == sqlstate::feature_not_supported)
+    // The rule's name only: one code covers set-returning functions in WHERE and the rest.
+    return {
+        sqlstate::feature_not_supported,
+        error.message.find("set-returning") != std::string::npos ? "set-returning" : "expression"};
+  if (state == sqlstate::syntax_error) return {sqlstate::syntax_error, "expression"};
+  return {sqlstate::invalid_object_definition, "expression"};
 }
 
 // Opens a transaction (or a savepoint inside the caller's) and always rolls it back.
@@ -89,7 +109,8 @@ class Validation {
   std::variant<ValidatedSeed, Refusal> run();
 
  private:
-  [[nodiscard]] Refusal refuse(std::string rule, const std::string& cause, int position = 0) const;
+  [[nodiscard]] Refusal refuse(const char* sqlstate, std::string rule, const std::string& cause,
+                               int position = 0) const;
   // A refusal from PostgreSQL's answer to `statement`, whose expression starts at byte
   // `expression_at`. Throws when the answer is about the server, not the seed.
   [[nodiscard]] Refusal refuse(const ServerError& error, std::string_view statement,
@@ -118,10 +139,11 @@ class Validation {
   std::vector<StringLiteral> literals_;
 };
 
-Refusal Validation::refuse(std::string rule, const std::string& cause, int position) const {
+Refusal Validation::refuse(const char* sqlstate, std::string rule, const std::string& cause,
+                           int position) const {
   std::string message = "seed " + name_ + " refused (" + rule + "): " + cause;
   if (position > 0) message += " (at character " + std::to_string(position) + " of the expression)";
-  return Refusal{name_, std::move(rule), std::move(message), position};
+  return Refusal{name_, std::move(rule), std::move(message), position, sqlstate};
 }
 
 int Validation::position_of(int location, std::size_t expression_at) const {
@@ -146,24 +168,8 @@ void Validation::throw_if_server_trouble(const ServerError& error) const {
 
 Refusal Validation::refuse(const ServerError& error, std::string_view statement,
                            std::size_t expression_at) const {
-  const std::string& state = error.sqlstate;
   throw_if_server_trouble(error);
-  std::string rule = "expression";
-  if (state == sqlstate::undefined_column)
-    rule = "column";
-  else if (state == sqlstate::datatype_mismatch || state == sqlstate::cannot_coerce)
-    rule = "type";
-  else if (state == sqlstate::grouping_error)
-    rule = "aggregate";
-  else if (state == sqlstate::windowing_error)
-    rule = "window";
-  else if (state == sqlstate::undefined_function)
-    rule = "function";
-  else if (state == sqlstate::insufficient_privilege)
-    rule = "privilege";
-  else if (state == sqlstate::feature_not_supported &&
-           error.message.find("set-returning") != std::string::npos)
-    rule = "set-returning";
+  const BrokenRule broken = rule_of(error);
   std::string cause = "PostgreSQL says: " + error.message;
   if (!error.detail.empty()) cause += " (" + error.detail + ")";
   if (!error.hint.empty()) cause += "; hint: " + error.hint;
@@ -174,7 +180,7 @@ Refusal Validation::refuse(const ServerError& error, std::string_view statement,
     position =
         std::clamp(error.position - prefix_chars, 1, std::max(1, utf8_chars(seed_.expression)));
   }
-  return refuse(std::move(rule), cause, position);
+  return refuse(broken.sqlstate, broken.rule, cause, position);
 }
 
 std::optional<Refusal> Validation::check_attribute_syntax() {
@@ -189,9 +195,10 @@ std::optional<Refusal> Validation::check_attribute_syntax() {
         if (i + 2 < written.size() && written[i + 1] == '"') {
           ++i;
         } else {
-          return refuse("attribute", "the attribute " + written +
-                                         " is not a valid identifier: a quote inside a "
-                                         "double-quoted name must be doubled");
+          return refuse(sqlstate::invalid_name, "attribute",
+                        "the attribute " + written +
+                            " is not a valid identifier: a quote inside a "
+                            "double-quoted name must be doubled");
         }
       }
       attribute += written[i];
@@ -199,30 +206,35 @@ std::optional<Refusal> Validation::check_attribute_syntax() {
   } else if (plain_identifier(written)) {
     attribute = text::ascii_lower(written);  // PostgreSQL folds unquoted names to lower case
   } else {
-    return refuse("attribute", "the attribute \"" + written +
-                                   "\" is not a valid identifier: use letters, digits, _ and $, "
-                                   "starting with a letter or _ (or a double-quoted name)");
+    return refuse(sqlstate::invalid_name, "attribute",
+                  "the attribute \"" + written +
+                      "\" is not a valid identifier: use letters, digits, _ and $, "
+                      "starting with a letter or _ (or a double-quoted name)");
   }
-  if (attribute.empty()) return refuse("attribute", "the attribute name is empty");
+  if (attribute.empty())
+    return refuse(sqlstate::invalid_name, "attribute", "the attribute name is empty");
   if (attribute.find('\0') != std::string::npos)
-    return refuse("attribute", "the attribute name contains a NUL byte");
+    return refuse(sqlstate::invalid_name, "attribute", "the attribute name contains a NUL byte");
   if (attribute.size() > pg::max_identifier_bytes)
-    return refuse("attribute", "the attribute name " + pg::quote_identifier(attribute) + " is " +
-                                   std::to_string(attribute.size()) +
-                                   " bytes long; PostgreSQL allows at most 63");
+    return refuse(sqlstate::invalid_name, "attribute",
+                  "the attribute name " + pg::quote_identifier(attribute) + " is " +
+                      std::to_string(attribute.size()) +
+                      " bytes long; PostgreSQL allows at most 63");
   if (std::find(system_columns.begin(), system_columns.end(), attribute) != system_columns.end())
-    return refuse("attribute", pg::quote_identifier(attribute) +
-                                   " is the name of a system column every table has");
+    return refuse(
+        sqlstate::invalid_name, "attribute",
+        pg::quote_identifier(attribute) + " is the name of a system column every table has");
   if (!quoted) {
     auto keyword = connection_.query(
         "seed validation: keywords",
         "SELECT catcode::text FROM pg_catalog.pg_get_keywords() WHERE word = $1", {attribute});
     if (PQntuples(keyword.get()) > 0) {
-      const std::string category = value(keyword, 0, 0);
+      const std::string category = text_at(keyword, 0, 0);
       if (category == "R" || category == "T")
-        return refuse("attribute", "\"" + attribute +
-                                       "\" is a reserved word in PostgreSQL; clients could not "
-                                       "name the attribute without double quotes");
+        return refuse(sqlstate::invalid_name, "attribute",
+                      "\"" + attribute +
+                          "\" is a reserved word in PostgreSQL; clients could not "
+                          "name the attribute without double quotes");
     }
   }
   out_.definition.attribute = std::move(attribute);
@@ -232,13 +244,15 @@ std::optional<Refusal> Validation::check_attribute_syntax() {
 std::optional<Refusal> Validation::check_entity() {
   auto& definition = out_.definition;
   if (!pg::split_entity(seed_.entity, definition.schema, definition.table))
-    return refuse("entity", "the entity \"" + seed_.entity +
-                                "\" is not \"table\" or \"schema.table\" (each an identifier or "
-                                "a double-quoted name)");
+    return refuse(sqlstate::invalid_name, "entity",
+                  "the entity \"" + seed_.entity +
+                      "\" is not \"table\" or \"schema.table\" (each an identifier or "
+                      "a double-quoted name)");
   for (const auto* part : {&definition.schema, &definition.table})
     if (part->size() > pg::max_identifier_bytes)
-      return refuse("entity", "the name " + pg::quote_identifier(*part) +
-                                  " in the entity is longer than 63 bytes");
+      return refuse(
+          sqlstate::invalid_name, "entity",
+          "the name " + pg::quote_identifier(*part) + " in the entity is longer than 63 bytes");
   const std::string shown =
       pg::quote_identifier(definition.schema) + "." + pg::quote_identifier(definition.table);
   auto relation =
@@ -252,13 +266,14 @@ std::optional<Refusal> Validation::check_entity() {
                                     "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
                                     {definition.schema});
     if (PQntuples(schema.get()) == 0)
-      return refuse("entity", "schema " + pg::quote_identifier(definition.schema) +
-                                  " does not exist in database \"" + seed_.database + "\"");
-    return refuse("entity",
+      return refuse(sqlstate::invalid_schema_name, "entity",
+                    "schema " + pg::quote_identifier(definition.schema) +
+                        " does not exist in database \"" + seed_.database + "\"");
+    return refuse(sqlstate::undefined_table, "entity",
                   "table " + shown + " does not exist in database \"" + seed_.database + "\"");
   }
-  relation_oid_ = value(relation, 0, 0);
-  const std::string kind = value(relation, 0, 1);
+  relation_oid_ = text_at(relation, 0, 0);
+  const std::string kind = text_at(relation, 0, 1);
   if (kind != "r" && kind != "p") {
     static const std::map<std::string, std::string> kinds{
         {"v", "a view"},           {"m", "a materialized view"},
@@ -266,8 +281,9 @@ std::optional<Refusal> Validation::check_entity() {
         {"i", "an index"},         {"I", "a partitioned index"},
         {"c", "a composite type"}, {"t", "a TOAST table"}};
     const auto it = kinds.find(kind);
-    return refuse("entity", shown + " is " + (it != kinds.end() ? it->second : "not a table") +
-                                "; a seed extends an ordinary or partitioned table");
+    return refuse(sqlstate::wrong_object_type, "entity",
+                  shown + " is " + (it != kinds.end() ? it->second : "not a table") +
+                      "; a seed extends an ordinary or partitioned table");
   }
   from_clause_ = "FROM ONLY " + shown + " AS " + pg::quote_identifier(definition.table);
 
@@ -284,20 +300,21 @@ std::optional<Refusal> Validation::check_entity() {
       {relation_oid_});
   const int rows = PQntuples(keys.get());
   for (int row = 0; row < rows && out_.key_columns.empty();) {
-    const std::string index = value(keys, row, 0);
+    const std::string index = text_at(keys, row, 0);
     std::vector<std::string> columns;
     bool not_null = true;
-    for (; row < rows && value(keys, row, 0) == index; ++row) {
-      columns.push_back(value(keys, row, 1));
-      not_null = not_null && value(keys, row, 2) == "true";
+    for (; row < rows && text_at(keys, row, 0) == index; ++row) {
+      columns.push_back(text_at(keys, row, 1));
+      not_null = not_null && text_at(keys, row, 2) == "true";
     }
     if (not_null) out_.key_columns = std::move(columns);
   }
   if (out_.key_columns.empty() && seed_.materialize.policy != config::MaterializePolicy::never)
-    return refuse("key", "table " + shown +
-                             " has no primary key and no unique key whose columns are all NOT "
-                             "NULL, which materializing needs; add one, or set "
-                             "materialize.policy to \"never\" to keep the seed virtual");
+    return refuse(sqlstate::feature_not_supported, "key",
+                  "table " + shown +
+                      " has no primary key and no unique key whose columns are all NOT "
+                      "NULL, which materializing needs; add one, or set "
+                      "materialize.policy to \"never\" to keep the seed virtual");
   return std::nullopt;
 }
 
@@ -309,27 +326,30 @@ std::optional<Refusal> Validation::check_attribute_column() {
       "WHERE attrelid = $1::oid AND attname = $2 AND attnum > 0 AND NOT attisdropped",
       {relation_oid_, out_.definition.attribute});
   if (PQntuples(column.get()) > 0)
-    return refuse("attribute", "table " + pg::quote_identifier(out_.definition.schema) + "." +
-                                   pg::quote_identifier(out_.definition.table) +
-                                   " already has a column named " +
-                                   pg::quote_identifier(out_.definition.attribute));
+    return refuse(sqlstate::duplicate_column, "attribute",
+                  "table " + pg::quote_identifier(out_.definition.schema) + "." +
+                      pg::quote_identifier(out_.definition.table) + " already has a column named " +
+                      pg::quote_identifier(out_.definition.attribute));
   return std::nullopt;
 }
 
 std::optional<Refusal> Validation::check_type() {
   const auto scan = scan_pasted_text(seed_.type);
-  if (scan.problem) return refuse("type", "the type \"" + seed_.type + "\" " + scan.problem->cause);
+  if (scan.problem)
+    return refuse(sqlstate::datatype_mismatch, "type",
+                  "the type \"" + seed_.type + "\" " + scan.problem->cause);
   auto answer = connection_.try_query(
       "SELECT pg_catalog.format_type(pg_catalog.to_regtype($1), NULL)", {seed_.type});
   if (const auto* error = std::get_if<ServerError>(&answer)) {
     throw_if_server_trouble(*error);
-    return refuse("type",
+    return refuse(sqlstate::datatype_mismatch, "type",
                   "\"" + seed_.type + "\" is not a type name; PostgreSQL says: " + error->message);
   }
   const auto& result = std::get<Result>(answer);
   if (PQgetisnull(result.get(), 0, 0))
-    return refuse("type", "type \"" + seed_.type + "\" does not exist in database \"" +
-                              seed_.database + "\"");
+    return refuse(
+        sqlstate::undefined_object, "type",
+        "type \"" + seed_.type + "\" does not exist in database \"" + seed_.database + "\"");
   out_.definition.type = seed_.type;
   return std::nullopt;
 }
@@ -338,11 +358,12 @@ std::optional<Refusal> Validation::check_expression() {
   auto conforming =
       connection_.query("seed validation: string syntax", "SELECT pg_catalog.current_setting($1)",
                         {"standard_conforming_strings"});
-  const auto scan = scan_pasted_text(seed_.expression, value(conforming, 0, 0) != "on");
+  const auto scan = scan_pasted_text(seed_.expression, text_at(conforming, 0, 0) != "on");
   if (scan.problem) {
     const int position =
         utf8_chars(std::string_view(seed_.expression).substr(0, scan.problem->offset)) + 1;
-    return refuse("expression", "the expression " + scan.problem->cause, position);
+    return refuse(sqlstate::invalid_object_definition, "expression",
+                  "the expression " + scan.problem->cause, position);
   }
   literals_ = scan.literals;
   // A WHERE clause refuses top-level aggregates, window and set-returning functions but allows
@@ -371,15 +392,15 @@ std::optional<Refusal> Validation::check_determinism() {
                         {check_view});
   if (PQntuples(view.get()) != 1)
     throw std::runtime_error("checking seed " + name_ + " failed: its check view is missing");
-  const auto verdict = judge_determinism(connection_, value(view, 0, 1), value(view, 0, 0),
+  const auto verdict = judge_determinism(connection_, text_at(view, 0, 1), text_at(view, 0, 0),
                                          relation_oid_, prefix.size(), literals_);
   out_.cross_table = verdict.cross_table;
   if (verdict.locks_rows)
-    return refuse("expression",
+    return refuse(sqlstate::invalid_object_definition, "expression",
                   "a subquery locks rows (FOR UPDATE/SHARE); reading a seed must never lock rows");
   if (verdict.cause.empty()) return std::nullopt;
   const int position = verdict.location >= 0 ? position_of(verdict.location, prefix.size()) : 0;
-  return refuse("deterministic",
+  return refuse(sqlstate::invalid_object_definition, "deterministic",
                 verdict.cause +
                     "; a seed's expression must give the same value for the same row every time, "
                     "so it may use only IMMUTABLE functions and operators",
@@ -395,7 +416,8 @@ std::optional<Refusal> Validation::check_rewriter() {
   if (options_.column_added_by_proxy) definition.phase = rewriter::Phase::materializing;
   (void)rewriter::SeedSet::compile({definition}, catalog, 0, errors);
   if (!errors.empty())
-    return refuse("expression", "the proxy cannot rewrite it: " + errors.front());
+    return refuse(sqlstate::invalid_object_definition, "expression",
+                  "the proxy cannot rewrite it: " + errors.front());
   return std::nullopt;
 }
 

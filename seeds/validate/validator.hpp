@@ -13,11 +13,13 @@
 namespace seedproxy::seeds {
 
 struct Refusal {
-  std::string seed;     // "database.schema.table.attribute" as declared
-  std::string rule;     // short rule id: "entity", "key", "attribute", "expression",
-                        // "deterministic", "type", "column", "aggregate", ...
-  std::string message;  // full sentence naming seed, rule and cause
-  int position = 0;     // 1-based character position inside the expression, 0 when none
+  std::string seed;      // "database.schema.table.attribute" as declared
+  std::string rule;      // short rule id: "entity", "key", "attribute", "expression",
+                         // "deterministic", "type", "column", "aggregate", ...
+  std::string message;   // full sentence naming seed, rule and cause
+  int position = 0;      // 1-based character position inside the expression, 0 when none
+  std::string sqlstate;  // what a client's ALTER TABLE gets for it (common/sqlstate.hpp): close
+                         // to what PostgreSQL itself would answer for the same column
 };
 
 struct ValidatedSeed {

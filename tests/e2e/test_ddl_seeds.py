@@ -129,6 +129,12 @@ class DdlSeeds(unittest.TestCase):
              "42701", "price", 'already has a column named "price"'),
             ("ALTER TABLE nowhere ADD COLUMN nothing int GENERATED ALWAYS AS (1) STORED",
              "42P01", "nothing", 'relation "nowhere" does not exist'),
+            ("ALTER TABLE nowhere.item ADD COLUMN far int GENERATED ALWAYS AS (1) STORED",
+             "3F000", "far", 'schema "nowhere" does not exist'),
+            ("ALTER TABLE item ADD COLUMN odd nosuchtype GENERATED ALWAYS AS (1) STORED",
+             "42704", "odd", 'type "nosuchtype" does not exist'),
+            ("ALTER TABLE item ADD COLUMN lots int GENERATED ALWAYS AS (generate_series(1, 2)) STORED",
+             "0A000", "lots", "refused (set-returning)"),
         ]
         for sql, sqlstate, attribute, fragment in cases:
             with self.subTest(sqlstate=sqlstate):

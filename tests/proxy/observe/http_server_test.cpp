@@ -130,13 +130,13 @@ struct Fixture {
       seed.table = "orders";
       seed.attribute = "total";
       seed.type = "numeric";
-      seed.phase = "materializing";
+      seed.phase = rewriter::Phase::materializing;
       seed.reads_in_window = 7;
       return std::vector<seeds::SeedStatus>{seed};
     };
     sources.thresholds = [] {
       return std::vector<proxy::SeedThreshold>{
-          {"shop", "public", "orders", "total", "threshold", 10, 3600}};
+          {"shop", "public", "orders", "total", config::MaterializePolicy::threshold, 10, 3600}};
     };
     sources.materializations = [] {
       seeds::MaterializationStatus p;
@@ -144,8 +144,8 @@ struct Fixture {
       p.schema = "public";
       p.table = "orders";
       p.attribute = "total";
-      p.phase = "materializing";
-      p.step = "backfilling";
+      p.phase = rewriter::Phase::materializing;
+      p.step = seeds::MaterializationStep::backfilling;
       p.rows_done = 300;
       p.rows_total = 1200;
       p.rows_per_second = 100;

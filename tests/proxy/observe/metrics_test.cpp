@@ -66,18 +66,18 @@ proxy::StatusSources fake_sources() {
     a.table = "orders";
     a.attribute = "total";
     a.type = "numeric";
-    a.phase = "virtual";
+    a.phase = rewriter::Phase::virtual_;
     a.reads_in_window = 42;
     seeds::SeedStatus b = a;
     b.attribute = "tax";
-    b.phase = "materializing";
+    b.phase = rewriter::Phase::materializing;
     b.reads_in_window = 120;
     return std::vector<seeds::SeedStatus>{a, b};
   };
   sources.thresholds = [] {
     return std::vector<proxy::SeedThreshold>{
-        {"shop", "public", "orders", "total", "threshold", 100, 86400},
-        {"shop", "public", "orders", "tax", "manual", 100, 86400}};
+        {"shop", "public", "orders", "total", config::MaterializePolicy::threshold, 100, 86400},
+        {"shop", "public", "orders", "tax", config::MaterializePolicy::manual, 100, 86400}};
   };
   sources.materializations = [] {
     seeds::MaterializationStatus p;
@@ -85,8 +85,8 @@ proxy::StatusSources fake_sources() {
     p.schema = "public";
     p.table = "orders";
     p.attribute = "tax";
-    p.phase = "materializing";
-    p.step = "backfilling";
+    p.phase = rewriter::Phase::materializing;
+    p.step = seeds::MaterializationStep::backfilling;
     p.rows_done = 2500;
     p.rows_total = 10000;
     p.rows_per_second = 500;

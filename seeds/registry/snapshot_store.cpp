@@ -1,0 +1,110 @@
+// The snapshot store: atomic snapshots, an append-only list of watched databases, tickets.
+#include "seeds/registry/snapshot_store.hpp"
+
+#include "seeds/registry/registry_schema.hpp"
+
+namespace seedproxy::seeds {
+
+void SnapshotStore::Watched::publish(std::shared_ptr<const DatabaseSnapshot> loaded) noexcept {
+  snapshot.store(std::move(loaded), std::memory_order_release);
+}
+
+void SnapshotStore::Watched::answer(std::uint64_t answered, const std::string& failure) {
+  {
+    std::lock_guard lock(failure_mutex);
+    read_failure = failure;
+  }
+  completed.store(answered, std::memory_order_release);
+}
+
+SnapshotStore::SnapshotStore(std::function<void()> wake) : wake_(std::move(wake)), list_(nullptr) {
+  lists_.push_back(std::make_unique<const List>());
+  list_.store(lists_.back().get(), std::memory_order_release);
+}
+
+SnapshotStore::~SnapshotStore() = default;
+
+const SnapshotStore::List& SnapshotStore::list() const noexcept {
+  return *list_.load(std::memory_order_acquire);
+}
+
+SnapshotStore::Watched* SnapshotStore::find(std::string_view database) const noexcept {
+  for (Watched* d : list())
+    if (d->name == database) return d;
+  return nullptr;
+}
+
+SnapshotStore::Watched* SnapshotStore::find_or_add(std::string_view database) {
+  if (Watched* d = find(database)) return d;
+  std::lock_guard lock(add_mutex_);
+  if (Watched* d = find(database)) return d;
+  auto added = std::make_unique<Watched>();
+  added->name = std::string(database);
+  auto list = std::make_unique<List>(this->list());
+  list->push_back(added.get());
+  owned_.push_back(std::move(added));
+  lists_.push_back(std::move(list));
+  list_.store(lists_.back().get(), std::memory_order_release);
+  wake_();
+  return owned_.back().get();
+}
+
+std::uint64_t SnapshotStore::watch(std::string_view database) noexcept {
+  if (!watchable_database(database)) return 0;
+  Watched* d = find(database);
+  if (d && d->snapshot.load(std::memory_order_acquire)) return 0;
+  try {
+    if (!d) d = find_or_add(database);
+  } catch (...) {
+    return 0;  // out of memory: the session goes on without waiting
+  }
+  return request_refresh(database);
+}
+
+std::shared_ptr<const DatabaseSnapshot> SnapshotStore::current(
+    std::string_view database) const noexcept {
+  const Watched* d = find(database);
+  return d ? d->snapshot.load(std::memory_order_acquire) : nullptr;
+}
+
+std::uint64_t SnapshotStore::request_refresh(std::string_view database) noexcept {
+  Watched* d = find(database);
+  if (!d) return 0;
+  const std::uint64_t ticket = d->requested.fetch_add(1) + 1;
+  if (!d->refresh_wanted.exchange(true)) wake_();
+  return ticket;
+}
+
+bool SnapshotStore::refreshed(std::string_view database, std::uint64_t ticket) const noexcept {
+  const Watched* d = find(database);
+  return !d || d->completed.load(std::memory_order_acquire) >= ticket;
+}
+
+std::uint64_t SnapshotStore::next_version() noexcept { return next_version_.fetch_add(1); }
+
+std::vector<SeedStatus> SnapshotStore::seed_statuses() const {
+  std::vector<SeedStatus> out;
+  for (const Watched* d : list())
+    if (const auto snapshot = d->snapshot.load(std::memory_order_acquire))
+      out.insert(out.end(), snapshot->statuses.begin(), snapshot->statuses.end());
+  return out;
+}
+
+std::vector<std::string> SnapshotStore::databases_with_registry() const {
+  std::vector<std::string> out;
+  for (const Watched* d : list())
+    if (const auto snapshot = d->snapshot.load(std::memory_order_acquire);
+        snapshot && snapshot->registry)
+      out.push_back(d->name);
+  return out;
+}
+
+std::string SnapshotStore::read_failure() const {
+  for (const Watched* d : list()) {
+    std::lock_guard lock(d->failure_mutex);
+    if (!d->read_failure.empty()) return "database \"" + d->name + "\": " + d->read_failure;
+  }
+  return {};
+}
+
+}  // namespace seedproxy::seeds
