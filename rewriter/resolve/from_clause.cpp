@@ -247,11 +247,11 @@ int Resolver::from_item(const Json& node, Scope& scope) {
       Entry entry;
       // Functions in FROM are implicitly LATERAL.
       for (const auto& function : list_at(body, "functions")) expression(function, scope);
+      // Without an alias the entry is named after its first function as FigureColname names
+      // it: coalesce(…), greatest(…), CURRENT_DATE and CAST(…) are not FuncCalls.
       const auto& functions = list_at(body, "functions");
-      if (!functions.empty() && !list_items(functions[0]).empty()) {
-        const auto& names = list_at(node_at(list_items(functions[0])[0], "FuncCall"), "funcname");
-        if (!names.empty()) entry.refname = string_at(node_at(names.back(), "String"), "sval");
-      }
+      if (!functions.empty() && !list_items(functions[0]).empty())
+        entry.refname = figure_colname(list_items(functions[0])[0]);
       apply_alias(body, entry);
       result = scope.add_leaf(std::move(entry));
     } else {

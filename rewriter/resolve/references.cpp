@@ -495,7 +495,7 @@ bool Resolver::target_list(const Json& list, Scope& scope, std::vector<std::stri
       if (end >= 0)
         out_.edits.push_back({end, end, " AS " + pg::quote_identifier(leaf_name(*leaf))});
     }
-    if (names) names->push_back(has_alias ? string_at(target, "name") : figure_name(value));
+    if (names) names->push_back(has_alias ? string_at(target, "name") : figure_colname(value));
   }
   return known;
 }
@@ -514,60 +514,6 @@ void Resolver::sort_items(const Json& list, Scope& scope, const std::vector<std:
     }
     expression(node, scope);
   }
-}
-
-// PostgreSQL's FigureColname, for the cases that name subquery and CTE columns.
-std::string Resolver::figure_name(const Json& value) const {
-  std::string name = "?column?";
-  for_tagged(value, [&](std::string_view kind, const Json& body) {
-    if (kind == "ColumnRef") {
-      const auto view = read_column_ref(body);
-      if (!view.names.empty() && !view.star) name = view.names.back();
-    } else if (kind == "FuncCall") {
-      const auto& parts = list_at(body, "funcname");
-      if (!parts.empty()) name = string_at(node_at(parts.back(), "String"), "sval");
-    } else if (kind == "TypeCast") {
-      name = figure_name(node_at(body, "arg"));
-      if (name == "?column?") {
-        const auto& parts = list_at(node_at(body, "typeName"), "names");
-        if (!parts.empty()) name = string_at(node_at(parts.back(), "String"), "sval");
-      }
-    } else if (kind == "CollateClause") {
-      name = figure_name(node_at(body, "arg"));
-    } else if (kind == "A_Indirection") {
-      const auto& steps = list_at(body, "indirection");
-      if (!steps.empty() && steps.back().contains("String"))
-        name = string_at(node_at(steps.back(), "String"), "sval");
-      else
-        name = figure_name(node_at(body, "arg"));
-    } else if (kind == "CaseExpr") {
-      name = "case";
-    } else if (kind == "CoalesceExpr") {
-      name = "coalesce";
-    } else if (kind == "MinMaxExpr") {
-      name = body.value("op", "") == "IS_GREATEST" ? "greatest" : "least";
-    } else if (kind == "A_ArrayExpr") {
-      name = "array";
-    } else if (kind == "RowExpr") {
-      name = "row";
-    } else if (kind == "GroupingFunc") {
-      name = "grouping";
-    } else if (kind == "SubLink") {
-      const auto type = body.value("subLinkType", "");
-      if (type == "EXISTS_SUBLINK") name = "exists";
-      if (type == "ARRAY_SUBLINK") name = "array";
-      if (type == "EXPR_SUBLINK") {
-        const auto& targets =
-            list_at(node_at(node_at(body, "subselect"), "SelectStmt"), "targetList");
-        if (!targets.empty()) {
-          const auto& target = node_at(targets[0], "ResTarget");
-          name = target.contains("name") ? string_at(target, "name")
-                                         : figure_name(node_at(target, "val"));
-        }
-      }
-    }
-  });
-  return name;
 }
 
 }  // namespace seedproxy::rewriter

@@ -21,6 +21,10 @@ namespace seedproxy::rewriter {
 // the subtree has none.
 [[nodiscard]] int leftmost_location(const Json& node);
 
+// The name PostgreSQL gives an unaliased expression as a column (FigureColname), and a function
+// in FROM as its range entry; "?column?" when it has none.
+[[nodiscard]] std::string figure_colname(const Json& node);
+
 class Resolver {
  public:
   // `wrapped`: locations of relations to read through a derived table that exposes their
@@ -85,7 +89,6 @@ class Resolver {
   [[nodiscard]] std::optional<std::string> star_text(const Scope& scope,
                                                      const std::vector<int>& items,
                                                      bool keep_bare_star);
-  [[nodiscard]] std::string figure_name(const Json& value) const;
   bool column_ref(const ColumnRefView& view, Scope& scope);
   bool field_of_row(const Json& indirection, Scope& scope);
   bool whole_row(const ColumnRefView& view, const Scope& level, int entry, const Scope& at);
