@@ -69,6 +69,11 @@ class Resolver {
   // ---- FROM clauses (from_clause.cpp) ----
   void from_clause(const Json& list, Scope& scope);
   int from_item(const Json& node, Scope& scope);
+  int relation_item(const Json& range_var, Scope& scope);
+  int subselect_item(const Json& body, Scope& scope);
+  int join_item(const Json& body, Scope& scope);
+  int function_item(const Json& body, Scope& scope);
+  int other_item(std::string_view kind, const Json& body, Scope& scope);
   Entry relation_entry(const Json& range_var, const Scope& scope);
   void apply_alias(const Json& range, Entry& entry);
   [[nodiscard]] std::optional<std::pair<int, int>> alias_columns_cut(const Json& range_var,
