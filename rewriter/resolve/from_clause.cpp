@@ -216,6 +216,8 @@ int Resolver::join_item(const Json& body, Scope& scope) {
   join.right = right;
   join.join_type = body.value("jointype", "JOIN_INNER");
   join.alias = string_at(node_at(body, "alias"), "aliasname");
+  for (const auto& name : list_at(node_at(body, "alias"), "colnames"))
+    join.renamed.push_back(string_at(node_at(name, "String"), "sval"));
   join.using_alias = string_at(node_at(body, "join_using_alias"), "aliasname");
   for (const auto& name : list_at(body, "usingClause"))
     join.merged.push_back(string_at(node_at(name, "String"), "sval"));
@@ -238,7 +240,19 @@ int Resolver::join_item(const Json& body, Scope& scope) {
   scope.visible = {left, right};
   if (const auto it = body.find("quals"); it != body.end()) expression(*it, scope);
   scope.visible = saved;
-  return scope.add_join(std::move(join));
+  const int index = scope.add_join(std::move(join));
+  // An alias list that reaches a seeded column renames it, so the column must exist in the
+  // join: the tables under it are read through derived tables that carry their seeds.
+  const auto& renamed = scope.items[static_cast<std::size_t>(index)].renamed;
+  const auto columns = scope.columns_of(index);
+  for (std::size_t i = 0; i < renamed.size() && i < columns.size(); ++i)
+    if (columns[i].entry >= 0 && scope.entries[static_cast<std::size_t>(columns[i].entry)]
+                                     .columns[columns[i].index]
+                                     .rewritten()) {
+      request_wraps_under(scope, index);
+      break;
+    }
+  return index;
 }
 
 int Resolver::function_item(const Json& body, Scope& scope) {

@@ -233,32 +233,49 @@ bool Resolver::field_of_row(const Json& indirection, Scope& scope) {
   return false;
 }
 
+// The name through which a column of entry `entry` (by its catalog name) is read where the seed
+// is bound: the entry's own name for it (an alias list may rename it) or, inside a join with an
+// alias, the join's (which must show it once). nullopt when it cannot be reached.
+std::optional<std::string> Resolver::visible_name(const Scope& level, int entry, int hider,
+                                                  const std::vector<ItemColumn>& join_columns,
+                                                  const std::string& original) const {
+  const Entry& e = level.entries[static_cast<std::size_t>(entry)];
+  std::size_t index = 0;
+  while (index < e.columns.size() &&
+         !(e.columns[index].physical && e.columns[index].original == original))
+    ++index;
+  if (index == e.columns.size()) return original;  // not a column of this entry: leave it
+  if (hider < 0) return e.columns[index].name;
+  const auto ours =
+      std::find_if(join_columns.begin(), join_columns.end(),
+                   [&](const ItemColumn& c) { return c.entry == entry && c.index == index; });
+  if (ours == join_columns.end()) return std::nullopt;  // merged by USING: not this side's value
+  const auto same = std::count_if(join_columns.begin(), join_columns.end(),
+                                  [&](const ItemColumn& c) { return c.name == ours->name; });
+  if (same != 1) return std::nullopt;
+  return ours->name;
+}
+
 std::optional<std::string> Resolver::bind(const Scope& level, int entry, std::size_t index,
                                           const Scope& at, bool with_name) {
   const Entry& e = level.entries[static_cast<std::size_t>(entry)];
   const Column& column = e.columns[index];
   const VirtualAttribute& attribute = *column.seed;
+  // Inside a join with an alias only the alias is visible, and its column list may rename.
+  const int hider = level.hiding_join(entry);
+  const std::string qualifier =
+      hider >= 0 ? level.items[static_cast<std::size_t>(hider)].alias : e.refname;
+  const auto join_columns = hider >= 0 ? level.columns_of(hider) : std::vector<ItemColumn>{};
+  const bool coalesced = attribute.phase == Phase::materializing && column.physical;
+  auto needed = attribute.expression.columns();
+  if (coalesced) needed.push_back(column.original);
   std::vector<std::pair<std::string, std::string>> renamed;
-  for (const auto& c : e.columns)
-    if (c.physical && !c.original.empty() && c.original != c.name)
-      renamed.emplace_back(c.original, c.name);
-  std::string qualifier = e.refname;
-  if (const int hider = level.hiding_join(entry); hider >= 0) {
-    // Inside a join with an alias only the alias is visible; each column the expression reads
-    // must be unique in the join's output to be reachable through it.
-    qualifier = level.items[static_cast<std::size_t>(hider)].alias;
-    auto needed = attribute.expression.columns();
-    if (attribute.phase == Phase::materializing && column.physical) needed.push_back(column.name);
-    const auto join_columns = level.columns_of(hider);
-    for (auto name : needed) {
-      for (const auto& [from, to] : renamed)
-        if (from == name) name = to;
-      int found = 0;
-      bool ours = false;
-      for (const auto& c : join_columns)
-        if (c.name == name) ++found, ours = c.entry == entry;
-      if (found != 1 || !ours) return std::nullopt;
-    }
+  std::string own_name = column.name;
+  for (const auto& name : needed) {
+    const auto visible = visible_name(level, entry, hider, join_columns, name);
+    if (!visible) return std::nullopt;
+    if (*visible != name) renamed.emplace_back(name, *visible);
+    if (coalesced && name == column.original) own_name = *visible;
   }
   // A nearer level that shows the same name would capture the qualifier (a known gap).
   for (const Scope* s = &at; s && s != &level; s = s->parent)
@@ -274,8 +291,8 @@ std::optional<std::string> Resolver::bind(const Scope& level, int entry, std::si
             value + ") END";
   }
   std::string text = "((" + value + "))::" + attribute.type;
-  if (attribute.phase == Phase::materializing && column.physical)
-    text = "COALESCE(" + pg::quote_identifier(qualifier) + "." + pg::quote_identifier(column.name) +
+  if (coalesced)
+    text = "COALESCE(" + pg::quote_identifier(qualifier) + "." + pg::quote_identifier(own_name) +
            ", " + text + ")";
   if (with_name) text += " AS " + pg::quote_identifier(column.name);
   return text;

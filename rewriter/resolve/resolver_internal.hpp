@@ -97,6 +97,9 @@ class Resolver {
   bool column_ref(const ColumnRefView& view, Scope& scope);
   bool field_of_row(const Json& indirection, Scope& scope);
   bool whole_row(const ColumnRefView& view, const Scope& level, int entry, const Scope& at);
+  [[nodiscard]] std::optional<std::string> visible_name(const Scope& level, int entry, int hider,
+                                                        const std::vector<ItemColumn>& join_columns,
+                                                        const std::string& original) const;
   [[nodiscard]] std::optional<std::string> bind(const Scope& level, int entry, std::size_t index,
                                                 const Scope& at, bool with_name);
   [[nodiscard]] std::optional<std::string> column_text(const Scope& scope, const ItemColumn& column,

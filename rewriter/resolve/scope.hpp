@@ -45,10 +45,11 @@ struct Item {
   int left = -1;
   int right = -1;
   int parent = -1;
-  std::string alias;                // a join alias hides the entries inside the join
-  std::string using_alias;          // JOIN … USING (…) AS name
-  std::vector<std::string> merged;  // USING / NATURAL columns, in output order
-  std::string join_type;            // JOIN_INNER, JOIN_LEFT, JOIN_RIGHT, JOIN_FULL
+  std::string alias;                 // a join alias hides the entries inside the join
+  std::vector<std::string> renamed;  // the alias's column list: new names of the first columns
+  std::string using_alias;           // JOIN … USING (…) AS name
+  std::vector<std::string> merged;   // USING / NATURAL columns, in output order
+  std::string join_type;             // JOIN_INNER, JOIN_LEFT, JOIN_RIGHT, JOIN_FULL
 };
 
 // One output column of an item: a column of an entry, or a merged join column.
