@@ -42,6 +42,7 @@ Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
       entry.relation = true;
       entry.schema = relation->schema;
       entry.columns_known = true;
+      entry.table_width = relation->columns.size();
       const auto seeds = request_.seeds.live_for(relation->schema, relation->name);
       entry.columns.reserve(relation->columns.size() + seeds.size());
       for (const auto& name : relation->columns) {
@@ -160,6 +161,7 @@ void Resolver::wrap(const Json& range_var, Entry& entry) {
     column.physical = true;
   }
   entry.wrap_location = -1;
+  entry.wrapped = true;
 }
 
 void Resolver::request_wrap(const Scope& scope, int entry) {

@@ -75,7 +75,10 @@ void Resolver::expression(const Json& node, Scope& scope) {
       return;
     }
     if (it.key() == "SubLink") {
-      if (const auto test = body.find("testexpr"); test != body.end()) expression(*test, scope);
+      if (const auto test = body.find("testexpr"); test != body.end()) {
+        const UseRows operand(*this, RowUse::physical);
+        expression(*test, scope);
+      }
       select(node_at(node_at(body, "subselect"), "SelectStmt"), &scope);
       return;
     }
@@ -85,10 +88,15 @@ void Resolver::expression(const Json& node, Scope& scope) {
     }
   }
   // Step through a node's tag and its body in one frame: long operator chains nest deeply.
-  const Json& body =
-      node.size() == 1 && node.begin().value().is_object() ? node.begin().value() : node;
+  const bool tagged = node.size() == 1 && node.begin().value().is_object();
+  const Json& body = tagged ? node.begin().value() : node;
+  const RowUse use = row_use_;
   for (const auto& [key, child] : body.items())
-    if (child.is_structured()) expression(child, scope);
+    if (child.is_structured()) {
+      row_use_ = tagged ? child_row_use(node.begin().key(), key, body, use) : use;
+      expression(child, scope);
+    }
+  row_use_ = use;
 }
 
 bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
@@ -100,12 +108,9 @@ bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
       column = !level->visible_named(names[0]).empty();
     for (Scope* level = &scope; level && !column && names.size() == 1; level = level->parent)
       if (const auto named = level->find_named(names)) {
-        if (named->entry >= 0 &&
-            level->entries[static_cast<std::size_t>(named->entry)].wrap_location < 0)
-          return whole_row(view, *level, named->entry, scope);
-        if (named->entry >= 0)
-          request_wraps_under(*level, level->entries[static_cast<std::size_t>(named->entry)].item);
-        else if (!named->using_alias)
+        if (named->entry >= 0) return whole_row_reference(view, *level, named->entry, scope);
+        // A join's whole row is a record either way; shown, it carries the seeds.
+        if (!named->using_alias && row_use_ == RowUse::shown)
           request_wraps_under(*level, named->join);
         break;
       }
@@ -160,40 +165,6 @@ bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
     return true;
   }
   return false;
-}
-
-// A whole-row reference to an entry that cannot be read through a derived table (the target of
-// INSERT / UPDATE / DELETE, a table sample) becomes a row built from the entry's columns and
-// attributes: "(SELECT "a_row" FROM (SELECT "a".*, <attributes>) "a_row")".
-bool Resolver::whole_row(const ColumnRefView& view, const Scope& level, int entry,
-                         const Scope& at) {
-  const Entry& e = level.entries[static_cast<std::size_t>(entry)];
-  if (std::none_of(e.columns.begin(), e.columns.end(),
-                   [](const Column& c) { return c.rewritten(); }))
-    return false;
-  const auto end = end_after_tokens(tokens_, view.location, view.star ? 3 : 1);
-  if (!end) return false;
-  std::string columns;
-  const bool spelled = std::any_of(e.columns.begin(), e.columns.end(),
-                                   [](const Column& c) { return c.spelled_out(); });
-  for (std::size_t i = 0; i < e.columns.size(); ++i) {
-    const Column& c = e.columns[i];
-    std::optional<std::string> piece;
-    if (c.rewritten())
-      piece = bind(level, entry, i, at, true);
-    else if (spelled)
-      piece = pg::quote_identifier(e.refname) + "." + pg::quote_identifier(c.name);
-    else
-      continue;
-    if (!piece) return false;
-    columns += ", " + *piece;
-  }
-  const std::string row = pg::quote_identifier(e.refname + "_row");
-  const std::string head =
-      spelled ? columns.substr(2) : pg::quote_identifier(e.refname) + ".*" + columns;
-  out_.edits.push_back(
-      {view.location, *end, "(SELECT " + row + " FROM (SELECT " + head + ") " + row + ")"});
-  return true;
 }
 
 // "(alias).attribute": field selection from a whole-row reference.
@@ -504,7 +475,10 @@ bool Resolver::target_list(const Json& list, Scope& scope, std::vector<std::stri
     const Json* leaf = has_alias ? nullptr : name_leaf(value);
     name_leaf_ = leaf;
     name_leaf_spliced_ = false;
-    expression(value, scope);
+    {
+      const UseRows output(*this, output_use());
+      expression(value, scope);
+    }
     name_leaf_ = nullptr;
     if (leaf && name_leaf_spliced_) {
       // The spliced expression would be named after its cast: keep the attribute's name.
@@ -529,6 +503,7 @@ void Resolver::sort_items(const Json& list, Scope& scope, const std::vector<std:
           std::find(names.begin(), names.end(), view.names[0]) != names.end())
         continue;
     }
+    const UseRows sorted(*this, RowUse::neutral);
     expression(node, scope);
   }
 }

@@ -81,10 +81,13 @@ void Resolver::statement(const Json& node, Scope* parent) {
       merge(body, parent);
     } else if (kind == "CopyStmt") {
       copy(body);
-    } else if (kind == "ExplainStmt" || kind == "PrepareStmt" || kind == "DeclareCursorStmt" ||
-               kind == "CreateTableAsStmt" || kind == "ViewStmt") {
+    } else if (kind == "ExplainStmt" || kind == "PrepareStmt" || kind == "DeclareCursorStmt") {
+      statement(node_at(body, "query"), parent);
+    } else if (kind == "CreateTableAsStmt" || kind == "ViewStmt") {
+      const StoredOutput stored(*this, true);
       statement(node_at(body, "query"), parent);
     } else if (kind == "CreateFunctionStmt") {
+      const StoredOutput stored(*this, true);
       // A BEGIN ATOMIC body is parsed with the statement, so it is rewritten like a view's
       // query: {"List": {"items": [{"List": {"items": [statements]}}]}}; string bodies are not.
       for (const auto& block : list_at(node_at(node_at(body, "sql_body"), "List"), "items")) {
@@ -105,6 +108,9 @@ std::vector<std::string> Resolver::select(const Json& body, Scope* parent, bool*
   std::vector<std::string> names;
   const Depth depth(*this);
   if (!body.is_object() || failed() || depth.too_deep()) return names;
+  // Clauses use whole rows as operands unless they say otherwise; SELECT INTO stores its output.
+  const UseRows operands(*this, RowUse::physical);
+  const StoredOutput into(*this, stored_output_ || body.contains("intoClause"));
   Scope scope;
   scope.parent = parent;
   with_clause(body, scope);
@@ -121,6 +127,7 @@ std::vector<std::string> Resolver::select(const Json& body, Scope* parent, bool*
 
   const auto& values = list_at(body, "valuesLists");
   if (!values.empty()) {
+    const UseRows output(*this, output_use());
     for (const auto& row : values) expression(row, scope);
     for (std::size_t i = 1; i <= list_items(values[0]).size(); ++i)
       names.push_back("column" + std::to_string(i));
@@ -141,9 +148,11 @@ std::vector<std::string> Resolver::select(const Json& body, Scope* parent, bool*
   if (const auto it = body.find("whereClause"); it != body.end()) expression(*it, scope);
   if (const auto it = body.find("havingClause"); it != body.end()) expression(*it, scope);
   sort_items(list_at(body, "sortClause"), scope, names);
-  if (const auto it = body.find("groupClause"); it != body.end()) expression(*it, scope);
   sort_items(list_at(body, "distinctClause"), scope, names);
-  for (const char* key : {"limitOffset", "limitCount", "windowClause"})
+  for (const char* key : {"limitOffset", "limitCount"})
+    if (const auto it = body.find(key); it != body.end()) expression(*it, scope);
+  const UseRows grouped(*this, RowUse::neutral);
+  for (const char* key : {"groupClause", "windowClause"})
     if (const auto it = body.find(key); it != body.end()) expression(*it, scope);
   return names;
 }
@@ -175,7 +184,11 @@ void Resolver::insert(const Json& body, Scope* parent) {
   with_clause(body, scope);
   const auto& source = node_at(node_at(body, "selectStmt"), "SelectStmt");
   bool source_known = false;
-  const auto source_names = select(source, &scope, &source_known);
+  std::vector<std::string> source_names;
+  {
+    const StoredOutput stored(*this, true);  // its rows go into the table's typed columns
+    source_names = select(source, &scope, &source_known);
+  }
   const int target = target_relation(body, scope);
   insert_target(body, scope, target, source, source_known ? source_names.size() : 0);
   if (failed()) return;

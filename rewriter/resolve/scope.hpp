@@ -35,8 +35,10 @@ struct Entry {
   bool aliased = false;
   bool columns_known = false;
   std::vector<Column> columns;
-  int item = -1;           // the leaf item holding it
-  int wrap_location = -1;  // a relation in FROM that may be read through a derived table
+  int item = -1;                // the leaf item holding it
+  int wrap_location = -1;       // a relation in FROM that may be read through a derived table
+  bool wrapped = false;         // read through a derived table: its seeds are real columns there
+  std::size_t table_width = 0;  // relations: how many of `columns` the table's row type has
 };
 
 // A FROM item: one entry (a leaf) or a join of two items.
