@@ -92,6 +92,10 @@ bool Resolver::whole_row_reference(const ColumnRefView& view, const Scope& level
   const bool seeded = e.wrapped || std::any_of(e.columns.begin(), e.columns.end(),
                                                [](const Column& c) { return c.rewritten(); });
   if (!e.relation || !seeded) return false;
+  // An alias list renames the record's fields, where the table's type keeps its own names.
+  const bool renamed = std::any_of(e.columns.begin(), e.columns.end(), [](const Column& c) {
+    return !c.original.empty() && c.original != c.name;
+  });
   switch (row_use_) {
     case RowUse::neutral:
       return false;
@@ -101,7 +105,7 @@ bool Resolver::whole_row_reference(const ColumnRefView& view, const Scope& level
         return false;  // the table's own row, as written
       return physical_row(view, level, entry, at);
     case RowUse::shown:
-      if (e.wrapped || e.wrap_location >= 0) {
+      if (!renamed && (e.wrapped || e.wrap_location >= 0)) {
         request_wrap(level, entry);  // the derived table's record carries the seeds
         return false;
       }
