@@ -1,6 +1,6 @@
 // Statements, clause by clause in the order PostgreSQL's parse analysis visits them: SELECT
 // (set operations, VALUES, TABLE), INSERT, UPDATE, DELETE, MERGE, COPY and the statements that
-// wrap a query (EXPLAIN, PREPARE, DECLARE, CREATE TABLE AS, CREATE VIEW).
+// wrap a query (EXPLAIN, PREPARE, DECLARE, CREATE TABLE AS, CREATE VIEW, CREATE RULE).
 #include <algorithm>
 
 #include "common/sqlstate.hpp"
@@ -86,6 +86,8 @@ void Resolver::statement(const Json& node, Scope* parent) {
     } else if (kind == "CreateTableAsStmt" || kind == "ViewStmt") {
       const StoredOutput stored(*this, true);
       statement(node_at(body, "query"), parent);
+    } else if (kind == "RuleStmt") {
+      rule(body, parent);
     } else if (kind == "CreateFunctionStmt") {
       const StoredOutput stored(*this, true);
       // A BEGIN ATOMIC body is parsed with the statement, so it is rewritten like a view's
@@ -171,6 +173,36 @@ void Resolver::table_form(const Json& body, Scope& scope) {
       return;
     }
   }
+}
+
+// CREATE RULE: PostgreSQL stores the WHERE clause and the actions as written, so they are
+// rewritten like a view's query. OLD and NEW are entries of the rule's table that qualified
+// names see in the actions; in the WHERE clause the ones the event has also take unqualified
+// names (parse_utilcmd.c, transformRuleStmt).
+void Resolver::rule(const Json& body, Scope* parent) {
+  Scope scope;
+  scope.parent = parent;
+  const auto event = body.value("event", "");
+  std::vector<int> in_where;
+  for (const char* name : {"old", "new"}) {
+    Scope no_ctes;  // a rule's table is always a table
+    Entry entry = relation_entry(node_at(body, "relation"), no_ctes);
+    entry.refname = name;
+    entry.aliased = true;
+    const int item = scope.add_leaf(std::move(entry));
+    scope.named_only.push_back(item);
+    const bool old_row = std::string_view(name) == "old";
+    if (old_row ? event != "CMD_INSERT" : event == "CMD_INSERT" || event == "CMD_UPDATE")
+      in_where.push_back(item);
+  }
+  if (const auto it = body.find("whereClause"); it != body.end()) {
+    scope.visible = in_where;
+    expression(*it, scope);
+    scope.visible.clear();
+  }
+  // An ON SELECT rule's query is a view's: its output is stored.
+  const StoredOutput stored(*this, stored_output_ || event == "CMD_SELECT");
+  for (const auto& action : list_at(body, "actions")) statement(action, &scope);
 }
 
 void Resolver::returning(const Json& body, Scope& scope) {

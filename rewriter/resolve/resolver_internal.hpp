@@ -75,6 +75,7 @@ class Resolver {
   void delete_(const Json& body, Scope* parent);
   void merge(const Json& body, Scope* parent);
   void copy(const Json& body);
+  void rule(const Json& body, Scope* parent);
   void returning(const Json& body, Scope& scope);
   void table_form(const Json& body, Scope& scope);
 

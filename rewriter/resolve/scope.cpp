@@ -111,6 +111,7 @@ void Scope::find_named_in(int index, bool hidden, const std::vector<std::string>
 std::optional<Named> Scope::find_named(const std::vector<std::string>& qualifier) const {
   std::optional<Named> found;
   for (const int item : visible) find_named_in(item, false, qualifier, found);
+  for (const int item : named_only) find_named_in(item, false, qualifier, found);
   return found;
 }
 

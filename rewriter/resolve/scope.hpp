@@ -79,7 +79,8 @@ struct Scope {
   Scope* parent = nullptr;
   std::vector<Entry> entries;
   std::vector<Item> items;
-  std::vector<int> visible;  // items whose columns unqualified names see, in FROM order
+  std::vector<int> visible;     // items whose columns unqualified names see, in FROM order
+  std::vector<int> named_only;  // items qualified names see, unqualified ones do not (OLD, NEW)
   std::vector<Cte> ctes;
 
   [[nodiscard]] int add_leaf(Entry entry);
