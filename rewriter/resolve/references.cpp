@@ -416,7 +416,7 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
         if (spelled)
           out_.edits.push_back({begin, end, text});
         else
-          out_.edits.push_back({end, end, ", " + text});
+          out_.edits.push_back({end, end, ", " + text, begin});  // errors point at 'a.*'
       }
       return e.columns_known;
     }

@@ -169,7 +169,8 @@ void Resolver::table_form(const Json& body, Scope& scope) {
   for (std::size_t back = 1; back <= 2 && back <= *at; ++back) {
     const Token& token = tokens_[*at - back];
     if (token_is(request_.sql, token, "table")) {
-      out_.edits.push_back({token.start, token.end, "SELECT " + *text + " FROM"});
+      // PostgreSQL gives the columns of TABLE's '*' no position, so neither do these.
+      out_.edits.push_back({token.start, token.end, "SELECT " + *text + " FROM", Edit::no_anchor});
       return;
     }
   }
