@@ -145,49 +145,46 @@ void usage() {
                "  --fail-on-miss  exit 1 when a median (CPU time) misses its target\n");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct Options {
   int runs = 7;
   double run_seconds = 0.3;
-  char only = 0;
+  char only = 0;  // 0: every case
   bool fail_on_miss = false;
+};
+
+// The options, or the exit code when the command line asks for none of the work.
+std::optional<Options> parse_options(int argc, char** argv, int& exit_code) {
+  Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--runs" && i + 1 < argc) {
-      runs = std::max(1, std::atoi(argv[++i]));
+      options.runs = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--seconds" && i + 1 < argc) {
-      run_seconds = std::max(0.01, std::atof(argv[++i]));
+      options.run_seconds = std::max(0.01, std::atof(argv[++i]));
     } else if (arg == "--only" && i + 1 < argc && std::strlen(argv[i + 1]) == 1) {
-      only = argv[++i][0];
+      options.only = argv[++i][0];
     } else if (arg == "--fail-on-miss") {
-      fail_on_miss = true;
+      options.fail_on_miss = true;
     } else {
       usage();
-      return arg == "-h" || arg == "--help" ? 0 : 2;
+      exit_code = arg == "-h" || arg == "--help" ? 0 : 2;
+      return std::nullopt;
     }
   }
+  return options;
+}
 
-  const Catalog catalog = bank_catalog();
-  const SeedSet seeds = bank_seeds(catalog);
+// What the cases run against: the bank catalog and seed, the proxy's search_path and a warm
+// per-thread cache of its sizes.
+struct Bench {
+  Catalog catalog = bank_catalog();
+  SeedSet seeds = bank_seeds(catalog);
   // As StatementRewriting::effective_search_path() leaves it for user "postgres".
-  const std::vector<std::string> search_path{"postgres", "public"};
-  const RewriteRequest request{virtual_sql, catalog, seeds, search_path};
+  std::vector<std::string> search_path{"postgres", "public"};
+  RewriteRequest request{virtual_sql, catalog, seeds, search_path};
+  RewriteCache cache{4096, 16u << 20};
 
-  // Check that each case takes the path it claims to before timing it.
-  if (seeds.might_apply(passthrough_sql)) {
-    std::fprintf(stderr, "rewriter_micro: the pass-through statement passes the pre-filter\n");
-    return 1;
-  }
-  const RewriteResult reference = rewrite(request);
-  if (reference.outcome != RewriteResult::Outcome::rewritten) {
-    std::fprintf(stderr, "rewriter_micro: the virtual statement was not rewritten\n");
-    return 1;
-  }
-
-  // The proxy's per-thread cache, with its sizes, warm and holding many other statements.
-  RewriteCache cache(4096, 16u << 20);
-  const auto store = [&](std::string_view sql) {
+  void store(std::string_view sql) {
     auto result = rewrite({sql, catalog, seeds, search_path});
     auto entry = std::make_shared<CachedRewrite>();
     entry->outcome = result.outcome;
@@ -195,79 +192,78 @@ int main(int argc, char** argv) {
     entry->error = std::move(result.error);
     entry->refusal_marker = std::move(result.refusal_marker);
     cache.store(sql, seeds.version(), search_path, std::move(entry));
-  };
-
-  std::vector<Case> cases{
-      {'a', "a  pre-filtered pass-through (might_apply false)", 1000},
-      {'b', "b  cache hit (path copy, might_apply, find, copy text)", 2000},
-      {'c', "c  uncached rewrite (parse + resolve + splice)", 30000},
-      {'p', "   of which parse_sql (libpg_query, JSON decode, tokens)", 0},
-      {'k', "   uncached rewrite, short PK read with a literal", 0},
-      {'w', "   pre-filter, 4 KB statement, 10 seeds on 10 tables", 0},
-  };
-  const auto wanted = [&](char id) { return only == 0 || only == id; };
-  for (auto& c : cases) {
-    if (!wanted(c.id)) continue;
-    switch (c.id) {
-      case 'a':
-        measure(c, runs, run_seconds, [&] { sink = sink + seeds.might_apply(passthrough_sql); });
-        break;
-      case 'b':
-        for (int i = 0; i < 2000; ++i)
-          store("SELECT a.risk_score FROM public.account a WHERE a.id = " + std::to_string(i));
-        store(virtual_sql);
-        measure(c, runs, run_seconds, [&] {
-          // What StatementRewriting::rewrite_text does for a statement it has seen before.
-          const std::vector<std::string> path = search_path;
-          if (!seeds.might_apply(virtual_sql)) std::abort();
-          const auto cached = cache.find(virtual_sql, seeds.version(), path);
-          if (!cached) std::abort();
-          const std::optional<std::string> text = cached->sql;
-          sink = sink + text->size();
-        });
-        break;
-      case 'c':
-        measure(c, runs, run_seconds, [&] { sink = sink + rewrite(request).sql.size(); });
-        break;
-      case 'p':
-        measure(c, runs, run_seconds, [&] { sink = sink + parse_sql(virtual_sql).tokens.size(); });
-        break;
-      case 'k':
-        // pgbench -M simple sends every id as a literal, so every statement is a new cache key.
-        measure(c, runs, run_seconds, [&] {
-          sink = sink + rewrite({short_sql, catalog, seeds, search_path}).sql.size();
-        });
-        break;
-      case 'w': {
-        // The pre-filter looks for every filter word in turn: cost grows with length x seeds.
-        std::vector<Relation> relations;
-        std::vector<SeedDefinition> definitions;
-        for (int i = 0; i < 10; ++i) {
-          const std::string n = std::to_string(i);
-          relations.push_back({"public", "ledger_" + n, {"id", "amount"}});
-          definitions.push_back(
-              {"public", "ledger_" + n, "score_" + n, "numeric", "amount * 2", Phase::virtual_});
-        }
-        const Catalog wide_catalog(std::move(relations), 2);
-        std::vector<std::string> errors;
-        const SeedSet wide = SeedSet::compile(definitions, wide_catalog, 2, errors);
-        std::string long_sql(passthrough_sql);
-        while (long_sql.size() < 4000) long_sql.append(" UNION ALL ").append(passthrough_sql);
-        if (!errors.empty() || wide.might_apply(long_sql)) std::abort();
-        measure(c, runs, run_seconds, [&] { sink = sink + wide.might_apply(long_sql); });
-        break;
-      }
-    }
   }
+};
 
-  std::printf("seedproxy rewriter microbenchmark: median of %d runs of ~%.2f s CPU each\n", runs,
-              run_seconds);
+// Case w: the pre-filter looks for every filter word in turn, so its cost grows with statement
+// length times seeds.
+void measure_wide_prefilter(Case& c, const Options& options) {
+  std::vector<Relation> relations;
+  std::vector<SeedDefinition> definitions;
+  for (int i = 0; i < 10; ++i) {
+    const std::string n = std::to_string(i);
+    relations.push_back({"public", "ledger_" + n, {"id", "amount"}});
+    definitions.push_back(
+        {"public", "ledger_" + n, "score_" + n, "numeric", "amount * 2", Phase::virtual_});
+  }
+  const Catalog wide_catalog(std::move(relations), 2);
+  std::vector<std::string> errors;
+  const SeedSet wide = SeedSet::compile(definitions, wide_catalog, 2, errors);
+  std::string long_sql(passthrough_sql);
+  while (long_sql.size() < 4000) long_sql.append(" UNION ALL ").append(passthrough_sql);
+  if (!errors.empty() || wide.might_apply(long_sql)) std::abort();
+  measure(c, options.runs, options.run_seconds, [&] { sink = sink + wide.might_apply(long_sql); });
+}
+
+void measure_case(Case& c, Bench& bench, const Options& options) {
+  const int runs = options.runs;
+  const double run_seconds = options.run_seconds;
+  const auto& seeds = bench.seeds;
+  switch (c.id) {
+    case 'a':
+      measure(c, runs, run_seconds, [&] { sink = sink + seeds.might_apply(passthrough_sql); });
+      break;
+    case 'b':
+      for (int i = 0; i < 2000; ++i)
+        bench.store("SELECT a.risk_score FROM public.account a WHERE a.id = " + std::to_string(i));
+      bench.store(virtual_sql);
+      measure(c, runs, run_seconds, [&] {
+        // What StatementRewriting::lookup does for a statement it has seen before.
+        const std::vector<std::string> path = bench.search_path;
+        if (!seeds.might_apply(virtual_sql)) std::abort();
+        const auto cached = bench.cache.find(virtual_sql, seeds.version(), path);
+        if (!cached) std::abort();
+        const std::optional<std::string> text = cached->sql;
+        sink = sink + text->size();
+      });
+      break;
+    case 'c':
+      measure(c, runs, run_seconds, [&] { sink = sink + rewrite(bench.request).sql.size(); });
+      break;
+    case 'p':
+      measure(c, runs, run_seconds, [&] { sink = sink + parse_sql(virtual_sql).tokens.size(); });
+      break;
+    case 'k':
+      // pgbench -M simple sends every id as a literal, so every statement is a new cache key.
+      measure(c, runs, run_seconds, [&] {
+        sink = sink + rewrite({short_sql, bench.catalog, seeds, bench.search_path}).sql.size();
+      });
+      break;
+    case 'w':
+      measure_wide_prefilter(c, options);
+      break;
+  }
+}
+
+// The statements and a Markdown table of the cases measured; true when a target was missed.
+bool report(const std::vector<Case>& cases, const Options& options, const std::string& rewritten) {
+  std::printf("seedproxy rewriter microbenchmark: median of %d runs of ~%.2f s CPU each\n",
+              options.runs, options.run_seconds);
   std::printf("pass-through statement (%zu bytes): %.*s\n", passthrough_sql.size(),
               static_cast<int>(passthrough_sql.size()), passthrough_sql.data());
   std::printf("virtual statement      (%zu bytes): %.*s\n", virtual_sql.size(),
               static_cast<int>(virtual_sql.size()), virtual_sql.data());
-  std::printf("rewritten to           (%zu bytes): %s\n", reference.sql.size(),
-              reference.sql.c_str());
+  std::printf("rewritten to           (%zu bytes): %s\n", rewritten.size(), rewritten.c_str());
   std::printf("short PK read          (%zu bytes): %.*s\n\n", short_sql.size(),
               static_cast<int>(short_sql.size()), short_sql.data());
   std::printf(
@@ -285,5 +281,38 @@ int main(int argc, char** argv) {
                 format_ns(c.wall_ns).c_str(), static_cast<unsigned long long>(c.iterations),
                 target.c_str(), c.target_ns > 0 ? (pass ? "PASS" : "MISS") : "");
   }
-  return fail_on_miss && missed ? 1 : 0;
+  return missed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int exit_code = 0;
+  const auto options = parse_options(argc, argv, exit_code);
+  if (!options) return exit_code;
+  Bench bench;
+
+  // Check that each case takes the path it claims to before timing it.
+  if (bench.seeds.might_apply(passthrough_sql)) {
+    std::fprintf(stderr, "rewriter_micro: the pass-through statement passes the pre-filter\n");
+    return 1;
+  }
+  const RewriteResult reference = rewrite(bench.request);
+  if (reference.outcome != RewriteResult::Outcome::rewritten) {
+    std::fprintf(stderr, "rewriter_micro: the virtual statement was not rewritten\n");
+    return 1;
+  }
+
+  std::vector<Case> cases{
+      {'a', "a  pre-filtered pass-through (might_apply false)", 1000},
+      {'b', "b  cache hit (path copy, might_apply, find, copy text)", 2000},
+      {'c', "c  uncached rewrite (parse + resolve + splice)", 30000},
+      {'p', "   of which parse_sql (libpg_query, JSON decode, tokens)", 0},
+      {'k', "   uncached rewrite, short PK read with a literal", 0},
+      {'w', "   pre-filter, 4 KB statement, 10 seeds on 10 tables", 0},
+  };
+  for (auto& c : cases)
+    if (options->only == 0 || options->only == c.id) measure_case(c, bench, *options);
+  const bool missed = report(cases, *options, reference.sql);
+  return options->fail_on_miss && missed ? 1 : 0;
 }

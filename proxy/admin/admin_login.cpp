@@ -6,9 +6,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <optional>
 
 #include "common/sqlstate.hpp"
 #include "proxy/io/message_reader.hpp"
+#include "proxy/wire/backend_views.hpp"
 #include "proxy/wire/messages.hpp"
 
 namespace seedproxy::proxy {
@@ -22,10 +24,112 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // ReadyForQuery are small too.
 constexpr std::uint32_t max_login_message = 65536;
 
-constexpr std::uint32_t auth_ok = 0;
-constexpr std::uint32_t auth_sasl_final = 12;
-
 constexpr std::string_view invalid_authorization = sqlstate::invalid_authorization_specification;
+
+// A login that ends here: `reason` for the log, and a FATAL `code` for the client unless empty.
+AdminLogin failure(std::string reason, std::string_view code = {}, std::string message = {}) {
+  AdminLogin out;
+  out.reason = std::move(reason);
+  out.client_code = code;
+  out.client_message = std::move(message);
+  return out;
+}
+AdminLogin client_gone() {
+  return failure("client closed the connection during the admin console login");
+}
+AdminLogin upstream_gone() {
+  return failure("upstream closed the connection during the admin console login",
+                 sqlstate::connection_failure, "server closed the connection unexpectedly");
+}
+AdminLogin unexpected_from_upstream(char type) {
+  return failure("unexpected message type '" + std::string(1, type) +
+                     "' from upstream during the admin console login",
+                 sqlstate::protocol_violation,
+                 "seedproxy received an invalid message from the server");
+}
+
+asio::awaitable<bool> send(tcp::socket& socket, protocol::Bytes bytes) {
+  auto [ec, n] =
+      co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), use_tuple);
+  co_return !ec;
+}
+
+// PostgreSQL's own refusal (wrong password 28P01, unknown user 28000, ...) goes to the client as
+// sent; it ends the login.
+asio::awaitable<AdminLogin> refused_upstream(tcp::socket& client, const ReadMessage& error,
+                                             bool authenticated) {
+  co_await send(client, error.bytes);
+  co_return failure(authenticated ? "upstream refused the admin console session after login"
+                                  : "upstream refused the admin console login");
+}
+
+// The client's answer to an authentication request (password, SASL response, GSS token),
+// relayed to the server. A failure, or nullopt once relayed.
+asio::awaitable<std::optional<AdminLogin>> relay_answer(tcp::socket& client, tcp::socket& server) {
+  auto reply = co_await read_message(client, max_login_message);
+  if (reply.ec || reply.error != protocol::FrameError::none) co_return client_gone();
+  if (reply.type != 'p') {
+    co_return failure(
+        "protocol violation during the admin console login: expected a password message, got "
+        "type '" +
+            std::string(1, reply.type) + "'",
+        sqlstate::protocol_violation,
+        "expected password response, got message type " +
+            std::to_string(static_cast<unsigned char>(reply.type)));
+  }
+  if (!co_await send(server, reply.bytes)) co_return upstream_gone();
+  co_return std::nullopt;
+}
+
+// Relays the authentication exchange until PostgreSQL sends AuthenticationOk, which is left in
+// `auth_ok`, not yet forwarded: admin.users is checked first. A failure, or nullopt.
+asio::awaitable<std::optional<AdminLogin>> relay_authentication(tcp::socket& client,
+                                                                tcp::socket& server,
+                                                                ReadMessage& auth_ok) {
+  for (;;) {
+    auto message = co_await read_message(server, max_login_message);
+    if (message.ec || message.error != protocol::FrameError::none) co_return upstream_gone();
+    if (message.type == 'E') co_return co_await refused_upstream(client, message, false);
+    const auto request =
+        message.type == 'R' ? protocol::read_authentication(message.body()) : std::nullopt;
+    if (request && request->code == protocol::authentication::ok) {
+      auth_ok = std::move(message);
+      co_return std::nullopt;
+    }
+    // NegotiateProtocolVersion and notices may precede authentication.
+    if (!request && message.type != 'v' && message.type != 'N')
+      co_return unexpected_from_upstream(message.type);
+    if (!co_await send(client, message.bytes)) co_return client_gone();
+    // Every other request expects exactly one answer.
+    if (request && request->code != protocol::authentication::sasl_final)
+      if (auto failed = co_await relay_answer(client, server)) co_return failed;
+  }
+}
+
+// After AuthenticationOk: keeps the server's parameters and notices in `greeting`, drops its
+// backend key (the console is not that backend), and stops at ReadyForQuery. A failure, or
+// nullopt.
+asio::awaitable<std::optional<AdminLogin>> read_greeting(tcp::socket& client, tcp::socket& server,
+                                                         std::vector<std::byte>& greeting) {
+  for (;;) {
+    auto message = co_await read_message(server, max_login_message);
+    if (message.ec || message.error != protocol::FrameError::none) co_return upstream_gone();
+    switch (message.type) {
+      case 'E':
+        co_return co_await refused_upstream(client, message, true);
+      case 'S':
+      case 'N':
+        greeting.insert(greeting.end(), message.bytes.begin(), message.bytes.end());
+        break;
+      case 'K':
+        break;
+      case 'Z':
+        co_return std::nullopt;
+      default:
+        co_return unexpected_from_upstream(message.type);
+    }
+  }
+}
 
 }  // namespace
 
@@ -59,117 +163,24 @@ std::vector<std::byte> admin_auth_startup(const protocol::StartupParameters& sta
 asio::awaitable<AdminLogin> admin_login(tcp::socket& client, tcp::socket& server,
                                         const std::string& user,
                                         const std::vector<std::string>& admin_users) {
-  AdminLogin out;
-  const auto to = [](tcp::socket& socket, protocol::Bytes bytes) -> asio::awaitable<bool> {
-    auto [ec, n] =
-        co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), use_tuple);
-    co_return !ec;
-  };
-  bool authenticated = false;
-  std::vector<std::byte> greeting;  // ParameterStatus and notices after AuthenticationOk
-  for (;;) {
-    auto message = co_await read_message(server, max_login_message);
-    if (message.ec || message.error != protocol::FrameError::none) {
-      out.reason = "upstream closed the connection during the admin console login";
-      out.client_code = sqlstate::connection_failure;
-      out.client_message = "server closed the connection unexpectedly";
-      co_return out;
-    }
-    const auto body = message.body();
-    if (message.type == 'E') {
-      // PostgreSQL's own refusal (wrong password 28P01, unknown user 28000, ...) goes to the
-      // client as sent; it ends the login.
-      out.reason = authenticated ? "upstream refused the admin console session after login"
-                                 : "upstream refused the admin console login";
-      co_await to(client, message.bytes);
-      co_return out;
-    }
-    if (!authenticated && message.type == 'R' && body.size() >= 4) {
-      const auto code = protocol::read_u32(body, 0);
-      if (code == auth_ok) {
-        authenticated = true;
-        if (std::find(admin_users.begin(), admin_users.end(), user) == admin_users.end()) {
-          out.reason = "user \"" + user + "\" is not listed in admin.users";
-          out.client_code = invalid_authorization;
-          out.client_message =
-              "user \"" + user + "\" is not allowed to use the seedproxy admin console";
-          co_return out;
-        }
-        if (!co_await to(client, message.bytes)) {
-          out.reason = "client closed the connection during the admin console login";
-          co_return out;
-        }
-        continue;
-      }
-      if (!co_await to(client, message.bytes)) {
-        out.reason = "client closed the connection during the admin console login";
-        co_return out;
-      }
-      if (code == auth_sasl_final) continue;
-      // Every other request expects exactly one answer (password, SASL response, GSS token).
-      auto reply = co_await read_message(client, max_login_message);
-      if (reply.ec || reply.error != protocol::FrameError::none) {
-        out.reason = "client closed the connection during the admin console login";
-        co_return out;
-      }
-      if (reply.type != 'p') {
-        out.reason =
-            "protocol violation during the admin console login: expected a password "
-            "message, got type '" +
-            std::string(1, reply.type) + "'";
-        out.client_code = sqlstate::protocol_violation;
-        out.client_message = "expected password response, got message type " +
-                             std::to_string(static_cast<unsigned char>(reply.type));
-        co_return out;
-      }
-      if (!co_await to(server, reply.bytes)) {
-        out.reason = "upstream closed the connection during the admin console login";
-        out.client_code = sqlstate::connection_failure;
-        out.client_message = "server closed the connection unexpectedly";
-        co_return out;
-      }
-      continue;
-    }
-    if (!authenticated) {
-      // NegotiateProtocolVersion and notices may precede authentication.
-      if (message.type == 'v' || message.type == 'N') {
-        if (!co_await to(client, message.bytes)) {
-          out.reason = "client closed the connection during the admin console login";
-          co_return out;
-        }
-        continue;
-      }
-      out.reason = "unexpected message type '" + std::string(1, message.type) +
-                   "' from upstream during the admin console login";
-      out.client_code = sqlstate::protocol_violation;
-      out.client_message = "seedproxy received an invalid message from the server";
-      co_return out;
-    }
-    // After AuthenticationOk: keep the server's parameters, drop its backend key (the console
-    // is not that backend), and stop at ReadyForQuery.
-    if (message.type == 'S' || message.type == 'N') {
-      greeting.insert(greeting.end(), message.bytes.begin(), message.bytes.end());
-      continue;
-    }
-    if (message.type == 'K') continue;
-    if (message.type == 'Z') break;
-    out.reason = "unexpected message type '" + std::string(1, message.type) +
-                 "' from upstream during the admin console login";
-    out.client_code = sqlstate::protocol_violation;
-    out.client_message = "seedproxy received an invalid message from the server";
-    co_return out;
+  ReadMessage auth_ok;
+  if (auto failed = co_await relay_authentication(client, server, auth_ok)) co_return *failed;
+  if (std::find(admin_users.begin(), admin_users.end(), user) == admin_users.end()) {
+    co_return failure("user \"" + user + "\" is not listed in admin.users", invalid_authorization,
+                      "user \"" + user + "\" is not allowed to use the seedproxy admin console");
   }
+  if (!co_await send(client, auth_ok.bytes)) co_return client_gone();
+  std::vector<std::byte> greeting;
+  if (auto failed = co_await read_greeting(client, server, greeting)) co_return *failed;
   // The console answers by itself from here: end the backend politely.
   const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0}, std::byte{0},
                                            std::byte{4}};
-  co_await to(server, terminate);
+  co_await send(server, terminate);
   boost::system::error_code ignored;
   server.shutdown(tcp::socket::shutdown_both, ignored);
   server.close(ignored);
-  if (!co_await to(client, greeting)) {
-    out.reason = "client closed the connection during the admin console login";
-    co_return out;
-  }
+  if (!co_await send(client, greeting)) co_return client_gone();
+  AdminLogin out;
   out.ok = true;
   co_return out;
 }

@@ -13,9 +13,11 @@
 #include "common/sqlstate.hpp"
 #include "common/text.hpp"
 #include "proxy/session/statement_rewriting.hpp"
+#include "proxy/wire/backend_views.hpp"
+#include "proxy/wire/frontend_views.hpp"
 #include "proxy/wire/messages.hpp"
 #include "rewriter/statements/generated_column_ddl.hpp"
-#include "seeds/registry/snapshots.hpp"
+#include "seeds/registry/snapshot_source.hpp"
 
 namespace seedproxy::proxy {
 namespace {
@@ -25,17 +27,6 @@ namespace asio = boost::asio;
 // Stand-in names are unique in the process, so a notice or an error is matched exactly.
 std::atomic<std::uint64_t> next_stand_in{1};
 
-std::string_view as_text(protocol::Bytes bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-std::optional<std::string_view> cstring_at(protocol::Bytes bytes) {
-  const auto text = as_text(bytes);
-  const auto nul = text.find('\0');
-  if (nul == std::string_view::npos) return std::nullopt;
-  return text.substr(0, nul);
-}
-
 bool mentions_generated(std::string_view sql) {
   constexpr std::string_view word = "generated";
   return text::contains_ignoring_case(sql, word);
@@ -43,7 +34,7 @@ bool mentions_generated(std::string_view sql) {
 
 }  // namespace
 
-DdlSeeds::DdlSeeds(seeds::SnapshotRegistry& snapshots, std::string database,
+DdlSeeds::DdlSeeds(seeds::SnapshotSource& snapshots, std::string database,
                    std::size_t max_statement_bytes)
     : snapshots_(snapshots),
       database_(std::move(database)),
@@ -95,15 +86,14 @@ std::optional<std::vector<std::byte>> DdlSeeds::client_message(protocol::Bytes m
   const char type = static_cast<char>(message[0]);
   if (type != 'Q' && type != 'P') return std::nullopt;
   const auto body = message.subspan(protocol::message_header_size);
-  std::string_view name;
-  std::size_t text_at = 0;
+  std::optional<protocol::ParseView> parse;
+  std::optional<std::string_view> sql;
   if (type == 'P') {
-    const auto parsed = cstring_at(body);
-    if (!parsed) return std::nullopt;
-    name = *parsed;
-    text_at = name.size() + 1;
+    parse = protocol::read_parse(body);
+    if (parse) sql = parse->sql;
+  } else if (const auto query = protocol::read_query(body)) {
+    sql = query->sql;
   }
-  const auto sql = cstring_at(body.subspan(text_at));
   if (!sql) return std::nullopt;
 
   if (!job_) {
@@ -149,10 +139,10 @@ std::optional<std::vector<std::byte>> DdlSeeds::client_message(protocol::Bytes m
   const std::string text = stand_in(verdict);
   protocol::PacketWriter writer;
   writer.begin(type);
-  if (type == 'P') writer.put_cstring(name);
+  if (parse) writer.put_cstring(parse->name);
   writer.put_cstring(text);
   // Parse: the parameter type OIDs follow the text unchanged.
-  if (type == 'P') writer.put_bytes(as_text(body.subspan(text_at + sql->size() + 1)));
+  if (parse) writer.put_bytes(parse->parameter_types);
   writer.finish();
   return writer.take();
 }
@@ -161,17 +151,10 @@ std::optional<std::vector<std::byte>> DdlSeeds::server_message(protocol::Bytes m
   const char type = static_cast<char>(message[0]);
   if ((type != 'N' || quiet_notices_.empty()) && (type != 'E' || refusals_.empty()))
     return std::nullopt;
-  const auto body = message.subspan(protocol::message_header_size);
-  std::string_view code;
-  std::string_view text;
-  for (std::size_t at = 0; at < body.size() && body[at] != std::byte{0};) {
-    const char field = static_cast<char>(body[at]);
-    const auto value = cstring_at(body.subspan(at + 1));
-    if (!value) return std::nullopt;
-    if (field == 'C') code = *value;
-    if (field == 'M') text = *value;
-    at += 1 + value->size() + 1;
-  }
+  const auto fields = protocol::read_error_notice(message.subspan(protocol::message_header_size));
+  if (!fields) return std::nullopt;
+  const std::string_view code = fields->code;
+  const std::string_view text = fields->message;
   if (type == 'N') {
     // "relation \"seedproxy ddl seed 7\" does not exist, skipping", in any language.
     const auto quiet = std::find_if(

@@ -19,7 +19,7 @@
 #include "seeds/registry/ddl_seed_request.hpp"
 
 namespace seedproxy::seeds {
-class SnapshotRegistry;
+class SnapshotSource;
 }
 
 namespace seedproxy::proxy {
@@ -28,8 +28,7 @@ class StatementRewriting;
 
 class DdlSeeds {
  public:
-  DdlSeeds(seeds::SnapshotRegistry& snapshots, std::string database,
-           std::size_t max_statement_bytes);
+  DdlSeeds(seeds::SnapshotSource& snapshots, std::string database, std::size_t max_statement_bytes);
 
   // For a client 'Q' or 'P': a replacement, or nullopt to go on as usual. A recognised statement
   // starts a registration and returns nullopt with waiting() true: the caller must co_await
@@ -53,7 +52,7 @@ class DdlSeeds {
   [[nodiscard]] bool verdict_pending() const noexcept;
   [[nodiscard]] std::string stand_in(const seeds::DdlSeedVerdict& verdict);
 
-  seeds::SnapshotRegistry& snapshots_;
+  seeds::SnapshotSource& snapshots_;
   std::string database_;
   std::size_t max_statement_bytes_;
   std::shared_ptr<seeds::DdlSeedJob> job_;

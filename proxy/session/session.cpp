@@ -16,8 +16,9 @@
 #include "proxy/admin/admin_console.hpp"
 #include "proxy/admin/admin_login.hpp"
 #include "proxy/session/cancel.hpp"
+#include "proxy/wire/backend_views.hpp"
 #include "proxy/wire/startup.hpp"
-#include "seeds/registry/snapshots.hpp"
+#include "seeds/registry/snapshot_source.hpp"
 
 namespace seedproxy::proxy {
 namespace {
@@ -250,16 +251,19 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
   const auto body = message.subspan(protocol::message_header_size);
   switch (header.type) {
     case 'Z':
-      if (!body.empty()) transaction_status_ = static_cast<char>(body[0]);
+      if (const auto status = protocol::read_ready_for_query(body))
+        transaction_status_ = static_cast<char>(*status);
       if (observing_)
         if (const auto finished = timer_.ready())
           observer_.statement_finished(finished->kind, finished->elapsed);
       break;
     case 'K':
-      if (body.size() >= 4) backend_pid_ = protocol::read_u32(body, 0);
+      if (const auto key = protocol::read_backend_key(body)) backend_pid_ = key->process_id;
       break;
     case 'R':
-      if (!authenticated_ && body.size() >= 4 && protocol::read_u32(body, 0) == 0) {
+      if (authenticated_) break;
+      if (const auto request = protocol::read_authentication(body);
+          request && request->code == protocol::authentication::ok) {
         authenticated_ = true;
         from_client_.set_max_length(settings_->max_message_length);
       }

@@ -21,6 +21,7 @@
 #include "proxy/session/statement_rewriting.hpp"
 #include "proxy/wire/messages.hpp"
 #include "proxy/wire/relay_scanner.hpp"
+#include "seeds/registry/snapshot_source.hpp"
 
 namespace seedproxy::proxy {
 
@@ -39,8 +40,9 @@ struct SessionSettings {
   std::uint32_t max_message_length = protocol::default_max_message_length;
   double startup_timeout_seconds = 15.0;
   double connect_timeout_seconds = 5.0;
-  // Per-database catalog and seed snapshots; null when no seed is configured.
-  seeds::SnapshotRegistry* snapshots = nullptr;
+  // Per-database catalog and seed snapshots (the server always sets it; seeds may arrive at any
+  // time); null: no statement is rewritten.
+  seeds::SnapshotSource* snapshots = nullptr;
   std::size_t max_rewrite_bytes = 1u << 20;
   // Admin console: who may use it, where PostgreSQL authenticates them, what answers it.
   std::vector<std::string> admin_users;

@@ -8,6 +8,9 @@
 
 #include "common/sqlstate.hpp"
 #include "proxy/observe/status_sources.hpp"
+#include "proxy/wire/backend_views.hpp"
+#include "proxy/wire/body_reader.hpp"
+#include "proxy/wire/frontend_views.hpp"
 #include "proxy/wire/messages.hpp"
 #include "rewriter/splice/rewrite_cache.hpp"
 #include "rewriter/statements/search_path.hpp"
@@ -24,18 +27,6 @@ rewriter::RewriteCache& thread_cache() {
   return cache;
 }
 
-std::string_view as_text(protocol::Bytes bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-// The NUL-terminated string at the front of `bytes`, or nullopt when unterminated.
-std::optional<std::string_view> cstring_at(protocol::Bytes bytes) {
-  const auto text = as_text(bytes);
-  const auto nul = text.find('\0');
-  if (nul == std::string_view::npos) return std::nullopt;
-  return text.substr(0, nul);
-}
-
 bool starts_with_ddl(std::string_view tag) {
   for (std::string_view verb : {"CREATE", "ALTER", "DROP", "IMPORT"})
     if (tag.substr(0, verb.size()) == verb) return true;
@@ -44,7 +35,7 @@ bool starts_with_ddl(std::string_view tag) {
 
 }  // namespace
 
-StatementRewriting::StatementRewriting(seeds::SnapshotRegistry& snapshots, std::string database,
+StatementRewriting::StatementRewriting(seeds::SnapshotSource& snapshots, std::string database,
                                        std::string user, std::size_t max_statement_bytes,
                                        std::optional<std::string> search_path)
     : snapshots_(snapshots),
@@ -137,40 +128,39 @@ void StatementRewriting::count_reads(const rewriter::CachedRewrite& rewrite) {
 }
 
 std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol::Bytes body) {
-  const auto name = cstring_at(body);
-  if (!name) return std::nullopt;
-  const auto sql = cstring_at(body.subspan(name->size() + 1));
-  if (!sql) return std::nullopt;
-  // Parameter type OIDs follow the text unchanged: numbering and types stay the client's.
-  const auto rest = as_text(body.subspan(name->size() + 1 + sql->size() + 1));
-  note_search_path(*sql);
-  auto found = lookup(*sql);
+  const auto parse = protocol::read_parse(body);
+  if (!parse) return std::nullopt;
+  const std::string_view name = parse->name;
+  const std::string_view sql = parse->sql;
+  note_search_path(sql);
+  auto found = lookup(sql);
   using Outcome = rewriter::RewriteResult::Outcome;
   const bool tracked = found.rewrite && (found.rewrite->outcome != Outcome::unchanged ||
                                          !found.rewrite->reads.empty());
   const std::string* rewritten = found.rewrite ? text_to_send(*found.rewrite) : nullptr;
   if (!tracked) {
-    prepared_.parse(*name, nullptr);
-  } else if (name->empty()) {
+    prepared_.parse(name, nullptr);
+  } else if (name.empty()) {
     PreparedStatements::Statement statement;
     statement.rewrite = found.rewrite;
-    prepared_.parse(*name, &statement);
+    prepared_.parse(name, &statement);
   } else {
     PreparedStatements::Statement statement;
-    statement.original = *sql;
-    statement.parameter_types = rest;
+    statement.original = sql;
+    statement.parameter_types = protocol::as_text(parse->parameter_types);
     statement.search_path = std::move(found.path);
-    statement.sent = rewritten ? *rewritten : std::string(*sql);
+    statement.sent = rewritten ? *rewritten : std::string(sql);
     statement.version = found.version;
     statement.rewrite = found.rewrite;
-    prepared_.parse(*name, &statement);
+    prepared_.parse(name, &statement);
   }
   if (!rewritten) return std::nullopt;
+  // Parameter type OIDs follow the text unchanged: numbering and types stay the client's.
   protocol::PacketWriter writer;
   writer.begin('P');
-  writer.put_cstring(*name);
+  writer.put_cstring(name);
   writer.put_cstring(*rewritten);
-  writer.put_bytes(rest);
+  writer.put_bytes(parse->parameter_types);
   writer.finish();
   return writer.take();
 }
@@ -219,17 +209,17 @@ std::optional<std::vector<std::byte>> StatementRewriting::client_message(protoco
   const auto body = message.subspan(protocol::message_header_size);
   switch (type) {
     case 'Q': {
-      const auto sql = cstring_at(body);
+      const auto query = protocol::read_query(body);
       prepared_.batch_end('Q');
-      if (!sql) return std::nullopt;
-      note_search_path(*sql);
-      if (const auto gone = deallocation(*sql)) {
+      if (!query) return std::nullopt;
+      note_search_path(query->sql);
+      if (const auto gone = deallocation(query->sql)) {
         if (gone->all)
           prepared_.deallocate_all();
         else
           prepared_.deallocate(gone->name);
       }
-      const auto found = lookup(*sql);
+      const auto found = lookup(query->sql);
       if (!found.rewrite) return std::nullopt;
       // Simple protocol: the statement is executed now.
       count_reads(*found.rewrite);
@@ -244,31 +234,28 @@ std::optional<std::vector<std::byte>> StatementRewriting::client_message(protoco
     case 'P':
       return parse_message(body);
     case 'B': {
-      const auto portal = cstring_at(body);
-      if (!portal) return std::nullopt;
-      const auto statement = cstring_at(body.subspan(portal->size() + 1));
-      if (!statement) return std::nullopt;
-      auto replacement = statement->empty() ? std::nullopt : refresh(*statement, message);
-      prepared_.bind(*portal, *statement);
+      const auto bind = protocol::read_bind(body);
+      if (!bind) return std::nullopt;
+      auto replacement = bind->statement.empty() ? std::nullopt : refresh(bind->statement, message);
+      prepared_.bind(bind->portal, bind->statement);
       return replacement;
     }
     case 'D': {
-      if (body.empty() || static_cast<char>(body[0]) != 'S') return std::nullopt;
-      const auto statement = cstring_at(body.subspan(1));
-      if (!statement || statement->empty()) return std::nullopt;
-      return refresh(*statement, message);
+      const auto describe = protocol::read_describe(body);
+      if (!describe || describe->target != protocol::Target::statement || describe->name.empty())
+        return std::nullopt;
+      return refresh(describe->name, message);
     }
     case 'E': {
-      const auto portal = cstring_at(body);
-      if (!portal) return std::nullopt;
-      if (const auto executed = prepared_.execute(*portal)) count_reads(*executed);
+      const auto execute = protocol::read_execute(body);
+      if (!execute) return std::nullopt;
+      if (const auto executed = prepared_.execute(execute->portal)) count_reads(*executed);
       return std::nullopt;
     }
     case 'C': {
-      if (body.empty()) return std::nullopt;
-      const auto name = cstring_at(body.subspan(1));
-      if (!name) return std::nullopt;
-      prepared_.close(static_cast<char>(body[0]), *name);
+      const auto close = protocol::read_close(body);
+      if (!close) return std::nullopt;
+      prepared_.close(static_cast<char>(close->target), close->name);
       return std::nullopt;
     }
     case 'S':
@@ -286,14 +273,17 @@ void StatementRewriting::note_replaced_client_message(protocol::Bytes message) {
   if (type == 'Q') {
     prepared_.batch_end('Q');
   } else if (type == 'P') {
-    if (const auto name = cstring_at(body)) prepared_.parse(*name, nullptr);
+    if (const auto parse = protocol::read_parse(body)) prepared_.parse(parse->name, nullptr);
   }
 }
 
 bool StatementRewriting::drop_server_message(protocol::Bytes message) {
   const char type = static_cast<char>(message[0]);
-  const auto body = message.subspan(protocol::message_header_size);
-  const char status = body.empty() ? 'I' : static_cast<char>(body[0]);
+  char status = 'I';
+  if (type == 'Z')
+    if (const auto ready =
+            protocol::read_ready_for_query(message.subspan(protocol::message_header_size)))
+      status = static_cast<char>(*ready);
   return prepared_.server_message(type, status);
 }
 
@@ -301,25 +291,21 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
   const char type = static_cast<char>(message[0]);
   const auto body = message.subspan(protocol::message_header_size);
   if (type == 'Z') {
-    if (!body.empty() && static_cast<char>(body[0]) == 'I') local_search_path_.reset();
+    // The transaction ended: SET LOCAL is undone.
+    if (protocol::read_ready_for_query(body) == protocol::TransactionStatus::idle)
+      local_search_path_.reset();
     return std::nullopt;
   }
   if (type == 'C') {
-    if (const auto tag = cstring_at(body); tag && starts_with_ddl(*tag))
+    if (const auto tag = protocol::read_command_tag(body); tag && starts_with_ddl(*tag))
       catalog_ticket_ = snapshots_.request_refresh(database_);
     return std::nullopt;
   }
   if (type != 'E' || pending_refusals_.empty()) return std::nullopt;
-  std::string_view code;
-  std::string_view text;
-  for (std::size_t at = 0; at < body.size() && body[at] != std::byte{0};) {
-    const char field = static_cast<char>(body[at]);
-    const auto value = cstring_at(body.subspan(at + 1));
-    if (!value) return std::nullopt;
-    if (field == 'C') code = *value;
-    if (field == 'M') text = *value;
-    at += 1 + value->size() + 1;
-  }
+  const auto fields = protocol::read_error_notice(body);
+  if (!fields) return std::nullopt;
+  const std::string_view code = fields->code;
+  const std::string_view text = fields->message;
   if (code != sqlstate::undefined_column ||
       text.find(rewriter::refusal_marker_prefix) == std::string_view::npos)
     return std::nullopt;

@@ -17,7 +17,7 @@
 #include "rewriter/splice/rewriter.hpp"
 
 namespace seedproxy::seeds {
-class SnapshotRegistry;
+class SnapshotSource;
 class ReadTally;
 }  // namespace seedproxy::seeds
 
@@ -26,7 +26,7 @@ namespace seedproxy::proxy {
 class StatementRewriting {
  public:
   // `search_path` is the session's initial setting from the startup packet, if it carried one.
-  StatementRewriting(seeds::SnapshotRegistry& snapshots, std::string database, std::string user,
+  StatementRewriting(seeds::SnapshotSource& snapshots, std::string database, std::string user,
                      std::size_t max_statement_bytes, std::optional<std::string> search_path);
 
   // True while a catalog reload asked for after DDL has not been published yet: statements
@@ -77,7 +77,7 @@ class StatementRewriting {
   void note_search_path(std::string_view sql);
   [[nodiscard]] std::vector<std::string> effective_search_path() const;
 
-  seeds::SnapshotRegistry& snapshots_;
+  seeds::SnapshotSource& snapshots_;
   std::string database_;
   std::string user_;
   std::size_t max_statement_bytes_;

@@ -27,6 +27,10 @@ void PacketWriter::put_bytes(std::string_view bytes) {
   for (char c : bytes) out_.push_back(static_cast<std::byte>(c));
 }
 
+void PacketWriter::put_bytes(std::span<const std::byte> bytes) {
+  out_.insert(out_.end(), bytes.begin(), bytes.end());
+}
+
 void PacketWriter::put_cstring(std::string_view text) {
   put_bytes(text);
   out_.push_back(std::byte{0});

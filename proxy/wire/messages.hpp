@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -19,6 +20,7 @@ class PacketWriter {
   void put_u32(std::uint32_t value);
   void put_cstring(std::string_view text);  // text then a NUL
   void put_bytes(std::string_view bytes);
+  void put_bytes(std::span<const std::byte> bytes);
   void finish();
   [[nodiscard]] std::vector<std::byte> take() { return std::move(out_); }
   [[nodiscard]] const std::vector<std::byte>& bytes() const noexcept { return out_; }

@@ -3,34 +3,22 @@
 
 #include <algorithm>
 
+#include "proxy/wire/body_reader.hpp"
+
 namespace seedproxy::protocol {
-namespace {
-
-// Reads a NUL-terminated string starting at `at`; nullopt when no terminator follows.
-std::optional<std::string> read_cstring(Bytes bytes, std::size_t& at) {
-  const auto begin = bytes.begin() + static_cast<std::ptrdiff_t>(at);
-  const auto nul = std::find(begin, bytes.end(), std::byte{0});
-  if (nul == bytes.end()) return std::nullopt;
-  std::string out(reinterpret_cast<const char*>(bytes.data() + at),
-                  static_cast<std::size_t>(nul - begin));
-  at += out.size() + 1;
-  return out;
-}
-
-}  // namespace
 
 std::optional<StartupParameters> parse_startup(Bytes packet, std::string& error) {
   StartupParameters out;
   out.protocol = read_u32(packet, 4);
-  std::size_t at = 8;
   if (packet.empty() || packet.back() != std::byte{0}) {
     error = "invalid startup packet layout: expected terminator as last byte";
     return std::nullopt;
   }
+  BodyReader reader(packet.subspan(8));
   for (;;) {
-    auto name = read_cstring(packet, at);
-    if (name && name->empty() && at == packet.size()) break;  // the closing terminator
-    auto value = name && !name->empty() ? read_cstring(packet, at) : std::nullopt;
+    const auto name = reader.cstring();
+    if (name && name->empty() && reader.at_end()) break;  // the closing terminator
+    const auto value = name && !name->empty() ? reader.cstring() : std::nullopt;
     if (!value) {
       error = "invalid startup packet layout: expected terminator as last byte";
       return std::nullopt;
@@ -38,7 +26,7 @@ std::optional<StartupParameters> parse_startup(Bytes packet, std::string& error)
     if (*name == "user") out.user = *value;
     if (*name == "database") out.database = *value;
     if (*name == "application_name") out.application_name = *value;
-    out.parameters.emplace_back(std::move(*name), std::move(*value));
+    out.parameters.emplace_back(*name, *value);
   }
   if (out.database.empty()) out.database = out.user;
   return out;

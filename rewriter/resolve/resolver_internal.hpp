@@ -15,6 +15,8 @@
 
 namespace seedproxy::rewriter {
 
+struct InsertRows;  // writes.cpp
+
 // The items of a {"List": {"items": [...]}} node (VALUES rows, multi-assignment rows).
 [[nodiscard]] const Json& list_items(const Json& node);
 
@@ -156,6 +158,11 @@ class Resolver {
   // ---- writes to seeded attributes (writes.cpp) ----
   void insert_target(const Json& body, const Scope& scope, int target_item, const Json& source,
                      std::size_t source_count);
+  // INSERT INTO t (a, b, ...): the named seeded columns may only be given DEFAULT.
+  void insert_named_columns(const Entry& target, const Json& cols, const InsertRows& rows);
+  // INSERT INTO t VALUES/SELECT: values fill the columns in order, seeded ones included.
+  void insert_all_columns(const Entry& target, const InsertRows& rows, const Json& source,
+                          std::size_t source_count);
   void set_list(const Json& list, Scope& scope, int target_item, bool on_conflict);
   void copy_columns(const Json& body);
 

@@ -66,6 +66,32 @@ static void remove_items(const std::vector<Token>& tokens, const std::vector<Ext
   }
 }
 
+// The VALUES rows an INSERT writes (each the list of its expressions); empty for INSERT ...
+// SELECT and DEFAULT VALUES.
+struct InsertRows {
+  std::vector<const Json*> rows;
+
+  // Whether every row has DEFAULT at `k` (false without rows).
+  [[nodiscard]] bool all_default(std::size_t k) const {
+    return !rows.empty() && std::all_of(rows.begin(), rows.end(), [&](const Json* row) {
+      return k < row->size() && is_default((*row)[k]);
+    });
+  }
+  // Cuts the values at the `removed` positions out of every row.
+  void cut(const std::vector<Token>& tokens, const std::vector<bool>& removed,
+           std::vector<Edit>& edits) const {
+    for (const Json* row : rows) {
+      std::vector<Extent> extents;
+      for (const auto& value : *row) {
+        const int at = leftmost_location(value);
+        const auto token = token_index(tokens, at);
+        extents.push_back({at, token ? tokens[*token].end : -1});
+      }
+      remove_items(tokens, extents, removed, edits);
+    }
+  }
+};
+
 void Resolver::insert_target(const Json& body, const Scope& scope, int target_item,
                              const Json& source, std::size_t source_count) {
   const Entry& target = scope.entries[static_cast<std::size_t>(
@@ -74,94 +100,84 @@ void Resolver::insert_target(const Json& body, const Scope& scope, int target_it
                                      [](const Column& c) { return c.seed; });
   if (!target.relation || !has_seeds) return;
   const auto& cols = body.contains("cols") ? list_at(body, "cols") : list_at(body, "targetList");
-  std::vector<const Json*> rows;
+  InsertRows rows;
   if (source.is_object() && source.value("op", "SETOP_NONE") == "SETOP_NONE")
-    for (const auto& row : list_at(source, "valuesLists")) rows.push_back(&list_items(row));
-  if (body.contains("values")) rows.push_back(&list_at(body, "values"));
-  auto all_default = [&](std::size_t k) {
-    return !rows.empty() && std::all_of(rows.begin(), rows.end(), [&](const Json* row) {
-      return k < row->size() && is_default((*row)[k]);
-    });
-  };
-  auto cut = [&](const std::vector<bool>& removed) {
-    for (const Json* row : rows) {
-      std::vector<Extent> extents;
-      for (const auto& value : *row) {
-        const int at = leftmost_location(value);
-        const auto token = token_index(tokens_, at);
-        extents.push_back({at, token ? tokens_[*token].end : -1});
-      }
-      remove_items(tokens_, extents, removed, out_.edits);
-    }
-  };
+    for (const auto& row : list_at(source, "valuesLists")) rows.rows.push_back(&list_items(row));
+  if (body.contains("values")) rows.rows.push_back(&list_at(body, "values"));
+  if (!cols.empty())
+    insert_named_columns(target, cols, rows);
+  else
+    insert_all_columns(target, rows, source, source_count);
+}
 
-  if (!cols.empty()) {
-    for (const Json* row : rows)
-      if (row->size() != cols.size()) return;  // PostgreSQL reports that itself, identically
-    std::size_t refused = none;
-    std::vector<bool> removed(cols.size(), false);
-    std::vector<Extent> names;
-    for (std::size_t k = 0; k < cols.size(); ++k) {
-      const auto& target_col = node_at(cols[k], "ResTarget");
-      const int at = target_col.value("location", -1);
-      const auto end = reference_end(tokens_, at, 1);
-      names.push_back({at, end ? *end : -1});
-      const std::size_t i = seeded_index(target, string_at(target_col, "name"));
-      if (i == none) continue;
-      if (!all_default(k))
-        refused = std::min(refused, i);
-      else if (!target.columns[i].physical)
-        removed[k] = true;
+void Resolver::insert_named_columns(const Entry& target, const Json& cols, const InsertRows& rows) {
+  for (const Json* row : rows.rows)
+    if (row->size() != cols.size()) return;  // PostgreSQL reports that itself, identically
+  std::size_t refused = none;
+  std::vector<bool> removed(cols.size(), false);
+  std::vector<Extent> names;
+  for (std::size_t k = 0; k < cols.size(); ++k) {
+    const auto& target_col = node_at(cols[k], "ResTarget");
+    const int at = target_col.value("location", -1);
+    const auto end = reference_end(tokens_, at, 1);
+    names.push_back({at, end ? *end : -1});
+    const std::size_t i = seeded_index(target, string_at(target_col, "name"));
+    if (i == none) continue;
+    if (!rows.all_default(k))
+      refused = std::min(refused, i);
+    else if (!target.columns[i].physical)
+      removed[k] = true;
+  }
+  if (refused != none)
+    return refuse(sqlstate::generated_always, not_default_message(target.columns[refused].name),
+                  generated_detail(target.columns[refused].name));
+  if (std::find(removed.begin(), removed.end(), true) == removed.end()) return;
+  if (std::all_of(removed.begin(), removed.end(), [](bool r) { return r; })) {
+    // Only DEFAULTs for attributes upstream lacks: insert DEFAULT into a real column instead.
+    const auto first = std::find_if(target.columns.begin(), target.columns.end(),
+                                    [](const Column& c) { return c.physical && !c.seed; });
+    if (first == target.columns.end() || names.front().end < 0) return;
+    out_.edits.push_back(
+        {names.front().begin, names.back().end, pg::quote_identifier(first->name)});
+    for (const Json* row : rows.rows) {
+      const int from = leftmost_location(row->front());
+      const auto last = token_index(tokens_, leftmost_location(row->back()));
+      if (from >= 0 && last) out_.edits.push_back({from, tokens_[*last].end, "DEFAULT"});
     }
-    if (refused != none)
-      return refuse(sqlstate::generated_always, not_default_message(target.columns[refused].name),
-                    generated_detail(target.columns[refused].name));
-    if (std::find(removed.begin(), removed.end(), true) == removed.end()) return;
-    if (std::all_of(removed.begin(), removed.end(), [](bool r) { return r; })) {
-      // Only DEFAULTs for attributes upstream lacks: insert DEFAULT into a real column instead.
-      const auto first = std::find_if(target.columns.begin(), target.columns.end(),
-                                      [](const Column& c) { return c.physical && !c.seed; });
-      if (first == target.columns.end() || names.front().end < 0) return;
-      out_.edits.push_back(
-          {names.front().begin, names.back().end, pg::quote_identifier(first->name)});
-      for (const Json* row : rows) {
-        const int from = leftmost_location(row->front());
-        const auto last = token_index(tokens_, leftmost_location(row->back()));
-        if (from >= 0 && last) out_.edits.push_back({from, tokens_[*last].end, "DEFAULT"});
-      }
-      return;
-    }
-    remove_items(tokens_, names, removed, out_.edits);
-    cut(removed);
     return;
   }
+  remove_items(tokens_, names, removed, out_.edits);
+  rows.cut(tokens_, removed, out_.edits);
+}
 
+void Resolver::insert_all_columns(const Entry& target, const InsertRows& rows, const Json& source,
+                                  std::size_t source_count) {
   std::size_t physical = 0;
   while (physical < target.columns.size() && target.columns[physical].physical) ++physical;
   const std::size_t total = target.columns.size();
   std::size_t first_seeded = 0;
   while (first_seeded < total && !target.columns[first_seeded].seed) ++first_seeded;
-  if (!rows.empty()) {
-    if (std::all_of(rows.begin(), rows.end(),
+  if (!rows.rows.empty()) {
+    if (std::all_of(rows.rows.begin(), rows.rows.end(),
                     [&](const Json* r) { return r->size() <= first_seeded; }))
       return;
-    const std::size_t width = rows[0]->size();
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-      if (rows[r]->size() != width)
+    const std::size_t width = rows.rows[0]->size();
+    for (const Json* row : rows.rows) {
+      if (row->size() != width)
         return fail(sqlstate::syntax_error, "VALUES lists must all be the same length", {},
-                    position_of(leftmost_location(*rows[r])));
+                    position_of(leftmost_location(*row)));
       if (width > total)
         return fail(sqlstate::syntax_error, "INSERT has more expressions than target columns", {},
-                    position_of(leftmost_location((*rows[r])[total])));
+                    position_of(leftmost_location((*row)[total])));
     }
     for (std::size_t k = first_seeded; k < width; ++k)
-      if (target.columns[k].seed && !all_default(k))
+      if (target.columns[k].seed && !rows.all_default(k))
         return refuse(sqlstate::generated_always, not_default_message(target.columns[k].name),
                       generated_detail(target.columns[k].name));
     if (width <= physical) return;
     std::vector<bool> removed(width, false);
     for (std::size_t k = physical; k < width; ++k) removed[k] = true;
-    if (physical > 0) cut(removed);
+    if (physical > 0) rows.cut(tokens_, removed, out_.edits);
     return;
   }
   if (source_count <= first_seeded) return;

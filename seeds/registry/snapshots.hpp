@@ -19,6 +19,7 @@
 #include "rewriter/catalog/seed_set.hpp"
 #include "seeds/control/control_connection.hpp"
 #include "seeds/registry/ddl_seed_request.hpp"
+#include "seeds/registry/snapshot_source.hpp"
 
 namespace seedproxy::seeds {
 
@@ -44,13 +45,13 @@ struct DatabaseSnapshot {
 // Whether a database can be watched at all: not the admin console's "seedproxy", not a template.
 [[nodiscard]] bool watchable_database(std::string_view database) noexcept;
 
-class SnapshotRegistry {
+class SnapshotRegistry : public SnapshotSource {
  public:
   // `instance` is this proxy's name in the registry (config.instance).
   SnapshotRegistry(ControlTarget target, std::string instance, double refresh_seconds);
   SnapshotRegistry(const SnapshotRegistry&) = delete;
   SnapshotRegistry& operator=(const SnapshotRegistry&) = delete;
-  ~SnapshotRegistry();
+  ~SnapshotRegistry() override;
 
   // Applies `seeds` to the registries once (like apply_seeds), loads every database they name,
   // then follows the registries in the background until destruction. Refused seeds are logged
@@ -73,21 +74,22 @@ class SnapshotRegistry {
 
   // Whether sessions to `database` need the resolver at all (every watchable database: seeds
   // may be registered by another proxy at any time).
-  [[nodiscard]] bool covers(std::string_view database) const noexcept;
+  [[nodiscard]] bool covers(std::string_view database) const noexcept override;
   // Starts following `database` if it is not followed yet. Returns 0 when a snapshot is already
   // published, otherwise a ticket for refreshed() that is answered by the first load.
-  std::uint64_t watch(std::string_view database) noexcept;
+  std::uint64_t watch(std::string_view database) noexcept override;
   // The newest snapshot, or null while none could be loaded yet.
   [[nodiscard]] std::shared_ptr<const DatabaseSnapshot> current(
-      std::string_view database) const noexcept;
+      std::string_view database) const noexcept override;
   // Asks for a reload soon (DDL was seen); never blocks the caller. Returns a ticket that
   // refreshed() accepts once a snapshot loaded after this request is published.
-  std::uint64_t request_refresh(std::string_view database) noexcept;
-  [[nodiscard]] bool refreshed(std::string_view database, std::uint64_t ticket) const noexcept;
+  std::uint64_t request_refresh(std::string_view database) noexcept override;
+  [[nodiscard]] bool refreshed(std::string_view database,
+                               std::uint64_t ticket) const noexcept override;
 
   // DDL seeds: hands `job` to the control thread, which runs register_ddl_seed_now() and then
   // sets job->done. Never blocks; a job submitted while stopping is never answered.
-  void submit_ddl_seed(std::shared_ptr<DdlSeedJob> job);
+  void submit_ddl_seed(std::shared_ptr<DdlSeedJob> job) override;
   // Validates one DDL seed and registers it, published in this proxy's snapshot before returning
   // (blocking: libpq on the calling thread; never call it on an I/O thread).
   [[nodiscard]] DdlSeedVerdict register_ddl_seed_now(const DdlSeedRequest& request);

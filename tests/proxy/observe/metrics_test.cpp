@@ -113,7 +113,10 @@ TEST_CASE("histogram buckets are cumulative and 'less than or equal'") {
   CHECK(s.sum_seconds == doctest::Approx(0.022001));
 }
 
-TEST_CASE("observer events appear in the exposition with Prometheus names and labels") {
+namespace {
+
+// One of each observer event (some twice), scraped with the fake sources.
+Exposition scrape_after_events() {
   proxy::ProxyStats stats;
   proxy::Observer& observer = stats;
   observer.client_accepted();
@@ -134,11 +137,27 @@ TEST_CASE("observer events appear in the exposition with Prometheus names and la
   observer.attribute_read("shop", "public.orders", "total");
   observer.attribute_read("shop", "public.orders", "tax");
   observer.protocol_error(proxy::Peer::client);
-
   proxy::Metrics metrics(stats, fake_sources());
-  const std::string text = metrics.scrape();
-  const Exposition e = parse(text);
+  return parse(metrics.scrape());
+}
 
+// The series of `family` for attribute `attribute` of shop's public.orders, with `more` labels
+// (",phase=\"virtual\"") after the entity's, in Prometheus's sorted label order.
+std::string orders_series(std::string_view family, std::string_view attribute,
+                          std::string_view more = {}) {
+  std::string out(family);
+  out += R"({attribute=")";
+  out += attribute;
+  out += R"(",database="shop",entity="public.orders")";
+  out += more;
+  out += "}";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("connection and upstream events: gauges, counters and the connect histogram") {
+  const Exposition e = scrape_after_events();
   CHECK(e.types.at("seedproxy_client_connections") == "gauge");
   CHECK(e.types.at("seedproxy_client_connections_total") == "counter");
   CHECK(sample(e, "seedproxy_client_connections") == 2);
@@ -149,96 +168,55 @@ TEST_CASE("observer events appear in the exposition with Prometheus names and la
   CHECK(sample(e, R"(seedproxy_upstream_connect_seconds_bucket{le="0.0001"})") == 0);
   CHECK(sample(e, R"(seedproxy_upstream_connect_seconds_bucket{le="0.0005"})") == 1);
   CHECK(sample(e, "seedproxy_upstream_connect_seconds_count") == 1);
+  CHECK(sample(e, R"(seedproxy_protocol_errors_total{peer="client"})") == 1);
+}
 
+TEST_CASE("statements: counted by kind, timed in a histogram per kind") {
+  const Exposition e = scrape_after_events();
   CHECK(sample(e, R"(seedproxy_statements_total{kind="simple_query"})") == 1);
   CHECK(sample(e, R"(seedproxy_statements_total{kind="extended_sync"})") == 1);
   CHECK(sample(e, R"(seedproxy_statements_total{kind="function_call"})") == 0);
   CHECK(e.types.at("seedproxy_statement_duration_seconds") == "histogram");
-  CHECK(
-      sample(e, R"(seedproxy_statement_duration_seconds_bucket{kind="simple_query",le="0.001"})") ==
-      1);
-  CHECK(
-      sample(e, R"(seedproxy_statement_duration_seconds_bucket{kind="extended_sync",le="2.5"})") ==
-      0);
-  CHECK(sample(e, R"(seedproxy_statement_duration_seconds_bucket{kind="extended_sync",le="5"})") ==
-        1);
-  CHECK(
-      sample(e, R"(seedproxy_statement_duration_seconds_bucket{kind="extended_sync",le="+Inf"})") ==
-      1);
-  CHECK(sample(e, R"(seedproxy_statement_duration_seconds_sum{kind="extended_sync"})") ==
-        doctest::Approx(3.0));
-  CHECK(sample(e, R"(seedproxy_statement_duration_seconds_count{kind="simple_query"})") == 1);
+  const std::string duration = "seedproxy_statement_duration_seconds";
+  CHECK(sample(e, duration + R"(_bucket{kind="simple_query",le="0.001"})") == 1);
+  CHECK(sample(e, duration + R"(_bucket{kind="extended_sync",le="2.5"})") == 0);
+  CHECK(sample(e, duration + R"(_bucket{kind="extended_sync",le="5"})") == 1);
+  CHECK(sample(e, duration + R"(_bucket{kind="extended_sync",le="+Inf"})") == 1);
+  CHECK(sample(e, duration + R"(_sum{kind="extended_sync"})") == doctest::Approx(3.0));
+  CHECK(sample(e, duration + R"(_count{kind="simple_query"})") == 1);
+}
 
+TEST_CASE("rewrites: cache hits and misses, duration; attribute reads by seed") {
+  const Exposition e = scrape_after_events();
   CHECK(sample(e, "seedproxy_rewrite_cache_hits_total") == 2);
   CHECK(sample(e, "seedproxy_rewrite_cache_misses_total") == 1);
   CHECK(sample(e, "seedproxy_rewrite_duration_seconds_count") == 3);
   CHECK(sample(e, R"(seedproxy_rewrite_duration_seconds_bucket{le="1e-05"})") == 2);
-  CHECK(sample(e, R"(seedproxy_protocol_errors_total{peer="client"})") == 1);
+  CHECK(sample(e, orders_series("seedproxy_attribute_reads_total", "total")) == 2);
+  CHECK(sample(e, orders_series("seedproxy_attribute_reads_total", "tax")) == 1);
+}
 
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_attribute_reads_total{attribute="total",database="shop",entity="public.orders"})") ==
-      2);
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_attribute_reads_total{attribute="tax",database="shop",entity="public.orders"})") ==
-      1);
-
-  // Seeds: one series per known phase, 1 for the current one.
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_seed_phase{attribute="total",database="shop",entity="public.orders",phase="virtual"})") ==
-      1);
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_seed_phase{attribute="total",database="shop",entity="public.orders",phase="materialized"})") ==
-      0);
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_seed_phase{attribute="tax",database="shop",entity="public.orders",phase="materializing"})") ==
-      1);
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_attribute_reads_in_window{attribute="total",database="shop",entity="public.orders"})") ==
-      42);
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_attribute_materialize_threshold_reads{attribute="total",database="shop",entity="public.orders"})") ==
-      100);
+TEST_CASE("seeds from the sources: phases, reads in the window, thresholds, materializations") {
+  const Exposition e = scrape_after_events();
+  // One series per known phase, 1 for the current one.
+  CHECK(sample(e, orders_series("seedproxy_seed_phase", "total", R"(,phase="virtual")")) == 1);
+  CHECK(sample(e, orders_series("seedproxy_seed_phase", "total", R"(,phase="materialized")")) == 0);
+  CHECK(sample(e, orders_series("seedproxy_seed_phase", "tax", R"(,phase="materializing")")) == 1);
+  CHECK(sample(e, orders_series("seedproxy_attribute_reads_in_window", "total")) == 42);
+  CHECK(sample(e, orders_series("seedproxy_attribute_materialize_threshold_reads", "total")) ==
+        100);
   // Only "threshold" policies have a threshold.
-  CHECK(
-      e.samples.count(
-          R"(seedproxy_attribute_materialize_threshold_reads{attribute="tax",database="shop",entity="public.orders"})") ==
-      0);
+  CHECK(e.samples.count(orders_series("seedproxy_attribute_materialize_threshold_reads", "tax")) ==
+        0);
 
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_materialization_rows_done{attribute="tax",database="shop",entity="public.orders"})") ==
-      2500);
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_materialization_rows_total{attribute="tax",database="shop",entity="public.orders"})") ==
-      10000);
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_materialization_rows_per_second{attribute="tax",database="shop",entity="public.orders"})") ==
-      500);
-  CHECK(
-      sample(
-          e,
-          R"(seedproxy_materialization_eta_seconds{attribute="tax",database="shop",entity="public.orders"})") ==
-      15);
+  CHECK(sample(e, orders_series("seedproxy_materialization_rows_done", "tax")) == 2500);
+  CHECK(sample(e, orders_series("seedproxy_materialization_rows_total", "tax")) == 10000);
+  CHECK(sample(e, orders_series("seedproxy_materialization_rows_per_second", "tax")) == 500);
+  CHECK(sample(e, orders_series("seedproxy_materialization_eta_seconds", "tax")) == 15);
+}
 
+TEST_CASE("process metrics: CPU, memory, descriptors, start time") {
+  const Exposition e = scrape_after_events();
   CHECK(sample(e, "process_cpu_seconds_total") >= 0);
   CHECK(sample(e, "process_resident_memory_bytes") > 0);
   CHECK(sample(e, "process_open_fds") >= 3);

@@ -1,0 +1,44 @@
+// What a session needs from the seed registry, as an interface a test can fake: the newest
+// snapshot of a database, following it and asking for a reload after DDL, and handing in DDL
+// seeds. SnapshotRegistry (snapshots.hpp) implements it; sessions see nothing else of it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace seedproxy::seeds {
+
+// Defined with the registry (snapshots.hpp) and ddl_seed_request.hpp; a session that reads a
+// snapshot's fields includes those.
+struct DatabaseSnapshot;
+struct DdlSeedJob;
+
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+
+  // Whether sessions to `database` need the resolver at all.
+  [[nodiscard]] virtual bool covers(std::string_view database) const noexcept = 0;
+  // Starts following `database` if it is not followed yet. Returns 0 when a snapshot is already
+  // published, otherwise a ticket for refreshed() that is answered by the first load.
+  virtual std::uint64_t watch(std::string_view database) noexcept = 0;
+  // The newest snapshot, or null while none could be loaded yet. Any thread, never blocks.
+  [[nodiscard]] virtual std::shared_ptr<const DatabaseSnapshot> current(
+      std::string_view database) const noexcept = 0;
+  // Asks for a reload soon (DDL was seen); never blocks. Returns a ticket that refreshed()
+  // accepts once a snapshot loaded after this request is published.
+  virtual std::uint64_t request_refresh(std::string_view database) noexcept = 0;
+  [[nodiscard]] virtual bool refreshed(std::string_view database,
+                                       std::uint64_t ticket) const noexcept = 0;
+  // Hands a DDL seed to whoever registers it; `job->verdict` is filled in, then `job->done` set.
+  // Never blocks; a job submitted while stopping is never answered.
+  virtual void submit_ddl_seed(std::shared_ptr<DdlSeedJob> job) = 0;
+
+ protected:
+  SnapshotSource() = default;
+  SnapshotSource(const SnapshotSource&) = default;
+  SnapshotSource& operator=(const SnapshotSource&) = default;
+};
+
+}  // namespace seedproxy::seeds

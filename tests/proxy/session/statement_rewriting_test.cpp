@@ -1,0 +1,388 @@
+// StatementRewriting against a fake SnapshotSource, message by message as the session hands
+// them over: the refusal swap, re-Parse of stale named statements, pipeline bookkeeping across
+// errors, search_path tracking, DDL noticed, reads counted per execution. No sockets, no database.
+#include "proxy/session/statement_rewriting.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "common/sqlstate.hpp"
+#include "proxy/observe/observer.hpp"
+#include "proxy/wire/backend_views.hpp"
+#include "proxy/wire/frontend_views.hpp"
+#include "rewriter/splice/rewriter.hpp"
+#include "tests/proxy/session/fake_snapshots.hpp"
+
+namespace {
+
+using namespace seedproxy;
+using namespace seedproxy::test;
+using proxy::StatementRewriting;
+using rewriter::Phase;
+
+constexpr std::size_t max_statement_bytes = 1u << 20;
+constexpr std::string_view select_score = "SELECT risk_score FROM account WHERE id = $1";
+
+std::vector<rewriter::Relation> bank(bool with_column = false) {
+  std::vector<std::string> columns{"id", "owner", "balance", "credit_limit"};
+  if (with_column) columns.emplace_back("risk_score");  // added by materialization
+  return {{"public", "account", columns}};
+}
+rewriter::SeedDefinition risk_score(Phase phase = Phase::virtual_) {
+  return {"public", "account", "risk_score", "numeric", "balance / 1000.0", phase};
+}
+
+// The snapshot where clients read risk_score through the proxy's expression...
+std::uint64_t publish_virtual(FakeSnapshots& snapshots) {
+  return snapshots.publish(bank(), {risk_score()});
+}
+// ...and the one where it is a real column the proxy leaves alone.
+std::uint64_t publish_materialized(FakeSnapshots& snapshots) {
+  return snapshots.publish(bank(true), {risk_score(Phase::materialized)});
+}
+
+// The whole message as the session hands it over.
+std::optional<ByteVector> client(StatementRewriting& rewriting, const ByteVector& message) {
+  return rewriting.client_message(message);
+}
+bool dropped(StatementRewriting& rewriting, const ByteVector& message) {
+  return rewriting.drop_server_message(message);
+}
+std::optional<ByteVector> server(StatementRewriting& rewriting, const ByteVector& message) {
+  return rewriting.server_message(message);
+}
+
+std::string query_text(const ByteVector& message) {
+  const auto messages = split_messages(message);
+  REQUIRE(messages.size() == 1);
+  REQUIRE(messages[0].type == 'Q');
+  const auto view = protocol::read_query(messages[0].bytes());
+  REQUIRE(view);
+  return std::string(view->sql);
+}
+
+struct Observed final : proxy::Observer {
+  std::vector<std::string> reads;  // "database entity attribute"
+  int rewrites = 0;
+  void client_accepted() noexcept override {}
+  void client_refused() noexcept override {}
+  void client_closed() noexcept override {}
+  void upstream_connected(Duration) noexcept override {}
+  void upstream_error(proxy::UpstreamStage) noexcept override {}
+  void statement_started(proxy::StatementKind) noexcept override {}
+  void statement_finished(proxy::StatementKind, Duration) noexcept override {}
+  void statement_rewritten(Duration, bool) noexcept override { ++rewrites; }
+  void attribute_read(std::string_view database, std::string_view entity,
+                      std::string_view attribute) noexcept override {
+    reads.push_back(std::string(database) + " " + std::string(entity) + " " +
+                    std::string(attribute));
+  }
+  void protocol_error(proxy::Peer) noexcept override {}
+};
+
+}  // namespace
+
+TEST_CASE("a write to a seed goes out as the marker statement; its 42703 comes back as 428C9") {
+  FakeSnapshots snapshots;
+  publish_virtual(snapshots);
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+
+  const auto sent = client(rewriting, query("INSERT INTO account (id, risk_score) VALUES (1, 2)"));
+  REQUIRE(sent);
+  const auto text = query_text(*sent);
+  CHECK(text.find("INSERT") == std::string::npos);  // the write itself never reaches PostgreSQL
+  const auto marker = quoted_name_from(text, rewriter::refusal_marker_prefix);
+
+  // Errors that are not about the marker pass untouched, and leave the refusal remembered.
+  CHECK_FALSE(server(rewriting,
+                     server_error(sqlstate::undefined_column, "column \"nope\" does not exist")));
+  CHECK_FALSE(
+      server(rewriting, server_error(sqlstate::undefined_column,
+                                     "column \"" + std::string(rewriter::refusal_marker_prefix) +
+                                         "999999\" does not exist")));
+  CHECK_FALSE(server(rewriting, server_error("23505", "column \"" + marker + "\" is a marker")));
+
+  const auto swapped = server(rewriting, server_error(sqlstate::undefined_column,
+                                                      "column \"" + marker + "\" does not exist"));
+  REQUIRE(swapped);
+  const auto messages = split_messages(*swapped);
+  REQUIRE(types_of(messages) == "E");
+  const auto fields = protocol::read_error_notice(messages[0].bytes());
+  REQUIRE(fields);
+  CHECK(fields->severity == "ERROR");
+  CHECK(fields->code == sqlstate::generated_always);
+  CHECK(fields->message == "cannot insert a non-DEFAULT value into column \"risk_score\"");
+  CHECK(fields->detail == "Column \"risk_score\" is a generated column.");
+  CHECK(fields->message.find(rewriter::refusal_marker_prefix) == std::string_view::npos);
+
+  // Swapped once: the same error again is PostgreSQL's own.
+  CHECK_FALSE(server(rewriting, server_error(sqlstate::undefined_column,
+                                             "column \"" + marker + "\" does not exist")));
+}
+
+TEST_CASE("a refused Parse keeps its name and parameter types; the error is swapped later") {
+  FakeSnapshots snapshots;
+  publish_virtual(snapshots);
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+
+  const auto message = Body()
+                           .cstring("upd")
+                           .cstring("UPDATE account SET risk_score = $1 WHERE id = $2")
+                           .u16(2)
+                           .u32(1700)
+                           .u32(23)
+                           .message('P');
+  const auto sent = client(rewriting, message);
+  REQUIRE(sent);
+  const auto messages = split_messages(*sent);
+  REQUIRE(types_of(messages) == "P");
+  const auto parse = protocol::read_parse(messages[0].bytes());
+  REQUIRE(parse);
+  CHECK(parse->name == "upd");
+  CHECK(parse->parameter_count == 2);
+  const auto original = protocol::read_parse(protocol::Bytes(message).subspan(5));
+  REQUIRE(original);
+  CHECK(std::equal(parse->parameter_types.begin(), parse->parameter_types.end(),
+                   original->parameter_types.begin(), original->parameter_types.end()));
+  const auto marker = quoted_name_from(parse->sql, rewriter::refusal_marker_prefix);
+
+  CHECK_FALSE(client(rewriting, sync_message()));
+  // PostgreSQL fails the Parse at parse analysis: the ErrorResponse comes before ReadyForQuery.
+  const auto error =
+      server_error(sqlstate::undefined_column, "column \"" + marker + "\" does not exist");
+  CHECK_FALSE(dropped(rewriting, error));
+  const auto swapped = server(rewriting, error);
+  REQUIRE(swapped);
+  const auto answer = split_messages(*swapped);
+  REQUIRE(types_of(answer) == "E");
+  const auto fields = protocol::read_error_notice(answer[0].bytes());
+  REQUIRE(fields);
+  CHECK(fields->code == sqlstate::generated_always);
+  CHECK(fields->message == "column \"risk_score\" can only be updated to DEFAULT");
+  CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+}
+
+TEST_CASE("a named statement prepared under an older snapshot is re-Parsed before Bind/Describe") {
+  FakeSnapshots snapshots;
+  publish_virtual(snapshots);
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+
+  const auto first = client(rewriting, parse("s1", select_score));
+  REQUIRE(first);  // the virtual attribute became its expression
+  const auto virtual_text =
+      std::string(protocol::read_parse(split_messages(*first)[0].bytes())->sql);
+  CHECK(virtual_text.find("balance") != std::string::npos);
+  CHECK_FALSE(client(rewriting, sync_message()));
+  CHECK_FALSE(dropped(rewriting, parse_complete()));  // the client's own ParseComplete
+  CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+
+  SUBCASE("Bind after the seed materialized: Close + Parse of the client's text, then its Bind") {
+    publish_materialized(snapshots);
+    const auto message = bind("", "s1");
+    const auto sent = client(rewriting, message);
+    REQUIRE(sent);
+    const auto messages = split_messages(*sent);
+    REQUIRE(types_of(messages) == "CPB");
+    const auto close = protocol::read_close(messages[0].bytes());
+    REQUIRE(close);
+    CHECK(close->target == protocol::Target::statement);
+    CHECK(close->name == "s1");
+    const auto reparse = protocol::read_parse(messages[1].bytes());
+    REQUIRE(reparse);
+    CHECK(reparse->name == "s1");
+    CHECK(reparse->sql == select_score);  // the column is real now: the client's own text
+    CHECK(messages[2].body == ByteVector(message.begin() + 5, message.end()));  // Bind as sent
+    CHECK_FALSE(client(rewriting, execute("")));
+    CHECK_FALSE(client(rewriting, sync_message()));
+
+    // The answers to the injected Close and Parse never reach the client; the rest do.
+    CHECK(dropped(rewriting, close_complete()));
+    CHECK(dropped(rewriting, parse_complete()));
+    CHECK_FALSE(server(rewriting, command_complete("SELECT 1")));
+    CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+
+    // Up to date now: the next Bind goes as sent.
+    CHECK_FALSE(client(rewriting, bind("", "s1")));
+  }
+
+  SUBCASE("Describe after a change: the re-Parse comes before the Describe") {
+    publish_materialized(snapshots);
+    const auto sent = client(rewriting, describe_statement("s1"));
+    REQUIRE(sent);
+    const auto messages = split_messages(*sent);
+    REQUIRE(types_of(messages) == "CPD");
+    CHECK(protocol::read_parse(messages[1].bytes())->sql == select_score);
+    CHECK_FALSE(client(rewriting, sync_message()));
+    CHECK(dropped(rewriting, close_complete()));
+    CHECK(dropped(rewriting, parse_complete()));
+    CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+  }
+
+  SUBCASE("a new snapshot that resolves the text the same way: nothing injected") {
+    publish_virtual(snapshots);
+    CHECK_FALSE(client(rewriting, bind("", "s1")));
+    CHECK_FALSE(client(rewriting, describe_statement("s1")));
+  }
+
+  SUBCASE("the unnamed statement and statements closed by the client are not re-Parsed") {
+    CHECK(client(rewriting, parse("", select_score)));
+    CHECK_FALSE(client(rewriting, close_statement("s1")));
+    CHECK_FALSE(client(rewriting, sync_message()));
+    CHECK_FALSE(dropped(rewriting, parse_complete()));
+    CHECK_FALSE(dropped(rewriting, close_complete()));
+    CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+    publish_materialized(snapshots);
+    CHECK_FALSE(client(rewriting, bind("", "")));
+    CHECK_FALSE(client(rewriting, bind("", "s1")));
+  }
+}
+
+TEST_CASE("an error before Sync skips the injected Close and Parse; the next Bind re-Parses") {
+  FakeSnapshots snapshots;
+  publish_virtual(snapshots);
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+  REQUIRE(client(rewriting, parse("s1", select_score)));
+  CHECK_FALSE(client(rewriting, sync_message()));
+  CHECK_FALSE(dropped(rewriting, parse_complete()));
+  CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+
+  publish_materialized(snapshots);
+  // One pipeline: a Parse PostgreSQL rejects, then a Bind of the stale statement (re-Parse
+  // injected behind the failing Parse), Execute, Sync.
+  CHECK_FALSE(client(rewriting, parse("", "SELEC 1")));
+  const auto first = client(rewriting, bind("", "s1"));
+  REQUIRE(first);
+  CHECK(types_of(split_messages(*first)) == "CPB");
+  CHECK_FALSE(client(rewriting, execute("")));
+  CHECK_FALSE(client(rewriting, sync_message()));
+  // PostgreSQL answers the bad Parse with an error and skips everything up to Sync, the injected
+  // Close and Parse included: it still holds the old text under "s1".
+  CHECK_FALSE(dropped(rewriting,
+                      server_error(sqlstate::syntax_error, "syntax error at or near \"SELEC\"")));
+  CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+
+  // So the next Bind re-Parses again, though the snapshot has not changed since.
+  const auto second = client(rewriting, bind("", "s1"));
+  REQUIRE(second);
+  CHECK(types_of(split_messages(*second)) == "CPB");
+  CHECK_FALSE(client(rewriting, execute("")));
+  CHECK_FALSE(client(rewriting, parse("s2", "SELECT 2")));
+  CHECK_FALSE(client(rewriting, sync_message()));
+  CHECK(dropped(rewriting, close_complete()));
+  CHECK(dropped(rewriting, parse_complete()));
+  // The client's own Parse of s2 in the same batch: answered, and forwarded.
+  CHECK_FALSE(dropped(rewriting, parse_complete()));
+  CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+  CHECK_FALSE(client(rewriting, bind("", "s1")));
+}
+
+TEST_CASE("search_path: SET moves unqualified names, RESET returns to the startup value") {
+  FakeSnapshots snapshots;
+  snapshots.publish({{"ledger", "entry", {"id", "amount"}}},
+                    {{"ledger", "entry", "cents", "bigint", "amount * 100", Phase::virtual_}});
+  const auto select = query("SELECT cents FROM entry");
+
+  SUBCASE("from the default \"$user\", public") {
+    StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+    CHECK(rewriting.search_path() == std::vector<std::string>{"alice", "public"});
+    CHECK_FALSE(client(rewriting, select));  // entry is not on the path: PostgreSQL's error
+
+    CHECK_FALSE(client(rewriting, query("SET search_path TO ledger, public")));
+    CHECK(rewriting.search_path() == std::vector<std::string>{"ledger", "public"});
+    const auto sent = client(rewriting, select);
+    REQUIRE(sent);
+    CHECK(query_text(*sent).find("amount") != std::string::npos);
+
+    CHECK_FALSE(client(rewriting, query("RESET search_path")));
+    CHECK(rewriting.search_path() == std::vector<std::string>{"alice", "public"});
+    CHECK_FALSE(client(rewriting, select));
+
+    // A Parse of SET counts too (it is executed by the Execute that follows).
+    CHECK_FALSE(client(rewriting, parse("", "SET search_path = ledger")));
+    CHECK(rewriting.search_path() == std::vector<std::string>{"ledger"});
+  }
+
+  SUBCASE("from the startup packet's search_path") {
+    StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes,
+                                 std::string("ledger, \"$user\""));
+    CHECK(rewriting.search_path() == std::vector<std::string>{"ledger", "alice"});
+    CHECK(client(rewriting, select));
+    CHECK_FALSE(client(rewriting, query("SET search_path = public")));
+    CHECK_FALSE(client(rewriting, select));
+    CHECK_FALSE(client(rewriting, query("RESET search_path")));
+    CHECK(rewriting.search_path() == std::vector<std::string>{"ledger", "alice"});
+  }
+
+  SUBCASE("SET LOCAL lasts until ReadyForQuery says the transaction ended") {
+    StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+    CHECK_FALSE(client(rewriting, query("BEGIN")));
+    CHECK_FALSE(server(rewriting, ready_for_query('T')));
+    CHECK_FALSE(client(rewriting, query("SET LOCAL search_path = ledger")));
+    CHECK(rewriting.search_path() == std::vector<std::string>{"ledger"});
+    CHECK_FALSE(server(rewriting, ready_for_query('T')));
+    CHECK(client(rewriting, select));                      // still in the transaction
+    CHECK_FALSE(server(rewriting, ready_for_query('E')));  // failed: still in it
+    CHECK(rewriting.search_path() == std::vector<std::string>{"ledger"});
+    CHECK_FALSE(client(rewriting, query("COMMIT")));
+    CHECK_FALSE(server(rewriting, ready_for_query('I')));
+    CHECK(rewriting.search_path() == std::vector<std::string>{"alice", "public"});
+    CHECK_FALSE(client(rewriting, select));
+  }
+}
+
+TEST_CASE("DDL in a CommandComplete asks for a reload; statements wait until it is published") {
+  FakeSnapshots snapshots;
+  // No snapshot yet: the first session starts following the database and waits for it.
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+  CHECK(snapshots.watches == 1);
+  CHECK(rewriting.catalog_pending());
+  publish_virtual(snapshots);
+  snapshots.answer_refreshes();
+  CHECK_FALSE(rewriting.catalog_pending());
+
+  for (const auto* tag : {"SELECT 1", "INSERT 0 1", "SET", "COMMIT"})
+    CHECK_FALSE(server(rewriting, command_complete(tag)));
+  CHECK(snapshots.refreshes_requested.empty());
+  CHECK_FALSE(rewriting.catalog_pending());
+
+  for (const auto* tag : {"ALTER TABLE", "CREATE TABLE", "DROP TABLE", "IMPORT FOREIGN SCHEMA"}) {
+    CAPTURE(tag);
+    CHECK_FALSE(server(rewriting, command_complete(tag)));
+    CHECK(rewriting.catalog_pending());
+    snapshots.answer_refreshes();
+    CHECK_FALSE(rewriting.catalog_pending());
+  }
+  CHECK(snapshots.refreshes_requested == std::vector<std::string>(4, "app"));
+}
+
+TEST_CASE("reads of a seed are counted once per executed statement") {
+  FakeSnapshots snapshots;
+  publish_virtual(snapshots);
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+  Observed observed;
+  rewriting.set_observer(observed);
+
+  REQUIRE(client(rewriting, query("SELECT risk_score, risk_score + 1 FROM account")));
+  CHECK(observed.reads == std::vector<std::string>{"app public.account risk_score"});
+
+  // Extended protocol: counted at Execute, not at Parse or Bind; a portal executed again (a
+  // suspended one) is the same execution.
+  observed.reads.clear();
+  REQUIRE(client(rewriting, parse("s1", select_score)));
+  CHECK_FALSE(client(rewriting, bind("p1", "s1")));
+  CHECK(observed.reads.empty());
+  CHECK_FALSE(client(rewriting, execute("p1")));
+  CHECK_FALSE(client(rewriting, execute("p1")));
+  CHECK(observed.reads.size() == 1);
+  CHECK_FALSE(client(rewriting, bind("", "s1")));
+  CHECK_FALSE(client(rewriting, execute("")));
+  CHECK(observed.reads.size() == 2);
+  // A statement that reads no seed counts nothing.
+  CHECK_FALSE(client(rewriting, parse("plain", "SELECT id FROM account")));
+  CHECK_FALSE(client(rewriting, bind("", "plain")));
+  CHECK_FALSE(client(rewriting, execute("")));
+  CHECK(observed.reads.size() == 2);
+  CHECK(observed.rewrites >= 3);
+}
