@@ -42,6 +42,7 @@ Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
       entry.relation = true;
       entry.schema = relation->schema;
       entry.columns_known = true;
+      entry.table_width = relation->columns.size();
       const auto seeds = request_.seeds.live_for(relation->schema, relation->name);
       entry.columns.reserve(relation->columns.size() + seeds.size());
       for (const auto& name : relation->columns) {
@@ -160,6 +161,7 @@ void Resolver::wrap(const Json& range_var, Entry& entry) {
     column.physical = true;
   }
   entry.wrap_location = -1;
+  entry.wrapped = true;
 }
 
 void Resolver::request_wrap(const Scope& scope, int entry) {
@@ -177,101 +179,133 @@ void Resolver::request_wraps_under(const Scope& scope, int item) {
     if (side >= 0) request_wraps_under(scope, side);
 }
 
+int Resolver::relation_item(const Json& range_var, Scope& scope) {
+  Entry entry = relation_entry(range_var, scope);
+  if (entry.relation) entry.wrap_location = range_var.value("location", -1);
+  if (wrapped_.count(entry.wrap_location))
+    wrap(range_var, entry);
+  else
+    trim_alias_columns(range_var, entry);
+  return scope.add_leaf(std::move(entry));
+}
+
+int Resolver::subselect_item(const Json& body, Scope& scope) {
+  Entry entry;
+  const auto& subquery = node_at(node_at(body, "subquery"), "SelectStmt");
+  std::vector<std::string> names;
+  if (body.value("lateral", false)) {
+    names = select(subquery, &scope, &entry.columns_known);
+  } else {
+    // Without LATERAL a subquery sees the outer levels and the CTEs, not its siblings.
+    Scope barrier;
+    barrier.parent = scope.parent;
+    barrier.ctes = scope.ctes;
+    names = select(subquery, &barrier, &entry.columns_known);
+  }
+  for (auto& name : names) entry.columns.push_back({std::move(name), nullptr, true, {}});
+  apply_alias(body, entry);
+  return scope.add_leaf(std::move(entry));
+}
+
+int Resolver::join_item(const Json& body, Scope& scope) {
+  const auto saved = scope.visible;
+  const int left = from_item(node_at(body, "larg"), scope);
+  scope.visible.push_back(left);  // a LATERAL right side sees the left one
+  const int right = from_item(node_at(body, "rarg"), scope);
+  scope.visible = saved;
+  Item join;
+  join.left = left;
+  join.right = right;
+  join.join_type = body.value("jointype", "JOIN_INNER");
+  join.alias = string_at(node_at(body, "alias"), "aliasname");
+  for (const auto& name : list_at(node_at(body, "alias"), "colnames"))
+    join.renamed.push_back(string_at(node_at(name, "String"), "sval"));
+  join.using_alias = string_at(node_at(body, "join_using_alias"), "aliasname");
+  for (const auto& name : list_at(body, "usingClause"))
+    join.merged.push_back(string_at(node_at(name, "String"), "sval"));
+  if (body.value("isNatural", false)) {
+    const auto right_columns = scope.columns_of(right);
+    for (const auto& column : scope.columns_of(left))
+      if (std::any_of(right_columns.begin(), right_columns.end(),
+                      [&](const ItemColumn& c) { return c.name == column.name; }) &&
+          std::find(join.merged.begin(), join.merged.end(), column.name) == join.merged.end())
+        join.merged.push_back(column.name);
+  }
+  // Merging on a seeded attribute needs it as a real column of its side.
+  for (const int side : {left, right})
+    for (const auto& column : scope.columns_of(side))
+      if (column.entry >= 0 &&
+          std::find(join.merged.begin(), join.merged.end(), column.name) != join.merged.end() &&
+          scope.entries[static_cast<std::size_t>(column.entry)].columns[column.index].rewritten())
+        request_wrap(scope, column.entry);
+  // ON sees exactly the two sides of its join.
+  scope.visible = {left, right};
+  if (const auto it = body.find("quals"); it != body.end()) expression(*it, scope);
+  scope.visible = saved;
+  const int index = scope.add_join(std::move(join));
+  // An alias list that reaches a seeded column renames it, so the column must exist in the
+  // join: the tables under it are read through derived tables that carry their seeds.
+  const auto& renamed = scope.items[static_cast<std::size_t>(index)].renamed;
+  const auto columns = scope.columns_of(index);
+  for (std::size_t i = 0; i < renamed.size() && i < columns.size(); ++i)
+    if (columns[i].entry >= 0 && scope.entries[static_cast<std::size_t>(columns[i].entry)]
+                                     .columns[columns[i].index]
+                                     .rewritten()) {
+      request_wraps_under(scope, index);
+      break;
+    }
+  return index;
+}
+
+int Resolver::function_item(const Json& body, Scope& scope) {
+  Entry entry;
+  // Functions in FROM are implicitly LATERAL.
+  for (const auto& function : list_at(body, "functions")) expression(function, scope);
+  // Without an alias the entry is named after its first function as FigureColname names it:
+  // coalesce(…), greatest(…), CURRENT_DATE and CAST(…) are not FuncCalls.
+  const auto& functions = list_at(body, "functions");
+  if (!functions.empty() && !list_items(functions[0]).empty())
+    entry.refname = figure_colname(list_items(functions[0])[0]);
+  apply_alias(body, entry);
+  return scope.add_leaf(std::move(entry));
+}
+
+// Table samples, XMLTABLE and friends: visible by alias, columns of a relation if any.
+int Resolver::other_item(std::string_view kind, const Json& body, Scope& scope) {
+  Entry entry;
+  if (kind == "RangeTableFunc") entry.refname = "xmltable";  // PostgreSQL's name without alias
+  for (const auto& [key, child] : body.items()) {
+    if (key == "relation") {
+      for_tagged(child, [&](std::string_view inner, const Json& range_var) {
+        if (inner == "RangeVar") {
+          entry = relation_entry(range_var, scope);
+          trim_alias_columns(range_var, entry);
+        }
+      });
+    } else if (key != "alias") {
+      expression(child, scope);
+    }
+  }
+  apply_alias(body, entry);
+  return scope.add_leaf(std::move(entry));
+}
+
 int Resolver::from_item(const Json& node, Scope& scope) {
   int result = -1;
   const Depth depth(*this);
   if (depth.too_deep()) return result;
   for_tagged(node, [&](std::string_view kind, const Json& body) {
     if (failed()) return;
-    if (kind == "RangeVar") {
-      Entry entry = relation_entry(body, scope);
-      if (entry.relation) entry.wrap_location = body.value("location", -1);
-      if (wrapped_.count(entry.wrap_location))
-        wrap(body, entry);
-      else
-        trim_alias_columns(body, entry);
-      result = scope.add_leaf(std::move(entry));
-    } else if (kind == "RangeSubselect") {
-      Entry entry;
-      const auto& subquery = node_at(node_at(body, "subquery"), "SelectStmt");
-      std::vector<std::string> names;
-      if (body.value("lateral", false)) {
-        names = select(subquery, &scope, &entry.columns_known);
-      } else {
-        // Without LATERAL a subquery sees the outer levels and the CTEs, not its siblings.
-        Scope barrier;
-        barrier.parent = scope.parent;
-        barrier.ctes = scope.ctes;
-        names = select(subquery, &barrier, &entry.columns_known);
-      }
-      for (auto& name : names) entry.columns.push_back({std::move(name), nullptr, true, {}});
-      apply_alias(body, entry);
-      result = scope.add_leaf(std::move(entry));
-    } else if (kind == "JoinExpr") {
-      const auto saved = scope.visible;
-      const int left = from_item(node_at(body, "larg"), scope);
-      scope.visible.push_back(left);  // a LATERAL right side sees the left one
-      const int right = from_item(node_at(body, "rarg"), scope);
-      scope.visible = saved;
-      Item join;
-      join.left = left;
-      join.right = right;
-      join.join_type = body.value("jointype", "JOIN_INNER");
-      join.alias = string_at(node_at(body, "alias"), "aliasname");
-      join.using_alias = string_at(node_at(body, "join_using_alias"), "aliasname");
-      for (const auto& name : list_at(body, "usingClause"))
-        join.merged.push_back(string_at(node_at(name, "String"), "sval"));
-      if (body.value("isNatural", false)) {
-        const auto right_columns = scope.columns_of(right);
-        for (const auto& column : scope.columns_of(left))
-          if (std::any_of(right_columns.begin(), right_columns.end(),
-                          [&](const ItemColumn& c) { return c.name == column.name; }) &&
-              std::find(join.merged.begin(), join.merged.end(), column.name) == join.merged.end())
-            join.merged.push_back(column.name);
-      }
-      // Merging on a seeded attribute needs it as a real column of its side.
-      for (const int side : {left, right})
-        for (const auto& column : scope.columns_of(side))
-          if (column.entry >= 0 &&
-              std::find(join.merged.begin(), join.merged.end(), column.name) != join.merged.end() &&
-              scope.entries[static_cast<std::size_t>(column.entry)]
-                  .columns[column.index]
-                  .rewritten())
-            request_wrap(scope, column.entry);
-      // ON sees exactly the two sides of its join.
-      scope.visible = {left, right};
-      if (const auto it = body.find("quals"); it != body.end()) expression(*it, scope);
-      scope.visible = saved;
-      result = scope.add_join(std::move(join));
-    } else if (kind == "RangeFunction") {
-      Entry entry;
-      // Functions in FROM are implicitly LATERAL.
-      for (const auto& function : list_at(body, "functions")) expression(function, scope);
-      const auto& functions = list_at(body, "functions");
-      if (!functions.empty() && !list_items(functions[0]).empty()) {
-        const auto& names = list_at(node_at(list_items(functions[0])[0], "FuncCall"), "funcname");
-        if (!names.empty()) entry.refname = string_at(node_at(names.back(), "String"), "sval");
-      }
-      apply_alias(body, entry);
-      result = scope.add_leaf(std::move(entry));
-    } else {
-      // Table samples, XMLTABLE and friends: visible by alias, columns of a relation if any.
-      Entry entry;
-      for (const auto& [key, child] : body.items()) {
-        if (key == "relation") {
-          for_tagged(child, [&](std::string_view inner, const Json& range_var) {
-            if (inner == "RangeVar") {
-              entry = relation_entry(range_var, scope);
-              trim_alias_columns(range_var, entry);
-            }
-          });
-        } else if (key != "alias") {
-          expression(child, scope);
-        }
-      }
-      apply_alias(body, entry);
-      result = scope.add_leaf(std::move(entry));
-    }
+    if (kind == "RangeVar")
+      result = relation_item(body, scope);
+    else if (kind == "RangeSubselect")
+      result = subselect_item(body, scope);
+    else if (kind == "JoinExpr")
+      result = join_item(body, scope);
+    else if (kind == "RangeFunction")
+      result = function_item(body, scope);
+    else
+      result = other_item(kind, body, scope);
   });
   return result;
 }

@@ -75,7 +75,10 @@ void Resolver::expression(const Json& node, Scope& scope) {
       return;
     }
     if (it.key() == "SubLink") {
-      if (const auto test = body.find("testexpr"); test != body.end()) expression(*test, scope);
+      if (const auto test = body.find("testexpr"); test != body.end()) {
+        const UseRows operand(*this, RowUse::physical);
+        expression(*test, scope);
+      }
       select(node_at(node_at(body, "subselect"), "SelectStmt"), &scope);
       return;
     }
@@ -85,10 +88,15 @@ void Resolver::expression(const Json& node, Scope& scope) {
     }
   }
   // Step through a node's tag and its body in one frame: long operator chains nest deeply.
-  const Json& body =
-      node.size() == 1 && node.begin().value().is_object() ? node.begin().value() : node;
+  const bool tagged = node.size() == 1 && node.begin().value().is_object();
+  const Json& body = tagged ? node.begin().value() : node;
+  const RowUse use = row_use_;
   for (const auto& [key, child] : body.items())
-    if (child.is_structured()) expression(child, scope);
+    if (child.is_structured()) {
+      row_use_ = tagged ? child_row_use(node.begin().key(), key, body, use) : use;
+      expression(child, scope);
+    }
+  row_use_ = use;
 }
 
 bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
@@ -100,12 +108,9 @@ bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
       column = !level->visible_named(names[0]).empty();
     for (Scope* level = &scope; level && !column && names.size() == 1; level = level->parent)
       if (const auto named = level->find_named(names)) {
-        if (named->entry >= 0 &&
-            level->entries[static_cast<std::size_t>(named->entry)].wrap_location < 0)
-          return whole_row(view, *level, named->entry, scope);
-        if (named->entry >= 0)
-          request_wraps_under(*level, level->entries[static_cast<std::size_t>(named->entry)].item);
-        else if (!named->using_alias)
+        if (named->entry >= 0) return whole_row_reference(view, *level, named->entry, scope);
+        // A join's whole row is a record either way; shown, it carries the seeds.
+        if (!named->using_alias && row_use_ == RowUse::shown)
           request_wraps_under(*level, named->join);
         break;
       }
@@ -162,40 +167,6 @@ bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
   return false;
 }
 
-// A whole-row reference to an entry that cannot be read through a derived table (the target of
-// INSERT / UPDATE / DELETE, a table sample) becomes a row built from the entry's columns and
-// attributes: "(SELECT "a_row" FROM (SELECT "a".*, <attributes>) "a_row")".
-bool Resolver::whole_row(const ColumnRefView& view, const Scope& level, int entry,
-                         const Scope& at) {
-  const Entry& e = level.entries[static_cast<std::size_t>(entry)];
-  if (std::none_of(e.columns.begin(), e.columns.end(),
-                   [](const Column& c) { return c.rewritten(); }))
-    return false;
-  const auto end = end_after_tokens(tokens_, view.location, view.star ? 3 : 1);
-  if (!end) return false;
-  std::string columns;
-  const bool spelled = std::any_of(e.columns.begin(), e.columns.end(),
-                                   [](const Column& c) { return c.spelled_out(); });
-  for (std::size_t i = 0; i < e.columns.size(); ++i) {
-    const Column& c = e.columns[i];
-    std::optional<std::string> piece;
-    if (c.rewritten())
-      piece = bind(level, entry, i, at, true);
-    else if (spelled)
-      piece = pg::quote_identifier(e.refname) + "." + pg::quote_identifier(c.name);
-    else
-      continue;
-    if (!piece) return false;
-    columns += ", " + *piece;
-  }
-  const std::string row = pg::quote_identifier(e.refname + "_row");
-  const std::string head =
-      spelled ? columns.substr(2) : pg::quote_identifier(e.refname) + ".*" + columns;
-  out_.edits.push_back(
-      {view.location, *end, "(SELECT " + row + " FROM (SELECT " + head + ") " + row + ")"});
-  return true;
-}
-
 // "(alias).attribute": field selection from a whole-row reference.
 bool Resolver::field_of_row(const Json& indirection, Scope& scope) {
   const auto& steps = list_at(indirection, "indirection");
@@ -233,32 +204,49 @@ bool Resolver::field_of_row(const Json& indirection, Scope& scope) {
   return false;
 }
 
+// The name through which a column of entry `entry` (by its catalog name) is read where the seed
+// is bound: the entry's own name for it (an alias list may rename it) or, inside a join with an
+// alias, the join's (which must show it once). nullopt when it cannot be reached.
+std::optional<std::string> Resolver::visible_name(const Scope& level, int entry, int hider,
+                                                  const std::vector<ItemColumn>& join_columns,
+                                                  const std::string& original) const {
+  const Entry& e = level.entries[static_cast<std::size_t>(entry)];
+  std::size_t index = 0;
+  while (index < e.columns.size() &&
+         !(e.columns[index].physical && e.columns[index].original == original))
+    ++index;
+  if (index == e.columns.size()) return original;  // not a column of this entry: leave it
+  if (hider < 0) return e.columns[index].name;
+  const auto ours =
+      std::find_if(join_columns.begin(), join_columns.end(),
+                   [&](const ItemColumn& c) { return c.entry == entry && c.index == index; });
+  if (ours == join_columns.end()) return std::nullopt;  // merged by USING: not this side's value
+  const auto same = std::count_if(join_columns.begin(), join_columns.end(),
+                                  [&](const ItemColumn& c) { return c.name == ours->name; });
+  if (same != 1) return std::nullopt;
+  return ours->name;
+}
+
 std::optional<std::string> Resolver::bind(const Scope& level, int entry, std::size_t index,
                                           const Scope& at, bool with_name) {
   const Entry& e = level.entries[static_cast<std::size_t>(entry)];
   const Column& column = e.columns[index];
   const VirtualAttribute& attribute = *column.seed;
+  // Inside a join with an alias only the alias is visible, and its column list may rename.
+  const int hider = level.hiding_join(entry);
+  const std::string qualifier =
+      hider >= 0 ? level.items[static_cast<std::size_t>(hider)].alias : e.refname;
+  const auto join_columns = hider >= 0 ? level.columns_of(hider) : std::vector<ItemColumn>{};
+  const bool coalesced = attribute.phase == Phase::materializing && column.physical;
+  auto needed = attribute.expression.columns();
+  if (coalesced) needed.push_back(column.original);
   std::vector<std::pair<std::string, std::string>> renamed;
-  for (const auto& c : e.columns)
-    if (c.physical && !c.original.empty() && c.original != c.name)
-      renamed.emplace_back(c.original, c.name);
-  std::string qualifier = e.refname;
-  if (const int hider = level.hiding_join(entry); hider >= 0) {
-    // Inside a join with an alias only the alias is visible; each column the expression reads
-    // must be unique in the join's output to be reachable through it.
-    qualifier = level.items[static_cast<std::size_t>(hider)].alias;
-    auto needed = attribute.expression.columns();
-    if (attribute.phase == Phase::materializing && column.physical) needed.push_back(column.name);
-    const auto join_columns = level.columns_of(hider);
-    for (auto name : needed) {
-      for (const auto& [from, to] : renamed)
-        if (from == name) name = to;
-      int found = 0;
-      bool ours = false;
-      for (const auto& c : join_columns)
-        if (c.name == name) ++found, ours = c.entry == entry;
-      if (found != 1 || !ours) return std::nullopt;
-    }
+  std::string own_name = column.name;
+  for (const auto& name : needed) {
+    const auto visible = visible_name(level, entry, hider, join_columns, name);
+    if (!visible) return std::nullopt;
+    if (*visible != name) renamed.emplace_back(name, *visible);
+    if (coalesced && name == column.original) own_name = *visible;
   }
   // A nearer level that shows the same name would capture the qualifier (a known gap).
   for (const Scope* s = &at; s && s != &level; s = s->parent)
@@ -274,8 +262,8 @@ std::optional<std::string> Resolver::bind(const Scope& level, int entry, std::si
             value + ") END";
   }
   std::string text = "((" + value + "))::" + attribute.type;
-  if (attribute.phase == Phase::materializing && column.physical)
-    text = "COALESCE(" + pg::quote_identifier(qualifier) + "." + pg::quote_identifier(column.name) +
+  if (coalesced)
+    text = "COALESCE(" + pg::quote_identifier(qualifier) + "." + pg::quote_identifier(own_name) +
            ", " + text + ")";
   if (with_name) text += " AS " + pg::quote_identifier(column.name);
   return text;
@@ -428,7 +416,7 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
         if (spelled)
           out_.edits.push_back({begin, end, text});
         else
-          out_.edits.push_back({end, end, ", " + text});
+          out_.edits.push_back({end, end, ", " + text, begin});  // errors point at 'a.*'
       }
       return e.columns_known;
     }
@@ -487,7 +475,10 @@ bool Resolver::target_list(const Json& list, Scope& scope, std::vector<std::stri
     const Json* leaf = has_alias ? nullptr : name_leaf(value);
     name_leaf_ = leaf;
     name_leaf_spliced_ = false;
-    expression(value, scope);
+    {
+      const UseRows output(*this, output_use());
+      expression(value, scope);
+    }
     name_leaf_ = nullptr;
     if (leaf && name_leaf_spliced_) {
       // The spliced expression would be named after its cast: keep the attribute's name.
@@ -495,7 +486,7 @@ bool Resolver::target_list(const Json& list, Scope& scope, std::vector<std::stri
       if (end >= 0)
         out_.edits.push_back({end, end, " AS " + pg::quote_identifier(leaf_name(*leaf))});
     }
-    if (names) names->push_back(has_alias ? string_at(target, "name") : figure_name(value));
+    if (names) names->push_back(has_alias ? string_at(target, "name") : figure_colname(value));
   }
   return known;
 }
@@ -512,62 +503,9 @@ void Resolver::sort_items(const Json& list, Scope& scope, const std::vector<std:
           std::find(names.begin(), names.end(), view.names[0]) != names.end())
         continue;
     }
+    const UseRows sorted(*this, RowUse::neutral);
     expression(node, scope);
   }
-}
-
-// PostgreSQL's FigureColname, for the cases that name subquery and CTE columns.
-std::string Resolver::figure_name(const Json& value) const {
-  std::string name = "?column?";
-  for_tagged(value, [&](std::string_view kind, const Json& body) {
-    if (kind == "ColumnRef") {
-      const auto view = read_column_ref(body);
-      if (!view.names.empty() && !view.star) name = view.names.back();
-    } else if (kind == "FuncCall") {
-      const auto& parts = list_at(body, "funcname");
-      if (!parts.empty()) name = string_at(node_at(parts.back(), "String"), "sval");
-    } else if (kind == "TypeCast") {
-      name = figure_name(node_at(body, "arg"));
-      if (name == "?column?") {
-        const auto& parts = list_at(node_at(body, "typeName"), "names");
-        if (!parts.empty()) name = string_at(node_at(parts.back(), "String"), "sval");
-      }
-    } else if (kind == "CollateClause") {
-      name = figure_name(node_at(body, "arg"));
-    } else if (kind == "A_Indirection") {
-      const auto& steps = list_at(body, "indirection");
-      if (!steps.empty() && steps.back().contains("String"))
-        name = string_at(node_at(steps.back(), "String"), "sval");
-      else
-        name = figure_name(node_at(body, "arg"));
-    } else if (kind == "CaseExpr") {
-      name = "case";
-    } else if (kind == "CoalesceExpr") {
-      name = "coalesce";
-    } else if (kind == "MinMaxExpr") {
-      name = body.value("op", "") == "IS_GREATEST" ? "greatest" : "least";
-    } else if (kind == "A_ArrayExpr") {
-      name = "array";
-    } else if (kind == "RowExpr") {
-      name = "row";
-    } else if (kind == "GroupingFunc") {
-      name = "grouping";
-    } else if (kind == "SubLink") {
-      const auto type = body.value("subLinkType", "");
-      if (type == "EXISTS_SUBLINK") name = "exists";
-      if (type == "ARRAY_SUBLINK") name = "array";
-      if (type == "EXPR_SUBLINK") {
-        const auto& targets =
-            list_at(node_at(node_at(body, "subselect"), "SelectStmt"), "targetList");
-        if (!targets.empty()) {
-          const auto& target = node_at(targets[0], "ResTarget");
-          name = target.contains("name") ? string_at(target, "name")
-                                         : figure_name(node_at(target, "val"));
-        }
-      }
-    }
-  });
-  return name;
 }
 
 }  // namespace seedproxy::rewriter

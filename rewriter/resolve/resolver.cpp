@@ -1,6 +1,6 @@
 // Statements, clause by clause in the order PostgreSQL's parse analysis visits them: SELECT
 // (set operations, VALUES, TABLE), INSERT, UPDATE, DELETE, MERGE, COPY and the statements that
-// wrap a query (EXPLAIN, PREPARE, DECLARE, CREATE TABLE AS, CREATE VIEW).
+// wrap a query (EXPLAIN, PREPARE, DECLARE, CREATE TABLE AS, CREATE VIEW, CREATE RULE).
 #include <algorithm>
 
 #include "common/sqlstate.hpp"
@@ -81,10 +81,15 @@ void Resolver::statement(const Json& node, Scope* parent) {
       merge(body, parent);
     } else if (kind == "CopyStmt") {
       copy(body);
-    } else if (kind == "ExplainStmt" || kind == "PrepareStmt" || kind == "DeclareCursorStmt" ||
-               kind == "CreateTableAsStmt" || kind == "ViewStmt") {
+    } else if (kind == "ExplainStmt" || kind == "PrepareStmt" || kind == "DeclareCursorStmt") {
       statement(node_at(body, "query"), parent);
+    } else if (kind == "CreateTableAsStmt" || kind == "ViewStmt") {
+      const StoredOutput stored(*this, true);
+      statement(node_at(body, "query"), parent);
+    } else if (kind == "RuleStmt") {
+      rule(body, parent);
     } else if (kind == "CreateFunctionStmt") {
+      const StoredOutput stored(*this, true);
       // A BEGIN ATOMIC body is parsed with the statement, so it is rewritten like a view's
       // query: {"List": {"items": [{"List": {"items": [statements]}}]}}; string bodies are not.
       for (const auto& block : list_at(node_at(node_at(body, "sql_body"), "List"), "items")) {
@@ -105,6 +110,9 @@ std::vector<std::string> Resolver::select(const Json& body, Scope* parent, bool*
   std::vector<std::string> names;
   const Depth depth(*this);
   if (!body.is_object() || failed() || depth.too_deep()) return names;
+  // Clauses use whole rows as operands unless they say otherwise; SELECT INTO stores its output.
+  const UseRows operands(*this, RowUse::physical);
+  const StoredOutput into(*this, stored_output_ || body.contains("intoClause"));
   Scope scope;
   scope.parent = parent;
   with_clause(body, scope);
@@ -121,6 +129,7 @@ std::vector<std::string> Resolver::select(const Json& body, Scope* parent, bool*
 
   const auto& values = list_at(body, "valuesLists");
   if (!values.empty()) {
+    const UseRows output(*this, output_use());
     for (const auto& row : values) expression(row, scope);
     for (std::size_t i = 1; i <= list_items(values[0]).size(); ++i)
       names.push_back("column" + std::to_string(i));
@@ -141,9 +150,11 @@ std::vector<std::string> Resolver::select(const Json& body, Scope* parent, bool*
   if (const auto it = body.find("whereClause"); it != body.end()) expression(*it, scope);
   if (const auto it = body.find("havingClause"); it != body.end()) expression(*it, scope);
   sort_items(list_at(body, "sortClause"), scope, names);
-  if (const auto it = body.find("groupClause"); it != body.end()) expression(*it, scope);
   sort_items(list_at(body, "distinctClause"), scope, names);
-  for (const char* key : {"limitOffset", "limitCount", "windowClause"})
+  for (const char* key : {"limitOffset", "limitCount"})
+    if (const auto it = body.find(key); it != body.end()) expression(*it, scope);
+  const UseRows grouped(*this, RowUse::neutral);
+  for (const char* key : {"groupClause", "windowClause"})
     if (const auto it = body.find(key); it != body.end()) expression(*it, scope);
   return names;
 }
@@ -158,10 +169,41 @@ void Resolver::table_form(const Json& body, Scope& scope) {
   for (std::size_t back = 1; back <= 2 && back <= *at; ++back) {
     const Token& token = tokens_[*at - back];
     if (token_is(request_.sql, token, "table")) {
-      out_.edits.push_back({token.start, token.end, "SELECT " + *text + " FROM"});
+      // PostgreSQL gives the columns of TABLE's '*' no position, so neither do these.
+      out_.edits.push_back({token.start, token.end, "SELECT " + *text + " FROM", Edit::no_anchor});
       return;
     }
   }
+}
+
+// CREATE RULE: PostgreSQL stores the WHERE clause and the actions as written, so they are
+// rewritten like a view's query. OLD and NEW are entries of the rule's table that qualified
+// names see in the actions; in the WHERE clause the ones the event has also take unqualified
+// names (parse_utilcmd.c, transformRuleStmt).
+void Resolver::rule(const Json& body, Scope* parent) {
+  Scope scope;
+  scope.parent = parent;
+  const auto event = body.value("event", "");
+  std::vector<int> in_where;
+  for (const char* name : {"old", "new"}) {
+    Scope no_ctes;  // a rule's table is always a table
+    Entry entry = relation_entry(node_at(body, "relation"), no_ctes);
+    entry.refname = name;
+    entry.aliased = true;
+    const int item = scope.add_leaf(std::move(entry));
+    scope.named_only.push_back(item);
+    const bool old_row = std::string_view(name) == "old";
+    if (old_row ? event != "CMD_INSERT" : event == "CMD_INSERT" || event == "CMD_UPDATE")
+      in_where.push_back(item);
+  }
+  if (const auto it = body.find("whereClause"); it != body.end()) {
+    scope.visible = in_where;
+    expression(*it, scope);
+    scope.visible.clear();
+  }
+  // An ON SELECT rule's query is a view's: its output is stored.
+  const StoredOutput stored(*this, stored_output_ || event == "CMD_SELECT");
+  for (const auto& action : list_at(body, "actions")) statement(action, &scope);
 }
 
 void Resolver::returning(const Json& body, Scope& scope) {
@@ -175,7 +217,11 @@ void Resolver::insert(const Json& body, Scope* parent) {
   with_clause(body, scope);
   const auto& source = node_at(node_at(body, "selectStmt"), "SelectStmt");
   bool source_known = false;
-  const auto source_names = select(source, &scope, &source_known);
+  std::vector<std::string> source_names;
+  {
+    const StoredOutput stored(*this, true);  // its rows go into the table's typed columns
+    source_names = select(source, &scope, &source_known);
+  }
   const int target = target_relation(body, scope);
   insert_target(body, scope, target, source, source_known ? source_names.size() : 0);
   if (failed()) return;

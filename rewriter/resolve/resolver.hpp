@@ -13,9 +13,15 @@ namespace seedproxy::rewriter {
 
 // Replace bytes [begin, end) of the client's text with `text` (an insertion when equal).
 struct Edit {
+  static constexpr int at_begin = -1;
+  static constexpr int no_anchor = -2;
   int begin = 0;
   int end = 0;
   std::string text;
+  // Where a position PostgreSQL reports inside `text` points in the client's text: `begin` (the
+  // reference or '*' it replaces), another byte offset (the 'a.*' an insertion follows), or
+  // no_anchor where PostgreSQL would report none (the columns of TABLE's '*').
+  int anchor = at_begin;
 };
 
 struct Resolution {

@@ -3,6 +3,7 @@
 // (references.cpp), and writes to seeded attributes (writes.cpp).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
@@ -22,6 +23,21 @@ struct InsertRows;  // writes.cpp
 // The leftmost location in a raw expression, as PostgreSQL's exprLocation mostly reports; -1 when
 // the subtree has none.
 [[nodiscard]] int leftmost_location(const Json& node);
+
+// The name PostgreSQL gives an unaliased expression as a column (FigureColname), and a function
+// in FROM as its range entry; "?column?" when it has none.
+[[nodiscard]] std::string figure_colname(const Json& node);
+
+// How an expression uses a whole-row reference to a seeded table (whole_row.cpp).
+enum class RowUse : std::uint8_t {
+  shown,     // read field by field or output: a record that carries the seeds
+  physical,  // as a value of the table's own type: the table's row
+  neutral,   // grouped, sorted or counted only: either will do
+};
+
+// The use of the row in child `key` of a `kind` node whose own value is used as `use`.
+[[nodiscard]] RowUse child_row_use(std::string_view kind, std::string_view key, const Json& body,
+                                   RowUse use);
 
 class Resolver {
  public:
@@ -61,12 +77,18 @@ class Resolver {
   void delete_(const Json& body, Scope* parent);
   void merge(const Json& body, Scope* parent);
   void copy(const Json& body);
+  void rule(const Json& body, Scope* parent);
   void returning(const Json& body, Scope& scope);
   void table_form(const Json& body, Scope& scope);
 
   // ---- FROM clauses (from_clause.cpp) ----
   void from_clause(const Json& list, Scope& scope);
   int from_item(const Json& node, Scope& scope);
+  int relation_item(const Json& range_var, Scope& scope);
+  int subselect_item(const Json& body, Scope& scope);
+  int join_item(const Json& body, Scope& scope);
+  int function_item(const Json& body, Scope& scope);
+  int other_item(std::string_view kind, const Json& body, Scope& scope);
   Entry relation_entry(const Json& range_var, const Scope& scope);
   void apply_alias(const Json& range, Entry& entry);
   [[nodiscard]] std::optional<std::pair<int, int>> alias_columns_cut(const Json& range_var,
@@ -87,10 +109,45 @@ class Resolver {
   [[nodiscard]] std::optional<std::string> star_text(const Scope& scope,
                                                      const std::vector<int>& items,
                                                      bool keep_bare_star);
-  [[nodiscard]] std::string figure_name(const Json& value) const;
   bool column_ref(const ColumnRefView& view, Scope& scope);
   bool field_of_row(const Json& indirection, Scope& scope);
+  // ---- whole-row references (whole_row.cpp) ----
+  bool whole_row_reference(const ColumnRefView& view, const Scope& level, int entry,
+                           const Scope& at);
   bool whole_row(const ColumnRefView& view, const Scope& level, int entry, const Scope& at);
+  bool physical_row(const ColumnRefView& view, const Scope& level, int entry, const Scope& at);
+  [[nodiscard]] std::string null_guarded(const Scope& level, int entry, std::string value) const;
+  // A select list's or VALUES' whole rows: shown, unless the output is stored in a typed column
+  // (CREATE VIEW / TABLE AS, SELECT INTO, INSERT's source), which cannot be of type record.
+  [[nodiscard]] RowUse output_use() const {
+    return stored_output_ ? RowUse::physical : RowUse::shown;
+  }
+  // Sets how whole rows are used for the lifetime of the guard.
+  struct UseRows {
+    UseRows(Resolver& resolver, RowUse use) : resolver_(resolver), saved_(resolver.row_use_) {
+      resolver_.row_use_ = use;
+    }
+    ~UseRows() { resolver_.row_use_ = saved_; }
+    UseRows(const UseRows&) = delete;
+    UseRows& operator=(const UseRows&) = delete;
+    Resolver& resolver_;
+    RowUse saved_;
+  };
+  // Marks the output of the statement resolved during its lifetime as stored (or not).
+  struct StoredOutput {
+    StoredOutput(Resolver& resolver, bool stored)
+        : resolver_(resolver), saved_(resolver.stored_output_) {
+      resolver_.stored_output_ = stored;
+    }
+    ~StoredOutput() { resolver_.stored_output_ = saved_; }
+    StoredOutput(const StoredOutput&) = delete;
+    StoredOutput& operator=(const StoredOutput&) = delete;
+    Resolver& resolver_;
+    bool saved_;
+  };
+  [[nodiscard]] std::optional<std::string> visible_name(const Scope& level, int entry, int hider,
+                                                        const std::vector<ItemColumn>& join_columns,
+                                                        const std::string& original) const;
   [[nodiscard]] std::optional<std::string> bind(const Scope& level, int entry, std::size_t index,
                                                 const Scope& at, bool with_name);
   [[nodiscard]] std::optional<std::string> column_text(const Scope& scope, const ItemColumn& column,
@@ -119,6 +176,8 @@ class Resolver {
   std::set<int> wrap_requests_;
   std::vector<std::string> returning_names_;
   bool returning_known_ = false;
+  RowUse row_use_ = RowUse::physical;
+  bool stored_output_ = false;
   // The column reference that names an unaliased select-list item, and whether it was spliced.
   const Json* name_leaf_ = nullptr;
   bool name_leaf_spliced_ = false;

@@ -38,6 +38,8 @@ std::vector<ItemColumn> Scope::columns_of(int index) const {
     for (auto& column : columns_of(side))
       if (std::find(item.merged.begin(), item.merged.end(), column.name) == item.merged.end())
         out.push_back(std::move(column));
+  for (std::size_t i = 0; i < item.renamed.size() && i < out.size(); ++i)
+    out[i].name = item.renamed[i];
   return out;
 }
 
@@ -55,6 +57,12 @@ void Scope::columns_named(int index, const std::string& name, std::vector<ItemCo
     const Entry& entry = entries[static_cast<std::size_t>(item.entry)];
     for (std::size_t i = 0; i < entry.columns.size(); ++i)
       if (entry.columns[i].name == name) out.push_back({name, item.entry, i, -1});
+    return;
+  }
+  if (!item.renamed.empty()) {
+    // The alias list renames the join's columns: look them up by their new names.
+    for (auto& column : columns_of(index))
+      if (column.name == name) out.push_back(std::move(column));
     return;
   }
   if (std::find(item.merged.begin(), item.merged.end(), name) != item.merged.end()) {
@@ -103,6 +111,7 @@ void Scope::find_named_in(int index, bool hidden, const std::vector<std::string>
 std::optional<Named> Scope::find_named(const std::vector<std::string>& qualifier) const {
   std::optional<Named> found;
   for (const int item : visible) find_named_in(item, false, qualifier, found);
+  for (const int item : named_only) find_named_in(item, false, qualifier, found);
   return found;
 }
 

@@ -35,8 +35,10 @@ struct Entry {
   bool aliased = false;
   bool columns_known = false;
   std::vector<Column> columns;
-  int item = -1;           // the leaf item holding it
-  int wrap_location = -1;  // a relation in FROM that may be read through a derived table
+  int item = -1;                // the leaf item holding it
+  int wrap_location = -1;       // a relation in FROM that may be read through a derived table
+  bool wrapped = false;         // read through a derived table: its seeds are real columns there
+  std::size_t table_width = 0;  // relations: how many of `columns` the table's row type has
 };
 
 // A FROM item: one entry (a leaf) or a join of two items.
@@ -45,10 +47,11 @@ struct Item {
   int left = -1;
   int right = -1;
   int parent = -1;
-  std::string alias;                // a join alias hides the entries inside the join
-  std::string using_alias;          // JOIN … USING (…) AS name
-  std::vector<std::string> merged;  // USING / NATURAL columns, in output order
-  std::string join_type;            // JOIN_INNER, JOIN_LEFT, JOIN_RIGHT, JOIN_FULL
+  std::string alias;                 // a join alias hides the entries inside the join
+  std::vector<std::string> renamed;  // the alias's column list: new names of the first columns
+  std::string using_alias;           // JOIN … USING (…) AS name
+  std::vector<std::string> merged;   // USING / NATURAL columns, in output order
+  std::string join_type;             // JOIN_INNER, JOIN_LEFT, JOIN_RIGHT, JOIN_FULL
 };
 
 // One output column of an item: a column of an entry, or a merged join column.
@@ -76,7 +79,8 @@ struct Scope {
   Scope* parent = nullptr;
   std::vector<Entry> entries;
   std::vector<Item> items;
-  std::vector<int> visible;  // items whose columns unqualified names see, in FROM order
+  std::vector<int> visible;     // items whose columns unqualified names see, in FROM order
+  std::vector<int> named_only;  // items qualified names see, unqualified ones do not (OLD, NEW)
   std::vector<Cte> ctes;
 
   [[nodiscard]] int add_leaf(Entry entry);

@@ -3,6 +3,16 @@
 
 namespace seedproxy::rewriter {
 
+namespace {
+
+// What an entry costs the cache's byte budget: its key, its text and map, and a fixed overhead.
+std::size_t cost_of(const std::string& key, const CachedRewrite* value) {
+  if (!value) return key.size() + 128;
+  return key.size() + value->sql.size() + value->splices.size() * sizeof(Splice) + 128;
+}
+
+}  // namespace
+
 std::string RewriteCache::make_key(std::string_view sql, std::uint64_t version,
                                    std::span<const std::string> path) {
   std::string key;
@@ -31,14 +41,14 @@ void RewriteCache::store(std::string_view sql, std::uint64_t version,
                          std::span<const std::string> path,
                          std::shared_ptr<const CachedRewrite> value) {
   auto key = make_key(sql, version, path);
-  const std::size_t cost = key.size() + (value ? value->sql.size() : 0) + 128;
+  const std::size_t cost = cost_of(key, value.get());
   if (cost > max_bytes_ / 8 || index_.count(key)) return;
   order_.push_front(Slot{std::move(key), std::move(value)});
   index_.emplace(order_.front().key, order_.begin());
   bytes_ += cost;
   while (order_.size() > max_entries_ || bytes_ > max_bytes_) {
     const Slot& last = order_.back();
-    bytes_ -= last.key.size() + (last.value ? last.value->sql.size() : 0) + 128;
+    bytes_ -= cost_of(last.key, last.value.get());
     index_.erase(last.key);
     order_.pop_back();
   }

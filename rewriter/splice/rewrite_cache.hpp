@@ -26,6 +26,8 @@ struct CachedRewrite {
     std::string schema, table, attribute;
   };
   std::vector<Read> reads;
+  // The edits that made `sql` from the client's text, for error positions (client_position).
+  SpliceMap splices;
 };
 
 class RewriteCache {

@@ -20,20 +20,29 @@ std::string marker_for(std::string_view sql, std::size_t statement) {
   return std::string(refusal_marker_prefix) + text;
 }
 
-std::string splice(std::string_view sql, std::vector<Edit> edits) {
+// Applies `edits` to `sql` into result.sql, recording each applied edit in result.splices.
+void splice(std::string_view sql, std::vector<Edit> edits, RewriteResult& result) {
   std::stable_sort(edits.begin(), edits.end(),
                    [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
-  std::string out;
+  std::string& out = result.sql;
+  out.clear();
   out.reserve(sql.size() + 64 * edits.size());
+  result.splices.clear();
+  result.splices.reserve(edits.size());
   int at = 0;
   for (const auto& edit : edits) {
     if (edit.begin < at) continue;  // overlapping edits cannot come from one parse; be safe
     out.append(sql.substr(static_cast<std::size_t>(at), static_cast<std::size_t>(edit.begin - at)));
     out += edit.text;
     at = edit.end;
+    const auto anchor = edit.anchor == Edit::no_anchor  ? Splice::no_anchor
+                        : edit.anchor == Edit::at_begin ? static_cast<std::uint32_t>(edit.begin)
+                                                        : static_cast<std::uint32_t>(edit.anchor);
+    result.splices.push_back({static_cast<std::uint32_t>(edit.begin),
+                              static_cast<std::uint32_t>(edit.end),
+                              static_cast<std::uint32_t>(edit.text.size()), anchor});
   }
   out.append(sql.substr(static_cast<std::size_t>(at)));
-  return out;
 }
 
 }  // namespace
@@ -59,7 +68,7 @@ RewriteResult rewrite(const RewriteRequest& request) {
       result.error = std::move(*resolution.error);
       result.refusal_marker = marker_for(request.sql, i);
       edits.push_back({begin, end, " SELECT " + pg::quote_identifier(result.refusal_marker)});
-      result.sql = splice(request.sql, std::move(edits));
+      splice(request.sql, std::move(edits), result);
       return result;
     }
     for (auto& edit : resolution.edits) edits.push_back(std::move(edit));
@@ -74,7 +83,7 @@ RewriteResult rewrite(const RewriteRequest& request) {
   }
   if (edits.empty()) return result;
   result.outcome = RewriteResult::Outcome::rewritten;
-  result.sql = splice(request.sql, std::move(edits));
+  splice(request.sql, std::move(edits), result);
   return result;
 }
 

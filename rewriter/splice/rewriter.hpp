@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rewriter/resolve/rewrite_request.hpp"
+#include "rewriter/splice/splice_map.hpp"
 
 namespace seedproxy::rewriter {
 
@@ -21,6 +22,9 @@ struct RewriteResult {
   SqlError error;
   std::string refusal_marker;
   std::vector<AttributeRead> reads;  // virtual attributes the statement reads
+  // rewritten and refused: the edits that made `sql`, to give PostgreSQL's error positions back
+  // in the client's text (client_position).
+  SpliceMap splices;
 };
 
 [[nodiscard]] RewriteResult rewrite(const RewriteRequest& request);

@@ -83,6 +83,9 @@ std::optional<GeneratedColumnDdl> read_generated_column_ddl(std::string_view sql
   ddl.column = string_at(column, "colname");
   ddl.type = slice(*type_at, *at - 1);
   ddl.expression = slice(open + 1, close - 1);
+  // From the token, not by searching the text: the same characters may come earlier (a table
+  // named q1_log with the expression q1), and a position must point at the expression.
+  ddl.expression_at = static_cast<std::size_t>(tokens[open + 1].start);
   ddl.if_not_exists = command.value("missing_ok", false);
   ddl.if_exists = alter.value("missing_ok", false);
   ddl.only = !relation.value("inh", false);

@@ -14,6 +14,10 @@ Without --port a throwaway cluster is started (tests/harness/pgcluster.py). --fi
 rewriter's output as the expectation of every case PostgreSQL agrees with (review the diff!);
 cases it does not agree with are printed, and the exit status is 1.
 
+An error both sides raise must have the same SQLSTATE and message, and the same position: the
+rewritten text's position is first given back in the client's text through the splice map
+(client_position, run by the dump tool's --map), as the proxy gives it to the client.
+
 Notes a data file may put on the lines just before a `query`:
     # then: SQL       run after the case on both sides and compare (EXECUTE, FETCH, SELECT ...)
     # params: a, b    text parameters for $1, $2 (default: '1' for each $n)
@@ -304,7 +308,7 @@ def run(args, port):
             if args.only and case["line"] != args.only:
                 continue
             note = notes.get(case["line"], {})
-            problems = check(case, note, plain, twin, relations, seeds)
+            problems = check(case, note, plain, twin, relations, seeds, args.dump)
             where = f"{path}:{case['line']}"
             if problems:
                 total_bad += 1
@@ -321,7 +325,19 @@ def run(args, port):
     return 1 if total_bad else 0
 
 
-def check(case, note, plain, twin, relations, seeds):
+def mapped_position(dump, case, position):
+    """The rewritten text's error position given back in the client's (the dump tool's --map runs
+    the rewriter's own client_position); '' for none."""
+    if not position:
+        return ""
+    request = json.dumps({"client": case["sql"], "rewritten": case["out"],
+                          "splices": case["splices"], "position": int(position)})
+    answer = subprocess.run([dump, "--map"], input=request + "\n", capture_output=True, text=True,
+                            check=True).stdout.strip()
+    return "" if answer == "null" else answer
+
+
+def check(case, note, plain, twin, relations, seeds, dump):
     problems = []
     sql, params = case["sql"], note.get("params")
     if params is None and re.search(r"\$\d", sql) and not re.match(r"\s*prepare\b", sql, re.I):
@@ -361,6 +377,10 @@ def check(case, note, plain, twin, relations, seeds):
                     problems.append(f"errors differ: rewritten {x[1:]} vs twin {y[1:]}")
                 elif case["outcome"] == "unchanged" and x[4] != y[4]:
                     problems.append(f"error positions differ: {x[4]} vs {y[4]}")
+                elif case["outcome"] == "rewritten" and mapped_position(dump, case, x[4]) != y[4]:
+                    problems.append(f"error position {x[4]} in the rewritten text maps to "
+                                    f"{mapped_position(dump, case, x[4]) or 'none'}, twin has "
+                                    f"{y[4] or 'none'}")
             elif x != y:
                 problems.append(f"rewritten {x}\n    twin      {y}")
         if any(r[0] == "error" for r in a + b) or problems:

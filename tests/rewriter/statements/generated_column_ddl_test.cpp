@@ -92,3 +92,13 @@ TEST_CASE("near misses are not recognised") {
     CHECK(!read_generated_column_ddl(sql).has_value());
   }
 }
+
+TEST_CASE("the expression's offset comes from its token, not from searching the text") {
+  const std::string sql =
+      "ALTER TABLE q1_log ADD COLUMN q1 int /* q1 */ GENERATED ALWAYS AS ( q1 + 1) STORED";
+  const auto ddl = read_generated_column_ddl(sql);
+  REQUIRE(ddl.has_value());
+  CHECK(ddl->expression == "q1 + 1");
+  CHECK(ddl->expression_at == sql.find("q1 + 1"));
+  CHECK(sql.find(ddl->expression.substr(0, 2)) < ddl->expression_at);  // what find() would hit
+}
