@@ -4,7 +4,8 @@
 //   --corpus DIR         checked-in seed inputs; must exist and hold at least one file
 //   --regressions DIR    inputs that once broke the target; may be absent or empty
 //   --known-crashes DIR  inputs that still crash product code whose fix has not landed: each is
-//                        run in a child process and reported, never failing the run
+//                        run in a child process and reported ("KNOWN CRASH"); one that no longer
+//                        crashes fails the run, so that it moves to regressions/ with its fix
 //   FILE...              single inputs, e.g. to reproduce one
 // Corpus, regression and FILE inputs run in this process, so a sanitizer or a failed property
 // stops it with the input's name printed just before.
@@ -69,21 +70,58 @@ void run(const fs::path& path) {
   LLVMFuzzerTestOneInput(exact.get(), bytes.size());
 }
 
-// Runs a known crash in a child process; true when it still crashes.
+// What a crash report says went wrong: a failed property with its detail, or a sanitizer's
+// summary line; else the report's last line.
+std::string crash_reason(const std::string& report) {
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at < report.size();) {
+    const auto end = std::min(report.find('\n', at), report.size());
+    if (end > at) lines.push_back(report.substr(at, end - at));
+    at = end + 1;
+  }
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    // A failed property's detail is on the next line.
+    if (lines[i].find("fuzz property failed") != std::string::npos)
+      return lines[i] + (i + 1 < lines.size() ? " --" + lines[i + 1] : "");
+    if (lines[i].starts_with("SUMMARY: ")) return lines[i];
+  }
+  return lines.empty() ? std::string("no output") : lines.back();
+}
+
+// Runs a known crash in a child process; true when it still crashes, with what it printed.
 bool still_crashes(const fs::path& path, std::string& how) {
   std::fflush(nullptr);
+  int pipe_ends[2];
+  if (pipe(pipe_ends) != 0) {
+    std::fprintf(stderr, "fuzz replay: pipe failed: %s\n", std::strerror(errno));
+    std::exit(2);
+  }
   const pid_t child = fork();
   if (child < 0) {
     std::fprintf(stderr, "fuzz replay: fork failed: %s\n", std::strerror(errno));
     std::exit(2);
   }
   if (child == 0) {
-    // The child's own report would repeat a known stack: keep the output to our summary.
-    if (std::freopen("/dev/null", "w", stderr) == nullptr) _exit(3);
+    close(pipe_ends[0]);
+    if (dup2(pipe_ends[1], STDERR_FILENO) < 0) _exit(3);
     const auto bytes = read_input(path);
-    LLVMFuzzerTestOneInput(bytes.data(), bytes.size());
+    const auto exact = std::make_unique<std::uint8_t[]>(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), exact.get());
+    LLVMFuzzerTestOneInput(exact.get(), bytes.size());
     _exit(0);
   }
+  close(pipe_ends[1]);
+  std::string report;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = read(pipe_ends[0], buffer, sizeof buffer);
+    if (n > 0) {
+      report.append(buffer, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  close(pipe_ends[0]);
   int status = 0;
   while (waitpid(child, &status, 0) < 0) {
     if (errno != EINTR) {
@@ -92,11 +130,11 @@ bool still_crashes(const fs::path& path, std::string& how) {
     }
   }
   if (WIFSIGNALED(status)) {
-    how = std::string("killed by signal ") + strsignal(WTERMSIG(status));
+    how = std::string(strsignal(WTERMSIG(status))) + ": " + crash_reason(report);
     return true;
   }
   if (WEXITSTATUS(status) != 0) {
-    how = "exit status " + std::to_string(WEXITSTATUS(status));
+    how = "exit status " + std::to_string(WEXITSTATUS(status)) + ": " + crash_reason(report);
     return true;
   }
   return false;
@@ -126,7 +164,7 @@ int main(int argc, char** argv) {
       files.emplace_back(arg);
     }
   }
-  if (corpus_dirs.empty() && files.empty()) usage_error("nothing to replay");
+  if (corpus_dirs.empty() && files.empty() && crash_dirs.empty()) usage_error("nothing to replay");
 
   std::size_t corpus = 0, regressions = 0;
   for (const auto& dir : corpus_dirs) {
@@ -155,13 +193,18 @@ int main(int argc, char** argv) {
         fixed.push_back(path.string());
     }
   }
-  std::fprintf(stderr, "fuzz replay: %zu corpus, %zu regression and %zu other input(s) passed\n",
-               corpus, regressions, files.size());
+  if (!corpus_dirs.empty() || !regression_dirs.empty() || !files.empty())
+    std::fprintf(stderr, "fuzz replay: %zu corpus, %zu regression and %zu other input(s) passed\n",
+                 corpus, regressions, files.size());
+  if (!crash_dirs.empty() && crashing.empty() && fixed.empty())
+    std::fprintf(stderr, "fuzz replay: no known crashes\n");
   for (const auto& line : crashing)
     std::fprintf(stderr, "fuzz replay: KNOWN CRASH, not yet fixed: %s\n", line.c_str());
+  // A fixed crash must become a regression input, or nothing would notice it coming back.
   for (const auto& line : fixed)
     std::fprintf(stderr,
-                 "fuzz replay: known crash no longer crashes: %s -- move it to regressions/\n",
+                 "fuzz replay: known crash no longer crashes: %s -- move it to regressions/ with "
+                 "its fix\n",
                  line.c_str());
-  return 0;
+  return fixed.empty() ? 0 : 1;
 }
