@@ -99,9 +99,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if [[ -x "$symbolizer" ]]; then export ASAN_SYMBOLIZER_PATH=$symbolizer; fi
 
-# signature FILE: what running one input through $binary fails with: a broken property (file:line
-# and condition), or a sanitizer's summary, with the first product frame when the summary alone is
-# generic ("deadly signal", "timeout"). Prints "passes" when the input does not fail.
+# signature FILE [REPORT]: what running one input through $binary fails with: a broken property
+# (file:line and condition), or a sanitizer's summary, with the first product frame when the
+# summary alone is generic ("deadly signal", "timeout"). Prints "passes" when the input does not
+# fail. The whole report is written to REPORT when given.
 signature() {
   local out sig frame
   if out=$("$binary" -timeout="$timeout" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" \
@@ -109,6 +110,7 @@ signature() {
     echo passes
     return
   fi
+  if [[ -n "${2:-}" ]]; then printf '%s\n' "$out" >"$2"; fi
   sig=$(grep -m1 -oE '[A-Za-z0-9_]+\.(cpp|hpp):[0-9]+: fuzz property failed: .*' <<<"$out" || true)
   if [[ -z "$sig" ]]; then
     sig=$(grep -m1 -E '^SUMMARY: ' <<<"$out" | sed -E 's#/[^ :]*/##g' || true)
@@ -177,11 +179,15 @@ for target in "${targets[@]}"; do
       break
     fi
     for artifact in "${artifacts[@]}"; do
-      sig=$(signature "$artifact")
+      sig=$(signature "$artifact" "$work/report.txt")
       if [[ -n "${known[$sig]:-}" ]]; then
-        log "$target: found known crash ${known[$sig]} again ($sig); fuzzing on"
+        # Kept aside (not in artifacts/, which the next round checks): one signature can cover
+        # several bugs (one broken property, different causes), so each is shown and kept.
+        mkdir -p "$work/known"
+        mv "$artifact" "$work/known/"
+        detail=$(grep -m1 -A1 'fuzz property failed' "$work/report.txt" | sed -n '2s/^ *//p' | cut -c1-240)
+        log "$target: like known crash ${known[$sig]} ($sig)${detail:+: $detail}; input kept in ${work#"$SEEDPROXY_ROOT"/}/known/; fuzzing on"
         known_hits=$((known_hits + 1))
-        rm -f "$artifact"
         continue
       fi
       outcome=FAILED
