@@ -226,7 +226,10 @@ for target in "${targets[@]}"; do
     failed+=("$target")
     warn "the end of $target's log ($work/log.txt):"
     grep -vE '^(#[0-9]+|INFO:|MS:|base unit:|0x|\\x|stat::|	NEW_FUNC)' "$work/log.txt" | tail -n 40 >&2 || true
-    for message in "${report[@]}"; do warn "$message"; done
+    if ((${#report[@]})); then
+      warn "$target: new failure(s):"
+      printf '%s\n' "${report[@]}" >&2
+    fi
   fi
 done
 
