@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything seedproxy needs to build, test, demo and benchmark, from Debian 12's packages.
 # Idempotent: when every package is already there it touches nothing and returns at once.
+# --fuzz adds clang 14, its libFuzzer and sanitizer runtimes and llvm-symbolizer (scripts/fuzz.sh).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+fuzz=0
+for arg in "$@"; do
+  case $arg in
+    --fuzz) fuzz=1 ;;
+    *) die "usage: scripts/setup.sh [--fuzz]" ;;
+  esac
+done
 
 packages=(
   build-essential cmake git
@@ -15,6 +24,9 @@ packages=(
   dpkg-dev postgresql-server-dev-15 # tests/regress: apt-get source of the regression suite, headers for regress.so
   chromium fonts-liberation # headless, for tests/e2e/test_status_page.py (the status page in a browser)
 )
+if ((fuzz)); then
+  packages+=(clang-14 libclang-rt-14-dev llvm-14)
+fi
 # Boost 1.74's development packages claim the same headers as libboost1.81-dev.
 conflicting=(libboost-dev libboost1.74-dev libboost-all-dev libboost1.74-all-dev)
 

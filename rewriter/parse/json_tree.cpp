@@ -9,7 +9,9 @@
 namespace seedproxy::rewriter {
 namespace {
 
-const Json null_json;
+// Braces: clang 14 does not see that the default member initializers make Json
+// const-default-constructible.
+const Json null_json{};
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
