@@ -6,7 +6,7 @@
 #include <variant>
 #include <vector>
 
-#include "proxy/admin/admin_commands.hpp"
+#include "proxy/admin/admin_command_parser.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 namespace {
