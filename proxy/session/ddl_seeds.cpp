@@ -4,9 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
 #include "common/identifiers.hpp"
@@ -41,22 +38,17 @@ DdlSeeds::DdlSeeds(seeds::SnapshotSource& snapshots, std::string database,
       max_statement_bytes_(max_statement_bytes) {}
 
 bool DdlSeeds::verdict_pending() const noexcept {
-  return job_ && !timed_out_ && !job_->done.load(std::memory_order_acquire);
+  return job_ && !timed_out_ && !job_->done.done();
 }
 
-asio::awaitable<void> DdlSeeds::wait(asio::any_io_executor executor) {
-  asio::steady_timer tick(executor);
-  const auto give_up = std::chrono::steady_clock::now() +
-                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                           std::chrono::duration<double>(timeout_seconds));
-  while (verdict_pending()) {
-    if (std::chrono::steady_clock::now() >= give_up) {
-      timed_out_ = true;
-      co_return;
-    }
-    tick.expires_after(std::chrono::milliseconds(2));
-    if (auto [ec] = co_await tick.async_wait(asio::as_tuple(asio::use_awaitable)); ec) co_return;
-  }
+asio::awaitable<void> DdlSeeds::wait() {
+  if (!verdict_pending()) co_return;
+  const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(timeout_seconds));
+  // Keeps the job alive across the wait whatever happens to job_ meanwhile.
+  const auto job = job_;
+  const bool answered = co_await job->done.wait(timeout);  // alone: see Server engine_job
+  if (!answered && !job->done.done()) timed_out_ = true;
 }
 
 std::string DdlSeeds::stand_in(const seeds::DdlSeedVerdict& verdict) {
@@ -124,7 +116,7 @@ std::optional<std::vector<std::byte>> DdlSeeds::client_message(protocol::Bytes m
 
   // The same message again: the verdict is in (or the wait gave up).
   seeds::DdlSeedVerdict verdict;
-  if (!job_->done.load(std::memory_order_acquire)) timed_out_ = true;  // the wait was cut short
+  if (!job_->done.done()) timed_out_ = true;  // the wait was cut short
   if (timed_out_) {
     verdict.sqlstate = sqlstate::query_canceled;
     verdict.message = "seedproxy gave up waiting for the seed registry after " +

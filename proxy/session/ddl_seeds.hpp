@@ -40,7 +40,7 @@ class DdlSeeds {
   // the verdict is in yet).
   [[nodiscard]] bool waiting() const noexcept { return job_ != nullptr; }
   // Until the registration is answered or `timeout_seconds` pass (then the statement is refused).
-  boost::asio::awaitable<void> wait(boost::asio::any_io_executor executor);
+  boost::asio::awaitable<void> wait();
 
   // A replacement for a server 'N' or 'E' answering a stand-in statement (an empty one drops the
   // message), or nullopt to forward it.

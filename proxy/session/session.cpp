@@ -316,7 +316,7 @@ asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::Rel
             co_return out;
           flushed = ready;
         }
-        co_await ddl_seeds_->wait(client_.get_executor());
+        co_await ddl_seeds_->wait();
         replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
       }
       if (replacement) {
@@ -344,12 +344,7 @@ asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::Rel
 asio::awaitable<void> Session::wait_for_catalog() {
   // DDL just succeeded through this session; the statements after it must see the new
   // catalog. The reload takes milliseconds; a broken control connection is bounded here.
-  asio::steady_timer tick(client_.get_executor());
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (rewriting_->catalog_pending() && std::chrono::steady_clock::now() < give_up) {
-    tick.expires_after(std::chrono::milliseconds(1));
-    if (auto [ec] = co_await tick.async_wait(use_tuple); ec) co_return;
-  }
+  co_await rewriting_->wait_for_catalog(std::chrono::seconds(2));
 }
 
 void Session::enable_rewriting() {

@@ -57,6 +57,14 @@ bool StatementRewriting::catalog_pending() {
   return false;
 }
 
+boost::asio::awaitable<void> StatementRewriting::wait_for_catalog(
+    std::chrono::steady_clock::duration timeout) {
+  if (!catalog_pending()) co_return;
+  // Whether answered or not, the session goes on with the snapshot it has.
+  const bool answered = co_await snapshots_.wait_refreshed(database_, catalog_ticket_, timeout);
+  (void)answered;
+}
+
 std::vector<std::string> StatementRewriting::effective_search_path() const {
   auto path = local_search_path_ ? *local_search_path_ : search_path_;
   for (auto& schema : path)

@@ -4,6 +4,8 @@
 // a client's named statement whose rewrite changed with the seed snapshot.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -32,6 +34,9 @@ class StatementRewriting {
   // True while a catalog reload asked for after DDL has not been published yet: statements
   // that follow DDL must be resolved against the new catalog.
   [[nodiscard]] bool catalog_pending();
+  // Waits (without polling) until catalog_pending() is false or `timeout` passes.
+  [[nodiscard]] boost::asio::awaitable<void> wait_for_catalog(
+      std::chrono::steady_clock::duration timeout);
 
   // Where rewrite times, cache hits and attribute reads are reported (default: nowhere).
   void set_observer(Observer& observer) noexcept {

@@ -313,9 +313,13 @@ void MaterializationEngine::Worker::switch_phase(ControlConnection& connection,
                              std::string(rewriter::to_string(phase)));
   // This proxy's sessions follow before the engine goes on; other proxies follow the NOTIFY.
   const auto ticket = engine_.snapshots_.request_refresh(database_);
-  const auto give_up = Clock::now() + std::chrono::seconds(5);
-  while (!engine_.snapshots_.refreshed(database_, ticket) && Clock::now() < give_up)
-    if (!wait_stoppable(std::chrono::milliseconds(5))) return;
+  // Woken by the publication itself; a stop is noticed between slices of 100 ms.
+  for (const auto give_up = Clock::now() + std::chrono::seconds(5); Clock::now() < give_up;) {
+    if (engine_.snapshots_.wait_refreshed_blocking(database_, ticket,
+                                                   std::chrono::milliseconds(100)))
+      return;
+    if (!wait_stoppable(std::chrono::milliseconds(0))) return;
+  }
 }
 
 void MaterializationEngine::Worker::retry_later(const Job& job, std::chrono::seconds delay) {
@@ -696,7 +700,7 @@ void MaterializationEngine::run() {
     }
     for (const auto& job : jobs) {
       serve(*job);
-      job->done = true;
+      job->done.complete();
     }
   }
 }

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/progress_signal.hpp"
 #include "config/config.hpp"
 #include "seeds/control/control_connection.hpp"
 #include "seeds/materialize/materializer.hpp"
@@ -37,7 +38,7 @@ struct EngineJob {
   std::string sqlstate;  // empty: accepted
   std::string message;   // the error, or what was done
   std::string hint;
-  std::atomic<bool> done{false};
+  Completion done;
 };
 
 class MaterializationEngine {

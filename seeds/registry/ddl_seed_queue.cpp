@@ -51,7 +51,7 @@ void DdlSeedQueue::serve() {
       job->verdict = refused(sqlstate::system_error,
                              std::string("seedproxy could not register the seed: ") + e.what());
     }
-    job->done.store(true, std::memory_order_release);
+    job->done.complete();
   }
 }
 

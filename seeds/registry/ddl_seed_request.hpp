@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/progress_signal.hpp"
 #include "config/config.hpp"
 
 namespace seedproxy::seeds {
@@ -36,11 +37,11 @@ struct DdlSeedVerdict {
   int position = 0;  // 1-based character position inside the expression, 0 when none
 };
 
-// One request in flight: the control thread fills in `verdict`, then sets `done`.
+// One request in flight: the control thread fills in `verdict`, then completes `done`.
 struct DdlSeedJob {
   DdlSeedRequest request;
   DdlSeedVerdict verdict;
-  std::atomic<bool> done{false};
+  Completion done;
 };
 
 // A schema or table name as an entity spells it: plain when PostgreSQL folds it to itself,

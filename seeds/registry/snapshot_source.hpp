@@ -3,8 +3,11 @@
 // seeds. SnapshotRegistry (snapshots.hpp) implements it; sessions see nothing else of it.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace seedproxy::seeds {
@@ -31,6 +34,10 @@ class SnapshotSource {
   virtual std::uint64_t request_refresh(std::string_view database) noexcept = 0;
   [[nodiscard]] virtual bool refreshed(std::string_view database,
                                        std::uint64_t ticket) const noexcept = 0;
+  // Waits, on the caller's executor and without polling, until refreshed(database, ticket) or
+  // `timeout`; true when the ticket was answered.
+  [[nodiscard]] virtual boost::asio::awaitable<bool> wait_refreshed(
+      std::string database, std::uint64_t ticket, std::chrono::steady_clock::duration timeout) = 0;
   // Hands a DDL seed to whoever registers it; `job->verdict` is filled in, then `job->done` set.
   // Never blocks; a job submitted while stopping is never answered.
   virtual void submit_ddl_seed(std::shared_ptr<DdlSeedJob> job) = 0;

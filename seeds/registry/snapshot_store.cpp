@@ -14,7 +14,7 @@ void SnapshotStore::Watched::answer(std::uint64_t answered, const std::string& f
     std::lock_guard lock(failure_mutex);
     read_failure = failure;
   }
-  completed.store(answered, std::memory_order_release);
+  completed.advance_to(answered);
 }
 
 SnapshotStore::SnapshotStore(std::function<void()> wake) : wake_(std::move(wake)), list_(nullptr) {
@@ -77,7 +77,20 @@ std::uint64_t SnapshotStore::request_refresh(std::string_view database) noexcept
 
 bool SnapshotStore::refreshed(std::string_view database, std::uint64_t ticket) const noexcept {
   const Watched* d = find(database);
-  return !d || d->completed.load(std::memory_order_acquire) >= ticket;
+  return !d || d->completed.value() >= ticket;
+}
+
+boost::asio::awaitable<bool> SnapshotStore::wait_refreshed(
+    std::string database, std::uint64_t ticket, std::chrono::steady_clock::duration timeout) {
+  Watched* d = find(database);
+  if (!d) co_return true;
+  co_return co_await d->completed.wait_for(ticket, timeout);
+}
+
+bool SnapshotStore::wait_refreshed_blocking(std::string_view database, std::uint64_t ticket,
+                                            std::chrono::steady_clock::duration timeout) {
+  Watched* d = find(database);
+  return !d || d->completed.wait_blocking(ticket, timeout);
 }
 
 std::uint64_t SnapshotStore::next_version() noexcept { return next_version_.fetch_add(1); }

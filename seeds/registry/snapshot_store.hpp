@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/progress_signal.hpp"
 #include "rewriter/catalog/catalog.hpp"
 #include "rewriter/catalog/seed_set.hpp"
 
@@ -45,7 +48,7 @@ class SnapshotStore {
     std::atomic<std::shared_ptr<const DatabaseSnapshot>> snapshot;
     std::atomic<bool> refresh_wanted{true};
     std::atomic<std::uint64_t> requested{0};  // tickets handed out
-    std::atomic<std::uint64_t> completed{0};  // highest ticket a published snapshot covers
+    ProgressSignal completed;                 // highest ticket a published snapshot covers
     mutable std::mutex failure_mutex;         // guards read_failure
     std::string read_failure;  // why the newest refresh failed; empty when it succeeded
 
@@ -79,6 +82,12 @@ class SnapshotStore {
   // Asks for a reload soon; never blocks. The ticket is answered by a snapshot loaded after it.
   std::uint64_t request_refresh(std::string_view database) noexcept;
   [[nodiscard]] bool refreshed(std::string_view database, std::uint64_t ticket) const noexcept;
+  // Waits without polling until refreshed(database, ticket) or `timeout`: on the coroutine's
+  // executor, or blocking a plain thread. True when the ticket was answered.
+  [[nodiscard]] boost::asio::awaitable<bool> wait_refreshed(
+      std::string database, std::uint64_t ticket, std::chrono::steady_clock::duration timeout);
+  [[nodiscard]] bool wait_refreshed_blocking(std::string_view database, std::uint64_t ticket,
+                                             std::chrono::steady_clock::duration timeout);
 
   // A version no snapshot of this process had before.
   [[nodiscard]] std::uint64_t next_version() noexcept;

@@ -67,6 +67,16 @@ bool SnapshotRegistry::refreshed(std::string_view database, std::uint64_t ticket
   return store_.refreshed(database, ticket);
 }
 
+boost::asio::awaitable<bool> SnapshotRegistry::wait_refreshed(
+    std::string database, std::uint64_t ticket, std::chrono::steady_clock::duration timeout) {
+  return store_.wait_refreshed(std::move(database), ticket, timeout);
+}
+
+bool SnapshotRegistry::wait_refreshed_blocking(std::string_view database, std::uint64_t ticket,
+                                               std::chrono::steady_clock::duration timeout) {
+  return store_.wait_refreshed_blocking(database, ticket, timeout);
+}
+
 void SnapshotRegistry::submit_ddl_seed(std::shared_ptr<DdlSeedJob> job) {
   ddl_seeds_.submit(std::move(job));
 }

@@ -64,6 +64,12 @@ class SnapshotRegistry : public SnapshotSource {
   std::uint64_t request_refresh(std::string_view database) noexcept override;
   [[nodiscard]] bool refreshed(std::string_view database,
                                std::uint64_t ticket) const noexcept override;
+  [[nodiscard]] boost::asio::awaitable<bool> wait_refreshed(
+      std::string database, std::uint64_t ticket,
+      std::chrono::steady_clock::duration timeout) override;
+  // The same for a plain thread (the materialization engine's), blocking it.
+  [[nodiscard]] bool wait_refreshed_blocking(std::string_view database, std::uint64_t ticket,
+                                             std::chrono::steady_clock::duration timeout);
 
   // DDL seeds: hands `job` to the control thread, which runs register_ddl_seed_now() and then
   // sets job->done. Never blocks; a job submitted while stopping is never answered.

@@ -80,3 +80,12 @@ TEST_CASE("a completion wakes waiters on two io_contexts run by two threads") {
   CHECK(done.done());
   CHECK(woken == 2);
 }
+
+TEST_CASE("a plain thread blocks until another advances the counter, or times out") {
+  ProgressSignal signal;
+  CHECK_FALSE(signal.wait_blocking(1, 1ms));
+  std::thread other([&] { signal.advance_to(2); });
+  CHECK(signal.wait_blocking(2, 60s));  // woken by the advance (a lost wake-up would take 60 s)
+  other.join();
+  CHECK(signal.wait_blocking(1, 0s));
+}

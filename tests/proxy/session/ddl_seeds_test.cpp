@@ -55,7 +55,7 @@ struct Fixture {
     REQUIRE(ddl.waiting());
     REQUIRE(snapshots.jobs.size() == 1);
     snapshots.jobs.back()->verdict = std::move(verdict);
-    snapshots.jobs.back()->done.store(true);
+    snapshots.jobs.back()->done.complete();
     CHECK(ddl.waiting());  // until the message is handed in again
     auto out = client(message);
     CHECK_FALSE(ddl.waiting());
@@ -225,14 +225,14 @@ TEST_CASE("wait() returns once the verdict is in") {
   boost::asio::co_spawn(
       io,
       [&]() -> boost::asio::awaitable<void> {
-        co_await f.ddl.wait(io.get_executor());
+        co_await f.ddl.wait();
         finished = true;
       },
       boost::asio::detached);
   io.run_for(std::chrono::milliseconds(20));
   CHECK_FALSE(finished);  // no verdict yet: still waiting
   f.snapshots.jobs[0]->verdict = verdict(Verdict::Kind::registered);
-  f.snapshots.jobs[0]->done.store(true);
+  f.snapshots.jobs[0]->done.complete();
   io.run_for(std::chrono::seconds(5));
   CHECK(finished);
   CHECK(f.client(query(add_score)));

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/progress_signal.hpp"
 #include "proxy/wire/frame_codec.hpp"
 #include "rewriter/catalog/catalog.hpp"
 #include "rewriter/catalog/seed_set.hpp"
@@ -43,7 +44,7 @@ class FakeSnapshots final : public seeds::SnapshotSource {
     return snapshot_->version;
   }
   // Every refresh asked for so far has been answered.
-  void answer_refreshes() noexcept { answered_ = requested_; }
+  void answer_refreshes() { answered_.advance_to(requested_); }
 
   bool covers(std::string_view database) const noexcept override { return database == database_; }
   std::uint64_t watch(std::string_view database) noexcept override {
@@ -59,7 +60,11 @@ class FakeSnapshots final : public seeds::SnapshotSource {
     return ++requested_;
   }
   bool refreshed(std::string_view, std::uint64_t ticket) const noexcept override {
-    return ticket <= answered_;
+    return ticket <= answered_.value();
+  }
+  boost::asio::awaitable<bool> wait_refreshed(
+      std::string, std::uint64_t ticket, std::chrono::steady_clock::duration timeout) override {
+    return answered_.wait_for(ticket, timeout);
   }
   void submit_ddl_seed(std::shared_ptr<seeds::DdlSeedJob> job) override {
     jobs.push_back(std::move(job));
@@ -73,7 +78,7 @@ class FakeSnapshots final : public seeds::SnapshotSource {
   std::string database_;
   std::shared_ptr<const seeds::DatabaseSnapshot> snapshot_;
   std::uint64_t requested_ = 0;
-  std::uint64_t answered_ = 0;
+  ProgressSignal answered_;
 };
 
 // The messages of a replacement (or of any run of whole messages): type and body.
