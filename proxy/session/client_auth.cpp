@@ -140,6 +140,8 @@ asio::awaitable<ClientAuth> authenticate_client(Stream& client, const ClientAuth
     ClientAuth out;
     out.code = sqlstate::unable_to_connect;
     out.message = "seedproxy could not read the role's password";
+    // Why the proxy's own connection failed (unreachable, TLS refused): nothing about the role.
+    out.detail = lookup.error;
     out.reason = "auth.query failed: " + lookup.error;
     co_return out;
   }
