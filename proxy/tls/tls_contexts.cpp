@@ -16,12 +16,15 @@ struct ContextFree {
   void operator()(SSL_CTX* context) const noexcept { SSL_CTX_free(context); }
 };
 
+// Every reason in OpenSSL's queue, the root cause first ("no start line (PEM lib)").
 std::string openssl_reason() {
-  const unsigned long code = ERR_peek_last_error();
-  const char* reason = code ? ERR_reason_error_string(code) : nullptr;
-  std::string out = reason ? reason : "unknown OpenSSL error";
-  ERR_clear_error();
-  return out;
+  std::string out;
+  while (const unsigned long code = ERR_get_error()) {
+    const char* reason = ERR_reason_error_string(code);
+    if (reason == nullptr) continue;
+    out += out.empty() ? reason : std::string(" (") + reason + ")";
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
 }
 
 [[noreturn]] void fail(const std::string& what) {
