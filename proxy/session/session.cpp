@@ -501,6 +501,8 @@ void Session::finish(const Ending& ending) {
   std::string line = "session " + std::to_string(id_) + " from " + peer_;
   if (!user_.empty()) line += " user=" + user_ + " database=" + database_;
   if (backend_pid_ != 0) line += " backend_pid=" + std::to_string(backend_pid_);
+  if (client_.tls()) line += " tls=" + client_.tls_version();
+  if (authenticated_ && auth_mechanism_ != "relay") line += " auth=" + auth_mechanism_;
   line += " closed after " + log::seconds_text(seconds.count()) + ": " + ending.reason;
   log::info("session", line);
 }
