@@ -101,7 +101,7 @@ asio::awaitable<ClientAuth> run_scram(Stream& client, auth::ScramServer server) 
 }
 
 asio::awaitable<ClientAuth> run_md5(Stream& client, const std::string& user,
-                                    const auth::Md5Secret& secret, bool real) {
+                                    const auth::Md5Secret& secret) {
   auth::Md5Salt salt{};
   if (!auth::random_md5_salt(salt)) {
     ClientAuth out;
@@ -116,9 +116,8 @@ asio::awaitable<ClientAuth> run_md5(Stream& client, const std::string& user,
   std::string error;
   const auto response = auth::parse_password_message(answer.body, error);
   if (!response) co_return violation(error);
-  if (!auth::verify_md5_response(secret, salt, *response) || !real)
-    co_return refusal(auth::password_failed(
-        user, real ? "md5 answer does not match" : "the role has no md5 secret"));
+  if (!auth::verify_md5_response(secret, salt, *response))
+    co_return refusal(auth::password_failed(user, "md5 answer does not match"));
   ClientAuth out;
   out.ok = true;
   out.mechanism = "md5";
@@ -149,8 +148,7 @@ asio::awaitable<ClientAuth> authenticate_client(Stream& client, const ClientAuth
   options.channel_binding_hash = request.end_point_hash;
   const auto& secret = lookup.secret;
   if (lookup.status == LookupStatus::found) {
-    if (const auto* md5 = secret.md5())
-      co_return co_await run_md5(client, request.user, *md5, true);
+    if (const auto* md5 = secret.md5()) co_return co_await run_md5(client, request.user, *md5);
     if (const auto* scram = secret.scram())
       co_return co_await run_scram(client, auth::ScramServer(request.user, *scram, options));
     if (const auto* password = secret.plain_text(); password && lookup.scram_for_password) {

@@ -487,7 +487,7 @@ void Session::finish(const Ending& ending) {
   error_code ignored;
   if (server_.socket().is_open()) {
     // A clean Terminate lets PostgreSQL end the backend without logging an unexpected EOF.
-    if (authenticated_ && from_client_.at_boundary() && from_client_.last_type() != 'X') {
+    if (from_client_.at_boundary() && from_client_.last_type() != 'X') {
       const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0},
                                                std::byte{0}, std::byte{4}};
       (void)server_.write_some(terminate, ignored);
