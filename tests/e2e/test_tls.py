@@ -11,6 +11,7 @@ import ssl
 import statistics
 import struct
 import subprocess
+import threading
 import time
 import unittest
 import urllib.request
@@ -90,6 +91,15 @@ class ClientsOverTls(unittest.TestCase):
         self.assertNotEqual(out.returncode, 0)
         self.assertIn('does not match host name "db.invalid"', out.stderr)
         self.assertTrue(px.running())
+
+    def test_cancel_reaches_the_backend(self):
+        # libpq 15 sends CancelRequest in plain text; PostgreSQL applies no pg_hba rule to it.
+        with psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW)) as c:
+            timer = threading.Timer(0.5, c.cancel)
+            timer.start()
+            with self.assertRaises(psycopg.errors.QueryCanceled):
+                c.execute("select pg_sleep(20)")
+            timer.join()
 
     def test_direct_tls_with_alpn(self):
         with wire.WireClient(px.port) as c:
