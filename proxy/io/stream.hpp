@@ -33,6 +33,10 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
 
   [[nodiscard]] tcp::socket& socket() noexcept { return socket_; }
+  // The socket's executor, so code written against a tcp::socket keeps reading naturally.
+  [[nodiscard]] tcp::socket::executor_type get_executor() noexcept {
+    return socket_.get_executor();
+  }
   [[nodiscard]] bool tls() const noexcept { return ssl_ != nullptr; }
   [[nodiscard]] SSL* ssl() const noexcept { return ssl_; }
 
