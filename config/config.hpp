@@ -83,6 +83,53 @@ struct Runtime {
   double shutdown_grace_seconds = 30.0;
 };
 
+// TLS policies in libpq's and PgBouncer's vocabulary. On the client side (client_tls) they say
+// what the proxy demands of clients; on the server side (server_tls) what it demands of
+// PostgreSQL. `allow` is accepted only for clients (it means the same as prefer there).
+enum class SslMode { disable, allow, prefer, require, verify_ca, verify_full };
+
+// TLS towards clients (PgBouncer's client_tls_*).
+struct ClientTls {
+  SslMode sslmode = SslMode::disable;
+  std::string cert_file;  // PEM; required unless sslmode is disable
+  std::string key_file;   // PEM
+  std::string ca_file;    // PEM; required by verify-ca and verify-full (client certificates)
+  // TLS versions accepted: any of "TLSv1.2", "TLSv1.3".
+  std::vector<std::string> protocols{"TLSv1.2", "TLSv1.3"};
+  // OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's defaults).
+  std::string ciphers = "HIGH:!aNULL:!MD5:!3DES:!RC4";
+  bool operator==(const ClientTls&) const = default;
+};
+
+// TLS towards PostgreSQL, for client sessions and every control connection alike.
+struct ServerTls {
+  SslMode sslmode = SslMode::disable;
+  std::string ca_file;    // verify-ca, verify-full: the CA that signed the server's certificate
+  std::string cert_file;  // optional client certificate the proxy presents
+  std::string key_file;
+  bool operator==(const ServerTls&) const = default;
+};
+
+// Who checks a client's password: PostgreSQL through the relayed exchange, or the proxy itself
+// against the server's own secrets (docs/security.md).
+enum class AuthMode { relay, proxy };
+
+struct Auth {
+  AuthMode mode = AuthMode::relay;      // default: proxy when TLS may run on both legs
+  bool mode_set = false;                // whether the file chose the mode
+  std::string user;                     // role that runs auth.query; default: control.user
+  std::optional<std::string> password;  // its password; default: control.password
+  std::string database = "postgres";    // where auth.query runs
+  // Two columns (user name, stored secret) for the user given as $1; NULL secret: no password.
+  std::string query =
+      "SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = $1 "
+      "AND (valuntil IS NULL OR valuntil > now())";
+  bool query_set = false;  // whether the file set auth.query (absent with auth.file: file only)
+  std::string file;        // PgBouncer's userlist format; checked before auth.query
+  std::vector<std::string> trust_users;  // let in without a password (upstream must trust too)
+  bool operator==(const Auth&) const = default;
+};
+
 enum class LogFormat { text, json };
 enum class LogLevel { debug, info, warning, error };
 
@@ -107,6 +154,9 @@ struct Config {
   Log log;
   Reload reload;
   Materialization materialization;
+  ClientTls client_tls;
+  ServerTls server_tls;
+  Auth auth;
 };
 
 // Thrown for any invalid configuration. `field` is the JSON path of the culprit, e.g.
@@ -131,5 +181,7 @@ class ConfigError : public std::runtime_error {
 [[nodiscard]] std::string_view to_string(MaterializePolicy policy) noexcept;
 [[nodiscard]] std::optional<MaterializePolicy> policy_from_string(std::string_view text) noexcept;
 [[nodiscard]] std::string_view to_string(LogLevel level) noexcept;
+[[nodiscard]] std::string_view to_string(SslMode mode) noexcept;
+[[nodiscard]] std::string_view to_string(AuthMode mode) noexcept;
 
 }  // namespace seedproxy::config

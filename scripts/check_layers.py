@@ -33,9 +33,11 @@ RANKS = {
     "proxy/auth": 32,
     "proxy/io": 32,
     "proxy/observe": 32,
-    "proxy/admin": 33,
-    "proxy/session": 34,
-    "proxy/server": 35,
+    "proxy/tls": 33,
+    "proxy/credentials": 33,
+    "proxy/admin": 34,
+    "proxy/session": 35,
+    "proxy/server": 36,
 }
 # config and the rewriter are both built on common alone: neither may include the other.
 INDEPENDENT = [("config", "rewriter/")]

@@ -23,6 +23,8 @@ packages=(
   procps
   dpkg-dev postgresql-server-dev-15 # tests/regress: apt-get source of the regression suite, headers for regress.so
   chromium fonts-liberation # headless, for tests/e2e/test_status_page.py (the status page in a browser)
+  openssl openjdk-17-jdk-headless libpostgresql-jdbc-java # tests/e2e/test_tls*.py: certificates, pgjdbc
+  # node-postgres comes from npm at test time (tests/e2e/test_tls_drivers.py), with the node on PATH
 )
 if ((fuzz)); then
   packages+=(clang-14 libclang-rt-14-dev llvm-14)

@@ -28,6 +28,10 @@ struct ClientInfo {
   double age_seconds = 0;
   std::uint32_t backend_pid = 0;  // 0: no upstream backend (yet)
   bool rewriting = false;
+  std::string tls_version;  // "TLSv1.3"; empty: plain text
+  std::string tls_cipher;
+  std::string auth;         // who checked the password: "relay", or the proxy's mechanism
+  bool server_tls = false;  // the upstream connection is encrypted
 };
 
 // Totals since the proxy started, as SHOW STATS lists them.

@@ -149,13 +149,21 @@ asio::awaitable<AdminAnswer> show_clients(AdminBackend& backend) {
                     {"connected_at", oid::timestamptz},
                     {"age_seconds", oid::float8},
                     {"backend_pid", oid::int8},
-                    {"rewriting", oid::boolean}});
+                    {"rewriting", oid::boolean},
+                    {"tls", oid::boolean},
+                    {"tls_version", oid::text},
+                    {"tls_cipher", oid::text},
+                    {"auth", oid::text},
+                    {"server_tls", oid::boolean}});
   for (const auto& client : clients)
     result.add_row({std::to_string(client.id), nonempty(client.user), nonempty(client.database),
                     client.address, client.state, timestamp_text(client.connected_at),
                     protocol::float8_text(client.age_seconds),
                     client.backend_pid ? Value(std::to_string(client.backend_pid)) : std::nullopt,
-                    protocol::bool_text(client.rewriting)});
+                    protocol::bool_text(client.rewriting),
+                    protocol::bool_text(!client.tls_version.empty()), nonempty(client.tls_version),
+                    nonempty(client.tls_cipher), nonempty(client.auth),
+                    protocol::bool_text(client.server_tls)});
   co_return rows(result);
 }
 
@@ -201,6 +209,12 @@ AdminAnswer show_config(AdminBackend& backend) {
   add("admin.users", admins);
   add("admin.auth_database", config->admin.auth_database);
   add("ddl_seeds", protocol::bool_text(config->ddl_seeds));
+  add("client_tls.sslmode", std::string(config::to_string(config->client_tls.sslmode)));
+  add("client_tls.cert_file", config->client_tls.cert_file);
+  add("server_tls.sslmode", std::string(config::to_string(config->server_tls.sslmode)));
+  add("auth.mode", std::string(config::to_string(config->auth.mode)));
+  add("auth.user", config->auth.user);
+  add("auth.file", config->auth.file);
   add("seeds", std::to_string(config->seeds.size()));
   add("limits.max_message_bytes", std::to_string(config->limits.max_message_bytes));
   add("limits.max_clients", std::to_string(config->limits.max_clients));

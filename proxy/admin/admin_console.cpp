@@ -2,9 +2,6 @@
 // Terminate.
 #include "proxy/admin/admin_console.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <variant>
 
 #include "common/sqlstate.hpp"
@@ -17,8 +14,6 @@ namespace seedproxy::proxy {
 namespace {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // Admin commands are short; nothing legitimate comes near this.
 constexpr std::uint32_t max_console_message = 1u << 20;
@@ -43,14 +38,14 @@ bool extended_protocol(char type) {
 
 }  // namespace
 
-asio::awaitable<ConsoleEnd> serve_admin_console(tcp::socket& client, AdminBackend& backend) {
+asio::awaitable<ConsoleEnd> serve_admin_console(Stream& client, AdminBackend& backend) {
   ConsoleEnd end;
   std::vector<std::byte> out = backend_key_data();
   append(out, protocol::ready_for_query('I'));
   bool skipping_to_sync = false;
   for (;;) {
     if (!out.empty()) {
-      if (auto [ec, n] = co_await asio::async_write(client, asio::buffer(out), use_tuple); ec) {
+      if (auto ec = co_await client.write_all(out); ec) {
         end.reason = ec == asio::error::operation_aborted ? "cancelled"
                                                           : "client write failed: " + ec.message();
         co_return end;

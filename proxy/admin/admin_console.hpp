@@ -3,10 +3,10 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <string>
 
 #include "proxy/admin/admin_backend.hpp"
+#include "proxy/io/stream.hpp"
 
 namespace seedproxy::proxy {
 
@@ -18,7 +18,7 @@ struct ConsoleEnd {
 
 // Sends BackendKeyData and ReadyForQuery, then serves until Terminate, a closed socket or a
 // protocol violation.
-[[nodiscard]] boost::asio::awaitable<ConsoleEnd> serve_admin_console(
-    boost::asio::ip::tcp::socket& client, AdminBackend& backend);
+[[nodiscard]] boost::asio::awaitable<ConsoleEnd> serve_admin_console(Stream& client,
+                                                                     AdminBackend& backend);
 
 }  // namespace seedproxy::proxy

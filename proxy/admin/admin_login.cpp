@@ -3,9 +3,6 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <optional>
 
 #include "common/sqlstate.hpp"
@@ -17,8 +14,6 @@ namespace seedproxy::proxy {
 namespace {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // Authentication tokens are capped at 64 KiB by PostgreSQL; server messages before
 // ReadyForQuery are small too.
@@ -48,15 +43,13 @@ AdminLogin unexpected_from_upstream(char type) {
                  "seedproxy received an invalid message from the server");
 }
 
-asio::awaitable<bool> send(tcp::socket& socket, protocol::Bytes bytes) {
-  auto [ec, n] =
-      co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), use_tuple);
-  co_return !ec;
+asio::awaitable<bool> send(Stream& stream, protocol::Bytes bytes) {
+  co_return !co_await stream.write_all(bytes);
 }
 
 // PostgreSQL's own refusal (wrong password 28P01, unknown user 28000, ...) goes to the client as
 // sent; it ends the login.
-asio::awaitable<AdminLogin> refused_upstream(tcp::socket& client, const ReadMessage& error,
+asio::awaitable<AdminLogin> refused_upstream(Stream& client, const ReadMessage& error,
                                              bool authenticated) {
   co_await send(client, error.bytes);
   co_return failure(authenticated ? "upstream refused the admin console session after login"
@@ -65,7 +58,7 @@ asio::awaitable<AdminLogin> refused_upstream(tcp::socket& client, const ReadMess
 
 // The client's answer to an authentication request (password, SASL response, GSS token),
 // relayed to the server. A failure, or nullopt once relayed.
-asio::awaitable<std::optional<AdminLogin>> relay_answer(tcp::socket& client, tcp::socket& server) {
+asio::awaitable<std::optional<AdminLogin>> relay_answer(Stream& client, Stream& server) {
   auto reply = co_await read_message(client, max_login_message);
   if (reply.ec || reply.error != protocol::FrameError::none) co_return client_gone();
   if (reply.type != 'p') {
@@ -83,8 +76,7 @@ asio::awaitable<std::optional<AdminLogin>> relay_answer(tcp::socket& client, tcp
 
 // Relays the authentication exchange until PostgreSQL sends AuthenticationOk, which is left in
 // `auth_ok`, not yet forwarded: admin.users is checked first. A failure, or nullopt.
-asio::awaitable<std::optional<AdminLogin>> relay_authentication(tcp::socket& client,
-                                                                tcp::socket& server,
+asio::awaitable<std::optional<AdminLogin>> relay_authentication(Stream& client, Stream& server,
                                                                 ReadMessage& auth_ok) {
   for (;;) {
     auto message = co_await read_message(server, max_login_message);
@@ -109,7 +101,7 @@ asio::awaitable<std::optional<AdminLogin>> relay_authentication(tcp::socket& cli
 // After AuthenticationOk: keeps the server's parameters and notices in `greeting`, drops its
 // backend key (the console is not that backend), and stops at ReadyForQuery. A failure, or
 // nullopt.
-asio::awaitable<std::optional<AdminLogin>> read_greeting(tcp::socket& client, tcp::socket& server,
+asio::awaitable<std::optional<AdminLogin>> read_greeting(Stream& client, Stream& server,
                                                          std::vector<std::byte>& greeting) {
   for (;;) {
     auto message = co_await read_message(server, max_login_message);
@@ -160,25 +152,30 @@ std::vector<std::byte> admin_auth_startup(const protocol::StartupParameters& sta
   return packet;
 }
 
-asio::awaitable<AdminLogin> admin_login(tcp::socket& client, tcp::socket& server,
-                                        const std::string& user,
+asio::awaitable<AdminLogin> admin_login(Stream& client, Stream& server, const std::string& user,
                                         const std::vector<std::string>& admin_users) {
   ReadMessage auth_ok;
   if (auto failed = co_await relay_authentication(client, server, auth_ok)) co_return *failed;
+  co_return co_await finish_admin_login(client, server, user, admin_users,
+                                        std::move(auth_ok.bytes));
+}
+
+asio::awaitable<AdminLogin> finish_admin_login(Stream& client, Stream& server,
+                                               const std::string& user,
+                                               const std::vector<std::string>& admin_users,
+                                               std::vector<std::byte> auth_ok) {
   if (std::find(admin_users.begin(), admin_users.end(), user) == admin_users.end()) {
     co_return failure("user \"" + user + "\" is not listed in admin.users", invalid_authorization,
                       "user \"" + user + "\" is not allowed to use the seedproxy admin console");
   }
-  if (!co_await send(client, auth_ok.bytes)) co_return client_gone();
+  if (!co_await send(client, auth_ok)) co_return client_gone();
   std::vector<std::byte> greeting;
   if (auto failed = co_await read_greeting(client, server, greeting)) co_return *failed;
   // The console answers by itself from here: end the backend politely.
   const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0}, std::byte{0},
                                            std::byte{4}};
   co_await send(server, terminate);
-  boost::system::error_code ignored;
-  server.shutdown(tcp::socket::shutdown_both, ignored);
-  server.close(ignored);
+  server.close();
   if (!co_await send(client, greeting)) co_return client_gone();
   AdminLogin out;
   out.ok = true;

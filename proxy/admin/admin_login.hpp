@@ -3,12 +3,12 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "proxy/io/stream.hpp"
 #include "proxy/wire/startup.hpp"
 
 namespace seedproxy::proxy {
@@ -32,7 +32,14 @@ struct AdminLogin {
 // ParameterStatus messages, the upstream connection is terminated, and the caller continues
 // with BackendKeyData and ReadyForQuery of its own.
 [[nodiscard]] boost::asio::awaitable<AdminLogin> admin_login(
-    boost::asio::ip::tcp::socket& client, boost::asio::ip::tcp::socket& server,
-    const std::string& user, const std::vector<std::string>& admin_users);
+    Stream& client, Stream& server, const std::string& user,
+    const std::vector<std::string>& admin_users);
+
+// The end of an admin console login whose password was already checked (auth.mode = proxy: by the
+// proxy, then by the server's acceptance of the proxy's login): `auth_ok` is the server's
+// AuthenticationOk. Checks admin.users and continues as admin_login does.
+[[nodiscard]] boost::asio::awaitable<AdminLogin> finish_admin_login(
+    Stream& client, Stream& server, const std::string& user,
+    const std::vector<std::string>& admin_users, std::vector<std::byte> auth_ok);
 
 }  // namespace seedproxy::proxy

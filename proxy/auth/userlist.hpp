@@ -43,6 +43,9 @@ class Userlist {
  public:
   [[nodiscard]] const UserlistEntry* find(std::string_view user) const;
   [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+  [[nodiscard]] const std::map<std::string, UserlistEntry, std::less<>>& entries() const noexcept {
+    return entries_;
+  }
 
  private:
   friend struct UserlistParser;

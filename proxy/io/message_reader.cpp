@@ -1,20 +1,14 @@
 // One typed message at a time: header, length check, body.
 #include "proxy/io/message_reader.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 namespace seedproxy::proxy {
 
 namespace asio = boost::asio;
 
-asio::awaitable<ReadMessage> read_message(asio::ip::tcp::socket& socket, std::uint32_t max_length) {
-  constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+asio::awaitable<ReadMessage> read_message(Stream& stream, std::uint32_t max_length) {
   ReadMessage out;
   out.bytes.resize(protocol::message_header_size);
-  auto [ec, n] = co_await asio::async_read(socket, asio::buffer(out.bytes), use_tuple);
-  if (ec) {
+  if (auto ec = co_await stream.read_exact(out.bytes); ec) {
     out.ec = ec;
     co_return out;
   }
@@ -26,12 +20,7 @@ asio::awaitable<ReadMessage> read_message(asio::ip::tcp::socket& socket, std::ui
   }
   out.type = header.header.type;
   out.bytes.resize(header.header.total());
-  auto [body_ec, body_n] =
-      co_await asio::async_read(socket,
-                                asio::buffer(out.bytes.data() + protocol::message_header_size,
-                                             out.bytes.size() - protocol::message_header_size),
-                                use_tuple);
-  out.ec = body_ec;
+  out.ec = co_await stream.read_exact(std::span(out.bytes).subspan(protocol::message_header_size));
   co_return out;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "proxy/io/stream.hpp"
 #include "proxy/wire/frame_codec.hpp"
 
 namespace seedproxy::proxy {
@@ -22,7 +23,7 @@ struct ReadMessage {
   }
 };
 
-[[nodiscard]] boost::asio::awaitable<ReadMessage> read_message(boost::asio::ip::tcp::socket& socket,
+[[nodiscard]] boost::asio::awaitable<ReadMessage> read_message(Stream& stream,
                                                                std::uint32_t max_length);
 
 }  // namespace seedproxy::proxy

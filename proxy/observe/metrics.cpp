@@ -77,6 +77,19 @@ std::vector<T> call(const std::function<std::vector<T>()>& source, std::string_v
   return {};
 }
 
+void add_tls_family(std::vector<MetricFamily>& out, const ProxyStats::Snapshot& s) {
+  auto tls = family("seedproxy_tls_handshakes_total",
+                    "TLS handshakes by leg (client: clients with the proxy; server: the proxy "
+                    "with PostgreSQL) and result: ok, or why it failed.",
+                    MetricType::Counter);
+  for (std::size_t i = 0; i < peer_count; ++i)
+    for (std::size_t j = 0; j < tls_outcome_count; ++j)
+      add_counter(tls, static_cast<double>(s.tls_handshakes[i][j]),
+                  {{"leg", std::string(to_string(static_cast<Peer>(i)))},
+                   {"result", std::string(to_string(static_cast<TlsOutcome>(j)))}});
+  out.push_back(std::move(tls));
+}
+
 void add_proxy_families(const ProxyStats::Snapshot& s, std::vector<MetricFamily>& out) {
   auto build = family("seedproxy_build_info", "Version of the running seedproxy binary (always 1).",
                       MetricType::Gauge);
@@ -154,6 +167,7 @@ void add_proxy_families(const ProxyStats::Snapshot& s, std::vector<MetricFamily>
                 {{"peer", std::string(to_string(static_cast<Peer>(i)))}});
   }
   out.push_back(std::move(protocol));
+  add_tls_family(out, s);
 
   auto reads =
       family("seedproxy_attribute_reads_total",

@@ -19,6 +19,26 @@ std::string_view to_string(Peer peer) noexcept {
   return peer == Peer::client ? "client" : "server";
 }
 
+std::string_view to_string(TlsOutcome outcome) noexcept {
+  switch (outcome) {
+    case TlsOutcome::ok:
+      return "ok";
+    case TlsOutcome::closed:
+      return "closed";
+    case TlsOutcome::timeout:
+      return "timeout";
+    case TlsOutcome::certificate:
+      return "certificate";
+    case TlsOutcome::protocol:
+      return "protocol";
+    case TlsOutcome::no_alpn:
+      return "no_alpn";
+    case TlsOutcome::plaintext_refused:
+      return "plaintext_refused";
+  }
+  return "protocol";
+}
+
 std::string_view to_string(UpstreamStage stage) noexcept {
   return stage == UpstreamStage::connect ? "connect" : "relay";
 }

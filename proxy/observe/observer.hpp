@@ -27,7 +27,21 @@ enum class UpstreamStage : std::uint8_t {
 };
 inline constexpr std::size_t upstream_stage_count = 2;
 
+// How a TLS handshake ended, on either leg (Peer::client: a client's handshake with the proxy;
+// Peer::server: the proxy's with PostgreSQL).
+enum class TlsOutcome : std::uint8_t {
+  ok,
+  closed,             // the peer went away mid-handshake
+  timeout,            // not finished within limits.startup_timeout_seconds
+  certificate,        // a certificate (or its name) did not verify
+  protocol,           // any other TLS failure: versions, ciphers, garbage
+  no_alpn,            // direct TLS without ALPN "postgresql"
+  plaintext_refused,  // a plain-text startup where TLS is required
+};
+inline constexpr std::size_t tls_outcome_count = 7;
+
 [[nodiscard]] std::string_view to_string(StatementKind kind) noexcept;
+[[nodiscard]] std::string_view to_string(TlsOutcome outcome) noexcept;
 [[nodiscard]] std::string_view to_string(Peer peer) noexcept;
 [[nodiscard]] std::string_view to_string(UpstreamStage stage) noexcept;
 
@@ -64,6 +78,10 @@ class Observer {
                               std::string_view attribute) noexcept = 0;
 
   virtual void protocol_error(Peer culprit) noexcept = 0;
+
+  // A TLS handshake (or a refused plain-text client) on `leg`. Not pure: observers that do not
+  // follow TLS (test fakes) need not say so.
+  virtual void tls_handshake(Peer /*leg*/, TlsOutcome /*outcome*/) noexcept {}
 };
 
 // Does nothing: for `metrics` absent from the configuration, tests and benchmarks.

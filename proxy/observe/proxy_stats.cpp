@@ -136,6 +136,8 @@ ProxyStats::Snapshot ProxyStats::snapshot() const {
   }
   for (std::size_t i = 0; i < peer_count; ++i) {
     result.protocol_errors[i] = protocol_errors_[i].get();
+    for (std::size_t j = 0; j < tls_outcome_count; ++j)
+      result.tls_handshakes[i][j] = tls_handshakes_[i][j].get();
   }
   result.rewrite_cache_hits = rewrite_cache_hits_.get();
   result.rewrite_cache_misses = rewrite_cache_misses_.get();

@@ -78,6 +78,7 @@ class ProxyStats final : public Observer {
     std::array<std::uint64_t, upstream_stage_count> upstream_errors{};
     std::array<std::uint64_t, statement_kind_count> statements{};
     std::array<std::uint64_t, peer_count> protocol_errors{};
+    std::array<std::array<std::uint64_t, tls_outcome_count>, peer_count> tls_handshakes{};
     std::uint64_t rewrite_cache_hits = 0, rewrite_cache_misses = 0;
     std::uint64_t attribute_reads_dropped = 0;
     AtomicHistogram::Snapshot upstream_connect;
@@ -110,6 +111,9 @@ class ProxyStats final : public Observer {
   void protocol_error(Peer culprit) noexcept override {
     protocol_errors_[static_cast<std::size_t>(culprit)].add();
   }
+  void tls_handshake(Peer leg, TlsOutcome outcome) noexcept override {
+    tls_handshakes_[static_cast<std::size_t>(leg)][static_cast<std::size_t>(outcome)].add();
+  }
 
   [[nodiscard]] Snapshot snapshot() const;
 
@@ -126,6 +130,7 @@ class ProxyStats final : public Observer {
   std::array<PaddedCounter, upstream_stage_count> upstream_errors_;
   std::array<PaddedCounter, statement_kind_count> statements_;
   std::array<PaddedCounter, peer_count> protocol_errors_;
+  std::array<std::array<PaddedCounter, tls_outcome_count>, peer_count> tls_handshakes_;
   PaddedCounter rewrite_cache_hits_, rewrite_cache_misses_;
   PaddedCounter attribute_reads_dropped_;
   AtomicHistogram upstream_connect_;

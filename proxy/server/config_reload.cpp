@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -72,27 +73,44 @@ std::vector<std::string> keep_restart_only_settings(const config::Config& curren
     next.metrics = current.metrics;
   }
   keep("runtime.threads", next.runtime.threads, current.runtime.threads);
+  // The credential store's query connection is made once; auth.file and trust_users reload.
+  keep("auth.mode", next.auth.mode, current.auth.mode);
+  keep("auth.user", next.auth.user, current.auth.user);
+  keep("auth.password", next.auth.password, current.auth.password);
+  keep("auth.database", next.auth.database, current.auth.database);
+  keep("auth.query", next.auth.query, current.auth.query);
   // The engine's threads read their settings once.
   keep("materialization", next.materialization, current.materialization);
   return changed;
 }
 
 ConfigReloader::ConfigReloader(std::filesystem::path path, config::Config initial,
-                               seeds::SnapshotRegistry& registry, Apply apply)
+                               seeds::SnapshotRegistry& registry, Prepare prepare, Apply apply)
     : path_(std::move(path)),
       current_(std::move(initial)),
       registry_(registry),
+      prepare_(std::move(prepare)),
       apply_(std::move(apply)) {
-  // The file as it was read at start: a change after this point is a change.
-  seen_ = stamp();
+  // The files as they were read at start: a change after this point is a change.
+  seen_ = stamps();
 }
 
 ConfigReloader::~ConfigReloader() { stop(); }
 
-ConfigReloader::FileStamp ConfigReloader::stamp() const {
+std::vector<ConfigReloader::FileStamp> ConfigReloader::stamps() const {
+  std::vector<FileStamp> out{stamp(path_)};
+  for (const std::string* file :
+       {&current_.client_tls.cert_file, &current_.client_tls.key_file, &current_.client_tls.ca_file,
+        &current_.server_tls.ca_file, &current_.server_tls.cert_file, &current_.server_tls.key_file,
+        &current_.auth.file})
+    if (!file->empty()) out.push_back(stamp(*file));
+  return out;
+}
+
+ConfigReloader::FileStamp ConfigReloader::stamp(const std::filesystem::path& path) {
   struct stat info {};
   FileStamp out;
-  if (::stat(path_.c_str(), &info) != 0) return out;
+  if (::stat(path.c_str(), &info) != 0) return out;
   out.exists = true;
   out.mtime_ns = std::int64_t{info.st_mtim.tv_sec} * 1000000000 + info.st_mtim.tv_nsec;
   out.size = info.st_size;
@@ -137,16 +155,20 @@ asio::awaitable<void> ConfigReloader::watch_file() {
     if (ec || stopping_) co_return;
     // Polled even when off, so a reload that turns the watch on takes effect.
     if (!current_.reload.watch_file) continue;
-    const auto now = stamp();
-    // A vanished file (an editor mid-rename) is not a new configuration; wait for it to return.
-    if (now == seen_ || !now.exists) continue;
-    (void)reload_now("configuration file changed");
+    const auto now = stamps();
+    // A vanished file (an editor mid-rename, a certificate being replaced) is not a new
+    // configuration; wait for it to return.
+    if (now == seen_ ||
+        std::any_of(now.begin(), now.end(), [](const FileStamp& s) { return !s.exists; }))
+      continue;
+    (void)reload_now(now.front() == seen_.front() ? "a file the configuration names changed"
+                                                  : "configuration file changed");
   }
 }
 
 std::optional<std::string> ConfigReloader::reload_now(const std::string& trigger) {
-  // Whatever happens, the file as read now is the one judged: no retry loop on a bad file.
-  seen_ = stamp();
+  // Whatever happens, the files as read now are the ones judged: no retry loop on a bad file.
+  seen_ = stamps();
   const auto refuse = [&](const std::string& why) {
     failed_.fetch_add(1);
     log::error("reload", "configuration reload (" + trigger +
@@ -163,6 +185,7 @@ std::optional<std::string> ConfigReloader::reload_now(const std::string& trigger
     return refuse(
         what.starts_with("cannot read configuration file") ? what : path_.string() + ": " + what);
   }
+  if (auto refused = prepare_(next)) return refuse(*refused);
   std::vector<std::string> refusals;
   try {
     refusals = registry_.apply_seeds(next.seeds);
@@ -176,6 +199,7 @@ std::optional<std::string> ConfigReloader::reload_now(const std::string& trigger
                                " cannot change without a restart; keeping the running value");
   apply_(next);
   current_ = std::move(next);
+  seen_ = stamps();  // the new configuration may name other files
   ok_.fetch_add(1);
   log::info("reload", "configuration reloaded from " + path_.string() + " (" + trigger +
                           "): " + std::to_string(current_.seeds.size()) +

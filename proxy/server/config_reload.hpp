@@ -37,9 +37,13 @@ class ConfigReloader {
   // Called on the reload thread with a configuration whose seeds are applied; it puts the new
   // settings in force for new sessions.
   using Apply = std::function<void(const config::Config& next)>;
+  // Called on the reload thread before the seeds are applied: loads what the new configuration
+  // names (certificates, keys, auth.file). A refusal (naming the file and the reason) refuses the
+  // whole reload; otherwise Apply follows.
+  using Prepare = std::function<std::optional<std::string>(const config::Config& next)>;
 
   ConfigReloader(std::filesystem::path path, config::Config initial,
-                 seeds::SnapshotRegistry& registry, Apply apply);
+                 seeds::SnapshotRegistry& registry, Prepare prepare, Apply apply);
   ~ConfigReloader();
   ConfigReloader(const ConfigReloader&) = delete;
   ConfigReloader& operator=(const ConfigReloader&) = delete;
@@ -67,7 +71,10 @@ class ConfigReloader {
     std::uint64_t inode = 0;
     bool operator==(const FileStamp&) const = default;
   };
-  [[nodiscard]] FileStamp stamp() const;
+  // The configuration file's stamp, followed by those of the files it names (certificates, keys,
+  // CAs, auth.file): a rotated certificate is a change too.
+  [[nodiscard]] std::vector<FileStamp> stamps() const;
+  [[nodiscard]] static FileStamp stamp(const std::filesystem::path& path);
   // Reload thread only.
   std::optional<std::string> reload_now(const std::string& trigger);
   boost::asio::awaitable<void> watch_file();
@@ -75,8 +82,9 @@ class ConfigReloader {
   std::filesystem::path path_;
   config::Config current_;  // reload thread only, after start()
   seeds::SnapshotRegistry& registry_;
+  Prepare prepare_;
   Apply apply_;
-  FileStamp seen_;  // reload thread only
+  std::vector<FileStamp> seen_;  // reload thread only
   std::atomic<std::uint64_t> ok_{0};
   std::atomic<std::uint64_t> failed_{0};
   boost::asio::io_context context_{1};

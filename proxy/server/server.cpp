@@ -22,11 +22,15 @@
 #include "common/log.hpp"
 #include "common/sqlstate.hpp"
 #include "proxy/admin/admin_backend.hpp"
+#include "proxy/credentials/credential_store.hpp"
 #include "proxy/observe/metrics_endpoint.hpp"
 #include "proxy/server/config_reload.hpp"
+#include "proxy/server/refusal.hpp"
 #include "proxy/session/session.hpp"
+#include "proxy/tls/tls_contexts.hpp"
 #include "proxy/wire/messages.hpp"
 #include "seedproxy_version.hpp"
+#include "seeds/control/control_connection.hpp"
 #include "seeds/materialize/materialization_engine.hpp"
 #include "seeds/reads/read_flusher.hpp"
 #include "seeds/reads/read_tally.hpp"
@@ -60,6 +64,14 @@ struct Generation {
   std::shared_ptr<const SessionSettings> session;
 };
 
+// What a configuration names on disk, loaded before it goes into force: TLS contexts for both
+// legs and auth.file. Throws (TlsLoadError, std::runtime_error) with the file and the reason.
+struct LoadedFiles {
+  std::shared_ptr<const ClientTlsContext> client_tls;
+  std::shared_ptr<const UpstreamTlsContext> server_tls;
+  std::shared_ptr<const LoadedUserlist> userlist;
+};
+
 asio::awaitable<std::vector<ClientInfo>> describe_sessions(const SessionList& list) {
   std::vector<ClientInfo> out;
   for (const Session* session : list.sessions) out.push_back(session->info());
@@ -87,7 +99,9 @@ struct Server::State final : AdminBackend {
   void make_metrics();
 
   void start_listening();
-  [[nodiscard]] std::shared_ptr<const Generation> make_generation(const config::Config& next);
+  [[nodiscard]] std::shared_ptr<const Generation> make_generation(const config::Config& next,
+                                                                  const LoadedFiles& files);
+  [[nodiscard]] LoadedFiles load_files(const config::Config& next);
   [[nodiscard]] std::shared_ptr<const Generation> generation() const {
     return current.load(std::memory_order_acquire);
   }
@@ -122,7 +136,6 @@ struct Server::State final : AdminBackend {
   void admin_refused() noexcept override { refused.fetch_add(1, std::memory_order_relaxed); }
 
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> refuse(tcp::socket socket, std::string message);
   asio::awaitable<void> watch_signals();
   void spawn_session(Worker& worker, tcp::socket socket,
                      std::shared_ptr<const SessionSettings> session_settings);
@@ -143,6 +156,9 @@ struct Server::State final : AdminBackend {
   std::unique_ptr<seeds::ReadTally> reads;
   std::unique_ptr<seeds::ReadFlusher> read_flusher;
   std::vector<tcp::endpoint> upstream;  // resolved once
+  // auth.mode = proxy: where clients' secrets come from (auth.file, auth.query).
+  std::unique_ptr<CredentialStore> credentials;
+  LoadedFiles pending;  // reload thread: loaded by the reloader's prepare step, used by apply
   std::atomic<std::shared_ptr<const Generation>> current;
   std::vector<std::unique_ptr<Worker>> workers;
   std::optional<tcp::acceptor> acceptor;
@@ -160,7 +176,16 @@ struct Server::State final : AdminBackend {
   std::unique_ptr<ConfigReloader> reloader;
 };
 
-std::shared_ptr<const Generation> Server::State::make_generation(const config::Config& next) {
+LoadedFiles Server::State::load_files(const config::Config& next) {
+  LoadedFiles files;
+  files.client_tls = load_client_tls(next.client_tls);
+  files.server_tls = load_upstream_tls(next.server_tls, next.upstream.host);
+  if (credentials) files.userlist = credentials->prepare_file(next.auth);
+  return files;
+}
+
+std::shared_ptr<const Generation> Server::State::make_generation(const config::Config& next,
+                                                                 const LoadedFiles& files) {
   auto generation = std::make_shared<Generation>();
   generation->config = next;
   auto session_settings = std::make_shared<SessionSettings>();
@@ -176,6 +201,12 @@ std::shared_ptr<const Generation> Server::State::make_generation(const config::C
   session_settings->admin = this;
   session_settings->ddl_seeds = next.ddl_seeds;
   session_settings->observer = &observer();
+  session_settings->client_tls = files.client_tls;
+  session_settings->server_tls = files.server_tls;
+  session_settings->auth_mode = next.auth.mode;
+  session_settings->secrets = credentials.get();
+  session_settings->trust_users = next.auth.trust_users;
+  if (credentials) credentials->install_file(files.userlist);
   generation->session = std::move(session_settings);
   return generation;
 }
@@ -220,8 +251,13 @@ void Server::State::start_listening() {
                              "\": " + ec.message());
   for (const auto& entry : upstream) this->upstream.push_back(entry.endpoint());
   // Always: seeds may arrive by reload or from another proxy sharing the registry.
-  seeds::ControlTarget target{config.upstream.host, config.upstream.port, config.control.user,
-                              config.control.password, config.limits.connect_timeout_seconds};
+  const seeds::ControlTarget target = seeds::control_target(config);
+  if (config.auth.mode == config::AuthMode::proxy) {
+    credentials = std::make_unique<CredentialStore>(target, config.auth);
+    credentials->start();
+  }
+  // Certificates, keys and auth.file: a file that cannot be used stops the proxy here.
+  const LoadedFiles files = load_files(config);
   // Catalogs change only through DDL (which sessions report at once) or from outside the
   // proxy; the periodic refresh bounds how stale the latter can be.
   snapshots = std::make_unique<seeds::SnapshotRegistry>(target, config.instance, 30.0);
@@ -233,16 +269,26 @@ void Server::State::start_listening() {
   read_flusher = std::make_unique<seeds::ReadFlusher>(*reads, target, config.instance,
                                                       config.materialization.reads_flush_seconds);
   if (config.metrics) make_metrics();
-  current.store(make_generation(config), std::memory_order_release);
+  current.store(make_generation(config, files), std::memory_order_release);
   if (metrics) {
     metrics->start();
     log::info("server", "metrics, health and status page on http://" + config.metrics->host + ":" +
                             std::to_string(metrics->port()) + "/");
   }
   reloader = std::make_unique<ConfigReloader>(
-      config_file, config, *snapshots, [this](const config::Config& next) {
+      config_file, config, *snapshots,
+      [this](const config::Config& next) -> std::optional<std::string> {
+        try {
+          pending = load_files(next);
+        } catch (const std::exception& e) {
+          return std::string(e.what());  // the old certificates and keys stay in force
+        }
+        return std::nullopt;
+      },
+      [this](const config::Config& next) {
         apply_log_settings(next.log);
-        current.store(make_generation(next), std::memory_order_release);
+        current.store(make_generation(next, pending), std::memory_order_release);
+        pending = {};
       });
 
   const auto listen = resolver.resolve(config.listen.host, std::to_string(config.listen.port),
@@ -310,20 +356,14 @@ asio::awaitable<void> Server::State::accept_loop() {
       observer().client_refused();
       log::warning("server", "refused a client: limits.max_clients (" +
                                  std::to_string(max_clients) + ") reached");
-      asio::co_spawn(worker.context, refuse(std::move(socket), "sorry, too many clients already"),
+      asio::co_spawn(worker.context,
+                     refuse_client(std::move(socket), sqlstate::too_many_connections,
+                                   "sorry, too many clients already", 2.0),
                      asio::detached);
       continue;
     }
     spawn_session(worker, std::move(socket), in_force->session);
   }
-}
-
-asio::awaitable<void> Server::State::refuse(tcp::socket socket, std::string message) {
-  const auto bytes = protocol::error_response(
-      {protocol::Severity::fatal, sqlstate::too_many_connections, message, {}, {}});
-  co_await asio::async_write(socket, asio::buffer(bytes), use_tuple);
-  error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
 }
 
 void Server::State::spawn_session(Worker& worker, tcp::socket socket,
@@ -458,6 +498,7 @@ int Server::run() {
   for (std::size_t i = 1; i < state.workers.size(); ++i) state.workers[i]->thread.join();
   // A backfill in flight stops within a second; its watermark is in the registry.
   state.engine->stop();
+  if (state.credentials) state.credentials->stop();
   // Every session has ended: the last reads they counted are written now.
   state.read_flusher->stop();
   state.reloader->stop();

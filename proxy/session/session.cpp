@@ -49,7 +49,7 @@ bool is_disconnect(const error_code& ec) {
 Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
                  SessionList& list, std::uint64_t id)
     : client_(std::move(client)),
-      server_(client_.get_executor()),
+      server_(tcp::socket(client_.socket().get_executor())),
       settings_(std::move(settings)),
       list_(list),
       id_(id),
@@ -65,7 +65,7 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
   from_server_.inspect('K');  // BackendKeyData: which backend this session is
   from_server_.inspect('R');  // Authentication*: lifts the pre-authentication size cap
   list_position_ = list_.sessions.insert(list_.sessions.end(), this);
-  peer_ = describe_endpoint(client_);
+  peer_ = describe_endpoint(client_.socket());
 }
 
 Session::~Session() { list_.sessions.erase(list_position_); }
@@ -73,31 +73,37 @@ Session::~Session() { list_.sessions.erase(list_position_); }
 void Session::terminate(std::string reason) {
   if (terminate_reason_) return;
   terminate_reason_ = std::move(reason);
-  error_code ignored;
-  client_.cancel(ignored);
-  server_.cancel(ignored);
+  client_.cancel();
+  server_.cancel();
 }
 
 asio::awaitable<void> Session::run() {
   Ending ending;
   error_code ignored;
-  client_.set_option(tcp::no_delay(true), ignored);
-  client_.set_option(asio::socket_base::keep_alive(true), ignored);
+  client_.socket().set_option(tcp::no_delay(true), ignored);
+  client_.socket().set_option(asio::socket_base::keep_alive(true), ignored);
 
   auto startup = co_await read_startup(ending);
+  if (startup && !client_transport_allowed(ending)) startup.reset();
   if (startup && database_ == admin_database) {
     co_await run_admin_console(std::move(*startup), ending);
+  } else if (startup && settings_->auth_mode == config::AuthMode::proxy) {
+    if (auto auth_ok = co_await login_in_proxy(std::move(*startup), ending)) {
+      if (auto ec = co_await write_all(client_, *auth_ok)) {
+        ending.reason = "client write failed after login: " + ec.message();
+      } else {
+        authenticated_ = true;
+        from_client_.set_max_length(settings_->max_message_length);
+        co_await relay_session(ending);
+      }
+    }
   } else if (startup && co_await connect_upstream(ending)) {
     if (auto ec = co_await write_all(server_, *startup)) {
       ending.reason = "upstream write failed during startup: " + ec.message();
       ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
     } else {
       startup.reset();
-      enable_rewriting();
-      client_.non_blocking(true, ignored);
-      server_.non_blocking(true, ignored);
-      auto result = co_await (client_to_server() || server_to_client());
-      ending = std::visit([](Ending& e) { return std::move(e); }, result);
+      co_await relay_session(ending);
     }
   }
   if (terminate_reason_) {
@@ -109,140 +115,28 @@ asio::awaitable<void> Session::run() {
   finish(ending);
 }
 
-asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(Ending& ending) {
-  using protocol::StartupKind;
-  asio::steady_timer deadline(client_.get_executor());
-  deadline.expires_after(seconds(settings_->startup_timeout_seconds));
-  auto fatal = [&ending](std::string_view code, std::string message) {
-    ending.tell(code, std::move(message));
-  };
-  bool ssl_answered = false;
-  bool gss_answered = false;
-  for (;;) {
-    // The length word alone decides whether the packet is acceptable, as in PostgreSQL.
-    std::array<std::byte, 8> head{};
-    for (const std::size_t part : {std::size_t{0}, std::size_t{4}}) {
-      auto outcome =
-          co_await (asio::async_read(client_, asio::buffer(head.data() + part, 4), use_tuple) ||
-                    deadline.async_wait(use_tuple));
-      if (outcome.index() == 1) {
-        ending.reason = "client did not complete startup in time";
-        co_return std::nullopt;
-      }
-      if (auto [ec, n] = std::get<0>(outcome); ec) {
-        ending.reason = is_disconnect(ec) ? "client closed the connection before startup"
-                                          : "client read failed during startup: " + ec.message();
-        co_return std::nullopt;
-      }
-      const auto length = protocol::read_u32(head, 0);
-      if (part == 0 && (length < 8 || length > protocol::max_startup_length)) {
-        ending.reason = "protocol violation in startup: invalid length of startup packet (" +
-                        std::to_string(length) + " bytes)";
-        fatal(sqlstate::protocol_violation,
-              std::string(describe(protocol::FrameError::startup_length)));
-        co_return std::nullopt;
-      }
-    }
-    const auto decoded = protocol::decode_startup_header(head);
-    if (decoded.status == protocol::Status::error) {
-      ending.reason = "protocol violation in startup: " + std::string(describe(decoded.error));
-      if (decoded.error == protocol::FrameError::unsupported_protocol) {
-        const auto version = decoded.header.code;
-        fatal(sqlstate::feature_not_supported,
-              "unsupported frontend protocol " + std::to_string(version >> 16) + "." +
-                  std::to_string(version & 0xffff) + ": server supports 3.0 to 3.2");
-      } else {
-        fatal(sqlstate::protocol_violation, std::string(describe(decoded.error)));
-      }
-      co_return std::nullopt;
-    }
-    const auto& header = decoded.header;
-    if (header.kind == StartupKind::ssl_request || header.kind == StartupKind::gssenc_request) {
-      bool& answered = header.kind == StartupKind::ssl_request ? ssl_answered : gss_answered;
-      if (answered) {
-        ending.reason = "protocol violation: repeated encryption request";
-        fatal(sqlstate::protocol_violation, "repeated SSL or GSSAPI encryption request");
-        co_return std::nullopt;
-      }
-      answered = true;
-      // TLS arrives in a later issue; until then clients fall back to plain text, as with a
-      // server built without SSL.
-      const std::array<std::byte, 1> no{std::byte{'N'}};
-      if (auto ec = co_await write_all(client_, no)) {
-        ending.reason = "client write failed during startup: " + ec.message();
-        co_return std::nullopt;
-      }
-      continue;
-    }
-    std::vector<std::byte> packet(header.length);
-    std::copy(head.begin(), head.end(), packet.begin());
-    auto rest = co_await (
-        asio::async_read(client_, asio::buffer(packet.data() + 8, packet.size() - 8), use_tuple) ||
-        deadline.async_wait(use_tuple));
-    if (rest.index() == 1 || std::get<0>(std::get<0>(rest))) {
-      ending.reason = "client sent an incomplete startup packet";
-      co_return std::nullopt;
-    }
-    if (header.kind == StartupKind::cancel_request) {
-      const auto key = protocol::parse_cancel(packet);
-      ending.reason = "cancel request for backend " + std::to_string(key.backend_pid);
-      forward_cancel(client_.get_executor(), std::move(packet), settings_);
-      co_return std::nullopt;
-    }
-    std::string error;
-    const auto parameters = protocol::parse_startup(packet, error);
-    if (!parameters) {
-      ending.reason = "protocol violation in startup: " + error;
-      fatal(sqlstate::protocol_violation, error);
-      co_return std::nullopt;
-    }
-    user_ = parameters->user;
-    database_ = parameters->database;
-    startup_read_ = true;
-    startup_search_path_ = protocol::startup_setting(*parameters, "search_path");
-    co_return packet;
-  }
+asio::awaitable<void> Session::relay_session(Ending& ending) {
+  enable_rewriting();
+  auto result = co_await (client_to_server() || server_to_client());
+  ending = std::visit([](Ending& e) { return std::move(e); }, result);
 }
 
-asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
-  asio::steady_timer deadline(client_.get_executor());
-  deadline.expires_after(seconds(settings_->connect_timeout_seconds));
-  const auto began = std::chrono::steady_clock::now();
-  auto outcome = co_await (asio::async_connect(server_, settings_->upstream, use_tuple) ||
-                           deadline.async_wait(use_tuple));
-  std::string cause;
-  if (outcome.index() == 1) {
-    cause = "timed out after " + log::seconds_text(settings_->connect_timeout_seconds);
-  } else if (auto ec = std::get<0>(std::get<0>(outcome))) {
-    cause = ec.message();
-  } else {
-    error_code ignored;
-    server_.set_option(tcp::no_delay(true), ignored);
-    server_.set_option(asio::socket_base::keep_alive(true), ignored);
-    observer_.upstream_connected(std::chrono::steady_clock::now() - began);
-    co_return true;
-  }
-  if (terminate_reason_) co_return false;
-  observer_.upstream_error(UpstreamStage::connect);
-  ending.reason = "could not connect to upstream " + settings_->upstream_name + ": " + cause;
-  ending.tell(sqlstate::unable_to_connect, "seedproxy could not connect to the server at " +
-                                               settings_->upstream_name + ": " + cause);
-  co_return false;
-}
-
-asio::awaitable<error_code> Session::write_all(tcp::socket& to, protocol::Bytes bytes) {
+asio::awaitable<error_code> Session::write_all(Stream& to, protocol::Bytes bytes) {
   // Loopback writes almost always complete at once; only a full socket buffer suspends.
   error_code ec;
-  std::size_t done = 0;
-  if (to.non_blocking()) {
-    done = to.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
-    if (ec && ec != asio::error::would_block) co_return ec;
-    if (done == bytes.size()) co_return error_code{};
-  }
+  std::size_t done = to.write_some(bytes, ec);
+  if (ec && ec != asio::error::would_block) co_return ec;
+  if (done == bytes.size()) co_return error_code{};
   const bool to_client = &to == &client_;
   if (to_client) client_write_interrupted_ = true;
-  auto [write_ec, n] = co_await asio::async_write(
-      to, asio::buffer(bytes.data() + done, bytes.size() - done), use_tuple);
+  error_code write_ec;
+  if (!to.tls()) {
+    auto [plain_ec, n] = co_await asio::async_write(
+        to.socket(), asio::buffer(bytes.data() + done, bytes.size() - done), use_tuple);
+    write_ec = plain_ec;
+  } else {
+    write_ec = co_await to.write_all(bytes.subspan(done));
+  }
   if (to_client && !write_ec) client_write_interrupted_ = false;
   co_return write_ec;
 }
@@ -294,8 +188,7 @@ void Session::note_client_message(char type) {
 
 template <class Started, class Inspect>
 asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
-                                                 tcp::socket& to, Started started,
-                                                 Inspect inspect) {
+                                                 Stream& to, Started started, Inspect inspect) {
   using Kind = protocol::RelayScanner::Kind;
   Relayed out;
   const auto unread = buffer.unread();
@@ -371,7 +264,9 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
   };
   for (;;) {
     client_buffer_.release_if_empty();
-    if (auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, use_tuple); ec) {
+    if (client_.buffered()) {
+      // TLS holds decrypted bytes already: read them without waiting.
+    } else if (auto [ec] = co_await client_.async_wait_readable(use_tuple); ec) {
       ending.reason = ec == asio::error::operation_aborted ? "cancelled"
                                                            : "client wait failed: " + ec.message();
       co_return ending;
@@ -379,7 +274,7 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
     for (;;) {
       const auto space = client_buffer_.writable();
       error_code ec;
-      const std::size_t n = client_.read_some(asio::buffer(space.data(), space.size()), ec);
+      const std::size_t n = client_.read_some(space, ec);
       if (ec == asio::error::would_block) break;
       if (ec) {
         ending.reason = is_disconnect(ec)
@@ -418,7 +313,9 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
         ending.tell(sqlstate::protocol_violation, std::string(describe(step.error)));
         co_return ending;
       }
-      if (n < space.size()) break;  // drained; async_wait re-arms readiness
+      // Drained; async_wait re-arms readiness. TLS returns one record per read: it has drained
+      // the socket only when it says would_block.
+      if (n < space.size() && !client_.tls()) break;
     }
   }
 }
@@ -430,7 +327,9 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
   };
   for (;;) {
     server_buffer_.release_if_empty();
-    if (auto [ec] = co_await server_.async_wait(tcp::socket::wait_read, use_tuple); ec) {
+    if (server_.buffered()) {
+      // TLS holds decrypted bytes already.
+    } else if (auto [ec] = co_await server_.async_wait_readable(use_tuple); ec) {
       ending.reason = ec == asio::error::operation_aborted
                           ? "cancelled"
                           : "upstream wait failed: " + ec.message();
@@ -440,7 +339,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
     for (;;) {
       const auto space = server_buffer_.writable();
       error_code ec;
-      const std::size_t n = server_.read_some(asio::buffer(space.data(), space.size()), ec);
+      const std::size_t n = server_.read_some(space, ec);
       if (ec == asio::error::would_block) break;
       if (ec) {
         // PostgreSQL sends a FATAL ErrorResponse before closing on purpose; relayed whole, it
@@ -483,7 +382,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
                     "seedproxy received an invalid message from the server");
         co_return ending;
       }
-      if (n < space.size()) break;
+      if (n < space.size() && !server_.tls()) break;
     }
   }
 }
@@ -499,6 +398,10 @@ ClientInfo Session::info() const {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   out.backend_pid = backend_pid_;
   out.rewriting = rewriting_ != nullptr;
+  out.tls_version = client_.tls_version();
+  out.tls_cipher = client_.tls_cipher();
+  out.auth = auth_mechanism_;
+  out.server_tls = server_.tls();
   if (admin_console_) {
     out.state = "admin console";
   } else if (!startup_read_) {
@@ -523,27 +426,36 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
     ending.tell(sqlstate::feature_not_supported, "the admin console is not available");
     co_return;
   }
-  if (!co_await connect_upstream(ending)) co_return;
   const auto auth_startup = admin_auth_startup(*parameters, settings_->admin_auth_database);
-  if (auto ec = co_await write_all(server_, auth_startup)) {
-    ending.reason = "upstream write failed during admin console startup: " + ec.message();
-    ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
-    co_return;
+  std::optional<AdminLogin> login;
+  if (settings_->auth_mode == config::AuthMode::proxy) {
+    // The proxy checks the password, then PostgreSQL accepts its login to the auth database.
+    auto auth_ok = co_await login_in_proxy(auth_startup, ending);
+    if (!auth_ok) co_return;
+    login = co_await finish_admin_login(client_, server_, user_, settings_->admin_users,
+                                        std::move(*auth_ok));
+  } else {
+    if (!co_await connect_upstream(ending)) co_return;
+    if (auto ec = co_await write_all(server_, auth_startup)) {
+      ending.reason = "upstream write failed during admin console startup: " + ec.message();
+      ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
+      co_return;
+    }
+    // The login shares the startup deadline: a client that stalls mid-authentication goes.
+    asio::steady_timer deadline(client_.socket().get_executor());
+    deadline.expires_after(seconds(settings_->startup_timeout_seconds));
+    auto outcome = co_await (admin_login(client_, server_, user_, settings_->admin_users) ||
+                             deadline.async_wait(use_tuple));
+    if (outcome.index() == 1) {
+      ending.reason = "admin console login did not complete in time";
+      co_return;
+    }
+    login = std::move(std::get<0>(outcome));
   }
-  // The login shares the startup deadline: a client that stalls mid-authentication goes.
-  asio::steady_timer deadline(client_.get_executor());
-  deadline.expires_after(seconds(settings_->startup_timeout_seconds));
-  auto outcome = co_await (admin_login(client_, server_, user_, settings_->admin_users) ||
-                           deadline.async_wait(use_tuple));
-  if (outcome.index() == 1) {
-    ending.reason = "admin console login did not complete in time";
-    co_return;
-  }
-  auto login = std::move(std::get<0>(outcome));
-  if (!login.ok) {
-    ending.reason = login.reason;
-    if (!login.client_code.empty()) ending.tell(login.client_code, login.client_message);
-    if (login.client_code == sqlstate::invalid_authorization_specification)
+  if (!login->ok) {
+    ending.reason = login->reason;
+    if (!login->client_code.empty()) ending.tell(login->client_code, login->client_message);
+    if (login->client_code == sqlstate::invalid_authorization_specification)
       settings_->admin->admin_refused();
     co_return;
   }
@@ -557,43 +469,40 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
 }
 
 asio::awaitable<void> Session::tell_client(const Ending& ending) {
-  if (ending.client_code.empty() || !client_.is_open()) co_return;
+  if (ending.client_code.empty() || !client_.socket().is_open()) co_return;
   // Never splice an error into the middle of a relayed server message.
   if (!from_server_.at_boundary() || client_write_interrupted_) co_return;
   protocol::ErrorFields fields;
   fields.severity = protocol::Severity::fatal;
   fields.code = ending.client_code;
   fields.message = ending.client_message;
+  fields.detail = ending.client_detail;
   const auto bytes = protocol::error_response(fields);
-  error_code ignored;
-  client_.non_blocking(false, ignored);
-  asio::steady_timer deadline(client_.get_executor());
+  asio::steady_timer deadline(client_.socket().get_executor());
   deadline.expires_after(std::chrono::seconds(1));
-  co_await (asio::async_write(client_, asio::buffer(bytes), use_tuple) ||
-            deadline.async_wait(use_tuple));
+  co_await (client_.write_all(bytes) || deadline.async_wait(use_tuple));
 }
 
 void Session::finish(const Ending& ending) {
   error_code ignored;
-  if (server_.is_open()) {
+  if (server_.socket().is_open()) {
     // A clean Terminate lets PostgreSQL end the backend without logging an unexpected EOF.
     if (from_client_.at_boundary() && from_client_.last_type() != 'X') {
       const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0},
                                                std::byte{0}, std::byte{4}};
-      server_.non_blocking(true, ignored);
-      server_.write_some(asio::buffer(terminate), ignored);
+      (void)server_.write_some(terminate, ignored);
     }
-    server_.shutdown(tcp::socket::shutdown_both, ignored);
-    server_.close(ignored);
+    server_.close();
   }
-  client_.shutdown(tcp::socket::shutdown_both, ignored);
-  client_.close(ignored);
+  client_.close();
   if (ending.client_code == sqlstate::protocol_violation)
     observer_.protocol_error(ending.protocol_culprit);
   const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
   std::string line = "session " + std::to_string(id_) + " from " + peer_;
   if (!user_.empty()) line += " user=" + user_ + " database=" + database_;
   if (backend_pid_ != 0) line += " backend_pid=" + std::to_string(backend_pid_);
+  if (client_.tls()) line += " tls=" + client_.tls_version();
+  if (authenticated_ && auth_mechanism_ != "relay") line += " auth=" + auth_mechanism_;
   line += " closed after " + log::seconds_text(seconds.count()) + ": " + ending.reason;
   log::info("session", line);
 }

@@ -4,6 +4,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <list>
@@ -12,13 +13,17 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "proxy/admin/admin_backend.hpp"
+#include "proxy/credentials/secret_source.hpp"
 #include "proxy/io/buffer_pool.hpp"
+#include "proxy/io/stream.hpp"
 #include "proxy/observe/observer.hpp"
 #include "proxy/observe/statement_timer.hpp"
 #include "proxy/observe/traffic_counters.hpp"
 #include "proxy/session/ddl_seeds.hpp"
 #include "proxy/session/statement_rewriting.hpp"
+#include "proxy/tls/tls_contexts.hpp"
 #include "proxy/wire/messages.hpp"
 #include "proxy/wire/relay_scanner.hpp"
 #include "seeds/registry/snapshot_source.hpp"
@@ -54,6 +59,13 @@ struct SessionSettings {
   seeds::ReadTally* reads = nullptr;
   // Where sessions report events for metrics; the null observer when metrics are off.
   Observer* observer = &null_observer();
+  // TLS on each leg, as loaded from client_tls and server_tls (never null).
+  std::shared_ptr<const ClientTlsContext> client_tls = std::make_shared<ClientTlsContext>();
+  std::shared_ptr<const UpstreamTlsContext> server_tls = std::make_shared<UpstreamTlsContext>();
+  // auth.mode: relay, or the proxy checks passwords against `secrets` itself.
+  config::AuthMode auth_mode = config::AuthMode::relay;
+  SecretSource* secrets = nullptr;  // set when auth_mode is proxy
+  std::vector<std::string> trust_users;
 };
 
 class Session;
@@ -88,15 +100,35 @@ class Session {
     std::string reason;            // for the log
     std::string_view client_code;  // SQLSTATE of a FATAL ErrorResponse; empty: none
     std::string client_message;
+    std::string client_detail;
     Peer protocol_culprit = Peer::client;  // who broke the protocol, when client_code is 08P01
-    void tell(std::string_view code, std::string message) {
+    void tell(std::string_view code, std::string message, std::string detail = {}) {
       client_code = code;
       client_message = std::move(message);
+      client_detail = std::move(detail);
     }
   };
 
+  // Startup (session_startup.cpp): SSLRequest, direct TLS, GSSENCRequest, CancelRequest and the
+  // StartupMessage, which is returned.
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> read_startup(Ending& ending);
+  // The client's TLS handshake (after 'S', or at once for direct TLS) under the startup deadline.
+  boost::asio::awaitable<bool> start_client_tls(bool direct, boost::asio::steady_timer& deadline,
+                                                Ending& ending);
+  // PostgreSQL 17's direct TLS: a client whose first byte opens a TLS handshake gets one at once.
+  // False when the session must end.
+  boost::asio::awaitable<bool> accept_direct_tls(boost::asio::steady_timer& deadline,
+                                                 Ending& ending);
+  // Whether the client's transport satisfies client_tls once its user is known.
+  [[nodiscard]] bool client_transport_allowed(Ending& ending);
+  // TCP, then TLS as server_tls says.
   boost::asio::awaitable<bool> connect_upstream(Ending& ending);
+  // auth.mode = proxy: the client's password checked here, then the upstream login with the key
+  // it yielded. Returns the server's AuthenticationOk, not yet sent to the client.
+  boost::asio::awaitable<std::optional<std::vector<std::byte>>> login_in_proxy(
+      std::vector<std::byte> startup, Ending& ending);
+  // The two pumps until either ends.
+  boost::asio::awaitable<void> relay_session(Ending& ending);
   // The admin console instead of a relayed session: login through PostgreSQL, then answers.
   boost::asio::awaitable<void> run_admin_console(std::vector<std::byte> startup, Ending& ending);
   struct Relayed {
@@ -108,22 +140,21 @@ class Session {
   // return a replacement for it.
   template <class Started, class Inspect>
   boost::asio::awaitable<Relayed> relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
-                                        tcp::socket& to, Started started, Inspect inspect);
+                                        Stream& to, Started started, Inspect inspect);
   void enable_rewriting();
   boost::asio::awaitable<void> wait_for_catalog();
   boost::asio::awaitable<Ending> client_to_server();
   boost::asio::awaitable<Ending> server_to_client();
   // Writes all of `bytes`; false (with ec) when the peer is gone.
-  boost::asio::awaitable<boost::system::error_code> write_all(tcp::socket& to,
-                                                              protocol::Bytes bytes);
+  boost::asio::awaitable<boost::system::error_code> write_all(Stream& to, protocol::Bytes bytes);
   boost::asio::awaitable<void> tell_client(const Ending& ending);
   void finish(const Ending& ending);
   void on_server_message(const protocol::MessageHeader& header, protocol::Bytes message);
   // Counts and times the client's Query, Sync and FunctionCall (only when observing_).
   void note_client_message(char type);
 
-  tcp::socket client_;
-  tcp::socket server_;
+  Stream client_;
+  Stream server_;
   std::shared_ptr<const SessionSettings> settings_;
   SessionList& list_;
   std::list<Session*>::iterator list_position_;
@@ -149,6 +180,7 @@ class Session {
   std::chrono::system_clock::time_point connected_at_;
   bool startup_read_ = false;
   bool admin_console_ = false;  // logged in to the admin console
+  std::string auth_mechanism_ = "relay";
   Observer& observer_;
   const bool observing_;  // false for the null observer: no clock reads, no timer
   StatementTimer timer_;

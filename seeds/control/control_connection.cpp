@@ -38,6 +38,17 @@ std::string text_array_literal(const std::vector<std::string>& items) {
   return out + "}";
 }
 
+ControlTarget control_target(const config::Config& config) {
+  ControlTarget target{config.upstream.host, config.upstream.port, config.control.user,
+                       config.control.password, config.limits.connect_timeout_seconds};
+  const auto& tls = config.server_tls;
+  target.sslmode = std::string(config::to_string(tls.sslmode));
+  target.sslrootcert = tls.ca_file;
+  target.sslcert = tls.cert_file;
+  target.sslkey = tls.key_file;
+  return target;
+}
+
 PGconn* connect_to(const ControlTarget& target, const std::string& database,
                    const char* application_name) {
   const std::string port = std::to_string(target.port);
@@ -50,6 +61,16 @@ PGconn* connect_to(const ControlTarget& target, const std::string& database,
   if (target.password) {
     keywords.push_back("password");
     values.push_back(target.password->c_str());
+  }
+  // Never libpq's own default (prefer): a control connection encrypts exactly as server_tls says.
+  keywords.push_back("sslmode");
+  values.push_back(target.sslmode.c_str());
+  for (const auto& [keyword, file] :
+       {std::pair{"sslrootcert", &target.sslrootcert}, std::pair{"sslcert", &target.sslcert},
+        std::pair{"sslkey", &target.sslkey}}) {
+    if (file->empty()) continue;
+    keywords.push_back(keyword);
+    values.push_back(file->c_str());
   }
   keywords.push_back(nullptr);
   values.push_back(nullptr);

@@ -12,6 +12,8 @@
 #include <variant>
 #include <vector>
 
+#include "config/config.hpp"
+
 namespace seedproxy::seeds {
 
 struct ControlTarget {
@@ -20,7 +22,17 @@ struct ControlTarget {
   std::string user;
   std::optional<std::string> password;
   double connect_timeout_seconds = 5.0;
+  // server_tls, as libpq spells it: sslmode (disable, prefer, require, verify-ca, verify-full)
+  // and the files; empty files are left to libpq's defaults.
+  std::string sslmode = "disable";
+  std::string sslrootcert{};
+  std::string sslcert{};
+  std::string sslkey{};
 };
+
+// The control connections' target from the configuration: upstream, control credentials,
+// connect timeout and server_tls.
+[[nodiscard]] ControlTarget control_target(const config::Config& config);
 
 struct ResultDeleter {
   void operator()(PGresult* result) const noexcept { PQclear(result); }

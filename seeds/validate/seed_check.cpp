@@ -13,8 +13,7 @@ namespace seedproxy::seeds {
 
 SeedCheckReport check_seeds(const config::Config& config) {
   SeedCheckReport report;
-  const ControlTarget target{config.upstream.host, config.upstream.port, config.control.user,
-                             config.control.password, config.limits.connect_timeout_seconds};
+  const ControlTarget target = control_target(config);
   std::vector<std::string> databases;
   for (const auto& seed : config.seeds)
     if (std::find(databases.begin(), databases.end(), seed.database) == databases.end())

@@ -135,8 +135,9 @@ class AdminConsole(unittest.TestCase):
             with admin_client() as c:
                 names, oids, rows, _ = result(c, "SHOW CLIENTS")
         self.assertEqual(names, ["id", "user", "database", "address", "state", "connected_at",
-                                 "age_seconds", "backend_pid", "rewriting"])
-        self.assertEqual(oids, [20, 25, 25, 25, 25, 1184, 701, 20, 16])
+                                 "age_seconds", "backend_pid", "rewriting", "tls", "tls_version",
+                                 "tls_cipher", "auth", "server_tls"])
+        self.assertEqual(oids, [20, 25, 25, 25, 25, 1184, 701, 20, 16, 16, 25, 25, 25, 16])
         by_db = {r[2]: r for r in rows}
         shop = by_db["shop"]
         self.assertEqual(shop[1], "postgres")
@@ -145,6 +146,7 @@ class AdminConsole(unittest.TestCase):
         self.assertGreaterEqual(float(shop[6]), 0.0)
         self.assertEqual(int(shop[7]), backend_pid)
         self.assertEqual(shop[8], "t")
+        self.assertEqual(shop[9:], ["f", None, None, "relay", "f"])  # plain text, relayed
         console = by_db["seedproxy"]
         self.assertEqual(console[4], "admin console")
         self.assertEqual(console[8], "f")

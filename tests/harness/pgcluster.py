@@ -30,6 +30,10 @@ Layout of a cluster directory::
     DIR/postgres.log     server log
     DIR/                 also the unix socket directory when its path is short enough
 
+``use_tls(cert, key, ca)`` before ``start(settings)`` turns TLS on and, by default, makes every
+TCP rule ``hostssl`` (PostgreSQL then refuses plain-text TCP clients); the harness's own
+connections use libpq's sslmode=prefer, so they keep working.
+
 Every server is configured with listen_addresses='127.0.0.1', fsync=off,
 password_encryption=scram-sha-256, max_connections=200 (overridable) and this pg_hba.conf::
 
@@ -371,6 +375,28 @@ class PgCluster:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN {} PASSWORD {}").format(
                 sql.Identifier(name), sql.SQL("SUPERUSER" if superuser else "NOSUPERUSER"),
                 sql.Literal(password)))
+
+    def use_tls(self, cert: str, key: str, ca: str | None = None, hostssl_only: bool = True) -> dict:
+        """Copies a certificate and key into the data directory and, with hostssl_only, rewrites
+        pg_hba.conf so that TCP connections must use TLS (the unix socket stays trust, for the
+        harness). Returns the settings to pass to start(): ssl = on and the file names."""
+        import shutil as _shutil
+        self.init()
+        names = {"server.crt": cert, "server.key": key}
+        if ca:
+            names["root.crt"] = ca
+        for name, source in names.items():
+            target = os.path.join(self.data_dir, name)
+            _shutil.copyfile(source, target)
+            os.chmod(target, 0o600)
+            _chown_to_pg(target)
+        if hostssl_only:
+            with open(os.path.join(self.data_dir, "pg_hba.conf"), "w") as f:
+                f.write(HBA_CONF.replace("host  ", "hostssl "))
+        settings = {"ssl": True, "ssl_cert_file": "server.crt", "ssl_key_file": "server.key"}
+        if ca:
+            settings["ssl_ca_file"] = "root.crt"
+        return settings
 
     def backend_pids(self, application_name: str) -> list[int]:
         rows = self.psql("select pid from pg_stat_activity where application_name = %s order by pid",

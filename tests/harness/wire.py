@@ -200,6 +200,19 @@ class WireClient:
         self.parameters: dict[str, str] = {}
         self.user: str | None = None
 
+    # TLS
+    def request_tls(self, context, server_hostname: str | None = None) -> bytes:
+        """SSLRequest; on 'S' the socket continues under TLS. Returns the proxy's one-byte answer."""
+        self.send(struct.pack("!II", 8, 80877103))
+        answer = self.sock.recv(1)
+        if answer == b"S":
+            self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname)
+        return answer
+
+    def direct_tls(self, context, server_hostname: str | None = None) -> None:
+        """PostgreSQL 17's direct TLS: the handshake at once (the context sets ALPN)."""
+        self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname)
+
     # raw I/O
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)

@@ -1,0 +1,312 @@
+// A session's start: the startup packet (SSLRequest and direct TLS, GSSENCRequest declined,
+// CancelRequest forwarded), the client's TLS handshake and transport rules, the upstream
+// connection with server_tls, and the proxy's own login (auth.mode = proxy).
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <variant>
+
+#include "common/log.hpp"
+#include "common/sqlstate.hpp"
+#include "proxy/session/cancel.hpp"
+#include "proxy/session/client_auth.hpp"
+#include "proxy/session/session.hpp"
+#include "proxy/session/upstream_login.hpp"
+#include "proxy/tls/upstream_tls.hpp"
+#include "proxy/wire/startup.hpp"
+
+namespace seedproxy::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using boost::system::error_code;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// The first byte of a TLS record carrying a handshake: a client starting TLS at once (PostgreSQL
+// 17's sslnegotiation=direct). No startup packet can begin with it (its length would be > 352 MB).
+constexpr std::byte tls_handshake_record{0x16};
+
+bool is_disconnect(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
+}
+
+TlsOutcome outcome_of(const TlsHandshake& handshake) {
+  if (handshake.certificate_failed) return TlsOutcome::certificate;
+  if (handshake.closed) return TlsOutcome::closed;
+  return TlsOutcome::protocol;
+}
+
+}  // namespace
+
+asio::awaitable<bool> Session::start_client_tls(bool direct, asio::steady_timer& deadline,
+                                                Ending& ending) {
+  const auto& tls = *settings_->client_tls;
+  auto outcome = co_await (client_.accept_tls(tls.context.get()) || deadline.async_wait(use_tuple));
+  if (outcome.index() == 1) {
+    observer_.tls_handshake(Peer::client, TlsOutcome::timeout);
+    ending.reason = "client did not complete the TLS handshake in time";
+    co_return false;
+  }
+  const auto handshake = std::get<0>(outcome);
+  if (!handshake.ok) {
+    observer_.tls_handshake(Peer::client, outcome_of(handshake));
+    ending.reason = "TLS handshake with the client failed: " + handshake.error;
+    co_return false;
+  }
+  // PostgreSQL 17 refuses direct TLS without ALPN: a client that skipped it may be speaking some
+  // other protocol to a port it took for something else.
+  if (direct && client_.alpn() != postgresql_alpn) {
+    observer_.tls_handshake(Peer::client, TlsOutcome::no_alpn);
+    ending.reason = "direct TLS connection without ALPN \"postgresql\"";
+    ending.tell(sqlstate::protocol_violation,
+                "received direct SSL connection request without ALPN protocol negotiation "
+                "extension");
+    co_return false;
+  }
+  observer_.tls_handshake(Peer::client, TlsOutcome::ok);
+  co_return true;
+}
+
+asio::awaitable<bool> Session::accept_direct_tls(asio::steady_timer& deadline, Ending& ending) {
+  auto ready = co_await (client_.socket().async_wait(tcp::socket::wait_read, use_tuple) ||
+                         deadline.async_wait(use_tuple));
+  if (ready.index() == 1) {
+    ending.reason = "client did not complete startup in time";
+    co_return false;
+  }
+  // A look at the first byte, without taking it: a startup packet is read as usual.
+  std::array<std::byte, 1> first{};
+  error_code ec;
+  const auto n = client_.socket().receive(asio::buffer(first), tcp::socket::message_peek, ec);
+  if (ec || n != 1 || first[0] != tls_handshake_record) co_return true;
+  co_return co_await start_client_tls(true, deadline, ending);
+}
+
+bool Session::client_transport_allowed(Ending& ending) {
+  const auto& tls = *settings_->client_tls;
+  if (tls.required() && !client_.tls()) {
+    observer_.tls_handshake(Peer::client, TlsOutcome::plaintext_refused);
+    ending.reason = "plain-text connection refused: client_tls.sslmode is " +
+                    std::string(config::to_string(tls.mode));
+    ending.tell(sqlstate::invalid_authorization_specification,
+                "SSL connection is required (seedproxy client_tls.sslmode = " +
+                    std::string(config::to_string(tls.mode)) + ")",
+                "Connect with sslmode=require or stronger.");
+    return false;
+  }
+  if (tls.mode == config::SslMode::verify_full) {
+    // As PostgreSQL's clientcert=verify-full: the certificate must name the user.
+    const auto name = peer_common_name(client_.ssl());
+    if (name != user_) {
+      ending.reason = "client certificate names \"" + name + "\", not user \"" + user_ + "\"";
+      ending.tell(sqlstate::invalid_authorization_specification,
+                  "certificate authentication failed for user \"" + user_ + "\"");
+      return false;
+    }
+  }
+  return true;
+}
+
+asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(Ending& ending) {
+  using protocol::StartupKind;
+  asio::steady_timer deadline(client_.socket().get_executor());
+  deadline.expires_after(seconds(settings_->startup_timeout_seconds));
+  auto fatal = [&ending](std::string_view code, std::string message) {
+    ending.tell(code, std::move(message));
+  };
+  const bool tls_offered = settings_->client_tls->context != nullptr;
+  if (tls_offered && !co_await accept_direct_tls(deadline, ending)) co_return std::nullopt;
+  bool ssl_answered = client_.tls();
+  bool gss_answered = false;
+  for (;;) {
+    // The length word alone decides whether the packet is acceptable, as in PostgreSQL.
+    std::array<std::byte, 8> head{};
+    for (const std::size_t part : {std::size_t{0}, std::size_t{4}}) {
+      auto outcome = co_await (client_.read_exact(std::span(head).subspan(part, 4)) ||
+                               deadline.async_wait(use_tuple));
+      if (outcome.index() == 1) {
+        ending.reason = "client did not complete startup in time";
+        co_return std::nullopt;
+      }
+      if (auto ec = std::get<0>(outcome); ec) {
+        ending.reason = is_disconnect(ec) ? "client closed the connection before startup"
+                                          : "client read failed during startup: " + ec.message();
+        co_return std::nullopt;
+      }
+      const auto length = protocol::read_u32(head, 0);
+      if (part == 0 && (length < 8 || length > protocol::max_startup_length)) {
+        ending.reason = "protocol violation in startup: invalid length of startup packet (" +
+                        std::to_string(length) + " bytes)";
+        fatal(sqlstate::protocol_violation,
+              std::string(describe(protocol::FrameError::startup_length)));
+        co_return std::nullopt;
+      }
+    }
+    const auto decoded = protocol::decode_startup_header(head);
+    if (decoded.status == protocol::Status::error) {
+      ending.reason = "protocol violation in startup: " + std::string(describe(decoded.error));
+      if (decoded.error == protocol::FrameError::unsupported_protocol) {
+        const auto version = decoded.header.code;
+        fatal(sqlstate::feature_not_supported,
+              "unsupported frontend protocol " + std::to_string(version >> 16) + "." +
+                  std::to_string(version & 0xffff) + ": server supports 3.0 to 3.2");
+      } else {
+        fatal(sqlstate::protocol_violation, std::string(describe(decoded.error)));
+      }
+      co_return std::nullopt;
+    }
+    const auto& header = decoded.header;
+    if (header.kind == StartupKind::ssl_request || header.kind == StartupKind::gssenc_request) {
+      const bool ssl = header.kind == StartupKind::ssl_request;
+      bool& answered = ssl ? ssl_answered : gss_answered;
+      // After TLS is up, any encryption request is a violation, as in PostgreSQL.
+      if (answered || client_.tls()) {
+        ending.reason = "protocol violation: repeated encryption request";
+        fatal(sqlstate::protocol_violation, "repeated SSL or GSSAPI encryption request");
+        co_return std::nullopt;
+      }
+      answered = true;
+      // GSSAPI encryption is never offered; TLS when client_tls has a certificate.
+      const bool accept = ssl && tls_offered;
+      const std::array<std::byte, 1> answer{accept ? std::byte{'S'} : std::byte{'N'}};
+      if (auto ec = co_await client_.write_all(answer)) {
+        ending.reason = "client write failed during startup: " + ec.message();
+        co_return std::nullopt;
+      }
+      if (accept && !co_await start_client_tls(false, deadline, ending)) co_return std::nullopt;
+      continue;
+    }
+    std::vector<std::byte> packet(header.length);
+    std::copy(head.begin(), head.end(), packet.begin());
+    auto rest = co_await (client_.read_exact(std::span(packet).subspan(8)) ||
+                          deadline.async_wait(use_tuple));
+    if (rest.index() == 1 || std::get<0>(rest)) {
+      ending.reason = "client sent an incomplete startup packet";
+      co_return std::nullopt;
+    }
+    if (header.kind == StartupKind::cancel_request) {
+      const auto key = protocol::parse_cancel(packet);
+      ending.reason = "cancel request for backend " + std::to_string(key.backend_pid);
+      forward_cancel(client_.socket().get_executor(), std::move(packet), settings_);
+      co_return std::nullopt;
+    }
+    std::string error;
+    const auto parameters = protocol::parse_startup(packet, error);
+    if (!parameters) {
+      ending.reason = "protocol violation in startup: " + error;
+      fatal(sqlstate::protocol_violation, error);
+      co_return std::nullopt;
+    }
+    user_ = parameters->user;
+    database_ = parameters->database;
+    startup_read_ = true;
+    startup_search_path_ = protocol::startup_setting(*parameters, "search_path");
+    co_return packet;
+  }
+}
+
+asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
+  asio::steady_timer deadline(client_.socket().get_executor());
+  deadline.expires_after(seconds(settings_->connect_timeout_seconds));
+  const auto began = std::chrono::steady_clock::now();
+  auto outcome = co_await (asio::async_connect(server_.socket(), settings_->upstream, use_tuple) ||
+                           deadline.async_wait(use_tuple));
+  std::string cause;
+  if (outcome.index() == 1) {
+    cause = "timed out after " + log::seconds_text(settings_->connect_timeout_seconds);
+  } else if (auto ec = std::get<0>(std::get<0>(outcome))) {
+    cause = ec.message();
+  } else {
+    error_code ignored;
+    server_.socket().set_option(tcp::no_delay(true), ignored);
+    server_.socket().set_option(asio::socket_base::keep_alive(true), ignored);
+    server_.socket().non_blocking(true, ignored);
+    const auto& tls = *settings_->server_tls;
+    if (tls.context) {
+      auto negotiated =
+          co_await (negotiate_upstream_tls(server_, tls) || deadline.async_wait(use_tuple));
+      if (negotiated.index() == 1) {
+        observer_.tls_handshake(Peer::server, TlsOutcome::timeout);
+        cause = "TLS negotiation timed out";
+      } else if (const auto& result = std::get<0>(negotiated); !result.ok) {
+        observer_.tls_handshake(Peer::server, result.verification_failed ? TlsOutcome::certificate
+                                                                         : TlsOutcome::protocol);
+        cause = result.error;
+      } else if (result.encrypted) {
+        observer_.tls_handshake(Peer::server, TlsOutcome::ok);
+      }
+    }
+    if (cause.empty()) {
+      observer_.upstream_connected(std::chrono::steady_clock::now() - began);
+      co_return true;
+    }
+  }
+  if (terminate_reason_) co_return false;
+  observer_.upstream_error(UpstreamStage::connect);
+  // One line, host and reason; the client hears 08001 and nothing is tried in plain text.
+  ending.reason = "could not connect to upstream " + settings_->upstream_name + ": " + cause;
+  ending.tell(sqlstate::unable_to_connect, "seedproxy could not connect to the server at " +
+                                               settings_->upstream_name + ": " + cause);
+  co_return false;
+}
+
+asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_in_proxy(
+    std::vector<std::byte> startup, Ending& ending) {
+  asio::steady_timer deadline(client_.socket().get_executor());
+  deadline.expires_after(seconds(settings_->startup_timeout_seconds));
+  ClientAuthRequest request;
+  request.user = user_;
+  request.trusted = std::find(settings_->trust_users.begin(), settings_->trust_users.end(),
+                              user_) != settings_->trust_users.end();
+  if (client_.tls()) request.end_point_hash = settings_->client_tls->end_point_hash;
+  // Every login asks for its secret, known role or not: the same round trip either way.
+  SecretLookup lookup;
+  if (!request.trusted) lookup = co_await settings_->secrets->lookup(user_);
+  auto checked = co_await (authenticate_client(client_, request, std::move(lookup)) ||
+                           deadline.async_wait(use_tuple));
+  if (checked.index() == 1) {
+    ending.reason = "client did not complete authentication in time";
+    co_return std::nullopt;
+  }
+  auto client_auth = std::move(std::get<0>(checked));
+  if (!client_auth.ok) {
+    ending.reason = std::move(client_auth.reason);
+    if (!client_auth.code.empty())
+      ending.tell(client_auth.code, std::move(client_auth.message), std::move(client_auth.detail));
+    co_return std::nullopt;
+  }
+  auth_mechanism_ = client_auth.mechanism;
+  if (!co_await connect_upstream(ending)) co_return std::nullopt;
+  if (auto ec = co_await write_all(server_, startup)) {
+    ending.reason = "upstream write failed during startup: " + ec.message();
+    ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
+    co_return std::nullopt;
+  }
+  UpstreamLoginOptions options;
+  options.server_identity_verified =
+      server_.tls() && settings_->server_tls->mode == config::SslMode::verify_full;
+  auto logged_in = co_await (login_upstream(server_, std::move(client_auth.credential), options) ||
+                             deadline.async_wait(use_tuple));
+  if (logged_in.index() == 1) {
+    ending.reason = "the server did not complete the login in time";
+    ending.tell(sqlstate::unable_to_connect, "seedproxy could not log in to the server in time");
+    co_return std::nullopt;
+  }
+  auto login = std::move(std::get<0>(logged_in));
+  if (!login.ok) {
+    ending.reason = std::move(login.reason);
+    if (!login.server_error.empty())
+      (void)co_await write_all(client_, login.server_error);  // PostgreSQL's own words
+    else
+      ending.tell(login.code, std::move(login.message));
+    co_return std::nullopt;
+  }
+  co_return std::move(login.auth_ok);
+}
+
+}  // namespace seedproxy::proxy

@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+"""TLS in operation: a rotated certificate reloaded under load with no dropped connection, a bad
+certificate refused with the file and OpenSSL's reason while the old one stays, seeds read and
+materialized with every control connection on TLS to a hostssl-only PostgreSQL, the
+max_clients refusal readable by sslmode=prefer clients, and garbage or truncated TLS and SASL
+handshakes that leave the proxy up and other clients undisturbed."""
+
+import os
+import random
+import shutil
+import socket
+import ssl
+import struct
+import threading
+import time
+import unittest
+from decimal import Decimal
+
+import e2e_common
+import materialize_common as mc
+import psycopg
+
+from harness import wire
+from tls_common import SCRAM_PW, TlsWorld
+
+world: TlsWorld = None
+
+
+def setUpModule():
+    global world
+    world = TlsWorld()
+
+
+def tearDownModule():
+    if world is not None:
+        world.close()
+
+
+def served_certificate(port: int) -> bytes:
+    with wire.WireClient(port) as c:
+        c.request_tls(world.client_context(), "127.0.0.1")
+        return c.sock.getpeercert(binary_form=True)
+
+
+def pem_to_der(path: str) -> bytes:
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+class Load:
+    """Clients that keep querying (held connections) and keep connecting (new ones) until stop()."""
+
+    def __init__(self, px, held: int = 4, connecting: int = 2):
+        self.px = px
+        self.errors: list[str] = []
+        self.queries = 0
+        self.connections = 0
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.hold) for _ in range(held)]
+        self.threads += [threading.Thread(target=self.connect) for _ in range(connecting)]
+        for t in self.threads:
+            t.start()
+
+    def dsn(self) -> str:
+        return world.dsn(self.px, "scram_user", SCRAM_PW)
+
+    def hold(self) -> None:
+        try:
+            with psycopg.connect(self.dsn(), autocommit=True) as conn:
+                while not self.stopping.is_set():
+                    conn.execute("select pg_sleep(0.001)")
+                    self.queries += 1
+        except Exception as e:  # noqa: BLE001 - every failure counts
+            self.errors.append(f"held connection: {e}")
+
+    def connect(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.dsn(), autocommit=True) as conn:
+                    conn.execute("select 1")
+                    self.connections += 1
+            except Exception as e:  # noqa: BLE001
+                self.errors.append(f"new connection: {e}")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+
+class CertificateReload(unittest.TestCase):
+    def test_rotation_under_load_drops_nothing_and_a_bad_file_is_refused(self):
+        live = os.path.join(world.tmp.name, "live")
+        os.makedirs(live, exist_ok=True)
+        cert, key = os.path.join(live, "proxy.crt"), os.path.join(live, "proxy.key")
+        shutil.copy(world.proxy_pair.cert, cert)
+        shutil.copy(world.proxy_pair.key, key)
+        config = world.proxy_config()
+        config["client_tls"].update(cert_file=cert, key_file=key)
+        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as px:
+            self.assertEqual(served_certificate(px.port), pem_to_der(world.proxy_pair.cert))
+            load = Load(px)
+            try:
+                time.sleep(1.0)
+                rotated = world.certs.server("proxy-rotated")
+                # Key first, then certificate, each replaced atomically: a reload that catches
+                # the pair half-way is refused and the next one takes both.
+                shutil.copy(rotated.key, key + ".new")
+                os.replace(key + ".new", key)
+                shutil.copy(rotated.cert, cert + ".new")
+                os.replace(cert + ".new", cert)
+                e2e_common.poll(lambda: served_certificate(px.port) == pem_to_der(rotated.cert),
+                                15, 0.2, "the rotated certificate to be served")
+                time.sleep(1.0)
+            finally:
+                load.stop()
+            self.assertEqual(load.errors, [])
+            self.assertGreater(load.queries, 100)
+            self.assertGreater(load.connections, 10)
+            # A file that is not a certificate: refused, named, and the rotated one stays.
+            with open(cert, "w") as f:
+                f.write("not a certificate\n")
+            e2e_common.poll(lambda: "refused" in px.log_text() and cert in px.log_text(), 15, 0.2,
+                            "the refusal of the bad certificate")
+            line = [l for l in px.log_text().splitlines() if "refused" in l and cert in l][-1]
+            self.assertIn("client_tls.cert_file", line)
+            self.assertIn("no start line", line)  # OpenSSL's reason
+            self.assertEqual(served_certificate(px.port), pem_to_der(rotated.cert))
+
+
+class SeedsOverTls(unittest.TestCase):
+    def test_seed_read_and_materialized_with_control_connections_on_tls(self):
+        world.pg.psql("create database shop")
+        world.pg.psql("create table item (id int primary key, price numeric(10,2));"
+                      "insert into item select g, g * 1.5 from generate_series(1, 2000) g",
+                      dbname="shop")
+        seeds = [{"database": "shop", "entity": "item", "attribute": "price_with_tax",
+                  "type": "numeric(12,2)", "expression": "price * 1.2",
+                  "materialize": {"policy": "manual"}}]
+        config = world.proxy_config(client_mode="prefer", auth_mode="relay")
+        config.pop("control")
+        config.pop("admin")
+        with mc.make_proxy(world.pg.port, seeds, **config) as px:
+            dsn = world.dsn(px, "postgres", dbname="shop")
+            e2e_common.wait_until_readable(px, "shop", "select price_with_tax from item where id = 2",
+                                           "the seed")
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                self.assertEqual(conn.execute("select price_with_tax from item where id = 2")
+                                 .fetchone()[0], Decimal("3.60"))
+                self.assertTrue(conn.execute("select ssl from pg_stat_ssl where pid = "
+                                             "pg_backend_pid()").fetchone()[0])
+            self.assertEqual(mc.command(px, "MATERIALIZE item.price_with_tax"), ["MATERIALIZE"])
+            mc.wait_step(px, "price_with_tax", "materialized", timeout=120)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                self.assertEqual(conn.execute("select price_with_tax from item where id = 2")
+                                 .fetchone()[0], Decimal("3.60"))
+            # Every connection of the proxy's own (registry, engine, reads) is encrypted.
+            plain = world.pg.psql("select count(*) from pg_stat_activity a join pg_stat_ssl s "
+                                  "using (pid) where a.application_name = 'seedproxy' and not s.ssl")
+            self.assertEqual(plain, [(0,)])
+
+
+class Refusal(unittest.TestCase):
+    def test_max_clients_refusal_reaches_a_prefer_client(self):
+        config = world.proxy_config(client_mode="prefer", auth_mode="relay")
+        config["limits"] = {"max_clients": 1}
+        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as px:
+            # The harness's own probe of the port may still count as a client for a moment.
+            first = e2e_common.poll(lambda: self.try_connect(world.dsn(px, "postgres")), 10, 0.05,
+                                    "a first client")
+            with first:
+                with self.assertRaises(psycopg.OperationalError) as caught:
+                    psycopg.connect(world.dsn(px, "postgres", sslmode="prefer")).close()
+                self.assertIn("sorry, too many clients already", str(caught.exception))
+
+
+    @staticmethod
+    def try_connect(dsn: str):
+        try:
+            return psycopg.connect(dsn)
+        except psycopg.OperationalError:
+            return None
+
+
+class Garbage(unittest.TestCase):
+    """Truncated and garbage TLS and SASL handshakes: each ends only its own connection."""
+
+    def test_garbage_handshakes_leave_the_proxy_and_others_alone(self):
+        config = world.proxy_config()
+        config["limits"] = {"startup_timeout_seconds": 2}
+        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as px:
+            bystander = psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW), autocommit=True)
+            rng = random.Random(15)
+            hello = self.client_hello()
+            cases = [
+                b"\x16\x03\x01\x00",                                  # truncated record header
+                hello[: len(hello) // 2],                             # truncated ClientHello
+                b"\x16\x03\x03\xff\xff" + bytes(64),                  # absurd record length
+                b"\x16" + bytes(rng.getrandbits(8) for _ in range(300)),
+                struct.pack("!II", 8, 80877103) + b"garbage after SSLRequest",
+            ]
+            cases += [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 600))) for _ in range(40)]
+            for payload in cases:
+                self.send_and_close(px.port, payload)
+            for payload in self.sasl_garbage(rng):
+                self.sasl_and_close(px.port, payload)
+            self.assertTrue(px.running())
+            self.assertEqual(bystander.execute("select 42").fetchone(), (42,))
+            bystander.close()
+            with psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW)) as conn:
+                self.assertEqual(conn.execute("select 1").fetchone(), (1,))
+
+    @staticmethod
+    def client_hello() -> bytes:
+        """The first bytes a real client sends for direct TLS."""
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        captured = bytearray()
+
+        def capture():
+            conn, _ = listener.accept()
+            conn.settimeout(2)
+            try:
+                captured.extend(conn.recv(4096))
+            finally:
+                conn.close()
+        t = threading.Thread(target=capture)
+        t.start()
+        client = socket.create_connection(listener.getsockname())
+        try:
+            world.client_context(["postgresql"]).wrap_socket(client, server_hostname="127.0.0.1")
+        except (ssl.SSLError, OSError):
+            pass
+        t.join()
+        listener.close()
+        return bytes(captured)
+
+    @staticmethod
+    def send_and_close(port: int, payload: bytes) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            try:
+                s.sendall(payload)
+                s.settimeout(0.2)
+                s.recv(4096)
+            except OSError:
+                pass
+
+    @staticmethod
+    def sasl_garbage(rng: random.Random) -> list[bytes]:
+        first = b"n,,n=,r=" + b"A" * 24
+        bodies = [
+            b"SCRAM-SHA-256\0" + struct.pack("!i", 1000) + first,           # length lies
+            b"SCRAM-SHA-256\0" + struct.pack("!i", len(first)) + first[:5],
+            b"NOT-A-MECHANISM\0" + struct.pack("!i", len(first)) + first,
+            b"SCRAM-SHA-256-PLUS\0" + struct.pack("!i", len(first)) + first,  # p flag missing
+            b"SCRAM-SHA-256",                                                 # no terminator
+        ]
+        bodies += [bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200))) for _ in range(20)]
+        return [b"p" + struct.pack("!I", 4 + len(b)) + b for b in bodies]
+
+    @staticmethod
+    def sasl_and_close(port: int, message: bytes) -> None:
+        with wire.WireClient(port, timeout=5) as c:
+            c.request_tls(world.client_context(), "127.0.0.1")
+            c.startup(user="scram_user", database="postgres")
+            c.read_message()  # AuthenticationSASL
+            c.send(message)
+            try:
+                c.expect_eof(timeout=3)
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    e2e_common.main()
