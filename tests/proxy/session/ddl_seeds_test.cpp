@@ -180,6 +180,25 @@ TEST_CASE("refused: a marker statement whose error comes back as the verdict's, 
       server_error(sqlstate::undefined_column, "column \"" + marker + "\" does not exist")));
 }
 
+TEST_CASE(
+    "refused: the caret is on the expression, not on the same text earlier in the statement") {
+  Fixture f;
+  // The expression "q1" also begins the table's name: searching the text for it finds the table.
+  const std::string sql = "ALTER TABLE q1_log ADD COLUMN s int8 GENERATED ALWAYS AS (q1) STORED";
+  const auto sent =
+      f.decided(query(sql), verdict(Verdict::Kind::refused, sqlstate::undefined_column,
+                                    "column \"q1\" does not exist", 1));
+  REQUIRE(sent);
+  const auto marker = quoted_name_from(only_query_text(*sent), rewriter::refusal_marker_prefix);
+  const auto swapped = f.ddl.server_message(
+      server_error(sqlstate::undefined_column, "column \"" + marker + "\" does not exist"));
+  REQUIRE(swapped);
+  const auto fields = protocol::read_error_notice(split_messages(*swapped)[0].bytes());
+  REQUIRE(fields);
+  // PostgreSQL's caret for the twin's ALTER TABLE: the "q1" inside the parentheses.
+  CHECK(fields->position == std::to_string(sql.find("(q1)") + 2));
+}
+
 TEST_CASE("a Parse keeps its statement name and parameter types in the stand-in") {
   Fixture f;
   const auto message = Body().cstring("ddl1").cstring(add_score).u16(1).u32(23).message('P');
