@@ -114,8 +114,7 @@ std::optional<std::vector<std::byte>> DdlSeeds::client_message(protocol::Bytes m
     request.search_path = rewriting.search_path();
     request.if_exists = ddl->if_exists;
     request.if_not_exists = ddl->if_not_exists;
-    const auto at = sql->find(ddl->expression);
-    expression_at_ = at == std::string_view::npos ? 0 : text::utf8_count(sql->substr(0, at));
+    expression_at_ = text::utf8_count(sql->substr(0, ddl->expression_at));
     timed_out_ = false;
     job_ = job;
     snapshots_.submit_ddl_seed(std::move(job));
