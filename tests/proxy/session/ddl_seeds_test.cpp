@@ -12,7 +12,6 @@
 #include <string>
 
 #include "common/sqlstate.hpp"
-#include "common/text.hpp"
 #include "proxy/session/statement_rewriting.hpp"
 #include "proxy/wire/backend_views.hpp"
 #include "proxy/wire/frontend_views.hpp"
@@ -146,14 +145,13 @@ TEST_CASE("pass_through: PostgreSQL answers the client's own statement") {
   CHECK_FALSE(f.decided(query(add_score), verdict(Verdict::Kind::pass_through)));
 }
 
-TEST_CASE("refused: a marker statement whose error comes back as the verdict's, positioned") {
+TEST_CASE("refused: a marker statement whose error comes back as the verdict's, unpositioned") {
   Fixture f;
-  // The position counts characters, as PostgreSQL's do: "ä" is one character in two bytes.
-  const std::string sql =
-      "ALTER TABLE \"bäume\" ADD COLUMN s numeric GENERATED ALWAYS AS (balance + random()) STORED";
+  // The expression "q1" also begins the table's name, where a search for it would land.
+  const std::string sql = "ALTER TABLE q1_log ADD COLUMN s int8 GENERATED ALWAYS AS (q1) STORED";
   const auto sent =
-      f.decided(query(sql), verdict(Verdict::Kind::refused, sqlstate::invalid_object_definition,
-                                    "generation expression is not immutable", 11));
+      f.decided(query(sql), verdict(Verdict::Kind::refused, sqlstate::undefined_column,
+                                    "column \"q1\" does not exist", 1));
   REQUIRE(sent);
   const auto text = only_query_text(*sent);
   CHECK(text.starts_with("SELECT \"" + std::string(rewriter::refusal_marker_prefix)));
@@ -168,35 +166,14 @@ TEST_CASE("refused: a marker statement whose error comes back as the verdict's, 
   REQUIRE(types_of(messages) == "E");
   const auto fields = protocol::read_error_notice(messages[0].bytes());
   REQUIRE(fields);
-  CHECK(fields->code == sqlstate::invalid_object_definition);
-  CHECK(fields->message == "generation expression is not immutable");
-  // Character 11 of the expression is the "r" of random(), counted from the client's text.
-  const auto expression_at = text::utf8_count(std::string_view(sql).substr(0, sql.find("balance")));
-  CHECK(expression_at + 1 == sql.find("balance"));  // one character less than bytes
-  CHECK(fields->position == std::to_string(expression_at + 11));
-  CHECK(sql.substr(sql.find("balance") + 10, 6) == "random");
+  CHECK(fields->code == sqlstate::undefined_column);
+  CHECK(fields->message == "column \"q1\" does not exist");
+  // PostgreSQL 15 gives an error in a generation expression of ALTER TABLE no position (the
+  // twin's ALTER TABLE in tests/e2e/test_error_positions.py): neither does the proxy.
+  CHECK(fields->position.empty());
   // Once.
   CHECK_FALSE(f.ddl.server_message(
       server_error(sqlstate::undefined_column, "column \"" + marker + "\" does not exist")));
-}
-
-TEST_CASE(
-    "refused: the caret is on the expression, not on the same text earlier in the statement") {
-  Fixture f;
-  // The expression "q1" also begins the table's name: searching the text for it finds the table.
-  const std::string sql = "ALTER TABLE q1_log ADD COLUMN s int8 GENERATED ALWAYS AS (q1) STORED";
-  const auto sent =
-      f.decided(query(sql), verdict(Verdict::Kind::refused, sqlstate::undefined_column,
-                                    "column \"q1\" does not exist", 1));
-  REQUIRE(sent);
-  const auto marker = quoted_name_from(only_query_text(*sent), rewriter::refusal_marker_prefix);
-  const auto swapped = f.ddl.server_message(
-      server_error(sqlstate::undefined_column, "column \"" + marker + "\" does not exist"));
-  REQUIRE(swapped);
-  const auto fields = protocol::read_error_notice(split_messages(*swapped)[0].bytes());
-  REQUIRE(fields);
-  // PostgreSQL's caret for the twin's ALTER TABLE: the "q1" inside the parentheses.
-  CHECK(fields->position == std::to_string(sql.find("(q1)") + 2));
 }
 
 TEST_CASE("a Parse keeps its statement name and parameter types in the stand-in") {
