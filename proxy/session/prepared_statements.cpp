@@ -1,6 +1,8 @@
-// Bookkeeping of the client's prepared statements, portals and outstanding Parse/Close answers.
+// Bookkeeping of the client's prepared statements and portals, and of the queue of client
+// messages waiting for their answers.
 #include "proxy/session/prepared_statements.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/text.hpp"
@@ -93,18 +95,25 @@ std::optional<Deallocation> deallocation(std::string_view sql) {
   return Deallocation{false, name(at)};
 }
 
-void PreparedStatements::push(Kind kind, std::uint64_t id) {
+Origin PreparedStatements::Statement::origin() const {
+  using Outcome = rewriter::RewriteResult::Outcome;
+  if (!rewrite || rewrite->outcome == Outcome::unchanged || !original) return {};
+  return {rewrite, original};
+}
+
+void PreparedStatements::push(Entry entry) {
   // Compact now and then so a client that never lets the queue drain keeps it bounded.
   if (head_ >= 1024 && head_ * 2 >= queue_.size()) {
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
     head_ = 0;
   }
-  queue_.push_back({kind, id});
+  queue_.push_back(std::move(entry));
 }
 
 void PreparedStatements::pop() noexcept {
-  const Kind kind = queue_[head_].kind;
-  if (kind == Kind::sync || kind == Kind::simple) ++batches_answered_;
+  Entry& entry = queue_[head_];
+  if (entry.kind == Kind::sync || entry.kind == Kind::simple) ++batches_answered_;
+  entry.origin = {};
   if (++head_ == queue_.size()) {
     queue_.clear();  // keeps the capacity
     head_ = 0;
@@ -124,93 +133,102 @@ PreparedStatements::Statement* PreparedStatements::find_id(std::uint64_t id) {
   return nullptr;
 }
 
+void PreparedStatements::erase(std::string_view name) {
+  if (statements_.empty()) return;
+  if (const auto it = statements_.find(name); it != statements_.end()) statements_.erase(it);
+}
+
 void PreparedStatements::parse(std::string_view name, Statement* tracked) {
   const std::uint64_t id = ++next_id_;
   if (name.empty()) {
     // PostgreSQL drops the previous unnamed statement before parsing the new one.
-    unnamed_rewrite_.reset();
-    if (tracked && tracked->rewrite && !tracked->rewrite->reads.empty())
-      unnamed_rewrite_ = std::move(tracked->rewrite);
-    unnamed_id_ = id;
-    push(Kind::client_parse, id);
+    unnamed_ = tracked ? std::move(*tracked) : Statement{};
+    unnamed_.id = id;
+    push({Kind::client_parse, id, unnamed_.origin()});
     return;
   }
+  // Whatever PostgreSQL holds under this name afterwards is not the tracked text any more.
+  erase(name);
   if (!tracked) {
-    // Whatever PostgreSQL holds under this name afterwards is not the tracked text any more.
-    if (!statements_.empty())
-      if (const auto it = statements_.find(name); it != statements_.end()) statements_.erase(it);
-    push(Kind::client_parse, 0);
+    push({Kind::client_parse, 0});
     return;
   }
   tracked->id = id;
+  Origin origin = tracked->origin();
   statements_.insert_or_assign(std::string(name), std::move(*tracked));
-  push(Kind::client_parse, id);
+  push({Kind::client_parse, id, std::move(origin)});
 }
 
 void PreparedStatements::close(char kind, std::string_view name) {
-  push(Kind::client_close, 0);
+  push({Kind::client_close});
   if (kind == 'S') {
     if (name.empty())
-      unnamed_rewrite_.reset();
-    else if (!statements_.empty())
-      if (const auto it = statements_.find(name); it != statements_.end()) statements_.erase(it);
+      unnamed_ = {};
+    else
+      erase(name);
   } else if (kind == 'P') {
     if (name.empty())
-      unnamed_portal_.rewrite.reset();
+      unnamed_portal_ = {};
     else if (!portals_.empty())
       if (const auto it = portals_.find(name); it != portals_.end()) portals_.erase(it);
   }
 }
 
 void PreparedStatements::bind(std::string_view portal, std::string_view statement) {
-  StatementRewrite rewrite;
-  if (statement.empty()) {
-    rewrite = unnamed_rewrite_;
-  } else if (const auto* tracked = find(statement);
-             tracked && tracked->rewrite && !tracked->rewrite->reads.empty()) {
-    rewrite = tracked->rewrite;
+  Portal bound;
+  if (const Statement* from = statement.empty() ? &unnamed_ : find(statement)) {
+    if (from->rewrite && !from->rewrite->reads.empty()) bound.rewrite = from->rewrite;
+    bound.origin = from->origin();
   }
+  bound.batch = batches_sent_;
+  push({Kind::client_bind, 0, bound.origin});
   if (portal.empty()) {
-    unnamed_portal_.rewrite = std::move(rewrite);
-    unnamed_portal_.batch = batches_sent_;
-    return;
+    unnamed_portal_ = std::move(bound);
+  } else if (bound.used()) {
+    portals_.insert_or_assign(std::string(portal), std::move(bound));
+  } else if (!portals_.empty()) {
+    if (const auto it = portals_.find(portal); it != portals_.end()) portals_.erase(it);
   }
-  if (!rewrite) {
-    if (!portals_.empty())
-      if (const auto it = portals_.find(portal); it != portals_.end()) portals_.erase(it);
-    return;
-  }
-  portals_.insert_or_assign(std::string(portal), Portal{std::move(rewrite), batches_sent_});
 }
 
+void PreparedStatements::describe() { push({Kind::client_describe}); }
+
 StatementRewrite PreparedStatements::execute(std::string_view portal) {
-  if (portal.empty()) return std::move(unnamed_portal_.rewrite);
-  if (portals_.empty()) return {};
-  const auto it = portals_.find(portal);
-  if (it == portals_.end()) return {};
-  auto rewrite = std::move(it->second.rewrite);
-  portals_.erase(it);
-  return rewrite;
+  Portal* run = nullptr;
+  if (portal.empty()) {
+    run = &unnamed_portal_;
+  } else if (!portals_.empty()) {
+    if (const auto it = portals_.find(portal); it != portals_.end()) run = &it->second;
+  }
+  if (!run) {
+    push({Kind::client_execute});
+    return {};
+  }
+  push({Kind::client_execute, 0, run->origin});
+  if (run->counted) return {};
+  run->counted = true;
+  return run->rewrite;
 }
 
 void PreparedStatements::batch_end(char type) {
-  push(type == 'S' ? Kind::sync : Kind::simple, 0);
+  push({type == 'S' ? Kind::sync : Kind::simple});
   ++batches_sent_;
-  if (type == 'Q') {
-    // A simple Query drops the unnamed statement and runs in the unnamed portal.
-    unnamed_rewrite_.reset();
-    unnamed_portal_.rewrite.reset();
-  }
+}
+
+void PreparedStatements::query(Origin origin) {
+  push({Kind::simple, 0, std::move(origin)});
+  ++batches_sent_;
+  // A simple Query drops the unnamed statement and runs in the unnamed portal.
+  unnamed_ = {};
+  unnamed_portal_ = {};
 }
 
 void PreparedStatements::reparse_sent(const Statement& statement) {
-  push(Kind::injected_close, statement.id);
-  push(Kind::injected_parse, statement.id);
+  push({Kind::injected_close, statement.id});
+  push({Kind::injected_parse, statement.id, statement.origin()});
 }
 
-void PreparedStatements::deallocate(std::string_view name) {
-  if (const auto it = statements_.find(name); it != statements_.end()) statements_.erase(it);
-}
+void PreparedStatements::deallocate(std::string_view name) { erase(name); }
 
 void PreparedStatements::deallocate_all() { statements_.clear(); }
 
@@ -218,8 +236,8 @@ void PreparedStatements::failed(const Entry& entry) {
   if (entry.kind == Kind::client_parse) {
     // PostgreSQL holds no statement made by this Parse.
     if (entry.id == 0) return;
-    if (entry.id == unnamed_id_) {
-      unnamed_rewrite_.reset();
+    if (entry.id == unnamed_.id) {
+      unnamed_ = {};
       return;
     }
     for (auto it = statements_.begin(); it != statements_.end(); ++it)
@@ -234,57 +252,91 @@ void PreparedStatements::failed(const Entry& entry) {
 }
 
 void PreparedStatements::end_portals() {
-  if (unnamed_portal_.batch < batches_answered_) unnamed_portal_.rewrite.reset();
+  if (unnamed_portal_.batch < batches_answered_) unnamed_portal_ = {};
   for (auto it = portals_.begin(); it != portals_.end();)
     it = it->second.batch < batches_answered_ ? portals_.erase(it) : std::next(it);
 }
 
-bool PreparedStatements::server_message(char type, char status) {
-  if (type == '1' || type == '3') {
-    const Kind client = type == '1' ? Kind::client_parse : Kind::client_close;
-    const Kind injected = type == '1' ? Kind::injected_parse : Kind::injected_close;
-    // In step, the front entry is the message this answers. Look no further than the batch end
-    // in case the queue is out of step with the server (then the message is forwarded).
-    std::size_t at = head_;
-    while (at < queue_.size() && queue_[at].kind != client && queue_[at].kind != injected &&
-           queue_[at].kind != Kind::sync && queue_[at].kind != Kind::simple)
-      ++at;
-    if (at == queue_.size() || (queue_[at].kind != client && queue_[at].kind != injected))
-      return false;
-    while (head_ < at) {
-      const Entry skipped = queue_[head_];
-      pop();
-      failed(skipped);
-    }
-    const Entry answered = queue_[head_];
+bool PreparedStatements::answer(std::initializer_list<Kind> kinds) {
+  const auto wanted = [&](Kind kind) {
+    return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+  };
+  // In step, the front entry is the message this answers. Look no further than the batch end
+  // in case the queue is out of step with the server (then nothing is popped).
+  std::size_t at = head_;
+  while (at < queue_.size() && !wanted(queue_[at].kind) && queue_[at].kind != Kind::sync &&
+         queue_[at].kind != Kind::simple)
+    ++at;
+  if (at == queue_.size() || !wanted(queue_[at].kind)) return false;
+  while (head_ < at) {
+    const Entry skipped = std::move(queue_[head_]);
     pop();
-    if (answered.kind != injected) return false;
-    if (type == '1')
-      if (auto* statement = find_id(answered.id)) statement->resend = false;
-    return true;
+    failed(skipped);
   }
-  if (type == 'E') {
-    const Entry* entry = front();
-    // A simple Query's error: its own ReadyForQuery follows.
-    if (!entry || entry->kind == Kind::simple) return false;
-    // Extended protocol: PostgreSQL skips every message up to the next Sync, a Query included.
-    while ((entry = front()) && entry->kind != Kind::sync) {
-      const Entry skipped = *entry;
+  return true;
+}
+
+const PreparedStatements::Answer& PreparedStatements::server_started(char type) {
+  answer_ = {};
+  Entry* entry = front();
+  switch (type) {
+    case '1':
+    case '3': {
+      const Kind client = type == '1' ? Kind::client_parse : Kind::client_close;
+      const Kind injected = type == '1' ? Kind::injected_parse : Kind::injected_close;
+      if (!answer({client, injected})) break;
+      entry = front();
+      answer_.injected = entry->kind == injected;
+      if (type == '1' && answer_.injected)
+        if (auto* statement = find_id(entry->id)) statement->resend = false;
       pop();
-      failed(skipped);
+      break;
     }
-    return false;
+    case '2':
+      if (answer({Kind::client_bind})) pop();
+      break;
+    case 'T':
+    case 'n':
+      // A Describe's RowDescription or NoData ('t', ParameterDescription, comes before it).
+      if (entry && entry->kind == Kind::client_describe) pop();
+      break;
+    case 'C':
+    case 'I':
+    case 's':
+      // An Execute is answered; a Query goes on to its ReadyForQuery.
+      if (answer({Kind::client_execute, Kind::simple}) && front()->kind != Kind::simple) pop();
+      break;
+    case 'E':
+    case 'N':
+      if (!entry) break;
+      // A re-Parse runs the client's text or its rewrite: its origin says which.
+      answer_.origin = entry->origin;
+      answer_.injected = entry->kind == Kind::injected_close;
+      // A Query's error ends it at its own ReadyForQuery; a notice changes nothing.
+      if (type == 'N' || entry->kind == Kind::simple) break;
+      // Extended protocol: PostgreSQL skips every message up to the next Sync, a Query included.
+      while ((entry = front()) && entry->kind != Kind::sync) {
+        const Entry skipped = std::move(*entry);
+        pop();
+        failed(skipped);
+      }
+      break;
+    case 'Z':
+      while ((entry = front())) {
+        const Entry popped = std::move(*entry);
+        pop();
+        if (popped.kind == Kind::sync || popped.kind == Kind::simple) break;
+        failed(popped);  // out of step: nothing before a batch end can still be answered
+      }
+      break;
+    default:
+      break;
   }
-  if (type == 'Z') {
-    while (const Entry* entry = front()) {
-      const Entry popped = *entry;
-      pop();
-      if (popped.kind == Kind::sync || popped.kind == Kind::simple) break;
-      failed(popped);  // out of step: nothing before a batch end can still be answered
-    }
-    if (status != 'T') end_portals();
-  }
-  return false;
+  return answer_;
+}
+
+void PreparedStatements::ready(char status) {
+  if (status != 'T') end_portals();
 }
 
 }  // namespace seedproxy::proxy

@@ -1,8 +1,10 @@
 // Query/Parse rewriting with a per-thread cache, search_path tracking, refusal error swapping,
-// DDL notification, per-Execute read counting and re-Parse of stale prepared statements.
+// error positions given back, DDL notification, per-Execute read counting and re-Parse of stale
+// prepared statements.
 #include "proxy/session/statement_rewriting.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 
@@ -21,6 +23,7 @@ namespace seedproxy::proxy {
 namespace {
 
 constexpr std::size_t max_pending_refusals = 64;
+using Outcome = rewriter::RewriteResult::Outcome;
 
 rewriter::RewriteCache& thread_cache() {
   thread_local rewriter::RewriteCache cache(4096, 16u << 20);
@@ -96,6 +99,7 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
     entry->sql = std::move(result.sql);
     entry->error = std::move(result.error);
     entry->refusal_marker = std::move(result.refusal_marker);
+    entry->splices = std::move(result.splices);
     for (const auto& read : result.reads)
       entry->reads.push_back({read.attribute->schema, read.attribute->table, read.attribute->name});
     cached = entry;
@@ -108,7 +112,6 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
 }
 
 const std::string* StatementRewriting::text_to_send(const rewriter::CachedRewrite& rewrite) {
-  using Outcome = rewriter::RewriteResult::Outcome;
   if (rewrite.outcome == Outcome::unchanged) return nullptr;
   if (rewrite.outcome == Outcome::refused) {
     if (pending_refusals_.size() >= max_pending_refusals)
@@ -127,6 +130,55 @@ void StatementRewriting::count_reads(const rewriter::CachedRewrite& rewrite) {
   }
 }
 
+std::optional<std::string> StatementRewriting::stale_text(
+    PreparedStatements::Statement& statement) {
+  if (!statement.resend) {
+    const auto snapshot = snapshots_.current(database_);
+    if (!snapshot || snapshot->version == statement.version) return std::nullopt;
+  }
+  // The seed snapshot changed since the statement was prepared (a phase moved, a seed came or
+  // went): resolve the client's text again, as PostgreSQL re-plans it, with its search_path.
+  auto found = lookup(*statement.original, &statement.search_path);
+  const bool rewritten = found.rewrite && found.rewrite->outcome != Outcome::unchanged;
+  std::string text = rewritten ? found.rewrite->sql : *statement.original;
+  if (found.version != 0) statement.version = found.version;
+  statement.rewrite = found.rewrite;
+  if (!statement.resend && text == statement.sent) return std::nullopt;
+  if (rewritten) (void)text_to_send(*found.rewrite);  // remembers a refusal's marker
+  statement.sent = text;
+  statement.resend = false;
+  return text;
+}
+
+std::optional<std::vector<std::byte>> StatementRewriting::query_message(protocol::Bytes body) {
+  const auto query = protocol::read_query(body);
+  if (!query) {
+    prepared_.query();
+    return std::nullopt;
+  }
+  const std::string_view sql = query->sql;
+  note_search_path(sql);
+  if (const auto gone = deallocation(sql)) {
+    if (gone->all)
+      prepared_.deallocate_all();
+    else
+      prepared_.deallocate(gone->name);
+  }
+  const auto found = lookup(sql);
+  // Simple protocol: the statement is executed now.
+  if (found.rewrite) count_reads(*found.rewrite);
+  const std::string* rewritten = found.rewrite ? text_to_send(*found.rewrite) : nullptr;
+  Origin origin;
+  if (rewritten) origin = {found.rewrite, std::make_shared<const std::string>(sql)};
+  prepared_.query(std::move(origin));
+  if (!rewritten) return std::nullopt;
+  protocol::PacketWriter writer;
+  writer.begin('Q');
+  writer.put_cstring(*rewritten);
+  writer.finish();
+  return writer.take();
+}
+
 std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol::Bytes body) {
   const auto parse = protocol::read_parse(body);
   if (!parse) return std::nullopt;
@@ -134,19 +186,14 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
   const std::string_view sql = parse->sql;
   note_search_path(sql);
   auto found = lookup(sql);
-  using Outcome = rewriter::RewriteResult::Outcome;
   const bool tracked = found.rewrite && (found.rewrite->outcome != Outcome::unchanged ||
                                          !found.rewrite->reads.empty());
   const std::string* rewritten = found.rewrite ? text_to_send(*found.rewrite) : nullptr;
   if (!tracked) {
     prepared_.parse(name, nullptr);
-  } else if (name.empty()) {
-    PreparedStatements::Statement statement;
-    statement.rewrite = found.rewrite;
-    prepared_.parse(name, &statement);
   } else {
     PreparedStatements::Statement statement;
-    statement.original = sql;
+    statement.original = std::make_shared<const std::string>(sql);
     statement.parameter_types = protocol::as_text(parse->parameter_types);
     statement.search_path = std::move(found.path);
     statement.sent = rewritten ? *rewritten : std::string(sql);
@@ -168,24 +215,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
 std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_view name,
                                                                   protocol::Bytes message) {
   auto* statement = prepared_.find(name);
-  if (!statement) return std::nullopt;
-  if (!statement->resend) {
-    const auto snapshot = snapshots_.current(database_);
-    if (!snapshot || snapshot->version == statement->version) return std::nullopt;
-  }
-  // The seed snapshot changed since the statement was prepared (a phase moved, a seed came or
-  // went): resolve the client's text again, as PostgreSQL re-plans it, with its search_path.
-  auto found = lookup(statement->original, &statement->search_path);
-  using Outcome = rewriter::RewriteResult::Outcome;
-  const bool rewritten = found.rewrite && found.rewrite->outcome != Outcome::unchanged;
-  const std::string_view text =
-      rewritten ? std::string_view(found.rewrite->sql) : std::string_view(statement->original);
-  if (found.version != 0) statement->version = found.version;
-  statement->rewrite = found.rewrite;
-  if (!statement->resend && text == statement->sent) return std::nullopt;
-  if (rewritten) (void)text_to_send(*found.rewrite);  // remembers a refusal's marker
-  statement->sent = text;
-  statement->resend = false;
+  if (!statement || !stale_text(*statement)) return std::nullopt;
   prepared_.reparse_sent(*statement);
   // PostgreSQL drops the old plan with the Close; its answers to both are dropped on the way back
   // so the client sees exactly the answers to its own messages.
@@ -208,29 +238,8 @@ std::optional<std::vector<std::byte>> StatementRewriting::client_message(protoco
   const char type = static_cast<char>(message[0]);
   const auto body = message.subspan(protocol::message_header_size);
   switch (type) {
-    case 'Q': {
-      const auto query = protocol::read_query(body);
-      prepared_.batch_end('Q');
-      if (!query) return std::nullopt;
-      note_search_path(query->sql);
-      if (const auto gone = deallocation(query->sql)) {
-        if (gone->all)
-          prepared_.deallocate_all();
-        else
-          prepared_.deallocate(gone->name);
-      }
-      const auto found = lookup(query->sql);
-      if (!found.rewrite) return std::nullopt;
-      // Simple protocol: the statement is executed now.
-      count_reads(*found.rewrite);
-      const std::string* rewritten = text_to_send(*found.rewrite);
-      if (!rewritten) return std::nullopt;
-      protocol::PacketWriter writer;
-      writer.begin('Q');
-      writer.put_cstring(*rewritten);
-      writer.finish();
-      return writer.take();
-    }
+    case 'Q':
+      return query_message(body);
     case 'P':
       return parse_message(body);
     case 'B': {
@@ -242,9 +251,11 @@ std::optional<std::vector<std::byte>> StatementRewriting::client_message(protoco
     }
     case 'D': {
       const auto describe = protocol::read_describe(body);
-      if (!describe || describe->target != protocol::Target::statement || describe->name.empty())
-        return std::nullopt;
-      return refresh(describe->name, message);
+      std::optional<std::vector<std::byte>> replacement;
+      if (describe && describe->target == protocol::Target::statement && !describe->name.empty())
+        replacement = refresh(describe->name, message);
+      prepared_.describe();
+      return replacement;
     }
     case 'E': {
       const auto execute = protocol::read_execute(body);
@@ -271,38 +282,35 @@ void StatementRewriting::note_replaced_client_message(protocol::Bytes message) {
   const char type = static_cast<char>(message[0]);
   const auto body = message.subspan(protocol::message_header_size);
   if (type == 'Q') {
-    prepared_.batch_end('Q');
+    prepared_.query();
   } else if (type == 'P') {
     if (const auto parse = protocol::read_parse(body)) prepared_.parse(parse->name, nullptr);
   }
 }
 
-bool StatementRewriting::drop_server_message(protocol::Bytes message) {
-  const char type = static_cast<char>(message[0]);
-  char status = 'I';
-  if (type == 'Z')
-    if (const auto ready =
-            protocol::read_ready_for_query(message.subspan(protocol::message_header_size)))
-      status = static_cast<char>(*ready);
-  return prepared_.server_message(type, status);
+void StatementRewriting::server_started(char type) {
+  switch (type) {
+    case '1':
+    case '2':
+    case '3':
+    case 'T':
+    case 'n':
+    case 'C':
+    case 'I':
+    case 's':
+    case 'E':
+    case 'N':
+    case 'Z':
+      (void)prepared_.server_started(type);
+      break;
+    default:
+      break;
+  }
 }
 
-std::optional<std::vector<std::byte>> StatementRewriting::server_message(protocol::Bytes message) {
-  const char type = static_cast<char>(message[0]);
-  const auto body = message.subspan(protocol::message_header_size);
-  if (type == 'Z') {
-    // The transaction ended: SET LOCAL is undone.
-    if (protocol::read_ready_for_query(body) == protocol::TransactionStatus::idle)
-      local_search_path_.reset();
-    return std::nullopt;
-  }
-  if (type == 'C') {
-    if (const auto tag = protocol::read_command_tag(body); tag && starts_with_ddl(*tag))
-      catalog_ticket_ = snapshots_.request_refresh(database_);
-    return std::nullopt;
-  }
-  if (type != 'E' || pending_refusals_.empty()) return std::nullopt;
-  const auto fields = protocol::read_error_notice(body);
+std::optional<std::vector<std::byte>> StatementRewriting::swap_refusal(protocol::Bytes message) {
+  if (pending_refusals_.empty()) return std::nullopt;
+  const auto fields = protocol::read_error_notice(message.subspan(protocol::message_header_size));
   if (!fields) return std::nullopt;
   const std::string_view code = fields->code;
   const std::string_view text = fields->message;
@@ -319,6 +327,54 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
                                    .detail = error.detail,
                                    .hint = {},
                                    .position = error.position});
+}
+
+std::optional<std::vector<std::byte>> StatementRewriting::map_position(protocol::Bytes message) {
+  const auto& answer = prepared_.answer();
+  if (!answer.injected && !answer.origin) return std::nullopt;
+  const auto fields = protocol::read_error_notice(message.subspan(protocol::message_header_size));
+  if (!fields || fields->position.empty()) return std::nullopt;
+  // A position in a text the proxy put in is none of the client's.
+  if (answer.injected) return protocol::with_position(message, std::nullopt);
+  int position = 0;
+  const auto digits = fields->position;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), position);
+  if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  const auto& origin = answer.origin;
+  const auto mapped =
+      rewriter::client_position(origin.sent->splices, *origin.client, origin.sent->sql, position);
+  if (mapped == position) return std::nullopt;
+  return protocol::with_position(message, mapped);
+}
+
+std::optional<std::vector<std::byte>> StatementRewriting::server_message(protocol::Bytes message) {
+  const char type = static_cast<char>(message[0]);
+  const auto body = message.subspan(protocol::message_header_size);
+  switch (type) {
+    case '1':
+    case '2':
+    case '3':
+      if (prepared_.answer().injected) return std::vector<std::byte>{};
+      return std::nullopt;
+    case 'C':
+      if (const auto tag = protocol::read_command_tag(body); tag && starts_with_ddl(*tag))
+        catalog_ticket_ = snapshots_.request_refresh(database_);
+      return std::nullopt;
+    case 'Z':
+      if (const auto status = protocol::read_ready_for_query(body)) {
+        // The transaction ended: SET LOCAL is undone.
+        if (*status == protocol::TransactionStatus::idle) local_search_path_.reset();
+        prepared_.ready(static_cast<char>(*status));
+      }
+      return std::nullopt;
+    case 'E':
+      if (auto swapped = swap_refusal(message)) return swapped;
+      return map_position(message);
+    case 'N':
+      return map_position(message);
+    default:
+      return std::nullopt;
+  }
 }
 
 }  // namespace seedproxy::proxy

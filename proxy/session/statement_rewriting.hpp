@@ -1,7 +1,8 @@
 // The session's side of the resolver: rewrites Query and Parse messages through the rewriter,
 // tracks search_path, swaps PostgreSQL's error for a refused statement into the client's error,
-// notices DDL so the catalog is reloaded, counts seed reads per executed statement, and re-Parses
-// a client's named statement whose rewrite changed with the seed snapshot.
+// gives error and notice positions back in the client's text, notices DDL so the catalog is
+// reloaded, counts seed reads per executed statement, and re-Parses a client's named statement
+// whose rewrite changed with the seed snapshot.
 #pragma once
 
 #include <cstddef>
@@ -51,10 +52,13 @@ class StatementRewriting {
   [[nodiscard]] std::optional<std::vector<std::byte>> client_message(protocol::Bytes message);
   // Bookkeeping for a client 'Q' or 'P' that something else replaced (DDL seeds' stand-ins).
   void note_replaced_client_message(protocol::Bytes message);
-  // For every server '1', '3', 'E' and 'Z', before anything else sees it: true when it answers a
-  // message this class injected and must not reach the client.
-  [[nodiscard]] bool drop_server_message(protocol::Bytes message);
-  // A replacement for a whole server message ('E', 'C', 'Z'), or nullopt to forward it.
+
+  // The type of every server message as it starts, streamed or not, in order ('D' may be left
+  // out): keeps the queue of answers in step.
+  void server_started(char type);
+  // For a whole server message ('1', '2', '3', 'C', 'E', 'N', 'Z') right after server_started
+  // saw it start: a replacement, an empty vector to drop it (it answers a message the proxy
+  // injected), or nullopt to forward it.
   [[nodiscard]] std::optional<std::vector<std::byte>> server_message(protocol::Bytes message);
 
   [[nodiscard]] const PreparedStatements& prepared() const noexcept { return prepared_; }
@@ -70,10 +74,17 @@ class StatementRewriting {
   // The text to send for `rewrite`, or nullptr to send the client's; remembers refusals.
   [[nodiscard]] const std::string* text_to_send(const rewriter::CachedRewrite& rewrite);
   void count_reads(const rewriter::CachedRewrite& rewrite);
+  [[nodiscard]] std::optional<std::vector<std::byte>> query_message(protocol::Bytes body);
   [[nodiscard]] std::optional<std::vector<std::byte>> parse_message(protocol::Bytes body);
+  // The text `statement` must be prepared with again, when the snapshot changed since and its
+  // rewrite differs (or an earlier attempt did not take); its fields are updated to it.
+  [[nodiscard]] std::optional<std::string> stale_text(PreparedStatements::Statement& statement);
   // Close + Parse + `message` when the named statement's rewrite changed since it was sent.
   [[nodiscard]] std::optional<std::vector<std::byte>> refresh(std::string_view name,
                                                               protocol::Bytes message);
+  // An ErrorResponse or NoticeResponse with its position given back in the client's text.
+  [[nodiscard]] std::optional<std::vector<std::byte>> map_position(protocol::Bytes message);
+  [[nodiscard]] std::optional<std::vector<std::byte>> swap_refusal(protocol::Bytes message);
   void note_search_path(std::string_view sql);
   [[nodiscard]] std::vector<std::string> effective_search_path() const;
 

@@ -25,7 +25,7 @@ StatementRewrite reading(std::string attribute) {
 void parse_tracked(PreparedStatements& prepared, std::string_view name, std::string attribute = "a",
                    std::uint64_t version = 1) {
   PreparedStatements::Statement statement;
-  statement.original = "SELECT " + attribute + " FROM t";
+  statement.original = std::make_shared<const std::string>("SELECT " + attribute + " FROM t");
   statement.rewrite = reading(attribute);
   statement.sent = statement.rewrite->sql;
   statement.version = version;
@@ -42,11 +42,20 @@ void inject(PreparedStatements& prepared, std::string_view name) {
   prepared.reparse_sent(*statement);
 }
 
-// The server's answers: true when dropped.
-bool parse_complete(PreparedStatements& p) { return p.server_message('1'); }
-bool close_complete(PreparedStatements& p) { return p.server_message('3'); }
-bool error(PreparedStatements& p) { return p.server_message('E'); }
-bool ready(PreparedStatements& p, char status = 'I') { return p.server_message('Z', status); }
+// The server's answers, as the session hands them over (the type as the message starts, then
+// its tag or status): true when the message answers one the proxy injected.
+bool answers_injected(PreparedStatements& p, char type) { return p.server_started(type).injected; }
+bool parse_complete(PreparedStatements& p) { return answers_injected(p, '1'); }
+bool close_complete(PreparedStatements& p) { return answers_injected(p, '3'); }
+bool error(PreparedStatements& p) {
+  (void)p.server_started('E');
+  return false;  // an error always reaches the client
+}
+bool ready(PreparedStatements& p, char status = 'I') {
+  (void)p.server_started('Z');
+  p.ready(status);
+  return false;
+}
 
 }  // namespace
 
@@ -87,7 +96,7 @@ TEST_CASE("the unnamed statement: re-parsed each time, dropped by a Query") {
   prepared.bind("", "");
   CHECK(prepared.execute("") == nullptr);
   parse_tracked(prepared, "");
-  prepared.batch_end('Q');
+  prepared.query();
   prepared.bind("", "");
   CHECK(prepared.execute("") == nullptr);
 }
@@ -99,6 +108,10 @@ TEST_CASE("a statement closed or deallocated is not tracked any more") {
   parse_tracked(prepared, "u");
   prepared.close('S', "s");
   CHECK(prepared.find("s") == nullptr);
+  prepared.batch_end('S');
+  for (int i = 0; i < 3; ++i) CHECK(!parse_complete(prepared));
+  CHECK(!close_complete(prepared));
+  CHECK(!ready(prepared));
   prepared.deallocate("t");
   CHECK(prepared.find("t") == nullptr);
   CHECK(prepared.find("u") != nullptr);
@@ -171,7 +184,7 @@ TEST_CASE("a pipeline with several Syncs in flight keeps every answer in its pla
   prepared.batch_end('S');
   prepared.close('S', "x");
   prepared.batch_end('S');
-  CHECK(prepared.outstanding() == 11);
+  CHECK(prepared.outstanding() == 12);  // the Bind waits for its answer too
 
   CHECK(!parse_complete(prepared));  // x
   CHECK(!ready(prepared));
@@ -284,7 +297,7 @@ TEST_CASE("the client closes a statement while its re-Parse is in flight") {
 
 TEST_CASE("a simple Query's error ends at its own ReadyForQuery; in a broken batch it is skipped") {
   PreparedStatements prepared;
-  prepared.batch_end('Q');
+  prepared.query();
   parse_tracked(prepared, "s");
   prepared.batch_end('S');
   CHECK(!error(prepared));  // the Query failed
@@ -295,7 +308,7 @@ TEST_CASE("a simple Query's error ends at its own ReadyForQuery; in a broken bat
 
   // An extended-protocol error: PostgreSQL ignores the Query that follows until Sync.
   prepared.parse("bad", nullptr);
-  prepared.batch_end('Q');
+  prepared.query();
   inject(prepared, "s");
   prepared.batch_end('S');
   parse_tracked(prepared, "t");
