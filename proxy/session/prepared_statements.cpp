@@ -1,99 +1,20 @@
-// Bookkeeping of the client's prepared statements and portals, and of the queue of client
-// messages waiting for their answers.
+// Bookkeeping of the client's prepared statements, portals and temporary tables, and of the queue
+// of client messages waiting for their answers.
 #include "proxy/session/prepared_statements.hpp"
 
 #include <algorithm>
 #include <utility>
 
-#include "common/text.hpp"
-
 namespace seedproxy::proxy {
 namespace {
 
-// The words of a short utility statement: keywords and unquoted names folded to lower case,
-// quoted names as written; comments and whitespace skipped. False on anything else.
-bool words_of(std::string_view sql, std::vector<std::string>& words) {
-  std::size_t at = 0;
-  while (at < sql.size()) {
-    const char c = sql[at];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-      ++at;
-    } else if (sql.substr(at, 2) == "--") {
-      const auto end = sql.find('\n', at);
-      at = end == std::string_view::npos ? sql.size() : end + 1;
-    } else if (sql.substr(at, 2) == "/*") {
-      const auto end = sql.find("*/", at + 2);
-      if (end == std::string_view::npos) return false;
-      at = end + 2;
-    } else if (c == ';') {
-      // Only a trailing semicolon: a second statement is not recognised.
-      ++at;
-      while (at < sql.size() &&
-             (sql[at] == ' ' || sql[at] == '\n' || sql[at] == '\t' || sql[at] == '\r'))
-        ++at;
-      return at == sql.size();
-    } else if (c == '"') {
-      std::string word;
-      for (++at;; ++at) {
-        if (at >= sql.size()) return false;
-        if (sql[at] == '"') {
-          if (at + 1 < sql.size() && sql[at + 1] == '"') {
-            word += '"';
-            ++at;
-            continue;
-          }
-          ++at;
-          break;
-        }
-        word += sql[at];
-      }
-      words.push_back(std::move(word));
-    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-               static_cast<unsigned char>(c) >= 0x80) {
-      std::string word;
-      while (at < sql.size() &&
-             ((sql[at] >= 'a' && sql[at] <= 'z') || (sql[at] >= 'A' && sql[at] <= 'Z') ||
-              (sql[at] >= '0' && sql[at] <= '9') || sql[at] == '_' || sql[at] == '$' ||
-              static_cast<unsigned char>(sql[at]) >= 0x80))
-        word += text::ascii_lower(sql[at++]);
-      // An unquoted word is a keyword or a folded name; mark it so "ALL" quoted stays a name.
-      words.push_back("\x01" + word);
-    } else {
-      return false;
-    }
-    if (words.size() > 3) return false;
-  }
-  return true;
+using StepKind = Step::Kind;
+
+bool injected_step(const Step& step) {
+  return step.kind == StepKind::injected_deallocate || step.kind == StepKind::injected_prepare;
 }
 
 }  // namespace
-
-std::optional<Deallocation> deallocation(std::string_view sql) {
-  // Cheap test first: most Queries are not one of these.
-  if (sql.size() > 512) return std::nullopt;
-  std::size_t first = 0;
-  while (first < sql.size() &&
-         (sql[first] == ' ' || sql[first] == '\n' || sql[first] == '\t' || sql[first] == '\r'))
-    ++first;
-  const char c = first < sql.size() ? sql[first] : '\0';
-  if (c != 'd' && c != 'D' && c != '/' && c != '-') return std::nullopt;
-  std::vector<std::string> words;
-  if (!words_of(sql, words) || words.empty()) return std::nullopt;
-  const auto keyword = [&](std::size_t i, std::string_view word) {
-    return i < words.size() && words[i].size() == word.size() + 1 && words[i][0] == '\x01' &&
-           std::string_view(words[i]).substr(1) == word;
-  };
-  const auto name = [&](std::size_t i) {
-    return words[i][0] == '\x01' ? words[i].substr(1) : words[i];
-  };
-  if (keyword(0, "discard") && keyword(1, "all") && words.size() == 2)
-    return Deallocation{true, {}};
-  if (!keyword(0, "deallocate")) return std::nullopt;
-  std::size_t at = keyword(1, "prepare") && words.size() == 3 ? 2 : 1;
-  if (words.size() != at + 1) return std::nullopt;
-  if (keyword(at, "all")) return Deallocation{true, {}};
-  return Deallocation{false, name(at)};
-}
 
 Origin PreparedStatements::Statement::origin() const {
   using Outcome = rewriter::RewriteResult::Outcome;
@@ -114,6 +35,7 @@ void PreparedStatements::pop() noexcept {
   Entry& entry = queue_[head_];
   if (entry.kind == Kind::sync || entry.kind == Kind::simple) ++batches_answered_;
   entry.origin = {};
+  entry.steps.reset();
   if (++head_ == queue_.size()) {
     queue_.clear();  // keeps the capacity
     head_ = 0;
@@ -135,7 +57,10 @@ PreparedStatements::Statement* PreparedStatements::find_id(std::uint64_t id) {
 
 void PreparedStatements::erase(std::string_view name) {
   if (statements_.empty()) return;
-  if (const auto it = statements_.find(name); it != statements_.end()) statements_.erase(it);
+  const auto it = statements_.find(name);
+  if (it == statements_.end()) return;
+  if (it->second.sql) --sql_statements_;
+  statements_.erase(it);
 }
 
 void PreparedStatements::parse(std::string_view name, Statement* tracked) {
@@ -177,8 +102,11 @@ void PreparedStatements::close(char kind, std::string_view name) {
 void PreparedStatements::bind(std::string_view portal, std::string_view statement) {
   Portal bound;
   if (const Statement* from = statement.empty() ? &unnamed_ : find(statement)) {
-    if (from->rewrite && !from->rewrite->reads.empty()) bound.rewrite = from->rewrite;
+    // A PREPARE's reads count at each EXECUTE of what it prepares, not when it runs.
+    const bool prepares = from->steps && from->steps->front().kind == StepKind::prepare;
+    if (from->rewrite && !from->rewrite->reads.empty() && !prepares) bound.rewrite = from->rewrite;
     bound.origin = from->origin();
+    bound.steps = from->steps;
   }
   bound.batch = batches_sent_;
   push({Kind::client_bind, 0, bound.origin});
@@ -204,7 +132,7 @@ StatementRewrite PreparedStatements::execute(std::string_view portal) {
     push({Kind::client_execute});
     return {};
   }
-  push({Kind::client_execute, 0, run->origin});
+  push({Kind::client_execute, 0, run->origin, run->steps});
   if (run->counted) return {};
   run->counted = true;
   return run->rewrite;
@@ -215,8 +143,8 @@ void PreparedStatements::batch_end(char type) {
   ++batches_sent_;
 }
 
-void PreparedStatements::query(Origin origin) {
-  push({Kind::simple, 0, std::move(origin)});
+void PreparedStatements::query(Origin origin, std::shared_ptr<const Steps> steps) {
+  push({Kind::simple, 0, std::move(origin), std::move(steps)});
   ++batches_sent_;
   // A simple Query drops the unnamed statement and runs in the unnamed portal.
   unnamed_ = {};
@@ -228,26 +156,107 @@ void PreparedStatements::reparse_sent(const Statement& statement) {
   push({Kind::injected_parse, statement.id, statement.origin()});
 }
 
-void PreparedStatements::deallocate(std::string_view name) { erase(name); }
+void PreparedStatements::reprepare_sent(const Statement& statement) {
+  auto steps = std::make_shared<Steps>(1);
+  steps->front().kind = StepKind::injected_prepare;
+  steps->front().id = statement.id;
+  push({Kind::injected_close, statement.id});
+  push({Kind::injected_parse});
+  push({Kind::injected_bind});
+  push({Kind::injected_execute, 0, {}, std::move(steps)});
+  push({Kind::injected_close});
+  push({Kind::injected_close});
+}
 
-void PreparedStatements::deallocate_all() { statements_.clear(); }
-
-void PreparedStatements::failed(const Entry& entry) {
-  if (entry.kind == Kind::client_parse) {
-    // PostgreSQL holds no statement made by this Parse.
-    if (entry.id == 0) return;
-    if (entry.id == unnamed_.id) {
-      unnamed_ = {};
-      return;
+void PreparedStatements::completed(const Step& step) {
+  switch (step.kind) {
+    case StepKind::none:
+      break;
+    case StepKind::prepare: {
+      erase(step.name);
+      Statement statement = *step.statement;
+      statement.id = ++next_id_;
+      statement.sql = true;
+      statement.held = true;
+      statements_.insert_or_assign(step.name, std::move(statement));
+      ++sql_statements_;
+      break;
     }
-    for (auto it = statements_.begin(); it != statements_.end(); ++it)
-      if (it->second.id == entry.id) {
-        statements_.erase(it);
+    case StepKind::execute:
+      if (const auto* executed = find(step.name);
+          executed && executed->rewrite && !executed->rewrite->reads.empty())
+        answer_.executed = executed->rewrite;
+      break;
+    case StepKind::deallocate:
+      erase(step.name);
+      break;
+    case StepKind::discard_all:
+      portals_.clear();
+      temp_.dropped_all();
+      [[fallthrough]];
+    case StepKind::deallocate_all:
+      statements_.clear();
+      sql_statements_ = 0;
+      break;
+    case StepKind::discard_temp:
+      temp_.dropped_all();
+      break;
+    case StepKind::create_temp:
+      temp_.created(step.name, step.on_commit_drop);
+      break;
+    case StepKind::drop:
+      for (const auto& name : step.names) temp_.dropped(name);
+      break;
+    case StepKind::injected_deallocate:
+      if (auto* statement = find_id(step.id)) statement->held = false;
+      break;
+    case StepKind::injected_prepare:
+      if (auto* statement = find_id(step.id)) statement->held = true;
+      break;
+  }
+}
+
+void PreparedStatements::step_failed(const Step& step) {
+  // PostgreSQL may still hold the old text (or none): the next use re-prepares.
+  if (injected_step(step))
+    if (auto* statement = find_id(step.id)) statement->resend = true;
+}
+
+void PreparedStatements::complete_next_step(Entry& entry) {
+  if (!entry.steps || entry.done >= entry.steps->size()) return;
+  const Step& step = (*entry.steps)[entry.done++];
+  if (injected_step(step)) answer_.injected = true;
+  completed(step);
+}
+
+void PreparedStatements::failed(Entry& entry) {
+  switch (entry.kind) {
+    case Kind::client_parse:
+      // PostgreSQL holds no statement made by this Parse.
+      if (entry.id == 0) return;
+      if (entry.id == unnamed_.id) {
+        unnamed_ = {};
         return;
       }
-  } else if (entry.kind == Kind::injected_parse) {
-    // The statement is stale still (or gone, when the injected Close took effect).
-    if (auto* statement = find_id(entry.id)) statement->resend = true;
+      for (auto it = statements_.begin(); it != statements_.end(); ++it)
+        if (it->second.id == entry.id) {
+          erase(it->first);
+          return;
+        }
+      return;
+    case Kind::injected_parse:
+      // The statement is stale still (or gone, when the injected Close took effect).
+      if (auto* statement = find_id(entry.id)) statement->resend = true;
+      return;
+    case Kind::client_execute:
+    case Kind::injected_execute:
+    case Kind::simple:
+      if (entry.steps)
+        for (; entry.done < entry.steps->size(); ++entry.done)
+          step_failed((*entry.steps)[entry.done]);
+      return;
+    default:
+      return;
   }
 }
 
@@ -269,7 +278,7 @@ bool PreparedStatements::answer(std::initializer_list<Kind> kinds) {
     ++at;
   if (at == queue_.size() || !wanted(queue_[at].kind)) return false;
   while (head_ < at) {
-    const Entry skipped = std::move(queue_[head_]);
+    Entry skipped = std::move(queue_[head_]);
     pop();
     failed(skipped);
   }
@@ -281,20 +290,24 @@ const PreparedStatements::Answer& PreparedStatements::server_started(char type) 
   Entry* entry = front();
   switch (type) {
     case '1':
+    case '2':
     case '3': {
-      const Kind client = type == '1' ? Kind::client_parse : Kind::client_close;
-      const Kind injected = type == '1' ? Kind::injected_parse : Kind::injected_close;
+      const Kind client = type == '1'   ? Kind::client_parse
+                          : type == '2' ? Kind::client_bind
+                                        : Kind::client_close;
+      const Kind injected = type == '1'   ? Kind::injected_parse
+                            : type == '2' ? Kind::injected_bind
+                                          : Kind::injected_close;
       if (!answer({client, injected})) break;
       entry = front();
       answer_.injected = entry->kind == injected;
-      if (type == '1' && answer_.injected)
-        if (auto* statement = find_id(entry->id)) statement->resend = false;
+      if (auto* statement = answer_.injected ? find_id(entry->id) : nullptr) {
+        if (type == '1') statement->resend = false;
+        if (type == '3') statement->held = false;
+      }
       pop();
       break;
     }
-    case '2':
-      if (answer({Kind::client_bind})) pop();
-      break;
     case 'T':
     case 'n':
       // A Describe's RowDescription or NoData ('t', ParameterDescription, comes before it).
@@ -303,30 +316,44 @@ const PreparedStatements::Answer& PreparedStatements::server_started(char type) 
     case 'C':
     case 'I':
     case 's':
-      // An Execute is answered; a Query goes on to its ReadyForQuery.
-      if (answer({Kind::client_execute, Kind::simple}) && front()->kind != Kind::simple) pop();
+      if (!answer({Kind::client_execute, Kind::injected_execute, Kind::simple})) break;
+      entry = front();
+      answer_.injected = entry->kind == Kind::injected_execute;
+      if (type == 'C') complete_next_step(*entry);
+      // A Query goes on to its ReadyForQuery; an Execute is answered.
+      if (entry->kind != Kind::simple) pop();
       break;
     case 'E':
     case 'N':
       if (!entry) break;
       // A re-Parse runs the client's text or its rewrite: its origin says which.
       answer_.origin = entry->origin;
-      answer_.injected = entry->kind == Kind::injected_close;
-      // A Query's error ends it at its own ReadyForQuery; a notice changes nothing.
-      if (type == 'N' || entry->kind == Kind::simple) break;
+      answer_.injected = entry->kind == Kind::injected_close ||
+                         entry->kind == Kind::injected_bind ||
+                         entry->kind == Kind::injected_execute ||
+                         (entry->steps && entry->done < entry->steps->size() &&
+                          injected_step((*entry->steps)[entry->done]));
+      if (type == 'N') break;
+      transaction_failed_ = true;
+      if (entry->kind == Kind::simple) {
+        // A Query's error ends it: its later statements never run; its ReadyForQuery follows.
+        failed(*entry);
+        break;
+      }
       // Extended protocol: PostgreSQL skips every message up to the next Sync, a Query included.
       while ((entry = front()) && entry->kind != Kind::sync) {
-        const Entry skipped = std::move(*entry);
+        Entry skipped = std::move(*entry);
         pop();
         failed(skipped);
       }
       break;
     case 'Z':
       while ((entry = front())) {
-        const Entry popped = std::move(*entry);
+        Entry popped = std::move(*entry);
         pop();
+        // Out of step, anything before a batch end cannot be answered any more.
+        failed(popped);
         if (popped.kind == Kind::sync || popped.kind == Kind::simple) break;
-        failed(popped);  // out of step: nothing before a batch end can still be answered
       }
       break;
     default:
@@ -335,7 +362,22 @@ const PreparedStatements::Answer& PreparedStatements::server_started(char type) 
   return answer_;
 }
 
+void PreparedStatements::command_tag(std::string_view tag) {
+  if (tag == "COMMIT") {
+    temp_.transaction_ended(true);
+    transaction_failed_ = false;
+  } else if (tag == "ROLLBACK") {
+    // ROLLBACK, COMMIT of a failed transaction, or ROLLBACK TO SAVEPOINT (not told apart).
+    transaction_failed_ = true;
+  }
+}
+
 void PreparedStatements::ready(char status) {
+  if (status == 'I') {
+    // The transaction ended: by an implicit commit unless an error or a ROLLBACK ended it.
+    temp_.transaction_ended(!transaction_failed_);
+    transaction_failed_ = false;
+  }
   if (status != 'T') end_portals();
 }
 

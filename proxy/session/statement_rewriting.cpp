@@ -1,6 +1,6 @@
-// Query/Parse rewriting with a per-thread cache, search_path tracking, refusal error swapping,
-// error positions given back, DDL notification, per-Execute read counting and re-Parse of stale
-// prepared statements.
+// Query/Parse rewriting with a per-thread cache, search_path and temporary-table tracking, refusal
+// error swapping, error positions given back, DDL notification, read counting per execution and
+// re-preparation of stale prepared statements (Parse or SQL PREPARE).
 #include "proxy/session/statement_rewriting.hpp"
 
 #include <algorithm>
@@ -24,6 +24,7 @@ namespace {
 
 constexpr std::size_t max_pending_refusals = 64;
 using Outcome = rewriter::RewriteResult::Outcome;
+using TextKind = rewriter::SessionStatement::Kind;
 
 rewriter::RewriteCache& thread_cache() {
   thread_local rewriter::RewriteCache cache(4096, 16u << 20);
@@ -77,6 +78,11 @@ void StatementRewriting::note_search_path(std::string_view sql) {
     search_path_ = value;
 }
 
+void StatementRewriting::reset_search_path() {
+  search_path_ = default_search_path_;
+  local_search_path_.reset();
+}
+
 StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
                                                       const std::vector<std::string>* path) {
   Lookup out;
@@ -89,11 +95,15 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
   const auto began =
       observing_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   out.path = path ? *path : effective_search_path();
+  // Only temporary relations that hide a relation of the catalog change a rewrite (and the key).
+  const auto temps = prepared_.temp_tables().names().empty()
+                         ? std::vector<std::string>{}
+                         : shadowing(snapshot->catalog, out.path);
   auto& cache = thread_cache();
-  auto cached = cache.find(sql, snapshot->version, out.path);
+  auto cached = cache.find(sql, snapshot->version, out.path, temps);
   const bool cache_hit = cached != nullptr;
   if (!cached) {
-    auto result = rewriter::rewrite({sql, snapshot->catalog, snapshot->seeds, out.path});
+    auto result = rewriter::rewrite({sql, snapshot->catalog, snapshot->seeds, out.path, temps});
     auto entry = std::make_shared<rewriter::CachedRewrite>();
     entry->outcome = result.outcome;
     entry->sql = std::move(result.sql);
@@ -103,7 +113,7 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
     for (const auto& read : result.reads)
       entry->reads.push_back({read.attribute->schema, read.attribute->table, read.attribute->name});
     cached = entry;
-    cache.store(sql, snapshot->version, out.path, std::move(entry));
+    cache.store(sql, snapshot->version, out.path, std::move(entry), temps);
   }
   if (observing_)
     observer_->statement_rewritten(std::chrono::steady_clock::now() - began, cache_hit);
@@ -121,33 +131,29 @@ const std::string* StatementRewriting::text_to_send(const rewriter::CachedRewrit
   return &rewrite.sql;
 }
 
-void StatementRewriting::count_reads(const rewriter::CachedRewrite& rewrite) {
-  // One read per executed statement and attribute (docs/metrics.md).
+void StatementRewriting::count_reads(const rewriter::CachedRewrite& rewrite,
+                                     const std::vector<rewriter::CachedRewrite::Read>* except) {
+  // One read per executed statement and attribute (docs/metrics.md); a PREPARE's reads count at
+  // each EXECUTE, not when it is prepared.
+  std::vector<bool> excused(except ? except->size() : 0, false);
   for (const auto& read : rewrite.reads) {
+    if (except) {
+      std::size_t i = 0;
+      for (; i < except->size(); ++i) {
+        const auto& other = (*except)[i];
+        if (!excused[i] && other.schema == read.schema && other.table == read.table &&
+            other.attribute == read.attribute)
+          break;
+      }
+      if (i < except->size()) {
+        excused[i] = true;
+        continue;
+      }
+    }
     if (observing_)
       observer_->attribute_read(database_, entity_label(read.schema, read.table), read.attribute);
     if (tally_) tally_->add(database_, read.schema, read.table, read.attribute);
   }
-}
-
-std::optional<std::string> StatementRewriting::stale_text(
-    PreparedStatements::Statement& statement) {
-  if (!statement.resend) {
-    const auto snapshot = snapshots_.current(database_);
-    if (!snapshot || snapshot->version == statement.version) return std::nullopt;
-  }
-  // The seed snapshot changed since the statement was prepared (a phase moved, a seed came or
-  // went): resolve the client's text again, as PostgreSQL re-plans it, with its search_path.
-  auto found = lookup(*statement.original, &statement.search_path);
-  const bool rewritten = found.rewrite && found.rewrite->outcome != Outcome::unchanged;
-  std::string text = rewritten ? found.rewrite->sql : *statement.original;
-  if (found.version != 0) statement.version = found.version;
-  statement.rewrite = found.rewrite;
-  if (!statement.resend && text == statement.sent) return std::nullopt;
-  if (rewritten) (void)text_to_send(*found.rewrite);  // remembers a refusal's marker
-  statement.sent = text;
-  statement.resend = false;
-  return text;
 }
 
 std::optional<std::vector<std::byte>> StatementRewriting::query_message(protocol::Bytes body) {
@@ -158,19 +164,31 @@ std::optional<std::vector<std::byte>> StatementRewriting::query_message(protocol
   }
   const std::string_view sql = query->sql;
   note_search_path(sql);
-  if (const auto gone = deallocation(sql)) {
-    if (gone->all)
-      prepared_.deallocate_all();
-    else
-      prepared_.deallocate(gone->name);
-  }
   const auto found = lookup(sql);
+  Planned planned;
+  if (const auto statements = statements_of(sql, found.rewrite != nullptr)) {
+    planned.steps = std::make_shared<Steps>();
+    for (const auto& statement : *statements) {
+      // DISCARD ALL resets every setting, search_path included (as RESET ALL).
+      if (statement.kind == TextKind::discard_all) reset_search_path();
+      plan(sql, statement, true, planned);
+    }
+    if (std::all_of(planned.steps->begin(), planned.steps->end(),
+                    [](const Step& s) { return s.kind == Step::Kind::none; }))
+      planned.steps.reset();
+  }
   // Simple protocol: the statement is executed now.
-  if (found.rewrite) count_reads(*found.rewrite);
+  if (found.rewrite) count_reads(*found.rewrite, &planned.prepared_reads);
   const std::string* rewritten = found.rewrite ? text_to_send(*found.rewrite) : nullptr;
   Origin origin;
-  if (rewritten) origin = {found.rewrite, std::make_shared<const std::string>(sql)};
-  prepared_.query(std::move(origin));
+  if (!planned.insertions.empty()) {
+    origin.sent = compose(sql, found.rewrite.get(), planned.insertions);
+    rewritten = &origin.sent->sql;
+  } else if (rewritten) {
+    origin.sent = found.rewrite;
+  }
+  if (rewritten) origin.client = std::make_shared<const std::string>(sql);
+  prepared_.query(origin, std::move(planned.steps));
   if (!rewritten) return std::nullopt;
   protocol::PacketWriter writer;
   writer.begin('Q');
@@ -186,8 +204,16 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
   const std::string_view sql = parse->sql;
   note_search_path(sql);
   auto found = lookup(sql);
-  const bool tracked = found.rewrite && (found.rewrite->outcome != Outcome::unchanged ||
-                                         !found.rewrite->reads.empty());
+  Planned planned;
+  if (const auto statements = statements_of(sql, found.rewrite != nullptr);
+      statements && statements->size() == 1) {
+    planned.steps = std::make_shared<Steps>();
+    plan(sql, statements->front(), false, planned);
+    if (planned.steps->front().kind == Step::Kind::none) planned.steps.reset();
+  }
+  const bool tracked = (found.rewrite && (found.rewrite->outcome != Outcome::unchanged ||
+                                          !found.rewrite->reads.empty())) ||
+                       planned.steps;
   const std::string* rewritten = found.rewrite ? text_to_send(*found.rewrite) : nullptr;
   if (!tracked) {
     prepared_.parse(name, nullptr);
@@ -199,6 +225,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
     statement.sent = rewritten ? *rewritten : std::string(sql);
     statement.version = found.version;
     statement.rewrite = found.rewrite;
+    statement.steps = std::move(planned.steps);
     prepared_.parse(name, &statement);
   }
   if (!rewritten) return std::nullopt;
@@ -212,28 +239,6 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
   return writer.take();
 }
 
-std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_view name,
-                                                                  protocol::Bytes message) {
-  auto* statement = prepared_.find(name);
-  if (!statement || !stale_text(*statement)) return std::nullopt;
-  prepared_.reparse_sent(*statement);
-  // PostgreSQL drops the old plan with the Close; its answers to both are dropped on the way back
-  // so the client sees exactly the answers to its own messages.
-  protocol::PacketWriter writer;
-  writer.begin('C');
-  writer.put_u8('S');
-  writer.put_cstring(name);
-  writer.finish();
-  writer.begin('P');
-  writer.put_cstring(name);
-  writer.put_cstring(statement->sent);
-  writer.put_bytes(statement->parameter_types);
-  writer.finish();
-  auto out = writer.take();
-  out.insert(out.end(), message.begin(), message.end());
-  return out;
-}
-
 std::optional<std::vector<std::byte>> StatementRewriting::client_message(protocol::Bytes message) {
   const char type = static_cast<char>(message[0]);
   const auto body = message.subspan(protocol::message_header_size);
@@ -245,7 +250,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::client_message(protoco
     case 'B': {
       const auto bind = protocol::read_bind(body);
       if (!bind) return std::nullopt;
-      auto replacement = bind->statement.empty() ? std::nullopt : refresh(bind->statement, message);
+      auto replacement = refresh(bind->statement, message);
       prepared_.bind(bind->portal, bind->statement);
       return replacement;
     }
@@ -301,7 +306,8 @@ void StatementRewriting::server_started(char type) {
     case 'E':
     case 'N':
     case 'Z':
-      (void)prepared_.server_started(type);
+      // A SQL EXECUTE's reads count when PostgreSQL completes it.
+      if (const auto& executed = prepared_.server_started(type).executed) count_reads(*executed);
       break;
     default:
       break;
@@ -356,10 +362,14 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
     case '3':
       if (prepared_.answer().injected) return std::vector<std::byte>{};
       return std::nullopt;
-    case 'C':
-      if (const auto tag = protocol::read_command_tag(body); tag && starts_with_ddl(*tag))
-        catalog_ticket_ = snapshots_.request_refresh(database_);
+    case 'C': {
+      if (prepared_.answer().injected) return std::vector<std::byte>{};
+      const auto tag = protocol::read_command_tag(body);
+      if (!tag) return std::nullopt;
+      if (starts_with_ddl(*tag)) catalog_ticket_ = snapshots_.request_refresh(database_);
+      prepared_.command_tag(*tag);
       return std::nullopt;
+    }
     case 'Z':
       if (const auto status = protocol::read_ready_for_query(body)) {
         // The transaction ended: SET LOCAL is undone.

@@ -7,9 +7,10 @@
 #include <memory>
 #include <string>
 
-using seedproxy::proxy::deallocation;
 using seedproxy::proxy::PreparedStatements;
 using seedproxy::proxy::StatementRewrite;
+using seedproxy::proxy::Step;
+using seedproxy::proxy::Steps;
 
 namespace {
 
@@ -55,6 +56,25 @@ bool ready(PreparedStatements& p, char status = 'I') {
   (void)p.server_started('Z');
   p.ready(status);
   return false;
+}
+
+// A statement of a Query that does `kind` to `name`.
+Step step_of(Step::Kind kind, std::string name = {}) {
+  Step step;
+  step.kind = kind;
+  step.name = std::move(name);
+  return step;
+}
+
+// A Query of `steps`, every statement completed, then its ReadyForQuery.
+void run_query(PreparedStatements& prepared, Steps steps, char status = 'I') {
+  const auto count = steps.size();
+  prepared.query({}, std::make_shared<const Steps>(std::move(steps)));
+  for (std::size_t i = 0; i < count; ++i) {
+    REQUIRE(!answers_injected(prepared, 'C'));
+    prepared.command_tag("SELECT 1");
+  }
+  ready(prepared, status);
 }
 
 }  // namespace
@@ -112,10 +132,11 @@ TEST_CASE("a statement closed or deallocated is not tracked any more") {
   for (int i = 0; i < 3; ++i) CHECK(!parse_complete(prepared));
   CHECK(!close_complete(prepared));
   CHECK(!ready(prepared));
-  prepared.deallocate("t");
+  // DEALLOCATE in a Query counts once PostgreSQL completes it.
+  run_query(prepared, {step_of(Step::Kind::deallocate, "t")});
   CHECK(prepared.find("t") == nullptr);
   CHECK(prepared.find("u") != nullptr);
-  prepared.deallocate_all();
+  run_query(prepared, {step_of(Step::Kind::deallocate_all)});
   CHECK(prepared.statements() == 0);
   // A Parse of an untracked text under a tracked name replaces it.
   parse_tracked(prepared, "v");
@@ -343,22 +364,4 @@ TEST_CASE("the answer queue stays bounded under steady and deeply pipelined traf
     REQUIRE(!ready(prepared));
   }
   CHECK(prepared.outstanding() == 0);
-}
-
-TEST_CASE("DEALLOCATE and DISCARD ALL are recognised only when alone") {
-  auto one = [](std::string_view sql) { return deallocation(sql); };
-  REQUIRE(one("DEALLOCATE s1"));
-  CHECK(one("DEALLOCATE s1")->name == "s1");
-  CHECK(!one("DEALLOCATE s1")->all);
-  CHECK(one("deallocate prepare Foo;")->name == "foo");
-  CHECK(one(" /* c */ DEALLOCATE \"Foo\"\"x\" ; ")->name == "Foo\"x");
-  CHECK(one("DEALLOCATE \"all\"")->name == "all");
-  CHECK(one("DEALLOCATE ALL")->all);
-  CHECK(one("DEALLOCATE PREPARE ALL")->all);
-  CHECK(one("-- x\ndiscard all")->all);
-  CHECK(!one("DISCARD PLANS"));
-  CHECK(!one("DEALLOCATE a; SELECT 1"));
-  CHECK(!one("SELECT 1"));
-  CHECK(!one("DEALLOCATE"));
-  CHECK(!one("DEALLOCATE 'a'"));
 }
