@@ -96,6 +96,10 @@ class StatementRewriting {
     std::shared_ptr<Steps> steps;
     std::vector<Insertion> insertions;
     std::vector<rewriter::CachedRewrite::Read> prepared_reads;  // counted at each EXECUTE
+    // Names an earlier statement of the text prepares or deallocates (`all`: every name): an
+    // EXECUTE of one runs what the client made of it, never the statement the proxy follows.
+    std::vector<std::string> replaced;
+    bool all_replaced = false;
   };
   void plan(std::string_view sql, const rewriter::SessionStatement& statement, bool in_query,
             Planned& planned);

@@ -1,6 +1,7 @@
 // StatementRewriting's following of the statements that change what a session holds on the
 // server (SQL PREPARE, EXECUTE, DEALLOCATE, DISCARD, temporary tables), read only when a text may
 // hold one, and the re-preparation of a statement whose rewrite the seed snapshot changed.
+#include <algorithm>
 #include <memory>
 
 #include "common/text.hpp"
@@ -137,7 +138,9 @@ void StatementRewriting::plan(std::string_view sql, const rewriter::SessionState
     } else {
       step.kind = Step::Kind::none;
     }
-  } else if (step.kind == Step::Kind::execute && in_query) {
+  } else if (step.kind == Step::Kind::execute && in_query && !planned.all_replaced &&
+             std::find(planned.replaced.begin(), planned.replaced.end(), statement.name) ==
+                 planned.replaced.end()) {
     // PostgreSQL would run the statement prepared for an older snapshot: prepare it again just
     // before this EXECUTE, in the same Query, so transaction and error states stay its own.
     auto* executed = prepared_.find(statement.name);
@@ -152,6 +155,10 @@ void StatementRewriting::plan(std::string_view sql, const rewriter::SessionState
             {Step::Kind::injected_prepare, statement.name, {}, false, {}, executed->id});
       }
   }
+  if (statement.kind == TextKind::prepare || statement.kind == TextKind::deallocate)
+    planned.replaced.push_back(statement.name);
+  if (statement.kind == TextKind::deallocate_all || statement.kind == TextKind::discard_all)
+    planned.all_replaced = true;
   planned.steps->push_back(std::move(step));
 }
 

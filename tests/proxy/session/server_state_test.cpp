@@ -165,6 +165,31 @@ TEST_CASE("EXECUTE of a statement prepared for an older snapshot: prepared again
   CHECK(f.ready() == "forward");
 }
 
+TEST_CASE(
+    "an EXECUTE after a PREPARE of the same name in the same Query runs that PREPARE's text") {
+  Fixture f;
+  (void)f.sent_query("PREPARE p AS SELECT risk_score FROM account");
+  (void)f.answer({"PREPARE"});
+  (void)f.sent_query("PREPARE q AS SELECT risk_score FROM account");
+  (void)f.answer({"PREPARE"});
+  f.materialize();
+  // The client's own DEALLOCATE and PREPARE come first: re-preparing the old text in front of
+  // the EXECUTE would undo them.
+  const std::string client =
+      "DEALLOCATE p; PREPARE p AS SELECT id FROM account; EXECUTE p; "
+      "DEALLOCATE ALL; PREPARE q AS SELECT 1; EXECUTE q";
+  CHECK(f.sent_query(client) == client);
+  CHECK(f.answer({"DEALLOCATE", "PREPARE", "SELECT 6", "DEALLOCATE ALL", "PREPARE", "SELECT 1"}) ==
+        Answers(7, "forward"));
+  CHECK(f.rewriting.prepared().statements() == 0);  // PREPARE q AS SELECT 1: nothing to follow
+  // DISCARD ALL drops them too.
+  (void)f.sent_query("PREPARE r AS SELECT risk_score FROM account");
+  (void)f.answer({"PREPARE"});
+  f.make_virtual();
+  const std::string discard = "DISCARD ALL; EXECUTE r";
+  CHECK(f.sent_query(discard) == discard);
+}
+
 TEST_CASE("in a failed transaction block the inserted DEALLOCATE fails as the EXECUTE would") {
   Fixture f;
   (void)f.sent_query("PREPARE p AS SELECT * FROM account");
