@@ -69,9 +69,10 @@ std::string DdlSeeds::stand_in(const seeds::DdlSeedVerdict& verdict) {
     error.message = verdict.message;
     // No position: PostgreSQL 15 gives none for an error in a generation expression of ALTER
     // TABLE (the message says where in the expression the rule found the problem).
+    auto statement = rewriter::refusal_statement(marker, error);
     if (refusals_.size() >= 64) refusals_.erase(refusals_.begin());
     refusals_.emplace_back(marker, std::move(error));
-    return "SELECT " + pg::quote_identifier(marker);
+    return statement;
   }
   // Completes with the tag ALTER TABLE and changes nothing: the table cannot exist.
   std::string table = "seedproxy ddl seed " + id;

@@ -154,7 +154,12 @@ TEST_CASE("refused: a marker statement whose error comes back as the verdict's, 
                                     "column \"q1\" does not exist", 1));
   REQUIRE(sent);
   const auto text = only_query_text(*sent);
-  CHECK(text.starts_with("SELECT \"" + std::string(rewriter::refusal_marker_prefix)));
+  // A comment first, so PostgreSQL's log says what happened in words.
+  CHECK(
+      text.starts_with("/* seedproxy refused the client's statement here and answered it with "
+                       "ERROR 42703: column \"q1\" does not exist."));
+  CHECK(text.find("*/ SELECT \"" + std::string(rewriter::refusal_marker_prefix)) !=
+        std::string::npos);
   const auto marker = quoted_name_from(text, rewriter::refusal_marker_prefix);
 
   CHECK_FALSE(f.ddl.server_message(
@@ -187,7 +192,7 @@ TEST_CASE("a Parse keeps its statement name and parameter types in the stand-in"
   const auto parse = protocol::read_parse(messages[0].bytes());
   REQUIRE(parse);
   CHECK(parse->name == "ddl1");
-  CHECK(parse->sql.starts_with("SELECT \""));
+  CHECK(parse->sql.find("*/ SELECT \"") != std::string_view::npos);
   CHECK(parse->parameter_count == 1);
   CHECK(parse->parameter_types.size() == 6);
 }
