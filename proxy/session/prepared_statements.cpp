@@ -222,6 +222,22 @@ void PreparedStatements::step_failed(const Step& step) {
     if (auto* statement = find_id(step.id)) statement->resend = true;
 }
 
+bool PreparedStatements::replacing(std::string_view name) const noexcept {
+  // Scanned only when a statement is about to be prepared again: rare, and the queue is short.
+  for (std::size_t at = head_; at < queue_.size(); ++at) {
+    const Entry& entry = queue_[at];
+    if (!entry.steps) continue;
+    for (std::size_t i = entry.done; i < entry.steps->size(); ++i) {
+      const Step& step = (*entry.steps)[i];
+      if (step.kind == StepKind::deallocate_all || step.kind == StepKind::discard_all) return true;
+      if ((step.kind == StepKind::prepare || step.kind == StepKind::deallocate) &&
+          step.name == name)
+        return true;
+    }
+  }
+  return false;
+}
+
 void PreparedStatements::complete_next_step(Entry& entry) {
   if (!entry.steps || entry.done >= entry.steps->size()) return;
   const Step& step = (*entry.steps)[entry.done++];

@@ -104,6 +104,10 @@ class PreparedStatements {
   [[nodiscard]] const TempTables& temp_tables() const noexcept { return temp_; }
   // Statements made by SQL PREPARE that the proxy follows (EXECUTE is looked for only then).
   [[nodiscard]] std::size_t sql_statements() const noexcept { return sql_statements_; }
+  // True while a statement already sent may prepare or deallocate `name` (DEALLOCATE ALL and
+  // DISCARD ALL: any name) and PostgreSQL has not answered it: an EXECUTE sent behind it must
+  // not be given the followed statement's text again, it runs what that statement makes.
+  [[nodiscard]] bool replacing(std::string_view name) const noexcept;
 
   // For tests and SHOW-style introspection.
   [[nodiscard]] std::size_t outstanding() const noexcept { return queue_.size() - head_; }

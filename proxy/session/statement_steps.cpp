@@ -144,7 +144,7 @@ void StatementRewriting::plan(std::string_view sql, const rewriter::SessionState
     // PostgreSQL would run the statement prepared for an older snapshot: prepare it again just
     // before this EXECUTE, in the same Query, so transaction and error states stay its own.
     auto* executed = prepared_.find(statement.name);
-    if (executed && executed->sql)
+    if (executed && executed->sql && !prepared_.replacing(statement.name))
       if (const auto text = stale_text(*executed)) {
         planned.insertions.push_back(
             {statement.begin, reprepare_statements(statement.name, executed->held, *text)});
@@ -168,7 +168,8 @@ std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_vi
   auto* statement = name.empty() ? nullptr : prepared_.find(name);
   if (statement && statement->sql) {
     // Made by SQL PREPARE: prepared again by the proxy's own PREPARE (keeping its declared types).
-    if (const auto text = stale_text(*statement)) {
+    const auto text = prepared_.replacing(name) ? std::nullopt : stale_text(*statement);
+    if (text) {
       prepared_.reprepare_sent(*statement);
       out = reprepare_messages(name, *text);
     }
@@ -193,11 +194,12 @@ std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_vi
   // A statement whose text is EXECUTE of a SQL statement: that one, before the Bind.
   const auto* holder = statement ? statement : (name.empty() ? &prepared_.unnamed() : nullptr);
   if (holder && holder->steps && holder->steps->front().kind == Step::Kind::execute) {
-    auto* executed = prepared_.find(holder->steps->front().name);
-    if (executed && executed->sql)
+    const std::string& executed_name = holder->steps->front().name;
+    auto* executed = prepared_.find(executed_name);
+    if (executed && executed->sql && !prepared_.replacing(executed_name))
       if (const auto text = stale_text(*executed)) {
         prepared_.reprepare_sent(*executed);
-        const auto messages = reprepare_messages(holder->steps->front().name, *text);
+        const auto messages = reprepare_messages(executed_name, *text);
         out.insert(out.end(), messages.begin(), messages.end());
       }
   }

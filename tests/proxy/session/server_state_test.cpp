@@ -252,6 +252,29 @@ TEST_CASE("an EXECUTE sent with the extended protocol: PREPARE again in front of
   CHECK(types_of(f.send(bind("", ""))) == "B");
 }
 
+TEST_CASE("an EXECUTE pipelined behind an unanswered PREPARE or DEALLOCATE of its name") {
+  Fixture f;
+  (void)f.sent_query("PREPARE p AS SELECT risk_score FROM account");
+  (void)f.answer({"PREPARE"});
+  f.materialize();
+  // Simple Queries sent before any answer: the EXECUTE runs what the client's PREPARE makes.
+  CHECK(f.sent_query("DEALLOCATE p") == "DEALLOCATE p");
+  (void)f.sent_query("PREPARE p AS SELECT id FROM account");
+  CHECK(f.sent_query("EXECUTE p") == "EXECUTE p");
+  // Extended protocol, in one pipeline: the Bind goes as sent.
+  (void)f.send(parse("", "DEALLOCATE ALL"));
+  (void)f.send(bind("", ""));
+  (void)f.send(execute(""));
+  CHECK(types_of(f.send(parse("", "EXECUTE p"))) == "P");
+  CHECK(types_of(f.send(bind("", ""))) == "B");
+  for (const auto tag : {"DEALLOCATE", "PREPARE", "SELECT 6"}) {
+    CHECK(f.complete(tag) == "forward");
+    CHECK(f.ready() == "forward");
+  }
+  // Answered: p is the client's new statement, which reads no seed: nothing left to follow.
+  CHECK(f.rewriting.prepared().sql_statements() == 0);
+}
+
 TEST_CASE("DEALLOCATE, DEALLOCATE ALL and DISCARD ALL end what the proxy follows") {
   Fixture f;
   for (const char* name : {"a", "b", "c"}) {
