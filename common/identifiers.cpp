@@ -17,6 +17,18 @@ std::string quote_identifier(std::string_view name) {
   return out;
 }
 
+std::string sql_comment(std::string_view text) {
+  std::string out = "/* ";
+  for (char c : text) {
+    if (c == '\n' || c == '\r' || c == '\0') c = ' ';
+    const char before = out.back();
+    if ((before == '/' && c == '*') || (before == '*' && c == '/')) out += ' ';
+    out += c;
+  }
+  out += " */";
+  return out;
+}
+
 std::optional<std::vector<std::string>> split_qualified_name(std::string_view name) {
   std::vector<std::string> parts(1);
   bool quoted = false;

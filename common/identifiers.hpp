@@ -1,5 +1,5 @@
 // PostgreSQL identifiers: their length limit, case folding of dotted names, and quoting for
-// generated SQL.
+// generated SQL (and the one free text generated SQL carries, a comment).
 #pragma once
 
 #include <cstddef>
@@ -15,6 +15,10 @@ inline constexpr std::size_t max_identifier_bytes = 63;
 
 // Always quotes, doubling embedded quotes, so generated SQL never depends on case or keywords.
 [[nodiscard]] std::string quote_identifier(std::string_view name);
+
+// `text` as one SQL comment, `/* text */`, on one line: a `/*` or `*/` inside (PostgreSQL's
+// comments nest) is split by a space and line breaks become spaces, so no text ends it early.
+[[nodiscard]] std::string sql_comment(std::string_view text);
 
 // A dotted name split into its parts with PostgreSQL's identifier folding (quoted parts keep
 // their case and may contain dots); nullopt for an empty part or an unclosed quote.

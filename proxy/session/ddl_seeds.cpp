@@ -59,10 +59,12 @@ std::string DdlSeeds::stand_in(const seeds::DdlSeedVerdict& verdict) {
     rewriter::SqlError error;
     error.sqlstate = verdict.sqlstate;
     error.message = verdict.message;
-    if (verdict.position > 0) error.position = static_cast<int>(expression_at_) + verdict.position;
+    // No position: PostgreSQL 15 gives none for an error in a generation expression of ALTER
+    // TABLE (the message says where in the expression the rule found the problem).
+    auto statement = rewriter::refusal_statement(marker, error);
     if (refusals_.size() >= 64) refusals_.erase(refusals_.begin());
     refusals_.emplace_back(marker, std::move(error));
-    return "SELECT " + pg::quote_identifier(marker);
+    return statement;
   }
   // Completes with the tag ALTER TABLE and changes nothing: the table cannot exist.
   std::string table = "seedproxy ddl seed " + id;
@@ -106,8 +108,6 @@ std::optional<std::vector<std::byte>> DdlSeeds::client_message(protocol::Bytes m
     request.search_path = rewriting.search_path();
     request.if_exists = ddl->if_exists;
     request.if_not_exists = ddl->if_not_exists;
-    const auto at = sql->find(ddl->expression);
-    expression_at_ = at == std::string_view::npos ? 0 : text::utf8_count(sql->substr(0, at));
     timed_out_ = false;
     job_ = job;
     snapshots_.submit_ddl_seed(std::move(job));

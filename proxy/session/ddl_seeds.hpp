@@ -56,7 +56,6 @@ class DdlSeeds {
   std::string database_;
   std::size_t max_statement_bytes_;
   std::shared_ptr<seeds::DdlSeedJob> job_;
-  std::size_t expression_at_ = 0;  // characters before the expression in the client's text
   bool timed_out_ = false;
   std::vector<std::string> quiet_notices_;  // stand-in table names whose notice is dropped
   std::vector<std::pair<std::string, rewriter::SqlError>> refusals_;  // marker, client's error

@@ -1,110 +1,41 @@
-// Bookkeeping of the client's prepared statements, portals and outstanding Parse/Close answers.
+// Bookkeeping of the client's prepared statements, portals and temporary tables, and of the queue
+// of client messages waiting for their answers.
 #include "proxy/session/prepared_statements.hpp"
 
+#include <algorithm>
 #include <utility>
-
-#include "common/text.hpp"
 
 namespace seedproxy::proxy {
 namespace {
 
-// The words of a short utility statement: keywords and unquoted names folded to lower case,
-// quoted names as written; comments and whitespace skipped. False on anything else.
-bool words_of(std::string_view sql, std::vector<std::string>& words) {
-  std::size_t at = 0;
-  while (at < sql.size()) {
-    const char c = sql[at];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-      ++at;
-    } else if (sql.substr(at, 2) == "--") {
-      const auto end = sql.find('\n', at);
-      at = end == std::string_view::npos ? sql.size() : end + 1;
-    } else if (sql.substr(at, 2) == "/*") {
-      const auto end = sql.find("*/", at + 2);
-      if (end == std::string_view::npos) return false;
-      at = end + 2;
-    } else if (c == ';') {
-      // Only a trailing semicolon: a second statement is not recognised.
-      ++at;
-      while (at < sql.size() &&
-             (sql[at] == ' ' || sql[at] == '\n' || sql[at] == '\t' || sql[at] == '\r'))
-        ++at;
-      return at == sql.size();
-    } else if (c == '"') {
-      std::string word;
-      for (++at;; ++at) {
-        if (at >= sql.size()) return false;
-        if (sql[at] == '"') {
-          if (at + 1 < sql.size() && sql[at + 1] == '"') {
-            word += '"';
-            ++at;
-            continue;
-          }
-          ++at;
-          break;
-        }
-        word += sql[at];
-      }
-      words.push_back(std::move(word));
-    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-               static_cast<unsigned char>(c) >= 0x80) {
-      std::string word;
-      while (at < sql.size() &&
-             ((sql[at] >= 'a' && sql[at] <= 'z') || (sql[at] >= 'A' && sql[at] <= 'Z') ||
-              (sql[at] >= '0' && sql[at] <= '9') || sql[at] == '_' || sql[at] == '$' ||
-              static_cast<unsigned char>(sql[at]) >= 0x80))
-        word += text::ascii_lower(sql[at++]);
-      // An unquoted word is a keyword or a folded name; mark it so "ALL" quoted stays a name.
-      words.push_back("\x01" + word);
-    } else {
-      return false;
-    }
-    if (words.size() > 3) return false;
-  }
-  return true;
+using StepKind = Step::Kind;
+
+bool injected_step(const Step& step) {
+  return step.kind == StepKind::injected_deallocate || step.kind == StepKind::injected_prepare;
 }
 
 }  // namespace
 
-std::optional<Deallocation> deallocation(std::string_view sql) {
-  // Cheap test first: most Queries are not one of these.
-  if (sql.size() > 512) return std::nullopt;
-  std::size_t first = 0;
-  while (first < sql.size() &&
-         (sql[first] == ' ' || sql[first] == '\n' || sql[first] == '\t' || sql[first] == '\r'))
-    ++first;
-  const char c = first < sql.size() ? sql[first] : '\0';
-  if (c != 'd' && c != 'D' && c != '/' && c != '-') return std::nullopt;
-  std::vector<std::string> words;
-  if (!words_of(sql, words) || words.empty()) return std::nullopt;
-  const auto keyword = [&](std::size_t i, std::string_view word) {
-    return i < words.size() && words[i].size() == word.size() + 1 && words[i][0] == '\x01' &&
-           std::string_view(words[i]).substr(1) == word;
-  };
-  const auto name = [&](std::size_t i) {
-    return words[i][0] == '\x01' ? words[i].substr(1) : words[i];
-  };
-  if (keyword(0, "discard") && keyword(1, "all") && words.size() == 2)
-    return Deallocation{true, {}};
-  if (!keyword(0, "deallocate")) return std::nullopt;
-  std::size_t at = keyword(1, "prepare") && words.size() == 3 ? 2 : 1;
-  if (words.size() != at + 1) return std::nullopt;
-  if (keyword(at, "all")) return Deallocation{true, {}};
-  return Deallocation{false, name(at)};
+Origin PreparedStatements::Statement::origin() const {
+  using Outcome = rewriter::RewriteResult::Outcome;
+  if (!rewrite || rewrite->outcome == Outcome::unchanged || !original) return {};
+  return {rewrite, original};
 }
 
-void PreparedStatements::push(Kind kind, std::uint64_t id) {
+void PreparedStatements::push(Entry entry) {
   // Compact now and then so a client that never lets the queue drain keeps it bounded.
   if (head_ >= 1024 && head_ * 2 >= queue_.size()) {
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
     head_ = 0;
   }
-  queue_.push_back({kind, id});
+  queue_.push_back(std::move(entry));
 }
 
 void PreparedStatements::pop() noexcept {
-  const Kind kind = queue_[head_].kind;
-  if (kind == Kind::sync || kind == Kind::simple) ++batches_answered_;
+  Entry& entry = queue_[head_];
+  if (entry.kind == Kind::sync || entry.kind == Kind::simple) ++batches_answered_;
+  entry.origin = {};
+  entry.steps.reset();
   if (++head_ == queue_.size()) {
     queue_.clear();  // keeps the capacity
     head_ = 0;
@@ -124,167 +55,346 @@ PreparedStatements::Statement* PreparedStatements::find_id(std::uint64_t id) {
   return nullptr;
 }
 
+void PreparedStatements::erase(std::string_view name) {
+  if (statements_.empty()) return;
+  const auto it = statements_.find(name);
+  if (it == statements_.end()) return;
+  if (it->second.sql) --sql_statements_;
+  statements_.erase(it);
+}
+
 void PreparedStatements::parse(std::string_view name, Statement* tracked) {
   const std::uint64_t id = ++next_id_;
   if (name.empty()) {
     // PostgreSQL drops the previous unnamed statement before parsing the new one.
-    unnamed_rewrite_.reset();
-    if (tracked && tracked->rewrite && !tracked->rewrite->reads.empty())
-      unnamed_rewrite_ = std::move(tracked->rewrite);
-    unnamed_id_ = id;
-    push(Kind::client_parse, id);
+    unnamed_ = tracked ? std::move(*tracked) : Statement{};
+    unnamed_.id = id;
+    push({Kind::client_parse, id, unnamed_.origin()});
     return;
   }
+  // Whatever PostgreSQL holds under this name afterwards is not the tracked text any more.
+  erase(name);
   if (!tracked) {
-    // Whatever PostgreSQL holds under this name afterwards is not the tracked text any more.
-    if (!statements_.empty())
-      if (const auto it = statements_.find(name); it != statements_.end()) statements_.erase(it);
-    push(Kind::client_parse, 0);
+    push({Kind::client_parse, 0});
     return;
   }
   tracked->id = id;
+  Origin origin = tracked->origin();
   statements_.insert_or_assign(std::string(name), std::move(*tracked));
-  push(Kind::client_parse, id);
+  push({Kind::client_parse, id, std::move(origin)});
 }
 
 void PreparedStatements::close(char kind, std::string_view name) {
-  push(Kind::client_close, 0);
+  push({Kind::client_close});
   if (kind == 'S') {
     if (name.empty())
-      unnamed_rewrite_.reset();
-    else if (!statements_.empty())
-      if (const auto it = statements_.find(name); it != statements_.end()) statements_.erase(it);
+      unnamed_ = {};
+    else
+      erase(name);
   } else if (kind == 'P') {
     if (name.empty())
-      unnamed_portal_.rewrite.reset();
+      unnamed_portal_ = {};
     else if (!portals_.empty())
       if (const auto it = portals_.find(name); it != portals_.end()) portals_.erase(it);
   }
 }
 
 void PreparedStatements::bind(std::string_view portal, std::string_view statement) {
-  StatementRewrite rewrite;
-  if (statement.empty()) {
-    rewrite = unnamed_rewrite_;
-  } else if (const auto* tracked = find(statement);
-             tracked && tracked->rewrite && !tracked->rewrite->reads.empty()) {
-    rewrite = tracked->rewrite;
+  Portal bound;
+  if (const Statement* from = statement.empty() ? &unnamed_ : find(statement)) {
+    // A PREPARE's reads count at each EXECUTE of what it prepares, not when it runs.
+    const bool prepares = from->steps && from->steps->front().kind == StepKind::prepare;
+    if (from->rewrite && !from->rewrite->reads.empty() && !prepares) bound.rewrite = from->rewrite;
+    bound.origin = from->origin();
+    bound.steps = from->steps;
   }
+  bound.batch = batches_sent_;
+  push({Kind::client_bind, 0, bound.origin});
   if (portal.empty()) {
-    unnamed_portal_.rewrite = std::move(rewrite);
-    unnamed_portal_.batch = batches_sent_;
-    return;
+    unnamed_portal_ = std::move(bound);
+  } else if (bound.used()) {
+    portals_.insert_or_assign(std::string(portal), std::move(bound));
+  } else if (!portals_.empty()) {
+    if (const auto it = portals_.find(portal); it != portals_.end()) portals_.erase(it);
   }
-  if (!rewrite) {
-    if (!portals_.empty())
-      if (const auto it = portals_.find(portal); it != portals_.end()) portals_.erase(it);
-    return;
-  }
-  portals_.insert_or_assign(std::string(portal), Portal{std::move(rewrite), batches_sent_});
 }
 
+void PreparedStatements::describe() { push({Kind::client_describe}); }
+
 StatementRewrite PreparedStatements::execute(std::string_view portal) {
-  if (portal.empty()) return std::move(unnamed_portal_.rewrite);
-  if (portals_.empty()) return {};
-  const auto it = portals_.find(portal);
-  if (it == portals_.end()) return {};
-  auto rewrite = std::move(it->second.rewrite);
-  portals_.erase(it);
-  return rewrite;
+  Portal* run = nullptr;
+  if (portal.empty()) {
+    run = &unnamed_portal_;
+  } else if (!portals_.empty()) {
+    if (const auto it = portals_.find(portal); it != portals_.end()) run = &it->second;
+  }
+  if (!run) {
+    push({Kind::client_execute});
+    return {};
+  }
+  push({Kind::client_execute, 0, run->origin, run->steps});
+  if (run->counted) return {};
+  run->counted = true;
+  return run->rewrite;
 }
 
 void PreparedStatements::batch_end(char type) {
-  push(type == 'S' ? Kind::sync : Kind::simple, 0);
+  push({type == 'S' ? Kind::sync : Kind::simple});
   ++batches_sent_;
-  if (type == 'Q') {
-    // A simple Query drops the unnamed statement and runs in the unnamed portal.
-    unnamed_rewrite_.reset();
-    unnamed_portal_.rewrite.reset();
-  }
+}
+
+void PreparedStatements::query(Origin origin, std::shared_ptr<const Steps> steps) {
+  push({Kind::simple, 0, std::move(origin), std::move(steps)});
+  ++batches_sent_;
+  // A simple Query drops the unnamed statement and runs in the unnamed portal.
+  unnamed_ = {};
+  unnamed_portal_ = {};
 }
 
 void PreparedStatements::reparse_sent(const Statement& statement) {
-  push(Kind::injected_close, statement.id);
-  push(Kind::injected_parse, statement.id);
+  push({Kind::injected_close, statement.id});
+  push({Kind::injected_parse, statement.id, statement.origin()});
 }
 
-void PreparedStatements::deallocate(std::string_view name) {
-  if (const auto it = statements_.find(name); it != statements_.end()) statements_.erase(it);
+void PreparedStatements::reprepare_sent(const Statement& statement) {
+  auto steps = std::make_shared<Steps>(1);
+  steps->front().kind = StepKind::injected_prepare;
+  steps->front().id = statement.id;
+  push({Kind::injected_close, statement.id});
+  push({Kind::injected_parse});
+  push({Kind::injected_bind});
+  push({Kind::injected_execute, 0, {}, std::move(steps)});
+  push({Kind::injected_close});
+  push({Kind::injected_close});
 }
 
-void PreparedStatements::deallocate_all() { statements_.clear(); }
-
-void PreparedStatements::failed(const Entry& entry) {
-  if (entry.kind == Kind::client_parse) {
-    // PostgreSQL holds no statement made by this Parse.
-    if (entry.id == 0) return;
-    if (entry.id == unnamed_id_) {
-      unnamed_rewrite_.reset();
-      return;
+void PreparedStatements::completed(const Step& step) {
+  switch (step.kind) {
+    case StepKind::none:
+      break;
+    case StepKind::prepare: {
+      erase(step.name);
+      Statement statement = *step.statement;
+      statement.id = ++next_id_;
+      statement.sql = true;
+      statement.held = true;
+      statements_.insert_or_assign(step.name, std::move(statement));
+      ++sql_statements_;
+      break;
     }
-    for (auto it = statements_.begin(); it != statements_.end(); ++it)
-      if (it->second.id == entry.id) {
-        statements_.erase(it);
+    case StepKind::execute:
+      if (const auto* executed = find(step.name);
+          executed && executed->rewrite && !executed->rewrite->reads.empty())
+        answer_.executed = executed->rewrite;
+      break;
+    case StepKind::deallocate:
+      erase(step.name);
+      break;
+    case StepKind::discard_all:
+      portals_.clear();
+      temp_.dropped_all();
+      [[fallthrough]];
+    case StepKind::deallocate_all:
+      statements_.clear();
+      sql_statements_ = 0;
+      break;
+    case StepKind::discard_temp:
+      temp_.dropped_all();
+      break;
+    case StepKind::create_temp:
+      temp_.created(step.name, step.on_commit_drop);
+      break;
+    case StepKind::drop:
+      for (const auto& name : step.names) temp_.dropped(name);
+      break;
+    case StepKind::injected_deallocate:
+      if (auto* statement = find_id(step.id)) statement->held = false;
+      break;
+    case StepKind::injected_prepare:
+      if (auto* statement = find_id(step.id)) statement->held = true;
+      break;
+  }
+}
+
+void PreparedStatements::step_failed(const Step& step) {
+  // PostgreSQL may still hold the old text (or none): the next use re-prepares.
+  if (injected_step(step))
+    if (auto* statement = find_id(step.id)) statement->resend = true;
+}
+
+bool PreparedStatements::replacing(std::string_view name) const noexcept {
+  // Scanned only when a statement is about to be prepared again: rare, and the queue is short.
+  for (std::size_t at = head_; at < queue_.size(); ++at) {
+    const Entry& entry = queue_[at];
+    if (!entry.steps) continue;
+    for (std::size_t i = entry.done; i < entry.steps->size(); ++i) {
+      const Step& step = (*entry.steps)[i];
+      if (step.kind == StepKind::deallocate_all || step.kind == StepKind::discard_all) return true;
+      if ((step.kind == StepKind::prepare || step.kind == StepKind::deallocate) &&
+          step.name == name)
+        return true;
+    }
+  }
+  return false;
+}
+
+void PreparedStatements::complete_next_step(Entry& entry) {
+  if (!entry.steps || entry.done >= entry.steps->size()) return;
+  const Step& step = (*entry.steps)[entry.done++];
+  if (injected_step(step)) answer_.injected = true;
+  completed(step);
+}
+
+void PreparedStatements::failed(Entry& entry) {
+  switch (entry.kind) {
+    case Kind::client_parse:
+      // PostgreSQL holds no statement made by this Parse.
+      if (entry.id == 0) return;
+      if (entry.id == unnamed_.id) {
+        unnamed_ = {};
         return;
       }
-  } else if (entry.kind == Kind::injected_parse) {
-    // The statement is stale still (or gone, when the injected Close took effect).
-    if (auto* statement = find_id(entry.id)) statement->resend = true;
+      for (auto it = statements_.begin(); it != statements_.end(); ++it)
+        if (it->second.id == entry.id) {
+          erase(it->first);
+          return;
+        }
+      return;
+    case Kind::injected_parse:
+      // The statement is stale still (or gone, when the injected Close took effect).
+      if (auto* statement = find_id(entry.id)) statement->resend = true;
+      return;
+    case Kind::client_execute:
+    case Kind::injected_execute:
+    case Kind::simple:
+      if (entry.steps)
+        for (; entry.done < entry.steps->size(); ++entry.done)
+          step_failed((*entry.steps)[entry.done]);
+      return;
+    default:
+      return;
   }
 }
 
 void PreparedStatements::end_portals() {
-  if (unnamed_portal_.batch < batches_answered_) unnamed_portal_.rewrite.reset();
+  if (unnamed_portal_.batch < batches_answered_) unnamed_portal_ = {};
   for (auto it = portals_.begin(); it != portals_.end();)
     it = it->second.batch < batches_answered_ ? portals_.erase(it) : std::next(it);
 }
 
-bool PreparedStatements::server_message(char type, char status) {
-  if (type == '1' || type == '3') {
-    const Kind client = type == '1' ? Kind::client_parse : Kind::client_close;
-    const Kind injected = type == '1' ? Kind::injected_parse : Kind::injected_close;
-    // In step, the front entry is the message this answers. Look no further than the batch end
-    // in case the queue is out of step with the server (then the message is forwarded).
-    std::size_t at = head_;
-    while (at < queue_.size() && queue_[at].kind != client && queue_[at].kind != injected &&
-           queue_[at].kind != Kind::sync && queue_[at].kind != Kind::simple)
-      ++at;
-    if (at == queue_.size() || (queue_[at].kind != client && queue_[at].kind != injected))
-      return false;
-    while (head_ < at) {
-      const Entry skipped = queue_[head_];
-      pop();
-      failed(skipped);
-    }
-    const Entry answered = queue_[head_];
+bool PreparedStatements::answer(std::initializer_list<Kind> kinds) {
+  const auto wanted = [&](Kind kind) {
+    return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+  };
+  // In step, the front entry is the message this answers. Look no further than the batch end
+  // in case the queue is out of step with the server (then nothing is popped).
+  std::size_t at = head_;
+  while (at < queue_.size() && !wanted(queue_[at].kind) && queue_[at].kind != Kind::sync &&
+         queue_[at].kind != Kind::simple)
+    ++at;
+  if (at == queue_.size() || !wanted(queue_[at].kind)) return false;
+  while (head_ < at) {
+    Entry skipped = std::move(queue_[head_]);
     pop();
-    if (answered.kind != injected) return false;
-    if (type == '1')
-      if (auto* statement = find_id(answered.id)) statement->resend = false;
-    return true;
+    failed(skipped);
   }
-  if (type == 'E') {
-    const Entry* entry = front();
-    // A simple Query's error: its own ReadyForQuery follows.
-    if (!entry || entry->kind == Kind::simple) return false;
-    // Extended protocol: PostgreSQL skips every message up to the next Sync, a Query included.
-    while ((entry = front()) && entry->kind != Kind::sync) {
-      const Entry skipped = *entry;
+  return true;
+}
+
+const PreparedStatements::Answer& PreparedStatements::server_started(char type) {
+  answer_ = {};
+  Entry* entry = front();
+  switch (type) {
+    case '1':
+    case '2':
+    case '3': {
+      const Kind client = type == '1'   ? Kind::client_parse
+                          : type == '2' ? Kind::client_bind
+                                        : Kind::client_close;
+      const Kind injected = type == '1'   ? Kind::injected_parse
+                            : type == '2' ? Kind::injected_bind
+                                          : Kind::injected_close;
+      if (!answer({client, injected})) break;
+      entry = front();
+      answer_.injected = entry->kind == injected;
+      if (auto* statement = answer_.injected ? find_id(entry->id) : nullptr) {
+        if (type == '1') statement->resend = false;
+        if (type == '3') statement->held = false;
+      }
       pop();
-      failed(skipped);
+      break;
     }
-    return false;
+    case 'T':
+    case 'n':
+      // A Describe's RowDescription or NoData ('t', ParameterDescription, comes before it).
+      if (entry && entry->kind == Kind::client_describe) pop();
+      break;
+    case 'C':
+    case 'I':
+    case 's':
+      if (!answer({Kind::client_execute, Kind::injected_execute, Kind::simple})) break;
+      entry = front();
+      answer_.injected = entry->kind == Kind::injected_execute;
+      if (type == 'C') complete_next_step(*entry);
+      // A Query goes on to its ReadyForQuery; an Execute is answered.
+      if (entry->kind != Kind::simple) pop();
+      break;
+    case 'E':
+    case 'N':
+      if (!entry) break;
+      // A re-Parse runs the client's text or its rewrite: its origin says which.
+      answer_.origin = entry->origin;
+      answer_.injected = entry->kind == Kind::injected_close ||
+                         entry->kind == Kind::injected_bind ||
+                         entry->kind == Kind::injected_execute ||
+                         (entry->steps && entry->done < entry->steps->size() &&
+                          injected_step((*entry->steps)[entry->done]));
+      if (type == 'N') break;
+      transaction_failed_ = true;
+      if (entry->kind == Kind::simple) {
+        // A Query's error ends it: its later statements never run; its ReadyForQuery follows.
+        failed(*entry);
+        break;
+      }
+      // Extended protocol: PostgreSQL skips every message up to the next Sync, a Query included.
+      while ((entry = front()) && entry->kind != Kind::sync) {
+        Entry skipped = std::move(*entry);
+        pop();
+        failed(skipped);
+      }
+      break;
+    case 'Z':
+      while ((entry = front())) {
+        Entry popped = std::move(*entry);
+        pop();
+        // Out of step, anything before a batch end cannot be answered any more.
+        failed(popped);
+        if (popped.kind == Kind::sync || popped.kind == Kind::simple) break;
+      }
+      break;
+    default:
+      break;
   }
-  if (type == 'Z') {
-    while (const Entry* entry = front()) {
-      const Entry popped = *entry;
-      pop();
-      if (popped.kind == Kind::sync || popped.kind == Kind::simple) break;
-      failed(popped);  // out of step: nothing before a batch end can still be answered
-    }
-    if (status != 'T') end_portals();
+  return answer_;
+}
+
+void PreparedStatements::command_tag(std::string_view tag) {
+  if (tag == "COMMIT") {
+    temp_.transaction_ended(true);
+    transaction_failed_ = false;
+  } else if (tag == "ROLLBACK") {
+    // ROLLBACK, COMMIT of a failed transaction, or ROLLBACK TO SAVEPOINT (not told apart).
+    transaction_failed_ = true;
   }
-  return false;
+}
+
+void PreparedStatements::ready(char status) {
+  if (status == 'I') {
+    // The transaction ended: by an implicit commit unless an error or a ROLLBACK ended it.
+    temp_.transaction_ended(!transaction_failed_);
+    transaction_failed_ = false;
+  }
+  if (status != 'T') end_portals();
 }
 
 }  // namespace seedproxy::proxy

@@ -1,7 +1,10 @@
-// The client's server-side prepared statements and portals as the proxy tracks them: which ones
-// read seeds (read counting per Execute), which rewrite a named statement was prepared with, and
-// the order in which PostgreSQL answers Parse and Close, so the answers to a re-Parse the proxy
-// injected can be dropped. Pure bookkeeping: no sockets, no snapshots.
+// What the client holds on the server as the proxy follows it: named statements (made by Parse
+// or by SQL PREPARE) with the rewrite each was prepared with, portals, temporary tables, and one
+// queue of the client's messages still to be answered, in order, so that every server message is
+// known to answer one of them: the answers to what the proxy injected are dropped, an error's
+// position is given back in the text the client sent, a statement's effect on this state counts
+// once PostgreSQL completes it, and reads are counted per execution. Pure bookkeeping: no
+// sockets, no snapshots.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/session/temp_tables.hpp"
 #include "rewriter/splice/rewrite_cache.hpp"
 
 namespace seedproxy::proxy {
@@ -21,76 +25,128 @@ namespace seedproxy::proxy {
 // The rewrite a statement was prepared with: its reads are counted per Execute. Null: none.
 using StatementRewrite = std::shared_ptr<const rewriter::CachedRewrite>;
 
-// What a Query that is one `DEALLOCATE [PREPARE] name`, `DEALLOCATE [PREPARE] ALL` or
-// `DISCARD ALL` statement drops (names folded as PostgreSQL does), or nullopt for anything else.
-struct Deallocation {
-  bool all = false;
-  std::string name;
+// Where a text PostgreSQL received came from when it is not the client's: the text sent with the
+// splice map that made it, and the client's own text, so a position PostgreSQL reports in the
+// one is given back in the other. Empty for a text sent as the client wrote it.
+struct Origin {
+  StatementRewrite sent;  // its `sql` and `splices`
+  std::shared_ptr<const std::string> client;
+  explicit operator bool() const noexcept { return sent && client; }
 };
-[[nodiscard]] std::optional<Deallocation> deallocation(std::string_view sql);
+
+struct Step;
+using Steps = std::vector<Step>;
 
 class PreparedStatements {
  public:
-  // A named statement whose text the proxy rewrote or that reads a seed.
+  // A statement the proxy follows: one whose text it rewrote, that reads a seed, that was made
+  // by SQL PREPARE, or whose execution changes what the session holds (Steps).
   struct Statement {
-    std::string original;                  // the client's text
+    std::shared_ptr<const std::string> original;  // the client's text (SQL: its PREPARE)
     std::string parameter_types;           // the Parse body after the text, as the client sent it
     std::vector<std::string> search_path;  // in effect at Parse: a re-Parse resolves with it
     std::string sent;                      // the text PostgreSQL holds under this name
     std::uint64_t version = 0;             // the snapshot `sent` was rewritten for
     StatementRewrite rewrite;              // reads of `sent`
-    bool resend = false;   // PostgreSQL may not hold `sent`: the next Bind must re-Parse it
+    std::shared_ptr<const Steps> steps;    // what executing it does (one step), or null
+    bool sql = false;      // made by SQL PREPARE: re-prepared by DEALLOCATE and PREPARE
+    bool held = true;      // sql: PostgreSQL holds a statement of this name (as answered so far)
+    bool resend = false;   // PostgreSQL may not hold `sent`: the next use must re-prepare it
     std::uint64_t id = 0;  // assigned here: tells a statement from a later one of the same name
+    // The text PostgreSQL runs, when it is not the client's.
+    [[nodiscard]] Origin origin() const;
+  };
+
+  // What the server message that starts now answers, as far as the session must know.
+  struct Answer {
+    bool injected = false;      // a message the proxy injected: the client must not see it
+    Origin origin;              // 'E', 'N': the text its position counts in
+    StatementRewrite executed;  // 'C' of a SQL EXECUTE: the reads of the statement it ran
   };
 
   // ---- client messages, in the order they are forwarded ----
-  // Parse. `tracked` is null for a statement the proxy does not track; for the unnamed statement
-  // only its `rewrite` is kept. A statement of the same name is replaced.
+  // Parse. `tracked` is null for a statement the proxy does not follow. A statement of the same
+  // name is replaced.
   void parse(std::string_view name, Statement* tracked);
   // Close ('S' statement or 'P' portal).
   void close(char kind, std::string_view name);
   void bind(std::string_view portal, std::string_view statement);
+  void describe();
   // The rewrite whose reads an Execute of `portal` counts, once per Bind (a suspended portal
   // executed again is the same execution), or null.
   [[nodiscard]] StatementRewrite execute(std::string_view portal);
-  // Sync ('S'), Query ('Q') or FunctionCall ('F'): each is answered by one ReadyForQuery.
+  // Sync ('S') or FunctionCall ('F'): each is answered by one ReadyForQuery.
   void batch_end(char type);
+  // Query: answered up to its ReadyForQuery; `steps` are its statements, in order, when it has
+  // any the session follows; `origin` is set when the text sent is not the client's.
+  void query(Origin origin = {}, std::shared_ptr<const Steps> steps = {});
   // A named statement the proxy tracks, or null (Bind and Describe check its snapshot version).
   [[nodiscard]] Statement* find(std::string_view name);
+  // The unnamed statement (empty when the proxy does not follow it).
+  [[nodiscard]] const Statement& unnamed() const noexcept { return unnamed_; }
   // The proxy sends Close(statement) and Parse(statement) right now, in that order, for a
   // tracked statement whose fields the caller has already updated to the new text.
   void reparse_sent(const Statement& statement);
-  // DEALLOCATE name / DEALLOCATE ALL / DISCARD ALL through a Query.
-  void deallocate(std::string_view name);
-  void deallocate_all();
+  // The proxy sends, right now, Close(statement `name`) and the Parse, Bind, Execute, Close
+  // (portal) and Close (statement) of its own statement `PREPARE name AS ...`, for a SQL
+  // statement whose fields the caller has already updated to the new text.
+  void reprepare_sent(const Statement& statement);
 
-  // ---- server messages ('1', '3', 'E', 'Z'; `status` is ReadyForQuery's) ----
-  // True when the message answers a message the proxy injected: the client must not see it.
-  [[nodiscard]] bool server_message(char type, char status = 'I');
+  // ---- server messages ----
+  // The type of every server message as it starts, in order (DataRow may be left out).
+  const Answer& server_started(char type);
+  // What the message server_started saw last answers.
+  [[nodiscard]] const Answer& answer() const noexcept { return answer_; }
+  // CommandComplete's tag and ReadyForQuery's status, after server_started saw them start.
+  void command_tag(std::string_view tag);
+  void ready(char status);
+
+  [[nodiscard]] const TempTables& temp_tables() const noexcept { return temp_; }
+  // Statements made by SQL PREPARE that the proxy follows (EXECUTE is looked for only then).
+  [[nodiscard]] std::size_t sql_statements() const noexcept { return sql_statements_; }
+  // True while a statement already sent may prepare or deallocate `name` (DEALLOCATE ALL and
+  // DISCARD ALL: any name) and PostgreSQL has not answered it: an EXECUTE sent behind it must
+  // not be given the followed statement's text again, it runs what that statement makes.
+  [[nodiscard]] bool replacing(std::string_view name) const noexcept;
 
   // For tests and SHOW-style introspection.
   [[nodiscard]] std::size_t outstanding() const noexcept { return queue_.size() - head_; }
   [[nodiscard]] std::size_t statements() const noexcept { return statements_.size(); }
   [[nodiscard]] std::size_t portals() const noexcept {
-    return portals_.size() + (unnamed_portal_.rewrite ? 1 : 0);
+    return portals_.size() + (unnamed_portal_.used() ? 1 : 0);
   }
 
  private:
   enum class Kind : std::uint8_t {
     client_parse,
+    client_bind,
+    client_describe,
+    client_execute,
     client_close,
     injected_close,
     injected_parse,
+    injected_bind,
+    injected_execute,
     sync,
     simple
   };
   struct Entry {
+    Entry(Kind kind_, std::uint64_t id_ = 0, Origin origin_ = {},
+          std::shared_ptr<const Steps> steps_ = {})
+        : kind(kind_), id(id_), origin(std::move(origin_)), steps(std::move(steps_)) {}
     Kind kind;
-    std::uint64_t id;  // the statement a Parse made or re-made; 0: untracked
+    std::uint64_t id = 0;                // the statement a Parse or Close concerns; 0: untracked
+    Origin origin;                       // the text it runs, when not the client's
+    std::shared_ptr<const Steps> steps;  // what it runs that the session follows
+    std::uint32_t done = 0;              // steps completed so far
   };
   struct Portal {
-    StatementRewrite rewrite;
+    StatementRewrite rewrite;  // reads, counted at the first Execute
+    Origin origin;
+    std::shared_ptr<const Steps> steps;
+    bool counted = false;
     std::uint64_t batch = 0;  // batches sent before its Bind: ends with that batch's transaction
+    [[nodiscard]] bool used() const noexcept { return rewrite || origin || steps; }
   };
   struct Hash {
     using is_transparent = void;
@@ -101,28 +157,61 @@ class PreparedStatements {
   template <class T>
   using NameMap = std::unordered_map<std::string, T, Hash, std::equal_to<>>;
 
-  void push(Kind kind, std::uint64_t id);
-  [[nodiscard]] const Entry* front() const noexcept {
-    return head_ < queue_.size() ? &queue_[head_] : nullptr;
-  }
+  void push(Entry entry);
+  [[nodiscard]] Entry* front() noexcept { return head_ < queue_.size() ? &queue_[head_] : nullptr; }
   void pop() noexcept;
-  // The front Parse or Close did not take effect (an error, or skipped after one).
-  void failed(const Entry& entry);
+  // The entry answered by a message of one of `kinds` (the front, in step), popped after those
+  // before it, which cannot be answered any more; false when none is waiting before a batch end.
+  bool answer(std::initializer_list<Kind> kinds);
+  // The front entry did not take effect (an error, or skipped after one).
+  void failed(Entry& entry);
+  void completed(const Step& step);
+  void step_failed(const Step& step);
+  void complete_next_step(Entry& entry);
   [[nodiscard]] Statement* find_id(std::uint64_t id);
+  void erase(std::string_view name);
   void end_portals();
 
   NameMap<Statement> statements_;
-  StatementRewrite unnamed_rewrite_;
-  std::uint64_t unnamed_id_ = 0;
+  Statement unnamed_;
   NameMap<Portal> portals_;
   Portal unnamed_portal_;
-  // Outstanding Parse/Close messages and batch ends in send order; a vector used as a queue so
-  // steady traffic reuses its capacity.
+  TempTables temp_;
+  std::size_t sql_statements_ = 0;
+  // Outstanding client (and injected) messages and batch ends in send order; a vector used as a
+  // queue so steady traffic reuses its capacity.
   std::vector<Entry> queue_;
   std::size_t head_ = 0;
+  Answer answer_;
   std::uint64_t next_id_ = 0;
   std::uint64_t batches_sent_ = 0;
   std::uint64_t batches_answered_ = 0;
+  bool transaction_failed_ = false;  // an error or a ROLLBACK since the transaction began
+};
+
+// What one statement does to the state the proxy follows once PostgreSQL completes it (its
+// CommandComplete); a statement that fails or is skipped does nothing, except that what the
+// proxy injected must then be injected again.
+struct Step {
+  enum class Kind : std::uint8_t {
+    none,                 // counted only, to know which statement a CommandComplete ends
+    prepare,              // SQL PREPARE: `statement` is followed under `name`
+    execute,              // SQL EXECUTE of `name`: the reads of that statement are counted
+    deallocate,           // DEALLOCATE `name`
+    deallocate_all,       // DEALLOCATE ALL
+    discard_all,          // DISCARD ALL: statements, portals, temporary tables
+    discard_temp,         // DISCARD TEMP
+    create_temp,          // CREATE TEMP TABLE / VIEW `name`
+    drop,                 // DROP TABLE / VIEW `names`
+    injected_deallocate,  // the proxy's DEALLOCATE of `name` ahead of an EXECUTE
+    injected_prepare,     // the proxy's PREPARE of `name`'s new text
+  };
+  Kind kind = Kind::none;
+  std::string name;
+  std::vector<std::string> names;
+  bool on_commit_drop = false;
+  std::shared_ptr<const PreparedStatements::Statement> statement;  // prepare
+  std::uint64_t id = 0;  // injected_*: the statement re-prepared
 };
 
 }  // namespace seedproxy::proxy

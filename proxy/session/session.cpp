@@ -249,12 +249,11 @@ void Session::enable_rewriting() {
   // Statements and portals are followed through the extended protocol (reads per Execute,
   // re-Parse of stale prepared statements), and so are the answers to Parse and Close.
   for (const char type : {'Q', 'P', 'B', 'E', 'D', 'C', 'S', 'F'}) from_client_.inspect(type);
-  for (const char type : {'E', 'C', '1', '3'}) from_server_.inspect(type);
-  if (settings_->ddl_seeds) {
+  // Errors and notices get their position back in the client's text.
+  for (const char type : {'E', 'N', 'C', '1', '2', '3'}) from_server_.inspect(type);
+  if (settings_->ddl_seeds)
     ddl_seeds_ =
         std::make_unique<DdlSeeds>(*settings_->snapshots, database_, settings_->max_rewrite_bytes);
-    from_server_.inspect('N');  // the stand-in statement's notice is dropped
-  }
 }
 
 asio::awaitable<Session::Ending> Session::client_to_server() {
@@ -324,6 +323,8 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
   Ending ending;
   const auto note_started = [this](char type) {
     if (observing_ && (type == 'G' || type == 'W')) timer_.copy_in_started();
+    // Which client message each server message answers, streamed ones included (not DataRow).
+    if (rewriting_ && type != 'D') rewriting_->server_started(type);
   };
   for (;;) {
     server_buffer_.release_if_empty();
@@ -362,11 +363,10 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
           co_await relay(server_buffer_, from_server_, client_, note_started,
                          [this](const protocol::MessageHeader& header, protocol::Bytes message) {
                            on_server_message(header, message);
-                           if (rewriting_ && rewriting_->drop_server_message(message))
-                             return std::optional<std::vector<std::byte>>(std::in_place);
+                           if (!rewriting_) return std::optional<std::vector<std::byte>>();
                            if (ddl_seeds_)
                              if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
-                           return rewriting_ ? rewriting_->server_message(message) : std::nullopt;
+                           return rewriting_->server_message(message);
                          });
       const auto& step = relayed.last;
       if (relayed.write_error) {

@@ -1,8 +1,10 @@
-// Query/Parse rewriting with a per-thread cache, search_path tracking, refusal error swapping,
-// DDL notification, per-Execute read counting and re-Parse of stale prepared statements.
+// Query/Parse rewriting with a per-thread cache, search_path and temporary-table tracking, refusal
+// error swapping, error positions given back, DDL notification, read counting per execution and
+// re-preparation of stale prepared statements (Parse or SQL PREPARE).
 #include "proxy/session/statement_rewriting.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 
@@ -21,6 +23,8 @@ namespace seedproxy::proxy {
 namespace {
 
 constexpr std::size_t max_pending_refusals = 64;
+using Outcome = rewriter::RewriteResult::Outcome;
+using TextKind = rewriter::SessionStatement::Kind;
 
 rewriter::RewriteCache& thread_cache() {
   thread_local rewriter::RewriteCache cache(4096, 16u << 20);
@@ -82,6 +86,11 @@ void StatementRewriting::note_search_path(std::string_view sql) {
     search_path_ = value;
 }
 
+void StatementRewriting::reset_search_path() {
+  search_path_ = default_search_path_;
+  local_search_path_.reset();
+}
+
 StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
                                                       const std::vector<std::string>* path) {
   Lookup out;
@@ -94,20 +103,25 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
   const auto began =
       observing_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   out.path = path ? *path : effective_search_path();
+  // Only temporary relations that hide a relation of the catalog change a rewrite (and the key).
+  const auto temps = prepared_.temp_tables().names().empty()
+                         ? std::vector<std::string>{}
+                         : shadowing(snapshot->catalog, out.path);
   auto& cache = thread_cache();
-  auto cached = cache.find(sql, snapshot->version, out.path);
+  auto cached = cache.find(sql, snapshot->version, out.path, temps);
   const bool cache_hit = cached != nullptr;
   if (!cached) {
-    auto result = rewriter::rewrite({sql, snapshot->catalog, snapshot->seeds, out.path});
+    auto result = rewriter::rewrite({sql, snapshot->catalog, snapshot->seeds, out.path, temps});
     auto entry = std::make_shared<rewriter::CachedRewrite>();
     entry->outcome = result.outcome;
     entry->sql = std::move(result.sql);
     entry->error = std::move(result.error);
     entry->refusal_marker = std::move(result.refusal_marker);
+    entry->splices = std::move(result.splices);
     for (const auto& read : result.reads)
       entry->reads.push_back({read.attribute->schema, read.attribute->table, read.attribute->name});
     cached = entry;
-    cache.store(sql, snapshot->version, out.path, std::move(entry));
+    cache.store(sql, snapshot->version, out.path, std::move(entry), temps);
   }
   if (observing_)
     observer_->statement_rewritten(std::chrono::steady_clock::now() - began, cache_hit);
@@ -116,7 +130,6 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
 }
 
 const std::string* StatementRewriting::text_to_send(const rewriter::CachedRewrite& rewrite) {
-  using Outcome = rewriter::RewriteResult::Outcome;
   if (rewrite.outcome == Outcome::unchanged) return nullptr;
   if (rewrite.outcome == Outcome::refused) {
     if (pending_refusals_.size() >= max_pending_refusals)
@@ -126,13 +139,70 @@ const std::string* StatementRewriting::text_to_send(const rewriter::CachedRewrit
   return &rewrite.sql;
 }
 
-void StatementRewriting::count_reads(const rewriter::CachedRewrite& rewrite) {
-  // One read per executed statement and attribute (docs/metrics.md).
+void StatementRewriting::count_reads(const rewriter::CachedRewrite& rewrite,
+                                     const std::vector<rewriter::CachedRewrite::Read>* except) {
+  // One read per executed statement and attribute (docs/metrics.md); a PREPARE's reads count at
+  // each EXECUTE, not when it is prepared.
+  std::vector<bool> excused(except ? except->size() : 0, false);
   for (const auto& read : rewrite.reads) {
+    if (except) {
+      std::size_t i = 0;
+      for (; i < except->size(); ++i) {
+        const auto& other = (*except)[i];
+        if (!excused[i] && other.schema == read.schema && other.table == read.table &&
+            other.attribute == read.attribute)
+          break;
+      }
+      if (i < except->size()) {
+        excused[i] = true;
+        continue;
+      }
+    }
     if (observing_)
       observer_->attribute_read(database_, entity_label(read.schema, read.table), read.attribute);
     if (tally_) tally_->add(database_, read.schema, read.table, read.attribute);
   }
+}
+
+std::optional<std::vector<std::byte>> StatementRewriting::query_message(protocol::Bytes body) {
+  const auto query = protocol::read_query(body);
+  if (!query) {
+    prepared_.query();
+    return std::nullopt;
+  }
+  const std::string_view sql = query->sql;
+  note_search_path(sql);
+  const auto found = lookup(sql);
+  Planned planned;
+  if (const auto statements = statements_of(sql, found.rewrite != nullptr)) {
+    planned.steps = std::make_shared<Steps>();
+    for (const auto& statement : *statements) {
+      // DISCARD ALL resets every setting, search_path included (as RESET ALL).
+      if (statement.kind == TextKind::discard_all) reset_search_path();
+      plan(sql, statement, true, planned);
+    }
+    if (std::all_of(planned.steps->begin(), planned.steps->end(),
+                    [](const Step& s) { return s.kind == Step::Kind::none; }))
+      planned.steps.reset();
+  }
+  // Simple protocol: the statement is executed now.
+  if (found.rewrite) count_reads(*found.rewrite, &planned.prepared_reads);
+  const std::string* rewritten = found.rewrite ? text_to_send(*found.rewrite) : nullptr;
+  Origin origin;
+  if (!planned.insertions.empty()) {
+    origin.sent = compose(sql, found.rewrite.get(), planned.insertions);
+    rewritten = &origin.sent->sql;
+  } else if (rewritten) {
+    origin.sent = found.rewrite;
+  }
+  if (rewritten) origin.client = std::make_shared<const std::string>(sql);
+  prepared_.query(origin, std::move(planned.steps));
+  if (!rewritten) return std::nullopt;
+  protocol::PacketWriter writer;
+  writer.begin('Q');
+  writer.put_cstring(*rewritten);
+  writer.finish();
+  return writer.take();
 }
 
 std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol::Bytes body) {
@@ -142,24 +212,28 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
   const std::string_view sql = parse->sql;
   note_search_path(sql);
   auto found = lookup(sql);
-  using Outcome = rewriter::RewriteResult::Outcome;
-  const bool tracked = found.rewrite && (found.rewrite->outcome != Outcome::unchanged ||
-                                         !found.rewrite->reads.empty());
+  Planned planned;
+  if (const auto statements = statements_of(sql, found.rewrite != nullptr);
+      statements && statements->size() == 1) {
+    planned.steps = std::make_shared<Steps>();
+    plan(sql, statements->front(), false, planned);
+    if (planned.steps->front().kind == Step::Kind::none) planned.steps.reset();
+  }
+  const bool tracked = (found.rewrite && (found.rewrite->outcome != Outcome::unchanged ||
+                                          !found.rewrite->reads.empty())) ||
+                       planned.steps;
   const std::string* rewritten = found.rewrite ? text_to_send(*found.rewrite) : nullptr;
   if (!tracked) {
     prepared_.parse(name, nullptr);
-  } else if (name.empty()) {
-    PreparedStatements::Statement statement;
-    statement.rewrite = found.rewrite;
-    prepared_.parse(name, &statement);
   } else {
     PreparedStatements::Statement statement;
-    statement.original = sql;
+    statement.original = std::make_shared<const std::string>(sql);
     statement.parameter_types = protocol::as_text(parse->parameter_types);
     statement.search_path = std::move(found.path);
     statement.sent = rewritten ? *rewritten : std::string(sql);
     statement.version = found.version;
     statement.rewrite = found.rewrite;
+    statement.steps = std::move(planned.steps);
     prepared_.parse(name, &statement);
   }
   if (!rewritten) return std::nullopt;
@@ -173,86 +247,28 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
   return writer.take();
 }
 
-std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_view name,
-                                                                  protocol::Bytes message) {
-  auto* statement = prepared_.find(name);
-  if (!statement) return std::nullopt;
-  if (!statement->resend) {
-    const auto snapshot = snapshots_.current(database_);
-    if (!snapshot || snapshot->version == statement->version) return std::nullopt;
-  }
-  // The seed snapshot changed since the statement was prepared (a phase moved, a seed came or
-  // went): resolve the client's text again, as PostgreSQL re-plans it, with its search_path.
-  auto found = lookup(statement->original, &statement->search_path);
-  using Outcome = rewriter::RewriteResult::Outcome;
-  const bool rewritten = found.rewrite && found.rewrite->outcome != Outcome::unchanged;
-  const std::string_view text =
-      rewritten ? std::string_view(found.rewrite->sql) : std::string_view(statement->original);
-  if (found.version != 0) statement->version = found.version;
-  statement->rewrite = found.rewrite;
-  if (!statement->resend && text == statement->sent) return std::nullopt;
-  if (rewritten) (void)text_to_send(*found.rewrite);  // remembers a refusal's marker
-  statement->sent = text;
-  statement->resend = false;
-  prepared_.reparse_sent(*statement);
-  // PostgreSQL drops the old plan with the Close; its answers to both are dropped on the way back
-  // so the client sees exactly the answers to its own messages.
-  protocol::PacketWriter writer;
-  writer.begin('C');
-  writer.put_u8('S');
-  writer.put_cstring(name);
-  writer.finish();
-  writer.begin('P');
-  writer.put_cstring(name);
-  writer.put_cstring(statement->sent);
-  writer.put_bytes(statement->parameter_types);
-  writer.finish();
-  auto out = writer.take();
-  out.insert(out.end(), message.begin(), message.end());
-  return out;
-}
-
 std::optional<std::vector<std::byte>> StatementRewriting::client_message(protocol::Bytes message) {
   const char type = static_cast<char>(message[0]);
   const auto body = message.subspan(protocol::message_header_size);
   switch (type) {
-    case 'Q': {
-      const auto query = protocol::read_query(body);
-      prepared_.batch_end('Q');
-      if (!query) return std::nullopt;
-      note_search_path(query->sql);
-      if (const auto gone = deallocation(query->sql)) {
-        if (gone->all)
-          prepared_.deallocate_all();
-        else
-          prepared_.deallocate(gone->name);
-      }
-      const auto found = lookup(query->sql);
-      if (!found.rewrite) return std::nullopt;
-      // Simple protocol: the statement is executed now.
-      count_reads(*found.rewrite);
-      const std::string* rewritten = text_to_send(*found.rewrite);
-      if (!rewritten) return std::nullopt;
-      protocol::PacketWriter writer;
-      writer.begin('Q');
-      writer.put_cstring(*rewritten);
-      writer.finish();
-      return writer.take();
-    }
+    case 'Q':
+      return query_message(body);
     case 'P':
       return parse_message(body);
     case 'B': {
       const auto bind = protocol::read_bind(body);
       if (!bind) return std::nullopt;
-      auto replacement = bind->statement.empty() ? std::nullopt : refresh(bind->statement, message);
+      auto replacement = refresh(bind->statement, message);
       prepared_.bind(bind->portal, bind->statement);
       return replacement;
     }
     case 'D': {
       const auto describe = protocol::read_describe(body);
-      if (!describe || describe->target != protocol::Target::statement || describe->name.empty())
-        return std::nullopt;
-      return refresh(describe->name, message);
+      std::optional<std::vector<std::byte>> replacement;
+      if (describe && describe->target == protocol::Target::statement && !describe->name.empty())
+        replacement = refresh(describe->name, message);
+      prepared_.describe();
+      return replacement;
     }
     case 'E': {
       const auto execute = protocol::read_execute(body);
@@ -279,38 +295,36 @@ void StatementRewriting::note_replaced_client_message(protocol::Bytes message) {
   const char type = static_cast<char>(message[0]);
   const auto body = message.subspan(protocol::message_header_size);
   if (type == 'Q') {
-    prepared_.batch_end('Q');
+    prepared_.query();
   } else if (type == 'P') {
     if (const auto parse = protocol::read_parse(body)) prepared_.parse(parse->name, nullptr);
   }
 }
 
-bool StatementRewriting::drop_server_message(protocol::Bytes message) {
-  const char type = static_cast<char>(message[0]);
-  char status = 'I';
-  if (type == 'Z')
-    if (const auto ready =
-            protocol::read_ready_for_query(message.subspan(protocol::message_header_size)))
-      status = static_cast<char>(*ready);
-  return prepared_.server_message(type, status);
+void StatementRewriting::server_started(char type) {
+  switch (type) {
+    case '1':
+    case '2':
+    case '3':
+    case 'T':
+    case 'n':
+    case 'C':
+    case 'I':
+    case 's':
+    case 'E':
+    case 'N':
+    case 'Z':
+      // A SQL EXECUTE's reads count when PostgreSQL completes it.
+      if (const auto& executed = prepared_.server_started(type).executed) count_reads(*executed);
+      break;
+    default:
+      break;
+  }
 }
 
-std::optional<std::vector<std::byte>> StatementRewriting::server_message(protocol::Bytes message) {
-  const char type = static_cast<char>(message[0]);
-  const auto body = message.subspan(protocol::message_header_size);
-  if (type == 'Z') {
-    // The transaction ended: SET LOCAL is undone.
-    if (protocol::read_ready_for_query(body) == protocol::TransactionStatus::idle)
-      local_search_path_.reset();
-    return std::nullopt;
-  }
-  if (type == 'C') {
-    if (const auto tag = protocol::read_command_tag(body); tag && starts_with_ddl(*tag))
-      catalog_ticket_ = snapshots_.request_refresh(database_);
-    return std::nullopt;
-  }
-  if (type != 'E' || pending_refusals_.empty()) return std::nullopt;
-  const auto fields = protocol::read_error_notice(body);
+std::optional<std::vector<std::byte>> StatementRewriting::swap_refusal(protocol::Bytes message) {
+  if (pending_refusals_.empty()) return std::nullopt;
+  const auto fields = protocol::read_error_notice(message.subspan(protocol::message_header_size));
   if (!fields) return std::nullopt;
   const std::string_view code = fields->code;
   const std::string_view text = fields->message;
@@ -327,6 +341,58 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
                                    .detail = error.detail,
                                    .hint = {},
                                    .position = error.position});
+}
+
+std::optional<std::vector<std::byte>> StatementRewriting::map_position(protocol::Bytes message) {
+  const auto& answer = prepared_.answer();
+  if (!answer.injected && !answer.origin) return std::nullopt;
+  const auto fields = protocol::read_error_notice(message.subspan(protocol::message_header_size));
+  if (!fields || fields->position.empty()) return std::nullopt;
+  // A position in a text the proxy put in is none of the client's.
+  if (answer.injected) return protocol::with_position(message, std::nullopt);
+  int position = 0;
+  const auto digits = fields->position;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), position);
+  if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  const auto& origin = answer.origin;
+  const auto mapped =
+      rewriter::client_position(origin.sent->splices, *origin.client, origin.sent->sql, position);
+  if (mapped == position) return std::nullopt;
+  return protocol::with_position(message, mapped);
+}
+
+std::optional<std::vector<std::byte>> StatementRewriting::server_message(protocol::Bytes message) {
+  const char type = static_cast<char>(message[0]);
+  const auto body = message.subspan(protocol::message_header_size);
+  switch (type) {
+    case '1':
+    case '2':
+    case '3':
+      if (prepared_.answer().injected) return std::vector<std::byte>{};
+      return std::nullopt;
+    case 'C': {
+      if (prepared_.answer().injected) return std::vector<std::byte>{};
+      const auto tag = protocol::read_command_tag(body);
+      if (!tag) return std::nullopt;
+      if (starts_with_ddl(*tag)) catalog_ticket_ = snapshots_.request_refresh(database_);
+      prepared_.command_tag(*tag);
+      return std::nullopt;
+    }
+    case 'Z':
+      if (const auto status = protocol::read_ready_for_query(body)) {
+        // The transaction ended: SET LOCAL is undone.
+        if (*status == protocol::TransactionStatus::idle) local_search_path_.reset();
+        prepared_.ready(static_cast<char>(*status));
+      }
+      return std::nullopt;
+    case 'E':
+      if (auto swapped = swap_refusal(message)) return swapped;
+      return map_position(message);
+    case 'N':
+      return map_position(message);
+    default:
+      return std::nullopt;
+  }
 }
 
 }  // namespace seedproxy::proxy

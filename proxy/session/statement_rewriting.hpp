@@ -1,7 +1,8 @@
 // The session's side of the resolver: rewrites Query and Parse messages through the rewriter,
 // tracks search_path, swaps PostgreSQL's error for a refused statement into the client's error,
-// notices DDL so the catalog is reloaded, counts seed reads per executed statement, and re-Parses
-// a client's named statement whose rewrite changed with the seed snapshot.
+// gives error and notice positions back in the client's text, notices DDL so the catalog is
+// reloaded, counts seed reads per executed statement, follows temporary tables, and prepares a
+// client's statement (Parse or SQL PREPARE) again when the seed snapshot changed its rewrite.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -15,8 +16,10 @@
 
 #include "proxy/observe/observer.hpp"
 #include "proxy/session/prepared_statements.hpp"
+#include "proxy/session/reprepare.hpp"
 #include "proxy/wire/frame_codec.hpp"
 #include "rewriter/splice/rewriter.hpp"
+#include "rewriter/statements/session_statements.hpp"
 
 namespace seedproxy::seeds {
 class SnapshotSource;
@@ -56,10 +59,13 @@ class StatementRewriting {
   [[nodiscard]] std::optional<std::vector<std::byte>> client_message(protocol::Bytes message);
   // Bookkeeping for a client 'Q' or 'P' that something else replaced (DDL seeds' stand-ins).
   void note_replaced_client_message(protocol::Bytes message);
-  // For every server '1', '3', 'E' and 'Z', before anything else sees it: true when it answers a
-  // message this class injected and must not reach the client.
-  [[nodiscard]] bool drop_server_message(protocol::Bytes message);
-  // A replacement for a whole server message ('E', 'C', 'Z'), or nullopt to forward it.
+
+  // The type of every server message as it starts, streamed or not, in order ('D' may be left
+  // out): keeps the queue of answers in step.
+  void server_started(char type);
+  // For a whole server message ('1', '2', '3', 'C', 'E', 'N', 'Z') right after server_started
+  // saw it start: a replacement, an empty vector to drop it (it answers a message the proxy
+  // injected), or nullopt to forward it.
   [[nodiscard]] std::optional<std::vector<std::byte>> server_message(protocol::Bytes message);
 
   [[nodiscard]] const PreparedStatements& prepared() const noexcept { return prepared_; }
@@ -70,16 +76,50 @@ class StatementRewriting {
     std::uint64_t version = 0;      // of the snapshot looked in (0: none yet)
     std::vector<std::string> path;  // the search_path resolved with, when `rewrite` is set
   };
-  // The rewrite of `sql` under the current snapshot, with `path` or the session's search_path.
+  using SessionStatements = std::vector<rewriter::SessionStatement>;
+  // The rewrite of `sql` under the current snapshot, with `path` or the session's search_path,
+  // and the session's temporary tables.
   [[nodiscard]] Lookup lookup(std::string_view sql, const std::vector<std::string>* path = nullptr);
+  // The session's temporary relations whose names mean a relation of `catalog` under `path`:
+  // only those change a rewrite.
+  [[nodiscard]] std::vector<std::string> shadowing(const rewriter::Catalog& catalog,
+                                                   const std::vector<std::string>& path) const;
   // The text to send for `rewrite`, or nullptr to send the client's; remembers refusals.
   [[nodiscard]] const std::string* text_to_send(const rewriter::CachedRewrite& rewrite);
-  void count_reads(const rewriter::CachedRewrite& rewrite);
+  // Reads of `rewrite`, less those of `except` (statements whose reads count elsewhere).
+  void count_reads(const rewriter::CachedRewrite& rewrite,
+                   const std::vector<rewriter::CachedRewrite::Read>* except = nullptr);
+  // The statements of `sql` the session must follow, when it has a reason to read them
+  // (`mentions_seeds`: the text names a seeded table or attribute).
+  [[nodiscard]] std::optional<SessionStatements> statements_of(std::string_view sql,
+                                                               bool mentions_seeds) const;
+  [[nodiscard]] std::optional<std::vector<std::byte>> query_message(protocol::Bytes body);
   [[nodiscard]] std::optional<std::vector<std::byte>> parse_message(protocol::Bytes body);
-  // Close + Parse + `message` when the named statement's rewrite changed since it was sent.
+  // What the proxy must do for one statement of a client text: its step, and what to insert
+  // in front of it (a Query's EXECUTE of a statement that must be prepared again).
+  struct Planned {
+    std::shared_ptr<Steps> steps;
+    std::vector<Insertion> insertions;
+    std::vector<rewriter::CachedRewrite::Read> prepared_reads;  // counted at each EXECUTE
+    // Names an earlier statement of the text prepares or deallocates (`all`: every name): an
+    // EXECUTE of one runs what the client made of it, never the statement the proxy follows.
+    std::vector<std::string> replaced;
+    bool all_replaced = false;
+  };
+  void plan(std::string_view sql, const rewriter::SessionStatement& statement, bool in_query,
+            Planned& planned);
+  // The text `statement` must be prepared with again, when the snapshot changed since and its
+  // rewrite differs (or an earlier attempt did not take); its fields are updated to it.
+  [[nodiscard]] std::optional<std::string> stale_text(PreparedStatements::Statement& statement);
+  // Messages to send in front of `message` (a Bind or Describe of `name`) when the statement,
+  // or the SQL statement it EXECUTEs, must be prepared again.
   [[nodiscard]] std::optional<std::vector<std::byte>> refresh(std::string_view name,
                                                               protocol::Bytes message);
+  // An ErrorResponse or NoticeResponse with its position given back in the client's text.
+  [[nodiscard]] std::optional<std::vector<std::byte>> map_position(protocol::Bytes message);
+  [[nodiscard]] std::optional<std::vector<std::byte>> swap_refusal(protocol::Bytes message);
   void note_search_path(std::string_view sql);
+  void reset_search_path();
   [[nodiscard]] std::vector<std::string> effective_search_path() const;
 
   seeds::SnapshotSource& snapshots_;

@@ -1,9 +1,11 @@
-// Backend message construction: a length-patching writer and ErrorResponse.
+// Backend message construction: a length-patching writer, ErrorResponse, and an error's or
+// notice's position replaced.
 #include "proxy/wire/messages.hpp"
 
 #include <string>
 
 #include "common/sqlstate.hpp"
+#include "proxy/wire/body_reader.hpp"
 
 namespace seedproxy::protocol {
 
@@ -83,6 +85,30 @@ std::vector<std::byte> notice_response(std::string_view message) {
   fields.code = sqlstate::successful_completion;
   fields.message = message;
   return fields_message('N', "NOTICE", fields);
+}
+
+std::optional<std::vector<std::byte>> with_position(Bytes message, std::optional<int> position) {
+  if (message.size() < message_header_size) return std::nullopt;
+  PacketWriter writer;
+  writer.begin(static_cast<char>(message[0]));
+  BodyReader reader(message.subspan(message_header_size));
+  for (;;) {
+    const auto field = reader.u8();
+    if (!field) return std::nullopt;
+    if (*field == 0) break;
+    const auto value = reader.cstring();
+    if (!value) return std::nullopt;
+    if (*field == 'P' && !position) continue;
+    writer.put_u8(*field);
+    if (*field == 'P')
+      writer.put_cstring(std::to_string(*position));
+    else
+      writer.put_cstring(*value);
+  }
+  if (!reader.at_end()) return std::nullopt;
+  writer.put_u8(0);
+  writer.finish();
+  return writer.take();
 }
 
 }  // namespace seedproxy::protocol

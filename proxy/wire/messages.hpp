@@ -1,13 +1,16 @@
-// Building backend messages the proxy speaks itself (ErrorResponse, single-byte answers).
+// Building backend messages the proxy speaks itself (ErrorResponse, single-byte answers), and the
+// one it edits on the way through (an error's or notice's position).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
 
 #include "common/sqlstate.hpp"
+#include "proxy/wire/frame_codec.hpp"
 
 namespace seedproxy::protocol {
 
@@ -44,5 +47,11 @@ struct ErrorFields {
 [[nodiscard]] std::vector<std::byte> error_response(const ErrorFields& fields);
 // A NoticeResponse (severity NOTICE, SQLSTATE 00000) carrying `message`.
 [[nodiscard]] std::vector<std::byte> notice_response(std::string_view message);
+
+// A whole ErrorResponse or NoticeResponse `message` with its 'P' field (1-based character
+// position) set to `position`, or left out when `position` is nullopt; every other field as
+// PostgreSQL sent it, in its order. nullopt when the message is not well formed.
+[[nodiscard]] std::optional<std::vector<std::byte>> with_position(Bytes message,
+                                                                  std::optional<int> position);
 
 }  // namespace seedproxy::protocol

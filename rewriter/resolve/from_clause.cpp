@@ -25,6 +25,24 @@ void Resolver::apply_alias(const Json& range, Entry& entry) {
     entry.columns_known = true;
 }
 
+namespace {
+
+// True when unqualified `name` means one of the session's temporary relations: pg_temp is searched
+// first unless search_path names it, then in its place (namespace.c, recomputeNamespacePath).
+bool temp_shadows(const RewriteRequest& request, std::string_view name) {
+  const auto& temps = request.temp_tables;
+  if (std::find(temps.begin(), temps.end(), name) == temps.end()) return false;
+  const auto& path = request.search_path;
+  const auto temp_at = std::find(path.begin(), path.end(), "pg_temp");
+  if (temp_at == path.end()) return true;
+  if (request.catalog.find("pg_catalog", name)) return false;
+  return std::none_of(path.begin(), temp_at, [&](const std::string& schema) {
+    return request.catalog.find(schema, name) != nullptr;
+  });
+}
+
+}  // namespace
+
 Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
   Entry entry;
   entry.schema = string_at(range_var, "schemaname");
@@ -35,9 +53,11 @@ Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
     for (const auto& name : cte->columns) entry.columns.push_back({name, nullptr, true, {}});
     entry.columns_known = cte->columns_known;
   } else if (string_at(range_var, "catalogname").empty()) {
-    const Relation* relation = entry.schema.empty()
-                                   ? request_.catalog.resolve(request_.search_path, entry.relname)
-                                   : request_.catalog.find(entry.schema, entry.relname);
+    const Relation* relation =
+        entry.schema.empty() ? (temp_shadows(request_, entry.relname)
+                                    ? nullptr
+                                    : request_.catalog.resolve(request_.search_path, entry.relname))
+                             : request_.catalog.find(entry.schema, entry.relname);
     if (relation) {
       entry.relation = true;
       entry.schema = relation->schema;

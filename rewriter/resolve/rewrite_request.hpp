@@ -28,6 +28,10 @@ struct RewriteRequest {
   const Catalog& catalog;
   const SeedSet& seeds;
   std::span<const std::string> search_path;  // schemas, "$user" already expanded
+  // The session's temporary tables and views: an unqualified name among them means the temporary
+  // relation wherever PostgreSQL searches pg_temp (first, unless search_path places it), and a
+  // temporary relation has no seeds. The catalog cannot see them (they live in the session).
+  std::span<const std::string> temp_tables = {};
 };
 
 }  // namespace seedproxy::rewriter

@@ -14,19 +14,27 @@ std::size_t cost_of(const std::string& key, const CachedRewrite* value) {
 }  // namespace
 
 std::string RewriteCache::make_key(std::string_view sql, std::uint64_t version,
-                                   std::span<const std::string> path) {
+                                   std::span<const std::string> path,
+                                   std::span<const std::string> temp_tables) {
+  // The counts first, then NUL-terminated names (a name cannot hold a NUL): no two requests
+  // share a key.
   std::string key;
   key.reserve(sql.size() + 32);
   key.append(reinterpret_cast<const char*>(&version), sizeof version);
+  for (const std::size_t count : {path.size(), temp_tables.size()}) {
+    const auto n = static_cast<std::uint32_t>(count);
+    key.append(reinterpret_cast<const char*>(&n), sizeof n);
+  }
   for (const auto& schema : path) key.append(schema).push_back('\0');
-  key.push_back('\x01');
+  for (const auto& table : temp_tables) key.append(table).push_back('\0');
   key.append(sql);
   return key;
 }
 
 std::shared_ptr<const CachedRewrite> RewriteCache::find(std::string_view sql, std::uint64_t version,
-                                                        std::span<const std::string> path) {
-  const auto key = make_key(sql, version, path);
+                                                        std::span<const std::string> path,
+                                                        std::span<const std::string> temp_tables) {
+  const auto key = make_key(sql, version, path, temp_tables);
   const auto it = index_.find(key);
   if (it == index_.end()) {
     ++misses_;
@@ -39,8 +47,9 @@ std::shared_ptr<const CachedRewrite> RewriteCache::find(std::string_view sql, st
 
 void RewriteCache::store(std::string_view sql, std::uint64_t version,
                          std::span<const std::string> path,
-                         std::shared_ptr<const CachedRewrite> value) {
-  auto key = make_key(sql, version, path);
+                         std::shared_ptr<const CachedRewrite> value,
+                         std::span<const std::string> temp_tables) {
+  auto key = make_key(sql, version, path, temp_tables);
   const std::size_t cost = cost_of(key, value.get());
   if (cost > max_bytes_ / 8 || index_.count(key)) return;
   order_.push_front(Slot{std::move(key), std::move(value)});

@@ -1,5 +1,6 @@
 // A bounded least-recently-used cache of rewrite results, keyed by statement text, snapshot
-// version and search_path; one per I/O thread, so lookups take no lock.
+// version, search_path and the temporary tables that shadow catalog relations; one per I/O
+// thread, so lookups take no lock.
 #pragma once
 
 #include <cstdint>
@@ -35,19 +36,21 @@ class RewriteCache {
   RewriteCache(std::size_t max_entries, std::size_t max_bytes)
       : max_entries_(max_entries), max_bytes_(max_bytes) {}
 
-  // The cached result, or null.
-  [[nodiscard]] std::shared_ptr<const CachedRewrite> find(std::string_view sql,
-                                                          std::uint64_t version,
-                                                          std::span<const std::string> path);
+  // The cached result, or null. `temp_tables` are the RewriteRequest's.
+  [[nodiscard]] std::shared_ptr<const CachedRewrite> find(
+      std::string_view sql, std::uint64_t version, std::span<const std::string> path,
+      std::span<const std::string> temp_tables = {});
   void store(std::string_view sql, std::uint64_t version, std::span<const std::string> path,
-             std::shared_ptr<const CachedRewrite> value);
+             std::shared_ptr<const CachedRewrite> value,
+             std::span<const std::string> temp_tables = {});
 
   [[nodiscard]] std::uint64_t hits() const noexcept { return hits_; }
   [[nodiscard]] std::uint64_t misses() const noexcept { return misses_; }
 
  private:
   static std::string make_key(std::string_view sql, std::uint64_t version,
-                              std::span<const std::string> path);
+                              std::span<const std::string> path,
+                              std::span<const std::string> temp_tables);
   struct Slot {
     std::string key;
     std::shared_ptr<const CachedRewrite> value;

@@ -47,6 +47,27 @@ void splice(std::string_view sql, std::vector<Edit> edits, RewriteResult& result
 
 }  // namespace
 
+std::string refusal_statement(std::string_view marker, const SqlError& error) {
+  std::string why = "seedproxy refused the client's statement here and answered it with ERROR ";
+  why += error.sqlstate;
+  why += ": ";
+  why += error.message;
+  if (!error.detail.empty()) {
+    why += " (";
+    why += error.detail;
+    why += ')';
+  }
+  why +=
+      ". The SELECT after this comment stands in for it, so that the transaction fails as that "
+      "statement would: its error, column \"";
+  why += marker;
+  why += "\" does not exist, is expected and never reaches the client";
+  std::string out = pg::sql_comment(why);
+  out += " SELECT ";
+  out += pg::quote_identifier(marker);
+  return out;
+}
+
 RewriteResult rewrite(const RewriteRequest& request) {
   RewriteResult result;
   if (request.seeds.empty() || !request.seeds.might_apply(request.sql)) return result;
@@ -67,7 +88,9 @@ RewriteResult rewrite(const RewriteRequest& request) {
       result.outcome = RewriteResult::Outcome::refused;
       result.error = std::move(*resolution.error);
       result.refusal_marker = marker_for(request.sql, i);
-      edits.push_back({begin, end, " SELECT " + pg::quote_identifier(result.refusal_marker)});
+      std::string stand_in(1, ' ');
+      stand_in += refusal_statement(result.refusal_marker, result.error);
+      edits.push_back({begin, end, std::move(stand_in)});
       splice(request.sql, std::move(edits), result);
       return result;
     }

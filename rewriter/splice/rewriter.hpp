@@ -33,4 +33,9 @@ struct RewriteResult {
 // with it comes from a refused statement.
 inline constexpr std::string_view refusal_marker_prefix = "seedproxy refused statement ";
 
+// The statement that stands in for a refused one: `SELECT "<marker>"`, which PostgreSQL fails on
+// at parse analysis, after a comment saying in words what happened and which error the client
+// got, so that PostgreSQL's log (its STATEMENT line, or log_statement) explains its own 42703.
+[[nodiscard]] std::string refusal_statement(std::string_view marker, const SqlError& error);
+
 }  // namespace seedproxy::rewriter

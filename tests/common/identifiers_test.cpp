@@ -11,6 +11,13 @@ TEST_CASE("identifiers are always quoted, embedded quotes doubled") {
   CHECK(quote_identifier("") == "\"\"");
 }
 
+TEST_CASE("a comment's text cannot end it or open a nested one") {
+  CHECK(sql_comment("refused") == "/* refused */");
+  CHECK(sql_comment("column \"a*/b\" /*x") == "/* column \"a* /b\" / *x */");
+  CHECK(sql_comment("*/*/") == "/* * / * / */");
+  CHECK(sql_comment("two\nlines") == "/* two lines */");
+}
+
 TEST_CASE("dotted names fold unquoted parts and keep quoted ones") {
   const auto parts = split_qualified_name("Bank.\"My.Schema\".Account");
   REQUIRE(parts);

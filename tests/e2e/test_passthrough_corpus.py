@@ -483,6 +483,10 @@ class PassThrough(unittest.TestCase):
                 self.assertNotEqual(sent, received)
                 if sent.startswith("UPDATE"):
                     self.assertIn("seedproxy refused statement", received)
+                    # What PostgreSQL logs says what happened, in words (issue 12 part 4).
+                    self.assertIn("/* seedproxy refused the client's statement here and answered "
+                                  "it with ERROR 428C9: column \"risk_score\" can only be "
+                                  "updated to DEFAULT", received)
                 else:
                     self.assertTrue(re.search(r"balance\"? / 1000\.0|count\(\*\)", received), received)
 

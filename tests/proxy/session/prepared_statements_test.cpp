@@ -7,9 +7,10 @@
 #include <memory>
 #include <string>
 
-using seedproxy::proxy::deallocation;
 using seedproxy::proxy::PreparedStatements;
 using seedproxy::proxy::StatementRewrite;
+using seedproxy::proxy::Step;
+using seedproxy::proxy::Steps;
 
 namespace {
 
@@ -25,7 +26,7 @@ StatementRewrite reading(std::string attribute) {
 void parse_tracked(PreparedStatements& prepared, std::string_view name, std::string attribute = "a",
                    std::uint64_t version = 1) {
   PreparedStatements::Statement statement;
-  statement.original = "SELECT " + attribute + " FROM t";
+  statement.original = std::make_shared<const std::string>("SELECT " + attribute + " FROM t");
   statement.rewrite = reading(attribute);
   statement.sent = statement.rewrite->sql;
   statement.version = version;
@@ -42,11 +43,39 @@ void inject(PreparedStatements& prepared, std::string_view name) {
   prepared.reparse_sent(*statement);
 }
 
-// The server's answers: true when dropped.
-bool parse_complete(PreparedStatements& p) { return p.server_message('1'); }
-bool close_complete(PreparedStatements& p) { return p.server_message('3'); }
-bool error(PreparedStatements& p) { return p.server_message('E'); }
-bool ready(PreparedStatements& p, char status = 'I') { return p.server_message('Z', status); }
+// The server's answers, as the session hands them over (the type as the message starts, then
+// its tag or status): true when the message answers one the proxy injected.
+bool answers_injected(PreparedStatements& p, char type) { return p.server_started(type).injected; }
+bool parse_complete(PreparedStatements& p) { return answers_injected(p, '1'); }
+bool close_complete(PreparedStatements& p) { return answers_injected(p, '3'); }
+bool error(PreparedStatements& p) {
+  (void)p.server_started('E');
+  return false;  // an error always reaches the client
+}
+bool ready(PreparedStatements& p, char status = 'I') {
+  (void)p.server_started('Z');
+  p.ready(status);
+  return false;
+}
+
+// A statement of a Query that does `kind` to `name`.
+Step step_of(Step::Kind kind, std::string name = {}) {
+  Step step;
+  step.kind = kind;
+  step.name = std::move(name);
+  return step;
+}
+
+// A Query of `steps`, every statement completed, then its ReadyForQuery.
+void run_query(PreparedStatements& prepared, Steps steps, char status = 'I') {
+  const auto count = steps.size();
+  prepared.query({}, std::make_shared<const Steps>(std::move(steps)));
+  for (std::size_t i = 0; i < count; ++i) {
+    REQUIRE(!answers_injected(prepared, 'C'));
+    prepared.command_tag("SELECT 1");
+  }
+  ready(prepared, status);
+}
 
 }  // namespace
 
@@ -87,7 +116,7 @@ TEST_CASE("the unnamed statement: re-parsed each time, dropped by a Query") {
   prepared.bind("", "");
   CHECK(prepared.execute("") == nullptr);
   parse_tracked(prepared, "");
-  prepared.batch_end('Q');
+  prepared.query();
   prepared.bind("", "");
   CHECK(prepared.execute("") == nullptr);
 }
@@ -99,10 +128,15 @@ TEST_CASE("a statement closed or deallocated is not tracked any more") {
   parse_tracked(prepared, "u");
   prepared.close('S', "s");
   CHECK(prepared.find("s") == nullptr);
-  prepared.deallocate("t");
+  prepared.batch_end('S');
+  for (int i = 0; i < 3; ++i) CHECK(!parse_complete(prepared));
+  CHECK(!close_complete(prepared));
+  CHECK(!ready(prepared));
+  // DEALLOCATE in a Query counts once PostgreSQL completes it.
+  run_query(prepared, {step_of(Step::Kind::deallocate, "t")});
   CHECK(prepared.find("t") == nullptr);
   CHECK(prepared.find("u") != nullptr);
-  prepared.deallocate_all();
+  run_query(prepared, {step_of(Step::Kind::deallocate_all)});
   CHECK(prepared.statements() == 0);
   // A Parse of an untracked text under a tracked name replaces it.
   parse_tracked(prepared, "v");
@@ -171,7 +205,7 @@ TEST_CASE("a pipeline with several Syncs in flight keeps every answer in its pla
   prepared.batch_end('S');
   prepared.close('S', "x");
   prepared.batch_end('S');
-  CHECK(prepared.outstanding() == 11);
+  CHECK(prepared.outstanding() == 12);  // the Bind waits for its answer too
 
   CHECK(!parse_complete(prepared));  // x
   CHECK(!ready(prepared));
@@ -284,7 +318,7 @@ TEST_CASE("the client closes a statement while its re-Parse is in flight") {
 
 TEST_CASE("a simple Query's error ends at its own ReadyForQuery; in a broken batch it is skipped") {
   PreparedStatements prepared;
-  prepared.batch_end('Q');
+  prepared.query();
   parse_tracked(prepared, "s");
   prepared.batch_end('S');
   CHECK(!error(prepared));  // the Query failed
@@ -295,7 +329,7 @@ TEST_CASE("a simple Query's error ends at its own ReadyForQuery; in a broken bat
 
   // An extended-protocol error: PostgreSQL ignores the Query that follows until Sync.
   prepared.parse("bad", nullptr);
-  prepared.batch_end('Q');
+  prepared.query();
   inject(prepared, "s");
   prepared.batch_end('S');
   parse_tracked(prepared, "t");
@@ -330,22 +364,4 @@ TEST_CASE("the answer queue stays bounded under steady and deeply pipelined traf
     REQUIRE(!ready(prepared));
   }
   CHECK(prepared.outstanding() == 0);
-}
-
-TEST_CASE("DEALLOCATE and DISCARD ALL are recognised only when alone") {
-  auto one = [](std::string_view sql) { return deallocation(sql); };
-  REQUIRE(one("DEALLOCATE s1"));
-  CHECK(one("DEALLOCATE s1")->name == "s1");
-  CHECK(!one("DEALLOCATE s1")->all);
-  CHECK(one("deallocate prepare Foo;")->name == "foo");
-  CHECK(one(" /* c */ DEALLOCATE \"Foo\"\"x\" ; ")->name == "Foo\"x");
-  CHECK(one("DEALLOCATE \"all\"")->name == "all");
-  CHECK(one("DEALLOCATE ALL")->all);
-  CHECK(one("DEALLOCATE PREPARE ALL")->all);
-  CHECK(one("-- x\ndiscard all")->all);
-  CHECK(!one("DISCARD PLANS"));
-  CHECK(!one("DEALLOCATE a; SELECT 1"));
-  CHECK(!one("SELECT 1"));
-  CHECK(!one("DEALLOCATE"));
-  CHECK(!one("DEALLOCATE 'a'"));
 }
