@@ -271,7 +271,7 @@ class Registry(unittest.TestCase):
         def listeners():
             return {r[0] for r in direct(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = "
-                "'seedproxy listener'", (DB,))}
+                "'seedproxy registry'", (DB,))}
         before = e2e_common.poll(lambda: len(listeners()) >= 2 and listeners(), timeout=5,
                                  what="both proxies' listeners on the shared database")
         direct("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (list(before),))
