@@ -62,9 +62,12 @@ void RegistryWatcher::stop() noexcept {
   stopping_ = true;
   wake();
   if (thread_.joinable()) thread_.join();
-  std::lock_guard serial(reload_mutex_);
-  for (auto& [database, link] : links_)
-    close_link(*const_cast<SnapshotStore::Watched*>(database), link);
+  {
+    std::lock_guard serial(reload_mutex_);
+    for (auto& [database, link] : links_)
+      close_link(*const_cast<SnapshotStore::Watched*>(database), link);
+  }
+  std::lock_guard handover(release_mutex_);
   for (auto& release : releases_) release.done->complete();
   releases_.clear();
 }
@@ -72,7 +75,7 @@ void RegistryWatcher::stop() noexcept {
 void RegistryWatcher::release(SnapshotStore::Watched& database, std::shared_ptr<Completion> done) {
   database.released = true;
   {
-    std::lock_guard serial(reload_mutex_);
+    std::lock_guard handover(release_mutex_);
     releases_.push_back({&database, std::move(done)});
   }
   wake();
@@ -243,6 +246,12 @@ bool RegistryWatcher::wanted(SnapshotStore::Watched& database, Link& link, Clock
 }
 
 void RegistryWatcher::manage_links(Clock::time_point now) {
+  std::vector<Release> releases;
+  {
+    // Taken before the connections are looked at: a release handed over now is carried out now.
+    std::lock_guard handover(release_mutex_);
+    releases.swap(releases_);
+  }
   std::lock_guard serial(reload_mutex_);
   for (SnapshotStore::Watched* d : store_.list()) {
     Link& link = links_[d];
@@ -269,8 +278,7 @@ void RegistryWatcher::manage_links(Clock::time_point now) {
       d->read_failure = e.what();
     }
   }
-  for (auto& release : releases_) release.done->complete();
-  releases_.clear();
+  for (auto& release : releases) release.done->complete();
 }
 
 void RegistryWatcher::reload_due(bool periodic) {

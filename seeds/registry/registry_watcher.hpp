@@ -111,11 +111,14 @@ class RegistryWatcher {
   Clock::duration period_;
   FleetSettings fleet_;
   Chores chores_;
-  // One reload at a time, the thread's or the applier's after a change; guards links_,
-  // last_problems_ and releases_.
+  // One reload at a time, the thread's or the applier's after a change; guards links_ and
+  // last_problems_.
   std::mutex reload_mutex_;
   std::map<const SnapshotStore::Watched*, std::string> last_problems_;  // logged once
   std::map<const SnapshotStore::Watched*, Link> links_;
+  // Held only to hand releases over: release() runs on an I/O thread, which must not wait for a
+  // reload.
+  std::mutex release_mutex_;
   std::vector<Release> releases_;
   std::atomic<bool> stopping_{false};
   int wake_fd_ = -1;  // eventfd: sessions and stop() wake the thread
