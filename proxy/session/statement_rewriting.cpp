@@ -15,6 +15,7 @@
 #include "proxy/wire/frontend_views.hpp"
 #include "proxy/wire/messages.hpp"
 #include "rewriter/splice/rewrite_cache.hpp"
+#include "rewriter/splice/rewriter.hpp"
 #include "rewriter/statements/search_path.hpp"
 #include "seeds/reads/read_tally.hpp"
 #include "seeds/registry/snapshots.hpp"
@@ -89,8 +90,11 @@ bool StatementRewriting::touches_seeds(protocol::Bytes buffered) {
   const auto snapshot = snapshots_.current(database_);
   if (!snapshot || !snapshot->active) return false;
   const bool uncompiled = has_uncompiled_seeds(*snapshot);
+  // A text whose statements the rewriter leaves as sent (a migration's CREATE, ALTER and DROP,
+  // even of the seeded table) does not wait for the refresh the DDL before it asked for.
   const auto may_apply = [&](std::string_view sql) {
-    return uncompiled || snapshot->seeds.might_apply(sql);
+    if (!uncompiled && !snapshot->seeds.might_apply(sql)) return false;
+    return sql.size() > max_statement_bytes_ || rewriter::depends_on_catalog(sql);
   };
   protocol::Bytes rest = buffered;
   for (;;) {

@@ -47,6 +47,18 @@ void splice(std::string_view sql, std::vector<Edit> edits, RewriteResult& result
 
 }  // namespace
 
+bool depends_on_catalog(std::string_view sql) {
+  const ParsedSql parsed = parse_sql(sql);
+  if (parsed.failure) return false;  // rewrite() sends it as it came
+  for (const auto& entry : list_at(parsed.tree.root(), "stmts")) {
+    bool resolved = false;
+    for_tagged(node_at(entry, "stmt"),
+               [&](std::string_view kind, const Json&) { resolved = resolved_kind(kind); });
+    if (resolved) return true;
+  }
+  return false;
+}
+
 RewriteResult rewrite(const RewriteRequest& request) {
   RewriteResult result;
   if (request.seeds.empty() || !request.seeds.might_apply(request.sql)) return result;

@@ -391,6 +391,11 @@ TEST_CASE("DDL on a seeded database asks for a refresh of what it named, once it
   CHECK(waits(rewriting, query("SELECT 1; SELECT * FROM account")));
   CHECK_FALSE(waits(rewriting, query("CREATE TABLE other (a int)")));
   CHECK_FALSE(waits(rewriting, query("SELECT count(*) FROM ledger")));
+  // Even DDL on the seeded table itself: the rewriter leaves it as sent, whatever the catalog.
+  CHECK_FALSE(waits(rewriting, query("ALTER TABLE account ADD COLUMN memo text")));
+  CHECK_FALSE(waits(rewriting, query("BEGIN; ALTER TABLE account DROP COLUMN note; COMMIT")));
+  CHECK(waits(rewriting, query("ALTER TABLE account ADD COLUMN memo text; SELECT * FROM account")));
+  CHECK(waits(rewriting, query("CREATE VIEW v AS SELECT risk_score FROM account")));
   // Bytes that do not begin at a message are not judged: they wait.
   CHECK(rewriting.must_wait(query("SELECT 1"), false));
   snapshots.answer_refreshes();

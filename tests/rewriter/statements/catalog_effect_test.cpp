@@ -7,9 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "rewriter/splice/rewriter.hpp"
+
 using seedproxy::rewriter::catalog_command_tag;
 using seedproxy::rewriter::catalog_effect;
 using seedproxy::rewriter::CatalogEffect;
+using seedproxy::rewriter::depends_on_catalog;
 using seedproxy::rewriter::might_change_catalog;
 
 namespace {
@@ -126,4 +129,25 @@ TEST_CASE("effects merge: names sorted and once, everything wins") {
   CHECK(effect.everything);
   CHECK_FALSE(effect.empty());
   CHECK(nothing.empty());
+}
+
+TEST_CASE("only texts with a statement the resolver reads can depend on the catalog") {
+  for (const char* sql :
+       {"SELECT 1", "select a from t; alter table t add column b int",
+        "WITH x AS (SELECT 1) TABLE x", "INSERT INTO t VALUES (1)", "UPDATE t SET a = 1",
+        "DELETE FROM t", "COPY t TO STDOUT", "EXPLAIN SELECT * FROM t",
+        "PREPARE p AS SELECT * FROM t", "CREATE VIEW v AS SELECT * FROM t",
+        "CREATE TABLE c AS SELECT * FROM t", "DECLARE c CURSOR FOR SELECT * FROM t",
+        "CREATE RULE r AS ON INSERT TO t DO ALSO SELECT 1",
+        "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE"}) {
+    CAPTURE(sql);
+    CHECK(depends_on_catalog(sql));
+  }
+  for (const char* sql :
+       {"CREATE TABLE t (a int)", "ALTER TABLE t ADD COLUMN b int", "DROP TABLE t CASCADE",
+        "BEGIN; ALTER TABLE t RENAME TO u; COMMIT", "CREATE INDEX ON t (a)", "SET search_path = s",
+        "EXECUTE p", "not sql at all"}) {
+    CAPTURE(sql);
+    CHECK_FALSE(depends_on_catalog(sql));
+  }
 }
