@@ -1,4 +1,4 @@
-// Catalog queries over pg_class / pg_attribute, grouped into relations. One filter for all three,
+// Catalog queries over pg_class / pg_attribute, grouped into relations. One filter for every query,
 // so a targeted load and the count agree with a full load.
 #include "seeds/control/catalog_loader.hpp"
 
@@ -22,6 +22,7 @@ std::vector<rewriter::Relation> read_relations(const Result& result) {
   std::vector<rewriter::Relation> relations;
   const int rows = PQntuples(result.get());
   for (int row = 0; row < rows; ++row) {
+    if (PQgetisnull(result.get(), row, 0)) continue;  // load_relations: nothing named is left
     const char* schema = PQgetvalue(result.get(), row, 0);
     const char* name = PQgetvalue(result.get(), row, 1);
     if (relations.empty() || relations.back().schema != schema || relations.back().name != name)
@@ -48,34 +49,38 @@ rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t vers
   return rewriter::Catalog(read_relations(result), version);
 }
 
-std::vector<rewriter::Relation> load_relations(ControlConnection& connection,
-                                               const std::vector<std::string>& names) {
+NamedRelations load_relations(ControlConnection& connection,
+                              const std::vector<std::string>& names) {
+  // One round trip: the count rides on every row, and on one row of NULLs when nothing is named
+  // any more (DROP TABLE).
   static const std::string sql = with_filter(R"sql(
     WITH RECURSIVE named AS (
       SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = ANY ($1::text[])
       UNION
-      SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN named ON i.inhparent = named.oid)
-    SELECT n.nspname, c.relname, a.attname
-    FROM named
-    JOIN pg_catalog.pg_class c ON c.oid = named.oid
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    LEFT JOIN pg_catalog.pg_attribute a
-      ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-    WHERE )sql",
-                                             R"sql(
-    ORDER BY n.nspname, c.relname, a.attnum)sql");
+      SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN named ON i.inhparent = named.oid),
+    total AS (
+      SELECT count(*) AS relations FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE )sql",
+                                             with_filter(R"sql(),
+    loaded AS (
+      SELECT n.nspname, c.relname, a.attname, a.attnum
+      FROM named
+      JOIN pg_catalog.pg_class c ON c.oid = named.oid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE )sql",
+                                                         R"sql()
+    SELECT loaded.nspname, loaded.relname, loaded.attname, total.relations
+    FROM total LEFT JOIN loaded ON true
+    ORDER BY loaded.nspname, loaded.relname, loaded.attnum)sql"));
   const auto result =
       connection.query("loading the relations DDL named", sql, {text_array_literal(names)});
-  return read_relations(result);
-}
-
-std::size_t count_relations(ControlConnection& connection) {
-  static const std::string sql = with_filter(R"sql(
-    SELECT count(*) FROM pg_catalog.pg_class c
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE )sql");
-  const auto result = connection.query("counting the catalog's relations", sql);
-  return static_cast<std::size_t>(count_at(result, 0, 0));
+  NamedRelations out;
+  out.relations = read_relations(result);
+  out.catalog_size = static_cast<std::size_t>(count_at(result, 0, 3));
+  return out;
 }
 
 }  // namespace seedproxy::seeds

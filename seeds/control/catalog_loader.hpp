@@ -14,13 +14,16 @@ namespace seedproxy::seeds {
 // Tables, views, materialized views, foreign and partitioned tables with their live columns.
 [[nodiscard]] rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t version);
 
-// The relations named one of `names` in any schema, and their inheritance descendants (children,
-// partitions), as load_catalog() reads them.
-[[nodiscard]] std::vector<rewriter::Relation> load_relations(ControlConnection& connection,
-                                                             const std::vector<std::string>& names);
+struct NamedRelations {
+  std::vector<rewriter::Relation> relations;
+  // How many relations load_catalog() would read now, in the same snapshot: a patched catalog of
+  // another size missed a change its names did not cover.
+  std::size_t catalog_size = 0;
+};
 
-// How many relations load_catalog() would read now: a patched catalog of another size missed a
-// change its names did not cover.
-[[nodiscard]] std::size_t count_relations(ControlConnection& connection);
+// The relations named one of `names` in any schema, and their inheritance descendants (children,
+// partitions), as load_catalog() reads them; in one round trip with the catalog's size.
+[[nodiscard]] NamedRelations load_relations(ControlConnection& connection,
+                                            const std::vector<std::string>& names);
 
 }  // namespace seedproxy::seeds

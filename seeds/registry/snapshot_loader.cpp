@@ -86,10 +86,9 @@ std::shared_ptr<DatabaseSnapshot> patch_snapshot(ControlConnection& connection,
                                                  const rewriter::CatalogEffect& effect,
                                                  std::uint64_t version, std::string& problems) {
   auto fresh = load_relations(connection, effect.names);
-  const std::size_t total = count_relations(connection);
   auto snapshot = std::make_shared<DatabaseSnapshot>();
-  snapshot->catalog = previous.catalog.patched(effect.names, std::move(fresh), version);
-  if (snapshot->catalog.size() != total) return nullptr;
+  snapshot->catalog = previous.catalog.patched(effect.names, std::move(fresh.relations), version);
+  if (snapshot->catalog.size() != fresh.catalog_size) return nullptr;
   snapshot->version = version;
   snapshot->registry = previous.registry;
   snapshot->active = previous.active;
