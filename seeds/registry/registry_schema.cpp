@@ -16,8 +16,9 @@ struct Migration {
 
 // The registry's change counter and the proxies' heartbeat rows, so phase changes wait for every
 // live proxy's acknowledgement (docs/registry.md, "Heartbeats, leases and versions").
+// Its number is fleet_schema_version (registry_schema.hpp), the one place it is written.
 Migration fleet_migration() {
-  return {3,
+  return {fleet_schema_version,
           "heartbeats of the proxies and the version of the registry each one serves",
           {R"sql(CREATE TABLE "seedproxy"."registry_state" (
   "singleton" boolean PRIMARY KEY DEFAULT true CHECK ("singleton"),

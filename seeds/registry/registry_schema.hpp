@@ -14,7 +14,8 @@ namespace seedproxy::seeds {
 inline constexpr int registry_schema_version = 3;
 
 // The first version with heartbeat rows and the change counter (seedproxy.proxies,
-// seedproxy.registry_state): below it nobody acknowledges anything.
+// seedproxy.registry_state), the number of the migration that adds them (fleet_migration() in
+// registry_schema.cpp): below it nobody acknowledges anything.
 inline constexpr int fleet_schema_version = 3;
 
 // Advisory lock key serialising migrations and seed applications in one database
