@@ -265,7 +265,23 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
   return reload;
 }
 
-[[nodiscard]] Materialization read_materialization(const Json& node) {
+[[nodiscard]] Registry read_registry(const Json& node) {
+  const Object object(node, "registry", {"lease_seconds", "refresh_seconds"});
+  Registry registry;
+  if (const Json* lease = object.find("lease_seconds")) {
+    registry.lease_seconds = read_seconds(*lease, object.path("lease_seconds"), false);
+    if (registry.lease_seconds < 0.5)
+      throw ConfigError(object.path("lease_seconds"),
+                        "is " + std::to_string(registry.lease_seconds) +
+                            "; a lease shorter than 0.5 s cannot be renewed reliably");
+  }
+  if (const Json* refresh = object.find("refresh_seconds"))
+    registry.refresh_seconds = read_seconds(*refresh, object.path("refresh_seconds"), false);
+  return registry;
+}
+
+[[nodiscard]] Materialization read_materialization(const Json& node,
+                                                   std::vector<std::string>& warnings) {
   const Object object(
       node, "materialization",
       {"enabled", "lock_timeout_seconds", "target_batch_seconds", "initial_batch_rows",
@@ -280,7 +296,14 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
   };
   seconds("lock_timeout_seconds", m.lock_timeout_seconds, false);
   seconds("target_batch_seconds", m.target_batch_seconds, false);
-  seconds("phase_grace_seconds", m.phase_grace_seconds, true);
+  if (const Json* grace = object.find("phase_grace_seconds")) {
+    // Files written for versions that waited a fixed time keep loading; the value is ignored.
+    (void)read_seconds(*grace, object.path("phase_grace_seconds"), true);
+    warnings.push_back(object.path("phase_grace_seconds") +
+                       " is deprecated and ignored: the engine changes the schema once every live "
+                       "proxy has acknowledged the new phase (registry.lease_seconds bounds the "
+                       "wait for a silent one); remove the key");
+  }
   seconds("progress_log_seconds", m.progress_log_seconds, false);
   seconds("reads_flush_seconds", m.reads_flush_seconds, false);
   seconds("check_seconds", m.check_seconds, false);
@@ -353,7 +376,7 @@ Config parse_config(std::string_view json_text) {
   const Object top(root, "",
                    {"listen", "upstream", "control", "metrics", "admin", "ddl_seeds", "seeds",
                     "limits", "runtime", "log", "reload", "instance", "materialization",
-                    "client_tls", "server_tls", "auth"});
+                    "client_tls", "server_tls", "auth", "registry"});
   Config config;
   if (const Json* listen = top.find("listen"))
     config.listen = read_endpoint(*listen, "listen", config.listen, false);
@@ -371,7 +394,8 @@ Config parse_config(std::string_view json_text) {
   if (const Json* log = top.find("log")) config.log = read_log(*log);
   if (const Json* reload = top.find("reload")) config.reload = read_reload(*reload);
   if (const Json* materialization = top.find("materialization"))
-    config.materialization = read_materialization(*materialization);
+    config.materialization = read_materialization(*materialization, config.warnings);
+  if (const Json* registry = top.find("registry")) config.registry = read_registry(*registry);
   if (const Json* tls = top.find("client_tls")) config.client_tls = read_client_tls(*tls);
   if (const Json* tls = top.find("server_tls")) config.server_tls = read_server_tls(*tls);
   if (const Json* auth = top.find("auth")) config.auth = read_auth(*auth);

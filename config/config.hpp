@@ -51,12 +51,22 @@ struct Materialization {
   std::uint64_t min_batch_rows = 10;
   std::uint64_t max_batch_rows = 100000;
   double pause_ratio = 0.5;
-  double phase_grace_seconds = 2.0;  // after publishing 'materializing', before ADD COLUMN
   double progress_log_seconds = 10.0;
   double reads_flush_seconds = 5.0;  // read counts to seedproxy.read_counts
   double check_seconds = 0.5;        // the materializer re-reads the registry
 
   bool operator==(const Materialization&) const = default;
+};
+
+// How this proxy follows the seed registries it shares with other proxies (docs/registry.md).
+struct Registry {
+  // This proxy's heartbeat rows are live this long after each renewal (renewed a third of it
+  // apart); an engine waits at most this long for a proxy that went silent.
+  double lease_seconds = 5.0;
+  // Every followed registry and catalog is read again this often, notifications or not.
+  double refresh_seconds = 30.0;
+
+  bool operator==(const Registry&) const = default;
 };
 
 struct SeedSpec {
@@ -157,6 +167,10 @@ struct Config {
   ClientTls client_tls;
   ServerTls server_tls;
   Auth auth;
+  Registry registry;
+  // What the file says that still works but should change (deprecated keys), one sentence each
+  // naming the key; the proxy logs them when it loads the file.
+  std::vector<std::string> warnings;
 };
 
 // Thrown for any invalid configuration. `field` is the JSON path of the culprit, e.g.

@@ -66,6 +66,12 @@ class AdminBackend {
   // executor, once the engine has answered it (job->done).
   [[nodiscard]] virtual boost::asio::awaitable<void> engine_job(
       std::shared_ptr<seeds::EngineJob> job) = 0;
+  // KILL db: ends this proxy's sessions to `database` and closes every connection the proxy
+  // holds to it (registry, materialization, read counts) until a session to it begins again.
+  // Resumes, on the caller's executor, once those connections are closed; the number of
+  // sessions told to end.
+  [[nodiscard]] virtual boost::asio::awaitable<std::uint64_t> kill_database(
+      std::string database) = 0;
   // A login that PostgreSQL accepted but admin.users does not list.
   virtual void admin_refused() noexcept = 0;
 };

@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/identifiers.hpp"
 #include "common/sqlstate.hpp"
 #include "proxy/wire/messages.hpp"
 
@@ -16,7 +17,7 @@ constexpr std::string_view syntax_error = sqlstate::syntax_error;
 constexpr std::string_view command_list =
     "SHOW SEEDS, SHOW MATERIALIZATIONS, SHOW CLIENTS, SHOW STATS, SHOW CONFIG, RELOAD, "
     "PAUSE [entity.attribute], RESUME [entity.attribute], MATERIALIZE entity.attribute, "
-    "ROLLBACK entity.attribute";
+    "ROLLBACK entity.attribute, KILL database";
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
 
@@ -141,6 +142,15 @@ std::variant<AdminCommand, AdminError> parse_command(std::string_view statement)
     if (command.target.empty())
       return AdminError{
           syntax_error, verb + " needs an attribute: " + verb + " entity.attribute", {}};
+    return command;
+  }
+  if (verb == "KILL") {
+    // One database name, folded as PostgreSQL folds identifiers.
+    const auto name = pg::split_qualified_name(trimmed(rest));
+    if (!name || name->size() != 1)
+      return AdminError{syntax_error, "KILL needs one database name: KILL database", {}};
+    command.verb = AdminVerb::kill;
+    command.target = name->front();
     return command;
   }
   return AdminError{syntax_error, "unrecognized admin console command \"" + shown(statement) + "\"",

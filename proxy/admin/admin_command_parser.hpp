@@ -21,11 +21,12 @@ enum class AdminVerb {
   resume,
   materialize,
   rollback,
+  kill,  // KILL db: the proxy lets a database go (its sessions and its own connections)
 };
 
 struct AdminCommand {
   AdminVerb verb = AdminVerb::show_seeds;
-  std::string target;  // MATERIALIZE / ROLLBACK: "entity.attribute" as typed
+  std::string target;  // MATERIALIZE / ROLLBACK: "entity.attribute" as typed; KILL: the database
 };
 
 struct AdminError {

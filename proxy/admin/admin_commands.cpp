@@ -79,7 +79,8 @@ AdminAnswer show_materializations(AdminBackend& backend) {
                     {"eta_seconds", oid::float8},
                     {"owner", oid::text},
                     {"error", oid::text},
-                    {"updated_at", oid::timestamptz}});
+                    {"updated_at", oid::timestamptz},
+                    {"waiting_for", oid::text}});
   auto statuses = backend.materializations();
   std::sort(statuses.begin(), statuses.end(), [](const auto& a, const auto& b) {
     return std::tie(a.database, a.schema, a.table, a.attribute) <
@@ -100,7 +101,7 @@ AdminAnswer show_materializations(AdminBackend& backend) {
     result.add_row({m.database, m.schema + "." + m.table, m.attribute,
                     std::string(seeds::step_text(m)), protocol::bool_text(m.paused),
                     std::to_string(m.rows_done), std::to_string(m.rows_total), percent, rate, eta,
-                    nonempty(m.owner), m.error, nonempty(m.updated_at)});
+                    nonempty(m.owner), m.error, nonempty(m.updated_at), nonempty(m.waiting_for)});
   }
   return rows(result);
 }
@@ -231,6 +232,23 @@ AdminAnswer show_config(AdminBackend& backend) {
   return rows(result);
 }
 
+asio::awaitable<AdminAnswer> kill(const AdminCommand& command, AdminBackend& backend) {
+  if (command.target == "seedproxy")
+    co_return AdminAnswer{
+        error_bytes({sqlstate::object_not_in_prerequisite_state,
+                     "KILL cannot end the admin console's own database \"seedproxy\"",
+                     {}}),
+        true};
+  const auto ended = co_await backend.kill_database(command.target);
+  auto bytes = protocol::notice_response(
+      "released database \"" + command.target + "\": " + std::to_string(ended) +
+      " session(s) ended; this proxy holds no connection to it until a client connects to it "
+      "again");
+  const auto complete = protocol::command_complete("KILL");
+  bytes.insert(bytes.end(), complete.begin(), complete.end());
+  co_return AdminAnswer{std::move(bytes), false};
+}
+
 }  // namespace
 
 asio::awaitable<AdminAnswer> answer(const AdminCommand& command, AdminBackend& backend) {
@@ -259,6 +277,8 @@ asio::awaitable<AdminAnswer> answer(const AdminCommand& command, AdminBackend& b
     case AdminVerb::materialize:
     case AdminVerb::rollback:
       co_return co_await engine_command(command, backend);
+    case AdminVerb::kill:
+      co_return co_await kill(command, backend);
   }
   co_return AdminAnswer{error_bytes({syntax_error, "unknown admin command", {}}), true};
 }

@@ -242,8 +242,14 @@ void add_materialization_families(const std::vector<seeds::MaterializationStatus
   auto eta = family("seedproxy_materialization_eta_seconds",
                     "Estimated seconds until the backfill of a seed ends (absent while unknown).",
                     MetricType::Gauge);
+  auto waiting = family("seedproxy_materialization_waiting_proxies",
+                        "Live proxies that do not serve a seed's newest phase yet: the engine "
+                        "waits for them before it changes the schema.",
+                        MetricType::Gauge);
   for (const auto& p : progress) {
     const std::string entity = entity_label(p.schema, p.table);
+    add_gauge(waiting, static_cast<double>(p.waiting_proxies),
+              seed_labels(p.database, entity, p.attribute));
     add_gauge(done, static_cast<double>(p.rows_done), seed_labels(p.database, entity, p.attribute));
     add_gauge(total, static_cast<double>(p.rows_total),
               seed_labels(p.database, entity, p.attribute));
@@ -256,6 +262,7 @@ void add_materialization_families(const std::vector<seeds::MaterializationStatus
   out.push_back(std::move(total));
   out.push_back(std::move(rate));
   out.push_back(std::move(eta));
+  out.push_back(std::move(waiting));
 }
 
 void add_process_families(std::vector<MetricFamily>& out) {

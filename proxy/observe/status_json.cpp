@@ -42,7 +42,9 @@ json progress_json(const seeds::MaterializationStatus& p) {
               {"error", p.error},
               {"rows_done", p.rows_done},
               {"rows_total", p.rows_total},
-              {"rows_per_second", p.rows_per_second}};
+              {"rows_per_second", p.rows_per_second},
+              {"waiting_proxies", p.waiting_proxies},
+              {"waiting_for", p.waiting_for}};
   // A paused backfill has no ETA, whatever its last rate was.
   out["eta_seconds"] = p.eta_seconds && !p.paused ? json(*p.eta_seconds) : json(nullptr);
   // rows_total is an estimate, so done may pass it; the page shows a full bar then.

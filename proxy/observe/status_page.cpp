@@ -79,6 +79,8 @@ constexpr std::string_view page = R"page(<!doctype html>
   .step.rolling_back { background: var(--rolled_back); }
   .step.paused { background: var(--muted); }
   .owner { color: var(--muted); font-size: 12px; margin-left: 8px; }
+  .waiting { margin-top: 8px; padding: 8px 12px; border-radius: 6px; background: #fdf6e3;
+             font-size: 13px; }
   .error { margin-top: 8px; padding: 8px 12px; border-radius: 6px; background: #fdecec;
            color: var(--bad); border: 1px solid #f3c4c4; font-size: 13px;
            white-space: pre-wrap; overflow-wrap: anywhere; }
@@ -225,6 +227,7 @@ function renderJobs(jobs) {
          el("span", {}, el("b", { className: "rate" },
                            job.paused ? "–" : number(job.rows_per_second)), " rows/s"),
          el("span", {}, "ETA ", el("b", { className: "eta" }, eta))),
+      job.waiting_for ? el("div", { className: "waiting" }, job.waiting_for) : null,
       job.error ? el("div", { className: "error" }, job.error) : null);
     item.dataset.seed = label(job);
     item.dataset.step = job.step;

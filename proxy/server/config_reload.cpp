@@ -81,6 +81,7 @@ std::vector<std::string> keep_restart_only_settings(const config::Config& curren
   keep("auth.query", next.auth.query, current.auth.query);
   // The engine's threads read their settings once.
   keep("materialization", next.materialization, current.materialization);
+  keep("registry", next.registry, current.registry);
   return changed;
 }
 
@@ -193,6 +194,7 @@ std::optional<std::string> ConfigReloader::reload_now(const std::string& trigger
     refusals.push_back(e.what());
   }
   if (!refusals.empty()) return refuse(path_.string() + ": seeds: " + joined(refusals, "; "));
+  for (const auto& warning : next.warnings) log::warning("config", path_.string() + ": " + warning);
   const auto kept = keep_restart_only_settings(current_, next);
   if (!kept.empty())
     log::warning("reload", "configuration reload (" + trigger + "): " + joined(kept, ", ") +

@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (mode == "--check-config") {
+    for (const auto& warning : config.warnings)
+      std::fprintf(stderr, "seedproxy: warning: %s: %s\n", path.c_str(), warning.c_str());
     // Seeds are validated against their live databases when those can be reached.
     const auto report = seedproxy::seeds::check_seeds(config);
     for (const auto& note : report.notes)
@@ -75,6 +77,8 @@ int main(int argc, char** argv) {
   }
 
   seedproxy::proxy::apply_log_settings(config.log);
+  for (const auto& warning : config.warnings)
+    seedproxy::log::warning("config", path + ": " + warning);
   try {
     seedproxy::proxy::Server server(std::move(config), path);
     return server.run();

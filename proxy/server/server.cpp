@@ -78,6 +78,18 @@ asio::awaitable<std::vector<ClientInfo>> describe_sessions(const SessionList& li
   co_return out;
 }
 
+// Admin KILL: ends the sessions of one I/O thread to `database`; how many.
+asio::awaitable<std::uint64_t> end_sessions(const SessionList& list, std::string database) {
+  std::uint64_t ended = 0;
+  for (Session* session : list.sessions)
+    if (session->database() == database) {
+      session->terminate("admin KILL " + database,
+                         "terminating connection due to administrator command (seedproxy KILL)");
+      ++ended;
+    }
+  co_return ended;
+}
+
 }  // namespace
 
 struct Server::State final : AdminBackend {
@@ -133,6 +145,7 @@ struct Server::State final : AdminBackend {
       job->message = "the materialization engine did not answer within 30 s";
     }
   }
+  asio::awaitable<std::uint64_t> kill_database(std::string database) override;
   void admin_refused() noexcept override { refused.fetch_add(1, std::memory_order_relaxed); }
 
   asio::awaitable<void> accept_loop();
@@ -223,6 +236,27 @@ asio::awaitable<std::vector<ClientInfo>> Server::State::clients() {
   co_return out;
 }
 
+asio::awaitable<std::uint64_t> Server::State::kill_database(std::string database) {
+  std::uint64_t ended = 0;
+  for (auto& worker : workers)
+    ended += co_await asio::co_spawn(worker->context, end_sessions(worker->sessions, database),
+                                     asio::use_awaitable);
+  // The registry's connection first: no worker is made again for a released database.
+  std::vector<std::shared_ptr<Completion>> done(3);
+  for (auto& d : done) d = std::make_shared<Completion>();
+  snapshots->release(database, done[0]);
+  engine->release(database, done[1]);
+  read_flusher->release(database, done[2]);
+  // A backfill stops within a second; a database that does not answer is bounded.
+  for (const auto& d : done) {
+    const bool closed = co_await d->wait(std::chrono::seconds(30));
+    if (!closed) log::warning("admin", "KILL " + database + ": a connection did not close in 30 s");
+  }
+  log::info("admin", "KILL " + database + ": " + std::to_string(ended) +
+                         " session(s) ended, the proxy's connections to it closed");
+  co_return ended;
+}
+
 ProxyStats Server::State::stats() {
   ProxyStats out;
   out.clients_accepted = accepted.load(std::memory_order_relaxed);
@@ -260,7 +294,11 @@ void Server::State::start_listening() {
   const LoadedFiles files = load_files(config);
   // Catalogs change only through DDL (which sessions report at once) or from outside the
   // proxy; the periodic refresh bounds how stale the latter can be.
-  snapshots = std::make_unique<seeds::SnapshotRegistry>(target, config.instance, 30.0);
+  snapshots = std::make_unique<seeds::SnapshotRegistry>(
+      target,
+      seeds::FleetSettings{config.instance, endpoint_name(config.listen),
+                           config.registry.lease_seconds},
+      config.registry.refresh_seconds);
   snapshots->start(config.seeds);
   engine = std::make_unique<seeds::MaterializationEngine>(target, config.instance, *snapshots,
                                                           config.materialization);

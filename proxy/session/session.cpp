@@ -70,9 +70,10 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
 
 Session::~Session() { list_.sessions.erase(list_position_); }
 
-void Session::terminate(std::string reason) {
+void Session::terminate(std::string reason, std::string client_message) {
   if (terminate_reason_) return;
   terminate_reason_ = std::move(reason);
+  terminate_message_ = std::move(client_message);
   client_.cancel();
   server_.cancel();
 }
@@ -108,8 +109,7 @@ asio::awaitable<void> Session::run() {
   }
   if (terminate_reason_) {
     ending.reason = *terminate_reason_;
-    ending.tell(sqlstate::admin_shutdown,
-                "terminating connection because seedproxy is shutting down");
+    ending.tell(sqlstate::admin_shutdown, terminate_message_);
   }
   co_await tell_client(ending);
   finish(ending);
@@ -235,8 +235,8 @@ asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::Rel
 }
 
 asio::awaitable<void> Session::wait_for_catalog() {
-  // DDL just succeeded through this session; the statements after it must see the new
-  // catalog. The reload takes milliseconds; a broken control connection is bounded here.
+  // The database's first snapshot, the catalog after this session's DDL, or a lease to renew:
+  // milliseconds as a rule; a registry that cannot be reached is bounded here.
   co_await rewriting_->wait_for_catalog(std::chrono::seconds(2));
 }
 
@@ -284,7 +284,8 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
       }
       client_buffer_.commit(n);
       list_.counters.bytes_from_clients.add(n);
-      if (rewriting_ && rewriting_->catalog_pending()) co_await wait_for_catalog();
+      if (rewriting_ && rewriting_->must_wait(client_buffer_.unread(), from_client_.at_boundary()))
+        co_await wait_for_catalog();
       const auto relayed = co_await relay(
           client_buffer_, from_client_, server_, note_started,
           [this](const protocol::MessageHeader&, protocol::Bytes message) {

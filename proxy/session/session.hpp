@@ -88,8 +88,13 @@ class Session {
   // Runs the connection to its end. The caller keeps the Session alive until this completes.
   boost::asio::awaitable<void> run();
 
-  // Ends the session from outside (shutdown). Runs on the session's thread.
-  void terminate(std::string reason);
+  // Ends the session from outside (shutdown, admin KILL); the client hears `client_message`
+  // (SQLSTATE 57P01). Runs on the session's thread.
+  void terminate(
+      std::string reason,
+      std::string client_message = "terminating connection because seedproxy is shutting down");
+  // The database the client asked for ("" before its startup packet). Session's thread.
+  [[nodiscard]] const std::string& database() const noexcept { return database_; }
 
   [[nodiscard]] char transaction_status() const noexcept { return transaction_status_; }
   // For SHOW CLIENTS. Runs on the session's thread.
@@ -175,6 +180,7 @@ class Session {
   bool authenticated_ = false;
   bool client_write_interrupted_ = false;  // a cancelled write may have left half a message
   std::optional<std::string> terminate_reason_;
+  std::string terminate_message_;
   std::uint32_t backend_pid_ = 0;
   std::chrono::steady_clock::time_point started_;
   std::chrono::system_clock::time_point connected_at_;

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/identifiers.hpp"
+#include "common/log.hpp"
 #include "common/sqlstate.hpp"
 #include "proxy/observe/status_sources.hpp"
 #include "proxy/wire/backend_views.hpp"
@@ -15,6 +17,7 @@
 #include "proxy/wire/frontend_views.hpp"
 #include "proxy/wire/messages.hpp"
 #include "rewriter/splice/rewrite_cache.hpp"
+#include "rewriter/splice/rewriter.hpp"
 #include "rewriter/statements/search_path.hpp"
 #include "seeds/reads/read_tally.hpp"
 #include "seeds/registry/snapshots.hpp"
@@ -31,10 +34,17 @@ rewriter::RewriteCache& thread_cache() {
   return cache;
 }
 
-bool starts_with_ddl(std::string_view tag) {
-  for (std::string_view verb : {"CREATE", "ALTER", "DROP", "IMPORT"})
-    if (tag.substr(0, verb.size()) == verb) return true;
-  return false;
+// A session that waited for a refresh its expired lease needed waits again a second later at the
+// earliest; in between, statements that touch seeds are refused at once.
+constexpr auto trust_wait_interval = std::chrono::seconds(1);
+
+// Some seed of the snapshot is live but did not compile (its table is missing, say): DDL may make
+// it compile, so any statement could touch it.
+bool has_uncompiled_seeds(const seeds::DatabaseSnapshot& snapshot) {
+  const auto live = std::count_if(
+      snapshot.statuses.begin(), snapshot.statuses.end(),
+      [](const auto& status) { return status.phase != rewriter::Phase::rolled_back; });
+  return static_cast<std::size_t>(live) > snapshot.seeds.attributes().size();
 }
 
 }  // namespace
@@ -52,13 +62,117 @@ StatementRewriting::StatementRewriting(seeds::SnapshotSource& snapshots, std::st
   // The first session to a database starts following its registry; its statements wait
   // (bounded, like after DDL) for the first snapshot so seeds apply from the first statement.
   catalog_ticket_ = snapshots_.watch(database_);
+  first_load_ = catalog_ticket_ != 0;
 }
+
+StatementRewriting::~StatementRewriting() { snapshots_.unwatch(database_); }
 
 bool StatementRewriting::catalog_pending() {
   if (catalog_ticket_ == 0) return false;
   if (!snapshots_.refreshed(database_, catalog_ticket_)) return true;
   catalog_ticket_ = 0;
+  first_load_ = false;
   return false;
+}
+
+bool StatementRewriting::must_wait(protocol::Bytes buffered, bool at_boundary) {
+  const bool pending = catalog_pending();
+  if (pending && first_load_) return true;
+  if (!pending && snapshots_.trusted(database_)) return false;  // the common case
+  // Statements that cannot involve a seed go on at once: a DDL migration never waits.
+  if (at_boundary && !touches_seeds(buffered)) return false;
+  if (pending) return true;
+  // This proxy's lease ran out: refresh before serving seeds, or (lookup) refuse them.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_trust_wait_ < trust_wait_interval) return false;
+  last_trust_wait_ = now;
+  catalog_ticket_ = snapshots_.request_refresh(database_);
+  return catalog_ticket_ != 0;
+}
+
+bool StatementRewriting::touches_seeds(protocol::Bytes buffered) {
+  const auto snapshot = snapshots_.current(database_);
+  if (!snapshot || !snapshot->active) return false;
+  const bool uncompiled = has_uncompiled_seeds(*snapshot);
+  // A text whose statements the rewriter leaves as sent (a migration's CREATE, ALTER and DROP,
+  // even of the seeded table) does not wait for the refresh the DDL before it asked for.
+  const auto may_apply = [&](std::string_view sql) {
+    if (!uncompiled && !snapshot->seeds.might_apply(sql)) return false;
+    return sql.size() > max_statement_bytes_ || rewriter::depends_on_catalog(sql);
+  };
+  protocol::Bytes rest = buffered;
+  for (;;) {
+    const auto frame = protocol::decode_message(rest, protocol::default_max_message_length);
+    if (frame.status != protocol::Status::frame) return false;  // the rest is not here yet
+    const auto& message = frame.message;
+    switch (message.header.type) {
+      case 'Q':
+        if (const auto query = protocol::read_query(message.body); query && may_apply(query->sql))
+          return true;
+        break;
+      case 'P':
+        if (const auto parse = protocol::read_parse(message.body); parse && may_apply(parse->sql))
+          return true;
+        break;
+      case 'B':
+        if (const auto bind = protocol::read_bind(message.body);
+            bind && !bind->statement.empty() && prepared_.find(bind->statement))
+          return true;
+        break;
+      case 'D':
+        if (const auto describe = protocol::read_describe(message.body);
+            describe && describe->target == protocol::Target::statement &&
+            prepared_.find(describe->name))
+          return true;
+        break;
+      default:
+        break;
+    }
+    rest = rest.subspan(message.header.total());
+  }
+}
+
+StatementRewrite StatementRewriting::stale_refusal() {
+  const auto trust = snapshots_.trust(database_);
+  auto refusal = std::make_shared<rewriter::CachedRewrite>();
+  refusal->outcome = rewriter::RewriteResult::Outcome::refused;
+  refusal->refusal_marker =
+      std::string(rewriter::refusal_marker_prefix) + "stale " + std::to_string(++stale_refusals_);
+  std::string cause = trust.seconds_untrusted > 0
+                          ? "its lease there ran out " +
+                                log::seconds_text(trust.seconds_untrusted) +
+                                " ago without a successful refresh"
+                          : "it has not confirmed it since it began following the database";
+  if (!trust.why.empty()) cause += " (" + trust.why + ")";
+  refusal->error = {sqlstate::object_not_in_prerequisite_state,
+                    "seedproxy cannot serve a statement that involves a seed: its copy of the "
+                    "seed registry of database \"" +
+                        database_ + "\" may be out of date, because " + cause,
+                    "The statement is refused rather than answered with a shape other proxies may "
+                    "have moved past. Statements without seeds are served as usual; this one is "
+                    "served again once this proxy reaches the registry.",
+                    0};
+  refusal->sql = rewriter::refusal_statement(refusal->refusal_marker, refusal->error);
+  return refusal;
+}
+
+void StatementRewriting::note_catalog_effect(std::string_view sql) {
+  // A text too large to read is judged by its CommandComplete tag instead.
+  if (sql.size() > max_statement_bytes_ || !rewriter::might_change_catalog(sql)) return;
+  const auto snapshot = snapshots_.current(database_);
+  if (!snapshot || !snapshot->active) return;  // without seeds, DDL changes nothing that matters
+  ddl_text_seen_ = true;
+  sent_effect_.merge(rewriter::catalog_effect(sql));
+}
+
+void StatementRewriting::ddl_done(bool idle) {
+  ddl_text_seen_ = false;
+  // Inside a transaction the change is not visible to the registry connection yet: asked for
+  // once it is committed (or rolled back, which costs one refresh).
+  if (!idle || sent_effect_.empty()) return;
+  if (const auto ticket = snapshots_.request_refresh(database_, sent_effect_))
+    catalog_ticket_ = ticket;
+  sent_effect_ = {};
 }
 
 boost::asio::awaitable<void> StatementRewriting::wait_for_catalog(
@@ -100,6 +214,10 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
   if (!snapshot) return out;
   out.version = snapshot->version;
   if (snapshot->seeds.empty() || !snapshot->seeds.might_apply(sql)) return out;
+  if (!snapshots_.trusted(database_)) {
+    out.rewrite = stale_refusal();
+    return out;
+  }
   const auto began =
       observing_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   out.path = path ? *path : effective_search_path();
@@ -172,6 +290,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::query_message(protocol
   }
   const std::string_view sql = query->sql;
   note_search_path(sql);
+  note_catalog_effect(sql);
   const auto found = lookup(sql);
   Planned planned;
   if (const auto statements = statements_of(sql, found.rewrite != nullptr)) {
@@ -211,6 +330,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
   const std::string_view name = parse->name;
   const std::string_view sql = parse->sql;
   note_search_path(sql);
+  note_catalog_effect(sql);
   auto found = lookup(sql);
   Planned planned;
   if (const auto statements = statements_of(sql, found.rewrite != nullptr);
@@ -374,14 +494,19 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
       if (prepared_.answer().injected) return std::vector<std::byte>{};
       const auto tag = protocol::read_command_tag(body);
       if (!tag) return std::nullopt;
-      if (starts_with_ddl(*tag)) catalog_ticket_ = snapshots_.request_refresh(database_);
+      // DDL whose text was not read (too large, or a statement prepared earlier): not bounded.
+      if (!ddl_text_seen_ && rewriter::catalog_command_tag(*tag))
+        if (const auto snapshot = snapshots_.current(database_); snapshot && snapshot->active)
+          sent_effect_.everything = true;
       prepared_.command_tag(*tag);
       return std::nullopt;
     }
     case 'Z':
       if (const auto status = protocol::read_ready_for_query(body)) {
         // The transaction ended: SET LOCAL is undone.
-        if (*status == protocol::TransactionStatus::idle) local_search_path_.reset();
+        const bool idle = *status == protocol::TransactionStatus::idle;
+        if (idle) local_search_path_.reset();
+        ddl_done(idle);
         prepared_.ready(static_cast<char>(*status));
       }
       return std::nullopt;

@@ -20,6 +20,7 @@
 #include "proxy/wire/frame_codec.hpp"
 #include "rewriter/splice/rewriter.hpp"
 #include "rewriter/statements/session_statements.hpp"
+#include "rewriter/statements/catalog_effect.hpp"
 
 namespace seedproxy::seeds {
 class SnapshotSource;
@@ -33,10 +34,18 @@ class StatementRewriting {
   // `search_path` is the session's initial setting from the startup packet, if it carried one.
   StatementRewriting(seeds::SnapshotSource& snapshots, std::string database, std::string user,
                      std::size_t max_statement_bytes, std::optional<std::string> search_path);
+  ~StatementRewriting();
+  StatementRewriting(const StatementRewriting&) = delete;
+  StatementRewriting& operator=(const StatementRewriting&) = delete;
 
-  // True while a catalog reload asked for after DDL has not been published yet: statements
-  // that follow DDL must be resolved against the new catalog.
+  // True while a reload asked for (the database's first, or a catalog refresh after DDL) has not
+  // been published yet.
   [[nodiscard]] bool catalog_pending();
+  // Whether the client bytes `buffered` (read from a message boundary when `at_boundary`) must
+  // wait for a reload before they are relayed: the database's first load, always; a catalog
+  // refresh after DDL, or a lease to renew, only when they hold a statement that touches seeds
+  // (statements that cannot are relayed at once). Asks for the refresh an expired lease needs.
+  [[nodiscard]] bool must_wait(protocol::Bytes buffered, bool at_boundary);
   // Waits (without polling) until catalog_pending() is false or `timeout` passes.
   [[nodiscard]] boost::asio::awaitable<void> wait_for_catalog(
       std::chrono::steady_clock::duration timeout);
@@ -121,6 +130,14 @@ class StatementRewriting {
   void note_search_path(std::string_view sql);
   void reset_search_path();
   [[nodiscard]] std::vector<std::string> effective_search_path() const;
+  // Remembers what the DDL in `sql` changes in the catalog (only where seeds are live).
+  void note_catalog_effect(std::string_view sql);
+  // After a ReadyForQuery: asks for the catalog refresh the DDL since needs, once committed.
+  void ddl_done(bool idle);
+  // Whether a whole Query, Parse, Bind or Describe in `buffered` may involve a seed.
+  [[nodiscard]] bool touches_seeds(protocol::Bytes buffered);
+  // The refusal a statement touching seeds gets while the snapshot is not trusted.
+  [[nodiscard]] StatementRewrite stale_refusal();
 
   seeds::SnapshotSource& snapshots_;
   std::string database_;
@@ -131,6 +148,15 @@ class StatementRewriting {
   std::optional<std::vector<std::string>> local_search_path_;
   std::vector<std::pair<std::string, rewriter::SqlError>> pending_refusals_;
   std::uint64_t catalog_ticket_ = 0;
+  bool first_load_ = false;  // catalog_ticket_ is the database's first load: every byte waits
+  // DDL sent since the last refresh request, and whether any was sent since the last
+  // ReadyForQuery (a DDL CommandComplete without one is a statement whose text was not read).
+  rewriter::CatalogEffect sent_effect_;
+  bool ddl_text_seen_ = false;
+  // When this session last waited for a refresh of an expired lease: it waits once a second at
+  // most, and refuses meanwhile.
+  std::chrono::steady_clock::time_point last_trust_wait_{};
+  std::uint64_t stale_refusals_ = 0;  // numbers the markers of those refusals
   PreparedStatements prepared_;
   seeds::ReadTally* tally_ = nullptr;
   Observer* observer_ = &null_observer();

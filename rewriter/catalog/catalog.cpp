@@ -1,6 +1,8 @@
 // Relation lookup by qualified name and by search_path.
 #include "rewriter/catalog/catalog.hpp"
 
+#include <algorithm>
+
 namespace seedproxy::rewriter {
 namespace {
 
@@ -17,13 +19,29 @@ std::string key_of(std::string_view schema, std::string_view name) {
 Catalog::Catalog(std::vector<Relation> relations, std::uint64_t version) : version_(version) {
   for (auto& relation : relations) {
     auto key = key_of(relation.schema, relation.name);
-    relations_.emplace(std::move(key), std::move(relation));
+    relations_.emplace(std::move(key), std::make_shared<const Relation>(std::move(relation)));
   }
+}
+
+Catalog Catalog::patched(std::span<const std::string> names, std::vector<Relation> fresh,
+                         std::uint64_t version) const {
+  Catalog out;
+  out.version_ = version;
+  out.relations_.reserve(relations_.size() + fresh.size());
+  for (const auto& [key, relation] : relations_)
+    if (!std::binary_search(names.begin(), names.end(), relation->name))
+      out.relations_.emplace(key, relation);
+  for (auto& relation : fresh) {
+    auto key = key_of(relation.schema, relation.name);
+    out.relations_.insert_or_assign(std::move(key),
+                                    std::make_shared<const Relation>(std::move(relation)));
+  }
+  return out;
 }
 
 const Relation* Catalog::find(std::string_view schema, std::string_view name) const {
   const auto it = relations_.find(key_of(schema, name));
-  return it == relations_.end() ? nullptr : &it->second;
+  return it == relations_.end() ? nullptr : it->second.get();
 }
 
 const Relation* Catalog::resolve(std::span<const std::string> search_path,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -28,8 +29,15 @@ class Catalog {
   [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
   [[nodiscard]] std::size_t size() const noexcept { return relations_.size(); }
 
+  // A copy with every relation named one of `names` (sorted; in any schema) left out and the
+  // `fresh` relations put in (replacing any of the same schema and name): the catalog after DDL
+  // on those names, without reading the others again. Relations are shared, not copied.
+  [[nodiscard]] Catalog patched(std::span<const std::string> names, std::vector<Relation> fresh,
+                                std::uint64_t version) const;
+
  private:
-  std::unordered_map<std::string, Relation> relations_;  // key: schema '\0' name
+  // key: schema '\0' name. Shared so that a patched copy costs a pointer per relation.
+  std::unordered_map<std::string, std::shared_ptr<const Relation>> relations_;
   std::uint64_t version_ = 0;
 };
 

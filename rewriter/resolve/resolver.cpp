@@ -66,6 +66,15 @@ Resolution Resolver::take() {
   return std::move(out_);
 }
 
+bool resolved_kind(std::string_view kind) noexcept {
+  // Every kind Resolver::statement below dispatches on; keep the two in step.
+  static constexpr std::string_view kinds[] = {
+      "SelectStmt",        "InsertStmt",  "UpdateStmt",        "DeleteStmt",        "MergeStmt",
+      "CopyStmt",          "ExplainStmt", "PrepareStmt",       "DeclareCursorStmt", "ViewStmt",
+      "CreateTableAsStmt", "RuleStmt",    "CreateFunctionStmt"};
+  return std::find(std::begin(kinds), std::end(kinds), kind) != std::end(kinds);
+}
+
 void Resolver::statement(const Json& node, Scope* parent) {
   if (failed()) return;
   for_tagged(node, [&](std::string_view kind, const Json& body) {

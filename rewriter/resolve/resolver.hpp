@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rewriter/parse/parse_tree.hpp"
@@ -33,5 +34,9 @@ struct Resolution {
 // Resolves one statement node ({"SelectStmt": …}, {"InsertStmt": …}, …).
 [[nodiscard]] Resolution resolve_statement(const Json& statement, const RewriteRequest& request,
                                            const std::vector<Token>& tokens);
+
+// Whether resolve_statement looks into a statement node of this kind ("SelectStmt", …) at all.
+// Any other kind (CREATE TABLE, ALTER TABLE, DROP, …) is left as sent whatever the catalog says.
+[[nodiscard]] bool resolved_kind(std::string_view kind) noexcept;
 
 }  // namespace seedproxy::rewriter

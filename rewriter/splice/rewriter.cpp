@@ -68,6 +68,18 @@ std::string refusal_statement(std::string_view marker, const SqlError& error) {
   return out;
 }
 
+bool depends_on_catalog(std::string_view sql) {
+  const ParsedSql parsed = parse_sql(sql);
+  if (parsed.failure) return false;  // rewrite() sends it as it came
+  for (const auto& entry : list_at(parsed.tree.root(), "stmts")) {
+    bool resolved = false;
+    for_tagged(node_at(entry, "stmt"),
+               [&](std::string_view kind, const Json&) { resolved = resolved_kind(kind); });
+    if (resolved) return true;
+  }
+  return false;
+}
+
 RewriteResult rewrite(const RewriteRequest& request) {
   RewriteResult result;
   if (request.seeds.empty() || !request.seeds.might_apply(request.sql)) return result;

@@ -29,6 +29,13 @@ struct RewriteResult {
 
 [[nodiscard]] RewriteResult rewrite(const RewriteRequest& request);
 
+// Whether rewrite() of `sql` can depend on the catalog and seeds at all: false when every
+// statement of it is of a kind the resolver leaves as sent (DDL such as CREATE TABLE or ALTER
+// TABLE, transaction control, SET, ...), or when PostgreSQL cannot parse it. A session need not
+// wait for a catalog refresh before sending such a text. Parses `sql`: for texts the pre-filter
+// let through.
+[[nodiscard]] bool depends_on_catalog(std::string_view sql);
+
 // The identifier prefix of refusal markers; an ErrorResponse 42703 naming a column that starts
 // with it comes from a refused statement.
 inline constexpr std::string_view refusal_marker_prefix = "seedproxy refused statement ";

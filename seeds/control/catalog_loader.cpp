@@ -1,27 +1,86 @@
-// One catalog query over pg_class / pg_attribute, grouped into relations.
+// Catalog queries over pg_class / pg_attribute, grouped into relations. One filter for every query,
+// so a targeted load and the count agree with a full load.
 #include "seeds/control/catalog_loader.hpp"
 
-namespace seedproxy::seeds {
+#include <string_view>
 
-rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t version) {
-  const auto result = connection.query("loading the catalog", R"sql(
-    SELECT n.nspname, c.relname, a.attname
-    FROM pg_catalog.pg_class c
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
-    WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-      AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
-    ORDER BY n.nspname, c.relname, a.attnum)sql");
+namespace seedproxy::seeds {
+namespace {
+
+// Relations the resolver knows: no indexes, sequences or composite types; no TOAST or temporary
+// schemas (another session's temporary tables are not this one's).
+constexpr std::string_view relations_filter = R"sql(
+      c.relkind IN ('r', 'v', 'm', 'f', 'p')
+      AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%')sql";
+
+std::string with_filter(std::string_view before, std::string_view after = {}) {
+  return std::string(before) + std::string(relations_filter) + std::string(after);
+}
+
+// A relation without columns (CREATE TABLE t ()) is listed with one NULL column name.
+std::vector<rewriter::Relation> read_relations(const Result& result) {
   std::vector<rewriter::Relation> relations;
   const int rows = PQntuples(result.get());
   for (int row = 0; row < rows; ++row) {
+    if (PQgetisnull(result.get(), row, 0)) continue;  // load_relations: nothing named is left
     const char* schema = PQgetvalue(result.get(), row, 0);
     const char* name = PQgetvalue(result.get(), row, 1);
     if (relations.empty() || relations.back().schema != schema || relations.back().name != name)
       relations.push_back({schema, name, {}});
-    relations.back().columns.emplace_back(PQgetvalue(result.get(), row, 2));
+    if (!PQgetisnull(result.get(), row, 2))
+      relations.back().columns.emplace_back(PQgetvalue(result.get(), row, 2));
   }
-  return rewriter::Catalog(std::move(relations), version);
+  return relations;
+}
+
+}  // namespace
+
+rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t version) {
+  static const std::string sql = with_filter(R"sql(
+    SELECT n.nspname, c.relname, a.attname
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_catalog.pg_attribute a
+      ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE )sql",
+                                             R"sql(
+    ORDER BY n.nspname, c.relname, a.attnum)sql");
+  const auto result = connection.query("loading the catalog", sql);
+  return rewriter::Catalog(read_relations(result), version);
+}
+
+NamedRelations load_relations(ControlConnection& connection,
+                              const std::vector<std::string>& names) {
+  // One round trip: the count rides on every row, and on one row of NULLs when nothing is named
+  // any more (DROP TABLE).
+  static const std::string sql = with_filter(R"sql(
+    WITH RECURSIVE named AS (
+      SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = ANY ($1::text[])
+      UNION
+      SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN named ON i.inhparent = named.oid),
+    total AS (
+      SELECT count(*) AS relations FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE )sql",
+                                             with_filter(R"sql(),
+    loaded AS (
+      SELECT n.nspname, c.relname, a.attname, a.attnum
+      FROM named
+      JOIN pg_catalog.pg_class c ON c.oid = named.oid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE )sql",
+                                                         R"sql()
+    SELECT loaded.nspname, loaded.relname, loaded.attname, total.relations
+    FROM total LEFT JOIN loaded ON true
+    ORDER BY loaded.nspname, loaded.relname, loaded.attnum)sql"));
+  const auto result =
+      connection.query("loading the relations DDL named", sql, {text_array_literal(names)});
+  NamedRelations out;
+  out.relations = read_relations(result);
+  out.catalog_size = static_cast<std::size_t>(count_at(result, 0, 3));
+  return out;
 }
 
 }  // namespace seedproxy::seeds

@@ -50,7 +50,7 @@ ControlTarget control_target(const config::Config& config) {
 }
 
 PGconn* connect_to(const ControlTarget& target, const std::string& database,
-                   const char* application_name) {
+                   const char* application_name, int tcp_user_timeout_ms) {
   const std::string port = std::to_string(target.port);
   const std::string timeout =
       std::to_string(std::max(1L, std::lround(std::ceil(target.connect_timeout_seconds))));
@@ -72,13 +72,23 @@ PGconn* connect_to(const ControlTarget& target, const std::string& database,
     keywords.push_back(keyword);
     values.push_back(file->c_str());
   }
+  const std::string user_timeout = std::to_string(tcp_user_timeout_ms);
+  if (tcp_user_timeout_ms > 0) {
+    keywords.push_back("tcp_user_timeout");
+    values.push_back(user_timeout.c_str());
+    keywords.push_back("keepalives_idle");  // an idle LISTEN connection is probed too
+    values.push_back("1");
+    keywords.push_back("keepalives_interval");
+    values.push_back("1");
+  }
   keywords.push_back(nullptr);
   values.push_back(nullptr);
   return PQconnectdbParams(keywords.data(), values.data(), 0);
 }
 
-ControlConnection::ControlConnection(const ControlTarget& target, const std::string& database) {
-  connection_ = connect_to(target, database, "seedproxy");
+ControlConnection::ControlConnection(const ControlTarget& target, const std::string& database,
+                                     const char* application_name, int tcp_user_timeout_ms) {
+  connection_ = connect_to(target, database, application_name, tcp_user_timeout_ms);
   if (!connection_ || PQstatus(connection_) != CONNECTION_OK) {
     std::string message = connection_ ? PQerrorMessage(connection_) : "out of memory";
     while (!message.empty() && message.back() == '\n') message.pop_back();
@@ -147,6 +157,8 @@ std::optional<ServerError> ControlConnection::try_prepare(const std::string& sql
   if (result && PQresultStatus(result.get()) == PGRES_COMMAND_OK) return std::nullopt;
   return server_error(result.get(), "prepare");
 }
+
+bool ControlConnection::healthy() const noexcept { return PQstatus(connection_) == CONNECTION_OK; }
 
 bool ControlConnection::in_transaction() const noexcept {
   const auto status = PQtransactionStatus(connection_);

@@ -68,9 +68,11 @@ class QueryError : public std::runtime_error {
 };
 
 // Opens a libpq connection to `database` with the target's credentials and connect timeout.
+// `tcp_user_timeout_ms` > 0 also bounds how long sent data may stay unacknowledged (a connection
+// into a network partition fails then, instead of blocking its thread for minutes).
 // Returns whatever libpq made of it (possibly null or failed): the caller checks PQstatus.
 [[nodiscard]] PGconn* connect_to(const ControlTarget& target, const std::string& database,
-                                 const char* application_name);
+                                 const char* application_name, int tcp_user_timeout_ms = 0);
 
 // PostgreSQL's text[] literal of `items`, every element double-quoted, for a `$n::text[]`
 // parameter.
@@ -79,7 +81,8 @@ class QueryError : public std::runtime_error {
 class ControlConnection {
  public:
   // Connects to `database`; throws std::runtime_error with libpq's message on failure.
-  ControlConnection(const ControlTarget& target, const std::string& database);
+  ControlConnection(const ControlTarget& target, const std::string& database,
+                    const char* application_name = "seedproxy", int tcp_user_timeout_ms = 0);
   ControlConnection(const ControlConnection&) = delete;
   ControlConnection& operator=(const ControlConnection&) = delete;
   ~ControlConnection();
@@ -101,6 +104,10 @@ class ControlConnection {
 
   // Whether a transaction block is open (or failed) on this connection.
   [[nodiscard]] bool in_transaction() const noexcept;
+  // Whether the connection is still usable (a failed query may have been the server going away).
+  [[nodiscard]] bool healthy() const noexcept;
+  // The libpq connection, for LISTEN's socket and notifications (registry_listener.cpp).
+  [[nodiscard]] PGconn* native() const noexcept { return connection_; }
 
  private:
   // The refusal carried by a failed `result`; throws when there is none (connection trouble).

@@ -10,7 +10,9 @@
 #include "common/identifiers.hpp"
 #include "common/log.hpp"
 #include "common/sqlstate.hpp"
+#include "seeds/materialize/acknowledgements.hpp"
 #include "seeds/materialize/materialization_registry.hpp"
+#include "seeds/registry/fleet.hpp"
 #include "seeds/registry/registry_schema.hpp"
 #include "seeds/registry/snapshots.hpp"
 
@@ -79,6 +81,8 @@ class MaterializationEngine::Worker {
     std::lock_guard lock(mutex_);
     return statuses_;
   }
+  // Whether a materialization or rollback runs now (the worker must not be let go quietly).
+  [[nodiscard]] bool busy() const noexcept { return busy_.load(); }
 
  private:
   struct Job {
@@ -98,14 +102,22 @@ class MaterializationEngine::Worker {
                                                         const Job& job,
                                                         MaterializationStore& store);
   // Runner thread: announces a fresh materialization (or logs a resumed one); false when stopped.
-  [[nodiscard]] bool begin(ControlConnection& connection, const Job& job, const std::string& name);
+  [[nodiscard]] bool begin(ControlConnection& connection, const Job& job, const std::string& name,
+                           const Materializer& materializer);
   void report(const Job& job, const std::string& name, RunOutcome outcome,
               const std::string& error);
   // Not before `delay` (a rollback sooner) is the job tried again.
   void retry_later(const Job& job, std::chrono::seconds delay);
   void finish_runner();
   void publish(const std::vector<EngineSeed>& seeds);
-  void switch_phase(ControlConnection& connection, const SeedName& seed, Phase phase);
+  // Writes the phase and waits until every live proxy serves it (or `materializer`, when given,
+  // is stopped, or the worker is).
+  void switch_phase(ControlConnection& connection, const SeedName& seed, Phase phase,
+                    const Materializer* materializer);
+  // The acknowledgement wait's state, for statuses and the log.
+  void waiting(const SeedName& seed, const AcknowledgementWait& wait);
+  // What an older registry needs before this worker acts on it; false when it must not act.
+  bool registry_ready(ControlConnection& watch);
   bool wait_stoppable(std::chrono::milliseconds duration);
 
   MaterializationEngine& engine_;
@@ -120,7 +132,10 @@ class MaterializationEngine::Worker {
   SeedName running_;
   bool running_rollback_ = false;
   std::atomic<bool> runner_done_{false};
+  std::atomic<bool> busy_{false};
   std::optional<std::pair<std::pair<SeedName, bool>, Clock::time_point>> pending_retry_;
+  AcknowledgementWait acknowledgement_;  // the runner's wait, for the seed it runs
+  AcknowledgementWait fleet_wait_;       // proxies behind the registry, seen at the last check
 
   // Worker thread only:
   std::unique_ptr<ControlConnection> lock_connection_;  // holds the lock; the runner's connection
@@ -163,10 +178,9 @@ void MaterializationEngine::Worker::loop() {
   if (runner_.joinable()) runner_.join();
 }
 
-void MaterializationEngine::Worker::check(ControlConnection& watch) {
-  if (runner_.joinable() && runner_done_.load()) finish_runner();
+bool MaterializationEngine::Worker::registry_ready(ControlConnection& watch) {
   const int version = registry_version(watch);
-  if (version < 2) return;  // an older registry: a proxy that declares seeds migrates it
+  if (version < 2) return false;  // an older registry: a proxy that declares seeds migrates it
   if (version > registry_schema_version) {
     // A newer seedproxy owns this registry's meaning: never act on what this build misreads.
     if (!newer_registry_logged_)
@@ -175,9 +189,31 @@ void MaterializationEngine::Worker::check(ControlConnection& watch) {
                                   std::to_string(registry_schema_version) +
                                   "); this proxy does not materialize there");
     newer_registry_logged_ = true;
-    return;
+    return false;
   }
+  if (version < fleet_schema_version) {
+    // Phase changes need the heartbeat table to be acknowledged: migrate before acting.
+    upgrade_registry(watch);
+    log::info(component, "database \"" + database_ + "\": seed registry migrated to version " +
+                             std::to_string(registry_schema_version));
+  }
+  return true;
+}
+
+void MaterializationEngine::Worker::check(ControlConnection& watch) {
+  if (runner_.joinable() && runner_done_.load()) finish_runner();
+  if (!registry_ready(watch)) return;
   const auto seeds = read_engine_seeds(watch);
+  // Proxies behind the registry, shown while something is in flight.
+  AcknowledgementWait behind;
+  if (std::any_of(seeds.begin(), seeds.end(), [](const EngineSeed& seed) {
+        return seed.phase == Phase::materializing || seed.requested != SeedRequest::none;
+      }))
+    behind = laggards(read_fleet(watch), read_registry_change(watch));
+  {
+    std::lock_guard lock(mutex_);
+    fleet_wait_ = std::move(behind);
+  }
   publish(seeds);
   if (runner_.joinable()) {
     // Follow the operator while the runner works.
@@ -285,6 +321,7 @@ void MaterializationEngine::Worker::start(Job job) {
     running_rollback_ = job.rollback;
   }
   runner_done_ = false;
+  busy_ = true;
   next_progress_log_ = Clock::now() + millis(engine_.settings_.progress_log_seconds);
   runner_ = std::thread([this, job = std::move(job)]() mutable {
     run(std::move(job));
@@ -295,6 +332,7 @@ void MaterializationEngine::Worker::start(Job job) {
 
 void MaterializationEngine::Worker::finish_runner() {
   runner_.join();
+  busy_ = false;
   std::lock_guard lock(mutex_);
   materializer_ = nullptr;
   if (pending_retry_) retry_after_[pending_retry_->first] = pending_retry_->second;
@@ -307,19 +345,35 @@ bool MaterializationEngine::Worker::wait_stoppable(std::chrono::milliseconds dur
 }
 
 void MaterializationEngine::Worker::switch_phase(ControlConnection& connection,
-                                                 const SeedName& seed, Phase phase) {
+                                                 const SeedName& seed, Phase phase,
+                                                 const Materializer* materializer) {
   if (write_phase(connection, database_, seed, phase))
     log::info(component, "seed " + database_ + "." + seed.text() + " is now " +
                              std::string(rewriter::to_string(phase)));
-  // This proxy's sessions follow before the engine goes on; other proxies follow the NOTIFY.
-  const auto ticket = engine_.snapshots_.request_refresh(database_);
-  // Woken by the publication itself; a stop is noticed between slices of 100 ms.
-  for (const auto give_up = Clock::now() + std::chrono::seconds(5); Clock::now() < give_up;) {
-    if (engine_.snapshots_.wait_refreshed_blocking(database_, ticket,
-                                                   std::chrono::milliseconds(100)))
-      return;
-    if (!wait_stoppable(std::chrono::milliseconds(0))) return;
+  // Every proxy (this one too) follows the NOTIFY and acknowledges the version that holds the
+  // change; the schema changes only after that (docs/materialization.md).
+  const auto version = read_registry_change(connection);
+  const auto stopped = [&] {
+    std::lock_guard lock(mutex_);
+    return stopping_ || (materializer && materializer->stopping());
+  };
+  if (wait_for_acknowledgements(connection, version, stopped,
+                                [&](const AcknowledgementWait& wait) { waiting(seed, wait); }) &&
+      phase != Phase::materialized)
+    log::info(component, "seed " + database_ + "." + seed.text() + ": every live proxy serves " +
+                             std::string(rewriter::to_string(phase)));
+}
+
+void MaterializationEngine::Worker::waiting(const SeedName& seed, const AcknowledgementWait& wait) {
+  bool news = false;
+  {
+    std::lock_guard lock(mutex_);
+    news = wait.waiting != acknowledgement_.waiting;
+    acknowledgement_ = wait;
   }
+  // Once per change of how many it waits for, not every second of it.
+  if (news && wait.waiting > 0)
+    log::info(component, "seed " + database_ + "." + seed.text() + ": " + wait.text);
 }
 
 void MaterializationEngine::Worker::retry_later(const Job& job, std::chrono::seconds delay) {
@@ -342,7 +396,7 @@ std::optional<MaterializationPlan> MaterializationEngine::Worker::plan(
                          job.seed.materialization->state.step != MaterializationStep::not_started;
     if (job.rollback && !touched) {
       // Nothing was ever built for it: forgetting the attribute is the whole rollback.
-      switch_phase(connection, job.seed.name, Phase::rolled_back);
+      switch_phase(connection, job.seed.name, Phase::rolled_back, nullptr);
       return std::nullopt;
     }
     MaterializationState state =
@@ -358,18 +412,19 @@ std::optional<MaterializationPlan> MaterializationEngine::Worker::plan(
 }
 
 bool MaterializationEngine::Worker::begin(ControlConnection& connection, const Job& job,
-                                          const std::string& name) {
+                                          const std::string& name,
+                                          const Materializer& materializer) {
   if (job.seed.phase != Phase::virtual_) {
     log::info(component, "resuming the materialization of seed " + name);
     return true;
   }
-  // A fresh start: forget an earlier, finished attempt, publish the phase, and give every proxy
-  // time to follow before the column appears upstream.
+  // A fresh start: forget an earlier, finished attempt, publish the phase, and wait until every
+  // live proxy serves it before the column appears upstream.
   if (job.seed.materialization) clear_materialization(connection, job.seed.name);
   log::info(component, "materializing seed " + name + " (" +
                            std::to_string(job.seed.reads_in_window) + " reads in the window)");
-  switch_phase(connection, job.seed.name, Phase::materializing);
-  return wait_stoppable(millis(engine_.settings_.phase_grace_seconds));
+  switch_phase(connection, job.seed.name, Phase::materializing, &materializer);
+  return !materializer.stopping() && wait_stoppable(std::chrono::milliseconds(0));
 }
 
 void MaterializationEngine::Worker::report(const Job& job, const std::string& name,
@@ -397,9 +452,11 @@ void MaterializationEngine::Worker::run(Job job) {
     RegistryMaterializationStore store(connection, job.seed.name, engine_.instance_);
     auto prepared = plan(connection, job, store);
     if (!prepared) return;
-    Materializer materializer(connection, std::move(*prepared), store,
-                              materializer_settings(engine_.settings_),
-                              [&](Phase phase) { switch_phase(connection, job.seed.name, phase); });
+    const Materializer* self = nullptr;  // for the phase switch to see a stop while it waits
+    Materializer materializer(
+        connection, std::move(*prepared), store, materializer_settings(engine_.settings_),
+        [&](Phase phase) { switch_phase(connection, job.seed.name, phase, self); });
+    self = &materializer;
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
@@ -420,7 +477,7 @@ void MaterializationEngine::Worker::run(Job job) {
       log::info(component, "rolling back seed " + name);
       outcome = materializer.roll_back();
     } else {
-      if (!begin(connection, job, name)) return;
+      if (!begin(connection, job, name, materializer)) return;
       if (job.seed.paused) materializer.pause();
       outcome = materializer.run();
     }
@@ -461,6 +518,10 @@ void MaterializationEngine::Worker::publish(const std::vector<EngineSeed>& seeds
     }
     s.rollback_requested = seed.requested == SeedRequest::rollback &&
                            seed.phase != Phase::rolled_back && seed.phase != Phase::materialized;
+    if (seed.phase == Phase::materializing || seed.requested != SeedRequest::none) {
+      s.waiting_proxies = fleet_wait_.waiting;
+      s.waiting_for = fleet_wait_.text;
+    }
     if (materializer_ && seed.name == running_) {
       const auto p = materializer_->progress();
       s.step = p.step;
@@ -473,168 +534,12 @@ void MaterializationEngine::Worker::publish(const std::vector<EngineSeed>& seeds
       s.owner = engine_.instance_;
       s.error = p.error;
       s.running_here = true;
+      s.waiting_proxies = acknowledgement_.waiting;
+      s.waiting_for = acknowledgement_.text;
     }
     out.push_back(std::move(s));
   }
   statuses_ = std::move(out);
-}
-
-namespace {
-
-// Answers `job` with an error; false, so a step can `return fail(...)`.
-bool fail(EngineJob& job, std::string_view sqlstate, std::string message, std::string hint = {}) {
-  job.sqlstate = sqlstate;
-  job.message = std::move(message);
-  job.hint = std::move(hint);
-  return false;
-}
-
-const char* verb_text(EngineJob::Verb verb) {
-  switch (verb) {
-    case EngineJob::Verb::materialize:
-      return "MATERIALIZE";
-    case EngineJob::Verb::rollback:
-      return "ROLLBACK";
-    case EngineJob::Verb::pause:
-      return "PAUSE";
-    case EngineJob::Verb::resume:
-      return "RESUME";
-  }
-  return "RESUME";
-}
-
-// The seeds `job` names: [[database.]schema.]table.attribute, or every seed that is
-// materializing for PAUSE / RESUME without one. False (and `job` failed) when it names none or
-// several.
-bool select_targets(EngineJob& job, const std::vector<SeedStatus>& statuses,
-                    std::vector<SeedStatus>& targets) {
-  if (job.target.empty()) {
-    for (const auto& seed : statuses)
-      if (seed.phase == Phase::materializing) targets.push_back(seed);
-    return true;
-  }
-  const auto parts = pg::split_qualified_name(job.target);
-  if (!parts || parts->size() < 2 || parts->size() > 4)
-    return fail(job, sqlstate::syntax_error,
-                std::string(verb_text(job.verb)) +
-                    " expects table.attribute, schema.table.attribute or "
-                    "database.schema.table.attribute, not \"" +
-                    job.target + "\"");
-  const auto& p = *parts;
-  const std::size_t n = p.size();
-  for (const auto& seed : statuses)
-    if (seed.attribute == p[n - 1] && seed.table == p[n - 2] &&
-        (n < 3 || seed.schema == p[n - 3]) && (n < 4 || seed.database == p[0]))
-      targets.push_back(seed);
-  if (targets.empty())
-    return fail(job, sqlstate::undefined_object, "seed \"" + job.target + "\" does not exist",
-                "SHOW SEEDS lists the seeds of every database this proxy watches.");
-  if (targets.size() > 1) {
-    std::string names;
-    for (const auto& seed : targets)
-      names += (names.empty() ? "" : ", ") + seed.database + "." + seed.schema + "." + seed.table +
-               "." + seed.attribute;
-    return fail(job, sqlstate::ambiguous_function,
-                "seed name \"" + job.target + "\" is ambiguous: " + names,
-                "Qualify it as database.schema.table.attribute.");
-  }
-  return true;
-}
-
-bool request_materialize(EngineJob& job, ControlConnection& connection, const std::string& database,
-                         const EngineSeed& seed, const std::string& full) {
-  if (seed.phase == Phase::materialized)
-    return fail(job, sqlstate::object_not_in_prerequisite_state,
-                "seed " + full + " is already materialized");
-  if (seed.phase == Phase::rolled_back)
-    return fail(job, sqlstate::object_not_in_prerequisite_state, "seed " + full + " is rolled back",
-                "Declare it again (a changed definition in the configuration, or a DDL "
-                "seed) to use it.");
-  if (seed.policy == config::MaterializePolicy::never)
-    return fail(job, sqlstate::object_not_in_prerequisite_state,
-                "seed " + full + " has materialize.policy \"never\"",
-                "Change the seed's materialize.policy to \"manual\" or \"threshold\".");
-  if (seed.cross_table)
-    return fail(job, sqlstate::feature_not_supported,
-                "seed " + full +
-                    " reads other tables (a cross-table seed) and stays "
-                    "virtual: no trigger on its table could keep a column exact");
-  if (seed.phase == Phase::virtual_)
-    write_request(connection, database, seed.name, SeedRequest::materialize);
-  job.message = "materialization of " + full + " requested";
-  return true;
-}
-
-bool request_rollback(EngineJob& job, ControlConnection& connection, const std::string& database,
-                      const EngineSeed& seed, const std::string& full) {
-  if (seed.phase == Phase::rolled_back)
-    return fail(job, sqlstate::object_not_in_prerequisite_state,
-                "seed " + full + " is already rolled back");
-  write_request(connection, database, seed.name, SeedRequest::rollback);
-  job.message = "rollback of " + full + " requested";
-  return true;
-}
-
-// PAUSE or RESUME; `done` collects the seeds paused or resumed so far.
-bool request_pause(EngineJob& job, ControlConnection& connection, const std::string& database,
-                   const EngineSeed& seed, const std::string& full, std::string& done) {
-  if (!job.target.empty() && seed.phase != Phase::materializing &&
-      seed.requested != SeedRequest::materialize)
-    return fail(job, sqlstate::object_not_in_prerequisite_state,
-                "seed " + full + " has no materialization in progress");
-  const bool pause = job.verb == EngineJob::Verb::pause;
-  write_paused(connection, database, seed.name, pause);
-  done += (done.empty() ? "" : ", ") + full;
-  job.message = std::string(pause ? "paused " : "resumed ") + done;
-  return true;
-}
-
-}  // namespace
-
-bool MaterializationEngine::carry_out(EngineJob& job, ControlConnection& connection,
-                                      const SeedStatus& target, std::string& paused) {
-  const SeedName name{target.schema, target.table, target.attribute};
-  const std::string full = target.database + "." + name.text();
-  std::optional<EngineSeed> seed;
-  for (auto& candidate : read_engine_seeds(connection))
-    if (candidate.name == name) seed = std::move(candidate);
-  if (!seed)
-    return fail(job, sqlstate::undefined_object, "seed " + full + " is no longer in the registry");
-  switch (job.verb) {
-    case EngineJob::Verb::materialize:
-      return request_materialize(job, connection, target.database, *seed, full);
-    case EngineJob::Verb::rollback:
-      return request_rollback(job, connection, target.database, *seed, full);
-    case EngineJob::Verb::pause:
-    case EngineJob::Verb::resume:
-      return request_pause(job, connection, target.database, *seed, full, paused);
-  }
-  return false;
-}
-
-void MaterializationEngine::serve(EngineJob& job) {
-  std::vector<SeedStatus> targets;
-  if (!select_targets(job, snapshots_.seed_statuses(), targets)) return;
-  if (targets.empty()) {
-    job.message = "no materialization in progress";
-    return;
-  }
-  try {
-    std::string paused;
-    std::map<std::string, std::unique_ptr<ControlConnection>> connections;
-    for (const auto& target : targets) {
-      auto& connection = connections[target.database];
-      if (!connection) connection = std::make_unique<ControlConnection>(target_, target.database);
-      if (!carry_out(job, *connection, target, paused)) return;
-      log::info(component, "admin " + std::string(verb_text(job.verb)) + ": " + job.message);
-      std::lock_guard lock(mutex_);
-      if (const auto worker = workers_.find(target.database); worker != workers_.end())
-        worker->second->wake();
-    }
-  } catch (const std::exception& error) {
-    (void)fail(job, sqlstate::system_error,
-               std::string(verb_text(job.verb)) + " failed: " + error.what());
-  }
 }
 
 MaterializationEngine::MaterializationEngine(ControlTarget target, std::string instance,
@@ -682,7 +587,54 @@ std::vector<MaterializationStatus> MaterializationEngine::statuses() const {
     out.insert(out.end(), std::make_move_iterator(part.begin()),
                std::make_move_iterator(part.end()));
   }
+  for (const auto& [name, part] : retired_) out.insert(out.end(), part.begin(), part.end());
   return out;
+}
+
+void MaterializationEngine::release(std::string database, std::shared_ptr<Completion> done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      releases_.push_back({std::move(database), std::move(done)});
+      done = nullptr;
+    }
+  }
+  if (done) done->complete();  // stopping: every worker goes anyway
+  wake_.notify_all();
+}
+
+void MaterializationEngine::wake_worker(const std::string& database) {
+  std::lock_guard lock(mutex_);
+  if (const auto worker = workers_.find(database); worker != workers_.end()) worker->second->wake();
+}
+
+void MaterializationEngine::manage_workers() {
+  const auto live = snapshots_.databases_with_live_seeds();
+  std::vector<std::unique_ptr<Worker>> gone;
+  std::vector<Release> releases;
+  {
+    std::lock_guard lock(mutex_);
+    releases.swap(releases_);
+    for (const auto& database : live)
+      if (!workers_.count(database)) {
+        workers_.emplace(database, std::make_unique<Worker>(*this, database));
+        retired_.erase(database);
+      }
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      const bool released = std::any_of(releases.begin(), releases.end(),
+                                        [&](const Release& r) { return r.database == it->first; });
+      const bool needed = std::find(live.begin(), live.end(), it->first) != live.end();
+      if (!released && (needed || it->second->busy())) {
+        ++it;
+        continue;
+      }
+      retired_[it->first] = it->second->statuses();
+      gone.push_back(std::move(it->second));
+      it = workers_.erase(it);
+    }
+  }
+  gone.clear();  // each stops its backfill, closes its connections and joins, outside the lock
+  for (const auto& release : releases) release.done->complete();
 }
 
 void MaterializationEngine::run() {
@@ -691,18 +643,19 @@ void MaterializationEngine::run() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait_for(lock, millis(settings_.check_seconds),
-                     [&] { return stopping_ || !jobs_.empty(); });
+                     [&] { return stopping_ || !jobs_.empty() || !releases_.empty(); });
       if (stopping_) break;
       jobs.swap(jobs_);
-      for (const auto& database : snapshots_.databases_with_registry())
-        if (!workers_.count(database))
-          workers_.emplace(database, std::make_unique<Worker>(*this, database));
     }
+    manage_workers();
     for (const auto& job : jobs) {
       serve(*job);
       job->done.complete();
     }
   }
+  std::lock_guard lock(mutex_);
+  for (const auto& release : releases_) release.done->complete();
+  releases_.clear();
 }
 
 }  // namespace seedproxy::seeds

@@ -1,9 +1,10 @@
-// The Gradual Materialization Engine in a running proxy: for every database with a registry, a
-// worker that elects one materializer among all proxies (a session advisory lock), decides what to
-// materialize (operator requests, then interrupted work, then the hottest seed past its read
-// threshold), runs the Materializer for it on its own thread, follows PAUSE/RESUME/ROLLBACK
-// requests within a second, and publishes progress. Admin commands are served off the I/O
-// threads as jobs.
+// The Gradual Materialization Engine in a running proxy: for every database with a registry and a
+// live seed, a worker that elects one materializer among all proxies (a session advisory lock),
+// decides what to materialize (operator requests, then interrupted work, then the hottest seed
+// past its read threshold), runs the Materializer for it on its own thread, waits for every live
+// proxy to acknowledge each phase change, follows PAUSE/RESUME/ROLLBACK requests within a second,
+// and publishes progress. A worker goes (closing its connections) when its database has no live
+// seed left or is released. Admin commands are served off the I/O threads as jobs.
 #pragma once
 
 #include <atomic>
@@ -60,10 +61,22 @@ class MaterializationEngine {
   // non-blocking, any thread.
   [[nodiscard]] std::vector<MaterializationStatus> statuses() const;
 
+  // Lets `database` go (admin KILL): its worker stops (a backfill within about a second, resumed
+  // later from the registry) and closes its connections; `done` is completed then. No worker is
+  // made for it again while the registry snapshots say it is released. Never blocks.
+  void release(std::string database, std::shared_ptr<Completion> done);
+
  private:
   class Worker;
+  struct Release {
+    std::string database;
+    std::shared_ptr<Completion> done;
+  };
 
   void run();
+  // Engine thread: makes workers for the databases with live seeds, lets the others go.
+  void manage_workers();
+  void wake_worker(const std::string& database);
   // Engine thread: answers one admin command.
   void serve(EngineJob& job);
   // The command of `job` for one seed it names; false (and `job` failed) when refused. PAUSE and
@@ -79,7 +92,10 @@ class MaterializationEngine {
   mutable std::mutex mutex_;  // guards jobs_, workers_, stopping_ and wakes the engine thread
   std::condition_variable wake_;
   std::vector<std::shared_ptr<EngineJob>> jobs_;
+  std::vector<Release> releases_;
   std::map<std::string, std::unique_ptr<Worker>> workers_;  // by database
+  // The last statuses of workers that went: SHOW MATERIALIZATIONS keeps finished rollbacks.
+  std::map<std::string, std::vector<MaterializationStatus>> retired_;
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -153,6 +153,7 @@ RunOutcome Materializer::run() {
           break;
         case Step::switching_to_coalesce:
           if (phase_switch_) phase_switch_(rewriter::Phase::materializing);
+          if (stop_.load()) return RunOutcome::stopped;
           state_.rows_total = estimate_rows(connection_, plan_);
           enter(Step::backfilling);
           break;
@@ -177,6 +178,7 @@ RunOutcome Materializer::run() {
         }
         case Step::switching_to_column:
           if (phase_switch_) phase_switch_(rewriter::Phase::materialized);
+          if (stop_.load()) return RunOutcome::stopped;
           state_.error.clear();
           enter(Step::materialized);
           return RunOutcome::materialized;
@@ -248,8 +250,9 @@ RunOutcome Materializer::roll_back() {
   try {
     state_.step = MaterializationStep::rolling_back;
     save();
-    // The resolver must stop reading the column before it disappears.
+    // The resolver must stop reading the column before it disappears, on every proxy.
     if (phase_switch_) phase_switch_(rewriter::Phase::rolled_back);
+    if (stop_.load()) return RunOutcome::stopped;
     if (!remove_materialization(connection_, plan_, state_.column_added, settings_.steps, stop_)
              .done)
       return RunOutcome::stopped;

@@ -68,7 +68,9 @@ struct MaterializerSettings {
 // Called when the resolver must change what it emits for the attribute, before the engine goes
 // on: Phase::materializing (COALESCE), Phase::materialized (the column), Phase::rolled_back (the
 // attribute disappears; called before anything is dropped). Idempotent, like the steps; it may
-// be called again after a restart. A throw fails the run, which can be retried.
+// be called again after a restart. It returns once every proxy follows (the engine waits for
+// their acknowledgements), or early after stop(): the run then returns `stopped` and does the
+// step again when resumed. A throw fails the run, which can be retried.
 using PhaseSwitch = std::function<void(rewriter::Phase)>;
 
 enum class RunOutcome : std::uint8_t { materialized, rolled_back, stopped, failed };
@@ -108,6 +110,8 @@ class Materializer {
   // Any thread: backfill and verify wait between batches until resume(); persisted.
   void pause() noexcept;
   void resume() noexcept;
+  // Whether stop() was called since run()/roll_back() began (a PhaseSwitch waiting gives up).
+  [[nodiscard]] bool stopping() const noexcept { return stop_.load(); }
 
   [[nodiscard]] MaterializationProgress progress() const;
   [[nodiscard]] const MaterializationPlan& plan() const noexcept { return plan_; }

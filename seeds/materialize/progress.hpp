@@ -5,6 +5,7 @@
 // so readers take copies.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -48,6 +49,10 @@ struct MaterializationStatus {
   std::string error;                  // why the last attempt failed; empty when none
   std::string updated_at;             // when the registry row last changed
   bool running_here = false;          // this proxy's engine runs it now
+  // Live proxies that do not serve the seed's newest phase yet: the engine waits for them before
+  // it changes the schema. Empty text when it waits for nobody.
+  std::size_t waiting_proxies = 0;
+  std::string waiting_for;  // "waiting for 1 of 3 proxies: proxy-b (host:port), last seen 4 s ago"
 
   // At `at`, with no rollback waiting to begin.
   [[nodiscard]] bool at_step(MaterializationStep at) const noexcept {

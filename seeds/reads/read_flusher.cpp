@@ -93,6 +93,19 @@ void ReadFlusher::flush_now() noexcept {
   wake_.notify_one();
 }
 
+void ReadFlusher::release(std::string database, std::shared_ptr<Completion> done) {
+  {
+    const std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      releases_.emplace_back(std::move(database), std::move(done));
+      wake_requested_ = true;
+      done = nullptr;
+    }
+  }
+  if (done) done->complete();  // stopping: the connections go with the thread
+  wake_.notify_one();
+}
+
 void ReadFlusher::stop() noexcept {
   {
     const std::lock_guard lock(mutex_);
@@ -109,10 +122,17 @@ void ReadFlusher::run() {
     wake_.wait_until(lock, due, [this] { return stopping_ || wake_requested_; });
     if (stopping_) break;
     wake_requested_ = false;
+    auto releases = std::exchange(releases_, {});
     lock.unlock();
     flush_guarded(false);
+    for (auto& [database, done] : releases) {
+      databases_.erase(database);  // closes its connection
+      done->complete();
+    }
     lock.lock();
   }
+  for (auto& [database, done] : releases_) done->complete();
+  releases_.clear();
   lock.unlock();
   flush_guarded(true);
 }
@@ -141,6 +161,11 @@ void ReadFlusher::flush(bool final) {
   const auto now = Clock::now();
   for (auto& [name, d] : databases_)
     if (d.connection && d.registry && now - d.last_prune >= prune_every) prune(name, d);
+  // Connections are kept only while there is something to write: a database nobody reads seeds
+  // in any more is not held open (DROP DATABASE, CREATE DATABASE ... TEMPLATE need that).
+  std::erase_if(databases_, [&](const auto& entry) {
+    return !by_database.count(entry.first) && !entry.second.failing_since;
+  });
 }
 
 bool ReadFlusher::ready(const std::string& name, Database& d) {

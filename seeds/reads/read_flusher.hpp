@@ -11,8 +11,10 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "common/progress_signal.hpp"
 #include "seeds/control/control_connection.hpp"
 #include "seeds/reads/read_tally.hpp"
 
@@ -30,6 +32,10 @@ class ReadFlusher {
 
   // Flushes at once instead of at the end of the current period. Any thread; never blocks.
   void flush_now() noexcept;
+  // Admin KILL: writes what was counted so far at once and closes `database`'s connection, then
+  // completes `done`. Any thread; never blocks. (A database's connection is closed anyway after
+  // a round with nothing to write there.)
+  void release(std::string database, std::shared_ptr<Completion> done);
   // A final flush (counts that cannot be written then are lost, and logged), then the thread
   // ends. Blocks for that flush: at most a connect timeout per database that cannot be reached.
   // Idempotent.
@@ -77,8 +83,9 @@ class ReadFlusher {
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  bool wake_requested_ = false;  // under mutex_
-  bool stopping_ = false;        // under mutex_
+  bool wake_requested_ = false;                                                // under mutex_
+  bool stopping_ = false;                                                      // under mutex_
+  std::vector<std::pair<std::string, std::shared_ptr<Completion>>> releases_;  // under mutex_
   std::thread thread_;
 };
 

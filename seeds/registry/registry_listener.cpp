@@ -1,10 +1,9 @@
-// LISTEN seedproxy_registry on a dedicated libpq connection, read with PQconsumeInput/PQnotifies.
+// LISTEN seedproxy_registry on the database's registry connection, read with
+// PQconsumeInput/PQnotifies.
 #include "seeds/registry/registry_listener.hpp"
 
-#include <cmath>
 #include <cstring>
 #include <stdexcept>
-#include <vector>
 
 #include "seeds/registry/registry_schema.hpp"
 
@@ -19,35 +18,27 @@ std::string last_error(PGconn* connection) {
 
 }  // namespace
 
-RegistryListener::RegistryListener(const ControlTarget& target, const std::string& database)
-    : database_(database) {
-  connection_ = connect_to(target, database, "seedproxy listener");
-  const auto fail = [&](const std::string& what) {
-    const std::string message =
-        what + " on database \"" + database + "\" failed: " + last_error(connection_);
-    if (connection_) PQfinish(connection_);
-    connection_ = nullptr;
-    throw std::runtime_error(message);
-  };
-  if (!connection_ || PQstatus(connection_) != CONNECTION_OK) fail("registry listener connection");
-  const std::string listen = std::string("LISTEN \"") + registry_channel + "\"";
-  Result result(PQexec(connection_, listen.c_str()));
-  if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) fail("LISTEN");
-  if (PQsetnonblocking(connection_, 1) != 0) fail("switching the listener to non-blocking");
+RegistryListener::RegistryListener(const ControlTarget& target, const std::string& database,
+                                   int tcp_user_timeout_ms)
+    : connection_(target, database, "seedproxy registry", tcp_user_timeout_ms),
+      database_(database) {
+  try {
+    (void)connection_.query("LISTEN on the registry channel",
+                            std::string("LISTEN \"") + registry_channel + "\"");
+  } catch (const std::exception& e) {
+    throw std::runtime_error("registry connection to database \"" + database + "\": " + e.what());
+  }
 }
 
-RegistryListener::~RegistryListener() {
-  if (connection_) PQfinish(connection_);
-}
-
-int RegistryListener::socket() const noexcept { return PQsocket(connection_); }
+int RegistryListener::socket() const noexcept { return PQsocket(connection_.native()); }
 
 bool RegistryListener::drain() {
-  if (PQconsumeInput(connection_) == 0 || PQstatus(connection_) != CONNECTION_OK)
-    throw std::runtime_error("registry listener on database \"" + database_ +
-                             "\" lost its connection: " + last_error(connection_));
+  PGconn* native = connection_.native();
+  if (PQconsumeInput(native) == 0 || PQstatus(native) != CONNECTION_OK)
+    throw std::runtime_error("registry connection to database \"" + database_ +
+                             "\" was lost: " + last_error(native));
   bool notified = false;
-  while (PGnotify* notify = PQnotifies(connection_)) {
+  while (PGnotify* notify = PQnotifies(native)) {
     if (std::strcmp(notify->relname, registry_channel) == 0) notified = true;
     PQfreemem(notify);
   }

@@ -14,9 +14,42 @@ struct Migration {
   std::vector<const char*> statements;
 };
 
+// The registry's change counter and the proxies' heartbeat rows, so phase changes wait for every
+// live proxy's acknowledgement (docs/registry.md, "Heartbeats, leases and versions").
+// Its number is fleet_schema_version (registry_schema.hpp), the one place it is written.
+Migration fleet_migration() {
+  return {fleet_schema_version,
+          "heartbeats of the proxies and the version of the registry each one serves",
+          {R"sql(CREATE TABLE "seedproxy"."registry_state" (
+  "singleton" boolean PRIMARY KEY DEFAULT true CHECK ("singleton"),
+  "version" bigint NOT NULL DEFAULT 1))sql",
+           R"sql(INSERT INTO "seedproxy"."registry_state" DEFAULT VALUES)sql",
+           R"sql(COMMENT ON TABLE "seedproxy"."registry_state" IS
+  'seedproxy: the registry''s version, raised by every statement that changes seedproxy.seeds; proxies acknowledge the version they serve')sql",
+           R"sql(CREATE FUNCTION "seedproxy"."count_registry_change"() RETURNS trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+  UPDATE "seedproxy"."registry_state" SET "version" = "version" + 1;
+  RETURN NULL;
+END $$)sql",
+           R"sql(CREATE TRIGGER "count_registry_change"
+  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "seedproxy"."seeds"
+  FOR EACH STATEMENT EXECUTE FUNCTION "seedproxy"."count_registry_change"())sql",
+           R"sql(CREATE TABLE "seedproxy"."proxies" (
+  "instance" text PRIMARY KEY,
+  "address" text NOT NULL,
+  "served_version" bigint NOT NULL,
+  "heartbeat_at" timestamptz NOT NULL DEFAULT now(),
+  "lease_until" timestamptz NOT NULL,
+  "joined_at" timestamptz NOT NULL DEFAULT now()))sql",
+           R"sql(COMMENT ON TABLE "seedproxy"."proxies" IS
+  'seedproxy: one heartbeat row per proxy following this database; live while lease_until is ahead; served_version is the registry version its sessions are served from')sql"}};
+}
+
 // Version 1: seeds and their phases, who declared what (conflicts), read counters per minute and
 // materialization progress (both filled in by the materialization engine). Version 2: requests
 // from admin consoles (MATERIALIZE, ROLLBACK, PAUSE) and the rest of the engine's state.
+// Version 3: fleet_migration().
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list{
       {1,
@@ -99,6 +132,7 @@ const std::vector<Migration>& migrations() {
   ADD COLUMN "verify_pass" integer NOT NULL DEFAULT 0,
   ADD COLUMN "mismatches_in_pass" bigint NOT NULL DEFAULT 0,
   ADD COLUMN "rows_per_second" double precision)sql"}},
+      fleet_migration(),
   };
   return list;
 }
@@ -162,6 +196,24 @@ int migrate_registry(ControlConnection& connection) {
     installed = migration.version;
   }
   return installed;
+}
+
+void upgrade_registry(ControlConnection& connection) {
+  lock_registry(connection);
+  try {
+    (void)connection.query("starting the seed registry migration", "BEGIN");
+    (void)migrate_registry(connection);
+    (void)connection.query("committing the seed registry migration", "COMMIT");
+  } catch (...) {
+    try {
+      if (connection.in_transaction())
+        (void)connection.query("rolling back the seed registry migration", "ROLLBACK");
+      unlock_registry(connection);
+    } catch (const std::exception&) {  // the connection went: the lock went with it
+    }
+    throw;
+  }
+  unlock_registry(connection);
 }
 
 }  // namespace seedproxy::seeds

@@ -11,7 +11,12 @@
 namespace seedproxy::seeds {
 
 // The schema version this build creates and understands.
-inline constexpr int registry_schema_version = 2;
+inline constexpr int registry_schema_version = 3;
+
+// The first version with heartbeat rows and the change counter (seedproxy.proxies,
+// seedproxy.registry_state), the number of the migration that adds them (fleet_migration() in
+// registry_schema.cpp): below it nobody acknowledges anything.
+inline constexpr int fleet_schema_version = 3;
 
 // Advisory lock key serialising migrations and seed applications in one database
 // (materialization uses its own keys).
@@ -22,6 +27,10 @@ inline constexpr std::int64_t materializer_lock_key = 0x5EED3A7E41A1L;
 
 // Notification channel a registry change is announced on; the payload is the database name.
 inline constexpr const char* registry_channel = "seedproxy_registry";
+
+// Notification channel a proxy announces a newly served registry version on (payload: its
+// instance), so an engine waiting for acknowledgements wakes at once.
+inline constexpr const char* acknowledgement_channel = "seedproxy_ack";
 
 // Whether a database can hold a registry (and so seeds) at all: not the admin console's
 // "seedproxy", not a template.
@@ -42,5 +51,9 @@ void unlock_registry(ControlConnection& connection);
 // Throws std::runtime_error when the database holds a newer registry than this build
 // understands.
 int migrate_registry(ControlConnection& connection);
+
+// migrate_registry() in its own transaction under the registry lock, for a registry a proxy finds
+// older than it needs (the materialization engine before it waits for acknowledgements).
+void upgrade_registry(ControlConnection& connection);
 
 }  // namespace seedproxy::seeds

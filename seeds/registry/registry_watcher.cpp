@@ -1,8 +1,9 @@
-// The registry watcher: its thread's rounds, and reloading one database's snapshot.
+// The registry watcher: its thread's rounds, the registry connection of each followed database,
+// full reloads, targeted catalog refreshes and heartbeats.
 //
-// A round listens, reloads what is due, runs the chores and sleeps in poll() on the LISTEN sockets
-// and the wake-up eventfd. A reload reads the registry, compiles the active seeds against the
-// catalog and publishes the snapshot.
+// A round opens and closes registry connections, reloads what is due, renews leases, runs the
+// chores and sleeps in poll() on the registry sockets and the wake-up eventfd. Why a lease is
+// renewed before the registry version is read, and trusted only then: docs/registry.md.
 #include "seeds/registry/registry_watcher.hpp"
 
 #include <poll.h>
@@ -10,95 +11,38 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "common/log.hpp"
-#include "seeds/control/catalog_loader.hpp"
-#include "seeds/registry/registry.hpp"
+#include "seeds/registry/fleet.hpp"
 #include "seeds/registry/registry_listener.hpp"
 #include "seeds/registry/registry_schema.hpp"
+#include "seeds/registry/snapshot_loader.hpp"
 
 namespace seedproxy::seeds {
 namespace {
 
 constexpr auto retry = std::chrono::seconds(1);
+// Sessions trust a snapshot for this share of the lease after the renewal was sent: the rest
+// covers a statement on its way to PostgreSQL and the clocks' rates.
+constexpr double trusted_share = 0.75;
+// A reload whose heartbeat finds the registry changed meanwhile is repeated this often at most.
+constexpr int reload_attempts = 3;
 
-// Every registry row as a status, and the definition of every one not rolled back.
-std::vector<rewriter::SeedDefinition> add_rows(DatabaseSnapshot& snapshot,
-                                               const std::string& database,
-                                               const std::vector<RegistrySeed>& rows) {
-  std::vector<rewriter::SeedDefinition> definitions;
-  for (const auto& row : rows) {
-    SeedStatus status{
-        database,  row.schema,      row.table,           row.attribute,   row.type, row.expression,
-        row.phase, row.cross_table, row.reads_in_window, row.declared_by, ""};
-    if (row.phase == rewriter::Phase::rolled_back)
-      status.problem = "rolled back: unknown to clients";
-    else
-      definitions.push_back(
-          {row.schema, row.table, row.attribute, row.type, row.expression, row.phase});
-    snapshot.statuses.push_back(std::move(status));
-  }
-  return definitions;
-}
-
-// Compiles the definitions against the database's catalog. A seed that does not compile is not
-// active: its status says why, and so does `problems`.
-void compile_seeds(ControlConnection& connection, DatabaseSnapshot& snapshot,
-                   const std::vector<rewriter::SeedDefinition>& definitions,
-                   std::string& problems) {
-  snapshot.catalog = load_catalog(connection, snapshot.version);
-  std::vector<std::string> errors;
-  snapshot.seeds =
-      rewriter::SeedSet::compile(definitions, snapshot.catalog, snapshot.version, errors);
-  for (const auto& error : errors) {
-    problems += "seed " + error + "; ";
-    for (auto& status : snapshot.statuses) {
-      const std::string name = status.schema + "." + status.table + "." + status.attribute;
-      if (error.compare(0, name.size() + 2, name + ": ") == 0)
-        status.problem = "not active: " + error.substr(name.size() + 2);
-    }
-  }
-}
-
-// Whether two snapshots hold the same seeds in the same phases (read counts aside).
-bool same_seeds(const DatabaseSnapshot& a, const DatabaseSnapshot& b) {
-  return std::equal(a.statuses.begin(), a.statuses.end(), b.statuses.begin(), b.statuses.end(),
-                    [](const SeedStatus& x, const SeedStatus& y) {
-                      return x.schema == y.schema && x.table == y.table &&
-                             x.attribute == y.attribute && x.type == y.type &&
-                             x.expression == y.expression && x.phase == y.phase;
-                    });
-}
-
-struct Loaded {
-  std::shared_ptr<DatabaseSnapshot> snapshot;
-  std::size_t active = 0;  // seeds that are not rolled back
-};
-
-Loaded load_snapshot(ControlConnection& connection, const std::string& database,
-                     std::uint64_t version, std::string& problems) {
-  Loaded out{std::make_shared<DatabaseSnapshot>()};
-  out.snapshot->version = version;
-  std::vector<RegistrySeed> rows;
-  if (registry_version(connection) > 0) {
-    out.snapshot->registry = true;
-    rows = read_registry(connection);
-  }
-  const auto definitions = add_rows(*out.snapshot, database, rows);
-  out.active = definitions.size();
-  // Without an active seed the catalog is not needed: nothing is rewritten.
-  if (!definitions.empty()) compile_seeds(connection, *out.snapshot, definitions, problems);
-  return out;
+std::chrono::steady_clock::duration seconds(double value) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(value));
 }
 
 }  // namespace
 
-RegistryWatcher::RegistryWatcher(ControlTarget target, SnapshotStore& store, double refresh_seconds)
+RegistryWatcher::RegistryWatcher(ControlTarget target, SnapshotStore& store, double refresh_seconds,
+                                 FleetSettings fleet)
     : target_(std::move(target)),
       store_(store),
-      period_(std::chrono::duration_cast<Clock::duration>(
-          std::chrono::duration<double>(refresh_seconds))),
+      period_(seconds(refresh_seconds)),
+      fleet_(std::move(fleet)),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (wake_fd_ < 0) throw std::runtime_error("cannot create the seed registry's wake-up eventfd");
 }
@@ -118,33 +62,142 @@ void RegistryWatcher::stop() noexcept {
   stopping_ = true;
   wake();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard serial(reload_mutex_);
+    for (auto& [database, link] : links_)
+      close_link(*const_cast<SnapshotStore::Watched*>(database), link);
+  }
+  std::lock_guard handover(release_mutex_);
+  for (auto& release : releases_) release.done->complete();
+  releases_.clear();
+}
+
+void RegistryWatcher::release(SnapshotStore::Watched& database, std::shared_ptr<Completion> done) {
+  database.released = true;
+  {
+    std::lock_guard handover(release_mutex_);
+    releases_.push_back({&database, std::move(done)});
+  }
+  wake();
 }
 
 void RegistryWatcher::reload(SnapshotStore::Watched& database) {
   std::lock_guard serial(reload_mutex_);
-  // Every request made before the registry is read is answered by this snapshot.
+  reload_locked(database);
+}
+
+void RegistryWatcher::reload_locked(SnapshotStore::Watched& database) {
+  // Every request made before the registry is read is answered by this snapshot, and a catalog
+  // refresh asked for before is covered by it.
   const std::uint64_t answered = database.requested.load();
+  (void)database.take_effect();
+  Link& link = links_[&database];
   std::string problems;
   try {
-    ControlConnection connection(target_, database.name);
-    auto loaded = load_snapshot(connection, database.name, store_.next_version(), problems);
-    const auto previous = database.snapshot.load();
-    const bool changed = !previous || !same_seeds(*previous, *loaded.snapshot);
-    const std::size_t total = loaded.snapshot->statuses.size();
-    database.publish(std::move(loaded.snapshot));
-    if (changed && (previous || total > 0))
-      log::info("seeds", "database \"" + database.name + "\": registry loaded, " +
-                             std::to_string(loaded.active) + " of " + std::to_string(total) +
-                             " seed(s) active or materialized");
+    // Over the database's registry connection when it has one; the first load of a database
+    // the applier just wrote to may come before it.
+    std::unique_ptr<ControlConnection> transient;
+    ControlConnection& connection =
+        link.listener ? link.listener->connection()
+                      : *(transient = std::make_unique<ControlConnection>(target_, database.name));
+    for (int attempt = 1;; ++attempt) {
+      auto loaded = load_snapshot(connection, database.name, store_.next_version());
+      problems = loaded.problems;
+      const auto previous = database.snapshot.load();
+      const bool changed = !previous || !same_seeds(*previous, *loaded.snapshot);
+      const std::size_t total = loaded.snapshot->statuses.size();
+      link.served = loaded.snapshot->registry_change;
+      link.heartbeats = loaded.schema_version >= fleet_schema_version;
+      database.publish(std::move(loaded.snapshot));
+      if (changed && (previous || total > 0))
+        log::info("seeds", "database \"" + database.name + "\": registry loaded, " +
+                               std::to_string(loaded.active) + " of " + std::to_string(total) +
+                               " seed(s) active or materialized");
+      if (!link.heartbeats) {
+        database.trusted_until = SnapshotStore::trusted_always;  // nobody waits for a lease
+        break;
+      }
+      if (heartbeat_locked(database, link, connection) || attempt == reload_attempts) break;
+    }
+    if (link.listener) database.following = true;
     database.answer(answered, {});
   } catch (const std::exception& e) {
     problems = e.what();
+    link_failed(database, link, problems);
     database.answer(answered, problems);
   }
   std::string& last = last_problems_[&database];
   if (problems != last && !problems.empty())
     log::error("seeds", "database \"" + database.name + "\": " + problems);
   last = problems;
+}
+
+void RegistryWatcher::refresh_catalog_locked(SnapshotStore::Watched& database) {
+  const std::uint64_t answered = database.requested.load();
+  const auto effect = database.take_effect();
+  Link& link = links_[&database];
+  const auto previous = database.snapshot.load();
+  // Without an active seed the catalog is not kept at all; without a connection, or for a change
+  // names cannot bound, only a full reload is right.
+  if (!previous || !previous->active) return database.answer(answered, {});
+  if (!link.listener || effect.everything) return reload_locked(database);
+  std::string problems;
+  try {
+    auto patched = patch_snapshot(link.listener->connection(), *previous, effect,
+                                  store_.next_version(), problems);
+    if (!patched) return reload_locked(database);
+    database.publish(std::move(patched));
+    database.answer(answered, {});
+  } catch (const std::exception& e) {
+    link_failed(database, link, e.what());
+    database.answer(answered, e.what());
+  }
+}
+
+bool RegistryWatcher::heartbeat_locked(SnapshotStore::Watched& database, Link& link,
+                                       ControlConnection& connection) {
+  // Renewed first and read after: if an engine read the heartbeat table before this renewal
+  // committed (and saw the lease run out), the version read now already shows its change, and
+  // the snapshot is not trusted on the strength of this renewal.
+  const auto sent = Clock::now();
+  renew_lease(connection, fleet_.instance, fleet_.address, link.served, fleet_.lease_seconds,
+              link.served != link.announced);
+  link.announced = link.served;
+  link.next_heartbeat = sent + seconds(fleet_.lease_seconds / 3);
+  if (read_registry_change(connection) > link.served) {
+    database.refresh_wanted = true;
+    return false;
+  }
+  const auto until = sent + seconds(fleet_.lease_seconds * trusted_share);
+  database.trusted_until = until.time_since_epoch().count();
+  return true;
+}
+
+void RegistryWatcher::link_failed(SnapshotStore::Watched& database, Link& link,
+                                  const std::string& problem) {
+  {
+    std::lock_guard lock(database.failure_mutex);
+    database.read_failure = problem;
+  }
+  if (link.listener && !link.listener->connection().healthy()) {
+    log::warning("seeds", "database \"" + database.name + "\": " + problem + "; reconnecting");
+    link.listener.reset();
+    link.next_attempt = Clock::now() + retry;
+    database.following = false;
+  }
+}
+
+void RegistryWatcher::close_link(SnapshotStore::Watched& database, Link& link) {
+  database.following = false;
+  if (!link.listener) return;
+  try {
+    // Nobody is to wait for this proxy's lease in a database it no longer serves.
+    if (link.heartbeats) leave_fleet(link.listener->connection(), fleet_.instance);
+  } catch (const std::exception& e) {
+    log::warning("seeds", "database \"" + database.name + "\": " + e.what());
+  }
+  link.listener.reset();
+  link.announced = 0;
 }
 
 void RegistryWatcher::start(Chores chores) {
@@ -162,54 +215,134 @@ void RegistryWatcher::run() {
   auto next_pending = Clock::now() + retry;
   while (!stopping_) {
     const auto now = Clock::now();
-    // Listen first, then load: a change committed in between is announced, not missed.
-    listen(now);
+    // Connect first, then load: a change committed in between is announced, not missed.
+    manage_links(now);
     const bool periodic = now >= next_periodic;
     if (periodic) next_periodic = now + period_;
     reload_due(periodic);
+    heartbeats_due(Clock::now());
     if (Clock::now() >= next_pending) {
       next_pending = Clock::now() + retry;
       chores_.retry_pending();
     }
     chores_.serve_ddl_seeds();
-
-    // A database without a snapshot or a listener, or seeds waiting for one: try again soon.
-    bool missing = chores_.pending();
-    for (const SnapshotStore::Watched* d : store_.list())
-      missing = missing || !d->snapshot.load() || !listening_[d].listener;
-    sleep_until(missing ? std::min(next_periodic, Clock::now() + retry) : next_periodic);
+    sleep_until(next_deadline(next_periodic));
   }
 }
 
-void RegistryWatcher::listen(Clock::time_point now) {
+bool RegistryWatcher::wanted(SnapshotStore::Watched& database, Link& link, Clock::time_point now) {
+  const auto snapshot = database.snapshot.load();
+  const bool needed = database.sessions.load() > 0 || !snapshot || snapshot->active ||
+                      database.refresh_wanted.load();
+  if (needed) {
+    link.idle = false;
+    return true;
+  }
+  if (!link.idle) {
+    link.idle = true;
+    link.idle_since = now;
+  }
+  return now - link.idle_since < linger;
+}
+
+void RegistryWatcher::manage_links(Clock::time_point now) {
+  std::vector<Release> releases;
+  {
+    // Taken before the connections are looked at: a release handed over now is carried out now.
+    std::lock_guard handover(release_mutex_);
+    releases.swap(releases_);
+  }
+  std::lock_guard serial(reload_mutex_);
   for (SnapshotStore::Watched* d : store_.list()) {
-    Listening& listening = listening_[d];
-    if (listening.listener || now < listening.next_attempt) continue;
+    Link& link = links_[d];
+    if (d->released.load()) {
+      close_link(*d, link);
+      d->trusted_until = 0;  // a session that comes back waits for a fresh load
+      continue;
+    }
+    if (!wanted(*d, link, now)) {
+      close_link(*d, link);
+      continue;
+    }
+    if (link.listener || now < link.next_attempt) continue;
     try {
-      listening.listener = std::make_unique<RegistryListener>(target_, d->name);
-      listening.last_problem.clear();
+      const int user_timeout_ms = static_cast<int>(std::ceil(fleet_.lease_seconds * 1000));
+      link.listener = std::make_unique<RegistryListener>(target_, d->name, user_timeout_ms);
+      link.last_problem.clear();
       d->refresh_wanted = true;  // changes while it was down were not announced
     } catch (const std::exception& e) {
-      listening.next_attempt = now + retry;
-      if (e.what() != listening.last_problem) log::warning("seeds", e.what());
-      listening.last_problem = e.what();
+      link.next_attempt = now + retry;
+      if (e.what() != link.last_problem) log::warning("seeds", e.what());
+      link.last_problem = e.what();
+      std::lock_guard lock(d->failure_mutex);
+      d->read_failure = e.what();
+    }
+  }
+  for (auto& release : releases) release.done->complete();
+}
+
+void RegistryWatcher::reload_due(bool periodic) {
+  for (SnapshotStore::Watched* d : store_.list()) {
+    if (d->released.load()) continue;
+    std::lock_guard serial(reload_mutex_);
+    const bool followed = links_[d].listener != nullptr;
+    if (d->refresh_wanted.exchange(false) || (periodic && followed) || !d->snapshot.load())
+      reload_locked(*d);
+    else if (d->catalog_wanted.load())
+      refresh_catalog_locked(*d);
+  }
+}
+
+void RegistryWatcher::heartbeats_due(Clock::time_point now) {
+  for (SnapshotStore::Watched* d : store_.list()) {
+    std::lock_guard serial(reload_mutex_);
+    Link& link = links_[d];
+    if (!link.listener || !link.heartbeats || now < link.next_heartbeat) continue;
+    try {
+      if (!heartbeat_locked(*d, link, link.listener->connection()))
+        reload_locked(*d);  // the registry moved and the notification was lost
+    } catch (const std::exception& e) {
+      link_failed(*d, link, e.what());
     }
   }
 }
 
-void RegistryWatcher::reload_due(bool periodic) {
-  for (SnapshotStore::Watched* d : store_.list())
-    if (d->refresh_wanted.exchange(false) || periodic || !d->snapshot.load()) reload(*d);
+RegistryWatcher::Clock::time_point RegistryWatcher::next_deadline(Clock::time_point periodic) {
+  auto deadline = periodic;
+  // A database without a snapshot or a connection it wants, or seeds waiting: try again soon.
+  if (chores_.pending()) deadline = std::min(deadline, Clock::now() + retry);
+  std::lock_guard serial(reload_mutex_);
+  for (const SnapshotStore::Watched* d : store_.list()) {
+    const Link& link = links_[d];
+    if (link.listener && link.heartbeats) deadline = std::min(deadline, link.next_heartbeat);
+    if (link.listener && link.idle) deadline = std::min(deadline, link.idle_since + linger);
+    if (!d->released.load() && (!d->snapshot.load() || (!link.listener && !link.idle)))
+      deadline = std::min(deadline, std::max(link.next_attempt, Clock::now() + retry / 10));
+  }
+  return deadline;
 }
 
 void RegistryWatcher::sleep_until(Clock::time_point deadline) {
   std::vector<pollfd> fds{pollfd{wake_fd_, POLLIN, 0}};
   std::vector<SnapshotStore::Watched*> polled;
-  for (SnapshotStore::Watched* d : store_.list()) {
-    const Listening& listening = listening_[d];
-    if (!listening.listener) continue;
-    fds.push_back(pollfd{listening.listener->socket(), POLLIN, 0});
-    polled.push_back(d);
+  {
+    std::lock_guard serial(reload_mutex_);
+    for (SnapshotStore::Watched* d : store_.list()) {
+      Link& link = links_[d];
+      if (!link.listener) continue;
+      // A query since the last round may have read notifications off the socket already.
+      try {
+        if (link.listener->drain()) {
+          d->refresh_wanted = true;
+          deadline = Clock::now();
+        }
+      } catch (const std::exception& e) {
+        link_failed(*d, link, e.what());
+        continue;
+      }
+      fds.push_back(pollfd{link.listener->socket(), POLLIN, 0});
+      polled.push_back(d);
+    }
   }
   const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   const int timeout = static_cast<int>(std::clamp<std::int64_t>(wait.count(), 0, 60000));
@@ -218,16 +351,16 @@ void RegistryWatcher::sleep_until(Clock::time_point deadline) {
     std::uint64_t count = 0;
     [[maybe_unused]] const auto n = ::read(wake_fd_, &count, sizeof count);
   }
+  std::lock_guard serial(reload_mutex_);
   for (std::size_t i = 0; i < polled.size(); ++i) {
     if (!fds[i + 1].revents) continue;
     SnapshotStore::Watched& d = *polled[i];
-    Listening& listening = listening_[&d];
+    Link& link = links_[&d];
+    if (!link.listener) continue;
     try {
-      if (listening.listener->drain()) d.refresh_wanted = true;
+      if (link.listener->drain()) d.refresh_wanted = true;
     } catch (const std::exception& e) {
-      log::warning("seeds", std::string(e.what()) + "; reconnecting");
-      listening.listener.reset();
-      d.refresh_wanted = true;
+      link_failed(d, link, e.what());
     }
   }
 }

@@ -10,12 +10,17 @@
 #include <string>
 #include <string_view>
 
+namespace seedproxy::rewriter {
+struct CatalogEffect;
+}  // namespace seedproxy::rewriter
+
 namespace seedproxy::seeds {
 
 // Defined with the registry (snapshots.hpp) and ddl_seed_request.hpp; a session that reads a
 // snapshot's fields includes those.
 struct DatabaseSnapshot;
 struct DdlSeedJob;
+struct SnapshotTrust;
 
 class SnapshotSource {
  public:
@@ -23,15 +28,26 @@ class SnapshotSource {
 
   // Whether sessions to `database` need the resolver at all.
   [[nodiscard]] virtual bool covers(std::string_view database) const noexcept = 0;
-  // Starts following `database` if it is not followed yet. Returns 0 when a snapshot is already
-  // published, otherwise a ticket for refreshed() that is answered by the first load.
+  // A session to `database` begins: follows it if it is not followed yet. Returns 0 when a
+  // followed snapshot is published, otherwise a ticket for refreshed() that is answered by the
+  // first load. Matched by one unwatch() when the session ends.
   virtual std::uint64_t watch(std::string_view database) noexcept = 0;
+  virtual void unwatch(std::string_view database) noexcept = 0;
   // The newest snapshot, or null while none could be loaded yet. Any thread, never blocks.
   [[nodiscard]] virtual std::shared_ptr<const DatabaseSnapshot> current(
       std::string_view database) const noexcept = 0;
-  // Asks for a reload soon (DDL was seen); never blocks. Returns a ticket that refreshed()
-  // accepts once a snapshot loaded after this request is published.
+  // Asks for a full reload soon; never blocks. Returns a ticket that refreshed() accepts once a
+  // snapshot loaded after this request is published.
   virtual std::uint64_t request_refresh(std::string_view database) noexcept = 0;
+  // Asks for the catalog entries DDL changed (`effect`) to be read again; 0 when nothing is to be
+  // read. The same kind of ticket.
+  virtual std::uint64_t request_refresh(std::string_view database,
+                                        const rewriter::CatalogEffect& effect) noexcept = 0;
+  // Whether statements that touch seeds may be served from the snapshot now: this proxy's lease
+  // in the database's registry is fresh (or none applies). Cheap; any thread.
+  [[nodiscard]] virtual bool trusted(std::string_view database) const noexcept = 0;
+  // Why not, for the error a client gets (rare path).
+  [[nodiscard]] virtual SnapshotTrust trust(std::string_view database) const = 0;
   [[nodiscard]] virtual bool refreshed(std::string_view database,
                                        std::uint64_t ticket) const noexcept = 0;
   // Waits, on the caller's executor and without polling, until refreshed(database, ticket) or

@@ -1,6 +1,9 @@
 // The snapshot store: atomic snapshots, an append-only list of watched databases, tickets.
 #include "seeds/registry/snapshot_store.hpp"
 
+#include <algorithm>
+#include <utility>
+
 #include "seeds/registry/registry_schema.hpp"
 
 namespace seedproxy::seeds {
@@ -15,6 +18,12 @@ void SnapshotStore::Watched::answer(std::uint64_t answered, const std::string& f
     read_failure = failure;
   }
   completed.advance_to(answered);
+}
+
+rewriter::CatalogEffect SnapshotStore::Watched::take_effect() {
+  std::lock_guard lock(failure_mutex);
+  catalog_wanted = false;
+  return std::exchange(pending_effect, {});
 }
 
 SnapshotStore::SnapshotStore(std::function<void()> wake) : wake_(std::move(wake)), list_(nullptr) {
@@ -52,13 +61,22 @@ SnapshotStore::Watched* SnapshotStore::find_or_add(std::string_view database) {
 std::uint64_t SnapshotStore::watch(std::string_view database) noexcept {
   if (!watchable_database(database)) return 0;
   Watched* d = find(database);
-  if (d && d->snapshot.load(std::memory_order_acquire)) return 0;
   try {
     if (!d) d = find_or_add(database);
   } catch (...) {
     return 0;  // out of memory: the session goes on without waiting
   }
+  d->sessions.fetch_add(1);
+  const bool was_released = d->released.exchange(false);
+  if (!was_released && d->following.load() && d->snapshot.load(std::memory_order_acquire)) return 0;
+  // Not followed (never, or let go while nobody used it): its first statement waits for a load.
   return request_refresh(database);
+}
+
+void SnapshotStore::unwatch(std::string_view database) noexcept {
+  if (!watchable_database(database)) return;
+  Watched* d = find(database);
+  if (d && d->sessions.fetch_sub(1) == 1) wake_();
 }
 
 std::shared_ptr<const DatabaseSnapshot> SnapshotStore::current(
@@ -73,6 +91,47 @@ std::uint64_t SnapshotStore::request_refresh(std::string_view database) noexcept
   const std::uint64_t ticket = d->requested.fetch_add(1) + 1;
   if (!d->refresh_wanted.exchange(true)) wake_();
   return ticket;
+}
+
+std::uint64_t SnapshotStore::request_refresh(std::string_view database,
+                                             const rewriter::CatalogEffect& effect) noexcept {
+  if (effect.everything) return request_refresh(database);
+  Watched* d = find(database);
+  if (!d || effect.empty()) return 0;
+  try {
+    // The effect is in place before the ticket exists: a reload that answers the ticket read
+    // `requested` first and takes the effect after, so it always applies it.
+    std::lock_guard lock(d->failure_mutex);
+    d->pending_effect.merge(effect);
+  } catch (...) {
+    return request_refresh(database);  // out of memory: read everything instead
+  }
+  const std::uint64_t ticket = d->requested.fetch_add(1) + 1;
+  if (!d->catalog_wanted.exchange(true)) wake_();
+  return ticket;
+}
+
+bool SnapshotStore::trusted(std::string_view database) const noexcept {
+  const Watched* d = find(database);
+  if (!d) return true;
+  const auto until = d->trusted_until.load(std::memory_order_acquire);
+  return until == trusted_always || Clock::now().time_since_epoch().count() < until;
+}
+
+SnapshotTrust SnapshotStore::trust(std::string_view database) const {
+  SnapshotTrust out;
+  const Watched* d = find(database);
+  if (!d) return out;
+  const auto until = d->trusted_until.load(std::memory_order_acquire);
+  const auto now = Clock::now().time_since_epoch().count();
+  if (until == trusted_always || now < until) return out;
+  out.trusted = false;
+  // 0: never trusted since it was (re)followed.
+  if (until > 0)
+    out.seconds_untrusted = std::chrono::duration<double>(Clock::duration(now - until)).count();
+  std::lock_guard lock(d->failure_mutex);
+  out.why = d->read_failure;
+  return out;
 }
 
 bool SnapshotStore::refreshed(std::string_view database, std::uint64_t ticket) const noexcept {
@@ -98,7 +157,9 @@ std::uint64_t SnapshotStore::next_version() noexcept { return next_version_.fetc
 std::vector<SeedStatus> SnapshotStore::seed_statuses() const {
   std::vector<SeedStatus> out;
   for (const Watched* d : list())
-    if (const auto snapshot = d->snapshot.load(std::memory_order_acquire))
+    // A released database's snapshot is not followed: what it says may be gone (DROP DATABASE).
+    if (const auto snapshot = d->snapshot.load(std::memory_order_acquire);
+        snapshot && !d->released.load())
       out.insert(out.end(), snapshot->statuses.begin(), snapshot->statuses.end());
   return out;
 }
@@ -107,7 +168,16 @@ std::vector<std::string> SnapshotStore::databases_with_registry() const {
   std::vector<std::string> out;
   for (const Watched* d : list())
     if (const auto snapshot = d->snapshot.load(std::memory_order_acquire);
-        snapshot && snapshot->registry)
+        snapshot && snapshot->registry && !d->released.load())
+      out.push_back(d->name);
+  return out;
+}
+
+std::vector<std::string> SnapshotStore::databases_with_live_seeds() const {
+  std::vector<std::string> out;
+  for (const Watched* d : list())
+    if (const auto snapshot = d->snapshot.load(std::memory_order_acquire);
+        snapshot && snapshot->registry && snapshot->active && !d->released.load())
       out.push_back(d->name);
   return out;
 }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +19,7 @@
 #include "common/progress_signal.hpp"
 #include "rewriter/catalog/catalog.hpp"
 #include "rewriter/catalog/seed_set.hpp"
+#include "rewriter/statements/catalog_effect.hpp"
 
 namespace seedproxy::seeds {
 
@@ -36,21 +38,44 @@ struct DatabaseSnapshot {
   rewriter::SeedSet seeds;
   std::vector<SeedStatus> statuses;  // every registry row, rolled-back ones included
   bool registry = false;             // the database has a `seedproxy` schema
-  std::uint64_t version = 0;         // distinct for every snapshot ever published by this process
+  // Some seed is not rolled back (compiled or not): the catalog was loaded, and DDL matters.
+  bool active = false;
+  std::uint64_t version = 0;  // distinct for every snapshot ever published by this process
+  // The registry's change version the seeds were read at (0: no change counter there).
+  std::uint64_t registry_change = 0;
+};
+
+// Whether a session may serve statements that touch seeds from a database's snapshot, and why not.
+struct SnapshotTrust {
+  bool trusted = true;
+  double seconds_untrusted = 0;  // since the lease ran out
+  std::string why;               // the newest failure to reach the registry, if any
 };
 
 class SnapshotStore {
  public:
+  using Clock = std::chrono::steady_clock;
+  // trusted_until when no lease applies (no registry, or one without heartbeat rows).
+  static constexpr std::int64_t trusted_always = std::numeric_limits<std::int64_t>::max();
+
   // One watched database. Sessions read `snapshot`; a refresh request takes a ticket from
   // `requested`, and the snapshot that answers it raises `completed` to at least that ticket.
   struct Watched {
     std::string name;
     std::atomic<std::shared_ptr<const DatabaseSnapshot>> snapshot;
-    std::atomic<bool> refresh_wanted{true};
+    std::atomic<bool> refresh_wanted{true};   // a full reload: registry and catalog
+    std::atomic<bool> catalog_wanted{false};  // a targeted catalog refresh (pending_effect)
     std::atomic<std::uint64_t> requested{0};  // tickets handed out
     ProgressSignal completed;                 // highest ticket a published snapshot covers
-    mutable std::mutex failure_mutex;         // guards read_failure
-    std::string read_failure;  // why the newest refresh failed; empty when it succeeded
+    std::atomic<int> sessions{0};             // sessions open to it through this proxy
+    std::atomic<bool> released{false};        // KILL: not followed until a session comes
+    std::atomic<bool> following{false};       // its registry connection is up (watcher's)
+    // Until when (Clock ticks) sessions may serve seeds from `snapshot`: the lease this proxy
+    // renewed last, less a margin; trusted_always when no lease applies.
+    std::atomic<std::int64_t> trusted_until{trusted_always};
+    mutable std::mutex failure_mutex;  // guards read_failure and pending_effect
+    std::string read_failure;          // why the newest refresh failed; empty when it succeeded
+    rewriter::CatalogEffect pending_effect;  // what DDL changed since the last catalog refresh
 
     // Publishes the snapshot of a reload.
     void publish(std::shared_ptr<const DatabaseSnapshot> loaded) noexcept;
@@ -58,6 +83,8 @@ class SnapshotStore {
     // when it failed: sessions waiting for it go on with the snapshot they have. `failure` is
     // empty when the reload succeeded.
     void answer(std::uint64_t answered, const std::string& failure);
+    // The effect a targeted refresh is to apply, emptied (watcher's thread).
+    [[nodiscard]] rewriter::CatalogEffect take_effect();
   };
   using List = std::vector<Watched*>;
 
@@ -74,13 +101,22 @@ class SnapshotStore {
   // Watches `database` from now on (no check that it is watchable).
   Watched* find_or_add(std::string_view database);
 
-  // Starts following `database` if it is not followed yet. Returns 0 when a snapshot is already
-  // published (or the database cannot hold seeds), otherwise a ticket for refreshed().
+  // A session to `database` begins: follows it from now on if it is not followed yet (a released
+  // database too). Returns 0 when a snapshot is published and followed (or the database cannot
+  // hold seeds), otherwise a ticket for refreshed(). Every watch() is matched by an unwatch().
   std::uint64_t watch(std::string_view database) noexcept;
+  // A session to `database` ended; the watcher may let the database go when it was the last.
+  void unwatch(std::string_view database) noexcept;
   [[nodiscard]] std::shared_ptr<const DatabaseSnapshot> current(
       std::string_view database) const noexcept;
   // Asks for a reload soon; never blocks. The ticket is answered by a snapshot loaded after it.
   std::uint64_t request_refresh(std::string_view database) noexcept;
+  // Asks for the catalog entries `effect` names to be read again (everything: a full reload).
+  std::uint64_t request_refresh(std::string_view database,
+                                const rewriter::CatalogEffect& effect) noexcept;
+  // Whether sessions may serve seeds from the snapshot now (one atomic load and a clock read).
+  [[nodiscard]] bool trusted(std::string_view database) const noexcept;
+  [[nodiscard]] SnapshotTrust trust(std::string_view database) const;
   [[nodiscard]] bool refreshed(std::string_view database, std::uint64_t ticket) const noexcept;
   // Waits without polling until refreshed(database, ticket) or `timeout`: on the coroutine's
   // executor, or blocking a plain thread. True when the ticket was answered.
@@ -91,8 +127,12 @@ class SnapshotStore {
 
   // A version no snapshot of this process had before.
   [[nodiscard]] std::uint64_t next_version() noexcept;
+  // Released databases left out (their snapshot is not followed).
   [[nodiscard]] std::vector<SeedStatus> seed_statuses() const;
   [[nodiscard]] std::vector<std::string> databases_with_registry() const;
+  // Databases with a registry and a seed that is not rolled back, not released: the ones the
+  // materialization engine works in.
+  [[nodiscard]] std::vector<std::string> databases_with_live_seeds() const;
   [[nodiscard]] std::string read_failure() const;
 
  private:

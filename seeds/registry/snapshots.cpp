@@ -8,13 +8,13 @@
 
 namespace seedproxy::seeds {
 
-SnapshotRegistry::SnapshotRegistry(ControlTarget target, std::string instance,
+SnapshotRegistry::SnapshotRegistry(ControlTarget target, FleetSettings fleet,
                                    double refresh_seconds)
     // The store calls wake only after construction: when a database is added or a refresh asked.
     : store_([this] { watcher_.wake(); }),
-      watcher_(target, store_, refresh_seconds),
-      applier_(target, instance, store_, watcher_, changes_),
-      ddl_seeds_(std::move(target), std::move(instance), store_, watcher_, changes_) {}
+      watcher_(target, store_, refresh_seconds, fleet),
+      applier_(target, fleet.instance, store_, watcher_, changes_),
+      ddl_seeds_(std::move(target), fleet.instance, store_, watcher_, changes_) {}
 
 SnapshotRegistry::~SnapshotRegistry() {
   // Its thread calls the applier and the DDL-seed queue, which are destroyed first.
@@ -59,8 +59,38 @@ std::shared_ptr<const DatabaseSnapshot> SnapshotRegistry::current(
   return store_.current(database);
 }
 
+void SnapshotRegistry::unwatch(std::string_view database) noexcept { store_.unwatch(database); }
+
 std::uint64_t SnapshotRegistry::request_refresh(std::string_view database) noexcept {
   return store_.request_refresh(database);
+}
+
+std::uint64_t SnapshotRegistry::request_refresh(std::string_view database,
+                                                const rewriter::CatalogEffect& effect) noexcept {
+  return store_.request_refresh(database, effect);
+}
+
+bool SnapshotRegistry::trusted(std::string_view database) const noexcept {
+  return store_.trusted(database);
+}
+
+SnapshotTrust SnapshotRegistry::trust(std::string_view database) const {
+  return store_.trust(database);
+}
+
+std::vector<std::string> SnapshotRegistry::databases_with_live_seeds() const {
+  return store_.databases_with_live_seeds();
+}
+
+void SnapshotRegistry::release(std::string_view database, std::shared_ptr<Completion> done) {
+  SnapshotStore::Watched* d = store_.find(database);
+  if (!d) return done->complete();  // never followed: nothing to let go
+  watcher_.release(*d, std::move(done));
+}
+
+bool SnapshotRegistry::released(std::string_view database) const noexcept {
+  const SnapshotStore::Watched* d = store_.find(database);
+  return d && d->released.load();
 }
 
 bool SnapshotRegistry::refreshed(std::string_view database, std::uint64_t ticket) const noexcept {

@@ -25,8 +25,8 @@ namespace seedproxy::seeds {
 
 class SnapshotRegistry : public SnapshotSource {
  public:
-  // `instance` is this proxy's name in the registry (config.instance).
-  SnapshotRegistry(ControlTarget target, std::string instance, double refresh_seconds);
+  // `fleet.instance` is this proxy's name in the registry (config.instance).
+  SnapshotRegistry(ControlTarget target, FleetSettings fleet, double refresh_seconds);
   SnapshotRegistry(const SnapshotRegistry&) = delete;
   SnapshotRegistry& operator=(const SnapshotRegistry&) = delete;
   ~SnapshotRegistry() override;
@@ -56,12 +56,23 @@ class SnapshotRegistry : public SnapshotSource {
   // Starts following `database` if it is not followed yet. Returns 0 when a snapshot is already
   // published, otherwise a ticket for refreshed() that is answered by the first load.
   std::uint64_t watch(std::string_view database) noexcept override;
+  void unwatch(std::string_view database) noexcept override;
   // The newest snapshot, or null while none could be loaded yet.
   [[nodiscard]] std::shared_ptr<const DatabaseSnapshot> current(
       std::string_view database) const noexcept override;
   // Asks for a reload soon (DDL was seen); never blocks the caller. Returns a ticket that
   // refreshed() accepts once a snapshot loaded after this request is published.
   std::uint64_t request_refresh(std::string_view database) noexcept override;
+  std::uint64_t request_refresh(std::string_view database,
+                                const rewriter::CatalogEffect& effect) noexcept override;
+  [[nodiscard]] bool trusted(std::string_view database) const noexcept override;
+  [[nodiscard]] SnapshotTrust trust(std::string_view database) const override;
+  // Databases the materialization engine works in (a registry, a live seed, not released).
+  [[nodiscard]] std::vector<std::string> databases_with_live_seeds() const;
+  // Lets `database` go (admin KILL): no registry connection, no heartbeat row, until a session
+  // to it begins. `done` is completed once the connection is closed. Never blocks.
+  void release(std::string_view database, std::shared_ptr<Completion> done);
+  [[nodiscard]] bool released(std::string_view database) const noexcept;
   [[nodiscard]] bool refreshed(std::string_view database,
                                std::uint64_t ticket) const noexcept override;
   [[nodiscard]] boost::asio::awaitable<bool> wait_refreshed(

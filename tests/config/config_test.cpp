@@ -470,3 +470,27 @@ TEST_CASE("enumerations print as they are spelled in the file") {
     CHECK(parse_config(text).log.level == level);
   }
 }
+
+TEST_CASE("registry: lease and refresh period, with bounds") {
+  const auto defaults = parse_config("{}");
+  CHECK(defaults.registry.lease_seconds == 5.0);
+  CHECK(defaults.registry.refresh_seconds == 30.0);
+  CHECK(defaults.warnings.empty());
+  const auto set = parse_config(R"({"registry": {"lease_seconds": 2.5, "refresh_seconds": 10}})");
+  CHECK(set.registry.lease_seconds == 2.5);
+  CHECK(set.registry.refresh_seconds == 10.0);
+  check_error(R"({"registry": {"lease_seconds": 0.2}})", "registry.lease_seconds",
+              "shorter than 0.5 s");
+  check_error(R"({"registry": {"lease_seconds": 0}})", "registry.lease_seconds", "greater than 0");
+  check_error(R"({"registry": {"lease": 5}})", "registry.lease", "lease_seconds");
+}
+
+TEST_CASE("materialization.phase_grace_seconds still loads, ignored, with a warning naming it") {
+  const auto config = parse_config(R"({"materialization": {"phase_grace_seconds": 2}})");
+  REQUIRE(config.warnings.size() == 1);
+  CHECK(config.warnings[0].starts_with("materialization.phase_grace_seconds is deprecated"));
+  CHECK(config.warnings[0].find("acknowledged") != std::string::npos);
+  // Its value is still checked, so a file that was wrong stays wrong.
+  check_error(R"({"materialization": {"phase_grace_seconds": -1}})",
+              "materialization.phase_grace_seconds", "got -1");
+}

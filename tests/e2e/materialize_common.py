@@ -20,7 +20,6 @@ FAST_MATERIALIZATION = {
     "max_batch_rows": 500,
     "initial_batch_rows": 200,
     "target_batch_seconds": 0.02,
-    "phase_grace_seconds": 0.2,
     "check_seconds": 0.2,
     "reads_flush_seconds": 0.2,
 }

@@ -187,8 +187,8 @@ class AdminConsole(unittest.TestCase):
             names, oids, rows, tags = result(c, "SHOW MATERIALIZATIONS")
         self.assertEqual(names, ["database", "entity", "attribute", "step", "paused", "rows_done",
                                  "rows_total", "percent", "rows_per_second", "eta_seconds",
-                                 "owner", "error", "updated_at"])
-        self.assertEqual(oids, [25, 25, 25, 25, 16, 20, 20, 701, 701, 701, 25, 25, 1184])
+                                 "owner", "error", "updated_at", "waiting_for"])
+        self.assertEqual(oids, [25, 25, 25, 25, 16, 20, 20, 701, 701, 701, 25, 25, 1184, 25])
         self.assertEqual(rows, [])  # nothing was ever materialized here
         self.assertEqual(tags, ["SHOW"])
 

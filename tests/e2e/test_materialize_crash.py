@@ -213,8 +213,10 @@ class B_TwoProxies(CrashChecks, unittest.TestCase):
         self.assertIn(owner, twins, f"SHOW MATERIALIZATIONS owner {owner!r} is neither proxy")
         survivor_name = "twin-b" if owner == "twin-a" else "twin-a"
         survivor = twins[survivor_name]
-        # both proxies report the same state from the registry
-        self.assertEqual(mc.materialization(survivor, "s4")["owner"], owner)
+        # both proxies report the same state from the registry (the survivor's engine reads it
+        # every check_seconds, so it may not have seen the owner yet)
+        mc.wait_materialization(survivor, "s4", lambda r: r["owner"] == owner, 10,
+                                f"{survivor_name} to report owner {owner}")
         kill9(twins[owner])
         print(f"\n  s4: killed materializer {owner} at {row['rows_done']}/{row['rows_total']}; registry then "
               f"said {registry_state('s4')}")

@@ -78,11 +78,11 @@ class Registry(unittest.TestCase):
 
     def test_01_schema_is_versioned(self):
         version = direct('SELECT max("version") FROM "seedproxy"."schema_version"')[0][0]
-        self.assertEqual(version, 2)
+        self.assertEqual(version, 3)
         tables = {r[0] for r in direct(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'seedproxy'")}
         self.assertEqual(tables, {"schema_version", "seeds", "declarations", "read_counts",
-                                  "materializations"})
+                                  "materializations", "registry_state", "proxies"})
         rows = direct('SELECT "schema_name", "table_name", "attribute_name", "expression", "phase", '
                       '"declared_by" FROM "seedproxy"."seeds"')
         self.assertEqual(rows, [("public", "account", "risk", "balance * 2", "virtual", "proxy-a")])
@@ -253,7 +253,7 @@ class Registry(unittest.TestCase):
             self.assertEqual(errors, [])
             # Each migration applied exactly once, in order.
             self.assertEqual(direct('SELECT "version" FROM "seedproxy"."schema_version" ORDER BY 1',
-                                    database="race"), [(1,), (2,)])
+                                    database="race"), [(1,), (2,), (3,)])
             self.assertEqual(direct('SELECT count(*) FROM "seedproxy"."seeds"', database="race"), [(1,)])
             declared = {r[0] for r in direct('SELECT "instance" FROM "seedproxy"."declarations"',
                                              database="race")}
@@ -271,7 +271,7 @@ class Registry(unittest.TestCase):
         def listeners():
             return {r[0] for r in direct(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = "
-                "'seedproxy listener'", (DB,))}
+                "'seedproxy registry'", (DB,))}
         before = e2e_common.poll(lambda: len(listeners()) >= 2 and listeners(), timeout=5,
                                  what="both proxies' listeners on the shared database")
         direct("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (list(before),))

@@ -52,11 +52,15 @@ void check_bounds(const Config& config) {
              "batch rows out of order");
   FUZZ_CHECK(std::isfinite(m.pause_ratio) && m.pause_ratio >= 0.0 && m.pause_ratio <= 100.0,
              "pause_ratio");
-  FUZZ_CHECK(
-      seconds_ok(m.lock_timeout_seconds, false) && seconds_ok(m.target_batch_seconds, false) &&
-          seconds_ok(m.phase_grace_seconds, true) && seconds_ok(m.progress_log_seconds, false) &&
-          seconds_ok(m.reads_flush_seconds, false) && seconds_ok(m.check_seconds, false),
-      "a materialization duration out of bounds");
+  FUZZ_CHECK(seconds_ok(m.lock_timeout_seconds, false) &&
+                 seconds_ok(m.target_batch_seconds, false) &&
+                 seconds_ok(m.progress_log_seconds, false) &&
+                 seconds_ok(m.reads_flush_seconds, false) && seconds_ok(m.check_seconds, false),
+             "a materialization duration out of bounds");
+  FUZZ_CHECK(config.registry.lease_seconds >= 0.5 &&
+                 seconds_ok(config.registry.lease_seconds, false) &&
+                 seconds_ok(config.registry.refresh_seconds, false),
+             "a registry duration out of bounds");
   for (const auto& seed : config.seeds) {
     FUZZ_CHECK(!seed.database.empty() && !seed.entity.empty() && !seed.attribute.empty() &&
                    !seed.type.empty() && !seed.expression.empty(),

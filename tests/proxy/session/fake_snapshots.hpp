@@ -16,6 +16,7 @@
 #include "proxy/wire/frame_codec.hpp"
 #include "rewriter/catalog/catalog.hpp"
 #include "rewriter/catalog/seed_set.hpp"
+#include "rewriter/statements/catalog_effect.hpp"
 #include "seeds/registry/ddl_seed_request.hpp"
 #include "seeds/registry/snapshot_source.hpp"
 #include "seeds/registry/snapshots.hpp"
@@ -40,6 +41,15 @@ class FakeSnapshots final : public seeds::SnapshotSource {
         rewriter::SeedSet::compile(seeds, snapshot->catalog, snapshot->version, errors);
     REQUIRE_MESSAGE(errors.empty(), (errors.empty() ? "" : errors.front()));
     snapshot->registry = true;
+    snapshot->active = !seeds.empty();
+    for (const auto& seed : seeds) {
+      seeds::SeedStatus status;
+      status.schema = seed.schema;
+      status.table = seed.table;
+      status.attribute = seed.attribute;
+      status.phase = seed.phase;
+      snapshot->statuses.push_back(std::move(status));
+    }
     snapshot_ = std::move(snapshot);
     return snapshot_->version;
   }
@@ -51,14 +61,29 @@ class FakeSnapshots final : public seeds::SnapshotSource {
     ++watches;
     return database == database_ && !snapshot_ ? ++requested_ : 0;
   }
+  void unwatch(std::string_view) noexcept override { ++unwatches; }
   std::shared_ptr<const seeds::DatabaseSnapshot> current(
       std::string_view database) const noexcept override {
     return database == database_ ? snapshot_ : nullptr;
   }
   std::uint64_t request_refresh(std::string_view database) noexcept override {
     refreshes_requested.emplace_back(database);
+    effects_requested.push_back(rewriter::CatalogEffect{true, {}});
     return ++requested_;
   }
+  std::uint64_t request_refresh(std::string_view database,
+                                const rewriter::CatalogEffect& effect) noexcept override {
+    if (effect.empty()) return 0;
+    refreshes_requested.emplace_back(database);
+    effects_requested.push_back(effect);
+    return ++requested_;
+  }
+  bool trusted(std::string_view) const noexcept override { return trusted_; }
+  seeds::SnapshotTrust trust(std::string_view) const override {
+    return {trusted_, trusted_ ? 0.0 : 3.5, trusted_ ? "" : "registry connection refused"};
+  }
+  // The lease in the database's registry ran out (false) or was renewed (true).
+  void set_trusted(bool trusted) { trusted_ = trusted; }
   bool refreshed(std::string_view, std::uint64_t ticket) const noexcept override {
     return ticket <= answered_.value();
   }
@@ -71,7 +96,9 @@ class FakeSnapshots final : public seeds::SnapshotSource {
   }
 
   int watches = 0;
+  int unwatches = 0;
   std::vector<std::string> refreshes_requested;
+  std::vector<rewriter::CatalogEffect> effects_requested;  // full reloads as `everything`
   std::vector<std::shared_ptr<seeds::DdlSeedJob>> jobs;
 
  private:
@@ -79,6 +106,7 @@ class FakeSnapshots final : public seeds::SnapshotSource {
   std::shared_ptr<const seeds::DatabaseSnapshot> snapshot_;
   std::uint64_t requested_ = 0;
   ProgressSignal answered_;
+  bool trusted_ = true;
 };
 
 // The messages of a replacement (or of any run of whole messages): type and body.

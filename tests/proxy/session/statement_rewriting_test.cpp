@@ -347,29 +347,158 @@ TEST_CASE("search_path: SET moves unqualified names, RESET returns to the startu
   }
 }
 
-TEST_CASE("DDL in a CommandComplete asks for a reload; statements wait until it is published") {
+bool waits(StatementRewriting& rewriting, const ByteVector& bytes) {
+  return rewriting.must_wait(bytes, true);
+}
+
+rewriter::CatalogEffect names(std::vector<std::string> list) {
+  rewriter::CatalogEffect effect;
+  for (auto& name : list) effect.add_name(std::move(name));
+  return effect;
+}
+
+TEST_CASE("a first session waits for the database's first snapshot, whatever it sends") {
   FakeSnapshots snapshots;
-  // No snapshot yet: the first session starts following the database and waits for it.
-  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
-  CHECK(snapshots.watches == 1);
-  CHECK(rewriting.catalog_pending());
-  publish_virtual(snapshots);
-  snapshots.answer_refreshes();
-  CHECK_FALSE(rewriting.catalog_pending());
-
-  for (const auto* tag : {"SELECT 1", "INSERT 0 1", "SET", "COMMIT"})
-    CHECK_FALSE(server(rewriting, command_complete(tag)));
-  CHECK(snapshots.refreshes_requested.empty());
-  CHECK_FALSE(rewriting.catalog_pending());
-
-  for (const auto* tag : {"ALTER TABLE", "CREATE TABLE", "DROP TABLE", "IMPORT FOREIGN SCHEMA"}) {
-    CAPTURE(tag);
-    CHECK_FALSE(server(rewriting, command_complete(tag)));
+  {
+    StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+    CHECK(snapshots.watches == 1);
     CHECK(rewriting.catalog_pending());
+    CHECK(waits(rewriting, query("SELECT 1")));
+    publish_virtual(snapshots);
     snapshots.answer_refreshes();
     CHECK_FALSE(rewriting.catalog_pending());
+    CHECK_FALSE(waits(rewriting, query("SELECT risk_score FROM account")));
   }
-  CHECK(snapshots.refreshes_requested == std::vector<std::string>(4, "app"));
+  CHECK(snapshots.unwatches == 1);  // the session's end is reported
+}
+
+TEST_CASE("DDL on a seeded database asks for a refresh of what it named, once it is committed") {
+  FakeSnapshots snapshots;
+  publish_virtual(snapshots);
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+  const auto select_seed = query("SELECT risk_score FROM account");
+
+  // Statements and tags that change no relation ask for nothing.
+  const std::pair<const char*, const char*> unchanged[] = {
+      {"SELECT 1", "SELECT 1"},
+      {"INSERT INTO account (id) VALUES (1)", "INSERT 0 1"},
+      {"CREATE INDEX ON account (balance)", "CREATE INDEX"},
+      {"COMMENT ON TABLE account IS 'x'", "COMMENT"},
+      {"ALTER TABLE account ADD CONSTRAINT positive CHECK (balance > 0)", "ALTER TABLE"}};
+  for (const auto& [sql, tag] : unchanged) {
+    CAPTURE(sql);
+    CHECK_FALSE(client(rewriting, query(sql)));
+    CHECK_FALSE(server(rewriting, command_complete(tag)));
+    CHECK_FALSE(server(rewriting, ready_for_query('I')));
+  }
+  CHECK(snapshots.refreshes_requested.empty());
+
+  // ADD COLUMN: asked for at ReadyForQuery; the relation's name, not the whole catalog.
+  CHECK_FALSE(client(rewriting, query("ALTER TABLE account ADD COLUMN note text")));
+  CHECK_FALSE(server(rewriting, command_complete("ALTER TABLE")));
+  CHECK(snapshots.refreshes_requested.empty());
+  CHECK_FALSE(server(rewriting, ready_for_query('I')));
+  REQUIRE(snapshots.effects_requested.size() == 1);
+  CHECK(snapshots.effects_requested.back() == names({"account"}));
+  CHECK(rewriting.catalog_pending());
+  // Only a statement that could involve a seed waits for it; DDL and other queries go on.
+  CHECK(waits(rewriting, select_seed));
+  CHECK(waits(rewriting, query("SELECT 1; SELECT * FROM account")));
+  CHECK_FALSE(waits(rewriting, query("CREATE TABLE other (a int)")));
+  CHECK_FALSE(waits(rewriting, query("SELECT count(*) FROM ledger")));
+  // Even DDL on the seeded table itself: the rewriter leaves it as sent, whatever the catalog.
+  CHECK_FALSE(waits(rewriting, query("ALTER TABLE account ADD COLUMN memo text")));
+  CHECK_FALSE(waits(rewriting, query("BEGIN; ALTER TABLE account DROP COLUMN note; COMMIT")));
+  CHECK(waits(rewriting, query("ALTER TABLE account ADD COLUMN memo text; SELECT * FROM account")));
+  CHECK(waits(rewriting, query("CREATE VIEW v AS SELECT risk_score FROM account")));
+  // Bytes that do not begin at a message are not judged: they wait.
+  CHECK(rewriting.must_wait(query("SELECT 1"), false));
+  snapshots.answer_refreshes();
+  CHECK_FALSE(waits(rewriting, select_seed));
+
+  // Inside a transaction the change is not visible to another connection: asked for after COMMIT.
+  CHECK_FALSE(client(rewriting, query("BEGIN")));
+  CHECK_FALSE(server(rewriting, ready_for_query('T')));
+  (void)client(rewriting, query("CREATE TABLE account_archive AS SELECT * FROM account"));
+  CHECK_FALSE(server(rewriting, command_complete("SELECT 0")));
+  CHECK_FALSE(server(rewriting, ready_for_query('T')));
+  CHECK_FALSE(client(rewriting, query("ALTER TABLE ledger RENAME TO journal")));
+  CHECK_FALSE(server(rewriting, ready_for_query('T')));
+  CHECK(snapshots.effects_requested.size() == 1);
+  CHECK_FALSE(client(rewriting, query("COMMIT")));
+  CHECK_FALSE(server(rewriting, ready_for_query('I')));
+  REQUIRE(snapshots.effects_requested.size() == 2);
+  CHECK(snapshots.effects_requested.back() == names({"account_archive", "journal", "ledger"}));
+  snapshots.answer_refreshes();
+
+  // What names cannot bound reads everything again.
+  CHECK_FALSE(client(rewriting, query("DROP TABLE ledger CASCADE")));
+  CHECK_FALSE(server(rewriting, ready_for_query('I')));
+  REQUIRE(snapshots.effects_requested.size() == 3);
+  CHECK(snapshots.effects_requested.back().everything);
+  snapshots.answer_refreshes();
+
+  // A DDL tag whose text this session did not read (a statement prepared long before): all of it.
+  CHECK_FALSE(server(rewriting, command_complete("ALTER TABLE")));
+  CHECK_FALSE(server(rewriting, ready_for_query('I')));
+  REQUIRE(snapshots.effects_requested.size() == 4);
+  CHECK(snapshots.effects_requested.back().everything);
+}
+
+TEST_CASE("DDL on a database without seeds costs nothing") {
+  FakeSnapshots snapshots;
+  snapshots.publish(bank(), {});
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+  for (const auto* sql : {"CREATE TABLE t (a int)", "ALTER TABLE account ADD COLUMN x int",
+                          "DROP SCHEMA s CASCADE"}) {
+    CHECK_FALSE(client(rewriting, query(sql)));
+    CHECK_FALSE(server(rewriting, command_complete("DROP SCHEMA")));
+    CHECK_FALSE(server(rewriting, ready_for_query('I')));
+    CHECK_FALSE(waits(rewriting, query("SELECT * FROM account")));
+  }
+  CHECK(snapshots.refreshes_requested.empty());
+}
+
+TEST_CASE(
+    "with its lease run out, a statement that touches seeds waits for a refresh, then is "
+    "refused with 55000 naming the cause; other statements go on") {
+  FakeSnapshots snapshots;
+  publish_virtual(snapshots);
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+  snapshots.set_trusted(false);
+  const auto select_seed = query("SELECT risk_score FROM account");
+
+  CHECK_FALSE(waits(rewriting, query("SELECT 1")));
+  CHECK(client(rewriting, query("SELECT balance FROM ledger")) == std::nullopt);
+  // Refresh first...
+  CHECK(waits(rewriting, select_seed));
+  REQUIRE(snapshots.effects_requested.size() == 1);
+  CHECK(snapshots.effects_requested.back().everything);
+  snapshots.answer_refreshes();
+  // ...and when that did not bring the lease back, no second wait within a second: refused.
+  CHECK_FALSE(waits(rewriting, select_seed));
+  const auto sent = client(rewriting, select_seed);
+  REQUIRE(sent);
+  const auto marker = quoted_name_from(query_text(*sent), rewriter::refusal_marker_prefix);
+  const auto swapped = server(rewriting, server_error(sqlstate::undefined_column,
+                                                      "column \"" + marker + "\" does not exist"));
+  REQUIRE(swapped);
+  const auto messages = split_messages(*swapped);
+  REQUIRE(types_of(messages) == "E");
+  const auto fields = protocol::read_error_notice(messages[0].bytes());
+  REQUIRE(fields);
+  CHECK(fields->code == sqlstate::object_not_in_prerequisite_state);
+  const std::string message(fields->message);
+  CHECK(message.find("database \"app\"") != std::string::npos);
+  CHECK(message.find("lease") != std::string::npos);
+  CHECK(message.find("registry connection refused") != std::string::npos);
+
+  // The lease renewed: served again.
+  snapshots.set_trusted(true);
+  CHECK_FALSE(waits(rewriting, select_seed));
+  const auto again = client(rewriting, select_seed);
+  REQUIRE(again);
+  CHECK(query_text(*again).find(rewriter::refusal_marker_prefix) == std::string::npos);
 }
 
 TEST_CASE("reads of a seed are counted once per executed statement") {

@@ -57,8 +57,10 @@ TEST_CASE("a first session's ticket is answered by the first published snapshot"
   shop->answer(answered, {});
   CHECK(s.store.refreshed("shop", ticket));
   REQUIRE(s.store.current("shop") != nullptr);
-  // Published: the next session does not wait.
+  // Published and followed: the next session does not wait.
+  shop->following = true;
   CHECK(s.store.watch("shop") == 0);
+  CHECK(shop->sessions.load() == 2);
   CHECK(s.store.seed_statuses().size() == 1);
   CHECK(s.store.databases_with_registry() == std::vector<std::string>{"shop"});
 }
@@ -95,4 +97,73 @@ TEST_CASE("snapshot versions are never reused") {
   Store s;
   const auto first = s.store.next_version();
   CHECK(s.store.next_version() > first);
+}
+
+TEST_CASE("sessions are counted; the last one leaving wakes the watcher to let the database go") {
+  Store s;
+  (void)s.store.watch("shop");
+  SnapshotStore::Watched* shop = s.store.find("shop");
+  REQUIRE(shop != nullptr);
+  shop->publish(snapshot_with_seed("shop"));
+  shop->following = true;
+  CHECK(s.store.watch("shop") == 0);
+  const int wakes = s.wakes;
+  s.store.unwatch("shop");
+  CHECK(s.wakes == wakes);  // one session is still there
+  s.store.unwatch("shop");
+  CHECK(shop->sessions.load() == 0);
+  CHECK(s.wakes == wakes + 1);
+  // Let go (not followed any more): the next session waits for a fresh load.
+  shop->following = false;
+  CHECK(s.store.watch("shop") != 0);
+}
+
+TEST_CASE("a released database is followed again, after a fresh load, once a session comes") {
+  Store s;
+  SnapshotStore::Watched* shop = s.store.find_or_add("shop");
+  shop->publish(snapshot_with_seed("shop"));
+  shop->following = true;
+  shop->released = true;
+  CHECK(s.store.databases_with_live_seeds().empty());
+  CHECK(s.store.watch("shop") != 0);
+  CHECK_FALSE(shop->released.load());
+}
+
+TEST_CASE("targeted refreshes merge their names; everything is a full reload") {
+  Store s;
+  SnapshotStore::Watched* shop = s.store.find_or_add("shop");
+  shop->refresh_wanted = false;
+  seedproxy::rewriter::CatalogEffect a, b;
+  a.add_name("orders");
+  b.add_name("lines");
+  CHECK(s.store.request_refresh("shop", seedproxy::rewriter::CatalogEffect{}) == 0);
+  const auto first = s.store.request_refresh("shop", a);
+  const auto second = s.store.request_refresh("shop", b);
+  CHECK(second > first);
+  CHECK(shop->catalog_wanted.load());
+  CHECK_FALSE(shop->refresh_wanted.load());
+  const auto taken = shop->take_effect();
+  CHECK(taken.names == std::vector<std::string>{"lines", "orders"});
+  CHECK_FALSE(shop->catalog_wanted.load());
+  CHECK(shop->take_effect().empty());
+  (void)s.store.request_refresh("shop", seedproxy::rewriter::CatalogEffect{true, {}});
+  CHECK(shop->refresh_wanted.load());
+}
+
+TEST_CASE("sessions trust a snapshot until the lease runs out; why not, when asked") {
+  Store s;
+  SnapshotStore::Watched* shop = s.store.find_or_add("shop");
+  CHECK(s.store.trusted("shop"));  // no lease applies yet
+  const auto now = SnapshotStore::Clock::now();
+  shop->trusted_until = (now + std::chrono::seconds(10)).time_since_epoch().count();
+  CHECK(s.store.trusted("shop"));
+  CHECK(s.store.trust("shop").trusted);
+  shop->trusted_until = (now - std::chrono::seconds(2)).time_since_epoch().count();
+  shop->answer(shop->requested.load(), "connection refused");
+  CHECK_FALSE(s.store.trusted("shop"));
+  const auto trust = s.store.trust("shop");
+  CHECK_FALSE(trust.trusted);
+  CHECK(trust.seconds_untrusted >= 2.0);
+  CHECK(trust.why == "connection refused");
+  CHECK(s.store.trusted("elsewhere"));  // not watched: nothing to distrust
 }

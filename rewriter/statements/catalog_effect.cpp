@@ -1,0 +1,211 @@
+// Catalog effects of statements: a lexical gate for the common case (no DDL), then the parse tree
+// statement by statement. The rule, with its reasons, is in docs/architecture.md ("Catalog
+// refresh after DDL").
+#include "rewriter/statements/catalog_effect.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "common/text.hpp"
+#include "rewriter/parse/parse_tree.hpp"
+#include "rewriter/parse/pg_parser.hpp"
+
+namespace seedproxy::rewriter {
+namespace {
+
+bool identifier_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '$' || static_cast<unsigned char>(c) >= 0x80;
+}
+
+// Whether `word` (lower case) occurs in `text` as a whole word, ignoring ASCII case.
+bool has_word(std::string_view text, std::string_view word) noexcept {
+  for (std::size_t i = 0; i + word.size() <= text.size(); ++i) {
+    if (i > 0 && identifier_char(text[i - 1])) continue;
+    std::size_t j = 0;
+    while (j < word.size() && text::ascii_lower(text[i + j]) == word[j]) ++j;
+    if (j == word.size() && (i + j == text.size() || !identifier_char(text[i + j]))) return true;
+  }
+  return false;
+}
+
+// The first word of `chunk` (lower case) after blanks, comments and opening parentheses.
+std::string first_word(std::string_view chunk) {
+  std::size_t i = 0;
+  while (i < chunk.size()) {
+    const char c = chunk[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '(') {
+      ++i;
+    } else if (chunk.substr(i, 2) == "--") {
+      const auto end = chunk.find('\n', i);
+      i = end == std::string_view::npos ? chunk.size() : end + 1;
+    } else if (chunk.substr(i, 2) == "/*") {
+      int depth = 0;  // comments nest in PostgreSQL
+      while (i < chunk.size()) {
+        if (chunk.substr(i, 2) == "/*") {
+          ++depth;
+          i += 2;
+        } else if (chunk.substr(i, 2) == "*/") {
+          i += 2;
+          if (--depth == 0) break;
+        } else {
+          ++i;
+        }
+      }
+    } else {
+      break;
+    }
+  }
+  std::string word;
+  while (i < chunk.size() && identifier_char(chunk[i])) word += text::ascii_lower(chunk[i++]);
+  return word;
+}
+
+bool chunk_might_change_catalog(std::string_view chunk) {
+  const std::string word = first_word(chunk);
+  static constexpr std::array<std::string_view, 6> starts{"create", "alter", "drop",
+                                                          "import", "do",    "call"};
+  if (std::find(starts.begin(), starts.end(), word) != starts.end()) return true;
+  if (word == "explain") return has_word(chunk, "create");
+  if (word == "select" || word == "with") return has_word(chunk, "into");
+  return false;
+}
+
+bool relation_kind(std::string_view object_type) noexcept {
+  return object_type == "OBJECT_TABLE" || object_type == "OBJECT_VIEW" ||
+         object_type == "OBJECT_MATVIEW" || object_type == "OBJECT_FOREIGN_TABLE";
+}
+
+// A relation the statement creates: temporary ones are not in the resolver's catalog.
+void created(const Json& range_var, CatalogEffect& effect) {
+  if (string_at(range_var, "relpersistence") == "t" ||
+      string_at(range_var, "schemaname") == "pg_temp")
+    return;
+  effect.add_name(string_at(range_var, "relname"));
+}
+
+// ALTER TABLE / VIEW / TYPE: only adding or dropping columns changes what the resolver reads.
+void altered(const Json& body, CatalogEffect& effect) {
+  const std::string kind = string_at(body, "objtype");
+  bool columns = false, cascade = false;
+  for (const Json& item : list_at(body, "cmds")) {
+    const Json& command = node_at(item, "AlterTableCmd");
+    const std::string subtype = string_at(command, "subtype");
+    if (subtype.starts_with("AT_AddColumn") || subtype.starts_with("AT_DropColumn")) {
+      columns = true;
+      cascade = cascade || string_at(command, "behavior") == "DROP_CASCADE";
+    }
+  }
+  if (!columns) return;
+  // A composite type's attributes reach the tables typed by it; CASCADE reaches views.
+  if (kind == "OBJECT_TYPE" || cascade)
+    effect.everything = true;
+  else if (relation_kind(kind))
+    effect.add_name(string_at(node_at(body, "relation"), "relname"));
+}
+
+void renamed(const Json& body, CatalogEffect& effect) {
+  const std::string kind = string_at(body, "renameType");
+  const std::string relation = string_at(node_at(body, "relation"), "relname");
+  if (relation_kind(kind)) {
+    effect.add_name(relation);
+    effect.add_name(string_at(body, "newname"));
+  } else if (kind == "OBJECT_COLUMN") {
+    effect.add_name(relation);
+  } else if (kind == "OBJECT_ATTRIBUTE" || kind == "OBJECT_SCHEMA") {
+    effect.everything = true;  // typed tables, or every relation of the schema
+  }
+}
+
+void dropped(const Json& body, CatalogEffect& effect) {
+  const std::string kind = string_at(body, "removeType");
+  if (string_at(body, "behavior") == "DROP_CASCADE" || kind == "OBJECT_SCHEMA" ||
+      kind == "OBJECT_EXTENSION") {
+    effect.everything = true;
+    return;
+  }
+  if (!relation_kind(kind)) return;
+  for (const Json& object : list_at(body, "objects")) {
+    const auto& names = list_at(node_at(object, "List"), "items");
+    if (!names.empty())
+      effect.add_name(string_at(node_at(names[names.size() - 1], "String"), "sval"));
+  }
+}
+
+void statement_effect(const Json& statement, CatalogEffect& effect) {
+  for_tagged(statement, [&](std::string_view kind, const Json& body) {
+    if (kind == "CreateStmt") {
+      created(node_at(body, "relation"), effect);
+    } else if (kind == "CreateForeignTableStmt") {
+      created(node_at(node_at(body, "base"), "relation"), effect);
+    } else if (kind == "CreateTableAsStmt") {
+      created(node_at(node_at(body, "into"), "rel"), effect);
+    } else if (kind == "SelectStmt") {
+      if (body.contains("intoClause")) created(node_at(node_at(body, "intoClause"), "rel"), effect);
+    } else if (kind == "ViewStmt") {
+      created(node_at(body, "view"), effect);
+    } else if (kind == "AlterTableStmt") {
+      altered(body, effect);
+    } else if (kind == "RenameStmt") {
+      renamed(body, effect);
+    } else if (kind == "AlterObjectSchemaStmt") {
+      if (relation_kind(string_at(body, "objectType")))
+        effect.add_name(string_at(node_at(body, "relation"), "relname"));
+    } else if (kind == "DropStmt") {
+      dropped(body, effect);
+    } else if (kind == "CreateSchemaStmt") {
+      for (const Json& element : list_at(body, "schemaElts")) statement_effect(element, effect);
+    } else if (kind == "ExplainStmt") {
+      statement_effect(node_at(body, "query"), effect);  // EXPLAIN ANALYZE CREATE TABLE AS
+    } else if (kind == "DropOwnedStmt" || kind == "CreateExtensionStmt" ||
+               kind == "AlterExtensionStmt" || kind == "AlterExtensionContentsStmt" ||
+               kind == "ImportForeignSchemaStmt" || kind == "DoStmt" || kind == "CallStmt") {
+      effect.everything = true;  // objects not named in the text
+    }
+  });
+}
+
+}  // namespace
+
+void CatalogEffect::add_name(std::string name) {
+  if (name.empty()) return;
+  const auto at = std::lower_bound(names.begin(), names.end(), name);
+  if (at == names.end() || *at != name) names.insert(at, std::move(name));
+}
+
+void CatalogEffect::merge(const CatalogEffect& other) {
+  everything = everything || other.everything;
+  for (const auto& name : other.names) add_name(name);
+}
+
+bool might_change_catalog(std::string_view sql) noexcept {
+  // Split at every ';', quotes ignored: a ';' inside a literal only adds a chunk, and a real
+  // statement always begins a chunk, so nothing that changes the catalog is missed.
+  std::size_t begin = 0;
+  while (begin <= sql.size()) {
+    auto end = sql.find(';', begin);
+    if (end == std::string_view::npos) end = sql.size();
+    if (chunk_might_change_catalog(sql.substr(begin, end - begin))) return true;
+    begin = end + 1;
+  }
+  return false;
+}
+
+CatalogEffect catalog_effect(std::string_view sql) {
+  CatalogEffect effect;
+  if (!might_change_catalog(sql)) return effect;
+  // Text the parser refuses, PostgreSQL (the same grammar) refuses too: it changes nothing.
+  const ParsedSql parsed = parse_sql(sql);
+  if (parsed.failure) return effect;
+  for (const Json& statement : list_at(parsed.tree.root(), "stmts"))
+    statement_effect(node_at(statement, "stmt"), effect);
+  return effect;
+}
+
+bool catalog_command_tag(std::string_view tag) noexcept {
+  for (std::string_view verb : {"CREATE", "ALTER", "DROP", "IMPORT"})
+    if (tag.starts_with(verb)) return true;
+  return tag == "DO" || tag == "CALL";
+}
+
+}  // namespace seedproxy::rewriter
