@@ -47,7 +47,7 @@ bool is_disconnect(const error_code& ec) {
 }  // namespace
 
 Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
-                 SessionList& list, std::uint64_t id)
+                 SessionList& list, std::uint64_t id, LoginGate::Ticket login)
     : client_(std::move(client)),
       server_(tcp::socket(client_.socket().get_executor())),
       settings_(std::move(settings)),
@@ -56,6 +56,9 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
       from_client_(max_message_before_auth),
       from_server_(protocol::default_max_message_length * 2u - 1u),
       started_(std::chrono::steady_clock::now()),
+      login_deadline_(client_.socket().get_executor(),
+                      started_ + seconds(settings_->startup_timeout_seconds)),
+      login_ticket_(std::move(login)),
       connected_at_(std::chrono::system_clock::now()),
       observer_(*settings_->observer),
       observing_(&observer_ != &null_observer()) {
@@ -92,8 +95,7 @@ asio::awaitable<void> Session::run() {
       if (auto ec = co_await write_all(client_, *auth_ok)) {
         ending.reason = "client write failed after login: " + ec.message();
       } else {
-        authenticated_ = true;
-        from_client_.set_max_length(settings_->max_message_length);
+        logged_in();
         co_await relay_session(ending);
       }
     }
@@ -117,8 +119,36 @@ asio::awaitable<void> Session::run() {
 
 asio::awaitable<void> Session::relay_session(Ending& ending) {
   enable_rewriting();
-  auto result = co_await (client_to_server() || server_to_client());
+  auto result = co_await (client_to_server() || server_to_client() || login_watchdog());
   ending = std::visit([](Ending& e) { return std::move(e); }, result);
+}
+
+asio::awaitable<Session::Ending> Session::login_watchdog() {
+  Ending ending;
+  ending.reason = "cancelled";
+  if (!authenticated_) {
+    auto [ec] = co_await login_deadline_.async_wait(use_tuple);
+    if (ec) co_return ending;
+    if (!authenticated_) {
+      ending.reason = "client did not log in within limits.startup_timeout_seconds (" +
+                      log::seconds_text(settings_->startup_timeout_seconds) + ")";
+      // PostgreSQL's own words when authentication_timeout passes.
+      ending.tell(sqlstate::query_canceled, "canceling authentication due to timeout",
+                  "seedproxy limits.startup_timeout_seconds = " +
+                      log::seconds_text(settings_->startup_timeout_seconds));
+      co_return ending;
+    }
+  }
+  // Logged in: nothing left to watch; parked until the pumps end and cancel it.
+  login_deadline_.expires_at(std::chrono::steady_clock::time_point::max());
+  co_await login_deadline_.async_wait(use_tuple);
+  co_return ending;
+}
+
+void Session::logged_in() {
+  authenticated_ = true;
+  from_client_.set_max_length(settings_->max_message_length);
+  login_ticket_.release();
 }
 
 asio::awaitable<error_code> Session::write_all(Stream& to, protocol::Bytes bytes) {
@@ -157,10 +187,8 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
     case 'R':
       if (authenticated_) break;
       if (const auto request = protocol::read_authentication(body);
-          request && request->code == protocol::authentication::ok) {
-        authenticated_ = true;
-        from_client_.set_max_length(settings_->max_message_length);
-      }
+          request && request->code == protocol::authentication::ok)
+        logged_in();
       break;
     default:
       break;
@@ -442,10 +470,8 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
       co_return;
     }
     // The login shares the startup deadline: a client that stalls mid-authentication goes.
-    asio::steady_timer deadline(client_.socket().get_executor());
-    deadline.expires_after(seconds(settings_->startup_timeout_seconds));
     auto outcome = co_await (admin_login(client_, server_, user_, settings_->admin_users) ||
-                             deadline.async_wait(use_tuple));
+                             login_deadline_.async_wait(use_tuple));
     if (outcome.index() == 1) {
       ending.reason = "admin console login did not complete in time";
       co_return;
@@ -459,7 +485,7 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
       settings_->admin->admin_refused();
     co_return;
   }
-  authenticated_ = true;
+  logged_in();
   admin_console_ = true;
   log::info("admin", "session " + std::to_string(id_) + " from " + peer_ + ": user " + user_ +
                          " opened the admin console");

@@ -22,6 +22,7 @@
 #include "proxy/observe/statement_timer.hpp"
 #include "proxy/observe/traffic_counters.hpp"
 #include "proxy/session/ddl_seeds.hpp"
+#include "proxy/session/login_gate.hpp"
 #include "proxy/session/statement_rewriting.hpp"
 #include "proxy/tls/tls_contexts.hpp"
 #include "proxy/wire/messages.hpp"
@@ -79,8 +80,9 @@ struct SessionList {
 
 class Session {
  public:
+  // `login` is the session's place among those logging in, given back once it has logged in.
   Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings, SessionList& list,
-          std::uint64_t id);
+          std::uint64_t id, LoginGate::Ticket login = {});
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -127,8 +129,13 @@ class Session {
   // it yielded. Returns the server's AuthenticationOk, not yet sent to the client.
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> login_in_proxy(
       std::vector<std::byte> startup, Ending& ending);
-  // The two pumps until either ends.
+  // The two pumps until either ends, or until the login deadline passes before authentication.
   boost::asio::awaitable<void> relay_session(Ending& ending);
+  // The login deadline as a sibling of the pumps: ends the session if the client has not
+  // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
+  boost::asio::awaitable<Ending> login_watchdog();
+  // Authentication succeeded: the size cap is lifted and the login gate's place given back.
+  void logged_in();
   // The admin console instead of a relayed session: login through PostgreSQL, then answers.
   boost::asio::awaitable<void> run_admin_console(std::vector<std::byte> startup, Ending& ending);
   struct Relayed {
@@ -177,6 +184,9 @@ class Session {
   std::optional<std::string> terminate_reason_;
   std::uint32_t backend_pid_ = 0;
   std::chrono::steady_clock::time_point started_;
+  // limits.startup_timeout_seconds from the accept: startup, TLS and the whole login share it.
+  boost::asio::steady_timer login_deadline_;
+  LoginGate::Ticket login_ticket_;
   std::chrono::system_clock::time_point connected_at_;
   bool startup_read_ = false;
   bool admin_console_ = false;  // logged in to the admin console
