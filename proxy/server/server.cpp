@@ -333,8 +333,12 @@ void Server::State::make_metrics() {
   };
   // From the configuration in force, so a reload's new thresholds show at once.
   sources.thresholds = [this] { return thresholds_from_config(generation()->config.seeds); };
+  // The upstream probe and the registries of the configuration's databases (and of databases
+  // whose registry was read before); never a database a client merely named.
   sources.health = [this]() -> HealthResult {
-    if (auto failure = snapshots->read_failure(); !failure.empty())
+    std::vector<std::string> configured;
+    for (const auto& seed : generation()->config.seeds) configured.push_back(seed.database);
+    if (auto failure = snapshots->read_failure(configured); !failure.empty())
       return {false, "cannot read the seed registry: " + failure};
     return {};
   };

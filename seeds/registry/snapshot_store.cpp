@@ -1,6 +1,8 @@
 // The snapshot store: atomic snapshots, an append-only list of watched databases, tickets.
 #include "seeds/registry/snapshot_store.hpp"
 
+#include <algorithm>
+
 #include "seeds/registry/registry_schema.hpp"
 
 namespace seedproxy::seeds {
@@ -112,8 +114,13 @@ std::vector<std::string> SnapshotStore::databases_with_registry() const {
   return out;
 }
 
-std::string SnapshotStore::read_failure() const {
+std::string SnapshotStore::read_failure(std::span<const std::string> configured) const {
   for (const Watched* d : list()) {
+    const auto snapshot = d->snapshot.load(std::memory_order_acquire);
+    const bool matters =
+        (snapshot && snapshot->registry) ||
+        std::find(configured.begin(), configured.end(), d->name) != configured.end();
+    if (!matters) continue;
     std::lock_guard lock(d->failure_mutex);
     if (!d->read_failure.empty()) return "database \"" + d->name + "\": " + d->read_failure;
   }

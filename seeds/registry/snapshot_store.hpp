@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -93,7 +94,10 @@ class SnapshotStore {
   [[nodiscard]] std::uint64_t next_version() noexcept;
   [[nodiscard]] std::vector<SeedStatus> seed_statuses() const;
   [[nodiscard]] std::vector<std::string> databases_with_registry() const;
-  [[nodiscard]] std::string read_failure() const;
+  // Why the newest read of a database that matters for health failed: one the configuration
+  // names (`configured`), or one whose registry was read before. A name a client merely asked
+  // for (a typo, a database that never existed) is not the proxy's health.
+  [[nodiscard]] std::string read_failure(std::span<const std::string> configured) const;
 
  private:
   std::function<void()> wake_;

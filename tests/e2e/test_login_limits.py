@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""Clients that never log in cost the database nothing unbounded (issue 14, item 3):
+"""Clients that never log in cost the database nothing unbounded (issue 14, items 2 and 3):
 limits.startup_timeout_seconds covers the whole login, PostgreSQL's password prompt included; the
 sessions still logging in are bounded in total (limits.max_authenticating) and per client address
 (limits.max_authenticating_per_address), past which a client is refused with 53300 and a message
-naming the setting."""
+naming the setting; and a startup packet naming a database that does not exist leaves /health 200."""
 
 import struct
 import unittest
+import urllib.error
+import urllib.request
 
 import e2e_common
 import psycopg
@@ -66,6 +68,14 @@ def refusal(port: int, source: str | None = None) -> dict | None:
             return None
         except wire.ServerError as e:
             return e.fields
+
+
+def health() -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/health", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def wait_log(px, needle: str, start: int = 0, timeout: float = 30) -> str:
@@ -143,6 +153,21 @@ class LoginBounds(unittest.TestCase):
         for _ in range(5):  # more logins than the bounds, one after another
             with psycopg.connect(px_limits.dsn("postgres", "scram_user", password=SCRAM_PW)) as c:
                 self.assertEqual(c.execute("select current_user").fetchone(), ("scram_user",))
+
+
+class HealthIgnoresStrangers(unittest.TestCase):
+    def test_a_missing_database_in_a_startup_packet_leaves_health_200(self):
+        # The first probe of the upstream comes a second after the start.
+        e2e_common.poll(lambda: health()[0] == 200, 15, 0.05, "/health to answer 200")
+        start = len(px_timeout.log_text())
+        with self.assertRaises(psycopg.OperationalError) as caught:
+            psycopg.connect(px_timeout.dsn("no_such_db")).close()
+        self.assertIn("does not exist", str(caught.exception))
+        # The proxy tried to read that database's registry (while names sent before login are
+        # watched, issue 14 item 4) and failed; before, /health said 503 from then on.
+        wait_log(px_timeout, 'error seeds: database "no_such_db"', start)
+        status, body = health()
+        self.assertEqual((status, body), (200, "ok\n"))
 
 
 if __name__ == "__main__":
