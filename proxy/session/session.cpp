@@ -32,6 +32,9 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // AuthenticationOk, so an unauthenticated client cannot make the proxy buffer more.
 constexpr std::uint32_t max_message_before_auth = 65536;
 
+// What a Parse carries beyond its text: header, a name, 65535 parameter type OIDs.
+constexpr std::size_t max_parse_overhead = 320 * 1024;
+
 std::string describe_endpoint(const tcp::socket& socket) {
   error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
@@ -67,6 +70,9 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
   from_server_.inspect('Z');  // ReadyForQuery: transaction status
   from_server_.inspect('K');  // BackendKeyData: which backend this session is
   from_server_.inspect('R');  // Authentication*: lifts the pre-authentication size cap
+  // What the proxy inspects from the server is small; anything longer streams past (its head
+  // seen), so a client cannot make the proxy hold a long error or notice whole.
+  from_server_.set_whole_limit(protocol::RelayScanner::head_length);
   list_position_ = list_.sessions.insert(list_.sessions.end(), this);
   peer_ = describe_endpoint(client_.socket());
 }
@@ -214,19 +220,38 @@ void Session::note_client_message(char type) {
   timer_.started(kind);
 }
 
-template <class Started, class Inspect>
-asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
-                                                 Stream& to, Started started, Inspect inspect) {
+template <class Started, class Inspect, class Head>
+asio::awaitable<Session::Relayed> Session::relay(Direction from, Stream& to, Started started,
+                                                 Inspect inspect, Head head) {
   using Kind = protocol::RelayScanner::Kind;
   Relayed out;
-  const auto unread = buffer.unread();
-  std::size_t flushed = 0;  // bytes already written or replaced
+  auto& scanner = from.scanner;
+  const auto unread = from.buffer.unread();
+  std::size_t flushed = 0;  // bytes already written, replaced or dropped
   std::size_t ready = 0;    // bytes decided so far
   while (ready < unread.size()) {
     const bool starts = scanner.at_boundary();
     out.last = scanner.next(unread.subspan(ready));
-    if (starts && (out.last.kind == Kind::message || out.last.kind == Kind::pass))
+    if (starts && out.last.kind != Kind::need_more && out.last.kind != Kind::error)
       started(out.last.header.type);
+    if (out.last.kind == Kind::head || (out.last.kind == Kind::pass && from.dropping)) {
+      auto verdict = out.last.kind == Kind::head
+                         ? head(out.last.header, unread.subspan(ready, out.last.length))
+                         : HeadVerdict{{}, true};
+      if (!verdict.before.empty() || verdict.drop) {
+        // Awaits stand alone (GCC 12 miscompiles co_await inside a condition).
+        if (ready > flushed)
+          out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
+        if (out.write_error) co_return out;
+        flushed = ready;
+        if (!verdict.before.empty()) out.write_error = co_await write_all(to, verdict.before);
+        if (out.write_error) co_return out;
+        if (verdict.drop) flushed = ready + out.last.length;
+      }
+      from.dropping = verdict.drop && !scanner.at_boundary();
+      ready += out.last.length;
+      continue;
+    }
     if (out.last.kind == Kind::message) {
       auto replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
       if (&to == &server_ && ddl_seeds_ && ddl_seeds_->waiting()) {
@@ -256,8 +281,8 @@ asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::Rel
   if (ready > flushed)
     out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
   if (!out.write_error) {
-    buffer.consume(ready);
-    if (out.last.kind == Kind::need_more) buffer.ensure_capacity(out.last.length);
+    from.buffer.consume(ready);
+    if (out.last.kind == Kind::need_more) from.buffer.ensure_capacity(out.last.length);
   }
   co_return out;
 }
@@ -277,6 +302,9 @@ void Session::enable_rewriting() {
   // Statements and portals are followed through the extended protocol (reads per Execute,
   // re-Parse of stale prepared statements), and so are the answers to Parse and Close.
   for (const char type : {'Q', 'P', 'B', 'E', 'D', 'C', 'S', 'F'}) from_client_.inspect(type);
+  // Statements longer than the rewrite limit are never rewritten: they stream instead of being
+  // held whole. The margin holds a Parse's name and up to 65535 parameter type OIDs.
+  from_client_.set_whole_limit(settings_->max_rewrite_bytes + max_parse_overhead);
   for (const char type : {'E', 'C', '1', '3'}) from_server_.inspect(type);
   if (settings_->ddl_seeds) {
     ddl_seeds_ =
@@ -315,7 +343,7 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
       list_.counters.bytes_from_clients.add(n);
       if (rewriting_ && rewriting_->catalog_pending()) co_await wait_for_catalog();
       const auto relayed = co_await relay(
-          client_buffer_, from_client_, server_, note_started,
+          {client_buffer_, from_client_, dropping_from_client_}, server_, note_started,
           [this](const protocol::MessageHeader&, protocol::Bytes message) {
             if (!rewriting_) return std::optional<std::vector<std::byte>>();
             if (ddl_seeds_) {
@@ -326,6 +354,12 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
             auto replacement = rewriting_->client_message(message);
             if (replacement) list_.counters.statements_rewritten.add(1);
             return replacement;
+          },
+          [this](const protocol::MessageHeader&, protocol::Bytes head) {
+            // Too long to rewrite: streamed; its names still keep the bookkeeping in step.
+            HeadVerdict verdict;
+            if (rewriting_) verdict.before = rewriting_->streamed_client_message(head);
+            return verdict;
           });
       const auto& step = relayed.last;
       if (relayed.write_error) {
@@ -386,16 +420,23 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
       }
       server_buffer_.commit(n);
       list_.counters.bytes_from_server.add(n);
-      const auto relayed =
-          co_await relay(server_buffer_, from_server_, client_, note_started,
-                         [this](const protocol::MessageHeader& header, protocol::Bytes message) {
-                           on_server_message(header, message);
-                           if (rewriting_ && rewriting_->drop_server_message(message))
-                             return std::optional<std::vector<std::byte>>(std::in_place);
-                           if (ddl_seeds_)
-                             if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
-                           return rewriting_ ? rewriting_->server_message(message) : std::nullopt;
-                         });
+      const auto relayed = co_await relay(
+          {server_buffer_, from_server_, dropping_from_server_}, client_, note_started,
+          [this](const protocol::MessageHeader& header, protocol::Bytes message) {
+            on_server_message(header, message);
+            if (rewriting_ && rewriting_->drop_server_message(message))
+              return std::optional<std::vector<std::byte>>(std::in_place);
+            if (ddl_seeds_)
+              if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
+            return rewriting_ ? rewriting_->server_message(message) : std::nullopt;
+          },
+          [this](const protocol::MessageHeader&, protocol::Bytes head) {
+            // A long error or notice (it may quote a client's long value): never one the proxy
+            // swaps, but it may answer a message the proxy injected.
+            HeadVerdict verdict;
+            verdict.drop = rewriting_ && rewriting_->drop_server_message(head);
+            return verdict;
+          });
       const auto& step = relayed.last;
       if (relayed.write_error) {
         ending.reason = is_disconnect(relayed.write_error)

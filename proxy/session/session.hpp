@@ -142,12 +142,24 @@ class Session {
     protocol::RelayScanner::Step last;  // the step that stopped the walk
     boost::system::error_code write_error;
   };
-  // Forwards every decidable byte of `buffer` to `to`; `started` sees the type of every message
-  // that begins, inspected or streamed; `inspect` sees each whole inspected message and may
-  // return a replacement for it.
-  template <class Started, class Inspect>
-  boost::asio::awaitable<Relayed> relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
-                                        Stream& to, Started started, Inspect inspect);
+  // What to do with an inspected message too long to hold whole, seen by its head.
+  struct HeadVerdict {
+    std::vector<std::byte> before;  // written ahead of it
+    bool drop = false;              // the whole message is dropped, not forwarded
+  };
+  // One direction's relay state that outlives a read.
+  struct Direction {
+    IoBuffer& buffer;
+    protocol::RelayScanner& scanner;
+    bool& dropping;  // the rest of a message being dropped is still to come
+  };
+  // Forwards every decidable byte of the direction's buffer to `to`; `started` sees the type of
+  // every message that begins, inspected or streamed; `inspect` sees each whole inspected
+  // message and may return a replacement for it; `head` sees the head of each inspected message
+  // too long to hold, which is then streamed.
+  template <class Started, class Inspect, class Head>
+  boost::asio::awaitable<Relayed> relay(Direction from, Stream& to, Started started,
+                                        Inspect inspect, Head head);
   void enable_rewriting();
   boost::asio::awaitable<void> wait_for_catalog();
   boost::asio::awaitable<Ending> client_to_server();
@@ -177,6 +189,8 @@ class Session {
   protocol::RelayScanner from_server_;
   IoBuffer client_buffer_;
   IoBuffer server_buffer_;
+  bool dropping_from_client_ = false;
+  bool dropping_from_server_ = false;
 
   char transaction_status_ = 'I';
   bool authenticated_ = false;

@@ -175,6 +175,12 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
 
 std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_view name,
                                                                   protocol::Bytes message) {
+  auto out = refresh(name);
+  if (out) out->insert(out->end(), message.begin(), message.end());
+  return out;
+}
+
+std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_view name) {
   auto* statement = prepared_.find(name);
   if (!statement) return std::nullopt;
   if (!statement->resend) {
@@ -207,9 +213,36 @@ std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_vi
   writer.put_cstring(statement->sent);
   writer.put_bytes(statement->parameter_types);
   writer.finish();
-  auto out = writer.take();
-  out.insert(out.end(), message.begin(), message.end());
-  return out;
+  return writer.take();
+}
+
+std::vector<std::byte> StatementRewriting::streamed_client_message(protocol::Bytes head) {
+  const char type = static_cast<char>(head[0]);
+  protocol::BodyReader reader(head.subspan(protocol::message_header_size));
+  switch (type) {
+    case 'Q':
+    case 'S':
+    case 'F':
+      prepared_.batch_end(type);
+      return {};
+    case 'P':
+      // PostgreSQL answers it as any Parse; the statement is the client's text, untracked.
+      if (const auto name = reader.cstring()) prepared_.parse(*name, nullptr);
+      return {};
+    case 'B': {
+      // A Bind carrying long parameter values: the names come first.
+      const auto portal = reader.cstring();
+      const auto statement = reader.cstring();
+      if (!portal || !statement) return {};
+      auto before = statement->empty() ? std::nullopt : refresh(*statement);
+      prepared_.bind(*portal, *statement);
+      return before ? std::move(*before) : std::vector<std::byte>{};
+    }
+    default:
+      // Describe, Execute and Close are never this long unless malformed: as a malformed whole
+      // message, no bookkeeping.
+      return {};
+  }
 }
 
 std::optional<std::vector<std::byte>> StatementRewriting::client_message(protocol::Bytes message) {

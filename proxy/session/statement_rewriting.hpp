@@ -54,6 +54,11 @@ class StatementRewriting {
   // or nullopt to forward it as sent. Every such message must come through here or through
   // note_replaced_client_message, in order.
   [[nodiscard]] std::optional<std::vector<std::byte>> client_message(protocol::Bytes message);
+  // A client message too long to hold whole (over the rewrite limit), seen by its head: it is
+  // streamed as sent, never rewritten, but its names keep the bookkeeping in step. Returns what
+  // must be sent ahead of it (a stale named statement's Close and Parse before a Bind), or
+  // nothing.
+  [[nodiscard]] std::vector<std::byte> streamed_client_message(protocol::Bytes head);
   // Bookkeeping for a client 'Q' or 'P' that something else replaced (DDL seeds' stand-ins).
   void note_replaced_client_message(protocol::Bytes message);
   // For every server '1', '3', 'E' and 'Z', before anything else sees it: true when it answers a
@@ -76,7 +81,10 @@ class StatementRewriting {
   [[nodiscard]] const std::string* text_to_send(const rewriter::CachedRewrite& rewrite);
   void count_reads(const rewriter::CachedRewrite& rewrite);
   [[nodiscard]] std::optional<std::vector<std::byte>> parse_message(protocol::Bytes body);
-  // Close + Parse + `message` when the named statement's rewrite changed since it was sent.
+  // Close + Parse of the named statement when its rewrite changed since it was sent, to go
+  // ahead of the message that uses it.
+  [[nodiscard]] std::optional<std::vector<std::byte>> refresh(std::string_view name);
+  // `message` with refresh(name) ahead of it, or nullopt when nothing changed.
   [[nodiscard]] std::optional<std::vector<std::byte>> refresh(std::string_view name,
                                                               protocol::Bytes message);
   void note_search_path(std::string_view sql);
