@@ -17,7 +17,7 @@ from harness import wire
 from harness.pgcluster import PgCluster, free_port
 
 SCRAM_PW = "scr4m-Secret!"
-TIMEOUT = 2  # limits.startup_timeout_seconds of px_timeout
+TIMEOUT = 3  # limits.startup_timeout_seconds of px_timeout (a login must fit in it on a loaded machine)
 
 pg: PgCluster = None
 px_timeout = None  # short login deadline, metrics on
