@@ -228,7 +228,8 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
 [[nodiscard]] Limits read_limits(const Json& node) {
   const Object object(
       node, "limits",
-      {"max_message_bytes", "max_clients", "startup_timeout_seconds", "connect_timeout_seconds"});
+      {"max_message_bytes", "max_clients", "startup_timeout_seconds", "connect_timeout_seconds",
+       "max_authenticating", "max_authenticating_per_address"});
   Limits limits;
   if (const Json* bytes = object.find("max_message_bytes"))
     limits.max_message_bytes =
@@ -242,6 +243,12 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
   if (const Json* connect = object.find("connect_timeout_seconds"))
     limits.connect_timeout_seconds =
         read_seconds(*connect, object.path("connect_timeout_seconds"), false);
+  if (const Json* total = object.find("max_authenticating"))
+    limits.max_authenticating = static_cast<std::uint32_t>(
+        read_integer(*total, object.path("max_authenticating"), 1, 1000000));
+  if (const Json* per_address = object.find("max_authenticating_per_address"))
+    limits.max_authenticating_per_address = static_cast<std::uint32_t>(
+        read_integer(*per_address, object.path("max_authenticating_per_address"), 1, 1000000));
   return limits;
 }
 

@@ -83,9 +83,15 @@ struct Limits {
   // Before authentication the cap is 64 KiB; server messages are streamed and never buffered.
   std::uint64_t max_message_bytes = std::uint64_t{1} << 30;
   std::uint32_t max_clients = 10000;
-  // A client that has not finished its startup packet in this time is disconnected.
+  // A client that has not logged in (startup packet, TLS and the whole authentication exchange)
+  // in this time is disconnected, as PgBouncer's client_login_timeout.
   double startup_timeout_seconds = 15.0;
   double connect_timeout_seconds = 5.0;
+  // Sessions not yet logged in, each of which may hold a backend: past either bound a new client
+  // is refused with 53300. Below PostgreSQL's default max_connections (100), so strangers stalled
+  // at the password prompt cannot take every backend.
+  std::uint32_t max_authenticating = 64;
+  std::uint32_t max_authenticating_per_address = 16;
 };
 
 struct Runtime {

@@ -223,6 +223,9 @@ AdminAnswer show_config(AdminBackend& backend) {
       protocol::float8_text(config->limits.startup_timeout_seconds));
   add("limits.connect_timeout_seconds",
       protocol::float8_text(config->limits.connect_timeout_seconds));
+  add("limits.max_authenticating", std::to_string(config->limits.max_authenticating));
+  add("limits.max_authenticating_per_address",
+      std::to_string(config->limits.max_authenticating_per_address));
   add("runtime.threads", std::to_string(config->runtime.threads));
   add("runtime.shutdown_grace_seconds",
       protocol::float8_text(config->runtime.shutdown_grace_seconds));

@@ -151,7 +151,12 @@ struct Server::State final : AdminBackend {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> watch_signals();
   void spawn_session(Worker& worker, tcp::socket socket,
-                     std::shared_ptr<const SessionSettings> session_settings);
+                     std::shared_ptr<const SessionSettings> session_settings,
+                     LoginGate::Ticket login);
+  // Past limits.max_clients or the login gate's limits: the reason, or empty when admitted.
+  [[nodiscard]] std::string admission_refusal(const asio::ip::address& address,
+                                              const config::Limits& limits,
+                                              LoginGate::Ticket& login);
   void session_ended();
   void begin_shutdown(std::string_view why);
   void terminate_sessions(std::string reason);
@@ -173,6 +178,8 @@ struct Server::State final : AdminBackend {
   std::unique_ptr<CredentialStore> credentials;
   LoadedFiles pending;  // reload thread: loaded by the reloader's prepare step, used by apply
   std::atomic<std::shared_ptr<const Generation>> current;
+  // Before the workers: their sessions give their tickets back when they are destroyed.
+  LoginGate login_gate;
   std::vector<std::unique_ptr<Worker>> workers;
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> grace_timer;
@@ -364,8 +371,12 @@ void Server::State::make_metrics() {
   };
   // From the configuration in force, so a reload's new thresholds show at once.
   sources.thresholds = [this] { return thresholds_from_config(generation()->config.seeds); };
+  // The upstream probe and the registries of the configuration's databases (and of databases
+  // whose registry was read before); never a database a client merely named.
   sources.health = [this]() -> HealthResult {
-    if (auto failure = snapshots->read_failure(); !failure.empty())
+    std::vector<std::string> configured;
+    for (const auto& seed : generation()->config.seeds) configured.push_back(seed.database);
+    if (auto failure = snapshots->read_failure(configured); !failure.empty())
       return {false, "cannot read the seed registry: " + failure};
     return {};
   };
@@ -388,47 +399,85 @@ asio::awaitable<void> Server::State::accept_loop() {
       continue;
     }
     const auto in_force = generation();
-    const auto max_clients = in_force->config.limits.max_clients;
-    if (active.load() >= max_clients) {
+    LoginGate::Ticket login;
+    error_code peer_ec;
+    const auto peer = socket.remote_endpoint(peer_ec).address();  // unspecified if gone already
+    if (auto message = admission_refusal(peer, in_force->config.limits, login); !message.empty()) {
       refused.fetch_add(1, std::memory_order_relaxed);
       observer().client_refused();
-      log::warning("server", "refused a client: limits.max_clients (" +
-                                 std::to_string(max_clients) + ") reached");
-      asio::co_spawn(worker.context,
-                     refuse_client(std::move(socket), sqlstate::too_many_connections,
-                                   "sorry, too many clients already", 2.0),
-                     asio::detached);
+      asio::co_spawn(
+          worker.context,
+          refuse_client(std::move(socket), sqlstate::too_many_connections, std::move(message), 2.0),
+          asio::detached);
       continue;
     }
-    spawn_session(worker, std::move(socket), in_force->session);
+    spawn_session(worker, std::move(socket), in_force->session, std::move(login));
   }
 }
 
+std::string Server::State::admission_refusal(const asio::ip::address& address,
+                                             const config::Limits& limits,
+                                             LoginGate::Ticket& login) {
+  if (active.load() >= limits.max_clients) {
+    log::warning("server", "refused a client: limits.max_clients (" +
+                               std::to_string(limits.max_clients) + ") reached");
+    return "sorry, too many clients already";
+  }
+  auto entry =
+      login_gate.enter(address, {limits.max_authenticating, limits.max_authenticating_per_address});
+  switch (entry.refusal) {
+    case LoginGate::Refusal::none:
+      login = std::move(entry.ticket);
+      return {};
+    case LoginGate::Refusal::total:
+      log::warning("server", "refused a client from " + address.to_string() +
+                                 ": limits.max_authenticating (" +
+                                 std::to_string(limits.max_authenticating) +
+                                 ") sessions are still logging in");
+      return "sorry, too many clients are still logging in (seedproxy limits.max_authenticating "
+             "= " +
+             std::to_string(limits.max_authenticating) + ")";
+    case LoginGate::Refusal::per_address:
+      log::warning("server", "refused a client from " + address.to_string() +
+                                 ": limits.max_authenticating_per_address (" +
+                                 std::to_string(limits.max_authenticating_per_address) +
+                                 ") sessions from that address are still logging in");
+      return "sorry, too many clients from " + address.to_string() +
+             " are still logging in (seedproxy limits.max_authenticating_per_address = " +
+             std::to_string(limits.max_authenticating_per_address) + ")";
+  }
+  return {};
+}
+
 void Server::State::spawn_session(Worker& worker, tcp::socket socket,
-                                  std::shared_ptr<const SessionSettings> session_settings) {
+                                  std::shared_ptr<const SessionSettings> session_settings,
+                                  LoginGate::Ticket login) {
   active.fetch_add(1);
   accepted.fetch_add(1, std::memory_order_relaxed);
   observer().client_accepted();
   const auto id = next_id.fetch_add(1);
   auto run = [](tcp::socket client, std::shared_ptr<const SessionSettings> session_settings,
-                SessionList& list, std::uint64_t session_id) -> asio::awaitable<void> {
-    Session session(std::move(client), std::move(session_settings), list, session_id);
+                SessionList& list, std::uint64_t session_id,
+                LoginGate::Ticket ticket) -> asio::awaitable<void> {
+    Session session(std::move(client), std::move(session_settings), list, session_id,
+                    std::move(ticket));
     co_await session.run();
   };
-  asio::co_spawn(worker.context,
-                 run(std::move(socket), std::move(session_settings), worker.sessions, id),
-                 [this, id](std::exception_ptr failure) {
-                   if (failure) {
-                     try {
-                       std::rethrow_exception(failure);
-                     } catch (const std::exception& e) {
-                       log::error("session", "session " + std::to_string(id) +
-                                                 " ended by an internal error: " + e.what());
-                     }
-                   }
-                   observer().client_closed();
-                   session_ended();
-                 });
+  asio::co_spawn(
+      worker.context,
+      run(std::move(socket), std::move(session_settings), worker.sessions, id, std::move(login)),
+      [this, id](std::exception_ptr failure) {
+        if (failure) {
+          try {
+            std::rethrow_exception(failure);
+          } catch (const std::exception& e) {
+            log::error("session", "session " + std::to_string(id) +
+                                      " ended by an internal error: " + e.what());
+          }
+        }
+        observer().client_closed();
+        session_ended();
+      });
 }
 
 void Server::State::session_ended() {

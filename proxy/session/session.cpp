@@ -32,6 +32,9 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // AuthenticationOk, so an unauthenticated client cannot make the proxy buffer more.
 constexpr std::uint32_t max_message_before_auth = 65536;
 
+// What a Parse carries beyond its text: header, a name, 65535 parameter type OIDs.
+constexpr std::size_t max_parse_overhead = 320 * 1024;
+
 std::string describe_endpoint(const tcp::socket& socket) {
   error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
@@ -47,7 +50,7 @@ bool is_disconnect(const error_code& ec) {
 }  // namespace
 
 Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
-                 SessionList& list, std::uint64_t id)
+                 SessionList& list, std::uint64_t id, LoginGate::Ticket login)
     : client_(std::move(client)),
       server_(tcp::socket(client_.socket().get_executor())),
       settings_(std::move(settings)),
@@ -56,6 +59,9 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
       from_client_(max_message_before_auth),
       from_server_(protocol::default_max_message_length * 2u - 1u),
       started_(std::chrono::steady_clock::now()),
+      login_deadline_(client_.socket().get_executor(),
+                      started_ + seconds(settings_->startup_timeout_seconds)),
+      login_ticket_(std::move(login)),
       connected_at_(std::chrono::system_clock::now()),
       observer_(*settings_->observer),
       observing_(&observer_ != &null_observer()) {
@@ -64,6 +70,9 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
   from_server_.inspect('Z');  // ReadyForQuery: transaction status
   from_server_.inspect('K');  // BackendKeyData: which backend this session is
   from_server_.inspect('R');  // Authentication*: lifts the pre-authentication size cap
+  // What the proxy inspects from the server is small; anything longer streams past (its head
+  // seen), so a client cannot make the proxy hold a long error or notice whole.
+  from_server_.set_whole_limit(protocol::RelayScanner::head_length);
   list_position_ = list_.sessions.insert(list_.sessions.end(), this);
   peer_ = describe_endpoint(client_.socket());
 }
@@ -93,8 +102,7 @@ asio::awaitable<void> Session::run() {
       if (auto ec = co_await write_all(client_, *auth_ok)) {
         ending.reason = "client write failed after login: " + ec.message();
       } else {
-        authenticated_ = true;
-        from_client_.set_max_length(settings_->max_message_length);
+        logged_in();
         co_await relay_session(ending);
       }
     }
@@ -117,8 +125,36 @@ asio::awaitable<void> Session::run() {
 
 asio::awaitable<void> Session::relay_session(Ending& ending) {
   enable_rewriting();
-  auto result = co_await (client_to_server() || server_to_client());
+  auto result = co_await (client_to_server() || server_to_client() || login_watchdog());
   ending = std::visit([](Ending& e) { return std::move(e); }, result);
+}
+
+asio::awaitable<Session::Ending> Session::login_watchdog() {
+  Ending ending;
+  ending.reason = "cancelled";
+  if (!authenticated_) {
+    auto [ec] = co_await login_deadline_.async_wait(use_tuple);
+    if (ec) co_return ending;
+    if (!authenticated_) {
+      ending.reason = "client did not log in within limits.startup_timeout_seconds (" +
+                      log::seconds_text(settings_->startup_timeout_seconds) + ")";
+      // PostgreSQL's own words when authentication_timeout passes.
+      ending.tell(sqlstate::query_canceled, "canceling authentication due to timeout",
+                  "seedproxy limits.startup_timeout_seconds = " +
+                      log::seconds_text(settings_->startup_timeout_seconds));
+      co_return ending;
+    }
+  }
+  // Logged in: nothing left to watch; parked until the pumps end and cancel it.
+  login_deadline_.expires_at(std::chrono::steady_clock::time_point::max());
+  co_await login_deadline_.async_wait(use_tuple);
+  co_return ending;
+}
+
+void Session::logged_in() {
+  authenticated_ = true;
+  from_client_.set_max_length(settings_->max_message_length);
+  login_ticket_.release();
 }
 
 asio::awaitable<error_code> Session::write_all(Stream& to, protocol::Bytes bytes) {
@@ -157,10 +193,8 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
     case 'R':
       if (authenticated_) break;
       if (const auto request = protocol::read_authentication(body);
-          request && request->code == protocol::authentication::ok) {
-        authenticated_ = true;
-        from_client_.set_max_length(settings_->max_message_length);
-      }
+          request && request->code == protocol::authentication::ok)
+        logged_in();
       break;
     default:
       break;
@@ -186,19 +220,38 @@ void Session::note_client_message(char type) {
   timer_.started(kind);
 }
 
-template <class Started, class Inspect>
-asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
-                                                 Stream& to, Started started, Inspect inspect) {
+template <class Started, class Inspect, class Head>
+asio::awaitable<Session::Relayed> Session::relay(Direction from, Stream& to, Started started,
+                                                 Inspect inspect, Head head) {
   using Kind = protocol::RelayScanner::Kind;
   Relayed out;
-  const auto unread = buffer.unread();
-  std::size_t flushed = 0;  // bytes already written or replaced
+  auto& scanner = from.scanner;
+  const auto unread = from.buffer.unread();
+  std::size_t flushed = 0;  // bytes already written, replaced or dropped
   std::size_t ready = 0;    // bytes decided so far
   while (ready < unread.size()) {
     const bool starts = scanner.at_boundary();
     out.last = scanner.next(unread.subspan(ready));
-    if (starts && (out.last.kind == Kind::message || out.last.kind == Kind::pass))
+    if (starts && out.last.kind != Kind::need_more && out.last.kind != Kind::error)
       started(out.last.header.type);
+    if (out.last.kind == Kind::head || (out.last.kind == Kind::pass && from.dropping)) {
+      auto verdict = out.last.kind == Kind::head
+                         ? head(out.last.header, unread.subspan(ready, out.last.length))
+                         : HeadVerdict{{}, true};
+      if (!verdict.before.empty() || verdict.drop) {
+        // Awaits stand alone (GCC 12 miscompiles co_await inside a condition).
+        if (ready > flushed)
+          out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
+        if (out.write_error) co_return out;
+        flushed = ready;
+        if (!verdict.before.empty()) out.write_error = co_await write_all(to, verdict.before);
+        if (out.write_error) co_return out;
+        if (verdict.drop) flushed = ready + out.last.length;
+      }
+      from.dropping = verdict.drop && !scanner.at_boundary();
+      ready += out.last.length;
+      continue;
+    }
     if (out.last.kind == Kind::message) {
       auto replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
       if (&to == &server_ && ddl_seeds_ && ddl_seeds_->waiting()) {
@@ -228,8 +281,8 @@ asio::awaitable<Session::Relayed> Session::relay(IoBuffer& buffer, protocol::Rel
   if (ready > flushed)
     out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
   if (!out.write_error) {
-    buffer.consume(ready);
-    if (out.last.kind == Kind::need_more) buffer.ensure_capacity(out.last.length);
+    from.buffer.consume(ready);
+    if (out.last.kind == Kind::need_more) from.buffer.ensure_capacity(out.last.length);
   }
   co_return out;
 }
@@ -249,6 +302,9 @@ void Session::enable_rewriting() {
   // Statements and portals are followed through the extended protocol (reads per Execute,
   // re-Parse of stale prepared statements), and so are the answers to Parse and Close.
   for (const char type : {'Q', 'P', 'B', 'E', 'D', 'C', 'S', 'F'}) from_client_.inspect(type);
+  // Statements longer than the rewrite limit are never rewritten: they stream instead of being
+  // held whole. The margin holds a Parse's name and up to 65535 parameter type OIDs.
+  from_client_.set_whole_limit(settings_->max_rewrite_bytes + max_parse_overhead);
   // Errors and notices get their position back in the client's text.
   for (const char type : {'E', 'N', 'C', '1', '2', '3'}) from_server_.inspect(type);
   if (settings_->ddl_seeds)
@@ -287,7 +343,7 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
       if (rewriting_ && rewriting_->must_wait(client_buffer_.unread(), from_client_.at_boundary()))
         co_await wait_for_catalog();
       const auto relayed = co_await relay(
-          client_buffer_, from_client_, server_, note_started,
+          {client_buffer_, from_client_, dropping_from_client_}, server_, note_started,
           [this](const protocol::MessageHeader&, protocol::Bytes message) {
             if (!rewriting_) return std::optional<std::vector<std::byte>>();
             if (ddl_seeds_) {
@@ -298,6 +354,12 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
             auto replacement = rewriting_->client_message(message);
             if (replacement) list_.counters.statements_rewritten.add(1);
             return replacement;
+          },
+          [this](const protocol::MessageHeader&, protocol::Bytes head) {
+            // Too long to rewrite: streamed; its names still keep the bookkeeping in step.
+            HeadVerdict verdict;
+            if (rewriting_) verdict.before = rewriting_->streamed_client_message(head);
+            return verdict;
           });
       const auto& step = relayed.last;
       if (relayed.write_error) {
@@ -360,15 +422,22 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
       }
       server_buffer_.commit(n);
       list_.counters.bytes_from_server.add(n);
-      const auto relayed =
-          co_await relay(server_buffer_, from_server_, client_, note_started,
-                         [this](const protocol::MessageHeader& header, protocol::Bytes message) {
-                           on_server_message(header, message);
-                           if (!rewriting_) return std::optional<std::vector<std::byte>>();
-                           if (ddl_seeds_)
-                             if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
-                           return rewriting_->server_message(message);
-                         });
+      const auto relayed = co_await relay(
+          {server_buffer_, from_server_, dropping_from_server_}, client_, note_started,
+          [this](const protocol::MessageHeader& header, protocol::Bytes message) {
+            on_server_message(header, message);
+            if (!rewriting_) return std::optional<std::vector<std::byte>>();
+            if (ddl_seeds_)
+              if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
+            return rewriting_->server_message(message);
+          },
+          [this](const protocol::MessageHeader&, protocol::Bytes) {
+            // A long error or notice (it may quote a client's long value): streamed as sent,
+            // its position left as it is, but dropped if it answers a message the proxy injected.
+            HeadVerdict verdict;
+            verdict.drop = rewriting_ && rewriting_->prepared().answer().injected;
+            return verdict;
+          });
       const auto& step = relayed.last;
       if (relayed.write_error) {
         ending.reason = is_disconnect(relayed.write_error)
@@ -443,10 +512,8 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
       co_return;
     }
     // The login shares the startup deadline: a client that stalls mid-authentication goes.
-    asio::steady_timer deadline(client_.socket().get_executor());
-    deadline.expires_after(seconds(settings_->startup_timeout_seconds));
     auto outcome = co_await (admin_login(client_, server_, user_, settings_->admin_users) ||
-                             deadline.async_wait(use_tuple));
+                             login_deadline_.async_wait(use_tuple));
     if (outcome.index() == 1) {
       ending.reason = "admin console login did not complete in time";
       co_return;
@@ -460,7 +527,7 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
       settings_->admin->admin_refused();
     co_return;
   }
-  authenticated_ = true;
+  logged_in();
   admin_console_ = true;
   log::info("admin", "session " + std::to_string(id_) + " from " + peer_ + ": user " + user_ +
                          " opened the admin console");

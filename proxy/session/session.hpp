@@ -22,6 +22,7 @@
 #include "proxy/observe/statement_timer.hpp"
 #include "proxy/observe/traffic_counters.hpp"
 #include "proxy/session/ddl_seeds.hpp"
+#include "proxy/session/login_gate.hpp"
 #include "proxy/session/statement_rewriting.hpp"
 #include "proxy/tls/tls_contexts.hpp"
 #include "proxy/wire/messages.hpp"
@@ -79,8 +80,9 @@ struct SessionList {
 
 class Session {
  public:
+  // `login` is the session's place among those logging in, given back once it has logged in.
   Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings, SessionList& list,
-          std::uint64_t id);
+          std::uint64_t id, LoginGate::Ticket login = {});
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -132,20 +134,37 @@ class Session {
   // it yielded. Returns the server's AuthenticationOk, not yet sent to the client.
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> login_in_proxy(
       std::vector<std::byte> startup, Ending& ending);
-  // The two pumps until either ends.
+  // The two pumps until either ends, or until the login deadline passes before authentication.
   boost::asio::awaitable<void> relay_session(Ending& ending);
+  // The login deadline as a sibling of the pumps: ends the session if the client has not
+  // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
+  boost::asio::awaitable<Ending> login_watchdog();
+  // Authentication succeeded: the size cap is lifted and the login gate's place given back.
+  void logged_in();
   // The admin console instead of a relayed session: login through PostgreSQL, then answers.
   boost::asio::awaitable<void> run_admin_console(std::vector<std::byte> startup, Ending& ending);
   struct Relayed {
     protocol::RelayScanner::Step last;  // the step that stopped the walk
     boost::system::error_code write_error;
   };
-  // Forwards every decidable byte of `buffer` to `to`; `started` sees the type of every message
-  // that begins, inspected or streamed; `inspect` sees each whole inspected message and may
-  // return a replacement for it.
-  template <class Started, class Inspect>
-  boost::asio::awaitable<Relayed> relay(IoBuffer& buffer, protocol::RelayScanner& scanner,
-                                        Stream& to, Started started, Inspect inspect);
+  // What to do with an inspected message too long to hold whole, seen by its head.
+  struct HeadVerdict {
+    std::vector<std::byte> before;  // written ahead of it
+    bool drop = false;              // the whole message is dropped, not forwarded
+  };
+  // One direction's relay state that outlives a read.
+  struct Direction {
+    IoBuffer& buffer;
+    protocol::RelayScanner& scanner;
+    bool& dropping;  // the rest of a message being dropped is still to come
+  };
+  // Forwards every decidable byte of the direction's buffer to `to`; `started` sees the type of
+  // every message that begins, inspected or streamed; `inspect` sees each whole inspected
+  // message and may return a replacement for it; `head` sees the head of each inspected message
+  // too long to hold, which is then streamed.
+  template <class Started, class Inspect, class Head>
+  boost::asio::awaitable<Relayed> relay(Direction from, Stream& to, Started started,
+                                        Inspect inspect, Head head);
   void enable_rewriting();
   boost::asio::awaitable<void> wait_for_catalog();
   boost::asio::awaitable<Ending> client_to_server();
@@ -175,6 +194,8 @@ class Session {
   protocol::RelayScanner from_server_;
   IoBuffer client_buffer_;
   IoBuffer server_buffer_;
+  bool dropping_from_client_ = false;
+  bool dropping_from_server_ = false;
 
   char transaction_status_ = 'I';
   bool authenticated_ = false;
@@ -183,6 +204,9 @@ class Session {
   std::string terminate_message_;
   std::uint32_t backend_pid_ = 0;
   std::chrono::steady_clock::time_point started_;
+  // limits.startup_timeout_seconds from the accept: startup, TLS and the whole login share it.
+  boost::asio::steady_timer login_deadline_;
+  LoginGate::Ticket login_ticket_;
   std::chrono::system_clock::time_point connected_at_;
   bool startup_read_ = false;
   bool admin_console_ = false;  // logged in to the admin console

@@ -114,8 +114,7 @@ bool Session::client_transport_allowed(Ending& ending) {
 
 asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(Ending& ending) {
   using protocol::StartupKind;
-  asio::steady_timer deadline(client_.socket().get_executor());
-  deadline.expires_after(seconds(settings_->startup_timeout_seconds));
+  auto& deadline = login_deadline_;
   auto fatal = [&ending](std::string_view code, std::string message) {
     ending.tell(code, std::move(message));
   };
@@ -257,8 +256,8 @@ asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
 
 asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_in_proxy(
     std::vector<std::byte> startup, Ending& ending) {
-  asio::steady_timer deadline(client_.socket().get_executor());
-  deadline.expires_after(seconds(settings_->startup_timeout_seconds));
+  // The deadline counts from the accept: startup, TLS and this whole exchange share it.
+  auto& deadline = login_deadline_;
   ClientAuthRequest request;
   request.user = user_;
   request.trusted = std::find(settings_->trust_users.begin(), settings_->trust_users.end(),
@@ -266,11 +265,22 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_in_proxy(
   if (client_.tls()) request.end_point_hash = settings_->client_tls->end_point_hash;
   // Every login asks for its secret, known role or not: the same round trip either way.
   SecretLookup lookup;
-  if (!request.trusted) lookup = co_await settings_->secrets->lookup(user_);
+  if (!request.trusted) {
+    auto found = co_await (settings_->secrets->lookup(user_) || deadline.async_wait(use_tuple));
+    if (found.index() == 1) {
+      ending.reason = "the secret of user \"" + user_ + "\" was not found in time";
+      co_return std::nullopt;
+    }
+    lookup = std::move(std::get<0>(found));
+  }
   auto checked = co_await (authenticate_client(client_, request, std::move(lookup)) ||
                            deadline.async_wait(use_tuple));
   if (checked.index() == 1) {
-    ending.reason = "client did not complete authentication in time";
+    ending.reason = "client did not log in within limits.startup_timeout_seconds (" +
+                    log::seconds_text(settings_->startup_timeout_seconds) + ")";
+    ending.tell(sqlstate::query_canceled, "canceling authentication due to timeout",
+                "seedproxy limits.startup_timeout_seconds = " +
+                    log::seconds_text(settings_->startup_timeout_seconds));
     co_return std::nullopt;
   }
   auto client_auth = std::move(std::get<0>(checked));

@@ -367,6 +367,38 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
   return writer.take();
 }
 
+std::vector<std::byte> StatementRewriting::streamed_client_message(protocol::Bytes head) {
+  const char type = static_cast<char>(head[0]);
+  protocol::BodyReader reader(head.subspan(protocol::message_header_size));
+  switch (type) {
+    case 'Q':
+      // Too long to rewrite or read for session statements: answered as the client's own text.
+      prepared_.query();
+      return {};
+    case 'S':
+    case 'F':
+      prepared_.batch_end(type);
+      return {};
+    case 'P':
+      // PostgreSQL answers it as any Parse; the statement is the client's text, untracked.
+      if (const auto name = reader.cstring()) prepared_.parse(*name, nullptr);
+      return {};
+    case 'B': {
+      // A Bind carrying long parameter values: the names come first.
+      const auto portal = reader.cstring();
+      const auto statement = reader.cstring();
+      if (!portal || !statement) return {};
+      auto before = refresh(*statement, {});
+      prepared_.bind(*portal, *statement);
+      return before ? std::move(*before) : std::vector<std::byte>{};
+    }
+    default:
+      // Describe, Execute and Close are never this long unless malformed: as a malformed whole
+      // message, no bookkeeping.
+      return {};
+  }
+}
+
 std::optional<std::vector<std::byte>> StatementRewriting::client_message(protocol::Bytes message) {
   const char type = static_cast<char>(message[0]);
   const auto body = message.subspan(protocol::message_header_size);

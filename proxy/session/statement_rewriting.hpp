@@ -66,6 +66,11 @@ class StatementRewriting {
   // or nullopt to forward it as sent. Every such message must come through here or through
   // note_replaced_client_message, in order.
   [[nodiscard]] std::optional<std::vector<std::byte>> client_message(protocol::Bytes message);
+  // A client message too long to hold whole (over the rewrite limit), seen by its head: it is
+  // streamed as sent, never rewritten, but its names keep the bookkeeping in step. Returns what
+  // must be sent ahead of it (a stale named statement's Close and Parse before a Bind), or
+  // nothing.
+  [[nodiscard]] std::vector<std::byte> streamed_client_message(protocol::Bytes head);
   // Bookkeeping for a client 'Q' or 'P' that something else replaced (DDL seeds' stand-ins).
   void note_replaced_client_message(protocol::Bytes message);
 

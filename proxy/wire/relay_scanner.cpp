@@ -27,6 +27,16 @@ RelayScanner::Step RelayScanner::next(Bytes unread) noexcept {
   step.header = head.header;
   const std::uint64_t total = head.header.total();
   if (inspect_.test(static_cast<unsigned char>(head.header.type))) {
+    if (total > whole_limit_) {
+      // Too long to hold: its head now, then the body streams like any other.
+      step.length = head_length;
+      if (unread.size() >= head_length) {
+        step.kind = Kind::head;
+        last_type_ = head.header.type;
+        skip_ = total - head_length;
+      }
+      return step;
+    }
     step.length = static_cast<std::size_t>(total);
     if (unread.size() >= total) {
       step.kind = Kind::message;

@@ -2,6 +2,7 @@
 // the message types the caller asks to see whole. Pure; the session pumps drive it.
 #pragma once
 
+#include <algorithm>
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
@@ -17,7 +18,12 @@ class RelayScanner {
     message,    // an inspected message of `length` bytes is whole at the front
     need_more,  // nothing can be decided until `length` bytes are buffered from the front
     error,      // the stream is out of sync; `error` says why
+    head,       // an inspected message too long to hold whole: its first `length` bytes are at
+                // the front (enough for the names that open it); the rest follows as pass steps
   };
+
+  // How much of a message longer than the whole-message limit is shown as its head.
+  static constexpr std::size_t head_length = 64 * 1024;
 
   struct Step {
     Kind kind = Kind::need_more;
@@ -29,8 +35,12 @@ class RelayScanner {
   explicit RelayScanner(std::uint32_t max_length = default_max_message_length) noexcept
       : max_length_(max_length) {}
 
-  // Messages of this type are delivered whole (Kind::message) instead of streamed.
+  // Messages of this type are delivered whole (Kind::message) instead of streamed, up to the
+  // whole-message limit; a longer one is shown as its head (Kind::head), then streamed.
   void inspect(char type) noexcept { inspect_.set(static_cast<unsigned char>(type)); }
+  // Bounds what the caller must buffer for one inspected message (total bytes, header included).
+  // At least head_length; by default no limit but max_length.
+  void set_whole_limit(std::size_t limit) noexcept { whole_limit_ = std::max(limit, head_length); }
   void set_max_length(std::uint32_t max_length) noexcept { max_length_ = max_length; }
   [[nodiscard]] std::uint32_t max_length() const noexcept { return max_length_; }
 
@@ -46,6 +56,7 @@ class RelayScanner {
  private:
   std::uint64_t skip_ = 0;  // body bytes of a streamed message not seen yet
   std::uint32_t max_length_;
+  std::size_t whole_limit_ = static_cast<std::size_t>(-1);
   char last_type_ = 0;
   std::bitset<256> inspect_;
 };

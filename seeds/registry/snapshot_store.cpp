@@ -182,8 +182,13 @@ std::vector<std::string> SnapshotStore::databases_with_live_seeds() const {
   return out;
 }
 
-std::string SnapshotStore::read_failure() const {
+std::string SnapshotStore::read_failure(std::span<const std::string> configured) const {
   for (const Watched* d : list()) {
+    const auto snapshot = d->snapshot.load(std::memory_order_acquire);
+    const bool matters =
+        (snapshot && snapshot->registry) ||
+        std::find(configured.begin(), configured.end(), d->name) != configured.end();
+    if (!matters) continue;
     std::lock_guard lock(d->failure_mutex);
     if (!d->read_failure.empty()) return "database \"" + d->name + "\": " + d->read_failure;
   }

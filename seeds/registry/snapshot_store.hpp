@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -133,7 +134,10 @@ class SnapshotStore {
   // Databases with a registry and a seed that is not rolled back, not released: the ones the
   // materialization engine works in.
   [[nodiscard]] std::vector<std::string> databases_with_live_seeds() const;
-  [[nodiscard]] std::string read_failure() const;
+  // Why the newest read of a database that matters for health failed: one the configuration
+  // names (`configured`), or one whose registry was read before. A name a client merely asked
+  // for (a typo, a database that never existed) is not the proxy's health.
+  [[nodiscard]] std::string read_failure(std::span<const std::string> configured) const;
 
  private:
   std::function<void()> wake_;

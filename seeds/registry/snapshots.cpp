@@ -44,7 +44,9 @@ std::vector<std::string> SnapshotRegistry::databases_with_registry() const {
   return store_.databases_with_registry();
 }
 
-std::string SnapshotRegistry::read_failure() const { return store_.read_failure(); }
+std::string SnapshotRegistry::read_failure(std::span<const std::string> configured) const {
+  return store_.read_failure(configured);
+}
 
 bool SnapshotRegistry::covers(std::string_view database) const noexcept {
   return watchable_database(database);

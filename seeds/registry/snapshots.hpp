@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,9 +47,11 @@ class SnapshotRegistry : public SnapshotSource {
   [[nodiscard]] std::vector<SeedStatus> seed_statuses() const;
   // The watched databases whose newest snapshot found a registry (non-blocking, any thread).
   [[nodiscard]] std::vector<std::string> databases_with_registry() const;
-  // Why the newest attempt to read a watched database's registry failed (the first such
-  // database), or empty when every newest attempt succeeded. For /health; any thread.
-  [[nodiscard]] std::string read_failure() const;
+  // Why the newest attempt to read the registry of a database that matters failed (the first
+  // such database), or empty when every one succeeded: the databases `configured` names and
+  // those whose registry was read before; not names clients merely asked for. For /health; any
+  // thread.
+  [[nodiscard]] std::string read_failure(std::span<const std::string> configured) const;
 
   // Whether sessions to `database` need the resolver at all (every watchable database: seeds
   // may be registered by another proxy at any time).

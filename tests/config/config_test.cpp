@@ -149,6 +149,8 @@ TEST_CASE("an empty object gives the documented defaults") {
   CHECK(config.limits.max_clients == 10000);
   CHECK(config.limits.startup_timeout_seconds == 15.0);
   CHECK(config.limits.connect_timeout_seconds == 5.0);
+  CHECK(config.limits.max_authenticating == 64);
+  CHECK(config.limits.max_authenticating_per_address == 16);
   CHECK(config.runtime.threads == 1);
   CHECK(config.runtime.shutdown_grace_seconds == 30.0);
   CHECK(config.log.level == LogLevel::info);
@@ -187,9 +189,13 @@ TEST_CASE("boundary values are accepted") {
   CHECK(low.limits.max_clients == 1);
   CHECK(low.runtime.threads == 256);
   const Config high =
-      parse_config(R"({"limits": {"max_message_bytes": 1073741824, "max_clients": 1000000}})");
+      parse_config(R"({"limits": {"max_message_bytes": 1073741824, "max_clients": 1000000,
+                                  "max_authenticating": 1000000,
+                                  "max_authenticating_per_address": 1}})");
   CHECK(high.limits.max_message_bytes == 1073741824);
   CHECK(high.limits.max_clients == 1000000);
+  CHECK(high.limits.max_authenticating == 1000000);
+  CHECK(high.limits.max_authenticating_per_address == 1);
 }
 
 TEST_CASE("the example configuration in the source tree is valid") {
@@ -262,6 +268,10 @@ TEST_CASE("numbers out of range are refused") {
               "got 1073741825");
   check_error(R"({"limits": {"max_clients": 0}})", "limits.max_clients", "between 1 and 1000000");
   check_error(R"({"limits": {"max_clients": 1000001}})", "limits.max_clients", "got 1000001");
+  check_error(R"({"limits": {"max_authenticating": 0}})", "limits.max_authenticating",
+              "between 1 and 1000000, got 0");
+  check_error(R"({"limits": {"max_authenticating_per_address": 1000001}})",
+              "limits.max_authenticating_per_address", "got 1000001");
   check_error(R"({"limits": {"startup_timeout_seconds": 0}})", "limits.startup_timeout_seconds",
               "greater than 0");
   check_error(R"({"limits": {"connect_timeout_seconds": -1}})", "limits.connect_timeout_seconds",

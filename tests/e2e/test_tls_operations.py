@@ -272,5 +272,44 @@ class Garbage(unittest.TestCase):
                 pass
 
 
+class ProxyModeLogin(unittest.TestCase):
+    """auth.mode = proxy: the login deadline and the bound on sessions logging in cover the
+    proxy's own password exchange too."""
+
+    def at_password_prompt(self, port: int) -> wire.WireClient | None:
+        c = wire.WireClient(port)
+        if c.request_tls(world.client_context(), server_hostname="127.0.0.1") != b"S":
+            c.close()
+            return None
+        c.startup(user="scram_user", database="postgres")
+        try:
+            t, body = c.read_message()
+        except wire.ConnectionClosed:
+            c.close()
+            return None
+        if t == "R" and struct.unpack_from("!I", body, 0)[0] == 10:  # the proxy's own SASL
+            return c
+        c.close()
+        return None
+
+    def test_a_stalled_login_is_bounded_and_ends(self):
+        config = world.proxy_config()
+        config["limits"] = {"startup_timeout_seconds": 3, "max_authenticating_per_address": 1}
+        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as px:
+            stalled = e2e_common.poll(lambda: self.at_password_prompt(px.port), 10, 0.05,
+                                      "a client at the proxy's password prompt")
+            with stalled:
+                with self.assertRaises(psycopg.OperationalError) as caught:
+                    psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW, sslmode="prefer")).close()
+                self.assertIn("limits.max_authenticating_per_address = 1", str(caught.exception))
+                messages = stalled.expect_eof(timeout=30)
+            errors = [wire.parse_error(body) for t, body in messages if t == "E"]
+            self.assertEqual([e["C"] for e in errors], ["57014"])
+            conn = e2e_common.poll(lambda: Refusal.try_connect(world.dsn(px, "scram_user", SCRAM_PW)),
+                                   10, 0.05, "a client to log in once the stalled one is gone")
+            with conn:
+                self.assertEqual(conn.execute("select 1").fetchone(), (1,))
+
+
 if __name__ == "__main__":
     e2e_common.main()

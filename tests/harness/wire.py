@@ -190,8 +190,11 @@ def command_tag(body: bytes) -> str:
 
 # -- client ----------------------------------------------------------------------------------
 class WireClient:
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0,
+                 source: str | None = None):
+        """source: the local address to connect from (e.g. "127.0.0.2", another client host)."""
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self._buf = bytearray()

@@ -530,3 +530,41 @@ TEST_CASE("reads of a seed are counted once per executed statement") {
   CHECK(observed.reads.size() == 2);
   CHECK(observed.rewrites >= 3);
 }
+
+TEST_CASE("messages too long to hold are streamed: only their names keep the bookkeeping") {
+  FakeSnapshots snapshots;
+  publish_virtual(snapshots);
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+  REQUIRE(client(rewriting, parse("s1", select_score)));
+  CHECK_FALSE(client(rewriting, sync_message()));
+  CHECK_FALSE(dropped(rewriting, parse_complete()));
+  CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+
+  SUBCASE("a long Bind of a stale statement: Close and Parse go ahead of it") {
+    publish_materialized(snapshots);
+    // The head of a Bind whose parameter values run on: the names open it.
+    auto head = bind("", "s1");
+    head.resize(head.size() - 2);
+    const auto before = rewriting.streamed_client_message(head);
+    CHECK(types_of(split_messages(before)) == "CP");
+    CHECK(rewriting.streamed_client_message(execute("")).empty());
+    CHECK(rewriting.streamed_client_message(sync_message()).empty());
+    CHECK(dropped(rewriting, close_complete()));
+    CHECK(dropped(rewriting, parse_complete()));
+    CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+  }
+
+  SUBCASE("a long Parse is answered like any other, between the proxy's own") {
+    publish_materialized(snapshots);
+    const auto sent = client(rewriting, bind("", "s1"));
+    REQUIRE(sent);  // Close + Parse + Bind
+    auto head = parse("big", "SELECT '" + std::string(100, 'x'));
+    head.resize(head.size() - 10);
+    CHECK(rewriting.streamed_client_message(head).empty());
+    CHECK_FALSE(client(rewriting, sync_message()));
+    CHECK(dropped(rewriting, close_complete()));
+    CHECK(dropped(rewriting, parse_complete()));        // the proxy's re-Parse
+    CHECK_FALSE(dropped(rewriting, parse_complete()));  // the long Parse's answer
+    CHECK_FALSE(dropped(rewriting, ready_for_query('I')));
+  }
+}

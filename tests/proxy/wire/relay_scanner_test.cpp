@@ -41,6 +41,11 @@ RelayResult relay(const ByteVector& stream, const std::vector<std::size_t>& cuts
       if (step.kind == RelayScanner::Kind::message) {
         out.inspected += step.header.type;
         CHECK(step.length == step.header.total());
+      } else if (step.kind == RelayScanner::Kind::head) {
+        out.inspected += '^';
+        out.inspected += step.header.type;
+        CHECK(step.length == RelayScanner::head_length);
+        CHECK(step.header.total() > RelayScanner::head_length);
       } else if (step.kind != RelayScanner::Kind::pass) {
         out.error = step.kind == RelayScanner::Kind::error;
         break;
@@ -157,4 +162,35 @@ TEST_CASE("boundary and last type follow the stream") {
   const auto rest = scanner.next(Bytes(error).subspan(7));
   CHECK(rest.length == error.size() - 7);
   CHECK(scanner.at_boundary());
+}
+
+TEST_CASE("an inspected message over the whole-message limit is shown by its head, then streamed") {
+  const std::string sql = "SELECT '" + std::string(300000, 'x') + "'";
+  const auto stream = concat({message('Q', sql + std::string(1, '\0')), message('S', ""),
+                              message('Q', std::string("SELECT 1\0", 9))});
+  auto client_scanner = [] {
+    RelayScanner scanner(1u << 30);
+    scanner.inspect('Q');
+    scanner.inspect('S');
+    scanner.set_whole_limit(100000);
+    return scanner;
+  };
+  std::vector<std::size_t> cuts;
+  for (std::size_t at = 4096; at < stream.size(); at += 4096) cuts.push_back(at);
+  const auto result = relay(stream, cuts, client_scanner());
+  CHECK(result.forwarded == stream);
+  CHECK(result.inspected == "^QSQ");
+  CHECK(result.max_buffered <= RelayScanner::head_length + 4096);
+  // Cut anywhere around the head, the same bytes go through in the same steps.
+  for (std::size_t cut = 0; cut < RelayScanner::head_length + 16; cut += 997) {
+    const auto once = relay(stream, {cut}, client_scanner());
+    REQUIRE(once.forwarded == stream);
+    CHECK(once.inspected == "^QSQ");
+  }
+  // The limit never goes below the head: a message that fits in a head is delivered whole.
+  RelayScanner small(1u << 30);
+  small.inspect('Q');
+  small.set_whole_limit(10);
+  const auto whole = message('Q', std::string(1000, 'y'));
+  CHECK(small.next(whole).kind == RelayScanner::Kind::message);
 }

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 using seedproxy::seeds::DatabaseSnapshot;
 using seedproxy::seeds::SeedStatus;
@@ -84,13 +85,30 @@ TEST_CASE("a refresh asked for after a reload began waits for the next one") {
 
 TEST_CASE("a failed reload answers its tickets and is reported until one succeeds") {
   Store s;
+  const std::vector<std::string> configured{"shop"};
   SnapshotStore::Watched* shop = s.store.find_or_add("shop");
   const auto ticket = s.store.request_refresh("shop");
   shop->answer(shop->requested.load(), "connection refused");
   CHECK(s.store.refreshed("shop", ticket));
-  CHECK(s.store.read_failure() == "database \"shop\": connection refused");
+  CHECK(s.store.read_failure(configured) == "database \"shop\": connection refused");
   shop->answer(shop->requested.load(), {});
-  CHECK(s.store.read_failure().empty());
+  CHECK(s.store.read_failure(configured).empty());
+}
+
+TEST_CASE("a database a client merely named never counts as a failure for health") {
+  Store s;
+  SnapshotStore::Watched* typo = s.store.find_or_add("no_such_db");
+  typo->answer(typo->requested.load(), "database \"no_such_db\" does not exist");
+  CHECK(s.store.read_failure({}).empty());
+  // Configured, or read before with a registry: its failure is the proxy's problem.
+  const std::vector<std::string> configured{"no_such_db"};
+  CHECK_FALSE(s.store.read_failure(configured).empty());
+  SnapshotStore::Watched* bank = s.store.find_or_add("bank");
+  auto snapshot = std::make_shared<DatabaseSnapshot>();
+  snapshot->registry = true;
+  bank->publish(std::move(snapshot));
+  bank->answer(bank->requested.load(), "permission denied for schema seedproxy");
+  CHECK(s.store.read_failure({}) == "database \"bank\": permission denied for schema seedproxy");
 }
 
 TEST_CASE("snapshot versions are never reused") {
