@@ -73,6 +73,7 @@ class DeepStatements(unittest.TestCase):
                 with self.subTest(bytes=len(sql)):
                     err = self.refused(attacker, sql, prepare=False)
                     self.assertEqual(err.sqlstate, "54001", str(err))
+                    self.assertIn("stack depth limit exceeded", str(err))
                     self.assert_proxy_alive(bystander)
                     # The statement failed, not the session.
                     self.assertEqual(attacker.execute("SELECT risk_score FROM account WHERE id = 1")
