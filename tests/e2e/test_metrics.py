@@ -4,6 +4,7 @@
 protocol errors), /health follows PostgreSQL, /status.json lists the seed, / is the HTML page."""
 
 import re
+import socket
 import struct
 import unittest
 import urllib.error
@@ -268,6 +269,18 @@ class Metrics(unittest.TestCase):
             self.assertTrue(names, f"{source} names no metric")
             unknown = names - exported - only_while_materializing
             self.assertFalse(unknown, f"{source} uses names the binary does not export: {sorted(unknown)}")
+
+    def test_8_silent_connections_leave_health_answering(self):
+        # Issue 14: 64 connections that never send a request used to fill the port, and the
+        # load balancer's next /health probe was reset.
+        silent = [socket.create_connection(("127.0.0.1", metrics_port)) for _ in range(80)]
+        try:
+            for _ in range(3):
+                status, _, body = get("/health")
+                self.assertEqual((status, body), (200, "ok\n"))
+        finally:
+            for s in silent:
+                s.close()
 
     def test_9_health_follows_postgresql(self):
         global pg
