@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/log_limiter.hpp"
 #include "common/sqlstate.hpp"
 #include "proxy/admin/admin_backend.hpp"
 #include "proxy/credentials/credential_store.hpp"
@@ -168,6 +169,8 @@ struct Server::State final : AdminBackend {
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> refused{0};
+  // Lines a stranger can repeat at will: 10 per 10 s each, the rest counted.
+  log::RepeatLimiter refusal_log, accept_failure_log;
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::size_t next_worker = 0;
   bool shutting_down = false;  // main thread only
@@ -341,7 +344,8 @@ asio::awaitable<void> Server::State::accept_loop() {
     auto [ec, socket] = co_await acceptor->async_accept(worker.context, use_tuple);
     if (shutting_down) co_return;
     if (ec) {
-      log::warning("server", "accept failed: " + ec.message());
+      log::limited(accept_failure_log, log::Level::warning, "server",
+                   "accept failed: " + ec.message());
       if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
         // Out of file descriptors: back off briefly instead of spinning on the same error.
         asio::steady_timer pause(main_context(), std::chrono::milliseconds(100));
@@ -354,8 +358,9 @@ asio::awaitable<void> Server::State::accept_loop() {
     if (active.load() >= max_clients) {
       refused.fetch_add(1, std::memory_order_relaxed);
       observer().client_refused();
-      log::warning("server", "refused a client: limits.max_clients (" +
-                                 std::to_string(max_clients) + ") reached");
+      log::limited(
+          refusal_log, log::Level::warning, "server",
+          "refused a client: limits.max_clients (" + std::to_string(max_clients) + ") reached");
       asio::co_spawn(worker.context,
                      refuse_client(std::move(socket), sqlstate::too_many_connections,
                                    "sorry, too many clients already", 2.0),
