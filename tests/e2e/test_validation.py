@@ -43,6 +43,7 @@ def setUpModule():
     global pg, workdir
     pg = PgCluster().start()
     pg.psql("CREATE DATABASE bank")
+    pg.create_user("scram_user", "right-password", "scram-sha-256")
     with pg.connect("bank") as conn:
         conn.execute(SETUP)
     workdir = tempfile.TemporaryDirectory(prefix="seedproxy-validation-")
@@ -61,16 +62,19 @@ def seed(expression, type_="numeric", attribute="risk", entity="account", databa
     return s
 
 
-def check_config(seeds, upstream_port=None):
-    """Runs `seedproxy --check-config` on a file holding `seeds`; returns (exit code, stdout, stderr)."""
+def check_config(seeds, upstream_port=None, control=None, mode=None):
+    """Runs `seedproxy --check-config` on a file holding `seeds` (and `control`, its file mode
+    `mode`, 0600 by default); returns (exit code, stdout, stderr)."""
     config = {"listen": {"host": "127.0.0.1", "port": 6432},
               "upstream": {"host": "127.0.0.1", "port": upstream_port or pg.port},
-              "control": {"user": "postgres"},
+              "control": control or {"user": "postgres"},
               "limits": {"connect_timeout_seconds": 2},
               "seeds": seeds}
     fd, path = tempfile.mkstemp(suffix=".json", dir=workdir.name)
     with os.fdopen(fd, "w") as f:
         json.dump(config, f)
+    if mode is not None:
+        os.chmod(path, mode)
     done = subprocess.run([default_binary(), "--check-config", path], capture_output=True, text=True,
                           timeout=60)
     return done.returncode, done.stdout, done.stderr
@@ -327,6 +331,30 @@ class WholeFile(ValidationCase):
         self.assertEqual(code, 0, err)
         self.assertIn('database "bank" not reachable (', err)
         self.assertIn("0 of 1 seed(s) validated", out)
+
+    def test_wrong_control_password_fails_the_check(self):
+        # Issue 14: this used to print "is valid" and exit 0; the proxy could never have run.
+        wrong = {"user": "scram_user", "password": "wrong-password"}
+        for seeds in ([seed("balance")], []):
+            with self.subTest(seeds=len(seeds)):
+                code, out, err = check_config(seeds, control=wrong)
+                self.assertEqual(code, 1, out + err)
+                self.assertIn('password authentication failed for user "scram_user"', err)
+                self.assertIn("control.password", err)
+                self.assertNotIn("is valid", out)
+
+    def test_password_in_a_file_others_can_read_is_a_warning(self):
+        with_password = {"user": "postgres", "password": "not-needed-under-trust"}
+        code, out, err = check_config([seed("balance")], control=with_password, mode=0o644)
+        self.assertEqual(code, 0, err)
+        self.assertRegex(err, r"warning: configuration file \S+\.json holds a password and is "
+                              r"readable by any user of this host \(mode 0644\)")
+        code, out, err = check_config([seed("balance")], control=with_password, mode=0o640)
+        self.assertIn("readable by its group (mode 0640)", err)
+        for quiet in ((with_password, 0o600), ({"user": "postgres"}, 0o644)):
+            code, out, err = check_config([seed("balance")], control=quiet[0], mode=quiet[1])
+            self.assertEqual(code, 0, err)
+            self.assertNotIn("warning", err)
 
 
 if __name__ == "__main__":
