@@ -23,6 +23,7 @@ INSERT INTO account VALUES (1, 100, 'ann', '2020-01-01'), (2, 250.5, 'bob', '202
 CREATE TABLE txn (id int PRIMARY KEY, account_id int NOT NULL, amount numeric NOT NULL);
 INSERT INTO txn VALUES (1, 1, 10), (2, 1, -5), (3, 2, 7);
 CREATE TABLE nokey (a int, b text);
+CREATE TABLE empty_keyed (id int PRIMARY KEY, v numeric);
 CREATE TABLE nullable_key (a int UNIQUE, b text);
 CREATE TABLE coded (code text NOT NULL UNIQUE, v int);
 CREATE VIEW account_view AS SELECT * FROM account;
@@ -303,6 +304,22 @@ class Accepted(ValidationCase):
                            attribute="txn_total"),
                       seed("(SELECT count(*) FROM account a2 WHERE a2.balance > account.balance)",
                            "bigint", attribute="richer"))
+
+
+class Cost(ValidationCase):
+    def test_enormous_immutable_expression_is_refused_naming_the_timeout(self):
+        # Issue 14: immutable, deterministic, and it would run 50 million rows on every read.
+        self.refused(seed("(SELECT count(*) FROM generate_series(1, 50000000))", "bigint"),
+                     "cost", "statement timeout (2 s)", "computed on every read")
+
+    def test_enormous_expression_on_an_empty_table_is_refused_too(self):
+        self.refused(seed("(SELECT count(*) FROM generate_series(1, 50000000))", "bigint",
+                          entity="empty_keyed"), "cost", "statement timeout")
+
+    def test_data_errors_are_not_the_seeds_fault(self):
+        # Division by zero for the row whose balance is 0: a generated column would fail the same
+        # way on that row; validation judges the cost only.
+        self.accepted(seed("100 / balance"))
 
 
 class WholeFile(ValidationCase):
