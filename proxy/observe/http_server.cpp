@@ -1,5 +1,6 @@
 // Accept loop and per-connection coroutine of the HTTP server: parse with limits, call the
-// handler, write, keep alive until idle.
+// handler, write, keep alive until idle. At max_connections a newcomer takes the place of the
+// connection that has waited longest for a request, so silent sockets cannot lock out /health.
 #include "proxy/observe/http_server.hpp"
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <exception>
+#include <list>
 #include <stdexcept>
 #include <thread>
 
@@ -33,10 +35,16 @@ struct HttpServer::State {
   // Declared before the context: destroying the context destroys suspended connection
   // coroutines, whose destructors still count down `connections`.
   std::atomic<std::size_t> connections{0};
+  // Connections waiting for their next request, oldest first (HTTP thread only); an evicted one
+  // stays listed as null until its coroutine takes it out.
+  std::list<beast::tcp_stream*> waiting;
   bool stopped = false;
   asio::io_context context{1};
   tcp::acceptor acceptor{context};
   std::thread thread;
+
+  // Closes the connection that has waited longest for a request; false when none waits.
+  bool evict_oldest_waiting();
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(tcp::socket socket);
@@ -101,7 +109,10 @@ asio::awaitable<void> HttpServer::State::serve(tcp::socket socket) {
     stream.expires_after(
         seconds(first ? limits.request_timeout_seconds : limits.idle_timeout_seconds));
     first = false;
+    // Listed while it waits, so a newcomer at max_connections may close it (evict_oldest_waiting).
+    const auto listed = waiting.insert(waiting.end(), &stream);
     auto [read_error, read_bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
+    waiting.erase(listed);
     if (read_error) {
       // Answer what deserves an answer; timeouts and closed peers just end the connection.
       std::optional<HttpResponse> refusal;
@@ -133,6 +144,17 @@ asio::awaitable<void> HttpServer::State::serve(tcp::socket socket) {
   stream.socket().close(ignored);
 }
 
+bool HttpServer::State::evict_oldest_waiting() {
+  for (auto it = waiting.begin(); it != waiting.end(); ++it) {
+    if (!*it) continue;
+    boost::system::error_code ignored;
+    (*it)->socket().close(ignored);  // its read ends with operation_aborted
+    *it = nullptr;                   // evicted: never picked twice
+    return true;
+  }
+  return false;
+}
+
 asio::awaitable<void> HttpServer::State::accept_loop() {
   for (;;) {
     auto [error, socket] = co_await acceptor.async_accept(use_tuple);
@@ -142,7 +164,8 @@ asio::awaitable<void> HttpServer::State::accept_loop() {
       log::warning("http", "accept failed: " + error.message());
       continue;
     }
-    if (connections.fetch_add(1, std::memory_order_relaxed) >= limits.max_connections) {
+    if (connections.fetch_add(1, std::memory_order_relaxed) >= limits.max_connections &&
+        !evict_oldest_waiting()) {
       connections.fetch_sub(1, std::memory_order_relaxed);
       boost::system::error_code ignored;
       socket.close(ignored);

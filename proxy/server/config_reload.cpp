@@ -13,6 +13,7 @@
 #include <chrono>
 
 #include "common/log.hpp"
+#include "config/file_exposure.hpp"
 #include "seeds/registry/snapshots.hpp"
 
 namespace seedproxy::proxy {
@@ -186,6 +187,8 @@ std::optional<std::string> ConfigReloader::reload_now(const std::string& trigger
     return refuse(
         what.starts_with("cannot read configuration file") ? what : path_.string() + ": " + what);
   }
+  if (auto exposed = config::exposed_password_warning(path_, next))
+    log::warning("config", *exposed);
   if (auto refused = prepare_(next)) return refuse(*refused);
   std::vector<std::string> refusals;
   try {

@@ -7,6 +7,7 @@
 
 #include "common/log.hpp"
 #include "config/config.hpp"
+#include "config/file_exposure.hpp"
 #include "proxy/server/config_reload.hpp"
 #include "proxy/server/server.hpp"
 #include "seedproxy_version.hpp"
@@ -55,13 +56,17 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "seedproxy: %s: %s\n", path.c_str(), e.what());
     return 1;
   }
+  const auto exposed = seedproxy::config::exposed_password_warning(path, config);
   if (mode == "--check-config") {
     for (const auto& warning : config.warnings)
       std::fprintf(stderr, "seedproxy: warning: %s: %s\n", path.c_str(), warning.c_str());
+    if (exposed) std::fprintf(stderr, "seedproxy: warning: %s\n", exposed->c_str());
     // Seeds are validated against their live databases when those can be reached.
     const auto report = seedproxy::seeds::check_seeds(config);
     for (const auto& note : report.notes)
       std::fprintf(stderr, "seedproxy: note: %s\n", note.c_str());
+    for (const auto& error : report.errors)
+      std::fprintf(stderr, "seedproxy: %s: %s\n", path.c_str(), error.c_str());
     for (const auto& refusal : report.refusals)
       std::fprintf(stderr, "seedproxy: %s: %s\n", path.c_str(), refusal.c_str());
     if (!report.refusals.empty()) {
@@ -69,6 +74,7 @@ int main(int argc, char** argv) {
                    report.refusals.size(), config.seeds.size());
       return 1;
     }
+    if (!report.errors.empty()) return 1;
     std::printf(
         "seedproxy: configuration %s is valid (%zu of %zu seed(s) validated against "
         "their databases)\n",
@@ -79,6 +85,7 @@ int main(int argc, char** argv) {
   seedproxy::proxy::apply_log_settings(config.log);
   for (const auto& warning : config.warnings)
     seedproxy::log::warning("config", path + ": " + warning);
+  if (exposed) seedproxy::log::warning("config", *exposed);
   try {
     seedproxy::proxy::Server server(std::move(config), path);
     return server.run();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/log_limiter.hpp"
 #include "common/sqlstate.hpp"
 #include "proxy/admin/admin_backend.hpp"
 #include "proxy/credentials/credential_store.hpp"
@@ -188,6 +189,8 @@ struct Server::State final : AdminBackend {
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> refused{0};
+  // Lines a stranger can repeat at will: 10 per 10 s each, the rest counted.
+  log::RepeatLimiter refusal_log, accept_failure_log;
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::size_t next_worker = 0;
   bool shutting_down = false;  // main thread only
@@ -390,7 +393,8 @@ asio::awaitable<void> Server::State::accept_loop() {
     auto [ec, socket] = co_await acceptor->async_accept(worker.context, use_tuple);
     if (shutting_down) co_return;
     if (ec) {
-      log::warning("server", "accept failed: " + ec.message());
+      log::limited(accept_failure_log, log::Level::warning, "server",
+                   "accept failed: " + ec.message());
       if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
         // Out of file descriptors: back off briefly instead of spinning on the same error.
         asio::steady_timer pause(main_context(), std::chrono::milliseconds(100));
@@ -419,8 +423,9 @@ std::string Server::State::admission_refusal(const asio::ip::address& address,
                                              const config::Limits& limits,
                                              LoginGate::Ticket& login) {
   if (active.load() >= limits.max_clients) {
-    log::warning("server", "refused a client: limits.max_clients (" +
-                               std::to_string(limits.max_clients) + ") reached");
+    log::limited(refusal_log, log::Level::warning, "server",
+                 "refused a client: limits.max_clients (" + std::to_string(limits.max_clients) +
+                     ") reached");
     return "sorry, too many clients already";
   }
   auto entry =
@@ -430,7 +435,8 @@ std::string Server::State::admission_refusal(const asio::ip::address& address,
       login = std::move(entry.ticket);
       return {};
     case LoginGate::Refusal::total:
-      log::warning("server", "refused a client from " + address.to_string() +
+      log::limited(refusal_log, log::Level::warning, "server",
+                   "refused a client from " + address.to_string() +
                                  ": limits.max_authenticating (" +
                                  std::to_string(limits.max_authenticating) +
                                  ") sessions are still logging in");
@@ -438,7 +444,8 @@ std::string Server::State::admission_refusal(const asio::ip::address& address,
              "= " +
              std::to_string(limits.max_authenticating) + ")";
     case LoginGate::Refusal::per_address:
-      log::warning("server", "refused a client from " + address.to_string() +
+      log::limited(refusal_log, log::Level::warning, "server",
+                   "refused a client from " + address.to_string() +
                                  ": limits.max_authenticating_per_address (" +
                                  std::to_string(limits.max_authenticating_per_address) +
                                  ") sessions from that address are still logging in");

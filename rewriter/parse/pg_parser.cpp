@@ -5,6 +5,9 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
+#include "common/fixed_stack.hpp"
+#include "common/sqlstate.hpp"
+
 namespace seedproxy::rewriter {
 namespace {
 
@@ -58,21 +61,42 @@ TokenKind kind_of(const PgQuery__ScanToken& token) {
   return TokenKind::other;
 }
 
+ParseFailure stack_depth_exceeded(std::string detail) {
+  return ParseFailure{"stack depth limit exceeded", 0, std::move(detail),
+                      sqlstate::statement_too_complex};
+}
+
 }  // namespace
 
 ParsedSql parse_sql(std::string_view sql) {
   ParsedSql out;
+  if (sql.size() > max_parse_bytes) {
+    out.failure = stack_depth_exceeded("seedproxy parses statements of at most " +
+                                       std::to_string(max_parse_bytes) + " bytes.");
+    return out;
+  }
   const std::string text(sql);  // libpg_query wants a NUL-terminated string
-  ParseResultGuard parsed{pg_query_parse(text.c_str())};
+  ParseResultGuard parsed{};
+  // On a thread of its own, libpg_query frees that thread's memory context when the thread exits
+  // (calling pg_query_exit() as well would free it twice).
+  const auto parse = [&] { parsed.result = pg_query_parse(text.c_str()); };
+  if (text.size() <= parse_on_caller_stack_bytes) {
+    parse();
+  } else if (!run_on_fixed_stack(text.size() * parse_stack_bytes_per_text_byte + (1u << 20),
+                                 parse)) {
+    out.failure = stack_depth_exceeded("seedproxy could not start a thread to parse it.");
+    return out;
+  }
   if (parsed.result.error) {
-    out.failure = ParseFailure{parsed.result.error->message, parsed.result.error->cursorpos};
+    out.failure =
+        ParseFailure{parsed.result.error->message, parsed.result.error->cursorpos, {}, {}};
     return out;
   }
   // Bytes that are not UTF-8 reach the tree verbatim and make it invalid JSON; PostgreSQL
   // rejects such text itself, so it is treated like any text the parser refuses.
   auto tree = JsonTree::read(parsed.result.parse_tree);
   if (!tree) {
-    out.failure = ParseFailure{"the parse tree is not valid JSON (text not UTF-8?)", 0};
+    out.failure = ParseFailure{"the parse tree is not valid JSON (text not UTF-8?)", 0, {}, {}};
     return out;
   }
   out.tree = std::move(*tree);

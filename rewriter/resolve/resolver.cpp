@@ -53,9 +53,9 @@ int Resolver::position_of(int byte_offset) const {
 
 Resolver::Depth::Depth(Resolver& resolver) : resolver_(resolver) {
   if (++resolver_.depth_ == max_depth + 1)
-    resolver_.fail(sqlstate::statement_too_complex,
-                   "statement too deeply nested for seedproxy to resolve",
-                   "It nests more than " + std::to_string(max_depth) + " levels.");
+    resolver_.fail(sqlstate::statement_too_complex, "stack depth limit exceeded",
+                   "seedproxy resolves statements nested at most " + std::to_string(max_depth) +
+                       " levels deep.");
 }
 
 Resolution Resolver::take() {

@@ -45,6 +45,16 @@ void splice(std::string_view sql, std::vector<Edit> edits, RewriteResult& result
   out.append(sql.substr(static_cast<std::size_t>(at)));
 }
 
+void refuse_whole_text(std::string_view sql, const ParseFailure& failure, RewriteResult& result) {
+  result.outcome = RewriteResult::Outcome::refused;
+  result.error = SqlError{failure.sqlstate, failure.message, failure.detail, failure.position};
+  result.refusal_marker = marker_for(sql, 0);
+  std::vector<Edit> edits;
+  edits.push_back(
+      {0, static_cast<int>(sql.size()), " SELECT " + pg::quote_identifier(result.refusal_marker)});
+  splice(sql, std::move(edits), result);
+}
+
 }  // namespace
 
 std::string refusal_statement(std::string_view marker, const SqlError& error) {
@@ -84,7 +94,13 @@ RewriteResult rewrite(const RewriteRequest& request) {
   RewriteResult result;
   if (request.seeds.empty() || !request.seeds.might_apply(request.sql)) return result;
   const ParsedSql parsed = parse_sql(request.sql);
-  // A text PostgreSQL cannot parse goes through as sent: the server reports its own error.
+  // A text PostgreSQL cannot parse goes through as sent: the server reports its own error. One
+  // the proxy could not parse although PostgreSQL might (too large for the parser's stack
+  // budget) may name a seed unresolved: the whole text is refused.
+  if (parsed.failure && !parsed.failure->sqlstate.empty()) {
+    refuse_whole_text(request.sql, *parsed.failure, result);
+    return result;
+  }
   if (parsed.failure) return result;
 
   std::vector<Edit> edits;

@@ -92,10 +92,14 @@ ControlConnection::ControlConnection(const ControlTarget& target, const std::str
   if (!connection_ || PQstatus(connection_) != CONNECTION_OK) {
     std::string message = connection_ ? PQerrorMessage(connection_) : "out of memory";
     while (!message.empty() && message.back() == '\n') message.pop_back();
+    // The server asked for a password: it was reached, and refused the credentials.
+    const bool authentication_failed = connection_ && (PQconnectionUsedPassword(connection_) ||
+                                                       PQconnectionNeedsPassword(connection_));
     if (connection_) PQfinish(connection_);
     connection_ = nullptr;
-    throw std::runtime_error("control connection to database \"" + database + "\" as \"" +
-                             target.user + "\" failed: " + message);
+    throw ConnectError("control connection to database \"" + database + "\" as \"" + target.user +
+                           "\" failed: " + message,
+                       authentication_failed);
   }
 }
 

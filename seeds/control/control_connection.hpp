@@ -78,9 +78,21 @@ class QueryError : public std::runtime_error {
 // parameter.
 [[nodiscard]] std::string text_array_literal(const std::vector<std::string>& items);
 
+// What the ControlConnection constructor throws: libpq's message, and whether the server asked
+// for a password (so the control credentials, not the network, are what failed).
+class ConnectError : public std::runtime_error {
+ public:
+  ConnectError(const std::string& message, bool authentication_failed)
+      : std::runtime_error(message), authentication_failed_(authentication_failed) {}
+  [[nodiscard]] bool authentication_failed() const noexcept { return authentication_failed_; }
+
+ private:
+  bool authentication_failed_;
+};
+
 class ControlConnection {
  public:
-  // Connects to `database`; throws std::runtime_error with libpq's message on failure.
+  // Connects to `database`; throws ConnectError (a std::runtime_error) on failure.
   ControlConnection(const ControlTarget& target, const std::string& database,
                     const char* application_name = "seedproxy", int tcp_user_timeout_ms = 0);
   ControlConnection(const ControlConnection&) = delete;

@@ -18,6 +18,8 @@ SeedCheckReport check_seeds(const config::Config& config) {
   for (const auto& seed : config.seeds)
     if (std::find(databases.begin(), databases.end(), seed.database) == databases.end())
       databases.push_back(seed.database);
+  // Without seeds the control credentials are still checked: the proxy needs them to run.
+  if (databases.empty()) databases.emplace_back("postgres");
   std::vector<std::string> unreachable;
   for (const auto& database : databases) {
     std::unique_ptr<ControlConnection> connection;
@@ -31,6 +33,13 @@ SeedCheckReport check_seeds(const config::Config& config) {
         else
           ++report.validated;
       }
+    } catch (const ConnectError& e) {
+      if (e.authentication_failed())
+        report.errors.push_back(std::string(e.what()) +
+                                " (check control.user and control.password)");
+      else
+        report.notes.push_back("database \"" + database + "\" not reachable (" + e.what() +
+                               "): seeds checked for syntax only");
     } catch (const std::exception& e) {
       // Seeds of this database not validated before the failure were checked for syntax only.
       report.notes.push_back("database \"" + database + "\" not reachable (" + e.what() +

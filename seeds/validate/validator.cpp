@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "common/identifiers.hpp"
+#include "common/log.hpp"
 #include "common/sqlstate.hpp"
 #include "common/text.hpp"
 #include "seeds/control/catalog_loader.hpp"
@@ -127,6 +128,7 @@ class Validation {
   [[nodiscard]] std::optional<Refusal> check_type();
   [[nodiscard]] std::optional<Refusal> check_expression();
   [[nodiscard]] std::optional<Refusal> check_determinism();
+  [[nodiscard]] std::optional<Refusal> check_cost();
   [[nodiscard]] std::optional<Refusal> check_rewriter();
 
   ControlConnection& connection_;
@@ -407,6 +409,30 @@ std::optional<Refusal> Validation::check_determinism() {
                 position);
 }
 
+std::optional<Refusal> Validation::check_cost() {
+  const auto timeout_ms = static_cast<long>(options_.statement_timeout_seconds * 1000);
+  (void)connection_.query("seed validation: statement timeout",
+                          "SELECT pg_catalog.set_config('statement_timeout', $1, true)",
+                          {std::to_string(timeout_ms) + "ms"});
+  // A few real rows, or one row of NULLs for an empty table, so that an uncorrelated subquery
+  // runs too. The alias is the one the expression was checked against.
+  const std::string statement = "SELECT ((" + seed_.expression + "))::" + seed_.type +
+                                " FROM (SELECT) AS seedproxy_one LEFT JOIN LATERAL (SELECT * " +
+                                from_clause_ + " LIMIT " + std::to_string(options_.sample_rows) +
+                                ") AS " + pg::quote_identifier(out_.definition.table) + " ON true";
+  auto answer = connection_.try_query(statement);
+  const auto* error = std::get_if<ServerError>(&answer);
+  // Other errors (division by zero on some row, say) are the data's, as they would be for a
+  // generated column; only the cost is judged here.
+  if (!error || error->sqlstate != sqlstate::query_canceled) return std::nullopt;
+  return refuse(sqlstate::program_limit_exceeded, "cost",
+                "evaluating it for " + std::to_string(options_.sample_rows) + " rows of " +
+                    out_.definition.table +
+                    " did not finish within validation's statement timeout (" +
+                    log::seconds_text(options_.statement_timeout_seconds) +
+                    "); a seed is computed on every read of it, so it must be cheap");
+}
+
 std::optional<Refusal> Validation::check_rewriter() {
   // The proxy's rewriter must be able to splice the expression into clients' statements.
   const rewriter::Catalog catalog = load_catalog(connection_, 0);
@@ -431,6 +457,7 @@ std::variant<ValidatedSeed, Refusal> Validation::run() {
     RolledBack transaction(connection_);
     if (auto refusal = check_expression()) return *refusal;
     if (auto refusal = check_determinism()) return *refusal;
+    if (auto refusal = check_cost()) return *refusal;
   }
   if (auto refusal = check_rewriter()) return *refusal;
   return std::move(out_);

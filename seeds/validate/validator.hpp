@@ -33,6 +33,11 @@ struct ValidationOptions {
   // The proxy itself already added the attribute's column (a materializing or materialized seed
   // being re-applied): a live column of that name is expected, not a conflict.
   bool column_added_by_proxy = false;
+  // The expression is evaluated for a few rows of its table (one row of NULLs when it is empty)
+  // under this statement_timeout: one that cannot finish is refused (rule "cost"), since it
+  // would run on every read. Cheap for any reasonable seed; docs/seeds.md.
+  double statement_timeout_seconds = 2.0;
+  int sample_rows = 10;
 };
 
 // Checks `seed` against the live database `connection` is connected to (seed.database). Never

@@ -4,6 +4,7 @@
 protocol errors), /health follows PostgreSQL, /status.json lists the seed, / is the HTML page."""
 
 import re
+import socket
 import struct
 import unittest
 import urllib.error
@@ -151,10 +152,13 @@ class Metrics(unittest.TestCase):
         before = scrape()
         held = [psycopg.connect(px.dsn(DB), autocommit=True) for _ in range(MAX_CLIENTS)]
         try:
-            with self.assertRaises(psycopg.OperationalError) as cm:
-                # The refusal comes before any answer to an SSLRequest: ask for none.
-                psycopg.connect(px.dsn(DB, sslmode="disable"), connect_timeout=10)
-            self.assertIn("too many clients", str(cm.exception))
+            for sslmode in ("disable", "prefer"):
+                # With prefer, libpq sends an SSLRequest first; it is answered N before the
+                # refusal, so the real reason is shown (issue 14).
+                with self.assertRaises(psycopg.OperationalError) as cm:
+                    psycopg.connect(px.dsn(DB, sslmode=sslmode), connect_timeout=10)
+                self.assertIn("sorry, too many clients already", str(cm.exception))
+                self.assertNotIn("SSL", str(cm.exception))
         finally:
             for conn in held:
                 conn.close()
@@ -170,7 +174,7 @@ class Metrics(unittest.TestCase):
             lambda: (s := scrape()) and
             self.delta(before, s, "seedproxy_protocol_errors_total", peer="client") >= 1 and s,
             10, what="the protocol error to be counted")
-        self.assertEqual(self.delta(before, after, "seedproxy_client_connections_refused_total"), 1)
+        self.assertEqual(self.delta(before, after, "seedproxy_client_connections_refused_total"), 2)
         self.assertEqual(self.delta(before, after, "seedproxy_client_connections_total"),
                          MAX_CLIENTS + 1)
         self.assertEqual(self.delta(before, after, "seedproxy_protocol_errors_total", peer="client"),
@@ -273,6 +277,42 @@ class Metrics(unittest.TestCase):
             self.assertTrue(names, f"{source} names no metric")
             unknown = names - exported - only_while_materializing
             self.assertFalse(unknown, f"{source} uses names the binary does not export: {sorted(unknown)}")
+
+    def test_7_refusal_log_lines_are_rate_limited(self):
+        # Issue 14: 2,000 refusals wrote 2,101 log lines. Now at most 10 per 10 s, and a later
+        # line says how many were left out.
+        def refusal_lines():
+            return [line for line in px.log_text().splitlines()
+                    if "refused a client: limits.max_clients" in line]
+        held = [psycopg.connect(px.dsn(DB), autocommit=True) for _ in range(MAX_CLIENTS)]
+        try:
+            counted = value(scrape(), "seedproxy_client_connections_refused_total")
+            before = len(refusal_lines())
+            for _ in range(300):
+                socket.create_connection(("127.0.0.1", px.port)).close()
+            e2e_common.poll(lambda: value(scrape(), "seedproxy_client_connections_refused_total")
+                            >= counted + 300, 20, what="300 refusals counted")
+            self.assertLess(len(refusal_lines()) - before, 100, "refusals are not rate-limited")
+
+            def summary():
+                socket.create_connection(("127.0.0.1", px.port)).close()
+                return any("similar lines suppressed)" in line for line in refusal_lines())
+            e2e_common.poll(summary, 30, interval=0.2, what="a line counting the suppressed ones")
+        finally:
+            for conn in held:
+                conn.close()
+
+    def test_8_silent_connections_leave_health_answering(self):
+        # Issue 14: 64 connections that never send a request used to fill the port, and the
+        # load balancer's next /health probe was reset.
+        silent = [socket.create_connection(("127.0.0.1", metrics_port)) for _ in range(80)]
+        try:
+            for _ in range(3):
+                status, _, body = get("/health")
+                self.assertEqual((status, body), (200, "ok\n"))
+        finally:
+            for s in silent:
+                s.close()
 
     def test_9_health_follows_postgresql(self):
         global pg

@@ -184,6 +184,16 @@ class ReloadBySignal(unittest.TestCase):
             self.assertEqual(conn.execute("SELECT 1").fetchone(), (1,))
         write_config(px_hup)  # back to the file as started
 
+    def test_6_a_password_in_a_file_others_can_read_is_a_warning(self):
+        start = len(px_hup.log_text())
+        write_config(px_hup, control={"password": "unused-under-trust"})
+        os.chmod(px_hup.config_path, 0o644)
+        px_hup.signal(signal.SIGHUP)
+        line = wait_log(px_hup, "holds a password and is readable by any user", start)
+        self.assertIn(px_hup.config_path, line)
+        self.assertIn("(mode 0644)", line)
+        write_config(px_hup)  # back to the file as started
+
 
 class ReloadByFileWatch(unittest.TestCase):
     def test_1_a_changed_file_is_picked_up_and_no_stale_rewrite_is_served(self):

@@ -23,6 +23,7 @@ INSERT INTO account VALUES (1, 100, 'ann', '2020-01-01'), (2, 250.5, 'bob', '202
 CREATE TABLE txn (id int PRIMARY KEY, account_id int NOT NULL, amount numeric NOT NULL);
 INSERT INTO txn VALUES (1, 1, 10), (2, 1, -5), (3, 2, 7);
 CREATE TABLE nokey (a int, b text);
+CREATE TABLE empty_keyed (id int PRIMARY KEY, v numeric);
 CREATE TABLE nullable_key (a int UNIQUE, b text);
 CREATE TABLE coded (code text NOT NULL UNIQUE, v int);
 CREATE VIEW account_view AS SELECT * FROM account;
@@ -43,6 +44,7 @@ def setUpModule():
     global pg, workdir
     pg = PgCluster().start()
     pg.psql("CREATE DATABASE bank")
+    pg.create_user("scram_user", "right-password", "scram-sha-256")
     with pg.connect("bank") as conn:
         conn.execute(SETUP)
     workdir = tempfile.TemporaryDirectory(prefix="seedproxy-validation-")
@@ -61,16 +63,19 @@ def seed(expression, type_="numeric", attribute="risk", entity="account", databa
     return s
 
 
-def check_config(seeds, upstream_port=None):
-    """Runs `seedproxy --check-config` on a file holding `seeds`; returns (exit code, stdout, stderr)."""
+def check_config(seeds, upstream_port=None, control=None, mode=None):
+    """Runs `seedproxy --check-config` on a file holding `seeds` (and `control`, its file mode
+    `mode`, 0600 by default); returns (exit code, stdout, stderr)."""
     config = {"listen": {"host": "127.0.0.1", "port": 6432},
               "upstream": {"host": "127.0.0.1", "port": upstream_port or pg.port},
-              "control": {"user": "postgres"},
+              "control": control or {"user": "postgres"},
               "limits": {"connect_timeout_seconds": 2},
               "seeds": seeds}
     fd, path = tempfile.mkstemp(suffix=".json", dir=workdir.name)
     with os.fdopen(fd, "w") as f:
         json.dump(config, f)
+    if mode is not None:
+        os.chmod(path, mode)
     done = subprocess.run([default_binary(), "--check-config", path], capture_output=True, text=True,
                           timeout=60)
     return done.returncode, done.stdout, done.stderr
@@ -301,6 +306,22 @@ class Accepted(ValidationCase):
                            "bigint", attribute="richer"))
 
 
+class Cost(ValidationCase):
+    def test_enormous_immutable_expression_is_refused_naming_the_timeout(self):
+        # Issue 14: immutable, deterministic, and it would run 50 million rows on every read.
+        self.refused(seed("(SELECT count(*) FROM generate_series(1, 50000000))", "bigint"),
+                     "cost", "statement timeout (2 s)", "computed on every read")
+
+    def test_enormous_expression_on_an_empty_table_is_refused_too(self):
+        self.refused(seed("(SELECT count(*) FROM generate_series(1, 50000000))", "bigint",
+                          entity="empty_keyed"), "cost", "statement timeout")
+
+    def test_data_errors_are_not_the_seeds_fault(self):
+        # Division by zero for the row whose balance is 0: a generated column would fail the same
+        # way on that row; validation judges the cost only.
+        self.accepted(seed("100 / balance"))
+
+
 class WholeFile(ValidationCase):
     def test_every_refusal_is_printed(self):
         code, out, err = check_config([seed("random()", attribute="a1"),
@@ -327,6 +348,30 @@ class WholeFile(ValidationCase):
         self.assertEqual(code, 0, err)
         self.assertIn('database "bank" not reachable (', err)
         self.assertIn("0 of 1 seed(s) validated", out)
+
+    def test_wrong_control_password_fails_the_check(self):
+        # Issue 14: this used to print "is valid" and exit 0; the proxy could never have run.
+        wrong = {"user": "scram_user", "password": "wrong-password"}
+        for seeds in ([seed("balance")], []):
+            with self.subTest(seeds=len(seeds)):
+                code, out, err = check_config(seeds, control=wrong)
+                self.assertEqual(code, 1, out + err)
+                self.assertIn('password authentication failed for user "scram_user"', err)
+                self.assertIn("control.password", err)
+                self.assertNotIn("is valid", out)
+
+    def test_password_in_a_file_others_can_read_is_a_warning(self):
+        with_password = {"user": "postgres", "password": "not-needed-under-trust"}
+        code, out, err = check_config([seed("balance")], control=with_password, mode=0o644)
+        self.assertEqual(code, 0, err)
+        self.assertRegex(err, r"warning: configuration file \S+\.json holds a password and is "
+                              r"readable by any user of this host \(mode 0644\)")
+        code, out, err = check_config([seed("balance")], control=with_password, mode=0o640)
+        self.assertIn("readable by its group (mode 0640)", err)
+        for quiet in ((with_password, 0o600), ({"user": "postgres"}, 0o644)):
+            code, out, err = check_config([seed("balance")], control=quiet[0], mode=quiet[1])
+            self.assertEqual(code, 0, err)
+            self.assertNotIn("warning", err)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "proxy/observe/status_routes.hpp"
 #include "proxy/observe/upstream_probe.hpp"
@@ -280,18 +282,36 @@ TEST_CASE("garbage is answered with 400") {
   CHECK(client.receive().status == 400);
 }
 
-TEST_CASE("connections beyond max_connections are closed at once") {
+TEST_CASE("at max_connections a newcomer replaces the connection idle the longest") {
   proxy::HttpLimits limits;
   limits.max_connections = 2;
   Fixture f(limits);
   Client a(f.server->port()), b(f.server->port());
-  // Make sure both are accepted (and counted) before the third arrives.
+  // Make sure both are accepted (and counted) before the third arrives; a is idle the longest.
   a.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(a.receive().status == 200);
   b.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(b.receive().status == 200);
   Client c(f.server->port());
-  CHECK(c.closed_within(5));
+  c.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(c.receive().status == 200);
+  CHECK(a.closed_within(5));
+  b.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(b.receive().status == 200);
+}
+
+TEST_CASE("/health answers while max_connections silent connections are open (issue 14)") {
+  Fixture f;  // the default limits: 64 connections, 10 s to send a request
+  std::vector<std::unique_ptr<Client>> silent;
+  for (int i = 0; i < 64; ++i) silent.push_back(std::make_unique<Client>(f.server->port()));
+  for (int round = 0; round < 3; ++round) {
+    const Reply reply = get(f.server->port(), "GET", "/health");
+    CHECK(reply.status == 200);
+    CHECK(reply.body == "ok\n");
+  }
+  // And again after twice as many more silent ones.
+  for (int i = 0; i < 128; ++i) silent.push_back(std::make_unique<Client>(f.server->port()));
+  CHECK(get(f.server->port(), "GET", "/health").status == 200);
 }
 
 TEST_CASE("the upstream probe reports a listening and a closed upstream") {
