@@ -191,8 +191,13 @@ class UpstreamVerification(unittest.TestCase):
                     c.authenticate(password=SCRAM_PW)
             self.assertEqual(caught.exception.fields["C"], "08001")
             self.assertIn("certificate verification failed", caught.exception.fields["M"])
-            lines = [l for l in bad.log_text().splitlines()
-                     if "could not connect to upstream" in l and "certificate verification failed" in l]
+            def failure_lines():
+                return [l for l in bad.log_text().splitlines()
+                        if "could not connect to upstream" in l
+                        and "certificate verification failed" in l]
+            # The session logs its reason after the client has heard the error: poll.
+            e2e_common.poll(lambda: failure_lines(), 10, 0.02, "the verification failure logged")
+            lines = failure_lines()
             self.assertEqual(len(lines), 1, bad.log_text())
             self.assertIn(f"127.0.0.1:{world.pg.port}", lines[0])
         # In proxy mode the first connection to fail is auth.query's, through libpq.
