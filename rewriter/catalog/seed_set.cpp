@@ -105,9 +105,12 @@ class ReferenceFinder {
                                    : catalog_.find(schema, name);
     const int location = body.value("location", -1);
     const auto name_end = reference_end(tokens_, location, schema.empty() ? 1 : 2);
+    // "name *" and "ONLY ( name )": an alias, or room for one, comes after the '*' or ')'.
+    const auto extent = relation_extent(text_, tokens_, location, schema.empty() ? 1 : 2,
+                                        !body.value("inh", false));
     frame.push_back({alias.empty() ? name : alias, relation});
     locals.push_back(frame.back().refname);
-    if (!name_end) return;
+    if (!name_end || !extent) return;
     // Schema-qualify, so a client's CTE or search_path never changes what the expression reads.
     if (schema.empty() && relation)
       cuts.push_back(
@@ -115,10 +118,10 @@ class ReferenceFinder {
            pg::quote_identifier(relation->schema) + "." + pg::quote_identifier(relation->name),
            CutKind::literal});
     if (alias.empty()) {
-      cuts.push_back({*name_end, *name_end, name, CutKind::local_slot});
+      cuts.push_back({extent->end, extent->end, name, CutKind::local_slot});
       return;
     }
-    auto next = std::lower_bound(tokens_.begin(), tokens_.end(), *name_end,
+    auto next = std::lower_bound(tokens_.begin(), tokens_.end(), extent->end,
                                  [](const Token& t, int at) { return t.start < at; });
     if (next != tokens_.end() && token_is(text_, *next, "as")) ++next;
     if (next != tokens_.end()) cuts.push_back({next->start, next->end, alias, CutKind::local});

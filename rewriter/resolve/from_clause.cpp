@@ -107,10 +107,9 @@ std::optional<std::pair<int, int>> Resolver::alias_columns_cut(const Json& range
   std::size_t physical = 0;
   while (physical < entry.columns.size() && entry.columns[physical].physical) ++physical;
   if (!entry.relation || colnames.size() <= physical || physical == 0) return std::nullopt;
-  const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
-  const auto end = reference_end(tokens_, range_var.value("location", -1), names);
-  if (!end) return std::nullopt;
-  const auto list = alias_list(request_.sql, tokens_, *end, true);
+  const auto extent = relation_extent_of(range_var);
+  if (!extent) return std::nullopt;
+  const auto list = alias_list(request_.sql, tokens_, extent->end, true);
   if (!list || list->names.size() != colnames.size()) return std::nullopt;
   const auto& comma = tokens_[list->names[physical] - 1];
   return std::pair{comma.start, tokens_[list->close - 1].end};
@@ -121,22 +120,21 @@ void Resolver::trim_alias_columns(const Json& range_var, const Entry& entry) {
     out_.edits.push_back({cut->first, cut->second, ""});
 }
 
-// The text of "[ONLY] name [[AS] alias [(names)]]".
-std::optional<std::pair<int, int>> Resolver::relation_span(const Json& range_var) const {
-  const int location = range_var.value("location", -1);
+std::optional<RelationExtent> Resolver::relation_extent_of(const Json& range_var) const {
   const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
-  const auto start = token_index(tokens_, location);
-  const auto end = reference_end(tokens_, location, names);
-  if (!start || !end) return std::nullopt;
-  int begin = location;
-  if (!range_var.value("inh", false) && *start > 0 &&
-      token_is(request_.sql, tokens_[*start - 1], "only"))
-    begin = tokens_[*start - 1].start;
-  if (!range_var.contains("alias")) return std::pair{begin, *end};
+  return relation_extent(request_.sql, tokens_, range_var.value("location", -1), names,
+                         !range_var.value("inh", false));
+}
+
+// The text of "[ONLY] name [*] [[AS] alias [(names)]]".
+std::optional<std::pair<int, int>> Resolver::relation_span(const Json& range_var) const {
+  const auto extent = relation_extent_of(range_var);
+  if (!extent) return std::nullopt;
+  if (!range_var.contains("alias")) return std::pair{extent->begin, extent->end};
   const bool with_names = node_at(range_var, "alias").contains("colnames");
-  const auto list = alias_list(request_.sql, tokens_, *end, with_names);
+  const auto list = alias_list(request_.sql, tokens_, extent->end, with_names);
   if (!list) return std::nullopt;
-  return std::pair{begin, tokens_[with_names ? list->close : list->alias].end};
+  return std::pair{extent->begin, tokens_[with_names ? list->close : list->alias].end};
 }
 
 // Reads the relation through "(SELECT *, <attributes> FROM relation alias) alias", so whole-row

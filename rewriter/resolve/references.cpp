@@ -376,8 +376,10 @@ std::optional<std::string> Resolver::star_text(const Scope& scope, const std::ve
   return ok ? std::optional<std::string>(text) : std::nullopt;
 }
 
-// Expands '*' or 'alias.*' so seeded attributes appear where ADD COLUMN would put them.
-bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
+// Expands '*' or 'alias.*' so seeded attributes appear where ADD COLUMN would put them. Bytes
+// [begin, end) are the star; [end, through) an alias after 'alias.*', which PostgreSQL accepts
+// and ignores, and which a splice must take out.
+bool Resolver::star(const ColumnRefView& view, int begin, int end, int through, Scope& scope,
                     std::vector<std::string>* names, bool bare_star_ok) {
   if (view.names.empty()) {
     bool known = true;
@@ -388,7 +390,7 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
           known = known && scope.entries[static_cast<std::size_t>(c.entry)].columns_known;
       }
     if (const auto text = star_text(scope, scope.visible, bare_star_ok))
-      out_.edits.push_back({begin, end, *text});
+      out_.edits.push_back({begin, through, *text});
     return known;
   }
   if (view.names.size() > 2) return false;
@@ -414,9 +416,9 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
       }
       if (ok && !text.empty()) {
         if (spelled)
-          out_.edits.push_back({begin, end, text});
+          out_.edits.push_back({begin, through, text});
         else
-          out_.edits.push_back({end, end, ", " + text, begin});  // errors point at 'a.*'
+          out_.edits.push_back({end, through, ", " + text, begin});  // errors point at 'a.*'
       }
       return e.columns_known;
     }
@@ -428,7 +430,7 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
       if (names) names->push_back(c.name);
     if (!named->using_alias && level == &scope)
       if (const auto text = star_text(*level, {named->join}, false))
-        out_.edits.push_back({begin, end, *text});
+        out_.edits.push_back({begin, through, *text});
     return true;
   }
   return false;
@@ -468,7 +470,10 @@ bool Resolver::target_list(const Json& list, Scope& scope, std::vector<std::stri
       if (view.star) {
         const auto end =
             end_after_tokens(tokens_, view.location, static_cast<int>(view.names.size() * 2 + 1));
-        if (end) known = star(view, view.location, *end, scope, names, true) && known;
+        const int item_end = has_alias ? target_end(view.location) : -1;
+        if (end)
+          known = star(view, view.location, *end, std::max(*end, item_end), scope, names, true) &&
+                  known;
         continue;
       }
     }

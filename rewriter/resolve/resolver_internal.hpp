@@ -96,6 +96,7 @@ class Resolver {
   void trim_alias_columns(const Json& range_var, const Entry& entry);
   void with_clause(const Json& body, Scope& scope);
   int target_relation(const Json& body, Scope& scope);
+  [[nodiscard]] std::optional<RelationExtent> relation_extent_of(const Json& range_var) const;
   [[nodiscard]] std::optional<std::pair<int, int>> relation_span(const Json& range_var) const;
   void wrap(const Json& range_var, Entry& entry);
   void request_wrap(const Scope& scope, int entry);
@@ -104,7 +105,7 @@ class Resolver {
   // ---- expressions and names (references.cpp) ----
   void expression(const Json& node, Scope& scope);
   bool target_list(const Json& list, Scope& scope, std::vector<std::string>* names);
-  bool star(const ColumnRefView& view, int begin, int end, Scope& scope,
+  bool star(const ColumnRefView& view, int begin, int end, int through, Scope& scope,
             std::vector<std::string>* names, bool bare_star_ok);
   [[nodiscard]] std::optional<std::string> star_text(const Scope& scope,
                                                      const std::vector<int>& items,
