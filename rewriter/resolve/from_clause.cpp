@@ -263,7 +263,7 @@ int Resolver::function_item(const Json& body, Scope& scope) {
   // coalesce(…), greatest(…), CURRENT_DATE and CAST(…) are not FuncCalls.
   const auto& functions = list_at(body, "functions");
   if (!functions.empty() && !list_items(functions[0]).empty())
-    entry.refname = figure_colname(list_items(functions[0])[0]);
+    entry.refname = column_names_.of(list_items(functions[0])[0]);
   apply_alias(body, entry);
   return scope.add_leaf(std::move(entry));
 }

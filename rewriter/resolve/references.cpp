@@ -491,7 +491,7 @@ bool Resolver::target_list(const Json& list, Scope& scope, std::vector<std::stri
       if (end >= 0)
         out_.edits.push_back({end, end, " AS " + pg::quote_identifier(leaf_name(*leaf))});
     }
-    if (names) names->push_back(has_alias ? string_at(target, "name") : figure_colname(value));
+    if (names) names->push_back(has_alias ? string_at(target, "name") : column_names_.of(value));
   }
   return known;
 }

@@ -63,6 +63,7 @@ Resolution Resolver::take() {
     out_.error = std::move(analysis_error_);
   else if (rewrite_error_)
     out_.error = std::move(rewrite_error_);
+  out_.naming_steps = column_names_.steps();
   return std::move(out_);
 }
 

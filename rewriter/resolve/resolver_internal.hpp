@@ -25,8 +25,20 @@ struct InsertRows;  // writes.cpp
 [[nodiscard]] int leftmost_location(const Json& node);
 
 // The name PostgreSQL gives an unaliased expression as a column (FigureColname), and a function
-// in FROM as its range entry; "?column?" when it has none.
-[[nodiscard]] std::string figure_colname(const Json& node);
+// in FROM as its range entry (figure_colname.cpp).
+class ColumnNames {
+ public:
+  // "?column?" when the expression has no name.
+  [[nodiscard]] std::string of(const Json& node);
+  // Nodes examined so far: the work naming did, which tests hold to the statement's size.
+  [[nodiscard]] std::size_t steps() const noexcept { return steps_; }
+
+ private:
+  int figure(const Json& node, std::string& name);
+  int figure_tagged(std::string_view kind, const Json& body, std::string& name);
+  int sub_link(const Json& body, std::string& name);
+  std::size_t steps_ = 0;
+};
 
 // How an expression uses a whole-row reference to a seeded table (whole_row.cpp).
 enum class RowUse : std::uint8_t {
@@ -175,6 +187,7 @@ class Resolver {
   int depth_ = 0;
   std::set<int> wrapped_;
   std::set<int> wrap_requests_;
+  ColumnNames column_names_;
   std::vector<std::string> returning_names_;
   bool returning_known_ = false;
   RowUse row_use_ = RowUse::physical;
