@@ -43,7 +43,7 @@ int ColumnNames::sub_link(const Json& body, std::string& name) {
   const auto& target = node_at(targets[0], "ResTarget");
   if (target.contains("name")) return named(name, string_at(target, "name"));
   std::string inner;
-  if (figure(node_at(target, "val"), inner) == 0) inner = "?column?";
+  if (remembered(node_at(target, "val"), inner) == 0) inner = "?column?";
   return named(name, inner);
 }
 
@@ -93,9 +93,19 @@ int ColumnNames::figure(const Json& node, std::string& name) {
   return strength;
 }
 
+int ColumnNames::remembered(const Json& node, std::string& name) {
+  if (const auto it = figured_.find(&node); it != figured_.end()) {
+    name = it->second.second;
+    return it->second.first;
+  }
+  const int strength = figure(node, name);
+  figured_.emplace(&node, std::pair{strength, name});
+  return strength;
+}
+
 std::string ColumnNames::of(const Json& node) {
   std::string name;
-  if (figure(node, name) == 0) return "?column?";
+  if (remembered(node, name) == 0) return "?column?";
   return name;
 }
 

@@ -8,6 +8,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "rewriter/resolve/resolver.hpp"
@@ -37,6 +39,10 @@ class ColumnNames {
   int figure(const Json& node, std::string& name);
   int figure_tagged(std::string_view kind, const Json& body, std::string& name);
   int sub_link(const Json& body, std::string& name);
+  // figure() of a node named before: the resolver names a scalar subquery's columns when it
+  // resolves it, and the subquery's name is its first column's, so each level is named once.
+  int remembered(const Json& node, std::string& name);
+  std::unordered_map<const Json*, std::pair<int, std::string>> figured_;
   std::size_t steps_ = 0;
 };
 
