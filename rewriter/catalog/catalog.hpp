@@ -6,14 +6,29 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace seedproxy::rewriter {
 
 struct Relation {
+  Relation() = default;
+  Relation(std::string schema_name, std::string relation_name, std::vector<std::string> names,
+           std::vector<int> numbers = {})
+      : schema(std::move(schema_name)),
+        name(std::move(relation_name)),
+        columns(std::move(names)),
+        attnums(std::move(numbers)) {}
+
   std::string schema;
   std::string name;
   std::vector<std::string> columns;  // physical, not dropped, in attnum order
+  std::vector<int> attnums;          // each column's attnum; empty when they are 1, 2, 3, …
+
+  // The attnum of columns[index]: dropped columns leave gaps, which seeds' places count.
+  [[nodiscard]] int attnum(std::size_t index) const noexcept {
+    return index < attnums.size() ? attnums[index] : static_cast<int>(index) + 1;
+  }
 };
 
 class Catalog {

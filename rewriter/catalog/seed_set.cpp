@@ -357,7 +357,8 @@ SeedSet SeedSet::compile(const std::vector<SeedDefinition>& definitions, const C
       continue;
     }
     VirtualAttribute attribute{definition.schema, definition.table, definition.attribute,
-                               definition.type,   definition.phase, {}};
+                               definition.type,   definition.phase, {},
+                               definition.place};
     // Materializing and materialized attributes already have their column upstream.
     if (attribute.phase == Phase::virtual_ && has_column(*entity, definition.attribute)) {
       errors.push_back(name + ": " + definition.table + " already has a physical column \"" +

@@ -80,8 +80,20 @@ CaseFile read_case_file(const std::string& path) {
     } else if (text.rfind("catalog ", 0) == 0) {
       const auto colon = text.find(':');
       if (colon == std::string::npos) fail("expected 'catalog schema.table: col, col'");
+      // "name@N" gives a column attnum N (dropped columns leave gaps); the next ones follow it.
       const auto [schema, table] = split_qualified(trim(text.substr(8, colon - 8)));
-      file.relations.push_back({schema, table, split_list(text.substr(colon + 1))});
+      rewriter::Relation relation{schema, table, {}};
+      int attnum = 0;
+      for (auto column : split_list(text.substr(colon + 1))) {
+        ++attnum;
+        if (const auto at = column.find('@'); at != std::string::npos) {
+          attnum = std::stoi(column.substr(at + 1));
+          column = trim(column.substr(0, at));
+        }
+        relation.columns.push_back(column);
+        relation.attnums.push_back(attnum);
+      }
+      file.relations.push_back(std::move(relation));
     } else if (text.rfind("seed ", 0) == 0) {
       // seed schema.table.attribute TYPE [phase PHASE]: expression
       const auto colon = text.find(": ");
@@ -100,6 +112,13 @@ CaseFile read_case_file(const std::string& path) {
         else if (name != "virtual")
           fail("unknown phase " + name);
       }
+      // "after N": declared when the table's highest attnum was N; the file's order is the
+      // declaration order.
+      if (const auto after = head.rfind(" after "); after != std::string::npos) {
+        seed.place.after_attnum = std::stoi(head.substr(after + 7));
+        head = trim(head.substr(0, after));
+      }
+      seed.place.order = static_cast<std::int64_t>(file.seeds.size()) + 1;
       const auto space = head.find(' ');
       if (space == std::string::npos) fail("seed needs a type");
       const auto qualified = head.substr(0, space);
