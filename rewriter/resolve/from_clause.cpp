@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/identifiers.hpp"
+#include "rewriter/catalog/table_shape.hpp"
 #include "rewriter/resolve/resolver_internal.hpp"
 
 namespace seedproxy::rewriter {
@@ -18,7 +19,7 @@ void Resolver::apply_alias(const Json& range, Entry& entry) {
     if (i < entry.columns.size())
       entry.columns[i].name = name;
     else if (!entry.relation)
-      entry.columns.push_back({name, nullptr, true, {}});
+      entry.columns.push_back({name, nullptr, true, {}, 0});
     ++i;
   }
   if (i > 0 && !entry.columns_known && !entry.relation && i >= entry.columns.size())
@@ -32,7 +33,7 @@ Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
   entry.refname = entry.relname;
   const Cte* cte = entry.schema.empty() ? scope.find_cte(entry.relname) : nullptr;
   if (cte) {
-    for (const auto& name : cte->columns) entry.columns.push_back({name, nullptr, true, {}});
+    for (const auto& name : cte->columns) entry.columns.push_back({name, nullptr, true, {}, 0});
     entry.columns_known = cte->columns_known;
   } else if (string_at(range_var, "catalogname").empty()) {
     const Relation* relation = entry.schema.empty()
@@ -42,20 +43,13 @@ Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
       entry.relation = true;
       entry.schema = relation->schema;
       entry.columns_known = true;
-      entry.table_width = relation->columns.size();
       const auto seeds = request_.seeds.live_for(relation->schema, relation->name);
-      entry.columns.reserve(relation->columns.size() + seeds.size());
-      for (const auto& name : relation->columns) {
-        const auto seed = std::find_if(seeds.begin(), seeds.end(),
-                                       [&](const VirtualAttribute* a) { return a->name == name; });
-        entry.columns.push_back({name, seed == seeds.end() ? nullptr : *seed, true, {}});
-      }
-      for (const auto* seed : seeds)
-        if (seed->resolved_by_proxy() &&
-            std::find(relation->columns.begin(), relation->columns.end(), seed->name) ==
-                relation->columns.end())
-          entry.columns.push_back({seed->name, seed, false, {}});
-      for (auto& column : entry.columns) column.original = column.name;
+      auto shape = table_shape(*relation, seeds);
+      entry.physical_first = shape.physical_first;
+      entry.columns.reserve(shape.columns.size());
+      for (auto& column : shape.columns)
+        entry.columns.push_back(
+            {column.name, column.seed, column.physical, column.name, column.attnum});
     }
   }
   apply_alias(range_var, entry);
@@ -99,25 +93,42 @@ std::optional<AliasList> alias_list(std::string_view sql, const std::vector<Toke
 
 }  // namespace
 
-// An alias column list may name virtual attributes ("account AS a(i, o, b, c, d, r)"); the
-// relation upstream does not have them, so those names are cut from the list. Returns the cut.
-std::optional<std::pair<int, int>> Resolver::alias_columns_cut(const Json& range_var,
-                                                               const Entry& entry) const {
+// An alias column list renames the columns in the order the table shows them, seeds included
+// ("account AS a(i, o, b, c, d, r)"); upstream it renames the relation's physical columns in
+// attnum order. When those orders agree the names of columns upstream lacks are cut from the
+// end of the list; otherwise the list is written again, with each physical column's new name.
+std::optional<Edit> Resolver::alias_columns_edit(const Json& range_var, const Entry& entry) const {
   const auto& colnames = list_at(node_at(range_var, "alias"), "colnames");
-  std::size_t physical = 0;
-  while (physical < entry.columns.size() && entry.columns[physical].physical) ++physical;
-  if (!entry.relation || colnames.size() <= physical || physical == 0) return std::nullopt;
+  if (!entry.relation || colnames.empty()) return std::nullopt;
   const auto extent = relation_extent_of(range_var);
   if (!extent) return std::nullopt;
   const auto list = alias_list(request_.sql, tokens_, extent->end, true);
   if (!list || list->names.size() != colnames.size()) return std::nullopt;
-  const auto& comma = tokens_[list->names[physical] - 1];
-  return std::pair{comma.start, tokens_[list->close - 1].end};
+  if (entry.physical_first) {
+    std::size_t physical = 0;
+    while (physical < entry.columns.size() && entry.columns[physical].physical) ++physical;
+    if (colnames.size() <= physical || physical == 0) return std::nullopt;
+    const auto& comma = tokens_[list->names[physical] - 1];
+    return Edit{comma.start, tokens_[list->close - 1].end, ""};
+  }
+  std::vector<std::size_t> own;  // physical columns, in attnum order
+  for (std::size_t i = 0; i < entry.columns.size(); ++i)
+    if (entry.columns[i].physical) own.push_back(i);
+  std::sort(own.begin(), own.end(), [&](std::size_t a, std::size_t b) {
+    return entry.columns[a].attnum < entry.columns[b].attnum;
+  });
+  std::size_t needed = 0;  // up to the last physical column the list renames
+  for (std::size_t k = 0; k < own.size(); ++k)
+    if (own[k] < colnames.size()) needed = k + 1;
+  std::string names;
+  for (std::size_t k = 0; k < needed; ++k)
+    names += (k ? ", " : "(") + pg::quote_identifier(entry.columns[own[k]].name);
+  if (needed > 0) names += ")";
+  return Edit{tokens_[list->names.front() - 1].start, tokens_[list->close].end, names};
 }
 
 void Resolver::trim_alias_columns(const Json& range_var, const Entry& entry) {
-  if (const auto cut = alias_columns_cut(range_var, entry))
-    out_.edits.push_back({cut->first, cut->second, ""});
+  if (auto edit = alias_columns_edit(range_var, entry)) out_.edits.push_back(std::move(*edit));
 }
 
 std::optional<RelationExtent> Resolver::relation_extent_of(const Json& range_var) const {
@@ -148,9 +159,9 @@ void Resolver::wrap(const Json& range_var, Entry& entry) {
   if (!columns) return;
   std::string written(request_.sql.substr(static_cast<std::size_t>(span->first),
                                           static_cast<std::size_t>(span->second - span->first)));
-  if (const auto cut = alias_columns_cut(range_var, entry))
-    written.erase(static_cast<std::size_t>(cut->first - span->first),
-                  static_cast<std::size_t>(cut->second - cut->first));
+  if (const auto edit = alias_columns_edit(range_var, entry))
+    written.replace(static_cast<std::size_t>(edit->begin - span->first),
+                    static_cast<std::size_t>(edit->end - edit->begin), edit->text);
   out_.edits.push_back(
       {span->first, span->second,
        "(SELECT " + *columns + " FROM " + written + ") " + pg::quote_identifier(entry.refname)});
@@ -158,6 +169,7 @@ void Resolver::wrap(const Json& range_var, Entry& entry) {
     column.seed = nullptr;
     column.physical = true;
   }
+  entry.physical_first = true;  // the derived table's '*' lists them in the shape's order
   entry.wrap_location = -1;
   entry.wrapped = true;
 }
@@ -200,7 +212,7 @@ int Resolver::subselect_item(const Json& body, Scope& scope) {
     barrier.ctes = scope.ctes;
     names = select(subquery, &barrier, &entry.columns_known);
   }
-  for (auto& name : names) entry.columns.push_back({std::move(name), nullptr, true, {}});
+  for (auto& name : names) entry.columns.push_back({std::move(name), nullptr, true, {}, 0});
   apply_alias(body, entry);
   return scope.add_leaf(std::move(entry));
 }

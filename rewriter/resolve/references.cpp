@@ -15,12 +15,21 @@ constexpr std::string_view item_terminators[] = {
     "from",   "into",  "where", "group", "having",    "window", "order",     "limit",
     "offset", "fetch", "for",   "union", "intersect", "except", "returning", "on"};
 
-bool any_rewritten(const Scope& scope, int item) {
-  for (const auto& column : scope.columns_of(item))
-    if (column.entry >= 0 &&
-        scope.entries[static_cast<std::size_t>(column.entry)].columns[column.index].rewritten())
-      return true;
+// Whether '*' over the item must show something its relations' own '*' would not: a seed the
+// proxy resolves, or columns in another order than upstream's.
+bool any_reshaped(const Scope& scope, int item) {
+  for (const auto& column : scope.columns_of(item)) {
+    if (column.entry < 0) continue;
+    const Entry& e = scope.entries[static_cast<std::size_t>(column.entry)];
+    if (!e.physical_first || e.columns[column.index].rewritten()) return true;
+  }
   return false;
+}
+
+// Whether the entry's '*' is its relation's own '*' followed by the seeds it lacks.
+bool only_appended(const Entry& e) {
+  return e.physical_first && std::none_of(e.columns.begin(), e.columns.end(),
+                                          [](const Column& c) { return c.spelled_out(); });
 }
 
 // The node that gives an unaliased select-list item its name, following FigureColname through
@@ -311,8 +320,7 @@ std::optional<std::string> Resolver::column_text(const Scope& scope, const ItemC
 // The text of '*' over `items`, or nullopt when it needs no change (or cannot be written).
 std::optional<std::string> Resolver::star_text(const Scope& scope, const std::vector<int>& items,
                                                bool keep_bare_star) {
-  if (!std::any_of(items.begin(), items.end(),
-                   [&](int item) { return any_rewritten(scope, item); }))
+  if (!std::any_of(items.begin(), items.end(), [&](int item) { return any_reshaped(scope, item); }))
     return std::nullopt;
   std::string text;
   auto append = [&text](const std::string& piece) {
@@ -327,10 +335,6 @@ std::optional<std::string> Resolver::star_text(const Scope& scope, const std::ve
       if (piece) append(*piece);
     }
   };
-  auto only_appended = [&](const Entry& e) {
-    return std::none_of(e.columns.begin(), e.columns.end(),
-                        [](const Column& c) { return c.spelled_out(); });
-  };
   auto appended = [&](const Entry& e, int entry) {
     for (std::size_t i = 0; i < e.columns.size(); ++i)
       if (e.columns[i].rewritten()) {
@@ -343,7 +347,7 @@ std::optional<std::string> Resolver::star_text(const Scope& scope, const std::ve
     const Item& item = scope.items[static_cast<std::size_t>(index)];
     if (item.entry >= 0) {
       const Entry& e = scope.entries[static_cast<std::size_t>(item.entry)];
-      if (!any_rewritten(scope, index)) {
+      if (!any_reshaped(scope, index)) {
         append(pg::quote_identifier(e.refname) + ".*");
       } else if (only_appended(e)) {
         append(pg::quote_identifier(e.refname) + ".*");
@@ -351,7 +355,7 @@ std::optional<std::string> Resolver::star_text(const Scope& scope, const std::ve
       } else {
         spell(index);
       }
-    } else if (!any_rewritten(scope, index) && !item.alias.empty()) {
+    } else if (!any_reshaped(scope, index) && !item.alias.empty()) {
       append(pg::quote_identifier(item.alias) + ".*");
     } else if (item.merged.empty() && item.alias.empty()) {
       item_text(item.left);
@@ -401,8 +405,7 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, int through, 
       const Entry& e = level->entries[static_cast<std::size_t>(named->entry)];
       for (const auto& c : e.columns)
         if (names) names->push_back(c.name);
-      const bool spelled = std::any_of(e.columns.begin(), e.columns.end(),
-                                       [](const Column& c) { return c.spelled_out(); });
+      const bool spelled = !only_appended(e);
       std::string text;
       bool ok = true;
       for (std::size_t i = 0; i < e.columns.size(); ++i) {

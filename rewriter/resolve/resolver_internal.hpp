@@ -109,8 +109,8 @@ class Resolver {
   int other_item(std::string_view kind, const Json& body, Scope& scope);
   Entry relation_entry(const Json& range_var, const Scope& scope);
   void apply_alias(const Json& range, Entry& entry);
-  [[nodiscard]] std::optional<std::pair<int, int>> alias_columns_cut(const Json& range_var,
-                                                                     const Entry& entry) const;
+  [[nodiscard]] std::optional<Edit> alias_columns_edit(const Json& range_var,
+                                                       const Entry& entry) const;
   void trim_alias_columns(const Json& range_var, const Entry& entry);
   void with_clause(const Json& body, Scope& scope);
   int target_relation(const Json& body, Scope& scope);
@@ -182,6 +182,8 @@ class Resolver {
   // INSERT INTO t VALUES/SELECT: values fill the columns in order, seeded ones included.
   void insert_all_columns(const Entry& target, const InsertRows& rows, const Json& source,
                           std::size_t source_count);
+  // INSERT … VALUES where the table's shape is not upstream's order: names the columns.
+  void insert_column_list(const Entry& target, const InsertRows& rows, std::size_t width);
   void set_list(const Json& list, Scope& scope, int target_item, bool on_conflict);
   void copy_columns(const Json& body);
 
