@@ -1,11 +1,13 @@
-// One catalog query over pg_class / pg_attribute, grouped into relations.
+// One catalog query over pg_class / pg_attribute, grouped into relations with their attnums.
 #include "seeds/control/catalog_loader.hpp"
+
+#include <cstdlib>
 
 namespace seedproxy::seeds {
 
 rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t version) {
   const auto result = connection.query("loading the catalog", R"sql(
-    SELECT n.nspname, c.relname, a.attname
+    SELECT n.nspname, c.relname, a.attname, a.attnum
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
@@ -20,6 +22,8 @@ rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t vers
     if (relations.empty() || relations.back().schema != schema || relations.back().name != name)
       relations.push_back({schema, name, {}});
     relations.back().columns.emplace_back(PQgetvalue(result.get(), row, 2));
+    // Attnums, gaps of dropped columns included: seeds' places are counted in them.
+    relations.back().attnums.push_back(std::atoi(PQgetvalue(result.get(), row, 3)));
   }
   return rewriter::Catalog(std::move(relations), version);
 }

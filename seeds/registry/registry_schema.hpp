@@ -11,7 +11,11 @@
 namespace seedproxy::seeds {
 
 // The schema version this build creates and understands.
-inline constexpr int registry_schema_version = 2;
+inline constexpr int registry_schema_version = 3;
+
+// The version that gave seeds their places (declared_after_attnum, declaration_order): a registry
+// below it is read with the places of the seedproxy that wrote it.
+inline constexpr int seed_places_version = 3;
 
 // Advisory lock key serialising migrations and seed applications in one database
 // (materialization uses its own keys).

@@ -36,7 +36,7 @@ std::vector<rewriter::SeedDefinition> add_rows(DatabaseSnapshot& snapshot,
       status.problem = "rolled back: unknown to clients";
     else
       definitions.push_back(
-          {row.schema, row.table, row.attribute, row.type, row.expression, row.phase});
+          {row.schema, row.table, row.attribute, row.type, row.expression, row.phase, row.place});
     snapshot.statuses.push_back(std::move(status));
   }
   return definitions;
@@ -81,9 +81,9 @@ Loaded load_snapshot(ControlConnection& connection, const std::string& database,
   Loaded out{std::make_shared<DatabaseSnapshot>()};
   out.snapshot->version = version;
   std::vector<RegistrySeed> rows;
-  if (registry_version(connection) > 0) {
+  if (const int version = registry_version(connection); version > 0) {
     out.snapshot->registry = true;
-    rows = read_registry(connection);
+    rows = read_registry(connection, version);
   }
   const auto definitions = add_rows(*out.snapshot, database, rows);
   out.active = definitions.size();
