@@ -16,6 +16,10 @@ inline constexpr std::size_t max_identifier_bytes = 63;
 // Always quotes, doubling embedded quotes, so generated SQL never depends on case or keywords.
 [[nodiscard]] std::string quote_identifier(std::string_view name);
 
+// As PostgreSQL writes a name in its own messages (quote_identifier in ruleutils.c): as it is
+// when it is a plain lower-case identifier, quoted otherwise (keywords are not recognised here).
+[[nodiscard]] std::string quote_identifier_if_needed(std::string_view name);
+
 // A dotted name split into its parts with PostgreSQL's identifier folding (quoted parts keep
 // their case and may contain dots); nullopt for an empty part or an unclosed quote.
 [[nodiscard]] std::optional<std::vector<std::string>> split_qualified_name(std::string_view name);

@@ -24,6 +24,8 @@ struct Relation {
   std::string name;
   std::vector<std::string> columns;  // physical, not dropped, in attnum order
   std::vector<int> attnums;          // each column's attnum; empty when they are 1, 2, 3, …
+  char kind = 'r';                   // pg_class.relkind: r table, p partitioned, v view, …
+  bool unlogged = false;             // pg_class.relpersistence is 'u'
 
   // The attnum of columns[index]: dropped columns leave gaps, which seeds' places count.
   [[nodiscard]] int attnum(std::size_t index) const noexcept {

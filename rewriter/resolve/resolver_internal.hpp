@@ -99,6 +99,21 @@ class Resolver {
   void returning(const Json& body, Scope& scope);
   void table_form(const Json& body, Scope& scope);
 
+  // ---- DDL that names a seed (ddl.cpp) ----
+  enum class DdlOutcome : std::uint8_t { passed, skipped, refused };
+  [[nodiscard]] const Relation* ddl_relation(const Json& range_var) const;
+  void alter_table(const Json& body);
+  DdlOutcome alter_command(const Json& cmd, const Relation& relation,
+                           const std::vector<const VirtualAttribute*>& seeds);
+  DdlOutcome seed_command(std::string_view subtype, bool missing_ok, const VirtualAttribute& seed,
+                          const Relation& relation, bool using_clause);
+  void input_command(std::string_view subtype, bool cascade, const std::string& name,
+                     const Relation& relation, const std::vector<const VirtualAttribute*>& seeds);
+  void rename(const Json& body);
+  void skip_commands(const Json& body, const Relation& relation, const std::vector<bool>& skipped);
+  [[nodiscard]] std::vector<std::pair<int, int>> command_extents(const Json& body,
+                                                                 std::size_t count) const;
+
   // ---- FROM clauses (from_clause.cpp) ----
   void from_clause(const Json& list, Scope& scope);
   int from_item(const Json& node, Scope& scope);

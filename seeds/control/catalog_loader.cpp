@@ -7,7 +7,7 @@ namespace seedproxy::seeds {
 
 rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t version) {
   const auto result = connection.query("loading the catalog", R"sql(
-    SELECT n.nspname, c.relname, a.attname, a.attnum
+    SELECT n.nspname, c.relname, a.attname, a.attnum, c.relkind, c.relpersistence
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
@@ -19,8 +19,11 @@ rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t vers
   for (int row = 0; row < rows; ++row) {
     const char* schema = PQgetvalue(result.get(), row, 0);
     const char* name = PQgetvalue(result.get(), row, 1);
-    if (relations.empty() || relations.back().schema != schema || relations.back().name != name)
+    if (relations.empty() || relations.back().schema != schema || relations.back().name != name) {
       relations.push_back({schema, name, {}});
+      relations.back().kind = PQgetvalue(result.get(), row, 4)[0];
+      relations.back().unlogged = PQgetvalue(result.get(), row, 5)[0] == 'u';
+    }
     relations.back().columns.emplace_back(PQgetvalue(result.get(), row, 2));
     // Attnums, gaps of dropped columns included: seeds' places are counted in them.
     relations.back().attnums.push_back(std::atoi(PQgetvalue(result.get(), row, 3)));

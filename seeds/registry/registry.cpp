@@ -15,12 +15,7 @@ using Key = std::tuple<std::string, std::string, std::string>;  // schema, table
 
 // database.schema.table.attribute, each part quoted when it needs to be.
 std::string seed_label(const std::string& database, const Key& key) {
-  const auto part = [](const std::string& name) {
-    const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-    });
-    return plain ? name : pg::quote_identifier(name);
-  };
+  const auto part = [](const std::string& name) { return pg::quote_identifier_if_needed(name); };
   return part(database) + "." + part(std::get<0>(key)) + "." + part(std::get<1>(key)) + "." +
          part(std::get<2>(key));
 }
