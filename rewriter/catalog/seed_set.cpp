@@ -361,8 +361,13 @@ SeedSet SeedSet::compile(const std::vector<SeedDefinition>& definitions, const C
                                definition.place};
     // Materializing and materialized attributes already have their column upstream.
     if (attribute.phase == Phase::virtual_ && has_column(*entity, definition.attribute)) {
-      errors.push_back(name + ": " + definition.table + " already has a physical column \"" +
-                       definition.attribute + "\"");
+      // DDL that did not go through a proxy (through one it is refused): say what to do.
+      errors.push_back(name + ": " + definition.table + " has a real column \"" +
+                       definition.attribute +
+                       "\" that seedproxy did not add, so clients read that column, not the seed; "
+                       "drop the column (directly on the database) to serve the seed again, or "
+                       "roll the seed back (ROLLBACK " +
+                       name + " on the admin console) to keep the column");
       continue;
     }
     if (auto error = attribute.expression.compile(definition.expression, *entity, catalog);

@@ -55,8 +55,10 @@ void compile_seeds(ControlConnection& connection, DatabaseSnapshot& snapshot,
     problems += "seed " + error + "; ";
     for (auto& status : snapshot.statuses) {
       const std::string name = status.schema + "." + status.table + "." + status.attribute;
-      if (error.compare(0, name.size() + 2, name + ": ") == 0)
+      if (error.compare(0, name.size() + 2, name + ": ") == 0) {
         status.problem = "not active: " + error.substr(name.size() + 2);
+        status.inactive = true;
+      }
     }
   }
 }
