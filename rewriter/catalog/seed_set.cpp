@@ -27,6 +27,20 @@ bool has_column(const Relation& relation, const std::string& column) {
          relation.columns.end();
 }
 
+// A column seedproxy's materialization added to the relation (it carries the mark).
+bool has_marked_column(const Relation& relation, const std::string& column) {
+  const auto at = std::find(relation.columns.begin(), relation.columns.end(), column);
+  return at != relation.columns.end() &&
+         relation.added_by_seedproxy(static_cast<std::size_t>(at - relation.columns.begin()));
+}
+
+void add_filter_word(std::vector<std::string>& words, std::string_view word) {
+  std::string lower;
+  for (char c : word) lower += text::ascii_lower(c);
+  if (std::find(words.begin(), words.end(), lower) == words.end())
+    words.push_back(std::move(lower));
+}
+
 // Finds the references to the entity's columns, minding subqueries that bring their own
 // relations into scope (their columns and aliases shadow the entity's), and every spelling of
 // those subqueries' range variables, so binding can rename them if they collide.
@@ -359,6 +373,10 @@ SeedSet SeedSet::compile(const std::vector<SeedDefinition>& definitions, const C
     VirtualAttribute attribute{definition.schema, definition.table, definition.attribute,
                                definition.type,   definition.phase, {},
                                definition.place};
+    // A rolled-back seed whose column the engine has not dropped yet (or this catalog has not
+    // seen dropped): the table's '*' must still be spelled out without it (table_shape).
+    if (attribute.phase == Phase::rolled_back && has_marked_column(*entity, definition.attribute))
+      add_filter_word(set.filter_words_, definition.table);
     // Materializing and materialized attributes already have their column upstream.
     if (attribute.phase == Phase::virtual_ && has_column(*entity, definition.attribute)) {
       // DDL that did not go through a proxy (through one it is refused): say what to do.
@@ -376,13 +394,8 @@ SeedSet SeedSet::compile(const std::vector<SeedDefinition>& definitions, const C
       continue;
     }
     if (attribute.live()) {
-      for (const auto* word : {&definition.attribute, &definition.table}) {
-        std::string lower;
-        for (char c : *word) lower += text::ascii_lower(c);
-        if (std::find(set.filter_words_.begin(), set.filter_words_.end(), lower) ==
-            set.filter_words_.end())
-          set.filter_words_.push_back(std::move(lower));
-      }
+      add_filter_word(set.filter_words_, definition.attribute);
+      add_filter_word(set.filter_words_, definition.table);
     }
     set.attributes_.push_back(std::move(attribute));
   }

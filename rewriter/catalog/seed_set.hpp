@@ -136,7 +136,8 @@ class SeedSet {
   // materialized): read through the proxy or upstream, never writable. Declaration order.
   [[nodiscard]] std::vector<const VirtualAttribute*> live_for(std::string_view schema,
                                                               std::string_view table) const;
-  // The pre-filter: false means `sql` cannot mention any live attribute or its table.
+  // The pre-filter: false means `sql` cannot mention any live attribute or its table, nor a
+  // table that still has the column of a rolled-back seed.
   [[nodiscard]] bool might_apply(std::string_view sql) const noexcept;
   [[nodiscard]] bool empty() const noexcept { return attributes_.empty(); }
   [[nodiscard]] std::uint64_t version() const noexcept { return version_; }

@@ -37,6 +37,14 @@ TableShape table_shape(const Relation& relation, std::span<const VirtualAttribut
     const auto& name = relation.columns[i];
     const auto seed = std::find_if(live.begin(), live.end(),
                                    [&](const VirtualAttribute* a) { return a->name == name; });
+    // Added by a seed's materialization and no longer a live seed's: its seed was rolled back,
+    // and the column goes (or went: the catalog may be older than the engine's DROP COLUMN).
+    // Clients already see the table as after that DROP COLUMN; upstream's '*' still has it.
+    if (seed == live.end() && relation.added_by_seedproxy(i)) {
+      shape.physical_first = false;
+      shape.hidden.push_back({name, nullptr, true, relation.attnum(i)});
+      continue;
+    }
     shape.columns.push_back({name, seed == live.end() ? nullptr : *seed, true, relation.attnum(i)});
   }
   for (const auto* seed : live)
@@ -50,6 +58,7 @@ TableShape table_shape(const Relation& relation, std::span<const VirtualAttribut
   int last_attnum = 0;
   bool past_physical = false;
   for (const auto& column : shape.columns) {
+    if (!shape.physical_first) break;
     if (!column.physical) {
       past_physical = true;
     } else if (past_physical || column.attnum < last_attnum) {

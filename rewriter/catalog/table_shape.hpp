@@ -21,6 +21,10 @@ struct ShapeColumn {
 
 struct TableShape {
   std::vector<ShapeColumn> columns;  // in the order the table shows them
+  // Columns upstream has that clients no longer see: a rolled-back seed's column, which the
+  // engine drops (or has dropped, this catalog being older). Upstream still counts them, in an
+  // alias list for one; their presence makes physical_first false.
+  std::vector<ShapeColumn> hidden;
   // The physical columns come first and in attnum order, so the relation's plain '*' shows them
   // as the shape does, and only columns upstream lacks follow: '*' needs no spelling out.
   bool physical_first = true;

@@ -50,6 +50,8 @@ Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
       for (auto& column : shape.columns)
         entry.columns.push_back(
             {column.name, column.seed, column.physical, column.name, column.attnum});
+      for (auto& column : shape.hidden)
+        entry.hidden.push_back({column.name, nullptr, true, column.name, column.attnum});
     }
   }
   apply_alias(range_var, entry);
@@ -111,18 +113,25 @@ std::optional<Edit> Resolver::alias_columns_edit(const Json& range_var, const En
     const auto& comma = tokens_[list->names[physical] - 1];
     return Edit{comma.start, tokens_[list->close - 1].end, ""};
   }
-  std::vector<std::size_t> own;  // physical columns, in attnum order
+  // Upstream's columns in attnum order: each physical one with its new name, and whether the
+  // client's list renamed it; columns clients no longer see keep their own name.
+  struct Own {
+    int attnum;
+    const std::string* name;
+    bool renamed;
+  };
+  std::vector<Own> own;
   for (std::size_t i = 0; i < entry.columns.size(); ++i)
-    if (entry.columns[i].physical) own.push_back(i);
-  std::sort(own.begin(), own.end(), [&](std::size_t a, std::size_t b) {
-    return entry.columns[a].attnum < entry.columns[b].attnum;
-  });
+    if (entry.columns[i].physical)
+      own.push_back({entry.columns[i].attnum, &entry.columns[i].name, i < colnames.size()});
+  for (const auto& column : entry.hidden) own.push_back({column.attnum, &column.name, false});
+  std::sort(own.begin(), own.end(), [](const Own& a, const Own& b) { return a.attnum < b.attnum; });
   std::size_t needed = 0;  // up to the last physical column the list renames
   for (std::size_t k = 0; k < own.size(); ++k)
-    if (own[k] < colnames.size()) needed = k + 1;
+    if (own[k].renamed) needed = k + 1;
   std::string names;
   for (std::size_t k = 0; k < needed; ++k)
-    names += (k ? ", " : "(") + pg::quote_identifier(entry.columns[own[k]].name);
+    names += (k ? ", " : "(") + pg::quote_identifier(*own[k].name);
   if (needed > 0) names += ")";
   return Edit{tokens_[list->names.front() - 1].start, tokens_[list->close].end, names};
 }

@@ -36,6 +36,9 @@ struct Entry {
   bool aliased = false;
   bool columns_known = false;
   std::vector<Column> columns;
+  // Relations: columns upstream has that clients no longer see (TableShape::hidden), in no
+  // `columns`' place but counted by an alias list upstream.
+  std::vector<Column> hidden;
   int item = -1;           // the leaf item holding it
   int wrap_location = -1;  // a relation in FROM that may be read through a derived table
   bool wrapped = false;    // read through a derived table: its seeds are real columns there

@@ -126,12 +126,15 @@ CaseFile read_case_file(const std::string& path) {
       int attnum = 0;
       for (auto column : split_list(text.substr(colon + 1))) {
         ++attnum;
+        const bool marked = column.back() == '!';  // added by a seed's materialization
+        if (marked) column.pop_back();
         if (const auto at = column.find('@'); at != std::string::npos) {
           attnum = std::stoi(column.substr(at + 1));
           column = trim(column.substr(0, at));
         }
         relation.columns.push_back(column);
         relation.attnums.push_back(attnum);
+        relation.marked.push_back(marked);
       }
       file.relations.push_back(std::move(relation));
     } else if (text.rfind("seed ", 0) == 0) {

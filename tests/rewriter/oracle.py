@@ -139,6 +139,7 @@ def parse_header(path):
                 if not c:
                     continue
                 attnum += 1
+                c = c.rstrip("!")  # the mark of a column seedproxy added: a plain column here
                 if "@" in c:
                     c, number = c.split("@")
                     c, attnum = c.strip(), int(number)
