@@ -365,6 +365,13 @@ SeedSet SeedSet::compile(const std::vector<SeedDefinition>& definitions, const C
     const std::string name =
         definition.schema + "." + definition.table + "." + definition.attribute;
     const Relation* entity = catalog.find(definition.schema, definition.table);
+    if (definition.phase == Phase::rolled_back) {
+      // Unknown to clients. But while the engine has not dropped its column (or this catalog has
+      // not seen it dropped) the table's '*' must be spelled out without it (table_shape).
+      if (entity && has_marked_column(*entity, definition.attribute))
+        add_filter_word(set.filter_words_, definition.table);
+      continue;
+    }
     if (!entity) {
       errors.push_back(name + ": relation " + definition.schema + "." + definition.table +
                        " does not exist");
@@ -373,10 +380,6 @@ SeedSet SeedSet::compile(const std::vector<SeedDefinition>& definitions, const C
     VirtualAttribute attribute{definition.schema, definition.table, definition.attribute,
                                definition.type,   definition.phase, {},
                                definition.place};
-    // A rolled-back seed whose column the engine has not dropped yet (or this catalog has not
-    // seen dropped): the table's '*' must still be spelled out without it (table_shape).
-    if (attribute.phase == Phase::rolled_back && has_marked_column(*entity, definition.attribute))
-      add_filter_word(set.filter_words_, definition.table);
     // Materializing and materialized attributes already have their column upstream.
     if (attribute.phase == Phase::virtual_ && has_column(*entity, definition.attribute)) {
       // DDL that did not go through a proxy (through one it is refused): say what to do.

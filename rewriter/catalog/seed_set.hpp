@@ -139,7 +139,9 @@ class SeedSet {
   // The pre-filter: false means `sql` cannot mention any live attribute or its table, nor a
   // table that still has the column of a rolled-back seed.
   [[nodiscard]] bool might_apply(std::string_view sql) const noexcept;
-  [[nodiscard]] bool empty() const noexcept { return attributes_.empty(); }
+  // Nothing to rewrite: no live attribute, and no table whose '*' must leave out a rolled-back
+  // seed's column.
+  [[nodiscard]] bool empty() const noexcept { return attributes_.empty() && filter_words_.empty(); }
   [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
   [[nodiscard]] const std::vector<VirtualAttribute>& attributes() const noexcept {
     return attributes_;

@@ -23,7 +23,8 @@ namespace {
 
 constexpr auto retry = std::chrono::seconds(1);
 
-// Every registry row as a status, and the definition of every one not rolled back.
+// Every registry row as a status, and its definition: a rolled-back one only tells the rewriter
+// that its column, while the engine has not dropped it yet, is no longer the table's.
 std::vector<rewriter::SeedDefinition> add_rows(DatabaseSnapshot& snapshot,
                                                const std::string& database,
                                                const std::vector<RegistrySeed>& rows) {
@@ -34,9 +35,8 @@ std::vector<rewriter::SeedDefinition> add_rows(DatabaseSnapshot& snapshot,
         row.phase, row.cross_table, row.reads_in_window, row.declared_by, ""};
     if (row.phase == rewriter::Phase::rolled_back)
       status.problem = "rolled back: unknown to clients";
-    else
-      definitions.push_back(
-          {row.schema, row.table, row.attribute, row.type, row.expression, row.phase, row.place});
+    definitions.push_back(
+        {row.schema, row.table, row.attribute, row.type, row.expression, row.phase, row.place});
     snapshot.statuses.push_back(std::move(status));
   }
   return definitions;
@@ -88,8 +88,11 @@ Loaded load_snapshot(ControlConnection& connection, const std::string& database,
     rows = read_registry(connection, version);
   }
   const auto definitions = add_rows(*out.snapshot, database, rows);
-  out.active = definitions.size();
-  // Without an active seed the catalog is not needed: nothing is rewritten.
+  out.active = static_cast<std::size_t>(std::count_if(
+      definitions.begin(), definitions.end(),
+      [](const rewriter::SeedDefinition& d) { return d.phase != rewriter::Phase::rolled_back; }));
+  // Without a seed the catalog is not needed: nothing is rewritten. A rolled-back one needs it
+  // while its column may still be there.
   if (!definitions.empty()) compile_seeds(connection, *out.snapshot, definitions, problems);
   return out;
 }
