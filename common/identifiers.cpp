@@ -1,6 +1,8 @@
 // Identifier quoting and the folding of dotted names, as PostgreSQL's scanner folds them.
 #include "common/identifiers.hpp"
 
+#include <algorithm>
+
 #include "common/text.hpp"
 
 namespace seedproxy::pg {
@@ -27,6 +29,14 @@ std::string sql_comment(std::string_view text) {
   }
   out += " */";
   return out;
+}
+
+std::string quote_identifier_if_needed(std::string_view name) {
+  const bool plain = !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                     });
+  return plain ? std::string(name) : quote_identifier(name);
 }
 
 std::optional<std::vector<std::string>> split_qualified_name(std::string_view name) {

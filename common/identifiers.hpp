@@ -19,6 +19,9 @@ inline constexpr std::size_t max_identifier_bytes = 63;
 // `text` as one SQL comment, `/* text */`, on one line: a `/*` or `*/` inside (PostgreSQL's
 // comments nest) is split by a space and line breaks become spaces, so no text ends it early.
 [[nodiscard]] std::string sql_comment(std::string_view text);
+// As PostgreSQL writes a name in its own messages (quote_identifier in ruleutils.c): as it is
+// when it is a plain lower-case identifier, quoted otherwise (keywords are not recognised here).
+[[nodiscard]] std::string quote_identifier_if_needed(std::string_view name);
 
 // A dotted name split into its parts with PostgreSQL's identifier folding (quoted parts keep
 // their case and may contain dots); nullopt for an empty part or an unclosed quote.

@@ -9,11 +9,14 @@ inline constexpr char successful_completion[] = "00000";
 inline constexpr char unable_to_connect[] = "08001";  // sqlclient_unable_to_establish_sqlconnection
 inline constexpr char connection_failure[] = "08006";
 inline constexpr char protocol_violation[] = "08P01";
-// Class 0A, 25, 28, 3F: features, transaction state, authorization, schemas.
+// Class 22: data exceptions.
+inline constexpr char invalid_parameter_value[] = "22023";
+// Class 0A, 25, 28, 2B, 3F: features, transaction state, authorization, dependencies, schemas.
 inline constexpr char feature_not_supported[] = "0A000";
 inline constexpr char in_failed_sql_transaction[] = "25P02";
 inline constexpr char invalid_authorization_specification[] = "28000";
 inline constexpr char invalid_password[] = "28P01";
+inline constexpr char dependent_objects_still_exist[] = "2BP01";
 inline constexpr char invalid_schema_name[] = "3F000";
 // Class 40: transaction rollback.
 inline constexpr char serialization_failure[] = "40001";
@@ -22,6 +25,7 @@ inline constexpr char deadlock_detected[] = "40P01";
 inline constexpr char generated_always[] = "428C9";
 inline constexpr char insufficient_privilege[] = "42501";
 inline constexpr char syntax_error[] = "42601";
+inline constexpr char invalid_column_definition[] = "42611";
 inline constexpr char invalid_name[] = "42602";
 inline constexpr char duplicate_column[] = "42701";
 inline constexpr char ambiguous_column[] = "42702";

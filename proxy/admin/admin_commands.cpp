@@ -59,10 +59,11 @@ AdminAnswer show_seeds(AdminBackend& backend) {
                     {"expression", oid::text},
                     {"problem", oid::text}});
   for (const auto& seed : backend.seed_statuses())
-    result.add_row({seed.database, entity_of(seed), seed.attribute, seed.type,
-                    std::string(rewriter::to_string(seed.phase)),
-                    std::to_string(seed.reads_in_window), protocol::bool_text(seed.cross_table),
-                    nonempty(seed.declared_by), seed.expression, nonempty(seed.problem)});
+    result.add_row(
+        {seed.database, entity_of(seed), seed.attribute, seed.type,
+         std::string(rewriter::to_string(seed.phase)) + (seed.inactive ? " (inactive)" : ""),
+         std::to_string(seed.reads_in_window), protocol::bool_text(seed.cross_table),
+         nonempty(seed.declared_by), seed.expression, nonempty(seed.problem)});
   return rows(result);
 }
 

@@ -191,6 +191,10 @@ void add_seed_families(const std::vector<seeds::SeedStatus>& statuses,
                        std::vector<MetricFamily>& out) {
   auto phase = family("seedproxy_seed_phase", "1 for the phase each seed is in, 0 for the others.",
                       MetricType::Gauge);
+  auto inactive = family("seedproxy_seed_inactive",
+                         "1 for a seed the registry has live that this proxy does not serve (SHOW "
+                         "SEEDS says why and what to do), 0 for the others.",
+                         MetricType::Gauge);
   auto window = family("seedproxy_attribute_reads_in_window",
                        "Reads of a seed in its current materialization window, all proxies "
                        "together (from the registry).",
@@ -203,10 +207,12 @@ void add_seed_families(const std::vector<seeds::SeedStatus>& statuses,
       labels.push_back({"phase", std::string(rewriter::to_string(each))});
       add_gauge(phase, each == seed.phase ? 1 : 0, std::move(labels));
     }
+    add_gauge(inactive, seed.inactive ? 1 : 0, seed_labels(seed.database, entity, seed.attribute));
     add_gauge(window, static_cast<double>(seed.reads_in_window),
               seed_labels(seed.database, entity, seed.attribute));
   }
   out.push_back(std::move(phase));
+  out.push_back(std::move(inactive));
   out.push_back(std::move(window));
 
   auto threshold = family("seedproxy_attribute_materialize_threshold_reads",

@@ -71,7 +71,8 @@ std::string status_json(const StatusInputs& in) {
                      {"reads_in_window", seed.reads_in_window},
                      {"threshold", threshold_json(in, seed)},
                      {"declared_by", seed.declared_by},
-                     {"problem", seed.problem}});
+                     {"problem", seed.problem},
+                     {"inactive", seed.inactive}});
   }
   json materializations = json::array();
   for (const auto& p : in.materializations) materializations.push_back(progress_json(p));

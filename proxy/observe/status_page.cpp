@@ -190,7 +190,8 @@ function renderSeeds(seeds, jobs) {
             (seed.cross_table ? " · cross-table" : "")),
          seed.problem ? el("div", { className: "problem" }, seed.problem) : null),
       el("td", { className: "name" }, seed.type),
-      el("td", {}, el("span", { className: "badge phase " + seed.phase }, words(seed.phase))),
+      el("td", {}, el("span", { className: "badge phase " + seed.phase + (seed.inactive ? " bad" : "") },
+                      words(seed.phase) + (seed.inactive ? " · inactive" : ""))),
       el("td", { className: "reads" }, reads),
       columnCell(seed, jobOf.get(key(seed))));
     row.dataset.seed = label(seed);

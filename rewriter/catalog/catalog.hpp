@@ -7,14 +7,37 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace seedproxy::rewriter {
 
 struct Relation {
+  Relation() = default;
+  Relation(std::string schema_name, std::string relation_name, std::vector<std::string> names,
+           std::vector<int> numbers = {})
+      : schema(std::move(schema_name)),
+        name(std::move(relation_name)),
+        columns(std::move(names)),
+        attnums(std::move(numbers)) {}
+
   std::string schema;
   std::string name;
   std::vector<std::string> columns;  // physical, not dropped, in attnum order
+  std::vector<int> attnums;          // each column's attnum; empty when they are 1, 2, 3, …
+  // Each column's "seedproxy added it" mark (a materialized seed's column); empty when none has.
+  std::vector<bool> marked;
+  char kind = 'r';        // pg_class.relkind: r table, p partitioned, v view, …
+  bool unlogged = false;  // pg_class.relpersistence is 'u'
+
+  // Whether seedproxy's materialization added columns[index] (it carries the mark).
+  [[nodiscard]] bool added_by_seedproxy(std::size_t index) const noexcept {
+    return index < marked.size() && marked[index];
+  }
+  // The attnum of columns[index]: dropped columns leave gaps, which seeds' places count.
+  [[nodiscard]] int attnum(std::size_t index) const noexcept {
+    return index < attnums.size() ? attnums[index] : static_cast<int>(index) + 1;
+  }
 };
 
 class Catalog {

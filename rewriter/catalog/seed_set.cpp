@@ -27,6 +27,20 @@ bool has_column(const Relation& relation, const std::string& column) {
          relation.columns.end();
 }
 
+// A column seedproxy's materialization added to the relation (it carries the mark).
+bool has_marked_column(const Relation& relation, const std::string& column) {
+  const auto at = std::find(relation.columns.begin(), relation.columns.end(), column);
+  return at != relation.columns.end() &&
+         relation.added_by_seedproxy(static_cast<std::size_t>(at - relation.columns.begin()));
+}
+
+void add_filter_word(std::vector<std::string>& words, std::string_view word) {
+  std::string lower;
+  for (char c : word) lower += text::ascii_lower(c);
+  if (std::find(words.begin(), words.end(), lower) == words.end())
+    words.push_back(std::move(lower));
+}
+
 // Finds the references to the entity's columns, minding subqueries that bring their own
 // relations into scope (their columns and aliases shadow the entity's), and every spelling of
 // those subqueries' range variables, so binding can rename them if they collide.
@@ -105,9 +119,12 @@ class ReferenceFinder {
                                    : catalog_.find(schema, name);
     const int location = body.value("location", -1);
     const auto name_end = reference_end(tokens_, location, schema.empty() ? 1 : 2);
+    // "name *" and "ONLY ( name )": an alias, or room for one, comes after the '*' or ')'.
+    const auto extent = relation_extent(text_, tokens_, location, schema.empty() ? 1 : 2,
+                                        !body.value("inh", false));
     frame.push_back({alias.empty() ? name : alias, relation});
     locals.push_back(frame.back().refname);
-    if (!name_end) return;
+    if (!name_end || !extent) return;
     // Schema-qualify, so a client's CTE or search_path never changes what the expression reads.
     if (schema.empty() && relation)
       cuts.push_back(
@@ -115,10 +132,10 @@ class ReferenceFinder {
            pg::quote_identifier(relation->schema) + "." + pg::quote_identifier(relation->name),
            CutKind::literal});
     if (alias.empty()) {
-      cuts.push_back({*name_end, *name_end, name, CutKind::local_slot});
+      cuts.push_back({extent->end, extent->end, name, CutKind::local_slot});
       return;
     }
-    auto next = std::lower_bound(tokens_.begin(), tokens_.end(), *name_end,
+    auto next = std::lower_bound(tokens_.begin(), tokens_.end(), extent->end,
                                  [](const Token& t, int at) { return t.start < at; });
     if (next != tokens_.end() && token_is(text_, *next, "as")) ++next;
     if (next != tokens_.end()) cuts.push_back({next->start, next->end, alias, CutKind::local});
@@ -348,17 +365,30 @@ SeedSet SeedSet::compile(const std::vector<SeedDefinition>& definitions, const C
     const std::string name =
         definition.schema + "." + definition.table + "." + definition.attribute;
     const Relation* entity = catalog.find(definition.schema, definition.table);
+    if (definition.phase == Phase::rolled_back) {
+      // Unknown to clients. But while the engine has not dropped its column (or this catalog has
+      // not seen it dropped) the table's '*' must be spelled out without it (table_shape).
+      if (entity && has_marked_column(*entity, definition.attribute))
+        add_filter_word(set.filter_words_, definition.table);
+      continue;
+    }
     if (!entity) {
       errors.push_back(name + ": relation " + definition.schema + "." + definition.table +
                        " does not exist");
       continue;
     }
     VirtualAttribute attribute{definition.schema, definition.table, definition.attribute,
-                               definition.type,   definition.phase, {}};
+                               definition.type,   definition.phase, {},
+                               definition.place};
     // Materializing and materialized attributes already have their column upstream.
     if (attribute.phase == Phase::virtual_ && has_column(*entity, definition.attribute)) {
-      errors.push_back(name + ": " + definition.table + " already has a physical column \"" +
-                       definition.attribute + "\"");
+      // DDL that did not go through a proxy (through one it is refused): say what to do.
+      errors.push_back(name + ": " + definition.table + " has a real column \"" +
+                       definition.attribute +
+                       "\" that seedproxy did not add, so clients read that column, not the seed; "
+                       "drop the column (directly on the database) to serve the seed again, or "
+                       "roll the seed back (ROLLBACK " +
+                       name + " on the admin console) to keep the column");
       continue;
     }
     if (auto error = attribute.expression.compile(definition.expression, *entity, catalog);
@@ -367,13 +397,8 @@ SeedSet SeedSet::compile(const std::vector<SeedDefinition>& definitions, const C
       continue;
     }
     if (attribute.live()) {
-      for (const auto* word : {&definition.attribute, &definition.table}) {
-        std::string lower;
-        for (char c : *word) lower += text::ascii_lower(c);
-        if (std::find(set.filter_words_.begin(), set.filter_words_.end(), lower) ==
-            set.filter_words_.end())
-          set.filter_words_.push_back(std::move(lower));
-      }
+      add_filter_word(set.filter_words_, definition.attribute);
+      add_filter_word(set.filter_words_, definition.table);
     }
     set.attributes_.push_back(std::move(attribute));
   }

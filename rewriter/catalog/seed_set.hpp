@@ -25,13 +25,37 @@ inline constexpr std::array<Phase, 5> all_phases{Phase::declared, Phase::virtual
 [[nodiscard]] std::string_view to_string(Phase phase) noexcept;
 [[nodiscard]] std::optional<Phase> phase_from_string(std::string_view text) noexcept;
 
+// Where a seed sits among its table's columns: where ADD COLUMN would have put it when it was
+// declared, after the columns the table had then (attnums up to `after_attnum`, dropped ones
+// included) and the seeds declared before it (lower `order`). nullopt `after_attnum`: declared
+// before the registry kept places (version 4); then it sits at its own column's attnum once it has
+// one, after every column before that.
+struct SeedPlace {
+  std::optional<int> after_attnum;
+  std::int64_t order =
+      0;  // the registry's declaration sequence; the configuration's order within one
+};
+
 struct SeedDefinition {
+  SeedDefinition() = default;
+  SeedDefinition(std::string schema_name, std::string table_name, std::string attribute_name,
+                 std::string type_text, std::string expression_text,
+                 Phase seed_phase = Phase::virtual_, SeedPlace seed_place = {})
+      : schema(std::move(schema_name)),
+        table(std::move(table_name)),
+        attribute(std::move(attribute_name)),
+        type(std::move(type_text)),
+        expression(std::move(expression_text)),
+        phase(seed_phase),
+        place(seed_place) {}
+
   std::string schema;
   std::string table;
   std::string attribute;
   std::string type;
   std::string expression;
   Phase phase = Phase::virtual_;
+  SeedPlace place;
 };
 
 class ExpressionTemplate {
@@ -81,6 +105,7 @@ struct VirtualAttribute {
   std::string type;
   Phase phase = Phase::virtual_;
   ExpressionTemplate expression;
+  SeedPlace place;
 
   // Whether the resolver rewrites references to it (virtual or materializing).
   [[nodiscard]] bool resolved_by_proxy() const noexcept {
@@ -111,9 +136,12 @@ class SeedSet {
   // materialized): read through the proxy or upstream, never writable. Declaration order.
   [[nodiscard]] std::vector<const VirtualAttribute*> live_for(std::string_view schema,
                                                               std::string_view table) const;
-  // The pre-filter: false means `sql` cannot mention any live attribute or its table.
+  // The pre-filter: false means `sql` cannot mention any live attribute or its table, nor a
+  // table that still has the column of a rolled-back seed.
   [[nodiscard]] bool might_apply(std::string_view sql) const noexcept;
-  [[nodiscard]] bool empty() const noexcept { return attributes_.empty(); }
+  // Nothing to rewrite: no live attribute, and no table whose '*' must leave out a rolled-back
+  // seed's column.
+  [[nodiscard]] bool empty() const noexcept { return attributes_.empty() && filter_words_.empty(); }
   [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
   [[nodiscard]] const std::vector<VirtualAttribute>& attributes() const noexcept {
     return attributes_;

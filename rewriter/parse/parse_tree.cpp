@@ -58,6 +58,32 @@ std::optional<int> reference_end(const std::vector<Token>& tokens, int location,
   return tokens[i - 1].end;
 }
 
+std::optional<RelationExtent> relation_extent(std::string_view sql,
+                                              const std::vector<Token>& tokens, int location,
+                                              std::size_t name_count, bool only) {
+  const auto first = token_index(tokens, location);
+  const auto name_end = reference_end(tokens, location, name_count);
+  if (!first || !name_end) return std::nullopt;
+  RelationExtent extent{location, *name_end};
+  auto after = static_cast<std::size_t>(
+      std::lower_bound(tokens.begin(), tokens.end(), *name_end,
+                       [](const Token& t, int at) { return t.start < at; }) -
+      tokens.begin());
+  if (!only) {
+    if (after < tokens.size() && tokens[after].single == '*') extent.end = tokens[after].end;
+    return extent;
+  }
+  const std::size_t i = *first;
+  if (i > 0 && token_is(sql, tokens[i - 1], "only")) {
+    extent.begin = tokens[i - 1].start;
+  } else if (i > 1 && tokens[i - 1].single == '(' && token_is(sql, tokens[i - 2], "only") &&
+             after < tokens.size() && tokens[after].single == ')') {
+    extent.begin = tokens[i - 2].start;
+    extent.end = tokens[after].end;
+  }
+  return extent;
+}
+
 bool token_is(std::string_view sql, const Token& token, std::string_view word) {
   if (token.end - token.start != static_cast<int>(word.size())) return false;
   if (token.start < 0 || static_cast<std::size_t>(token.end) > sql.size()) return false;

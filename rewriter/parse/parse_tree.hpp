@@ -35,6 +35,18 @@ struct ColumnRefView {
 [[nodiscard]] std::optional<int> reference_end(const std::vector<Token>& tokens, int location,
                                                std::size_t name_count);
 
+// The bytes of a relation in FROM as PostgreSQL's relation_expr spells it, "[ONLY] name [*]" or
+// "ONLY ( name )", from the name's first token at `location` with `name_count` dotted names.
+// `only`: the RangeVar says ONLY (its "inh" is false). nullopt when the tokens do not match.
+struct RelationExtent {
+  int begin = 0;  // ONLY, or the name
+  int end = 0;    // past the name, its '*' or the ')' after ONLY ( name )
+};
+[[nodiscard]] std::optional<RelationExtent> relation_extent(std::string_view sql,
+                                                            const std::vector<Token>& tokens,
+                                                            int location, std::size_t name_count,
+                                                            bool only);
+
 // True when `token` spells `word` (lower case), ignoring ASCII case; quoted identifiers never do.
 [[nodiscard]] bool token_is(std::string_view sql, const Token& token, std::string_view word);
 

@@ -10,8 +10,6 @@ namespace seedproxy::rewriter {
 namespace {
 
 // PostgreSQL's strengths: 0 no name, 1 a fallback (a cast's type, "case"), 2 a real name.
-int figure(const Json& node, std::string& name);
-
 int named(std::string& name, std::string_view value, int strength = 2) {
   name = std::string(value);
   return strength;
@@ -32,7 +30,9 @@ std::string sql_value_function(std::string_view op) {
   return text::ascii_lower(op);
 }
 
-int sub_link(const Json& body, std::string& name) {
+}  // namespace
+
+int ColumnNames::sub_link(const Json& body, std::string& name) {
   const auto type = body.value("subLinkType", "");
   if (type == "EXISTS_SUBLINK") return named(name, "exists");
   if (type == "ARRAY_SUBLINK") return named(name, "array");
@@ -43,11 +43,11 @@ int sub_link(const Json& body, std::string& name) {
   const auto& target = node_at(targets[0], "ResTarget");
   if (target.contains("name")) return named(name, string_at(target, "name"));
   std::string inner;
-  if (figure(node_at(target, "val"), inner) == 0) inner = "?column?";
+  if (remembered(node_at(target, "val"), inner) == 0) inner = "?column?";
   return named(name, inner);
 }
 
-int figure_tagged(std::string_view kind, const Json& body, std::string& name) {
+int ColumnNames::figure_tagged(std::string_view kind, const Json& body, std::string& name) {
   if (kind == "ColumnRef" || kind == "A_Indirection") {
     const auto field = last_string(list_at(body, kind == "ColumnRef" ? "fields" : "indirection"));
     if (!field.empty()) return named(name, field);
@@ -84,7 +84,8 @@ int figure_tagged(std::string_view kind, const Json& body, std::string& name) {
   return 0;
 }
 
-int figure(const Json& node, std::string& name) {
+int ColumnNames::figure(const Json& node, std::string& name) {
+  ++steps_;
   int strength = 0;
   for_tagged(node, [&](std::string_view kind, const Json& body) {
     strength = figure_tagged(kind, body, name);
@@ -92,11 +93,19 @@ int figure(const Json& node, std::string& name) {
   return strength;
 }
 
-}  // namespace
+int ColumnNames::remembered(const Json& node, std::string& name) {
+  if (const auto it = figured_.find(&node); it != figured_.end()) {
+    name = it->second.second;
+    return it->second.first;
+  }
+  const int strength = figure(node, name);
+  figured_.emplace(&node, std::pair{strength, name});
+  return strength;
+}
 
-std::string figure_colname(const Json& node) {
+std::string ColumnNames::of(const Json& node) {
   std::string name;
-  if (figure(node, name) == 0) return "?column?";
+  if (remembered(node, name) == 0) return "?column?";
   return name;
 }
 

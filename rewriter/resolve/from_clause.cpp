@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/identifiers.hpp"
+#include "rewriter/catalog/table_shape.hpp"
 #include "rewriter/resolve/resolver_internal.hpp"
 
 namespace seedproxy::rewriter {
@@ -18,7 +19,7 @@ void Resolver::apply_alias(const Json& range, Entry& entry) {
     if (i < entry.columns.size())
       entry.columns[i].name = name;
     else if (!entry.relation)
-      entry.columns.push_back({name, nullptr, true, {}});
+      entry.columns.push_back({name, nullptr, true, {}, 0});
     ++i;
   }
   if (i > 0 && !entry.columns_known && !entry.relation && i >= entry.columns.size())
@@ -50,7 +51,7 @@ Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
   entry.refname = entry.relname;
   const Cte* cte = entry.schema.empty() ? scope.find_cte(entry.relname) : nullptr;
   if (cte) {
-    for (const auto& name : cte->columns) entry.columns.push_back({name, nullptr, true, {}});
+    for (const auto& name : cte->columns) entry.columns.push_back({name, nullptr, true, {}, 0});
     entry.columns_known = cte->columns_known;
   } else if (string_at(range_var, "catalogname").empty()) {
     const Relation* relation =
@@ -62,20 +63,15 @@ Entry Resolver::relation_entry(const Json& range_var, const Scope& scope) {
       entry.relation = true;
       entry.schema = relation->schema;
       entry.columns_known = true;
-      entry.table_width = relation->columns.size();
       const auto seeds = request_.seeds.live_for(relation->schema, relation->name);
-      entry.columns.reserve(relation->columns.size() + seeds.size());
-      for (const auto& name : relation->columns) {
-        const auto seed = std::find_if(seeds.begin(), seeds.end(),
-                                       [&](const VirtualAttribute* a) { return a->name == name; });
-        entry.columns.push_back({name, seed == seeds.end() ? nullptr : *seed, true, {}});
-      }
-      for (const auto* seed : seeds)
-        if (seed->resolved_by_proxy() &&
-            std::find(relation->columns.begin(), relation->columns.end(), seed->name) ==
-                relation->columns.end())
-          entry.columns.push_back({seed->name, seed, false, {}});
-      for (auto& column : entry.columns) column.original = column.name;
+      auto shape = table_shape(*relation, seeds);
+      entry.physical_first = shape.physical_first;
+      entry.columns.reserve(shape.columns.size());
+      for (auto& column : shape.columns)
+        entry.columns.push_back(
+            {column.name, column.seed, column.physical, column.name, column.attnum});
+      for (auto& column : shape.hidden)
+        entry.hidden.push_back({column.name, nullptr, true, column.name, column.attnum});
     }
   }
   apply_alias(range_var, entry);
@@ -119,44 +115,66 @@ std::optional<AliasList> alias_list(std::string_view sql, const std::vector<Toke
 
 }  // namespace
 
-// An alias column list may name virtual attributes ("account AS a(i, o, b, c, d, r)"); the
-// relation upstream does not have them, so those names are cut from the list. Returns the cut.
-std::optional<std::pair<int, int>> Resolver::alias_columns_cut(const Json& range_var,
-                                                               const Entry& entry) const {
+// An alias column list renames the columns in the order the table shows them, seeds included
+// ("account AS a(i, o, b, c, d, r)"); upstream it renames the relation's physical columns in
+// attnum order. When those orders agree the names of columns upstream lacks are cut from the
+// end of the list; otherwise the list is written again, with each physical column's new name.
+std::optional<Edit> Resolver::alias_columns_edit(const Json& range_var, const Entry& entry) const {
   const auto& colnames = list_at(node_at(range_var, "alias"), "colnames");
-  std::size_t physical = 0;
-  while (physical < entry.columns.size() && entry.columns[physical].physical) ++physical;
-  if (!entry.relation || colnames.size() <= physical || physical == 0) return std::nullopt;
-  const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
-  const auto end = reference_end(tokens_, range_var.value("location", -1), names);
-  if (!end) return std::nullopt;
-  const auto list = alias_list(request_.sql, tokens_, *end, true);
+  if (!entry.relation || colnames.empty()) return std::nullopt;
+  const auto extent = relation_extent_of(range_var);
+  if (!extent) return std::nullopt;
+  const auto list = alias_list(request_.sql, tokens_, extent->end, true);
   if (!list || list->names.size() != colnames.size()) return std::nullopt;
-  const auto& comma = tokens_[list->names[physical] - 1];
-  return std::pair{comma.start, tokens_[list->close - 1].end};
+  if (entry.physical_first) {
+    std::size_t physical = 0;
+    while (physical < entry.columns.size() && entry.columns[physical].physical) ++physical;
+    if (colnames.size() <= physical || physical == 0) return std::nullopt;
+    const auto& comma = tokens_[list->names[physical] - 1];
+    return Edit{comma.start, tokens_[list->close - 1].end, ""};
+  }
+  // Upstream's columns in attnum order: each physical one with its new name, and whether the
+  // client's list renamed it; columns clients no longer see keep their own name.
+  struct Own {
+    int attnum;
+    const std::string* name;
+    bool renamed;
+  };
+  std::vector<Own> own;
+  for (std::size_t i = 0; i < entry.columns.size(); ++i)
+    if (entry.columns[i].physical)
+      own.push_back({entry.columns[i].attnum, &entry.columns[i].name, i < colnames.size()});
+  for (const auto& column : entry.hidden) own.push_back({column.attnum, &column.name, false});
+  std::sort(own.begin(), own.end(), [](const Own& a, const Own& b) { return a.attnum < b.attnum; });
+  std::size_t needed = 0;  // up to the last physical column the list renames
+  for (std::size_t k = 0; k < own.size(); ++k)
+    if (own[k].renamed) needed = k + 1;
+  std::string names;
+  for (std::size_t k = 0; k < needed; ++k)
+    names += (k ? ", " : "(") + pg::quote_identifier(*own[k].name);
+  if (needed > 0) names += ")";
+  return Edit{tokens_[list->names.front() - 1].start, tokens_[list->close].end, names};
 }
 
 void Resolver::trim_alias_columns(const Json& range_var, const Entry& entry) {
-  if (const auto cut = alias_columns_cut(range_var, entry))
-    out_.edits.push_back({cut->first, cut->second, ""});
+  if (auto edit = alias_columns_edit(range_var, entry)) out_.edits.push_back(std::move(*edit));
 }
 
-// The text of "[ONLY] name [[AS] alias [(names)]]".
-std::optional<std::pair<int, int>> Resolver::relation_span(const Json& range_var) const {
-  const int location = range_var.value("location", -1);
+std::optional<RelationExtent> Resolver::relation_extent_of(const Json& range_var) const {
   const std::size_t names = string_at(range_var, "schemaname").empty() ? 1 : 2;
-  const auto start = token_index(tokens_, location);
-  const auto end = reference_end(tokens_, location, names);
-  if (!start || !end) return std::nullopt;
-  int begin = location;
-  if (!range_var.value("inh", false) && *start > 0 &&
-      token_is(request_.sql, tokens_[*start - 1], "only"))
-    begin = tokens_[*start - 1].start;
-  if (!range_var.contains("alias")) return std::pair{begin, *end};
+  return relation_extent(request_.sql, tokens_, range_var.value("location", -1), names,
+                         !range_var.value("inh", false));
+}
+
+// The text of "[ONLY] name [*] [[AS] alias [(names)]]".
+std::optional<std::pair<int, int>> Resolver::relation_span(const Json& range_var) const {
+  const auto extent = relation_extent_of(range_var);
+  if (!extent) return std::nullopt;
+  if (!range_var.contains("alias")) return std::pair{extent->begin, extent->end};
   const bool with_names = node_at(range_var, "alias").contains("colnames");
-  const auto list = alias_list(request_.sql, tokens_, *end, with_names);
+  const auto list = alias_list(request_.sql, tokens_, extent->end, with_names);
   if (!list) return std::nullopt;
-  return std::pair{begin, tokens_[with_names ? list->close : list->alias].end};
+  return std::pair{extent->begin, tokens_[with_names ? list->close : list->alias].end};
 }
 
 // Reads the relation through "(SELECT *, <attributes> FROM relation alias) alias", so whole-row
@@ -170,9 +188,9 @@ void Resolver::wrap(const Json& range_var, Entry& entry) {
   if (!columns) return;
   std::string written(request_.sql.substr(static_cast<std::size_t>(span->first),
                                           static_cast<std::size_t>(span->second - span->first)));
-  if (const auto cut = alias_columns_cut(range_var, entry))
-    written.erase(static_cast<std::size_t>(cut->first - span->first),
-                  static_cast<std::size_t>(cut->second - cut->first));
+  if (const auto edit = alias_columns_edit(range_var, entry))
+    written.replace(static_cast<std::size_t>(edit->begin - span->first),
+                    static_cast<std::size_t>(edit->end - edit->begin), edit->text);
   out_.edits.push_back(
       {span->first, span->second,
        "(SELECT " + *columns + " FROM " + written + ") " + pg::quote_identifier(entry.refname)});
@@ -180,6 +198,7 @@ void Resolver::wrap(const Json& range_var, Entry& entry) {
     column.seed = nullptr;
     column.physical = true;
   }
+  entry.physical_first = true;  // the derived table's '*' lists them in the shape's order
   entry.wrap_location = -1;
   entry.wrapped = true;
 }
@@ -222,7 +241,7 @@ int Resolver::subselect_item(const Json& body, Scope& scope) {
     barrier.ctes = scope.ctes;
     names = select(subquery, &barrier, &entry.columns_known);
   }
-  for (auto& name : names) entry.columns.push_back({std::move(name), nullptr, true, {}});
+  for (auto& name : names) entry.columns.push_back({std::move(name), nullptr, true, {}, 0});
   apply_alias(body, entry);
   return scope.add_leaf(std::move(entry));
 }
@@ -285,7 +304,7 @@ int Resolver::function_item(const Json& body, Scope& scope) {
   // coalesce(…), greatest(…), CURRENT_DATE and CAST(…) are not FuncCalls.
   const auto& functions = list_at(body, "functions");
   if (!functions.empty() && !list_items(functions[0]).empty())
-    entry.refname = figure_colname(list_items(functions[0])[0]);
+    entry.refname = column_names_.of(list_items(functions[0])[0]);
   apply_alias(body, entry);
   return scope.add_leaf(std::move(entry));
 }

@@ -15,12 +15,21 @@ constexpr std::string_view item_terminators[] = {
     "from",   "into",  "where", "group", "having",    "window", "order",     "limit",
     "offset", "fetch", "for",   "union", "intersect", "except", "returning", "on"};
 
-bool any_rewritten(const Scope& scope, int item) {
-  for (const auto& column : scope.columns_of(item))
-    if (column.entry >= 0 &&
-        scope.entries[static_cast<std::size_t>(column.entry)].columns[column.index].rewritten())
-      return true;
+// Whether '*' over the item must show something its relations' own '*' would not: a seed the
+// proxy resolves, or columns in another order than upstream's.
+bool any_reshaped(const Scope& scope, int item) {
+  for (const auto& column : scope.columns_of(item)) {
+    if (column.entry < 0) continue;
+    const Entry& e = scope.entries[static_cast<std::size_t>(column.entry)];
+    if (!e.physical_first || e.columns[column.index].rewritten()) return true;
+  }
   return false;
+}
+
+// Whether the entry's '*' is its relation's own '*' followed by the seeds it lacks.
+bool only_appended(const Entry& e) {
+  return e.physical_first && std::none_of(e.columns.begin(), e.columns.end(),
+                                          [](const Column& c) { return c.spelled_out(); });
 }
 
 // The node that gives an unaliased select-list item its name, following FigureColname through
@@ -311,8 +320,7 @@ std::optional<std::string> Resolver::column_text(const Scope& scope, const ItemC
 // The text of '*' over `items`, or nullopt when it needs no change (or cannot be written).
 std::optional<std::string> Resolver::star_text(const Scope& scope, const std::vector<int>& items,
                                                bool keep_bare_star) {
-  if (!std::any_of(items.begin(), items.end(),
-                   [&](int item) { return any_rewritten(scope, item); }))
+  if (!std::any_of(items.begin(), items.end(), [&](int item) { return any_reshaped(scope, item); }))
     return std::nullopt;
   std::string text;
   auto append = [&text](const std::string& piece) {
@@ -327,10 +335,6 @@ std::optional<std::string> Resolver::star_text(const Scope& scope, const std::ve
       if (piece) append(*piece);
     }
   };
-  auto only_appended = [&](const Entry& e) {
-    return std::none_of(e.columns.begin(), e.columns.end(),
-                        [](const Column& c) { return c.spelled_out(); });
-  };
   auto appended = [&](const Entry& e, int entry) {
     for (std::size_t i = 0; i < e.columns.size(); ++i)
       if (e.columns[i].rewritten()) {
@@ -343,7 +347,7 @@ std::optional<std::string> Resolver::star_text(const Scope& scope, const std::ve
     const Item& item = scope.items[static_cast<std::size_t>(index)];
     if (item.entry >= 0) {
       const Entry& e = scope.entries[static_cast<std::size_t>(item.entry)];
-      if (!any_rewritten(scope, index)) {
+      if (!any_reshaped(scope, index)) {
         append(pg::quote_identifier(e.refname) + ".*");
       } else if (only_appended(e)) {
         append(pg::quote_identifier(e.refname) + ".*");
@@ -351,7 +355,7 @@ std::optional<std::string> Resolver::star_text(const Scope& scope, const std::ve
       } else {
         spell(index);
       }
-    } else if (!any_rewritten(scope, index) && !item.alias.empty()) {
+    } else if (!any_reshaped(scope, index) && !item.alias.empty()) {
       append(pg::quote_identifier(item.alias) + ".*");
     } else if (item.merged.empty() && item.alias.empty()) {
       item_text(item.left);
@@ -376,8 +380,10 @@ std::optional<std::string> Resolver::star_text(const Scope& scope, const std::ve
   return ok ? std::optional<std::string>(text) : std::nullopt;
 }
 
-// Expands '*' or 'alias.*' so seeded attributes appear where ADD COLUMN would put them.
-bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
+// Expands '*' or 'alias.*' so seeded attributes appear where ADD COLUMN would put them. Bytes
+// [begin, end) are the star; [end, through) an alias after 'alias.*', which PostgreSQL accepts
+// and ignores, and which a splice must take out.
+bool Resolver::star(const ColumnRefView& view, int begin, int end, int through, Scope& scope,
                     std::vector<std::string>* names, bool bare_star_ok) {
   if (view.names.empty()) {
     bool known = true;
@@ -388,7 +394,7 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
           known = known && scope.entries[static_cast<std::size_t>(c.entry)].columns_known;
       }
     if (const auto text = star_text(scope, scope.visible, bare_star_ok))
-      out_.edits.push_back({begin, end, *text});
+      out_.edits.push_back({begin, through, *text});
     return known;
   }
   if (view.names.size() > 2) return false;
@@ -399,8 +405,7 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
       const Entry& e = level->entries[static_cast<std::size_t>(named->entry)];
       for (const auto& c : e.columns)
         if (names) names->push_back(c.name);
-      const bool spelled = std::any_of(e.columns.begin(), e.columns.end(),
-                                       [](const Column& c) { return c.spelled_out(); });
+      const bool spelled = !only_appended(e);
       std::string text;
       bool ok = true;
       for (std::size_t i = 0; i < e.columns.size(); ++i) {
@@ -414,9 +419,9 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
       }
       if (ok && !text.empty()) {
         if (spelled)
-          out_.edits.push_back({begin, end, text});
+          out_.edits.push_back({begin, through, text});
         else
-          out_.edits.push_back({end, end, ", " + text, begin});  // errors point at 'a.*'
+          out_.edits.push_back({end, through, ", " + text, begin});  // errors point at 'a.*'
       }
       return e.columns_known;
     }
@@ -428,7 +433,7 @@ bool Resolver::star(const ColumnRefView& view, int begin, int end, Scope& scope,
       if (names) names->push_back(c.name);
     if (!named->using_alias && level == &scope)
       if (const auto text = star_text(*level, {named->join}, false))
-        out_.edits.push_back({begin, end, *text});
+        out_.edits.push_back({begin, through, *text});
     return true;
   }
   return false;
@@ -468,7 +473,10 @@ bool Resolver::target_list(const Json& list, Scope& scope, std::vector<std::stri
       if (view.star) {
         const auto end =
             end_after_tokens(tokens_, view.location, static_cast<int>(view.names.size() * 2 + 1));
-        if (end) known = star(view, view.location, *end, scope, names, true) && known;
+        const int item_end = has_alias ? target_end(view.location) : -1;
+        if (end)
+          known = star(view, view.location, *end, std::max(*end, item_end), scope, names, true) &&
+                  known;
         continue;
       }
     }
@@ -486,7 +494,7 @@ bool Resolver::target_list(const Json& list, Scope& scope, std::vector<std::stri
       if (end >= 0)
         out_.edits.push_back({end, end, " AS " + pg::quote_identifier(leaf_name(*leaf))});
     }
-    if (names) names->push_back(has_alias ? string_at(target, "name") : figure_colname(value));
+    if (names) names->push_back(has_alias ? string_at(target, "name") : column_names_.of(value));
   }
   return known;
 }

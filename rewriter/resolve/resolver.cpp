@@ -63,6 +63,7 @@ Resolution Resolver::take() {
     out_.error = std::move(analysis_error_);
   else if (rewrite_error_)
     out_.error = std::move(rewrite_error_);
+  out_.naming_steps = column_names_.steps();
   return std::move(out_);
 }
 
@@ -97,6 +98,10 @@ void Resolver::statement(const Json& node, Scope* parent) {
       statement(node_at(body, "query"), parent);
     } else if (kind == "RuleStmt") {
       rule(body, parent);
+    } else if (kind == "AlterTableStmt") {
+      alter_table(body);
+    } else if (kind == "RenameStmt") {
+      rename(body);
     } else if (kind == "CreateFunctionStmt") {
       const StoredOutput stored(*this, true);
       // A BEGIN ATOMIC body is parsed with the statement, so it is rewritten like a view's

@@ -29,6 +29,7 @@ struct Resolution {
   std::vector<Edit> edits;
   std::optional<SqlError> error;
   std::vector<AttributeRead> reads;
+  std::size_t naming_steps = 0;  // nodes examined to name columns (ColumnNames::steps)
 };
 
 // Resolves one statement node ({"SelectStmt": …}, {"InsertStmt": …}, …).

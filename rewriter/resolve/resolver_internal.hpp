@@ -8,6 +8,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "rewriter/resolve/resolver.hpp"
@@ -25,8 +27,24 @@ struct InsertRows;  // writes.cpp
 [[nodiscard]] int leftmost_location(const Json& node);
 
 // The name PostgreSQL gives an unaliased expression as a column (FigureColname), and a function
-// in FROM as its range entry; "?column?" when it has none.
-[[nodiscard]] std::string figure_colname(const Json& node);
+// in FROM as its range entry (figure_colname.cpp).
+class ColumnNames {
+ public:
+  // "?column?" when the expression has no name.
+  [[nodiscard]] std::string of(const Json& node);
+  // Nodes examined so far: the work naming did, which tests hold to the statement's size.
+  [[nodiscard]] std::size_t steps() const noexcept { return steps_; }
+
+ private:
+  int figure(const Json& node, std::string& name);
+  int figure_tagged(std::string_view kind, const Json& body, std::string& name);
+  int sub_link(const Json& body, std::string& name);
+  // figure() of a node named before: the resolver names a scalar subquery's columns when it
+  // resolves it, and the subquery's name is its first column's, so each level is named once.
+  int remembered(const Json& node, std::string& name);
+  std::unordered_map<const Json*, std::pair<int, std::string>> figured_;
+  std::size_t steps_ = 0;
+};
 
 // How an expression uses a whole-row reference to a seeded table (whole_row.cpp).
 enum class RowUse : std::uint8_t {
@@ -81,6 +99,21 @@ class Resolver {
   void returning(const Json& body, Scope& scope);
   void table_form(const Json& body, Scope& scope);
 
+  // ---- DDL that names a seed (ddl.cpp) ----
+  enum class DdlOutcome : std::uint8_t { passed, skipped, refused };
+  [[nodiscard]] const Relation* ddl_relation(const Json& range_var) const;
+  void alter_table(const Json& body);
+  DdlOutcome alter_command(const Json& cmd, const Relation& relation,
+                           const std::vector<const VirtualAttribute*>& seeds);
+  DdlOutcome seed_command(std::string_view subtype, bool missing_ok, const VirtualAttribute& seed,
+                          const Relation& relation, bool using_clause);
+  void input_command(std::string_view subtype, bool cascade, const std::string& name,
+                     const Relation& relation, const std::vector<const VirtualAttribute*>& seeds);
+  void rename(const Json& body);
+  void skip_commands(const Json& body, const Relation& relation, const std::vector<bool>& skipped);
+  [[nodiscard]] std::vector<std::pair<int, int>> command_extents(const Json& body,
+                                                                 std::size_t count) const;
+
   // ---- FROM clauses (from_clause.cpp) ----
   void from_clause(const Json& list, Scope& scope);
   int from_item(const Json& node, Scope& scope);
@@ -91,11 +124,12 @@ class Resolver {
   int other_item(std::string_view kind, const Json& body, Scope& scope);
   Entry relation_entry(const Json& range_var, const Scope& scope);
   void apply_alias(const Json& range, Entry& entry);
-  [[nodiscard]] std::optional<std::pair<int, int>> alias_columns_cut(const Json& range_var,
-                                                                     const Entry& entry) const;
+  [[nodiscard]] std::optional<Edit> alias_columns_edit(const Json& range_var,
+                                                       const Entry& entry) const;
   void trim_alias_columns(const Json& range_var, const Entry& entry);
   void with_clause(const Json& body, Scope& scope);
   int target_relation(const Json& body, Scope& scope);
+  [[nodiscard]] std::optional<RelationExtent> relation_extent_of(const Json& range_var) const;
   [[nodiscard]] std::optional<std::pair<int, int>> relation_span(const Json& range_var) const;
   void wrap(const Json& range_var, Entry& entry);
   void request_wrap(const Scope& scope, int entry);
@@ -104,7 +138,7 @@ class Resolver {
   // ---- expressions and names (references.cpp) ----
   void expression(const Json& node, Scope& scope);
   bool target_list(const Json& list, Scope& scope, std::vector<std::string>* names);
-  bool star(const ColumnRefView& view, int begin, int end, Scope& scope,
+  bool star(const ColumnRefView& view, int begin, int end, int through, Scope& scope,
             std::vector<std::string>* names, bool bare_star_ok);
   [[nodiscard]] std::optional<std::string> star_text(const Scope& scope,
                                                      const std::vector<int>& items,
@@ -163,6 +197,8 @@ class Resolver {
   // INSERT INTO t VALUES/SELECT: values fill the columns in order, seeded ones included.
   void insert_all_columns(const Entry& target, const InsertRows& rows, const Json& source,
                           std::size_t source_count);
+  // INSERT … VALUES where the table's shape is not upstream's order: names the columns.
+  void insert_column_list(const Entry& target, const InsertRows& rows, std::size_t width);
   void set_list(const Json& list, Scope& scope, int target_item, bool on_conflict);
   void copy_columns(const Json& body);
 
@@ -174,6 +210,7 @@ class Resolver {
   int depth_ = 0;
   std::set<int> wrapped_;
   std::set<int> wrap_requests_;
+  ColumnNames column_names_;
   std::vector<std::string> returning_names_;
   bool returning_known_ = false;
   RowUse row_use_ = RowUse::physical;

@@ -15,6 +15,7 @@ struct Column {
   const VirtualAttribute* seed = nullptr;  // a live seeded attribute (virtual … materialized)
   bool physical = true;                    // the relation really has this column
   std::string original;                    // the catalog's name, before an alias renamed it
+  int attnum = 0;  // a column of the relation's own row type: its attnum there; else 0
 
   // References to it must be spliced (virtual, or materializing).
   [[nodiscard]] bool rewritten() const noexcept { return seed && seed->resolved_by_proxy(); }
@@ -35,10 +36,15 @@ struct Entry {
   bool aliased = false;
   bool columns_known = false;
   std::vector<Column> columns;
-  int item = -1;                // the leaf item holding it
-  int wrap_location = -1;       // a relation in FROM that may be read through a derived table
-  bool wrapped = false;         // read through a derived table: its seeds are real columns there
-  std::size_t table_width = 0;  // relations: how many of `columns` the table's row type has
+  // Relations: columns upstream has that clients no longer see (TableShape::hidden), in no
+  // `columns`' place but counted by an alias list upstream.
+  std::vector<Column> hidden;
+  int item = -1;           // the leaf item holding it
+  int wrap_location = -1;  // a relation in FROM that may be read through a derived table
+  bool wrapped = false;    // read through a derived table: its seeds are real columns there
+  // Relations: the physical columns come first in `columns`, in attnum order, so the relation's
+  // own '*' lists them as `columns` does (TableShape::physical_first).
+  bool physical_first = true;
 };
 
 // A FROM item: one entry (a leaf) or a join of two items.

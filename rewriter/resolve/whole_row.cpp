@@ -89,8 +89,10 @@ RowUse child_row_use(std::string_view kind, std::string_view key, const Json& bo
 bool Resolver::whole_row_reference(const ColumnRefView& view, const Scope& level, int entry,
                                    const Scope& at) {
   const Entry& e = level.entries[static_cast<std::size_t>(entry)];
-  const bool seeded = e.wrapped || std::any_of(e.columns.begin(), e.columns.end(),
-                                               [](const Column& c) { return c.rewritten(); });
+  // Shown, the row must carry the seeds, and its fields in the order the table shows them.
+  const bool seeded = e.wrapped || !e.physical_first ||
+                      std::any_of(e.columns.begin(), e.columns.end(),
+                                  [](const Column& c) { return c.rewritten(); });
   if (!e.relation || !seeded) return false;
   // An alias list renames the record's fields, where the table's type keeps its own names.
   const bool renamed = std::any_of(e.columns.begin(), e.columns.end(), [](const Column& c) {
@@ -130,8 +132,15 @@ bool Resolver::physical_row(const ColumnRefView& view, const Scope& level, int e
   const Entry& e = level.entries[static_cast<std::size_t>(entry)];
   const auto end = end_after_tokens(tokens_, view.location, view.star ? 3 : 1);
   if (!end) return false;
+  // The row type's fields are the relation's columns in attnum order, wherever '*' shows them.
+  std::vector<std::size_t> own;
+  for (std::size_t i = 0; i < e.columns.size(); ++i)
+    if (e.columns[i].attnum > 0) own.push_back(i);
+  std::sort(own.begin(), own.end(), [&](std::size_t a, std::size_t b) {
+    return e.columns[a].attnum < e.columns[b].attnum;
+  });
   std::string fields;
-  for (std::size_t i = 0; i < e.table_width && i < e.columns.size(); ++i) {
+  for (const std::size_t i : own) {
     const Column& c = e.columns[i];
     auto piece = c.rewritten() ? bind(level, entry, i, at, false)
                                : std::optional<std::string>(pg::quote_identifier(e.refname) + "." +
@@ -157,9 +166,10 @@ bool Resolver::whole_row(const ColumnRefView& view, const Scope& level, int entr
   const Entry& e = level.entries[static_cast<std::size_t>(entry)];
   const auto end = end_after_tokens(tokens_, view.location, view.star ? 3 : 1);
   if (!end) return false;
-  const bool spelled = std::any_of(e.columns.begin(), e.columns.end(), [](const Column& c) {
-    return c.spelled_out() || (!c.original.empty() && c.original != c.name);
-  });
+  const bool spelled =
+      !e.physical_first || std::any_of(e.columns.begin(), e.columns.end(), [](const Column& c) {
+        return c.spelled_out() || (!c.original.empty() && c.original != c.name);
+      });
   std::string columns;
   for (std::size_t i = 0; i < e.columns.size(); ++i) {
     const Column& c = e.columns[i];

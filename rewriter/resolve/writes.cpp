@@ -174,6 +174,7 @@ void Resolver::insert_all_columns(const Entry& target, const InsertRows& rows, c
       if (target.columns[k].seed && !rows.all_default(k))
         return refuse(sqlstate::generated_always, not_default_message(target.columns[k].name),
                       generated_detail(target.columns[k].name));
+    if (!target.physical_first) return insert_column_list(target, rows, width);
     if (width <= physical) return;
     std::vector<bool> removed(width, false);
     for (std::size_t k = physical; k < width; ++k) removed[k] = true;
@@ -192,6 +193,31 @@ void Resolver::insert_all_columns(const Entry& target, const InsertRows& rows, c
   }
   refuse(sqlstate::generated_always, not_default_message(target.columns[first_seeded].name),
          generated_detail(target.columns[first_seeded].name));
+}
+
+// VALUES fill the columns in the order the table shows them, which here is not upstream's: the
+// columns are named, in that order, before VALUES (or OVERRIDING … VALUE), without the seeds
+// upstream lacks, whose DEFAULTs are cut.
+void Resolver::insert_column_list(const Entry& target, const InsertRows& rows, std::size_t width) {
+  auto at = token_index(tokens_, leftmost_location(rows.rows.front()->front()));
+  while (at && *at > 0 && !token_is(request_.sql, tokens_[*at], "values")) --*at;
+  if (!at || !token_is(request_.sql, tokens_[*at], "values")) return;
+  if (*at >= 3 && token_is(request_.sql, tokens_[*at - 1], "value") &&
+      token_is(request_.sql, tokens_[*at - 3], "overriding"))
+    *at -= 3;
+  std::string list;
+  std::vector<bool> removed(width, false);
+  for (std::size_t k = 0; k < width; ++k) {
+    if (!target.columns[k].physical) {
+      removed[k] = true;
+      continue;
+    }
+    list += (list.empty() ? "(" : ", ") + pg::quote_identifier(target.columns[k].name);
+  }
+  if (list.empty()) return;
+  const int before = tokens_[*at].start;
+  out_.edits.push_back({before, before, list + ") "});
+  rows.cut(tokens_, removed, out_.edits);
 }
 
 void Resolver::set_list(const Json& list, Scope& scope, int target_item, bool on_conflict) {

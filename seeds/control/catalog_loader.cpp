@@ -1,8 +1,11 @@
-// Catalog queries over pg_class / pg_attribute, grouped into relations. One filter for every query,
-// so a targeted load and the count agree with a full load.
+// Catalog queries over pg_class / pg_attribute, grouped into relations with their attnums. One
+// filter for every query, so a targeted load and the count agree with a full load.
 #include "seeds/control/catalog_loader.hpp"
 
+#include <cstdlib>
 #include <string_view>
+
+#include "seeds/control/object_mark.hpp"
 
 namespace seedproxy::seeds {
 namespace {
@@ -17,7 +20,8 @@ std::string with_filter(std::string_view before, std::string_view after = {}) {
   return std::string(before) + std::string(relations_filter) + std::string(after);
 }
 
-// A relation without columns (CREATE TABLE t ()) is listed with one NULL column name.
+// Rows of (schema, name, column, attnum, relkind, relpersistence, marked), ordered by relation
+// and attnum. A relation without columns (CREATE TABLE t ()) is listed with one NULL column.
 std::vector<rewriter::Relation> read_relations(const Result& result) {
   std::vector<rewriter::Relation> relations;
   const int rows = PQntuples(result.get());
@@ -25,10 +29,18 @@ std::vector<rewriter::Relation> read_relations(const Result& result) {
     if (PQgetisnull(result.get(), row, 0)) continue;  // load_relations: nothing named is left
     const char* schema = PQgetvalue(result.get(), row, 0);
     const char* name = PQgetvalue(result.get(), row, 1);
-    if (relations.empty() || relations.back().schema != schema || relations.back().name != name)
+    if (relations.empty() || relations.back().schema != schema || relations.back().name != name) {
       relations.push_back({schema, name, {}});
-    if (!PQgetisnull(result.get(), row, 2))
-      relations.back().columns.emplace_back(PQgetvalue(result.get(), row, 2));
+      relations.back().kind = PQgetvalue(result.get(), row, 4)[0];
+      relations.back().unlogged = PQgetvalue(result.get(), row, 5)[0] == 'u';
+    }
+    if (PQgetisnull(result.get(), row, 2)) continue;
+    auto& relation = relations.back();
+    relation.columns.emplace_back(PQgetvalue(result.get(), row, 2));
+    // Attnums, gaps of dropped columns included: seeds' places are counted in them.
+    relation.attnums.push_back(std::atoi(PQgetvalue(result.get(), row, 3)));
+    // A column seedproxy added for a seed, hidden once the seed is rolled back (table_shape).
+    relation.marked.push_back(PQgetvalue(result.get(), row, 6)[0] == 't');
   }
   return relations;
 }
@@ -37,15 +49,19 @@ std::vector<rewriter::Relation> read_relations(const Result& result) {
 
 rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t version) {
   static const std::string sql = with_filter(R"sql(
-    SELECT n.nspname, c.relname, a.attname
+    SELECT n.nspname, c.relname, a.attname, a.attnum, c.relkind, c.relpersistence,
+           d.description IS NOT DISTINCT FROM $1
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_catalog.pg_attribute a
       ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_catalog.pg_description d
+      ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+         AND d.objsubid = a.attnum
     WHERE )sql",
                                              R"sql(
     ORDER BY n.nspname, c.relname, a.attnum)sql");
-  const auto result = connection.query("loading the catalog", sql);
+  const auto result = connection.query("loading the catalog", sql, {object_mark});
   return rewriter::Catalog(read_relations(result), version);
 }
 
@@ -64,22 +80,27 @@ NamedRelations load_relations(ControlConnection& connection,
       WHERE )sql",
                                              with_filter(R"sql(),
     loaded AS (
-      SELECT n.nspname, c.relname, a.attname, a.attnum
+      SELECT n.nspname, c.relname, a.attname, a.attnum, c.relkind, c.relpersistence,
+             d.description IS NOT DISTINCT FROM $2 AS marked
       FROM named
       JOIN pg_catalog.pg_class c ON c.oid = named.oid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       LEFT JOIN pg_catalog.pg_attribute a
         ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      LEFT JOIN pg_catalog.pg_description d
+        ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND d.objsubid = a.attnum
       WHERE )sql",
                                                          R"sql()
-    SELECT loaded.nspname, loaded.relname, loaded.attname, total.relations
+    SELECT loaded.nspname, loaded.relname, loaded.attname, loaded.attnum, loaded.relkind,
+           loaded.relpersistence, loaded.marked, total.relations
     FROM total LEFT JOIN loaded ON true
     ORDER BY loaded.nspname, loaded.relname, loaded.attnum)sql"));
-  const auto result =
-      connection.query("loading the relations DDL named", sql, {text_array_literal(names)});
+  const auto result = connection.query("loading the relations DDL named", sql,
+                                       {text_array_literal(names), object_mark});
   NamedRelations out;
   out.relations = read_relations(result);
-  out.catalog_size = static_cast<std::size_t>(count_at(result, 0, 3));
+  out.catalog_size = static_cast<std::size_t>(count_at(result, 0, 7));
   return out;
 }
 

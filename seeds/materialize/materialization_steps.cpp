@@ -12,6 +12,7 @@
 #include "common/text.hpp"
 #include "rewriter/catalog/seed_set.hpp"
 #include "seeds/control/catalog_loader.hpp"
+#include "seeds/control/object_mark.hpp"
 
 namespace seedproxy::seeds {
 
@@ -20,9 +21,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Marks the objects seedproxy created, so a restarted engine (or a rollback) can tell them from
-// the user's. A constant, so pasting it as a literal (COMMENT takes no parameters) is safe.
-constexpr const char* kMark =
-    "seedproxy: added by the materialization of a seed; dropped by its rollback";
+// the user's (seeds/control/object_mark.hpp).
+constexpr const char* kMark = object_mark;
 
 std::string hex_hash(std::string_view text) {
   const std::uint64_t hash = text::fnv1a(text);

@@ -8,6 +8,7 @@
 #include "common/identifiers.hpp"
 #include "common/log.hpp"
 #include "common/sqlstate.hpp"
+#include "seeds/registry/registry.hpp"
 #include "seeds/registry/registry_schema.hpp"
 #include "seeds/validate/validator.hpp"
 
@@ -128,13 +129,14 @@ DdlSeedVerdict DdlSeedQueue::insert(ControlConnection& connection, const config:
     (void)migrate_registry(connection);
     const auto& m = spec.materialize;
     // ON CONFLICT: a seed of that name (registered by anyone, at any time) is left alone.
+    // Its place: after the table's columns as they are now, as ADD COLUMN puts a column.
     auto inserted = connection.query(
-        "DDL seed: registering the seed",
-        R"sql(INSERT INTO "seedproxy"."seeds"
+        "DDL seed: registering the seed", std::string(R"sql(INSERT INTO "seedproxy"."seeds"
   ("schema_name", "table_name", "attribute_name", "type", "expression", "phase", "cross_table",
    "key_columns", "materialize_policy", "materialize_reads", "materialize_window_seconds",
-   "declared_by")
-VALUES ($1, $2, $3, $4, $5, 'virtual', $6::boolean, $7::text[], $8, $9::bigint, $10::bigint, $11)
+   "declared_by", "declared_after_attnum")
+VALUES ($1, $2, $3, $4, $5, 'virtual', $6::boolean, $7::text[], $8, $9::bigint, $10::bigint, $11,
+        )sql") + declared_after_attnum_sql + R"sql()
 ON CONFLICT DO NOTHING RETURNING 1)sql",
         {d.schema, d.table, d.attribute, d.type, d.expression,
          validated.cross_table ? "true" : "false", text_array_literal(validated.key_columns),

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "common/identifiers.hpp"
+#include "seeds/registry/registry_schema.hpp"
 
 namespace seedproxy::seeds {
 namespace {
@@ -14,12 +15,7 @@ using Key = std::tuple<std::string, std::string, std::string>;  // schema, table
 
 // database.schema.table.attribute, each part quoted when it needs to be.
 std::string seed_label(const std::string& database, const Key& key) {
-  const auto part = [](const std::string& name) {
-    const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-    });
-    return plain ? name : pg::quote_identifier(name);
-  };
+  const auto part = [](const std::string& name) { return pg::quote_identifier_if_needed(name); };
   return part(database) + "." + part(std::get<0>(key)) + "." + part(std::get<1>(key)) + "." +
          part(std::get<2>(key));
 }
@@ -40,7 +36,7 @@ struct Write {
 // The seeds the registry holds, by name.
 std::map<Key, RegistrySeed> registry_rows(ControlConnection& connection) {
   std::map<Key, RegistrySeed> rows;
-  for (auto& seed : read_registry(connection))
+  for (auto& seed : read_registry(connection, registry_schema_version))
     rows.emplace(Key{seed.schema, seed.table, seed.attribute}, std::move(seed));
   return rows;
 }
@@ -126,19 +122,26 @@ bool write_seed(ControlConnection& connection, const std::string& instance, cons
                                             std::to_string(m.window_seconds),
                                             instance};
   if (write.kind == Write::Kind::insert) {
-    (void)connection.query("registering a seed",
-                           R"sql(INSERT INTO "seedproxy"."seeds"
+    // Inserted in the file's order, so the sequence keeps it for seeds declared together.
+    (void)connection.query("registering a seed", std::string(R"sql(INSERT INTO "seedproxy"."seeds"
   ("schema_name", "table_name", "attribute_name", "type", "expression", "phase", "cross_table",
    "key_columns", "materialize_policy", "materialize_reads", "materialize_window_seconds",
-   "declared_by")
-VALUES ($1, $2, $3, $4, $5, 'virtual', $6::boolean, $7::text[], $8, $9::bigint, $10::bigint, $11))sql",
+   "declared_by", "declared_after_attnum")
+VALUES ($1, $2, $3, $4, $5, 'virtual', $6::boolean, $7::text[], $8, $9::bigint, $10::bigint, $11,
+        )sql") + declared_after_attnum_sql + ")",
                            parameters);
   } else if (write.kind == Write::Kind::update) {
-    // Only virtual and rolled-back seeds get here; both come back as virtual.
-    (void)connection.query("updating a seed's definition", R"sql(UPDATE "seedproxy"."seeds"
+    // Only virtual and rolled-back seeds get here; both come back as virtual. A virtual seed
+    // keeps its place; a rolled-back one is declared anew, at the table's end as it is now.
+    (void)connection.query("updating a seed's definition",
+                           std::string(R"sql(UPDATE "seedproxy"."seeds"
 SET "type" = $4, "expression" = $5, "phase" = 'virtual', "cross_table" = $6::boolean,
     "key_columns" = $7::text[], "materialize_policy" = $8, "materialize_reads" = $9::bigint,
-    "materialize_window_seconds" = $10::bigint, "declared_by" = $11, "updated_at" = now()
+    "materialize_window_seconds" = $10::bigint, "declared_by" = $11, "updated_at" = now(),
+    "declaration_order" = CASE WHEN "phase" = 'rolled_back'
+      THEN nextval('"seedproxy"."declaration_order"') ELSE "declaration_order" END,
+    "declared_after_attnum" = CASE WHEN "phase" = 'rolled_back' THEN )sql") +
+                               declared_after_attnum_sql + R"sql( ELSE "declared_after_attnum" END
 WHERE "schema_name" = $1 AND "table_name" = $2 AND "attribute_name" = $3
   AND "phase" IN ('virtual', 'rolled_back'))sql",
                            parameters);
@@ -194,7 +197,13 @@ std::string definition_text(const std::string& type, const std::string& expressi
   return text;
 }
 
-std::vector<RegistrySeed> read_registry(ControlConnection& connection) {
+std::vector<RegistrySeed> read_registry(ControlConnection& connection, int version) {
+  // Before places were kept, seeds were shown in name order after the columns (the order of
+  // their rows here), or at their own column's attnum.
+  const bool placed = version >= seed_places_version;
+  const std::string place = placed ? R"sql(s."declared_after_attnum", s."declaration_order")sql"
+                                   : R"sql(NULL::integer, 0::bigint)sql";
+  const std::string order = placed ? R"sql(1, 2, 14, 3)sql" : R"sql(1, 2, 3)sql";
   auto result = connection.query("reading the seed registry", R"sql(
 SELECT s."schema_name", s."table_name", s."attribute_name", s."type", s."expression", s."phase",
        s."cross_table", s."materialize_policy", s."materialize_reads",
@@ -203,9 +212,10 @@ SELECT s."schema_name", s."table_name", s."attribute_name", s."type", s."express
                  WHERE r."schema_name" = s."schema_name" AND r."table_name" = s."table_name"
                    AND r."attribute_name" = s."attribute_name"
                    AND r."minute" >= now() - s."materialize_window_seconds" * interval '1 second'),
-                0)
+                0),
+       )sql" + place + R"sql(
 FROM "seedproxy"."seeds" s
-ORDER BY 1, 2, 3)sql");
+ORDER BY )sql" + order);
   std::vector<RegistrySeed> out;
   for (int row = 0; row < PQntuples(result.get()); ++row) {
     RegistrySeed seed;
@@ -221,6 +231,9 @@ ORDER BY 1, 2, 3)sql");
     seed.window_seconds = count_at(result, row, 9);
     seed.declared_by = text_at(result, row, 10);
     seed.reads_in_window = count_at(result, row, 11);
+    if (!PQgetisnull(result.get(), row, 12))
+      seed.place.after_attnum = std::stoi(text_at(result, row, 12));
+    seed.place.order = placed ? std::stoll(text_at(result, row, 13)) : row + 1;
     out.push_back(std::move(seed));
   }
   return out;

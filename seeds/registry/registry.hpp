@@ -23,7 +23,18 @@ struct RegistrySeed {
   std::uint64_t reads = 0, window_seconds = 0;
   std::string declared_by;
   std::uint64_t reads_in_window = 0;
+  rewriter::SeedPlace place;  // where clients see it among the table's columns
 };
+
+// The place a seed declared now takes: after the table's highest attnum, dropped columns
+// included, as ADD COLUMN would put it (NULL when the table is missing). An SQL expression over
+// the parameters $1 (schema) and $2 (table); the declaration order comes from the registry's
+// sequence, in the order seeds are inserted.
+inline constexpr const char* declared_after_attnum_sql =
+    R"sql((SELECT max(a.attnum) FROM pg_catalog.pg_attribute a
+ JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = $1::text::name AND c.relname = $2::text::name AND a.attnum > 0))sql";
 
 // A phase or materialize policy as the registry's columns spell them. The registry's CHECK
 // constraints allow no other text; one this build does not know (a newer registry's) reads as
@@ -31,8 +42,9 @@ struct RegistrySeed {
 [[nodiscard]] rewriter::Phase registry_phase(std::string_view text) noexcept;
 [[nodiscard]] config::MaterializePolicy registry_policy(std::string_view text) noexcept;
 
-// Every seed of the registry in the connected database (which must have one), by name.
-[[nodiscard]] std::vector<RegistrySeed> read_registry(ControlConnection& connection);
+// Every seed of the registry in the connected database (which must have one, at `version`), by
+// table and in declaration order.
+[[nodiscard]] std::vector<RegistrySeed> read_registry(ControlConnection& connection, int version);
 
 // A seed of the configuration that passed validation.
 struct DeclaredSeed {

@@ -49,7 +49,10 @@ END $$)sql",
 // Version 1: seeds and their phases, who declared what (conflicts), read counters per minute and
 // materialization progress (both filled in by the materialization engine). Version 2: requests
 // from admin consoles (MATERIALIZE, ROLLBACK, PAUSE) and the rest of the engine's state.
-// Version 3: fleet_migration().
+// Version 3: fleet_migration(). Version 4 (seed_places_migration): each seed's place among its
+// table's columns.
+Migration seed_places_migration();
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list{
       {1,
@@ -133,8 +136,53 @@ const std::vector<Migration>& migrations() {
   ADD COLUMN "mismatches_in_pass" bigint NOT NULL DEFAULT 0,
   ADD COLUMN "rows_per_second" double precision)sql"}},
       fleet_migration(),
+      seed_places_migration(),
   };
   return list;
+}
+
+// Version 4 (seed_places_version): where clients see each seed among its table's columns, as ADD
+// COLUMN would have put it when it was declared; the places of seeds declared before are those
+// clients see today.
+Migration seed_places_migration() {
+  return {seed_places_version,
+          "each seed's place among its table's columns",
+          {R"sql(CREATE SEQUENCE "seedproxy"."declaration_order")sql",
+           R"sql(ALTER TABLE "seedproxy"."seeds"
+  ADD COLUMN "declared_after_attnum" integer,
+  ADD COLUMN "declaration_order" bigint)sql",
+           // Seeds declared before places were kept stay where clients see them today: one with
+           // its own column (materializing, materialized) at that column's attnum, any other after
+           // the table's last column (dropped ones included), those of one place in name order.
+           // A seed whose table is missing keeps no place (NULL): placed as before once it exists.
+           R"sql(UPDATE "seedproxy"."seeds" s
+SET "declared_after_attnum" = p."after", "declaration_order" = p."position"
+FROM (SELECT r."schema_name", r."table_name", r."attribute_name",
+             coalesce(own."attnum" - 1, last."attnum") AS "after",
+             row_number() OVER (ORDER BY r."schema_name", r."table_name", own."attnum" NULLS LAST,
+                                r."attribute_name") AS "position"
+      FROM "seedproxy"."seeds" r
+      LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = r."schema_name"
+      LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = r."table_name"
+      LEFT JOIN LATERAL (SELECT max(a.attnum) AS "attnum" FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attnum > 0) last ON true
+      LEFT JOIN pg_catalog.pg_attribute own
+        ON own.attrelid = c.oid AND own.attname = r."attribute_name" AND own.attnum > 0
+           AND NOT own.attisdropped AND r."phase" IN ('materializing', 'materialized')) p
+WHERE s."schema_name" = p."schema_name" AND s."table_name" = p."table_name"
+  AND s."attribute_name" = p."attribute_name")sql",
+           R"sql(SELECT setval('"seedproxy"."declaration_order"',
+              coalesce(max("declaration_order"), 0) + 1, false)
+FROM "seedproxy"."seeds")sql",
+           R"sql(ALTER TABLE "seedproxy"."seeds"
+  ALTER COLUMN "declaration_order" SET DEFAULT nextval('"seedproxy"."declaration_order"'),
+  ALTER COLUMN "declaration_order" SET NOT NULL)sql",
+           R"sql(ALTER SEQUENCE "seedproxy"."declaration_order"
+  OWNED BY "seedproxy"."seeds"."declaration_order")sql",
+           R"sql(COMMENT ON COLUMN "seedproxy"."seeds"."declared_after_attnum" IS
+  'seedproxy: the table''s highest attnum (dropped columns included) when the seed was declared; clients see the seed right after it, as ADD COLUMN would have put it')sql",
+           R"sql(COMMENT ON COLUMN "seedproxy"."seeds"."declaration_order" IS
+  'seedproxy: order of declaration (the configuration file''s order within one application); seeds declared at one place are shown in this order')sql"}};
 }
 
 }  // namespace

@@ -11,12 +11,15 @@
 namespace seedproxy::seeds {
 
 // The schema version this build creates and understands.
-inline constexpr int registry_schema_version = 3;
+inline constexpr int registry_schema_version = 4;
 
 // The first version with heartbeat rows and the change counter (seedproxy.proxies,
 // seedproxy.registry_state), the number of the migration that adds them (fleet_migration() in
 // registry_schema.cpp): below it nobody acknowledges anything.
 inline constexpr int fleet_schema_version = 3;
+// The version that gave seeds their places (declared_after_attnum, declaration_order): a registry
+// below it is read with the places of the seedproxy that wrote it.
+inline constexpr int seed_places_version = 4;
 
 // Advisory lock key serialising migrations and seed applications in one database
 // (materialization uses its own keys).

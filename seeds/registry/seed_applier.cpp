@@ -17,7 +17,9 @@ std::vector<RegistrySeed> registered_seeds(ControlConnection& connection,
                                            const std::string& database, bool wanted,
                                            std::vector<std::string>& refusals) {
   try {
-    if (wanted && registry_version(connection) > 0) return read_registry(connection);
+    if (!wanted) return {};
+    if (const int version = registry_version(connection); version > 0)
+      return read_registry(connection, version);
   } catch (const std::exception& e) {
     refusals.push_back("cannot read the seed registry of database \"" + database +
                        "\": " + e.what());

@@ -15,25 +15,48 @@ namespace {
 // Every registry row as a status.
 void add_rows(DatabaseSnapshot& snapshot, const std::string& database,
               const std::vector<RegistrySeed>& rows) {
-  for (const auto& row : rows)
+  for (const auto& row : rows) {
     snapshot.statuses.push_back({database, row.schema, row.table, row.attribute, row.type,
                                  row.expression, row.phase, row.cross_table, row.reads_in_window,
                                  row.declared_by, ""});
+    snapshot.statuses.back().place = row.place;
+  }
 }
 
-// The definition of every status not rolled back (whose problem is reset: compiling says anew).
+// The definition of every status (whose problem is reset: compiling says anew). A rolled-back one
+// only tells the rewriter that its column, while the engine has not dropped it yet, is no longer
+// the table's.
 std::vector<rewriter::SeedDefinition> definitions_of(DatabaseSnapshot& snapshot) {
   std::vector<rewriter::SeedDefinition> definitions;
   for (auto& status : snapshot.statuses) {
-    if (status.phase == rewriter::Phase::rolled_back) {
+    status.inactive = false;
+    if (status.phase == rewriter::Phase::rolled_back)
       status.problem = "rolled back: unknown to clients";
-      continue;
-    }
-    status.problem.clear();
+    else
+      status.problem.clear();
     definitions.push_back({status.schema, status.table, status.attribute, status.type,
-                           status.expression, status.phase});
+                           status.expression, status.phase, status.place});
   }
   return definitions;
+}
+
+std::size_t live_count(const std::vector<rewriter::SeedDefinition>& definitions) {
+  return static_cast<std::size_t>(std::count_if(
+      definitions.begin(), definitions.end(),
+      [](const rewriter::SeedDefinition& d) { return d.phase != rewriter::Phase::rolled_back; }));
+}
+
+// Whether a rolled-back seed's column, added by seedproxy, is still in the catalog: the engine
+// has not dropped it yet, so the table must still be served (its '*' hides that column).
+bool drop_pending(const DatabaseSnapshot& snapshot) {
+  for (const auto& status : snapshot.statuses) {
+    if (status.phase != rewriter::Phase::rolled_back) continue;
+    const auto* relation = snapshot.catalog.find(status.schema, status.table);
+    if (!relation) continue;
+    for (std::size_t i = 0; i < relation->columns.size(); ++i)
+      if (relation->columns[i] == status.attribute && relation->added_by_seedproxy(i)) return true;
+  }
+  return false;
 }
 
 // Compiles the definitions against the snapshot's catalog. A seed that does not compile is not
@@ -48,8 +71,10 @@ void compile_seeds(DatabaseSnapshot& snapshot,
     problems += "seed " + error + "; ";
     for (auto& status : snapshot.statuses) {
       const std::string name = status.schema + "." + status.table + "." + status.attribute;
-      if (error.compare(0, name.size() + 2, name + ": ") == 0)
+      if (error.compare(0, name.size() + 2, name + ": ") == 0) {
         status.problem = "not active: " + error.substr(name.size() + 2);
+        status.inactive = true;
+      }
     }
   }
 }
@@ -68,16 +93,20 @@ LoadedSnapshot load_snapshot(ControlConnection& connection, const std::string& d
     // Read before the seeds: they are then at least as new as the version this proxy serves.
     if (out.schema_version >= fleet_schema_version)
       snapshot.registry_change = read_registry_change(connection);
-    add_rows(snapshot, database, read_registry(connection));
+    add_rows(snapshot, database, read_registry(connection, out.schema_version));
   }
   const auto definitions = definitions_of(snapshot);
-  out.active = definitions.size();
-  snapshot.active = !definitions.empty();
-  // Without an active seed the catalog is not needed: nothing is rewritten.
-  if (snapshot.active) {
-    snapshot.catalog = load_catalog(connection, version);
-    compile_seeds(snapshot, definitions, out.problems);
+  out.active = live_count(definitions);
+  // Without a seed the catalog is not needed: nothing is rewritten. Rolled-back seeds need it
+  // while one's column may still be there; once none is, the database is as without seeds.
+  if (definitions.empty()) return out;
+  snapshot.catalog = load_catalog(connection, version);
+  snapshot.active = out.active > 0 || drop_pending(snapshot);
+  if (!snapshot.active) {
+    snapshot.catalog = {};
+    return out;
   }
+  compile_seeds(snapshot, definitions, out.problems);
   return out;
 }
 

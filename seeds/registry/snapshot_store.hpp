@@ -31,7 +31,12 @@ struct SeedStatus {
   bool cross_table = false;
   std::uint64_t reads_in_window = 0;
   std::string declared_by;
-  std::string problem;  // e.g. why it is not active; empty when it is
+  std::string problem;  // e.g. why it is not active, and what to do; empty when it is
+  // The registry has it live (virtual … materialized) but this proxy does not serve it: its
+  // definition does not compile against the catalog, or a column of its name appeared upstream
+  // that seedproxy did not add. `problem` says which.
+  bool inactive = false;
+  rewriter::SeedPlace place;  // where clients see it among its table's columns
 };
 
 struct DatabaseSnapshot {

@@ -78,7 +78,7 @@ class Registry(unittest.TestCase):
 
     def test_01_schema_is_versioned(self):
         version = direct('SELECT max("version") FROM "seedproxy"."schema_version"')[0][0]
-        self.assertEqual(version, 3)
+        self.assertEqual(version, 4)
         tables = {r[0] for r in direct(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'seedproxy'")}
         self.assertEqual(tables, {"schema_version", "seeds", "declarations", "read_counts",
@@ -161,7 +161,12 @@ class Registry(unittest.TestCase):
         restart_a([seed("balance * 2")])
         self.assertEqual(direct('SELECT "phase", "expression" FROM "seedproxy"."seeds"'),
                          [("virtual", "balance * 2")])
-        e2e_common.poll(lambda: risk_through(px_b) == 20, timeout=1, what="B to serve it again")
+        def served_again():
+            try:
+                return risk_through(px_b) == 20
+            except psycopg.errors.UndefinedColumn:  # B has not reloaded the registry yet
+                return False
+        e2e_common.poll(served_again, timeout=1, what="B to serve it again")
 
     def test_06_conflicting_file_is_refused_naming_both(self):
         with self.assertRaises(ProxyError) as refused:
@@ -253,7 +258,7 @@ class Registry(unittest.TestCase):
             self.assertEqual(errors, [])
             # Each migration applied exactly once, in order.
             self.assertEqual(direct('SELECT "version" FROM "seedproxy"."schema_version" ORDER BY 1',
-                                    database="race"), [(1,), (2,), (3,)])
+                                    database="race"), [(1,), (2,), (3,), (4,)])
             self.assertEqual(direct('SELECT count(*) FROM "seedproxy"."seeds"', database="race"), [(1,)])
             declared = {r[0] for r in direct('SELECT "instance" FROM "seedproxy"."declarations"',
                                              database="race")}
@@ -266,6 +271,78 @@ class Registry(unittest.TestCase):
             done.set()
             for t in threads:
                 t.join()
+
+    def test_11_seeds_keep_the_place_they_were_declared_at(self):
+        # Declared in the file's order (not the names'), after the table's columns as they were;
+        # a column the application adds later comes after them, and their places are recorded.
+        with pg.connect() as conn:
+            conn.execute("CREATE DATABASE places")
+        with pg.connect("places") as conn:
+            conn.execute("CREATE TABLE t (id int PRIMARY KEY, a int, gone int)")
+            conn.execute("ALTER TABLE t DROP COLUMN gone")  # attnum 3 stays taken
+            conn.execute("INSERT INTO t VALUES (1, 10)")
+        seeds = [{"database": "places", "entity": "public.t", "attribute": name, "type": "int",
+                  "expression": expression} for name, expression in
+                 (("zeta", "a + 1"), ("mid", "a + 2"), ("alpha", "a + 3"))]
+        with e2e_common.Proxy(upstream_port=pg.port, instance="placer", seeds=seeds,
+                              control={"user": "postgres"}) as px:
+            with psycopg.connect(px.dsn("places"), autocommit=True) as conn:
+                names = lambda: [c.name for c in conn.execute("SELECT * FROM t").description]
+                self.assertEqual(names(), ["id", "a", "zeta", "mid", "alpha"])
+                conn.execute("ALTER TABLE t ADD COLUMN b int")
+                self.assertEqual(names(), ["id", "a", "zeta", "mid", "alpha", "b"])
+                self.assertEqual(conn.execute("SELECT * FROM t").fetchall(), [(1, 10, 11, 12, 13, None)])
+        rows = direct('SELECT "attribute_name", "declared_after_attnum" FROM "seedproxy"."seeds" '
+                      'ORDER BY "declaration_order"', database="places")
+        self.assertEqual(rows, [("zeta", 3), ("mid", 3), ("alpha", 3)])
+
+    def test_12_migrating_an_older_registry_keeps_the_shape_clients_saw(self):
+        # A version 3 registry (made here by undoing version 4): seeds were shown after the
+        # columns in name order, a materialized one at its column's attnum. A proxy that only
+        # reads it keeps that shape; the migration records it, so a column added afterwards
+        # comes after the seeds, as it would after real columns.
+        with pg.connect() as conn:
+            conn.execute("CREATE DATABASE legacy")
+        with pg.connect("legacy") as conn:
+            conn.execute("CREATE TABLE t (id int PRIMARY KEY, a int)")
+            conn.execute("INSERT INTO t VALUES (1, 10)")
+        seeds = [{"database": "legacy", "entity": "public.t", "attribute": name, "type": "int",
+                  "expression": expression, "materialize": {"policy": "never"}} for name, expression in
+                 (("zeta", "a + 1"), ("mat", "a + 2"), ("alpha", "a + 3"))]
+        old = e2e_common.Proxy(upstream_port=pg.port, instance="old", seeds=seeds,
+                               control={"user": "postgres"})
+        e2e_common.finish(old)
+        with pg.connect("legacy") as conn:
+            conn.execute('ALTER TABLE "seedproxy"."seeds" DROP COLUMN "declared_after_attnum", '
+                         'DROP COLUMN "declaration_order"')
+            conn.execute('DELETE FROM "seedproxy"."schema_version" WHERE "version" = 4')
+            # the application adds b; then mat is materialized (its column after b)
+            conn.execute("ALTER TABLE t ADD COLUMN b int")
+            conn.execute("ALTER TABLE t ADD COLUMN mat int")
+            conn.execute("UPDATE t SET mat = a + 2")
+            conn.execute("""UPDATE "seedproxy"."seeds" SET "phase" = 'materialized' WHERE "attribute_name" = 'mat'""")
+        today = ["id", "a", "b", "mat", "alpha", "zeta"]
+        # A proxy that declares nothing reads the old registry without migrating it.
+        with e2e_common.Proxy(upstream_port=pg.port, instance="reader", seeds=[],
+                              control={"user": "postgres"}) as reader:
+            e2e_common.wait_until_readable(reader, "legacy", "SELECT zeta FROM t", "the old registry's seeds")
+            with psycopg.connect(reader.dsn("legacy"), autocommit=True) as conn:
+                self.assertEqual([c.name for c in conn.execute("SELECT * FROM t").description], today)
+        self.assertEqual(direct('SELECT max("version") FROM "seedproxy"."schema_version"', database="legacy"),
+                         [(3,)])
+        with e2e_common.Proxy(upstream_port=pg.port, instance="old", seeds=seeds,
+                              control={"user": "postgres"}) as px:
+            self.assertEqual(direct('SELECT max("version") FROM "seedproxy"."schema_version"',
+                                    database="legacy"), [(4,)])
+            with psycopg.connect(px.dsn("legacy"), autocommit=True) as conn:
+                names = lambda: [c.name for c in conn.execute("SELECT * FROM t").description]
+                self.assertEqual(names(), today)
+                conn.execute("ALTER TABLE t ADD COLUMN c int")
+                self.assertEqual(names(), today + ["c"])
+                self.assertEqual(conn.execute("SELECT * FROM t").fetchall(), [(1, 10, None, 12, 13, 11, None)])
+        rows = direct('SELECT "attribute_name", "declared_after_attnum" FROM "seedproxy"."seeds" '
+                      'ORDER BY "declaration_order"', database="legacy")
+        self.assertEqual(rows, [("mat", 3), ("alpha", 4), ("zeta", 4)])
 
     def test_10_dropped_listener_is_reconnected(self):
         def listeners():

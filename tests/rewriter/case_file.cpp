@@ -33,6 +33,46 @@ std::pair<std::string, std::string> split_qualified(const std::string& name) {
   return {name.substr(0, dot), name.substr(dot + 1)};
 }
 
+// seed schema.table.attribute TYPE [after N] [phase PHASE]: expression; the `order`-th seed.
+template <class Fail>
+rewriter::SeedDefinition read_seed(const std::string& text, std::size_t order, Fail&& fail) {
+  const auto colon = text.find(": ");
+  if (colon == std::string::npos) fail("expected 'seed schema.table.attr type: expression'");
+  std::string head = trim(text.substr(5, colon - 5));
+  rewriter::SeedDefinition seed;
+  if (const auto phase = head.find(" phase "); phase != std::string::npos) {
+    const auto name = trim(head.substr(phase + 7));
+    head = trim(head.substr(0, phase));
+    if (name == "materializing")
+      seed.phase = rewriter::Phase::materializing;
+    else if (name == "materialized")
+      seed.phase = rewriter::Phase::materialized;
+    else if (name == "rolled_back")
+      seed.phase = rewriter::Phase::rolled_back;
+    else if (name != "virtual")
+      fail("unknown phase " + name);
+  }
+  // "after N": declared when the table's highest attnum was N; the file's order is the
+  // declaration order.
+  if (const auto after = head.rfind(" after "); after != std::string::npos) {
+    seed.place.after_attnum = std::stoi(head.substr(after + 7));
+    head = trim(head.substr(0, after));
+  }
+  seed.place.order = static_cast<std::int64_t>(order);
+  const auto space = head.find(' ');
+  if (space == std::string::npos) fail("seed needs a type");
+  const auto qualified = head.substr(0, space);
+  const auto first = qualified.find('.');
+  const auto second = qualified.find('.', first + 1);
+  if (second == std::string::npos) fail("seed name must be schema.table.attribute");
+  seed.schema = qualified.substr(0, first);
+  seed.table = qualified.substr(first + 1, second - first - 1);
+  seed.attribute = qualified.substr(second + 1);
+  seed.type = trim(head.substr(space + 1));
+  seed.expression = trim(text.substr(colon + 2));
+  return seed;
+}
+
 }  // namespace
 
 CaseFile read_case_file(const std::string& path) {
@@ -80,38 +120,25 @@ CaseFile read_case_file(const std::string& path) {
     } else if (text.rfind("catalog ", 0) == 0) {
       const auto colon = text.find(':');
       if (colon == std::string::npos) fail("expected 'catalog schema.table: col, col'");
+      // "name@N" gives a column attnum N (dropped columns leave gaps); the next ones follow it.
       const auto [schema, table] = split_qualified(trim(text.substr(8, colon - 8)));
-      file.relations.push_back({schema, table, split_list(text.substr(colon + 1))});
-    } else if (text.rfind("seed ", 0) == 0) {
-      // seed schema.table.attribute TYPE [phase PHASE]: expression
-      const auto colon = text.find(": ");
-      if (colon == std::string::npos) fail("expected 'seed schema.table.attr type: expression'");
-      std::string head = trim(text.substr(5, colon - 5));
-      rewriter::SeedDefinition seed;
-      if (const auto phase = head.find(" phase "); phase != std::string::npos) {
-        const auto name = trim(head.substr(phase + 7));
-        head = trim(head.substr(0, phase));
-        if (name == "materializing")
-          seed.phase = rewriter::Phase::materializing;
-        else if (name == "materialized")
-          seed.phase = rewriter::Phase::materialized;
-        else if (name == "rolled_back")
-          seed.phase = rewriter::Phase::rolled_back;
-        else if (name != "virtual")
-          fail("unknown phase " + name);
+      rewriter::Relation relation{schema, table, {}};
+      int attnum = 0;
+      for (auto column : split_list(text.substr(colon + 1))) {
+        ++attnum;
+        const bool marked = column.back() == '!';  // added by a seed's materialization
+        if (marked) column.pop_back();
+        if (const auto at = column.find('@'); at != std::string::npos) {
+          attnum = std::stoi(column.substr(at + 1));
+          column = trim(column.substr(0, at));
+        }
+        relation.columns.push_back(column);
+        relation.attnums.push_back(attnum);
+        relation.marked.push_back(marked);
       }
-      const auto space = head.find(' ');
-      if (space == std::string::npos) fail("seed needs a type");
-      const auto qualified = head.substr(0, space);
-      const auto first = qualified.find('.');
-      const auto second = qualified.find('.', first + 1);
-      if (second == std::string::npos) fail("seed name must be schema.table.attribute");
-      seed.schema = qualified.substr(0, first);
-      seed.table = qualified.substr(first + 1, second - first - 1);
-      seed.attribute = qualified.substr(second + 1);
-      seed.type = trim(head.substr(space + 1));
-      seed.expression = trim(text.substr(colon + 2));
-      file.seeds.push_back(seed);
+      file.relations.push_back(std::move(relation));
+    } else if (text.rfind("seed ", 0) == 0) {
+      file.seeds.push_back(read_seed(text, file.seeds.size() + 1, fail));
     } else if (text.rfind("search_path:", 0) == 0) {
       file.search_path = split_list(text.substr(12));
     } else {

@@ -1,5 +1,10 @@
 // Reading rewriter data files: a header declaring catalog and seeds, then cases of
 // `query` / SQL / `----` / expected SQL, `unchanged`, or `error SQLSTATE: message`.
+//   catalog schema.table: col, col, col@N, col!, …   (attnums 1, 2, …; "@N" after a dropped
+//   column; "!" a column carrying the mark of the seed materialization that added it)
+//   seed schema.table.attr TYPE [after N] [phase P]: expression
+// A seed's "after N" is the table's highest attnum when it was declared; seeds are declared in
+// the file's order. Without it the seed sits where registries before version 3 put it.
 #pragma once
 
 #include <string>

@@ -23,6 +23,8 @@ Notes a data file may put on the lines just before a `query`:
     # params: a, b    text parameters for $1, $2 (default: '1' for each $n)
     # oracle: SQL     what to run on the twin instead of the case's own SQL
     # skip-rows       compare names and types only
+    # own-refusal     a refusal of seedproxy's own (PostgreSQL accepts the statement on a
+                      generated column): only the marker is checked
 Tables a data file declares must have their column types in TYPES below.
 """
 import argparse
@@ -123,23 +125,42 @@ def parse_header(path):
             pending["oracle"] = text[9:].strip()
         elif text.startswith("# skip-rows"):
             pending["skip_rows"] = True
+        elif text.startswith("# own-refusal"):
+            pending["own_refusal"] = True
         elif text == "query":
             notes[number] = pending
             pending = {}
             state = "query"
         elif text.startswith("catalog "):
+            # "col@N": attnum N (only the order matters here: the plain table has no gaps)
             name, columns = text[8:].split(":", 1)
-            relations.append((name.strip(), [c.strip() for c in columns.split(",") if c.strip()]))
+            cols, attnums, attnum = [], [], 0
+            for c in (c.strip() for c in columns.split(",")):
+                if not c:
+                    continue
+                attnum += 1
+                c = c.rstrip("!")  # the mark of a column seedproxy added: a plain column here
+                if "@" in c:
+                    c, number = c.split("@")
+                    c, attnum = c.strip(), int(number)
+                cols.append(c)
+                attnums.append(attnum)
+            relations.append((name.strip(), cols, attnums))
         elif text.startswith("seed "):
             head, expression = text[5:].split(": ", 1)
             phase = "virtual"
             if " phase " in head:
                 head, phase = head.split(" phase ")
                 phase = phase.strip()
+            after = None
+            if " after " in head:
+                head, number = head.rsplit(" after ", 1)
+                after = int(number)
             qualified, type_ = head.strip().split(" ", 1)
             schema, table, attribute = qualified.split(".")
             seeds.append(dict(schema=schema, table=table, attribute=attribute, type=type_.strip(),
-                              expression=expression.strip(), phase=phase))
+                              expression=expression.strip(), phase=phase, after=after,
+                              order=len(seeds) + 1))
         elif text.startswith("search_path:"):
             search_path = [s.strip() for s in text[12:].split(",") if s.strip()]
     return relations, seeds, search_path, notes
@@ -149,7 +170,7 @@ def setup_sql(relations, seeds, twin):
     out = ["DROP SCHEMA IF EXISTS public CASCADE", "DROP SCHEMA IF EXISTS ledger CASCADE",
            "CREATE SCHEMA public", "CREATE SCHEMA ledger"]
     views = []
-    for qualified, columns in relations:
+    for qualified, columns, attnums in relations:
         types = TYPES[qualified]
         table_seeds = [s for s in seeds if f"{s['schema']}.{s['table']}" == qualified]
         seeded = {s["attribute"]: s for s in table_seeds}
@@ -162,18 +183,26 @@ def setup_sql(relations, seeds, twin):
         live = [s for s in table_seeds if s["phase"] in ("virtual", "materializing", "materialized")]
         cross = any(re.search(r"\bselect\b", s["expression"], re.I) for s in live)
         col_defs = [f"{qi(c)} {types[c]}" for c in physical]
+        # The twin's columns in the order ADD COLUMN gave them: each seed after the attnum the
+        # table had reached when it was declared (a seed without "after", after everything).
+        attnum_of = dict(zip(columns, attnums))
+        place = lambda s: (s["after"] if s["after"] is not None else 1 << 30, 1, s["order"])
+        twin_order = sorted([((attnum_of[c], 0, 0), c) for c in physical] +
+                            [(place(s), s) for s in live], key=lambda item: item[0])
         if twin:
             if cross:
                 base = qi(schema) + "." + qi(table + "_base")
                 out.append(f"CREATE TABLE {base} ({', '.join(col_defs)})")
-                sel = [f"{qi(table)}.{qi(c)}" for c in physical]
-                sel += [f"(({s['expression']}))::{s['type']} AS {qi(s['attribute'])}" for s in live]
+                sel = [f"{qi(table)}.{qi(c)}" if isinstance(c, str) else
+                       f"(({c['expression']}))::{c['type']} AS {qi(c['attribute'])}"
+                       for _, c in twin_order]
                 views.append(f"CREATE VIEW {qname(qualified)} AS SELECT {', '.join(sel)} "
                            f"FROM {base} {qi(table)}")
                 target = base
             else:
-                defs = col_defs + [f"{qi(s['attribute'])} {s['type']} GENERATED ALWAYS AS "
-                                   f"({s['expression']}) STORED" for s in live]
+                defs = [f"{qi(c)} {types[c]}" if isinstance(c, str) else
+                        f"{qi(c['attribute'])} {c['type']} GENERATED ALWAYS AS "
+                        f"({c['expression']}) STORED" for _, c in twin_order]
                 out.append(f"CREATE TABLE {qname(qualified)} ({', '.join(defs)})")
                 target = qname(qualified)
             names = ", ".join(qi(c) for c in physical)
@@ -353,7 +382,9 @@ def check(case, note, plain, twin, relations, seeds, dump):
         original = twin.run(note.get("oracle", sql), params, skip)
         if case["outcome"] == "refused":
             errors = [r for r in original if r[0] == "error"]
-            if not errors:
+            if note.get("own_refusal"):
+                pass
+            elif not errors:
                 problems.append(f"PostgreSQL accepts it on the twin: {original}")
             else:
                 e = errors[0]
@@ -390,7 +421,7 @@ def check(case, note, plain, twin, relations, seeds, dump):
             if x != y:
                 problems.append(f"then {then}: rewritten {x} vs twin {y}")
         # The stored data must agree too (physical columns only).
-        for qualified, columns in relations:
+        for qualified, columns, _ in relations:
             seeded = {s["attribute"] for s in seeds if f"{s['schema']}.{s['table']}" == qualified}
             cols = ", ".join(qi(c) for c in columns if c not in seeded)
             q = f"SELECT {cols} FROM {qname(qualified)}"

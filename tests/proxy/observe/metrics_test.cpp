@@ -72,7 +72,11 @@ proxy::StatusSources fake_sources() {
     b.attribute = "tax";
     b.phase = rewriter::Phase::materializing;
     b.reads_in_window = 120;
-    return std::vector<seeds::SeedStatus>{a, b};
+    seeds::SeedStatus c = a;  // a column of its name appeared upstream: not served
+    c.attribute = "discount";
+    c.inactive = true;
+    c.problem = "not active: orders has a column \"discount\" that seedproxy did not add";
+    return std::vector<seeds::SeedStatus>{a, b, c};
   };
   sources.thresholds = [] {
     return std::vector<proxy::SeedThreshold>{
@@ -203,6 +207,9 @@ TEST_CASE("seeds from the sources: phases, reads in the window, thresholds, mate
   CHECK(sample(e, orders_series("seedproxy_seed_phase", "total", R"(,phase="materialized")")) == 0);
   CHECK(sample(e, orders_series("seedproxy_seed_phase", "tax", R"(,phase="materializing")")) == 1);
   CHECK(sample(e, orders_series("seedproxy_attribute_reads_in_window", "total")) == 42);
+  // A seed the registry has live but this proxy cannot serve says so at once.
+  CHECK(sample(e, orders_series("seedproxy_seed_inactive", "discount")) == 1);
+  CHECK(sample(e, orders_series("seedproxy_seed_inactive", "total")) == 0);
   CHECK(sample(e, orders_series("seedproxy_attribute_materialize_threshold_reads", "total")) ==
         100);
   // Only "threshold" policies have a threshold.
