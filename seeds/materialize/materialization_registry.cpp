@@ -210,6 +210,12 @@ ON CONFLICT ("schema_name", "table_name", "attribute_name") DO UPDATE SET
   "owner" = EXCLUDED."owner", "rows_per_second" = EXCLUDED."rows_per_second",
   "updated_at" = now(), "finished_at" = EXCLUDED."finished_at")sql",
                           parameters);
+  // A rollback's column is gone now (the phase was announced before the drop): every proxy reads
+  // its catalog again, so none keeps spelling '*' out around a column that no longer exists.
+  if (state.step == MaterializationStep::rolled_back)
+    (void)connection_.query("announcing the dropped column",
+                            "SELECT pg_notify($1, pg_catalog.current_database())",
+                            {registry_channel});
 }
 
 }  // namespace seedproxy::seeds
