@@ -124,7 +124,8 @@ asio::awaitable<void> Session::run() {
 }
 
 asio::awaitable<void> Session::relay_session(Ending& ending) {
-  enable_rewriting();
+  // A database is followed (its registry read, its catalog loaded) only once a backend has
+  // started there for this client: on_server_message enables it at the first ReadyForQuery.
   auto result = co_await (client_to_server() || server_to_client() || login_watchdog());
   ending = std::visit([](Ending& e) { return std::move(e); }, result);
 }
@@ -183,6 +184,10 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
     case 'Z':
       if (const auto status = protocol::read_ready_for_query(body))
         transaction_status_ = static_cast<char>(*status);
+      // The backend has started for this client and database (PostgreSQL checks that the
+      // database exists only after AuthenticationOk): now, and not before, the proxy follows the
+      // database. A name a stranger sends costs nothing; the client sends no statement earlier.
+      if (!rewriting_ && authenticated_) enable_rewriting();
       if (observing_)
         if (const auto finished = timer_.ready())
           observer_.statement_finished(finished->kind, finished->elapsed);
@@ -294,7 +299,7 @@ asio::awaitable<void> Session::wait_for_catalog() {
 }
 
 void Session::enable_rewriting() {
-  if (!settings_->snapshots || !settings_->snapshots->covers(database_)) return;
+  if (rewriting_ || !settings_->snapshots || !settings_->snapshots->covers(database_)) return;
   rewriting_ = std::make_unique<StatementRewriting>(
       *settings_->snapshots, database_, user_, settings_->max_rewrite_bytes, startup_search_path_);
   rewriting_->set_observer(observer_);
@@ -425,8 +430,10 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
       const auto relayed = co_await relay(
           {server_buffer_, from_server_, dropping_from_server_}, client_, note_started,
           [this](const protocol::MessageHeader& header, protocol::Bytes message) {
+            // The first ReadyForQuery enables rewriting; that message itself was not followed.
+            const bool following = rewriting_ != nullptr;
             on_server_message(header, message);
-            if (!rewriting_) return std::optional<std::vector<std::byte>>();
+            if (!following) return std::optional<std::vector<std::byte>>();
             if (ddl_seeds_)
               if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
             return rewriting_->server_message(message);

@@ -18,8 +18,7 @@ void add_rows(DatabaseSnapshot& snapshot, const std::string& database,
   for (const auto& row : rows) {
     snapshot.statuses.push_back({database, row.schema, row.table, row.attribute, row.type,
                                  row.expression, row.phase, row.cross_table, row.reads_in_window,
-                                 row.declared_by, ""});
-    snapshot.statuses.back().place = row.place;
+                                 row.declared_by, "", false, row.place});
   }
 }
 
