@@ -85,11 +85,18 @@ int ColumnNames::figure_tagged(std::string_view kind, const Json& body, std::str
 }
 
 int ColumnNames::figure(const Json& node, std::string& name) {
+  // The resolver names each scalar subquery as it resolves it, so naming rarely goes deep. Only
+  // past the resolver's own depth limit (a statement refused with 54001 anyway) can it meet a
+  // long chain of levels nobody named: bound it there, so the two recursions together stay
+  // within a thread's stack (under AddressSanitizer's larger frames too).
+  if (depth_ >= max_naming_depth) return 0;
+  ++depth_;
   ++steps_;
   int strength = 0;
   for_tagged(node, [&](std::string_view kind, const Json& body) {
     strength = figure_tagged(kind, body, name);
   });
+  --depth_;
   return strength;
 }
 

@@ -44,6 +44,9 @@ class ColumnNames {
   int remembered(const Json& node, std::string& name);
   std::unordered_map<const Json*, std::pair<int, std::string>> figured_;
   std::size_t steps_ = 0;
+  // Levels of figure() under way; past max_naming_depth an expression is left unnamed.
+  static constexpr int max_naming_depth = 256;
+  int depth_ = 0;
 };
 
 // How an expression uses a whole-row reference to a seeded table (whole_row.cpp).

@@ -159,7 +159,8 @@ TEST_CASE("EXECUTE of a statement prepared for an older snapshot: prepared again
   f.rewriting.server_started('E');
   const auto mapped = f.rewriting.server_message(error);
   REQUIRE(mapped);
-  const auto fields = protocol::read_error_notice(split_messages(*mapped)[0].bytes());
+  const auto messages = split_messages(*mapped);  // the fields are views into these bytes
+  const auto fields = protocol::read_error_notice(messages[0].bytes());
   REQUIRE(fields);
   CHECK(fields->position == std::to_string(again.find("nosuch") + 1));
   CHECK(f.ready() == "forward");
