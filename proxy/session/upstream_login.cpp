@@ -8,6 +8,7 @@
 #include "proxy/auth/channel_binding.hpp"
 #include "proxy/auth/sasl_messages.hpp"
 #include "proxy/io/message_reader.hpp"
+#include "proxy/tls/tls_contexts.hpp"
 #include "proxy/wire/messages.hpp"
 
 namespace seedproxy::proxy {
@@ -33,16 +34,8 @@ asio::awaitable<bool> send(Stream& server, char type, std::span<const std::byte>
 }
 
 std::vector<std::byte> peer_end_point_hash(const Stream& server) {
-  X509* peer = server.tls() ? SSL_get0_peer_certificate(server.ssl()) : nullptr;
-  if (peer == nullptr) return {};
-  unsigned char* der = nullptr;
-  const int length = i2d_X509(peer, &der);
-  if (length <= 0) return {};
-  std::string error;
-  auto hash = auth::tls_server_end_point_hash(
-      std::span(reinterpret_cast<const std::byte*>(der), static_cast<std::size_t>(length)), error);
-  OPENSSL_free(der);
-  return hash ? std::move(*hash) : std::vector<std::byte>{};
+  return server.tls() ? certificate_end_point_hash(SSL_get0_peer_certificate(server.ssl()))
+                      : std::vector<std::byte>{};
 }
 
 // One SCRAM step's answer to the server; a failure, or nullopt once sent (or finished).

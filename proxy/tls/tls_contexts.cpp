@@ -78,8 +78,9 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_length, cons
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-std::vector<std::byte> end_point_hash(SSL_CTX* context) {
-  X509* certificate = SSL_CTX_get0_certificate(context);
+}  // namespace
+
+std::vector<std::byte> certificate_end_point_hash(X509* certificate) {
   if (certificate == nullptr) return {};
   unsigned char* der = nullptr;
   const int length = i2d_X509(certificate, &der);
@@ -90,8 +91,6 @@ std::vector<std::byte> end_point_hash(SSL_CTX* context) {
   OPENSSL_free(der);
   return hash ? std::move(*hash) : std::vector<std::byte>{};
 }
-
-}  // namespace
 
 std::shared_ptr<const ClientTlsContext> load_client_tls(const config::ClientTls& tls) {
   auto out = std::make_shared<ClientTlsContext>();
@@ -117,7 +116,7 @@ std::shared_ptr<const ClientTlsContext> load_client_tls(const config::ClientTls&
   SSL_CTX_set_alpn_select_cb(context.get(), select_alpn, nullptr);
   static const unsigned char session_id[] = "seedproxy";
   SSL_CTX_set_session_id_context(context.get(), session_id, sizeof session_id - 1);
-  out->end_point_hash = end_point_hash(context.get());
+  out->end_point_hash = certificate_end_point_hash(SSL_CTX_get0_certificate(context.get()));
   out->context = std::move(context);
   return out;
 }

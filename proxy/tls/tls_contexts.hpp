@@ -61,4 +61,8 @@ inline constexpr std::string_view postgresql_alpn = "postgresql";
 // The common name of the peer's certificate (verify-full's user check); empty when none.
 [[nodiscard]] std::string peer_common_name(SSL* ssl);
 
+// The tls-server-end-point channel-binding hash of `certificate` (RFC 5929, as PostgreSQL
+// computes it), or empty when there is none or it cannot be encoded.
+[[nodiscard]] std::vector<std::byte> certificate_end_point_hash(X509* certificate);
+
 }  // namespace seedproxy::proxy
