@@ -41,7 +41,8 @@ inline constexpr char undefined_table[] = "42P01";
 inline constexpr char invalid_column_reference[] = "42P10";
 inline constexpr char invalid_object_definition[] = "42P17";
 inline constexpr char windowing_error[] = "42P20";
-// Class 53, 54, 55, 57, 58, F0, XX: resources, limits, state, intervention, system, configuration, internal.
+// Class 53, 54, 55, 57, 58, F0, XX: resources, limits, state, intervention, system, configuration,
+// internal.
 inline constexpr char too_many_connections[] = "53300";
 inline constexpr char configuration_limit_exceeded[] = "53400";
 inline constexpr char program_limit_exceeded[] = "54000";

@@ -437,18 +437,17 @@ std::string Server::State::admission_refusal(const asio::ip::address& address,
     case LoginGate::Refusal::total:
       log::limited(refusal_log, log::Level::warning, "server",
                    "refused a client from " + address.to_string() +
-                                 ": limits.max_authenticating (" +
-                                 std::to_string(limits.max_authenticating) +
-                                 ") sessions are still logging in");
+                       ": limits.max_authenticating (" + std::to_string(limits.max_authenticating) +
+                       ") sessions are still logging in");
       return "sorry, too many clients are still logging in (seedproxy limits.max_authenticating "
              "= " +
              std::to_string(limits.max_authenticating) + ")";
     case LoginGate::Refusal::per_address:
       log::limited(refusal_log, log::Level::warning, "server",
                    "refused a client from " + address.to_string() +
-                                 ": limits.max_authenticating_per_address (" +
-                                 std::to_string(limits.max_authenticating_per_address) +
-                                 ") sessions from that address are still logging in");
+                       ": limits.max_authenticating_per_address (" +
+                       std::to_string(limits.max_authenticating_per_address) +
+                       ") sessions from that address are still logging in");
       return "sorry, too many clients from " + address.to_string() +
              " are still logging in (seedproxy limits.max_authenticating_per_address = " +
              std::to_string(limits.max_authenticating_per_address) + ")";

@@ -19,8 +19,8 @@
 #include "proxy/session/reprepare.hpp"
 #include "proxy/wire/frame_codec.hpp"
 #include "rewriter/splice/rewriter.hpp"
-#include "rewriter/statements/session_statements.hpp"
 #include "rewriter/statements/catalog_effect.hpp"
+#include "rewriter/statements/session_statements.hpp"
 
 namespace seedproxy::seeds {
 class SnapshotSource;
