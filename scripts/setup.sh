@@ -26,6 +26,11 @@ packages=(
   openssl openjdk-17-jdk-headless libpostgresql-jdbc-java # tests/e2e/test_tls*.py: certificates, pgjdbc
   # node-postgres comes from npm at test time (tests/e2e/test_tls_drivers.py), with the node on PATH
 )
+# node and npm for that test: Debian's, unless a node with its npm is already installed (a
+# NodeSource nodejs ships npm itself, and Debian's npm package would conflict with it).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 if ((fuzz)); then
   packages+=(clang-14 libclang-rt-14-dev llvm-14)
 fi
