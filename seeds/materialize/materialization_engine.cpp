@@ -272,7 +272,7 @@ std::optional<MaterializationEngine::Worker::Job> MaterializationEngine::Worker:
   const EngineSeed* hottest = nullptr;
   for (const auto& seed : seeds)
     if (!waiting(seed) && seed.phase == Phase::virtual_ &&
-        seed.policy == config::MaterializePolicy::threshold && !seed.cross_table &&
+        seed.policy == config::MaterializePolicy::threshold && seed.materialize_refusal.empty() &&
         seed.reads_in_window >= seed.threshold_reads &&
         !(seed.materialization && !seed.materialization->state.error.empty() &&
           step(seed) == MaterializationStep::not_started) &&

@@ -50,7 +50,8 @@ END $$)sql",
 // materialization progress (both filled in by the materialization engine). Version 2: requests
 // from admin consoles (MATERIALIZE, ROLLBACK, PAUSE) and the rest of the engine's state.
 // Version 3: fleet_migration(). Version 4 (seed_places_migration): each seed's place among its
-// table's columns.
+// table's columns. Version 5: the dependencies of cross-table seeds, why one cannot be
+// materialized, and broken dependencies.
 Migration seed_places_migration();
 
 const std::vector<Migration>& migrations() {
@@ -137,6 +138,18 @@ const std::vector<Migration>& migrations() {
   ADD COLUMN "rows_per_second" double precision)sql"}},
       fleet_migration(),
       seed_places_migration(),
+      {5,
+       "what cross-table seeds depend on",
+       {R"sql(ALTER TABLE "seedproxy"."seeds"
+  ADD COLUMN "dependencies" text,
+  ADD COLUMN "materialize_refusal" text,
+  ADD COLUMN "dependency_error" text)sql",
+        R"sql(COMMENT ON COLUMN "seedproxy"."seeds"."dependencies" IS
+  'seedproxy: for each table a cross-table seed reads, the equalities that say which seed rows a change to it affects')sql",
+        R"sql(COMMENT ON COLUMN "seedproxy"."seeds"."materialize_refusal" IS
+  'seedproxy: why the seed cannot be materialized (it stays virtual); NULL when it can')sql",
+        R"sql(COMMENT ON COLUMN "seedproxy"."seeds"."dependency_error" IS
+  'seedproxy: DDL that broke a dependency of a materializing or materialized seed, and what to do; set and cleared by the materializer')sql"}},
   };
   return list;
 }

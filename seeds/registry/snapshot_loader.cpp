@@ -19,6 +19,11 @@ void add_rows(DatabaseSnapshot& snapshot, const std::string& database,
     snapshot.statuses.push_back({database, row.schema, row.table, row.attribute, row.type,
                                  row.expression, row.phase, row.cross_table, row.reads_in_window,
                                  row.declared_by, "", false, row.place});
+    auto& status = snapshot.statuses.back();
+    status.dependencies = row.dependencies;
+    status.materialize_refusal = row.materialize_refusal;
+    status.dependency_error = row.dependency_error;
+    status.dependency_broken = !row.dependency_error.empty();
   }
 }
 
@@ -31,6 +36,8 @@ std::vector<rewriter::SeedDefinition> definitions_of(DatabaseSnapshot& snapshot)
     status.inactive = false;
     if (status.phase == rewriter::Phase::rolled_back)
       status.problem = "rolled back: unknown to clients";
+    else if (status.dependency_broken)
+      status.problem = "dependency broken: " + status.dependency_error;
     else
       status.problem.clear();
     definitions.push_back({status.schema, status.table, status.attribute, status.type,
