@@ -390,7 +390,11 @@ std::optional<MaterializationPlan> MaterializationEngine::Worker::plan(
       job.seed.name.schema, job.seed.name.table,  job.seed.name.attribute, job.seed.type,
       job.seed.expression,  job.seed.key_columns, job.seed.cross_table};
   try {
-    return MaterializationPlan::prepare(connection, target);
+    auto prepared = MaterializationPlan::prepare(connection, target);
+    if (!job.rollback && !prepared.dependency_refusal.empty())
+      throw MaterializationRefused("seed " + prepared.name +
+                                   " cannot be materialized: " + prepared.dependency_refusal);
+    return prepared;
   } catch (const MaterializationRefused& refused) {
     const bool touched = job.seed.materialization &&
                          job.seed.materialization->state.step != MaterializationStep::not_started;

@@ -56,7 +56,7 @@ SELECT s."schema_name", s."table_name", s."attribute_name", s."type", s."express
        m."rows_updated", m."rows_repaired", m."verify_pass", m."mismatches_in_pass",
        coalesce(m."error", ''), coalesce(m."owner", ''), m."updated_at"::text, m."rows_per_second",
        m."schema_name" IS NOT NULL, )sql" + optional_seed_column("s", "materialize_refusal") +
-                                                           R"sql(
+                                                                        R"sql(
 FROM "seedproxy"."seeds" s
 LEFT JOIN "seedproxy"."materializations" m USING ("schema_name", "table_name", "attribute_name")
 ORDER BY 1, 2, 3)sql");

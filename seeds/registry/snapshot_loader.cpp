@@ -18,12 +18,9 @@ void add_rows(DatabaseSnapshot& snapshot, const std::string& database,
   for (const auto& row : rows) {
     snapshot.statuses.push_back({database, row.schema, row.table, row.attribute, row.type,
                                  row.expression, row.phase, row.cross_table, row.reads_in_window,
-                                 row.declared_by, "", false, row.place});
-    auto& status = snapshot.statuses.back();
-    status.dependencies = row.dependencies;
-    status.materialize_refusal = row.materialize_refusal;
-    status.dependency_error = row.dependency_error;
-    status.dependency_broken = !row.dependency_error.empty();
+                                 row.declared_by, "", false, row.place, row.dependencies,
+                                 row.materialize_refusal, row.dependency_error,
+                                 !row.dependency_error.empty()});
   }
 }
 
