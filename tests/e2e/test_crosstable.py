@@ -92,7 +92,7 @@ class Writer(threading.Thread):
     def __init__(self, dsn: str, isolation: str, seed: int, next_id):
         super().__init__(daemon=True)
         self.dsn, self.isolation, self.random, self.next_id = dsn, isolation, random.Random(seed), next_id
-        self.transactions = self.retries = 0
+        self.transactions = self.retries = self.deadlocks = 0
         self.error: BaseException | None = None
         self.stop = threading.Event()
 
@@ -141,9 +141,10 @@ class Writer(threading.Thread):
                         # a client's think time (load shaping, not synchronisation): without it
                         # eight writers on 60 rows leave no moment for the engine's DDL locks
                         time.sleep(self.random.uniform(0, 0.003))
-                    except (errors.SerializationFailure, errors.DeadlockDetected):
+                    except (errors.SerializationFailure, errors.DeadlockDetected) as e:
                         conn.execute("ROLLBACK")
                         self.retries += 1
+                        self.deadlocks += isinstance(e, errors.DeadlockDetected)
         except BaseException as e:  # reported by the test
             self.error = e
 
@@ -210,7 +211,8 @@ class CrossTable(unittest.TestCase):
         for isolation in ("READ COMMITTED", "REPEATABLE READ"):
             done = sum(w.transactions for w in writers if w.isolation == isolation)
             retried = sum(w.retries for w in writers if w.isolation == isolation)
-            print(f"\n  {isolation}: {done} transactions, {retried} retries")
+            deadlocks = sum(w.deadlocks for w in writers if w.isolation == isolation)
+            print(f"\n  {isolation}: {done} transactions, {retried} retries ({deadlocks} of them deadlocks)")
         print(f"  {sum(marks)} of them while the seeds were materializing")
         with pg.connect(DB) as conn:
             self.assertEqual(mismatches(conn), {name: 0 for name in SEEDS})
