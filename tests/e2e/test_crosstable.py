@@ -43,6 +43,9 @@ REFUSED = ("later_txns", "bigint", "(SELECT count(*) FROM txn t WHERE t.account_
 pg: PgCluster = None
 px = None
 schema_before = ""
+held = None  # a connection through the proxy whose prepared SELECT * lives across the phases
+STAR = "SELECT * FROM account WHERE id = %s"
+star_names: list = []
 
 
 def seed_list() -> list:
@@ -55,7 +58,7 @@ def seed_list() -> list:
 
 
 def setUpModule():
-    global pg, px, schema_before
+    global pg, px, schema_before, held
     if e2e_common.direct_mode():
         raise unittest.SkipTest("materialization is the proxy's own")
     pg = PgCluster().start()
@@ -76,10 +79,13 @@ def setUpModule():
     px = mc.make_proxy(pg.port, seed_list(), instance="crosstable-test")
     e2e_common.wait_until_readable(px, DB, "SELECT txn_count, region FROM account WHERE id = 1",
                                    "the cross-table seeds to be readable")
+    held = psycopg.connect(px.dsn(DB), autocommit=True)
 
 
 def tearDownModule():
     import os
+    if held is not None:
+        held.close()
     if px is not None and os.environ.get("CROSS_DEBUG"):
         print("\n".join(l for l in px.log_text().splitlines() if "materializ" in l or "seed " in l))
     e2e_common.stop(px, pg)
@@ -156,8 +162,29 @@ def mismatches(conn) -> dict:
     return out
 
 
+def star_expected(account_id: int) -> list:
+    """SELECT * of one account computed directly: the table's columns, then every seed's expression
+    in declaration order (where the proxy shows them)."""
+    expressions = {name: f"(({expression}))::{type_}" for name, (type_, expression) in SEEDS.items()}
+    expressions[REFUSED[0]] = f"(({REFUSED[2]}))::{REFUSED[1]}"
+    columns = ", ".join(expressions.get(name, f'account."{name}"') for name in star_names)
+    with pg.connect(DB) as conn:
+        return list(conn.execute(f"SELECT {columns} FROM account WHERE id = %s", (account_id,)).fetchone())
+
+
+def star_through_proxy(account_id: int) -> tuple[list, list]:
+    cur = held.execute(STAR, (account_id,), prepare=True)
+    return [d.name for d in cur.description], list(cur.fetchone())
+
+
 class CrossTable(unittest.TestCase):
     maxDiff = None
+
+    def test_0_star_while_virtual(self):
+        global star_names
+        star_names, row = star_through_proxy(1)
+        self.assertEqual(star_names, ["id", "customer_id", "balance", *SEEDS, REFUSED[0]])
+        self.assertEqual(row, star_expected(1))
 
     def test_1_dependencies_shown_and_unbounded_refused(self):
         seeds = {r["attribute"]: r for r in mc.show(px, "SEEDS")}
@@ -225,6 +252,12 @@ class CrossTable(unittest.TestCase):
             want = conn.execute(f"SELECT id, {SEEDS['txn_count'][1]}, {SEEDS['region'][1]} "
                                 "FROM account ORDER BY id").fetchall()
         self.assertEqual(got, want)
+        # '*' keeps every seed where it was, and the statement prepared while they were virtual
+        # answers from the columns now
+        for account_id in (1, 2, ACCOUNTS):
+            names, row = star_through_proxy(account_id)
+            self.assertEqual(names, star_names)
+            self.assertEqual(row, star_expected(account_id))
 
     def test_3_truncate_of_a_referenced_table(self):
         with psycopg.connect(px.dsn(DB), autocommit=True) as conn:
