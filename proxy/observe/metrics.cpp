@@ -199,8 +199,14 @@ void add_seed_families(const std::vector<seeds::SeedStatus>& statuses,
                        "Reads of a seed in its current materialization window, all proxies "
                        "together (from the registry).",
                        MetricType::Gauge);
+  auto broken = family("seedproxy_seed_dependency_broken",
+                       "1 while DDL has broken a table or column a materializing or materialized "
+                       "cross-table seed reads (SHOW SEEDS says what to do), else 0.",
+                       MetricType::Gauge);
   for (const auto& seed : statuses) {
     const std::string entity = entity_label(seed.schema, seed.table);
+    add_gauge(broken, seed.dependency_broken ? 1 : 0,
+              seed_labels(seed.database, entity, seed.attribute));
     // Every phase, each exported so a dashboard sees 0 → 1 flips.
     for (const rewriter::Phase each : rewriter::all_phases) {
       auto labels = seed_labels(seed.database, entity, seed.attribute);
@@ -214,6 +220,7 @@ void add_seed_families(const std::vector<seeds::SeedStatus>& statuses,
   out.push_back(std::move(phase));
   out.push_back(std::move(inactive));
   out.push_back(std::move(window));
+  out.push_back(std::move(broken));
 
   auto threshold = family("seedproxy_attribute_materialize_threshold_reads",
                           "Reads in the window at which a seed with policy \"threshold\" is "

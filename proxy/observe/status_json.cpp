@@ -72,7 +72,10 @@ std::string status_json(const StatusInputs& in) {
                      {"threshold", threshold_json(in, seed)},
                      {"declared_by", seed.declared_by},
                      {"problem", seed.problem},
-                     {"inactive", seed.inactive}});
+                     {"inactive", seed.inactive},
+                     {"dependencies", seed.dependencies},
+                     {"materialize_refusal", seed.materialize_refusal},
+                     {"dependency_broken", seed.dependency_broken}});
   }
   json materializations = json::array();
   for (const auto& p : in.materializations) materializations.push_back(progress_json(p));

@@ -188,6 +188,9 @@ function renderSeeds(seeds, jobs) {
       el("td", {}, el("div", { className: "name" }, seed.entity + "." + seed.attribute),
          el("div", { className: "sub" }, "database " + seed.database +
             (seed.cross_table ? " · cross-table" : "")),
+         seed.dependencies ? el("div", { className: "sub" }, "reads " + seed.dependencies) : null,
+         seed.materialize_refusal ?
+             el("div", { className: "sub" }, "stays virtual: " + seed.materialize_refusal) : null,
          seed.problem ? el("div", { className: "problem" }, seed.problem) : null),
       el("td", { className: "name" }, seed.type),
       el("td", {}, el("span", { className: "badge phase " + seed.phase + (seed.inactive ? " bad" : "") },

@@ -90,11 +90,10 @@ bool request_materialize(EngineJob& job, ControlConnection& connection, const st
     return fail(job, sqlstate::object_not_in_prerequisite_state,
                 "seed " + full + " has materialize.policy \"never\"",
                 "Change the seed's materialize.policy to \"manual\" or \"threshold\".");
-  if (seed.cross_table)
+  if (!seed.materialize_refusal.empty())
     return fail(job, sqlstate::feature_not_supported,
-                "seed " + full +
-                    " reads other tables (a cross-table seed) and stays "
-                    "virtual: no trigger on its table could keep a column exact");
+                "seed " + full + " stays virtual: " + seed.materialize_refusal,
+                "docs/materialization.md says which cross-table expressions can be materialized.");
   if (seed.phase == Phase::virtual_)
     write_request(connection, database, seed.name, SeedRequest::materialize);
   job.message = "materialization of " + full + " requested";

@@ -272,7 +272,7 @@ std::optional<MaterializationEngine::Worker::Job> MaterializationEngine::Worker:
   const EngineSeed* hottest = nullptr;
   for (const auto& seed : seeds)
     if (!waiting(seed) && seed.phase == Phase::virtual_ &&
-        seed.policy == config::MaterializePolicy::threshold && !seed.cross_table &&
+        seed.policy == config::MaterializePolicy::threshold && seed.materialize_refusal.empty() &&
         seed.reads_in_window >= seed.threshold_reads &&
         !(seed.materialization && !seed.materialization->state.error.empty() &&
           step(seed) == MaterializationStep::not_started) &&
@@ -390,7 +390,11 @@ std::optional<MaterializationPlan> MaterializationEngine::Worker::plan(
       job.seed.name.schema, job.seed.name.table,  job.seed.name.attribute, job.seed.type,
       job.seed.expression,  job.seed.key_columns, job.seed.cross_table};
   try {
-    return MaterializationPlan::prepare(connection, target);
+    auto prepared = MaterializationPlan::prepare(connection, target);
+    if (!job.rollback && !prepared.dependency_refusal.empty())
+      throw MaterializationRefused("seed " + prepared.name +
+                                   " cannot be materialized: " + prepared.dependency_refusal);
+    return prepared;
   } catch (const MaterializationRefused& refused) {
     const bool touched = job.seed.materialization &&
                          job.seed.materialization->state.step != MaterializationStep::not_started;

@@ -6,6 +6,7 @@
 
 #include "seeds/registry/registry.hpp"
 #include "seeds/registry/registry_schema.hpp"
+#include "seeds/registry/seed_dependencies.hpp"
 
 namespace seedproxy::seeds {
 namespace {
@@ -54,7 +55,8 @@ SELECT s."schema_name", s."table_name", s."attribute_name", s."type", s."express
        m."step", m."paused", m."column_added", m."rows_done", coalesce(m."rows_total", 0),
        m."rows_updated", m."rows_repaired", m."verify_pass", m."mismatches_in_pass",
        coalesce(m."error", ''), coalesce(m."owner", ''), m."updated_at"::text, m."rows_per_second",
-       m."schema_name" IS NOT NULL
+       m."schema_name" IS NOT NULL, )sql" + optional_seed_column("s", "materialize_refusal") +
+                                                                        R"sql(
 FROM "seedproxy"."seeds" s
 LEFT JOIN "seedproxy"."materializations" m USING ("schema_name", "table_name", "attribute_name")
 ORDER BY 1, 2, 3)sql");
@@ -91,6 +93,7 @@ ORDER BY 1, 2, 3, 4, 5)sql");
     seed.paused = text_at(seeds, row, 12) == "t";
     const auto found = lists.find(seed.name);
     if (found != lists.end()) seed.key_columns = found->second.first;
+    seed.materialize_refusal = text_at(seeds, row, 27);
     if (text_at(seeds, row, 26) == "t") {
       StoredMaterialization m;
       m.state.step =

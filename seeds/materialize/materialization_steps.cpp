@@ -13,6 +13,7 @@
 #include "rewriter/catalog/seed_set.hpp"
 #include "seeds/control/catalog_loader.hpp"
 #include "seeds/control/object_mark.hpp"
+#include "seeds/materialize/dependency_triggers.hpp"
 
 namespace seedproxy::seeds {
 
@@ -292,10 +293,6 @@ MaterializationPlan MaterializationPlan::prepare(ControlConnection& connection,
   const auto refuse = [&](const std::string& why) {
     return MaterializationRefused("seed " + plan.name + " cannot be materialized: " + why);
   };
-  if (target.cross_table)
-    throw refuse(
-        "its expression reads other tables (cross-table seed); no trigger on this table could "
-        "keep the column exact when those tables change, so it stays virtual");
   if (target.key_columns.empty())
     throw refuse("the table has no primary key or NOT NULL unique key to backfill in key order");
 
@@ -347,10 +344,12 @@ MaterializationPlan MaterializationPlan::prepare(ControlConnection& connection,
   rewriter::ExpressionTemplate expression;
   if (const auto error = expression.compile(target.expression, entity, catalog); !error.empty())
     throw refuse("its expression does not compile: " + error);
-  if (expression.cross_table())
-    throw refuse(
-        "its expression reads other tables (cross-table seed); no trigger on this table could "
-        "keep the column exact when those tables change, so it stays virtual");
+  if (target.cross_table || expression.cross_table()) {
+    plan.target.cross_table = true;
+    auto read = read_cross_table_dependencies(connection, plan.target);
+    plan.dependencies = std::move(read.dependencies);
+    plan.dependency_refusal = std::move(read.refusal);
+  }
   for (const auto& input : expression.columns())
     if (const Column* column = find(input); column && column->generated)
       throw refuse("its expression reads the generated column \"" + input +
@@ -405,6 +404,23 @@ DdlOutcome add_column(ControlConnection& connection, const MaterializationPlan& 
 
 DdlOutcome install_trigger(ControlConnection& connection, const MaterializationPlan& plan,
                            const StepSettings& settings, const std::atomic<bool>& stop) {
+  if (plan.target.cross_table && !plan.dependency_refusal.empty())
+    throw MaterializationRefused("seed " + plan.name +
+                                 " cannot be materialized: " + plan.dependency_refusal);
+  // A cross-table seed's referenced tables first, each in a transaction of its own: one table
+  // lock at a time is what a busy table can grant within lock_timeout. Until the step ends
+  // clients read the expression, so the order does not matter to them.
+  DdlOutcome dependencies;
+  for (const auto& table : plan.dependencies.tables) {
+    const auto outcome =
+        with_lock_retries("installing a dependency trigger", plan, settings, stop, [&] {
+          Transaction transaction(connection, settings);
+          install_dependency_triggers(connection, plan, table);
+          transaction.commit();
+        });
+    dependencies.attempts += outcome.attempts;
+    if (!outcome.done) return dependencies;
+  }
   return with_lock_retries("installing the write trigger", plan, settings, stop, [&] {
     Transaction transaction(connection, settings);
     const std::string oid = table_oid(connection, plan);
@@ -438,16 +454,21 @@ DdlOutcome install_trigger(ControlConnection& connection, const MaterializationP
           std::string(PQgetvalue(later.get(), 0, 0)) + "\" fires after \"" + plan.trigger_name +
           "\" and could change the expression's inputs after the column is computed");
 
-    const std::string body = "\n#variable_conflict use_column\nBEGIN\n  NEW." + plan.column_sql +
-                             " := " + plan.trigger_value_sql + ";\n  RETURN NEW;\nEND\n";
+    // A cross-table seed locks its row's keys first (dependency_triggers.hpp).
+    const bool cross = plan.target.cross_table;
+    const std::string body =
+        "\n#variable_conflict use_column\n" +
+        std::string(cross ? "DECLARE\n  \"seedproxy_lock_keys\" boolean;\n" : "") + "BEGIN\n" +
+        (cross ? seed_row_key_locks(plan) : std::string()) + "  NEW." + plan.column_sql +
+        " := " + plan.trigger_value_sql + ";\n  RETURN NEW;\nEND\n";
     const std::string tag = dollar_tag(body);
     // search_path FROM CURRENT: the expression's functions resolve as they did when the seed
     // was validated, whatever the writing session's search_path.
     (void)connection.query("creating the seed's trigger function",
                            "CREATE OR REPLACE FUNCTION " + plan.function_sql +
-                               "() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT "
-                               "AS " +
-                               tag + body + tag);
+                               "() RETURNS trigger LANGUAGE plpgsql " +
+                               (cross ? "SECURITY DEFINER " : "") +
+                               "SET search_path FROM CURRENT AS " + tag + body + tag);
     (void)connection.query("marking the seed's trigger function",
                            "COMMENT ON FUNCTION " + plan.function_sql + "() IS '" + kMark + "'");
     // WHEN: the function runs only for rows whose column would change. The condition is a
@@ -455,12 +476,15 @@ DdlOutcome install_trigger(ControlConnection& connection, const MaterializationP
     // when the trigger is created (so the writer's search_path does not matter either); it
     // spares the backfill's own UPDATEs, which already set the value, and writes that leave
     // the expression's inputs alone.
+    // Not for a cross-table seed: WHEN reads the other tables with the writing statement's
+    // snapshot, which may predate a transaction it waited for.
+    const std::string when = cross ? std::string(" ")
+                                   : " WHEN (\"new\"." + plan.column_sql + " IS DISTINCT FROM " +
+                                         plan.trigger_value_sql + ") ";
     (void)connection.query("creating the seed's write trigger",
                            "CREATE OR REPLACE TRIGGER " + pg::quote_identifier(plan.trigger_name) +
-                               " BEFORE INSERT OR UPDATE ON " + plan.table_sql +
-                               " FOR EACH ROW WHEN (\"new\"." + plan.column_sql +
-                               " IS DISTINCT FROM " + plan.trigger_value_sql +
-                               ") EXECUTE FUNCTION " + plan.function_sql + "()");
+                               " BEFORE INSERT OR UPDATE ON " + plan.table_sql + " FOR EACH ROW" +
+                               when + "EXECUTE FUNCTION " + plan.function_sql + "()");
     transaction.commit();
   });
 }
@@ -537,6 +561,7 @@ DdlOutcome remove_materialization(ControlConnection& connection, const Materiali
     if (function_state(connection, plan).marked)
       (void)connection.query("dropping the seed's trigger function",
                              "DROP FUNCTION IF EXISTS " + plan.function_sql + "()");
+    if (plan.target.cross_table) remove_dependency_triggers(connection, plan);
     transaction.commit();
   });
 }

@@ -72,6 +72,10 @@ struct MaterializationPlan {
   std::string function_sql;                // "schema"."function"
   std::vector<std::string> key_sql;        // "k1", ... in key order
   std::vector<std::string> key_types;      // format_type without typmod, for parameter casts
+  // A cross-table seed: what it reads (dependency_triggers.hpp), and why it cannot be
+  // materialized (empty when it can; a rollback needs neither).
+  SeedDependencies dependencies;
+  std::string dependency_refusal;
 };
 
 // What a DDL step did.

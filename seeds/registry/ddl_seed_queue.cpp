@@ -10,6 +10,7 @@
 #include "common/sqlstate.hpp"
 #include "seeds/registry/registry.hpp"
 #include "seeds/registry/registry_schema.hpp"
+#include "seeds/registry/seed_dependencies.hpp"
 #include "seeds/validate/validator.hpp"
 
 namespace seedproxy::seeds {
@@ -150,6 +151,7 @@ ON CONFLICT DO NOTHING RETURNING 1)sql",
                                         " of relation " + pg::quote_identifier(d.table) +
                                         " already exists: " + label + " is registered");
     } else {
+      record_dependencies(connection, validated);
       (void)connection.query("DDL seed: announcing the registry change", "SELECT pg_notify($1, $2)",
                              {registry_channel, spec.database});
       (void)connection.query("DDL seed: committing the registry change", "COMMIT");

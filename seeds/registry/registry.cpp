@@ -7,6 +7,7 @@
 
 #include "common/identifiers.hpp"
 #include "seeds/registry/registry_schema.hpp"
+#include "seeds/registry/seed_dependencies.hpp"
 
 namespace seedproxy::seeds {
 namespace {
@@ -146,6 +147,7 @@ WHERE "schema_name" = $1 AND "table_name" = $2 AND "attribute_name" = $3
   AND "phase" IN ('virtual', 'rolled_back'))sql",
                            parameters);
   }
+  record_dependencies(connection, write.seed->validated);
   (void)connection.query("recording this proxy's seed declaration", R"sql(
 INSERT INTO "seedproxy"."declarations"
   ("instance", "schema_name", "table_name", "attribute_name", "definition_hash", "definition",
@@ -204,7 +206,8 @@ std::vector<RegistrySeed> read_registry(ControlConnection& connection, int versi
   const std::string place = placed ? R"sql(s."declared_after_attnum", s."declaration_order")sql"
                                    : R"sql(NULL::integer, 0::bigint)sql";
   const std::string order = placed ? R"sql(1, 2, 14, 3)sql" : R"sql(1, 2, 3)sql";
-  auto result = connection.query("reading the seed registry", R"sql(
+  auto result = connection.query("reading the seed registry",
+                                 R"sql(
 SELECT s."schema_name", s."table_name", s."attribute_name", s."type", s."expression", s."phase",
        s."cross_table", s."materialize_policy", s."materialize_reads",
        s."materialize_window_seconds", s."declared_by",
@@ -213,7 +216,9 @@ SELECT s."schema_name", s."table_name", s."attribute_name", s."type", s."express
                    AND r."attribute_name" = s."attribute_name"
                    AND r."minute" >= now() - s."materialize_window_seconds" * interval '1 second'),
                 0),
-       )sql" + place + R"sql(
+       )sql" + place + ", " + optional_seed_column("s", "dependencies") +
+                                     ", " + optional_seed_column("s", "materialize_refusal") +
+                                     ", " + optional_seed_column("s", "dependency_error") + R"sql(
 FROM "seedproxy"."seeds" s
 ORDER BY )sql" + order);
   std::vector<RegistrySeed> out;
@@ -234,6 +239,9 @@ ORDER BY )sql" + order);
     if (!PQgetisnull(result.get(), row, 12))
       seed.place.after_attnum = std::stoi(text_at(result, row, 12));
     seed.place.order = placed ? std::stoll(text_at(result, row, 13)) : row + 1;
+    seed.dependencies = text_at(result, row, 14);
+    seed.materialize_refusal = text_at(result, row, 15);
+    seed.dependency_error = text_at(result, row, 16);
     out.push_back(std::move(seed));
   }
   return out;

@@ -23,7 +23,10 @@ struct RegistrySeed {
   std::uint64_t reads = 0, window_seconds = 0;
   std::string declared_by;
   std::uint64_t reads_in_window = 0;
-  rewriter::SeedPlace place;  // where clients see it among the table's columns
+  rewriter::SeedPlace place;        // where clients see it among the table's columns
+  std::string dependencies;         // cross-table: which seed rows a change to each table affects
+  std::string materialize_refusal;  // why it cannot be materialized; empty when it can
+  std::string dependency_error;     // DDL broke a dependency (set by the materializer)
 };
 
 // The place a seed declared now takes: after the table's highest attnum, dropped columns

@@ -46,11 +46,36 @@ END $$)sql",
   'seedproxy: one heartbeat row per proxy following this database; live while lease_until is ahead; served_version is the registry version its sessions are served from')sql"}};
 }
 
+// Version 5: the dependencies of cross-table seeds, why one cannot be materialized, broken
+// dependencies, and the key locks that order the writers of a materialized cross-table seed.
+Migration dependencies_migration() {
+  return {5,
+          "what cross-table seeds depend on",
+          {R"sql(ALTER TABLE "seedproxy"."seeds"
+  ADD COLUMN "dependencies" text,
+  ADD COLUMN "materialize_refusal" text,
+  ADD COLUMN "dependency_error" text)sql",
+           R"sql(COMMENT ON COLUMN "seedproxy"."seeds"."dependencies" IS
+  'seedproxy: for each table a cross-table seed reads, the equalities that say which seed rows a change to it affects')sql",
+           R"sql(COMMENT ON COLUMN "seedproxy"."seeds"."materialize_refusal" IS
+  'seedproxy: why the seed cannot be materialized (it stays virtual); NULL when it can')sql",
+           R"sql(COMMENT ON COLUMN "seedproxy"."seeds"."dependency_error" IS
+  'seedproxy: DDL that broke a dependency of a materializing or materialized seed, and what to do; set and cleared by the materializer')sql",
+           R"sql(CREATE TABLE "seedproxy"."dependency_locks" (
+  "space" integer NOT NULL,
+  "hash" integer NOT NULL,
+  "writes" bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY ("space", "hash")))sql",
+           R"sql(COMMENT ON TABLE "seedproxy"."dependency_locks" IS
+  'seedproxy: one row per key of a materialized cross-table seed that a write touched; its row lock orders the writers of that key (docs/materialization.md)')sql"}};
+}
+
 // Version 1: seeds and their phases, who declared what (conflicts), read counters per minute and
 // materialization progress (both filled in by the materialization engine). Version 2: requests
 // from admin consoles (MATERIALIZE, ROLLBACK, PAUSE) and the rest of the engine's state.
 // Version 3: fleet_migration(). Version 4 (seed_places_migration): each seed's place among its
-// table's columns.
+// table's columns. Version 5: the dependencies of cross-table seeds, why one cannot be
+// materialized, and broken dependencies.
 Migration seed_places_migration();
 
 const std::vector<Migration>& migrations() {
@@ -137,6 +162,7 @@ const std::vector<Migration>& migrations() {
   ADD COLUMN "rows_per_second" double precision)sql"}},
       fleet_migration(),
       seed_places_migration(),
+      dependencies_migration(),
   };
   return list;
 }

@@ -11,7 +11,7 @@
 namespace seedproxy::seeds {
 
 // The schema version this build creates and understands.
-inline constexpr int registry_schema_version = 4;
+inline constexpr int registry_schema_version = 5;
 
 // The first version with heartbeat rows and the change counter (seedproxy.proxies,
 // seedproxy.registry_state), the number of the migration that adds them (fleet_migration() in

@@ -18,7 +18,9 @@ void add_rows(DatabaseSnapshot& snapshot, const std::string& database,
   for (const auto& row : rows) {
     snapshot.statuses.push_back({database, row.schema, row.table, row.attribute, row.type,
                                  row.expression, row.phase, row.cross_table, row.reads_in_window,
-                                 row.declared_by, "", false, row.place});
+                                 row.declared_by, "", false, row.place, row.dependencies,
+                                 row.materialize_refusal, row.dependency_error,
+                                 !row.dependency_error.empty()});
   }
 }
 
@@ -31,6 +33,8 @@ std::vector<rewriter::SeedDefinition> definitions_of(DatabaseSnapshot& snapshot)
     status.inactive = false;
     if (status.phase == rewriter::Phase::rolled_back)
       status.problem = "rolled back: unknown to clients";
+    else if (status.dependency_broken)
+      status.problem = "dependency broken: " + status.dependency_error;
     else
       status.problem.clear();
     definitions.push_back({status.schema, status.table, status.attribute, status.type,

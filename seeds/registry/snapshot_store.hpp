@@ -36,7 +36,11 @@ struct SeedStatus {
   // definition does not compile against the catalog, or a column of its name appeared upstream
   // that seedproxy did not add. `problem` says which.
   bool inactive = false;
-  rewriter::SeedPlace place;  // where clients see it among its table's columns
+  rewriter::SeedPlace place;        // where clients see it among its table's columns
+  std::string dependencies;         // cross-table: which seed rows a change to each table affects
+  std::string materialize_refusal;  // why it cannot be materialized (it stays virtual)
+  std::string dependency_error;     // DDL broke what it reads, and what to do; empty when not
+  bool dependency_broken = false;   // dependency_error is set
 };
 
 struct DatabaseSnapshot {

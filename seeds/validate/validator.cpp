@@ -130,6 +130,8 @@ class Validation {
   [[nodiscard]] std::optional<Refusal> check_determinism();
   [[nodiscard]] std::optional<Refusal> check_cost();
   [[nodiscard]] std::optional<Refusal> check_rewriter();
+  // A cross-table seed: which seed rows a change to each table it reads can affect.
+  void read_dependencies(std::string_view tree);
 
   ControlConnection& connection_;
   const config::SeedSpec& seed_;
@@ -397,6 +399,7 @@ std::optional<Refusal> Validation::check_determinism() {
   const auto verdict = judge_determinism(connection_, text_at(view, 0, 1), text_at(view, 0, 0),
                                          relation_oid_, prefix.size(), literals_);
   out_.cross_table = verdict.cross_table;
+  if (verdict.cross_table) read_dependencies(text_at(view, 0, 1));
   if (verdict.locks_rows)
     return refuse(sqlstate::invalid_object_definition, "expression",
                   "a subquery locks rows (FOR UPDATE/SHARE); reading a seed must never lock rows");
@@ -431,6 +434,19 @@ std::optional<Refusal> Validation::check_cost() {
                     " did not finish within validation's statement timeout (" +
                     log::seconds_text(options_.statement_timeout_seconds) +
                     "); a seed is computed on every read of it, so it must be cheap");
+}
+
+void Validation::read_dependencies(std::string_view tree) {
+  try {
+    out_.dependencies = analyse_dependencies(connection_, tree, relation_oid_);
+  } catch (const QueryError&) {
+    throw;  // the database, not the seed
+  } catch (const std::runtime_error& error) {
+    // Not the seed's fault either, but it must not stop a seed that works virtually.
+    out_.dependencies = {};
+    out_.dependencies.refusal =
+        std::string("the proxy could not read its query tree (") + error.what() + ")";
+  }
 }
 
 std::optional<Refusal> Validation::check_rewriter() {

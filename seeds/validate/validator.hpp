@@ -9,6 +9,7 @@
 #include "config/config.hpp"
 #include "rewriter/catalog/seed_set.hpp"
 #include "seeds/control/control_connection.hpp"
+#include "seeds/validate/dependencies.hpp"
 
 namespace seedproxy::seeds {
 
@@ -27,6 +28,9 @@ struct ValidatedSeed {
   bool cross_table = false;              // the expression reads other tables (scalar subqueries)
   std::vector<std::string> key_columns;  // primary key, or a unique key whose columns are all
                                          // NOT NULL; empty if none
+  // For a cross-table seed: the tables it reads and which seed rows a change to each can affect,
+  // or why that cannot be bounded (dependencies.refusal: it then stays virtual).
+  SeedDependencies dependencies;
 };
 
 struct ValidationOptions {

@@ -78,11 +78,11 @@ class Registry(unittest.TestCase):
 
     def test_01_schema_is_versioned(self):
         version = direct('SELECT max("version") FROM "seedproxy"."schema_version"')[0][0]
-        self.assertEqual(version, 4)
+        self.assertEqual(version, 5)
         tables = {r[0] for r in direct(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'seedproxy'")}
         self.assertEqual(tables, {"schema_version", "seeds", "declarations", "read_counts",
-                                  "materializations", "registry_state", "proxies"})
+                                  "materializations", "registry_state", "proxies", "dependency_locks"})
         rows = direct('SELECT "schema_name", "table_name", "attribute_name", "expression", "phase", '
                       '"declared_by" FROM "seedproxy"."seeds"')
         self.assertEqual(rows, [("public", "account", "risk", "balance * 2", "virtual", "proxy-a")])
@@ -258,7 +258,7 @@ class Registry(unittest.TestCase):
             self.assertEqual(errors, [])
             # Each migration applied exactly once, in order.
             self.assertEqual(direct('SELECT "version" FROM "seedproxy"."schema_version" ORDER BY 1',
-                                    database="race"), [(1,), (2,), (3,), (4,)])
+                                    database="race"), [(1,), (2,), (3,), (4,), (5,)])
             self.assertEqual(direct('SELECT count(*) FROM "seedproxy"."seeds"', database="race"), [(1,)])
             declared = {r[0] for r in direct('SELECT "instance" FROM "seedproxy"."declarations"',
                                              database="race")}
@@ -297,7 +297,7 @@ class Registry(unittest.TestCase):
         self.assertEqual(rows, [("zeta", 3), ("mid", 3), ("alpha", 3)])
 
     def test_12_migrating_an_older_registry_keeps_the_shape_clients_saw(self):
-        # A version 3 registry (made here by undoing version 4): seeds were shown after the
+        # A version 3 registry (made here by undoing versions 5 and 4): seeds were shown after the
         # columns in name order, a materialized one at its column's attnum. A proxy that only
         # reads it keeps that shape; the migration records it, so a column added afterwards
         # comes after the seeds, as it would after real columns.
@@ -313,9 +313,12 @@ class Registry(unittest.TestCase):
                                control={"user": "postgres"})
         e2e_common.finish(old)
         with pg.connect("legacy") as conn:
+            conn.execute('DROP TABLE "seedproxy"."dependency_locks"')
+            conn.execute('ALTER TABLE "seedproxy"."seeds" DROP COLUMN "dependencies", '
+                         'DROP COLUMN "materialize_refusal", DROP COLUMN "dependency_error"')
             conn.execute('ALTER TABLE "seedproxy"."seeds" DROP COLUMN "declared_after_attnum", '
                          'DROP COLUMN "declaration_order"')
-            conn.execute('DELETE FROM "seedproxy"."schema_version" WHERE "version" = 4')
+            conn.execute('DELETE FROM "seedproxy"."schema_version" WHERE "version" IN (4, 5)')
             # the application adds b; then mat is materialized (its column after b)
             conn.execute("ALTER TABLE t ADD COLUMN b int")
             conn.execute("ALTER TABLE t ADD COLUMN mat int")
@@ -333,7 +336,7 @@ class Registry(unittest.TestCase):
         with e2e_common.Proxy(upstream_port=pg.port, instance="old", seeds=seeds,
                               control={"user": "postgres"}) as px:
             self.assertEqual(direct('SELECT max("version") FROM "seedproxy"."schema_version"',
-                                    database="legacy"), [(4,)])
+                                    database="legacy"), [(5,)])
             with psycopg.connect(px.dsn("legacy"), autocommit=True) as conn:
                 names = lambda: [c.name for c in conn.execute("SELECT * FROM t").description]
                 self.assertEqual(names(), today)
@@ -343,6 +346,37 @@ class Registry(unittest.TestCase):
         rows = direct('SELECT "attribute_name", "declared_after_attnum" FROM "seedproxy"."seeds" '
                       'ORDER BY "declaration_order"', database="legacy")
         self.assertEqual(rows, [("mat", 3), ("alpha", 4), ("zeta", 4)])
+
+    def test_13_migrating_a_version_4_registry_records_dependencies(self):
+        # Version 5 adds what cross-table seeds depend on; a registry at version 4 (made here by
+        # undoing 5) gets the columns and the key lock table, and the seeds' dependencies and
+        # refusals are recorded by the next proxy that declares them.
+        with pg.connect() as conn:
+            conn.execute("CREATE DATABASE deps")
+        with pg.connect("deps") as conn:
+            conn.execute("CREATE TABLE account (id int PRIMARY KEY, balance int)")
+            conn.execute("CREATE TABLE txn (id int PRIMARY KEY, account_id int)")
+        seeds = [{"database": "deps", "entity": "public.account", "attribute": "n", "type": "bigint",
+                  "expression": "(SELECT count(*) FROM txn t WHERE t.account_id = account.id)"},
+                 {"database": "deps", "entity": "public.account", "attribute": "later", "type": "bigint",
+                  "expression": "(SELECT count(*) FROM txn t WHERE t.account_id > account.id)"}]
+        e2e_common.finish(e2e_common.Proxy(upstream_port=pg.port, instance="v4", seeds=seeds,
+                                           control={"user": "postgres"}))
+        with pg.connect("deps") as conn:
+            conn.execute('DROP TABLE "seedproxy"."dependency_locks"')
+            conn.execute('ALTER TABLE "seedproxy"."seeds" DROP COLUMN "dependencies", '
+                         'DROP COLUMN "materialize_refusal", DROP COLUMN "dependency_error"')
+            conn.execute('DELETE FROM "seedproxy"."schema_version" WHERE "version" = 5')
+        with e2e_common.Proxy(upstream_port=pg.port, instance="v5", seeds=seeds,
+                              control={"user": "postgres"}):
+            self.assertEqual(direct('SELECT max("version") FROM "seedproxy"."schema_version"',
+                                    database="deps"), [(5,)])
+            rows = direct('SELECT "attribute_name", "materialize_refusal" IS NOT NULL '
+                          'FROM "seedproxy"."seeds" ORDER BY 1', database="deps")
+            described = direct('SELECT "dependencies" FROM "seedproxy"."seeds" WHERE "attribute_name" = %s',
+                               ("n",), database="deps")
+        self.assertEqual(rows, [("later", True), ("n", False)])
+        self.assertEqual(described, [("public.txn: txn.account_id = account.id",)])
 
     def test_10_dropped_listener_is_reconnected(self):
         def listeners():

@@ -484,13 +484,28 @@ TEST_CASE("refusals name the seed and the cause") {
     }
     return "";
   };
+  // A cross-table seed tied to the row by equality prepares, with its dependencies; one that is
+  // not keeps the reason, and installing its triggers refuses with it.
   auto cross = account_target();
   cross.expression = "balance * (SELECT rate FROM rates r WHERE r.region = account.region)";
-  CHECK(refused(cross).find("cross-table") != std::string::npos);
-  CHECK(refused(cross).find("public.account.risk_score") != std::string::npos);
-  auto flagged = account_target();
-  flagged.cross_table = true;
-  CHECK(refused(flagged).find("cross-table") != std::string::npos);
+  const auto bounded = MaterializationPlan::prepare(*c, cross);
+  CHECK(bounded.target.cross_table);
+  CHECK(bounded.dependency_refusal == "");
+  REQUIRE(bounded.dependencies.tables.size() == 1);
+  CHECK(bounded.dependencies.tables[0].table == "rates");
+  auto unbounded = account_target();
+  unbounded.expression =
+      "balance * (SELECT max(rate) FROM rates r WHERE r.region > account.region)";
+  const auto plan = MaterializationPlan::prepare(*c, unbounded);
+  CHECK(plan.dependency_refusal.find("rates") != std::string::npos);
+  std::atomic<bool> no_stop{false};
+  try {
+    (void)install_trigger(*c, plan, StepSettings{}, no_stop);
+    FAIL("installing the triggers of an unbounded seed was not refused");
+  } catch (const MaterializationRefused& e) {
+    CHECK(std::string(e.what()).find("public.account.risk_score") != std::string::npos);
+    CHECK(std::string(e.what()).find(plan.dependency_refusal) != std::string::npos);
+  }
   CHECK(refused({"public", "nokey", "s", "int", "a + b", {}, false}).find("no primary key") !=
         std::string::npos);
   CHECK(refused({"public", "missing", "s", "int", "1", {"id"}, false}).find("does not exist") !=

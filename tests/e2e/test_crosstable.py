@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""Cross-table seeds become real columns and stay exact under concurrent writes (issue 17).
+
+Aggregate seeds over txn (count, sum + the row's balance, max, bool_or) and a lookup seed over
+customer are materialized while writers, through the proxy and directly, in READ COMMITTED and
+REPEATABLE READ, insert, update (moving rows between accounts), delete and upsert txn rows, change
+customers' regions, and insert, update and delete accounts. At the end every row's column equals the
+expression. A seed whose dependencies cannot be bounded is refused with the reason and still reads
+virtually. ROLLBACK removes every trigger and function on every table: pg_dump --schema-only is
+identical to the dump taken before the proxy existed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import unittest
+
+import e2e_common
+import materialize_common as mc
+import psycopg
+from psycopg import errors
+
+from harness import wire
+from harness.pgcluster import PgCluster
+
+DB = "xdb"
+ACCOUNTS = 60           # few, so writers collide on the same accounts
+CUSTOMERS = 8
+TXNS = 400
+AFTER_MATERIALIZED = 150  # transactions each writer does once every seed is materialized
+SEEDS = {
+    "txn_count": ("bigint", "(SELECT count(*) FROM txn t WHERE t.account_id = account.id)"),
+    "txn_total": ("bigint", "coalesce((SELECT sum(t.amount) FROM txn t WHERE t.account_id = account.id), 0)"
+                            " + balance"),
+    "txn_max": ("integer", "(SELECT max(t.amount) FROM txn t WHERE t.account_id = account.id)"),
+    "has_fee": ("boolean", "(SELECT bool_or(t.kind = 'fee') FROM txn t WHERE t.account_id = account.id)"),
+    "region": ("text", "(SELECT c.region FROM customer c WHERE c.id = account.customer_id)"),
+}
+REFUSED = ("later_txns", "bigint", "(SELECT count(*) FROM txn t WHERE t.account_id > account.id)")
+
+pg: PgCluster = None
+px = None
+schema_before = ""
+held = None  # a connection through the proxy whose prepared SELECT * lives across the phases
+STAR = "SELECT * FROM account WHERE id = %s"
+star_names: list = []
+
+
+def seed_list() -> list:
+    out = [{"database": DB, "entity": "public.account", "attribute": name, "type": type_,
+            "expression": expression, "materialize": {"policy": "manual"}}
+           for name, (type_, expression) in SEEDS.items()]
+    out.append({"database": DB, "entity": "public.account", "attribute": REFUSED[0], "type": REFUSED[1],
+                "expression": REFUSED[2], "materialize": {"policy": "manual"}})
+    return out
+
+
+def setUpModule():
+    global pg, px, schema_before, held
+    if e2e_common.direct_mode():
+        raise unittest.SkipTest("materialization is the proxy's own")
+    pg = PgCluster().start()
+    with pg.connect() as conn:
+        conn.execute(f"CREATE DATABASE {DB}")
+    with pg.connect(DB) as conn:
+        conn.execute("CREATE TABLE customer (id int PRIMARY KEY, region text)")
+        conn.execute("CREATE TABLE account (id int PRIMARY KEY, customer_id int, balance int NOT NULL)")
+        conn.execute("CREATE INDEX account_customer ON account (customer_id)")
+        conn.execute("CREATE TABLE txn (id bigint PRIMARY KEY, account_id bigint, amount int, kind text)")
+        conn.execute("CREATE INDEX txn_account ON txn (account_id)")
+        conn.execute(f"INSERT INTO customer SELECT i, 'r' || (i % 3) FROM generate_series(1, {CUSTOMERS}) i")
+        conn.execute(f"INSERT INTO account SELECT i, 1 + i % {CUSTOMERS}, i * 10 FROM generate_series(1, {ACCOUNTS}) i")
+        conn.execute(f"INSERT INTO txn SELECT i, 1 + i % {ACCOUNTS}, i % 50, CASE WHEN i % 7 = 0 THEN 'fee' ELSE 'pay' END "
+                     f"FROM generate_series(1, {TXNS}) i")
+        conn.execute("VACUUM ANALYZE")
+    schema_before = mc.schema_dump(pg, DB, "--exclude-schema=seedproxy")
+    px = mc.make_proxy(pg.port, seed_list(), instance="crosstable-test")
+    e2e_common.wait_until_readable(px, DB, "SELECT txn_count, region FROM account WHERE id = 1",
+                                   "the cross-table seeds to be readable")
+    held = psycopg.connect(px.dsn(DB), autocommit=True)
+
+
+def tearDownModule():
+    import os
+    if held is not None:
+        held.close()
+    if px is not None and os.environ.get("CROSS_DEBUG"):
+        print("\n".join(l for l in px.log_text().splitlines() if "materializ" in l or "seed " in l))
+    e2e_common.stop(px, pg)
+
+
+class Writer(threading.Thread):
+    """One client doing random transactions until stopped, retrying serialization failures and
+    deadlocks (the errors a client is told to retry); any other error fails the test."""
+
+    def __init__(self, dsn: str, isolation: str, seed: int, next_id):
+        super().__init__(daemon=True)
+        self.dsn, self.isolation, self.random, self.next_id = dsn, isolation, random.Random(seed), next_id
+        self.transactions = self.retries = self.deadlocks = 0
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+
+    def account(self) -> int:
+        return self.random.randint(1, ACCOUNTS + 4)  # a few ids that come and go
+
+    def one(self, conn) -> None:
+        r = self.random
+        choice = r.randrange(10)
+        if choice < 3:
+            for _ in range(r.randint(1, 3)):
+                conn.execute("INSERT INTO txn VALUES (%s, %s, %s, %s)",
+                             (self.next_id(), self.account(), r.randint(-20, 80), r.choice(["fee", "pay"])))
+        elif choice == 3:  # move rows between accounts
+            conn.execute("UPDATE txn SET account_id = %s WHERE account_id = %s AND id %% 3 = %s",
+                         (self.account(), self.account(), r.randrange(3)))
+        elif choice == 4:
+            conn.execute("DELETE FROM txn WHERE id IN (SELECT id FROM txn WHERE account_id = %s LIMIT 2)",
+                         (self.account(),))
+        elif choice == 5:  # upsert: a new row, or an existing one moved and changed
+            conn.execute("INSERT INTO txn VALUES (%s, %s, %s, 'fee') ON CONFLICT (id) DO UPDATE "
+                         "SET account_id = excluded.account_id, amount = excluded.amount, kind = excluded.kind",
+                         (r.randint(1, TXNS), self.account(), r.randint(-20, 80)))
+        elif choice == 6:
+            conn.execute("UPDATE customer SET region = %s WHERE id = %s",
+                         (r.choice(["north", "south", "east", None]), r.randint(1, CUSTOMERS)))
+        elif choice == 7:  # the seed's own table: inputs and the lookup key
+            conn.execute("UPDATE account SET balance = balance + %s, customer_id = %s WHERE id = %s",
+                         (r.randint(-5, 5), r.randint(1, CUSTOMERS + 1), self.account()))
+        elif choice == 8:  # accounts come and go (upsert), txn rows may already wait for them
+            conn.execute("INSERT INTO account (id, customer_id, balance) VALUES (%s, %s, %s) "
+                         "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance",
+                         (self.account(), r.randint(1, CUSTOMERS), r.randint(0, 100)))
+        else:
+            conn.execute("DELETE FROM account WHERE id = %s", (r.randint(ACCOUNTS + 1, ACCOUNTS + 4),))
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                while not self.stop.is_set():
+                    try:
+                        conn.execute(f"BEGIN ISOLATION LEVEL {self.isolation}")
+                        self.one(conn)
+                        conn.execute("COMMIT")
+                        self.transactions += 1
+                        # a client's think time (load shaping, not synchronisation): without it
+                        # eight writers on 60 rows leave no moment for the engine's DDL locks
+                        time.sleep(self.random.uniform(0, 0.003))
+                    except (errors.SerializationFailure, errors.DeadlockDetected) as e:
+                        conn.execute("ROLLBACK")
+                        self.retries += 1
+                        self.deadlocks += isinstance(e, errors.DeadlockDetected)
+        except BaseException as e:  # reported by the test
+            self.error = e
+
+
+def mismatches(conn) -> dict:
+    out = {}
+    for name, (type_, expression) in SEEDS.items():
+        out[name] = mc.mismatches(conn, "account", name, expression, type_)
+    return out
+
+
+def star_expected(account_id: int) -> list:
+    """SELECT * of one account computed directly: the table's columns, then every seed's expression
+    in declaration order (where the proxy shows them)."""
+    expressions = {name: f"(({expression}))::{type_}" for name, (type_, expression) in SEEDS.items()}
+    expressions[REFUSED[0]] = f"(({REFUSED[2]}))::{REFUSED[1]}"
+    columns = ", ".join(expressions.get(name, f'account."{name}"') for name in star_names)
+    with pg.connect(DB) as conn:
+        return list(conn.execute(f"SELECT {columns} FROM account WHERE id = %s", (account_id,)).fetchone())
+
+
+def star_through_proxy(account_id: int) -> tuple[list, list]:
+    cur = held.execute(STAR, (account_id,), prepare=True)
+    return [d.name for d in cur.description], list(cur.fetchone())
+
+
+class CrossTable(unittest.TestCase):
+    maxDiff = None
+
+    def test_0_star_while_virtual(self):
+        global star_names
+        star_names, row = star_through_proxy(1)
+        self.assertEqual(star_names, ["id", "customer_id", "balance", *SEEDS, REFUSED[0]])
+        self.assertEqual(row, star_expected(1))
+
+    def test_1_dependencies_shown_and_unbounded_refused(self):
+        seeds = {r["attribute"]: r for r in mc.show(px, "SEEDS")}
+        self.assertEqual(seeds["txn_count"]["dependencies"], "public.txn: txn.account_id = account.id")
+        self.assertEqual(seeds["region"]["dependencies"], "public.customer: customer.id = account.customer_id")
+        self.assertIsNone(seeds["txn_count"]["materialize_refusal"])
+        refusal = seeds[REFUSED[0]]["materialize_refusal"]
+        self.assertIsNotNone(refusal)
+        print(f"\n  refused: {refusal}")
+        with self.assertRaises(wire.ServerError) as raised:
+            mc.command(px, f"MATERIALIZE account.{REFUSED[0]}")
+        self.assertEqual(raised.exception.sqlstate, "0A000")
+        self.assertIn(refusal, raised.exception.fields.get("M", ""))
+        # still read virtually
+        with psycopg.connect(px.dsn(DB), autocommit=True) as conn:
+            got = conn.execute(f"SELECT {REFUSED[0]} FROM account WHERE id = 1").fetchone()[0]
+        with pg.connect(DB) as conn:
+            want = conn.execute(f"SELECT {REFUSED[2]} FROM account WHERE id = 1").fetchone()[0]
+        self.assertEqual(got, want)
+
+    def test_2_materialized_under_concurrent_writes_and_exact(self):
+        counter = iter(range(TXNS + 1, 10**9))
+        lock = threading.Lock()
+
+        def next_id() -> int:
+            with lock:
+                return next(counter)
+
+        writers = []
+        for i, (dsn, isolation) in enumerate(
+                [(px.dsn(DB), "READ COMMITTED"), (pg.dsn(DB), "READ COMMITTED"),
+                 (px.dsn(DB), "REPEATABLE READ"), (pg.dsn(DB), "REPEATABLE READ")] * 2):
+            writers.append(Writer(dsn, isolation, 1000 + i, next_id))
+        for w in writers:
+            w.start()
+        for name in SEEDS:
+            self.assertEqual(mc.command(px, f"MATERIALIZE account.{name}"), ["MATERIALIZE"])
+        for name in SEEDS:
+            mc.wait_step(px, name, "materialized", timeout=120)
+        # every writer was running all along (none failed), and goes on for a while afterwards
+        marks = [w.transactions for w in writers]
+        for w, mark in zip(writers, marks):
+            e2e_common.poll(lambda: w.transactions >= mark + AFTER_MATERIALIZED or not w.is_alive(), 300, 0.05,
+                            f"{AFTER_MATERIALIZED} more transactions of a {w.isolation} writer")
+        for w in writers:
+            w.stop.set()
+        for w in writers:
+            w.join(timeout=60)
+            self.assertFalse(w.is_alive(), "a writer did not finish")
+            self.assertIsNone(w.error, f"writer ({w.isolation}) failed: {w.error!r}")
+        for isolation in ("READ COMMITTED", "REPEATABLE READ"):
+            done = sum(w.transactions for w in writers if w.isolation == isolation)
+            retried = sum(w.retries for w in writers if w.isolation == isolation)
+            deadlocks = sum(w.deadlocks for w in writers if w.isolation == isolation)
+            print(f"\n  {isolation}: {done} transactions, {retried} retries ({deadlocks} of them deadlocks)")
+        print(f"  {sum(marks)} of them while the seeds were materializing")
+        with pg.connect(DB) as conn:
+            self.assertEqual(mismatches(conn), {name: 0 for name in SEEDS})
+            rows = conn.execute("SELECT count(*) FROM account").fetchone()[0]
+        print(f"  {rows} accounts, every materialized column equals its expression")
+        # and the proxy reads the columns
+        with psycopg.connect(px.dsn(DB), autocommit=True) as conn:
+            got = conn.execute("SELECT id, txn_count, region FROM account ORDER BY id").fetchall()
+        with pg.connect(DB) as conn:
+            want = conn.execute(f"SELECT id, {SEEDS['txn_count'][1]}, {SEEDS['region'][1]} "
+                                "FROM account ORDER BY id").fetchall()
+        self.assertEqual(got, want)
+        # '*' keeps every seed where it was, and the statement prepared while they were virtual
+        # answers from the columns now
+        for account_id in (1, 2, ACCOUNTS):
+            names, row = star_through_proxy(account_id)
+            self.assertEqual(names, star_names)
+            self.assertEqual(row, star_expected(account_id))
+
+    def test_3_truncate_of_a_referenced_table(self):
+        with psycopg.connect(px.dsn(DB), autocommit=True) as conn:
+            conn.execute("BEGIN")
+            conn.execute("TRUNCATE txn")
+            conn.execute("INSERT INTO txn VALUES (1, 1, 5, 'fee')")
+            conn.execute("COMMIT")
+        with pg.connect(DB) as conn:
+            self.assertEqual(mismatches(conn), {name: 0 for name in SEEDS})
+            self.assertEqual(conn.execute("SELECT txn_count FROM account WHERE id = 1").fetchone()[0], 1)
+
+    def test_4_rollback_removes_everything(self):
+        for name in SEEDS:
+            self.assertEqual(mc.command(px, f"ROLLBACK account.{name}"), ["ROLLBACK"])
+        for name in SEEDS:
+            mc.wait_step(px, name, "rolled_back", timeout=30)
+        self.assertEqual(mc.command(px, f"ROLLBACK account.{REFUSED[0]}"), ["ROLLBACK"])
+        e2e_common.poll(lambda: mc.seed_phase(px, REFUSED[0]) == "rolled_back", 15, 0.05, "rolled_back")
+        after = mc.schema_dump(pg, DB, "--exclude-schema=seedproxy")
+        self.assertTrue(after == schema_before,
+                        f"schema after ROLLBACK differs:\n{mc.first_difference(schema_before, after)}")
+        with pg.connect(DB) as conn:
+            self.assertEqual(conn.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE 'seedproxy%'")
+                             .fetchone()[0], 0)
+            self.assertEqual(conn.execute('SELECT count(*) FROM "seedproxy"."dependency_locks"').fetchone()[0], 0)
+
+
+if __name__ == "__main__":
+    e2e_common.main()
