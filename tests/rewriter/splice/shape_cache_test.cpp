@@ -305,6 +305,12 @@ TEST_CASE("every corpus statement with its constants changed gets the rewriter's
     const auto seeds = SeedSet::compile(file.seeds, catalog, 1, errors);
     for (const auto& c : file.cases) {
       const auto tokens = lex_sql(c.sql);
+      // lex_constants is lex_sql's constant tokens, found without keyword lookups.
+      std::vector<std::pair<int, int>> all, only;
+      for (const auto& t : tokens)
+        if (t.literal != Literal::none) all.emplace_back(t.start, t.end);
+      for (const auto& t : lex_constants(c.sql)) only.emplace_back(t.start, t.end);
+      CHECK(all == only);
       if (std::none_of(tokens.begin(), tokens.end(),
                        [](const Token& t) { return t.literal != Literal::none; }))
         continue;
