@@ -141,7 +141,8 @@ void usage() {
                "  --seconds S     approximate length of one run (default 0.3)\n"
                "  --only X        run one case: a (pass-through), b (cache hit), c (rewrite),\n"
                "                  p (parse_sql alone), k (short PK read rewrite),\n"
-               "                  w (pre-filter, long statement, many seeds)\n"
+               "                  w (pre-filter, long statement, many seeds),\n"
+               "                  t, u (template hits with new constants: shape cache)\n"
                "  --fail-on-miss  exit 1 when a median (CPU time) misses its target\n");
 }
 
@@ -191,9 +192,51 @@ struct Bench {
     entry->sql = std::move(result.sql);
     entry->error = std::move(result.error);
     entry->refusal_marker = std::move(result.refusal_marker);
-    cache.store(sql, seeds.version(), search_path, std::move(entry));
+    entry->splices = std::move(result.splices);
+    for (const auto& read : result.reads)
+      entry->reads.push_back({read.attribute->schema, read.attribute->table, read.attribute->name});
+    const auto probe = RewriteCache::probe(sql, seeds.version(), search_path);
+    cache.store(probe, sql, std::move(entry), result.value_constants);
   }
 };
+
+// Texts of `shape` (with one "%d" per constant) for keys 1..n: what pgbench -M simple sends.
+std::vector<std::string> texts_of(const char* shape, int n) {
+  std::vector<std::string> texts;
+  for (int i = 1; i <= n; ++i) {
+    char text[512];
+    std::snprintf(text, sizeof text, shape, 1000 + i * 7919 % 100000, i % 97);
+    texts.emplace_back(text);
+  }
+  return texts;
+}
+
+// Cases t and u: the lookup StatementRewriting does for a text of a shape it has seen, each time
+// with other constants, so every hit splices: shape, find, template match, splice. Checked
+// against the rewriter's own rewrite of every text first.
+void measure_template_hit(Case& c, Bench& bench, const Options& options, const char* shape) {
+  const auto texts = texts_of(shape, 1000);
+  bench.store(texts.front());
+  const auto& seeds = bench.seeds;
+  for (const auto& text : texts) {
+    const auto served = bench.cache.find(text, seeds.version(), bench.search_path);
+    if (!served || served->sql != rewrite({text, bench.catalog, seeds, bench.search_path}).sql) {
+      std::fprintf(stderr, "rewriter_micro: the template does not serve %s\n", text.c_str());
+      std::exit(1);
+    }
+  }
+  std::size_t next = 0;
+  measure(c, options.runs, options.run_seconds, [&] {
+    const std::string& text = texts[next];
+    next = next + 1 == texts.size() ? 0 : next + 1;
+    const std::vector<std::string> path = bench.search_path;
+    if (!seeds.might_apply(text)) std::abort();
+    const auto probe = RewriteCache::probe(text, seeds.version(), path);
+    const auto served = bench.cache.find(probe, text);
+    if (!served) std::abort();
+    sink = sink + served->sql.size();
+  });
+}
 
 // Case w: the pre-filter looks for every filter word in turn, so its cost grows with statement
 // length times seeds.
@@ -251,6 +294,15 @@ void measure_case(Case& c, Bench& bench, const Options& options) {
       break;
     case 'w':
       measure_wide_prefilter(c, options);
+      break;
+    case 't':
+      measure_template_hit(c, bench, options, "SELECT risk_score FROM account WHERE id = %d");
+      break;
+    case 'u':
+      measure_template_hit(c, bench, options,
+                           "SELECT a.id, a.owner, a.risk_score, t.amount, t.at FROM public.account "
+                           "a JOIN public.txn t ON t.account_id = a.id WHERE a.opened_on >= "
+                           "date '2020-01-01' + %d AND t.amount > -%d ORDER BY t.at DESC LIMIT 20");
       break;
   }
 }
@@ -310,6 +362,8 @@ int main(int argc, char** argv) {
       {'p', "   of which parse_sql (libpg_query, JSON decode, tokens)", 0},
       {'k', "   uncached rewrite, short PK read with a literal", 0},
       {'w', "   pre-filter, 4 KB statement, 10 seeds on 10 tables", 0},
+      {'t', "t  template hit, short PK read with a new literal (shape cache)", 3000},
+      {'u', "u  template hit, 200 B join with two new literals (shape cache)", 3000},
   };
   for (auto& c : cases)
     if (options->only == 0 || options->only == c.id) measure_case(c, bench, *options);

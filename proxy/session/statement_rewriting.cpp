@@ -226,7 +226,8 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
                          ? std::vector<std::string>{}
                          : shadowing(snapshot->catalog, out.path);
   auto& cache = thread_cache();
-  auto cached = cache.find(sql, snapshot->version, out.path, temps);
+  const auto probe = rewriter::RewriteCache::probe(sql, snapshot->version, out.path, temps);
+  auto cached = cache.find(probe, sql);
   const bool cache_hit = cached != nullptr;
   if (!cached) {
     auto result = rewriter::rewrite({sql, snapshot->catalog, snapshot->seeds, out.path, temps});
@@ -239,7 +240,7 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
     for (const auto& read : result.reads)
       entry->reads.push_back({read.attribute->schema, read.attribute->table, read.attribute->name});
     cached = entry;
-    cache.store(sql, snapshot->version, out.path, std::move(entry), temps);
+    cache.store(probe, sql, std::move(entry), result.value_constants);
   }
   if (observing_)
     observer_->statement_rewritten(std::chrono::steady_clock::now() - began, cache_hit);

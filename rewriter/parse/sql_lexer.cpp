@@ -67,17 +67,21 @@ class Lexer {
  public:
   explicit Lexer(std::string_view sql) : s_(sql.substr(0, sql.find('\0'))) {}
 
-  std::vector<Token> run() {
+  // Every token, or (`constants_only`) only those spelling a constant.
+  std::vector<Token> run(bool constants_only) {
     std::vector<Token> tokens;
-    tokens.reserve(s_.size() / 4 + 4);
+    constants_only_ = constants_only;
+    tokens.reserve(constants_only ? 8 : s_.size() / 4 + 4);
     std::size_t i = 0;
     while (true) {
       i = skip_space_and_comments(i);
       if (i >= s_.size()) break;
       const std::size_t start = i;
       TokenKind kind = TokenKind::other;
-      i = token_end(i, kind);
-      Token t{static_cast<std::int32_t>(start), static_cast<std::int32_t>(i), 0, kind};
+      Literal literal = Literal::none;
+      i = token_end(i, kind, literal);
+      if (constants_only && literal == Literal::none) continue;
+      Token t{static_cast<std::int32_t>(start), static_cast<std::int32_t>(i), 0, kind, literal};
       if (i - start == 1) t.single = s_[start];
       tokens.push_back(t);
     }
@@ -217,22 +221,42 @@ class Lexer {
                : TokenKind::identifier;
   }
 
-  // Past the token starting at i; sets its kind.
-  std::size_t token_end(std::size_t i, TokenKind& kind) const {
+  // ICONST when the digits fit in a 32-bit int, as scan.l's process_integer_literal decides.
+  [[nodiscard]] Literal number_kind(std::size_t start, std::size_t end) const {
+    std::uint64_t value = 0;
+    for (std::size_t k = start; k < end; ++k) {
+      if (!is_digit(s_[k])) return Literal::numeric;
+      value = value * 10 + static_cast<std::uint64_t>(s_[k] - '0');
+      if (value > 2147483647u) return Literal::numeric;
+    }
+    return Literal::integer;
+  }
+
+  // Past the token starting at i; sets its kind, and the literal it spells.
+  std::size_t token_end(std::size_t i, TokenKind& kind, Literal& literal) const {
     const char c = s_[i];
     const char next = at(i + 1);
     if (is_ident_start(c)) {
       const char folded = text::ascii_lower(c);
       if (next == '\'') {
-        if (folded == 'e') return string_end(i + 2, true);
-        if (folded == 'b' || folded == 'x') return string_end(i + 2, false);
+        if (folded == 'e') {
+          literal = Literal::string;
+          return string_end(i + 2, true);
+        }
+        if (folded == 'b' || folded == 'x') {
+          literal = folded == 'b' ? Literal::bit_string : Literal::hex_string;
+          return string_end(i + 2, false);
+        }
         if (folded == 'n') {
           kind = TokenKind::identifier;  // NCHAR, a keyword of its own before the string
           return i + 1;
         }
       }
       if (folded == 'u' && next == '&') {
-        if (at(i + 2) == '\'') return string_end(i + 3, false);
+        if (at(i + 2) == '\'') {
+          literal = Literal::unicode_string;
+          return string_end(i + 3, false);
+        }
         if (at(i + 2) == '"') {
           kind = TokenKind::identifier;
           return quoted_identifier_end(i + 3);
@@ -240,15 +264,22 @@ class Lexer {
       }
       std::size_t end = i + 1;
       while (is_ident_cont(at(end))) ++end;
-      kind = word_kind(i, end);
+      kind = constants_only_ ? TokenKind::identifier : word_kind(i, end);
       return end;
     }
     if (c == '"') {
       kind = TokenKind::identifier;
       return quoted_identifier_end(i + 1);
     }
-    if (c == '\'') return string_end(i + 1, false);
-    if (is_digit(c) || (c == '.' && is_digit(next))) return number_end(i);
+    if (c == '\'') {
+      literal = Literal::string;
+      return string_end(i + 1, false);
+    }
+    if (is_digit(c) || (c == '.' && is_digit(next))) {
+      const std::size_t end = number_end(i);
+      literal = number_kind(i, end);
+      return end;
+    }
     if (c == '$') {
       if (is_digit(next)) {  // a parameter $n
         std::size_t end = i + 1;
@@ -261,6 +292,7 @@ class Lexer {
       if (at(tag_end) == '$') {  // $tag$ ... $tag$
         const std::string_view delimiter = s_.substr(i, tag_end + 1 - i);
         const std::size_t close = s_.find(delimiter, tag_end + 1);
+        literal = Literal::string;
         return close == std::string_view::npos ? s_.size() : close + delimiter.size();
       }
       return i + 1;
@@ -272,10 +304,13 @@ class Lexer {
   }
 
   std::string_view s_;
+  bool constants_only_ = false;  // keyword kinds are not needed
 };
 
 }  // namespace
 
-std::vector<Token> lex_sql(std::string_view sql) { return Lexer(sql).run(); }
+std::vector<Token> lex_sql(std::string_view sql) { return Lexer(sql).run(false); }
+
+std::vector<Token> lex_constants(std::string_view sql) { return Lexer(sql).run(true); }
 
 }  // namespace seedproxy::rewriter

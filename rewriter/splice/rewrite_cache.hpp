@@ -1,6 +1,9 @@
-// A bounded least-recently-used cache of rewrite results, keyed by statement text, snapshot
-// version, search_path and the temporary tables that shadow catalog relations; one per I/O
-// thread, so lookups take no lock.
+// A bounded least-recently-used cache of rewrites, keyed by the statement's shape (its text with
+// constants replaced: rewrite_template.hpp), snapshot version, search_path and the temporary
+// tables that shadow catalog relations; one per I/O thread, so lookups take no lock. Each shape
+// holds a few templates (texts of one shape whose pinned constants differ, ORDER BY 1 and
+// ORDER BY 2); a text gets the first whose pinned constants it matches, with its own constants
+// spliced in.
 #pragma once
 
 #include <cstdint>
@@ -12,31 +15,36 @@
 #include <unordered_map>
 #include <vector>
 
-#include "rewriter/splice/rewriter.hpp"
+#include "rewriter/splice/cached_rewrite.hpp"
+#include "rewriter/splice/rewrite_template.hpp"
 
 namespace seedproxy::rewriter {
 
-// What a cached rewrite keeps: no pointers into the snapshot it came from.
-struct CachedRewrite {
-  RewriteResult::Outcome outcome = RewriteResult::Outcome::unchanged;
-  std::string sql;
-  SqlError error;
-  std::string refusal_marker;
-  // The virtual attributes the text reads, once per statement that reads them, by name.
-  struct Read {
-    std::string schema, table, attribute;
-  };
-  std::vector<Read> reads;
-  // The edits that made `sql` from the client's text, for error positions (client_position).
-  SpliceMap splices;
-};
-
 class RewriteCache {
  public:
+  // Templates one shape holds at most; the oldest goes first.
+  static constexpr std::size_t max_templates_per_shape = 8;
+
   RewriteCache(std::size_t max_entries, std::size_t max_bytes)
       : max_entries_(max_entries), max_bytes_(max_bytes) {}
 
-  // The cached result, or null. `temp_tables` are the RewriteRequest's.
+  // One text's lookup: its key and constants, made once for find and store.
+  struct Probe {
+    std::string key;
+    std::vector<Token> constants;
+  };
+  [[nodiscard]] static Probe probe(std::string_view sql, std::uint64_t version,
+                                   std::span<const std::string> path,
+                                   std::span<const std::string> temp_tables = {});
+
+  // The rewrite of `sql` (probed as `probe`), or null.
+  [[nodiscard]] std::shared_ptr<const CachedRewrite> find(const Probe& probe, std::string_view sql);
+  // Keeps `value`, the rewrite of `sql`, as a template whose slots are `value_constants`
+  // (RewriteResult::value_constants); none: only `sql` itself gets it back.
+  void store(const Probe& probe, std::string_view sql, std::shared_ptr<const CachedRewrite> value,
+             std::span<const std::int32_t> value_constants = {});
+
+  // The same for callers that look up once: `temp_tables` are the RewriteRequest's.
   [[nodiscard]] std::shared_ptr<const CachedRewrite> find(
       std::string_view sql, std::uint64_t version, std::span<const std::string> path,
       std::span<const std::string> temp_tables = {});
@@ -46,15 +54,16 @@ class RewriteCache {
 
   [[nodiscard]] std::uint64_t hits() const noexcept { return hits_; }
   [[nodiscard]] std::uint64_t misses() const noexcept { return misses_; }
+  [[nodiscard]] std::size_t entries() const noexcept { return order_.size(); }
+  [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
 
  private:
-  static std::string make_key(std::string_view sql, std::uint64_t version,
-                              std::span<const std::string> path,
-                              std::span<const std::string> temp_tables);
   struct Slot {
     std::string key;
-    std::shared_ptr<const CachedRewrite> value;
+    std::vector<RewriteTemplate> templates;  // most recently stored first
+    std::size_t bytes = 0;
   };
+  void evict();
   std::list<Slot> order_;  // front: most recently used
   std::unordered_map<std::string_view, std::list<Slot>::iterator> index_;
   std::size_t max_entries_;

@@ -9,6 +9,7 @@
 #include "common/text.hpp"
 #include "rewriter/parse/pg_parser.hpp"
 #include "rewriter/resolve/resolver.hpp"
+#include "rewriter/splice/value_constants.hpp"
 
 namespace seedproxy::rewriter {
 namespace {
@@ -132,6 +133,7 @@ RewriteResult rewrite(const RewriteRequest& request) {
         result.reads.push_back(read);
     }
   }
+  result.value_constants = value_constants(parsed);
   if (edits.empty()) return result;
   result.outcome = RewriteResult::Outcome::rewritten;
   splice(request.sql, std::move(edits), result);

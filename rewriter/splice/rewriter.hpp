@@ -2,6 +2,7 @@
 // that splices virtual attributes into statements, or refuses writes to them.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,6 +26,9 @@ struct RewriteResult {
   // rewritten and refused: the edits that made `sql`, to give PostgreSQL's error positions back
   // in the client's text (client_position).
   SpliceMap splices;
+  // rewritten and unchanged: where the constants whose value cannot change this result start
+  // (value_constants.hpp), for the shape cache's template. Empty when the text was not parsed.
+  std::vector<std::int32_t> value_constants;
 };
 
 [[nodiscard]] RewriteResult rewrite(const RewriteRequest& request);

@@ -791,3 +791,67 @@ CREATE FUNCTION top_risk_s() RETURNS numeric LANGUAGE sql AS $$ SELECT max(risk_
 SELECT top_risk_s()
 -- @then
 DROP FUNCTION top_risk_s()
+
+-- # ---------------------------------------------------------------- shape cache
+-- # The steps of a case have one shape and other constants: the proxy serves the later ones from
+-- # the first one's template (rewriter/splice/rewrite_template.hpp), splicing their constants in.
+-- @case shape_integers
+SELECT id, risk_score, txn_count FROM account WHERE id = 17
+-- @then
+SELECT id, risk_score, txn_count FROM account WHERE id = 18
+-- @then
+SELECT id, risk_score, txn_count FROM account WHERE id = 123
+-- @case shape_negative
+SELECT id, risk_score FROM account WHERE balance > -5 AND id < 4 ORDER BY id
+-- @then
+SELECT id, risk_score FROM account WHERE balance > -123456 AND id < 10 ORDER BY id
+-- @then
+SELECT id, risk_score FROM account WHERE balance > - 7.5 AND id < 10 ORDER BY id
+-- @case shape_strings
+SELECT id, risk_score, 'it''s' AS s FROM account WHERE owner = 'owner 007'
+-- @then
+SELECT id, risk_score, 'x' AS s FROM account WHERE owner = 'owner 042'
+-- @then
+SELECT id, risk_score, $q$dollar 'quoted'$q$ AS s FROM account WHERE owner = $$owner 100$$
+-- @then
+SELECT id, risk_score, E'esc\'aped\\' AS s FROM account WHERE owner = E'owner\x20101'
+-- @then
+SELECT id, risk_score, U&'d\0061t' AS s FROM account WHERE owner = U&'owner 102'
+-- @then
+SELECT id, risk_score, 'ünïcödé' AS s FROM account WHERE owner = 'owner 103'
+-- @case shape_typed
+SELECT id, risk_score, date '2020-01-01' AS d, '1'::int AS i FROM account WHERE opened_on > date '2020-01-01' AND id < 5 ORDER BY id
+-- @then
+SELECT id, risk_score, date '1999-12-31' AS d, '12345'::int AS i FROM account WHERE opened_on > date '2021-02-03' AND id < 40 ORDER BY id
+-- @then
+SELECT id, risk_score, interval '1 day' AS d, 7::int AS i FROM account WHERE id < 3 ORDER BY id
+-- @case shape_numbers
+SELECT id, risk_score, 1.5 AS f, 1e3 AS e, 2147483648 AS big, B'101' AS b, X'1F' AS h FROM account WHERE id = 3
+-- @then
+SELECT id, risk_score, 12345.678 AS f, 2.5e-3 AS e, 99999999999 AS big, B'1111' AS b, X'DEAD' AS h FROM account WHERE id = 4
+-- @case shape_positional
+SELECT id, risk_score FROM account WHERE id < 6 ORDER BY 2, 1
+-- @then
+SELECT id, risk_score FROM account WHERE id < 6 ORDER BY 1, 2
+-- @then
+SELECT risk_score, count(*) FROM account WHERE id < 30 GROUP BY 1 ORDER BY 1
+-- @then
+SELECT risk_score, count(*) FROM account WHERE id < 30 GROUP BY 1 ORDER BY 2, 1
+-- @case shape_typmods
+SELECT risk_score::varchar(3) AS v, risk_score::numeric(10,1) AS n FROM account WHERE id = 5
+-- @then
+SELECT risk_score::varchar(30) AS v, risk_score::numeric(10,4) AS n FROM account WHERE id = 5
+-- @case shape_parameters
+SELECT id, risk_score FROM account WHERE id = %s AND balance > -1000000
+-- @params [5]
+-- @then
+SELECT id, risk_score FROM account WHERE id = %s AND balance > -1
+-- @params [6]
+-- @case shape_error_position
+SELECT risk_score, 'a' || nosuch FROM account WHERE id = 1
+-- @then
+SELECT risk_score, 'a much longer string' || nosuch FROM account WHERE id = 123456
+-- @then
+SELECT risk_score, 'ü' || 1 / 0 FROM account WHERE id = 10
+-- @then
+SELECT risk_score, 'üüüüüüü' || 1 / 0 FROM account WHERE id = 11
