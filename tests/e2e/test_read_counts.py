@@ -212,13 +212,16 @@ class ReadCounts(unittest.TestCase):
 
     def test_08_a_lost_connection_gives_the_counts_back_and_reconnects(self):
         doubled = counted()
-        # The flushers' registry connections, idle between rounds: the next write fails.
-        killed = direct("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                           WHERE datname = %s AND state = 'idle'
-                             AND (btrim(query, E' \\n') LIKE 'INSERT INTO "seedproxy"."read_counts"%%'
-                                  OR btrim(query, E' \\n') LIKE 'DELETE FROM "seedproxy"."read_counts"%%')""",
-                        (DB,))
-        self.assertGreaterEqual(len(killed), 1)
+        # Proxy A's flusher connection, idle between rounds: its next write fails. Proxy B
+        # flushes into the same table, so the backend is told apart by the proxy's own ports,
+        # and polled for until it is idle (it may be writing at this instant).
+        def kill_a_flusher():
+            return direct("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                              WHERE datname = %s AND state = 'idle' AND client_port = ANY(%s)
+                                AND (btrim(query, E' \\n') LIKE 'INSERT INTO "seedproxy"."read_counts"%%'
+                                     OR btrim(query, E' \\n') LIKE 'DELETE FROM "seedproxy"."read_counts"%%')""",
+                          (DB, list(px_a.local_tcp_ports())))
+        e2e_common.poll(kill_a_flusher, timeout=10, what="proxy A's idle flusher connection to kill")
         read(px_a, "SELECT doubled FROM item", times=4)
         wait_counted(doubled + 4)
         e2e_common.poll(lambda: "written again" in px_a.log_text(), timeout=10,

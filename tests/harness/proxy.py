@@ -164,6 +164,28 @@ class Proxy:
     def hwm_kib(self) -> int:
         return self._status_kib("VmHWM")
 
+    def local_tcp_ports(self) -> set[int]:
+        """The local ports of the TCP sockets this proxy process holds: its upstream connections
+        appear in pg_stat_activity.client_port with these, which tells them from another proxy's."""
+        inodes = set()
+        fd_dir = f"/proc/{self.pid}/fd"
+        for fd in os.listdir(fd_dir):
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue  # closed meanwhile
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+        ports = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[9] in inodes:
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        return ports
+
     def dsn(self, dbname: str = "postgres", user: str = "postgres", **kw) -> str:
         return _dsn(self.port, dbname, user, kw)
 
