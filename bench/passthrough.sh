@@ -17,6 +17,8 @@ Environment (defaults in brackets):
   BENCH_SCALE    [10]   pgbench scale                 BENCH_MODES  ["simple prepared"]
   BENCH_WARMUP   [3]    seconds of discarded warm-up per target (0: none)
   BENCH_IDLE_CONNECTIONS [1000]  idle connections for the memory test (0: skip it)
+  BENCH_SYSCALL_XACTS [2000] pgbench -t (per client) of the run each proxy makes under
+                        strace -c -f, for system calls per transaction (0: skip it)
   SEEDPROXY_THREADS [1] seedproxy runtime.threads
   SEEDPROXY_METRICS [0] 1: seedproxy serves its metrics port (to measure what metrics cost)
   BENCH_DIR [.bench]    where the cluster, configurations and the report go
@@ -41,6 +43,7 @@ scale=${BENCH_SCALE:-10}
 modes=${BENCH_MODES-simple prepared} # set but empty: no pgbench runs, memory test only
 warmup=${BENCH_WARMUP:-3}
 idle_conns=${BENCH_IDLE_CONNECTIONS:-1000}
+syscall_xacts=${BENCH_SYSCALL_XACTS:-2000}
 proxy_threads=${SEEDPROXY_THREADS:-1}
 proxy_metrics=${SEEDPROXY_METRICS:-0}
 
@@ -65,6 +68,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # --- cleanup: proxies first, then PostgreSQL -------------------------------------------------------
 proxy_pid=
 bouncer_pid=
+strace_pid=
 pg_started=0
 # shellcheck disable=SC2317  # called from traps
 cleanup() {
@@ -73,6 +77,7 @@ cleanup() {
   trap - EXIT
   trap '' INT TERM
   bench_stop_pgbench
+  if [[ -n "$strace_pid" ]]; then stop_pid "$strace_pid" strace 5 || true; fi
   if [[ -n "$proxy_pid" ]]; then stop_pid "$proxy_pid" seedproxy 20 || true; fi
   if [[ -n "$bouncer_pid" ]]; then stop_pid "$bouncer_pid" pgbouncer 20 || true; fi
   if ((pg_started)); then
@@ -207,6 +212,36 @@ echo "clk_tck=$(getconf CLK_TCK)" >>"$results/meta.env"
 
 bench_warm_up "$warmup" simple "${targets[@]}"
 bench_rounds "$duration" "$rounds" "$modes" "${targets[@]}"
+
+# --- system calls per transaction -----------------------------------------------------------------
+# A fixed number of transactions (-t, not -T: strace slows the proxy, the count must not depend on
+# it) with strace -c -f attached to each proxy process, all of its threads.
+bench_syscalls() { # bench_syscalls TARGET MODE
+  local t=$1 mode=$2 out=$results/strace-$1-$2 deadline
+  strace -c -f -p "${bench_pid[$t]}" -o "$out.txt" 2>"$out.err" &
+  strace_pid=$!
+  deadline=$((SECONDS + 10))
+  until grep -q attached "$out.err" 2>/dev/null; do
+    ((SECONDS < deadline)) || die "strace did not attach to $t"
+    sleep 0.1
+  done
+  "$pgbench" -n -S -M "$mode" -c "$clients" -j "$jobs" -t "$syscall_xacts" -h 127.0.0.1 \
+    -p "${port_of[$t]}" -U postgres bench >"$out.out" 2>&1 || warn "pgbench under strace against $t failed"
+  kill -INT "$strace_pid"
+  wait "$strace_pid" || true
+  strace_pid=
+  local xacts
+  xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*$/\1/p' "$out.out")
+  printf '%s\t%s\t%s\n' "$t" "$mode" "${xacts:-0}" >>"$results/syscalls.tsv"
+  log "system calls: $t ($mode) $(awk '$NF == "total" { print $4 }' "$out.txt") for ${xacts:-0} transactions"
+}
+if ((syscall_xacts > 0)) && command -v strace >/dev/null; then
+  for mode in $modes; do
+    for t in pgbouncer seedproxy; do bench_syscalls "$t" "$mode"; done
+  done
+elif ((syscall_xacts > 0)); then
+  warn "strace is not installed: no system call counts"
+fi
 
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/meta.env"
 if [[ "$proxy_metrics" == 1 ]]; then
