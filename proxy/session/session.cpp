@@ -158,6 +158,13 @@ void Session::logged_in() {
   login_ticket_.release();
 }
 
+asio::awaitable<std::tuple<error_code, std::size_t>> Session::receive(Stream& from,
+                                                                      std::span<std::byte> space) {
+  if (from.tls()) co_return co_await from.tls_receive(space);
+  co_return co_await from.socket().async_read_some(asio::buffer(space.data(), space.size()),
+                                                   use_tuple);
+}
+
 asio::awaitable<error_code> Session::write_all(Stream& to, protocol::Bytes bytes) {
   // Loopback writes almost always complete at once; only a full socket buffer suspends.
   error_code ec;
@@ -322,67 +329,56 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
   const auto note_started = [this](char type) {
     if (observing_) note_client_message(type);
   };
+  bool filled = false;  // the last read filled its space: more is probably waiting
   for (;;) {
-    client_buffer_.release_if_empty();
-    if (client_.buffered()) {
-      // TLS holds decrypted bytes already: read them without waiting.
-    } else if (auto [ec] = co_await client_.async_wait_readable(use_tuple); ec) {
+    if (!filled) client_buffer_.release_if_empty();
+    const auto space = client_buffer_.writable(filled);
+    auto [ec, n] = co_await receive(client_, space);
+    if (ec) {
       ending.reason = ec == asio::error::operation_aborted ? "cancelled"
-                                                           : "client wait failed: " + ec.message();
+                      : is_disconnect(ec)
+                          ? (from_client_.last_type() == 'X' ? "client terminated the session"
+                                                             : "client closed the connection")
+                          : "client read failed: " + ec.message();
       co_return ending;
     }
-    for (;;) {
-      const auto space = client_buffer_.writable();
-      error_code ec;
-      const std::size_t n = client_.read_some(space, ec);
-      if (ec == asio::error::would_block) break;
-      if (ec) {
-        ending.reason = is_disconnect(ec)
-                            ? (from_client_.last_type() == 'X' ? "client terminated the session"
-                                                               : "client closed the connection")
-                            : "client read failed: " + ec.message();
-        co_return ending;
-      }
-      client_buffer_.commit(n);
-      list_.counters.bytes_from_clients.add(n);
-      if (rewriting_ && rewriting_->must_wait(client_buffer_.unread(), from_client_.at_boundary()))
-        co_await wait_for_catalog();
-      const auto relayed = co_await relay(
-          {client_buffer_, from_client_, dropping_from_client_}, server_, note_started,
-          [this](const protocol::MessageHeader&, protocol::Bytes message) {
-            if (!rewriting_) return std::optional<std::vector<std::byte>>();
-            if (ddl_seeds_) {
-              auto stand_in = ddl_seeds_->client_message(message, *rewriting_, transaction_status_);
-              if (stand_in) rewriting_->note_replaced_client_message(message);
-              if (stand_in || ddl_seeds_->waiting()) return stand_in;
-            }
-            auto replacement = rewriting_->client_message(message);
-            if (replacement) list_.counters.statements_rewritten.add(1);
-            return replacement;
-          },
-          [this](const protocol::MessageHeader&, protocol::Bytes head) {
-            // Too long to rewrite: streamed; its names still keep the bookkeeping in step.
-            HeadVerdict verdict;
-            if (rewriting_) verdict.before = rewriting_->streamed_client_message(head);
-            return verdict;
-          });
-      const auto& step = relayed.last;
-      if (relayed.write_error) {
-        observer_.upstream_error(UpstreamStage::relay);
-        ending.reason = "upstream write failed: " + relayed.write_error.message();
-        ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
-        co_return ending;
-      }
-      if (step.kind == protocol::RelayScanner::Kind::error) {
-        ending.reason = "protocol violation from client: " + std::string(describe(step.error)) +
-                        " (type '" + std::string(1, step.header.type) + "', length " +
-                        std::to_string(step.header.length) + ")";
-        ending.tell(sqlstate::protocol_violation, std::string(describe(step.error)));
-        co_return ending;
-      }
-      // Drained; async_wait re-arms readiness. TLS returns one record per read: it has drained
-      // the socket only when it says would_block.
-      if (n < space.size() && !client_.tls()) break;
+    filled = n == space.size();
+    client_buffer_.commit(n);
+    list_.counters.bytes_from_clients.add(n);
+    if (rewriting_ && rewriting_->must_wait(client_buffer_.unread(), from_client_.at_boundary()))
+      co_await wait_for_catalog();
+    const auto relayed = co_await relay(
+        {client_buffer_, from_client_, dropping_from_client_}, server_, note_started,
+        [this](const protocol::MessageHeader&, protocol::Bytes message) {
+          if (!rewriting_) return std::optional<std::vector<std::byte>>();
+          if (ddl_seeds_) {
+            auto stand_in = ddl_seeds_->client_message(message, *rewriting_, transaction_status_);
+            if (stand_in) rewriting_->note_replaced_client_message(message);
+            if (stand_in || ddl_seeds_->waiting()) return stand_in;
+          }
+          auto replacement = rewriting_->client_message(message);
+          if (replacement) list_.counters.statements_rewritten.add(1);
+          return replacement;
+        },
+        [this](const protocol::MessageHeader&, protocol::Bytes head) {
+          // Too long to rewrite: streamed; its names still keep the bookkeeping in step.
+          HeadVerdict verdict;
+          if (rewriting_) verdict.before = rewriting_->streamed_client_message(head);
+          return verdict;
+        });
+    const auto& step = relayed.last;
+    if (relayed.write_error) {
+      observer_.upstream_error(UpstreamStage::relay);
+      ending.reason = "upstream write failed: " + relayed.write_error.message();
+      ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
+      co_return ending;
+    }
+    if (step.kind == protocol::RelayScanner::Kind::error) {
+      ending.reason = "protocol violation from client: " + std::string(describe(step.error)) +
+                      " (type '" + std::string(1, step.header.type) + "', length " +
+                      std::to_string(step.header.length) + ")";
+      ending.tell(sqlstate::protocol_violation, std::string(describe(step.error)));
+      co_return ending;
     }
   }
 }
@@ -394,72 +390,64 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
     // Which client message each server message answers, streamed ones included (not DataRow).
     if (rewriting_ && type != 'D') rewriting_->server_started(type);
   };
+  bool filled = false;  // the last read filled its space: more is probably waiting
   for (;;) {
-    server_buffer_.release_if_empty();
-    if (server_.buffered()) {
-      // TLS holds decrypted bytes already.
-    } else if (auto [ec] = co_await server_.async_wait_readable(use_tuple); ec) {
-      ending.reason = ec == asio::error::operation_aborted
-                          ? "cancelled"
-                          : "upstream wait failed: " + ec.message();
-      if (ec != asio::error::operation_aborted) observer_.upstream_error(UpstreamStage::relay);
+    if (!filled) server_buffer_.release_if_empty();
+    const auto space = server_buffer_.writable(filled);
+    auto [ec, n] = co_await receive(server_, space);
+    if (ec == asio::error::operation_aborted) {
+      ending.reason = "cancelled";
       co_return ending;
     }
-    for (;;) {
-      const auto space = server_buffer_.writable();
-      error_code ec;
-      const std::size_t n = server_.read_some(space, ec);
-      if (ec == asio::error::would_block) break;
-      if (ec) {
-        // PostgreSQL sends a FATAL ErrorResponse before closing on purpose; relayed whole, it
-        // already tells the client why. Anything else is a lost connection.
-        // After the client's Terminate the server closes silently: that is the normal end.
-        const bool explained = (from_server_.at_boundary() && from_server_.last_type() == 'E') ||
-                               from_client_.last_type() == 'X';
-        ending.reason = from_client_.last_type() == 'X' ? "client terminated the session"
-                        : explained ? "upstream closed the connection after an error"
-                                    : "upstream connection lost: " + ec.message();
-        if (!explained) {
-          observer_.upstream_error(UpstreamStage::relay);
-          ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
-        }
-        co_return ending;
+    if (ec) {
+      // PostgreSQL sends a FATAL ErrorResponse before closing on purpose; relayed whole, it
+      // already tells the client why. Anything else is a lost connection.
+      // After the client's Terminate the server closes silently: that is the normal end.
+      const bool explained = (from_server_.at_boundary() && from_server_.last_type() == 'E') ||
+                             from_client_.last_type() == 'X';
+      ending.reason = from_client_.last_type() == 'X' ? "client terminated the session"
+                      : explained ? "upstream closed the connection after an error"
+                                  : "upstream connection lost: " + ec.message();
+      if (!explained) {
+        observer_.upstream_error(UpstreamStage::relay);
+        ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
       }
-      server_buffer_.commit(n);
-      list_.counters.bytes_from_server.add(n);
-      const auto relayed = co_await relay(
-          {server_buffer_, from_server_, dropping_from_server_}, client_, note_started,
-          [this](const protocol::MessageHeader& header, protocol::Bytes message) {
-            // The first ReadyForQuery enables rewriting; that message itself was not followed.
-            const bool following = rewriting_ != nullptr;
-            on_server_message(header, message);
-            if (!following) return std::optional<std::vector<std::byte>>();
-            if (ddl_seeds_)
-              if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
-            return rewriting_->server_message(message);
-          },
-          [this](const protocol::MessageHeader&, protocol::Bytes) {
-            // A long error or notice (it may quote a client's long value): streamed as sent,
-            // its position left as it is, but dropped if it answers a message the proxy injected.
-            HeadVerdict verdict;
-            verdict.drop = rewriting_ && rewriting_->prepared().answer().injected;
-            return verdict;
-          });
-      const auto& step = relayed.last;
-      if (relayed.write_error) {
-        ending.reason = is_disconnect(relayed.write_error)
-                            ? "client closed the connection"
-                            : "client write failed: " + relayed.write_error.message();
-        co_return ending;
-      }
-      if (step.kind == protocol::RelayScanner::Kind::error) {
-        ending.reason = "protocol violation from upstream: " + std::string(describe(step.error));
-        ending.protocol_culprit = Peer::server;
-        ending.tell(sqlstate::protocol_violation,
-                    "seedproxy received an invalid message from the server");
-        co_return ending;
-      }
-      if (n < space.size() && !server_.tls()) break;
+      co_return ending;
+    }
+    filled = n == space.size();
+    server_buffer_.commit(n);
+    list_.counters.bytes_from_server.add(n);
+    const auto relayed = co_await relay(
+        {server_buffer_, from_server_, dropping_from_server_}, client_, note_started,
+        [this](const protocol::MessageHeader& header, protocol::Bytes message) {
+          // The first ReadyForQuery enables rewriting; that message itself was not followed.
+          const bool following = rewriting_ != nullptr;
+          on_server_message(header, message);
+          if (!following) return std::optional<std::vector<std::byte>>();
+          if (ddl_seeds_)
+            if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
+          return rewriting_->server_message(message);
+        },
+        [this](const protocol::MessageHeader&, protocol::Bytes) {
+          // A long error or notice (it may quote a client's long value): streamed as sent,
+          // its position left as it is, but dropped if it answers a message the proxy injected.
+          HeadVerdict verdict;
+          verdict.drop = rewriting_ && rewriting_->prepared().answer().injected;
+          return verdict;
+        });
+    const auto& step = relayed.last;
+    if (relayed.write_error) {
+      ending.reason = is_disconnect(relayed.write_error)
+                          ? "client closed the connection"
+                          : "client write failed: " + relayed.write_error.message();
+      co_return ending;
+    }
+    if (step.kind == protocol::RelayScanner::Kind::error) {
+      ending.reason = "protocol violation from upstream: " + std::string(describe(step.error));
+      ending.protocol_culprit = Peer::server;
+      ending.tell(sqlstate::protocol_violation,
+                  "seedproxy received an invalid message from the server");
+      co_return ending;
     }
   }
 }

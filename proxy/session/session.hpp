@@ -10,7 +10,9 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "config/config.hpp"
@@ -169,6 +171,9 @@ class Session {
   boost::asio::awaitable<void> wait_for_catalog();
   boost::asio::awaitable<Ending> client_to_server();
   boost::asio::awaitable<Ending> server_to_client();
+  // Waits for and reads the next bytes from `from` into `space` (never zero bytes without ec).
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> receive(
+      Stream& from, std::span<std::byte> space);
   // Writes all of `bytes`; false (with ec) when the peer is gone.
   boost::asio::awaitable<boost::system::error_code> write_all(Stream& to, protocol::Bytes bytes);
   boost::asio::awaitable<void> tell_client(const Ending& ending);
