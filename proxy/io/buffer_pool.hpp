@@ -13,7 +13,7 @@ class IoBuffer {
  public:
   // What a pump waits with: a whole pgbench -S query or answer, most OLTP statements and their
   // results fit; anything longer costs one more read, into the large buffer.
-  static constexpr std::size_t small_size = 480;
+  static constexpr std::size_t small_size = 256;
   static constexpr std::size_t standard_size = 32 * 1024;
 
   IoBuffer() = default;

@@ -3,12 +3,16 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <tuple>
 #include <variant>
 
 #include "common/log.hpp"
@@ -123,46 +127,77 @@ asio::awaitable<void> Session::run() {
   finish(ending);
 }
 
+// The two pumps and the login deadline of one relayed session, and which of them ended it.
+// Two spawned pumps and a timer handler cost a fraction of what `a || b || c` does: that nests two
+// parallel groups and a third coroutine, about 5 KiB per idle session.
+struct Session::Pumps {
+  explicit Pumps(const tcp::socket::executor_type& executor)
+      : all_done(executor, std::chrono::steady_clock::time_point::max()) {}
+  std::optional<Ending> first;
+  std::exception_ptr failure;   // thrown by the pump that ended first
+  int running = 0;              // pumps and the armed login deadline not yet ended
+  asio::steady_timer all_done;  // cancelled whenever one ends: the session looks again
+  std::array<asio::cancellation_signal, 2> cancel;  // client_to_server, server_to_client
+};
+
+void Session::pump_ended(Pumps& pumps, int which, Ending ending, std::exception_ptr failure) {
+  --pumps.running;
+  if (!pumps.first) {
+    // The first to end ends the session: the others are cancelled, whatever they wait for.
+    pumps.first = std::move(ending);
+    pumps.failure = std::move(failure);
+    for (int i = 0; i < 2; ++i)
+      if (i != which) pumps.cancel[i].emit(asio::cancellation_type::terminal);
+    login_deadline_.cancel();
+  }
+  pumps.all_done.cancel();
+}
+
 asio::awaitable<void> Session::relay_session(Ending& ending) {
   // A database is followed (its registry read, its catalog loaded) only once a backend has
   // started there for this client: on_server_message enables it at the first ReadyForQuery.
-  auto result = co_await (client_to_server() || server_to_client() || login_watchdog());
-  ending = std::visit([](Ending& e) { return std::move(e); }, result);
-}
-
-asio::awaitable<Session::Ending> Session::login_watchdog() {
-  Ending ending;
-  ending.reason = "cancelled";
+  const auto executor = client_.get_executor();
+  Pumps pumps(executor);
   if (!authenticated_) {
-    auto [ec] = co_await login_deadline_.async_wait(use_tuple);
-    if (ec) co_return ending;
-    if (!authenticated_) {
-      ending.reason = "client did not log in within limits.startup_timeout_seconds (" +
-                      log::seconds_text(settings_->startup_timeout_seconds) + ")";
-      // PostgreSQL's own words when authentication_timeout passes.
-      ending.tell(sqlstate::query_canceled, "canceling authentication due to timeout",
-                  "seedproxy limits.startup_timeout_seconds = " +
-                      log::seconds_text(settings_->startup_timeout_seconds));
-      co_return ending;
-    }
+    // The login deadline, a sibling of the pumps: ends the session if the client has not
+    // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
+    ++pumps.running;
+    login_deadline_.async_wait([this, &pumps](error_code ec) {
+      Ending timeout;
+      if (!ec && !authenticated_) {
+        timeout.reason = "client did not log in within limits.startup_timeout_seconds (" +
+                         log::seconds_text(settings_->startup_timeout_seconds) + ")";
+        // PostgreSQL's own words when authentication_timeout passes.
+        timeout.tell(sqlstate::query_canceled, "canceling authentication due to timeout",
+                     "seedproxy limits.startup_timeout_seconds = " +
+                         log::seconds_text(settings_->startup_timeout_seconds));
+        pump_ended(pumps, -1, std::move(timeout), nullptr);
+      } else {
+        --pumps.running;  // logged in, or the pumps ended first
+        pumps.all_done.cancel();
+      }
+    });
   }
-  // Logged in: nothing left to watch; parked until the pumps end and cancel it.
-  login_deadline_.expires_at(std::chrono::steady_clock::time_point::max());
-  co_await login_deadline_.async_wait(use_tuple);
-  co_return ending;
+  pumps.running += 2;
+  asio::co_spawn(executor, client_to_server(),
+                 asio::bind_cancellation_slot(pumps.cancel[0].slot(),
+                                              [this, &pumps](std::exception_ptr e, Ending end) {
+                                                pump_ended(pumps, 0, std::move(end), std::move(e));
+                                              }));
+  asio::co_spawn(executor, server_to_client(),
+                 asio::bind_cancellation_slot(pumps.cancel[1].slot(),
+                                              [this, &pumps](std::exception_ptr e, Ending end) {
+                                                pump_ended(pumps, 1, std::move(end), std::move(e));
+                                              }));
+  while (pumps.running > 0) co_await pumps.all_done.async_wait(use_tuple);
+  if (pumps.failure) std::rethrow_exception(pumps.failure);
+  ending = std::move(*pumps.first);
 }
 
 void Session::logged_in() {
   authenticated_ = true;
   from_client_.set_max_length(settings_->max_message_length);
   login_ticket_.release();
-}
-
-asio::awaitable<std::tuple<error_code, std::size_t>> Session::receive(Stream& from,
-                                                                      std::span<std::byte> space) {
-  if (from.tls()) co_return co_await from.tls_receive(space);
-  co_return co_await from.socket().async_read_some(asio::buffer(space.data(), space.size()),
-                                                   use_tuple);
 }
 
 asio::awaitable<error_code> Session::write_all(Stream& to, protocol::Bytes bytes) {
@@ -333,7 +368,16 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
   for (;;) {
     if (!filled) client_buffer_.release_if_empty();
     const auto space = client_buffer_.writable(filled);
-    auto [ec, n] = co_await receive(client_, space);
+    // Plain text reads at once and, if nothing is there, waits without re-arming epoll; inline
+    // rather than in a helper coroutine, whose frame every idle pump would keep.
+    error_code ec;
+    std::size_t n = 0;
+    if (client_.tls()) {
+      std::tie(ec, n) = co_await client_.tls_receive(space);
+    } else {
+      std::tie(ec, n) = co_await client_.socket().async_read_some(
+          asio::buffer(space.data(), space.size()), use_tuple);
+    }
     if (ec) {
       ending.reason = ec == asio::error::operation_aborted ? "cancelled"
                       : is_disconnect(ec)
@@ -394,7 +438,16 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
   for (;;) {
     if (!filled) server_buffer_.release_if_empty();
     const auto space = server_buffer_.writable(filled);
-    auto [ec, n] = co_await receive(server_, space);
+    // Plain text reads at once and, if nothing is there, waits without re-arming epoll; inline
+    // rather than in a helper coroutine, whose frame every idle pump would keep.
+    error_code ec;
+    std::size_t n = 0;
+    if (server_.tls()) {
+      std::tie(ec, n) = co_await server_.tls_receive(space);
+    } else {
+      std::tie(ec, n) = co_await server_.socket().async_read_some(
+          asio::buffer(space.data(), space.size()), use_tuple);
+    }
     if (ec == asio::error::operation_aborted) {
       ending.reason = "cancelled";
       co_return ending;
