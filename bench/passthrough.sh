@@ -21,6 +21,8 @@ Environment (defaults in brackets):
                         strace -c -f, for system calls per transaction (0: skip it)
   SEEDPROXY_THREADS [1] seedproxy runtime.threads
   SEEDPROXY_METRICS [0] 1: seedproxy serves its metrics port (to measure what metrics cost)
+  SEEDPROXY_URING_BIN []  a seedproxy built with -DSEEDPROXY_IO_URING=ON, measured as a fourth
+                        target (seedproxy-uring) beside the default (epoll) build
   BENCH_DIR [.bench]    where the cluster, configurations and the report go
 EOF
 }
@@ -69,6 +71,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 proxy_pid=
 bouncer_pid=
 strace_pid=
+uring_pid=
 pg_started=0
 # shellcheck disable=SC2317  # called from traps
 cleanup() {
@@ -79,6 +82,7 @@ cleanup() {
   bench_stop_pgbench
   if [[ -n "$strace_pid" ]]; then stop_pid "$strace_pid" strace 5 || true; fi
   if [[ -n "$proxy_pid" ]]; then stop_pid "$proxy_pid" seedproxy 20 || true; fi
+  if [[ -n "$uring_pid" ]]; then stop_pid "$uring_pid" seedproxy-uring 20 || true; fi
   if [[ -n "$bouncer_pid" ]]; then stop_pid "$bouncer_pid" pgbouncer 20 || true; fi
   if ((pg_started)); then
     log "stopping PostgreSQL ($pg_dir)"
@@ -179,6 +183,18 @@ wait_for_port "$proxy_port" "$proxy_pid" 15 ||
 
 declare -A port_of=([direct]=$pg_port [pgbouncer]=$bouncer_port [seedproxy]=$proxy_port)
 targets=(direct pgbouncer seedproxy)
+uring_bin=${SEEDPROXY_URING_BIN:-}
+if [[ -n "$uring_bin" ]]; then
+  uring_port=$(free_port 18432)
+  sed -e "s/\"port\": $proxy_port}/\"port\": $uring_port}/" "$bench_dir/seedproxy.json" >"$bench_dir/seedproxy-uring.json"
+  log "starting seedproxy (io_uring build) on 127.0.0.1:$uring_port"
+  "$uring_bin" --config "$bench_dir/seedproxy-uring.json" >"$bench_dir/seedproxy-uring.log" 2>&1 &
+  uring_pid=$!
+  wait_for_port "$uring_port" "$uring_pid" 15 ||
+    { cat "$bench_dir/seedproxy-uring.log" >&2; die "seedproxy (io_uring) did not start"; }
+  port_of[seedproxy-uring]=$uring_port
+  targets+=(seedproxy-uring)
+fi
 
 for t in "${targets[@]}"; do
   "${psql[@]}" -p "${port_of[$t]}" -d bench -Atc "SELECT 1" >/dev/null || die "cannot query bench through $t"
@@ -207,6 +223,7 @@ bench_pgbench() { # bench_pgbench TARGET MODE SECONDS [LOG_PREFIX]
   "$pgbench" "${args[@]}" bench
 }
 declare -A bench_pid=([direct]=0 [pgbouncer]=$bouncer_pid [seedproxy]=$proxy_pid)
+if [[ -n "$uring_pid" ]]; then bench_pid[seedproxy-uring]=$uring_pid; fi
 bench_results=$results
 echo "clk_tck=$(getconf CLK_TCK)" >>"$results/meta.env"
 
@@ -237,7 +254,7 @@ bench_syscalls() { # bench_syscalls TARGET MODE
 }
 if ((syscall_xacts > 0)) && command -v strace >/dev/null; then
   for mode in $modes; do
-    for t in pgbouncer seedproxy; do bench_syscalls "$t" "$mode"; done
+    for t in "${targets[@]:1}"; do bench_syscalls "$t" "$mode"; done
   done
 elif ((syscall_xacts > 0)); then
   warn "strace is not installed: no system call counts"

@@ -21,7 +21,7 @@ import sys
 
 from bench_stats import machine, modes_of, ratio as fmt_ratio, read_meta, read_runs, summarize
 
-TARGETS = ("direct", "pgbouncer", "seedproxy")
+TARGETS = ("direct", "pgbouncer", "seedproxy", "seedproxy-uring")
 
 
 def strace_calls(path: str) -> dict[str, int]:
@@ -61,7 +61,7 @@ def syscall_section(w, sys_stats: dict, modes: list[str]) -> None:
     w("| target | mode | transactions | system calls per transaction | the largest, per transaction |")
     w("|---|---|---:|---:|---|")
     for mode in modes:
-        for target in ("pgbouncer", "seedproxy"):
+        for target in TARGETS[1:]:
             s = sys_stats.get((target, mode))
             if not s:
                 continue
@@ -92,14 +92,17 @@ def targets_section(w, stats: dict, sys_stats: dict, modes: list[str]) -> None:
         met = r >= limit if higher else r <= limit
         return f"{r:.2f}× {'met' if met else 'NOT met'}"
 
-    for mode in modes:
-        s = stats.get(("seedproxy", mode), {})
+    for mode, proxy in ((m, p) for m in modes for p in TARGETS[2:]):
+        s = stats.get((proxy, mode), {})
+        if not s:
+            continue
         b = stats.get(("pgbouncer", mode), {})
         d = stats.get(("direct", mode), {})
-        w(f"| {mode} | {verdict(s.get('tps'), b.get('tps'), 1.2, True)} | "
+        label = mode if proxy == "seedproxy" else f"{mode} ({proxy})"
+        w(f"| {label} | {verdict(s.get('tps'), b.get('tps'), 1.2, True)} | "
           f"{verdict(s.get('tps'), d.get('tps'), 0.9, True)} | "
           f"{verdict(s.get('cpu_us'), b.get('cpu_us'), 0.7, False)} | "
-          f"{verdict(per_xact(sys_stats, 'seedproxy', mode), per_xact(sys_stats, 'pgbouncer', mode), 1.0, False)} |")
+          f"{verdict(per_xact(sys_stats, proxy, mode), per_xact(sys_stats, 'pgbouncer', mode), 1.0, False)} |")
 
 
 def main() -> int:
@@ -144,15 +147,15 @@ def main() -> int:
     w("")
     w("| mode | compared with | TPS ratio | mean latency ratio | p99 latency ratio | proxy CPU per transaction ratio |")
     w("|---|---|---:|---:|---:|---:|")
-    for mode in modes:
-        s = stats.get(("seedproxy", mode))
+    for mode, proxy in ((m, p) for m in modes for p in TARGETS[2:]):
+        s = stats.get((proxy, mode))
         if not s:
             continue
         for other in ("direct", "pgbouncer"):
             o = stats.get((other, mode))
             if not o:
                 continue
-            w(f"| {mode} | {other} | {fmt_ratio(s['tps'], o['tps'])} | "
+            w(f"| {mode}{'' if proxy == 'seedproxy' else ' (' + proxy + ')'} | {other} | {fmt_ratio(s['tps'], o['tps'])} | "
               f"{fmt_ratio(s['mean_ms'], o['mean_ms'])} | {fmt_ratio(s['p99_ms'], o['p99_ms'])} | "
               f"{fmt_ratio(s['cpu_us'], o['cpu_us'])} |")
     sys_stats = read_syscalls(results)

@@ -200,24 +200,33 @@ void Session::logged_in() {
   login_ticket_.release();
 }
 
-asio::awaitable<error_code> Session::write_all(Stream& to, protocol::Bytes bytes) {
+bool Session::wrote_at_once(Stream& to, protocol::Bytes& bytes, error_code& ec) {
   // Loopback writes almost always complete at once; only a full socket buffer suspends.
-  error_code ec;
-  std::size_t done = to.write_some(bytes, ec);
-  if (ec && ec != asio::error::would_block) co_return ec;
-  if (done == bytes.size()) co_return error_code{};
+  const std::size_t done = to.write_some(bytes, ec);
+  if (ec == asio::error::would_block) ec = {};
+  bytes = bytes.subspan(done);
+  return ec || bytes.empty();
+}
+
+asio::awaitable<error_code> Session::write_rest(Stream& to, protocol::Bytes rest) {
   const bool to_client = &to == &client_;
   if (to_client) client_write_interrupted_ = true;
   error_code write_ec;
   if (!to.tls()) {
-    auto [plain_ec, n] = co_await asio::async_write(
-        to.socket(), asio::buffer(bytes.data() + done, bytes.size() - done), use_tuple);
+    auto [plain_ec, n] =
+        co_await asio::async_write(to.socket(), asio::buffer(rest.data(), rest.size()), use_tuple);
     write_ec = plain_ec;
   } else {
-    write_ec = co_await to.write_all(bytes.subspan(done));
+    write_ec = co_await to.write_all(rest);
   }
   if (to_client && !write_ec) client_write_interrupted_ = false;
   co_return write_ec;
+}
+
+asio::awaitable<error_code> Session::write_all(Stream& to, protocol::Bytes bytes) {
+  error_code ec;
+  if (wrote_at_once(to, bytes, ec)) co_return ec;
+  co_return co_await write_rest(to, bytes);
 }
 
 void Session::on_server_message(const protocol::MessageHeader& header, protocol::Bytes message) {
@@ -325,8 +334,12 @@ asio::awaitable<Session::Relayed> Session::relay(Direction from, Stream& to, Sta
     }
     ready += out.last.length;
   }
-  if (ready > flushed)
-    out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
+  // Everything decided since the last replacement goes in one write, without a coroutine of its own
+  // unless the socket is full.
+  if (ready > flushed) {
+    auto rest = unread.subspan(flushed, ready - flushed);
+    if (!wrote_at_once(to, rest, out.write_error)) out.write_error = co_await write_rest(to, rest);
+  }
   if (!out.write_error) {
     from.buffer.consume(ready);
     if (out.last.kind == Kind::need_more) from.buffer.ensure_capacity(out.last.length);

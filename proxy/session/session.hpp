@@ -171,6 +171,10 @@ class Session {
   boost::asio::awaitable<void> wait_for_catalog();
   boost::asio::awaitable<Ending> client_to_server();
   boost::asio::awaitable<Ending> server_to_client();
+  // Writes what `to` takes at once; true when done (all written, or ec set); otherwise `bytes`
+  // is left holding the rest, for write_rest.
+  bool wrote_at_once(Stream& to, protocol::Bytes& bytes, boost::system::error_code& ec);
+  boost::asio::awaitable<boost::system::error_code> write_rest(Stream& to, protocol::Bytes rest);
   // Writes all of `bytes`; false (with ec) when the peer is gone.
   boost::asio::awaitable<boost::system::error_code> write_all(Stream& to, protocol::Bytes bytes);
   boost::asio::awaitable<void> tell_client(const Ending& ending);
