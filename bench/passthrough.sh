@@ -17,8 +17,12 @@ Environment (defaults in brackets):
   BENCH_SCALE    [10]   pgbench scale                 BENCH_MODES  ["simple prepared"]
   BENCH_WARMUP   [3]    seconds of discarded warm-up per target (0: none)
   BENCH_IDLE_CONNECTIONS [1000]  idle connections for the memory test (0: skip it)
+  BENCH_SYSCALL_XACTS [2000] pgbench -t (per client) of the run each proxy makes under
+                        strace -c -f, for system calls per transaction (0: skip it)
   SEEDPROXY_THREADS [1] seedproxy runtime.threads
   SEEDPROXY_METRICS [0] 1: seedproxy serves its metrics port (to measure what metrics cost)
+  SEEDPROXY_URING_BIN []  a seedproxy built with -DSEEDPROXY_IO_URING=ON, measured as a fourth
+                        target (seedproxy-uring) beside the default (epoll) build
   BENCH_DIR [.bench]    where the cluster, configurations and the report go
 EOF
 }
@@ -41,6 +45,7 @@ scale=${BENCH_SCALE:-10}
 modes=${BENCH_MODES-simple prepared} # set but empty: no pgbench runs, memory test only
 warmup=${BENCH_WARMUP:-3}
 idle_conns=${BENCH_IDLE_CONNECTIONS:-1000}
+syscall_xacts=${BENCH_SYSCALL_XACTS:-2000}
 proxy_threads=${SEEDPROXY_THREADS:-1}
 proxy_metrics=${SEEDPROXY_METRICS:-0}
 
@@ -65,6 +70,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # --- cleanup: proxies first, then PostgreSQL -------------------------------------------------------
 proxy_pid=
 bouncer_pid=
+strace_pid=
+uring_pid=
 pg_started=0
 # shellcheck disable=SC2317  # called from traps
 cleanup() {
@@ -73,7 +80,9 @@ cleanup() {
   trap - EXIT
   trap '' INT TERM
   bench_stop_pgbench
+  if [[ -n "$strace_pid" ]]; then stop_pid "$strace_pid" strace 5 || true; fi
   if [[ -n "$proxy_pid" ]]; then stop_pid "$proxy_pid" seedproxy 20 || true; fi
+  if [[ -n "$uring_pid" ]]; then stop_pid "$uring_pid" seedproxy-uring 20 || true; fi
   if [[ -n "$bouncer_pid" ]]; then stop_pid "$bouncer_pid" pgbouncer 20 || true; fi
   if ((pg_started)); then
     log "stopping PostgreSQL ($pg_dir)"
@@ -174,6 +183,18 @@ wait_for_port "$proxy_port" "$proxy_pid" 15 ||
 
 declare -A port_of=([direct]=$pg_port [pgbouncer]=$bouncer_port [seedproxy]=$proxy_port)
 targets=(direct pgbouncer seedproxy)
+uring_bin=${SEEDPROXY_URING_BIN:-}
+if [[ -n "$uring_bin" ]]; then
+  uring_port=$(free_port 18432)
+  sed -e "s/\"port\": $proxy_port}/\"port\": $uring_port}/" "$bench_dir/seedproxy.json" >"$bench_dir/seedproxy-uring.json"
+  log "starting seedproxy (io_uring build) on 127.0.0.1:$uring_port"
+  "$uring_bin" --config "$bench_dir/seedproxy-uring.json" >"$bench_dir/seedproxy-uring.log" 2>&1 &
+  uring_pid=$!
+  wait_for_port "$uring_port" "$uring_pid" 15 ||
+    { cat "$bench_dir/seedproxy-uring.log" >&2; die "seedproxy (io_uring) did not start"; }
+  port_of[seedproxy-uring]=$uring_port
+  targets+=(seedproxy-uring)
+fi
 
 for t in "${targets[@]}"; do
   "${psql[@]}" -p "${port_of[$t]}" -d bench -Atc "SELECT 1" >/dev/null || die "cannot query bench through $t"
@@ -202,11 +223,42 @@ bench_pgbench() { # bench_pgbench TARGET MODE SECONDS [LOG_PREFIX]
   "$pgbench" "${args[@]}" bench
 }
 declare -A bench_pid=([direct]=0 [pgbouncer]=$bouncer_pid [seedproxy]=$proxy_pid)
+if [[ -n "$uring_pid" ]]; then bench_pid[seedproxy-uring]=$uring_pid; fi
 bench_results=$results
 echo "clk_tck=$(getconf CLK_TCK)" >>"$results/meta.env"
 
 bench_warm_up "$warmup" simple "${targets[@]}"
 bench_rounds "$duration" "$rounds" "$modes" "${targets[@]}"
+
+# --- system calls per transaction -----------------------------------------------------------------
+# A fixed number of transactions (-t, not -T: strace slows the proxy, the count must not depend on
+# it) with strace -c -f attached to each proxy process, all of its threads.
+bench_syscalls() { # bench_syscalls TARGET MODE
+  local t=$1 mode=$2 out=$results/strace-$1-$2 deadline
+  strace -c -f -p "${bench_pid[$t]}" -o "$out.txt" 2>"$out.err" &
+  strace_pid=$!
+  deadline=$((SECONDS + 10))
+  until grep -q attached "$out.err" 2>/dev/null; do
+    ((SECONDS < deadline)) || die "strace did not attach to $t"
+    sleep 0.1
+  done
+  "$pgbench" -n -S -M "$mode" -c "$clients" -j "$jobs" -t "$syscall_xacts" -h 127.0.0.1 \
+    -p "${port_of[$t]}" -U postgres bench >"$out.out" 2>&1 || warn "pgbench under strace against $t failed"
+  kill -INT "$strace_pid"
+  wait "$strace_pid" || true
+  strace_pid=
+  local xacts
+  xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*$/\1/p' "$out.out")
+  printf '%s\t%s\t%s\n' "$t" "$mode" "${xacts:-0}" >>"$results/syscalls.tsv"
+  log "system calls: $t ($mode) $(awk '$NF == "total" { print $4 }' "$out.txt") for ${xacts:-0} transactions"
+}
+if ((syscall_xacts > 0)) && command -v strace >/dev/null; then
+  for mode in $modes; do
+    for t in "${targets[@]:1}"; do bench_syscalls "$t" "$mode"; done
+  done
+elif ((syscall_xacts > 0)); then
+  warn "strace is not installed: no system call counts"
+fi
 
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/meta.env"
 if [[ "$proxy_metrics" == 1 ]]; then

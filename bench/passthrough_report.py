@@ -6,6 +6,8 @@ Input, in the results directory:
   runs.tsv          mode, round, target, exit status, pgbench tps, pgbench log prefix
   <prefix>.<pid>[.<thread>]   pgbench -l per-transaction logs (latency in µs is the 3rd column)
   memory-<proxy>.json         output of idle_connections.py
+  syscalls.tsv      target, mode, transactions of the pgbench -t run made under strace
+  strace-<target>-<mode>.txt  strace -c -f summary of the proxy process during that run
 
 TPS is the median of the rounds; mean and p99 latency are computed over every transaction of all
 rounds of that target and mode, taken together.
@@ -19,7 +21,88 @@ import sys
 
 from bench_stats import machine, modes_of, ratio as fmt_ratio, read_meta, read_runs, summarize
 
-TARGETS = ("direct", "pgbouncer", "seedproxy")
+TARGETS = ("direct", "pgbouncer", "seedproxy", "seedproxy-uring")
+
+
+def strace_calls(path: str) -> dict[str, int]:
+    """{system call: calls} from an strace -c summary (rows only; the total line is recomputed)."""
+    calls: dict[str, int] = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 5 or parts[-1] == "total" or not parts[0][0].isdigit():
+                continue
+            # % time, seconds, usecs/call, calls, [errors], name
+            calls[parts[-1]] = calls.get(parts[-1], 0) + int(parts[3])
+    return calls
+
+
+def read_syscalls(results: str) -> dict[tuple[str, str], dict]:
+    """{(target, mode): {"xacts": n, "calls": {name: calls}}} of the strace runs."""
+    out: dict[tuple[str, str], dict] = {}
+    path = os.path.join(results, "syscalls.tsv")
+    if not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for line in f:
+            target, mode, xacts = line.rstrip("\n").split("\t")
+            summary = os.path.join(results, f"strace-{target}-{mode}.txt")
+            if int(xacts) > 0 and os.path.exists(summary):
+                out[(target, mode)] = {"xacts": int(xacts), "calls": strace_calls(summary)}
+    return out
+
+
+def syscall_section(w, sys_stats: dict, modes: list[str]) -> None:
+    w("")
+    w("System calls per transaction: `strace -c -f` attached to the whole proxy process during a "
+      "`pgbench -S -t` run of a fixed number of transactions (connection setup included, "
+      "amortized).")
+    w("")
+    w("| target | mode | transactions | system calls per transaction | the largest, per transaction |")
+    w("|---|---|---:|---:|---|")
+    for mode in modes:
+        for target in TARGETS[1:]:
+            s = sys_stats.get((target, mode))
+            if not s:
+                continue
+            total = sum(s["calls"].values())
+            top = sorted(s["calls"].items(), key=lambda kv: -kv[1])[:5]
+            detail = ", ".join(f"{name} {n / s['xacts']:.2f}" for name, n in top)
+            w(f"| {target} | {mode} | {s['xacts']} | {total / s['xacts']:.2f} | {detail} |")
+
+
+def per_xact(sys_stats: dict, target: str, mode: str) -> float | None:
+    s = sys_stats.get((target, mode))
+    return sum(s["calls"].values()) / s["xacts"] if s else None
+
+
+def targets_section(w, stats: dict, sys_stats: dict, modes: list[str]) -> None:
+    """The issue's targets as ratios measured in this run, each with its verdict."""
+    w("")
+    w("Targets (seedproxy / other, measured in this run):")
+    w("")
+    w("| mode | TPS / PgBouncer (≥ 1.2) | TPS / direct (≥ 0.9) | CPU per transaction / PgBouncer (≤ 0.7) "
+      "| system calls per transaction / PgBouncer (≤ 1.0) |")
+    w("|---|---:|---:|---:|---:|")
+
+    def verdict(a, b, limit: float, higher: bool) -> str:
+        if not a or not b or a != a or b != b:
+            return "–"
+        r = a / b
+        met = r >= limit if higher else r <= limit
+        return f"{r:.2f}× {'met' if met else 'NOT met'}"
+
+    for mode, proxy in ((m, p) for m in modes for p in TARGETS[2:]):
+        s = stats.get((proxy, mode), {})
+        if not s:
+            continue
+        b = stats.get(("pgbouncer", mode), {})
+        d = stats.get(("direct", mode), {})
+        label = mode if proxy == "seedproxy" else f"{mode} ({proxy})"
+        w(f"| {label} | {verdict(s.get('tps'), b.get('tps'), 1.2, True)} | "
+          f"{verdict(s.get('tps'), d.get('tps'), 0.9, True)} | "
+          f"{verdict(s.get('cpu_us'), b.get('cpu_us'), 0.7, False)} | "
+          f"{verdict(per_xact(sys_stats, proxy, mode), per_xact(sys_stats, 'pgbouncer', mode), 1.0, False)} |")
 
 
 def main() -> int:
@@ -64,17 +147,21 @@ def main() -> int:
     w("")
     w("| mode | compared with | TPS ratio | mean latency ratio | p99 latency ratio | proxy CPU per transaction ratio |")
     w("|---|---|---:|---:|---:|---:|")
-    for mode in modes:
-        s = stats.get(("seedproxy", mode))
+    for mode, proxy in ((m, p) for m in modes for p in TARGETS[2:]):
+        s = stats.get((proxy, mode))
         if not s:
             continue
         for other in ("direct", "pgbouncer"):
             o = stats.get((other, mode))
             if not o:
                 continue
-            w(f"| {mode} | {other} | {fmt_ratio(s['tps'], o['tps'])} | "
+            w(f"| {mode}{'' if proxy == 'seedproxy' else ' (' + proxy + ')'} | {other} | {fmt_ratio(s['tps'], o['tps'])} | "
               f"{fmt_ratio(s['mean_ms'], o['mean_ms'])} | {fmt_ratio(s['p99_ms'], o['p99_ms'])} | "
               f"{fmt_ratio(s['cpu_us'], o['cpu_us'])} |")
+    sys_stats = read_syscalls(results)
+    if sys_stats:
+        syscall_section(w, sys_stats, modes)
+    targets_section(w, stats, sys_stats, modes)
     failed = sum(s["failed"] for s in stats.values())
     if failed:
         w("")

@@ -20,7 +20,7 @@ packages=(
   prometheus-cpp-dev doctest-dev libssl-dev
   postgresql-15 postgresql-client-15 pgbouncer
   python3 python3-psycopg python3-psycopg2 python3-yaml
-  procps
+  procps strace # bench/passthrough.sh: system calls per transaction
   dpkg-dev postgresql-server-dev-15 # tests/regress: apt-get source of the regression suite, headers for regress.so
   chromium fonts-liberation # headless, for tests/e2e/test_status_page.py (the status page in a browser)
   openssl openjdk-17-jdk-headless libpostgresql-jdbc-java # tests/e2e/test_tls*.py: certificates, pgjdbc

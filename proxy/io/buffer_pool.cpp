@@ -30,14 +30,19 @@ Pool& thread_pool() {
 
 }  // namespace
 
-std::span<std::byte> IoBuffer::writable() {
-  if (!storage_) {
-    storage_ = thread_pool().take();
-    capacity_ = standard_size;
-    begin_ = end_ = 0;
+std::span<std::byte> IoBuffer::writable(bool large) {
+  if (large && !storage_) {
+    ensure_capacity(standard_size);
+  } else if (end_ == capacity() && begin_ > 0) {
+    // The unread tail of a message at the very end: moved to the front to make room.
+    const std::size_t held = end_ - begin_;
+    std::memmove(data(), data() + begin_, held);
+    begin_ = 0;
+    end_ = held;
+  } else if (end_ == capacity()) {
+    ensure_capacity(2 * capacity());  // full (the relay leaves room for what it waits for)
   }
-  if (end_ == capacity_ && begin_ > 0) ensure_capacity(end_ - begin_);
-  return {storage_.get() + end_, capacity_ - end_};
+  return {data() + end_, capacity() - end_};
 }
 
 void IoBuffer::consume(std::size_t n) noexcept {
@@ -47,14 +52,14 @@ void IoBuffer::consume(std::size_t n) noexcept {
 
 void IoBuffer::ensure_capacity(std::size_t total) {
   const std::size_t held = end_ - begin_;
-  if (storage_ && capacity_ - begin_ >= total) return;
-  if (storage_ && capacity_ >= total) {
-    std::memmove(storage_.get(), storage_.get() + begin_, held);
+  if (capacity() - begin_ >= total) return;
+  if (capacity() >= total) {
+    std::memmove(data(), data() + begin_, held);
   } else {
     const std::size_t size = total > standard_size ? total : standard_size;
     auto bigger = size == standard_size ? thread_pool().take()
                                         : std::make_unique_for_overwrite<std::byte[]>(size);
-    if (held > 0) std::memcpy(bigger.get(), storage_.get() + begin_, held);
+    if (held > 0) std::memcpy(bigger.get(), data() + begin_, held);
     release();
     storage_ = std::move(bigger);
     capacity_ = size;
@@ -64,8 +69,7 @@ void IoBuffer::ensure_capacity(std::size_t total) {
 }
 
 void IoBuffer::release() noexcept {
-  if (!storage_) return;
-  if (capacity_ == standard_size) {
+  if (storage_ && capacity_ == standard_size) {
     try {
       thread_pool().give(std::move(storage_));
     } catch (...) {

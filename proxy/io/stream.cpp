@@ -97,6 +97,17 @@ std::size_t Stream::tls_write(std::span<const std::byte> bytes, error_code& ec) 
   return 0;
 }
 
+asio::awaitable<std::tuple<error_code, std::size_t>> Stream::tls_receive(std::span<std::byte> out) {
+  for (;;) {
+    error_code ec;
+    const std::size_t n = tls_read(out, ec);
+    if (ec != asio::error::would_block) co_return std::tuple{ec, n};
+    if (buffered()) continue;
+    auto [wait_ec] = co_await async_wait_readable(use_tuple);
+    if (wait_ec) co_return std::tuple{wait_ec, std::size_t{0}};
+  }
+}
+
 asio::awaitable<error_code> Stream::read_exact(std::span<std::byte> out) {
   std::size_t done = 0;
   while (done < out.size()) {

@@ -1,6 +1,6 @@
 // A client or server connection as the session sees it: a non-blocking TCP socket, in plain text
-// or under TLS (OpenSSL driven directly over the socket, Asio for readiness). One shape for both,
-// so the relay pumps keep their wait-then-drain loop; the plain path costs one branch.
+// or under TLS (OpenSSL driven directly over the socket, Asio for readiness). The relay pumps wait
+// by reading: Asio's own async_read_some in plain text, tls_receive under TLS.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <tuple>
 
 namespace seedproxy::proxy {
 
@@ -65,6 +66,11 @@ class Stream {
     return socket_.async_wait(write_wants_read_ ? tcp::socket::wait_read : tcp::socket::wait_write,
                               std::forward<Token>(token));
   }
+
+  // Under TLS: the next decrypted bytes, waiting for the socket as OpenSSL asks (the plain path
+  // reads with socket().async_read_some, which tries at once and waits without re-arming epoll).
+  [[nodiscard]] boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_receive(
+      std::span<std::byte> out);
 
   // Whole-buffer helpers for the low-volume conversations (startup, login, admin console).
   [[nodiscard]] boost::asio::awaitable<error_code> read_exact(std::span<std::byte> out);

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <list>
 #include <memory>
 #include <optional>
@@ -136,9 +137,10 @@ class Session {
       std::vector<std::byte> startup, Ending& ending);
   // The two pumps until either ends, or until the login deadline passes before authentication.
   boost::asio::awaitable<void> relay_session(Ending& ending);
-  // The login deadline as a sibling of the pumps: ends the session if the client has not
-  // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
-  boost::asio::awaitable<Ending> login_watchdog();
+  struct Pumps;
+  // One of the pumps (`which`: 0 client_to_server, 1 server_to_client, -1 the login deadline)
+  // ended; the first to end cancels the others.
+  void pump_ended(Pumps& pumps, int which, Ending ending, std::exception_ptr failure);
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
   // The admin console instead of a relayed session: login through PostgreSQL, then answers.
@@ -169,6 +171,10 @@ class Session {
   boost::asio::awaitable<void> wait_for_catalog();
   boost::asio::awaitable<Ending> client_to_server();
   boost::asio::awaitable<Ending> server_to_client();
+  // Writes what `to` takes at once; true when done (all written, or ec set); otherwise `bytes`
+  // is left holding the rest, for write_rest.
+  bool wrote_at_once(Stream& to, protocol::Bytes& bytes, boost::system::error_code& ec);
+  boost::asio::awaitable<boost::system::error_code> write_rest(Stream& to, protocol::Bytes rest);
   // Writes all of `bytes`; false (with ec) when the peer is gone.
   boost::asio::awaitable<boost::system::error_code> write_all(Stream& to, protocol::Bytes bytes);
   boost::asio::awaitable<void> tell_client(const Ending& ending);
