@@ -33,7 +33,7 @@ std::chrono::milliseconds BackfillPacer::on_batch(std::uint64_t rows,
   using std::chrono::milliseconds;
   using std::chrono::nanoseconds;
   consecutive_busy_ = 0;
-  const bool waited = waits.waiters > 0;
+  const bool waited = waits.waiters > 0 && waits.longest >= settings_.wait_budget;
   if (waited)
     shorten_target();
   else

@@ -24,8 +24,11 @@ struct PacerSettings {
   std::uint64_t max_batch_rows = 100000;
   // A batch holds its rows' locks for its whole duration: writers touching them wait that long.
   std::chrono::milliseconds target_batch{100};
-  // While applications wait on the batches' rows the target is halved per batch that made one
-  // wait, down to this, and grows back by a quarter per batch nobody waited on.
+  // A batch that made an application wait this long or longer halves the target (down to
+  // min_target_batch) and doubles its pause; a batch that made nobody wait that long grows the
+  // target back by a quarter. Shorter waits are left alone: they cost the application less than
+  // the commits and pauses of smaller batches would.
+  std::chrono::milliseconds wait_budget{10};
   std::chrono::milliseconds min_target_batch{5};
   // Pause after a batch, as a fraction of its duration (0.5: the backfill uses at most 2/3 of
   // one backend's time), never shorter than min_pause.
@@ -47,7 +50,8 @@ class BackfillPacer {
   // A batch of `rows` rows finished in `elapsed`. Adapts the size toward the target duration
   // (at most doubling or halving per batch) and returns the pause before the next one. A batch
   // that took much longer than the target means a busy database: the pause grows with it.
-  // An application that waited on the batch halves the target duration and doubles the pause.
+  // An application that waited on the batch for wait_budget or longer halves the target duration
+  // and doubles the pause.
   std::chrono::milliseconds on_batch(std::uint64_t rows, std::chrono::nanoseconds elapsed,
                                      const ApplicationWaits& waits = {});
 

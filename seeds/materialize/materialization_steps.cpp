@@ -283,11 +283,14 @@ std::uint64_t update_range(ControlConnection& connection, const MaterializationP
   const std::string differs =
       plan.alias_sql + "." + plan.column_sql + " IS DISTINCT FROM " + plan.value_sql;
   // The subquery's alias shadows the outer one, so the expression (bound to the alias) reads the
-  // row being locked; the outer UPDATE then finds those rows locked by this very statement.
+  // row being locked; the outer UPDATE then finds those rows locked by this very statement. The
+  // range is repeated outside: without it the planner may join the locked keys to a scan of the
+  // whole table once the batch is large.
   const auto result = connection.query(
       "backfilling the seed's column",
       "UPDATE " + plan.table_sql + " AS " + plan.alias_sql + " SET " + plan.column_sql + " = " +
-          plan.value_sql + " WHERE " + key_row(plan) + " IN (SELECT " + key_list(plan) + " FROM " +
+          plan.value_sql + " WHERE " + condition + " AND " + key_row(plan) + " IN (SELECT " +
+          key_list(plan) + " FROM " +
           plan.table_sql + " AS " + plan.alias_sql + " WHERE " + condition + " AND " + differs +
           " ORDER BY " + key_list(plan) + " FOR UPDATE OF " + plan.alias_sql +
           " SKIP LOCKED) AND " + differs,

@@ -117,6 +117,9 @@ TEST_CASE("applications waiting on a batch shorten the target, and it grows back
   for (int i = 0; i < 20; ++i)
     (void)pacer.on_batch(pacer.batch_rows(), cost(pacer.batch_rows(), 10us));
   CHECK(pacer.target() == 100ms);
+  // Waits shorter than the budget (10 ms) change nothing.
+  CHECK(pacer.on_batch(pacer.batch_rows(), 100ms, ApplicationWaits{3, 9ms, false}) == 50ms);
+  CHECK(pacer.target() == 100ms);
   const ApplicationWaits waited{2, 30ms, false};
   // A pause after a batch someone waited on is twice the usual one.
   CHECK(pacer.on_batch(pacer.batch_rows(), 100ms, waited) == 100ms);
