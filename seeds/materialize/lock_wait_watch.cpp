@@ -13,9 +13,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The sessions waiting right now on a lock backend $1 holds, the longest wait, and — when that
-// is longer than $2 ms — the cancel of $1's running statement. pg_blocking_pids runs only for
-// waiting locks. A cancel that reaches the backend after its statement ended is dropped by
-// PostgreSQL (it ignores a cancel while reading the next command), and every batch is idempotent.
+// is longer than $2 ms — the cancel of $1's running statement (CASE, not AND: `NULL AND f()` still
+// calls f). pg_blocking_pids runs only for waiting locks. A cancel that reaches the backend just
+// after the batch's UPDATE ended fails its next statement instead, which is retried like any busy
+// batch: every batch is idempotent.
 constexpr const char* look_sql =
     "WITH \"w\" AS (SELECT pg_catalog.date_part('epoch', "
     "pg_catalog.clock_timestamp() - l.waitstart) * 1000 AS ms "
@@ -23,8 +24,8 @@ constexpr const char* look_sql =
     "AND l.pid <> $1::pg_catalog.int4 "
     "AND $1::pg_catalog.int4 = ANY (pg_catalog.pg_blocking_pids(l.pid))) "
     "SELECT pg_catalog.count(*), COALESCE(pg_catalog.max(ms), 0), "
-    "COALESCE(pg_catalog.max(ms) > $2::pg_catalog.float8 "
-    "AND pg_catalog.pg_cancel_backend($1::pg_catalog.int4), false) FROM \"w\"";
+    "CASE WHEN pg_catalog.max(ms) > $2::pg_catalog.float8 "
+    "THEN pg_catalog.pg_cancel_backend($1::pg_catalog.int4) ELSE false END FROM \"w\"";
 
 }  // namespace
 

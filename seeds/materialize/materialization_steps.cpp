@@ -290,10 +290,9 @@ std::uint64_t update_range(ControlConnection& connection, const MaterializationP
       "backfilling the seed's column",
       "UPDATE " + plan.table_sql + " AS " + plan.alias_sql + " SET " + plan.column_sql + " = " +
           plan.value_sql + " WHERE " + condition + " AND " + key_row(plan) + " IN (SELECT " +
-          key_list(plan) + " FROM " +
-          plan.table_sql + " AS " + plan.alias_sql + " WHERE " + condition + " AND " + differs +
-          " ORDER BY " + key_list(plan) + " FOR UPDATE OF " + plan.alias_sql +
-          " SKIP LOCKED) AND " + differs,
+          key_list(plan) + " FROM " + plan.table_sql + " AS " + plan.alias_sql + " WHERE " +
+          condition + " AND " + differs + " ORDER BY " + key_list(plan) + " FOR UPDATE OF " +
+          plan.alias_sql + " SKIP LOCKED) AND " + differs,
       parameters);
   return to_count(PQcmdTuples(result.get()));
 }

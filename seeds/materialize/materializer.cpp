@@ -4,8 +4,6 @@
 
 #include <utility>
 
-#include "common/sqlstate.hpp"
-
 namespace seedproxy::seeds {
 
 namespace {
@@ -211,17 +209,15 @@ bool Materializer::run_batch(BackfillPacer& pacer) {
   std::uint64_t rows = 0;
   state_.rows_per_second = pacer.rows_per_second();  // saved with the batch
   BatchStep outcome;
-  ApplicationWaits waits;
+  WatchedBatch watched(watch_, connection_);
   try {
-    WatchedBatch watched(watch_, connection_);
     outcome = step_batch(state_.step == MaterializationStep::verifying, pacer.batch_rows(), rows);
-    waits = watched.finish();
   } catch (const QueryError& error) {
     if (!is_busy(error)) throw;
-    // The watch cancelled it (57014) after an application waited too long, or a timeout hit.
-    const bool cancelled = error.sqlstate() == sqlstate::query_canceled;
-    return wait(cancelled ? pacer.on_cancelled() : pacer.on_busy());
+    // The watch cancelled it after an application waited too long, or a timeout hit.
+    return wait(watched.finish().cancelled ? pacer.on_cancelled() : pacer.on_busy());
   }
+  const ApplicationWaits waits = watched.finish();
   if (outcome == BatchStep::ended) return true;
   if (outcome == BatchStep::held) return wait(pacer.on_busy());
   const auto pause = pacer.on_batch(rows, Clock::now() - started, waits);
