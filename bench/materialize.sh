@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Materialization under load: seedproxy's gradual MATERIALIZE against the traditional
-# ALTER TABLE … ADD COLUMN … GENERATED ALWAYS AS (…) STORED, both under pgbench -N through the proxy,
-# plus the backfill rate without load and the write trigger's cost. Report in BENCH_DIR/materialize.md.
+# Materialization under load: seedproxy's gradual MATERIALIZE (this build and, interleaved in the
+# same run, a baseline build such as main's) against the traditional ALTER TABLE … ADD COLUMN …
+# GENERATED ALWAYS AS (…) STORED, all under pgbench -N through the proxy, plus the backfill rate
+# without load and the write trigger's cost. Report in BENCH_DIR/materialize.md.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -10,28 +11,34 @@ usage() {
   cat <<EOF
 usage: bench/materialize.sh [--quick]
 
-Starts its own PostgreSQL in BENCH_DIR/materialize-pg, loads pgbench -i -s 10 (1,000,000
-pgbench_accounts rows), starts seedproxy with seeds on pgbench_accounts (policy manual) and runs,
-in this order:
+Starts its own PostgreSQL in BENCH_DIR/materialize-pg, loads pgbench -i -s BENCH_SCALE
+(100,000 pgbench_accounts rows per unit), starts seedproxy with seeds on pgbench_accounts (policy
+manual) and runs, in this order:
   1. UPDATE throughput straight to PostgreSQL, no trigger        (trigger overhead, baseline)
-  2. pgbench -N through seedproxy: before, then MATERIALIZE balance_cents until step materialized
+  2. BENCH_ROUNDS rounds under pgbench -N through the proxy, each: BENCH_BEFORE s of load, then
+       new       MATERIALIZE with this build's proxy until step materialized, then ROLLBACK
+       baseline  the same with BASELINE_BIN's proxy (skipped when BASELINE_BIN is not set)
+       stored    ALTER TABLE … ADD COLUMN … STORED (psql, direct; the load goes through this build)
+     in the order new, baseline, stored in odd rounds and stored, baseline, new in even ones
   3. UPDATE throughput with the engine's write trigger installed
-  4. ROLLBACK balance_cents; the schema must equal the one before (pg_dump --schema-only)
+  4. ROLLBACK; the schema must equal the one before (pg_dump --schema-only)
   5. UPDATE throughput without the trigger again
-  6. pgbench -N through seedproxy: before, then ALTER TABLE … ADD COLUMN … STORED (psql, direct)
-  7. MATERIALIZE without load: the same settings, then (proxy restarted) larger batches, short pauses
-and stops everything. --quick: scale 1, short periods (a smoke test of the script, not a result).
+  6. MATERIALIZE without load: the same settings, then (proxy restarted) larger batches, short pauses
+and stops everything. --quick: scale 1, one round, short periods (a smoke test of the script, not a
+result).
 
 Environment (defaults in brackets):
   BENCH_DIR [.bench]      cluster, results and report     BENCH_SCALE [10]  pgbench scale
   BENCH_CLIENTS [8]       pgbench -c                      BENCH_JOBS  [2]   pgbench -j
   BENCH_MODE [prepared]   pgbench -M of the -N load (the UPDATE runs are always prepared)
+  BENCH_ROUNDS [2]        rounds of step 2
   BENCH_BEFORE [20]       seconds of load measured before each change
   BENCH_AFTER [5]         seconds of load kept after each change
   BENCH_SEGMENT [15]      pgbench -T of each back-to-back load segment
   BENCH_UPDATE_SECONDS [15]  seconds per UPDATE-throughput run
   BENCH_MATERIALIZE_TIMEOUT [900]  longest wait for a MATERIALIZE or ROLLBACK to reach its step
   SEEDPROXY_BIN [build/proxy/seedproxy]  the proxy binary
+  BASELINE_BIN []         the baseline proxy binary (e.g. main built elsewhere); same config format
 EOF
 }
 
@@ -45,8 +52,8 @@ while (($#)); do
   shift
 done
 
-if ((quick)); then d_scale=1 d_before=5 d_after=2 d_segment=5 d_update=4; else
-  d_scale=10 d_before=20 d_after=5 d_segment=15 d_update=15; fi
+if ((quick)); then d_scale=1 d_before=5 d_after=2 d_segment=5 d_update=4 d_rounds=1; else
+  d_scale=10 d_before=20 d_after=5 d_segment=15 d_update=15 d_rounds=2; fi
 scale=${BENCH_SCALE:-$d_scale}
 clients=${BENCH_CLIENTS:-8}
 jobs=${BENCH_JOBS:-2}
@@ -55,6 +62,8 @@ before=${BENCH_BEFORE:-$d_before}
 after=${BENCH_AFTER:-$d_after}
 segment=${BENCH_SEGMENT:-$d_segment}
 update_seconds=${BENCH_UPDATE_SECONDS:-$d_update}
+rounds=${BENCH_ROUNDS:-$d_rounds}
+baseline_bin=${BASELINE_BIN:-}
 watch_timeout=${BENCH_MATERIALIZE_TIMEOUT:-900}
 rows=$((scale * 100000))
 warm=2 # seconds of load discarded at the start of each load period (connections, caches)
@@ -69,14 +78,16 @@ psql=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres)
 db=bench
 
 # The seed and the stored generated column compute the same thing. Each seed is materialized
-# once: a rolled-back seed must be declared again before it can be materialized again.
+# once: a rolled-back seed must be declared again before it can be materialized again, so every
+# run under load has its own attribute: bc_new_r1, bc_baseline_r1, bc_stored_r1 (a column), ...
 expression='abalance::bigint * 100'
-attr_load=balance_cents           # under pgbench -N (step 2), then rolled back (step 4)
-attr_idle=balance_cents_idle      # no load, the same settings (step 7)
-attr_fast=balance_cents_idle_fast # no load, larger batches and shorter pauses (step 7)
-attr_stored=balance_cents_stored  # the traditional generated column (step 6)
+attr_idle=balance_cents_idle      # no load, the same settings; kept for the trigger run (steps 3-4)
+attr_fast=balance_cents_idle_fast # no load, larger batches and shorter pauses (step 6)
 
 [[ -x "$proxy_bin" ]] || die "$proxy_bin is missing: run scripts/build.sh (or set SEEDPROXY_BIN)"
+[[ -z "$baseline_bin" || -x "$baseline_bin" ]] || die "BASELINE_BIN $baseline_bin is not executable"
+variants=(new)
+[[ -z "$baseline_bin" ]] || variants+=(baseline)
 need_pgcluster
 
 # --- cleanup: load, proxy, PostgreSQL --------------------------------------------------------------
@@ -166,19 +177,19 @@ schema_dump >"$results/schema-before.sql"
 
 # --- seedproxy ------------------------------------------------------------------------------------
 proxy_port=$(free_port 18532)
-# Under load, the engine's defaults: a pgbench UPDATE of a row in the running batch waits for the
-# batch's commit, so the batch duration (target 100 ms) bounds the wait the backfill adds to a
-# transaction, and a pause of half the batch leaves the database to the application a third of the
-# time. (A smoke run with 50 ms batches and pause_ratio 1 on the loaded machine did not stall less:
-# batches there overshoot their target by far, see docs/benchmarks.md, and it backfilled half as fast.)
+# Under load, the engine's defaults (the same for this build and the baseline): batches of about
+# 100 ms, a pause of half the batch after each, a row lock waited for at most 50 ms. In this build
+# lock_timeout is also the longest an application may wait on a batch's rows before the batch is
+# cancelled, and the target shrinks while applications wait (docs/materialization.md).
 load_settings='"lock_timeout_seconds": 0.05, "target_batch_seconds": 0.1, "pause_ratio": 0.5,
     "max_batch_rows": 100000'
 # Without load: nothing to protect, so larger batches and short pauses (fewer commits, fewer pauses).
 fast_settings='"lock_timeout_seconds": 0.05, "target_batch_seconds": 0.5, "pause_ratio": 0.05,
     "max_batch_rows": 200000'
 write_config() { # write_config FILE SETTINGS
-  local seeds='' a sep=''
-  for a in "$attr_load" "$attr_idle" "$attr_fast"; do
+  local seeds='' a sep='' r v attrs=("$attr_idle" "$attr_fast")
+  for ((r = 1; r <= rounds; r++)); do for v in "${variants[@]}"; do attrs+=("bc_${v}_r$r"); done; done
+  for a in "${attrs[@]}"; do
     seeds+="$sep{\"database\": \"$db\", \"entity\": \"public.pgbench_accounts\", \"attribute\": \"$a\",
      \"type\": \"bigint\", \"expression\": \"$expression\", \"materialize\": {\"policy\": \"manual\"}}"
     sep=$',\n    '
@@ -202,10 +213,13 @@ EOF
 write_config "$results/seedproxy-load.json" "$load_settings"
 write_config "$results/seedproxy-fast.json" "$fast_settings"
 
-proxy_start() { # proxy_start CONFIG ATTRIBUTE: waits until ATTRIBUTE (a virtual seed) reads
-  log "starting seedproxy on 127.0.0.1:$proxy_port ($(basename "$1"))"
-  "$proxy_bin" --config "$1" >>"$results/seedproxy.log" 2>&1 &
+proxy_start() { # proxy_start CONFIG ATTRIBUTE [BINARY]: waits until ATTRIBUTE (a virtual seed) reads
+  local bin=${3:-$proxy_bin}
+  log "starting seedproxy on 127.0.0.1:$proxy_port ($(basename "$1"), ${bin#"$SEEDPROXY_ROOT"/})"
+  echo "=== $(date -u +%FT%T) $bin" >>"$results/seedproxy.log"
+  "$bin" --config "$1" >>"$results/seedproxy.log" 2>&1 &
   proxy_pid=$!
+  proxy_running=$bin
   wait_for_port "$proxy_port" "$proxy_pid" 15 ||
     { tail -n 30 "$results/seedproxy.log" >&2; die "seedproxy did not start"; }
   local i
@@ -216,7 +230,14 @@ proxy_start() { # proxy_start CONFIG ATTRIBUTE: waits until ATTRIBUTE (a virtual
     sleep 0.1
   done
 }
-proxy_start "$results/seedproxy-load.json" "$attr_load"
+proxy_use() { # proxy_use BINARY ATTRIBUTE: the proxy on proxy_port runs BINARY (one proxy at a time,
+  # so the engine that materializes is the one measured)
+  [[ "${proxy_running:-}" == "$1" && -n "$proxy_pid" ]] && return 0
+  if [[ -n "$proxy_pid" ]]; then stop_pid "$proxy_pid" seedproxy 20; fi
+  proxy_pid=
+  proxy_start "$results/seedproxy-load.json" "$2" "$1"
+}
+proxy_use "$proxy_bin" "$attr_idle"
 
 # watch NAME COMMAND ATTRIBUTE UNTIL: MATERIALIZE/ROLLBACK and follow it. Not reaching the step in
 # time is reported (the report shows the last row) but does not end the run: a ROLLBACK later stops
@@ -243,7 +264,7 @@ update_run() { # update_run NAME
 }
 update_run no-trigger-1
 
-# --- under load: seedproxy -------------------------------------------------------------------------
+# --- under load: rounds of this build, the baseline and ALTER TABLE … STORED ----------------------
 under_load() { # under_load PHASE COMMAND...: load, BENCH_BEFORE s, the change, BENCH_AFTER s
   local phase=$1
   shift
@@ -262,16 +283,46 @@ under_load() { # under_load PHASE COMMAND...: load, BENCH_BEFORE s, the change, 
   event "$phase.after_end"
   load_stop
 }
-under_load seedproxy watch materialize-load "MATERIALIZE pgbench_accounts.$attr_load" "$attr_load" materialized
-wrong=$("${pg[@]}" -Atc "SELECT count(*) FROM pgbench_accounts WHERE $attr_load IS DISTINCT FROM ($expression)")
-echo "rows_wrong_after_materialize=$wrong" >>"$results/checks.env"
-((wrong == 0)) || warn "$wrong rows where $attr_load differs from the expression after materialization"
+materialize_run() { # materialize_run VARIANT ROUND: MATERIALIZE under load, check, ROLLBACK
+  local variant=$1 attr="bc_$1_r$2" bin=$proxy_bin wrong
+  [[ "$variant" != baseline ]] || bin=$baseline_bin
+  proxy_use "$bin" "$attr"
+  under_load "$variant-r$2" watch "materialize-$variant-r$2" "MATERIALIZE pgbench_accounts.$attr" "$attr" materialized
+  wrong=$("${pg[@]}" -Atc "SELECT count(*) FROM pgbench_accounts WHERE $attr IS DISTINCT FROM ($expression)")
+  echo "rows_wrong_$variant-r$2=$wrong" >>"$results/checks.env"
+  ((wrong == 0)) || warn "$wrong rows where $attr differs from the expression after materialization"
+  watch "rollback-$variant-r$2" "ROLLBACK pgbench_accounts.$attr" "$attr" rolled_back
+}
+alter_stored() { # alter_stored COLUMN
+  log "ALTER TABLE pgbench_accounts ADD COLUMN $1 … STORED (direct)"
+  "${pg[@]}" -c "ALTER TABLE pgbench_accounts ADD COLUMN $1 bigint GENERATED ALWAYS AS ($expression) STORED" \
+    >"$results/alter.out" 2>&1 || { cat "$results/alter.out" >&2; die "ALTER TABLE failed"; }
+}
+stored_run() { # stored_run ROUND
+  proxy_use "$proxy_bin" "$attr_idle"
+  under_load "stored-r$1" alter_stored "bc_stored_r$1"
+  "${pg[@]}" -c "ALTER TABLE pgbench_accounts DROP COLUMN bc_stored_r$1"
+}
+for ((r = 1; r <= rounds; r++)); do
+  if ((r % 2)); then order=(new baseline stored); else order=(stored baseline new); fi
+  for v in "${order[@]}"; do
+    case $v in
+      stored) stored_run "$r" ;;
+      baseline) [[ -z "$baseline_bin" ]] || materialize_run baseline "$r" ;;
+      *) materialize_run "$v" "$r" ;;
+    esac
+  done
+done
 
+# --- without load; the write trigger's cost -------------------------------------------------------
+proxy_use "$proxy_bin" "$attr_idle"
+"${pg[@]}" -c "VACUUM ANALYZE pgbench_accounts" -c "CHECKPOINT"
+echo "idle $(loadavg)" >>"$results/load.txt"
+watch materialize-idle "MATERIALIZE pgbench_accounts.$attr_idle" "$attr_idle" materialized
 update_run trigger
 "${pg[@]}" -Atc "SELECT tgname FROM pg_trigger WHERE tgrelid = 'pgbench_accounts'::regclass AND NOT tgisinternal" \
   >"$results/triggers-during-update.txt"
-
-watch rollback-load "ROLLBACK pgbench_accounts.$attr_load" "$attr_load" rolled_back
+watch rollback-idle "ROLLBACK pgbench_accounts.$attr_idle" "$attr_idle" rolled_back
 schema_dump >"$results/schema-after-rollback.sql"
 if diff -u "$results/schema-before.sql" "$results/schema-after-rollback.sql" >"$results/schema.diff"; then
   echo "schema_after_rollback=identical" >>"$results/checks.env"
@@ -281,20 +332,6 @@ else
 fi
 update_run no-trigger-2
 
-# --- under load: the traditional generated column --------------------------------------------------
-alter_stored() {
-  log "ALTER TABLE pgbench_accounts ADD COLUMN $attr_stored … STORED (direct)"
-  "${pg[@]}" -c "ALTER TABLE pgbench_accounts ADD COLUMN $attr_stored bigint GENERATED ALWAYS AS ($expression) STORED" \
-    >"$results/alter.out" 2>&1 || { cat "$results/alter.out" >&2; die "ALTER TABLE failed"; }
-}
-under_load traditional alter_stored
-"${pg[@]}" -c "ALTER TABLE pgbench_accounts DROP COLUMN $attr_stored"
-
-# --- without load ----------------------------------------------------------------------------------
-"${pg[@]}" -c "VACUUM ANALYZE pgbench_accounts" -c "CHECKPOINT"
-echo "idle $(loadavg)" >>"$results/load.txt"
-watch materialize-idle "MATERIALIZE pgbench_accounts.$attr_idle" "$attr_idle" materialized
-watch rollback-idle "ROLLBACK pgbench_accounts.$attr_idle" "$attr_idle" rolled_back
 stop_pid "$proxy_pid" seedproxy 20
 proxy_pid=
 "${pg[@]}" -c "VACUUM ANALYZE pgbench_accounts" -c "CHECKPOINT"
@@ -314,6 +351,9 @@ binary=${proxy_bin#"$SEEDPROXY_ROOT"/}
 pg_version=$("${pg[@]}" -Atc "SELECT split_part(version(), ' on ', 1)")
 scale=$scale
 rows=$rows
+rounds=$rounds
+baseline_binary=${baseline_bin:-none}
+baseline_version=$(if [[ -n "$baseline_bin" ]]; then "$baseline_bin" --version 2>&1 | head -n 1; else echo none; fi)
 clients=$clients
 jobs=$jobs
 mode=$mode

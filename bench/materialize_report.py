@@ -3,8 +3,9 @@
 
     materialize_report.py RESULTS_DIR
 
-For each change under load (phase `seedproxy`: MATERIALIZE; phase `traditional`: ALTER TABLE …
-STORED), pgbench -N's per-transaction logs are split into two windows:
+For each change under load (runs `new-rN`: MATERIALIZE with the build measured; `baseline-rN`:
+MATERIALIZE with BASELINE_BIN's build; `stored-rN`: ALTER TABLE … STORED), pgbench -N's
+per-transaction logs are split into two windows:
   before  transactions that started after the warm-up and ended before the change started;
   during  transactions whose run [end - latency, end] overlaps [change start, change end].
 p99 is nearest-rank over the window's transactions; a stall is a transaction above 100 ms.
@@ -175,79 +176,97 @@ def main() -> int:
     print(f"- materialization settings under load: {meta.get('load_settings')}; "
           f"fast no-load run: {meta.get('fast_settings')}\n")
 
-    mat = read_json(os.path.join(results, "materialize-load.json"))
-    phases = {}
-    for phase in ("seedproxy", "traditional"):
-        if f"{phase}.change_start" not in events:
+    runs = sorted({k.rsplit(".", 1)[0] for k in events if k.endswith(".change_start")},
+                  key=lambda r: events[f"{r}.change_start"])
+    phases, mats = {}, {}
+    for run in runs:
+        xacts, not_done = transactions(results, run)
+        cs, ce = events[f"{run}.change_start"], events[f"{run}.change_end"]
+        mat = read_json(os.path.join(results, f"materialize-{run}.json"))
+        if mat:
+            mats[run] = mat
+            if mat.get("reached"):  # from MATERIALIZE sent to step materialized seen
+                cs, ce = mat["command_start"], mat["reached_at"]
+        during = window_stats(xacts, cs, ce, overlap=True)
+        steps = {}
+        if mat:
+            for end, lat, _ in xacts:
+                if lat > STALL_US and end >= cs and end - lat / 1e6 <= ce:
+                    step = step_at(mat["steps"], end - lat / 1e6)
+                    steps[step] = steps.get(step, 0) + 1
+        phases[run] = {
+            "before": window_stats(xacts, events[f"{run}.before_start"], cs, overlap=False),
+            "during": during, "stall_steps": steps,
+            "errors": pgbench_errors(results, run), "not_done": not_done, "total": ce - cs, "cs": cs}
+
+    def variant(run: str) -> str:
+        return run.rsplit("-r", 1)[0]
+
+    labels = {"new": "seedproxy MATERIALIZE (this build)", "baseline": "seedproxy MATERIALIZE (baseline build)",
+              "stored": "ALTER TABLE … ADD COLUMN … STORED"}
+
+    def ratio(p: dict) -> float:
+        return p["during"]["p99"] / p["before"]["p99"]
+
+    def errors(p: dict) -> int:
+        e = p["errors"]
+        return e["failed"] + p["not_done"] + e["aborted_clients"] + e["nonzero_exits"]
+
+    print("## Under pgbench -N, every run in the order it ran\n")
+    print(f"Baseline build: {meta.get('baseline_version', 'none')} ({meta.get('baseline_binary', 'none')}).\n")
+    print("| run | change | time s | errors | TPS before → during | p99 before → during, ms | p99 ratio | "
+          "max during, ms | > 100 ms before / during | steps of the > 100 ms ones | longest gap during, ms |")
+    print("|---|---|---:|---:|---|---|---:|---:|---|---|---:|")
+    for run, p in phases.items():
+        b, d = p["before"], p["during"]
+        steps = ", ".join(f"{k} {v}" for k, v in sorted(p["stall_steps"].items(), key=lambda kv: -kv[1])) or "–"
+        print(f"| {run} | {labels.get(variant(run), variant(run))} | {f(p['total'], 1)} | {errors(p)} | "
+              f"{f(b['tps'], 0)} → {f(d['tps'], 0)} | {f(b['p99'], 2)} → {f(d['p99'], 2)} | {f(ratio(p), 2)}× | "
+              f"{f(d['max'], 1)} | {b['stalls']} / {d['stalls']} of {d['n']:,} | {steps} | {f(d['max_gap'], 1)} |")
+    print()
+    print("Per change, over its rounds:\n")
+    print("| change | p99 ratios | worst p99 ratio | > 100 ms during (sum) | worst latency during, ms | errors | target |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for v in ("new", "baseline", "stored"):
+        ps = [p for run, p in phases.items() if variant(run) == v]
+        if not ps:
             continue
-        xacts, not_done = transactions(results, phase)
-        cs, ce = events[f"{phase}.change_start"], events[f"{phase}.change_end"]
-        if phase == "seedproxy" and mat and mat.get("reached"):
-            # From MATERIALIZE sent to step materialized seen (the watcher's own start-up excluded).
-            cs, ce = mat["command_start"], mat["reached_at"]
-        phases[phase] = {
-            "before": window_stats(xacts, events[f"{phase}.before_start"], cs, overlap=False),
-            "during": window_stats(xacts, cs, ce, overlap=True),
-            "errors": pgbench_errors(results, phase), "not_done": not_done, "total": ce - cs, "cs": cs}
-
-    load_bf = backfill(mat)
-    idle_bf = backfill(read_json(os.path.join(results, "materialize-idle.json")))
-    fast_bf = backfill(read_json(os.path.join(results, "materialize-fast.json")))
-
-    print("## Under pgbench -N\n")
-    print("| | seedproxy MATERIALIZE | ALTER TABLE … ADD COLUMN … STORED | target |")
-    print("|---|---:|---:|---|")
-
-    def row(label, fn, target=""):
-        cells = [fn(phases[p]) if p in phases else "–" for p in ("seedproxy", "traditional")]
-        print(f"| {label} | {cells[0]} | {cells[1]} | {target} |")
-
-    row("total time of the change, s", lambda p: f(p["total"], 2))
-    row("pgbench errors (failed tx / aborted clients / non-zero exits)",
-        lambda p: f"{p['errors']['failed'] + p['not_done']} / {p['errors']['aborted_clients']} / "
-                  f"{p['errors']['nonzero_exits']}", "0")
-    row("TPS before → during", lambda p: f"{f(p['before']['tps'], 0)} → {f(p['during']['tps'], 0)}")
-    row("p50 latency before → during, ms", lambda p: f"{f(p['before']['p50'], 2)} → {f(p['during']['p50'], 2)}")
-    row("p99 latency before → during, ms", lambda p: f"{f(p['before']['p99'], 2)} → {f(p['during']['p99'], 2)}")
-    row("p99 during ÷ before", lambda p: f"{f(p['during']['p99'] / p['before']['p99'], 2)}×", "≤ 1.5×")
-    row("max latency before → during, ms", lambda p: f"{f(p['before']['max'], 1)} → {f(p['during']['max'], 1)}")
-    row("transactions above 100 ms before / during",
-        lambda p: f"{p['before']['stalls']} / {p['during']['stalls']} of {p['during']['n']:,}", "0 during")
-    row("longest time with no transaction completing, before / during, ms",
-        lambda p: f"{f(p['before']['max_gap'], 1)} / {f(p['during']['max_gap'], 1)}")
-    print(f"| backfill rows/s under load (rows_total ÷ time in step backfilling) | "
-          f"{f(load_bf.get('rps'), 0)} | – | |")
+        print(f"| {labels[v]} | {', '.join(f(ratio(p), 2) + '×' for p in ps)} | {f(max(ratio(p) for p in ps), 2)}× | "
+              f"{sum(p['during']['stalls'] for p in ps)} | {f(max(p['during']['max'] for p in ps), 1)} | "
+              f"{sum(errors(p) for p in ps)} | {'≤ 1.5×, 0 above 100 ms' if v == 'new' else ''} |")
     print()
 
-    if mat:
-        zero = phases["seedproxy"]["cs"] if "seedproxy" in phases else mat["command_start"]
-        print("seedproxy's steps under load, in seconds from the start of the change (the same clock as the "
-              "slowest transactions below; a step is listed when a 0.1 s poll of SHOW MATERIALIZATIONS first "
-              "saw it, so short steps can be missing):\n")
+    for run, mat in mats.items():
+        zero = phases[run]["cs"] if run in phases else mat["command_start"]
         steps = sorted(mat["steps"].items(), key=lambda kv: kv[1])
-        print(f"MATERIALIZE sent {mat['command_start'] - zero:+.2f}, " +
-              ", ".join(f"{s} {v - zero:+.2f}" for s, v in steps) +
-              ("" if mat.get("reached") else "; **materialized not reached**"))
-        if mat.get("errors_seen"):
-            print("\nerrors shown by SHOW MATERIALIZATIONS: " + "; ".join(mat["errors_seen"]))
+        print(f"{run} steps (s from MATERIALIZE, first seen by a 0.1 s poll of SHOW MATERIALIZATIONS): "
+              f"MATERIALIZE sent {mat['command_start'] - zero:+.2f}, " +
+              ", ".join(f"{s_} {v - zero:+.2f}" for s_, v in steps) +
+              ("" if mat.get("reached") else "; **materialized not reached**") +
+              (("; errors shown: " + "; ".join(mat["errors_seen"])) if mat.get("errors_seen") else ""))
         print()
-    for phase, p in phases.items():
+    for run, p in phases.items():
         worst = p["during"]["worst"]
         if not worst:
             continue
-        print(f"slowest transactions during the change ({phase}): " + ", ".join(
+        mat = mats.get(run)
+        print(f"slowest transactions during {run}: " + ", ".join(
             f"{lat / 1000:.1f} ms ending at {end - p['cs']:+.2f} s"
-            + (f" ({step_at(mat['steps'], end - lat / 1e6)} at its start)" if phase == "seedproxy" and mat else "")
+            + (f" ({step_at(mat['steps'], end - lat / 1e6)} at its start)" if mat else "")
             for end, lat in worst))
         print()
         if p["errors"]["messages"]:
-            print(f"pgbench messages ({phase}): " + " | ".join(p["errors"]["messages"]) + "\n")
+            print(f"pgbench messages ({run}): " + " | ".join(p["errors"]["messages"]) + "\n")
+
+    load_bf = backfill(next((mats[r] for r in mats if variant(r) == "new"), None))
+    idle_bf = backfill(read_json(os.path.join(results, "materialize-idle.json")))
+    fast_bf = backfill(read_json(os.path.join(results, "materialize-fast.json")))
 
     print("## Backfill rate\n")
     print("| run | rows | total time s | time backfilling s | time verifying s | rows/s (backfill) | "
           "engine's rows_per_second (max while backfilling) | target |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
-    for label, b, target in (("under pgbench -N, settings above", load_bf, ""),
+    for label, b, target in (("under pgbench -N, settings above (this build, first round)", load_bf, ""),
                              ("no load, the same settings", idle_bf, "≥ 100,000 rows/s"),
                              ("no load, fast settings", fast_bf, "≥ 100,000 rows/s")):
         print(f"| {label} | {b.get('rows_total', 0):,} | {f(b.get('total'), 2)} | {f(b.get('backfill'), 2)} | "
@@ -264,7 +283,7 @@ def main() -> int:
           "straight to PostgreSQL, after a VACUUM of the table:\n")
     print("| run | TPS |")
     print("|---|---:|")
-    print(f"| no trigger (before MATERIALIZE) | {f(t1, 0)} |")
+    print(f"| no trigger (before the runs) | {f(t1, 0)} |")
     print(f"| with the write trigger (materialized) | {f(tt, 0)} |")
     print(f"| no trigger (after ROLLBACK) | {f(t2, 0)} |")
     print(f"\nTPS without ÷ with the trigger: {f(base / tt, 2)}× (target < 1.3×)\n")
@@ -272,21 +291,23 @@ def main() -> int:
     print("## Targets\n")
     print("| target | result | |")
     print("|---|---|---|")
-    sp = phases.get("seedproxy")
-    if sp:
-        errs = sp["errors"]["failed"] + sp["not_done"] + sp["errors"]["aborted_clients"] + sp["errors"]["nonzero_exits"]
-        ratio = sp["during"]["p99"] / sp["before"]["p99"]
+    news = [p for run, p in phases.items() if variant(run) == "new"]
+    if news:
+        errs = sum(errors(p) for p in news)
+        worst = max(ratio(p) for p in news)
+        stalls = sum(p["during"]["stalls"] for p in news)
         print(f"| zero client errors during MATERIALIZE | {errs} | {verdict(errs == 0)} |")
-        print(f"| p99 during ≤ 1.5× before | {ratio:.2f}× | {verdict(ratio <= TARGETS['p99_ratio'])} |")
-        print(f"| no stall above 100 ms | max {sp['during']['max']:.1f} ms, {sp['during']['stalls']} above 100 ms | "
-              f"{verdict(sp['during']['stalls'] == 0)} |")
+        print(f"| p99 during ≤ 1.5× before (worst round) | {worst:.2f}× | {verdict(worst <= TARGETS['p99_ratio'])} |")
+        print(f"| no stall above 100 ms | max {max(p['during']['max'] for p in news):.1f} ms, {stalls} above 100 ms | "
+              f"{verdict(stalls == 0)} |")
     best = max((b.get("rps", 0) or 0 for b in (idle_bf, fast_bf)), default=0)
     print(f"| backfill ≥ 100,000 rows/s without load | {best:,.0f} rows/s (best of the two no-load runs) | "
           f"{verdict(best >= TARGETS['idle_rows_per_second'])} |")
     print(f"| trigger overhead < 1.3× | {base / tt:.2f}× | {verdict(base / tt < TARGETS['trigger_ratio'])} |")
     print()
+    wrong = {k[len("rows_wrong_"):]: v for k, v in checks.items() if k.startswith("rows_wrong_")}
     print(f"Checks: rows where the column differs from the expression after MATERIALIZE: "
-          f"{checks.get('rows_wrong_after_materialize', '?')}; schema after ROLLBACK vs before "
+          f"{', '.join(f'{k} {v}' for k, v in wrong.items()) or '?'}; schema after ROLLBACK vs before "
           f"(pg_dump --schema-only): {checks.get('schema_after_rollback', '?')}.")
     return 0
 

@@ -19,16 +19,28 @@ std::uint64_t clamp_rows(double rows, const PacerSettings& settings) {
 
 BackfillPacer::BackfillPacer(PacerSettings settings)
     : settings_(settings),
-      batch_rows_(clamp_rows(static_cast<double>(settings.initial_batch_rows), settings)) {}
+      batch_rows_(clamp_rows(static_cast<double>(settings.initial_batch_rows), settings)),
+      target_(settings.target_batch) {}
+
+void BackfillPacer::shorten_target() {
+  target_ = std::max(std::min(settings_.min_target_batch, settings_.target_batch), target_ / 2);
+}
 
 std::chrono::milliseconds BackfillPacer::on_batch(std::uint64_t rows,
-                                                  std::chrono::nanoseconds elapsed) {
+                                                  std::chrono::nanoseconds elapsed,
+                                                  const ApplicationWaits& waits) {
   using std::chrono::duration_cast;
   using std::chrono::milliseconds;
   using std::chrono::nanoseconds;
   consecutive_busy_ = 0;
+  const bool waited = waits.waiters > 0 && waits.longest >= settings_.wait_budget;
+  if (waited)
+    shorten_target();
+  else
+    target_ = std::min(settings_.target_batch,
+                       std::max(target_ + target_ / 4, target_ + milliseconds(1)));
   const double seconds = std::max(1e-6, std::chrono::duration<double>(elapsed).count());
-  const double target = std::chrono::duration<double>(settings_.target_batch).count();
+  const double target = std::chrono::duration<double>(target_).count();
 
   // Only a full batch says how long batch_rows_ rows take; a short last batch says nothing about
   // growing, but a slow one still says "smaller".
@@ -40,9 +52,10 @@ std::chrono::milliseconds BackfillPacer::on_batch(std::uint64_t rows,
     batch_rows_ = clamp_rows(wanted, settings_);
   }
 
-  const auto pause = std::max(
-      settings_.min_pause,
-      duration_cast<milliseconds>(std::chrono::duration<double>(seconds * settings_.pause_ratio)));
+  const double ratio = settings_.pause_ratio * (waited ? 2.0 : 1.0);
+  const auto pause =
+      std::max(settings_.min_pause,
+               duration_cast<milliseconds>(std::chrono::duration<double>(seconds * ratio)));
   const double cycle = seconds + std::chrono::duration<double>(last_pause_).count();
   const double rate = static_cast<double>(rows) / cycle;
   rows_per_second_ = rows_per_second_ == 0.0 ? rate : 0.7 * rows_per_second_ + 0.3 * rate;
@@ -58,6 +71,11 @@ std::chrono::milliseconds BackfillPacer::on_busy() {
   const auto pause = std::min<std::chrono::milliseconds>(backoff, settings_.backoff_max);
   last_pause_ = pause;
   return pause;
+}
+
+std::chrono::milliseconds BackfillPacer::on_cancelled() {
+  shorten_target();
+  return on_busy();
 }
 
 }  // namespace seedproxy::seeds

@@ -457,9 +457,17 @@ void MaterializationEngine::Worker::run(Job job) {
     auto prepared = plan(connection, job, store);
     if (!prepared) return;
     const Materializer* self = nullptr;  // for the phase switch to see a stop while it waits
+    const MaterializerSettings settings = materializer_settings(engine_.settings_);
+    // Its own connection, opened at the first batch: it looks at pg_locks while batches run.
+    LockWaitWatch watch(
+        [this] {
+          return std::make_unique<ControlConnection>(engine_.target_, database_,
+                                                     "seedproxy lock watch");
+        },
+        settings.steps.lock_timeout);
     Materializer materializer(
-        connection, std::move(*prepared), store, materializer_settings(engine_.settings_),
-        [&](Phase phase) { switch_phase(connection, job.seed.name, phase, self); });
+        connection, std::move(*prepared), store, settings,
+        [&](Phase phase) { switch_phase(connection, job.seed.name, phase, self); }, &watch);
     self = &materializer;
     {
       std::lock_guard lock(mutex_);

@@ -46,15 +46,25 @@ std::string ms_text(std::chrono::milliseconds value) {
 // settings are untouched); rolled back unless committed.
 class Transaction {
  public:
-  Transaction(ControlConnection& connection, const StepSettings& settings)
+  // A batch transaction also commits without waiting for its WAL to reach disk, so its row locks
+  // go as soon as the commit record is written. Nothing is lost: the watermark saved after it is
+  // a synchronous commit later in the same WAL, so once the watermark is durable the batch is too,
+  // and a batch lost in a crash is redone from the older watermark (batches are idempotent).
+  enum class Kind : std::uint8_t { plain, batch };
+
+  Transaction(ControlConnection& connection, const StepSettings& settings, Kind kind = Kind::plain)
       : connection_(connection) {
     (void)connection_.query("starting a materialization transaction", "BEGIN");
     open_ = true;
     try {
+      const std::string set_timeouts =
+          "SELECT pg_catalog.set_config('lock_timeout', $1, true), "
+          "pg_catalog.set_config('statement_timeout', $2, true)";
       (void)connection_.query(
           "setting the materialization's lock and statement timeouts",
-          "SELECT pg_catalog.set_config('lock_timeout', $1, true), "
-          "pg_catalog.set_config('statement_timeout', $2, true)",
+          kind == Kind::batch
+              ? set_timeouts + ", pg_catalog.set_config('synchronous_commit', 'off', true)"
+              : set_timeouts,
           {ms_text(settings.lock_timeout), ms_text(settings.statement_timeout)});
     } catch (...) {
       roll_back();  // no destructor runs for a constructor that throws
@@ -264,17 +274,43 @@ std::string range_condition(const MaterializationPlan& plan, const Watermark& af
   return condition;
 }
 
+// Sets the column on the rows in (after, upper] that differ and that nobody else has locked right
+// now (FOR UPDATE SKIP LOCKED): the batch never waits on an application's row lock. A skipped row
+// is left as it is; the verify pass comes back to it. Returns the rows it changed.
 std::uint64_t update_range(ControlConnection& connection, const MaterializationPlan& plan,
                            const Watermark& after, const Watermark& upper) {
   std::vector<std::string> parameters;
   const std::string condition = range_condition(plan, after, upper, parameters);
-  const auto result = connection.query("backfilling the seed's column",
-                                       "UPDATE " + plan.table_sql + " AS " + plan.alias_sql +
-                                           " SET " + plan.column_sql + " = " + plan.value_sql +
-                                           " WHERE " + condition + " AND " + plan.alias_sql + "." +
-                                           plan.column_sql + " IS DISTINCT FROM " + plan.value_sql,
-                                       parameters);
+  const std::string differs =
+      plan.alias_sql + "." + plan.column_sql + " IS DISTINCT FROM " + plan.value_sql;
+  // The subquery's alias shadows the outer one, so the expression (bound to the alias) reads the
+  // row being locked; the outer UPDATE then finds those rows locked by this very statement. The
+  // range is repeated outside: without it the planner may join the locked keys to a scan of the
+  // whole table once the batch is large.
+  const auto result = connection.query(
+      "backfilling the seed's column",
+      "UPDATE " + plan.table_sql + " AS " + plan.alias_sql + " SET " + plan.column_sql + " = " +
+          plan.value_sql + " WHERE " + condition + " AND " + key_row(plan) + " IN (SELECT " +
+          key_list(plan) + " FROM " + plan.table_sql + " AS " + plan.alias_sql + " WHERE " +
+          condition + " AND " + differs + " ORDER BY " + key_list(plan) + " FOR UPDATE OF " +
+          plan.alias_sql + " SKIP LOCKED) AND " + differs,
+      parameters);
   return to_count(PQcmdTuples(result.get()));
+}
+
+// Rows in (after, upper] whose column differs from the expression, read in the statement's own
+// snapshot: no row locks taken, none waited for.
+std::uint64_t count_differing(ControlConnection& connection, const MaterializationPlan& plan,
+                              const Watermark& after, const Watermark& upper) {
+  std::vector<std::string> parameters;
+  const std::string condition = range_condition(plan, after, upper, parameters);
+  const auto result =
+      connection.query("verifying the seed's column",
+                       "SELECT pg_catalog.count(*) FROM " + plan.table_sql + " AS " +
+                           plan.alias_sql + " WHERE " + condition + " AND " + plan.alias_sql + "." +
+                           plan.column_sql + " IS DISTINCT FROM " + plan.value_sql,
+                       parameters);
+  return to_count(PQgetvalue(result.get(), 0, 0));
 }
 
 }  // namespace
@@ -492,7 +528,7 @@ DdlOutcome install_trigger(ControlConnection& connection, const MaterializationP
 std::uint64_t repair_range(ControlConnection& connection, const MaterializationPlan& plan,
                            const Watermark& after, const Watermark& upper,
                            const StepSettings& settings) {
-  Transaction transaction(connection, settings);
+  Transaction transaction(connection, settings, Transaction::Kind::batch);
   const std::uint64_t changed = update_range(connection, plan, after, upper);
   transaction.commit();
   return changed;
@@ -501,29 +537,34 @@ std::uint64_t repair_range(ControlConnection& connection, const MaterializationP
 BatchResult backfill_batch(ControlConnection& connection, const MaterializationPlan& plan,
                            const Watermark& after, std::uint64_t limit,
                            const StepSettings& settings) {
-  Transaction transaction(connection, settings);
-  BatchResult batch = next_range(connection, plan, after, limit);
-  if (!batch.finished) batch.changed = update_range(connection, plan, after, batch.upper);
-  transaction.commit();
+  // The range is found before the writing transaction starts: its rows are locked only from the
+  // UPDATE to the COMMIT right after it.
+  BatchResult batch;
+  {
+    Transaction transaction(connection, settings);
+    batch = next_range(connection, plan, after, limit);
+    transaction.commit();
+  }
+  if (!batch.finished) batch.changed = repair_range(connection, plan, after, batch.upper, settings);
   return batch;
 }
 
 BatchResult verify_batch(ControlConnection& connection, const MaterializationPlan& plan,
                          const Watermark& after, std::uint64_t limit,
                          const StepSettings& settings) {
-  Transaction transaction(connection, settings);
-  BatchResult batch = next_range(connection, plan, after, limit);
-  if (!batch.finished) {
-    std::vector<std::string> parameters;
-    const std::string condition = range_condition(plan, after, batch.upper, parameters);
-    const auto result =
-        connection.query("verifying the seed's column",
-                         "SELECT pg_catalog.count(*) FROM " + plan.table_sql + " AS " +
-                             plan.alias_sql + " WHERE " + condition + " AND " + plan.alias_sql +
-                             "." + plan.column_sql + " IS DISTINCT FROM " + plan.value_sql,
-                         parameters);
-    batch.changed = to_count(PQgetvalue(result.get(), 0, 0));
+  BatchResult batch;
+  {
+    Transaction transaction(connection, settings);
+    batch = next_range(connection, plan, after, limit);
+    if (!batch.finished) batch.changed = count_differing(connection, plan, after, batch.upper);
+    transaction.commit();
   }
+  if (batch.finished || batch.changed == 0) return batch;
+  // Repair only what differs, skipping rows locked right now, then look again: what still differs
+  // is held by another transaction (or the expression is not deterministic).
+  batch.repaired = repair_range(connection, plan, after, batch.upper, settings);
+  Transaction transaction(connection, settings);
+  batch.remaining = count_differing(connection, plan, after, batch.upper);
   transaction.commit();
   return batch;
 }

@@ -102,25 +102,32 @@ struct DdlOutcome {
                                          const std::atomic<bool>& stop);
 
 struct BatchResult {
-  bool finished = false;      // no key after the watermark: the whole table is covered
-  Watermark upper;            // the new watermark (last key of this batch)
-  std::uint64_t rows = 0;     // keys in the batch
-  std::uint64_t changed = 0;  // backfill: rows updated; verify: rows that differ
+  bool finished = false;        // no key after the watermark: the whole table is covered
+  Watermark upper;              // the new watermark (last key of this batch)
+  std::uint64_t rows = 0;       // keys in the batch
+  std::uint64_t changed = 0;    // backfill: rows updated; verify: rows that differed
+  std::uint64_t repaired = 0;   // verify: rows the repair updated
+  std::uint64_t remaining = 0;  // verify: rows that still differed after the repair
 };
 
-// Re-runs the backfill UPDATE on the keys in (after, upper]; returns the rows it changed.
+// Sets the column on the rows in (after, upper] that differ from the expression, in one short
+// transaction: FOR UPDATE SKIP LOCKED, so it never waits on a row another transaction holds (that
+// row is left for verify), and the rows it takes are held only from its UPDATE to its COMMIT
+// (synchronous_commit off). Returns the rows it changed. Idempotent.
 [[nodiscard]] std::uint64_t repair_range(ControlConnection& connection,
                                          const MaterializationPlan& plan, const Watermark& after,
                                          const Watermark& upper, const StepSettings& settings);
 
-// Step 4, one batch: the next `limit` keys after `after`, and
-// UPDATE ... SET attr = expr WHERE key > after AND key <= upper AND attr IS DISTINCT FROM expr.
-// Idempotent. Throws QueryError; is_busy() tells a lock wait or timeout from a real error.
+// Step 4, one batch: the next `limit` keys after `after` (read without locks), then repair_range
+// over them. Idempotent. Throws QueryError; is_busy() tells a lock wait or timeout from a real
+// error.
 [[nodiscard]] BatchResult backfill_batch(ControlConnection& connection,
                                          const MaterializationPlan& plan, const Watermark& after,
                                          std::uint64_t limit, const StepSettings& settings);
 
-// Step 5, one batch: counts rows of the next `limit` keys where attr IS DISTINCT FROM expr.
+// Step 5, one batch: counts, in a read-only snapshot (no row locks), the rows of the next `limit`
+// keys whose column differs from the expression; when some do, repair_range over them and counts
+// again (`remaining`: rows another transaction held, or an expression that is not deterministic).
 [[nodiscard]] BatchResult verify_batch(ControlConnection& connection,
                                        const MaterializationPlan& plan, const Watermark& after,
                                        std::uint64_t limit, const StepSettings& settings);

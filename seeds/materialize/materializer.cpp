@@ -44,12 +44,13 @@ std::uint64_t InMemoryMaterializationStore::saves() const {
 
 Materializer::Materializer(ControlConnection& connection, MaterializationPlan plan,
                            MaterializationStore& store, MaterializerSettings settings,
-                           PhaseSwitch phase_switch)
+                           PhaseSwitch phase_switch, LockWaitWatch* watch)
     : connection_(connection),
       plan_(std::move(plan)),
       store_(store),
       settings_(std::move(settings)),
-      phase_switch_(std::move(phase_switch)) {
+      phase_switch_(std::move(phase_switch)),
+      watch_(watch) {
   state_ = store_.load().value_or(MaterializationState{});
   pause_requested_ = state_.paused;
   publish(nullptr);
@@ -158,24 +159,9 @@ RunOutcome Materializer::run() {
           enter(Step::backfilling);
           break;
         case Step::backfilling:
-        case Step::verifying: {
-          const auto started = Clock::now();
-          bool done = false;
-          std::uint64_t rows = 0;
-          state_.rows_per_second = pacer.rows_per_second();  // saved with the batch
-          try {
-            done = step_batch(state_.step == Step::verifying, pacer.batch_rows(), rows);
-          } catch (const QueryError& error) {
-            if (!is_busy(error)) throw;
-            if (!wait(pacer.on_busy())) return RunOutcome::stopped;
-            break;
-          }
-          if (done) break;
-          const auto pause = pacer.on_batch(rows, Clock::now() - started);
-          publish(&pacer);
-          if (!wait(pause)) return RunOutcome::stopped;
+        case Step::verifying:
+          if (!run_batch(pacer)) return RunOutcome::stopped;
           break;
-        }
         case Step::switching_to_column:
           if (phase_switch_) phase_switch_(rewriter::Phase::materialized);
           if (stop_.load()) return RunOutcome::stopped;
@@ -194,53 +180,105 @@ RunOutcome Materializer::run() {
   }
 }
 
-bool Materializer::step_batch(bool verifying, std::uint64_t limit, std::uint64_t& rows) {
-  using Step = MaterializationStep;
-  if (!verifying) {
-    const BatchResult batch =
-        backfill_batch(connection_, plan_, state_.watermark, limit, settings_.steps);
-    if (batch.finished) {
-      state_.mismatches_in_pass = 0;
-      state_.verify_pass = 0;
-      enter(Step::verifying);
-      return true;
-    }
-    state_.watermark = batch.upper;
-    state_.rows_done += batch.rows;
-    state_.rows_updated += batch.changed;
-    rows = batch.rows;
-    save();
-    return false;
+namespace {
+
+// Watches the batch's connection for the length of one batch (no watch: nothing seen).
+class WatchedBatch {
+ public:
+  WatchedBatch(LockWaitWatch* watch, ControlConnection& connection) : watch_(watch) {
+    if (watch_) watch_->arm(PQbackendPID(connection.native()));
   }
+  WatchedBatch(const WatchedBatch&) = delete;
+  WatchedBatch& operator=(const WatchedBatch&) = delete;
+  ~WatchedBatch() { (void)finish(); }
+  ApplicationWaits finish() {
+    if (watch_) seen_ = watch_->disarm();
+    watch_ = nullptr;
+    return seen_;
+  }
+
+ private:
+  LockWaitWatch* watch_;
+  ApplicationWaits seen_;
+};
+
+}  // namespace
+
+bool Materializer::run_batch(BackfillPacer& pacer) {
+  const auto started = Clock::now();
+  std::uint64_t rows = 0;
+  state_.rows_per_second = pacer.rows_per_second();  // saved with the batch
+  BatchStep outcome;
+  WatchedBatch watched(watch_, connection_);
+  try {
+    outcome = step_batch(state_.step == MaterializationStep::verifying, pacer.batch_rows(), rows);
+  } catch (const QueryError& error) {
+    if (!is_busy(error)) throw;
+    // The watch cancelled it after an application waited too long, or a timeout hit.
+    return wait(watched.finish().cancelled ? pacer.on_cancelled() : pacer.on_busy());
+  }
+  const ApplicationWaits waits = watched.finish();
+  if (outcome == BatchStep::ended) return true;
+  if (outcome == BatchStep::held) return wait(pacer.on_busy());
+  const auto pause = pacer.on_batch(rows, Clock::now() - started, waits);
+  publish(&pacer);
+  return wait(pause);
+}
+
+Materializer::BatchStep Materializer::step_batch(bool verifying, std::uint64_t limit,
+                                                 std::uint64_t& rows) {
+  using Step = MaterializationStep;
+  if (verifying) return verify_step(limit, rows);
+  const BatchResult batch =
+      backfill_batch(connection_, plan_, state_.watermark, limit, settings_.steps);
+  if (batch.finished) {
+    state_.mismatches_in_pass = 0;
+    state_.verify_pass = 0;
+    held_without_skips_ = 0;
+    enter(Step::verifying);
+    return BatchStep::ended;
+  }
+  state_.watermark = batch.upper;
+  state_.rows_done += batch.rows;
+  state_.rows_updated += batch.changed;
+  rows = batch.rows;
+  save();
+  return BatchStep::advanced;
+}
+
+// A range is done when a look after its repair finds no row that differs: from then on the write
+// trigger keeps every row of it exact, so one pass is enough (docs/materialization.md).
+Materializer::BatchStep Materializer::verify_step(std::uint64_t limit, std::uint64_t& rows) {
+  using Step = MaterializationStep;
   const BatchResult batch =
       verify_batch(connection_, plan_, state_.watermark, limit, settings_.steps);
   if (batch.finished) {
-    if (state_.mismatches_in_pass == 0) {
-      enter(Step::switching_to_column);
-      return true;
-    }
-    if (state_.verify_pass + 1 >= settings_.max_verify_passes)
+    enter(Step::switching_to_column);
+    return BatchStep::ended;
+  }
+  state_.rows_repaired += batch.repaired;
+  if (batch.remaining > 0) {
+    // Rows the repair skipped because another transaction holds them: try the range again after
+    // a back-off, for as long as it takes. A repair that took every row it found and still finds
+    // some, again and again, points at the expression or at writers that skip triggers.
+    held_without_skips_ = batch.repaired >= batch.changed ? held_without_skips_ + 1 : 0;
+    if (held_without_skips_ >= settings_.max_verify_passes)
       throw std::runtime_error(
-          "seed " + plan_.name + ": " + std::to_string(state_.mismatches_in_pass) +
-          " rows still differed from the expression in verify pass " +
-          std::to_string(state_.verify_pass + 1) +
-          "; is the expression deterministic, and do all writers fire triggers "
-          "(session_replication_role)?");
-    ++state_.verify_pass;
-    state_.mismatches_in_pass = 0;
-    enter(Step::verifying);
-    return true;
+          "seed " + plan_.name + ": " + std::to_string(batch.remaining) +
+          " rows still differed from the expression after " + std::to_string(held_without_skips_) +
+          " repairs of the same keys; is the expression deterministic, and do all writers fire "
+          "triggers (session_replication_role)?");
+    state_.mismatches_in_pass = batch.remaining;
+    save();
+    return BatchStep::held;
   }
-  if (batch.changed > 0) {
-    state_.rows_repaired +=
-        repair_range(connection_, plan_, state_.watermark, batch.upper, settings_.steps);
-    state_.mismatches_in_pass += batch.changed;
-  }
+  held_without_skips_ = 0;
+  state_.mismatches_in_pass = 0;
   state_.watermark = batch.upper;
   state_.rows_done += batch.rows;
   rows = batch.rows;
   save();
-  return false;
+  return BatchStep::advanced;
 }
 
 RunOutcome Materializer::roll_back() {

@@ -16,6 +16,7 @@
 
 #include "rewriter/catalog/seed_set.hpp"
 #include "seeds/materialize/backfill_pacer.hpp"
+#include "seeds/materialize/lock_wait_watch.hpp"
 #include "seeds/materialize/materialization_steps.hpp"
 #include "seeds/materialize/progress.hpp"
 
@@ -90,8 +91,11 @@ struct MaterializationProgress {
 class Materializer {
  public:
   // `connection` is used only by run() and roll_back(), which must not overlap.
+  // `watch` (optional) watches the sessions waiting on each batch's locks: it cancels a batch that
+  // keeps one waiting longer than its limit, and the pacer shortens the batches while any wait.
   Materializer(ControlConnection& connection, MaterializationPlan plan, MaterializationStore& store,
-               MaterializerSettings settings = {}, PhaseSwitch phase_switch = {});
+               MaterializerSettings settings = {}, PhaseSwitch phase_switch = {},
+               LockWaitWatch* watch = nullptr);
   Materializer(const Materializer&) = delete;
   Materializer& operator=(const Materializer&) = delete;
 
@@ -122,9 +126,16 @@ class Materializer {
   // false when stopped while waiting
   bool wait(std::chrono::milliseconds duration);
   bool wait_while_paused();
-  // One backfill or verify batch of up to `limit` keys (`rows` of them); true when the step
-  // ended (a verify pass or the backfill reached the last key).
-  bool step_batch(bool verifying, std::uint64_t limit, std::uint64_t& rows);
+  enum class BatchStep : std::uint8_t {
+    advanced,  // the watermark moved past the batch
+    ended,     // the backfill or the verify pass reached the last key
+    held,      // verify: rows still differ after the repair (held by another transaction)
+  };
+  // One backfill or verify batch of up to `limit` keys (`rows` of them).
+  BatchStep step_batch(bool verifying, std::uint64_t limit, std::uint64_t& rows);
+  BatchStep verify_step(std::uint64_t limit, std::uint64_t& rows);
+  // One batch with its pacing and pause; false when stopped.
+  bool run_batch(BackfillPacer& pacer);
   void publish(const BackfillPacer* pacer);
 
   ControlConnection& connection_;
@@ -132,7 +143,11 @@ class Materializer {
   MaterializationStore& store_;
   MaterializerSettings settings_;
   PhaseSwitch phase_switch_;
-  MaterializationState state_;  // owned by the thread in run()/roll_back()
+  LockWaitWatch* watch_;
+  MaterializationState state_;
+  std::uint32_t held_without_skips_ =
+      0;  // verify: consecutive batches that repaired every row
+          // they found and still found some  // owned by the thread in run()/roll_back()
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> pause_requested_{false};

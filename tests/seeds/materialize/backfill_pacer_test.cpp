@@ -110,3 +110,36 @@ TEST_CASE("a zero initial size is clamped to the minimum") {
   s.initial_batch_rows = 0;
   CHECK(BackfillPacer(s).batch_rows() == 10);
 }
+
+TEST_CASE("applications waiting on a batch shorten the target, and it grows back without waits") {
+  using seedproxy::seeds::ApplicationWaits;
+  BackfillPacer pacer(settings());
+  for (int i = 0; i < 20; ++i)
+    (void)pacer.on_batch(pacer.batch_rows(), cost(pacer.batch_rows(), 10us));
+  CHECK(pacer.target() == 100ms);
+  // Waits shorter than the budget (10 ms) change nothing.
+  CHECK(pacer.on_batch(pacer.batch_rows(), 100ms, ApplicationWaits{3, 9ms, false}) == 50ms);
+  CHECK(pacer.target() == 100ms);
+  const ApplicationWaits waited{2, 30ms, false};
+  // A pause after a batch someone waited on is twice the usual one.
+  CHECK(pacer.on_batch(pacer.batch_rows(), 100ms, waited) == 100ms);
+  CHECK(pacer.target() == 50ms);
+  for (int i = 0; i < 20; ++i)
+    (void)pacer.on_batch(pacer.batch_rows(), cost(pacer.batch_rows(), 10us), waited);
+  CHECK(pacer.target() == 5ms);  // the floor
+  CHECK(pacer.batch_rows() <= 600);
+  CHECK(pacer.batch_rows() >= 400);
+  for (int i = 0; i < 40; ++i)
+    (void)pacer.on_batch(pacer.batch_rows(), cost(pacer.batch_rows(), 10us));
+  CHECK(pacer.target() == 100ms);
+  CHECK(pacer.batch_rows() >= 9500);
+}
+
+TEST_CASE("a batch cancelled for a waiting application halves the target and backs off") {
+  BackfillPacer pacer(settings());
+  CHECK(pacer.on_cancelled() == 100ms);
+  CHECK(pacer.target() == 50ms);
+  CHECK(pacer.batch_rows() == 500);
+  CHECK(pacer.on_cancelled() == 200ms);
+  CHECK(pacer.target() == 25ms);
+}
