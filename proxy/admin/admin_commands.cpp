@@ -59,14 +59,16 @@ AdminAnswer show_seeds(AdminBackend& backend) {
                     {"expression", oid::text},
                     {"problem", oid::text},
                     {"dependencies", oid::text},
-                    {"materialize_refusal", oid::text}});
+                    {"materialize_refusal", oid::text},
+                    {"dependency_error", oid::text}});
   for (const auto& seed : backend.seed_statuses())
     result.add_row(
         {seed.database, entity_of(seed), seed.attribute, seed.type,
          std::string(rewriter::to_string(seed.phase)) + (seed.inactive ? " (inactive)" : ""),
          std::to_string(seed.reads_in_window), protocol::bool_text(seed.cross_table),
          nonempty(seed.declared_by), seed.expression, nonempty(seed.problem),
-         nonempty(seed.dependencies), nonempty(seed.materialize_refusal)});
+         nonempty(seed.dependencies), nonempty(seed.materialize_refusal),
+         nonempty(seed.dependency_error)});
   return rows(result);
 }
 

@@ -75,7 +75,8 @@ std::string status_json(const StatusInputs& in) {
                      {"inactive", seed.inactive},
                      {"dependencies", seed.dependencies},
                      {"materialize_refusal", seed.materialize_refusal},
-                     {"dependency_broken", seed.dependency_broken}});
+                     {"dependency_broken", seed.dependency_broken},
+                     {"dependency_error", seed.dependency_error}});
   }
   json materializations = json::array();
   for (const auto& p : in.materializations) materializations.push_back(progress_json(p));

@@ -90,6 +90,10 @@ bool request_materialize(EngineJob& job, ControlConnection& connection, const st
     return fail(job, sqlstate::object_not_in_prerequisite_state,
                 "seed " + full + " has materialize.policy \"never\"",
                 "Change the seed's materialize.policy to \"manual\" or \"threshold\".");
+  if (!seed.dependency_error.empty())
+    return fail(job, sqlstate::object_not_in_prerequisite_state,
+                "seed " + full + " cannot be materialized: " + seed.dependency_error,
+                "SHOW SEEDS shows the broken dependency in dependency_error.");
   if (!seed.materialize_refusal.empty())
     return fail(job, sqlstate::feature_not_supported,
                 "seed " + full + " stays virtual: " + seed.materialize_refusal,

@@ -11,6 +11,7 @@
 #include "common/log.hpp"
 #include "common/sqlstate.hpp"
 #include "seeds/materialize/acknowledgements.hpp"
+#include "seeds/materialize/dependency_check.hpp"
 #include "seeds/materialize/materialization_registry.hpp"
 #include "seeds/registry/fleet.hpp"
 #include "seeds/registry/registry_schema.hpp"
@@ -144,6 +145,7 @@ class MaterializationEngine::Worker {
   // Failed or refused, per seed and kind (rollback or not): not tried again before then.
   std::map<std::pair<SeedName, bool>, Clock::time_point> retry_after_;
   Clock::time_point next_progress_log_{};
+  Clock::time_point next_dependency_check_{};
   std::string lock_problem_;
   bool newer_registry_logged_ = false;
 
@@ -203,7 +205,12 @@ bool MaterializationEngine::Worker::registry_ready(ControlConnection& watch) {
 void MaterializationEngine::Worker::check(ControlConnection& watch) {
   if (runner_.joinable() && runner_done_.load()) finish_runner();
   if (!registry_ready(watch)) return;
-  const auto seeds = read_engine_seeds(watch);
+  auto seeds = read_engine_seeds(watch);
+  if (Clock::now() >= next_dependency_check_ && registry_version(watch) >= 5) {
+    // DDL straight on the database is noticed here too, within a few seconds.
+    next_dependency_check_ = Clock::now() + std::chrono::seconds(2);
+    record_broken_dependencies(watch, database_, seeds);
+  }
   // Proxies behind the registry, shown while something is in flight.
   AcknowledgementWait behind;
   if (std::any_of(seeds.begin(), seeds.end(), [](const EngineSeed& seed) {
@@ -220,7 +227,10 @@ void MaterializationEngine::Worker::check(ControlConnection& watch) {
     std::lock_guard lock(mutex_);
     for (const auto& seed : seeds) {
       if (!materializer_ || seed.name != running_) continue;
-      if (!running_rollback_ && seed.requested == SeedRequest::rollback) materializer_->stop();
+      // A broken dependency stops a materialization: its steps would fail on the missing column.
+      if (!running_rollback_ &&
+          (seed.requested == SeedRequest::rollback || !seed.dependency_error.empty()))
+        materializer_->stop();
       if (seed.paused)
         materializer_->pause();
       else
@@ -256,9 +266,10 @@ std::optional<MaterializationEngine::Worker::Job> MaterializationEngine::Worker:
         ((seed.requested == SeedRequest::rollback && seed.phase != Phase::rolled_back) ||
          step(seed) == MaterializationStep::rolling_back))
       return Job{seed, true};
-  // Interrupted materializations resume before new ones start.
+  // Interrupted materializations resume before new ones start; nothing starts or resumes while
+  // DDL has broken what the seed reads.
   for (const auto& seed : seeds)
-    if (!waiting(seed) &&
+    if (!waiting(seed) && seed.dependency_error.empty() &&
         (seed.phase == Phase::materializing ||
          // killed between publishing 'materialized' and recording it: finish the bookkeeping
          (seed.phase == Phase::materialized &&
@@ -266,14 +277,14 @@ std::optional<MaterializationEngine::Worker::Job> MaterializationEngine::Worker:
       return Job{seed, false};
   // Asked for, then the hottest past its threshold.
   for (const auto& seed : seeds)
-    if (!waiting(seed) && seed.phase == Phase::virtual_ &&
+    if (!waiting(seed) && seed.phase == Phase::virtual_ && seed.dependency_error.empty() &&
         seed.requested == SeedRequest::materialize)
       return Job{seed, false};
   const EngineSeed* hottest = nullptr;
   for (const auto& seed : seeds)
     if (!waiting(seed) && seed.phase == Phase::virtual_ &&
         seed.policy == config::MaterializePolicy::threshold && seed.materialize_refusal.empty() &&
-        seed.reads_in_window >= seed.threshold_reads &&
+        seed.dependency_error.empty() && seed.reads_in_window >= seed.threshold_reads &&
         !(seed.materialization && !seed.materialization->state.error.empty() &&
           step(seed) == MaterializationStep::not_started) &&
         (!hottest || seed.reads_in_window > hottest->reads_in_window))
@@ -390,7 +401,7 @@ std::optional<MaterializationPlan> MaterializationEngine::Worker::plan(
       job.seed.name.schema, job.seed.name.table,  job.seed.name.attribute, job.seed.type,
       job.seed.expression,  job.seed.key_columns, job.seed.cross_table};
   try {
-    auto prepared = MaterializationPlan::prepare(connection, target);
+    auto prepared = MaterializationPlan::prepare(connection, target, job.rollback);
     if (!job.rollback && !prepared.dependency_refusal.empty())
       throw MaterializationRefused("seed " + prepared.name +
                                    " cannot be materialized: " + prepared.dependency_refusal);

@@ -42,7 +42,8 @@ std::optional<SeedRequest> request_from_string(std::string_view text) noexcept {
 }
 
 std::vector<EngineSeed> read_engine_seeds(ControlConnection& connection) {
-  auto seeds = connection.query("reading the seeds to materialize", R"sql(
+  auto seeds = connection.query(
+      "reading the seeds to materialize", R"sql(
 SELECT s."schema_name", s."table_name", s."attribute_name", s."type", s."expression", s."phase",
        s."cross_table", s."materialize_policy", s."materialize_reads",
        s."materialize_window_seconds",
@@ -56,7 +57,8 @@ SELECT s."schema_name", s."table_name", s."attribute_name", s."type", s."express
        m."rows_updated", m."rows_repaired", m."verify_pass", m."mismatches_in_pass",
        coalesce(m."error", ''), coalesce(m."owner", ''), m."updated_at"::text, m."rows_per_second",
        m."schema_name" IS NOT NULL, )sql" + optional_seed_column("s", "materialize_refusal") +
-                                                                        R"sql(
+                                              ", " + optional_seed_column("s", "dependency_error") +
+                                              R"sql(
 FROM "seedproxy"."seeds" s
 LEFT JOIN "seedproxy"."materializations" m USING ("schema_name", "table_name", "attribute_name")
 ORDER BY 1, 2, 3)sql");
@@ -94,6 +96,7 @@ ORDER BY 1, 2, 3, 4, 5)sql");
     const auto found = lists.find(seed.name);
     if (found != lists.end()) seed.key_columns = found->second.first;
     seed.materialize_refusal = text_at(seeds, row, 27);
+    seed.dependency_error = text_at(seeds, row, 28);
     if (text_at(seeds, row, 26) == "t") {
       StoredMaterialization m;
       m.state.step =

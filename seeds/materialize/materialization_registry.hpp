@@ -48,6 +48,7 @@ struct EngineSeed {
   config::MaterializePolicy policy = config::MaterializePolicy::threshold;
   bool cross_table = false;
   std::string materialize_refusal;  // why it cannot be materialized; empty when it can (or unknown)
+  std::string dependency_error;     // DDL broke what it reads, and what to do; empty when not
   std::vector<std::string> key_columns;
   std::uint64_t threshold_reads = 0, window_seconds = 0, reads_in_window = 0;
   SeedRequest requested = SeedRequest::none;

@@ -322,7 +322,8 @@ MaterializationTarget materialization_target(const ValidatedSeed& seed) {
 }
 
 MaterializationPlan MaterializationPlan::prepare(ControlConnection& connection,
-                                                 const MaterializationTarget& target) {
+                                                 const MaterializationTarget& target,
+                                                 bool for_rollback) {
   MaterializationPlan plan;
   plan.target = target;
   plan.name = target.schema + "." + target.table + "." + target.attribute;
@@ -370,30 +371,6 @@ MaterializationPlan MaterializationPlan::prepare(ControlConnection& connection,
     plan.key_types.push_back(column->type);
   }
 
-  // The expression is compiled against the table as the seed saw it: without the column the
-  // engine may already have added (a restart mid-materialization).
-  const auto catalog = load_catalog(connection, 0);
-  const rewriter::Relation* loaded = catalog.find(target.schema, target.table);
-  if (!loaded) throw refuse("the table does not exist");
-  rewriter::Relation entity = *loaded;
-  std::erase(entity.columns, target.attribute);
-  rewriter::ExpressionTemplate expression;
-  if (const auto error = expression.compile(target.expression, entity, catalog); !error.empty())
-    throw refuse("its expression does not compile: " + error);
-  if (target.cross_table || expression.cross_table()) {
-    plan.target.cross_table = true;
-    auto read = read_cross_table_dependencies(connection, plan.target);
-    plan.dependencies = std::move(read.dependencies);
-    plan.dependency_refusal = std::move(read.refusal);
-  }
-  for (const auto& input : expression.columns())
-    if (const Column* column = find(input); column && column->generated)
-      throw refuse("its expression reads the generated column \"" + input +
-                   "\", which a BEFORE trigger sees before it is computed");
-
-  plan.value_sql = "((" + expression.bind(target.table) + "))::" + target.type;
-  // In the PL/pgSQL trigger function the row is the variable "new".
-  plan.trigger_value_sql = "((" + expression.bind("new") + "))::" + target.type;
   // Row triggers fire in name order (bytewise); "zzzz_" puts ours after the usual names, so
   // triggers that adjust the inputs have run when ours computes the column.
   const std::string trigger = "zzzz_seedproxy_" + target.attribute;
@@ -408,6 +385,34 @@ MaterializationPlan MaterializationPlan::prepare(ControlConnection& connection,
       bounded_name("seedproxy_" + target.table + "_" + target.attribute, function_suffix);
   plan.function_sql =
       pg::quote_identifier(target.schema) + "." + pg::quote_identifier(plan.function_name);
+  // The expression is compiled against the table as the seed saw it: without the column the
+  // engine may already have added (a restart mid-materialization).
+  const auto catalog = load_catalog(connection, 0);
+  const rewriter::Relation* loaded = catalog.find(target.schema, target.table);
+  if (!loaded) throw refuse("the table does not exist");
+  rewriter::Relation entity = *loaded;
+  std::erase(entity.columns, target.attribute);
+  rewriter::ExpressionTemplate expression;
+  if (const auto error = expression.compile(target.expression, entity, catalog); !error.empty()) {
+    // DDL broke what it reads (a referenced column renamed, a table dropped): a rollback finds
+    // every object by name and mark, and needs nothing the expression would give.
+    if (for_rollback) return plan;
+    throw refuse("its expression does not compile: " + error);
+  }
+  if (target.cross_table || expression.cross_table()) {
+    plan.target.cross_table = true;
+    auto read = read_cross_table_dependencies(connection, plan.target);
+    plan.dependencies = std::move(read.dependencies);
+    plan.dependency_refusal = std::move(read.refusal);
+  }
+  for (const auto& input : expression.columns())
+    if (const Column* column = find(input); column && column->generated)
+      throw refuse("its expression reads the generated column \"" + input +
+                   "\", which a BEFORE trigger sees before it is computed");
+
+  plan.value_sql = "((" + expression.bind(target.table) + "))::" + target.type;
+  // In the PL/pgSQL trigger function the row is the variable "new".
+  plan.trigger_value_sql = "((" + expression.bind("new") + "))::" + target.type;
   plan.input_columns = expression.columns();
   return plan;
 }

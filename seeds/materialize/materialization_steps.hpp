@@ -55,9 +55,11 @@ using Watermark = std::vector<std::string>;
 // below (and their tests) can read it.
 struct MaterializationPlan {
   // Throws MaterializationRefused for a seed the engine cannot materialize, QueryError when the
-  // catalog cannot be read.
+  // catalog cannot be read. `for_rollback`: an expression that no longer compiles (DDL broke a
+  // dependency) still gives a plan with the objects' names, which is all a rollback needs.
   [[nodiscard]] static MaterializationPlan prepare(ControlConnection& connection,
-                                                   const MaterializationTarget& target);
+                                                   const MaterializationTarget& target,
+                                                   bool for_rollback = false);
 
   MaterializationTarget target;
   std::string name;                        // "schema.table.attribute", as messages name the seed
