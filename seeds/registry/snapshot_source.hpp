@@ -48,6 +48,9 @@ class SnapshotSource {
   [[nodiscard]] virtual bool trusted(std::string_view database) const noexcept = 0;
   // Why not, for the error a client gets (rare path).
   [[nodiscard]] virtual SnapshotTrust trust(std::string_view database) const = 0;
+  // A snapshot version no snapshot of this process had before (for a session's own predicted
+  // view of the catalog: the rewrite cache is keyed by versions). Any thread.
+  [[nodiscard]] virtual std::uint64_t next_version() noexcept = 0;
   [[nodiscard]] virtual bool refreshed(std::string_view database,
                                        std::uint64_t ticket) const noexcept = 0;
   // Waits, on the caller's executor and without polling, until refreshed(database, ticket) or

@@ -69,6 +69,7 @@ class SnapshotRegistry : public SnapshotSource {
   std::uint64_t request_refresh(std::string_view database,
                                 const rewriter::CatalogEffect& effect) noexcept override;
   [[nodiscard]] bool trusted(std::string_view database) const noexcept override;
+  [[nodiscard]] std::uint64_t next_version() noexcept override { return store_.next_version(); }
   [[nodiscard]] SnapshotTrust trust(std::string_view database) const override;
   // Databases the materialization engine works in (a registry, a live seed, not released).
   [[nodiscard]] std::vector<std::string> databases_with_live_seeds() const;

@@ -164,7 +164,7 @@ TEST_CASE("targeted refreshes merge their names; everything is a full reload") {
   CHECK(taken.names == std::vector<std::string>{"lines", "orders"});
   CHECK_FALSE(shop->catalog_wanted.load());
   CHECK(shop->take_effect().empty());
-  (void)s.store.request_refresh("shop", seedproxy::rewriter::CatalogEffect{true, {}});
+  (void)s.store.request_refresh("shop", seedproxy::rewriter::CatalogEffect{true, {}, {}});
   CHECK(shop->refresh_wanted.load());
 }
 
