@@ -46,7 +46,8 @@ Catalog Catalog::replaced(std::string_view schema, std::string_view name, Relati
   out.relations_ = relations_;
   out.relations_.erase(key_of(schema, name));
   auto key = key_of(fresh.schema, fresh.name);
-  out.relations_.insert_or_assign(std::move(key), std::make_shared<const Relation>(std::move(fresh)));
+  out.relations_.insert_or_assign(std::move(key),
+                                  std::make_shared<const Relation>(std::move(fresh)));
   return out;
 }
 

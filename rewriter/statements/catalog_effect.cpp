@@ -197,7 +197,8 @@ CatalogEffect catalog_effect(std::string_view sql) {
   CatalogEffect effect;
   if (!might_change_catalog(sql)) return effect;
   // Text the parser refuses, PostgreSQL (the same grammar) refuses too: it changes nothing.
-  const ParsedSql parsed = parse_sql(sql);
+  const auto shared = parse_sql_shared(sql);
+  const ParsedSql& parsed = *shared;
   if (parsed.failure) return effect;
   const Json& statements = list_at(parsed.tree.root(), "stmts");
   for (const Json& statement : statements) statement_effect(node_at(statement, "stmt"), effect);

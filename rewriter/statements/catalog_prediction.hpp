@@ -15,15 +15,15 @@ namespace seedproxy::rewriter {
 struct ColumnChange {
   enum class Kind { add, drop, rename };
   Kind kind = Kind::add;
-  std::string column;    // as PostgreSQL folded it
-  std::string new_name;  // rename only
+  std::string column;       // as PostgreSQL folded it
+  std::string new_name;     // rename only
   bool missing_ok = false;  // ADD COLUMN IF NOT EXISTS, DROP COLUMN IF EXISTS
   bool operator==(const ColumnChange&) const = default;
 };
 
 struct CatalogPrediction {
-  std::string schema;    // empty: the name is unqualified (resolved through search_path)
-  std::string relation;  // as PostgreSQL folded it
+  std::string schema;       // empty: the name is unqualified (resolved through search_path)
+  std::string relation;     // as PostgreSQL folded it
   bool missing_ok = false;  // ALTER TABLE IF EXISTS
   std::vector<ColumnChange> columns;  // in order; empty for a rename of the relation
   std::string new_name;               // ALTER TABLE … RENAME TO; empty otherwise
