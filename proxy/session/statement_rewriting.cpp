@@ -195,7 +195,7 @@ void StatementRewriting::ddl_done(bool idle) {
   // once it is committed (or rolled back, which costs one refresh).
   if (!idle || sent_effect_.empty()) return;
   auto view = committed && sent_effect_.prediction ? predict(*sent_effect_.prediction) : nullptr;
-  if (const auto ticket = snapshots_.request_refresh(database_, sent_effect_))
+  if (const auto ticket = snapshots_.request_refresh(database_, sent_effect_, view != nullptr))
     catalog_ticket_ = ticket;
   // Without a view, statements that may involve a seed wait for the refresh.
   predicted_ = catalog_ticket_ != 0 ? std::move(view) : nullptr;

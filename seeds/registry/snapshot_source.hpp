@@ -40,9 +40,11 @@ class SnapshotSource {
   // snapshot loaded after this request is published.
   virtual std::uint64_t request_refresh(std::string_view database) noexcept = 0;
   // Asks for the catalog entries DDL changed (`effect`) to be read again; 0 when nothing is to be
-  // read. The same kind of ticket.
+  // read. The same kind of ticket. `confirm_only`: the session predicted the change and waits for
+  // nothing, so the refresh may come a few milliseconds later, together with others.
   virtual std::uint64_t request_refresh(std::string_view database,
-                                        const rewriter::CatalogEffect& effect) noexcept = 0;
+                                        const rewriter::CatalogEffect& effect,
+                                        bool confirm_only) noexcept = 0;
   // Whether statements that touch seeds may be served from the snapshot now: this proxy's lease
   // in the database's registry is fresh (or none applies). Cheap; any thread.
   [[nodiscard]] virtual bool trusted(std::string_view database) const noexcept = 0;

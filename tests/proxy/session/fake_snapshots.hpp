@@ -75,8 +75,8 @@ class FakeSnapshots final : public seeds::SnapshotSource {
     effects_requested.push_back(rewriter::CatalogEffect{true, {}, {}});
     return ++requested_;
   }
-  std::uint64_t request_refresh(std::string_view database,
-                                const rewriter::CatalogEffect& effect) noexcept override {
+  std::uint64_t request_refresh(std::string_view database, const rewriter::CatalogEffect& effect,
+                                bool /*confirm_only*/) noexcept override {
     if (effect.empty()) return 0;
     refreshes_requested.emplace_back(database);
     effects_requested.push_back(effect);
