@@ -13,7 +13,9 @@
 #
 # Usage: bench/ddl.sh [SEEDPROXY_BINARY]   (default build/proxy/seedproxy)
 # Environment: BENCH_ROUNDS (default 7), BENCH_STATEMENTS (200), BENCH_DIR (.bench).
-# Prints one line per run (scenario, round, target, seconds) and then a summary table.
+# Prints one line per run (scenario, round, target, seconds, and the CPU time
+# seedproxy's process used during the run, all threads, in µs) and then a summary table: wall
+# time ratios, and the proxy's CPU per statement (less noisy than wall time on a loaded machine).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -108,7 +110,13 @@ SQL
   fi
 }
 
-printf 'scenario\tround\ttarget\tseconds\n' | tee "$work/runs.tsv"
+# CPU time of the seedproxy process so far, every thread, in microseconds: the scheduler's own
+# nanosecond count (/proc/PID/task/*/schedstat, first field), finer than the 10 ms of /proc/PID/stat.
+proxy_cpu_us() {
+  cat /proc/"$proxy_pid"/task/*/schedstat | awk '{ ns += $1 } END { printf "%d", ns / 1000 }'
+}
+
+printf 'scenario\tround\ttarget\tseconds\tproxy_cpu_us\n' | tee "$work/runs.tsv"
 for ((round = 1; round <= rounds; round++)); do
   for scenario in none other same read; do
     # Alternate which target goes first, so a neighbour's load drifts over both alike.
@@ -117,13 +125,17 @@ for ((round = 1; round <= rounds; round++)); do
     for target in "${targets[@]}"; do
       db=${database_of[$scenario]}
       reset "$db"
-      started=$(date +%s.%N)
       script=${script_of[$scenario]}
       if [[ $scenario == read && $target == direct ]]; then script=read_direct; fi
+      cpu_before=$(proxy_cpu_us)
+      started=$(date +%s.%N)
       "${psql[@]}" -p "${port_of[$target]}" -d "$db" -f "$work/$script.sql" >/dev/null
       ended=$(date +%s.%N)
-      printf '%s\t%d\t%s\t%.4f\n' "$scenario" "$round" "$target" "$(echo "$ended - $started" | bc)" |
-        tee -a "$work/runs.tsv"
+      cpu=$(($(proxy_cpu_us) - cpu_before))
+      # Directly, the proxy's CPU is what it spends idle meanwhile (its timers, the registry's
+      # heartbeats): the `idle` column of the summary.
+      printf '%s\t%d\t%s\t%.4f\t%d\n' "$scenario" "$round" "$target" \
+        "$(echo "$ended - $started" | bc)" "$cpu" | tee -a "$work/runs.tsv"
     done
   done
 done
@@ -132,13 +144,17 @@ done
 import csv, statistics, sys
 runs = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 rounds = max(int(r["round"]) for r in runs)
-print(f"\nscenario  statements  direct_s  seedproxy_s  ratio  paired   (medians of {rounds} rounds)")
+print(f"\nscenario  statements  direct_s  seedproxy_s  ratio  paired  proxy_cpu_us/stmt  idle"
+      f"   (medians of {rounds} rounds)")
 for scenario in ("none", "other", "same", "read"):
     s = {(r["target"], int(r["round"])): float(r["seconds"]) for r in runs if r["scenario"] == scenario}
+    cpu = {k: statistics.median(float(r["proxy_cpu_us"]) / int(sys.argv[2]) for r in runs
+                                if r["scenario"] == scenario and r["target"] == k)
+           for k in ("direct", "seedproxy")}
     t = {k: statistics.median(v for (target, _), v in s.items() if target == k)
          for k in ("direct", "seedproxy")}
     # Each round's two runs are back to back: their ratio sees the same neighbours' load.
     paired = statistics.median(s[("seedproxy", n)] / s[("direct", n)] for n in range(1, rounds + 1))
     print(f"{scenario:<9} {sys.argv[2]:>10}  {t['direct']:8.3f}  {t['seedproxy']:11.3f}  "
-          f"{t['seedproxy'] / t['direct']:5.2f}x  {paired:5.2f}x")
+          f"{t['seedproxy'] / t['direct']:5.2f}x  {paired:5.2f}x  {cpu['seedproxy']:17.1f}  {cpu['direct']:4.1f}")
 PY

@@ -20,6 +20,7 @@
 #include "rewriter/splice/rewriter.hpp"
 #include "rewriter/statements/search_path.hpp"
 #include "seeds/reads/read_tally.hpp"
+#include "seeds/registry/predicted_snapshot.hpp"
 #include "seeds/registry/snapshots.hpp"
 
 namespace seedproxy::proxy {
@@ -72,12 +73,20 @@ bool StatementRewriting::catalog_pending() {
   if (!snapshots_.refreshed(database_, catalog_ticket_)) return true;
   catalog_ticket_ = 0;
   first_load_ = false;
+  predicted_.reset();  // the refresh is published: it holds what the session predicted
   return false;
 }
 
+std::shared_ptr<const seeds::DatabaseSnapshot> StatementRewriting::current_snapshot() {
+  if (predicted_ && catalog_pending()) return predicted_;
+  return snapshots_.current(database_);
+}
+
 bool StatementRewriting::must_wait(protocol::Bytes buffered, bool at_boundary) {
-  const bool pending = catalog_pending();
+  bool pending = catalog_pending();
   if (pending && first_load_) return true;
+  // The session's own committed ALTER TABLE is in its predicted view: nothing to wait for.
+  if (pending && predicted_) pending = false;
   if (!pending && snapshots_.trusted(database_)) return false;  // the common case
   // Statements that cannot involve a seed go on at once: a DDL migration never waits.
   if (at_boundary && !touches_seeds(buffered)) return false;
@@ -91,7 +100,7 @@ bool StatementRewriting::must_wait(protocol::Bytes buffered, bool at_boundary) {
 }
 
 bool StatementRewriting::touches_seeds(protocol::Bytes buffered) {
-  const auto snapshot = snapshots_.current(database_);
+  const auto snapshot = current_snapshot();
   if (!snapshot || !snapshot->active) return false;
   const bool uncompiled = has_uncompiled_seeds(*snapshot);
   // A text whose statements the rewriter leaves as sent (a migration's CREATE, ALTER and DROP,
@@ -159,20 +168,52 @@ StatementRewrite StatementRewriting::stale_refusal() {
 void StatementRewriting::note_catalog_effect(std::string_view sql) {
   // A text too large to read is judged by its CommandComplete tag instead.
   if (sql.size() > max_statement_bytes_ || !rewriter::might_change_catalog(sql)) return;
-  const auto snapshot = snapshots_.current(database_);
+  const auto snapshot = current_snapshot();
   if (!snapshot || !snapshot->active) return;  // without seeds, DDL changes nothing that matters
   ddl_text_seen_ = true;
-  sent_effect_.merge(rewriter::catalog_effect(sql));
+  const bool first = sent_effect_.empty() && !sent_effect_.prediction;
+  auto effect = rewriter::catalog_effect(sql);
+  // Predicted only when this statement alone runs in its own transaction (autocommit): then the
+  // ReadyForQuery after its CommandComplete says it committed.
+  prediction_armed_ =
+      first && awaiting_ready_ == 0 && transaction_status_ == 'I' && effect.prediction;
+  sent_effect_.merge(effect);
+}
+
+void StatementRewriting::note_rewritten_ddl(const Lookup& found) {
+  // What runs is not the text the prediction was read from (a seed's ADD COLUMN IF NOT EXISTS
+  // left out, a refusal): the refresh alone tells what it did.
+  if (found.rewrite && found.rewrite->outcome != Outcome::unchanged) prediction_armed_ = false;
 }
 
 void StatementRewriting::ddl_done(bool idle) {
   ddl_text_seen_ = false;
+  const bool committed = idle && prediction_armed_ && prediction_completed_;
+  prediction_armed_ = false;
+  prediction_completed_ = false;
   // Inside a transaction the change is not visible to the registry connection yet: asked for
   // once it is committed (or rolled back, which costs one refresh).
   if (!idle || sent_effect_.empty()) return;
-  if (const auto ticket = snapshots_.request_refresh(database_, sent_effect_))
+  auto view = committed && sent_effect_.prediction ? predict(*sent_effect_.prediction) : nullptr;
+  if (const auto ticket = snapshots_.request_refresh(database_, sent_effect_, view != nullptr))
     catalog_ticket_ = ticket;
+  // Without a view, statements that may involve a seed wait for the refresh.
+  predicted_ = catalog_ticket_ != 0 ? std::move(view) : nullptr;
   sent_effect_ = {};
+}
+
+std::shared_ptr<const seeds::DatabaseSnapshot> StatementRewriting::predict(
+    const rewriter::CatalogPrediction& prediction) {
+  if (first_load_ || !snapshots_.trusted(database_)) return nullptr;
+  const auto base = current_snapshot();
+  if (!base || !base->active) return nullptr;
+  // A temporary table of that name would be the one altered (pg_temp comes first).
+  const auto& temps = prepared_.temp_tables().names();
+  if (prediction.schema.empty() &&
+      std::find(temps.begin(), temps.end(), prediction.relation) != temps.end())
+    return nullptr;
+  return seeds::predicted_snapshot(*base, prediction, effective_search_path(),
+                                   snapshots_.next_version());
 }
 
 boost::asio::awaitable<void> StatementRewriting::wait_for_catalog(
@@ -210,7 +251,7 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
   Lookup out;
   // Huge texts (bulk INSERTs) are not parsed: bounded effort per message.
   if (sql.size() > max_statement_bytes_) return out;
-  const auto snapshot = snapshots_.current(database_);
+  const auto snapshot = current_snapshot();
   if (!snapshot) return out;
   out.version = snapshot->version;
   if (snapshot->seeds.empty() || !snapshot->seeds.might_apply(sql)) return out;
@@ -293,6 +334,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::query_message(protocol
   note_search_path(sql);
   note_catalog_effect(sql);
   const auto found = lookup(sql);
+  note_rewritten_ddl(found);
   Planned planned;
   if (const auto statements = statements_of(sql, found.rewrite != nullptr)) {
     planned.steps = std::make_shared<Steps>();
@@ -333,6 +375,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
   note_search_path(sql);
   note_catalog_effect(sql);
   auto found = lookup(sql);
+  note_rewritten_ddl(found);
   Planned planned;
   if (const auto statements = statements_of(sql, found.rewrite != nullptr);
       statements && statements->size() == 1) {
@@ -371,6 +414,8 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
 std::vector<std::byte> StatementRewriting::streamed_client_message(protocol::Bytes head) {
   const char type = static_cast<char>(head[0]);
   protocol::BodyReader reader(head.subspan(protocol::message_header_size));
+  if (type == 'Q' || type == 'P' || type == 'F') prediction_armed_ = false;
+  if (type == 'Q' || type == 'S' || type == 'F') ++awaiting_ready_;
   switch (type) {
     case 'Q':
       // Too long to rewrite or read for session statements: answered as the client's own text.
@@ -403,9 +448,15 @@ std::vector<std::byte> StatementRewriting::streamed_client_message(protocol::Byt
 std::optional<std::vector<std::byte>> StatementRewriting::client_message(protocol::Bytes message) {
   const char type = static_cast<char>(message[0]);
   const auto body = message.subspan(protocol::message_header_size);
+  // A statement after the one predicted, before its ReadyForQuery, voids the prediction (it may
+  // share its transaction); this one may arm its own.
+  if (type == 'Q' || type == 'P' || type == 'F') prediction_armed_ = false;
   switch (type) {
-    case 'Q':
-      return query_message(body);
+    case 'Q': {
+      auto replacement = query_message(body);
+      ++awaiting_ready_;
+      return replacement;
+    }
     case 'P':
       return parse_message(body);
     case 'B': {
@@ -438,6 +489,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::client_message(protoco
     case 'S':
     case 'F':
       prepared_.batch_end(type);
+      ++awaiting_ready_;
       return std::nullopt;
     default:
       return std::nullopt;
@@ -447,6 +499,8 @@ std::optional<std::vector<std::byte>> StatementRewriting::client_message(protoco
 void StatementRewriting::note_replaced_client_message(protocol::Bytes message) {
   const char type = static_cast<char>(message[0]);
   const auto body = message.subspan(protocol::message_header_size);
+  prediction_armed_ = false;
+  if (type == 'Q') ++awaiting_ready_;
   if (type == 'Q') {
     prepared_.query();
   } else if (type == 'P') {
@@ -529,8 +583,9 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
       if (!tag) return std::nullopt;
       // DDL whose text was not read (too large, or a statement prepared earlier): not bounded.
       if (!ddl_text_seen_ && rewriter::catalog_command_tag(*tag))
-        if (const auto snapshot = snapshots_.current(database_); snapshot && snapshot->active)
+        if (const auto snapshot = current_snapshot(); snapshot && snapshot->active)
           sent_effect_.everything = true;
+      if (*tag == "ALTER TABLE") prediction_completed_ = true;
       prepared_.command_tag(*tag);
       return std::nullopt;
     }
@@ -539,11 +594,14 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
         // The transaction ended: SET LOCAL is undone.
         const bool idle = *status == protocol::TransactionStatus::idle;
         if (idle) local_search_path_.reset();
+        if (awaiting_ready_ > 0) --awaiting_ready_;
         ddl_done(idle);
+        transaction_status_ = static_cast<char>(*status);
         prepared_.ready(static_cast<char>(*status));
       }
       return std::nullopt;
     case 'E':
+      prediction_armed_ = false;  // the statement, or its implicit transaction, failed
       if (auto swapped = swap_refusal(message)) return swapped;
       return map_position(message);
     case 'N':

@@ -25,6 +25,7 @@
 namespace seedproxy::seeds {
 class SnapshotSource;
 class ReadTally;
+struct DatabaseSnapshot;
 }  // namespace seedproxy::seeds
 
 namespace seedproxy::proxy {
@@ -137,8 +138,17 @@ class StatementRewriting {
   [[nodiscard]] std::vector<std::string> effective_search_path() const;
   // Remembers what the DDL in `sql` changes in the catalog (only where seeds are live).
   void note_catalog_effect(std::string_view sql);
-  // After a ReadyForQuery: asks for the catalog refresh the DDL since needs, once committed.
+  // A prediction is read from the client's text: void when the rewriter changed it.
+  void note_rewritten_ddl(const Lookup& found);
+  // After a ReadyForQuery: asks for the catalog refresh the DDL since needs, once committed, and
+  // puts the session's own committed ALTER TABLE into its predicted view.
   void ddl_done(bool idle);
+  // The snapshot statements are resolved against: the session's predicted view while the refresh
+  // it asked for is not published, else the database's newest.
+  [[nodiscard]] std::shared_ptr<const seeds::DatabaseSnapshot> current_snapshot();
+  // The predicted view after the one ALTER TABLE since the last ReadyForQuery committed, or null.
+  [[nodiscard]] std::shared_ptr<const seeds::DatabaseSnapshot> predict(
+      const rewriter::CatalogPrediction& prediction);
   // Whether a whole Query, Parse, Bind or Describe in `buffered` may involve a seed.
   [[nodiscard]] bool touches_seeds(protocol::Bytes buffered);
   // The refusal a statement touching seeds gets while the snapshot is not trusted.
@@ -158,6 +168,15 @@ class StatementRewriting {
   // ReadyForQuery (a DDL CommandComplete without one is a statement whose text was not read).
   rewriter::CatalogEffect sent_effect_;
   bool ddl_text_seen_ = false;
+  // The session's predicted view (predicted_snapshot.hpp), good until catalog_ticket_ is answered.
+  std::shared_ptr<const seeds::DatabaseSnapshot> predicted_;
+  // sent_effect_.prediction may be applied at the next ReadyForQuery: its Query or Parse came
+  // outside a transaction with no answer outstanding and no client message after it but its own
+  // Bind/Describe/Execute/Sync (`armed`), and PostgreSQL completed it without error (`completed`).
+  bool prediction_armed_ = false;
+  bool prediction_completed_ = false;
+  char transaction_status_ = 'I';  // of the last ReadyForQuery
+  int awaiting_ready_ = 0;         // client Query, Sync and FunctionCall not answered yet
   // When this session last waited for a refresh of an expired lease: it waits once a second at
   // most, and refuses meanwhile.
   std::chrono::steady_clock::time_point last_trust_wait_{};

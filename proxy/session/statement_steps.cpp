@@ -95,7 +95,7 @@ std::optional<StatementRewriting::SessionStatements> StatementRewriting::stateme
 std::optional<std::string> StatementRewriting::stale_text(
     PreparedStatements::Statement& statement) {
   if (!statement.resend) {
-    const auto snapshot = snapshots_.current(database_);
+    const auto snapshot = current_snapshot();
     if (!snapshot || snapshot->version == statement.version) return std::nullopt;
   }
   // The seed snapshot changed since the statement was prepared (a phase moved, a seed came or

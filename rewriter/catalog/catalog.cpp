@@ -39,6 +39,18 @@ Catalog Catalog::patched(std::span<const std::string> names, std::vector<Relatio
   return out;
 }
 
+Catalog Catalog::replaced(std::string_view schema, std::string_view name, Relation fresh,
+                          std::uint64_t version) const {
+  Catalog out;
+  out.version_ = version;
+  out.relations_ = relations_;
+  out.relations_.erase(key_of(schema, name));
+  auto key = key_of(fresh.schema, fresh.name);
+  out.relations_.insert_or_assign(std::move(key),
+                                  std::make_shared<const Relation>(std::move(fresh)));
+  return out;
+}
+
 const Relation* Catalog::find(std::string_view schema, std::string_view name) const {
   const auto it = relations_.find(key_of(schema, name));
   return it == relations_.end() ? nullptr : it->second.get();

@@ -29,6 +29,11 @@ struct Relation {
   std::vector<bool> marked;
   char kind = 'r';        // pg_class.relkind: r table, p partitioned, v view, …
   bool unlogged = false;  // pg_class.relpersistence is 'u'
+  // pg_class.relnatts (dropped columns counted: the next ADD COLUMN gets natts + 1); -1 unknown.
+  int natts = -1;
+  // pg_class.relhassubclass: it has (or had) inheritance children or partitions, which DDL on it
+  // changes too. True when unknown.
+  bool may_have_children = true;
 
   // Whether seedproxy's materialization added columns[index] (it carries the mark).
   [[nodiscard]] bool added_by_seedproxy(std::size_t index) const noexcept {
@@ -57,6 +62,10 @@ class Catalog {
   // on those names, without reading the others again. Relations are shared, not copied.
   [[nodiscard]] Catalog patched(std::span<const std::string> names, std::vector<Relation> fresh,
                                 std::uint64_t version) const;
+  // A copy with exactly the relation `schema`.`name` left out and `fresh` put in (its name may
+  // differ: a rename). Relations are shared, not copied.
+  [[nodiscard]] Catalog replaced(std::string_view schema, std::string_view name, Relation fresh,
+                                 std::uint64_t version) const;
 
  private:
   // key: schema '\0' name. Shared so that a patched copy costs a pointer per relation.

@@ -5,6 +5,8 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
+#include <array>
+
 #include "common/fixed_stack.hpp"
 #include "common/sqlstate.hpp"
 
@@ -103,6 +105,23 @@ ParsedSql parse_sql(std::string_view sql) {
   // The text parsed, so PostgreSQL's scanner accepts it too: lexing it cannot fail.
   out.tokens = lex_sql(sql);
   return out;
+}
+
+std::shared_ptr<const ParsedSql> parse_sql_shared(std::string_view sql) {
+  if (sql.size() > parse_memo_bytes) return std::make_shared<const ParsedSql>(parse_sql(sql));
+  struct Entry {
+    std::string text;
+    std::shared_ptr<const ParsedSql> parsed;
+  };
+  // Four texts: a Query's, and those of the few messages around it, replaced oldest first.
+  thread_local std::array<Entry, 4> memo;
+  thread_local std::size_t next = 0;
+  for (const auto& entry : memo)
+    if (entry.parsed && entry.text == sql) return entry.parsed;
+  auto parsed = std::make_shared<const ParsedSql>(parse_sql(sql));
+  memo[next] = {std::string(sql), parsed};
+  next = (next + 1) % memo.size();
+  return parsed;
 }
 
 std::optional<std::vector<Token>> scan_with_libpg_query(std::string_view sql) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +35,12 @@ struct ParsedSql {
 // (`a+1+1+…`), so a text over parse_on_caller_stack_bytes is parsed on a thread of its own whose
 // stack is sized for the text; one over max_parse_bytes is not parsed (sqlstate 54001).
 [[nodiscard]] ParsedSql parse_sql(std::string_view sql);
+
+// parse_sql through a memo of the few texts this thread parsed last (each at most
+// parse_memo_bytes): a session reads one client text up to three times (whether it may involve
+// a seed, what its DDL changes, its rewrite), and parses it once.
+[[nodiscard]] std::shared_ptr<const ParsedSql> parse_sql_shared(std::string_view sql);
+inline constexpr std::size_t parse_memo_bytes = 16 * 1024;
 
 // Stack libpg_query 15-4.0.0 needs per byte of text, worst case: it writes its JSON tree
 // recursively, 128 bytes of stack a level, and `+1` adds a level per 2 bytes, so 64 bytes per

@@ -80,7 +80,8 @@ std::string refusal_statement(std::string_view marker, const SqlError& error) {
 }
 
 bool depends_on_catalog(std::string_view sql) {
-  const ParsedSql parsed = parse_sql(sql);
+  const auto shared = parse_sql_shared(sql);
+  const ParsedSql& parsed = *shared;
   if (parsed.failure) return false;  // rewrite() sends it as it came
   for (const auto& entry : list_at(parsed.tree.root(), "stmts")) {
     bool resolved = false;
@@ -94,7 +95,8 @@ bool depends_on_catalog(std::string_view sql) {
 RewriteResult rewrite(const RewriteRequest& request) {
   RewriteResult result;
   if (request.seeds.empty() || !request.seeds.might_apply(request.sql)) return result;
-  const ParsedSql parsed = parse_sql(request.sql);
+  const auto shared = parse_sql_shared(request.sql);
+  const ParsedSql& parsed = *shared;
   // A text PostgreSQL cannot parse goes through as sent: the server reports its own error. One
   // the proxy could not parse although PostgreSQL might (too large for the parser's stack
   // budget) may name a seed unresolved: the whole text is refused.

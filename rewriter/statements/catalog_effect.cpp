@@ -174,6 +174,8 @@ void CatalogEffect::add_name(std::string name) {
 }
 
 void CatalogEffect::merge(const CatalogEffect& other) {
+  if (other.empty() && !other.prediction) return;
+  prediction = empty() && !prediction ? other.prediction : std::nullopt;
   everything = everything || other.everything;
   for (const auto& name : other.names) add_name(name);
 }
@@ -195,10 +197,13 @@ CatalogEffect catalog_effect(std::string_view sql) {
   CatalogEffect effect;
   if (!might_change_catalog(sql)) return effect;
   // Text the parser refuses, PostgreSQL (the same grammar) refuses too: it changes nothing.
-  const ParsedSql parsed = parse_sql(sql);
+  const auto shared = parse_sql_shared(sql);
+  const ParsedSql& parsed = *shared;
   if (parsed.failure) return effect;
-  for (const Json& statement : list_at(parsed.tree.root(), "stmts"))
-    statement_effect(node_at(statement, "stmt"), effect);
+  const Json& statements = list_at(parsed.tree.root(), "stmts");
+  for (const Json& statement : statements) statement_effect(node_at(statement, "stmt"), effect);
+  if (statements.size() == 1 && !effect.empty() && !effect.everything)
+    effect.prediction = catalog_prediction(node_at(statements[0], "stmt"));
   return effect;
 }
 

@@ -3,9 +3,12 @@
 // parse can bound. The session asks for a targeted catalog refresh with it after DDL.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "rewriter/statements/catalog_prediction.hpp"
 
 namespace seedproxy::rewriter {
 
@@ -17,11 +20,17 @@ struct CatalogEffect {
   // disappeared or changed columns, in any schema, inheritance descendants included. Sorted,
   // without duplicates.
   std::vector<std::string> names;
+  // Set when the effect is that of exactly one statement whose change can be applied to the
+  // catalog without reading it (catalog_prediction.hpp); merging two effects drops it.
+  std::optional<CatalogPrediction> prediction;
 
   [[nodiscard]] bool empty() const noexcept { return !everything && names.empty(); }
   void merge(const CatalogEffect& other);
   void add_name(std::string name);
-  bool operator==(const CatalogEffect&) const = default;
+  // What is to be read again; the prediction is a shortcut to the same catalog.
+  bool operator==(const CatalogEffect& other) const {
+    return everything == other.everything && names == other.names;
+  }
 };
 
 // The cheap gate, one pass over the text: false when no statement of `sql` begins with a word

@@ -20,7 +20,8 @@ std::string with_filter(std::string_view before, std::string_view after = {}) {
   return std::string(before) + std::string(relations_filter) + std::string(after);
 }
 
-// Rows of (schema, name, column, attnum, relkind, relpersistence, marked), ordered by relation
+// Rows of (schema, name, column, attnum, relkind, relpersistence, marked, relnatts,
+// relhassubclass), ordered by relation
 // and attnum. A relation without columns (CREATE TABLE t ()) is listed with one NULL column.
 std::vector<rewriter::Relation> read_relations(const Result& result) {
   std::vector<rewriter::Relation> relations;
@@ -33,6 +34,8 @@ std::vector<rewriter::Relation> read_relations(const Result& result) {
       relations.push_back({schema, name, {}});
       relations.back().kind = PQgetvalue(result.get(), row, 4)[0];
       relations.back().unlogged = PQgetvalue(result.get(), row, 5)[0] == 'u';
+      relations.back().natts = std::atoi(PQgetvalue(result.get(), row, 7));
+      relations.back().may_have_children = PQgetvalue(result.get(), row, 8)[0] == 't';
     }
     if (PQgetisnull(result.get(), row, 2)) continue;
     auto& relation = relations.back();
@@ -50,7 +53,7 @@ std::vector<rewriter::Relation> read_relations(const Result& result) {
 rewriter::Catalog load_catalog(ControlConnection& connection, std::uint64_t version) {
   static const std::string sql = with_filter(R"sql(
     SELECT n.nspname, c.relname, a.attname, a.attnum, c.relkind, c.relpersistence,
-           d.description IS NOT DISTINCT FROM $1
+           d.description IS NOT DISTINCT FROM $1, c.relnatts, c.relhassubclass
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_catalog.pg_attribute a
@@ -81,7 +84,7 @@ NamedRelations load_relations(ControlConnection& connection,
                                              with_filter(R"sql(),
     loaded AS (
       SELECT n.nspname, c.relname, a.attname, a.attnum, c.relkind, c.relpersistence,
-             d.description IS NOT DISTINCT FROM $2 AS marked
+             d.description IS NOT DISTINCT FROM $2 AS marked, c.relnatts, c.relhassubclass
       FROM named
       JOIN pg_catalog.pg_class c ON c.oid = named.oid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -93,14 +96,15 @@ NamedRelations load_relations(ControlConnection& connection,
       WHERE )sql",
                                                          R"sql()
     SELECT loaded.nspname, loaded.relname, loaded.attname, loaded.attnum, loaded.relkind,
-           loaded.relpersistence, loaded.marked, total.relations
+           loaded.relpersistence, loaded.marked, loaded.relnatts, loaded.relhassubclass,
+           total.relations
     FROM total LEFT JOIN loaded ON true
     ORDER BY loaded.nspname, loaded.relname, loaded.attnum)sql"));
   const auto result = connection.query("loading the relations DDL named", sql,
                                        {text_array_literal(names), object_mark});
   NamedRelations out;
   out.relations = read_relations(result);
-  out.catalog_size = static_cast<std::size_t>(count_at(result, 0, 7));
+  out.catalog_size = static_cast<std::size_t>(count_at(result, 0, 9));
   return out;
 }
 

@@ -24,6 +24,8 @@ namespace seedproxy::seeds {
 namespace {
 
 constexpr auto retry = std::chrono::seconds(1);
+// How long a refresh that only confirms sessions' predicted catalogs may wait for more DDL.
+constexpr auto confirm_delay = std::chrono::milliseconds(10);
 // Sessions trust a snapshot for this share of the lease after the renewal was sent: the rest
 // covers a statement on its way to PostgreSQL and the clocks' rates.
 constexpr double trusted_share = 0.75;
@@ -132,10 +134,21 @@ void RegistryWatcher::reload_locked(SnapshotStore::Watched& database) {
   last = problems;
 }
 
+bool RegistryWatcher::catalog_due(SnapshotStore::Watched& database, Link& link) {
+  if (!database.catalog_wanted.load()) return false;
+  if (database.catalog_urgent.load()) return true;
+  // Only confirmations: the sessions that asked already see their change. One refresh for a
+  // burst of DDL (a migration) instead of one per statement.
+  const auto now = Clock::now();
+  if (link.confirm_due == Clock::time_point{}) link.confirm_due = now + confirm_delay;
+  return now >= link.confirm_due;
+}
+
 void RegistryWatcher::refresh_catalog_locked(SnapshotStore::Watched& database) {
   const std::uint64_t answered = database.requested.load();
   const auto effect = database.take_effect();
   Link& link = links_[&database];
+  link.confirm_due = {};
   const auto previous = database.snapshot.load();
   // Without an active seed the catalog is not kept at all; without a connection, or for a change
   // names cannot bound, only a full reload is right.
@@ -288,7 +301,7 @@ void RegistryWatcher::reload_due(bool periodic) {
     const bool followed = links_[d].listener != nullptr;
     if (d->refresh_wanted.exchange(false) || (periodic && followed) || !d->snapshot.load())
       reload_locked(*d);
-    else if (d->catalog_wanted.load())
+    else if (catalog_due(*d, links_[d]))
       refresh_catalog_locked(*d);
   }
 }
@@ -316,6 +329,7 @@ RegistryWatcher::Clock::time_point RegistryWatcher::next_deadline(Clock::time_po
     const Link& link = links_[d];
     if (link.listener && link.heartbeats) deadline = std::min(deadline, link.next_heartbeat);
     if (link.listener && link.idle) deadline = std::min(deadline, link.idle_since + linger);
+    if (link.confirm_due != Clock::time_point{}) deadline = std::min(deadline, link.confirm_due);
     if (!d->released.load() && (!d->snapshot.load() || (!link.listener && !link.idle)))
       deadline = std::min(deadline, std::max(link.next_attempt, Clock::now() + retry / 10));
   }

@@ -77,10 +77,11 @@ class RegistryWatcher {
     Clock::time_point next_heartbeat{};
     Clock::time_point idle_since{};  // when nothing was left to follow it for
     bool idle = false;
-    bool heartbeats = false;      // the registry has the heartbeat table
-    std::uint64_t served = 0;     // registry change version of the published snapshot
-    std::uint64_t announced = 0;  // the served version last written to the heartbeat row
-    std::string last_problem;     // log a failure to connect once, not every second
+    bool heartbeats = false;          // the registry has the heartbeat table
+    std::uint64_t served = 0;         // registry change version of the published snapshot
+    std::uint64_t announced = 0;      // the served version last written to the heartbeat row
+    std::string last_problem;         // log a failure to connect once, not every second
+    Clock::time_point confirm_due{};  // when a confirming catalog refresh is due; {}: none
   };
   struct Release {
     SnapshotStore::Watched* database;
@@ -95,6 +96,9 @@ class RegistryWatcher {
   void reload_due(bool periodic);
   void reload_locked(SnapshotStore::Watched& database);
   void refresh_catalog_locked(SnapshotStore::Watched& database);
+  // Whether the targeted refresh `database` wants is due now: at once when urgent, confirm_delay
+  // after the first confirming request otherwise.
+  [[nodiscard]] bool catalog_due(SnapshotStore::Watched& database, Link& link);
   // Renews the lease; true when the registry is not newer than what this proxy serves (then the
   // snapshot is trusted for most of the lease), false when a reload is due first.
   bool heartbeat_locked(SnapshotStore::Watched& database, Link& link,

@@ -118,9 +118,16 @@ std::shared_ptr<DatabaseSnapshot> patch_snapshot(ControlConnection& connection,
                                                  const rewriter::CatalogEffect& effect,
                                                  std::uint64_t version, std::string& problems) {
   auto fresh = load_relations(connection, effect.names);
+  auto catalog = previous.catalog.patched(effect.names, std::move(fresh.relations), version);
+  if (catalog.size() != fresh.catalog_size) return nullptr;
+  return with_catalog(previous, std::move(catalog), version, problems);
+}
+
+std::shared_ptr<DatabaseSnapshot> with_catalog(const DatabaseSnapshot& previous,
+                                               rewriter::Catalog catalog, std::uint64_t version,
+                                               std::string& problems) {
   auto snapshot = std::make_shared<DatabaseSnapshot>();
-  snapshot->catalog = previous.catalog.patched(effect.names, std::move(fresh.relations), version);
-  if (snapshot->catalog.size() != fresh.catalog_size) return nullptr;
+  snapshot->catalog = std::move(catalog);
   snapshot->version = version;
   snapshot->registry = previous.registry;
   snapshot->active = previous.active;

@@ -33,6 +33,13 @@ struct LoadedSnapshot {
     ControlConnection& connection, const DatabaseSnapshot& previous,
     const rewriter::CatalogEffect& effect, std::uint64_t version, std::string& problems);
 
+// `previous` with `catalog` in place of its catalog and the seeds compiled against it: a patched
+// or predicted catalog's snapshot, published as `version`.
+[[nodiscard]] std::shared_ptr<DatabaseSnapshot> with_catalog(const DatabaseSnapshot& previous,
+                                                             rewriter::Catalog catalog,
+                                                             std::uint64_t version,
+                                                             std::string& problems);
+
 // Whether two snapshots hold the same seeds in the same phases (read counts aside).
 [[nodiscard]] bool same_seeds(const DatabaseSnapshot& a, const DatabaseSnapshot& b);
 

@@ -40,14 +40,19 @@ class SnapshotSource {
   // snapshot loaded after this request is published.
   virtual std::uint64_t request_refresh(std::string_view database) noexcept = 0;
   // Asks for the catalog entries DDL changed (`effect`) to be read again; 0 when nothing is to be
-  // read. The same kind of ticket.
+  // read. The same kind of ticket. `confirm_only`: the session predicted the change and waits for
+  // nothing, so the refresh may come a few milliseconds later, together with others.
   virtual std::uint64_t request_refresh(std::string_view database,
-                                        const rewriter::CatalogEffect& effect) noexcept = 0;
+                                        const rewriter::CatalogEffect& effect,
+                                        bool confirm_only) noexcept = 0;
   // Whether statements that touch seeds may be served from the snapshot now: this proxy's lease
   // in the database's registry is fresh (or none applies). Cheap; any thread.
   [[nodiscard]] virtual bool trusted(std::string_view database) const noexcept = 0;
   // Why not, for the error a client gets (rare path).
   [[nodiscard]] virtual SnapshotTrust trust(std::string_view database) const = 0;
+  // A snapshot version no snapshot of this process had before (for a session's own predicted
+  // view of the catalog: the rewrite cache is keyed by versions). Any thread.
+  [[nodiscard]] virtual std::uint64_t next_version() noexcept = 0;
   [[nodiscard]] virtual bool refreshed(std::string_view database,
                                        std::uint64_t ticket) const noexcept = 0;
   // Waits, on the caller's executor and without polling, until refreshed(database, ticket) or

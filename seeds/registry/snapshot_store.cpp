@@ -23,6 +23,7 @@ void SnapshotStore::Watched::answer(std::uint64_t answered, const std::string& f
 rewriter::CatalogEffect SnapshotStore::Watched::take_effect() {
   std::lock_guard lock(failure_mutex);
   catalog_wanted = false;
+  catalog_urgent = false;
   return std::exchange(pending_effect, {});
 }
 
@@ -94,7 +95,8 @@ std::uint64_t SnapshotStore::request_refresh(std::string_view database) noexcept
 }
 
 std::uint64_t SnapshotStore::request_refresh(std::string_view database,
-                                             const rewriter::CatalogEffect& effect) noexcept {
+                                             const rewriter::CatalogEffect& effect,
+                                             bool confirm_only) noexcept {
   if (effect.everything) return request_refresh(database);
   Watched* d = find(database);
   if (!d || effect.empty()) return 0;
@@ -107,7 +109,9 @@ std::uint64_t SnapshotStore::request_refresh(std::string_view database,
     return request_refresh(database);  // out of memory: read everything instead
   }
   const std::uint64_t ticket = d->requested.fetch_add(1) + 1;
-  if (!d->catalog_wanted.exchange(true)) wake_();
+  // An urgent request after a confirming one already pending wakes the watcher again.
+  const bool urgent = !confirm_only && !d->catalog_urgent.exchange(true);
+  if (!d->catalog_wanted.exchange(true) || urgent) wake_();
   return ticket;
 }
 

@@ -75,6 +75,9 @@ class SnapshotStore {
     std::atomic<std::shared_ptr<const DatabaseSnapshot>> snapshot;
     std::atomic<bool> refresh_wanted{true};   // a full reload: registry and catalog
     std::atomic<bool> catalog_wanted{false};  // a targeted catalog refresh (pending_effect)
+    // Some session waits for it, or may: at once. Otherwise every request only confirms what
+    // its session predicted, and the watcher gathers them for up to confirm_delay.
+    std::atomic<bool> catalog_urgent{false};
     std::atomic<std::uint64_t> requested{0};  // tickets handed out
     ProgressSignal completed;                 // highest ticket a published snapshot covers
     std::atomic<int> sessions{0};             // sessions open to it through this proxy
@@ -122,8 +125,9 @@ class SnapshotStore {
   // Asks for a reload soon; never blocks. The ticket is answered by a snapshot loaded after it.
   std::uint64_t request_refresh(std::string_view database) noexcept;
   // Asks for the catalog entries `effect` names to be read again (everything: a full reload).
-  std::uint64_t request_refresh(std::string_view database,
-                                const rewriter::CatalogEffect& effect) noexcept;
+  // `confirm_only`: the requesting session does not wait for it (it predicted the change).
+  std::uint64_t request_refresh(std::string_view database, const rewriter::CatalogEffect& effect,
+                                bool confirm_only = false) noexcept;
   // Whether sessions may serve seeds from the snapshot now (one atomic load and a clock read).
   [[nodiscard]] bool trusted(std::string_view database) const noexcept;
   [[nodiscard]] SnapshotTrust trust(std::string_view database) const;

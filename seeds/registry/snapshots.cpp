@@ -68,8 +68,9 @@ std::uint64_t SnapshotRegistry::request_refresh(std::string_view database) noexc
 }
 
 std::uint64_t SnapshotRegistry::request_refresh(std::string_view database,
-                                                const rewriter::CatalogEffect& effect) noexcept {
-  return store_.request_refresh(database, effect);
+                                                const rewriter::CatalogEffect& effect,
+                                                bool confirm_only) noexcept {
+  return store_.request_refresh(database, effect, confirm_only);
 }
 
 bool SnapshotRegistry::trusted(std::string_view database) const noexcept {

@@ -66,9 +66,10 @@ class SnapshotRegistry : public SnapshotSource {
   // Asks for a reload soon (DDL was seen); never blocks the caller. Returns a ticket that
   // refreshed() accepts once a snapshot loaded after this request is published.
   std::uint64_t request_refresh(std::string_view database) noexcept override;
-  std::uint64_t request_refresh(std::string_view database,
-                                const rewriter::CatalogEffect& effect) noexcept override;
+  std::uint64_t request_refresh(std::string_view database, const rewriter::CatalogEffect& effect,
+                                bool confirm_only) noexcept override;
   [[nodiscard]] bool trusted(std::string_view database) const noexcept override;
+  [[nodiscard]] std::uint64_t next_version() noexcept override { return store_.next_version(); }
   [[nodiscard]] SnapshotTrust trust(std::string_view database) const override;
   // Databases the materialization engine works in (a registry, a live seed, not released).
   [[nodiscard]] std::vector<std::string> databases_with_live_seeds() const;

@@ -26,15 +26,18 @@ namespace seedproxy::test {
 
 class FakeSnapshots final : public seeds::SnapshotSource {
  public:
+  static std::uint64_t unique_version() {
+    static std::uint64_t next = 1000;
+    return ++next;
+  }
   explicit FakeSnapshots(std::string database = "app") : database_(std::move(database)) {}
 
   // Publishes `relations` and `seeds` as the database's newest snapshot. Versions are unique in
   // the process, as the registry's are: the rewrite cache is per thread and keyed by them.
   std::uint64_t publish(std::vector<rewriter::Relation> relations,
                         const std::vector<rewriter::SeedDefinition>& seeds) {
-    static std::uint64_t next_version = 1000;
     auto snapshot = std::make_shared<seeds::DatabaseSnapshot>();
-    snapshot->version = ++next_version;
+    snapshot->version = unique_version();
     snapshot->catalog = rewriter::Catalog(std::move(relations), snapshot->version);
     std::vector<std::string> errors;
     snapshot->seeds =
@@ -66,13 +69,14 @@ class FakeSnapshots final : public seeds::SnapshotSource {
       std::string_view database) const noexcept override {
     return database == database_ ? snapshot_ : nullptr;
   }
+  std::uint64_t next_version() noexcept override { return unique_version(); }
   std::uint64_t request_refresh(std::string_view database) noexcept override {
     refreshes_requested.emplace_back(database);
-    effects_requested.push_back(rewriter::CatalogEffect{true, {}});
+    effects_requested.push_back(rewriter::CatalogEffect{true, {}, {}});
     return ++requested_;
   }
-  std::uint64_t request_refresh(std::string_view database,
-                                const rewriter::CatalogEffect& effect) noexcept override {
+  std::uint64_t request_refresh(std::string_view database, const rewriter::CatalogEffect& effect,
+                                bool /*confirm_only*/) noexcept override {
     if (effect.empty()) return 0;
     refreshes_requested.emplace_back(database);
     effects_requested.push_back(effect);

@@ -23,7 +23,7 @@ CatalogEffect named(std::vector<std::string> names) {
   return effect;
 }
 const CatalogEffect nothing{};
-const CatalogEffect everything{true, {}};
+const CatalogEffect everything{true, {}, {}};
 
 }  // namespace
 

@@ -164,8 +164,28 @@ TEST_CASE("targeted refreshes merge their names; everything is a full reload") {
   CHECK(taken.names == std::vector<std::string>{"lines", "orders"});
   CHECK_FALSE(shop->catalog_wanted.load());
   CHECK(shop->take_effect().empty());
-  (void)s.store.request_refresh("shop", seedproxy::rewriter::CatalogEffect{true, {}});
+  (void)s.store.request_refresh("shop", seedproxy::rewriter::CatalogEffect{true, {}, {}});
   CHECK(shop->refresh_wanted.load());
+}
+
+TEST_CASE("a refresh that only confirms a prediction is not urgent until one that is comes") {
+  Store s;
+  SnapshotStore::Watched* shop = s.store.find_or_add("shop");
+  seedproxy::rewriter::CatalogEffect a;
+  a.add_name("orders");
+  const int before = s.wakes;
+  (void)s.store.request_refresh("shop", a, true);
+  CHECK(shop->catalog_wanted.load());
+  CHECK_FALSE(shop->catalog_urgent.load());
+  CHECK(s.wakes == before + 1);
+  (void)s.store.request_refresh("shop", a, true);
+  CHECK(s.wakes == before + 1);  // already wanted: the watcher knows
+  (void)s.store.request_refresh("shop", a);
+  CHECK(shop->catalog_urgent.load());
+  CHECK(s.wakes == before + 2);  // urgent now: woken again
+  (void)shop->take_effect();
+  CHECK_FALSE(shop->catalog_urgent.load());
+  CHECK_FALSE(shop->catalog_wanted.load());
 }
 
 TEST_CASE("sessions trust a snapshot until the lease runs out; why not, when asked") {
