@@ -21,6 +21,7 @@
 #include "config/json_readers.hpp"
 #include "config/security_sections.hpp"
 #include "config/strict_json.hpp"
+#include "config/upstream_section.hpp"
 
 namespace seedproxy::config {
 
@@ -359,10 +360,11 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
 // Mistakes no single field shows: the proxy dialling itself, two listeners on one port.
 // Only literal equality is caught; "localhost" and "127.0.0.1" are not resolved here.
 void check_addresses(const Config& config) {
-  if (config.upstream.host == config.listen.host && config.upstream.port == config.listen.port)
-    throw ConfigError("upstream", "is the proxy's own listen address " + config.listen.host + ":" +
-                                      std::to_string(config.listen.port) +
-                                      ", so the proxy would connect to itself");
+  for (const auto& host : config.upstream.hosts)
+    if (host == config.listen)
+      throw ConfigError("upstream", "is the proxy's own listen address " + config.listen.host +
+                                        ":" + std::to_string(config.listen.port) +
+                                        ", so the proxy would connect to itself");
   if (config.metrics && config.metrics->host == config.listen.host &&
       config.metrics->port == config.listen.port)
     throw ConfigError("metrics.port", std::to_string(config.metrics->port) + " on " +
@@ -387,8 +389,7 @@ Config parse_config(std::string_view json_text) {
   Config config;
   if (const Json* listen = top.find("listen"))
     config.listen = read_endpoint(*listen, "listen", config.listen, false);
-  if (const Json* upstream = top.find("upstream"))
-    config.upstream = read_endpoint(*upstream, "upstream", config.upstream, false);
+  if (const Json* upstream = top.find("upstream")) config.upstream = read_upstream(*upstream);
   if (const Json* control = top.find("control")) config.control = read_control(*control);
   if (const Json* metrics = top.find("metrics"))
     config.metrics = read_endpoint(*metrics, "metrics", Endpoint{"127.0.0.1", 0}, true);

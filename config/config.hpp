@@ -14,6 +14,22 @@ namespace seedproxy::config {
 struct Endpoint {
   std::string host;
   std::uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+};
+
+// libpq's target_session_attrs, for an upstream of several hosts: `read_write` follows the
+// primary (a failover moves it), `any` takes the first host that answers.
+enum class TargetSessionAttrs { any, read_write };
+
+// Where PostgreSQL is: one host, or several tried in libpq's multi-host order (docs/failover.md).
+struct Upstream {
+  std::vector<Endpoint> hosts{{"127.0.0.1", 5432}};
+  TargetSessionAttrs target_session_attrs = TargetSessionAttrs::read_write;
+  // With several hosts: how often the proxy asks which one is the primary (it also asks at once
+  // when a session could not connect to the one it was told).
+  double check_seconds = 1.0;
+  [[nodiscard]] bool several() const noexcept { return hosts.size() > 1; }
+  bool operator==(const Upstream&) const = default;
 };
 
 // Credentials of the proxy's own libpq connections (catalog, registry, materialization).
@@ -159,7 +175,7 @@ struct Config {
   // parse_config when the key is absent: "<hostname>:<listen port>".
   std::string instance;
   Endpoint listen{"127.0.0.1", 6432};
-  Endpoint upstream{"127.0.0.1", 5432};
+  Upstream upstream;
   Control control;
   std::optional<Endpoint> metrics;  // absent: no metrics listener
   Admin admin;
@@ -203,5 +219,9 @@ class ConfigError : public std::runtime_error {
 [[nodiscard]] std::string_view to_string(LogLevel level) noexcept;
 [[nodiscard]] std::string_view to_string(SslMode mode) noexcept;
 [[nodiscard]] std::string_view to_string(AuthMode mode) noexcept;
+[[nodiscard]] std::string_view to_string(TargetSessionAttrs attrs) noexcept;
+// "host:port", or each host so, comma-separated: for messages.
+[[nodiscard]] std::string endpoint_text(const Endpoint& endpoint);
+[[nodiscard]] std::string endpoint_text(const Upstream& upstream);
 
 }  // namespace seedproxy::config

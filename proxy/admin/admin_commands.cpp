@@ -193,10 +193,6 @@ AdminAnswer show_stats(AdminBackend& backend) {
   return rows(result);
 }
 
-std::string endpoint_text(const config::Endpoint& endpoint) {
-  return endpoint.host + ":" + std::to_string(endpoint.port);
-}
-
 AdminAnswer show_config(AdminBackend& backend) {
   const auto config = backend.configuration();
   ResultSet result({{"key", oid::text}, {"value", oid::text}});
@@ -207,12 +203,15 @@ AdminAnswer show_config(AdminBackend& backend) {
   for (const auto& user : config->admin.users) admins += (admins.empty() ? "" : ",") + user;
   add("config_file", backend.config_path());
   add("instance", config->instance);
-  add("listen", endpoint_text(config->listen));
-  add("upstream", endpoint_text(config->upstream));
+  add("listen", config::endpoint_text(config->listen));
+  add("upstream", config::endpoint_text(config->upstream));
+  if (config->upstream.several())
+    add("upstream.target_session_attrs",
+        std::string(config::to_string(config->upstream.target_session_attrs)));
   add("control.user", config->control.user);
   // Passwords are never shown, only whether one is set.
   add("control.password", config->control.password ? "(set)" : "(not set)");
-  add("metrics", config->metrics ? endpoint_text(*config->metrics) : "off");
+  add("metrics", config->metrics ? config::endpoint_text(*config->metrics) : "off");
   add("admin.users", admins);
   add("admin.auth_database", config->admin.auth_database);
   add("ddl_seeds", protocol::bool_text(config->ddl_seeds));

@@ -16,7 +16,7 @@ struct MetricsEndpoint::State {
   std::unique_ptr<UpstreamProbe> probe;
 };
 
-MetricsEndpoint::MetricsEndpoint(const config::Endpoint& listen, const config::Endpoint& upstream,
+MetricsEndpoint::MetricsEndpoint(const config::Endpoint& listen, const config::Upstream& upstream,
                                  StatusSources sources, std::string instance)
     : state_(std::make_unique<State>()) {
   State& state = *state_;

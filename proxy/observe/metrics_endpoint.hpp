@@ -19,7 +19,7 @@ class MetricsEndpoint {
   // from start(). /health fails while the probe cannot reach `upstream`, otherwise answers
   // `sources.health` (if set). The sources are called on the HTTP thread and must stay usable
   // until stop().
-  MetricsEndpoint(const config::Endpoint& listen, const config::Endpoint& upstream,
+  MetricsEndpoint(const config::Endpoint& listen, const config::Upstream& upstream,
                   StatusSources sources, std::string instance);
   ~MetricsEndpoint();  // stop()
   MetricsEndpoint(const MetricsEndpoint&) = delete;

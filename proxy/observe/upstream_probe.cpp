@@ -24,13 +24,13 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 struct UpstreamProbe::State {
   asio::io_context& context;
-  config::Endpoint upstream;
+  config::Upstream upstream;
   std::chrono::steady_clock::duration interval, timeout;
   std::atomic<bool> stopped{false};
   mutable std::mutex mutex;
   HealthResult last{false, "upstream not probed yet"};
 
-  State(asio::io_context& context, config::Endpoint upstream,
+  State(asio::io_context& context, config::Upstream upstream,
         std::chrono::steady_clock::duration interval, std::chrono::steady_clock::duration timeout)
       : context(context), upstream(std::move(upstream)), interval(interval), timeout(timeout) {}
 
@@ -47,12 +47,13 @@ std::chrono::steady_clock::duration seconds(double value) {
       std::chrono::duration<double>(value));
 }
 
-asio::awaitable<HealthResult> probe_once(UpstreamProbe::State& state) {
-  const std::string where = state.upstream.host + ":" + std::to_string(state.upstream.port);
+asio::awaitable<HealthResult> probe_host(UpstreamProbe::State& state,
+                                         const config::Endpoint& host) {
+  const std::string where = config::endpoint_text(host);
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
-  auto [resolve_error, endpoints] = co_await resolver.async_resolve(
-      state.upstream.host, std::to_string(state.upstream.port), use_tuple);
+  auto [resolve_error, endpoints] =
+      co_await resolver.async_resolve(host.host, std::to_string(host.port), use_tuple);
   if (resolve_error) {
     co_return HealthResult{false,
                            "upstream " + where + " cannot be resolved: " + resolve_error.message()};
@@ -76,6 +77,18 @@ asio::awaitable<HealthResult> probe_once(UpstreamProbe::State& state) {
   co_return HealthResult{true, ""};
 }
 
+// Healthy while any host accepts connections: sessions try them all.
+asio::awaitable<HealthResult> probe_once(UpstreamProbe::State& state) {
+  HealthResult failed{false, ""};
+  for (const auto& host : state.upstream.hosts) {
+    auto result = co_await probe_host(state, host);
+    if (result.ok) co_return result;
+    if (!failed.reason.empty()) failed.reason += "; ";
+    failed.reason += result.reason;
+  }
+  co_return failed;
+}
+
 asio::awaitable<void> probe_loop(std::shared_ptr<UpstreamProbe::State> state) {
   asio::steady_timer pause(state->context);
   while (!state->stopped.load()) {
@@ -87,7 +100,7 @@ asio::awaitable<void> probe_loop(std::shared_ptr<UpstreamProbe::State> state) {
 
 }  // namespace
 
-UpstreamProbe::UpstreamProbe(asio::io_context& context, config::Endpoint upstream,
+UpstreamProbe::UpstreamProbe(asio::io_context& context, config::Upstream upstream,
                              double interval_seconds, double timeout_seconds)
     : state_(std::make_shared<State>(context, std::move(upstream), seconds(interval_seconds),
                                      seconds(timeout_seconds))) {}

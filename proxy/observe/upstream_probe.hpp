@@ -1,5 +1,6 @@
-// Health of the upstream for /health: a TCP connect to PostgreSQL every interval, run on the HTTP
-// thread's event loop so a probe never waits on a request and a request never waits on a probe.
+// Health of the upstream for /health: a TCP connect to PostgreSQL (any of upstream.hosts) every
+// interval, run on the HTTP thread's event loop so a probe never waits on a request and a request
+// never waits on a probe.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -12,7 +13,7 @@ namespace seedproxy::proxy {
 
 class UpstreamProbe {
  public:
-  UpstreamProbe(boost::asio::io_context& context, config::Endpoint upstream,
+  UpstreamProbe(boost::asio::io_context& context, config::Upstream upstream,
                 double interval_seconds = 1.0, double timeout_seconds = 1.0);
   ~UpstreamProbe();
   UpstreamProbe(const UpstreamProbe&) = delete;

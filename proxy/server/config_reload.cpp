@@ -62,8 +62,7 @@ std::vector<std::string> keep_restart_only_settings(const config::Config& curren
   keep("instance", next.instance, current.instance);
   keep("listen.host", next.listen.host, current.listen.host);
   keep("listen.port", next.listen.port, current.listen.port);
-  keep("upstream.host", next.upstream.host, current.upstream.host);
-  keep("upstream.port", next.upstream.port, current.upstream.port);
+  keep("upstream", next.upstream, current.upstream);
   keep("control.user", next.control.user, current.control.user);
   keep("control.password", next.control.password, current.control.password);
   const auto metrics_changed = next.metrics.has_value() != current.metrics.has_value() ||

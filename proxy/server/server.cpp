@@ -32,6 +32,7 @@
 #include "proxy/wire/messages.hpp"
 #include "seedproxy_version.hpp"
 #include "seeds/control/control_connection.hpp"
+#include "seeds/control/primary_locator.hpp"
 #include "seeds/materialize/materialization_engine.hpp"
 #include "seeds/reads/read_flusher.hpp"
 #include "seeds/reads/read_tally.hpp"
@@ -55,7 +56,27 @@ struct Worker {
 };
 
 std::string endpoint_name(const config::Endpoint& endpoint) {
-  return endpoint.host + ":" + std::to_string(endpoint.port);
+  return config::endpoint_text(endpoint);
+}
+
+// Every upstream host resolved once, in the configuration's order; one that does not resolve
+// stops the proxy.
+std::vector<UpstreamHost> resolve_upstream(const config::Upstream& upstream,
+                                           asio::io_context& context) {
+  std::vector<UpstreamHost> out;
+  tcp::resolver resolver(context);
+  for (const auto& host : upstream.hosts) {
+    error_code ec;
+    const auto found =
+        resolver.resolve(host.host, std::to_string(host.port), tcp::resolver::numeric_service, ec);
+    if (ec || found.empty())
+      throw std::runtime_error("cannot resolve upstream host \"" + host.host +
+                               "\": " + ec.message());
+    UpstreamHost resolved{endpoint_name(host), host.host, {}};
+    for (const auto& entry : found) resolved.endpoints.push_back(entry.endpoint());
+    out.push_back(std::move(resolved));
+  }
+  return out;
 }
 
 // Everything a reload replaces, published as one immutable snapshot: the accept loop and new
@@ -174,7 +195,9 @@ struct Server::State final : AdminBackend {
   // once they have, and in any case before the tally and the snapshots.
   std::unique_ptr<seeds::ReadTally> reads;
   std::unique_ptr<seeds::ReadFlusher> read_flusher;
-  std::vector<tcp::endpoint> upstream;  // resolved once
+  std::vector<UpstreamHost> upstream;  // resolved once
+  // Several upstream hosts with target_session_attrs read-write: which is the primary.
+  std::unique_ptr<seeds::PrimaryLocator> primary;
   // auth.mode = proxy: where clients' secrets come from (auth.file, auth.query).
   std::unique_ptr<CredentialStore> credentials;
   LoadedFiles pending;  // reload thread: loaded by the reloader's prepare step, used by apply
@@ -202,7 +225,7 @@ struct Server::State final : AdminBackend {
 LoadedFiles Server::State::load_files(const config::Config& next) {
   LoadedFiles files;
   files.client_tls = load_client_tls(next.client_tls);
-  files.server_tls = load_upstream_tls(next.server_tls, next.upstream.host);
+  files.server_tls = load_upstream_tls(next.server_tls);
   if (credentials) files.userlist = credentials->prepare_file(next.auth);
   return files;
 }
@@ -213,7 +236,7 @@ std::shared_ptr<const Generation> Server::State::make_generation(const config::C
   generation->config = next;
   auto session_settings = std::make_shared<SessionSettings>();
   session_settings->upstream = upstream;
-  session_settings->upstream_name = endpoint_name(next.upstream);
+  session_settings->primary = primary.get();
   session_settings->max_message_length = static_cast<std::uint32_t>(next.limits.max_message_bytes);
   session_settings->startup_timeout_seconds = next.limits.startup_timeout_seconds;
   session_settings->connect_timeout_seconds = next.limits.connect_timeout_seconds;
@@ -286,16 +309,15 @@ ProxyStats Server::State::stats() {
 }
 
 void Server::State::start_listening() {
-  error_code ec;
-  tcp::resolver resolver(main_context());
-  const auto upstream = resolver.resolve(config.upstream.host, std::to_string(config.upstream.port),
-                                         tcp::resolver::numeric_service, ec);
-  if (ec || upstream.empty())
-    throw std::runtime_error("cannot resolve upstream.host \"" + config.upstream.host +
-                             "\": " + ec.message());
-  for (const auto& entry : upstream) this->upstream.push_back(entry.endpoint());
+  upstream = resolve_upstream(config.upstream, main_context());
   // Always: seeds may arrive by reload or from another proxy sharing the registry.
   const seeds::ControlTarget target = seeds::control_target(config);
+  if (config.upstream.several() &&
+      config.upstream.target_session_attrs == config::TargetSessionAttrs::read_write) {
+    primary = std::make_unique<seeds::PrimaryLocator>(target, config.admin.auth_database,
+                                                      config.upstream.check_seconds);
+    primary->start();
+  }
   if (config.auth.mode == config::AuthMode::proxy) {
     credentials = std::make_unique<CredentialStore>(target, config.auth);
     credentials->start();
@@ -339,6 +361,8 @@ void Server::State::start_listening() {
         pending = {};
       });
 
+  error_code ec;
+  tcp::resolver resolver(main_context());
   const auto listen = resolver.resolve(config.listen.host, std::to_string(config.listen.port),
                                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || listen.empty())
@@ -581,7 +605,7 @@ int Server::run() {
   state.reloader->start();
   log::info("server", std::string("seedproxy ") + version_string + " listening on " +
                           endpoint_name(state.config.listen) + ", upstream " +
-                          endpoint_name(state.config.upstream) + ", " +
+                          config::endpoint_text(state.config.upstream) + ", " +
                           std::to_string(state.workers.size()) + " I/O thread(s)");
   for (std::size_t i = 1; i < state.workers.size(); ++i) {
     Worker& worker = *state.workers[i];

@@ -28,6 +28,7 @@
 #include "proxy/tls/tls_contexts.hpp"
 #include "proxy/wire/messages.hpp"
 #include "proxy/wire/relay_scanner.hpp"
+#include "seeds/control/primary_locator.hpp"
 #include "seeds/registry/snapshot_source.hpp"
 
 namespace seedproxy::proxy {
@@ -41,9 +42,18 @@ using tcp = boost::asio::ip::tcp;
       std::chrono::duration<double>(value));
 }
 
+// One of upstream.hosts, resolved once.
+struct UpstreamHost {
+  std::string name;  // "host:port", for messages
+  std::string host;  // as configured: SNI and the name server_tls verify-full checks
+  std::vector<tcp::endpoint> endpoints;
+};
+
 struct SessionSettings {
-  std::vector<tcp::endpoint> upstream;
-  std::string upstream_name;  // "host:port", for messages
+  // Tried in this order (libpq's multi-host order), starting with `primary`'s choice when set.
+  std::vector<UpstreamHost> upstream;
+  // Several hosts with target_session_attrs read-write: which one is the primary now.
+  seeds::PrimaryLocator* primary = nullptr;
   std::uint32_t max_message_length = protocol::default_max_message_length;
   double startup_timeout_seconds = 15.0;
   double connect_timeout_seconds = 5.0;
@@ -129,8 +139,11 @@ class Session {
                                                  Ending& ending);
   // Whether the client's transport satisfies client_tls once its user is known.
   [[nodiscard]] bool client_transport_allowed(Ending& ending);
-  // TCP, then TLS as server_tls says.
+  // TCP, then TLS as server_tls says: the primary first, then the other hosts in order.
   boost::asio::awaitable<bool> connect_upstream(Ending& ending);
+  // One host under its own connect timeout; the cause of failure, empty on success. `reachable`
+  // is set when TCP connected (so a TLS failure is not retried on another host).
+  boost::asio::awaitable<std::string> connect_host(const UpstreamHost& host, bool& reachable);
   // auth.mode = proxy: the client's password checked here, then the upstream login with the key
   // it yielded. Returns the server's AuthenticationOk, not yet sent to the client.
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> login_in_proxy(

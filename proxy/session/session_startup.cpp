@@ -209,48 +209,62 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
   }
 }
 
-asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
+asio::awaitable<std::string> Session::connect_host(const UpstreamHost& host, bool& reachable) {
   asio::steady_timer deadline(client_.socket().get_executor());
   deadline.expires_after(seconds(settings_->connect_timeout_seconds));
   const auto began = std::chrono::steady_clock::now();
-  auto outcome = co_await (asio::async_connect(server_.socket(), settings_->upstream, use_tuple) ||
+  auto outcome = co_await (asio::async_connect(server_.socket(), host.endpoints, use_tuple) ||
                            deadline.async_wait(use_tuple));
-  std::string cause;
-  if (outcome.index() == 1) {
-    cause = "timed out after " + log::seconds_text(settings_->connect_timeout_seconds);
-  } else if (auto ec = std::get<0>(std::get<0>(outcome))) {
-    cause = ec.message();
-  } else {
-    error_code ignored;
-    server_.socket().set_option(tcp::no_delay(true), ignored);
-    server_.socket().set_option(asio::socket_base::keep_alive(true), ignored);
-    server_.socket().non_blocking(true, ignored);
-    const auto& tls = *settings_->server_tls;
-    if (tls.context) {
-      auto negotiated =
-          co_await (negotiate_upstream_tls(server_, tls) || deadline.async_wait(use_tuple));
-      if (negotiated.index() == 1) {
-        observer_.tls_handshake(Peer::server, TlsOutcome::timeout);
-        cause = "TLS negotiation timed out";
-      } else if (const auto& result = std::get<0>(negotiated); !result.ok) {
-        observer_.tls_handshake(Peer::server, result.verification_failed ? TlsOutcome::certificate
-                                                                         : TlsOutcome::protocol);
-        cause = result.error;
-      } else if (result.encrypted) {
-        observer_.tls_handshake(Peer::server, TlsOutcome::ok);
-      }
+  if (outcome.index() == 1)
+    co_return "timed out after " + log::seconds_text(settings_->connect_timeout_seconds);
+  if (auto ec = std::get<0>(std::get<0>(outcome))) co_return ec.message();
+  reachable = true;
+  error_code ignored;
+  server_.socket().set_option(tcp::no_delay(true), ignored);
+  server_.socket().set_option(asio::socket_base::keep_alive(true), ignored);
+  server_.socket().non_blocking(true, ignored);
+  const auto& tls = *settings_->server_tls;
+  if (tls.context) {
+    auto negotiated = co_await (negotiate_upstream_tls(server_, tls, host.host) ||
+                                deadline.async_wait(use_tuple));
+    if (negotiated.index() == 1) {
+      observer_.tls_handshake(Peer::server, TlsOutcome::timeout);
+      co_return "TLS negotiation timed out";
     }
-    if (cause.empty()) {
-      observer_.upstream_connected(std::chrono::steady_clock::now() - began);
-      co_return true;
+    const auto& result = std::get<0>(negotiated);
+    if (!result.ok) {
+      observer_.tls_handshake(Peer::server, result.verification_failed ? TlsOutcome::certificate
+                                                                       : TlsOutcome::protocol);
+      co_return result.error;
     }
+    if (result.encrypted) observer_.tls_handshake(Peer::server, TlsOutcome::ok);
   }
-  if (terminate_reason_) co_return false;
+  observer_.upstream_connected(std::chrono::steady_clock::now() - began);
+  co_return std::string{};
+}
+
+asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
+  const auto& hosts = settings_->upstream;
+  const std::size_t first = settings_->primary ? settings_->primary->primary() : 0;
+  std::string causes;
+  // libpq's order, except that the host last found to be the primary goes first.
+  for (std::size_t attempt = 0; attempt < hosts.size(); ++attempt) {
+    const std::size_t index = attempt == 0 ? first : (attempt <= first ? attempt - 1 : attempt);
+    const auto& host = hosts[index];
+    bool reachable = false;
+    const std::string cause = co_await connect_host(host, reachable);
+    if (cause.empty()) co_return true;
+    if (terminate_reason_) co_return false;
+    if (attempt == 0 && settings_->primary) settings_->primary->suspect();
+    if (!causes.empty()) causes += "; ";
+    causes += host.name + ": " + cause;
+    if (reachable) break;  // TLS refused: nothing is tried in plain text, nor elsewhere
+  }
   observer_.upstream_error(UpstreamStage::connect);
   // One line, host and reason; the client hears 08001 and nothing is tried in plain text.
-  ending.reason = "could not connect to upstream " + settings_->upstream_name + ": " + cause;
-  ending.tell(sqlstate::unable_to_connect, "seedproxy could not connect to the server at " +
-                                               settings_->upstream_name + ": " + cause);
+  ending.reason = "could not connect to upstream " + causes;
+  ending.tell(sqlstate::unable_to_connect,
+              "seedproxy could not connect to the server at " + causes);
   co_return false;
 }
 

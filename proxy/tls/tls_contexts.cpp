@@ -121,11 +121,9 @@ std::shared_ptr<const ClientTlsContext> load_client_tls(const config::ClientTls&
   return out;
 }
 
-std::shared_ptr<const UpstreamTlsContext> load_upstream_tls(const config::ServerTls& tls,
-                                                            const std::string& upstream_host) {
+std::shared_ptr<const UpstreamTlsContext> load_upstream_tls(const config::ServerTls& tls) {
   auto out = std::make_shared<UpstreamTlsContext>();
   out->mode = tls.sslmode;
-  out->server_name = upstream_host;
   if (tls.sslmode == config::SslMode::disable) return out;
   ERR_clear_error();
   SslContextPtr context(SSL_CTX_new(TLS_client_method()), ContextFree{});

@@ -38,8 +38,7 @@ struct ClientTlsContext {
 // The proxy as a TLS client, to PostgreSQL (sessions and control connections).
 struct UpstreamTlsContext {
   config::SslMode mode = config::SslMode::disable;
-  SslContextPtr context;    // null when mode is disable
-  std::string server_name;  // upstream.host: SNI, and the name verify-full checks
+  SslContextPtr context;  // null when mode is disable
   [[nodiscard]] bool required() const noexcept { return mode >= config::SslMode::require; }
   [[nodiscard]] bool verify_name() const noexcept { return mode == config::SslMode::verify_full; }
 };
@@ -52,8 +51,9 @@ class TlsLoadError : public std::runtime_error {
 
 // Throws TlsLoadError.
 [[nodiscard]] std::shared_ptr<const ClientTlsContext> load_client_tls(const config::ClientTls& tls);
+// The name to check is the host each connection goes to (negotiate_upstream_tls).
 [[nodiscard]] std::shared_ptr<const UpstreamTlsContext> load_upstream_tls(
-    const config::ServerTls& tls, const std::string& upstream_host);
+    const config::ServerTls& tls);
 
 // The ALPN protocol of PostgreSQL 17's direct TLS negotiation.
 inline constexpr std::string_view postgresql_alpn = "postgresql";

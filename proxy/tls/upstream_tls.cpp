@@ -7,7 +7,8 @@ namespace seedproxy::proxy {
 
 namespace asio = boost::asio;
 
-asio::awaitable<UpstreamTls> negotiate_upstream_tls(Stream& server, const UpstreamTlsContext& tls) {
+asio::awaitable<UpstreamTls> negotiate_upstream_tls(Stream& server, const UpstreamTlsContext& tls,
+                                                    const std::string& server_name) {
   UpstreamTls out;
   if (tls.mode == config::SslMode::disable || !tls.context) {
     out.ok = true;
@@ -41,7 +42,7 @@ asio::awaitable<UpstreamTls> negotiate_upstream_tls(Stream& server, const Upstre
     co_return out;
   }
   const auto handshake =
-      co_await server.connect_tls(tls.context.get(), tls.server_name, tls.verify_name());
+      co_await server.connect_tls(tls.context.get(), server_name, tls.verify_name());
   if (!handshake.ok) {
     out.verification_failed = handshake.certificate_failed;
     out.error = "TLS handshake with the server failed: " + handshake.error;

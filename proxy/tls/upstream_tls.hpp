@@ -18,7 +18,8 @@ struct UpstreamTls {
   std::string error;                 // when !ok: libpq-like wording
 };
 
+// `server_name`: the host connected to (SNI, and the name verify-full checks).
 [[nodiscard]] boost::asio::awaitable<UpstreamTls> negotiate_upstream_tls(
-    Stream& server, const UpstreamTlsContext& tls);
+    Stream& server, const UpstreamTlsContext& tls, const std::string& server_name);
 
 }  // namespace seedproxy::proxy

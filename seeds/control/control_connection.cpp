@@ -39,8 +39,10 @@ std::string text_array_literal(const std::vector<std::string>& items) {
 }
 
 ControlTarget control_target(const config::Config& config) {
-  ControlTarget target{config.upstream.host, config.upstream.port, config.control.user,
-                       config.control.password, config.limits.connect_timeout_seconds};
+  ControlTarget target{config.upstream.hosts, "any", config.control.user, config.control.password,
+                       config.limits.connect_timeout_seconds};
+  if (config.upstream.several())
+    target.target_session_attrs = std::string(to_string(config.upstream.target_session_attrs));
   const auto& tls = config.server_tls;
   target.sslmode = std::string(config::to_string(tls.sslmode));
   target.sslrootcert = tls.ca_file;
@@ -51,13 +53,32 @@ ControlTarget control_target(const config::Config& config) {
 
 PGconn* connect_to(const ControlTarget& target, const std::string& database,
                    const char* application_name, int tcp_user_timeout_ms) {
-  const std::string port = std::to_string(target.port);
+  // libpq's multi-host form: "a,b" and "5432,5433", one entry per host in the same order.
+  std::string host, port;
+  for (const auto& endpoint : target.hosts) {
+    if (!port.empty()) {
+      host += ',';
+      port += ',';
+    }
+    host += endpoint.host;
+    port += std::to_string(endpoint.port);
+  }
   const std::string timeout =
       std::to_string(std::max(1L, std::lround(std::ceil(target.connect_timeout_seconds))));
-  std::vector<const char*> keywords{"host",           "port", "user", "dbname", "application_name",
-                                    "connect_timeout"};
-  std::vector<const char*> values{target.host.c_str(), port.c_str(),     target.user.c_str(),
-                                  database.c_str(),    application_name, timeout.c_str()};
+  std::vector<const char*> keywords{"host",
+                                    "port",
+                                    "user",
+                                    "dbname",
+                                    "application_name",
+                                    "connect_timeout",
+                                    "target_session_attrs"};
+  std::vector<const char*> values{host.c_str(),
+                                  port.c_str(),
+                                  target.user.c_str(),
+                                  database.c_str(),
+                                  application_name,
+                                  timeout.c_str(),
+                                  target.target_session_attrs.c_str()};
   if (target.password) {
     keywords.push_back("password");
     values.push_back(target.password->c_str());

@@ -17,8 +17,10 @@
 namespace seedproxy::seeds {
 
 struct ControlTarget {
-  std::string host;
-  std::uint16_t port = 5432;
+  // upstream.hosts; with several, libpq tries them in order and keeps the first that matches
+  // target_session_attrs ("read-write": the primary; "any": the first that answers).
+  std::vector<config::Endpoint> hosts{{"", 5432}};
+  std::string target_session_attrs = "any";
   std::string user;
   std::optional<std::string> password;
   double connect_timeout_seconds = 5.0;
@@ -31,7 +33,7 @@ struct ControlTarget {
 };
 
 // The control connections' target from the configuration: upstream, control credentials,
-// connect timeout and server_tls.
+// connect timeout and server_tls. With one host, target_session_attrs stays "any" (as before).
 [[nodiscard]] ControlTarget control_target(const config::Config& config);
 
 struct ResultDeleter {

@@ -91,8 +91,8 @@ TEST_CASE("every field of a complete configuration is read") {
   const Config config = parse_config(full_config);
   CHECK(config.listen.host == "0.0.0.0");
   CHECK(config.listen.port == 7432);
-  CHECK(config.upstream.host == "db.internal");
-  CHECK(config.upstream.port == 5433);
+  CHECK(config.upstream.hosts.at(0).host == "db.internal");
+  CHECK(config.upstream.hosts.at(0).port == 5433);
   CHECK(config.control.user == "seedproxy");
   REQUIRE(config.control.password.has_value());
   CHECK(*config.control.password == "s3cret");
@@ -137,8 +137,8 @@ TEST_CASE("an empty object gives the documented defaults") {
   const Config defaults;
   CHECK(config.listen.host == "127.0.0.1");
   CHECK(config.listen.port == 6432);
-  CHECK(config.upstream.host == "127.0.0.1");
-  CHECK(config.upstream.port == 5432);
+  CHECK(config.upstream.hosts.at(0).host == "127.0.0.1");
+  CHECK(config.upstream.hosts.at(0).port == 5432);
   CHECK(config.control.user == "postgres");
   CHECK_FALSE(config.control.password.has_value());
   CHECK_FALSE(config.metrics.has_value());
@@ -165,8 +165,8 @@ TEST_CASE("partial sections keep the defaults of the keys they omit") {
     "runtime": {}, "log": {"format": "json"}})");
   CHECK(config.listen.host == "127.0.0.1");
   CHECK(config.listen.port == 7000);
-  CHECK(config.upstream.host == "db");
-  CHECK(config.upstream.port == 5432);
+  CHECK(config.upstream.hosts.at(0).host == "db");
+  CHECK(config.upstream.hosts.at(0).port == 5432);
   CHECK(config.control.user == "postgres");
   CHECK(config.control.password == std::optional<std::string>(""));
   REQUIRE(config.metrics.has_value());
@@ -184,7 +184,7 @@ TEST_CASE("boundary values are accepted") {
                "startup_timeout_seconds": 0.001, "connect_timeout_seconds": 86400},
     "runtime": {"threads": 256, "shutdown_grace_seconds": 86400}})");
   CHECK(low.listen.port == 1);
-  CHECK(low.upstream.port == 65535);
+  CHECK(low.upstream.hosts.at(0).port == 65535);
   CHECK(low.limits.max_message_bytes == 1024);
   CHECK(low.limits.max_clients == 1);
   CHECK(low.runtime.threads == 256);
@@ -410,6 +410,41 @@ TEST_CASE("addresses that cannot work together are refused") {
   check_error(R"({"metrics": {"port": 6432}})", "metrics.port", "already the listen port");
   check_error(R"({"metrics": {"host": "0.0.0.0"}})", "metrics.port", "required key is missing");
   CHECK_NOTHROW((void)parse_config(R"({"listen": {"port": 5432}, "upstream": {"host": "db"}})"));
+}
+
+TEST_CASE("upstream: one host as before, or several in libpq's multi-host order") {
+  const Config one = parse_config(R"({"upstream": {"host": "db", "port": 5433}})");
+  REQUIRE(one.upstream.hosts.size() == 1);
+  CHECK_FALSE(one.upstream.several());
+  CHECK(endpoint_text(one.upstream) == "db:5433");
+
+  const Config two = parse_config(R"({"upstream": {"hosts": [{"host": "pg1"},
+      {"host": "pg2", "port": 5434}], "port": 5433, "check_seconds": 0.5}})");
+  REQUIRE(two.upstream.hosts.size() == 2);
+  CHECK(two.upstream.several());
+  CHECK(two.upstream.hosts[0] == Endpoint{"pg1", 5433});  // upstream.port is every host's default
+  CHECK(two.upstream.hosts[1] == Endpoint{"pg2", 5434});
+  CHECK(two.upstream.target_session_attrs == TargetSessionAttrs::read_write);
+  CHECK(two.upstream.check_seconds == 0.5);
+  CHECK(endpoint_text(two.upstream) == "pg1:5433,pg2:5434");
+  const Config any = parse_config(
+      R"({"upstream": {"hosts": [{"host": "a"}, {"host": "b"}], "target_session_attrs": "any"}})");
+  CHECK(any.upstream.target_session_attrs == TargetSessionAttrs::any);
+
+  check_error(R"({"upstream": {"host": "a", "hosts": [{"host": "b"}]}})", "upstream.hosts",
+              "cannot be combined with upstream.host");
+  check_error(R"({"upstream": {"hosts": []}})", "upstream.hosts", "non-empty array");
+  check_error(R"({"upstream": {"hosts": ["a,b"]}})", "upstream.hosts[0]", "an object with keys");
+  check_error(R"({"upstream": {"hosts": [{"port": 1}]}})", "upstream.hosts[0].host",
+              "required key is missing");
+  check_error(R"({"upstream": {"hosts": [{"host": "a"}, {"host": "a", "port": 5432}]}})",
+              "upstream.hosts[1]", "a:5432 is already listed at upstream.hosts[0]");
+  check_error(R"({"upstream": {"hosts": [{"host": "a"}], "target_session_attrs": "read-only"}})",
+              "upstream.target_session_attrs", R"(one of "read-write", "any")");
+  check_error(R"({"upstream": {"check_seconds": 0}})", "upstream.check_seconds", "");
+  check_error(R"({"listen": {"port": 6000}, "upstream": {"hosts": [{"host": "a"},
+      {"host": "127.0.0.1", "port": 6000}]}})",
+              "upstream", "is the proxy's own listen address");
 }
 
 TEST_CASE("ConfigError joins field and message") {

@@ -32,10 +32,14 @@ bool seconds_ok(double value, bool zero_allowed) {
 // What the rest of the proxy may take for granted of a configuration parse_config returned.
 void check_bounds(const Config& config) {
   FUZZ_CHECK(!config.instance.empty(), "an empty instance name");
-  FUZZ_CHECK(config.listen.port >= 1 && config.upstream.port >= 1, "port 0");
-  FUZZ_CHECK(
-      !(config.listen.host == config.upstream.host && config.listen.port == config.upstream.port),
-      "the upstream is the proxy itself");
+  FUZZ_CHECK(config.listen.port >= 1, "port 0");
+  FUZZ_CHECK(!config.upstream.hosts.empty() && config.upstream.hosts.size() <= 16,
+             "upstream hosts: " + std::to_string(config.upstream.hosts.size()));
+  FUZZ_CHECK(seconds_ok(config.upstream.check_seconds, false), "upstream.check_seconds");
+  for (const auto& host : config.upstream.hosts) {
+    FUZZ_CHECK(host.port >= 1 && !host.host.empty(), "upstream host without a port or name");
+    FUZZ_CHECK(!(host == config.listen), "the upstream is the proxy itself");
+  }
   if (config.metrics) FUZZ_CHECK(config.metrics->port >= 1, "metrics on port 0");
   const Limits& limits = config.limits;
   FUZZ_CHECK(limits.max_message_bytes >= 1024 && limits.max_message_bytes <= (1u << 30),

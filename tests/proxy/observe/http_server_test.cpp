@@ -323,20 +323,31 @@ TEST_CASE("the upstream probe reports a listening and a closed upstream") {
     tcp::acceptor temporary(context, {asio::ip::make_address("127.0.0.1"), 0});
     closed_port = temporary.local_endpoint().port();
   }
-  proxy::UpstreamProbe up(context, {"127.0.0.1", open_port}, 0.05, 1.0);
-  proxy::UpstreamProbe down(context, {"127.0.0.1", closed_port}, 0.05, 1.0);
+  const auto upstream = [](std::vector<config::Endpoint> hosts) {
+    config::Upstream out;
+    out.hosts = std::move(hosts);
+    return out;
+  };
+  proxy::UpstreamProbe up(context, upstream({{"127.0.0.1", open_port}}), 0.05, 1.0);
+  proxy::UpstreamProbe down(context, upstream({{"127.0.0.1", closed_port}}), 0.05, 1.0);
+  // Several hosts: healthy while any one accepts (sessions try them all).
+  proxy::UpstreamProbe second_up(
+      context, upstream({{"127.0.0.1", closed_port}, {"127.0.0.1", open_port}}), 0.05, 1.0);
   CHECK_FALSE(up.result().ok);  // not probed yet
   up.start();
   down.start();
+  second_up.start();
   std::thread runner([&context] { context.run_for(std::chrono::seconds(10)); });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline &&
-         (!up.result().ok || down.result().reason == "upstream not probed yet")) {
+         (!up.result().ok || !second_up.result().ok ||
+          down.result().reason == "upstream not probed yet")) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling with a deadline
   }
   context.stop();
   runner.join();
   CHECK(up.result().ok);
+  CHECK(second_up.result().ok);
   CHECK_FALSE(down.result().ok);
   CHECK(down.result().reason.find("refused") != std::string::npos);
 }

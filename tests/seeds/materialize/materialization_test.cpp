@@ -35,8 +35,8 @@ std::string env(const char* name, const char* fallback) {
 
 ControlTarget target() {
   ControlTarget t;
-  t.host = env("SEEDPROXY_TEST_PGHOST", "127.0.0.1");
-  t.port = static_cast<std::uint16_t>(std::stoi(env("SEEDPROXY_TEST_PGPORT", "5432")));
+  t.hosts = {{env("SEEDPROXY_TEST_PGHOST", "127.0.0.1"),
+              static_cast<std::uint16_t>(std::stoi(env("SEEDPROXY_TEST_PGPORT", "5432")))}};
   t.user = "postgres";
   return t;
 }
@@ -58,8 +58,9 @@ std::unique_ptr<ControlConnection> fresh_database(const std::string& name) {
 
 std::string schema_dump(const std::string& database) {
   const std::string command = env("SEEDPROXY_PG_BIN", "/usr/lib/postgresql/15/bin") +
-                              "/pg_dump --schema-only -h " + target().host + " -p " +
-                              std::to_string(target().port) + " -U postgres " + database;
+                              "/pg_dump --schema-only -h " + target().hosts.at(0).host + " -p " +
+                              std::to_string(target().hosts.at(0).port) + " -U postgres " +
+                              database;
   std::FILE* pipe = ::popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string out;
