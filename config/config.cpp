@@ -350,6 +350,33 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
   return log;
 }
 
+constexpr std::array<std::pair<std::string_view, CostAction>, 2> cost_action_names{{
+    {"refuse", CostAction::refuse},
+    {"warn", CostAction::warn},
+}};
+
+[[nodiscard]] Validation read_validation(const Json& node) {
+  const Object object(
+      node, "validation",
+      {"statement_timeout_seconds", "sample_rows", "max_cost_ratio", "cost_action"});
+  Validation validation;
+  if (const Json* timeout = object.find("statement_timeout_seconds"))
+    validation.statement_timeout_seconds =
+        read_seconds(*timeout, object.path("statement_timeout_seconds"), false);
+  if (const Json* rows = object.find("sample_rows"))
+    validation.sample_rows =
+        static_cast<std::uint32_t>(read_integer(*rows, object.path("sample_rows"), 1, 100000));
+  if (const Json* ratio = object.find("max_cost_ratio")) {
+    const std::string path = object.path("max_cost_ratio");
+    if (!ratio->is_number() || ratio->get<double>() < 1.0 || ratio->get<double>() > 1e12)
+      fail_expected(path, "a number from 1 to 1e12", *ratio);
+    validation.max_cost_ratio = ratio->get<double>();
+  }
+  if (const Json* action = object.find("cost_action"))
+    validation.cost_action = read_enum(*action, object.path("cost_action"), cost_action_names);
+  return validation;
+}
+
 // "<hostname>:<listen port>": stable across restarts of the same proxy on the same machine.
 [[nodiscard]] std::string default_instance(std::uint16_t port) {
   char host[256] = {};
@@ -385,7 +412,7 @@ Config parse_config(std::string_view json_text) {
   const Object top(root, "",
                    {"listen", "upstream", "control", "metrics", "admin", "ddl_seeds", "seeds",
                     "limits", "runtime", "log", "reload", "instance", "materialization",
-                    "client_tls", "server_tls", "auth", "registry"});
+                    "client_tls", "server_tls", "auth", "registry", "validation"});
   Config config;
   if (const Json* listen = top.find("listen"))
     config.listen = read_endpoint(*listen, "listen", config.listen, false);
@@ -404,6 +431,8 @@ Config parse_config(std::string_view json_text) {
   if (const Json* materialization = top.find("materialization"))
     config.materialization = read_materialization(*materialization, config.warnings);
   if (const Json* registry = top.find("registry")) config.registry = read_registry(*registry);
+  if (const Json* validation = top.find("validation"))
+    config.validation = read_validation(*validation);
   if (const Json* tls = top.find("client_tls")) config.client_tls = read_client_tls(*tls);
   if (const Json* tls = top.find("server_tls")) config.server_tls = read_server_tls(*tls);
   if (const Json* auth = top.find("auth")) config.auth = read_auth(*auth);
@@ -465,6 +494,10 @@ std::string_view to_string(SslMode mode) noexcept {
       return "verify-full";
   }
   return "disable";
+}
+
+std::string_view to_string(CostAction action) noexcept {
+  return action == CostAction::warn ? "warn" : "refuse";
 }
 
 std::string_view to_string(AuthMode mode) noexcept {

@@ -85,6 +85,19 @@ struct Registry {
   bool operator==(const Registry&) const = default;
 };
 
+// What a seed's expression may cost, judged when it is validated (docs/seeds.md).
+enum class CostAction { refuse, warn };
+struct Validation {
+  // The expression is evaluated for this many rows of its table under this statement_timeout.
+  double statement_timeout_seconds = 2.0;
+  std::uint32_t sample_rows = 10;
+  // The planner's estimate of `SELECT expr FROM t` over that of `SELECT * FROM t`: past this
+  // ratio the seed is refused (or only logged with cost_action warn).
+  double max_cost_ratio = 10000.0;
+  CostAction cost_action = CostAction::refuse;
+  bool operator==(const Validation&) const = default;
+};
+
 struct SeedSpec {
   std::string database;
   std::string entity;  // "schema.table" or "table" (then public)
@@ -190,6 +203,7 @@ struct Config {
   ServerTls server_tls;
   Auth auth;
   Registry registry;
+  Validation validation;
   // What the file says that still works but should change (deprecated keys), one sentence each
   // naming the key; the proxy logs them when it loads the file.
   std::vector<std::string> warnings;
@@ -220,6 +234,7 @@ class ConfigError : public std::runtime_error {
 [[nodiscard]] std::string_view to_string(SslMode mode) noexcept;
 [[nodiscard]] std::string_view to_string(AuthMode mode) noexcept;
 [[nodiscard]] std::string_view to_string(TargetSessionAttrs attrs) noexcept;
+[[nodiscard]] std::string_view to_string(CostAction action) noexcept;
 // "host:port", or each host so, comma-separated: for messages.
 [[nodiscard]] std::string endpoint_text(const Endpoint& endpoint);
 [[nodiscard]] std::string endpoint_text(const Upstream& upstream);

@@ -63,6 +63,7 @@ std::vector<std::string> keep_restart_only_settings(const config::Config& curren
   keep("listen.host", next.listen.host, current.listen.host);
   keep("listen.port", next.listen.port, current.listen.port);
   keep("upstream", next.upstream, current.upstream);
+  keep("validation", next.validation, current.validation);
   keep("control.user", next.control.user, current.control.user);
   keep("control.password", next.control.password, current.control.password);
   const auto metrics_changed = next.metrics.has_value() != current.metrics.has_value() ||

@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
     const auto report = seedproxy::seeds::check_seeds(config);
     for (const auto& note : report.notes)
       std::fprintf(stderr, "seedproxy: note: %s\n", note.c_str());
+    for (const auto& warning : report.warnings)
+      std::fprintf(stderr, "seedproxy: warning: %s\n", warning.c_str());
     for (const auto& error : report.errors)
       std::fprintf(stderr, "seedproxy: %s: %s\n", path.c_str(), error.c_str());
     for (const auto& refusal : report.refusals)

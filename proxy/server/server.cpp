@@ -330,7 +330,7 @@ void Server::State::start_listening() {
       target,
       seeds::FleetSettings{config.instance, endpoint_name(config.listen),
                            config.registry.lease_seconds},
-      config.registry.refresh_seconds);
+      config.registry.refresh_seconds, config.validation);
   snapshots->start(config.seeds);
   engine = std::make_unique<seeds::MaterializationEngine>(target, config.instance, *snapshots,
                                                           config.materialization);

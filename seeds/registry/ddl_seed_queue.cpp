@@ -25,12 +25,13 @@ DdlSeedVerdict answered(DdlSeedVerdict::Kind kind) { return {kind, "", "", 0}; }
 }  // namespace
 
 DdlSeedQueue::DdlSeedQueue(ControlTarget target, std::string instance, SnapshotStore& store,
-                           RegistryWatcher& watcher, std::mutex& changes)
+                           RegistryWatcher& watcher, std::mutex& changes, config::Validation bounds)
     : target_(std::move(target)),
       instance_(std::move(instance)),
       store_(store),
       watcher_(watcher),
-      changes_(changes) {}
+      changes_(changes),
+      bounds_(std::move(bounds)) {}
 
 void DdlSeedQueue::submit(std::shared_ptr<DdlSeedJob> job) {
   {
@@ -66,7 +67,7 @@ DdlSeedVerdict DdlSeedQueue::register_now(const DdlSeedRequest& request) {
   ControlConnection connection(target_, spec.database);
   if (auto skipped = resolve_table(connection, request, spec)) return *skipped;
 
-  auto verdict = validate_seed(connection, spec);
+  auto verdict = validate_seed(connection, spec, ValidationOptions{false, bounds_});
   if (const auto* refusal = std::get_if<Refusal>(&verdict)) {
     // A live column of that name: PostgreSQL skips ADD COLUMN IF NOT EXISTS with its own notice.
     if (request.if_not_exists && refusal->sqlstate == sqlstate::duplicate_column)
@@ -74,6 +75,7 @@ DdlSeedVerdict DdlSeedQueue::register_now(const DdlSeedRequest& request) {
     return refused(refusal->sqlstate, refusal->message, refusal->position);
   }
   const auto& validated = std::get<ValidatedSeed>(verdict);
+  for (const auto& warning : validated.warnings) log::warning("seeds", warning);
   const auto& d = validated.definition;
   const std::string label =
       "seed " + spec.database + "." + d.schema + "." + d.table + "." + d.attribute;

@@ -25,7 +25,7 @@ class DdlSeedQueue {
  public:
   // `changes` is held while a registry is changed: one change at a time in this process.
   DdlSeedQueue(ControlTarget target, std::string instance, SnapshotStore& store,
-               RegistryWatcher& watcher, std::mutex& changes);
+               RegistryWatcher& watcher, std::mutex& changes, config::Validation bounds = {});
 
   // Queues `job` and wakes the watcher, which answers it (sets job->done). Never blocks; a job
   // submitted while stopping is never answered.
@@ -52,7 +52,8 @@ class DdlSeedQueue {
   SnapshotStore& store_;
   RegistryWatcher& watcher_;
   std::mutex& changes_;
-  std::mutex jobs_mutex_;  // guards jobs_
+  config::Validation bounds_;  // validation's limits, for every seed checked here
+  std::mutex jobs_mutex_;      // guards jobs_
   std::vector<std::shared_ptr<DdlSeedJob>> jobs_;
 };
 

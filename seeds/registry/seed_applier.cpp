@@ -58,12 +58,13 @@ struct SeedApplier::Application {
 };
 
 SeedApplier::SeedApplier(ControlTarget target, std::string instance, SnapshotStore& store,
-                         RegistryWatcher& watcher, std::mutex& changes)
+                         RegistryWatcher& watcher, std::mutex& changes, config::Validation bounds)
     : target_(std::move(target)),
       instance_(std::move(instance)),
       store_(store),
       watcher_(watcher),
-      changes_(changes) {}
+      changes_(changes),
+      bounds_(std::move(bounds)) {}
 
 std::vector<std::string> SeedApplier::apply(const std::vector<config::SeedSpec>& seeds, Mode mode) {
   std::lock_guard serial(changes_);
@@ -127,12 +128,16 @@ void SeedApplier::validate(Work& item, const std::vector<const config::SeedSpec*
   for (const auto* spec : specs) {
     ValidationOptions options;
     options.column_added_by_proxy = column_added_by_proxy(registered, *spec);
+    options.bounds = bounds_;
     try {
       auto verdict = validate_seed(*item.connection, *spec, options);
       if (auto* refusal = std::get_if<Refusal>(&verdict))
         refusals.push_back(refusal->message);
-      else
+      else {
+        for (const auto& warning : std::get<ValidatedSeed>(verdict).warnings)
+          log::warning("seeds", warning);
         item.declared.push_back({*spec, std::get<ValidatedSeed>(std::move(verdict))});
+      }
     } catch (const std::exception& e) {
       refusals.push_back("cannot validate seed " + seed_name(*spec) + ": " + e.what());
     }

@@ -27,7 +27,7 @@ class SeedApplier {
 
   // `changes` is held while a registry is changed: one change at a time in this process.
   SeedApplier(ControlTarget target, std::string instance, SnapshotStore& store,
-              RegistryWatcher& watcher, std::mutex& changes);
+              RegistryWatcher& watcher, std::mutex& changes, config::Validation bounds = {});
 
   // Validates `seeds` and applies them (blocking: libpq on the calling thread). Returns every
   // refusal or conflict as a sentence; when non-empty nothing was changed anywhere (except
@@ -62,6 +62,7 @@ class SeedApplier {
   SnapshotStore& store_;
   RegistryWatcher& watcher_;
   std::mutex& changes_;
+  config::Validation bounds_;              // validation's limits, for every seed checked here
   mutable std::mutex pending_mutex_;       // guards pending_
   std::vector<config::SeedSpec> pending_;  // seeds of databases unreachable at start
 };

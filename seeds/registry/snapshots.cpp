@@ -9,12 +9,13 @@
 namespace seedproxy::seeds {
 
 SnapshotRegistry::SnapshotRegistry(ControlTarget target, FleetSettings fleet,
-                                   double refresh_seconds)
+                                   double refresh_seconds, config::Validation validation)
     // The store calls wake only after construction: when a database is added or a refresh asked.
     : store_([this] { watcher_.wake(); }),
       watcher_(target, store_, refresh_seconds, fleet),
-      applier_(target, fleet.instance, store_, watcher_, changes_),
-      ddl_seeds_(std::move(target), fleet.instance, store_, watcher_, changes_) {}
+      applier_(target, fleet.instance, store_, watcher_, changes_, validation),
+      ddl_seeds_(std::move(target), fleet.instance, store_, watcher_, changes_,
+                 std::move(validation)) {}
 
 SnapshotRegistry::~SnapshotRegistry() {
   // Its thread calls the applier and the DDL-seed queue, which are destroyed first.

@@ -27,7 +27,9 @@ namespace seedproxy::seeds {
 class SnapshotRegistry : public SnapshotSource {
  public:
   // `fleet.instance` is this proxy's name in the registry (config.instance).
-  SnapshotRegistry(ControlTarget target, FleetSettings fleet, double refresh_seconds);
+  // `validation`: the limits every seed is validated under (config.validation).
+  SnapshotRegistry(ControlTarget target, FleetSettings fleet, double refresh_seconds,
+                   config::Validation validation = {});
   SnapshotRegistry(const SnapshotRegistry&) = delete;
   SnapshotRegistry& operator=(const SnapshotRegistry&) = delete;
   ~SnapshotRegistry() override;

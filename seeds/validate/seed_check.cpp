@@ -27,11 +27,15 @@ SeedCheckReport check_seeds(const config::Config& config) {
       connection = std::make_unique<ControlConnection>(target, database);
       for (const auto& seed : config.seeds) {
         if (seed.database != database) continue;
-        auto outcome = validate_seed(*connection, seed);
-        if (const auto* refusal = std::get_if<Refusal>(&outcome))
+        auto outcome =
+            validate_seed(*connection, seed, ValidationOptions{false, config.validation});
+        if (const auto* refusal = std::get_if<Refusal>(&outcome)) {
           report.refusals.push_back(refusal->message);
-        else
-          ++report.validated;
+          continue;
+        }
+        ++report.validated;
+        for (const auto& warning : std::get<ValidatedSeed>(outcome).warnings)
+          report.warnings.push_back(warning);
       }
     } catch (const ConnectError& e) {
       if (e.authentication_failed())

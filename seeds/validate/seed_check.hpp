@@ -13,6 +13,7 @@ struct SeedCheckReport {
   std::vector<std::string> refusals;  // every refused seed, one sentence each (by database,
                                       // in file order within one)
   std::vector<std::string> notes;     // databases that could not be reached or queried
+  std::vector<std::string> warnings;  // accepted seeds the operator should look at (their cost)
   std::vector<std::string> errors;    // what makes the file unusable although its seeds may be
                                       // fine: control credentials the server refused
   std::size_t validated = 0;          // seeds checked against a live database and accepted

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -17,6 +18,7 @@
 #include "seeds/control/catalog_loader.hpp"
 #include "seeds/validate/determinism.hpp"
 #include "seeds/validate/expression_scan.hpp"
+#include "seeds/validate/plan_cost.hpp"
 
 namespace seedproxy::seeds {
 namespace {
@@ -101,6 +103,13 @@ class RolledBack {
 };
 
 // One validation: the seed, its folded names and the statements it builds.
+// A planner estimate for a message: four significant digits ("4.262e+05", "0.0155").
+[[nodiscard]] std::string cost_text(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4g", value);
+  return text;
+}
+
 class Validation {
  public:
   Validation(ControlConnection& connection, const config::SeedSpec& seed,
@@ -128,6 +137,7 @@ class Validation {
   [[nodiscard]] std::optional<Refusal> check_type();
   [[nodiscard]] std::optional<Refusal> check_expression();
   [[nodiscard]] std::optional<Refusal> check_determinism();
+  [[nodiscard]] std::optional<Refusal> check_cost_ratio();
   [[nodiscard]] std::optional<Refusal> check_cost();
   [[nodiscard]] std::optional<Refusal> check_rewriter();
   // A cross-table seed: which seed rows a change to each table it reads can affect.
@@ -412,8 +422,38 @@ std::optional<Refusal> Validation::check_determinism() {
                 position);
 }
 
+std::optional<Refusal> Validation::check_cost_ratio() {
+  const auto& bounds = options_.bounds;
+  // In a savepoint: a refused EXPLAIN must not abort the transaction the next checks run in.
+  (void)connection_.query("seed validation: savepoint", "SAVEPOINT seedproxy_plan_cost");
+  const auto with_seed = estimate(
+      connection_, "SELECT ((" + seed_.expression + "))::" + seed_.type + " " + from_clause_);
+  const auto table = estimate(connection_, "SELECT * " + from_clause_);
+  (void)connection_.query("seed validation: savepoint",
+                          "ROLLBACK TO SAVEPOINT seedproxy_plan_cost");
+  if (!with_seed || !table) return std::nullopt;  // no estimate: the sampled run still judges
+  // Per row of the table, as the planner sees both; an empty table is counted as one row, and a
+  // table's own cost never below one page's read.
+  const double rows = std::max(table->rows, 1.0);
+  const double own = std::max(table->total, 1.0) / rows;
+  const double added = with_seed->total / rows;
+  const double ratio = added / own;
+  if (ratio <= bounds.max_cost_ratio) return std::nullopt;
+  const std::string cause =
+      "its estimated cost is " + cost_text(added) + " per row of " + out_.definition.table + ", " +
+      cost_text(ratio) + " times the table's own (" + cost_text(own) +
+      " per row; EXPLAIN of SELECT expression FROM table against SELECT " +
+      "* FROM table), above validation.max_cost_ratio " + cost_text(bounds.max_cost_ratio) +
+      "; a seed is computed on every read of it, so it must be cheap";
+  if (bounds.cost_action == config::CostAction::warn) {
+    out_.warnings.push_back("seed " + name_ + ": " + cause);
+    return std::nullopt;
+  }
+  return refuse(sqlstate::program_limit_exceeded, "cost", cause);
+}
+
 std::optional<Refusal> Validation::check_cost() {
-  const auto timeout_ms = static_cast<long>(options_.statement_timeout_seconds * 1000);
+  const auto timeout_ms = static_cast<long>(options_.bounds.statement_timeout_seconds * 1000);
   (void)connection_.query("seed validation: statement timeout",
                           "SELECT pg_catalog.set_config('statement_timeout', $1, true)",
                           {std::to_string(timeout_ms) + "ms"});
@@ -421,18 +461,19 @@ std::optional<Refusal> Validation::check_cost() {
   // runs too. The alias is the one the expression was checked against.
   const std::string statement = "SELECT ((" + seed_.expression + "))::" + seed_.type +
                                 " FROM (SELECT) AS seedproxy_one LEFT JOIN LATERAL (SELECT * " +
-                                from_clause_ + " LIMIT " + std::to_string(options_.sample_rows) +
-                                ") AS " + pg::quote_identifier(out_.definition.table) + " ON true";
+                                from_clause_ + " LIMIT " +
+                                std::to_string(options_.bounds.sample_rows) + ") AS " +
+                                pg::quote_identifier(out_.definition.table) + " ON true";
   auto answer = connection_.try_query(statement);
   const auto* error = std::get_if<ServerError>(&answer);
   // Other errors (division by zero on some row, say) are the data's, as they would be for a
   // generated column; only the cost is judged here.
   if (!error || error->sqlstate != sqlstate::query_canceled) return std::nullopt;
   return refuse(sqlstate::program_limit_exceeded, "cost",
-                "evaluating it for " + std::to_string(options_.sample_rows) + " rows of " +
+                "evaluating it for " + std::to_string(options_.bounds.sample_rows) + " rows of " +
                     out_.definition.table +
                     " did not finish within validation's statement timeout (" +
-                    log::seconds_text(options_.statement_timeout_seconds) +
+                    log::seconds_text(options_.bounds.statement_timeout_seconds) +
                     "); a seed is computed on every read of it, so it must be cheap");
 }
 
@@ -473,6 +514,7 @@ std::variant<ValidatedSeed, Refusal> Validation::run() {
     RolledBack transaction(connection_);
     if (auto refusal = check_expression()) return *refusal;
     if (auto refusal = check_determinism()) return *refusal;
+    if (auto refusal = check_cost_ratio()) return *refusal;
     if (auto refusal = check_cost()) return *refusal;
   }
   if (auto refusal = check_rewriter()) return *refusal;

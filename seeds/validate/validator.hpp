@@ -31,6 +31,7 @@ struct ValidatedSeed {
   // For a cross-table seed: the tables it reads and which seed rows a change to each can affect,
   // or why that cannot be bounded (dependencies.refusal: it then stays virtual).
   SeedDependencies dependencies;
+  std::vector<std::string> warnings;  // accepted, but the operator should know (a sentence each)
 };
 
 struct ValidationOptions {
@@ -40,8 +41,9 @@ struct ValidationOptions {
   // The expression is evaluated for a few rows of its table (one row of NULLs when it is empty)
   // under this statement_timeout: one that cannot finish is refused (rule "cost"), since it
   // would run on every read. Cheap for any reasonable seed; docs/seeds.md.
-  double statement_timeout_seconds = 2.0;
-  int sample_rows = 10;
+  // And the planner's estimate for `SELECT expr FROM t` is compared with `SELECT * FROM t`'s
+  // (rule "cost" past bounds.max_cost_ratio, or a warning with cost_action warn).
+  config::Validation bounds;
 };
 
 // Checks `seed` against the live database `connection` is connected to (seed.database). Never

@@ -447,6 +447,27 @@ TEST_CASE("upstream: one host as before, or several in libpq's multi-host order"
               "upstream", "is the proxy's own listen address");
 }
 
+TEST_CASE("validation: cost bounds with defaults, each checked") {
+  const Config defaults = parse_config("{}");
+  CHECK(defaults.validation.statement_timeout_seconds == 2.0);
+  CHECK(defaults.validation.sample_rows == 10);
+  CHECK(defaults.validation.max_cost_ratio == 10000.0);
+  CHECK(defaults.validation.cost_action == CostAction::refuse);
+  const Config set = parse_config(R"({"validation": {"statement_timeout_seconds": 0.5,
+      "sample_rows": 100, "max_cost_ratio": 50, "cost_action": "warn"}})");
+  CHECK(set.validation.statement_timeout_seconds == 0.5);
+  CHECK(set.validation.sample_rows == 100);
+  CHECK(set.validation.max_cost_ratio == 50.0);
+  CHECK(set.validation.cost_action == CostAction::warn);
+  check_error(R"({"validation": {"max_cost_ratio": 0.5}})", "validation.max_cost_ratio",
+              "a number from 1 to 1e12");
+  check_error(R"({"validation": {"max_cost_ratio": "high"}})", "validation.max_cost_ratio", "");
+  check_error(R"({"validation": {"sample_rows": 0}})", "validation.sample_rows", "");
+  check_error(R"({"validation": {"cost_action": "warm"}})", "validation.cost_action",
+              R"(did you mean "warn"?)");
+  check_error(R"({"validation": {"limit": 1}})", "validation.limit", "");
+}
+
 TEST_CASE("ConfigError joins field and message") {
   const ConfigError with_field("listen.port", "expected an integer");
   CHECK(with_field.field() == "listen.port");

@@ -63,7 +63,7 @@ def seed(expression, type_="numeric", attribute="risk", entity="account", databa
     return s
 
 
-def check_config(seeds, upstream_port=None, control=None, mode=None):
+def check_config(seeds, upstream_port=None, control=None, mode=None, validation=None):
     """Runs `seedproxy --check-config` on a file holding `seeds` (and `control`, its file mode
     `mode`, 0600 by default); returns (exit code, stdout, stderr)."""
     config = {"listen": {"host": "127.0.0.1", "port": 6432},
@@ -71,6 +71,8 @@ def check_config(seeds, upstream_port=None, control=None, mode=None):
               "control": control or {"user": "postgres"},
               "limits": {"connect_timeout_seconds": 2},
               "seeds": seeds}
+    if validation is not None:
+        config["validation"] = validation
     fd, path = tempfile.mkstemp(suffix=".json", dir=workdir.name)
     with os.fdopen(fd, "w") as f:
         json.dump(config, f)
@@ -103,8 +105,8 @@ class ValidationCase(unittest.TestCase):
                 "SELECT count(*) FROM pg_attribute WHERE attrelid = 'account'::regclass "
                 "AND attnum > 0 AND NOT attisdropped").fetchone()[0], 4)
 
-    def refused(self, s, rule, *fragments, position=None):
-        code, out, err = check_config([s])
+    def refused(self, s, rule, *fragments, position=None, validation=None):
+        code, out, err = check_config([s], validation=validation)
         self.assertEqual(code, 1, f"expected a refusal, got exit {code}: {out}{err}")
         self.assertIn(f"refused ({rule}):", err)
         self.assertIn("bank." + s["entity"] + "." + s["attribute"], err)
@@ -115,11 +117,12 @@ class ValidationCase(unittest.TestCase):
         self.assertIn("1 of 1 seed(s) refused", err)
         return err
 
-    def accepted(self, *seeds):
-        code, out, err = check_config(list(seeds))
+    def accepted(self, *seeds, validation=None):
+        code, out, err = check_config(list(seeds), validation=validation)
         self.assertEqual(code, 0, f"expected acceptance: {err}")
         self.assertIn(f"{len(seeds)} of {len(seeds)} seed(s) validated", out)
         self.assertNotIn("refused", err)
+        return out + err
 
 
 class Entity(ValidationCase):
@@ -306,15 +309,46 @@ class Accepted(ValidationCase):
                            "bigint", attribute="richer"))
 
 
+ENORMOUS = "(SELECT count(*) FROM generate_series(1, 50000000))"
+# The planner prices it far above a read of the table, yet it finishes within the sample's timeout.
+COSTLY = "(SELECT count(*) FROM generate_series(1, 100000))"
+
+
 class Cost(ValidationCase):
-    def test_enormous_immutable_expression_is_refused_naming_the_timeout(self):
-        # Issue 14: immutable, deterministic, and it would run 50 million rows on every read.
-        self.refused(seed("(SELECT count(*) FROM generate_series(1, 50000000))", "bigint"),
-                     "cost", "statement timeout (2 s)", "computed on every read")
+    def test_enormous_immutable_expression_is_refused_naming_its_cost(self):
+        # Issue 14: immutable, deterministic, and it would run 50 million rows on every read. The
+        # planner's estimate refuses it before it is ever run.
+        self.refused(seed(ENORMOUS, "bigint"), "cost", "its estimated cost is", "per row of account",
+                     "times the table's own", "validation.max_cost_ratio 1e+04",
+                     "computed on every read")
 
     def test_enormous_expression_on_an_empty_table_is_refused_too(self):
-        self.refused(seed("(SELECT count(*) FROM generate_series(1, 50000000))", "bigint",
-                          entity="empty_keyed"), "cost", "statement timeout")
+        self.refused(seed(ENORMOUS, "bigint", entity="empty_keyed"), "cost", "its estimated cost is")
+
+    def test_past_the_cost_ratio_the_statement_timeout_still_refuses(self):
+        self.refused(seed(ENORMOUS, "bigint"), "cost", "statement timeout (2 s)", "computed on every read",
+                     validation={"max_cost_ratio": 1e12})
+        self.refused(seed(ENORMOUS, "bigint"), "cost", "evaluating it for 3 rows of account",
+                     "statement timeout (0.3 s)",
+                     validation={"max_cost_ratio": 1e12, "statement_timeout_seconds": 0.3,
+                                 "sample_rows": 3})
+
+    def test_cost_ratio_is_configurable_and_can_only_warn(self):
+        self.accepted(seed(COSTLY, "bigint"))
+        self.refused(seed(COSTLY, "bigint"), "cost", "its estimated cost is",
+                     "validation.max_cost_ratio 10;", validation={"max_cost_ratio": 10})
+        told = self.accepted(seed(COSTLY, "bigint"),
+                             validation={"max_cost_ratio": 10, "cost_action": "warn"})
+        self.assertIn("warning: seed bank.account.risk: its estimated cost is", told)
+
+    def test_bad_validation_settings_are_refused_naming_the_key(self):
+        for bad, key in (({"max_cost_ratio": 0.5}, "validation.max_cost_ratio"),
+                         ({"sample_rows": 0}, "validation.sample_rows"),
+                         ({"cost_action": "ignore"}, "validation.cost_action"),
+                         ({"statement_timeout_seconds": 0}, "validation.statement_timeout_seconds")):
+            code, out, err = check_config([seed("balance * 2")], validation=bad)
+            self.assertEqual(code, 1, f"{bad}: {out}{err}")
+            self.assertIn(key, err)
 
     def test_data_errors_are_not_the_seeds_fault(self):
         # Division by zero for the row whose balance is 0: a generated column would fail the same
