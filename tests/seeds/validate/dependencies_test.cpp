@@ -22,8 +22,8 @@ std::string env(const char* name, const char* fallback) {
 
 ControlTarget target() {
   ControlTarget t;
-  t.host = env("SEEDPROXY_TEST_PGHOST", "127.0.0.1");
-  t.port = static_cast<std::uint16_t>(std::stoi(env("SEEDPROXY_TEST_PGPORT", "5432")));
+  t.hosts = {{env("SEEDPROXY_TEST_PGHOST", "127.0.0.1"),
+              static_cast<std::uint16_t>(std::stoi(env("SEEDPROXY_TEST_PGPORT", "5432")))}};
   t.user = "postgres";
   return t;
 }
