@@ -87,10 +87,17 @@ bool StatementRewriting::must_wait(protocol::Bytes buffered, bool at_boundary) {
   if (pending && first_load_) return true;
   // The session's own committed ALTER TABLE is in its predicted view: nothing to wait for.
   if (pending && predicted_) pending = false;
-  if (!pending && snapshots_.trusted(database_)) return false;  // the common case
+  // Another session's DDL whose refresh is not published yet: a statement that began after that
+  // DDL completed must see it, as it would straight against PostgreSQL.
+  const std::uint64_t others = catalog_ticket_ == 0 ? snapshots_.outstanding(database_) : 0;
+  if (!pending && others == 0 && snapshots_.trusted(database_)) return false;  // the common case
   // Statements that cannot involve a seed go on at once: a DDL migration never waits.
   if (at_boundary && !touches_seeds(buffered)) return false;
   if (pending) return true;
+  if (others != 0) {
+    catalog_ticket_ = others;
+    return true;
+  }
   // This proxy's lease ran out: refresh before serving seeds, or (lookup) refuse them.
   const auto now = std::chrono::steady_clock::now();
   if (now - last_trust_wait_ < trust_wait_interval) return false;
@@ -202,9 +209,19 @@ void StatementRewriting::ddl_done(bool idle) {
   sent_effect_ = {};
 }
 
+// Off: with it on, e2e_ddl_own_view fails on a quiet machine (a no-op ALTER ... IF NOT EXISTS
+// after another session's DROP COLUMN leaves `SELECT *` naming the dropped column, simple protocol
+// only), a race not found before the merge. Until it is, every DDL on a seeded table waits for
+// its targeted refresh, as before; the prediction code and its unit tests stay for the fix.
+constexpr bool predict_own_ddl = false;
+
 std::shared_ptr<const seeds::DatabaseSnapshot> StatementRewriting::predict(
     const rewriter::CatalogPrediction& prediction) {
   if (first_load_ || !snapshots_.trusted(database_)) return nullptr;
+  if (!predict_own_ddl) return nullptr;
+  // Another session's DDL not refreshed yet: the snapshot to build on is stale.
+  const std::uint64_t others = snapshots_.outstanding(database_);
+  if (others != 0 && others != catalog_ticket_) return nullptr;
   const auto base = current_snapshot();
   if (!base || !base->active) return nullptr;
   // A temporary table of that name would be the one altered (pg_temp comes first).

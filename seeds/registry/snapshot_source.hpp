@@ -55,6 +55,9 @@ class SnapshotSource {
   [[nodiscard]] virtual std::uint64_t next_version() noexcept = 0;
   [[nodiscard]] virtual bool refreshed(std::string_view database,
                                        std::uint64_t ticket) const noexcept = 0;
+  // The newest refresh ticket of `database` not answered yet, whichever session asked for it
+  // (0: none). A statement that began after another session's DDL completed waits for it.
+  [[nodiscard]] virtual std::uint64_t outstanding(std::string_view database) const noexcept = 0;
   // Waits, on the caller's executor and without polling, until refreshed(database, ticket) or
   // `timeout`; true when the ticket was answered.
   [[nodiscard]] virtual boost::asio::awaitable<bool> wait_refreshed(

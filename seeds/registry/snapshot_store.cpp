@@ -143,6 +143,13 @@ bool SnapshotStore::refreshed(std::string_view database, std::uint64_t ticket) c
   return !d || d->completed.value() >= ticket;
 }
 
+std::uint64_t SnapshotStore::outstanding(std::string_view database) const noexcept {
+  const Watched* d = find(database);
+  if (!d) return 0;
+  const std::uint64_t asked = d->requested.load(std::memory_order_acquire);
+  return asked > d->completed.value() ? asked : 0;
+}
+
 boost::asio::awaitable<bool> SnapshotStore::wait_refreshed(
     std::string database, std::uint64_t ticket, std::chrono::steady_clock::duration timeout) {
   Watched* d = find(database);

@@ -101,6 +101,10 @@ bool SnapshotRegistry::refreshed(std::string_view database, std::uint64_t ticket
   return store_.refreshed(database, ticket);
 }
 
+std::uint64_t SnapshotRegistry::outstanding(std::string_view database) const noexcept {
+  return store_.outstanding(database);
+}
+
 boost::asio::awaitable<bool> SnapshotRegistry::wait_refreshed(
     std::string database, std::uint64_t ticket, std::chrono::steady_clock::duration timeout) {
   return store_.wait_refreshed(std::move(database), ticket, timeout);

@@ -91,6 +91,9 @@ class FakeSnapshots final : public seeds::SnapshotSource {
   bool refreshed(std::string_view, std::uint64_t ticket) const noexcept override {
     return ticket <= answered_.value();
   }
+  std::uint64_t outstanding(std::string_view) const noexcept override {
+    return requested_ > answered_.value() ? requested_ : 0;
+  }
   boost::asio::awaitable<bool> wait_refreshed(
       std::string, std::uint64_t ticket, std::chrono::steady_clock::duration timeout) override {
     return answered_.wait_for(ticket, timeout);
