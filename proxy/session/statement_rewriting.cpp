@@ -209,19 +209,15 @@ void StatementRewriting::ddl_done(bool idle) {
   sent_effect_ = {};
 }
 
-// Off: with it on, e2e_ddl_own_view fails on a quiet machine (a no-op ALTER ... IF NOT EXISTS
-// after another session's DROP COLUMN leaves `SELECT *` naming the dropped column, simple protocol
-// only), a race not found before the merge. Until it is, every DDL on a seeded table waits for
-// its targeted refresh, as before; the prediction code and its unit tests stay for the fix.
-constexpr bool predict_own_ddl = false;
-
 std::shared_ptr<const seeds::DatabaseSnapshot> StatementRewriting::predict(
     const rewriter::CatalogPrediction& prediction) {
   if (first_load_ || !snapshots_.trusted(database_)) return nullptr;
-  if (!predict_own_ddl) return nullptr;
-  // Another session's DDL not refreshed yet: the snapshot to build on is stale.
+  // The snapshot to build on must hold every DDL before this one: not when another session's
+  // refresh is outstanding, nor when this session's own last DDL went unpredicted and its
+  // refresh is not published (the database's snapshot is then behind this session).
   const std::uint64_t others = snapshots_.outstanding(database_);
   if (others != 0 && others != catalog_ticket_) return nullptr;
+  if (!predicted_ && catalog_pending()) return nullptr;
   const auto base = current_snapshot();
   if (!base || !base->active) return nullptr;
   // A temporary table of that name would be the one altered (pg_temp comes first).
