@@ -19,6 +19,7 @@
 #include "common/identifiers.hpp"
 #include "seeds/materialize/materialization_steps.hpp"
 #include "seeds/materialize/materializer.hpp"
+#include "tests/seeds/test_postgres.hpp"
 
 using namespace std::chrono_literals;
 using namespace seedproxy::seeds;
@@ -28,18 +29,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string env(const char* name, const char* fallback) {
-  const char* value = std::getenv(name);
-  return value ? value : fallback;
-}
-
-ControlTarget target() {
-  ControlTarget t;
-  t.hosts = {{env("SEEDPROXY_TEST_PGHOST", "127.0.0.1"),
-              static_cast<std::uint16_t>(std::stoi(env("SEEDPROXY_TEST_PGPORT", "5432")))}};
-  t.user = "postgres";
-  return t;
-}
+ControlTarget target() { return testing::test_target(); }
+using testing::env;
 
 std::string scalar(ControlConnection& c, const std::string& sql,
                    const std::vector<std::string>& parameters = {}) {
@@ -398,7 +389,7 @@ TEST_CASE(
   const double worst_ms = std::chrono::duration<double, std::milli>(worst).count();
   MESSAGE("attempts " << outcome.attempts << ", reads " << reads << ", worst read " << worst_ms
                       << " ms");
-  CHECK(worst_ms >= 20.0);          // the reads did queue behind the DDL's lock request
+  CHECK(worst_ms >= 20.0);  // the reads did queue behind the DDL's lock request
   // but never for the whole 1.5 s hold: the DDL gives its place in the queue back after its
   // lock_timeout (100 ms). The bound leaves room for a loaded machine's scheduling, which
   // made a tighter one (350 ms) fail at load 25.

@@ -10,23 +10,14 @@
 
 #include "common/identifiers.hpp"
 #include "seeds/validate/validator.hpp"
+#include "tests/seeds/test_postgres.hpp"
 
 using namespace seedproxy::seeds;
 
 namespace {
 
-std::string env(const char* name, const char* fallback) {
-  const char* value = std::getenv(name);
-  return value ? value : fallback;
-}
-
-ControlTarget target() {
-  ControlTarget t;
-  t.hosts = {{env("SEEDPROXY_TEST_PGHOST", "127.0.0.1"),
-              static_cast<std::uint16_t>(std::stoi(env("SEEDPROXY_TEST_PGPORT", "5432")))}};
-  t.user = "postgres";
-  return t;
-}
+ControlTarget target() { return testing::test_target(); }
+using testing::env;
 
 constexpr const char* kDatabase = "deps_analysis";
 
