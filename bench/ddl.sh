@@ -12,7 +12,8 @@
 # made anew (dropped columns keep their attnum; a table has at most 1600).
 #
 # Usage: bench/ddl.sh [SEEDPROXY_BINARY]   (default build/proxy/seedproxy)
-# Environment: BENCH_ROUNDS (default 7), BENCH_STATEMENTS (200), BENCH_DIR (.bench).
+# Environment: BENCH_ROUNDS (default 7), BENCH_STATEMENTS (200), BENCH_DIR (.bench),
+# BENCH_SCENARIOS (default "none other same read"; a subset runs only those).
 # Prints one line per run (scenario, round, target, seconds, and the CPU time
 # seedproxy's process used during the run, all threads, in µs) and then a summary table: wall
 # time ratios, and the proxy's CPU per statement (less noisy than wall time on a loaded machine).
@@ -24,6 +25,7 @@ proxy_bin=${1:-$SEEDPROXY_ROOT/build/proxy/seedproxy}
 [[ -x "$proxy_bin" ]] || die "no seedproxy binary at $proxy_bin; build first or pass its path"
 rounds=${BENCH_ROUNDS:-7}
 statements=${BENCH_STATEMENTS:-200}
+scenarios=${BENCH_SCENARIOS:-none other same read}
 dir=${BENCH_DIR:-$SEEDPROXY_ROOT/.bench}/ddl
 rm -rf "$dir/work"
 mkdir -p "$dir/work"
@@ -118,7 +120,7 @@ proxy_cpu_us() {
 
 printf 'scenario\tround\ttarget\tseconds\tproxy_cpu_us\n' | tee "$work/runs.tsv"
 for ((round = 1; round <= rounds; round++)); do
-  for scenario in none other same read; do
+  for scenario in $scenarios; do
     # Alternate which target goes first, so a neighbour's load drifts over both alike.
     targets=(direct seedproxy)
     if ((round % 2 == 0)); then targets=(seedproxy direct); fi
@@ -140,13 +142,13 @@ for ((round = 1; round <= rounds; round++)); do
   done
 done
 
-"$PY" - "$work/runs.tsv" "$statements" <<'PY'
+"$PY" - "$work/runs.tsv" "$statements" "$scenarios" <<'PY'
 import csv, statistics, sys
 runs = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 rounds = max(int(r["round"]) for r in runs)
 print(f"\nscenario  statements  direct_s  seedproxy_s  ratio  paired  proxy_cpu_us/stmt  idle"
       f"   (medians of {rounds} rounds)")
-for scenario in ("none", "other", "same", "read"):
+for scenario in sys.argv[3].split():
     s = {(r["target"], int(r["round"])): float(r["seconds"]) for r in runs if r["scenario"] == scenario}
     cpu = {k: statistics.median(float(r["proxy_cpu_us"]) / int(sys.argv[2]) for r in runs
                                 if r["scenario"] == scenario and r["target"] == k)

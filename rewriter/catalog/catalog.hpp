@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -55,11 +56,12 @@ class Catalog {
   [[nodiscard]] const Relation* resolve(std::span<const std::string> search_path,
                                         std::string_view name) const;
   [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
-  [[nodiscard]] std::size_t size() const noexcept { return relations_.size(); }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
   // A copy with every relation named one of `names` (sorted; in any schema) left out and the
   // `fresh` relations put in (replacing any of the same schema and name): the catalog after DDL
-  // on those names, without reading the others again. Relations are shared, not copied.
+  // on those names, without reading the others again. Relations are shared, not copied, and so
+  // is the map of the unchanged ones: the cost is that of the names and the fresh relations.
   [[nodiscard]] Catalog patched(std::span<const std::string> names, std::vector<Relation> fresh,
                                 std::uint64_t version) const;
   // A copy with exactly the relation `schema`.`name` left out and `fresh` put in (its name may
@@ -68,8 +70,37 @@ class Catalog {
                                  std::uint64_t version) const;
 
  private:
-  // key: schema '\0' name. Shared so that a patched copy costs a pointer per relation.
-  std::unordered_map<std::string, std::shared_ptr<const Relation>> relations_;
+  // Hashes schema '\0' name keys, and looks them up from a string_view without a copy.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const noexcept {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
+  // The relations as loaded, shared by every catalog derived from them: a copy after DDL costs
+  // its few changes, not a copy of the whole map.
+  struct Base {
+    std::unordered_map<std::string, std::shared_ptr<const Relation>, KeyHash, std::equal_to<>>
+        by_key;
+    std::unordered_map<std::string, std::vector<std::string>, KeyHash, std::equal_to<>>
+        keys_by_name;  // relation name -> the keys of every schema's relation of that name
+  };
+  // What differs from base_ under `key`: the relation there now, or null where base_'s is gone.
+  struct Change {
+    std::string key;
+    std::shared_ptr<const Relation> relation;
+  };
+  // Past this many changes they are folded into a new base.
+  static constexpr std::size_t max_changes = 32;
+
+  [[nodiscard]] const Relation* find_key(std::string_view key) const;
+  [[nodiscard]] bool in_base(std::string_view key) const;
+  void set(std::string key, std::shared_ptr<const Relation> relation);
+  void settle();  // counts size_, folds the changes into a new base past max_changes
+
+  std::shared_ptr<const Base> base_;
+  std::vector<Change> changes_;  // sorted by key
+  std::size_t size_ = 0;
   std::uint64_t version_ = 0;
 };
 

@@ -262,7 +262,9 @@ std::optional<Phase> phase_from_string(std::string_view text) noexcept {
 std::string ExpressionTemplate::compile(std::string_view expression, const Relation& entity,
                                         const Catalog& catalog) {
   const std::string text = std::string(expression_prefix) + std::string(expression);
-  const auto parsed = parse_sql(text);
+  // Through the thread's memo: a snapshot after DDL compiles the same expressions again.
+  const auto shared = parse_sql_shared(text);
+  const ParsedSql& parsed = *shared;
   if (parsed.failure) {
     const int at = parsed.failure->position - static_cast<int>(expression_prefix.size());
     return "expression does not parse: " + parsed.failure->message +
