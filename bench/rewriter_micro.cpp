@@ -195,7 +195,7 @@ struct Bench {
     entry->splices = std::move(result.splices);
     for (const auto& read : result.reads)
       entry->reads.push_back({read.attribute->schema, read.attribute->table, read.attribute->name});
-    const auto probe = RewriteCache::probe(sql, seeds.version(), search_path);
+    auto probe = RewriteCache::probe(sql, seeds.version(), search_path);
     cache.store(probe, sql, std::move(entry), result.value_constants);
   }
 };
@@ -231,7 +231,7 @@ void measure_template_hit(Case& c, Bench& bench, const Options& options, const c
     next = next + 1 == texts.size() ? 0 : next + 1;
     const std::vector<std::string> path = bench.search_path;
     if (!seeds.might_apply(text)) std::abort();
-    const auto probe = RewriteCache::probe(text, seeds.version(), path);
+    auto probe = RewriteCache::probe(text, seeds.version(), path);
     const auto served = bench.cache.find(probe, text);
     if (!served) std::abort();
     sink = sink + served->sql.size();

@@ -283,7 +283,7 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
                          ? std::vector<std::string>{}
                          : shadowing(snapshot->catalog, out.path);
   auto& cache = thread_cache();
-  const auto probe = rewriter::RewriteCache::probe(sql, snapshot->version, out.path, temps);
+  auto probe = rewriter::RewriteCache::probe(sql, snapshot->version, out.path, temps);
   auto cached = cache.find(probe, sql);
   const bool cache_hit = cached != nullptr;
   if (!cached) {
