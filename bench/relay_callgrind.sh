@@ -108,9 +108,13 @@ EOF
     done_xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out_dir/pgbench-$n-$mode.log")
     per=$(awk -v t="$total" -v x="$done_xacts" 'BEGIN { printf "%.0f", t / x }')
     echo "| \`$bin\` | $mode | $done_xacts | $total | $per |" >>"$report"
-    details+=("### \`$bin\`, $mode: top functions (exclusive instructions)" ""
-      '```' "$(callgrind_annotate --threshold=100 "$profile" 2>/dev/null |
-        grep -E '^ *[0-9,]+ \(' | head -n "$top")" '```' "")
+    # The per-statement gates' share, and the functions with the most instructions of their own.
+    annotated=$(callgrind_annotate --threshold=100 "$profile" 2>/dev/null | grep -E '^ *[0-9,]+ \(' || true)
+    gates=$(grep -E 'statement_clues|begin_chunk|might_change_catalog|contains_ignoring_case|equals_ignoring_case|search_path_change' <<<"$annotated" |
+      awk -v x="$done_xacts" '{ gsub(",", "", $1); sum += $1 } END { printf "%.0f", sum / x }')
+    details+=("### \`$bin\`, $mode" ""
+      "Statement gates (statement_clues, might_change_catalog, contains/equals_ignoring_case, search_path_change): $gates instructions per transaction." ""
+      '```' "$(head -n "$top" <<<"$annotated" | cut -c1-200)" '```' "")
   done
 done
 {

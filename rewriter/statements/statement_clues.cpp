@@ -1,10 +1,13 @@
 // One pass over a client text for every "may this text hold X" gate: the text is walked word by
 // word (runs of identifier bytes), each word is compared only with the keywords of its length,
-// and each ';' starts a chunk whose first word decides whether it may change the catalog.
+// eight bytes at a time, and each ';' starts a chunk whose first word decides whether it may
+// change the catalog.
 #include "rewriter/statements/statement_clues.hpp"
 
 #include <array>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "common/text.hpp"
 
@@ -28,26 +31,75 @@ constexpr std::array<std::uint8_t, 256> byte_classes = [] {
   return out;
 }();
 
-std::uint8_t class_of(char c) noexcept { return byte_classes[static_cast<unsigned char>(c)]; }
-
-bool is(std::string_view word, std::string_view keyword) noexcept {
-  return text::equals_ignoring_case(word, keyword);
+inline std::uint8_t class_of(char c) noexcept {
+  return byte_classes[static_cast<unsigned char>(c)];
 }
 
-// The first word of `chunk` after blanks, comments (nested, as in PostgreSQL) and opening
-// parentheses, as the client wrote it.
-std::string_view first_word(std::string_view chunk) noexcept {
-  std::size_t i = 0;
-  while (i < chunk.size()) {
+// The first (up to) 8 bytes of a word, the first in the lowest octet, with bit 5 of each set.
+// Among identifier bytes that folds only a letter's two cases together ('_' becomes DEL, digits
+// stay digits, bytes >= 0x80 stay >= 0x80, and no identifier byte lands on those), so a word and
+// an ASCII keyword of the same length with equal folds are equal ignoring case.
+constexpr std::uint64_t case_bits = 0x2020202020202020ULL;
+
+constexpr std::uint64_t length_mask(std::size_t n) noexcept {
+  return n >= 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * n)) - 1;
+}
+
+struct Keyword {
+  std::string_view text;  // lower case
+  std::uint64_t folded = 0;
+  consteval explicit Keyword(std::string_view keyword) : text(keyword) {
+    for (std::size_t k = 0; k < keyword.size() && k < 8; ++k)
+      folded |= std::uint64_t{static_cast<unsigned char>(keyword[k]) | 0x20u} << (8 * k);
+  }
+};
+
+struct Word {
+  std::string_view text;
+  std::uint64_t folded = 0;
+
+  // The word of `sql` from `begin` to `end`.
+  Word(std::string_view sql, std::size_t begin, std::size_t end) noexcept
+      : text(sql.substr(begin, end - begin)) {
+    const char* at = sql.data() + begin;
+    const std::size_t n = text.size() < 8 ? text.size() : 8;
+    if (std::endian::native == std::endian::little && sql.size() - begin >= 8) {
+      std::memcpy(&folded, at, 8);  // one load; the bytes past the word are masked off
+    } else {
+      for (std::size_t k = 0; k < n; ++k)
+        folded |= std::uint64_t{static_cast<unsigned char>(at[k])} << (8 * k);
+    }
+    folded = (folded | case_bits) & length_mask(n);
+  }
+
+  // Whether the word is `keyword` ignoring ASCII case (the caller checked the length).
+  [[nodiscard]] bool is(const Keyword& keyword) const noexcept {
+    if (folded != keyword.folded) return false;
+    for (std::size_t k = 8; k < keyword.text.size(); ++k)
+      if (text::ascii_lower(text[k]) != keyword.text[k]) return false;
+    return true;
+  }
+};
+
+constexpr Keyword k_create{"create"}, k_alter{"alter"}, k_drop{"drop"}, k_import{"import"},
+    k_do{"do"}, k_call{"call"}, k_explain{"explain"}, k_select{"select"}, k_with{"with"},
+    k_into{"into"}, k_temp{"temp"}, k_temporary{"temporary"}, k_pg_temp{"pg_temp"},
+    k_prepare{"prepare"}, k_execute{"execute"}, k_deallocate{"deallocate"}, k_discard{"discard"};
+
+// Where the first word of the chunk [begin, end) of `sql` starts, after blanks, comments
+// (nested, as in PostgreSQL) and opening parentheses.
+std::size_t first_word(std::string_view sql, std::size_t i, std::size_t end) noexcept {
+  const std::string_view chunk = sql.substr(0, end);
+  while (i < end) {
     const char c = chunk[i];
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '(') {
       ++i;
     } else if (chunk.substr(i, 2) == "--") {
-      const auto end = chunk.find('\n', i);
-      i = end == std::string_view::npos ? chunk.size() : end + 1;
+      const auto line = chunk.find('\n', i);
+      i = line == std::string_view::npos ? end : line + 1;
     } else if (chunk.substr(i, 2) == "/*") {
       int depth = 0;
-      while (i < chunk.size()) {
+      while (i < end) {
         if (chunk.substr(i, 2) == "/*") {
           ++depth;
           i += 2;
@@ -62,9 +114,7 @@ std::string_view first_word(std::string_view chunk) noexcept {
       break;
     }
   }
-  std::size_t end = i;
-  while (end < chunk.size() && (class_of(chunk[end]) & identifier)) ++end;
-  return chunk.substr(i, end - i);
+  return i;
 }
 
 // What a chunk's later words can still add to its catalog clue.
@@ -74,17 +124,29 @@ enum class Wanted { nothing, create, into };
 // literal only adds a chunk, and a real statement always begins one).
 Wanted begin_chunk(std::string_view sql, std::size_t begin, StatementClues& out) noexcept {
   if (out.catalog_change) return Wanted::nothing;
-  const std::string_view chunk = sql.substr(begin, sql.find(';', begin) - begin);
-  const std::string_view word = first_word(chunk);
-  if (word.size() < 2 || word.size() > 7) return Wanted::nothing;
-  if (is(word, "create") || is(word, "alter") || is(word, "drop") || is(word, "import") ||
-      is(word, "do") || is(word, "call")) {
-    out.catalog_change = true;
-    return Wanted::nothing;
+  const std::size_t end = std::min(sql.find(';', begin), sql.size());
+  const std::size_t at = first_word(sql, begin, end);
+  std::size_t past = at;
+  while (past < end && (class_of(sql[past]) & identifier)) ++past;
+  const Word word(sql, at, past);
+  switch (word.text.size()) {
+    case 2:
+      out.catalog_change = word.is(k_do);
+      return Wanted::nothing;
+    case 4:
+      out.catalog_change = word.is(k_drop) || word.is(k_call);
+      return !out.catalog_change && word.is(k_with) ? Wanted::into : Wanted::nothing;
+    case 5:
+      out.catalog_change = word.is(k_alter);
+      return Wanted::nothing;
+    case 6:
+      out.catalog_change = word.is(k_create) || word.is(k_import);
+      return !out.catalog_change && word.is(k_select) ? Wanted::into : Wanted::nothing;
+    case 7:
+      return word.is(k_explain) ? Wanted::create : Wanted::nothing;  // EXPLAIN ... CREATE ... AS
+    default:
+      return Wanted::nothing;
   }
-  if (is(word, "explain")) return Wanted::create;  // EXPLAIN ANALYZE CREATE TABLE AS
-  if (is(word, "select") || is(word, "with")) return Wanted::into;
-  return Wanted::nothing;
 }
 
 // Whether `needle` (lower case) occurs in `word` ignoring ASCII case.
@@ -98,38 +160,44 @@ bool holds(std::string_view word, std::string_view needle) noexcept {
 }
 
 // One whole word; `classes` is the union of its bytes' classes.
-void note_word(std::string_view word, std::uint8_t classes, Wanted wanted,
+void note_word(const Word& word, std::uint8_t classes, Wanted wanted,
                StatementClues& out) noexcept {
+  const std::size_t size = word.text.size();
   // Both substrings are made of identifier bytes, so an occurrence lies inside one word.
-  if (word.size() >= 5 && (classes & starts_r) && !out.search_path)
-    out.search_path = holds(word, "reset");
-  if (word.size() >= 11 && (classes & starts_s) && !out.search_path)
-    out.search_path = holds(word, "search_path");
-  switch (word.size()) {
+  if (size >= 5 && (classes & starts_r) && !out.search_path)
+    out.search_path = holds(word.text, "reset");
+  if (size >= 11 && (classes & starts_s) && !out.search_path)
+    out.search_path = holds(word.text, "search_path");
+  switch (size) {
     case 4:
-      if (wanted == Wanted::into && is(word, "into")) out.catalog_change = true;
-      if (is(word, "temp")) out.temporary = true;
-      if (is(word, "drop")) out.drop = true;
+      if (wanted == Wanted::into && word.is(k_into)) out.catalog_change = true;
+      if (word.is(k_temp)) out.temporary = true;
+      if (word.is(k_drop)) out.drop = true;
       break;
     case 6:
-      if (wanted == Wanted::create && is(word, "create")) out.catalog_change = true;
+      if (wanted == Wanted::create && word.is(k_create)) out.catalog_change = true;
       break;
     case 7:
-      if (is(word, "pg_temp")) out.temporary = true;
-      if (is(word, "prepare")) out.prepare = true;
-      if (is(word, "execute")) out.execute = true;
-      if (is(word, "discard")) out.discard = true;
+      if (word.is(k_pg_temp)) out.temporary = true;
+      if (word.is(k_prepare)) out.prepare = true;
+      if (word.is(k_execute)) out.execute = true;
+      if (word.is(k_discard)) out.discard = true;
       break;
     case 9:
-      if (is(word, "temporary")) out.temporary = true;
+      if (word.is(k_temporary)) out.temporary = true;
       break;
     case 10:
-      if (is(word, "deallocate")) out.deallocate = true;
+      if (word.is(k_deallocate)) out.deallocate = true;
       break;
     default:
       break;
   }
 }
+
+// Word lengths note_word compares (bit n: length n), and the shortest with a substring to look for.
+constexpr std::uint32_t keyword_lengths =
+    (1u << 4) | (1u << 6) | (1u << 7) | (1u << 9) | (1u << 10);
+constexpr std::size_t shortest_substring = 5;
 
 }  // namespace
 
@@ -151,7 +219,10 @@ StatementClues statement_clues(std::string_view sql) noexcept {
       seen |= classes;
       ++i;
     } while (i < size && ((classes = class_of(sql[i])) & identifier));
-    note_word(sql.substr(begin, i - begin), seen, wanted, out);
+    const std::size_t length = i - begin;
+    if ((length < 32 && (keyword_lengths >> length) & 1) ||
+        (length >= shortest_substring && (seen & (starts_r | starts_s))))
+      note_word(Word(sql, begin, i), seen, wanted, out);
   }
   return out;
 }
