@@ -12,31 +12,31 @@ RewriteCache::Probe RewriteCache::probe(std::string_view sql, std::uint64_t vers
   // The counts first, then NUL-terminated names (a name cannot hold a NUL), then the text or its
   // shape: no two requests share a key unless they differ only in constants.
   Probe out;
-  out.exact.reserve(sql.size() + 32);
-  out.exact.append(reinterpret_cast<const char*>(&version), sizeof version);
+  out.key.reserve(sql.size() + 64);
+  out.key.append(reinterpret_cast<const char*>(&version), sizeof version);
   for (const std::size_t count : {path.size(), temp_tables.size()}) {
     const auto n = static_cast<std::uint32_t>(count);
-    out.exact.append(reinterpret_cast<const char*>(&n), sizeof n);
+    out.key.append(reinterpret_cast<const char*>(&n), sizeof n);
   }
-  for (const auto& schema : path) out.exact.append(schema).push_back('\0');
-  for (const auto& table : temp_tables) out.exact.append(table).push_back('\0');
-  out.context_size = out.exact.size();
-  out.exact.append(sql);
+  for (const auto& schema : path) out.key.append(schema).push_back('\0');
+  for (const auto& table : temp_tables) out.key.append(table).push_back('\0');
+  out.context_size = out.key.size();
+  out.key.append(sql);
   return out;
 }
 
 void RewriteCache::shape(Probe& probe, std::string_view sql) {
   if (probe.shaped) return;
   Shape shape = shape_of(sql);
-  probe.key.reserve(probe.context_size + shape.body.size());
-  probe.key.assign(probe.exact, 0, probe.context_size);
+  probe.key.resize(probe.context_size);
   probe.key.append(shape.body);
   probe.constants = std::move(shape.constants);
   probe.shaped = true;
 }
 
 std::shared_ptr<const CachedRewrite> RewriteCache::find(Probe& probe, std::string_view sql) {
-  if (const auto exact = exact_index_.find(probe.exact); exact != exact_index_.end()) {
+  if (const auto exact = probe.shaped ? exact_index_.end() : exact_index_.find(probe.key);
+      exact != exact_index_.end()) {
     ++hits_;
     order_.splice(order_.begin(), order_, exact->second.slot);
     return exact->second.rewrite;
@@ -65,8 +65,10 @@ void RewriteCache::store(Probe& probe, std::string_view sql,
                          std::span<const std::int32_t> value_constants) {
   if (!value) return;
   shape(probe, sql);
+  auto exact = std::make_unique<std::string>(probe.key, 0, probe.context_size);
+  exact->append(sql);
   Held held{make_template(sql, probe.constants, value_constants, std::move(value)),
-            std::make_unique<const std::string>(probe.exact)};
+            std::move(exact)};
   const std::size_t cost = template_bytes(held.tmpl) + held.exact->size();
   if (probe.key.size() + cost > max_bytes_ / 8) return;
   auto it = index_.find(probe.key);

@@ -34,9 +34,10 @@ class RewriteCache {
   // itself is not held (shape()).
   struct Probe {
     std::size_t context_size = 0;  // version, counts, search_path, temporary tables
-    std::string exact;             // the context, then the text
+    // The context, then the text itself; once shaped, the context, then the text's shape (one
+    // buffer: a template hit makes no more allocations than before the exact index).
+    std::string key;
     bool shaped = false;
-    std::string key;  // the context, then the shape
     std::vector<Token> constants;
   };
   [[nodiscard]] static Probe probe(std::string_view sql, std::uint64_t version,
