@@ -172,9 +172,10 @@ StatementRewrite StatementRewriting::stale_refusal() {
   return refusal;
 }
 
-void StatementRewriting::note_catalog_effect(std::string_view sql) {
+void StatementRewriting::note_catalog_effect(std::string_view sql,
+                                             const rewriter::StatementClues& clues) {
   // A text too large to read is judged by its CommandComplete tag instead.
-  if (sql.size() > max_statement_bytes_ || !rewriter::might_change_catalog(sql)) return;
+  if (sql.size() > max_statement_bytes_ || !clues.catalog_change) return;
   const auto snapshot = current_snapshot();
   if (!snapshot || !snapshot->active) return;  // without seeds, DDL changes nothing that matters
   ddl_text_seen_ = true;
@@ -244,7 +245,9 @@ std::vector<std::string> StatementRewriting::effective_search_path() const {
   return path;
 }
 
-void StatementRewriting::note_search_path(std::string_view sql) {
+void StatementRewriting::note_search_path(std::string_view sql,
+                                          const rewriter::StatementClues& clues) {
+  if (!clues.search_path) return;
   const auto change = rewriter::search_path_change(sql);
   if (!change) return;
   const std::vector<std::string> value = change->reset ? default_search_path_ : change->schemas;
@@ -280,7 +283,7 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
                          ? std::vector<std::string>{}
                          : shadowing(snapshot->catalog, out.path);
   auto& cache = thread_cache();
-  const auto probe = rewriter::RewriteCache::probe(sql, snapshot->version, out.path, temps);
+  auto probe = rewriter::RewriteCache::probe(sql, snapshot->version, out.path, temps);
   auto cached = cache.find(probe, sql);
   const bool cache_hit = cached != nullptr;
   if (!cached) {
@@ -344,12 +347,13 @@ std::optional<std::vector<std::byte>> StatementRewriting::query_message(protocol
     return std::nullopt;
   }
   const std::string_view sql = query->sql;
-  note_search_path(sql);
-  note_catalog_effect(sql);
+  const auto clues = rewriter::statement_clues(sql);
+  note_search_path(sql, clues);
+  note_catalog_effect(sql, clues);
   const auto found = lookup(sql);
   note_rewritten_ddl(found);
   Planned planned;
-  if (const auto statements = statements_of(sql, found.rewrite != nullptr)) {
+  if (const auto statements = statements_of(sql, clues, found.rewrite != nullptr)) {
     planned.steps = std::make_shared<Steps>();
     for (const auto& statement : *statements) {
       // DISCARD ALL resets every setting, search_path included (as RESET ALL).
@@ -385,12 +389,13 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
   if (!parse) return std::nullopt;
   const std::string_view name = parse->name;
   const std::string_view sql = parse->sql;
-  note_search_path(sql);
-  note_catalog_effect(sql);
+  const auto clues = rewriter::statement_clues(sql);
+  note_search_path(sql, clues);
+  note_catalog_effect(sql, clues);
   auto found = lookup(sql);
   note_rewritten_ddl(found);
   Planned planned;
-  if (const auto statements = statements_of(sql, found.rewrite != nullptr);
+  if (const auto statements = statements_of(sql, clues, found.rewrite != nullptr);
       statements && statements->size() == 1) {
     planned.steps = std::make_shared<Steps>();
     plan(sql, statements->front(), false, planned);

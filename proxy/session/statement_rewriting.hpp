@@ -21,6 +21,7 @@
 #include "rewriter/splice/rewriter.hpp"
 #include "rewriter/statements/catalog_effect.hpp"
 #include "rewriter/statements/session_statements.hpp"
+#include "rewriter/statements/statement_clues.hpp"
 
 namespace seedproxy::seeds {
 class SnapshotSource;
@@ -104,10 +105,10 @@ class StatementRewriting {
   // Reads of `rewrite`, less those of `except` (statements whose reads count elsewhere).
   void count_reads(const rewriter::CachedRewrite& rewrite,
                    const std::vector<rewriter::CachedRewrite::Read>* except = nullptr);
-  // The statements of `sql` the session must follow, when it has a reason to read them
-  // (`mentions_seeds`: the text names a seeded table or attribute).
-  [[nodiscard]] std::optional<SessionStatements> statements_of(std::string_view sql,
-                                                               bool mentions_seeds) const;
+  // The statements of `sql` the session must follow, when it has a reason to read them (its
+  // `clues` say it may hold one; `mentions_seeds`: the text names a seeded table or attribute).
+  [[nodiscard]] std::optional<SessionStatements> statements_of(
+      std::string_view sql, const rewriter::StatementClues& clues, bool mentions_seeds) const;
   [[nodiscard]] std::optional<std::vector<std::byte>> query_message(protocol::Bytes body);
   [[nodiscard]] std::optional<std::vector<std::byte>> parse_message(protocol::Bytes body);
   // What the proxy must do for one statement of a client text: its step, and what to insert
@@ -133,11 +134,11 @@ class StatementRewriting {
   // An ErrorResponse or NoticeResponse with its position given back in the client's text.
   [[nodiscard]] std::optional<std::vector<std::byte>> map_position(protocol::Bytes message);
   [[nodiscard]] std::optional<std::vector<std::byte>> swap_refusal(protocol::Bytes message);
-  void note_search_path(std::string_view sql);
+  void note_search_path(std::string_view sql, const rewriter::StatementClues& clues);
   void reset_search_path();
   [[nodiscard]] std::vector<std::string> effective_search_path() const;
   // Remembers what the DDL in `sql` changes in the catalog (only where seeds are live).
-  void note_catalog_effect(std::string_view sql);
+  void note_catalog_effect(std::string_view sql, const rewriter::StatementClues& clues);
   // A prediction is read from the client's text: void when the rewriter changed it.
   void note_rewritten_ddl(const Lookup& found);
   // After a ReadyForQuery: asks for the catalog refresh the DDL since needs, once committed, and

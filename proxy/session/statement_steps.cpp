@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <memory>
 
-#include "common/text.hpp"
 #include "proxy/session/statement_rewriting.hpp"
 #include "proxy/wire/messages.hpp"
 #include "seeds/registry/snapshots.hpp"
@@ -14,30 +13,6 @@ namespace {
 
 using Outcome = rewriter::RewriteResult::Outcome;
 using TextKind = rewriter::SessionStatement::Kind;
-
-bool identifier_byte(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '$' || static_cast<unsigned char>(c) >= 0x80;
-}
-
-// True when `word` (lower case) occurs in `sql` as a whole word, ignoring ASCII case: a cheap
-// test before parsing a text to find the statements the session follows.
-bool mentions_word(std::string_view sql, std::string_view word) {
-  for (std::size_t at = 0; at + word.size() <= sql.size(); ++at) {
-    if (at > 0 && identifier_byte(sql[at - 1])) continue;
-    if (!text::equals_ignoring_case(sql.substr(at, word.size()), word)) continue;
-    const std::size_t end = at + word.size();
-    if (end == sql.size() || !identifier_byte(sql[end])) return true;
-  }
-  return false;
-}
-
-// TEMP, TEMPORARY or pg_temp: a temporary relation may be created.
-bool mentions_temporary(std::string_view sql) {
-  return text::contains_ignoring_case(sql, "temp") &&
-         (mentions_word(sql, "temp") || mentions_word(sql, "temporary") ||
-          mentions_word(sql, "pg_temp"));
-}
 
 Step::Kind step_kind(TextKind kind) {
   switch (kind) {
@@ -74,20 +49,18 @@ std::vector<std::string> StatementRewriting::shadowing(const rewriter::Catalog& 
 }
 
 std::optional<StatementRewriting::SessionStatements> StatementRewriting::statements_of(
-    std::string_view sql, bool mentions_seeds) const {
+    std::string_view sql, const rewriter::StatementClues& clues, bool mentions_seeds) const {
   if (sql.size() > max_statement_bytes_) return std::nullopt;
   // Parsing costs tens of microseconds: only when the text may hold a statement that changes
   // what the session follows.
   const bool has_statements = prepared_.statements() > 0;
   const bool has_temps = !prepared_.temp_tables().names().empty();
-  const bool worth_reading =
-      (mentions_seeds && (mentions_word(sql, "prepare") || mentions_temporary(sql))) ||
-      (prepared_.sql_statements() > 0 && mentions_word(sql, "execute")) ||
-      (has_statements && mentions_word(sql, "deallocate")) ||
-      (has_temps && mentions_word(sql, "drop")) ||
-      ((has_statements || has_temps || local_search_path_ ||
-        search_path_ != default_search_path_) &&
-       mentions_word(sql, "discard"));
+  const bool worth_reading = (mentions_seeds && (clues.prepare || clues.temporary)) ||
+                             (prepared_.sql_statements() > 0 && clues.execute) ||
+                             (has_statements && clues.deallocate) || (has_temps && clues.drop) ||
+                             ((has_statements || has_temps || local_search_path_ ||
+                               search_path_ != default_search_path_) &&
+                              clues.discard);
   if (!worth_reading) return std::nullopt;
   return rewriter::read_session_statements(sql);
 }

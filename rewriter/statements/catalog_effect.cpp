@@ -4,72 +4,13 @@
 #include "rewriter/statements/catalog_effect.hpp"
 
 #include <algorithm>
-#include <array>
 
-#include "common/text.hpp"
 #include "rewriter/parse/parse_tree.hpp"
 #include "rewriter/parse/pg_parser.hpp"
+#include "rewriter/statements/statement_clues.hpp"
 
 namespace seedproxy::rewriter {
 namespace {
-
-bool identifier_char(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '$' || static_cast<unsigned char>(c) >= 0x80;
-}
-
-// Whether `word` (lower case) occurs in `text` as a whole word, ignoring ASCII case.
-bool has_word(std::string_view text, std::string_view word) noexcept {
-  for (std::size_t i = 0; i + word.size() <= text.size(); ++i) {
-    if (i > 0 && identifier_char(text[i - 1])) continue;
-    std::size_t j = 0;
-    while (j < word.size() && text::ascii_lower(text[i + j]) == word[j]) ++j;
-    if (j == word.size() && (i + j == text.size() || !identifier_char(text[i + j]))) return true;
-  }
-  return false;
-}
-
-// The first word of `chunk` (lower case) after blanks, comments and opening parentheses.
-std::string first_word(std::string_view chunk) {
-  std::size_t i = 0;
-  while (i < chunk.size()) {
-    const char c = chunk[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '(') {
-      ++i;
-    } else if (chunk.substr(i, 2) == "--") {
-      const auto end = chunk.find('\n', i);
-      i = end == std::string_view::npos ? chunk.size() : end + 1;
-    } else if (chunk.substr(i, 2) == "/*") {
-      int depth = 0;  // comments nest in PostgreSQL
-      while (i < chunk.size()) {
-        if (chunk.substr(i, 2) == "/*") {
-          ++depth;
-          i += 2;
-        } else if (chunk.substr(i, 2) == "*/") {
-          i += 2;
-          if (--depth == 0) break;
-        } else {
-          ++i;
-        }
-      }
-    } else {
-      break;
-    }
-  }
-  std::string word;
-  while (i < chunk.size() && identifier_char(chunk[i])) word += text::ascii_lower(chunk[i++]);
-  return word;
-}
-
-bool chunk_might_change_catalog(std::string_view chunk) {
-  const std::string word = first_word(chunk);
-  static constexpr std::array<std::string_view, 6> starts{"create", "alter", "drop",
-                                                          "import", "do",    "call"};
-  if (std::find(starts.begin(), starts.end(), word) != starts.end()) return true;
-  if (word == "explain") return has_word(chunk, "create");
-  if (word == "select" || word == "with") return has_word(chunk, "into");
-  return false;
-}
 
 bool relation_kind(std::string_view object_type) noexcept {
   return object_type == "OBJECT_TABLE" || object_type == "OBJECT_VIEW" ||
@@ -181,16 +122,7 @@ void CatalogEffect::merge(const CatalogEffect& other) {
 }
 
 bool might_change_catalog(std::string_view sql) noexcept {
-  // Split at every ';', quotes ignored: a ';' inside a literal only adds a chunk, and a real
-  // statement always begins a chunk, so nothing that changes the catalog is missed.
-  std::size_t begin = 0;
-  while (begin <= sql.size()) {
-    auto end = sql.find(';', begin);
-    if (end == std::string_view::npos) end = sql.size();
-    if (chunk_might_change_catalog(sql.substr(begin, end - begin))) return true;
-    begin = end + 1;
-  }
-  return false;
+  return statement_clues(sql).catalog_change;
 }
 
 CatalogEffect catalog_effect(std::string_view sql) {

@@ -55,7 +55,7 @@ struct Lookup {
 
 Lookup through(RewriteCache& cache, const Catalog& catalog, const SeedSet& seeds,
                const std::vector<std::string>& path, std::string_view sql) {
-  const auto probe = RewriteCache::probe(sql, 1, path);
+  auto probe = RewriteCache::probe(sql, 1, path);
   if (auto found = cache.find(probe, sql)) return {std::move(found), true};
   auto result = rewrite({sql, catalog, seeds, path});
   const auto constants = result.value_constants;
@@ -337,7 +337,7 @@ TEST_CASE("every corpus statement with its constants changed gets the rewriter's
       }
       for (const auto& mutant : mutants) {
         ++texts;
-        const auto probe = RewriteCache::probe(mutant, 1, file.search_path);
+        auto probe = RewriteCache::probe(mutant, 1, file.search_path);
         const auto served = cache.find(probe, mutant);
         if (!served) continue;
         ++hits;
@@ -350,4 +350,40 @@ TEST_CASE("every corpus statement with its constants changed gets the rewriter's
   }
   MESSAGE("corpus mutants: " << texts << ", served from templates: " << hits);
   CHECK(hits > 100);
+}
+
+TEST_CASE("a text the cache was given is found by its bytes, and forgotten with its template") {
+  Bank bank;
+  const std::string first = "SELECT risk_score FROM account WHERE id = 1";
+  const auto stored = bank.run(first);
+  REQUIRE_FALSE(stored.hit);
+  // The same text: the stored rewrite itself, not one spliced from the template.
+  auto probe = RewriteCache::probe(first, 1, bank.path);
+  CHECK(bank.cache.find(probe, first) == stored.rewrite);
+  CHECK_FALSE(probe.shaped);  // found without lexing
+  // Another constant: spliced from the template.
+  const auto other = bank.run("SELECT risk_score FROM account WHERE id = 22");
+  CHECK(other.hit);
+  CHECK(other.rewrite != stored.rewrite);
+  // Another search_path or version is another key.
+  CHECK(bank.cache.find(first, 2, bank.path) == nullptr);
+  CHECK(bank.cache.find(first, 1, std::vector<std::string>{"x"}) == nullptr);
+  // ORDER BY n pins n: a ninth template drops the first, and its text is no longer found.
+  Bank ordered;
+  const auto text = [](int n) {
+    return "SELECT risk_score FROM account ORDER BY " + std::to_string(n);
+  };
+  for (int n = 1; n <= static_cast<int>(RewriteCache::max_templates_per_shape); ++n)
+    CHECK_FALSE(ordered.run(text(n)).hit);
+  CHECK(ordered.run(text(1)).hit);
+  CHECK_FALSE(ordered.run(text(99)).hit);  // drops the template stored first
+  CHECK(ordered.cache.find(text(1), 1, ordered.path) == nullptr);
+  CHECK(ordered.cache.find(text(2), 1, ordered.path) != nullptr);
+  CHECK(ordered.cache.find(text(99), 1, ordered.path) != nullptr);
+  // Evicting the whole shape forgets its texts too.
+  RewriteCache tiny(1, 1u << 20);
+  (void)through(tiny, bank.catalog, bank.seeds, bank.path, first);
+  (void)through(tiny, bank.catalog, bank.seeds, bank.path, "SELECT risk_score FROM account");
+  CHECK(tiny.entries() == 1);
+  CHECK(tiny.find(first, 1, bank.path) == nullptr);
 }

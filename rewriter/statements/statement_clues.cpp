@@ -1,0 +1,230 @@
+// One pass over a client text for every "may this text hold X" gate: the text is walked word by
+// word (runs of identifier bytes), each word is compared only with the keywords of its length,
+// eight bytes at a time, and each ';' starts a chunk whose first word decides whether it may
+// change the catalog.
+#include "rewriter/statements/statement_clues.hpp"
+
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#include "common/text.hpp"
+
+namespace seedproxy::rewriter {
+namespace {
+
+// Per byte: whether it belongs to an identifier, and which searched substring may start there.
+constexpr std::uint8_t identifier = 1;
+constexpr std::uint8_t starts_r = 2;  // "reset"
+constexpr std::uint8_t starts_s = 4;  // "search_path"
+
+constexpr std::array<std::uint8_t, 256> byte_classes = [] {
+  std::array<std::uint8_t, 256> out{};
+  for (int c = 0; c < 256; ++c) {
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (letter || (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80)
+      out[static_cast<std::size_t>(c)] = identifier;
+  }
+  for (const char c : {'r', 'R'}) out[static_cast<unsigned char>(c)] |= starts_r;
+  for (const char c : {'s', 'S'}) out[static_cast<unsigned char>(c)] |= starts_s;
+  return out;
+}();
+
+inline std::uint8_t class_of(char c) noexcept {
+  return byte_classes[static_cast<unsigned char>(c)];
+}
+
+// The first (up to) 8 bytes of a word, the first in the lowest octet, with bit 5 of each set.
+// Among identifier bytes that folds only a letter's two cases together ('_' becomes DEL, digits
+// stay digits, bytes >= 0x80 stay >= 0x80, and no identifier byte lands on those), so a word and
+// an ASCII keyword of the same length with equal folds are equal ignoring case.
+constexpr std::uint64_t case_bits = 0x2020202020202020ULL;
+
+constexpr std::uint64_t length_mask(std::size_t n) noexcept {
+  return n >= 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * n)) - 1;
+}
+
+struct Keyword {
+  std::string_view text;  // lower case
+  std::uint64_t folded = 0;
+  consteval explicit Keyword(std::string_view keyword) : text(keyword) {
+    for (std::size_t k = 0; k < keyword.size() && k < 8; ++k)
+      folded |= std::uint64_t{static_cast<unsigned char>(keyword[k]) | 0x20u} << (8 * k);
+  }
+};
+
+struct Word {
+  std::string_view text;
+  std::uint64_t folded = 0;
+
+  // The word of `sql` from `begin` to `end`.
+  Word(std::string_view sql, std::size_t begin, std::size_t end) noexcept
+      : text(sql.substr(begin, end - begin)) {
+    const char* at = sql.data() + begin;
+    const std::size_t n = text.size() < 8 ? text.size() : 8;
+    if (std::endian::native == std::endian::little && sql.size() - begin >= 8) {
+      std::memcpy(&folded, at, 8);  // one load; the bytes past the word are masked off
+    } else {
+      for (std::size_t k = 0; k < n; ++k)
+        folded |= std::uint64_t{static_cast<unsigned char>(at[k])} << (8 * k);
+    }
+    folded = (folded | case_bits) & length_mask(n);
+  }
+
+  // Whether the word is `keyword` ignoring ASCII case (the caller checked the length).
+  [[nodiscard]] bool is(const Keyword& keyword) const noexcept {
+    if (folded != keyword.folded) return false;
+    for (std::size_t k = 8; k < keyword.text.size(); ++k)
+      if (text::ascii_lower(text[k]) != keyword.text[k]) return false;
+    return true;
+  }
+};
+
+constexpr Keyword k_create{"create"}, k_alter{"alter"}, k_drop{"drop"}, k_import{"import"},
+    k_do{"do"}, k_call{"call"}, k_explain{"explain"}, k_select{"select"}, k_with{"with"},
+    k_into{"into"}, k_temp{"temp"}, k_temporary{"temporary"}, k_pg_temp{"pg_temp"},
+    k_prepare{"prepare"}, k_execute{"execute"}, k_deallocate{"deallocate"}, k_discard{"discard"};
+
+// Where the first word of the chunk [begin, end) of `sql` starts, after blanks, comments
+// (nested, as in PostgreSQL) and opening parentheses.
+std::size_t first_word(std::string_view sql, std::size_t i, std::size_t end) noexcept {
+  const std::string_view chunk = sql.substr(0, end);
+  while (i < end) {
+    const char c = chunk[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '(') {
+      ++i;
+    } else if (chunk.substr(i, 2) == "--") {
+      const auto line = chunk.find('\n', i);
+      i = line == std::string_view::npos ? end : line + 1;
+    } else if (chunk.substr(i, 2) == "/*") {
+      int depth = 0;
+      while (i < end) {
+        if (chunk.substr(i, 2) == "/*") {
+          ++depth;
+          i += 2;
+        } else if (chunk.substr(i, 2) == "*/") {
+          i += 2;
+          if (--depth == 0) break;
+        } else {
+          ++i;
+        }
+      }
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+// What a chunk's later words can still add to its catalog clue.
+enum class Wanted { nothing, create, into };
+
+// The chunk of `sql` that begins at `begin` (up to the next ';', quotes ignored: a ';' inside a
+// literal only adds a chunk, and a real statement always begins one).
+Wanted begin_chunk(std::string_view sql, std::size_t begin, StatementClues& out) noexcept {
+  if (out.catalog_change) return Wanted::nothing;
+  const std::size_t end = std::min(sql.find(';', begin), sql.size());
+  const std::size_t at = first_word(sql, begin, end);
+  std::size_t past = at;
+  while (past < end && (class_of(sql[past]) & identifier)) ++past;
+  const Word word(sql, at, past);
+  switch (word.text.size()) {
+    case 2:
+      out.catalog_change = word.is(k_do);
+      return Wanted::nothing;
+    case 4:
+      out.catalog_change = word.is(k_drop) || word.is(k_call);
+      return !out.catalog_change && word.is(k_with) ? Wanted::into : Wanted::nothing;
+    case 5:
+      out.catalog_change = word.is(k_alter);
+      return Wanted::nothing;
+    case 6:
+      out.catalog_change = word.is(k_create) || word.is(k_import);
+      return !out.catalog_change && word.is(k_select) ? Wanted::into : Wanted::nothing;
+    case 7:
+      return word.is(k_explain) ? Wanted::create : Wanted::nothing;  // EXPLAIN ... CREATE ... AS
+    default:
+      return Wanted::nothing;
+  }
+}
+
+// Whether `needle` (lower case) occurs in `word` ignoring ASCII case.
+bool holds(std::string_view word, std::string_view needle) noexcept {
+  for (std::size_t i = 0; i + needle.size() <= word.size(); ++i) {
+    std::size_t j = 0;
+    while (j < needle.size() && text::ascii_lower(word[i + j]) == needle[j]) ++j;
+    if (j == needle.size()) return true;
+  }
+  return false;
+}
+
+// One whole word; `classes` is the union of its bytes' classes.
+void note_word(const Word& word, std::uint8_t classes, Wanted wanted,
+               StatementClues& out) noexcept {
+  const std::size_t size = word.text.size();
+  // Both substrings are made of identifier bytes, so an occurrence lies inside one word.
+  if (size >= 5 && (classes & starts_r) && !out.search_path)
+    out.search_path = holds(word.text, "reset");
+  if (size >= 11 && (classes & starts_s) && !out.search_path)
+    out.search_path = holds(word.text, "search_path");
+  switch (size) {
+    case 4:
+      if (wanted == Wanted::into && word.is(k_into)) out.catalog_change = true;
+      if (word.is(k_temp)) out.temporary = true;
+      if (word.is(k_drop)) out.drop = true;
+      break;
+    case 6:
+      if (wanted == Wanted::create && word.is(k_create)) out.catalog_change = true;
+      break;
+    case 7:
+      if (word.is(k_pg_temp)) out.temporary = true;
+      if (word.is(k_prepare)) out.prepare = true;
+      if (word.is(k_execute)) out.execute = true;
+      if (word.is(k_discard)) out.discard = true;
+      break;
+    case 9:
+      if (word.is(k_temporary)) out.temporary = true;
+      break;
+    case 10:
+      if (word.is(k_deallocate)) out.deallocate = true;
+      break;
+    default:
+      break;
+  }
+}
+
+// Word lengths note_word compares (bit n: length n), and the shortest with a substring to look for.
+constexpr std::uint32_t keyword_lengths =
+    (1u << 4) | (1u << 6) | (1u << 7) | (1u << 9) | (1u << 10);
+constexpr std::size_t shortest_substring = 5;
+
+}  // namespace
+
+StatementClues statement_clues(std::string_view sql) noexcept {
+  StatementClues out;
+  Wanted wanted = begin_chunk(sql, 0, out);
+  const std::size_t size = sql.size();
+  std::size_t i = 0;
+  while (i < size) {
+    std::uint8_t classes = class_of(sql[i]);
+    if (!(classes & identifier)) {
+      if (sql[i] == ';') wanted = begin_chunk(sql, i + 1, out);
+      ++i;
+      continue;
+    }
+    const std::size_t begin = i;
+    std::uint8_t seen = 0;
+    do {
+      seen |= classes;
+      ++i;
+    } while (i < size && ((classes = class_of(sql[i])) & identifier));
+    const std::size_t length = i - begin;
+    if ((length < 32 && (keyword_lengths >> length) & 1) ||
+        (length >= shortest_substring && (seen & (starts_r | starts_s))))
+      note_word(Word(sql, begin, i), seen, wanted, out);
+  }
+  return out;
+}
+
+}  // namespace seedproxy::rewriter
