@@ -225,4 +225,12 @@ void Stream::close() noexcept {
   socket_.close(ignored);
 }
 
+void Stream::reset() noexcept {
+  close();
+  if (ssl_) SSL_free(ssl_);
+  ssl_ = nullptr;
+  read_wants_write_ = false;
+  write_wants_read_ = false;
+}
+
 }  // namespace seedproxy::proxy

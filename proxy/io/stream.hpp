@@ -93,6 +93,8 @@ class Stream {
   void cancel() noexcept;
   // Sends close_notify when TLS is up (best effort, never blocks), then closes the socket.
   void close() noexcept;
+  // Closes, and forgets TLS: the socket may connect again (to another host).
+  void reset() noexcept;
 
  private:
   std::size_t tls_read(std::span<std::byte> out, error_code& ec);

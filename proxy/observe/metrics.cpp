@@ -119,8 +119,9 @@ void add_proxy_families(const ProxyStats::Snapshot& s, std::vector<MetricFamily>
   out.push_back(std::move(connect));
 
   auto upstream_errors = family("seedproxy_upstream_errors_total",
-                                "Upstream failures: connect (could not reach PostgreSQL) or "
-                                "relay (the connection broke during a session).",
+                                "Upstream failures: connect (could not reach PostgreSQL), "
+                                "relay (the connection broke during a session) or standby (a "
+                                "read-write session's backend did not take writes).",
                                 MetricType::Counter);
   for (std::size_t i = 0; i < upstream_stage_count; ++i) {
     add_counter(upstream_errors, static_cast<double>(s.upstream_errors[i]),

@@ -40,7 +40,15 @@ std::string_view to_string(TlsOutcome outcome) noexcept {
 }
 
 std::string_view to_string(UpstreamStage stage) noexcept {
-  return stage == UpstreamStage::connect ? "connect" : "relay";
+  switch (stage) {
+    case UpstreamStage::connect:
+      return "connect";
+    case UpstreamStage::relay:
+      return "relay";
+    case UpstreamStage::standby:
+      break;
+  }
+  return "standby";
 }
 
 Observer& null_observer() noexcept {

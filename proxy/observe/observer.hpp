@@ -24,8 +24,9 @@ inline constexpr std::size_t peer_count = 2;
 enum class UpstreamStage : std::uint8_t {
   connect,  // resolving/connecting to PostgreSQL failed or timed out
   relay,    // the upstream connection broke while a session was using it
+  standby,  // a read-write session's backend did not take writes (in_hot_standby=on, 57P03)
 };
-inline constexpr std::size_t upstream_stage_count = 2;
+inline constexpr std::size_t upstream_stage_count = 3;
 
 // How a TLS handshake ended, on either leg (Peer::client: a client's handshake with the proxy;
 // Peer::server: the proxy's with PostgreSQL).

@@ -51,6 +51,19 @@ bool is_disconnect(const error_code& ec) {
          ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
 }
 
+// What the server side inspects before any rewriting: results come from a server we trust and are
+// streamed, never buffered whole, so it only has to reject lengths that cannot be valid at all.
+protocol::RelayScanner server_scanner() {
+  protocol::RelayScanner scanner(protocol::default_max_message_length * 2u - 1u);
+  scanner.inspect('Z');  // ReadyForQuery: transaction status
+  scanner.inspect('K');  // BackendKeyData: which backend this session is
+  scanner.inspect('R');  // Authentication*: lifts the pre-authentication size cap
+  // What the proxy inspects from the server is small; anything longer streams past (its head
+  // seen), so a client cannot make the proxy hold a long error or notice whole.
+  scanner.set_whole_limit(protocol::RelayScanner::head_length);
+  return scanner;
+}
+
 }  // namespace
 
 Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
@@ -61,7 +74,7 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
       list_(list),
       id_(id),
       from_client_(max_message_before_auth),
-      from_server_(protocol::default_max_message_length * 2u - 1u),
+      from_server_(server_scanner()),
       started_(std::chrono::steady_clock::now()),
       login_deadline_(client_.socket().get_executor(),
                       started_ + seconds(settings_->startup_timeout_seconds)),
@@ -69,14 +82,6 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
       connected_at_(std::chrono::system_clock::now()),
       observer_(*settings_->observer),
       observing_(&observer_ != &null_observer()) {
-  // Results come from a server we trust and are streamed, never buffered whole, so the server
-  // side only has to reject lengths that cannot be valid at all.
-  from_server_.inspect('Z');  // ReadyForQuery: transaction status
-  from_server_.inspect('K');  // BackendKeyData: which backend this session is
-  from_server_.inspect('R');  // Authentication*: lifts the pre-authentication size cap
-  // What the proxy inspects from the server is small; anything longer streams past (its head
-  // seen), so a client cannot make the proxy hold a long error or notice whole.
-  from_server_.set_whole_limit(protocol::RelayScanner::head_length);
   list_position_ = list_.sessions.insert(list_.sessions.end(), this);
   peer_ = describe_endpoint(client_.socket());
 }
@@ -101,23 +106,8 @@ asio::awaitable<void> Session::run() {
   if (startup && !client_transport_allowed(ending)) startup.reset();
   if (startup && database_ == admin_database) {
     co_await run_admin_console(std::move(*startup), ending);
-  } else if (startup && settings_->auth_mode == config::AuthMode::proxy) {
-    if (auto auth_ok = co_await login_in_proxy(std::move(*startup), ending)) {
-      if (auto ec = co_await write_all(client_, *auth_ok)) {
-        ending.reason = "client write failed after login: " + ec.message();
-      } else {
-        logged_in();
-        co_await relay_session(ending);
-      }
-    }
-  } else if (startup && co_await connect_upstream(ending)) {
-    if (auto ec = co_await write_all(server_, *startup)) {
-      ending.reason = "upstream write failed during startup: " + ec.message();
-      ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
-    } else {
-      startup.reset();
-      co_await relay_session(ending);
-    }
+  } else if (startup) {
+    co_await serve_client(std::move(*startup), ending);
   }
   if (terminate_reason_) {
     ending.reason = *terminate_reason_;
@@ -194,6 +184,17 @@ asio::awaitable<void> Session::relay_session(Ending& ending) {
   ending = std::move(*pumps.first);
 }
 
+void Session::reset_server_side() {
+  server_.reset();
+  from_server_ = server_scanner();
+  server_buffer_.consume(server_buffer_.unread().size());
+  server_buffer_.release_if_empty();
+  dropping_from_server_ = false;
+  backend_pid_ = 0;
+  transaction_status_ = 'I';
+  standby_check_.reset();
+}
+
 void Session::logged_in() {
   authenticated_ = true;
   from_client_.set_max_length(settings_->max_message_length);
@@ -247,7 +248,8 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
       if (const auto key = protocol::read_backend_key(body)) backend_pid_ = key->process_id;
       break;
     case 'R':
-      if (authenticated_) break;
+      // While a login is screened, it is the client's only once the check lets it through.
+      if (authenticated_ || (standby_check_ && standby_check_->screening())) break;
       if (const auto request = protocol::read_authentication(body);
           request && request->code == protocol::authentication::ok)
         logged_in();
@@ -402,6 +404,7 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
     filled = n == space.size();
     client_buffer_.commit(n);
     list_.counters.bytes_from_clients.add(n);
+    if (!authenticated_) client_spoke_ = true;  // the backend it goes to is the only one now
     if (rewriting_ && rewriting_->must_wait(client_buffer_.unread(), from_client_.at_boundary()))
       co_await wait_for_catalog();
     const auto relayed = co_await relay(
@@ -486,6 +489,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
     const auto relayed = co_await relay(
         {server_buffer_, from_server_, dropping_from_server_}, client_, note_started,
         [this](const protocol::MessageHeader& header, protocol::Bytes message) {
+          if (standby_check_ && standby_check_->screening()) return screen_login(header, message);
           // The first ReadyForQuery enables rewriting; that message itself was not followed.
           const bool following = rewriting_ != nullptr;
           on_server_message(header, message);
@@ -494,7 +498,9 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
             if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
           return rewriting_->server_message(message);
         },
-        [this](const protocol::MessageHeader&, protocol::Bytes) {
+        [this](const protocol::MessageHeader& header, protocol::Bytes) {
+          if (standby_check_ && standby_check_->screening())
+            return screen_long_login_message(header.type);
           // A long error or notice (it may quote a client's long value): streamed as sent,
           // its position left as it is, but dropped if it answers a message the proxy injected.
           HeadVerdict verdict;
@@ -502,6 +508,12 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
           return verdict;
         });
     const auto& step = relayed.last;
+    if (standby_check_ && standby_check_->refused()) {
+      // Nothing of this backend's login went to the client; serve_client decides what follows.
+      ending.reason = "upstream refused: " + standby_check_->refusal_text();
+      ending.refused_backend = true;
+      co_return ending;
+    }
     if (relayed.write_error) {
       ending.reason = is_disconnect(relayed.write_error)
                           ? "client closed the connection"

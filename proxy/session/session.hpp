@@ -22,7 +22,9 @@
 #include "proxy/observe/observer.hpp"
 #include "proxy/observe/statement_timer.hpp"
 #include "proxy/observe/traffic_counters.hpp"
+#include "proxy/session/client_auth.hpp"
 #include "proxy/session/ddl_seeds.hpp"
+#include "proxy/session/hot_standby_check.hpp"
 #include "proxy/session/login_gate.hpp"
 #include "proxy/session/statement_rewriting.hpp"
 #include "proxy/tls/tls_contexts.hpp"
@@ -120,6 +122,7 @@ class Session {
     std::string client_message;
     std::string client_detail;
     Peer protocol_culprit = Peer::client;  // who broke the protocol, when client_code is 08P01
+    bool refused_backend = false;  // standby_check_ refused the backend: serve_client decides
     void tell(std::string_view code, std::string message, std::string detail = {}) {
       client_code = code;
       client_message = std::move(message);
@@ -139,7 +142,8 @@ class Session {
                                                  Ending& ending);
   // Whether the client's transport satisfies client_tls once its user is known.
   [[nodiscard]] bool client_transport_allowed(Ending& ending);
-  // TCP, then TLS as server_tls says: the primary first, then the other hosts in order.
+  // TCP, then TLS as server_tls says: the primary first, then the other hosts in order. After a
+  // refused standby, the next host not tried yet.
   boost::asio::awaitable<bool> connect_upstream(Ending& ending);
   // One host under its own connect timeout; the cause of failure, empty on success. `reachable`
   // is set when TCP connected (so a TLS failure is not retried on another host).
@@ -148,6 +152,20 @@ class Session {
   // it yielded. Returns the server's AuthenticationOk, not yet sent to the client.
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> login_in_proxy(
       std::vector<std::byte> startup, Ending& ending);
+  // Its two halves: the client's password checked here, giving the credential for upstream...
+  boost::asio::awaitable<std::optional<UpstreamCredential>> authenticate_in_proxy(Ending& ending);
+  // ...and the connection and login upstream with it, giving the server's AuthenticationOk.
+  boost::asio::awaitable<std::optional<std::vector<std::byte>>> login_upstream_in_proxy(
+      const std::vector<std::byte>& startup, UpstreamCredential credential, Ending& ending);
+  // A client session (session_upstream.cpp): login, relayed or in the proxy, and the pumps; with
+  // a primary locator, a backend that turns out not to take writes is left for the next host.
+  boost::asio::awaitable<void> serve_client(std::vector<std::byte> startup, Ending& ending);
+  // The login on the next host: relayed (the client's startup packet goes up) or, with
+  // login_again_.credential, the proxy's own. False when the session ends.
+  boost::asio::awaitable<bool> start_login(Ending& ending);
+  // The backend was refused by standby_check_: logged and counted, the locator told; true when
+  // the session may try the next host unseen, false (the client told why) when it must end.
+  boost::asio::awaitable<bool> leave_refused_backend(Ending& ending);
   // The two pumps until either ends, or until the login deadline passes before authentication.
   boost::asio::awaitable<void> relay_session(Ending& ending);
   struct Pumps;
@@ -173,6 +191,16 @@ class Session {
     protocol::RelayScanner& scanner;
     bool& dropping;  // the rest of a message being dropped is still to come
   };
+  // A server message while standby_check_ screens the login: the replacement to forward (empty:
+  // nothing yet), or nullopt to forward it as it is.
+  std::optional<std::vector<std::byte>> screen_login(const protocol::MessageHeader& header,
+                                                     protocol::Bytes message);
+  // The same for a login message too long to hold.
+  HeadVerdict screen_long_login_message(char type);
+  // Once the check has decided: the client's login is complete if it let the backend through.
+  void after_screening();
+  // The server side as before any connection: what was read from a refused backend is dropped.
+  void reset_server_side();
   // Forwards every decidable byte of the direction's buffer to `to`; `started` sees the type of
   // every message that begins, inspected or streamed; `inspect` sees each whole inspected
   // message and may return a replacement for it; `head` sees the head of each inspected message
@@ -222,6 +250,23 @@ class Session {
   std::optional<std::string> terminate_reason_;
   std::string terminate_message_;
   std::uint32_t backend_pid_ = 0;
+  // Several hosts and read-write: the login of the current backend, until it is let through.
+  std::optional<HotStandbyCheck> standby_check_;
+  bool client_spoke_ = false;  // the client sent something after its startup packet
+  // What a login on another host needs, kept only until a backend's login is let through.
+  struct LoginAgain {
+    std::vector<std::byte> startup;                // the client's startup packet
+    std::optional<UpstreamCredential> credential;  // auth.mode proxy (wiped when dropped)
+  } login_again_;
+  // The hosts this session tried, in order, and why each would not do.
+  struct UpstreamAttempts {
+    std::size_t attempts = 0;  // hosts tried so far
+    std::size_t first = 0;     // the locator's primary when the first attempt began
+    std::size_t current = 0;   // the host connected to
+    std::string causes;        // "host: why; host why"
+    bool refused = false;      // a host was refused for not taking writes
+    void add(const std::string& cause) { causes += (causes.empty() ? "" : "; ") + cause; }
+  } upstream_;
   std::chrono::steady_clock::time_point started_;
   // limits.startup_timeout_seconds from the accept: startup, TLS and the whole login share it.
   boost::asio::steady_timer login_deadline_;

@@ -245,31 +245,43 @@ asio::awaitable<std::string> Session::connect_host(const UpstreamHost& host, boo
 
 asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
   const auto& hosts = settings_->upstream;
-  const std::size_t first = settings_->primary ? settings_->primary->primary() : 0;
-  std::string causes;
-  // libpq's order, except that the host last found to be the primary goes first.
-  for (std::size_t attempt = 0; attempt < hosts.size(); ++attempt) {
+  auto& tried = upstream_;
+  if (tried.attempts == 0) tried.first = settings_->primary ? settings_->primary->primary() : 0;
+  const std::size_t first = tried.first;
+  // libpq's order, except that the host last found to be the primary goes first. A session that
+  // moved on from a standby carries on down the same order: every host is tried once at most.
+  while (tried.attempts < hosts.size()) {
+    const std::size_t attempt = tried.attempts++;
     const std::size_t index = attempt == 0 ? first : (attempt <= first ? attempt - 1 : attempt);
     const auto& host = hosts[index];
     bool reachable = false;
     const std::string cause = co_await connect_host(host, reachable);
-    if (cause.empty()) co_return true;
+    if (cause.empty()) {
+      tried.current = index;
+      co_return true;
+    }
     if (terminate_reason_) co_return false;
     if (attempt == 0 && settings_->primary) settings_->primary->suspect();
-    if (!causes.empty()) causes += "; ";
-    causes += host.name + ": " + cause;
+    tried.add(host.name + ": " + cause);
     if (reachable) break;  // TLS refused: nothing is tried in plain text, nor elsewhere
   }
   observer_.upstream_error(UpstreamStage::connect);
   // One line, host and reason; the client hears 08001 and nothing is tried in plain text.
-  ending.reason = "could not connect to upstream " + causes;
+  ending.reason = "could not connect to upstream " + tried.causes;
   ending.tell(sqlstate::unable_to_connect,
-              "seedproxy could not connect to the server at " + causes);
+              tried.refused ? "seedproxy could not open a read-write session: " + tried.causes
+                            : "seedproxy could not connect to the server at " + tried.causes);
   co_return false;
 }
 
 asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_in_proxy(
     std::vector<std::byte> startup, Ending& ending) {
+  auto credential = co_await authenticate_in_proxy(ending);
+  if (!credential) co_return std::nullopt;
+  co_return co_await login_upstream_in_proxy(startup, std::move(*credential), ending);
+}
+
+asio::awaitable<std::optional<UpstreamCredential>> Session::authenticate_in_proxy(Ending& ending) {
   // The deadline counts from the accept: startup, TLS and this whole exchange share it.
   auto& deadline = login_deadline_;
   ClientAuthRequest request;
@@ -305,8 +317,15 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_in_proxy(
     co_return std::nullopt;
   }
   auth_mechanism_ = client_auth.mechanism;
-  if (!co_await connect_upstream(ending)) co_return std::nullopt;
-  if (auto ec = co_await write_all(server_, startup)) {
+  co_return std::move(client_auth.credential);
+}
+
+asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_upstream_in_proxy(
+    const std::vector<std::byte>& startup, UpstreamCredential credential, Ending& ending) {
+  const bool connected = co_await connect_upstream(ending);
+  if (!connected) co_return std::nullopt;
+  const auto ec = co_await write_all(server_, startup);
+  if (ec) {
     ending.reason = "upstream write failed during startup: " + ec.message();
     ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
     co_return std::nullopt;
@@ -314,8 +333,8 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_in_proxy(
   UpstreamLoginOptions options;
   options.server_identity_verified =
       server_.tls() && settings_->server_tls->mode == config::SslMode::verify_full;
-  auto logged_in = co_await (login_upstream(server_, std::move(client_auth.credential), options) ||
-                             deadline.async_wait(use_tuple));
+  auto logged_in = co_await (login_upstream(server_, std::move(credential), options) ||
+                             login_deadline_.async_wait(use_tuple));
   if (logged_in.index() == 1) {
     ending.reason = "the server did not complete the login in time";
     ending.tell(sqlstate::unable_to_connect, "seedproxy could not log in to the server in time");

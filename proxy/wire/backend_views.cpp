@@ -65,6 +65,14 @@ std::optional<BackendKeyView> read_backend_key(Bytes body) noexcept {
   return BackendKeyView{*process_id, secret};
 }
 
+std::optional<ParameterStatusView> read_parameter_status(Bytes body) noexcept {
+  BodyReader reader(body);
+  const auto name = reader.cstring();
+  const auto value = reader.cstring();
+  if (!name || !value || !reader.at_end()) return std::nullopt;
+  return ParameterStatusView{*name, *value};
+}
+
 std::optional<AuthenticationView> read_authentication(Bytes body) noexcept {
   BodyReader reader(body);
   const auto code = reader.u32();

@@ -1,7 +1,8 @@
 // Typed read-only views of the backend (server) messages the proxy reads: ErrorResponse and
-// NoticeResponse fields, CommandComplete's tag, ReadyForQuery's status, BackendKeyData and the
-// Authentication request code. Each takes a message body (after type byte and length word) and
-// returns nullopt unless the body has the layout PostgreSQL sends; views point into the body.
+// NoticeResponse fields, CommandComplete's tag, ReadyForQuery's status, BackendKeyData,
+// ParameterStatus and the Authentication request code. Each takes a message body (after type byte
+// and length word) and returns nullopt unless the body has the layout PostgreSQL sends; views point
+// into the body.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,13 @@ struct BackendKeyView {
   Bytes secret;
 };
 [[nodiscard]] std::optional<BackendKeyView> read_backend_key(Bytes body) noexcept;
+
+// ParameterStatus ('S'): a run-time parameter's name and its value ("in_hot_standby", "on").
+struct ParameterStatusView {
+  std::string_view name;
+  std::string_view value;
+};
+[[nodiscard]] std::optional<ParameterStatusView> read_parameter_status(Bytes body) noexcept;
 
 // Authentication ('R'): the request code and whatever follows it (salt, SASL data).
 namespace authentication {

@@ -38,6 +38,9 @@ class RelayScanner {
   // Messages of this type are delivered whole (Kind::message) instead of streamed, up to the
   // whole-message limit; a longer one is shown as its head (Kind::head), then streamed.
   void inspect(char type) noexcept { inspect_.set(static_cast<unsigned char>(type)); }
+  // While on, every message is inspected, whatever its type (a session screening a backend's
+  // login); off again, only the types asked for.
+  void inspect_all(bool on) noexcept { inspect_all_ = on; }
   // Bounds what the caller must buffer for one inspected message (total bytes, header included).
   // At least head_length; by default no limit but max_length.
   void set_whole_limit(std::size_t limit) noexcept { whole_limit_ = std::max(limit, head_length); }
@@ -58,6 +61,7 @@ class RelayScanner {
   std::uint32_t max_length_;
   std::size_t whole_limit_ = static_cast<std::size_t>(-1);
   char last_type_ = 0;
+  bool inspect_all_ = false;
   std::bitset<256> inspect_;
 };
 

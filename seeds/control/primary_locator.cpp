@@ -28,12 +28,16 @@ void PrimaryLocator::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void PrimaryLocator::suspect() noexcept {
+std::uint64_t PrimaryLocator::suspect() noexcept {
+  std::uint64_t target = 0;
   {
     std::lock_guard lock(mutex_);
     suspected_ = true;
+    // A check under way may have asked before what the caller saw: the one after it counts.
+    target = checks_.value() + (checking_ ? 2 : 1);
   }
   wake_.notify_one();
+  return target;
 }
 
 void PrimaryLocator::run() {
@@ -43,9 +47,12 @@ void PrimaryLocator::run() {
     wake_.wait_for(lock, interval, [this] { return stopping_ || suspected_; });
     if (stopping_) break;
     suspected_ = false;
+    checking_ = true;
     lock.unlock();
     check();
     lock.lock();
+    checking_ = false;
+    checks_.advance_to(checks_.value() + 1);
   }
 }
 

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <memory>
@@ -10,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "common/progress_signal.hpp"
 #include "seeds/control/control_connection.hpp"
 
 namespace seedproxy::seeds {
@@ -30,9 +33,16 @@ class PrimaryLocator {
   [[nodiscard]] std::size_t primary() const noexcept {
     return primary_.load(std::memory_order_relaxed);
   }
-  // A session could not connect to the host primary() gave it: check again now, not at the next
-  // interval. Cheap, safe from any thread.
-  void suspect() noexcept;
+  // A session could not connect to the host primary() gave it, or found a standby there: check
+  // again now, not at the next interval. Cheap, safe from any thread. Returns the number of
+  // finished checks at which a check begun after this call has finished (for checked()).
+  std::uint64_t suspect() noexcept;
+  // Waits (on the caller's executor) until the check suspect() promised has finished, at most
+  // `timeout`; true when it has.
+  [[nodiscard]] boost::asio::awaitable<bool> checked(std::uint64_t target,
+                                                     std::chrono::steady_clock::duration timeout) {
+    return checks_.wait_for(target, timeout);
+  }
   // How often the primary moved to another host since start(): for logs and tests.
   [[nodiscard]] std::uint64_t changes() const noexcept {
     return changes_.load(std::memory_order_relaxed);
@@ -55,6 +65,8 @@ class PrimaryLocator {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool suspected_ = false;  // guarded by mutex_
+  bool checking_ = false;   // guarded by mutex_: a check of the thread's is under way
+  ProgressSignal checks_;   // checks finished; advanced under mutex_
   bool stopping_ = false;   // guarded by mutex_
   std::thread thread_;
 };

@@ -11,6 +11,7 @@ import threading
 import unittest
 
 import e2e_common
+import failover_common
 import materialize_common as mc
 import psycopg
 
@@ -30,55 +31,18 @@ standby: PgCluster = None
 px = None
 
 
-class FailoverProxy(e2e_common.Proxy):
-    """The harness's proxy, with upstream.hosts instead of one host."""
-
-    def __init__(self, ports, **overrides):
-        self.ports = ports
-        super().__init__(upstream_port=ports[0], **overrides)
-
-    def make_config(self, port):
-        config = super().make_config(port)
-        config["upstream"] = {"hosts": [{"host": "127.0.0.1", "port": p} for p in self.ports],
-                              "target_session_attrs": "read-write", "check_seconds": 0.2}
-        return config
-
-
-def start_pair():
-    """A primary, and a standby made by pg_basebackup -R streaming from it synchronously (so a
-    commit the client saw is on the standby before the promotion)."""
-    global primary, standby
-    primary = PgCluster().start({"synchronous_commit": True, "wal_level": "replica",
-                                 "max_wal_senders": 5})
-    with open(os.path.join(primary.data_dir, "pg_hba.conf"), "a") as f:
-        f.write("host replication all 127.0.0.1/32 trust\n")
-    primary.psql("select pg_reload_conf()")
-    standby = PgCluster()
-    standby._prepare_base()
-    pgcluster._run_pg([os.path.join(PG_BIN, "pg_basebackup"), "-D", standby.data_dir, "-h", "127.0.0.1",
-                       "-p", str(primary.port), "-U", "postgres", "-R", "-X", "stream", "-c", "fast"])
-    standby.start({"synchronous_commit": True, "hot_standby": True})
-    e2e_common.poll(lambda: primary.psql("select count(*) from pg_stat_replication "
-                                         "where state = 'streaming'")[0][0] == 1, 30, 0.05,
-                    "the standby to stream")
-    # After the base backup, so the standby (the next primary) does not wait for a standby itself.
-    primary.psql("alter system set synchronous_standby_names = '*'")
-    primary.psql("select pg_reload_conf()")
-    e2e_common.poll(lambda: primary.psql("select count(*) from pg_stat_replication "
-                                         "where sync_state = 'sync'")[0][0] == 1, 30, 0.05,
-                    "the standby to be synchronous")
-
-
 def setUpModule():
-    global px
-    start_pair()
+    global px, primary, standby
+    primary, standby = failover_common.start_pair(synchronous=True)
     primary.psql(f"create table acct (id int primary key, balance int not null); "
                  f"insert into acct select g, g % 1000 from generate_series(1, {ROWS}) g")
     subprocess.run([PGBENCH, "-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p", str(primary.port),
                     "-U", "postgres", "postgres"], check=True, capture_output=True)
-    px = FailoverProxy([primary.port, standby.port], instance="failover-test", seeds=[SEED],
-                       control={"user": "postgres"}, admin={"users": ["postgres"]},
-                       materialization={**mc.FAST_MATERIALIZATION, "max_batch_rows": 200})
+    px = failover_common.FailoverProxy([primary.port, standby.port], instance="failover-test",
+                                       seeds=[SEED], control={"user": "postgres"},
+                                       admin={"users": ["postgres"]},
+                                       materialization={**mc.FAST_MATERIALIZATION,
+                                                        "max_batch_rows": 200})
 
 
 def tearDownModule():

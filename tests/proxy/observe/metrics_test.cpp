@@ -169,6 +169,7 @@ TEST_CASE("connection and upstream events: gauges, counters and the connect hist
   CHECK(sample(e, "seedproxy_client_connections_refused_total") == 1);
   CHECK(sample(e, R"(seedproxy_upstream_errors_total{stage="connect"})") == 1);
   CHECK(sample(e, R"(seedproxy_upstream_errors_total{stage="relay"})") == 0);
+  CHECK(sample(e, R"(seedproxy_upstream_errors_total{stage="standby"})") == 0);
   CHECK(sample(e, R"(seedproxy_upstream_connect_seconds_bucket{le="0.0001"})") == 0);
   CHECK(sample(e, R"(seedproxy_upstream_connect_seconds_bucket{le="0.0005"})") == 1);
   CHECK(sample(e, "seedproxy_upstream_connect_seconds_count") == 1);

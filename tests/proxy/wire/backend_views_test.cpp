@@ -110,6 +110,17 @@ TEST_CASE("BackendKeyData: process id and a 4 to 256 byte key") {
   CHECK_FALSE(read_backend_key(span(long_key.u8(0))));  // 257 bytes
 }
 
+TEST_CASE("ParameterStatus: a name and a value, each NUL-terminated") {
+  const Body body = Body().cstring("in_hot_standby").cstring("on");
+  const auto status = read_parameter_status(span(body));
+  REQUIRE(status);
+  CHECK(status->name == "in_hot_standby");
+  CHECK(status->value == "on");
+  refuses_every_truncation(body.bytes(), read_parameter_status);
+  CHECK(read_parameter_status(span(Body().cstring("application_name").cstring("")))->value == "");
+  CHECK_FALSE(read_parameter_status(span(Body().cstring("a").cstring("b").u8(0))));
+}
+
 TEST_CASE("Authentication: the request code, and the layout of the requests that have one") {
   const auto ok = read_authentication(span(Body().u32(authentication::ok)));
   REQUIRE(ok);
@@ -146,4 +157,5 @@ TEST_CASE("backend views never read past the end of random bodies") {
   survives_random_bodies(read_ready_for_query, 9);
   survives_random_bodies(read_backend_key, 10);
   survives_random_bodies(read_authentication, 11);
+  survives_random_bodies(read_parameter_status, 12);
 }

@@ -89,6 +89,19 @@ TEST_CASE("a stream cut once at every offset is forwarded byte for byte") {
   }
 }
 
+TEST_CASE("inspect_all shows every message whole until it is turned off") {
+  const auto stream = typical_result();
+  auto scanner = server_scanner();
+  scanner.inspect_all(true);
+  for (std::size_t cut = 0; cut <= stream.size(); cut += 7) {
+    const auto result = relay(stream, {cut}, scanner);
+    REQUIRE(result.forwarded == stream);
+    CHECK(result.inspected == "KTDDCZ");
+  }
+  scanner.inspect_all(false);
+  CHECK(relay(stream, {}, scanner).inspected == "KZ");
+}
+
 TEST_CASE("a stream delivered one byte at a time is forwarded byte for byte") {
   const auto stream = typical_result();
   std::vector<std::size_t> cuts;
