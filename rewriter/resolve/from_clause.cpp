@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/identifiers.hpp"
+#include "common/sqlstate.hpp"
 #include "rewriter/catalog/table_shape.hpp"
 #include "rewriter/resolve/resolver_internal.hpp"
 
@@ -126,6 +127,9 @@ std::optional<Edit> Resolver::alias_columns_edit(const Json& range_var, const En
   if (!extent) return std::nullopt;
   const auto list = alias_list(request_.sql, tokens_, extent->end, true);
   if (!list || list->names.size() != colnames.size()) return std::nullopt;
+  // More names than columns: PostgreSQL's error (with_alias_count_checked refuses it when a
+  // column is virtual; otherwise upstream counts what the client sees).
+  if (colnames.size() > entry.columns.size()) return std::nullopt;
   if (entry.physical_first) {
     std::size_t physical = 0;
     while (physical < entry.columns.size() && entry.columns[physical].physical) ++physical;
@@ -156,7 +160,23 @@ std::optional<Edit> Resolver::alias_columns_edit(const Json& range_var, const En
   return Edit{tokens_[list->names.front() - 1].start, tokens_[list->close].end, names};
 }
 
+// An alias list longer than the columns the client sees is PostgreSQL's error, whose count must
+// be the client's: upstream, with the seeds still virtual, would count fewer columns.
+bool Resolver::alias_count_fits(const Json& range_var, const Entry& entry) {
+  const auto& colnames = list_at(node_at(range_var, "alias"), "colnames");
+  if (!entry.relation || colnames.size() <= entry.columns.size()) return true;
+  if (std::all_of(entry.columns.begin(), entry.columns.end(),
+                  [](const Column& column) { return column.physical; }))
+    return true;
+  fail(sqlstate::invalid_column_reference,
+       "table \"" + entry.refname + "\" has " + std::to_string(entry.columns.size()) +
+           " columns available but " + std::to_string(colnames.size()) + " columns specified",
+       {});
+  return false;
+}
+
 void Resolver::trim_alias_columns(const Json& range_var, const Entry& entry) {
+  if (!alias_count_fits(range_var, entry)) return;
   if (auto edit = alias_columns_edit(range_var, entry)) out_.edits.push_back(std::move(*edit));
 }
 
@@ -180,6 +200,7 @@ std::optional<std::pair<int, int>> Resolver::relation_span(const Json& range_var
 // Reads the relation through "(SELECT *, <attributes> FROM relation alias) alias", so whole-row
 // references, join aliases and USING see the attributes as the relation's own columns.
 void Resolver::wrap(const Json& range_var, Entry& entry) {
+  if (!alias_count_fits(range_var, entry)) return;
   const auto span = relation_span(range_var);
   if (!span) return;
   Scope alone;

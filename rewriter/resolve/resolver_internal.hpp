@@ -129,6 +129,7 @@ class Resolver {
   void apply_alias(const Json& range, Entry& entry);
   [[nodiscard]] std::optional<Edit> alias_columns_edit(const Json& range_var,
                                                        const Entry& entry) const;
+  [[nodiscard]] bool alias_count_fits(const Json& range_var, const Entry& entry);
   void trim_alias_columns(const Json& range_var, const Entry& entry);
   void with_clause(const Json& body, Scope& scope);
   int target_relation(const Json& body, Scope& scope);

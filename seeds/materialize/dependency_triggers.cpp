@@ -40,14 +40,24 @@ std::string quoted_function(const std::string& name) {
          pg::quote_identifier(name.substr(dot + 1));
 }
 
-// The lock space of one mapping: a 31-bit number from the seed's name, the referenced table and
-// the mapping's place among that table's mappings (collisions only make writers wait).
+// The lock spaces of one seed: a 23-bit number from the seed's name, shifted left by 8 bits, so
+// every space of the seed lies in [seed_space, seed_space + 256) and a rollback can forget its key
+// locks without knowing its dependencies (which DDL may have made unreadable). Collisions only make
+// writers wait.
+std::uint32_t seed_space(const MaterializationTarget& target) {
+  const std::uint64_t hash =
+      text::fnv1a(target.schema + '\0' + target.table + '\0' + target.attribute);
+  return (static_cast<std::uint32_t>(hash ^ (hash >> 32)) & 0x7fffffU) << 8;
+}
+
+// The lock space of one mapping: the seed's space plus 8 bits from the referenced table and the
+// mapping's place among that table's mappings.
 std::string lock_space(const MaterializationTarget& target, const TableDependency& table,
                        std::size_t mapping) {
   const std::uint64_t hash =
-      text::fnv1a(target.schema + '\0' + target.table + '\0' + target.attribute + '\0' +
-                  table.schema + '\0' + table.table + '\0' + std::to_string(mapping));
-  return std::to_string(static_cast<std::uint32_t>(hash ^ (hash >> 32)) & 0x7fffffffU);
+      text::fnv1a(table.schema + '\0' + table.table + '\0' + std::to_string(mapping));
+  return std::to_string(seed_space(target) |
+                        (static_cast<std::uint32_t>(hash ^ (hash >> 32)) & 0xffU));
 }
 
 // One int4 from the key's columns: each hashed by its operator family's function for its side's
@@ -315,19 +325,12 @@ void remove_dependency_triggers(ControlConnection& connection, const Materializa
     (void)connection.query("dropping a dependency trigger function",
                            "DROP FUNCTION IF EXISTS " + pg::quote_identifier(plan.target.schema) +
                                "." + PQgetvalue(functions.get(), row, 0) + "()");
-  std::string spaces;
-  for (const auto& table : plan.dependencies.tables)
-    for (std::size_t m = 0; m < table.mappings.size(); ++m)
-      append(spaces, ",", lock_space(plan.target, table, m));
-  if (spaces.empty()) return;
-  // Built by appending: GCC 12 sees a false -Wrestrict overlap in "{" + std::string&&.
-  std::string array("{");
-  array += spaces;
-  array += '}';
+  // The last space is first + 255: first + 256 would not fit an int4 for the highest seed space.
+  const std::uint32_t first = seed_space(plan.target);
   (void)connection.query("forgetting the seed's key locks",
                          std::string("DELETE FROM ") + dependency_locks_table +
-                             " WHERE \"space\" = ANY ($1::pg_catalog.int4[])",
-                         {array});
+                             " WHERE \"space\" BETWEEN $1::pg_catalog.int4 AND $2::pg_catalog.int4",
+                         {std::to_string(first), std::to_string(first + 255)});
 }
 
 }  // namespace seedproxy::seeds

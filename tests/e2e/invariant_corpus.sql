@@ -1,8 +1,9 @@
 -- The central invariant's query corpus (tests/e2e/test_invariant.py).
 --
--- Every case runs through seedproxy against bank_virtual (account has NO risk_score / txn_count
--- columns; the proxy's seeds provide them) and directly against bank_reference (risk_score is a
--- real GENERATED ALWAYS AS (...) STORED column, txn_count a real column kept exact by a trigger).
+-- Every case runs through seedproxy against bank_virtual (account has NO risk_score / txn_count /
+-- cust_segment columns; the proxy's seeds provide them) and directly against bank_reference
+-- (risk_score is a real GENERATED ALWAYS AS (...) STORED column, txn_count a real column kept exact
+-- by a trigger, cust_segment, the customer's segment, a generated column kept exact by a trigger).
 -- Rows, column names, column types and typmods, command tags and errors (SQLSTATE, message,
 -- detail, hint, position) must be identical.
 --
@@ -157,6 +158,10 @@ SELECT count(a.*) FROM account a
 SELECT x.risk_score, x.i FROM account AS x(i, c, o, b) ORDER BY x.i
 -- @case star_column_alias_list_all
 SELECT * FROM account AS x(i, c, o, b, l, d, s, r, n) ORDER BY i
+-- @case star_column_alias_list_too_many
+SELECT * FROM account AS x(i, c, o, b, l, d, s, r, n, g, z) ORDER BY i
+-- @case column_alias_list_too_many_unseeded
+SELECT * FROM band AS b(l, h, n, extra)
 -- @case whole_row
 SELECT a FROM account a ORDER BY a.id
 -- @case whole_row_json
@@ -725,6 +730,68 @@ CREATE TABLE snapshot_all AS SELECT * FROM account WHERE id <= 50
 SELECT * FROM snapshot_all ORDER BY id
 -- @then
 DROP TABLE snapshot_all
+
+-- # ---------------------------------------------------------------- cross-table seeds between writes to the tables they read
+-- # txn_count reads txn, cust_segment reads customer: each case writes those tables (and the
+-- # seed rows' keys) and reads the seeds back in the same transaction, in every clause.
+-- @case xt_insert_txn_then_read tx
+INSERT INTO txn (id, account_id, amount, at, kind) VALUES (9200, 12, 1, '2024-06-01', 'fee'), (9201, 12, 2, '2024-06-01', 'fee'), (9202, 13, 3, '2024-06-01', 'debit') RETURNING id
+-- @then
+SELECT id, txn_count, cust_segment FROM account WHERE id IN (11, 12, 13) ORDER BY id
+-- @then
+SELECT id, txn_count FROM account WHERE txn_count >= (SELECT txn_count FROM account WHERE id = 12) ORDER BY txn_count DESC, id
+-- @case xt_move_and_delete_txn tx
+UPDATE txn SET account_id = 20 WHERE account_id = 21 RETURNING id
+-- @then
+SELECT a.id, a.txn_count, c.name, a.cust_segment FROM account a JOIN customer c ON c.id = a.customer_id WHERE a.id IN (20, 21) ORDER BY a.id
+-- @then
+DELETE FROM txn WHERE account_id = 20 AND id % 2 = 0 RETURNING id
+-- @then
+WITH busy AS (SELECT id, txn_count, cust_segment FROM account WHERE txn_count > 0) SELECT b.id, b.txn_count, b.cust_segment FROM busy b WHERE b.id BETWEEN 15 AND 25 ORDER BY b.id
+-- @then
+SELECT t.id, a.txn_count FROM txn t JOIN account a ON a.id = t.account_id WHERE t.account_id = 20 ORDER BY t.id
+-- @case xt_customer_segment_change tx
+UPDATE customer SET segment = 'vip' WHERE id IN (SELECT customer_id FROM account WHERE id <= 5) RETURNING id
+-- @then
+SELECT id, cust_segment FROM account WHERE cust_segment = 'vip' ORDER BY id
+-- @then
+SELECT cust_segment, count(*), sum(txn_count) FROM account GROUP BY cust_segment ORDER BY cust_segment
+-- @then
+UPDATE account SET customer_id = 2 WHERE id = 1 RETURNING id, cust_segment, txn_count
+-- @then
+SELECT * FROM account WHERE id <= 5 ORDER BY id
+-- @case xt_returning_star_after_txn_write tx
+INSERT INTO txn (id, account_id, amount, at, kind) VALUES (9210, 30, 1, '2024-06-01', 'fee') RETURNING id
+-- @then
+UPDATE account SET status = 'busy' WHERE id = 30 RETURNING *
+-- @then
+DELETE FROM txn WHERE id = 9210 RETURNING account_id, (SELECT a.txn_count FROM account a WHERE a.id = 30)
+-- @then
+SELECT * FROM account a WHERE a.id = 30
+-- @case xt_subqueries_after_delete tx
+DELETE FROM txn WHERE account_id IN (SELECT id FROM account WHERE id BETWEEN 40 AND 45) RETURNING id
+-- @then
+SELECT c.id, (SELECT sum(a.txn_count) FROM account a WHERE a.customer_id = c.id) AS n, EXISTS (SELECT 1 FROM account a WHERE a.customer_id = c.id AND a.txn_count = 0) AS idle FROM customer c ORDER BY c.id
+-- @then
+SELECT id, txn_count FROM account WHERE id BETWEEN 38 AND 47 ORDER BY txn_count, id
+-- @then
+SELECT id FROM account WHERE id IN (SELECT a.id FROM account a WHERE a.txn_count = 0 AND a.cust_segment = 'sme') ORDER BY id
+-- @case xt_new_account_then_its_txns tx
+INSERT INTO account (id, customer_id, owner, balance, credit_limit, opened_on) VALUES (1500, 7, 'fresh', 10, 10, '2024-01-01') RETURNING txn_count, cust_segment
+-- @then
+INSERT INTO txn (id, account_id, amount, at, kind) VALUES (9220, 1500, 1, '2024-06-01', 'fee'), (9221, 1500, 2, '2024-06-02', 'fee')
+-- @then
+SELECT id, txn_count, cust_segment FROM account WHERE id = 1500
+-- @then
+UPDATE customer SET segment = NULL WHERE id = 7
+-- @then
+SELECT a.id, a.cust_segment, a.txn_count FROM account a WHERE a.customer_id = 7 ORDER BY a.id
+-- @then
+WITH moved AS (UPDATE account SET customer_id = 8 WHERE id = 1500 RETURNING id, cust_segment, txn_count) SELECT m.*, c.segment FROM moved m JOIN customer c ON c.id = 8
+-- @case xt_lateral_window_reads
+SELECT a.id, a.txn_count, a.cust_segment, l.n, rank() OVER (PARTITION BY a.cust_segment ORDER BY a.txn_count DESC, a.id) FROM account a, LATERAL (SELECT count(*) AS n FROM account b WHERE b.cust_segment = a.cust_segment AND b.txn_count > a.txn_count) l WHERE a.id <= 12 ORDER BY a.id
+-- @case xt_join_on_seeds
+SELECT a.id, b.id FROM account a JOIN account b ON b.cust_segment = a.cust_segment AND b.txn_count = a.txn_count AND b.id > a.id WHERE a.id <= 20 ORDER BY a.id, b.id
 
 -- # ---------------------------------------------------------------- committed DML, identical on both sides
 -- @case committed_insert once

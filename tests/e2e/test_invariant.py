@@ -4,11 +4,14 @@ whether a seeded attribute is virtual (through seedproxy) or a real column (dire
 
 One cluster holds two databases built from the same DDL and data:
 
-- bank_virtual: public.account has NO risk_score / txn_count columns; seedproxy, in front of it,
-  declares them as seeds (risk_score row-local, txn_count a correlated count over txn).
-- bank_reference: account.risk_score is a real `GENERATED ALWAYS AS (expr) STORED` column and
+- bank_virtual: public.account has NO risk_score / txn_count / cust_segment columns; seedproxy, in
+  front of it, declares them as seeds (risk_score row-local, txn_count a correlated count over txn,
+  cust_segment a lookup of the account's customer's segment).
+- bank_reference: account.risk_score is a real `GENERATED ALWAYS AS (expr) STORED` column,
   account.txn_count a real bigint column that an AFTER trigger on txn keeps equal to the seed's
-  expression (PostgreSQL cannot store a subquery as a generated column). Both are the table's last
+  expression (PostgreSQL cannot store a subquery as a generated column), and cust_segment a stored
+  generated column over a function that reads customer (declared IMMUTABLE, which it is not: a
+  trigger on customer rewrites the accounts whose customer changed). They are the table's last
   columns, in the seeds' order, so `*` lists the same columns.
 
 The corpus (invariant_corpus.sql) runs in several client modes: psycopg 3 simple protocol, psycopg 3
@@ -44,22 +47,25 @@ CORPUS_PATH = os.path.join(HERE, "invariant_corpus.sql")
 
 RISK_EXPR = "balance / 1000.0 + credit_limit / 500.0"
 TXN_COUNT_EXPR = "(SELECT count(*) FROM public.txn t WHERE t.account_id = account.id)"
+SEGMENT_EXPR = "(SELECT c.segment FROM public.customer c WHERE c.id = account.customer_id)"
 
 SEEDS = [
     {"database": "bank_virtual", "entity": "public.account", "attribute": "risk_score",
      "type": "numeric(8,2)", "expression": RISK_EXPR, "materialize": {"policy": "never"}},
     {"database": "bank_virtual", "entity": "account", "attribute": "txn_count",
      "type": "bigint", "expression": TXN_COUNT_EXPR, "materialize": {"policy": "never"}},
+    {"database": "bank_virtual", "entity": "account", "attribute": "cust_segment",
+     "type": "text", "expression": SEGMENT_EXPR, "materialize": {"policy": "never"}},
 ]
 
-# {extra} is empty for bank_virtual and adds the two attribute columns, last, for bank_reference.
+# {before_account} creates what the reference's columns need; {extra} is empty for bank_virtual and adds the two attribute columns, last, for bank_reference.
 SCHEMA_SQL = """
 CREATE TABLE customer (
   id int PRIMARY KEY,
   name text NOT NULL,
   segment text,
   risk_score int                       -- a physical column named like the seed: ambiguity
-);
+);{before_account}
 CREATE TABLE account (
   id int PRIMARY KEY,
   customer_id int REFERENCES customer (id),
@@ -109,7 +115,11 @@ INSERT INTO archive.account SELECT i, i * 10, i * 20 FROM generate_series(1, 8) 
 """
 
 REFERENCE_COLUMNS = (f",\n  risk_score numeric(8,2) GENERATED ALWAYS AS ({RISK_EXPR}) STORED,"
-                     "\n  txn_count bigint NOT NULL DEFAULT 0")
+                     "\n  txn_count bigint NOT NULL DEFAULT 0,"
+                     "\n  cust_segment text GENERATED ALWAYS AS (reference_segment(customer_id)) STORED")
+REFERENCE_BEFORE_ACCOUNT = """
+CREATE FUNCTION reference_segment(int) RETURNS text LANGUAGE sql IMMUTABLE
+  AS $$ SELECT c.segment FROM public.customer c WHERE c.id = $1 $$;"""
 
 # Keeps bank_reference.account.txn_count equal to the seed's expression. AFTER ROW triggers run at
 # the end of the statement, so the count they take sees all of the statement's changes.
@@ -129,6 +139,23 @@ BEGIN
 END $$;
 CREATE TRIGGER txn_count_sync AFTER INSERT OR UPDATE OR DELETE ON txn
   FOR EACH ROW EXECUTE FUNCTION txn_count_sync();
+CREATE FUNCTION segment_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE account SET customer_id = customer_id WHERE customer_id IN (OLD.id, NEW.id);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER segment_sync AFTER UPDATE ON customer FOR EACH ROW EXECUTE FUNCTION segment_sync();
+"""
+
+# Takes the reference back to a database without the cross-table columns: what bank_virtual is
+# once those seeds are rolled back (test_materialize_invariant).
+REFERENCE_DROP_CROSS_TABLE_SQL = """
+DROP TRIGGER txn_count_sync ON txn;
+DROP FUNCTION txn_count_sync();
+DROP TRIGGER segment_sync ON customer;
+DROP FUNCTION segment_sync();
+ALTER TABLE account DROP COLUMN txn_count, DROP COLUMN cust_segment;
+DROP FUNCTION reference_segment(int);
 """
 
 # Same physical order in both databases (heap order decides unordered scans, e.g. which row an
@@ -522,7 +549,8 @@ def _load_database(dbname: str, reference: bool) -> None:
     with pg.connect() as conn:
         conn.execute(f"CREATE DATABASE {dbname}")
     with pg.connect(dbname) as conn:
-        conn.execute(SCHEMA_SQL.format(extra=REFERENCE_COLUMNS if reference else "", risk_expr=RISK_EXPR))
+        conn.execute(SCHEMA_SQL.format(extra=REFERENCE_COLUMNS if reference else "", risk_expr=RISK_EXPR,
+                                       before_account=REFERENCE_BEFORE_ACCOUNT if reference else ""))
         if reference:
             conn.execute(REFERENCE_TRIGGER_SQL)
         for stmt in FINISH_SQL.split(";"):
@@ -831,10 +859,20 @@ class Scenarios(unittest.TestCase):
             sys.stderr.write("\n[huge_statement] known gap now passes: remove it from KNOWN_GAPS\n")
 
     def test_reference_model_is_exact(self):
-        # The reference's txn_count column must equal the seed's expression, or the comparison is moot.
+        # The reference's txn_count and cust_segment columns must equal the seeds' expressions, or
+        # the comparison is moot.
         with pg.connect("bank_reference") as conn:
             bad = conn.execute(f"SELECT count(*) FROM account WHERE txn_count <> {TXN_COUNT_EXPR}").fetchone()[0]
             self.assertEqual(bad, 0)
+            bad = conn.execute(f"SELECT count(*) FROM account WHERE cust_segment IS DISTINCT FROM {SEGMENT_EXPR}"
+                               ).fetchone()[0]
+            self.assertEqual(bad, 0)
+            with conn.transaction(force_rollback=True):
+                conn.execute("UPDATE customer SET segment = 'changed' WHERE id = 14")
+                conn.execute("UPDATE account SET customer_id = 14 WHERE id = 2")
+                self.assertEqual(conn.execute("SELECT count(*) FROM account WHERE customer_id = 14 "
+                                              "AND cust_segment = 'changed'").fetchone()[0],
+                                 conn.execute("SELECT count(*) FROM account WHERE customer_id = 14").fetchone()[0])
             with conn.transaction(force_rollback=True):
                 conn.execute("INSERT INTO txn VALUES (99999, 291, 1, now(), 'fee')")
                 self.assertEqual(conn.execute("SELECT txn_count FROM account WHERE id = 291").fetchone(), (1,))

@@ -10,6 +10,11 @@ is killed twice, one exactly mid-backfill.
 Two proxies in front of the same database (instances twin-a and twin-b, own ports): MATERIALIZE,
 find the materializer in SHOW MATERIALIZATIONS' owner column, kill -9 it mid-backfill; the other
 takes over (the dead connection's advisory lock is freed) and finishes, with the same checks.
+
+A cross-table seed (acct.txn_total, a sum over txn rows of the account plus the account's own
+column) on two fresh proxies: kill -9 of the materializer mid-backfill while writers insert, move
+between accounts, update and delete txn rows (directly, and through the surviving proxy) and update
+accounts; the survivor takes over and finishes, and every row's column equals the expression.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ EXPRESSIONS = {
 }
 SEEDS = [{"database": DB, "entity": "public.item", "attribute": attr, "type": TYPE, "expression": expr,
           "materialize": {"policy": "manual"}} for attr, expr in EXPRESSIONS.items()]
+ACCOUNTS = 20_000
+TXN_TOTAL = "coalesce((SELECT sum(t.amount) FROM txn t WHERE t.account_id = acct.id), 0) + acct.base"
+SEEDS.append({"database": DB, "entity": "public.acct", "attribute": "txn_total", "type": TYPE,
+              "expression": TXN_TOTAL, "materialize": {"policy": "manual"}})
 # Longest a materialization of ROWS rows is expected to take here; random kills fall within it.
 KILL_WINDOW_SECONDS = 4.0
 
@@ -60,7 +69,13 @@ def setUpModule():
         conn.execute("CREATE TABLE item (id int PRIMARY KEY, a int NOT NULL, b int, note text NOT NULL)")
         conn.execute("INSERT INTO item SELECT i, (i * 7919) % 1000, CASE WHEN i % 11 = 0 THEN NULL "
                      f"ELSE (i::bigint * 104729) % 997 END, 'note ' || i FROM generate_series(1, {ROWS}) i")
-        conn.execute("VACUUM ANALYZE item")
+        conn.execute("CREATE TABLE acct (id int PRIMARY KEY, base int NOT NULL)")
+        conn.execute(f"INSERT INTO acct SELECT i, i % 100 FROM generate_series(1, {ACCOUNTS}) i")
+        conn.execute("CREATE TABLE txn (id bigint PRIMARY KEY, account_id int NOT NULL, amount int NOT NULL)")
+        conn.execute("CREATE INDEX txn_account ON txn (account_id)")
+        conn.execute(f"INSERT INTO txn SELECT i, 1 + (i * 7) % {ACCOUNTS}, i % 90 - 20 "
+                     f"FROM generate_series(1, {ACCOUNTS * 3}) i")
+        conn.execute("VACUUM ANALYZE")
 
 
 def tearDownModule():
@@ -226,6 +241,127 @@ class B_TwoProxies(CrashChecks, unittest.TestCase):
                                         30, f"owner {survivor_name}")
         print(f"  s4: {survivor_name} took over: {taken}")
         self.assert_final(survivor, "s4")
+
+
+
+class TxnWriter(threading.Thread):
+    """Random READ COMMITTED writes to txn (insert, move between accounts, update, delete) and to
+    acct's own column, on one connection, until stopped; deadlocks are retried as a client would."""
+
+    def __init__(self, dsn: str, seed: int, ids):
+        super().__init__(daemon=True)
+        self.dsn, self.random, self.ids = dsn, random.Random(seed), ids
+        self.stop_event = threading.Event()
+        self.errors: list[str] = []
+        self.total = self.retries = 0
+
+    def one(self, conn) -> None:
+        r, account = self.random, self.random.randint(1, ACCOUNTS)
+        choice = r.randrange(5)
+        if choice == 0:
+            conn.execute("INSERT INTO txn VALUES (%s, %s, %s)", (next(self.ids), account, r.randint(-50, 50)))
+        elif choice == 1:  # move a row to another account
+            conn.execute("UPDATE txn SET account_id = %s WHERE id = %s", (account, r.randint(1, ACCOUNTS * 3)))
+        elif choice == 2:
+            conn.execute("UPDATE txn SET amount = amount + 1 WHERE account_id = %s", (account,))
+        elif choice == 3:
+            conn.execute("DELETE FROM txn WHERE id = %s", (r.randint(1, ACCOUNTS * 3),))
+        else:
+            conn.execute("UPDATE acct SET base = base + 1 WHERE id = %s", (account,))
+
+    def run(self):
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                while not self.stop_event.is_set():
+                    try:
+                        self.one(conn)
+                        self.total += 1
+                    except psycopg.errors.DeadlockDetected:
+                        self.retries += 1
+                    except psycopg.Error as e:
+                        self.errors.append(f"{e.diag.sqlstate} {e}")
+                    self.stop_event.wait(0.002)  # pacing, so the writer does not take a whole core
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.errors.append(f"writer died: {e!r}")
+
+
+class C_CrossTableTakeover(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        for name in list(twins):  # B's survivor must not take part in this election
+            e2e_common.finish(twins.pop(name))
+        for name in ("twin-c", "twin-d"):
+            twins[name] = mc.make_proxy(pg.port, SEEDS, instance=name)
+        for name in ("twin-c", "twin-d"):
+            e2e_common.wait_until_readable(twins[name], DB, "SELECT txn_total FROM acct WHERE id = 1",
+                                           "the cross-table seed to be readable")
+
+    def test_materializer_dies_mid_backfill_while_txn_is_written(self):
+        counter = iter(range(ACCOUNTS * 3 + 1, 10**9))
+        lock = threading.Lock()
+
+        def next_id():
+            with lock:
+                return next(counter)
+
+        class Ids:
+            def __next__(self):
+                return next_id()
+
+        writers = [TxnWriter(pg.dsn(DB), RANDOM_SEED + i, Ids()) for i in range(2)]
+        for w in writers:
+            w.start()
+        try:
+            self.assertEqual(mc.command(twins["twin-c"], "MATERIALIZE acct.txn_total"), ["MATERIALIZE"])
+            row = mc.wait_backfilling(twins["twin-c"], "txn_total")
+            owner = row["owner"]
+            self.assertIn(owner, ("twin-c", "twin-d"), f"owner {owner!r}")
+            survivor_name = "twin-d" if owner == "twin-c" else "twin-c"
+            survivor = twins[survivor_name]
+            mc.wait_materialization(survivor, "txn_total", lambda r: r["owner"] == owner, 10,
+                                    f"{survivor_name} to report owner {owner}")
+            through_survivor = TxnWriter(survivor.dsn(DB), RANDOM_SEED + 7, Ids())
+            through_survivor.start()
+            writers.append(through_survivor)
+            kill9(twins[owner])
+            print(f"\n  txn_total: killed materializer {owner} at {row['rows_done']}/{row['rows_total']}; "
+                  f"registry then said {registry_state_of('acct', 'txn_total')}")
+            taken = mc.wait_materialization(survivor, "txn_total",
+                                            lambda r: r["owner"] == survivor_name or r["step"] == "materialized",
+                                            30, f"owner {survivor_name}")
+            print(f"  txn_total: {survivor_name} took over: {taken}")
+            row = mc.wait_step(survivor, "txn_total", "materialized", timeout=120)
+            self.assertEqual(row["error"] or "", "", row)
+            # the writers go on against the column for a while
+            marks = [w.total for w in writers]
+            for w, mark in zip(writers, marks):
+                e2e_common.poll(lambda: w.total >= mark + 50 or not w.is_alive(), 60, 0.05,
+                                "50 more writes once materialized")
+        finally:
+            for w in writers:
+                w.stop_event.set()
+            for w in writers:
+                w.join(timeout=30)
+        print(f"  writers: {sum(w.total for w in writers)} writes, {sum(w.retries for w in writers)} "
+              "deadlocks retried")
+        for w in writers:
+            self.assertEqual(w.errors[:5], [], f"{len(w.errors)} writer errors")
+        with pg.connect(DB) as conn:
+            self.assertEqual(mc.mismatches(conn, "acct", "txn_total", TXN_TOTAL, TYPE), 0)
+            triggers = conn.execute("SELECT tgrelid::regclass::text, count(*) FROM pg_trigger "
+                                    "WHERE tgname LIKE '%%seedproxy%%' AND tgrelid::regclass::text <> 'item' "
+                                    "GROUP BY 1 ORDER BY 1").fetchall()
+        # the row trigger once on acct, the four statement triggers once on txn: nothing doubled
+        self.assertEqual(triggers, [("acct", 1), ("txn", 4)])
+        with psycopg.connect(survivor.dsn(DB), autocommit=True) as conn:
+            wrong = conn.execute(f"SELECT count(*) FROM acct WHERE txn_total IS DISTINCT FROM ({TXN_TOTAL})").fetchone()[0]
+        self.assertEqual(wrong, 0, "txn_total read through the proxy")
+
+
+def registry_state_of(table: str, attribute: str):
+    rows = pg.psql('SELECT step, rows_done, owner FROM "seedproxy"."materializations" '
+                   "WHERE table_name = %s AND attribute_name = %s", (table, attribute), dbname=DB)
+    return rows[0] if rows else None
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@
 #include "common/identifiers.hpp"
 #include "seeds/materialize/materialization_steps.hpp"
 #include "seeds/materialize/materializer.hpp"
+#include "seeds/registry/registry_schema.hpp"
 #include "tests/seeds/test_postgres.hpp"
 
 using namespace std::chrono_literals;
@@ -343,6 +344,54 @@ TEST_CASE("rollback at each step leaves pg_dump --schema-only identical") {
     // Rolling back again, or running a rolled-back seed, changes nothing.
     CHECK(engine.roll_back() == RunOutcome::rolled_back);
     CHECK(engine.run() == RunOutcome::rolled_back);
+    CHECK(schema_dump(name) == before);
+  }
+}
+
+TEST_CASE("a cross-table seed rolled back at each step leaves no trigger, function or key lock") {
+  const std::vector<std::pair<MaterializationStep, std::uint64_t>> stops{
+      {MaterializationStep::adding_column, 0},         {MaterializationStep::installing_trigger, 0},
+      {MaterializationStep::switching_to_coalesce, 0}, {MaterializationStep::backfilling, 3000},
+      {MaterializationStep::verifying, 3000},          {MaterializationStep::materialized, 0}};
+  auto cross = account_target();
+  cross.expression = "balance * (SELECT r.rate FROM rates r WHERE r.region = account.region)";
+  const auto leftovers = [](ControlConnection& c) {
+    return scalar(c,
+                  "SELECT (SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%seedproxy%') || ' "
+                  "triggers, ' || (SELECT count(*) FROM pg_proc WHERE proname LIKE 'seedproxy%') "
+                  "|| ' functions, ' || (SELECT count(*) FROM seedproxy.dependency_locks) || ' "
+                  "key locks'");
+  };
+  int n = 0;
+  for (const auto& [at, rows] : stops) {
+    CAPTURE(to_string(at));
+    const std::string name = "mat_cross_rollback_" + std::to_string(n++);
+    auto c = fresh_database(name);
+    upgrade_registry(*c);  // seedproxy.dependency_locks
+    create_account(*c, 10000);
+    (void)c->query("setup", "CREATE TABLE rates (region text PRIMARY KEY, rate numeric(6,2))");
+    (void)c->query("setup",
+                   "INSERT INTO rates SELECT 'r' || g, 1 + g / 10.0 FROM generate_series(0, 5) g");
+    const std::string before = schema_dump(name);
+    const std::string checksum = account_checksum(*c);
+    HookedStore store;
+    Materializer engine(*c, MaterializationPlan::prepare(*c, cross), store, quick_settings());
+    store.hook = [&](const MaterializationState& s) {
+      if (s.step == at && s.rows_done >= rows) engine.stop();
+    };
+    (void)engine.run();
+    CHECK(store.load()->step == at);
+    store.hook = {};
+    if (at >= MaterializationStep::switching_to_coalesce) {
+      // the dependency triggers on rates are in place: a write takes key locks
+      CHECK(scalar(*c, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'rates'::regclass") == "4");
+      (void)c->query("write", "UPDATE rates SET rate = rate + 1 WHERE region IN ('r1', 'r2')");
+      (void)c->query("write", "INSERT INTO rates VALUES ('r6', 3)");
+      CHECK(scalar(*c, "SELECT count(*) > 0 FROM seedproxy.dependency_locks") == "t");
+    }
+    REQUIRE(engine.roll_back() == RunOutcome::rolled_back);
+    CHECK(leftovers(*c) == "0 triggers, 0 functions, 0 key locks");
+    CHECK(account_checksum(*c) == checksum);
     CHECK(schema_dump(name) == before);
   }
 }
