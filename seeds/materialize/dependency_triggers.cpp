@@ -7,10 +7,13 @@
 #include "common/identifiers.hpp"
 #include "common/text.hpp"
 #include "seeds/control/object_mark.hpp"
+#include "seeds/materialize/chain_triggers.hpp"
+#include "seeds/materialize/dependency_sql.hpp"
 #include "seeds/validate/validator.hpp"
 
 namespace seedproxy::seeds {
-namespace {
+// Shared with chain_triggers.cpp through dependency_sql.hpp.
+namespace dependency_sql {
 
 constexpr const char* kMark = object_mark;
 // Transition tables of the referenced tables' triggers.
@@ -66,6 +69,8 @@ std::string key_hash(const DependencyMapping& mapping, bool seed_side, Column co
   }
   return out;
 }
+
+template std::string key_hash(const DependencyMapping&, bool, ColumnSql);  // chain_triggers.cpp
 
 // INSERT ... ON CONFLICT DO UPDATE of the key lock rows (space, hash) that `pairs` (a query with
 // columns "space", "hash") yields, in (space, hash) order: the fixed order that keeps two writers
@@ -201,7 +206,9 @@ void check_table(ControlConnection& connection, const MaterializationPlan& plan,
                                  "() exists that seedproxy did not create");
 }
 
-}  // namespace
+}  // namespace dependency_sql
+
+using namespace dependency_sql;
 
 std::string dependency_function_stem(const MaterializationTarget& target) {
   return std::string("seedproxy_dep_") +
@@ -227,16 +234,6 @@ CrossTableDependencies read_cross_table_dependencies(ControlConnection& connecti
   auto& validated = std::get<ValidatedSeed>(verdict);
   out.dependencies = std::move(validated.dependencies);
   out.refusal = out.dependencies.refusal;
-  if (!out.refusal.empty()) return out;
-  for (const auto& table : out.dependencies.tables)
-    for (const auto& mapping : table.mappings)
-      if (!mapping.path.empty()) {
-        out.refusal = "it reaches " + table.schema + "." + table.table + " through " +
-                      mapping.path.front().schema + "." + mapping.path.front().table +
-                      " (a chain of lookups); a change to the middle table would have to lock "
-                      "the seed rows of both ends, which the materializer does not do yet";
-        return out;
-      }
   return out;
 }
 
@@ -267,6 +264,8 @@ std::string seed_row_key_locks(const MaterializationPlan& plan) {
 
 void install_dependency_triggers(ControlConnection& connection, const MaterializationPlan& plan,
                                  const TableDependency& table) {
+  install_chain_triggers(connection, plan, table);  // chain_triggers.hpp: fire first
+  if (!has_direct_mapping(table)) return;
   const std::string function = function_name(plan.target, table);
   check_table(connection, plan, table, function);
   const std::string body = function_body(plan, table);
@@ -319,6 +318,8 @@ void remove_dependency_triggers(ControlConnection& connection, const Materializa
   for (const auto& table : plan.dependencies.tables)
     for (std::size_t m = 0; m < table.mappings.size(); ++m)
       append(spaces, ",", lock_space(plan.target, table, m));
+  if (const std::string chains = chain_lock_spaces(plan); !chains.empty())
+    append(spaces, ",", chains);
   if (spaces.empty()) return;
   // Built by appending: GCC 12 sees a false -Wrestrict overlap in "{" + std::string&&.
   std::string array("{");
