@@ -8,7 +8,9 @@ move customers between regions, rename, add and delete regions (and change their
 accounts between customers, add and delete customers and accounts, and change a customer's region
 and that region's name in one transaction. The writers run in rounds; after every round the value
 the proxy reads equals the expression computed directly in PostgreSQL, and once the seeds are
-materialized so does the physical column. A chain two tables deep is refused with 0A000 and still
+materialized so does the physical column. The race the chain's join-key locks exist for (a
+customer moved into a region while the region is renamed) is also driven step by step, both ways
+round. A chain two tables deep is refused with 0A000 and still
 reads virtually. ROLLBACK leaves pg_dump --schema-only identical and no key locks behind.
 """
 
@@ -29,8 +31,8 @@ from harness.pgcluster import PgCluster
 DB = "chaindb"
 ACCOUNTS = 40
 CUSTOMERS = 10
-REGIONS = 5
-ROUND = 25           # transactions per writer per round
+REGIONS = 3          # few, so region writers and customer moves meet
+ROUND = 15           # transactions per writer per round
 ROUNDS_AFTER = 6     # rounds once every seed is materialized, each checked
 SEEDS = {
     "region_name": ("text", "(SELECT r.name FROM customer c JOIN region r ON r.id = c.region_id "
@@ -88,7 +90,7 @@ def tearDownModule():
 
 class Writer(threading.Thread):
     """One client doing `count` random transactions, retrying serialization failures and deadlocks
-    (what a client is told to retry); any other error fails the test."""
+    (what a client is told to retry) and a duplicate region key; any other error fails the test."""
 
     def __init__(self, dsn: str, isolation: str, rng: random.Random, count: int):
         super().__init__(daemon=True)
@@ -108,10 +110,10 @@ class Writer(threading.Thread):
         if choice < 3:  # a customer moves to another region (or none)
             conn.execute("UPDATE customer SET region_id = %s WHERE id = %s",
                          (r.choice([self.region(), self.region(), None]), self.customer()))
-        elif choice < 5:  # a region is renamed
+        elif choice < 6:  # a region is renamed
             conn.execute("UPDATE region SET name = %s WHERE id = %s",
                          (r.choice(["north", "south", "east", "west", None]), self.region()))
-        elif choice < 7:  # an account moves to another customer
+        elif choice == 6:  # an account moves to another customer
             conn.execute("UPDATE account SET customer_id = %s WHERE id = %s",
                          (self.customer(), r.randint(1, ACCOUNTS + 3)))
         elif choice == 7:  # regions come and go, or change their key
@@ -151,9 +153,15 @@ class Writer(threading.Thread):
                     try:
                         conn.execute(f"BEGIN ISOLATION LEVEL {self.isolation}")
                         self.one(conn)
+                        if self.random.random() < 0.5:
+                            # in-transaction think time (load shaping, not synchronisation): a
+                            # writer that holds its locks a little longer meets the others more
+                            conn.execute("SELECT pg_sleep(0.004)")
                         conn.execute("COMMIT")
                         self.transactions += 1
-                    except (errors.SerializationFailure, errors.DeadlockDetected) as e:
+                    except (errors.SerializationFailure, errors.DeadlockDetected,
+                            errors.UniqueViolation) as e:
+                        # (a key change can meet a region another writer just added)
                         conn.execute("ROLLBACK")
                         self.retries += 1
                         self.deadlocks += isinstance(e, errors.DeadlockDetected)
@@ -179,6 +187,50 @@ def run_round(test: unittest.TestCase, number: int) -> None:
         test.assertIsNone(w.error, f"writer ({w.isolation}) failed: {w.error!r}")
         done, retries, deadlocks = totals.get(w.isolation, (0, 0, 0))
         totals[w.isolation] = (done + w.transactions, retries + w.retries, deadlocks + w.deadlocks)
+
+
+def interleave(second, run_second, first) -> str:
+    """Runs the second writer's statement while the first transaction is open: when it blocks
+    (polled in pg_locks), the first commits and then the second; when it returns at once, the
+    second commits before the first. 'waited', 'ran', or 'serialization failure'."""
+    pid = second.info.backend_pid
+    outcome: dict = {}
+
+    def go():
+        try:
+            run_second()
+            outcome["done"] = True
+        except errors.SerializationFailure as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+    with pg.connect(DB) as watch:
+        blocked = e2e_common.poll(
+            lambda: "done" in outcome or "error" in outcome or watch.execute(
+                "SELECT cardinality(pg_blocking_pids(%s)) > 0", (pid,)).fetchone()[0],
+            30, 0.005, "the second writer to block or finish")
+    waited = blocked is True and not outcome
+    if waited:
+        first.commit()
+        thread.join(30)
+    else:
+        thread.join(30)
+    if "error" in outcome:
+        second.rollback()
+        if not waited:
+            first.commit()
+        return "serialization failure"
+    try:
+        second.commit()
+    except errors.SerializationFailure:
+        second.rollback()
+        if not waited:
+            first.commit()
+        return "serialization failure"
+    if not waited:
+        first.commit()
+    return "waited" if waited else "ran"
 
 
 def expected() -> list:
@@ -228,7 +280,8 @@ class CrossChain(unittest.TestCase):
         # rounds while the seeds materialize: what the proxy reads is exact in every phase
         while not all(mc.seed_phase(px, name) == "materialized" for name in SEEDS):
             number += 1
-            self.assertLess(number, 200, "the seeds did not become materialized")
+            self.assertLess(number, 200, "the seeds did not become materialized: "
+                            f"{[mc.materialization(px, name) for name in SEEDS]}")
             run_round(self, number)
             self.assertEqual(through_proxy(), expected(), f"round {number}")
         materializing_rounds = number
@@ -240,6 +293,41 @@ class CrossChain(unittest.TestCase):
         for isolation, (done, retries, deadlocks) in totals.items():
             print(f"\n  {isolation}: {done} transactions, {retries} retries ({deadlocks} of them deadlocks)")
         print(f"  {number} rounds, {materializing_rounds} of them while materializing; every column exact")
+
+    def test_2b_a_customer_moves_while_its_new_region_is_renamed(self):
+        """The interleaving the chain's join-key locks exist for, both ways round: one transaction
+        moves a customer into region j, the other renames j; whichever writes second must see the
+        other (READ COMMITTED: waits, then recomputes) or fail to serialize (REPEATABLE READ)."""
+        with pg.connect(DB) as conn:
+            conn.execute("INSERT INTO region VALUES (90, 'ninety', 1), (91, 'ninety-one', 1) "
+                         "ON CONFLICT (id) DO UPDATE SET name = excluded.name")
+            conn.execute("INSERT INTO customer VALUES (90, 91) ON CONFLICT (id) DO UPDATE SET region_id = 91")
+            conn.execute("INSERT INTO account VALUES (90, 90, '') ON CONFLICT (id) DO UPDATE SET customer_id = 90")
+        move = ("UPDATE customer SET region_id = 90 WHERE id = 90", "UPDATE customer SET region_id = 91 WHERE id = 90")
+        rename = ("UPDATE region SET name = %s WHERE id = 90",)
+        outcomes = []
+        for isolation in ("READ COMMITTED", "REPEATABLE READ"):
+            for move_first in (True, False):
+                for round_ in range(3):
+                    name = f"{isolation[0]}{int(move_first)}{round_}"
+                    first, second = psycopg.connect(pg.dsn(DB)), psycopg.connect(pg.dsn(DB))
+                    try:
+                        for c in (first, second):
+                            c.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+                            c.execute("SELECT 1")  # the snapshot starts before either write
+                        run_first = (lambda: first.execute(move[round_ % 2 == 1])) if move_first else \
+                            (lambda: first.execute(rename[0], (name,)))
+                        run_second = (lambda: second.execute(rename[0], (name,))) if move_first else \
+                            (lambda: second.execute(move[round_ % 2 == 1]))
+                        run_first()
+                        outcomes.append(interleave(second, run_second, first))
+                    finally:
+                        first.close()
+                        second.close()
+                    self.assertEqual(column_mismatches(), {n: 0 for n in SEEDS}, name)
+        print(f"\n  interleavings: {outcomes}")
+        # under READ COMMITTED the second writer waited for the first every time
+        self.assertEqual(outcomes[:6], ["waited"] * 6)
 
     def test_3_truncate_of_the_end_and_the_middle(self):
         with pg.connect(DB) as conn:
