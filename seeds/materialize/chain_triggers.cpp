@@ -188,7 +188,8 @@ std::string chain_function_name(const MaterializationTarget& target, const Table
 bool in_a_chain(const MaterializationPlan& plan, const TableDependency& table) {
   for (const auto& owner : plan.dependencies.tables)
     for (const auto& mapping : owner.mappings)
-      if (is_chain(mapping) && (&owner == &table || is_table(mapping.path.front(), table)))
+      if (is_chain(mapping) && ((owner.schema == table.schema && owner.table == table.table) ||
+                                is_table(mapping.path.front(), table)))
         return true;
   return false;
 }
