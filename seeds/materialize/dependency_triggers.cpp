@@ -7,10 +7,13 @@
 #include "common/identifiers.hpp"
 #include "common/text.hpp"
 #include "seeds/control/object_mark.hpp"
+#include "seeds/materialize/chain_triggers.hpp"
+#include "seeds/materialize/dependency_sql.hpp"
 #include "seeds/validate/validator.hpp"
 
 namespace seedproxy::seeds {
-namespace {
+// Shared with chain_triggers.cpp through dependency_sql.hpp.
+namespace dependency_sql {
 
 constexpr const char* kMark = object_mark;
 // Transition tables of the referenced tables' triggers.
@@ -76,6 +79,8 @@ std::string key_hash(const DependencyMapping& mapping, bool seed_side, Column co
   }
   return out;
 }
+
+template std::string key_hash(const DependencyMapping&, bool, ColumnSql);  // chain_triggers.cpp
 
 // INSERT ... ON CONFLICT DO UPDATE of the key lock rows (space, hash) that `pairs` (a query with
 // columns "space", "hash") yields, in (space, hash) order: the fixed order that keeps two writers
@@ -211,7 +216,9 @@ void check_table(ControlConnection& connection, const MaterializationPlan& plan,
                                  "() exists that seedproxy did not create");
 }
 
-}  // namespace
+}  // namespace dependency_sql
+
+using namespace dependency_sql;
 
 std::string dependency_function_stem(const MaterializationTarget& target) {
   return std::string("seedproxy_dep_") +
@@ -237,16 +244,6 @@ CrossTableDependencies read_cross_table_dependencies(ControlConnection& connecti
   auto& validated = std::get<ValidatedSeed>(verdict);
   out.dependencies = std::move(validated.dependencies);
   out.refusal = out.dependencies.refusal;
-  if (!out.refusal.empty()) return out;
-  for (const auto& table : out.dependencies.tables)
-    for (const auto& mapping : table.mappings)
-      if (!mapping.path.empty()) {
-        out.refusal = "it reaches " + table.schema + "." + table.table + " through " +
-                      mapping.path.front().schema + "." + mapping.path.front().table +
-                      " (a chain of lookups); a change to the middle table would have to lock "
-                      "the seed rows of both ends, which the materializer does not do yet";
-        return out;
-      }
   return out;
 }
 
@@ -277,6 +274,8 @@ std::string seed_row_key_locks(const MaterializationPlan& plan) {
 
 void install_dependency_triggers(ControlConnection& connection, const MaterializationPlan& plan,
                                  const TableDependency& table) {
+  install_chain_triggers(connection, plan, table);  // chain_triggers.hpp: fire first
+  if (!has_direct_mapping(table)) return;
   const std::string function = function_name(plan.target, table);
   check_table(connection, plan, table, function);
   const std::string body = function_body(plan, table);

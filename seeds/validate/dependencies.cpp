@@ -45,11 +45,18 @@ struct Rel {
   std::string alias;
 };
 
-// One subquery: its tables, their equalities and the columns it reads.
+// One subquery: its tables, their equalities and the columns it reads. A lookup nested in its
+// WHERE (`r.id = (SELECT c.region_id FROM customer c WHERE ...)`) joins the same scope: while it
+// is read, `query` and `rel_of_rtindex` are the nested query's, `depth` is 1, and the outer
+// query's are kept in `outer_query` and `outer_rel_of_rtindex`.
 struct Scope {
   const PgNode* query = nullptr;
   std::vector<Rel> rels;
   std::map<int, int> rel_of_rtindex;
+  int depth = 0;
+  int nested_first_rel = 0;  // at depth 1: the first of the nested query's rels
+  const PgNode* outer_query = nullptr;
+  std::map<int, int> outer_rel_of_rtindex;
   std::vector<Equality> equalities;
   std::map<int, std::set<int>> columns;  // rel → attnums read (0: the whole row)
 };
@@ -84,7 +91,9 @@ class Analysis {
   void read_top(const PgNode& query);
   void note_seed_column(int attnum) { seed_attnums_.insert(attnum); }
   void read_subquery(const PgNode& sublink);
-  [[nodiscard]] bool shape_allows(const PgNode& query);
+  [[nodiscard]] bool shape_allows(const PgNode& query, int depth);
+  [[nodiscard]] bool read_nested_lookups(Scope& scope);
+  [[nodiscard]] bool read_lookup(Scope& scope, const PgNode* compare, const PgNode& sublink);
   [[nodiscard]] bool read_rtable(Scope& scope);
   std::set<int> read_join_tree(Scope& scope, const PgNode* node);
   void read_conditions(Scope& scope, const PgNode* qual, const std::set<int>* nullable);
@@ -127,6 +136,7 @@ SeedDependencies Analysis::run(std::string_view tree) {
     if (!out_.refusal.empty()) return std::move(out_);
   }
   finish();
+  out_.refusal = chain_refusal(out_);
   return std::move(out_);
 }
 
@@ -167,18 +177,119 @@ void Analysis::read_subquery(const PgNode& sublink) {
   const PgNode* query = sublink.child("subselect");
   if (!query || query->kind != "QUERY")
     throw std::runtime_error("a subquery of the check view has no query");
-  if (!shape_allows(*query)) return;
+  if (!shape_allows(*query, 0)) return;
   Scope scope;
   scope.query = query;
   if (!read_rtable(scope)) return;
   const PgNode* join_tree = query->child("jointree");
   (void)read_join_tree(scope, join_tree);
   read_columns(scope);
+  if (query->scalar("hasSubLinks") == "true" && !read_nested_lookups(scope)) return;
   scopes_.push_back(std::move(scope));
 }
 
+// The subqueries nested in a subquery, each read into the same scope: a lookup compared at the
+// top of its WHERE (`r.id = (SELECT c.region_id FROM customer c WHERE c.id = account.customer_id)`)
+// ties the compared table to the looked-up one; any other (`(SELECT count(*) FROM txn t WHERE
+// t.customer_id = c.id)` in its SELECT list) must be tied by its own correlations.
+bool Analysis::read_nested_lookups(Scope& scope) {
+  std::map<const PgNode*, const PgNode*> compared;  // sublink -> its comparison
+  const PgNode* join_tree = scope.query->child("jointree");
+  const PgNode* qual = join_tree ? join_tree->child("quals") : nullptr;
+  std::vector<const PgNode*> conjuncts;
+  if (qual && qual->kind == "BOOLEXPR" && qual->scalar("boolop") == "and") {
+    for (const auto& arg : qual->items("args")) conjuncts.push_back(arg.as_node());
+  } else {
+    conjuncts.push_back(qual);
+  }
+  for (const PgNode* conjunct : conjuncts) {
+    if (!conjunct || conjunct->kind != "OPEXPR" || conjunct->items("args").size() != 2) continue;
+    for (const auto& arg : conjunct->items("args"))
+      if (const PgNode* node = strip_relabel(arg.as_node()); node && node->kind == "SUBLINK")
+        compared[node] = conjunct;
+  }
+  std::vector<const PgNode*> sublinks;
+  for (const auto& [name, value] : scope.query->fields) {
+    if (name == "rtable") continue;
+    walk_nodes(value, [&](const PgNode& node) {
+      if (node.kind == "SUBLINK") sublinks.push_back(&node);
+      return node.kind != "SUBLINK";
+    });
+  }
+  for (const PgNode* sublink : sublinks) {
+    const auto found = compared.find(sublink);
+    if (!read_lookup(scope, found == compared.end() ? nullptr : found->second, *sublink))
+      return false;
+  }
+  return true;
+}
+
+// One nested subquery: its tables, conditions and columns join the scope at depth 1. For a
+// lookup `x = (SELECT t.col FROM t ...)` (`compare`), `x` is tied to `t.col` in that direction only
+// (x's rows matter only where they equal the looked-up value; t's rows are read whatever x holds).
+bool Analysis::read_lookup(Scope& scope, const PgNode* compare, const PgNode& sublink) {
+  const PgNode* inner = sublink.child("subselect");
+  if (!inner || inner->kind != "QUERY")
+    throw std::runtime_error("a nested subquery of the check view has no query");
+  const long long type = sublink.integer("subLinkType", -1);
+  if (type != sublink_expr && type != sublink_exists) {
+    refuse(
+        "a nested subquery uses IN, ANY, ALL, ARRAY or a row comparison; only scalar "
+        "subqueries and EXISTS correlated by equalities can be kept exact by triggers");
+    return false;
+  }
+  if (!shape_allows(*inner, compare ? 2 : 1)) return false;
+  std::optional<ColumnRef> outer;
+  bool sublink_left = false;
+  if (compare) {
+    const auto args = compare->items("args");
+    sublink_left = strip_relabel(args[0].as_node()) == &sublink;
+    outer = resolve(scope, strip_relabel(args[sublink_left ? 1 : 0].as_node()));
+  }
+  const PgNode* outer_query = scope.query;
+  std::map<int, int> outer_rels = std::move(scope.rel_of_rtindex);
+  scope.outer_query = outer_query;
+  scope.outer_rel_of_rtindex = outer_rels;
+  scope.rel_of_rtindex.clear();
+  scope.query = inner;
+  scope.depth = 1;
+  scope.nested_first_rel = static_cast<int>(scope.rels.size());
+  const bool read = read_rtable(scope);
+  std::optional<ColumnRef> looked_up;
+  if (read) {
+    (void)read_join_tree(scope, inner->child("jointree"));
+    read_columns(scope);
+    const PgNode* value = nullptr;
+    int values = 0;
+    for (const auto& item : inner->items("targetList"))
+      if (const PgNode* target = item.as_node(); target && target->scalar("resjunk") != "true") {
+        ++values;
+        value = strip_relabel(target->child("expr"));
+      }
+    if (values == 1 && value && value->kind == "VAR" && value->integer("varlevelsup", -1) == 0)
+      looked_up = resolve(scope, value);
+  }
+  scope.query = outer_query;
+  scope.rel_of_rtindex = std::move(outer_rels);
+  scope.depth = 0;
+  scope.outer_query = nullptr;
+  scope.outer_rel_of_rtindex.clear();
+  if (!read) return false;
+  if (!compare) return true;
+  if (!looked_up) {
+    refuse(
+        "a subquery compares a column with a nested subquery that returns something other than "
+        "one column of its table, so the rows it reads are not tied by an equality");
+    return false;
+  }
+  if (outer && outer->rel != kSeed)
+    scope.equalities.push_back(
+        {*outer, *looked_up, std::string(compare->scalar("opno")), false, !sublink_left});
+  return true;
+}
+
 // Clauses that make the rows a subquery reads depend on more than the equalities with the row.
-bool Analysis::shape_allows(const PgNode& query) {
+bool Analysis::shape_allows(const PgNode& query, int depth) {
   const auto present = [&](std::string_view field) {
     const TreeValue* value = query.field(field);
     return value && value->kind != TreeValue::Kind::null;
@@ -198,10 +309,15 @@ bool Analysis::shape_allows(const PgNode& query) {
     why = "a subquery has a WITH clause";
   else if (present("groupingSets"))
     why = "a subquery uses GROUPING SETS, ROLLUP or CUBE";
-  else if (query.scalar("hasSubLinks") == "true")
+  else if (depth > 0 && query.scalar("hasSubLinks") == "true")
     why =
-        "a subquery contains another subquery; write the chain of lookups as joins of one "
-        "subquery instead";
+        "a subquery nested in a subquery contains another subquery (a chain of lookups deeper "
+        "than one middle table)";
+  else if (depth > 1 &&
+           (query.scalar("hasAggs") == "true" || present("groupClause") || present("havingQual")))
+    why =
+        "a subquery compares a column with a nested subquery that aggregates; only a lookup of "
+        "one column (`r.id = (SELECT c.region_id FROM customer c WHERE ...)`) ties the tables";
   if (why) refuse(why);
   return why == nullptr;
 }
@@ -282,6 +398,18 @@ void Analysis::read_conditions(Scope& scope, const PgNode* qual, const std::set<
   const auto b = resolve(scope, strip_relabel(args[1].as_node()));
   if (!a || !b || a->rel == b->rel) return;
   Equality equality{*a, *b, std::string(qual->scalar("opno")), true, true};
+  // In a nested subquery, a condition between its table and the outer subquery's ties the inner
+  // row to the outer one only: the outer rows are read whatever the inner subquery finds.
+  const auto inner = [&](const ColumnRef& ref) {
+    return scope.depth == 1 && ref.rel != kSeed && ref.rel >= scope.nested_first_rel;
+  };
+  if (inner(*a) != inner(*b) && a->rel != kSeed && b->rel != kSeed) {
+    equality.both_ways = false;
+    if (inner(*b)) {
+      std::swap(equality.a, equality.b);
+      equality.a_left = false;
+    }
+  }
   if (nullable) {
     const bool a_null = a->rel != kSeed && nullable->count(a->rel);
     const bool b_null = b->rel != kSeed && nullable->count(b->rel);
@@ -304,9 +432,14 @@ std::optional<ColumnRef> Analysis::resolve(const Scope& scope, const PgNode* var
   const int varno = static_cast<int>(var->integer("varno"));
   const int attnum = static_cast<int>(var->integer("varattno"));
   if (attnum <= 0) return std::nullopt;
-  if (up == 1) {
+  if (up == scope.depth + 1) {
     if (varno != entity_rtindex_) return std::nullopt;
     return ColumnRef{kSeed, attnum};
+  }
+  if (up == 1 && scope.depth == 1) {  // a nested lookup's correlation with the outer subquery
+    const auto found = scope.outer_rel_of_rtindex.find(varno);
+    if (found == scope.outer_rel_of_rtindex.end()) return std::nullopt;
+    return ColumnRef{found->second, attnum};
   }
   if (up != 0) return std::nullopt;
   if (const auto found = scope.rel_of_rtindex.find(varno); found != scope.rel_of_rtindex.end())
@@ -325,8 +458,14 @@ void Analysis::note_var(Scope& scope, const PgNode& var) {
   const long long up = var.integer("varlevelsup", -1);
   const int varno = static_cast<int>(var.integer("varno"));
   const int attnum = static_cast<int>(var.integer("varattno"));
-  if (up == 1) {
+  if (up == scope.depth + 1) {
     if (varno == entity_rtindex_) note_seed_column(attnum);
+    return;
+  }
+  if (up == 1 && scope.depth == 1) {
+    if (const auto found = scope.outer_rel_of_rtindex.find(varno);
+        found != scope.outer_rel_of_rtindex.end())
+      scope.columns[found->second].insert(attnum);
     return;
   }
   if (up != 0) return;
@@ -353,7 +492,7 @@ void Analysis::read_columns(Scope& scope) {
     if (name == "rtable") continue;  // join alias lists name every column, read or not
     walk_nodes(value, [&](const PgNode& node) {
       if (node.kind == "VAR") note_var(scope, node);
-      return true;
+      return node.kind != "SUBLINK";  // a nested lookup's columns are read at its own level
     });
   }
 }
@@ -561,12 +700,17 @@ std::optional<DependencyMapping> Analysis::mapping(const Scope& scope, int rel) 
   for (std::size_t i = 1; i + 1 < chain.size(); ++i) {
     const Rel& step_rel = scope.rels[static_cast<std::size_t>(chain[i])];
     const RelationInfo& info = relations_.at(step_rel.oid);
-    JoinStep step{info.schema, info.name, {}, {}};
+    JoinStep step{info.schema, info.name, {}, {}, {}};
     const Rel& from_rel = scope.rels[static_cast<std::size_t>(chain[i - 1])];
     for (const auto& p : between(chain[i - 1], chain[i])) {
       step.on.emplace_back(column_name(from_rel.oid, p.from.attnum),
                            column_name(step_rel.oid, p.to.attnum));
       step.operators_sql.push_back(p.op->sql);
+      const OperatorInfo& op = *p.op;
+      step.equalities.push_back({p.from_left ? op.left_type : op.right_type,
+                                 p.from_left ? op.right_type : op.left_type,
+                                 p.from_left ? op.left_hash : op.right_hash,
+                                 p.from_left ? op.right_hash : op.left_hash, p.from_left});
     }
     out.path.push_back(std::move(step));
   }
@@ -639,6 +783,35 @@ std::string SeedDependencies::describe(std::string_view seed_table) const {
     out += mappings;
   }
   return out;
+}
+
+std::string chain_refusal(const SeedDependencies& dependencies) {
+  for (const auto& table : dependencies.tables) {
+    const std::string name = table.schema + "." + table.table;
+    bool direct = false, chained = false;
+    for (const auto& mapping : table.mappings) {
+      if (mapping.path.size() > 1)
+        return "it reaches " + name + " through " + std::to_string(mapping.path.size()) +
+               " middle tables (a chain of lookups deeper than one); a change to a middle table "
+               "would have to lock join keys at every level, which the materializer does only "
+               "for one middle table";
+      direct = direct || mapping.path.empty();
+      chained = chained || mapping.path.size() == 1;
+      for (const auto& step : mapping.path)
+        for (std::size_t i = 0; i < step.equalities.size(); ++i)
+          if (step.equalities[i].from_hash.empty() || step.equalities[i].to_hash.empty())
+            return "its join " + step.table + "." + step.on[i].second + " = " + table.table + "." +
+                   step.on[i].first +
+                   " uses an operator of no hash operator family, so writers of both tables "
+                   "could not agree on which keys to lock";
+    }
+    if (direct && chained)
+      return "it reads " + name +
+             " both directly and through a chain of lookups; the two would take their key "
+             "locks in different orders, so write the expression so that each table is reached "
+             "one way";
+  }
+  return {};
 }
 
 SeedDependencies analyse_dependencies(ControlConnection& connection, std::string_view tree,

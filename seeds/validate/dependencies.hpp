@@ -29,12 +29,23 @@ struct KeyEquality {
   bool operator==(const KeyEquality&) const = default;
 };
 
+// How one pair of a JoinStep's `on` is compared: the operator's input types and its hash
+// family's functions on each side (empty when it belongs to no hash family), as for KeyEquality.
+struct StepEquality {
+  std::string from_type, to_type;  // the previous table's side, this table's side
+  std::string from_hash, to_hash;
+  bool from_left = true;  // the previous table's column is the operator's left argument
+
+  bool operator==(const StepEquality&) const = default;
+};
+
 // A table between the changed table and the seed's, joined by equalities.
 struct JoinStep {
   std::string schema, table;
   // (column of the previous table on the path, column of this table), each compared with `=`.
   std::vector<std::pair<std::string, std::string>> on;
   std::vector<std::string> operators_sql;  // OPERATOR("schema".=) of each pair of `on`
+  std::vector<StepEquality> equalities;    // ... and its types and hash functions
 
   bool operator==(const JoinStep&) const = default;
 };
@@ -66,6 +77,11 @@ struct SeedDependencies {
   // customer.id = account.customer_id" (the seed's table named `seed_table`).
   [[nodiscard]] std::string describe(std::string_view seed_table) const;
 };
+
+// Why the chains of `dependencies` cannot be kept exact (one sentence), empty when they can: a
+// chain through more than one middle table, a table reached both directly and through a chain,
+// or a join step whose equality belongs to no hash family.
+[[nodiscard]] std::string chain_refusal(const SeedDependencies& dependencies);
 
 // `tree` is pg_rewrite.ev_action of a view `SELECT (expression) FROM ONLY entity AS ...` over the
 // seed's table `entity_oid` (the validator's check view). Reads names, kinds and operators from the
