@@ -11,14 +11,19 @@ and runs pgbench (prepared, CLIENTS clients):
   writes: INSERT INTO txn (one row, random account) directly to PostgreSQL, rounds alternating
           between the dependency triggers enabled and disabled (ALTER TABLE txn DISABLE TRIGGER
           of the seed's triggers), so both see the same load
+  instructions: the proxy stopped, the server stopped, INSTRUCTION_INSERTS and twice as many
+          prepared single-row INSERTs in a single-user backend under callgrind, triggers off and
+          on: instructions per insert, which the machine's load does not change
 Prints transactions per second, CPU seconds of PostgreSQL's processes per transaction (for the
 writes only pgbench's own backends, counted when they exit), ratios, and `uptime`. Usage: bench/crosstable.py   (env BENCH_SECONDS [8], BENCH_ROUNDS [3], BENCH_CLIENTS [4],
-BENCH_ACCOUNTS [20000], BENCH_TXN_PER_ACCOUNT [50], SEEDPROXY_BIN [build/proxy/seedproxy])
+BENCH_ACCOUNTS [20000], BENCH_TXN_PER_ACCOUNT [50], BENCH_INSTRUCTION_INSERTS [500],
+SEEDPROXY_BIN [build/proxy/seedproxy]; valgrind for the instructions)
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -32,13 +37,14 @@ os.environ.setdefault("SEEDPROXY_BIN", os.path.join(ROOT, "build", "proxy", "see
 
 import e2e_common  # noqa: E402
 import materialize_common as mc  # noqa: E402
-from harness.pgcluster import PgCluster  # noqa: E402
+from harness.pgcluster import PG_BIN, PG_OS_USER, PgCluster  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
 ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "20000"))
 PER_ACCOUNT = int(os.environ.get("BENCH_TXN_PER_ACCOUNT", "50"))
+INSTRUCTION_INSERTS = int(os.environ.get("BENCH_INSTRUCTION_INSERTS", "500"))
 DB = "xbench"
 EXPRESSION = "(SELECT count(*) FROM txn t WHERE t.account_id = account.id)"
 
@@ -101,6 +107,46 @@ def pgbench(pg, port: int, script: str, direct: bool = False) -> tuple[float, fl
     return tps, cpu / max(1, done)
 
 
+def as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", PG_OS_USER, "--"] + cmd if os.geteuid() == 0 else cmd
+
+
+def instructions(pg, script: str) -> int:
+    """User-space instructions (callgrind's Ir) of a single-user-mode backend running `script`;
+    the server must be stopped."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o777)
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out",
+               os.path.join(PG_BIN, "postgres"), "--single", "-D", pg.data_dir, DB]
+        proc = subprocess.run(as_postgres(cmd), input=script, capture_output=True, text=True, timeout=3600, cwd="/")
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or not found or "ERROR" in proc.stdout + proc.stderr:
+        raise SystemExit(f"single-user postgres under callgrind failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def instructions_per_insert(pg) -> float:
+    """(Ir of 2N single-row INSERTs into txn - Ir of N) / N: what one more insert costs, without
+    the backend's start and exit; always the same random accounts. Load-independent."""
+    # not pg.stop(), which removes the cluster; pg.start() starts it again
+    subprocess.run(as_postgres([os.path.join(PG_BIN, "pg_ctl"), "stop", "-w", "-m", "fast", "-D", pg.data_dir]),
+                   check=True, capture_output=True, cwd="/")
+    rnd = random.Random(7)
+    accounts = [rnd.randint(1, ACCOUNTS) for _ in range(2 * INSTRUCTION_INSERTS)]
+
+    def script(n: int) -> str:
+        lines = ["PREPARE ins (int) AS INSERT INTO txn (account_id, amount) VALUES ($1, 1);"]
+        lines += [f"EXECUTE ins({a});" for a in accounts[:n]]
+        return "\n".join(lines) + "\n"
+
+    try:
+        few = instructions(pg, script(INSTRUCTION_INSERTS))
+        more = instructions(pg, script(2 * INSTRUCTION_INSERTS))
+    finally:
+        pg.start()
+    return (more - few) / INSTRUCTION_INSERTS
+
+
 READ = f"\\set id random(1, {ACCOUNTS})\nSELECT txn_count FROM account WHERE id = :id;\n"
 INSERT = (f"\\set a random(1, {ACCOUNTS})\n"
           "INSERT INTO txn (account_id, amount) VALUES (:a, 1);\n")
@@ -154,6 +200,12 @@ def main() -> None:
             off.append(pgbench(pg, pg.port, INSERT, direct=True))
             set_triggers(pg, True)
             on.append(pgbench(pg, pg.port, INSERT, direct=True))
+        e2e_common.finish(px)  # the proxy keeps connections; single-user mode needs none
+        px = None
+        set_triggers(pg, False)
+        ir_off = instructions_per_insert(pg)
+        set_triggers(pg, True)
+        ir_on = instructions_per_insert(pg)
         with pg.connect(DB) as conn:
             wrong = conn.execute(f"SELECT count(*) FROM account WHERE txn_count IS DISTINCT FROM {EXPRESSION}").fetchone()[0]
         # the rounds with the triggers off left counts stale: that is expected here, so only report
@@ -172,6 +224,8 @@ def main() -> None:
         a, b = line("INSERT txn, no trigger (direct)", off), line("INSERT txn, dependency triggers (direct)", on)
         print(f"  trigger overhead on single-row INSERT: {a[0] / b[0]:.2f}x time per insert (tps), "
               f"{b[1] / a[1]:.2f}x backend CPU per insert (target <= 1.5x)")
+        print(f"  instructions per single-row INSERT (callgrind, single-user backend, prepared): no trigger "
+              f"{ir_off:,.0f}, dependency triggers {ir_on:,.0f}: {ir_on / ir_off:.2f}x (target <= 1.5x)")
         print(f"  (rows stale after the trigger-off rounds, as expected: {wrong})")
     finally:
         e2e_common.stop(px, pg)
