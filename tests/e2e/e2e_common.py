@@ -60,6 +60,12 @@ def main() -> None:
     ok = prog.result.wasSuccessful()
     if not ok:
         for path, text in _finished_logs:
+            # The warnings and errors of the whole run first: the tail alone may miss the cause.
+            serious = [line for line in text[:-12000].splitlines()
+                       if " warning " in line or " error " in line]
+            if serious:
+                sys.stderr.write(f"--- seedproxy log {path}: warnings and errors before the tail ---\n"
+                                 + "\n".join(serious[-200:]) + "\n")
             sys.stderr.write(f"--- seedproxy log {path} (last 12000 chars) ---\n{text[-12000:]}\n")
     sys.stderr.write(f"{os.path.basename(sys.argv[0])}: {'OK' if ok else 'FAILED'} "
                      f"in {time.monotonic() - started:.1f}s{' (direct mode)' if direct_mode() else ''}\n")

@@ -219,6 +219,9 @@ class Proxy:
 
     def cleanup(self) -> None:
         self.stop()
+        if os.environ.get("SEEDPROXY_KEEP_LOGS"):
+            shutil.copy(self.log_path, os.path.join(os.environ["SEEDPROXY_KEEP_LOGS"],
+                                                    os.path.basename(self.dir) + ".log"))
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "Proxy":
