@@ -161,12 +161,14 @@ class Fleet(unittest.TestCase):
         # The engine waits for proxy-b, visibly, until B's lease runs out.
         seen = {"console": None, "json": None, "metric": None}
 
+        # Right after the phase switch A may not have acknowledged it itself yet ("waiting for 2 of
+        # 2 proxies: proxy-a ..., proxy-b ..."): what must show is the wait for proxy-b alone.
         def waiting():
             row = mc.materialization(px_a, "risk")
-            if row and row.get("waiting_for") and "proxy-b" in row["waiting_for"]:
+            if row and (row.get("waiting_for") or "").startswith("waiting for 1 of 2 proxies: proxy-b"):
                 seen["console"] = row["waiting_for"]
             job = [j for j in status_json()["materializations"] if j["attribute"] == "risk"]
-            if job and "proxy-b" in job[0].get("waiting_for", ""):
+            if job and job[0].get("waiting_for", "").startswith("waiting for 1 of 2 proxies: proxy-b"):
                 seen["json"] = job[0]["waiting_for"]
             for line in metrics_text().splitlines():
                 if line.startswith("seedproxy_materialization_waiting_proxies{") and \
