@@ -167,19 +167,6 @@ std::string chain_body(const MaterializationPlan& plan, const TableDependency& t
          "  END IF;\n  RETURN NULL;\nEND\n";
 }
 
-struct Trigger {
-  const char* suffix;
-  const char* event;
-  const char* referencing;
-};
-
-constexpr Trigger kTriggers[] = {
-    {"_i", "INSERT", " REFERENCING NEW TABLE AS \"seedproxy_new\""},
-    {"_u", "UPDATE", " REFERENCING OLD TABLE AS \"seedproxy_old\" NEW TABLE AS \"seedproxy_new\""},
-    {"_d", "DELETE", " REFERENCING OLD TABLE AS \"seedproxy_old\""},
-    {"_t", "TRUNCATE", ""},
-};
-
 // "<dependency function>_0": its triggers sort, and so fire, before the table's other dependency
 // triggers ("..._0_i" < "..._d", "..._i", ...), so its join keys are locked before any seed key.
 std::string chain_function_name(const MaterializationTarget& target, const TableDependency& table) {

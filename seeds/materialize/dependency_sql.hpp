@@ -14,6 +14,21 @@
 
 namespace seedproxy::seeds::dependency_sql {
 
+// The four statement triggers of a dependency function: suffix of the trigger's name, event, and
+// the transition tables it reads.
+struct Trigger {
+  const char* suffix;
+  const char* event;
+  const char* referencing;
+};
+
+inline constexpr Trigger kTriggers[] = {
+    {"_i", "INSERT", " REFERENCING NEW TABLE AS \"seedproxy_new\""},
+    {"_u", "UPDATE", " REFERENCING OLD TABLE AS \"seedproxy_old\" NEW TABLE AS \"seedproxy_new\""},
+    {"_d", "DELETE", " REFERENCING OLD TABLE AS \"seedproxy_old\""},
+    {"_t", "TRUNCATE", ""},
+};
+
 // Appends `item` to `out`, after `separator` unless `out` is empty.
 void append(std::string& out, const char* separator, const std::string& item);
 

@@ -182,19 +182,6 @@ std::string dollar_tag(const std::string& body) {
   }
 }
 
-struct Trigger {
-  const char* suffix;
-  const char* event;
-  const char* referencing;
-};
-
-constexpr Trigger kTriggers[] = {
-    {"_i", "INSERT", " REFERENCING NEW TABLE AS \"seedproxy_new\""},
-    {"_u", "UPDATE", " REFERENCING OLD TABLE AS \"seedproxy_old\" NEW TABLE AS \"seedproxy_new\""},
-    {"_d", "DELETE", " REFERENCING OLD TABLE AS \"seedproxy_old\""},
-    {"_t", "TRUNCATE", ""},
-};
-
 // Fails when the referenced table is gone or holds an object of our name that is not ours.
 void check_table(ControlConnection& connection, const MaterializationPlan& plan,
                  const TableDependency& table, const std::string& function) {
