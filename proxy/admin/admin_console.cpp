@@ -45,7 +45,8 @@ asio::awaitable<ConsoleEnd> serve_admin_console(Stream& client, AdminBackend& ba
   bool skipping_to_sync = false;
   for (;;) {
     if (!out.empty()) {
-      if (auto ec = co_await client.write_all(out); ec) {
+      const auto ec = co_await client.write_all(out);
+      if (ec) {
         end.reason = ec == asio::error::operation_aborted ? "cancelled"
                                                           : "client write failed: " + ec.message();
         co_return end;

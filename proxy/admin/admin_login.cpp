@@ -70,7 +70,8 @@ asio::awaitable<std::optional<AdminLogin>> relay_answer(Stream& client, Stream& 
         "expected password response, got message type " +
             std::to_string(static_cast<unsigned char>(reply.type)));
   }
-  if (!co_await send(server, reply.bytes)) co_return upstream_gone();
+  const bool sent = co_await send(server, reply.bytes);
+  if (!sent) co_return upstream_gone();
   co_return std::nullopt;
 }
 
@@ -91,10 +92,13 @@ asio::awaitable<std::optional<AdminLogin>> relay_authentication(Stream& client, 
     // NegotiateProtocolVersion and notices may precede authentication.
     if (!request && message.type != 'v' && message.type != 'N')
       co_return unexpected_from_upstream(message.type);
-    if (!co_await send(client, message.bytes)) co_return client_gone();
+    const bool sent = co_await send(client, message.bytes);
+    if (!sent) co_return client_gone();
     // Every other request expects exactly one answer.
-    if (request && request->code != protocol::authentication::sasl_final)
-      if (auto failed = co_await relay_answer(client, server)) co_return failed;
+    if (request && request->code != protocol::authentication::sasl_final) {
+      auto failed = co_await relay_answer(client, server);
+      if (failed) co_return failed;
+    }
   }
 }
 
@@ -155,7 +159,8 @@ std::vector<std::byte> admin_auth_startup(const protocol::StartupParameters& sta
 asio::awaitable<AdminLogin> admin_login(Stream& client, Stream& server, const std::string& user,
                                         const std::vector<std::string>& admin_users) {
   ReadMessage auth_ok;
-  if (auto failed = co_await relay_authentication(client, server, auth_ok)) co_return *failed;
+  const auto failed = co_await relay_authentication(client, server, auth_ok);
+  if (failed) co_return *failed;
   co_return co_await finish_admin_login(client, server, user, admin_users,
                                         std::move(auth_ok.bytes));
 }
@@ -168,15 +173,18 @@ asio::awaitable<AdminLogin> finish_admin_login(Stream& client, Stream& server,
     co_return failure("user \"" + user + "\" is not listed in admin.users", invalid_authorization,
                       "user \"" + user + "\" is not allowed to use the seedproxy admin console");
   }
-  if (!co_await send(client, auth_ok)) co_return client_gone();
+  const bool sent_ok = co_await send(client, auth_ok);
+  if (!sent_ok) co_return client_gone();
   std::vector<std::byte> greeting;
-  if (auto failed = co_await read_greeting(client, server, greeting)) co_return *failed;
+  const auto failed = co_await read_greeting(client, server, greeting);
+  if (failed) co_return *failed;
   // The console answers by itself from here: end the backend politely.
   const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0}, std::byte{0},
                                            std::byte{4}};
   co_await send(server, terminate);
   server.close();
-  if (!co_await send(client, greeting)) co_return client_gone();
+  const bool sent_greeting = co_await send(client, greeting);
+  if (!sent_greeting) co_return client_gone();
   AdminLogin out;
   out.ok = true;
   co_return out;

@@ -8,10 +8,8 @@ namespace asio = boost::asio;
 asio::awaitable<ReadMessage> read_message(Stream& stream, std::uint32_t max_length) {
   ReadMessage out;
   out.bytes.resize(protocol::message_header_size);
-  if (auto ec = co_await stream.read_exact(out.bytes); ec) {
-    out.ec = ec;
-    co_return out;
-  }
+  out.ec = co_await stream.read_exact(out.bytes);
+  if (out.ec) co_return out;
   const auto header = protocol::decode_message_header(out.bytes, max_length);
   if (header.status == protocol::Status::error) {
     out.error = header.error;

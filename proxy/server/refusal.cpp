@@ -38,9 +38,8 @@ asio::awaitable<void> refuse_client(tcp::socket socket, std::string_view sqlstat
     auto [read_ec, read] = co_await asio::async_read(socket, asio::buffer(head), use_tuple);
     if (read_ec) co_return;
     const std::array<std::byte, 1> no{std::byte{'N'}};
-    if (auto [write_ec, written] = co_await asio::async_write(socket, asio::buffer(no), use_tuple);
-        write_ec)
-      co_return;
+    auto [write_ec, written] = co_await asio::async_write(socket, asio::buffer(no), use_tuple);
+    if (write_ec) co_return;
   }
   const auto bytes =
       protocol::error_response({protocol::Severity::fatal, sqlstate, message, {}, {}});

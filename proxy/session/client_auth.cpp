@@ -72,8 +72,9 @@ asio::awaitable<Answer> read_answer(Stream& client) {
 
 asio::awaitable<ClientAuth> run_scram(Stream& client, auth::ScramServer server) {
   const auto mechanisms = server.mechanisms();
-  if (co_await client.write_all(framed('R', auth::auth_sasl_body(mechanisms))))
-    co_return client_gone();
+  const auto offer = framed('R', auth::auth_sasl_body(mechanisms));
+  const auto offer_ec = co_await client.write_all(offer);
+  if (offer_ec) co_return client_gone();
   auto answer = co_await read_answer(client);
   if (answer.failed) co_return std::move(*answer.failed);
   std::string error;
@@ -82,8 +83,9 @@ asio::awaitable<ClientAuth> run_scram(Stream& client, auth::ScramServer server) 
   std::string mechanism = initial->mechanism;
   auto step = server.start(initial->mechanism, initial->data);
   while (step.outcome == auth::SaslOutcome::continue_exchange) {
-    if (co_await client.write_all(framed('R', auth::auth_sasl_continue_body(step.message))))
-      co_return client_gone();
+    const auto challenge = framed('R', auth::auth_sasl_continue_body(step.message));
+    const auto challenge_ec = co_await client.write_all(challenge);
+    if (challenge_ec) co_return client_gone();
     answer = co_await read_answer(client);
     if (answer.failed) co_return std::move(*answer.failed);
     const auto response = auth::parse_sasl_response(answer.body, error);
@@ -91,8 +93,9 @@ asio::awaitable<ClientAuth> run_scram(Stream& client, auth::ScramServer server) 
     step = server.next(*response);
   }
   if (step.outcome == auth::SaslOutcome::failure) co_return refusal(step.error);
-  if (co_await client.write_all(framed('R', auth::auth_sasl_final_body(step.message))))
-    co_return client_gone();
+  const auto final_message = framed('R', auth::auth_sasl_final_body(step.message));
+  const auto final_ec = co_await client.write_all(final_message);
+  if (final_ec) co_return client_gone();
   ClientAuth out;
   out.ok = true;
   out.mechanism = std::move(mechanism);
@@ -110,7 +113,9 @@ asio::awaitable<ClientAuth> run_md5(Stream& client, const std::string& user,
     out.reason = out.message;
     co_return out;
   }
-  if (co_await client.write_all(framed('R', auth::auth_md5_body(salt)))) co_return client_gone();
+  const auto request = framed('R', auth::auth_md5_body(salt));
+  const auto request_ec = co_await client.write_all(request);
+  if (request_ec) co_return client_gone();
   auto answer = co_await read_answer(client);
   if (answer.failed) co_return std::move(*answer.failed);
   std::string error;

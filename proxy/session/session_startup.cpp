@@ -115,11 +115,11 @@ bool Session::client_transport_allowed(Ending& ending) {
 asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(Ending& ending) {
   using protocol::StartupKind;
   auto& deadline = login_deadline_;
-  auto fatal = [&ending](std::string_view code, std::string message) {
-    ending.tell(code, std::move(message));
-  };
   const bool tls_offered = settings_->client_tls->context != nullptr;
-  if (tls_offered && !co_await accept_direct_tls(deadline, ending)) co_return std::nullopt;
+  if (tls_offered) {
+    const bool usable = co_await accept_direct_tls(deadline, ending);
+    if (!usable) co_return std::nullopt;
+  }
   bool ssl_answered = client_.tls();
   bool gss_answered = false;
   for (;;) {
@@ -141,8 +141,8 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
       if (part == 0 && (length < 8 || length > protocol::max_startup_length)) {
         ending.reason = "protocol violation in startup: invalid length of startup packet (" +
                         std::to_string(length) + " bytes)";
-        fatal(sqlstate::protocol_violation,
-              std::string(describe(protocol::FrameError::startup_length)));
+        ending.tell(sqlstate::protocol_violation,
+                    std::string(describe(protocol::FrameError::startup_length)));
         co_return std::nullopt;
       }
     }
@@ -151,11 +151,11 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
       ending.reason = "protocol violation in startup: " + std::string(describe(decoded.error));
       if (decoded.error == protocol::FrameError::unsupported_protocol) {
         const auto version = decoded.header.code;
-        fatal(sqlstate::feature_not_supported,
-              "unsupported frontend protocol " + std::to_string(version >> 16) + "." +
-                  std::to_string(version & 0xffff) + ": server supports 3.0 to 3.2");
+        ending.tell(sqlstate::feature_not_supported,
+                    "unsupported frontend protocol " + std::to_string(version >> 16) + "." +
+                        std::to_string(version & 0xffff) + ": server supports 3.0 to 3.2");
       } else {
-        fatal(sqlstate::protocol_violation, std::string(describe(decoded.error)));
+        ending.tell(sqlstate::protocol_violation, std::string(describe(decoded.error)));
       }
       co_return std::nullopt;
     }
@@ -166,18 +166,21 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
       // After TLS is up, any encryption request is a violation, as in PostgreSQL.
       if (answered || client_.tls()) {
         ending.reason = "protocol violation: repeated encryption request";
-        fatal(sqlstate::protocol_violation, "repeated SSL or GSSAPI encryption request");
+        ending.tell(sqlstate::protocol_violation, "repeated SSL or GSSAPI encryption request");
         co_return std::nullopt;
       }
       answered = true;
       // GSSAPI encryption is never offered; TLS when client_tls has a certificate.
       const bool accept = ssl && tls_offered;
       const std::array<std::byte, 1> answer{accept ? std::byte{'S'} : std::byte{'N'}};
-      if (auto ec = co_await client_.write_all(answer)) {
+      const auto ec = co_await client_.write_all(answer);
+      if (ec) {
         ending.reason = "client write failed during startup: " + ec.message();
         co_return std::nullopt;
       }
-      if (accept && !co_await start_client_tls(false, deadline, ending)) co_return std::nullopt;
+      if (!accept) continue;
+      const bool started = co_await start_client_tls(false, deadline, ending);
+      if (!started) co_return std::nullopt;
       continue;
     }
     std::vector<std::byte> packet(header.length);
@@ -198,7 +201,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
     const auto parameters = protocol::parse_startup(packet, error);
     if (!parameters) {
       ending.reason = "protocol violation in startup: " + error;
-      fatal(sqlstate::protocol_violation, error);
+      ending.tell(sqlstate::protocol_violation, error);
       co_return std::nullopt;
     }
     user_ = parameters->user;

@@ -43,11 +43,11 @@ asio::awaitable<std::optional<UpstreamLogin>> answer(Stream& server, const auth:
                                                      std::string_view initial_mechanism) {
   if (step.outcome == auth::SaslOutcome::failure) co_return failure(step.error.message);
   if (step.outcome == auth::SaslOutcome::success) co_return std::nullopt;
-  const bool sent =
-      initial_mechanism.empty()
-          ? co_await send(server, 'p', auth::as_bytes(step.message))
-          : co_await send(server, 'p',
-                          auth::sasl_initial_response_body(initial_mechanism, step.message));
+  std::vector<std::byte> initial;
+  if (!initial_mechanism.empty())
+    initial = auth::sasl_initial_response_body(initial_mechanism, step.message);
+  const auth::ByteSpan body = initial_mechanism.empty() ? auth::as_bytes(step.message) : initial;
+  const bool sent = co_await send(server, 'p', body);
   if (!sent) co_return failure("the server closed the connection", sqlstate::connection_failure);
   co_return std::nullopt;
 }
@@ -96,7 +96,9 @@ asio::awaitable<UpstreamLogin> login_upstream(Stream& server, UpstreamCredential
           co_return failure(
               "the server asks for md5, and the proxy holds no md5 secret for this role");
         const auto response = auth::md5_response(*credential.md5, request->salt);
-        if (!co_await send(server, 'p', auth::password_message_body(response.text())))
+        const auto body = auth::password_message_body(response.text());
+        const bool sent = co_await send(server, 'p', body);
+        if (!sent)
           co_return failure("the server closed the connection", sqlstate::connection_failure);
         break;
       }
@@ -110,20 +112,25 @@ asio::awaitable<UpstreamLogin> login_upstream(Stream& server, UpstreamCredential
         scram.emplace(std::move(*credential.scram), client_options);
         credential.scram.reset();
         const auto step = scram->start(request->mechanisms);
-        if (auto failed = co_await answer(server, step, scram->mechanism())) co_return *failed;
+        const auto failed = co_await answer(server, step, scram->mechanism());
+        if (failed) co_return *failed;
         break;
       }
-      case Code::sasl_continue:
+      case Code::sasl_continue: {
         if (!scram)
           co_return failure("SASL continuation without SASL", sqlstate::protocol_violation);
-        if (auto failed = co_await answer(server, scram->on_server_first(request->data), {}))
-          co_return *failed;
+        const auto step = scram->on_server_first(request->data);
+        const auto failed = co_await answer(server, step, {});
+        if (failed) co_return *failed;
         break;
-      case Code::sasl_final:
+      }
+      case Code::sasl_final: {
         if (!scram) co_return failure("SASL final without SASL", sqlstate::protocol_violation);
-        if (auto failed = co_await answer(server, scram->on_server_final(request->data), {}))
-          co_return *failed;
+        const auto step = scram->on_server_final(request->data);
+        const auto failed = co_await answer(server, step, {});
+        if (failed) co_return *failed;
         break;
+      }
       case Code::cleartext_password:
         co_return failure("the server asks for a plain-text password, which the proxy never holds");
     }

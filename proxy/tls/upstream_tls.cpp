@@ -18,13 +18,15 @@ asio::awaitable<UpstreamTls> negotiate_upstream_tls(Stream& server, const Upstre
   constexpr std::array<std::byte, 8> ssl_request{std::byte{0},    std::byte{0},    std::byte{0},
                                                  std::byte{8},    std::byte{0x04}, std::byte{0xd2},
                                                  std::byte{0x16}, std::byte{0x2f}};
-  if (auto ec = co_await server.write_all(ssl_request)) {
-    out.error = "could not send SSL negotiation packet: " + ec.message();
+  const auto write_ec = co_await server.write_all(ssl_request);
+  if (write_ec) {
+    out.error = "could not send SSL negotiation packet: " + write_ec.message();
     co_return out;
   }
   std::array<std::byte, 1> answer{};
-  if (auto ec = co_await server.read_exact(answer)) {
-    out.error = "server closed the connection during SSL negotiation: " + ec.message();
+  const auto read_ec = co_await server.read_exact(answer);
+  if (read_ec) {
+    out.error = "server closed the connection during SSL negotiation: " + read_ec.message();
     co_return out;
   }
   if (answer[0] == std::byte{'N'}) {

@@ -66,7 +66,8 @@ TEST_CASE("a completion wakes waiters on two io_contexts run by two threads") {
     asio::co_spawn(
         *context,
         [&]() -> asio::awaitable<void> {
-          if (co_await done.wait(60s)) ++woken;
+          const bool completed = co_await done.wait(60s);
+          if (completed) ++woken;
         },
         asio::detached);
   a.poll();
