@@ -159,7 +159,10 @@ load_kill() {
 log "starting PostgreSQL in $pg_dir"
 pgcluster_stop "$pg_dir" 2>/dev/null || true # left running by a run stopped with SIGKILL
 pg_started=1
-pg_port=$(pgcluster_start "$pg_dir" --set shared_buffers=512MB --set max_wal_size=4GB)
+# Every lock wait of 100 ms or more is logged with its holder, and every connection with its
+# application_name, so the report can say who made an application wait (a batch, DDL, another client).
+pg_port=$(pgcluster_start "$pg_dir" --set shared_buffers=512MB --set max_wal_size=4GB \
+  --set log_lock_waits=on --set deadlock_timeout=100ms --set log_connections=on)
 log "PostgreSQL on 127.0.0.1:$pg_port"
 pg=("${psql[@]}" -p "$pg_port" -d "$db")
 
@@ -181,8 +184,8 @@ proxy_port=$(free_port 18532)
 # 100 ms, a pause of half the batch after each, a row lock waited for at most 50 ms. In this build
 # lock_timeout is also the longest an application may wait on a batch's rows before the batch is
 # cancelled, and the target shrinks while applications wait (docs/materialization.md).
-load_settings='"lock_timeout_seconds": 0.05, "target_batch_seconds": 0.1, "pause_ratio": 0.5,
-    "max_batch_rows": 100000'
+load_settings=${BENCH_LOAD_SETTINGS:-'"lock_timeout_seconds": 0.05, "target_batch_seconds": 0.1,
+    "pause_ratio": 0.5, "max_batch_rows": 100000'}
 # Without load: nothing to protect, so larger batches and short pauses (fewer commits, fewer pauses).
 fast_settings='"lock_timeout_seconds": 0.05, "target_batch_seconds": 0.5, "pause_ratio": 0.05,
     "max_batch_rows": 200000'
@@ -366,7 +369,7 @@ load_settings=$(tr -s ' \n' ' ' <<<"$load_settings")
 fast_settings=$(tr -s ' \n' ' ' <<<"$fast_settings")
 EOF
 
-"$PY" "$SEEDPROXY_ROOT/bench/materialize_report.py" "$results" >"$report"
+"$PY" "$SEEDPROXY_ROOT/bench/materialize_report.py" "$results" "$pg_dir/postgres.log" >"$report"
 echo
 cat "$report"
 echo

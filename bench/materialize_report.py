@@ -13,6 +13,7 @@ p99 is nearest-rank over the window's transactions; a stall is a transaction abo
 
 from __future__ import annotations
 
+import datetime
 import glob
 import json
 import os
@@ -155,6 +156,38 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC \[(\d+)\] ")
+WAITING = re.compile(r"process \d+ still waiting for (\S+) on (.+?) after ([\d.]+) ms")
+HOLDERS = re.compile(r"Process(?:es)? holding the lock: ([\d, ]+)\.")
+AUTHORIZED = re.compile(r"connection authorized: .*?application_name=(.+)$")
+
+
+def lock_waits(log_path: str) -> list[tuple[float, str, str]]:
+    """(epoch time, lock, holders' application names) of each wait PostgreSQL logged (log_lock_waits,
+    deadlock_timeout 100 ms: one line per wait that reached 100 ms)."""
+    if not log_path or not os.path.exists(log_path):
+        return []
+    apps: dict[str, str] = {}
+    waits, pending = [], None
+    with open(log_path, errors="replace") as fh:
+        for line in fh:
+            stamp = LOG_TIME.match(line)
+            if stamp:
+                pending = None
+                pid, rest = stamp.group(2), line[stamp.end():]
+                if (m := AUTHORIZED.search(rest)):
+                    apps[pid] = m.group(1).strip()
+                elif (m := WAITING.search(rest)):
+                    when = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S.%f")
+                    t = when.replace(tzinfo=datetime.timezone.utc).timestamp()
+                    pending = [t, f"{m.group(1)} on {m.group(2).split(' ')[0]}", ""]
+                    waits.append(pending)
+            elif pending is not None and (m := HOLDERS.search(line)):
+                pending[2] = ", ".join(sorted({apps.get(h.strip(), "pid " + h.strip())
+                                               for h in m.group(1).split(",") if h.strip()}))
+    return [tuple(w) for w in waits]
+
+
 def main() -> int:
     results = sys.argv[1]
     meta = read_env(os.path.join(results, "meta.env"))
@@ -261,6 +294,25 @@ def main() -> int:
     load_bf = backfill(next((mats[r] for r in mats if variant(r) == "new"), None))
     idle_bf = backfill(read_json(os.path.join(results, "materialize-idle.json")))
     fast_bf = backfill(read_json(os.path.join(results, "materialize-fast.json")))
+
+    waits = lock_waits(sys.argv[2] if len(sys.argv) > 2 else "")
+    print("## Who made applications wait\n")
+    print("PostgreSQL's own log of every lock wait that reached 100 ms (`log_lock_waits`, "
+          "`deadlock_timeout` 100 ms), by run and by the holder's `application_name`:\n")
+    print("| run | lock waits ≥ 100 ms before | during | during, by lock and holder |")
+    print("|---|---:|---:|---|")
+    for run, p in phases.items():
+        bs, cs = events[f"{run}.before_start"], p["cs"]
+        ce = cs + p["total"]
+        before = sum(1 for t, _, _ in waits if bs <= t < cs)
+        kinds: dict[str, int] = {}
+        for t, lock, holder in waits:
+            if cs <= t <= ce:
+                key = f"{lock} held by {holder or '?'}"
+                kinds[key] = kinds.get(key, 0) + 1
+        print(f"| {run} | {before} | {sum(kinds.values())} | "
+              + ("; ".join(f"{k}: {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])) or "–") + " |")
+    print()
 
     print("## Backfill rate\n")
     print("| run | rows | total time s | time backfilling s | time verifying s | rows/s (backfill) | "

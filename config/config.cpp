@@ -293,7 +293,7 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
   const Object object(
       node, "materialization",
       {"enabled", "lock_timeout_seconds", "target_batch_seconds", "initial_batch_rows",
-       "min_batch_rows", "max_batch_rows", "pause_ratio", "phase_grace_seconds",
+       "min_batch_rows", "max_batch_rows", "pause_ratio", "latency_ratio", "phase_grace_seconds",
        "progress_log_seconds", "reads_flush_seconds", "check_seconds"});
   Materialization m;
   if (const Json* enabled = object.find("enabled"))
@@ -336,6 +336,13 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
     m.pause_ratio = ratio->is_number() ? ratio->get<double>() : -1.0;
     if (!ratio->is_number() || !(m.pause_ratio >= 0.0 && m.pause_ratio <= 100.0))
       fail_expected(object.path("pause_ratio"), "a number between 0 and 100", *ratio);
+  }
+  if (const Json* ratio = object.find("latency_ratio")) {
+    m.latency_ratio = ratio->is_number() ? ratio->get<double>() : -1.0;
+    if (!ratio->is_number() ||
+        !(m.latency_ratio == 0.0 || (m.latency_ratio >= 1.05 && m.latency_ratio <= 100.0)))
+      fail_expected(object.path("latency_ratio"), "0 (off) or a number between 1.05 and 100",
+                    *ratio);
   }
   return m;
 }

@@ -24,6 +24,7 @@
 #include "common/sqlstate.hpp"
 #include "proxy/admin/admin_backend.hpp"
 #include "proxy/credentials/credential_store.hpp"
+#include "proxy/observe/latency_observer.hpp"
 #include "proxy/observe/metrics_endpoint.hpp"
 #include "proxy/server/config_reload.hpp"
 #include "proxy/server/refusal.hpp"
@@ -128,8 +129,9 @@ struct Server::State final : AdminBackend {
   }
 
   asio::io_context& main_context() { return workers.front()->context; }
-  // Where sessions and the accept loop report events: the null observer without `metrics`.
-  Observer& observer() { return metrics ? metrics->observer() : null_observer(); }
+  // Where sessions and the accept loop report events: the clients' round trips go to the
+  // engine's latency guard, everything to the metrics (nothing without `metrics`).
+  Observer& observer() { return *latency_observer; }
   void make_metrics();
 
   void start_listening();
@@ -187,7 +189,9 @@ struct Server::State final : AdminBackend {
   config::Config config;  // as started; restart-only settings are read from here
   std::filesystem::path config_file;
   // Before the workers: their sessions report to its observer until they are destroyed.
+  seeds::ApplicationLatency latency;
   std::unique_ptr<MetricsEndpoint> metrics;
+  std::unique_ptr<LatencyObserver> latency_observer;
   std::unique_ptr<seeds::SnapshotRegistry> snapshots;
   // Materializes hot seeds; stopped before the snapshots it reads go.
   std::unique_ptr<seeds::MaterializationEngine> engine;
@@ -334,11 +338,14 @@ void Server::State::start_listening() {
   snapshots->start(config.seeds);
   engine = std::make_unique<seeds::MaterializationEngine>(target, config.instance, *snapshots,
                                                           config.materialization);
+  engine->watch_latency(&latency);
   engine->start();
   reads = std::make_unique<seeds::ReadTally>();
   read_flusher = std::make_unique<seeds::ReadFlusher>(*reads, target, config.instance,
                                                       config.materialization.reads_flush_seconds);
   if (config.metrics) make_metrics();
+  latency_observer =
+      std::make_unique<LatencyObserver>(latency, metrics ? metrics->observer() : null_observer());
   current.store(make_generation(config, files), std::memory_order_release);
   if (metrics) {
     metrics->start();

@@ -52,7 +52,7 @@ std::chrono::milliseconds BackfillPacer::on_batch(std::uint64_t rows,
     batch_rows_ = clamp_rows(wanted, settings_);
   }
 
-  const double ratio = settings_.pause_ratio * (waited ? 2.0 : 1.0);
+  const double ratio = settings_.pause_ratio * (waited ? 2.0 : 1.0) * slowdown_;
   const auto pause =
       std::max(settings_.min_pause,
                duration_cast<milliseconds>(std::chrono::duration<double>(seconds * ratio)));
@@ -61,6 +61,21 @@ std::chrono::milliseconds BackfillPacer::on_batch(std::uint64_t rows,
   rows_per_second_ = rows_per_second_ == 0.0 ? rate : 0.7 * rows_per_second_ + 0.3 * rate;
   last_pause_ = duration_cast<nanoseconds>(pause);
   return pause;
+}
+
+void BackfillPacer::on_latency(LatencyVerdict verdict) {
+  switch (verdict) {
+    case LatencyVerdict::slow:
+      slowdown_ = std::min(settings_.max_slowdown, slowdown_ * 2.0);
+      shorten_target();
+      break;
+    case LatencyVerdict::fine:
+      slowdown_ = std::max(1.0, slowdown_ * 2.0 / 3.0);
+      break;
+    case LatencyVerdict::hold:
+    case LatencyVerdict::unknown:
+      break;
+  }
 }
 
 std::chrono::milliseconds BackfillPacer::on_busy() {

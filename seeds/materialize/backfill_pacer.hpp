@@ -1,11 +1,13 @@
 // Pacing of the materializer's backfill: how many rows the next batch takes and how long to pause
 // after it, adapted to a target batch duration, shortened while applications wait on the batches'
-// rows, and backing off when the database is busy. Pure arithmetic on measured durations, so it is
-// unit-tested without a database.
+// rows or their latency rises, and backing off when the database is busy. Pure arithmetic on
+// measured durations, so it is unit-tested without a database.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+
+#include "seeds/materialize/latency_guard.hpp"
 
 namespace seedproxy::seeds {
 
@@ -38,6 +40,10 @@ struct PacerSettings {
   // failure, capped.
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
+  // While the application's latency is above what the latency guard allows, each look doubles a
+  // slowdown factor that multiplies the pause (up to this), and halves the target duration;
+  // while it is back to normal, the factor shrinks by a third per look.
+  double max_slowdown = 64.0;
 };
 
 class BackfillPacer {
@@ -61,6 +67,10 @@ class BackfillPacer {
   // A batch was cancelled because an application waited on it too long: as on_busy(), and the
   // target duration is halved.
   std::chrono::milliseconds on_cancelled();
+  // What the latency guard said about the window that ended with the last batch.
+  void on_latency(LatencyVerdict verdict);
+  // The factor the pauses are multiplied by for the application's latency (1: not slowed).
+  [[nodiscard]] double slowdown() const noexcept { return slowdown_; }
 
   // The batch duration the size is adapted to now (target_batch unless applications waited).
   [[nodiscard]] std::chrono::milliseconds target() const noexcept { return target_; }
@@ -78,6 +88,7 @@ class BackfillPacer {
   std::uint32_t consecutive_busy_ = 0;
   std::chrono::nanoseconds last_pause_{0};
   double rows_per_second_ = 0.0;
+  double slowdown_ = 1.0;
 };
 
 }  // namespace seedproxy::seeds

@@ -36,6 +36,9 @@ MaterializerSettings materializer_settings(const config::Materialization& m) {
   out.pacer.max_batch_rows = m.max_batch_rows;
   out.pacer.target_batch = millis(m.target_batch_seconds);
   out.pacer.pause_ratio = m.pause_ratio;
+  out.latency.slow_ratio = m.latency_ratio;
+  // Speed up again once the p99 is back within half the allowed rise.
+  out.latency.relax_ratio = 1.0 + (m.latency_ratio - 1.0) / 2.0;
   return out;
 }
 
@@ -51,6 +54,11 @@ std::string progress_line(const std::string& name, const MaterializationProgress
                   static_cast<unsigned long long>(p.rows_total), percent, p.rows_per_second);
     line += text;
     if (p.eta_seconds) line += ", about " + log::seconds_text(*p.eta_seconds) + " left";
+    if (p.slowdown > 1.0) {
+      std::snprintf(text, sizeof text, ", pauses x%.0f while the clients' latency is up",
+                    p.slowdown);
+      line += text;
+    }
   }
   if (p.paused) line += " (paused)";
   return line;
@@ -468,7 +476,8 @@ void MaterializationEngine::Worker::run(Job job) {
     auto prepared = plan(connection, job, store);
     if (!prepared) return;
     const Materializer* self = nullptr;  // for the phase switch to see a stop while it waits
-    const MaterializerSettings settings = materializer_settings(engine_.settings_);
+    MaterializerSettings settings = materializer_settings(engine_.settings_);
+    settings.application_latency = engine_.latency_;
     // Its own connection, opened at the first batch: it looks at pg_locks while batches run.
     LockWaitWatch watch(
         [this] {

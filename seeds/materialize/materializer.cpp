@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "common/log.hpp"
+
 namespace seedproxy::seeds {
 
 namespace {
@@ -82,7 +84,10 @@ void Materializer::publish(const BackfillPacer* pacer) {
   progress_.rows_done = state_.rows_done;
   progress_.rows_total = state_.rows_total;
   progress_.error = state_.error;
-  if (pacer) progress_.rows_per_second = pacer->rows_per_second();
+  if (pacer) {
+    progress_.rows_per_second = pacer->rows_per_second();
+    progress_.slowdown = pacer->slowdown();
+  }
   const bool moving = state_.step == MaterializationStep::backfilling ||
                       state_.step == MaterializationStep::verifying;
   if (moving && progress_.rows_per_second > 0.0) {
@@ -138,6 +143,8 @@ RunOutcome Materializer::run() {
   try {
     if (state_.step == Step::not_started) enter(Step::adding_column);
     BackfillPacer pacer(settings_.pacer);
+    LatencyGuard guard(settings_.application_latency, settings_.latency);
+    bool baseline_measured = false;
     for (;;) {
       if (!wait_while_paused()) return RunOutcome::stopped;
       switch (state_.step) {
@@ -160,7 +167,9 @@ RunOutcome Materializer::run() {
           break;
         case Step::backfilling:
         case Step::verifying:
-          if (!run_batch(pacer)) return RunOutcome::stopped;
+          if (!baseline_measured && !measure_latency_baseline(guard)) return RunOutcome::stopped;
+          baseline_measured = true;
+          if (!run_batch(pacer, guard)) return RunOutcome::stopped;
           break;
         case Step::switching_to_column:
           if (phase_switch_) phase_switch_(rewriter::Phase::materialized);
@@ -204,7 +213,33 @@ class WatchedBatch {
 
 }  // namespace
 
-bool Materializer::run_batch(BackfillPacer& pacer) {
+// The application's latency with no batch running, the yardstick of every later window. A run
+// measures it once, before its first batch (also when it resumes a backfill after a restart).
+bool Materializer::measure_latency_baseline(LatencyGuard& guard) {
+  if (!settings_.application_latency || settings_.latency.slow_ratio <= 0.0) return true;
+  guard.begin_baseline();
+  // No client round trip in the first tenth: nothing to protect, no reason to wait the rest.
+  const auto first = settings_.latency_baseline / 10;
+  if (!wait(first)) return false;
+  if (guard.quiet_since_baseline_began()) return true;
+  if (!wait(settings_.latency_baseline - first)) return false;
+  if (guard.end_baseline()) {
+    const double p99 = *guard.baseline_seconds();
+    log::info("materialize", "seed " + plan_.name + ": the clients' p99 round trip is " +
+                                 log::seconds_text(p99) + " before the batches; they slow down " +
+                                 "while it is above " +
+                                 log::seconds_text(p99 * settings_.latency.slow_ratio));
+  } else {
+    log::info(
+        "materialize",
+        "seed " + plan_.name + ": too few client round trips in " +
+            log::seconds_text(std::chrono::duration<double>(settings_.latency_baseline).count()) +
+            " to pace the batches on their latency");
+  }
+  return true;
+}
+
+bool Materializer::run_batch(BackfillPacer& pacer, LatencyGuard& guard) {
   const auto started = Clock::now();
   std::uint64_t rows = 0;
   state_.rows_per_second = pacer.rows_per_second();  // saved with the batch
@@ -220,6 +255,7 @@ bool Materializer::run_batch(BackfillPacer& pacer) {
   const ApplicationWaits waits = watched.finish();
   if (outcome == BatchStep::ended) return true;
   if (outcome == BatchStep::held) return wait(pacer.on_busy());
+  pacer.on_latency(guard.look());
   const auto pause = pacer.on_batch(rows, Clock::now() - started, waits);
   publish(&pacer);
   return wait(pause);

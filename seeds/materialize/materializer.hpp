@@ -64,6 +64,11 @@ struct MaterializerSettings {
   StepSettings steps;
   PacerSettings pacer;
   std::uint32_t max_verify_passes = 3;  // passes that may still find differences before failing
+  // The application's round trips as the proxy's sessions see them (null: not watched), the
+  // guard's thresholds, and how long the baseline is measured before the first batch of a run.
+  const ApplicationLatency* application_latency = nullptr;
+  LatencyGuardSettings latency;
+  std::chrono::milliseconds latency_baseline{1000};
 };
 
 // Called when the resolver must change what it emits for the attribute, before the engine goes
@@ -85,6 +90,7 @@ struct MaterializationProgress {
   std::uint64_t rows_total = 0;
   double rows_per_second = 0.0;
   std::optional<double> eta_seconds;  // while backfilling or verifying at a known rate
+  double slowdown = 1.0;  // pauses multiplied for the application's latency (1: not slowed)
   std::string error;
 };
 
@@ -135,7 +141,8 @@ class Materializer {
   BatchStep step_batch(bool verifying, std::uint64_t limit, std::uint64_t& rows);
   BatchStep verify_step(std::uint64_t limit, std::uint64_t& rows);
   // One batch with its pacing and pause; false when stopped.
-  bool run_batch(BackfillPacer& pacer);
+  bool run_batch(BackfillPacer& pacer, LatencyGuard& guard);
+  bool measure_latency_baseline(LatencyGuard& guard);
   void publish(const BackfillPacer* pacer);
 
   ControlConnection& connection_;

@@ -551,6 +551,20 @@ TEST_CASE("registry: lease and refresh period, with bounds") {
   check_error(R"({"registry": {"lease": 5}})", "registry.lease", "lease_seconds");
 }
 
+TEST_CASE("materialization.latency_ratio: 0 turns the guard off, below 1.05 is refused") {
+  CHECK(parse_config("{}").materialization.latency_ratio == 1.25);
+  CHECK(
+      parse_config(R"({"materialization": {"latency_ratio": 0}})").materialization.latency_ratio ==
+      0.0);
+  CHECK(
+      parse_config(R"({"materialization": {"latency_ratio": 2}})").materialization.latency_ratio ==
+      2.0);
+  check_error(R"({"materialization": {"latency_ratio": 1}})", "materialization.latency_ratio",
+              "between 1.05 and 100");
+  check_error(R"({"materialization": {"latency_ratio": "fast"}})", "materialization.latency_ratio",
+              "0 (off)");
+}
+
 TEST_CASE("materialization.phase_grace_seconds still loads, ignored, with a warning naming it") {
   const auto config = parse_config(R"({"materialization": {"phase_grace_seconds": 2}})");
   REQUIRE(config.warnings.size() == 1);

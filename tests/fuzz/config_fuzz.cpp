@@ -56,6 +56,8 @@ void check_bounds(const Config& config) {
              "batch rows out of order");
   FUZZ_CHECK(std::isfinite(m.pause_ratio) && m.pause_ratio >= 0.0 && m.pause_ratio <= 100.0,
              "pause_ratio");
+  FUZZ_CHECK(m.latency_ratio == 0.0 || (m.latency_ratio >= 1.05 && m.latency_ratio <= 100.0),
+             "latency_ratio");
   FUZZ_CHECK(seconds_ok(m.lock_timeout_seconds, false) &&
                  seconds_ok(m.target_batch_seconds, false) &&
                  seconds_ok(m.progress_log_seconds, false) &&

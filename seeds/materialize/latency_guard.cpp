@@ -1,0 +1,38 @@
+// The backfill's view of the application's latency (see latency_guard.hpp).
+#include "seeds/materialize/latency_guard.hpp"
+
+namespace seedproxy::seeds {
+
+LatencyGuard::LatencyGuard(const ApplicationLatency* latency, LatencyGuardSettings settings)
+    : latency_(settings.slow_ratio > 0.0 ? latency : nullptr), settings_(settings) {}
+
+void LatencyGuard::begin_baseline() {
+  if (latency_) mark_ = latency_->counts();
+}
+
+bool LatencyGuard::end_baseline() {
+  if (!latency_) return false;
+  const auto now = latency_->counts();
+  baseline_ = latency_quantile(now, mark_, settings_.quantile, settings_.min_samples);
+  if (baseline_ && *baseline_ <= 0.0) baseline_.reset();
+  mark_ = now;
+  return baseline_.has_value();
+}
+
+bool LatencyGuard::quiet_since_baseline_began() const {
+  return !latency_ || latency_->counts() == mark_;
+}
+
+LatencyVerdict LatencyGuard::look() {
+  if (!latency_ || !baseline_) return LatencyVerdict::unknown;
+  const auto now = latency_->counts();
+  const auto window = latency_quantile(now, mark_, settings_.quantile, settings_.min_samples);
+  if (!window) return LatencyVerdict::unknown;  // the window keeps growing from the same mark
+  mark_ = now;
+  last_ratio_ = *window / *baseline_;
+  if (last_ratio_ > settings_.slow_ratio) return LatencyVerdict::slow;
+  if (last_ratio_ < settings_.relax_ratio) return LatencyVerdict::fine;
+  return LatencyVerdict::hold;
+}
+
+}  // namespace seedproxy::seeds

@@ -1,0 +1,55 @@
+// Compares the application's round-trip latency while a backfill runs with the latency just
+// before it, so the pacer can slow the backfill down when the application feels it
+// (docs/materialization.md, "Pacing").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "seeds/materialize/application_latency.hpp"
+
+namespace seedproxy::seeds {
+
+struct LatencyGuardSettings {
+  // The backfill slows down while the window's p99 is above this multiple of the baseline's, and
+  // speeds up again below `relax_ratio` of it. 0 turns the guard off.
+  double slow_ratio = 1.25;
+  double relax_ratio = 1.1;
+  double quantile = 0.99;
+  // Fewer round trips than this in a window say nothing: the window grows until it has them (a
+  // quiet application has little to protect, and its p99 would be one unlucky query).
+  std::uint64_t min_samples = 400;
+};
+
+enum class LatencyVerdict : std::uint8_t { unknown, fine, hold, slow };
+
+class LatencyGuard {
+ public:
+  // `latency` may be null (no sessions report, e.g. in unit tests): every look is `unknown`.
+  LatencyGuard(const ApplicationLatency* latency, LatencyGuardSettings settings);
+
+  // The baseline is measured between these two calls, while no batch runs.
+  void begin_baseline();
+  // Whether the baseline window had enough round trips; without one, looks say `unknown`.
+  bool end_baseline();
+  // No round trip at all since begin_baseline().
+  [[nodiscard]] bool quiet_since_baseline_began() const;
+  [[nodiscard]] bool has_baseline() const noexcept { return baseline_.has_value(); }
+  [[nodiscard]] std::optional<double> baseline_seconds() const noexcept { return baseline_; }
+
+  // The window since the last verdict (or since the baseline): `slow` when its quantile is above
+  // slow_ratio × baseline, `fine` below relax_ratio × baseline, `hold` between, `unknown` while
+  // the window is too small (it keeps growing).
+  LatencyVerdict look();
+  // The last window's quantile over the baseline's, 0 before any.
+  [[nodiscard]] double last_ratio() const noexcept { return last_ratio_; }
+
+ private:
+  const ApplicationLatency* latency_;
+  LatencyGuardSettings settings_;
+  ApplicationLatency::Counts mark_{};
+  std::optional<double> baseline_;
+  double last_ratio_ = 0.0;
+};
+
+}  // namespace seedproxy::seeds
