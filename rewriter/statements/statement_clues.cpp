@@ -199,6 +199,33 @@ constexpr std::uint32_t keyword_lengths =
     (1u << 4) | (1u << 6) | (1u << 7) | (1u << 9) | (1u << 10);
 constexpr std::size_t shortest_substring = 5;
 
+// Where the comment that starts at `i` ("--" or "/*", nested as in PostgreSQL) ends, and whether
+// it holds a ';'. Chunks are cut at every ';', so a ';' inside a comment before a statement's first
+// word would hide that word ("-- step 1; add b\nALTER TABLE t ..."): such a text gets the catalog
+// clue, whatever else it holds (quotes are not followed, so a "--" inside a literal may give a
+// false clue too; it only costs a parse).
+std::size_t past_comment(std::string_view sql, std::size_t i, bool& semicolon) noexcept {
+  if (sql[i] == '-') {
+    const std::size_t line = std::min(sql.find('\n', i), sql.size());
+    semicolon = sql.substr(i, line - i).find(';') != std::string_view::npos;
+    return line;
+  }
+  int depth = 0;
+  while (i < sql.size()) {
+    if (sql.substr(i, 2) == "/*") {
+      ++depth;
+      i += 2;
+    } else if (sql.substr(i, 2) == "*/") {
+      i += 2;
+      if (--depth == 0) return i;
+    } else {
+      semicolon = semicolon || sql[i] == ';';
+      ++i;
+    }
+  }
+  return i;
+}
+
 }  // namespace
 
 StatementClues statement_clues(std::string_view sql) noexcept {
@@ -206,10 +233,19 @@ StatementClues statement_clues(std::string_view sql) noexcept {
   Wanted wanted = begin_chunk(sql, 0, out);
   const std::size_t size = sql.size();
   std::size_t i = 0;
+  std::size_t comments_checked = 0;  // each byte is looked at for comments once
   while (i < size) {
     std::uint8_t classes = class_of(sql[i]);
     if (!(classes & identifier)) {
-      if (sql[i] == ';') wanted = begin_chunk(sql, i + 1, out);
+      const char c = sql[i];
+      if (c == ';') {
+        wanted = begin_chunk(sql, i + 1, out);
+      } else if ((c == '-' || c == '/') && i >= comments_checked && i + 1 < size &&
+                 sql[i + 1] == (c == '-' ? '-' : '*')) {
+        bool semicolon = false;
+        comments_checked = past_comment(sql, i, semicolon);
+        out.catalog_change = out.catalog_change || semicolon;
+      }
       ++i;
       continue;
     }

@@ -93,6 +93,14 @@ class DdlRefresh(unittest.TestCase):
                       "SELECT risk FROM account WHERE id = 1", (["risk"], [(20,)]))
         self.run_both(["DROP SCHEMA shadow"], "SELECT risk FROM account WHERE id = 1")
 
+    def test_select_into_after_a_comment_holding_a_semicolon(self):
+        # The ';' in the comment once cut the text before SELECT, so the gate missed INTO; the
+        # CommandComplete tag ("SELECT 2") says nothing of a new table either.
+        self.run_both(["-- step 1; keep a copy\nSELECT id, balance AS risk INTO intosnap FROM account"],
+                      "SELECT risk FROM account JOIN intosnap USING (id)", "42702")
+        self.run_both(["/* step 2; */ DROP TABLE intosnap"],
+                      "SELECT risk FROM account JOIN intosnap USING (id)", "42P01")
+
     def test_create_table_as_and_drop_cascade(self):
         self.run_both(["CREATE TABLE snap AS SELECT id, balance AS risk FROM account"],
                       "SELECT risk FROM account JOIN snap USING (id)", "42702")

@@ -92,9 +92,39 @@ bool old_might_change_catalog(std::string_view sql) {
   return false;
 }
 
+// Comments read left to right (a comment's opener inside another comment is part of it): does
+// one hold a ';'? Such a text may hide a statement's first word from the chunks, so it is always
+// a catalog clue (the old gates missed "-- step 1; ...\nALTER TABLE ...").
+bool comment_holds_semicolon(std::string_view sql) {
+  std::size_t i = 0;
+  while (i + 1 < sql.size()) {
+    if (sql.substr(i, 2) == "--") {
+      const std::size_t line = std::min(sql.find('\n', i), sql.size());
+      if (sql.substr(i, line - i).find(';') != std::string_view::npos) return true;
+      i = line;
+    } else if (sql.substr(i, 2) == "/*") {
+      int depth = 0;
+      while (i < sql.size()) {
+        if (sql.substr(i, 2) == "/*") {
+          ++depth;
+          i += 2;
+        } else if (sql.substr(i, 2) == "*/") {
+          i += 2;
+          if (--depth == 0) break;
+        } else {
+          if (sql[i++] == ';') return true;
+        }
+      }
+    } else {
+      ++i;
+    }
+  }
+  return false;
+}
+
 StatementClues by_definition(std::string_view sql) {
   StatementClues out;
-  out.catalog_change = old_might_change_catalog(sql);
+  out.catalog_change = old_might_change_catalog(sql) || comment_holds_semicolon(sql);
   out.search_path = text::contains_ignoring_case(sql, "search_path") ||
                     text::contains_ignoring_case(sql, "reset");
   out.temporary = text::contains_ignoring_case(sql, "temp") &&
@@ -214,6 +244,12 @@ TEST_CASE("statement clues on crafted texts") {
   for (const char* sql : texts) check_same(sql);
   CHECK(statement_clues("SELECT abalance FROM pgbench_accounts WHERE aid = 123") ==
         StatementClues{});
+  // A ';' in a comment before the first word no longer hides the DDL after it.
+  CHECK(seedproxy::rewriter::might_change_catalog("-- step 1; add b\nALTER TABLE t ADD b int"));
+  CHECK(seedproxy::rewriter::might_change_catalog("/* a; b */ ALTER TABLE t ADD b int"));
+  CHECK(seedproxy::rewriter::might_change_catalog("SELECT 1 /* ; */ INTO t"));
+  // A long run of dashes is read once, not once per dash.
+  CHECK_FALSE(statement_clues("SELECT 1 " + std::string(1 << 20, '-')).catalog_change);
 }
 
 TEST_CASE("statement clues on random texts made of keywords, quotes, comments and separators") {
