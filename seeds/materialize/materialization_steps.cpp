@@ -101,9 +101,13 @@ void sleep_unless_stopped(std::chrono::milliseconds duration, const std::atomic<
         std::min<Clock::duration>(std::chrono::milliseconds(10), until - Clock::now()));
 }
 
+// Worth another attempt: the locks were not free, or the statement was cancelled (the lock
+// watch's cancel of a batch can land on the connection's next statement, and a DDL statement that
+// ran into statement_timeout waited on something that may be gone at the next attempt).
 bool lock_conflict(const QueryError& error) {
   return error.sqlstate() == sqlstate::lock_not_available ||
-         error.sqlstate() == sqlstate::deadlock_detected;
+         error.sqlstate() == sqlstate::deadlock_detected ||
+         error.sqlstate() == sqlstate::query_canceled;
 }
 
 // Runs `attempt` (one transaction) until it gets its locks, backing off with jitter between

@@ -448,6 +448,49 @@ TEST_CASE(
   CHECK(add_column(*c, plan, settings, never).done);
 }
 
+TEST_CASE("a DDL step whose statement is cancelled tries again") {
+  // The lock watch's cancel of a batch can land on the connection's next statement, which may be
+  // the next step's DDL (or a rollback's): that must cost an attempt, not fail the step.
+  auto c = fresh_database("mat_cancelled");
+  create_account(*c, 10);
+  const auto plan = MaterializationPlan::prepare(*c, account_target());
+  StepSettings settings;
+  settings.lock_timeout = 10s;  // the DDL waits, so it can be cancelled mid-statement
+  settings.statement_timeout = 20s;
+  ControlConnection holder(target(), "mat_cancelled");
+  (void)holder.query("hold", "BEGIN");
+  (void)holder.query("hold", "LOCK TABLE account IN ACCESS SHARE MODE");
+  std::atomic<bool> never{false};
+  DdlOutcome outcome;
+  std::string error;
+  std::thread adder([&] {
+    try {
+      ControlConnection own(target(), "mat_cancelled");
+      outcome = add_column(own, plan, settings, never);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  ControlConnection watcher(target(), "mat_cancelled");
+  bool cancelled = false;
+  const auto deadline = Clock::now() + 20s;
+  while (!cancelled && Clock::now() < deadline) {
+    const auto r = watcher.query(
+        "cancel",
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = "
+        "current_database() AND wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE%'");
+    cancelled = PQntuples(r.get()) == 1 && PQgetvalue(r.get(), 0, 0)[0] == 't';
+    if (!cancelled) std::this_thread::sleep_for(5ms);
+  }
+  CHECK(cancelled);
+  (void)holder.query("release", "COMMIT");
+  adder.join();
+  CHECK(error == "");
+  CHECK(outcome.done);
+  CHECK(outcome.attempts >= 2);
+  CHECK(column_added_by_seedproxy(*c, plan));
+}
+
 TEST_CASE("steps are idempotent and the trigger step retries its lock too") {
   auto c = fresh_database("mat_idempotent");
   create_account(*c, 100);
