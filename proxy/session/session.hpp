@@ -166,6 +166,8 @@ class Session {
   // The backend was refused by standby_check_: logged and counted, the locator told; true when
   // the session may try the next host unseen, false (the client told why) when it must end.
   boost::asio::awaitable<bool> leave_refused_backend(Ending& ending);
+  [[nodiscard]] bool refused_while_starting_up(const std::vector<std::byte>& server_error,
+                                               Ending& ending);
   // The two pumps until either ends, or until the login deadline passes before authentication.
   boost::asio::awaitable<void> relay_session(Ending& ending);
   struct Pumps;

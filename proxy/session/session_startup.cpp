@@ -323,6 +323,20 @@ asio::awaitable<std::optional<UpstreamCredential>> Session::authenticate_in_prox
   co_return std::move(client_auth.credential);
 }
 
+// With several hosts and read-write, a backend that refused the proxy's own login with 57P03
+// (starting up, shutting down, a cold standby) is left for the next host, as a relayed login is:
+// the client has heard nothing from it.
+bool Session::refused_while_starting_up(const std::vector<std::byte>& server_error,
+                                        Ending& ending) {
+  if (!settings_->primary || server_error.empty()) return false;
+  HotStandbyCheck check;
+  if (check.on_message(server_error) != HotStandbyCheck::Verdict::refuse) return false;
+  standby_check_ = std::move(check);
+  ending.reason = "upstream refused: " + standby_check_->refusal_text();
+  ending.refused_backend = true;
+  return true;
+}
+
 asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_upstream_in_proxy(
     const std::vector<std::byte>& startup, UpstreamCredential credential, Ending& ending) {
   const bool connected = co_await connect_upstream(ending);
@@ -344,6 +358,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_upstream_i
     co_return std::nullopt;
   }
   auto login = std::move(std::get<0>(logged_in));
+  if (!login.ok && refused_while_starting_up(login.server_error, ending)) co_return std::nullopt;
   if (!login.ok) {
     ending.reason = std::move(login.reason);
     if (!login.server_error.empty())

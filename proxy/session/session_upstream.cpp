@@ -22,10 +22,12 @@ asio::awaitable<void> Session::serve_client(std::vector<std::byte> startup, Endi
     if (!login_again_.credential) co_return;
   }
   for (;;) {
+    ending.refused_backend = false;
     // Awaits stand alone (GCC 12 miscompiles co_await inside a condition).
     const bool started = co_await start_login(ending);
     if (!started) co_return;
-    co_await relay_session(ending);
+    // The proxy's own login may already have refused the backend (57P03): no relay then.
+    if (!ending.refused_backend) co_await relay_session(ending);
     if (!ending.refused_backend || terminate_reason_) co_return;
     const bool next = co_await leave_refused_backend(ending);
     if (!next) co_return;
@@ -37,7 +39,7 @@ asio::awaitable<bool> Session::start_login(Ending& ending) {
   if (login_again_.credential) {
     auth_ok =
         co_await login_upstream_in_proxy(login_again_.startup, *login_again_.credential, ending);
-    if (!auth_ok) co_return false;
+    if (!auth_ok) co_return ending.refused_backend;
   } else {
     const bool connected = co_await connect_upstream(ending);
     if (!connected) co_return false;
