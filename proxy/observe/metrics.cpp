@@ -256,6 +256,10 @@ void add_materialization_families(const std::vector<seeds::MaterializationStatus
   auto eta = family("seedproxy_materialization_eta_seconds",
                     "Estimated seconds until the backfill of a seed ends (absent while unknown).",
                     MetricType::Gauge);
+  auto slowdown = family("seedproxy_materialization_slowdown",
+                         "How many times longer the backfill pauses than its own pace asks, "
+                         "because the clients' p99 latency rose (1: not slowed).",
+                         MetricType::Gauge);
   auto waiting = family("seedproxy_materialization_waiting_proxies",
                         "Live proxies that do not serve a seed's newest phase yet: the engine "
                         "waits for them before it changes the schema.",
@@ -268,6 +272,8 @@ void add_materialization_families(const std::vector<seeds::MaterializationStatus
     add_gauge(total, static_cast<double>(p.rows_total),
               seed_labels(p.database, entity, p.attribute));
     add_gauge(rate, p.rows_per_second, seed_labels(p.database, entity, p.attribute));
+    if (p.running_here)
+      add_gauge(slowdown, p.slowdown, seed_labels(p.database, entity, p.attribute));
     if (p.eta_seconds) {
       add_gauge(eta, *p.eta_seconds, seed_labels(p.database, entity, p.attribute));
     }
@@ -276,6 +282,7 @@ void add_materialization_families(const std::vector<seeds::MaterializationStatus
   out.push_back(std::move(total));
   out.push_back(std::move(rate));
   out.push_back(std::move(eta));
+  out.push_back(std::move(slowdown));
   out.push_back(std::move(waiting));
 }
 

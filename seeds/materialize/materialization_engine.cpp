@@ -562,6 +562,7 @@ void MaterializationEngine::Worker::publish(const std::vector<EngineSeed>& seeds
       s.rows_done = p.rows_done;
       s.rows_total = p.rows_total;
       s.rows_per_second = p.rows_per_second;
+      s.slowdown = p.slowdown;
       s.eta_seconds = p.eta_seconds;
       s.owner = engine_.instance_;
       s.error = p.error;

@@ -42,8 +42,9 @@ struct MaterializationStatus {
   bool rollback_requested = false;  // ROLLBACK was asked for and no engine has begun it here
   bool paused = false;
   std::uint64_t rows_done = 0;
-  std::uint64_t rows_total = 0;       // an estimate (pg_class.reltuples) until the scan ends
-  double rows_per_second = 0.0;       // recent rate, 0 while unknown
+  std::uint64_t rows_total = 0;  // an estimate (pg_class.reltuples) until the scan ends
+  double rows_per_second = 0.0;  // recent rate, 0 while unknown
+  double slowdown = 1.0;         // the pauses' multiplier for the clients' latency (running here)
   std::optional<double> eta_seconds;  // absent while the rate is unknown or zero
   std::string owner;                  // the instance materializing it (or that did last)
   std::string error;                  // why the last attempt failed; empty when none

@@ -94,6 +94,8 @@ proxy::StatusSources fake_sources() {
     p.rows_done = 2500;
     p.rows_total = 10000;
     p.rows_per_second = 500;
+    p.slowdown = 8;
+    p.running_here = true;
     p.eta_seconds = 15;
     return std::vector<seeds::MaterializationStatus>{p};
   };
@@ -221,6 +223,7 @@ TEST_CASE("seeds from the sources: phases, reads in the window, thresholds, mate
   CHECK(sample(e, orders_series("seedproxy_materialization_rows_total", "tax")) == 10000);
   CHECK(sample(e, orders_series("seedproxy_materialization_rows_per_second", "tax")) == 500);
   CHECK(sample(e, orders_series("seedproxy_materialization_eta_seconds", "tax")) == 15);
+  CHECK(sample(e, orders_series("seedproxy_materialization_slowdown", "tax")) == 8);
 }
 
 TEST_CASE("process metrics: CPU, memory, descriptors, start time") {
