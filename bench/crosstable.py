@@ -12,12 +12,15 @@ and runs pgbench (prepared, CLIENTS clients):
           between the dependency triggers enabled and disabled (ALTER TABLE txn DISABLE TRIGGER
           of the seed's triggers), so both see the same load
   instructions: the proxy stopped, the server stopped, INSTRUCTION_INSERTS and twice as many
-          prepared single-row INSERTs in a single-user backend under callgrind, triggers off and
-          on: instructions per insert, which the machine's load does not change
+          prepared single-row INSERTs (and UPDATEs moving a txn row to another account, and
+          DELETEs) in a single-user backend under callgrind, triggers off and on: instructions per
+          statement, which the machine's load does not change
 Prints transactions per second, CPU seconds of PostgreSQL's processes per transaction (for the
 writes only pgbench's own backends, counted when they exit), ratios, and `uptime`. Usage: bench/crosstable.py   (env BENCH_SECONDS [8], BENCH_ROUNDS [3], BENCH_CLIENTS [4],
 BENCH_ACCOUNTS [20000], BENCH_TXN_PER_ACCOUNT [50], BENCH_INSTRUCTION_INSERTS [500],
-SEEDPROXY_BIN [build/proxy/seedproxy]; valgrind for the instructions)
+SEEDPROXY_BIN [build/proxy/seedproxy], BENCH_KINDS [insert,update,delete], BENCH_CALLGRIND_OUT
+[a directory to keep the profiles in], BENCH_ALWAYS_LOCK_ROWS [1: also measure the dependency
+function with its SELECT ... FOR UPDATE of seed rows run for one key too]; valgrind)
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,6 +50,8 @@ ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "20000"))
 PER_ACCOUNT = int(os.environ.get("BENCH_TXN_PER_ACCOUNT", "50"))
 INSTRUCTION_INSERTS = int(os.environ.get("BENCH_INSTRUCTION_INSERTS", "500"))
 DB = "xbench"
+# the writes counted by instructions_per_statement (env BENCH_KINDS, comma-separated)
+KINDS = os.environ.get("BENCH_KINDS", "insert,update,delete").split(",")
 EXPRESSION = "(SELECT count(*) FROM txn t WHERE t.account_id = account.id)"
 
 
@@ -111,45 +117,93 @@ def as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", PG_OS_USER, "--"] + cmd if os.geteuid() == 0 else cmd
 
 
+_profiles = 0  # callgrind profiles kept so far (BENCH_CALLGRIND_OUT)
+
+
 def instructions(pg, script: str) -> int:
     """User-space instructions (callgrind's Ir) of a single-user-mode backend running `script`;
     the server must be stopped."""
+    global _profiles
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o777)
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out",
                os.path.join(PG_BIN, "postgres"), "--single", "-D", pg.data_dir, DB]
         proc = subprocess.run(as_postgres(cmd), input=script, capture_output=True, text=True, timeout=3600, cwd="/")
+        keep = os.environ.get("BENCH_CALLGRIND_OUT")  # a directory: keep each run's profile there
+        if keep and os.path.exists(f"{tmp}/out"):
+            _profiles += 1
+            shutil.copy(f"{tmp}/out", os.path.join(keep, f"callgrind.{_profiles}"))
     found = re.search(r"Collected : (\d+)", proc.stderr)
     if proc.returncode != 0 or not found or "ERROR" in proc.stdout + proc.stderr:
         raise SystemExit(f"single-user postgres under callgrind failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     return int(found.group(1))
 
 
-def instructions_per_insert(pg) -> float:
-    """(Ir of 2N single-row INSERTs into txn - Ir of N) / N: what one more insert costs, without
-    the backend's start and exit; always the same random accounts. Load-independent."""
+_runs = 0  # calls of instructions_per_statement so far: each updates and deletes rows of its own
+
+
+def instructions_per_statement(pg, kinds: list[str] = KINDS) -> dict[str, float]:
+    """For each kind of single-row write to txn (an INSERT, an UPDATE moving a row to another
+    account, a DELETE): (Ir of 2N statements - Ir of N) / N, what one more statement costs, without
+    the backend's start and exit; always the same random accounts, and rows no earlier run touched
+    (the UPDATE and DELETE runs take txn ids from ranges of their own). Load-independent."""
+    global _runs
     # not pg.stop(), which removes the cluster; pg.start() starts it again
     subprocess.run(as_postgres([os.path.join(PG_BIN, "pg_ctl"), "stop", "-w", "-m", "fast", "-D", pg.data_dir]),
                    check=True, capture_output=True, cwd="/")
+    n = INSTRUCTION_INSERTS
+    base = 7 * n * _runs  # txn ids below ACCOUNTS * PER_ACCOUNT exist
+    _runs += 1
     rnd = random.Random(7)
-    accounts = [rnd.randint(1, ACCOUNTS) for _ in range(2 * INSTRUCTION_INSERTS)]
+    accounts = [rnd.randint(1, ACCOUNTS) for _ in range(2 * n)]
+    scripts = {
+        "insert": ("PREPARE w (int) AS INSERT INTO txn (account_id, amount) VALUES ($1, 1);",
+                   lambda i, first: f"EXECUTE w({accounts[i]});"),
+        # ids base + [1, 3n] for the updates, base + [3n + 1, 6n] for the deletes
+        "update": ("PREPARE w (bigint, int) AS UPDATE txn SET account_id = $2 WHERE id = $1;",
+                   lambda i, first: f"EXECUTE w({base + (0 if first else n) + i + 1}, {accounts[i]});"),
+        "delete": ("PREPARE w (bigint) AS DELETE FROM txn WHERE id = $1;",
+                   lambda i, first: f"EXECUTE w({base + (3 if first else 4) * n + i + 1});"),
+    }
 
-    def script(n: int) -> str:
-        lines = ["PREPARE ins (int) AS INSERT INTO txn (account_id, amount) VALUES ($1, 1);"]
-        lines += [f"EXECUTE ins({a});" for a in accounts[:n]]
-        return "\n".join(lines) + "\n"
+    def script(kind: str, count: int, first: bool) -> str:
+        prepare, statement = scripts[kind]
+        return "\n".join([prepare] + [statement(i, first) for i in range(count)]) + "\n"
 
+    out = {}
     try:
-        few = instructions(pg, script(INSTRUCTION_INSERTS))
-        more = instructions(pg, script(2 * INSTRUCTION_INSERTS))
+        for kind in kinds:
+            few = instructions(pg, script(kind, n, True))
+            more = instructions(pg, script(kind, 2 * n, False))
+            out[kind] = (more - few) / n
     finally:
         pg.start()
-    return (more - few) / INSTRUCTION_INSERTS
+    return out
+
+
+def instructions_per_insert(pg) -> float:
+    """Instructions of one more single-row INSERT into txn (instructions_per_statement)."""
+    return instructions_per_statement(pg, ["insert"])["insert"]
 
 
 READ = f"\\set id random(1, {ACCOUNTS})\nSELECT txn_count FROM account WHERE id = :id;\n"
 INSERT = (f"\\set a random(1, {ACCOUNTS})\n"
           "INSERT INTO txn (account_id, amount) VALUES (:a, 1);\n")
+
+
+def always_lock_rows(pg) -> dict[str, float]:
+    """instructions_per_statement with the dependency function changed back to lock the seed rows
+    in key order for one key too (BENCH_ALWAYS_LOCK_ROWS: an A/B in the same database state)."""
+    with pg.connect(DB) as conn:
+        body = conn.execute("SELECT pg_get_functiondef(p.oid) FROM pg_proc p "
+                            "WHERE p.proname LIKE 'seedproxy_dep_%' AND p.prorettype = 'trigger'::regtype "
+                            "AND p.proname NOT LIKE '%\\_0'").fetchone()[0]
+        changed = re.sub(r'GET DIAGNOSTICS "seedproxy_locked_keys" = ROW_COUNT;\s*IF "seedproxy_locked_keys" > 1 THEN'
+                         r'\s*(PERFORM [^;]*;)\s*END IF;', r"\1", body)
+        if changed == body:
+            raise SystemExit("the dependency function has no conditional SELECT ... FOR UPDATE")
+        conn.execute(changed)
+    return instructions_per_statement(pg)
 
 
 def set_triggers(pg, enabled: bool) -> None:
@@ -203,9 +257,10 @@ def main() -> None:
         e2e_common.finish(px)  # the proxy keeps connections; single-user mode needs none
         px = None
         set_triggers(pg, False)
-        ir_off = instructions_per_insert(pg)
+        ir_off = instructions_per_statement(pg)
         set_triggers(pg, True)
-        ir_on = instructions_per_insert(pg)
+        ir_on = instructions_per_statement(pg)
+        ir_always = always_lock_rows(pg) if os.environ.get("BENCH_ALWAYS_LOCK_ROWS") else None
         with pg.connect(DB) as conn:
             wrong = conn.execute(f"SELECT count(*) FROM account WHERE txn_count IS DISTINCT FROM {EXPRESSION}").fetchone()[0]
         # the rounds with the triggers off left counts stale: that is expected here, so only report
@@ -224,8 +279,13 @@ def main() -> None:
         a, b = line("INSERT txn, no trigger (direct)", off), line("INSERT txn, dependency triggers (direct)", on)
         print(f"  trigger overhead on single-row INSERT: {a[0] / b[0]:.2f}x time per insert (tps), "
               f"{b[1] / a[1]:.2f}x backend CPU per insert (target <= 1.5x)")
-        print(f"  instructions per single-row INSERT (callgrind, single-user backend, prepared): no trigger "
-              f"{ir_off:,.0f}, dependency triggers {ir_on:,.0f}: {ir_on / ir_off:.2f}x (target <= 1.5x)")
+        print("  instructions per single-row statement on txn (callgrind, single-user backend, prepared):")
+        for kind in KINDS:
+            print(f"    {kind:7s} no trigger {ir_off[kind]:10,.0f}, dependency triggers {ir_on[kind]:10,.0f}: "
+                  f"{ir_on[kind] / ir_off[kind]:.2f}x" + (" (target <= 1.5x)" if kind == "insert" else ""))
+        if ir_always:
+            print("    the same, the dependency function's SELECT ... FOR UPDATE of seed rows run for one key too "
+                  "(as before 2026-12-05): " + ", ".join(f"{kind} {ir_always[kind]:,.0f}" for kind in KINDS))
         print(f"  (rows stale after the trigger-off rounds, as expected: {wrong})")
     finally:
         e2e_common.stop(px, pg)

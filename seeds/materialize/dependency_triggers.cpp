@@ -131,14 +131,30 @@ std::string table_sql(const TableDependency& table) {
   return pg::quote_identifier(table.schema) + "." + pg::quote_identifier(table.table);
 }
 
+// Whether a key of `mapping` selects at most one seed row: its seed columns include every column
+// of the table's key (a primary key or NOT NULL unique key).
+bool selects_one_row(const MaterializationPlan& plan, const DependencyMapping& mapping) {
+  for (const auto& column : plan.target.key_columns) {
+    bool found = false;
+    for (const auto& key : mapping.key) found = found || key.seed_column == column;
+    if (!found) return false;
+  }
+  return true;
+}
+
+// The PL/pgSQL variable that holds how many key lock rows the last upsert wrote.
+constexpr const char* kLockedKeys = R"sql("seedproxy_locked_keys")sql";
+
 // For one kind of change, the rows of the referenced table it touched (`rows`: a query), the
 // three statements: lock the affected keys, lock the affected seed rows in key order, and rewrite
 // them, which makes the seed's row trigger compute the column again (under READ COMMITTED in a
 // statement of its own, with a new snapshot: it sees every transaction that held these keys
-// before).
+// before). The second only orders the row locks of several seed rows, so it is left out when the
+// statement locked one key (ROW_COUNT of the upsert) and every mapping's key selects one seed row.
 std::string recompute_sql(const MaterializationPlan& plan, const TableDependency& table,
                           const std::string& rows) {
   std::string pairs, affected;
+  bool one_row_per_key = true;
   for (std::size_t m = 0; m < table.mappings.size(); ++m) {
     const auto& mapping = table.mappings[m];
     append(pairs, " UNION ALL ",
@@ -151,24 +167,29 @@ std::string recompute_sql(const MaterializationPlan& plan, const TableDependency
                         }) +
                " AS \"hash\" FROM (" + rows + ") AS " + kChanged);
     append(affected, " OR ", matches_changed(plan, mapping, rows));
+    one_row_per_key = one_row_per_key && selects_one_row(plan, mapping);
   }
   std::string key_order;
-  for (const auto& key : plan.key_sql)
-    key_order += (key_order.empty() ? "" : ", ") + plan.alias_sql + "." + key;
-  return "    " + lock_keys_sql(pairs) + "    PERFORM 1 FROM " + plan.table_sql + " AS " +
-         plan.alias_sql + " WHERE " + affected + " ORDER BY " + key_order + " FOR UPDATE OF " +
-         plan.alias_sql + ";\n    UPDATE " + plan.table_sql + " AS " + plan.alias_sql + " SET " +
-         plan.column_sql + " = " + plan.alias_sql + "." + plan.column_sql + " WHERE " + affected +
-         ";\n";
+  for (const auto& key : plan.key_sql) append(key_order, ", ", plan.alias_sql + "." + key);
+  std::string lock_rows = "PERFORM 1 FROM " + plan.table_sql + " AS " + plan.alias_sql + " WHERE " +
+                          affected + " ORDER BY " + key_order + " FOR UPDATE OF " + plan.alias_sql +
+                          ";\n";
+  if (one_row_per_key)
+    lock_rows = std::string("GET DIAGNOSTICS ") + kLockedKeys + " = ROW_COUNT;\n    IF " +
+                kLockedKeys + " > 1 THEN\n      " + lock_rows + "    END IF;\n";
+  return "    " + lock_keys_sql(pairs) + "    " + lock_rows + "    UPDATE " + plan.table_sql +
+         " AS " + plan.alias_sql + " SET " + plan.column_sql + " = " + plan.alias_sql + "." +
+         plan.column_sql + " WHERE " + affected + ";\n";
 }
 
 std::string function_body(const MaterializationPlan& plan, const TableDependency& table) {
   const std::string all_rows =
       std::string("SELECT * FROM ") + kOld + " UNION ALL SELECT * FROM " + kNew;
-  return "\n#variable_conflict use_column\nBEGIN\n  IF TG_OP = 'TRUNCATE' THEN\n    UPDATE " +
-         plan.table_sql + " AS " + plan.alias_sql + " SET " + plan.column_sql + " = " +
-         plan.value_sql + " WHERE " + plan.alias_sql + "." + plan.column_sql +
-         " IS DISTINCT FROM " + plan.value_sql + ";\n  ELSIF TG_OP = 'INSERT' THEN\n" +
+  return std::string("\n#variable_conflict use_column\nDECLARE\n  ") + kLockedKeys +
+         " pg_catalog.int8;\nBEGIN\n  IF TG_OP = 'TRUNCATE' THEN\n    UPDATE " + plan.table_sql +
+         " AS " + plan.alias_sql + " SET " + plan.column_sql + " = " + plan.value_sql + " WHERE " +
+         plan.alias_sql + "." + plan.column_sql + " IS DISTINCT FROM " + plan.value_sql +
+         ";\n  ELSIF TG_OP = 'INSERT' THEN\n" +
          recompute_sql(plan, table, std::string("SELECT * FROM ") + kNew) +
          "  ELSIF TG_OP = 'UPDATE' THEN\n" + recompute_sql(plan, table, all_rows) + "  ELSE\n" +
          recompute_sql(plan, table, std::string("SELECT * FROM ") + kOld) +

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 
 import e2e_common
@@ -213,6 +214,51 @@ def engine_objects(conn, table: str, attribute: str, schema: str = "public") -> 
         "WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s AND NOT a.attisdropped",
         (schema, table, attribute)).fetchone()
     return {"columns": columns, "triggers": triggers, "comment": comment[0] if comment else None}
+
+
+def interleave(watch_dsn: str, second, run_second, first) -> str:
+    """Runs the second writer's statement while the first transaction is open: when it blocks
+    (pg_blocking_pids, polled on a connection to `watch_dsn`), the first commits and then the
+    second; when it returns at once, the second commits before the first. 'waited', 'ran', or
+    'serialization failure'."""
+    import psycopg
+    from psycopg import errors
+    pid = second.info.backend_pid
+    outcome: dict = {}
+
+    def go():
+        try:
+            run_second()
+            outcome["done"] = True
+        except errors.SerializationFailure as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+    with psycopg.connect(watch_dsn, autocommit=True) as watch:
+        blocked = e2e_common.poll(
+            lambda: "done" in outcome or "error" in outcome or watch.execute(
+                "SELECT cardinality(pg_blocking_pids(%s)) > 0", (pid,)).fetchone()[0],
+            30, 0.005, "the second writer to block or finish")
+    waited = blocked is True and not outcome
+    if waited:
+        first.commit()
+    thread.join(30)
+    if "error" in outcome:
+        second.rollback()
+        if not waited:
+            first.commit()
+        return "serialization failure"
+    try:
+        second.commit()
+    except errors.SerializationFailure:
+        second.rollback()
+        if not waited:
+            first.commit()
+        return "serialization failure"
+    if not waited:
+        first.commit()
+    return "waited" if waited else "ran"
 
 
 def mismatches(conn, table: str, attribute: str, expression: str, type_: str) -> int:

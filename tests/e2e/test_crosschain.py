@@ -189,50 +189,6 @@ def run_round(test: unittest.TestCase, number: int) -> None:
         totals[w.isolation] = (done + w.transactions, retries + w.retries, deadlocks + w.deadlocks)
 
 
-def interleave(second, run_second, first) -> str:
-    """Runs the second writer's statement while the first transaction is open: when it blocks
-    (polled in pg_locks), the first commits and then the second; when it returns at once, the
-    second commits before the first. 'waited', 'ran', or 'serialization failure'."""
-    pid = second.info.backend_pid
-    outcome: dict = {}
-
-    def go():
-        try:
-            run_second()
-            outcome["done"] = True
-        except errors.SerializationFailure as e:
-            outcome["error"] = e
-
-    thread = threading.Thread(target=go, daemon=True)
-    thread.start()
-    with pg.connect(DB) as watch:
-        blocked = e2e_common.poll(
-            lambda: "done" in outcome or "error" in outcome or watch.execute(
-                "SELECT cardinality(pg_blocking_pids(%s)) > 0", (pid,)).fetchone()[0],
-            30, 0.005, "the second writer to block or finish")
-    waited = blocked is True and not outcome
-    if waited:
-        first.commit()
-        thread.join(30)
-    else:
-        thread.join(30)
-    if "error" in outcome:
-        second.rollback()
-        if not waited:
-            first.commit()
-        return "serialization failure"
-    try:
-        second.commit()
-    except errors.SerializationFailure:
-        second.rollback()
-        if not waited:
-            first.commit()
-        return "serialization failure"
-    if not waited:
-        first.commit()
-    return "waited" if waited else "ran"
-
-
 def expected() -> list:
     columns = ", ".join(f"(({e}))::{t}" for t, e in SEEDS.values())
     with pg.connect(DB) as conn:
@@ -320,7 +276,7 @@ class CrossChain(unittest.TestCase):
                         run_second = (lambda: second.execute(rename[0], (name,))) if move_first else \
                             (lambda: second.execute(move[round_ % 2 == 1]))
                         run_first()
-                        outcomes.append(interleave(second, run_second, first))
+                        outcomes.append(mc.interleave(pg.dsn(DB), second, run_second, first))
                     finally:
                         first.close()
                         second.close()

@@ -259,6 +259,61 @@ class CrossTable(unittest.TestCase):
             self.assertEqual(names, star_names)
             self.assertEqual(row, star_expected(account_id))
 
+    def test_2b_interleaved_writers_of_one_account(self):
+        """The races the key locks and the seed-row statement exist for, driven step by step: the
+        second writer's statement runs while the first transaction is open, and whichever commits
+        last must leave every column exact (READ COMMITTED: it waits, then recomputes from a
+        snapshot that sees the first; REPEATABLE READ: it waits or fails to serialize)."""
+        with pg.connect(DB) as conn:
+            next_txn = conn.execute("SELECT max(id) + 1 FROM txn").fetchone()[0]
+        account = 900
+        # (first, second): each the SQL and parameters for the account a, where the account's two
+        # txn rows are t - 2 and t - 1 and new txn rows take t and t + 1
+        cases = {
+            # a txn row for an account inserted meanwhile: the txn writer waits on the key lock the
+            # account's row trigger took, and must then see the account to recompute it
+            "account inserted": (lambda a, t: ("INSERT INTO account VALUES (%s, 1, 0)", (a,)),
+                                 lambda a, t: ("INSERT INTO txn VALUES (%s, %s, 5, 'fee')", (t, a))),
+            # the account's own columns written meanwhile: no key lock under READ COMMITTED, the
+            # txn writer waits on the account's row and recomputes its newest version
+            "balance updated": (lambda a, t: ("UPDATE account SET balance = balance + 1 WHERE id = %s", (a,)),
+                                lambda a, t: ("INSERT INTO txn VALUES (%s, %s, 7, 'pay')", (t, a))),
+            # two writers of the account's txn rows: the second waits on the key lock
+            "txn inserted twice": (lambda a, t: ("INSERT INTO txn VALUES (%s, %s, 3, 'pay')", (t, a)),
+                                   lambda a, t: ("INSERT INTO txn VALUES (%s, %s, 4, 'fee')", (t + 1, a))),
+            # a txn row moved away from the account, and another deleted from it
+            "txn moved, txn deleted": (lambda a, t: ("UPDATE txn SET account_id = 1 WHERE id = %s", (t - 2,)),
+                                       lambda a, t: ("DELETE FROM txn WHERE id = %s", (t - 1,))),
+        }
+        outcomes = {}
+        for isolation in ("READ COMMITTED", "REPEATABLE READ"):
+            for name, (make_first, make_second) in cases.items():
+                account += 1
+                with pg.connect(DB) as conn:  # every case starts from an account with two txn rows
+                    if name != "account inserted":
+                        conn.execute("INSERT INTO account VALUES (%s, 1, 0)", (account,))
+                    conn.execute("INSERT INTO txn VALUES (%s, %s, 1, 'pay'), (%s, %s, 2, 'pay')",
+                                 (next_txn, account, next_txn + 1, account))
+                next_txn += 2
+                first, second = psycopg.connect(pg.dsn(DB)), psycopg.connect(pg.dsn(DB))
+                try:
+                    for c in (first, second):
+                        c.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+                        c.execute("SELECT 1")  # the snapshot starts before either write
+                    first.execute(*make_first(account, next_txn))
+                    second_sql = make_second(account, next_txn)
+                    outcomes[(isolation, name)] = mc.interleave(
+                        pg.dsn(DB), second, lambda: second.execute(*second_sql), first)
+                finally:
+                    first.close()
+                    second.close()
+                next_txn += 2
+                with pg.connect(DB) as conn:
+                    self.assertEqual(mismatches(conn), {n: 0 for n in SEEDS}, (isolation, name))
+        print(f"\n  interleavings: {outcomes}")
+        for name in cases:  # under READ COMMITTED the second writer waited for the first
+            self.assertEqual(outcomes[("READ COMMITTED", name)], "waited", name)
+
     def test_3_truncate_of_a_referenced_table(self):
         with psycopg.connect(px.dsn(DB), autocommit=True) as conn:
             conn.execute("BEGIN")
