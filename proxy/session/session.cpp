@@ -316,8 +316,8 @@ asio::awaitable<Session::Relayed> Session::relay(Direction from, Stream& to, Sta
         // A DDL seed is being registered: what went before goes on, this message waits for the
         // verdict and is then decided again.
         if (ready > flushed) {
-          if ((out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed))))
-            co_return out;
+          out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
+          if (out.write_error) co_return out;
           flushed = ready;
         }
         co_await ddl_seeds_->wait();
@@ -325,10 +325,11 @@ asio::awaitable<Session::Relayed> Session::relay(Direction from, Stream& to, Sta
       }
       if (replacement) {
         if (ready > flushed) {
-          if ((out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed))))
-            co_return out;
+          out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
+          if (out.write_error) co_return out;
         }
-        if ((out.write_error = co_await write_all(to, *replacement))) co_return out;
+        out.write_error = co_await write_all(to, *replacement);
+        if (out.write_error) co_return out;
         flushed = ready + out.last.length;
       }
     } else if (out.last.kind != Kind::pass) {
@@ -578,8 +579,10 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
     login = co_await finish_admin_login(client_, server_, user_, settings_->admin_users,
                                         std::move(*auth_ok));
   } else {
-    if (!co_await connect_upstream(ending)) co_return;
-    if (auto ec = co_await write_all(server_, auth_startup)) {
+    const bool connected = co_await connect_upstream(ending);
+    if (!connected) co_return;
+    const auto ec = co_await write_all(server_, auth_startup);
+    if (ec) {
       ending.reason = "upstream write failed during admin console startup: " + ec.message();
       ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
       co_return;
