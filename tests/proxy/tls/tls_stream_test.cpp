@@ -141,11 +141,15 @@ bool wait_until_queued(tcp::socket& socket, int bytes) {
 struct Sent {
   int key_updates = 0;
   int no_renegotiation_alerts = 0;
+  int tickets_received = 0;
   static void count(int write_p, int, int content_type, const void* buf, std::size_t len, SSL*,
                     void* arg) {
     auto& sent = *static_cast<Sent*>(arg);
     const auto* bytes = static_cast<const unsigned char*>(buf);
-    if (!write_p || len < 2) return;
+    if (len < 2) return;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && bytes[0] == SSL3_MT_NEWSESSION_TICKET)
+      ++sent.tickets_received;
+    if (!write_p) return;
     if (content_type == SSL3_RT_HANDSHAKE && bytes[0] == SSL3_MT_KEY_UPDATE) ++sent.key_updates;
     if (content_type == SSL3_RT_ALERT && bytes[1] == SSL_AD_NO_RENEGOTIATION)
       ++sent.no_renegotiation_alerts;
@@ -153,6 +157,10 @@ struct Sent {
   void watch(SSL* ssl) {
     SSL_set_msg_callback(ssl, count);
     SSL_set_msg_callback_arg(ssl, this);
+  }
+  void watch(SSL_CTX* context) {
+    SSL_CTX_set_msg_callback(context, count);
+    SSL_CTX_set_msg_callback_arg(context, this);
   }
 };
 
@@ -406,4 +414,29 @@ TEST_CASE("TLS 1.2 renegotiation is refused with an alert, and the stream ends c
   };
   CHECK(pair.run(work()));
   CHECK(by_server.no_renegotiation_alerts == 1);
+}
+
+TEST_CASE("no session tickets, as PostgreSQL: libpq never resumes, so they were wasted work") {
+  Files files;
+  const auto tls = load_client_tls(client_side(files));
+  for (const int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    CAPTURE(version);
+    Pair pair;
+    const auto client_ctx = client_context();
+    SSL_CTX_set_max_proto_version(client_ctx.get(), version);
+    Sent seen_by_client;
+    seen_by_client.watch(client_ctx.get());
+    auto work = [&]() -> asio::awaitable<bool> {
+      const bool shook = co_await handshake_pair(pair, tls->context.get(), client_ctx.get());
+      if (!shook) co_return false;
+      // A TLS 1.3 ticket follows the handshake: a round of data makes sure the client read it.
+      const auto ping = bytes_of("ping");
+      std::vector<std::byte> got(ping.size());
+      const auto a = co_await pair.server->write_all(ping);
+      const auto b = co_await pair.client->read_exact(got);
+      co_return !a && !b && got == ping;
+    };
+    CHECK(pair.run(work()));
+    CHECK(seen_by_client.tickets_received == 0);
+  }
 }
