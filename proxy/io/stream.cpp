@@ -62,6 +62,12 @@ error_code ssl_error_code() {
               : error_code(asio::error::connection_reset);
 }
 
+// SSL_get_error reads this thread's error queue, so it must hold nothing older than the call.
+// Clearing an empty queue still walks all its slots: on the per-record path, look first.
+void clear_errors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 TlsChannel& channel_of(BIO* bio) { return *static_cast<TlsChannel*>(BIO_get_data(bio)); }
 
 // OpenSSL reads from what the stream already read. Empty: "retry" (OpenSSL says WANT_READ and the
@@ -169,7 +175,7 @@ std::size_t Stream::tls_read(std::span<std::byte> out, error_code& ec) {
   // Every record already read goes into `out` (a message sent in many small records reaches the
   // relay as one read); the socket is left to tls_receive.
   while (done < out.size()) {
-    ERR_clear_error();
+    clear_errors();
     std::size_t n = 0;
     if (SSL_read_ex(channel.ssl, out.data() + done, out.size() - done, &n) == 1) {
       done += n;
@@ -195,7 +201,7 @@ std::size_t Stream::tls_write(std::span<const std::byte> bytes, error_code& ec) 
   // With partial writes on, SSL_write takes one record at a time: a batch longer than a record
   // still goes out in one call, record after record, until the socket is full.
   while (done < bytes.size()) {
-    ERR_clear_error();
+    clear_errors();
     std::size_t n = 0;
     if (SSL_write_ex(channel.ssl, bytes.data() + done, bytes.size() - done, &n) == 1) {
       done += n;
