@@ -7,7 +7,8 @@ pool holds connections it has used. The proxy process's resident set size (VmRSS
 the first connection, after all startups and after all queries, each time once things settle;
 with --upstream-port, so is the number of server connections PostgreSQL sees. Prints one JSON
 object. Raw sockets, not a driver: the client side stays small and fast, so
-1,000 connections open in a few seconds. Expects trust authentication.
+1,000 connections open in a few seconds. Expects trust authentication. --tls asks for TLS first
+(SSLRequest, then a TLS handshake without certificate checks), as sslmode=require does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import json
 import resource
+import ssl
 import struct
 import sys
 import time
@@ -53,8 +55,14 @@ async def read_message(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return header[:1], await reader.readexactly(length - 4)
 
 
-async def open_one(host: str, port: int, startup: bytes):
+async def open_one(host: str, port: int, startup: bytes, tls: ssl.SSLContext | None = None):
     reader, writer = await asyncio.open_connection(host, port)
+    if tls is not None:
+        writer.write(struct.pack("!II", 8, 80877103))  # SSLRequest
+        await writer.drain()
+        if await reader.readexactly(1) != b"S":
+            raise RuntimeError("the proxy does not offer TLS")
+        await writer.start_tls(tls)
     writer.write(startup)
     await writer.drain()
     while True:
@@ -85,6 +93,11 @@ async def query_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
 
 async def run(args) -> dict:
     startup = startup_message(args.user, args.database)
+    tls = None
+    if args.tls:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
     gate = asyncio.Semaphore(args.concurrency)
 
     def measure() -> tuple[int, int | None]:
@@ -98,7 +111,7 @@ async def run(args) -> dict:
     before, backends_before = measure()
     started = time.monotonic()
     conns = await asyncio.gather(
-        *(gated(lambda: open_one(args.host, args.port, startup)) for _ in range(args.count)))
+        *(gated(lambda: open_one(args.host, args.port, startup, tls)) for _ in range(args.count)))
     opened_in = time.monotonic() - started
     await asyncio.sleep(args.settle)
     after_startup, backends_startup = measure()
@@ -137,6 +150,7 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--user", default="postgres")
     ap.add_argument("--database", default="postgres")
+    ap.add_argument("--tls", action="store_true", help="TLS to the proxy (sslmode=require)")
     ap.add_argument("--concurrency", type=int, default=16, help="startups in flight at once")
     ap.add_argument("--upstream-port", type=int,
                     help="PostgreSQL's own port: also count the server connections held")

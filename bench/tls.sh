@@ -6,7 +6,8 @@
 #   simple    pgbench -S -M simple over TLS, connections held
 #   prepared  pgbench -S -M prepared over TLS
 # Both run one thread; PgBouncer with server_lifetime = 0, so it opens a server connection per
-# client as seedproxy does (session mode without server reuse). Report in $BENCH_DIR/tls.md.
+# client as seedproxy does (session mode without server reuse). Then, per mode, system calls per
+# transaction of each proxy under strace -c -f for a fixed pgbench -t. Report in $BENCH_DIR/tls.md.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -19,8 +20,13 @@ Environment (defaults in brackets):
   BENCH_DURATION [10]  seconds per run      BENCH_ROUNDS [3]  rounds
   BENCH_CLIENTS  [8]   pgbench -c           BENCH_JOBS   [2]  pgbench -j
   BENCH_SCALE    [10]  pgbench scale        BENCH_MODES  ["connect simple prepared"]
+  BENCH_SYSCALL_XACTS [1000]  pgbench -t (per client) of the run each proxy makes under strace -c -f
+                       in simple and prepared, for system calls per transaction (0: skip it)
+  BENCH_SYSCALL_CONNECTS [50]  the same for connect (each transaction a new TLS connection)
   BENCH_DIR [.bench]   where the cluster, certificates, configurations and the report go
   SEEDPROXY_BIN [build/proxy/seedproxy]
+  SEEDPROXY_BASE_BIN []  another seedproxy build (e.g. main's) measured in the same run as a third
+                       target, seedproxy-base
 EOF2
 }
 case ${1:-} in -h | --help) usage; exit 0 ;; "") ;; *) usage >&2; die "unknown argument: $1" ;; esac
@@ -31,22 +37,28 @@ clients=${BENCH_CLIENTS:-8}
 jobs=${BENCH_JOBS:-2}
 scale=${BENCH_SCALE:-10}
 modes=${BENCH_MODES:-connect simple prepared}
+syscall_xacts=${BENCH_SYSCALL_XACTS:-1000}
+syscall_connects=${BENCH_SYSCALL_CONNECTS:-50}
 bench_dir=${BENCH_DIR:-$SEEDPROXY_ROOT/.bench}
 pg_dir=$bench_dir/pg
 tls_dir=$bench_dir/tls
 report=$bench_dir/tls.md
 proxy_bin=${SEEDPROXY_BIN:-$SEEDPROXY_ROOT/build/proxy/seedproxy}
+base_bin=${SEEDPROXY_BASE_BIN:-}
 psql=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres)
 [[ -x "$proxy_bin" ]] || die "$proxy_bin is missing: run scripts/build.sh"
+[[ -z "$base_bin" || -x "$base_bin" ]] || die "SEEDPROXY_BASE_BIN $base_bin is not executable"
 need_pgcluster
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-proxy_pid= bouncer_pid= pg_started=0
+proxy_pid= base_pid= bouncer_pid= pg_started=0 strace_pid=
 # shellcheck disable=SC2317  # called from traps
 cleanup() {
   trap - EXIT
   trap '' INT TERM
+  if [[ -n "$strace_pid" ]]; then stop_pid "$strace_pid" strace 5 || true; fi
   if [[ -n "$proxy_pid" ]]; then stop_pid "$proxy_pid" seedproxy 20 || true; fi
+  if [[ -n "$base_pid" ]]; then stop_pid "$base_pid" seedproxy-base 20 || true; fi
   if [[ -n "$bouncer_pid" ]]; then stop_pid "$bouncer_pid" pgbouncer 20 || true; fi
   if ((pg_started)); then pgcluster_stop "$pg_dir" || true; fi
 }
@@ -116,11 +128,11 @@ fi
 bouncer_pid=$!
 wait_for_port "$bouncer_port" "$bouncer_pid" 15 || { cat "$tls_dir/pgbouncer.stderr" >&2; die "PgBouncer did not start"; }
 
-# --- seedproxy with client-side TLS ----------------------------------------------------------------
-proxy_port=$(free_port 17532)
-cat >"$tls_dir/seedproxy.json" <<JSON
+# --- seedproxy with client-side TLS (and the base build, if one is given) -------------------------
+start_seedproxy() { # start_seedproxy NAME BINARY PORT: the pid in started_pid
+  cat >"$tls_dir/$1.json" <<JSON
 {
-  "listen": {"host": "127.0.0.1", "port": $proxy_port},
+  "listen": {"host": "127.0.0.1", "port": $3},
   "upstream": {"host": "127.0.0.1", "port": $pg_port},
   "client_tls": {"sslmode": "require", "cert_file": "$tls_dir/server.crt", "key_file": "$tls_dir/server.key"},
   "limits": {"max_clients": 1000},
@@ -128,13 +140,26 @@ cat >"$tls_dir/seedproxy.json" <<JSON
   "log": {"level": "warning"}
 }
 JSON
-"$proxy_bin" --config "$tls_dir/seedproxy.json" >"$tls_dir/seedproxy.log" 2>&1 &
-proxy_pid=$!
+  "$2" --config "$tls_dir/$1.json" >"$tls_dir/$1.log" 2>&1 &
+  started_pid=$!
+}
+proxy_port=$(free_port 17532)
+start_seedproxy seedproxy "$proxy_bin" "$proxy_port"
+proxy_pid=$started_pid
 wait_for_port "$proxy_port" "$proxy_pid" 15 || { cat "$tls_dir/seedproxy.log" >&2; die "seedproxy did not start"; }
-
+targets=(pgbouncer seedproxy)
 declare -A port_of=([pgbouncer]=$bouncer_port [seedproxy]=$proxy_port)
 declare -A pid_of=([pgbouncer]=$bouncer_pid [seedproxy]=$proxy_pid)
-for t in pgbouncer seedproxy; do
+if [[ -n "$base_bin" ]]; then
+  base_port=$(free_port 18532)
+  start_seedproxy seedproxy-base "$base_bin" "$base_port"
+  base_pid=$started_pid
+  wait_for_port "$base_port" "$base_pid" 15 || { cat "$tls_dir/seedproxy-base.log" >&2; die "seedproxy-base did not start"; }
+  targets+=(seedproxy-base)
+  port_of[seedproxy-base]=$base_port
+  pid_of[seedproxy-base]=$base_pid
+fi
+for t in "${targets[@]}"; do
   PGSSLMODE=require "${psql[@]}" -p "${port_of[$t]}" -d bench -Atc "SELECT 1" >/dev/null ||
     die "cannot query bench through $t over TLS"
 done
@@ -162,41 +187,100 @@ run() { # run TARGET MODE ROUND
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 log "warm-up"
-for t in pgbouncer seedproxy; do
+for t in "${targets[@]}"; do
   PGSSLMODE=require "$PGBIN/pgbench" -n -S -c "$clients" -j "$jobs" -T 2 -h 127.0.0.1 -p "${port_of[$t]}" -U postgres bench >/dev/null 2>&1
 done
 for ((round = 1; round <= rounds; round++)); do
   for mode in $modes; do
-    order=(pgbouncer seedproxy)
-    if ((round % 2 == 0)); then order=(seedproxy pgbouncer); fi
+    order=("${targets[@]}")
+    if ((round % 2 == 0)); then mapfile -t order < <(printf '%s\n' "${targets[@]}" | tac); fi
     for t in "${order[@]}"; do run "$t" "$mode" "$round"; done
   done
 done
+
+# --- system calls per transaction ------------------------------------------------------------------
+# A fixed number of transactions (-t, not -T: strace slows the proxy, the count must not depend on
+# it) with strace -c -f attached to the proxy process, all of its threads.
+syscalls=$tls_dir/syscalls.tsv
+: >"$syscalls"
+count_syscalls() { # count_syscalls TARGET MODE
+  local t=$1 mode=$2 out=$tls_dir/strace-$1-$2 deadline xacts=$syscall_xacts
+  local args=(-n -S -c "$clients" -j "$jobs" -h 127.0.0.1 -p "${port_of[$t]}" -U postgres)
+  case $mode in
+    connect) args+=(-C -M simple) xacts=$syscall_connects ;;
+    *) args+=(-M "$mode") ;;
+  esac
+  strace -c -f -p "${pid_of[$t]}" -o "$out.txt" 2>"$out.err" &
+  strace_pid=$!
+  deadline=$((SECONDS + 10))
+  until grep -q attached "$out.err" 2>/dev/null; do
+    ((SECONDS < deadline)) || die "strace did not attach to $t"
+    sleep 0.1
+  done
+  PGSSLMODE=require "$PGBIN/pgbench" "${args[@]}" -t "$xacts" bench >"$out.out" 2>&1 ||
+    warn "pgbench under strace against $t ($mode) failed"
+  kill -INT "$strace_pid"
+  wait "$strace_pid" || true
+  strace_pid=
+  local processed
+  processed=$(grep -oP 'number of transactions actually processed: \K[0-9]+' "$out.out" || echo 0)
+  # strace -c: calls in column 4, the name last (the errors column may be empty).
+  awk -v mode="$mode" -v t="$t" -v n="$processed" '
+    $NF == "total" { total = $4 }
+    $NF ~ /^(read|recvfrom|recvmsg|readv)$/ { rd += $4 }
+    $NF ~ /^(write|sendto|sendmsg|writev)$/ { wr += $4 }
+    $NF == "epoll_ctl" { ctl += $4 }
+    $NF ~ /^epoll_(p)?wait$/ { ew += $4 }
+    END { if (n > 0) printf "%s\t%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\n", mode, t, n, rd / n, wr / n, ctl / n, ew / n, total / n }' \
+    "$out.txt" >>"$syscalls"
+  log "system calls: $t ($mode) $(awk '$NF == "total" { print $4 }' "$out.txt") for $processed transactions"
+}
+if ((syscall_xacts > 0)) && command -v strace >/dev/null; then
+  for mode in $modes; do
+    for t in "${targets[@]}"; do count_syscalls "$t" "$mode"; done
+  done
+elif ((syscall_xacts > 0)); then
+  warn "strace is not installed: no system call counts"
+fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
   echo "# TLS: seedproxy and PgBouncer terminating client TLS"
   echo
-  echo "$("$proxy_bin" --version 2>&1 | head -n 1), $(/usr/sbin/pgbouncer --version | head -n 1), $(openssl version)."
+  echo "$("$proxy_bin" --version 2>&1 | head -n 1)${base_bin:+ (seedproxy-base: $base_bin)}, $(/usr/sbin/pgbouncer --version | head -n 1), $(openssl version)."
   echo "pgbench -S, $clients clients, $jobs jobs, ${duration}s per run, $rounds rounds alternating the"
   echo "targets; sslmode=require, TLS 1.3, ECDSA P-256 certificate; both one thread; upstream plain on"
   echo "the same host. Load average $load_start at start, $load_end at end (2 cores, shared)."
   echo
-  echo "| mode | PgBouncer tps (median) | seedproxy tps (median) | seedproxy / PgBouncer | CPU µs/tx PgBouncer | CPU µs/tx seedproxy |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| mode | target | PgBouncer tps (median) | target tps (median) | target / PgBouncer | CPU µs/tx PgBouncer | CPU µs/tx target |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
   for mode in $modes; do
-    awk -F'\t' -v mode="$mode" '
-      function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-                                       return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-      $1 == mode && $3 == "pgbouncer" { b[++nb] = $4; bc[nb] = $5 }
-      $1 == mode && $3 == "seedproxy" { s[++ns] = $4; sc[ns] = $5 }
-      END { mb = median(b, nb); ms = median(s, ns)
-            printf "| %s | %.0f | %.0f | %.2f× | %.1f | %.1f |\n", mode, mb, ms, ms / mb, median(bc, nb), median(sc, ns) }' "$runs"
+    for t in "${targets[@]:1}"; do
+      awk -F'\t' -v mode="$mode" -v target="$t" '
+        function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                                         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+        $1 == mode && $3 == "pgbouncer" { b[++nb] = $4; bc[nb] = $5 }
+        $1 == mode && $3 == target { s[++ns] = $4; sc[ns] = $5 }
+        END { mb = median(b, nb); ms = median(s, ns)
+              printf "| %s | %s | %.0f | %.0f | %.2f× | %.1f | %.1f |\n", mode, target, mb, ms, ms / mb, median(bc, nb), median(sc, ns) }' "$runs"
+    done
   done
   echo
   echo "connect: every transaction opens a new TLS connection (pgbench -C), so its tps is handshakes"
   echo "per second, each with a full TLS 1.3 handshake, startup, authentication and a backend start."
   echo
+  if [[ -s "$syscalls" ]]; then
+    echo "System calls per transaction, strace -c -f on each proxy during pgbench -t (connect:"
+    echo "$syscall_connects per client, others: $syscall_xacts per client); reads are read/recvfrom,"
+    echo "writes write/sendto:"
+    echo
+    echo "| mode | target | transactions | reads | writes | epoll_ctl | epoll_wait | total | / PgBouncer |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' '$2 == "pgbouncer" { base[$1] = $8 } { row[NR] = $0 }
+      END { for (i = 1; i <= NR; i++) { split(row[i], f, "\t")
+              printf "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f× |\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], (base[f[1]] > 0 ? f[8] / base[f[1]] : 0) } }' "$syscalls"
+    echo
+  fi
   echo "Every run (mode, round, target, tps, proxy CPU µs per transaction):"
   echo
   echo '```'

@@ -1,6 +1,7 @@
 // A client or server connection as the session sees it: a non-blocking TCP socket, in plain text
-// or under TLS (OpenSSL driven directly over the socket, Asio for readiness). The relay pumps wait
-// by reading: Asio's own async_read_some in plain text, tls_receive under TLS.
+// or under TLS. Under TLS, OpenSSL reads ciphertext from a buffer the stream fills with the
+// socket's own async_read_some (so waiting costs what it costs in plain text) and writes straight
+// to the socket; the relay pumps wait in async_read_some in plain text, in tls_receive under TLS.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -8,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <tuple>
@@ -22,6 +24,10 @@ struct TlsHandshake {
   bool closed = false;              // the peer went away mid-handshake
   std::string error;
 };
+
+// The TLS side of a stream (stream.cpp): the SSL object, its I/O glue and the ciphertext read
+// from the socket that OpenSSL has not taken yet. Only TLS connections allocate one.
+struct TlsChannel;
 
 class Stream {
  public:
@@ -38,37 +44,29 @@ class Stream {
   [[nodiscard]] tcp::socket::executor_type get_executor() noexcept {
     return socket_.get_executor();
   }
-  [[nodiscard]] bool tls() const noexcept { return ssl_ != nullptr; }
-  [[nodiscard]] SSL* ssl() const noexcept { return ssl_; }
+  [[nodiscard]] bool tls() const noexcept { return tls_ != nullptr; }
+  [[nodiscard]] SSL* ssl() const noexcept;
 
   // Non-blocking: the bytes read, or ec (would_block when nothing is ready, eof at the end).
+  // Under TLS it decrypts only what was already read from the socket: tls_receive waits.
   [[nodiscard]] std::size_t read_some(std::span<std::byte> out, error_code& ec) {
-    if (!ssl_) [[likely]]
+    if (!tls_) [[likely]]
       return socket_.read_some(boost::asio::buffer(out.data(), out.size()), ec);
     return tls_read(out, ec);
   }
   // Non-blocking: the bytes written (maybe fewer), or ec (would_block when the socket is full).
   [[nodiscard]] std::size_t write_some(std::span<const std::byte> bytes, error_code& ec) {
-    if (!ssl_) [[likely]]
+    if (!tls_) [[likely]]
       return socket_.write_some(boost::asio::buffer(bytes.data(), bytes.size()), ec);
     return tls_write(bytes, ec);
   }
-  // True when TLS holds decrypted bytes already: read_some answers without waiting.
-  [[nodiscard]] bool buffered() const noexcept { return ssl_ && SSL_has_pending(ssl_) == 1; }
-  // Waits until read_some may make progress (for TLS: whatever the last read wanted).
-  template <class Token>
-  auto async_wait_readable(Token&& token) {
-    return socket_.async_wait(read_wants_write_ ? tcp::socket::wait_write : tcp::socket::wait_read,
-                              std::forward<Token>(token));
-  }
-  template <class Token>
-  auto async_wait_writable(Token&& token) {
-    return socket_.async_wait(write_wants_read_ ? tcp::socket::wait_read : tcp::socket::wait_write,
-                              std::forward<Token>(token));
-  }
+  // Under TLS: true when decrypted bytes wait in OpenSSL or ciphertext read from the socket has
+  // not been decrypted yet, so read_some may answer without the socket.
+  [[nodiscard]] bool buffered() const noexcept;
 
-  // Under TLS: the next decrypted bytes, waiting for the socket as OpenSSL asks (the plain path
-  // reads with socket().async_read_some, which tries at once and waits without re-arming epoll).
+  // Under TLS: the next decrypted bytes (as many as are there, up to out.size()), reading the
+  // socket with async_read_some when OpenSSL needs more: it tries at once and waits without
+  // re-arming epoll, as the plain-text pumps do.
   [[nodiscard]] boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_receive(
       std::span<std::byte> out);
 
@@ -99,12 +97,18 @@ class Stream {
  private:
   std::size_t tls_read(std::span<std::byte> out, error_code& ec);
   std::size_t tls_write(std::span<const std::byte> bytes, error_code& ec);
+  // Reads ciphertext from the socket into the channel; the end of the stream and socket errors
+  // are kept for OpenSSL to find. Returns only an error of the wait itself (cancellation).
+  boost::asio::awaitable<error_code> fill_tls_input();
+  // Waits for what the last TLS call asked for: more ciphertext, or room to write.
+  boost::asio::awaitable<error_code> wait_for_tls(bool wants_write);
+  // Creates the SSL object and the channel under it; false (tls() stays false) when OpenSSL
+  // cannot.
+  bool attach_tls(SSL_CTX* context);
   boost::asio::awaitable<TlsHandshake> handshake();
 
   tcp::socket socket_;
-  SSL* ssl_ = nullptr;
-  bool read_wants_write_ = false;  // the last SSL_read asked to wait for writability
-  bool write_wants_read_ = false;  // the last SSL_write asked to wait for readability
+  std::unique_ptr<TlsChannel> tls_;
 };
 
 }  // namespace seedproxy::proxy

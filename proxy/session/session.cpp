@@ -384,8 +384,9 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
   for (;;) {
     if (!filled) client_buffer_.release_if_empty();
     const auto space = client_buffer_.writable(filled);
-    // Plain text reads at once and, if nothing is there, waits without re-arming epoll; inline
-    // rather than in a helper coroutine, whose frame every idle pump would keep.
+    // Reads at once and, if nothing is there, waits without re-arming epoll (TLS the same way,
+    // into its own ciphertext buffer); plain text inline rather than in a helper coroutine, whose
+    // frame every idle pump would keep.
     error_code ec;
     std::size_t n = 0;
     if (client_.tls()) {
@@ -455,8 +456,9 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
   for (;;) {
     if (!filled) server_buffer_.release_if_empty();
     const auto space = server_buffer_.writable(filled);
-    // Plain text reads at once and, if nothing is there, waits without re-arming epoll; inline
-    // rather than in a helper coroutine, whose frame every idle pump would keep.
+    // Reads at once and, if nothing is there, waits without re-arming epoll (TLS the same way,
+    // into its own ciphertext buffer); plain text inline rather than in a helper coroutine, whose
+    // frame every idle pump would keep.
     error_code ec;
     std::size_t n = 0;
     if (server_.tls()) {

@@ -50,6 +50,15 @@ void common_options(SSL_CTX* context) {
                                 SSL_MODE_RELEASE_BUFFERS);
 }
 
+// As PostgreSQL's server: no session tickets (TLS 1.3 sent two after every handshake, each an
+// encrypted copy of the session) and no session cache. libpq never resumes a session, so they were
+// work on every connection that no client used.
+void no_resumption(SSL_CTX* context) {
+  SSL_CTX_set_options(context, SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(context, 0);
+  SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
+}
+
 void load_certificate(SSL_CTX* context, const std::string& cert_file, const std::string& key_file,
                       const char* section) {
   if (SSL_CTX_use_certificate_chain_file(context, cert_file.c_str()) != 1)
@@ -114,6 +123,7 @@ std::shared_ptr<const ClientTlsContext> load_client_tls(const config::ClientTls&
   if (out->wants_certificate())
     SSL_CTX_set_verify(context.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_alpn_select_cb(context.get(), select_alpn, nullptr);
+  no_resumption(context.get());
   static const unsigned char session_id[] = "seedproxy";
   SSL_CTX_set_session_id_context(context.get(), session_id, sizeof session_id - 1);
   out->end_point_hash = certificate_end_point_hash(SSL_CTX_get0_certificate(context.get()));

@@ -1,16 +1,21 @@
 // TLS contexts from files (and the errors that name them) and Stream over real loopback sockets:
-// handshakes both ways, ALPN, certificate failures, and a megabyte each way through partial
-// non-blocking reads and writes.
+// handshakes both ways, ALPN, certificate failures, a megabyte each way through partial
+// non-blocking reads and writes, and the edges of OpenSSL over the stream's own buffer: many small
+// records, data behind the handshake's last flight, the end with and without close_notify,
+// KeyUpdate both ways, renegotiation refused.
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sys/ioctl.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -95,6 +100,9 @@ struct Pair {
     tcp::socket a(io), b(io);
     b.connect(acceptor.local_endpoint());
     acceptor.accept(a);
+    // As the proxy's sockets: small writes leave at once (no Nagle delay between two records).
+    a.set_option(tcp::no_delay(true));
+    b.set_option(tcp::no_delay(true));
     server = std::make_unique<Stream>(std::move(a));
     client = std::make_unique<Stream>(std::move(b));
   }
@@ -104,6 +112,55 @@ struct Pair {
     io.run();
     io.restart();
     return future.get();
+  }
+};
+
+// Handshakes a pair: the server with the proxy's context, the client with `client`.
+asio::awaitable<bool> handshake_pair(Pair& pair, SSL_CTX* server, SSL_CTX* client) {
+  auto [accepted, connected] =
+      co_await (pair.server->accept_tls(server) && pair.client->connect_tls(client, "", false));
+  co_return accepted.ok&& connected.ok;
+}
+
+std::vector<std::byte> bytes_of(std::string_view text) {
+  const auto* data = reinterpret_cast<const std::byte*>(text.data());
+  return std::vector<std::byte>(data, data + text.size());
+}
+
+// Polls (with a deadline) until `socket` has at least `bytes` waiting in the kernel.
+bool wait_until_queued(tcp::socket& socket, int bytes) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int queued = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ioctl(socket.native_handle(), FIONREAD, &queued) == 0 && queued >= bytes) return true;
+  }
+  return false;
+}
+
+// Counts the handshake messages of one type and the alerts an SSL object sends.
+struct Sent {
+  int key_updates = 0;
+  int no_renegotiation_alerts = 0;
+  int tickets_received = 0;
+  static void count(int write_p, int, int content_type, const void* buf, std::size_t len, SSL*,
+                    void* arg) {
+    auto& sent = *static_cast<Sent*>(arg);
+    const auto* bytes = static_cast<const unsigned char*>(buf);
+    if (len < 2) return;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && bytes[0] == SSL3_MT_NEWSESSION_TICKET)
+      ++sent.tickets_received;
+    if (!write_p) return;
+    if (content_type == SSL3_RT_HANDSHAKE && bytes[0] == SSL3_MT_KEY_UPDATE) ++sent.key_updates;
+    if (content_type == SSL3_RT_ALERT && bytes[1] == SSL_AD_NO_RENEGOTIATION)
+      ++sent.no_renegotiation_alerts;
+  }
+  void watch(SSL* ssl) {
+    SSL_set_msg_callback(ssl, count);
+    SSL_set_msg_callback_arg(ssl, this);
+  }
+  void watch(SSL_CTX* context) {
+    SSL_CTX_set_msg_callback(context, count);
+    SSL_CTX_set_msg_callback_arg(context, this);
   }
 };
 
@@ -203,5 +260,183 @@ TEST_CASE("handshake failures say why: wrong CA, a protocol other than postgresq
       co_return !accepted.ok && !connected.ok;
     };
     CHECK(pair.run(work()));
+  }
+}
+
+TEST_CASE("a message sent in many small records reaches the reader in a few reads") {
+  Files files;
+  const auto tls = load_client_tls(client_side(files));
+  Pair pair;
+  const auto client_ctx = client_context();
+  constexpr int records = 200, record_size = 10;
+  std::vector<std::byte> sent;
+  auto work = [&]() -> asio::awaitable<int> {
+    const bool shook = co_await handshake_pair(pair, tls->context.get(), client_ctx.get());
+    if (!shook) co_return -1;
+    for (int i = 0; i < records; ++i) {
+      std::vector<std::byte> record(record_size, std::byte(static_cast<unsigned char>(i)));
+      sent.insert(sent.end(), record.begin(), record.end());
+      const auto write_ec = co_await pair.client->write_all(record);  // one SSL_write, one record
+      if (write_ec) co_return -1;
+    }
+    // Every record (TLS 1.3: 22 bytes of overhead each) is in the server's socket before it reads.
+    if (!wait_until_queued(pair.server->socket(), records * (record_size + 22))) co_return -1;
+    std::vector<std::byte> got(sent.size());
+    int reads = 0;
+    for (std::size_t done = 0; done < got.size(); ++reads) {
+      auto [ec, n] = co_await pair.server->tls_receive(std::span(got).subspan(done));
+      if (ec) co_return -1;
+      done += n;
+    }
+    co_return got == sent ? reads : -1;
+  };
+  const int reads = pair.run(work());
+  CHECK(reads > 0);
+  CHECK(reads <= 5);  // record by record would take 200
+}
+
+TEST_CASE("bytes that arrive with the handshake's last flight are read without waiting") {
+  Files files;
+  const auto tls = load_client_tls(client_side(files));
+  Pair pair;
+  const auto client_ctx = client_context();
+  const auto message = bytes_of("startup packet right behind the client's Finished");
+  auto client_side_work = [&]() -> asio::awaitable<bool> {
+    const auto connected = co_await pair.client->connect_tls(client_ctx.get(), "", false);
+    // No suspension between the Finished and this write: both reach the server's socket together.
+    if (!connected.ok) co_return false;
+    const auto write_ec = co_await pair.client->write_all(message);
+    co_return !write_ec;
+  };
+  auto work = [&]() -> asio::awaitable<bool> {
+    auto [accepted, connected] =
+        co_await (pair.server->accept_tls(tls->context.get()) && client_side_work());
+    if (!accepted.ok || !connected) co_return false;
+    CHECK(pair.server->buffered());  // read with the Finished, not yet decrypted
+    std::vector<std::byte> got(message.size());
+    const auto read_ec = co_await pair.server->read_exact(got);
+    co_return !read_ec && got == message;
+  };
+  CHECK(pair.run(work()));
+}
+
+TEST_CASE("the end of the stream, with close_notify and without") {
+  Files files;
+  const auto tls = load_client_tls(client_side(files));
+  const auto client_ctx = client_context();
+  for (const bool notify : {true, false}) {
+    CAPTURE(notify);
+    Pair pair;
+    const auto last = bytes_of("last words");
+    auto work = [&]() -> asio::awaitable<bool> {
+      const bool shook = co_await handshake_pair(pair, tls->context.get(), client_ctx.get());
+      if (!shook) co_return false;
+      const auto write_ec = co_await pair.client->write_all(last);
+      if (write_ec) co_return false;
+      // Half-closed, not closed: a socket closed with the server's session tickets unread would
+      // send a reset instead of the end of the stream.
+      if (notify) REQUIRE(SSL_shutdown(pair.client->ssl()) == 0);  // close_notify sent
+      pair.client->socket().shutdown(tcp::socket::shutdown_send);  // without it: a bare end
+      std::vector<std::byte> got(64);
+      auto [ec, n] = co_await pair.server->tls_receive(got);
+      CHECK_FALSE(ec);
+      CHECK(std::vector<std::byte>(got.begin(), got.begin() + static_cast<long>(n)) == last);
+      std::tie(ec, n) = co_await pair.server->tls_receive(got);
+      CHECK(n == 0);
+      co_return ec ==
+          asio::error::eof;  // an ordinary end either way (SSL_OP_IGNORE_UNEXPECTED_EOF)
+    };
+    CHECK(pair.run(work()));
+  }
+}
+
+TEST_CASE("a KeyUpdate either way is answered, and both keys stay in step") {
+  Files files;
+  const auto tls = load_client_tls(client_side(files));
+  Pair pair;
+  const auto client_ctx = client_context();
+  Sent by_server, by_client;
+  auto work = [&]() -> asio::awaitable<bool> {
+    const bool shook = co_await handshake_pair(pair, tls->context.get(), client_ctx.get());
+    if (!shook) co_return false;
+    by_server.watch(pair.server->ssl());
+    by_client.watch(pair.client->ssl());
+    const auto ping = bytes_of("ping"), pong = bytes_of("pong");
+    // The side that updates writes (its KeyUpdate goes first), the other reads it and answers
+    // (its own KeyUpdate, owed since the read, goes before the answer), the first reads that.
+    auto exchange = [&](Stream& updater, Stream& other) -> asio::awaitable<bool> {
+      REQUIRE(SSL_key_update(updater.ssl(), SSL_KEY_UPDATE_REQUESTED) == 1);
+      std::vector<std::byte> got_ping(ping.size()), got_pong(pong.size());
+      const auto a = co_await updater.write_all(ping);
+      const auto b = co_await other.read_exact(got_ping);
+      const auto c = co_await other.write_all(pong);
+      const auto d = co_await updater.read_exact(got_pong);
+      co_return !a && !b && !c && !d && got_ping == ping && got_pong == pong;
+    };
+    const bool client_first = co_await exchange(*pair.client, *pair.server);
+    const bool server_first = co_await exchange(*pair.server, *pair.client);
+    co_return client_first&& server_first;
+  };
+  CHECK(pair.run(work()));
+  // Each side sent its own KeyUpdate and answered the other's.
+  CHECK(by_server.key_updates == 2);
+  CHECK(by_client.key_updates == 2);
+}
+
+TEST_CASE("TLS 1.2 renegotiation is refused with an alert, and the stream ends cleanly") {
+  Files files;
+  const auto tls = load_client_tls(client_side(files));
+  Pair pair;
+  const auto client_ctx = client_context();
+  SSL_CTX_set_max_proto_version(client_ctx.get(), TLS1_2_VERSION);
+  Sent by_server;
+  auto work = [&]() -> asio::awaitable<bool> {
+    const bool shook = co_await handshake_pair(pair, tls->context.get(), client_ctx.get());
+    if (!shook) co_return false;
+    CHECK(pair.server->tls_version() == "TLSv1.2");
+    by_server.watch(pair.server->ssl());
+    REQUIRE(SSL_renegotiate(pair.client->ssl()) == 1);
+    // The client's write sends a ClientHello and then needs the answer: refused, not waited for.
+    const auto write_ec = co_await pair.client->write_all(bytes_of("after renegotiation"));
+    CHECK(write_ec == asio::error::operation_not_supported);
+    std::vector<std::byte> got(64);
+    auto reading = [&]() -> asio::awaitable<boost::system::error_code> {
+      auto [ec, n] = co_await pair.server->tls_receive(got);
+      co_return ec;
+    };
+    auto closing = [&]() -> asio::awaitable<void> {
+      // The server's alert makes the client's socket readable; then the client goes away.
+      co_await pair.client->socket().async_wait(tcp::socket::wait_read, asio::use_awaitable);
+      pair.client->close();
+    };
+    const auto ec = co_await (reading() && closing());
+    co_return static_cast<bool>(ec);
+  };
+  CHECK(pair.run(work()));
+  CHECK(by_server.no_renegotiation_alerts == 1);
+}
+
+TEST_CASE("no session tickets, as PostgreSQL: libpq never resumes, so they were wasted work") {
+  Files files;
+  const auto tls = load_client_tls(client_side(files));
+  for (const int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    CAPTURE(version);
+    Pair pair;
+    const auto client_ctx = client_context();
+    SSL_CTX_set_max_proto_version(client_ctx.get(), version);
+    Sent seen_by_client;
+    seen_by_client.watch(client_ctx.get());
+    auto work = [&]() -> asio::awaitable<bool> {
+      const bool shook = co_await handshake_pair(pair, tls->context.get(), client_ctx.get());
+      if (!shook) co_return false;
+      // A TLS 1.3 ticket follows the handshake: a round of data makes sure the client read it.
+      const auto ping = bytes_of("ping");
+      std::vector<std::byte> got(ping.size());
+      const auto a = co_await pair.server->write_all(ping);
+      const auto b = co_await pair.client->read_exact(got);
+      co_return !a && !b && got == ping;
+    };
+    CHECK(pair.run(work()));
+    CHECK(seen_by_client.tickets_received == 0);
   }
 }
