@@ -1,6 +1,6 @@
-// Feeds the clients' round-trip times to the materialization engine's latency guard, whatever
+// Feeds the clients' transaction times to the materialization engine's latency guard, whatever
 // else observes the sessions: it passes every event on to `next` (the metrics, or nothing) and
-// also records each finished round trip in `latency`.
+// also records each finished transaction (idle to idle) in `latency`.
 #pragma once
 
 #include "proxy/observe/observer.hpp"
@@ -22,8 +22,11 @@ class LatencyObserver final : public Observer {
   void upstream_error(UpstreamStage stage) noexcept override { next_->upstream_error(stage); }
   void statement_started(StatementKind kind) noexcept override { next_->statement_started(kind); }
   void statement_finished(StatementKind kind, Duration elapsed) noexcept override {
-    latency_.record(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed));
     next_->statement_finished(kind, elapsed);
+  }
+  void transaction_finished(Duration elapsed) noexcept override {
+    latency_.record(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed));
+    next_->transaction_finished(elapsed);
   }
   void statement_rewritten(Duration elapsed, bool cache_hit) noexcept override {
     next_->statement_rewritten(elapsed, cache_hit);

@@ -83,6 +83,11 @@ class Observer {
   // A TLS handshake (or a refused plain-text client) on `leg`. Not pure: observers that do not
   // follow TLS (test fakes) need not say so.
   virtual void tls_handshake(Peer /*leg*/, TlsOutcome /*outcome*/) noexcept {}
+
+  // The session went back to idle (ReadyForQuery 'I') `elapsed` after the client's first round
+  // trip out of idle: a whole transaction, or one autocommit statement, as the client waited for
+  // it (its own pauses between statements included). Not pure, like tls_handshake.
+  virtual void transaction_finished(Duration /*elapsed*/) noexcept {}
 };
 
 // Does nothing: for `metrics` absent from the configuration, tests and benchmarks.

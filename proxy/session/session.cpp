@@ -240,9 +240,16 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
       // database exists only after AuthenticationOk): now, and not before, the proxy follows the
       // database. A name a stranger sends costs nothing; the client sends no statement earlier.
       if (!rewriting_ && authenticated_) enable_rewriting();
-      if (observing_)
-        if (const auto finished = timer_.ready())
+      if (observing_) {
+        const auto now = StatementTimer::Clock::now();
+        if (const auto finished = timer_.ready(now))
           observer_.statement_finished(finished->kind, finished->elapsed);
+        // Back to idle: what the client waited for since its first round trip out of idle.
+        if (transaction_status_ == 'I' && transaction_started_) {
+          observer_.transaction_finished(now - *transaction_started_);
+          transaction_started_.reset();
+        }
+      }
       break;
     case 'K':
       if (const auto key = protocol::read_backend_key(body)) backend_pid_ = key->process_id;
@@ -274,8 +281,10 @@ void Session::note_client_message(char type) {
     default:
       return;
   }
+  const auto now = StatementTimer::Clock::now();
   observer_.statement_started(kind);
-  timer_.started(kind);
+  timer_.started(kind, now);
+  if (!transaction_started_) transaction_started_ = now;
 }
 
 template <class Started, class Inspect, class Head>

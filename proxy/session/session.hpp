@@ -280,6 +280,8 @@ class Session {
   Observer& observer_;
   const bool observing_;  // false for the null observer: no clock reads, no timer
   StatementTimer timer_;
+  // When the client's first round trip after the last idle ReadyForQuery began (observing only).
+  std::optional<StatementTimer::Clock::time_point> transaction_started_;
 };
 
 }  // namespace seedproxy::proxy

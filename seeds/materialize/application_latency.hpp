@@ -1,4 +1,5 @@
-// What the proxy's clients wait for each round trip (a client message to its ReadyForQuery), kept
+// What the proxy's clients wait for each transaction (from the first message out of idle to the
+// ReadyForQuery that says idle again; one autocommit statement is one), kept
 // in a fine histogram that sessions fill from any I/O thread and the materializer reads, so a
 // backfill can slow down when it makes the application slower (latency_guard.hpp).
 #pragma once
@@ -25,7 +26,7 @@ class ApplicationLatency {
   ApplicationLatency(const ApplicationLatency&) = delete;
   ApplicationLatency& operator=(const ApplicationLatency&) = delete;
 
-  // One round trip; a relaxed increment, safe from any thread.
+  // One transaction; a relaxed increment, safe from any thread.
   void record(std::chrono::nanoseconds elapsed) noexcept {
     buckets_[bucket_of(elapsed)].fetch_add(1, std::memory_order_relaxed);
   }
@@ -40,7 +41,7 @@ class ApplicationLatency {
   std::array<std::atomic<std::uint64_t>, bucket_count> buckets_{};
 };
 
-// The `q` quantile (0 < q < 1), in seconds, of the round trips counted between `earlier` and
+// The `q` quantile (0 < q < 1), in seconds, of the transactions counted between `earlier` and
 // `later`, interpolated within its bucket; nothing when fewer than `min_samples` were counted.
 [[nodiscard]] std::optional<double> latency_quantile(const ApplicationLatency::Counts& later,
                                                      const ApplicationLatency::Counts& earlier,

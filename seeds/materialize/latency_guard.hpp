@@ -16,7 +16,7 @@ struct LatencyGuardSettings {
   double slow_ratio = 1.25;
   double relax_ratio = 1.1;
   double quantile = 0.99;
-  // Fewer round trips than this in a window say nothing: the window grows until it has them (a
+  // Fewer transactions than this in a window say nothing: the window grows until it has them (a
   // quiet application has little to protect, and its p99 would be one unlucky query).
   std::uint64_t min_samples = 400;
 };
@@ -30,9 +30,9 @@ class LatencyGuard {
 
   // The baseline is measured between these two calls, while no batch runs.
   void begin_baseline();
-  // Whether the baseline window had enough round trips; without one, looks say `unknown`.
+  // Whether the baseline window had enough transactions; without one, looks say `unknown`.
   bool end_baseline();
-  // No round trip at all since begin_baseline().
+  // No transaction at all since begin_baseline().
   [[nodiscard]] bool quiet_since_baseline_began() const;
   [[nodiscard]] bool has_baseline() const noexcept { return baseline_.has_value(); }
   [[nodiscard]] std::optional<double> baseline_seconds() const noexcept { return baseline_; }

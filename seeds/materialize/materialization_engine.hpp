@@ -51,8 +51,8 @@ class MaterializationEngine {
   ~MaterializationEngine();
 
   void start();
-  // The clients' round trips (filled by the proxy's sessions), which the backfill paces itself
-  // on (materialization.latency_ratio). Set before start(); must outlive the engine.
+  // The clients' transaction times (filled by the proxy's sessions), which the backfill paces
+  // itself on (materialization.latency_ratio). Set before start(); must outlive the engine.
   void watch_latency(const ApplicationLatency* latency) noexcept { latency_ = latency; }
   // Stops every backfill (each within about a second) and joins the threads. Idempotent.
   void stop();

@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "common/identifiers.hpp"
+#include "common/log.hpp"
 #include "common/sqlstate.hpp"
 #include "common/text.hpp"
 #include "rewriter/catalog/seed_set.hpp"
@@ -112,6 +114,20 @@ bool lock_conflict(const QueryError& error) {
 
 // Runs `attempt` (one transaction) until it gets its locks, backing off with jitter between
 // attempts that hit lock_timeout; each attempt makes other sessions wait at most lock_timeout.
+}  // namespace
+
+std::chrono::milliseconds escalated_lock_timeout(const StepSettings& settings,
+                                                 std::uint32_t failed) {
+  auto timeout = settings.lock_timeout;
+  const auto cap = std::max(settings.lock_timeout, settings.max_lock_timeout);
+  for (std::uint32_t n = settings.escalate_after; settings.escalate_after > 0 && n <= failed;
+       n += settings.escalate_after)
+    timeout = std::min(timeout * 2, cap);
+  return timeout;
+}
+
+namespace {
+
 template <typename Attempt>
 DdlOutcome with_lock_retries(const char* what, const MaterializationPlan& plan,
                              const StepSettings& settings, const std::atomic<bool>& stop,
@@ -120,20 +136,29 @@ DdlOutcome with_lock_retries(const char* what, const MaterializationPlan& plan,
   DdlOutcome outcome;
   const auto started = Clock::now();
   auto delay = settings.retry_initial;
+  StepSettings current = settings;
   for (;;) {
     if (stop.load()) return outcome;
     ++outcome.attempts;
     try {
-      attempt();
+      attempt(std::as_const(current));
       outcome.done = true;
       return outcome;
     } catch (const QueryError& error) {
       if (!lock_conflict(error)) throw;
+      const auto next = escalated_lock_timeout(settings, outcome.attempts);
+      if (next != current.lock_timeout)
+        log::warning("materialize", "seed " + plan.name + ": " + what + ": " +
+                                        std::to_string(outcome.attempts) +
+                                        " attempts found no moment the table was free for " +
+                                        ms_text(current.lock_timeout) +
+                                        "; the next ones wait up to " + ms_text(next));
+      current.lock_timeout = next;
       if (Clock::now() - started >= settings.give_up_after)
         throw std::runtime_error(
             "seed " + plan.name + ": " + what + " gave up after " +
             std::to_string(outcome.attempts) + " attempts: the table was never free of " +
-            "conflicting locks for " + ms_text(settings.lock_timeout) + " (" + error.what() + ")");
+            "conflicting locks for " + ms_text(current.lock_timeout) + " (" + error.what() + ")");
     }
     // 75%..125% of the delay, so several engines do not retry in lockstep.
     const auto spread = std::uniform_int_distribution<std::int64_t>(
@@ -427,8 +452,8 @@ bool column_added_by_seedproxy(ControlConnection& connection, const Materializat
 
 DdlOutcome add_column(ControlConnection& connection, const MaterializationPlan& plan,
                       const StepSettings& settings, const std::atomic<bool>& stop) {
-  return with_lock_retries("adding the column", plan, settings, stop, [&] {
-    Transaction transaction(connection, settings);
+  return with_lock_retries("adding the column", plan, settings, stop, [&](const StepSettings& now) {
+    Transaction transaction(connection, now);
     const ColumnState state = column_state(connection, plan);
     if (state.exists && !state.marked)
       throw MaterializationRefused("seed " + plan.name + " cannot be materialized: the table " +
@@ -457,81 +482,85 @@ DdlOutcome install_trigger(ControlConnection& connection, const MaterializationP
   // clients read the expression, so the order does not matter to them.
   DdlOutcome dependencies;
   for (const auto& table : plan.dependencies.tables) {
-    const auto outcome =
-        with_lock_retries("installing a dependency trigger", plan, settings, stop, [&] {
-          Transaction transaction(connection, settings);
-          install_dependency_triggers(connection, plan, table);
-          transaction.commit();
-        });
+    const auto outcome = with_lock_retries("installing a dependency trigger", plan, settings, stop,
+                                           [&](const StepSettings& now) {
+                                             Transaction transaction(connection, now);
+                                             install_dependency_triggers(connection, plan, table);
+                                             transaction.commit();
+                                           });
     dependencies.attempts += outcome.attempts;
     if (!outcome.done) return dependencies;
   }
-  return with_lock_retries("installing the write trigger", plan, settings, stop, [&] {
-    Transaction transaction(connection, settings);
-    const std::string oid = table_oid(connection, plan);
-    if (oid.empty())
-      throw MaterializationRefused("seed " + plan.name + ": the table no longer exists");
-    const FunctionState function = function_state(connection, plan);
-    if (function.exists && !function.marked)
-      throw MaterializationRefused("seed " + plan.name + " cannot be materialized: a function " +
-                                   plan.function_sql + "() exists that seedproxy did not create");
-    const TriggerState trigger = trigger_state(connection, plan, oid);
-    if (trigger.exists && !trigger.ours)
-      throw MaterializationRefused("seed " + plan.name + " cannot be materialized: the table " +
-                                   "has a trigger \"" + plan.trigger_name +
-                                   "\" that seedproxy did not create");
-    // A BEFORE row trigger firing after ours could change the inputs after we computed. Another
-    // seed's write trigger (its function carries our mark) only sets that seed's column, which
-    // matters only when this expression reads a column seedproxy added.
-    const auto later = connection.query(
-        "looking for BEFORE triggers that fire after the seed's",
-        "SELECT t.tgname FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid "
-        "AND NOT t.tgisinternal AND t.tgname COLLATE \"C\" > $2 COLLATE \"C\" "
-        "AND (t.tgtype & 3) = 3 AND (t.tgtype & 64) = 0 AND (t.tgtype & 20) <> 0 "
-        "AND (pg_catalog.obj_description(t.tgfoid, 'pg_proc') IS DISTINCT FROM $3 "
-        "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tgrelid "
-        "    AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($4::text[]) "
-        "    AND pg_catalog.col_description(a.attrelid, a.attnum) = $3))",
-        {oid, plan.trigger_name, kMark, text_array_literal(plan.input_columns)});
-    if (PQntuples(later.get()) > 0)
-      throw MaterializationRefused(
-          "seed " + plan.name + " cannot be materialized: the BEFORE trigger \"" +
-          std::string(PQgetvalue(later.get(), 0, 0)) + "\" fires after \"" + plan.trigger_name +
-          "\" and could change the expression's inputs after the column is computed");
+  return with_lock_retries(
+      "installing the write trigger", plan, settings, stop, [&](const StepSettings& now) {
+        Transaction transaction(connection, now);
+        const std::string oid = table_oid(connection, plan);
+        if (oid.empty())
+          throw MaterializationRefused("seed " + plan.name + ": the table no longer exists");
+        const FunctionState function = function_state(connection, plan);
+        if (function.exists && !function.marked)
+          throw MaterializationRefused("seed " + plan.name +
+                                       " cannot be materialized: a function " + plan.function_sql +
+                                       "() exists that seedproxy did not create");
+        const TriggerState trigger = trigger_state(connection, plan, oid);
+        if (trigger.exists && !trigger.ours)
+          throw MaterializationRefused("seed " + plan.name + " cannot be materialized: the table " +
+                                       "has a trigger \"" + plan.trigger_name +
+                                       "\" that seedproxy did not create");
+        // A BEFORE row trigger firing after ours could change the inputs after we computed. Another
+        // seed's write trigger (its function carries our mark) only sets that seed's column, which
+        // matters only when this expression reads a column seedproxy added.
+        const auto later = connection.query(
+            "looking for BEFORE triggers that fire after the seed's",
+            "SELECT t.tgname FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid "
+            "AND NOT t.tgisinternal AND t.tgname COLLATE \"C\" > $2 COLLATE \"C\" "
+            "AND (t.tgtype & 3) = 3 AND (t.tgtype & 64) = 0 AND (t.tgtype & 20) <> 0 "
+            "AND (pg_catalog.obj_description(t.tgfoid, 'pg_proc') IS DISTINCT FROM $3 "
+            "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tgrelid "
+            "    AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($4::text[]) "
+            "    AND pg_catalog.col_description(a.attrelid, a.attnum) = $3))",
+            {oid, plan.trigger_name, kMark, text_array_literal(plan.input_columns)});
+        if (PQntuples(later.get()) > 0)
+          throw MaterializationRefused(
+              "seed " + plan.name + " cannot be materialized: the BEFORE trigger \"" +
+              std::string(PQgetvalue(later.get(), 0, 0)) + "\" fires after \"" + plan.trigger_name +
+              "\" and could change the expression's inputs after the column is computed");
 
-    // A cross-table seed locks its row's keys first (dependency_triggers.hpp).
-    const bool cross = plan.target.cross_table;
-    const std::string body =
-        "\n#variable_conflict use_column\n" +
-        std::string(cross ? "DECLARE\n  \"seedproxy_lock_keys\" boolean;\n" : "") + "BEGIN\n" +
-        (cross ? seed_row_key_locks(plan) : std::string()) + "  NEW." + plan.column_sql +
-        " := " + plan.trigger_value_sql + ";\n  RETURN NEW;\nEND\n";
-    const std::string tag = dollar_tag(body);
-    // search_path FROM CURRENT: the expression's functions resolve as they did when the seed
-    // was validated, whatever the writing session's search_path.
-    (void)connection.query("creating the seed's trigger function",
-                           "CREATE OR REPLACE FUNCTION " + plan.function_sql +
-                               "() RETURNS trigger LANGUAGE plpgsql " +
-                               (cross ? "SECURITY DEFINER " : "") +
-                               "SET search_path FROM CURRENT AS " + tag + body + tag);
-    (void)connection.query("marking the seed's trigger function",
-                           "COMMENT ON FUNCTION " + plan.function_sql + "() IS '" + kMark + "'");
-    // WHEN: the function runs only for rows whose column would change. The condition is a
-    // plain expression the executor evaluates without entering PL/pgSQL, bound to functions
-    // when the trigger is created (so the writer's search_path does not matter either); it
-    // spares the backfill's own UPDATEs, which already set the value, and writes that leave
-    // the expression's inputs alone.
-    // Not for a cross-table seed: WHEN reads the other tables with the writing statement's
-    // snapshot, which may predate a transaction it waited for.
-    const std::string when = cross ? std::string(" ")
-                                   : " WHEN (\"new\"." + plan.column_sql + " IS DISTINCT FROM " +
-                                         plan.trigger_value_sql + ") ";
-    (void)connection.query("creating the seed's write trigger",
-                           "CREATE OR REPLACE TRIGGER " + pg::quote_identifier(plan.trigger_name) +
-                               " BEFORE INSERT OR UPDATE ON " + plan.table_sql + " FOR EACH ROW" +
-                               when + "EXECUTE FUNCTION " + plan.function_sql + "()");
-    transaction.commit();
-  });
+        // A cross-table seed locks its row's keys first (dependency_triggers.hpp).
+        const bool cross = plan.target.cross_table;
+        const std::string body =
+            "\n#variable_conflict use_column\n" +
+            std::string(cross ? "DECLARE\n  \"seedproxy_lock_keys\" boolean;\n" : "") + "BEGIN\n" +
+            (cross ? seed_row_key_locks(plan) : std::string()) + "  NEW." + plan.column_sql +
+            " := " + plan.trigger_value_sql + ";\n  RETURN NEW;\nEND\n";
+        const std::string tag = dollar_tag(body);
+        // search_path FROM CURRENT: the expression's functions resolve as they did when the seed
+        // was validated, whatever the writing session's search_path.
+        (void)connection.query("creating the seed's trigger function",
+                               "CREATE OR REPLACE FUNCTION " + plan.function_sql +
+                                   "() RETURNS trigger LANGUAGE plpgsql " +
+                                   (cross ? "SECURITY DEFINER " : "") +
+                                   "SET search_path FROM CURRENT AS " + tag + body + tag);
+        (void)connection.query(
+            "marking the seed's trigger function",
+            "COMMENT ON FUNCTION " + plan.function_sql + "() IS '" + kMark + "'");
+        // WHEN: the function runs only for rows whose column would change. The condition is a
+        // plain expression the executor evaluates without entering PL/pgSQL, bound to functions
+        // when the trigger is created (so the writer's search_path does not matter either); it
+        // spares the backfill's own UPDATEs, which already set the value, and writes that leave
+        // the expression's inputs alone.
+        // Not for a cross-table seed: WHEN reads the other tables with the writing statement's
+        // snapshot, which may predate a transaction it waited for.
+        const std::string when = cross ? std::string(" ")
+                                       : " WHEN (\"new\"." + plan.column_sql +
+                                             " IS DISTINCT FROM " + plan.trigger_value_sql + ") ";
+        (void)connection.query(
+            "creating the seed's write trigger",
+            "CREATE OR REPLACE TRIGGER " + pg::quote_identifier(plan.trigger_name) +
+                " BEFORE INSERT OR UPDATE ON " + plan.table_sql + " FOR EACH ROW" + when +
+                "EXECUTE FUNCTION " + plan.function_sql + "()");
+        transaction.commit();
+      });
 }
 
 std::uint64_t repair_range(ControlConnection& connection, const MaterializationPlan& plan,
@@ -595,8 +624,8 @@ std::uint64_t estimate_rows(ControlConnection& connection, const Materialization
 DdlOutcome remove_materialization(ControlConnection& connection, const MaterializationPlan& plan,
                                   bool column_added, const StepSettings& settings,
                                   const std::atomic<bool>& stop) {
-  return with_lock_retries("rolling back", plan, settings, stop, [&] {
-    Transaction transaction(connection, settings);
+  return with_lock_retries("rolling back", plan, settings, stop, [&](const StepSettings& now) {
+    Transaction transaction(connection, now);
     if (const std::string oid = table_oid(connection, plan); !oid.empty()) {
       if (trigger_state(connection, plan, oid).ours)
         (void)connection.query("dropping the seed's write trigger",

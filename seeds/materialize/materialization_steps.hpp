@@ -40,11 +40,21 @@ struct StepSettings {
   // Back-off between DDL attempts that hit lock_timeout: initial, doubled, capped.
   std::chrono::milliseconds retry_initial{50};
   std::chrono::milliseconds retry_max{2000};
+  // Writers that always hold the table leave no lock_timeout-long gap: after every
+  // `escalate_after` attempts that found none, a DDL step doubles the lock_timeout of its next
+  // attempts, up to `max_lock_timeout` (a bounded stall, logged, rather than never finishing).
+  std::uint32_t escalate_after = 5;
+  std::chrono::milliseconds max_lock_timeout{400};
   // A DDL step gives up (throws) after trying this long.
   std::chrono::milliseconds give_up_after{std::chrono::minutes(10)};
   // Upper bound of one backfill or verify statement, so a stop request is honoured promptly.
   std::chrono::milliseconds statement_timeout{1000};
 };
+
+// The lock_timeout of a DDL step's next attempt after `failed` attempts that met a conflict:
+// doubled after every settings.escalate_after of them, up to max_lock_timeout.
+[[nodiscard]] std::chrono::milliseconds escalated_lock_timeout(const StepSettings& settings,
+                                                               std::uint32_t failed);
 
 // A backfill watermark: the last key done, one text value per key column; empty = before the
 // first row.

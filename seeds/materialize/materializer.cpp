@@ -218,21 +218,21 @@ class WatchedBatch {
 bool Materializer::measure_latency_baseline(LatencyGuard& guard) {
   if (!settings_.application_latency || settings_.latency.slow_ratio <= 0.0) return true;
   guard.begin_baseline();
-  // No client round trip in the first tenth: nothing to protect, no reason to wait the rest.
+  // No client transaction in the first tenth: nothing to protect, no reason to wait the rest.
   const auto first = settings_.latency_baseline / 10;
   if (!wait(first)) return false;
   if (guard.quiet_since_baseline_began()) return true;
   if (!wait(settings_.latency_baseline - first)) return false;
   if (guard.end_baseline()) {
     const double p99 = *guard.baseline_seconds();
-    log::info("materialize", "seed " + plan_.name + ": the clients' p99 round trip is " +
+    log::info("materialize", "seed " + plan_.name + ": the clients' p99 transaction takes " +
                                  log::seconds_text(p99) + " before the batches; they slow down " +
                                  "while it is above " +
                                  log::seconds_text(p99 * settings_.latency.slow_ratio));
   } else {
     log::info(
         "materialize",
-        "seed " + plan_.name + ": too few client round trips in " +
+        "seed " + plan_.name + ": too few client transactions in " +
             log::seconds_text(std::chrono::duration<double>(settings_.latency_baseline).count()) +
             " to pace the batches on their latency");
   }

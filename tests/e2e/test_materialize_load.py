@@ -167,8 +167,8 @@ class MaterializeUnderLoad(unittest.TestCase):
             self.assertNotIn("aborted", out, f"pgbench -M {mode}:\n{out}")
         self.assertEqual(writer.errors, [], f"the writer saw {len(writer.errors)} errors")
         print(f"  writer: {writer.total} updates of {len(WRITER_IDS)} rows")
-        # The sessions' round trips reached the engine: it measured their p99 before the batches.
-        baseline = [line for line in px.log_text().splitlines() if "p99 round trip is" in line]
+        # The sessions' transactions reached the engine: it measured their p99 before the batches.
+        baseline = [line for line in px.log_text().splitlines() if "p99 transaction takes" in line]
         self.assertEqual(len(baseline), 1, "the engine's latency baseline line, once:\n" + "\n".join(baseline))
         self.assertIn("item.score", baseline[0])
 

@@ -491,6 +491,60 @@ TEST_CASE("a DDL step whose statement is cancelled tries again") {
   CHECK(column_added_by_seedproxy(*c, plan));
 }
 
+TEST_CASE("a DDL step gets its lock from writers that never leave a lock_timeout-long gap") {
+  // Two holders take the table in turn, each for 120 ms, 60 ms apart, so one always holds it
+  // and the newest holder keeps it at least 60 ms more: a 50 ms lock_timeout never succeeds (a
+  // holder that asks while the DDL waits queues behind it). Doubling the timeout after a few
+  // attempts does, with a stall bounded by max_lock_timeout.
+  auto c = fresh_database("mat_escalate");
+  create_account(*c, 10);
+  const auto plan = MaterializationPlan::prepare(*c, account_target());
+  StepSettings settings;
+  settings.lock_timeout = 50ms;
+  settings.retry_initial = 20ms;
+  settings.retry_max = 100ms;
+  settings.escalate_after = 3;
+  settings.max_lock_timeout = 400ms;
+  settings.give_up_after = 30s;
+  std::atomic<bool> done{false};
+  std::atomic<int> holding{0};
+  auto hold = [&](std::chrono::milliseconds offset) {
+    ControlConnection own(target(), "mat_escalate");
+    std::this_thread::sleep_for(offset);
+    while (!done.load()) {
+      (void)own.query("hold", "BEGIN");
+      (void)own.query("hold", "LOCK TABLE account IN ACCESS SHARE MODE");
+      ++holding;
+      std::this_thread::sleep_for(120ms);
+      (void)own.query("hold", "COMMIT");
+    }
+  };
+  std::thread first(hold, 0ms), second(hold, 60ms);
+  const auto deadline = Clock::now() + 20s;
+  while (holding.load() < 2 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  REQUIRE(holding.load() >= 2);
+  std::atomic<bool> never{false};
+  DdlOutcome outcome;
+  std::string error;
+  try {
+    outcome = add_column(*c, plan, settings, never);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  done = true;
+  first.join();
+  second.join();
+  CHECK(error == "");
+  CHECK(outcome.done);
+  CHECK(outcome.attempts >= 2);
+  MESSAGE("attempts " << outcome.attempts);
+  CHECK(column_added_by_seedproxy(*c, plan));
+  CHECK(escalated_lock_timeout(settings, 2) == 50ms);
+  CHECK(escalated_lock_timeout(settings, 3) == 100ms);
+  CHECK(escalated_lock_timeout(settings, 6) == 200ms);
+  CHECK(escalated_lock_timeout(settings, 100) == 400ms);
+}
+
 TEST_CASE("steps are idempotent and the trigger step retries its lock too") {
   auto c = fresh_database("mat_idempotent");
   create_account(*c, 100);
