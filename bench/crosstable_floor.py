@@ -65,7 +65,10 @@ VARIANTS = {
 }
 
 
-def main() -> None:
+def measure_variants(variants: dict[str, str], names: list[str], width: int) -> None:
+    """Loads the tables into a PostgreSQL of its own, then prints the instructions per single-row
+    INSERT into txn with each named variant's triggers installed (none for an empty one), and its
+    ratio to the first. crosstable_parts.py measures its variants the same way."""
     pg = ct.PgCluster().start()
     try:
         with pg.connect() as conn:
@@ -85,22 +88,25 @@ def main() -> None:
             conn.autocommit = True
             conn.execute("VACUUM ANALYZE")
         print(f"{ct.ACCOUNTS} accounts, {ct.PER_ACCOUNT} txn rows each; instructions per single-row INSERT "
-              f"(callgrind, {ct.INSTRUCTION_INSERTS} and {2 * ct.INSTRUCTION_INSERTS} inserts)")
+              f"(callgrind, {ct.INSTRUCTION_INSERTS} and {2 * ct.INSTRUCTION_INSERTS} inserts)", flush=True)
         base = None
-        for name, sql in VARIANTS.items():
+        for name in names:
             with pg.connect(ct.DB) as conn:
                 conn.execute("DROP TRIGGER IF EXISTS dep_i ON txn")
                 conn.execute("DROP TRIGGER IF EXISTS zzzz_c ON account")
                 conn.execute("DROP FUNCTION IF EXISTS dep()")
                 conn.execute("DROP FUNCTION IF EXISTS account_row()")
-                if sql:
-                    conn.execute(sql)
+                if variants[name]:
+                    conn.execute(variants[name])
             per_insert = ct.instructions_per_insert(pg)
             base = base or per_insert
-            print(f"  {name:14s} {per_insert:10,.0f}   {per_insert / base:5.2f}x")
+            print(f"  {name:{width}s} {per_insert:10,.0f}   {per_insert / base:5.2f}x", flush=True)
     finally:
         pg.stop()
 
+
+def main() -> None:
+    measure_variants(VARIANTS, list(VARIANTS), 14)
 
 if __name__ == "__main__":
     main()

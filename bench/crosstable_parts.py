@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import crosstable as ct  # noqa: E402  (its path setup, DB and measures)
+import crosstable_floor as floor  # noqa: E402  (the tables and the measuring loop)
 
 SPACE = 1795
 DEFINER = "SECURITY DEFINER SET search_path FROM CURRENT"
@@ -144,41 +144,10 @@ VARIANTS = {
 
 def main() -> None:
     chosen = sys.argv[1:] or list(VARIANTS)
-    pg = ct.PgCluster().start()
-    try:
-        with pg.connect() as conn:
-            conn.execute(f"CREATE DATABASE {ct.DB}")
-        with pg.connect(ct.DB) as conn:
-            conn.execute("CREATE SCHEMA seedproxy")
-            conn.execute("CREATE TABLE seedproxy.dependency_locks (space int4, hash int4, "
-                         "writes int8 NOT NULL DEFAULT 0, PRIMARY KEY (space, hash))")
-            conn.execute("CREATE TABLE account (id int PRIMARY KEY, balance int NOT NULL DEFAULT 0, c bigint)")
-            conn.execute("CREATE TABLE txn (id bigserial PRIMARY KEY, account_id int NOT NULL, amount int)")
-            conn.execute(f"INSERT INTO account (id) SELECT generate_series(1, {ct.ACCOUNTS})")
-            conn.execute(f"INSERT INTO txn (account_id, amount) SELECT 1 + i % {ct.ACCOUNTS}, 1 "
-                         f"FROM generate_series(1, {ct.ACCOUNTS * ct.PER_ACCOUNT}) i")
-            conn.execute("CREATE INDEX txn_account ON txn (account_id)")
-            conn.execute("UPDATE account SET c = (SELECT count(*) FROM txn t WHERE t.account_id = account.id)")
-        with pg.connect(ct.DB) as conn:
-            conn.autocommit = True
-            conn.execute("VACUUM ANALYZE")
-        print(f"{ct.ACCOUNTS} accounts, {ct.PER_ACCOUNT} txn rows each; instructions per single-row INSERT "
-              f"(callgrind, {ct.INSTRUCTION_INSERTS} and {2 * ct.INSTRUCTION_INSERTS} inserts)", flush=True)
-        base = None
-        for name in chosen:
-            with pg.connect(ct.DB) as conn:
-                conn.execute("DROP TRIGGER IF EXISTS dep_i ON txn")
-                conn.execute("DROP TRIGGER IF EXISTS zzzz_c ON account")
-                conn.execute("DROP FUNCTION IF EXISTS dep()")
-                conn.execute("DROP FUNCTION IF EXISTS account_row()")
-                if VARIANTS[name]:
-                    conn.execute(VARIANTS[name])
-            per_insert = ct.instructions_per_insert(pg)
-            base = base or per_insert
-            print(f"  {name:24s} {per_insert:10,.0f}   {per_insert / base:5.2f}x", flush=True)
-    finally:
-        pg.stop()
-
+    unknown = [name for name in chosen if name not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    floor.measure_variants(VARIANTS, chosen, 24)
 
 if __name__ == "__main__":
     main()
