@@ -86,30 +86,35 @@ constexpr Keyword k_create{"create"}, k_alter{"alter"}, k_drop{"drop"}, k_import
     k_into{"into"}, k_temp{"temp"}, k_temporary{"temporary"}, k_pg_temp{"pg_temp"},
     k_prepare{"prepare"}, k_execute{"execute"}, k_deallocate{"deallocate"}, k_discard{"discard"};
 
+// Where the comment that starts at `i` of `text` ends: "--" at the end of its line, "/*" after
+// its matching "*/" (nested, as in PostgreSQL), or at the end of `text`.
+std::size_t comment_end(std::string_view text, std::size_t i) noexcept {
+  if (text[i] == '-') return std::min(text.find('\n', i), text.size());
+  int depth = 0;
+  while (i < text.size()) {
+    if (text.substr(i, 2) == "/*") {
+      ++depth;
+      i += 2;
+    } else if (text.substr(i, 2) == "*/") {
+      i += 2;
+      if (--depth == 0) break;
+    } else {
+      ++i;
+    }
+  }
+  return i;
+}
+
 // Where the first word of the chunk [begin, end) of `sql` starts, after blanks, comments
-// (nested, as in PostgreSQL) and opening parentheses.
+// and opening parentheses.
 std::size_t first_word(std::string_view sql, std::size_t i, std::size_t end) noexcept {
   const std::string_view chunk = sql.substr(0, end);
   while (i < end) {
     const char c = chunk[i];
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '(') {
       ++i;
-    } else if (chunk.substr(i, 2) == "--") {
-      const auto line = chunk.find('\n', i);
-      i = line == std::string_view::npos ? end : line + 1;
-    } else if (chunk.substr(i, 2) == "/*") {
-      int depth = 0;
-      while (i < end) {
-        if (chunk.substr(i, 2) == "/*") {
-          ++depth;
-          i += 2;
-        } else if (chunk.substr(i, 2) == "*/") {
-          i += 2;
-          if (--depth == 0) break;
-        } else {
-          ++i;
-        }
-      }
+    } else if (chunk.substr(i, 2) == "--" || chunk.substr(i, 2) == "/*") {
+      i = comment_end(chunk, i);
     } else {
       break;
     }
@@ -199,33 +204,6 @@ constexpr std::uint32_t keyword_lengths =
     (1u << 4) | (1u << 6) | (1u << 7) | (1u << 9) | (1u << 10);
 constexpr std::size_t shortest_substring = 5;
 
-// Where the comment that starts at `i` ("--" or "/*", nested as in PostgreSQL) ends, and whether
-// it holds a ';'. Chunks are cut at every ';', so a ';' inside a comment before a statement's first
-// word would hide that word ("-- step 1; add b\nALTER TABLE t ..."): such a text gets the catalog
-// clue, whatever else it holds (quotes are not followed, so a "--" inside a literal may give a
-// false clue too; it only costs a parse).
-std::size_t past_comment(std::string_view sql, std::size_t i, bool& semicolon) noexcept {
-  if (sql[i] == '-') {
-    const std::size_t line = std::min(sql.find('\n', i), sql.size());
-    semicolon = sql.substr(i, line - i).find(';') != std::string_view::npos;
-    return line;
-  }
-  int depth = 0;
-  while (i < sql.size()) {
-    if (sql.substr(i, 2) == "/*") {
-      ++depth;
-      i += 2;
-    } else if (sql.substr(i, 2) == "*/") {
-      i += 2;
-      if (--depth == 0) return i;
-    } else {
-      semicolon = semicolon || sql[i] == ';';
-      ++i;
-    }
-  }
-  return i;
-}
-
 }  // namespace
 
 StatementClues statement_clues(std::string_view sql) noexcept {
@@ -242,9 +220,13 @@ StatementClues statement_clues(std::string_view sql) noexcept {
         wanted = begin_chunk(sql, i + 1, out);
       } else if ((c == '-' || c == '/') && i >= comments_checked && i + 1 < size &&
                  sql[i + 1] == (c == '-' ? '-' : '*')) {
-        bool semicolon = false;
-        comments_checked = past_comment(sql, i, semicolon);
-        out.catalog_change = out.catalog_change || semicolon;
+        // Chunks are cut at every ';', so one inside a comment before a statement's first word
+        // would hide that word ("-- step 1; add b\nALTER TABLE t ..."): such a text gets the
+        // catalog clue (quotes are not followed, so a "--" inside a literal may give a false
+        // one too; it only costs a parse).
+        comments_checked = comment_end(sql, i);
+        out.catalog_change = out.catalog_change || sql.substr(i, comments_checked - i).find(';') !=
+                                                       std::string_view::npos;
       }
       ++i;
       continue;
