@@ -1,7 +1,8 @@
 // A client or server connection as the session sees it: a non-blocking TCP socket, in plain text
 // or under TLS. Under TLS, OpenSSL reads ciphertext from a buffer the stream fills with the
 // socket's own async_read_some (so waiting costs what it costs in plain text) and writes straight
-// to the socket; the relay pumps wait in async_read_some in plain text, in tls_receive under TLS.
+// to the socket; the relay pumps wait in async_read_some (the server's in async_read_drained) in
+// plain text, in tls_receive under TLS.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -13,6 +14,8 @@
 #include <span>
 #include <string>
 #include <tuple>
+
+#include "proxy/io/drained_read.hpp"
 
 namespace seedproxy::proxy {
 
@@ -39,7 +42,7 @@ class Stream {
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
-  [[nodiscard]] tcp::socket& socket() noexcept { return socket_; }
+  [[nodiscard]] RelaySocket& socket() noexcept { return socket_; }
   // The socket's executor, so code written against a tcp::socket keeps reading naturally.
   [[nodiscard]] tcp::socket::executor_type get_executor() noexcept {
     return socket_.get_executor();
@@ -107,7 +110,7 @@ class Stream {
   bool attach_tls(SSL_CTX* context);
   boost::asio::awaitable<TlsHandshake> handshake();
 
-  tcp::socket socket_;
+  RelaySocket socket_;
   std::unique_ptr<TlsChannel> tls_;
 };
 

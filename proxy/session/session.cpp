@@ -473,8 +473,11 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
     if (server_.tls()) {
       std::tie(ec, n) = co_await server_.tls_receive(space);
     } else {
-      std::tie(ec, n) = co_await server_.socket().async_read_some(
-          asio::buffer(space.data(), space.size()), use_tuple);
+      // After a ReadyForQuery the server waits for the client: the next read waits for epoll
+      // without trying the socket first (drained_read.hpp).
+      std::tie(ec, n) = co_await server_.socket().async_read_drained(
+          asio::buffer(space.data(), space.size()), &protocol::ends_with_ready_for_query,
+          use_tuple);
     }
     if (ec == asio::error::operation_aborted) {
       ending.reason = "cancelled";

@@ -56,6 +56,15 @@ std::optional<TransactionStatus> read_ready_for_query(Bytes body) noexcept {
   return static_cast<TransactionStatus>(*status);
 }
 
+bool ends_with_ready_for_query(Bytes received) noexcept {
+  constexpr std::size_t size = 6;  // 'Z', length 5, status
+  if (received.size() < size) return false;
+  const auto tail = received.last(size);
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(tail[i]); };
+  return byte(0) == 'Z' && byte(1) == 0 && byte(2) == 0 && byte(3) == 0 && byte(4) == 5 &&
+         read_ready_for_query(tail.last(1)).has_value();
+}
+
 std::optional<BackendKeyView> read_backend_key(Bytes body) noexcept {
   BodyReader reader(body);
   const auto process_id = reader.u32();

@@ -32,6 +32,11 @@ struct ErrorNoticeView {
 // ReadyForQuery ('Z'): the transaction status.
 enum class TransactionStatus : char { idle = 'I', in_transaction = 'T', failed = 'E' };
 [[nodiscard]] std::optional<TransactionStatus> read_ready_for_query(Bytes body) noexcept;
+// True when `received` (bytes read from a server, not necessarily from a message boundary) ends
+// with a whole ReadyForQuery: after it the server sends nothing until the client speaks, apart from
+// asynchronous messages and a FATAL error before it closes. May be fooled by a row that ends with
+// the same six bytes; what relies on it must only lose time then, never bytes.
+[[nodiscard]] bool ends_with_ready_for_query(Bytes received) noexcept;
 
 // BackendKeyData ('K'): the backend's process id and its cancel key (4 bytes in protocol 3.0,
 // up to 256 in 3.2).

@@ -159,3 +159,24 @@ TEST_CASE("backend views never read past the end of random bodies") {
   survives_random_bodies(read_authentication, 11);
   survives_random_bodies(read_parameter_status, 12);
 }
+
+TEST_CASE("a read that ends with a whole ReadyForQuery, and what does not") {
+  const auto bytes = [](std::initializer_list<int> values) {
+    std::vector<std::byte> out;
+    for (const int v : values) out.push_back(static_cast<std::byte>(v));
+    return out;
+  };
+  for (const char status : {'I', 'T', 'E'}) {
+    CAPTURE(status);
+    CHECK(ends_with_ready_for_query(bytes({'Z', 0, 0, 0, 5, status})));
+    CHECK(ends_with_ready_for_query(bytes({'C', 0, 0, 0, 4, 'Z', 0, 0, 0, 5, status})));
+  }
+  CHECK_FALSE(ends_with_ready_for_query(bytes({})));
+  CHECK_FALSE(ends_with_ready_for_query(bytes({0, 0, 0, 5, 'I'})));          // cut at the start
+  CHECK_FALSE(ends_with_ready_for_query(bytes({'Z', 0, 0, 0, 5})));          // cut at the end
+  CHECK_FALSE(ends_with_ready_for_query(bytes({'Z', 0, 0, 0, 5, 'X'})));     // not a status
+  CHECK_FALSE(ends_with_ready_for_query(bytes({'Z', 0, 0, 0, 6, 'I'})));     // another length
+  CHECK_FALSE(ends_with_ready_for_query(bytes({'Z', 0, 0, 1, 5, 'I'})));     // another length
+  CHECK_FALSE(ends_with_ready_for_query(bytes({'Z', 0, 0, 0, 5, 'I', 0})));  // more after it
+  CHECK_FALSE(ends_with_ready_for_query(bytes({'E', 0, 0, 0, 5, 'I'})));     // another type
+}

@@ -1,0 +1,214 @@
+// A socket read that can trust a short read: when a read returned fewer bytes than it had room
+// for and its last bytes end the peer's turn, the next read waits for epoll to report new data
+// instead of trying the socket first.
+//
+// Asio's epoll reactor (Boost 1.81) tries every async_read_some at once and queues it only when
+// that attempt answers EAGAIN; it stops trying first only after end of file. A relay reads a whole
+// arrival at a time and its next read always comes before the peer's next message, so that first
+// attempt fails every time: one wasted recvfrom per message. PgBouncer (libevent) reads only
+// after readiness. This read does the same through Asio's own reactor: its operation reports such
+// a short read as "exhausted", which tells the reactor to queue the next read of the descriptor
+// without trying it, until epoll reports the descriptor again.
+//
+// Why only when the peer's turn ended. Data is safe: a short read means the receive queue was
+// empty when it returned, and every later arrival raises a new edge of the reactor's
+// edge-triggered registration, which makes it try reads again. The end of the stream is not: a
+// FIN (or reset) that arrived together with the last data is reported by the read after it, and
+// raises no edge of its own once the data's edge was taken (the registration has no EPOLLRDHUP).
+// So the caller says which endings leave the peer waiting for us (for a PostgreSQL server, a
+// ReadyForQuery); a server that closes right after one (a crash, not a FATAL error, which comes
+// first) is then noticed at the next write instead of at once. A client may half-close after any
+// message, so client legs keep async_read_some.
+//
+// The operation plugs into Asio's reactor through its detail interfaces (reactor_op, start_op,
+// cancel_ops_by_key), which Debian 12's Boost 1.81 fixes; builds on another backend (io_uring)
+// fall back to async_read_some.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cerrno>
+#include <cstddef>
+#include <span>
+#include <utility>
+
+#if defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && \
+    !defined(BOOST_ASIO_HAS_IOCP)
+#define SEEDPROXY_DRAINED_READS 1
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/detail/bind_handler.hpp>
+#include <boost/asio/detail/handler_cont_helpers.hpp>
+#include <boost/asio/detail/handler_work.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+#endif
+
+namespace seedproxy::proxy {
+
+// True when `received` (the bytes of one read) ends the peer's turn: it sends nothing more until
+// we do, and will not close without saying why first.
+using TurnEnded = bool (*)(std::span<const std::byte> received) noexcept;
+
+#if defined(SEEDPROXY_DRAINED_READS)
+namespace drained_detail {
+
+namespace ad = boost::asio::detail;
+using error_code = boost::system::error_code;
+
+// The non-blocking recv; a short read that ends the peer's turn (or the end of the stream) is
+// "exhausted".
+class ReadOp : public ad::reactor_op {
+ protected:
+  ReadOp(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended, func_type complete)
+      : reactor_op(error_code(), &ReadOp::perform_read, complete),
+        fd_(fd),
+        space_(space),
+        turn_ended_(turn_ended) {}
+
+ private:
+  static status perform_read(reactor_op* base) {
+    auto* op = static_cast<ReadOp*>(base);
+    for (;;) {
+      const ssize_t n = ::recv(op->fd_, op->space_.data(), op->space_.size(), 0);
+      if (n > 0) {
+        const auto got = static_cast<std::size_t>(n);
+        op->bytes_transferred_ = got;
+        op->ec_ = error_code();
+        const bool drained =
+            got < op->space_.size() &&
+            op->turn_ended_(std::span(static_cast<const std::byte*>(op->space_.data()), got));
+        return drained ? done_and_exhausted : done;
+      }
+      if (n == 0) {
+        op->bytes_transferred_ = 0;
+        op->ec_ = boost::asio::error::eof;
+        return done_and_exhausted;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      op->bytes_transferred_ = 0;
+      op->ec_ = error_code(errno, boost::asio::error::get_system_category());
+      return done;
+    }
+  }
+
+  int fd_;
+  boost::asio::mutable_buffer space_;
+  TurnEnded turn_ended_;
+};
+
+// Per-operation cancellation (a cancellation signal bound to the awaiting coroutine): takes this
+// read off the reactor's queue, as Asio's own operations do.
+class CancelRead {
+ public:
+  CancelRead(ad::reactor* reactor, ad::reactor::per_descriptor_data* data, int fd)
+      : reactor_(reactor), data_(data), fd_(fd) {}
+  void operator()(boost::asio::cancellation_type_t type) {
+    using boost::asio::cancellation_type;
+    if (!!(type &
+           (cancellation_type::terminal | cancellation_type::partial | cancellation_type::total)))
+      reactor_->cancel_ops_by_key(fd_, *data_, ad::reactor::read_op, this);
+  }
+
+ private:
+  ad::reactor* reactor_;
+  ad::reactor::per_descriptor_data* data_;
+  int fd_;
+};
+
+template <class Handler, class IoExecutor>
+class HandlerReadOp final : public ReadOp {
+ public:
+  using Allocator = boost::asio::recycling_allocator<HandlerReadOp>;
+
+  HandlerReadOp(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended, Handler& handler,
+                const IoExecutor& io_executor)
+      : ReadOp(fd, space, turn_ended, &HandlerReadOp::complete),
+        handler_(std::move(handler)),
+        work_(handler_, io_executor) {}
+
+  static HandlerReadOp* make(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended,
+                             Handler& handler, const IoExecutor& io_executor) {
+    Allocator allocator;
+    HandlerReadOp* memory = allocator.allocate(1);
+    return new (memory) HandlerReadOp(fd, space, turn_ended, handler, io_executor);
+  }
+
+ private:
+  // `owner` is null when the reactor is being destroyed: free the operation, call nothing.
+  static void complete(void* owner, ad::operation* base, const error_code&, std::size_t) {
+    auto* op = static_cast<HandlerReadOp*>(base);
+    ad::handler_work<Handler, IoExecutor> work(std::move(op->work_));
+    // The handler leaves the operation's memory before the call, so that the call may start the
+    // next read in the same (recycled) memory.
+    ad::binder2<Handler, error_code, std::size_t> bound(0, std::move(op->handler_), op->ec_,
+                                                        op->bytes_transferred_);
+    op->~HandlerReadOp();
+    Allocator().deallocate(op, 1);
+    if (owner) work.complete(bound, bound.handler_);
+  }
+
+  Handler handler_;
+  ad::handler_work<Handler, IoExecutor> work_;
+};
+
+}  // namespace drained_detail
+#endif
+
+// A TCP socket with the drained read; everything else is tcp::socket's.
+class RelaySocket : public boost::asio::ip::tcp::socket {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  explicit RelaySocket(tcp::socket&& socket) : tcp::socket(std::move(socket)) {}
+
+  // As async_read_some (completes with the bytes read, or eof, or an error), except that after
+  // a short read that `turn_ended` accepts, the next read waits for readiness before it calls
+  // recv. `space` must not be empty.
+  template <class Token>
+  auto async_read_drained(boost::asio::mutable_buffer space, TurnEnded turn_ended, Token&& token) {
+#if defined(SEEDPROXY_DRAINED_READS)
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, boost::asio::mutable_buffer into, TurnEnded ended) {
+          start_drained_read(std::move(handler), into, ended);
+        },
+        token, space, turn_ended);
+#else
+    (void)turn_ended;
+    return async_read_some(space, std::forward<Token>(token));
+#endif
+  }
+
+ private:
+#if defined(SEEDPROXY_DRAINED_READS)
+  template <class Handler>
+  void start_drained_read(Handler handler, boost::asio::mutable_buffer space,
+                          TurnEnded turn_ended) {
+    namespace ad = drained_detail::ad;
+    using Op = drained_detail::HandlerReadOp<Handler, executor_type>;
+    auto& impl = impl_.get_implementation();
+    auto& reactor = boost::asio::use_service<ad::reactor>(
+        boost::asio::query(get_executor(), boost::asio::execution::context));
+    const bool continuation = ::boost_asio_handler_cont_helpers::is_continuation(handler);
+    auto slot = boost::asio::get_associated_cancellation_slot(handler);
+    Op* op = Op::make(impl.socket_, space, turn_ended, handler, get_executor());
+    if (slot.is_connected())
+      op->cancellation_key_ = &slot.template emplace<drained_detail::CancelRead>(
+          &reactor, &impl.reactor_data_, impl.socket_);
+    if ((impl.state_ & ad::socket_ops::non_blocking) == 0 &&
+        !ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, op->ec_)) {
+      reactor.post_immediate_completion(op, continuation);
+      return;
+    }
+    reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, op, continuation,
+                     true);
+  }
+#endif
+};
+
+}  // namespace seedproxy::proxy

@@ -1,0 +1,158 @@
+// The drained read over a real loopback connection: what it reads, when it does not try the
+// socket first (the end of the stream shows it: it raises no edge of its own), and cancellation.
+#include "proxy/io/drained_read.hpp"
+
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <array>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using seedproxy::proxy::RelaySocket;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+bool always(std::span<const std::byte>) noexcept { return true; }
+bool never(std::span<const std::byte>) noexcept { return false; }
+
+struct Result {
+  error_code ec;
+  std::size_t n = 0;
+};
+
+// A loopback connection: `reader` is the proxy's side, `peer` writes to it.
+struct Pair {
+  asio::io_context io{1};
+  // Keeps run_one_for and poll from stopping the context between reads.
+  asio::executor_work_guard<asio::io_context::executor_type> busy{io.get_executor()};
+  std::optional<RelaySocket> reader;
+  tcp::socket peer{io};
+  std::array<std::byte, 64> space{};
+  Pair() {
+    tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
+    peer.connect(acceptor.local_endpoint());
+    reader.emplace(acceptor.accept());
+    reader->non_blocking(true);
+  }
+  void send(const std::string& text) { asio::write(peer, asio::buffer(text)); }
+  // Runs the context until `done` holds, or five seconds have passed.
+  template <class Done>
+  bool run_until(Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      io.run_one_for(std::chrono::milliseconds(10));
+    return done();
+  }
+  // Waits until the reader's side has received the peer's FIN (TCP state CLOSE_WAIT).
+  bool wait_for_peer_fin() {
+    return run_until([&] {
+      tcp_info info{};
+      socklen_t size = sizeof info;
+      return getsockopt(reader->native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size) == 0 &&
+             info.tcpi_state == TCP_CLOSE_WAIT;
+    });
+  }
+  template <class Handler>
+  void read(seedproxy::proxy::TurnEnded turn_ended, Handler&& handler) {
+    reader->async_read_drained(asio::buffer(space), turn_ended, std::forward<Handler>(handler));
+  }
+  std::string text(std::size_t n) const { return {reinterpret_cast<const char*>(space.data()), n}; }
+};
+
+}  // namespace
+
+TEST_CASE("the drained read reads what arrives, also after a read that ended the turn") {
+  Pair pair;
+  std::optional<Result> got;
+  const auto keep = [&](error_code ec, std::size_t n) { got = Result{ec, n}; };
+  pair.read(always, keep);
+  pair.io.poll();
+  CHECK_FALSE(got);  // nothing there yet: queued
+  pair.send("ready");
+  REQUIRE(pair.run_until([&] { return got.has_value(); }));
+  CHECK_FALSE(got->ec);
+  CHECK(pair.text(got->n) == "ready");
+  // The next read waits for the reactor without trying first; the next arrival raises an edge.
+  for (const std::string& next : {std::string("more"), std::string(64, 'x')}) {
+    got.reset();
+    pair.read(always, keep);
+    pair.io.poll();
+    CHECK_FALSE(got);
+    pair.send(next);
+    REQUIRE(pair.run_until([&] { return got.has_value(); }));
+    CHECK_FALSE(got->ec);
+    CHECK(pair.text(got->n) == next);
+  }
+}
+
+TEST_CASE("after a turn's end the next read waits for the reactor; otherwise it tries at once") {
+  for (const bool trusted : {true, false}) {
+    CAPTURE(trusted);
+    Pair pair;
+    std::optional<Result> got;
+    const auto keep = [&](error_code ec, std::size_t n) { got = Result{ec, n}; };
+    const auto ended = trusted ? &always : &never;
+    pair.read(ended, keep);
+    pair.io.poll();
+    REQUIRE_FALSE(got);
+    // The last bytes and the end of the stream arrive before the reactor looks: one edge.
+    pair.send("last");
+    pair.peer.shutdown(tcp::socket::shutdown_send);
+    REQUIRE(pair.wait_for_peer_fin());
+    REQUIRE(pair.run_until([&] { return got.has_value(); }));
+    CHECK(pair.text(got->n) == "last");
+    got.reset();
+    asio::cancellation_signal cancel;
+    pair.read(ended, asio::bind_cancellation_slot(cancel.slot(), keep));
+    pair.io.poll();
+    if (!trusted) {
+      // Tried at once, so the end of the stream is seen without an edge.
+      REQUIRE(got);
+      CHECK(got->ec == asio::error::eof);
+      continue;
+    }
+    // Not tried: the FIN raised no edge after the data's, so the read is still queued (which is
+    // why only a turn's end, after which a PostgreSQL server never closes in silence, is trusted).
+    pair.io.poll();
+    CHECK_FALSE(got);
+    cancel.emit(asio::cancellation_type::terminal);
+    REQUIRE(pair.run_until([&] { return got.has_value(); }));
+    CHECK(got->ec == asio::error::operation_aborted);
+  }
+}
+
+TEST_CASE("a drained read ends with operation_aborted when its socket closes") {
+  Pair pair;
+  std::optional<Result> got;
+  pair.read(always, [&](error_code ec, std::size_t n) { got = Result{ec, n}; });
+  pair.io.poll();
+  REQUIRE_FALSE(got);
+  pair.reader->close();
+  REQUIRE(pair.run_until([&] { return got.has_value(); }));
+  CHECK(got->ec == asio::error::operation_aborted);
+}
+
+TEST_CASE("a reset peer is an error, not a wait") {
+  Pair pair;
+  std::optional<Result> got;
+  pair.read(always, [&](error_code ec, std::size_t n) { got = Result{ec, n}; });
+  pair.io.poll();
+  REQUIRE_FALSE(got);
+  pair.peer.set_option(asio::socket_base::linger(true, 0));  // close() sends a reset
+  pair.peer.close();
+  REQUIRE(pair.run_until([&] { return got.has_value(); }));
+  CHECK(got->ec == asio::error::connection_reset);
+}
