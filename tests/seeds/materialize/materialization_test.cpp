@@ -492,13 +492,13 @@ TEST_CASE("a DDL step whose statement is cancelled tries again") {
 }
 
 TEST_CASE("a DDL step gets its lock from writers that never leave a lock_timeout-long gap") {
-  // Two holders take the table in turn, each for 120 ms, and one lets go only once the other
-  // holds it too: the table is never free, so a 50 ms lock_timeout never succeeds (a holder that
-  // asks while the DDL waits queues behind it, and the other then keeps the table). A holder
-  // whose partner does not get the table keeps it 150 ms more at most, so a waiting DDL has it
-  // within 270 ms: doubling the timeout after a few attempts succeeds, with a stall bounded by
-  // max_lock_timeout. (Holders on fixed 60 ms offsets left such gaps on a loaded machine: their
-  // round trips and wake-ups drift by more than the 10 ms of slack that design had.)
+  // Two holders take the table in turn, each for 50 ms, and one lets go only once the other holds
+  // it too: the table is never free, so a 50 ms lock_timeout never succeeds (a holder that asks
+  // while the DDL waits queues behind it, and the other then keeps the table). A holder whose
+  // partner does not get the table keeps it 200 ms more at most, so a waiting DDL has it within
+  // 250 ms: doubling the timeout after a few attempts succeeds, with a stall bounded by
+  // max_lock_timeout. (Holders 60 ms apart on their own clocks, as before, left 10 ms of slack,
+  // and gaps on a loaded machine, where their round trips and wake-ups drift by more.)
   auto c = fresh_database("mat_escalate");
   create_account(*c, 10);
   const auto plan = MaterializationPlan::prepare(*c, account_target());
@@ -528,11 +528,11 @@ TEST_CASE("a DDL step gets its lock from writers that never leave a lock_timeout
         holds.at(self) = true;
         ++grants.at(self);
       }
-      std::this_thread::sleep_for(120ms);
+      std::this_thread::sleep_for(50ms);
       for (bool let_go = false; !let_go;) {
         {
           std::lock_guard lock(hand_over);
-          let_go = holds.at(1 - self) || done.load() || Clock::now() >= granted + 270ms;
+          let_go = holds.at(1 - self) || done.load() || Clock::now() >= granted + 250ms;
           if (let_go) holds.at(self) = false;
         }
         if (!let_go) std::this_thread::sleep_for(1ms);
