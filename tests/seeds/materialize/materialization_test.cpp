@@ -492,10 +492,13 @@ TEST_CASE("a DDL step whose statement is cancelled tries again") {
 }
 
 TEST_CASE("a DDL step gets its lock from writers that never leave a lock_timeout-long gap") {
-  // Two holders take the table in turn, each for 120 ms, 60 ms apart, so one always holds it
-  // and the newest holder keeps it at least 60 ms more: a 50 ms lock_timeout never succeeds (a
-  // holder that asks while the DDL waits queues behind it). Doubling the timeout after a few
-  // attempts does, with a stall bounded by max_lock_timeout.
+  // Two holders take the table in turn, each for 50 ms, and one lets go only once the other holds
+  // it too: the table is never free, so a 50 ms lock_timeout never succeeds (a holder that asks
+  // while the DDL waits queues behind it, and the other then keeps the table). A holder whose
+  // partner does not get the table keeps it 200 ms more at most, so a waiting DDL has it within
+  // 250 ms: doubling the timeout after a few attempts succeeds, with a stall bounded by
+  // max_lock_timeout. (Holders 60 ms apart on their own clocks, as before, left 10 ms of slack,
+  // and gaps on a loaded machine, where their round trips and wake-ups drift by more.)
   auto c = fresh_database("mat_escalate");
   create_account(*c, 10);
   const auto plan = MaterializationPlan::prepare(*c, account_target());
@@ -507,22 +510,40 @@ TEST_CASE("a DDL step gets its lock from writers that never leave a lock_timeout
   settings.max_lock_timeout = 400ms;
   settings.give_up_after = 30s;
   std::atomic<bool> done{false};
-  std::atomic<int> holding{0};
-  auto hold = [&](std::chrono::milliseconds offset) {
+  std::mutex hand_over;         // one holder at a time decides to let go
+  std::array<bool, 2> holds{};  // under hand_over: which holder has the table
+  std::array<int, 2> grants{};  // under hand_over: how often each got it
+  const auto both_started = [&] {
+    std::lock_guard lock(hand_over);
+    return grants[0] > 0 && grants[1] > 0;
+  };
+  auto hold = [&](std::size_t self) {
     ControlConnection own(target(), "mat_escalate");
-    std::this_thread::sleep_for(offset);
     while (!done.load()) {
       (void)own.query("hold", "BEGIN");
       (void)own.query("hold", "LOCK TABLE account IN ACCESS SHARE MODE");
-      ++holding;
-      std::this_thread::sleep_for(120ms);
+      const auto granted = Clock::now();
+      {
+        std::lock_guard lock(hand_over);
+        holds.at(self) = true;
+        ++grants.at(self);
+      }
+      std::this_thread::sleep_for(50ms);
+      for (bool let_go = false; !let_go;) {
+        {
+          std::lock_guard lock(hand_over);
+          let_go = holds.at(1 - self) || done.load() || Clock::now() >= granted + 250ms;
+          if (let_go) holds.at(self) = false;
+        }
+        if (!let_go) std::this_thread::sleep_for(1ms);
+      }
       (void)own.query("hold", "COMMIT");
     }
   };
-  std::thread first(hold, 0ms), second(hold, 60ms);
+  std::thread first(hold, 0), second(hold, 1);
   const auto deadline = Clock::now() + 20s;
-  while (holding.load() < 2 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
-  REQUIRE(holding.load() >= 2);
+  while (!both_started() && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  REQUIRE(both_started());
   std::atomic<bool> never{false};
   DdlOutcome outcome;
   std::string error;
@@ -559,17 +580,33 @@ TEST_CASE("steps are idempotent and the trigger step retries its lock too") {
   CHECK(install_trigger(*c, plan, settings, never).done);
   CHECK(schema_dump("mat_idempotent") == once);
   CHECK(once.find("zzzz_seedproxy_risk_score") != std::string::npos);
-  // A writer's open transaction blocks CREATE TRIGGER (SHARE ROW EXCLUSIVE): retried.
+  // A writer's open transaction blocks CREATE TRIGGER (SHARE ROW EXCLUSIVE): retried. The writer
+  // commits once an attempt has been seen waiting for its lock and that wait has ended, which only
+  // the attempt's lock_timeout can do: the first attempt fails however late the step starts.
   ControlConnection writer(target(), "mat_idempotent");
   (void)writer.query("w", "BEGIN");
   (void)writer.query("w", "UPDATE account SET flag = NOT flag WHERE id = 1");
+  std::atomic<bool> attempt_timed_out{false};
   std::thread releaser([&] {
-    std::this_thread::sleep_for(400ms);
+    ControlConnection watcher(target(), "mat_idempotent");
+    std::string seen;  // the waiting attempt: its pid and query_start
+    const auto deadline = Clock::now() + 20s;
+    while (!attempt_timed_out.load() && Clock::now() < deadline) {
+      const auto r = watcher.query(
+          "watch",
+          "SELECT pid || ' ' || query_start FROM pg_stat_activity WHERE datname = "
+          "current_database() AND wait_event_type = 'Lock' AND query LIKE '%TRIGGER%'");
+      const std::string waiting = PQntuples(r.get()) == 1 ? PQgetvalue(r.get(), 0, 0) : "";
+      if (!seen.empty() && waiting != seen) attempt_timed_out = true;
+      if (!waiting.empty()) seen = waiting;
+      std::this_thread::sleep_for(2ms);
+    }
     (void)writer.query("w", "COMMIT");
   });
   settings.lock_timeout = 50ms;
   const auto retried = install_trigger(*c, plan, settings, never);
   releaser.join();
+  CHECK(attempt_timed_out.load());
   CHECK(retried.done);
   CHECK(retried.attempts >= 2);
   // A stop request ends the retries.
