@@ -184,7 +184,10 @@ class UpstreamVerification(unittest.TestCase):
     def test_wrong_ca_for_the_server_is_08001_and_one_log_line(self):
         config = world.proxy_config(auth_mode="relay")
         config["server_tls"] = {"sslmode": "verify-full", "ca_file": world.other.ca_file}
-        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as bad:
+        bad_metrics = metrics_port()
+        with e2e_common.Proxy(upstream_port=world.pg.port, metrics={"host": "127.0.0.1",
+                                                                    "port": bad_metrics},
+                              **config) as bad:
             with wire.WireClient(bad.port) as c:
                 c.request_tls(world.client_context(), "127.0.0.1")
                 c.startup(user="scram_user", database="postgres")
@@ -201,6 +204,10 @@ class UpstreamVerification(unittest.TestCase):
             lines = failure_lines()
             self.assertEqual(len(lines), 1, bad.log_text())
             self.assertIn(f"127.0.0.1:{world.pg.port}", lines[0])
+            text = urllib.request.urlopen(f"http://127.0.0.1:{bad_metrics}/metrics",
+                                          timeout=5).read().decode()
+            self.assertIn('seedproxy_tls_handshakes_total{leg="server",result="certificate"} 1',
+                          text)
         # In proxy mode the first connection to fail is auth.query's, through libpq.
         config["auth"] = {"mode": "proxy"}
         with e2e_common.Proxy(upstream_port=world.pg.port, **config) as bad:
