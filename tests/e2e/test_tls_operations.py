@@ -4,9 +4,11 @@ certificate refused with the file and OpenSSL's reason while the old one stays, 
 materialized with every control connection on TLS to a hostssl-only PostgreSQL, the
 max_clients refusal readable by sslmode=prefer clients, garbage or truncated TLS and SASL
 handshakes that leave the proxy up and other clients undisturbed, SIGHUP and RELOAD taking new
-certificates with the file watch off, and the proxy's secrets from auth.file (reloaded on change)
+certificates with the file watch off, server_tls kept by a reload (control connections and
+sessions encrypt alike), and the proxy's secrets from auth.file (reloaded on change)
 and from an auth.query function run by a role that is no superuser."""
 
+import json
 import os
 import random
 import shutil
@@ -185,6 +187,34 @@ class ReloadTriggers(unittest.TestCase):
             # The connection opened under the first certificate lived through all of it.
             self.assertEqual(held.execute("select 7").fetchone(), (7,))
             held.close()
+
+
+class ServerTlsReload(unittest.TestCase):
+    """server_tls is fixed at start: the control connections are opened once with it, so a reload
+    that changed it for sessions alone would split the two (here: sessions in plain text to a
+    hostssl-only server while the registry stays on TLS). The running value is kept, with the
+    warning every restart-only setting gets."""
+
+    def test_a_reload_keeps_server_tls_for_sessions_and_control_connections(self):
+        config = world.proxy_config(reload={"watch_file": False}, admin={"users": ["scram_user"]})
+        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as px:
+            changed = json.loads(json.dumps(px.config))
+            changed["server_tls"] = {"sslmode": "disable"}
+            with open(px.config_path + ".new", "w") as f:
+                json.dump(changed, f)
+            os.replace(px.config_path + ".new", px.config_path)
+            start = len(px.log_text())
+            with psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW, dbname="seedproxy"),
+                                 autocommit=True) as console:
+                console.execute("RELOAD")
+                shown = dict(console.execute("SHOW CONFIG").fetchall())
+            self.assertEqual(shown["server_tls.sslmode"], "verify-full")
+            warning = [l for l in px.log_text()[start:].splitlines()
+                       if "cannot change without a restart" in l]
+            self.assertTrue(warning and "server_tls" in warning[0], px.log_text()[start:])
+            with psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW)) as conn:
+                self.assertTrue(conn.execute("select ssl from pg_stat_ssl "
+                                             "where pid = pg_backend_pid()").fetchone()[0])
 
 
 class AuthFile(unittest.TestCase):
