@@ -327,6 +327,13 @@ class SeedsOverTls(unittest.TestCase):
             with psycopg.connect(dsn, autocommit=True) as conn:
                 self.assertEqual(conn.execute("select price_with_tax from item where id = 2")
                                  .fetchone()[0], Decimal("3.60"))
+            # client_tls.sslmode = prefer lets a plain-text client in; the upstream leg stays TLS.
+            with psycopg.connect(world.dsn(px, "postgres", dbname="shop", sslmode="disable"),
+                                 autocommit=True) as conn:
+                self.assertEqual(conn.execute("select price_with_tax from item where id = 2")
+                                 .fetchone()[0], Decimal("3.60"))
+                self.assertTrue(conn.execute("select ssl from pg_stat_ssl where pid = "
+                                             "pg_backend_pid()").fetchone()[0])
             # Every connection of the proxy's own (registry, engine, reads) is encrypted.
             plain = world.pg.psql("select count(*) from pg_stat_activity a join pg_stat_ssl s "
                                   "using (pid) where a.application_name = 'seedproxy' and not s.ssl")
