@@ -66,6 +66,9 @@ std::vector<std::string> keep_restart_only_settings(const config::Config& curren
   keep("validation", next.validation, current.validation);
   keep("control.user", next.control.user, current.control.user);
   keep("control.password", next.control.password, current.control.password);
+  // Sessions and control connections must encrypt alike, and the latter take it once: the files
+  // it names are still re-read on every reload (same paths, new contents).
+  keep("server_tls", next.server_tls, current.server_tls);
   const auto metrics_changed = next.metrics.has_value() != current.metrics.has_value() ||
                                (next.metrics && (next.metrics->host != current.metrics->host ||
                                                  next.metrics->port != current.metrics->port));
@@ -189,6 +192,8 @@ std::optional<std::string> ConfigReloader::reload_now(const std::string& trigger
   }
   if (auto exposed = config::exposed_password_warning(path_, next))
     log::warning("config", *exposed);
+  // Before the files are loaded, so that they are loaded from the settings that stay in force.
+  const auto kept = keep_restart_only_settings(current_, next);
   if (auto refused = prepare_(next)) return refuse(*refused);
   std::vector<std::string> refusals;
   try {
@@ -198,7 +203,6 @@ std::optional<std::string> ConfigReloader::reload_now(const std::string& trigger
   }
   if (!refusals.empty()) return refuse(path_.string() + ": seeds: " + joined(refusals, "; "));
   for (const auto& warning : next.warnings) log::warning("config", path_.string() + ": " + warning);
-  const auto kept = keep_restart_only_settings(current_, next);
   if (!kept.empty())
     log::warning("reload", "configuration reload (" + trigger + "): " + joined(kept, ", ") +
                                " cannot change without a restart; keeping the running value");

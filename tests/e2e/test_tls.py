@@ -3,7 +3,8 @@
 hostssl-only rules, with a CA and certificates the test makes itself: psql and psycopg with
 sslmode=require and verify-full, channel binding, client certificates, wrong CA and host name on
 either side, plain text refused, direct TLS with ALPN, GSSENCRequest declined, SCRAM/md5 refusals
-in PostgreSQL's words and without a timing tell, SHOW CLIENTS, metrics, the admin console."""
+in PostgreSQL's words and without a timing tell, SHOW CLIENTS, metrics (handshake failures by
+reason), the admin console, and verify-ca and prefer on either leg."""
 
 import os
 import socket
@@ -183,7 +184,10 @@ class UpstreamVerification(unittest.TestCase):
     def test_wrong_ca_for_the_server_is_08001_and_one_log_line(self):
         config = world.proxy_config(auth_mode="relay")
         config["server_tls"] = {"sslmode": "verify-full", "ca_file": world.other.ca_file}
-        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as bad:
+        bad_metrics = metrics_port()
+        with e2e_common.Proxy(upstream_port=world.pg.port, metrics={"host": "127.0.0.1",
+                                                                    "port": bad_metrics},
+                              **config) as bad:
             with wire.WireClient(bad.port) as c:
                 c.request_tls(world.client_context(), "127.0.0.1")
                 c.startup(user="scram_user", database="postgres")
@@ -200,6 +204,10 @@ class UpstreamVerification(unittest.TestCase):
             lines = failure_lines()
             self.assertEqual(len(lines), 1, bad.log_text())
             self.assertIn(f"127.0.0.1:{world.pg.port}", lines[0])
+            text = urllib.request.urlopen(f"http://127.0.0.1:{bad_metrics}/metrics",
+                                          timeout=5).read().decode()
+            self.assertIn('seedproxy_tls_handshakes_total{leg="server",result="certificate"} 1',
+                          text)
         # In proxy mode the first connection to fail is auth.query's, through libpq.
         config["auth"] = {"mode": "proxy"}
         with e2e_common.Proxy(upstream_port=world.pg.port, **config) as bad:
@@ -226,6 +234,11 @@ class UpstreamVerification(unittest.TestCase):
                     psycopg.connect(world.dsn(bad, "postgres")).close()
                 self.assertIn("certificate verification failed: IP address mismatch",
                               str(caught.exception))
+            # verify-ca checks the signature only: the same certificate is accepted.
+            config = world.proxy_config(server_mode="verify-ca", auth_mode="relay")
+            with e2e_common.Proxy(upstream_port=other_pg.port, **config) as lax:
+                with psycopg.connect(world.dsn(lax, "postgres")) as c:
+                    self.assertTrue(upstream_ssl(c))
         finally:
             other_pg.stop()
 
@@ -239,6 +252,11 @@ class UpstreamVerification(unittest.TestCase):
                     psycopg.connect(world.dsn(bad, "postgres")).close()
                 self.assertIn("server does not support SSL, but SSL was required",
                               str(caught.exception))
+            # prefer takes plain text from a server without TLS, as libpq does.
+            config = world.proxy_config(server_mode="prefer", auth_mode="relay")
+            with e2e_common.Proxy(upstream_port=plain.port, **config) as lax:
+                with psycopg.connect(world.dsn(lax, "postgres")) as c:
+                    self.assertFalse(upstream_ssl(c))
         finally:
             plain.stop()
 
@@ -259,6 +277,13 @@ class ClientCertificates(unittest.TestCase):
             self.assertIn('certificate authentication failed for user "scram_user"',
                           str(caught.exception))
             self.assertTrue(strict.running())
+        # verify-ca: any certificate the CA signed, whatever it names; none is still refused.
+        with world.proxy(client_mode="verify-ca") as signed:
+            with psycopg.connect(world.dsn(signed, "scram_user", SCRAM_PW, sslcert=mallory.cert,
+                                           sslkey=mallory.key)) as c:
+                self.assertEqual(c.execute("select current_user").fetchone(), ("scram_user",))
+            with self.assertRaises(psycopg.OperationalError):
+                psycopg.connect(world.dsn(signed, "scram_user", SCRAM_PW)).close()
 
 
 class Observability(unittest.TestCase):
@@ -284,6 +309,34 @@ class Observability(unittest.TestCase):
         self.assertTrue(ok and float(ok[0].split()[-1]) > 0, ok)
         refused = [l for l in text.splitlines() if 'result="plaintext_refused"' in l]
         self.assertTrue(refused, text[-2000:])
+
+
+    def test_handshake_failures_are_counted_by_reason(self):
+        def counts() -> dict:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read()
+            out = {}
+            for line in text.decode().splitlines():
+                prefix = 'seedproxy_tls_handshakes_total{leg="client",result="'
+                if line.startswith(prefix):
+                    out[line[len(prefix):].split('"')[0]] = float(line.split()[-1])
+            return out
+        before = counts()
+        with wire.WireClient(px.port) as c:  # direct TLS without ALPN
+            c.direct_tls(world.client_context(), "127.0.0.1")
+            c.expect_eof()
+        with socket.create_connection(("127.0.0.1", px.port), timeout=10) as s:
+            s.sendall(b"\x16\x03\x01\x00\x20" + bytes(range(32)))  # a handshake record of junk
+            try:
+                while s.recv(4096):  # the proxy answers with an alert, then closes
+                    pass
+            except ConnectionResetError:
+                pass
+        with wire.WireClient(px.port) as c:  # plain text where TLS is required
+            c.startup(user="scram_user", database="postgres")
+            c.expect_eof()
+        after = counts()
+        for reason in ("no_alpn", "protocol", "plaintext_refused"):
+            self.assertEqual(after.get(reason, 0) - before.get(reason, 0), 1, (reason, before, after))
 
 
 if __name__ == "__main__":

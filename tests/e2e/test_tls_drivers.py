@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """pgjdbc (Debian's libpostgresql-jdbc-java, Java 17) and node-postgres (npm's pg) through the
 proxy over TLS with the proxy authenticating: sslmode=require and verify-full, channel binding
-where the driver offers it, and a wrong CA that fails on the client. A driver that is not
-installed is skipped with the reason."""
+where the driver offers it (node-postgres; Debian's pgjdbc 42.5 does not bind), client
+certificates against client_tls.sslmode = verify-full, and a wrong CA that fails on the client.
+A driver that is not installed is skipped with the reason."""
 
 import os
 import shutil
@@ -20,6 +21,7 @@ NODE_DIR = os.environ.get("SEEDPROXY_NODE_MODULES_DIR", "/tmp/seedproxy-node")
 
 world: TlsWorld = None
 px = None
+strict = None  # client_tls.sslmode = verify-full: a client certificate naming the user
 java_classes: str | None = None
 java_skip = ""
 node_skip = ""
@@ -49,34 +51,40 @@ def prepare_node() -> None:
 
 
 def setUpModule():
-    global world, px
+    global world, px, strict
     world = TlsWorld()
     px = world.proxy()
+    strict = world.proxy(client_mode="verify-full")
     prepare_java()
     prepare_node()
 
 
 def tearDownModule():
     e2e_common.finish(px)
+    e2e_common.finish(strict)
     if world is not None:
         world.close()
     if java_classes:
         shutil.rmtree(java_classes, ignore_errors=True)
 
 
-def jdbc(user: str, password: str, **props: str) -> str:
+def jdbc(user: str, password: str, port: int | None = None, **props: str) -> str:
     args = ["java", "-cp", f"{java_classes}:{JDBC_JAR}", "TlsProbe",
-            f"jdbc:postgresql://127.0.0.1:{px.port}/postgres", "user", user, "password", password]
+            f"jdbc:postgresql://127.0.0.1:{port or px.port}/postgres", "user", user,
+            "password", password]
     for k, v in props.items():
         args += [k, v]
     return subprocess.run(args, capture_output=True, text=True, timeout=60).stdout.strip()
 
 
-def node(user: str, password: str, ca: str, servername: str = "127.0.0.1") -> str:
+def node(user: str, password: str, ca: str, servername: str = "127.0.0.1",
+         port: int | None = None, pair=None) -> str:
+    """ca "-": sslmode=require (no verification); pair: a client certificate and key."""
     env = {**os.environ, "NODE_PATH": os.path.join(NODE_DIR, "node_modules")}
-    args = ["node", os.path.join(HERE, "drivers", "tls_probe.js"), str(px.port), user, password, ca]
-    if servername:
-        args.append(servername)
+    args = ["node", os.path.join(HERE, "drivers", "tls_probe.js"), str(port or px.port), user,
+            password, ca, servername]
+    if pair:
+        args += [pair.cert, pair.key]
     return subprocess.run(args, capture_output=True, text=True, timeout=60, env=env).stdout.strip()
 
 
@@ -99,6 +107,17 @@ class Pgjdbc(unittest.TestCase):
         out = jdbc("scram_user", "wrong", sslmode="require")
         self.assertIn('password authentication failed for user "scram_user"', out)
 
+    def test_client_certificate(self):
+        def login(pair) -> str:
+            pk8 = pair.key + ".pk8"  # pgjdbc reads keys as PKCS#8 DER
+            subprocess.run(["openssl", "pkcs8", "-topk8", "-nocrypt", "-outform", "DER",
+                            "-in", pair.key, "-out", pk8], check=True, capture_output=True)
+            return jdbc("scram_user", SCRAM_PW, port=strict.port, sslmode="verify-full",
+                        sslrootcert=world.certs.ca_file, sslcert=pair.cert, sslkey=pk8)
+        self.assertEqual(login(world.certs.client("scram_user")), "ok scram_user true")
+        out = login(world.certs.client("mallory"))
+        self.assertIn('certificate authentication failed for user "scram_user"', out)
+
 
 class NodePostgres(unittest.TestCase):
     def setUp(self):
@@ -109,6 +128,20 @@ class NodePostgres(unittest.TestCase):
         self.assertEqual(node("scram_user", SCRAM_PW, world.certs.ca_file), "ok scram_user true")
         self.assertIn("user=scram_user database=postgres", px.log_text())
         self.assertIn("auth=SCRAM-SHA-256-PLUS", px.log_text())  # pg binds to the proxy's certificate
+
+    def test_require_without_verifying(self):
+        self.assertEqual(node("scram_user", SCRAM_PW, "-"), "ok scram_user true")
+        self.assertEqual(node("md5_user", MD5_PW, "-"), "ok md5_user true")
+
+    def test_client_certificate(self):
+        alice = world.certs.client("scram_user")
+        self.assertEqual(node("scram_user", SCRAM_PW, world.certs.ca_file, port=strict.port,
+                              pair=alice), "ok scram_user true")
+        out = node("scram_user", SCRAM_PW, world.certs.ca_file, port=strict.port,
+                   pair=world.certs.client("mallory"))
+        self.assertIn('certificate authentication failed for user "scram_user"', out)
+        out = node("scram_user", SCRAM_PW, world.certs.ca_file, port=strict.port)
+        self.assertTrue(out.startswith("error"), out)
 
     def test_wrong_ca_and_wrong_name_fail_on_the_client(self):
         out = node("scram_user", SCRAM_PW, world.other.ca_file)

@@ -2,12 +2,17 @@
 """TLS in operation: a rotated certificate reloaded under load with no dropped connection, a bad
 certificate refused with the file and OpenSSL's reason while the old one stays, seeds read and
 materialized with every control connection on TLS to a hostssl-only PostgreSQL, the
-max_clients refusal readable by sslmode=prefer clients, and garbage or truncated TLS and SASL
-handshakes that leave the proxy up and other clients undisturbed."""
+max_clients refusal readable by sslmode=prefer clients, garbage or truncated TLS and SASL
+handshakes that leave the proxy up and other clients undisturbed, SIGHUP and RELOAD taking new
+certificates with the file watch off, server_tls kept by a reload (control connections and
+sessions encrypt alike), and the proxy's secrets from auth.file (reloaded on change)
+and from an auth.query function run by a role that is no superuser."""
 
+import json
 import os
 import random
 import shutil
+import signal
 import socket
 import ssl
 import struct
@@ -21,7 +26,7 @@ import materialize_common as mc
 import psycopg
 
 from harness import wire
-from tls_common import SCRAM_PW, TlsWorld
+from tls_common import MD5_PW, SCRAM_PW, TlsWorld
 
 world: TlsWorld = None
 
@@ -128,6 +133,174 @@ class CertificateReload(unittest.TestCase):
             self.assertEqual(served_certificate(px.port), pem_to_der(rotated.cert))
 
 
+def replace_pair(cert: str, key: str, pair) -> None:
+    """Key first, then certificate, each replaced atomically (write aside, rename over)."""
+    for source, target in ((pair.key, key), (pair.cert, cert)):
+        shutil.copy(source, target + ".new")
+        os.replace(target + ".new", target)
+
+
+def live_pair(name: str) -> tuple[str, str]:
+    """A copy of the proxy's certificate and key in a directory of their own, to be rotated."""
+    live = os.path.join(world.tmp.name, name)
+    os.makedirs(live, exist_ok=True)
+    cert, key = os.path.join(live, "proxy.crt"), os.path.join(live, "proxy.key")
+    shutil.copy(world.proxy_pair.cert, cert)
+    shutil.copy(world.proxy_pair.key, key)
+    return cert, key
+
+
+class ReloadTriggers(unittest.TestCase):
+    """With reload.watch_file off, a rotated certificate is taken by SIGHUP and by the admin
+    console's RELOAD, and only then; RELOAD names a bad file and keeps the one in force."""
+
+    def test_sighup_and_admin_reload_take_new_certificates(self):
+        cert, key = live_pair("triggers")
+        config = world.proxy_config(reload={"watch_file": False}, admin={"users": ["scram_user"]})
+        config["client_tls"].update(cert_file=cert, key_file=key)
+        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as px:
+            held = psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW), autocommit=True)
+            first = world.certs.server("proxy-by-sighup")
+            replace_pair(cert, key, first)
+            # Nothing watches the files: the old certificate is served until a reload.
+            self.assertEqual(served_certificate(px.port), pem_to_der(world.proxy_pair.cert))
+            px.signal(signal.SIGHUP)
+            e2e_common.poll(lambda: served_certificate(px.port) == pem_to_der(first.cert), 15, 0.1,
+                            "the certificate reloaded by SIGHUP")
+            second = world.certs.server("proxy-by-reload")
+            replace_pair(cert, key, second)
+            console = psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW, dbname="seedproxy"),
+                                      autocommit=True)
+            with console:
+                console.execute("RELOAD")
+                # RELOAD answers once the new files are in force: no polling needed.
+                self.assertEqual(served_certificate(px.port), pem_to_der(second.cert))
+                with open(key, "w") as f:
+                    f.write("not a key\n")
+                with self.assertRaises(psycopg.Error) as caught:
+                    console.execute("RELOAD")
+            message = str(caught.exception)
+            self.assertIn("configuration reload refused", message)
+            self.assertIn("client_tls.key_file", message)
+            self.assertIn(key, message)
+            self.assertEqual(served_certificate(px.port), pem_to_der(second.cert))
+            # The connection opened under the first certificate lived through all of it.
+            self.assertEqual(held.execute("select 7").fetchone(), (7,))
+            held.close()
+
+
+class ServerTlsReload(unittest.TestCase):
+    """server_tls is fixed at start: the control connections are opened once with it, so a reload
+    that changed it for sessions alone would split the two (here: sessions in plain text to a
+    hostssl-only server while the registry stays on TLS). The running value is kept, with the
+    warning every restart-only setting gets."""
+
+    def test_a_reload_keeps_server_tls_for_sessions_and_control_connections(self):
+        config = world.proxy_config(reload={"watch_file": False}, admin={"users": ["scram_user"]})
+        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as px:
+            changed = json.loads(json.dumps(px.config))
+            changed["server_tls"] = {"sslmode": "disable"}
+            with open(px.config_path + ".new", "w") as f:
+                json.dump(changed, f)
+            os.replace(px.config_path + ".new", px.config_path)
+            start = len(px.log_text())
+            with psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW, dbname="seedproxy"),
+                                 autocommit=True) as console:
+                console.execute("RELOAD")
+                shown = dict(console.execute("SHOW CONFIG").fetchall())
+            self.assertEqual(shown["server_tls.sslmode"], "verify-full")
+            warning = [l for l in px.log_text()[start:].splitlines()
+                       if "cannot change without a restart" in l]
+            self.assertTrue(warning and "server_tls" in warning[0], px.log_text()[start:])
+            with psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW)) as conn:
+                self.assertTrue(conn.execute("select ssl from pg_stat_ssl "
+                                             "where pid = pg_backend_pid()").fetchone()[0])
+
+
+class AuthFile(unittest.TestCase):
+    """auth.file (PgBouncer's userlist) as the only source of secrets: SCRAM secrets and md5
+    hashes copied from pg_authid log in, with the proxy's upstream login derived from them; a
+    role missing from the file is refused like a wrong password; the file reloads on change."""
+
+    def write_userlist(self, path: str, users: list[str], extra: str = "") -> None:
+        secrets = dict(world.pg.psql("select rolname, rolpassword from pg_authid "
+                                     "where rolpassword is not null"))
+        lines = ["; copied from pg_authid by test_tls_operations.py"]
+        lines += ['"{}" "{}"'.format(u, secrets[u]) for u in users]
+        with open(path + ".new", "w") as f:
+            f.write("\n".join(lines) + "\n" + extra)
+        os.replace(path + ".new", path)
+
+    def refused(self, px, user: str, password: str) -> dict:
+        with wire.WireClient(px.port) as c:
+            c.request_tls(world.client_context(), "127.0.0.1")
+            c.startup(user=user, database="postgres")
+            with self.assertRaises(wire.ServerError) as caught:
+                c.authenticate(password=password)
+            return caught.exception.fields
+
+    def test_userlist_logs_in_refuses_and_reloads(self):
+        world.pg.create_user("listed_later", "later-Secret1", "scram-sha-256")
+        path = os.path.join(world.tmp.name, "userlist.txt")
+        self.write_userlist(path, ["scram_user", "md5_user"])
+        os.chmod(path, 0o600)
+        config = world.proxy_config()
+        config["auth"] = {"mode": "proxy", "file": path}
+        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as px:
+            for user, password in (("scram_user", SCRAM_PW), ("md5_user", MD5_PW)):
+                with psycopg.connect(world.dsn(px, user, password)) as conn:
+                    self.assertEqual(conn.execute("select current_user").fetchone(), (user,))
+            wrong = self.refused(px, "scram_user", "wrong")
+            self.assertEqual((wrong["C"], wrong["M"]),
+                             ("28P01", 'password authentication failed for user "scram_user"'))
+            # A role PostgreSQL has (and would trust) but the file does not list: refused alike.
+            unlisted = self.refused(px, "listed_later", "later-Secret1")
+            self.assertEqual((unlisted["C"], unlisted["M"]),
+                             ("28P01", 'password authentication failed for user "listed_later"'))
+            self.write_userlist(path, ["scram_user", "md5_user", "listed_later"])
+            conn = e2e_common.poll(
+                lambda: Refusal.try_connect(world.dsn(px, "listed_later", "later-Secret1")),
+                15, 0.1, "the reloaded auth.file to let listed_later in")
+            with conn:
+                self.assertEqual(conn.execute("select current_user").fetchone(), ("listed_later",))
+            # A damaged file is refused with its line; the one in force stays.
+            start = len(px.log_text())
+            self.write_userlist(path, ["scram_user", "md5_user", "listed_later"],
+                                extra='"broken line\n')
+            e2e_common.poll(lambda: path in px.log_text()[start:], 15, 0.1,
+                            "the refusal of the damaged auth.file")
+            self.assertIn("refused", px.log_text()[start:])
+            with psycopg.connect(world.dsn(px, "listed_later", "later-Secret1")) as conn:
+                self.assertEqual(conn.execute("select 1").fetchone(), (1,))
+            for password in (SCRAM_PW, MD5_PW, "later-Secret1"):  # never logged
+                self.assertNotIn(password, px.log_text())
+
+
+class AuthQuery(unittest.TestCase):
+    """auth.query as PgBouncer deployments write it: a SECURITY DEFINER function run by a role
+    that is no superuser; the proxy asks it and nothing else."""
+
+    def test_a_lookup_function_as_a_plain_role(self):
+        world.pg.psql("create role auth_reader login nosuperuser")
+        # Lists every role with a password except md5_user, which the default query would find.
+        world.pg.psql("create function public.lookup(name text, out usename text, out passwd text) "
+                      "returns setof record language sql security definer as "
+                      "$$ select rolname::text, rolpassword from pg_catalog.pg_authid "
+                      "where rolname = name and rolname <> 'md5_user' $$;"
+                      "revoke all on function public.lookup(text) from public;"
+                      "grant execute on function public.lookup(text) to auth_reader")
+        config = world.proxy_config()
+        config["auth"] = {"mode": "proxy", "user": "auth_reader",
+                          "query": "SELECT usename, passwd FROM public.lookup($1)"}
+        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as px:
+            with psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW)) as conn:
+                self.assertEqual(conn.execute("select current_user").fetchone(), ("scram_user",))
+            with self.assertRaises(psycopg.OperationalError) as caught:
+                psycopg.connect(world.dsn(px, "md5_user", MD5_PW)).close()
+            self.assertIn('password authentication failed for user "md5_user"',
+                          str(caught.exception))
+
+
 class SeedsOverTls(unittest.TestCase):
     def test_seed_read_and_materialized_with_control_connections_on_tls(self):
         world.pg.psql("create database shop")
@@ -154,6 +327,13 @@ class SeedsOverTls(unittest.TestCase):
             with psycopg.connect(dsn, autocommit=True) as conn:
                 self.assertEqual(conn.execute("select price_with_tax from item where id = 2")
                                  .fetchone()[0], Decimal("3.60"))
+            # client_tls.sslmode = prefer lets a plain-text client in; the upstream leg stays TLS.
+            with psycopg.connect(world.dsn(px, "postgres", dbname="shop", sslmode="disable"),
+                                 autocommit=True) as conn:
+                self.assertEqual(conn.execute("select price_with_tax from item where id = 2")
+                                 .fetchone()[0], Decimal("3.60"))
+                self.assertTrue(conn.execute("select ssl from pg_stat_ssl where pid = "
+                                             "pg_backend_pid()").fetchone()[0])
             # Every connection of the proxy's own (registry, engine, reads) is encrypted.
             plain = world.pg.psql("select count(*) from pg_stat_activity a join pg_stat_ssl s "
                                   "using (pid) where a.application_name = 'seedproxy' and not s.ssl")

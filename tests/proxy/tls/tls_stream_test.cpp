@@ -1,8 +1,8 @@
 // TLS contexts from files (and the errors that name them) and Stream over real loopback sockets:
-// handshakes both ways, ALPN, certificate failures, a megabyte each way through partial
-// non-blocking reads and writes, and the edges of OpenSSL over the stream's own buffer: many small
-// records, data behind the handshake's last flight, the end with and without close_notify,
-// KeyUpdate both ways, renegotiation refused.
+// handshakes both ways, ALPN, client_tls.protocols and ciphers, certificate failures, a megabyte
+// each way through partial non-blocking reads and writes, and the edges of OpenSSL over the
+// stream's own buffer: many small records, data behind the handshake's last flight, the end with
+// and without close_notify, KeyUpdate both ways, renegotiation refused.
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -261,6 +261,39 @@ TEST_CASE("handshake failures say why: wrong CA, a protocol other than postgresq
     };
     CHECK(pair.run(work()));
   }
+}
+
+TEST_CASE("client_tls.protocols and ciphers decide what a client may use") {
+  Files files;
+  // A client that speaks TLS 1.2 at most, with one cipher (the certificate is ECDSA).
+  const auto tls12_client = [](const char* cipher) {
+    auto context = client_context();
+    REQUIRE(SSL_CTX_set_max_proto_version(context.get(), TLS1_2_VERSION) == 1);
+    REQUIRE(SSL_CTX_set_cipher_list(context.get(), cipher) == 1);
+    return context;
+  };
+  // The version and cipher the proxy's side agreed on; empty when the handshake failed.
+  const auto agreed = [](const config::ClientTls& settings, SSL_CTX* client) {
+    const auto tls = load_client_tls(settings);
+    Pair pair;
+    auto work = [&]() -> asio::awaitable<std::string> {
+      const bool shook = co_await handshake_pair(pair, tls->context.get(), client);
+      co_return shook ? pair.server->tls_version() + " " + pair.server->tls_cipher() : "";
+    };
+    return pair.run(work());
+  };
+  const auto aes128 = tls12_client("ECDHE-ECDSA-AES128-GCM-SHA256");
+  const auto aes256 = tls12_client("ECDHE-ECDSA-AES256-GCM-SHA384");
+  // The defaults take TLS 1.2 clients.
+  CHECK(agreed(client_side(files), aes128.get()) == "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256");
+  auto only13 = client_side(files);
+  only13.protocols = {"TLSv1.3"};
+  CHECK(agreed(only13, aes128.get()).empty());
+  CHECK(agreed(only13, client_context().get()).starts_with("TLSv1.3 "));
+  auto narrow = client_side(files);
+  narrow.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+  CHECK(agreed(narrow, aes128.get()) == "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256");
+  CHECK(agreed(narrow, aes256.get()).empty());
 }
 
 TEST_CASE("a message sent in many small records reaches the reader in a few reads") {
