@@ -94,7 +94,12 @@ class Proxy:
         self.config: dict | None = None
         self._log = None
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                # Nobody holds this object yet to clean it up; the error carries the log.
+                self.cleanup()
+                raise
 
     def make_config(self, port: int) -> dict:
         base = {
