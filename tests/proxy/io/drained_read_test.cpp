@@ -15,8 +15,6 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <thread>
-#include <utility>
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -65,36 +63,52 @@ struct Pair {
              info.tcpi_state == TCP_CLOSE_WAIT;
     });
   }
-  template <class Handler>
-  void read(seedproxy::proxy::TurnEnded turn_ended, Handler&& handler) {
-    reader->async_read_drained(asio::buffer(space), turn_ended, std::forward<Handler>(handler));
+  // Starts a read that keeps its outcome in `got`; with `cancel`, bound to that signal.
+  void start_read(seedproxy::proxy::TurnEnded turn_ended,
+                  asio::cancellation_signal* cancel = nullptr) {
+    got.reset();
+    const auto keep = [this](error_code ec, std::size_t n) { got = Result{ec, n}; };
+    if (cancel) {
+      reader->async_read_drained(asio::buffer(space), turn_ended,
+                                 asio::bind_cancellation_slot(cancel->slot(), keep));
+    } else {
+      reader->async_read_drained(asio::buffer(space), turn_ended, keep);
+    }
   }
-  std::string text(std::size_t n) const { return {reinterpret_cast<const char*>(space.data()), n}; }
+  // Runs what is ready without waiting; true while the read is still queued.
+  bool still_waiting() {
+    io.poll();
+    return !got;
+  }
+  // Runs until the read completes (at most five seconds).
+  bool completes() {
+    return run_until([&] { return got.has_value(); });
+  }
+  std::string text() const {
+    return {reinterpret_cast<const char*>(space.data()), got ? got->n : 0};
+  }
+
+  std::optional<Result> got;  // the last read's outcome
 };
 
 }  // namespace
 
 TEST_CASE("the drained read reads what arrives, also after a read that ended the turn") {
   Pair pair;
-  std::optional<Result> got;
-  const auto keep = [&](error_code ec, std::size_t n) { got = Result{ec, n}; };
-  pair.read(always, keep);
-  pair.io.poll();
-  CHECK_FALSE(got);  // nothing there yet: queued
+  pair.start_read(always);
+  CHECK(pair.still_waiting());  // nothing there yet: queued
   pair.send("ready");
-  REQUIRE(pair.run_until([&] { return got.has_value(); }));
-  CHECK_FALSE(got->ec);
-  CHECK(pair.text(got->n) == "ready");
+  REQUIRE(pair.completes());
+  CHECK_FALSE(pair.got->ec);
+  CHECK(pair.text() == "ready");
   // The next read waits for the reactor without trying first; the next arrival raises an edge.
   for (const std::string& next : {std::string("more"), std::string(64, 'x')}) {
-    got.reset();
-    pair.read(always, keep);
-    pair.io.poll();
-    CHECK_FALSE(got);
+    pair.start_read(always);
+    CHECK(pair.still_waiting());
     pair.send(next);
-    REQUIRE(pair.run_until([&] { return got.has_value(); }));
-    CHECK_FALSE(got->ec);
-    CHECK(pair.text(got->n) == next);
+    REQUIRE(pair.completes());
+    CHECK_FALSE(pair.got->ec);
+    CHECK(pair.text() == next);
   }
 }
 
@@ -102,61 +116,50 @@ TEST_CASE("after a turn's end the next read waits for the reactor; otherwise it 
   for (bool trusted : {true, false}) {
     CAPTURE(trusted);
     Pair pair;
-    std::optional<Result> got;
-    const auto keep = [&](error_code ec, std::size_t n) { got = Result{ec, n}; };
     const auto ended = trusted ? &always : &never;
-    pair.read(ended, keep);
-    pair.io.poll();
-    REQUIRE_FALSE(got);
+    pair.start_read(ended);
+    REQUIRE(pair.still_waiting());
     // The last bytes and the end of the stream arrive before the reactor looks: one edge.
     pair.send("last");
     pair.peer.shutdown(tcp::socket::shutdown_send);
     REQUIRE(pair.wait_for_peer_fin());
-    REQUIRE(pair.run_until([&] { return got.has_value(); }));
-    CHECK(pair.text(got->n) == "last");
-    got.reset();
+    REQUIRE(pair.completes());
+    CHECK(pair.text() == "last");
     asio::cancellation_signal cancel;
-    pair.read(ended, asio::bind_cancellation_slot(cancel.slot(), keep));
-    pair.io.poll();
+    pair.start_read(ended, &cancel);
 #if !defined(SEEDPROXY_DRAINED_READS)
     // The io_uring build reads with async_read_some: every read is tried.
     trusted = false;
 #endif
     if (!trusted) {
       // Tried at once, so the end of the stream is seen without an edge.
-      REQUIRE(pair.run_until([&] { return got.has_value(); }));
-      CHECK(got->ec == asio::error::eof);
+      REQUIRE(pair.completes());
+      CHECK(pair.got->ec == asio::error::eof);
       continue;
     }
     // Not tried: the FIN raised no edge after the data's, so the read is still queued (which is
     // why only a turn's end, after which a PostgreSQL server never closes in silence, is trusted).
-    pair.io.poll();
-    CHECK_FALSE(got);
+    CHECK(pair.still_waiting());
+    CHECK(pair.still_waiting());
     cancel.emit(asio::cancellation_type::terminal);
-    REQUIRE(pair.run_until([&] { return got.has_value(); }));
-    CHECK(got->ec == asio::error::operation_aborted);
+    REQUIRE(pair.completes());
+    CHECK(pair.got->ec == asio::error::operation_aborted);
   }
 }
 
-TEST_CASE("a drained read ends with operation_aborted when its socket closes") {
-  Pair pair;
-  std::optional<Result> got;
-  pair.read(always, [&](error_code ec, std::size_t n) { got = Result{ec, n}; });
-  pair.io.poll();
-  REQUIRE_FALSE(got);
-  pair.reader->close();
-  REQUIRE(pair.run_until([&] { return got.has_value(); }));
-  CHECK(got->ec == asio::error::operation_aborted);
-}
-
-TEST_CASE("a reset peer is an error, not a wait") {
-  Pair pair;
-  std::optional<Result> got;
-  pair.read(always, [&](error_code ec, std::size_t n) { got = Result{ec, n}; });
-  pair.io.poll();
-  REQUIRE_FALSE(got);
-  pair.peer.set_option(asio::socket_base::linger(true, 0));  // close() sends a reset
-  pair.peer.close();
-  REQUIRE(pair.run_until([&] { return got.has_value(); }));
-  CHECK(got->ec == asio::error::connection_reset);
+TEST_CASE("a queued drained read ends when its socket closes or the peer resets") {
+  for (const bool reset : {false, true}) {
+    CAPTURE(reset);
+    Pair pair;
+    pair.start_read(always);
+    REQUIRE(pair.still_waiting());
+    if (reset) {
+      pair.peer.set_option(asio::socket_base::linger(true, 0));  // close() sends a reset
+      pair.peer.close();
+    } else {
+      pair.reader->close();
+    }
+    REQUIRE(pair.completes());
+    CHECK(pair.got->ec == (reset ? asio::error::connection_reset : asio::error::operation_aborted));
+  }
 }
