@@ -132,12 +132,7 @@ class ClientsOverTls(unittest.TestCase):
 
 class Refusals(unittest.TestCase):
     def refusal(self, user: str, password: str) -> dict:
-        with wire.WireClient(px.port) as c:
-            c.request_tls(world.client_context(), "127.0.0.1")
-            c.startup(user=user, database="postgres")
-            with self.assertRaises(wire.ServerError) as caught:
-                c.authenticate(password=password)
-            return caught.exception.fields
+        return world.login_refusal(px.port, user, password)
 
     def test_wrong_password_and_unknown_role_read_alike(self):
         wrong = self.refusal("scram_user", "wrong")

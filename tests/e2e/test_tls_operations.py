@@ -231,14 +231,6 @@ class AuthFile(unittest.TestCase):
             f.write("\n".join(lines) + "\n" + extra)
         os.replace(path + ".new", path)
 
-    def refused(self, px, user: str, password: str) -> dict:
-        with wire.WireClient(px.port) as c:
-            c.request_tls(world.client_context(), "127.0.0.1")
-            c.startup(user=user, database="postgres")
-            with self.assertRaises(wire.ServerError) as caught:
-                c.authenticate(password=password)
-            return caught.exception.fields
-
     def test_userlist_logs_in_refuses_and_reloads(self):
         world.pg.create_user("listed_later", "later-Secret1", "scram-sha-256")
         path = os.path.join(world.tmp.name, "userlist.txt")
@@ -250,11 +242,11 @@ class AuthFile(unittest.TestCase):
             for user, password in (("scram_user", SCRAM_PW), ("md5_user", MD5_PW)):
                 with psycopg.connect(world.dsn(px, user, password)) as conn:
                     self.assertEqual(conn.execute("select current_user").fetchone(), (user,))
-            wrong = self.refused(px, "scram_user", "wrong")
+            wrong = world.login_refusal(px.port, "scram_user", "wrong")
             self.assertEqual((wrong["C"], wrong["M"]),
                              ("28P01", 'password authentication failed for user "scram_user"'))
             # A role PostgreSQL has (and would trust) but the file does not list: refused alike.
-            unlisted = self.refused(px, "listed_later", "later-Secret1")
+            unlisted = world.login_refusal(px.port, "listed_later", "later-Secret1")
             self.assertEqual((unlisted["C"], unlisted["M"]),
                              ("28P01", 'password authentication failed for user "listed_later"'))
             self.write_userlist(path, ["scram_user", "md5_user", "listed_later"])

@@ -9,6 +9,7 @@ import ssl
 import tempfile
 
 import e2e_common
+from harness import wire
 from harness.certs import Certs
 from harness.pgcluster import PgCluster, free_port
 
@@ -61,6 +62,18 @@ class TlsWorld:
         if alpn:
             context.set_alpn_protocols(alpn)
         return context
+
+    def login_refusal(self, port: int, user: str, password: str) -> dict:
+        """The ErrorResponse fields of a TLS login the proxy on `port` refuses; an AssertionError
+        if it lets the login in."""
+        with wire.WireClient(port) as c:
+            c.request_tls(self.client_context(), "127.0.0.1")
+            c.startup(user=user, database="postgres")
+            try:
+                c.authenticate(password=password)
+            except wire.ServerError as refused:
+                return refused.fields
+        raise AssertionError(f"{user} logged in with password {password!r}")
 
     def close(self) -> None:
         self.pg.stop()
