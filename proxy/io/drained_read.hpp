@@ -165,7 +165,13 @@ class HandlerReadOp final : public ReadOp {
 class RelaySocket : public boost::asio::ip::tcp::socket {
  public:
   using tcp = boost::asio::ip::tcp;
-  explicit RelaySocket(tcp::socket&& socket) : tcp::socket(std::move(socket)) {}
+  explicit RelaySocket(tcp::socket&& socket) : tcp::socket(std::move(socket)) {
+#if defined(SEEDPROXY_DRAINED_READS)
+    // Looked up once: the registry's lookup takes a lock, too much for every read.
+    reactor_ = &boost::asio::use_service<drained_detail::ad::reactor>(
+        boost::asio::query(get_executor(), boost::asio::execution::context));
+#endif
+  }
 
   // As async_read_some (completes with the bytes read, or eof, or an error), except that after
   // a short read that `turn_ended` accepts, the next read waits for readiness before it calls
@@ -192,8 +198,7 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
     namespace ad = drained_detail::ad;
     using Op = drained_detail::HandlerReadOp<Handler, executor_type>;
     auto& impl = impl_.get_implementation();
-    auto& reactor = boost::asio::use_service<ad::reactor>(
-        boost::asio::query(get_executor(), boost::asio::execution::context));
+    auto& reactor = *reactor_;
     const bool continuation = ::boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     Op* op = Op::make(impl.socket_, space, turn_ended, handler, get_executor());
@@ -208,6 +213,8 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
     reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, op, continuation,
                      true);
   }
+
+  drained_detail::ad::reactor* reactor_ = nullptr;  // the socket's own (one per io_context)
 #endif
 };
 
