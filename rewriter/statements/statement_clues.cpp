@@ -1,13 +1,18 @@
-// One pass over a client text for every "may this text hold X" gate: the text is walked word by
-// word (runs of identifier bytes), each word is compared only with the keywords of its length,
-// eight bytes at a time, and each ';' starts a chunk whose first word decides whether it may
-// change the catalog.
+// One pass over a client text for every "may this text hold X" gate: the text is classified 64
+// bytes at a time into bit masks (SSE2 where the target has it), the walk jumps from word to word
+// and to the few bytes that matter between them (';' and comment openers), each word is compared
+// only with the keywords of its length, eight bytes at a time, and each ';' starts a chunk whose
+// first word decides whether it may change the catalog.
 #include "rewriter/statements/statement_clues.hpp"
 
 #include <array>
 #include <bit>
 #include <cstdint>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "common/text.hpp"
 
@@ -204,45 +209,162 @@ constexpr std::uint32_t keyword_lengths =
     (1u << 4) | (1u << 6) | (1u << 7) | (1u << 9) | (1u << 10);
 constexpr std::size_t shortest_substring = 5;
 
+// The word of `sql` from `begin` to `end`, if its length or its letters make it worth comparing.
+void finish_word(std::string_view sql, std::size_t begin, std::size_t end, std::uint8_t seen,
+                 Wanted wanted, StatementClues& out) noexcept {
+  const std::size_t length = end - begin;
+  if ((length < 32 && (keyword_lengths >> length) & 1) ||
+      (length >= shortest_substring && (seen & (starts_r | starts_s))))
+    note_word(Word(sql, begin, end), seen, wanted, out);
+}
+
+// 64 bytes of a text as bit masks (bit k: byte k of the block): identifier bytes, the 'r' and
+// 's' that may start a searched substring, and the bytes that may start a chunk or a comment.
+struct Block {
+  std::uint64_t identifier = 0;
+  std::uint64_t r = 0;
+  std::uint64_t s = 0;
+  std::uint64_t special = 0;  // ';', '-', '/'
+};
+
+#if defined(__SSE2__)
+// Whether each byte of `v` lies in [lo, hi], as SSE2 (signed compares only) can say it.
+inline __m128i in_range(__m128i v, char lo, char hi) noexcept {
+  const __m128i biased = _mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
+  return _mm_cmplt_epi8(biased, _mm_set1_epi8(static_cast<char>(-128 + (hi - lo) + 1)));
+}
+
+inline std::uint64_t bits(__m128i mask, int shift) noexcept {
+  return std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(mask))} << shift;
+}
+
+// 64 readable bytes at `at`, sixteen at a time.
+Block classify_full(const char* at) noexcept {
+  Block out;
+  for (int k = 0; k < 64; k += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at + k));
+    const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    const __m128i word = _mm_or_si128(
+        _mm_or_si128(in_range(folded, 'a', 'z'), in_range(v, '0', '9')),
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('$'))),
+                     _mm_cmplt_epi8(v, _mm_setzero_si128())));  // bytes >= 0x80
+    const __m128i special = _mm_or_si128(
+        _mm_cmpeq_epi8(v, _mm_set1_epi8(';')),
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')), _mm_cmpeq_epi8(v, _mm_set1_epi8('/'))));
+    out.identifier |= bits(word, k);
+    out.r |= bits(_mm_cmpeq_epi8(folded, _mm_set1_epi8('r')), k);
+    out.s |= bits(_mm_cmpeq_epi8(folded, _mm_set1_epi8('s')), k);
+    out.special |= bits(special, k);
+  }
+  return out;
+}
+#else
+Block classify_full(const char* at) noexcept {
+  Block out;
+  for (int k = 0; k < 64; ++k) {
+    const std::uint8_t c = class_of(at[k]);
+    const std::uint64_t bit = std::uint64_t{1} << k;
+    if (c & identifier) out.identifier |= bit;
+    if (c & starts_r) out.r |= bit;
+    if (c & starts_s) out.s |= bit;
+    if (at[k] == ';' || at[k] == '-' || at[k] == '/') out.special |= bit;
+  }
+  return out;
+}
+#endif
+
+// The block of `sql` that starts at `base`; past the end of a short last block, bytes count as
+// NUL (no class).
+Block classify(std::string_view sql, std::size_t base) noexcept {
+  if (sql.size() - base >= 64) return classify_full(sql.data() + base);
+  std::array<char, 64> padded{};
+  std::memcpy(padded.data(), sql.data() + base, sql.size() - base);
+  return classify_full(padded.data());
+}
+
+// The r/s classes of the bytes of `block` selected by `mask`.
+inline std::uint8_t letters_in(const Block& block, std::uint64_t mask) noexcept {
+  return static_cast<std::uint8_t>(((block.r & mask) ? starts_r : 0) |
+                                   ((block.s & mask) ? starts_s : 0));
+}
+
+// Bits [from, from + length) of a 64-bit mask (from < 64, length <= 64 - from).
+inline std::uint64_t span_mask(unsigned from, unsigned length) noexcept {
+  const std::uint64_t low = length >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << length) - 1;
+  return low << from;
+}
+
+// What the walk over the blocks carries from one to the next.
+struct Walk {
+  std::string_view sql;
+  StatementClues out;
+  Wanted wanted = Wanted::nothing;
+  std::size_t comments_checked = 0;  // each byte is looked at for comments once
+  std::size_t open = std::string_view::npos;  // a word running past the block before began here
+  std::uint8_t open_seen = 0;
+
+  // A ';', '-' or '/' at `i`.
+  void special(std::size_t i) noexcept {
+    const char c = sql[i];
+    if (c == ';') {
+      wanted = begin_chunk(sql, i + 1, out);
+    } else if (i >= comments_checked && i + 1 < sql.size() &&
+               sql[i + 1] == (c == '-' ? '-' : '*')) {
+      // Chunks are cut at every ';', so one inside a comment before a statement's first word
+      // would hide that word ("-- step 1; add b\nALTER TABLE t ..."): such a text gets the
+      // catalog clue (quotes are not followed, so a "--" inside a literal may give a false one
+      // too; it only costs a parse).
+      comments_checked = comment_end(sql, i);
+      out.catalog_change = out.catalog_change ||
+                           sql.substr(i, comments_checked - i).find(';') != std::string_view::npos;
+    }
+  }
+
+  // The block at `base`: the end of a word still open, then words and special bytes in order.
+  void block(std::size_t base) noexcept {
+    const Block b = classify(sql, base);
+    std::uint64_t starts = b.identifier & ~(b.identifier << 1);
+    if (open != std::string_view::npos) {
+      starts &= ~std::uint64_t{1};
+      const std::uint64_t rest = ~b.identifier;
+      if (rest == 0) {  // the word fills this block too
+        open_seen |= letters_in(b, ~std::uint64_t{0});
+        return;
+      }
+      const auto end = static_cast<unsigned>(std::countr_zero(rest));
+      open_seen |= letters_in(b, span_mask(0, end));
+      finish_word(sql, open, base + end, open_seen, wanted, out);
+      open = std::string_view::npos;
+    }
+    for (std::uint64_t events = starts | b.special; events != 0; events &= events - 1) {
+      const auto k = static_cast<unsigned>(std::countr_zero(events));
+      if ((b.special >> k) & 1) {
+        special(base + k);
+        continue;
+      }
+      const std::uint64_t rest = ~b.identifier >> k;
+      if (rest == 0) {  // runs into the next block
+        open = base + k;
+        open_seen = letters_in(b, span_mask(k, 64 - k));
+        return;
+      }
+      const auto length = static_cast<unsigned>(std::countr_zero(rest));
+      finish_word(sql, base + k, base + k + length, letters_in(b, span_mask(k, length)), wanted,
+                  out);
+    }
+  }
+};
+
 }  // namespace
 
 StatementClues statement_clues(std::string_view sql) noexcept {
-  StatementClues out;
-  Wanted wanted = begin_chunk(sql, 0, out);
-  const std::size_t size = sql.size();
-  std::size_t i = 0;
-  std::size_t comments_checked = 0;  // each byte is looked at for comments once
-  while (i < size) {
-    std::uint8_t classes = class_of(sql[i]);
-    if (!(classes & identifier)) {
-      const char c = sql[i];
-      if (c == ';') {
-        wanted = begin_chunk(sql, i + 1, out);
-      } else if ((c == '-' || c == '/') && i >= comments_checked && i + 1 < size &&
-                 sql[i + 1] == (c == '-' ? '-' : '*')) {
-        // Chunks are cut at every ';', so one inside a comment before a statement's first word
-        // would hide that word ("-- step 1; add b\nALTER TABLE t ..."): such a text gets the
-        // catalog clue (quotes are not followed, so a "--" inside a literal may give a false
-        // one too; it only costs a parse).
-        comments_checked = comment_end(sql, i);
-        out.catalog_change = out.catalog_change || sql.substr(i, comments_checked - i).find(';') !=
-                                                       std::string_view::npos;
-      }
-      ++i;
-      continue;
-    }
-    const std::size_t begin = i;
-    std::uint8_t seen = 0;
-    do {
-      seen |= classes;
-      ++i;
-    } while (i < size && ((classes = class_of(sql[i])) & identifier));
-    const std::size_t length = i - begin;
-    if ((length < 32 && (keyword_lengths >> length) & 1) ||
-        (length >= shortest_substring && (seen & (starts_r | starts_s))))
-      note_word(Word(sql, begin, i), seen, wanted, out);
-  }
-  return out;
+  Walk walk{sql, {}};
+  walk.wanted = begin_chunk(sql, 0, walk.out);
+  for (std::size_t base = 0; base < sql.size(); base += 64) walk.block(base);
+  if (walk.open != std::string_view::npos)
+    finish_word(sql, walk.open, sql.size(), walk.open_seen, walk.wanted, walk.out);
+  return walk.out;
 }
 
 }  // namespace seedproxy::rewriter

@@ -262,10 +262,17 @@ TEST_CASE("statement clues on random texts made of keywords, quotes, comments an
       "$$",      "\xc3\xa9", "\t",      "e",          "p"};
   std::mt19937 random(20261205);
   std::uniform_int_distribution<std::size_t> piece(0, pieces.size() - 1);
-  std::uniform_int_distribution<int> length(0, 14);
-  for (int n = 0; n < 20000; ++n) {
+  // Up to about 600 bytes: the walk reads 64 bytes at a time, so words, comments and chunks
+  // cross block boundaries at every offset, and some words are longer than a block.
+  std::uniform_int_distribution<int> length(0, 80);
+  std::uniform_int_distribution<int> long_word(0, 40);
+  for (int n = 0; n < 30000; ++n) {
     std::string sql;
-    for (int k = length(random); k > 0; --k) sql += pieces[piece(random)];
+    for (int k = length(random); k > 0; --k) {
+      const int extra = long_word(random);
+      if (extra >= 36) sql += std::string(static_cast<std::size_t>(extra * 2 - 6), "xsr"[extra % 3]);
+      sql += pieces[piece(random)];
+    }
     const StatementClues expected = by_definition(sql);
     const StatementClues got = statement_clues(sql);
     if (!(got == expected)) check_same(sql);  // names the text and the clue that differ
