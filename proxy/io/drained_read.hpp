@@ -16,9 +16,12 @@
 // FIN (or reset) that arrived together with the last data is reported by the read after it, and
 // raises no edge of its own once the data's edge was taken (the registration has no EPOLLRDHUP).
 // So the caller says which endings leave the peer waiting for us (for a PostgreSQL server, a
-// ReadyForQuery); a server that closes right after one (a crash, not a FATAL error, which comes
-// first) is then noticed at the next write instead of at once. A client may half-close after any
-// message, so client legs keep async_read_some.
+// ReadyForQuery; for a client, a Query or a Sync), and whoever owns the socket calls
+// check_for_end() now and then (the sessions' end watch, every quarter second): after a trusted
+// read it peeks once, and if the end of the stream (or anything) is there after all, the waiting
+// read completes with operation_aborted and retried_after_check() says so; the next read tries
+// the socket first. A peer that half-closes right after ending its turn is thus seen within half
+// a second instead of at once.
 //
 // The operation plugs into Asio's reactor through its detail interfaces (reactor_op, start_op,
 // cancel_ops_by_key), which Debian 12's Boost 1.81 fixes; builds on another backend (io_uring)
@@ -55,6 +58,15 @@ namespace seedproxy::proxy {
 // we do, and will not close without saying why first.
 using TurnEnded = bool (*)(std::span<const std::byte> received) noexcept;
 
+// What a RelaySocket knows about its drained reads (touched only on the socket's thread).
+struct DrainState {
+  bool trusted = false;      // the last read was trusted: the reactor waits before the next one
+  bool waiting = false;      // a drained read is under way
+  bool try_first = false;    // check_for_end() found something: the next read tries at once
+  bool aborted_for = false;  // check_for_end() cancelled the read under way
+  int quiet_checks = 0;      // check_for_end() calls since the last read that returned data
+};
+
 #if defined(SEEDPROXY_DRAINED_READS)
 namespace drained_detail {
 
@@ -65,11 +77,13 @@ using error_code = boost::system::error_code;
 // "exhausted".
 class ReadOp : public ad::reactor_op {
  protected:
-  ReadOp(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended, func_type complete)
+  ReadOp(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended, DrainState* state,
+         func_type complete)
       : reactor_op(error_code(), &ReadOp::perform_read, complete),
         fd_(fd),
         space_(space),
-        turn_ended_(turn_ended) {}
+        turn_ended_(turn_ended),
+        state_(state) {}
 
  private:
   static status perform_read(reactor_op* base) {
@@ -83,8 +97,11 @@ class ReadOp : public ad::reactor_op {
         const bool drained =
             got < op->space_.size() &&
             op->turn_ended_(std::span(static_cast<const std::byte*>(op->space_.data()), got));
+        op->state_->trusted = drained;
+        op->state_->quiet_checks = 0;
         return drained ? done_and_exhausted : done;
       }
+      op->state_->trusted = false;
       if (n == 0) {
         op->bytes_transferred_ = 0;
         op->ec_ = boost::asio::error::eof;
@@ -101,25 +118,35 @@ class ReadOp : public ad::reactor_op {
   int fd_;
   boost::asio::mutable_buffer space_;
   TurnEnded turn_ended_;
+
+ protected:
+  DrainState* state_;  // the socket's
 };
 
 // Per-operation cancellation (a cancellation signal bound to the awaiting coroutine): takes this
 // read off the reactor's queue, as Asio's own operations do.
 class CancelRead {
  public:
-  CancelRead(ad::reactor* reactor, ad::reactor::per_descriptor_data* data, int fd)
-      : reactor_(reactor), data_(data), fd_(fd) {}
+  CancelRead(ad::reactor* reactor, ad::reactor::per_descriptor_data* data, int fd, void* key,
+             DrainState* state)
+      : reactor_(reactor), data_(data), fd_(fd), key_(key), state_(state) {}
   void operator()(boost::asio::cancellation_type_t type) {
     using boost::asio::cancellation_type;
     if (!!(type &
-           (cancellation_type::terminal | cancellation_type::partial | cancellation_type::total)))
-      reactor_->cancel_ops_by_key(fd_, *data_, ad::reactor::read_op, this);
+           (cancellation_type::terminal | cancellation_type::partial | cancellation_type::total))) {
+      // A cancellation of the caller's: no check_for_end() may take it for its own.
+      state_->waiting = false;
+      state_->aborted_for = false;
+      reactor_->cancel_ops_by_key(fd_, *data_, ad::reactor::read_op, key_);
+    }
   }
 
  private:
   ad::reactor* reactor_;
   ad::reactor::per_descriptor_data* data_;
   int fd_;
+  void* key_;  // the socket: at most one drained read of it waits at a time
+  DrainState* state_;
 };
 
 template <class Handler, class IoExecutor>
@@ -127,17 +154,17 @@ class HandlerReadOp final : public ReadOp {
  public:
   using Allocator = boost::asio::recycling_allocator<HandlerReadOp>;
 
-  HandlerReadOp(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended, Handler& handler,
-                const IoExecutor& io_executor)
-      : ReadOp(fd, space, turn_ended, &HandlerReadOp::complete),
+  HandlerReadOp(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended, DrainState* state,
+                Handler& handler, const IoExecutor& io_executor)
+      : ReadOp(fd, space, turn_ended, state, &HandlerReadOp::complete),
         handler_(std::move(handler)),
         work_(handler_, io_executor) {}
 
   static HandlerReadOp* make(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended,
-                             Handler& handler, const IoExecutor& io_executor) {
+                             DrainState* state, Handler& handler, const IoExecutor& io_executor) {
     Allocator allocator;
     HandlerReadOp* memory = allocator.allocate(1);
-    return new (memory) HandlerReadOp(fd, space, turn_ended, handler, io_executor);
+    return new (memory) HandlerReadOp(fd, space, turn_ended, state, handler, io_executor);
   }
 
  private:
@@ -149,9 +176,12 @@ class HandlerReadOp final : public ReadOp {
     // next read in the same (recycled) memory.
     ad::binder2<Handler, error_code, std::size_t> bound(0, std::move(op->handler_), op->ec_,
                                                         op->bytes_transferred_);
+    DrainState* state = op->state_;
     op->~HandlerReadOp();
     Allocator().deallocate(op, 1);
-    if (owner) work.complete(bound, bound.handler_);
+    if (!owner) return;  // the socket may be gone already
+    state->waiting = false;
+    work.complete(bound, bound.handler_);
   }
 
   Handler handler_;
@@ -175,7 +205,7 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
 
   // As async_read_some (completes with the bytes read, or eof, or an error), except that after
   // a short read that `turn_ended` accepts, the next read waits for readiness before it calls
-  // recv. `space` must not be empty.
+  // recv. `space` must not be empty. One at a time.
   template <class Token>
   auto async_read_drained(boost::asio::mutable_buffer space, TurnEnded turn_ended, Token&& token) {
 #if defined(SEEDPROXY_DRAINED_READS)
@@ -190,6 +220,24 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
 #endif
   }
 
+  // Never trusts a read (for a read that does not start at a message boundary).
+  static bool never(std::span<const std::byte>) noexcept { return false; }
+
+  // After a trusted read that has waited through two calls (so a busy peer is never looked at):
+  // peeks once, without blocking, for what the reactor will not report by itself, an end of the
+  // stream that came with the last data. If anything is there, the drained read under way
+  // completes with operation_aborted, retried_after_check() says so once, and the next read
+  // tries the socket at once.
+  void check_for_end() noexcept;
+  // True once after check_for_end() aborted the read under way: read again.
+  [[nodiscard]] bool retried_after_check() noexcept {
+    const bool aborted = drain_.aborted_for;
+    drain_.aborted_for = false;
+    return aborted;
+  }
+  // The caller cancels or closes: nothing of check_for_end()'s is pending any more.
+  void forget_checks() noexcept { drain_ = DrainState{}; }
+
  private:
 #if defined(SEEDPROXY_DRAINED_READS)
   template <class Handler>
@@ -201,14 +249,27 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
     auto& reactor = *reactor_;
     const bool continuation = ::boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    Op* op = Op::make(impl.socket_, space, turn_ended, handler, get_executor());
+    Op* op = Op::make(impl.socket_, space, turn_ended, &drain_, handler, get_executor());
+    op->cancellation_key_ = this;
     if (slot.is_connected())
-      op->cancellation_key_ = &slot.template emplace<drained_detail::CancelRead>(
-          &reactor, &impl.reactor_data_, impl.socket_);
+      slot.template emplace<drained_detail::CancelRead>(&reactor, &impl.reactor_data_, impl.socket_,
+                                                        this, &drain_);
+    drain_.waiting = true;
     if ((impl.state_ & ad::socket_ops::non_blocking) == 0 &&
         !ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, op->ec_)) {
       reactor.post_immediate_completion(op, continuation);
       return;
+    }
+    if (drain_.try_first) {
+      // check_for_end() found something the reactor would not look for: try this read here.
+      // A read that is not trusted leaves the next one trying first too, since the reactor
+      // still will not.
+      drain_.try_first = false;
+      if (const auto status = op->perform()) {
+        drain_.try_first = status != ad::reactor_op::done_and_exhausted;
+        reactor.post_immediate_completion(op, continuation);
+        return;
+      }
     }
     reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, op, continuation,
                      true);
@@ -216,6 +277,25 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
 
   drained_detail::ad::reactor* reactor_ = nullptr;  // the socket's own (one per io_context)
 #endif
+  DrainState drain_;
 };
+
+inline void RelaySocket::check_for_end() noexcept {
+#if defined(SEEDPROXY_DRAINED_READS)
+  if (!drain_.trusted || ++drain_.quiet_checks < 2 || !is_open()) return;
+  drain_.trusted = false;  // one look per trusted read: a later end raises an edge of its own
+  std::byte probe{};
+  const ssize_t n = ::recv(native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  drain_.try_first = true;
+  if (drain_.waiting) {
+    drain_.waiting = false;
+    drain_.aborted_for = true;
+    auto& impl = impl_.get_implementation();
+    reactor_->cancel_ops_by_key(impl.socket_, impl.reactor_data_,
+                                drained_detail::ad::reactor::read_op, this);
+  }
+#endif
+}
 
 }  // namespace seedproxy::proxy

@@ -11,9 +11,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cassert>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
 #include "proxy/io/buffer_pool.hpp"
@@ -24,14 +26,14 @@ namespace asio = boost::asio;
 using error_code = boost::system::error_code;
 
 struct TlsChannel {
-  explicit TlsChannel(Stream::tcp::socket& s) : socket(s) {}
+  explicit TlsChannel(RelaySocket& s) : socket(s) {}
   ~TlsChannel() {
     if (ssl) SSL_free(ssl);  // and the BIO with it
   }
   TlsChannel(const TlsChannel&) = delete;
   TlsChannel& operator=(const TlsChannel&) = delete;
 
-  Stream::tcp::socket& socket;
+  RelaySocket& socket;
   SSL* ssl = nullptr;
   IoBuffer input;             // ciphertext read from the socket that OpenSSL has not taken yet
   bool input_filled = false;  // the last socket read filled its space: more is probably there
@@ -66,6 +68,17 @@ error_code ssl_error_code() {
 // Clearing an empty queue still walks all its slots: on the per-record path, look first.
 void clear_errors() {
   if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
+// Whether `received` is one or more whole TLS records (5-byte header: type, version, length).
+bool ends_at_record_boundary(std::span<const std::byte> received) noexcept {
+  std::size_t at = 0;
+  while (at + 5 <= received.size()) {
+    const auto length = static_cast<std::size_t>(std::to_integer<unsigned>(received[at + 3]) << 8 |
+                                                 std::to_integer<unsigned>(received[at + 4]));
+    at += 5 + length;
+  }
+  return at == received.size() && at > 0;
 }
 
 TlsChannel& channel_of(BIO* bio) { return *static_cast<TlsChannel*>(BIO_get_data(bio)); }
@@ -232,9 +245,20 @@ asio::awaitable<error_code> Stream::fill_tls_input() {
   assert(!channel.filling);
   if (!channel.input_filled) channel.input.release_if_empty();
   const auto space = channel.input.writable(channel.input_filled);
+  // A read that starts at a record boundary and ends at one leaves the peer waiting for us (or
+  // done): the next one waits for epoll without trying the socket first (drained_read.hpp).
+  const TurnEnded ends =
+      channel.input.unread().empty() ? &ends_at_record_boundary : &RelaySocket::never;
   channel.filling = true;
-  auto [ec, n] =
-      co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
+  error_code ec;
+  std::size_t n = 0;
+  for (;;) {
+    std::tie(ec, n) = co_await socket_.async_read_drained(asio::buffer(space.data(), space.size()),
+                                                          ends, use_tuple);
+    if (ec != asio::error::operation_aborted || !socket_.retried_after_check()) break;
+    const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+    if (cancelled != asio::cancellation_type::none) break;
+  }
   channel.filling = false;
   if (ec == asio::error::operation_aborted) co_return ec;
   channel.input_filled = n == space.size();
@@ -397,6 +421,7 @@ std::string Stream::alpn() const {
 
 void Stream::cancel() noexcept {
   error_code ignored;
+  socket_.forget_checks();
   socket_.cancel(ignored);
 }
 
@@ -407,6 +432,7 @@ void Stream::close() noexcept {
     (void)SSL_shutdown(tls_->ssl);  // one non-blocking attempt to send close_notify
   }
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.forget_checks();
   socket_.close(ignored);
 }
 

@@ -28,6 +28,7 @@
 #include "proxy/observe/metrics_endpoint.hpp"
 #include "proxy/server/config_reload.hpp"
 #include "proxy/server/refusal.hpp"
+#include "proxy/session/end_watch.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/tls/tls_contexts.hpp"
 #include "proxy/wire/messages.hpp"
@@ -609,6 +610,8 @@ int Server::run() {
   state.start_listening();
   asio::co_spawn(state.main_context(), state.accept_loop(), asio::detached);
   asio::co_spawn(state.main_context(), state.watch_signals(), asio::detached);
+  for (auto& worker : state.workers)
+    asio::co_spawn(worker->context, watch_session_ends(worker->sessions), asio::detached);
   state.reloader->start();
   log::info("server", std::string("seedproxy ") + version_string + " listening on " +
                           endpoint_name(state.config.listen) + ", upstream " +

@@ -10,6 +10,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <tuple>
@@ -21,6 +22,7 @@
 #include "proxy/admin/admin_login.hpp"
 #include "proxy/session/cancel.hpp"
 #include "proxy/wire/backend_views.hpp"
+#include "proxy/wire/frontend_views.hpp"
 #include "proxy/wire/startup.hpp"
 #include "seeds/registry/snapshot_source.hpp"
 
@@ -384,6 +386,17 @@ void Session::enable_rewriting() {
         std::make_unique<DdlSeeds>(*settings_->snapshots, database_, settings_->max_rewrite_bytes);
 }
 
+asio::awaitable<bool> Session::read_again() {
+  if (terminate_reason_) co_return false;
+  const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+  co_return cancelled == asio::cancellation_type::none;
+}
+
+void Session::check_for_ends() noexcept {
+  client_.socket().check_for_end();
+  server_.socket().check_for_end();
+}
+
 asio::awaitable<Session::Ending> Session::client_to_server() {
   Ending ending;
   const auto note_started = [this](char type) {
@@ -401,8 +414,17 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
     if (client_.tls()) {
       std::tie(ec, n) = co_await client_.tls_receive(space);
     } else {
-      std::tie(ec, n) = co_await client_.socket().async_read_some(
-          asio::buffer(space.data(), space.size()), use_tuple);
+      // After a Query or a Sync the client waits for the answer: the next read waits for epoll
+      // without trying the socket first (drained_read.hpp; the end watch looks for a FIN).
+      const TurnEnded ends = client_buffer_.unread().empty() && from_client_.at_boundary()
+                                 ? &protocol::ends_client_turn
+                                 : &RelaySocket::never;
+      std::tie(ec, n) = co_await client_.socket().async_read_drained(
+          asio::buffer(space.data(), space.size()), ends, use_tuple);
+      if (ec == asio::error::operation_aborted && client_.socket().retried_after_check()) {
+        const bool again = co_await read_again();  // rare: awaited only then
+        if (again) continue;
+      }
     }
     if (ec) {
       ending.reason = ec == asio::error::operation_aborted ? "cancelled"
@@ -478,6 +500,10 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
       std::tie(ec, n) = co_await server_.socket().async_read_drained(
           asio::buffer(space.data(), space.size()), &protocol::ends_with_ready_for_query,
           use_tuple);
+      if (ec == asio::error::operation_aborted && server_.socket().retried_after_check()) {
+        const bool again = co_await read_again();  // rare: awaited only then
+        if (again) continue;
+      }
     }
     if (ec == asio::error::operation_aborted) {
       ending.reason = "cancelled";

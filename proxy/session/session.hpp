@@ -114,6 +114,9 @@ class Session {
   [[nodiscard]] char transaction_status() const noexcept { return transaction_status_; }
   // For SHOW CLIENTS. Runs on the session's thread.
   [[nodiscard]] ClientInfo info() const;
+  // The end watch (end_watch.hpp): a peer that closed right after ending its turn is seen. Runs
+  // on the session's thread.
+  void check_for_ends() noexcept;
 
  private:
   struct Ending {
@@ -212,6 +215,9 @@ class Session {
                                         Inspect inspect, Head head);
   void enable_rewriting();
   boost::asio::awaitable<void> wait_for_catalog();
+  // After the end watch aborted a pump's read (drained_read.hpp): true when the pump should read
+  // again, false when the session is being ended anyway.
+  boost::asio::awaitable<bool> read_again();
   boost::asio::awaitable<Ending> client_to_server();
   boost::asio::awaitable<Ending> server_to_client();
   // Writes what `to` takes at once; true when done (all written, or ec set); otherwise `bytes`

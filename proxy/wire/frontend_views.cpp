@@ -3,6 +3,7 @@
 #include "proxy/wire/frontend_views.hpp"
 
 #include "proxy/wire/body_reader.hpp"
+#include "proxy/wire/frame_codec.hpp"
 
 namespace seedproxy::protocol {
 namespace {
@@ -69,6 +70,20 @@ std::optional<ExecuteView> read_execute(Bytes body) noexcept {
   const auto max_rows = reader.u32();
   if (!portal || !max_rows || !reader.at_end()) return std::nullopt;
   return ExecuteView{*portal, static_cast<std::int32_t>(*max_rows)};
+}
+
+bool ends_client_turn(Bytes received) noexcept {
+  std::size_t at = 0;
+  char last = 0;
+  while (at + message_header_size <= received.size()) {
+    BodyReader reader(received.subspan(at + 1, 4));
+    const auto length = reader.u32();
+    if (!length || *length < 4) return false;
+    last = static_cast<char>(received[at]);
+    if (*length > received.size() - at - 1) return false;
+    at += 1 + *length;
+  }
+  return at == received.size() && (last == 'Q' || last == 'S');
 }
 
 }  // namespace seedproxy::protocol

@@ -56,4 +56,10 @@ struct ExecuteView {
 };
 [[nodiscard]] std::optional<ExecuteView> read_execute(Bytes body) noexcept;
 
+// True when `received` (bytes read from a client, starting at a message boundary) is whole
+// messages and the last is a Query or a Sync: the client waits for the answer before it sends
+// more, unless it pipelines (whose next bytes raise a readiness event of their own). Lengths are
+// not checked against any limit here; the relay does that.
+[[nodiscard]] bool ends_client_turn(Bytes received) noexcept;
+
 }  // namespace seedproxy::protocol

@@ -244,11 +244,11 @@ Block classify_full(const char* at) noexcept {
   for (int k = 0; k < 64; k += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at + k));
     const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
-    const __m128i word = _mm_or_si128(
-        _mm_or_si128(in_range(folded, 'a', 'z'), in_range(v, '0', '9')),
-        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')),
-                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('$'))),
-                     _mm_cmplt_epi8(v, _mm_setzero_si128())));  // bytes >= 0x80
+    const __m128i word =
+        _mm_or_si128(_mm_or_si128(in_range(folded, 'a', 'z'), in_range(v, '0', '9')),
+                     _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')),
+                                               _mm_cmpeq_epi8(v, _mm_set1_epi8('$'))),
+                                  _mm_cmplt_epi8(v, _mm_setzero_si128())));  // bytes >= 0x80
     const __m128i special = _mm_or_si128(
         _mm_cmpeq_epi8(v, _mm_set1_epi8(';')),
         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')), _mm_cmpeq_epi8(v, _mm_set1_epi8('/'))));
@@ -300,7 +300,7 @@ struct Walk {
   std::string_view sql;
   StatementClues out;
   Wanted wanted = Wanted::nothing;
-  std::size_t comments_checked = 0;  // each byte is looked at for comments once
+  std::size_t comments_checked = 0;           // each byte is looked at for comments once
   std::size_t open = std::string_view::npos;  // a word running past the block before began here
   std::uint8_t open_seen = 0;
 

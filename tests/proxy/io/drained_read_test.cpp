@@ -163,3 +163,63 @@ TEST_CASE("a queued drained read ends when its socket closes or the peer resets"
     CHECK(pair.got->ec == (reset ? asio::error::connection_reset : asio::error::operation_aborted));
   }
 }
+
+#if defined(SEEDPROXY_DRAINED_READS)
+TEST_CASE("check_for_end finds an end of the stream that came with the last data") {
+  Pair pair;
+  pair.start_read(always);
+  REQUIRE(pair.still_waiting());
+  pair.send("last");
+  pair.peer.shutdown(tcp::socket::shutdown_send);
+  REQUIRE(pair.wait_for_peer_fin());
+  REQUIRE(pair.completes());
+  CHECK(pair.text() == "last");
+  pair.start_read(always);
+  CHECK(pair.still_waiting());  // trusted: the FIN raised no edge of its own
+  pair.reader->check_for_end();
+  CHECK(pair.still_waiting());  // the first check after a read only counts (a busy peer)
+  CHECK_FALSE(pair.reader->retried_after_check());
+  pair.reader->check_for_end();
+  REQUIRE(pair.completes());
+  CHECK(pair.got->ec == asio::error::operation_aborted);
+  CHECK(pair.reader->retried_after_check());
+  CHECK_FALSE(pair.reader->retried_after_check());  // once
+  pair.start_read(always);                          // tried at once now
+  REQUIRE(pair.completes());
+  CHECK(pair.got->ec == asio::error::eof);
+}
+
+TEST_CASE("check_for_end with nothing there leaves the read waiting, once per trusted read") {
+  Pair pair;
+  pair.start_read(always);
+  pair.send("first");
+  REQUIRE(pair.completes());
+  pair.start_read(always);
+  for (int i = 0; i < 4; ++i) {
+    pair.reader->check_for_end();
+    CHECK(pair.still_waiting());
+  }
+  CHECK_FALSE(pair.reader->retried_after_check());
+  pair.send("next");
+  REQUIRE(pair.completes());
+  CHECK_FALSE(pair.got->ec);
+  CHECK(pair.text() == "next");
+}
+
+TEST_CASE("check_for_end never takes the caller's own cancellation for its own") {
+  Pair pair;
+  pair.start_read(always);
+  pair.send("last");
+  pair.peer.shutdown(tcp::socket::shutdown_send);
+  REQUIRE(pair.wait_for_peer_fin());
+  REQUIRE(pair.completes());
+  asio::cancellation_signal cancel;
+  pair.start_read(always, &cancel);
+  pair.reader->check_for_end();
+  cancel.emit(asio::cancellation_type::terminal);
+  pair.reader->check_for_end();  // finds the FIN, but no read of its own is waiting any more
+  REQUIRE(pair.completes());
+  CHECK(pair.got->ec == asio::error::operation_aborted);
+  CHECK_FALSE(pair.reader->retried_after_check());
+}
+#endif

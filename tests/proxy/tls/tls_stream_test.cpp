@@ -13,13 +13,16 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/use_future.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -106,12 +109,34 @@ struct Pair {
     server = std::make_unique<Stream>(std::move(a));
     client = std::make_unique<Stream>(std::move(b));
   }
-  template <class Awaitable>
-  auto run(Awaitable awaitable) {
-    auto future = asio::co_spawn(io, std::move(awaitable), asio::use_future);
+  // Runs `awaitable` to its end, with the sessions' end watch (end_watch.hpp) over both streams,
+  // more often than the server's: an end of the stream that came with the last data is seen.
+  template <class T>
+  T run(asio::awaitable<T> awaitable) {
+    asio::steady_timer watch(io);
+    bool done = false;
+    std::function<void()> arm = [&] {
+      watch.expires_after(std::chrono::milliseconds(20));
+      watch.async_wait([&](boost::system::error_code ec) {
+        if (ec || done) return;
+        server->socket().check_for_end();
+        client->socket().check_for_end();
+        arm();
+      });
+    };
+    arm();
+    std::optional<T> result;
+    std::exception_ptr failure;
+    asio::co_spawn(io, std::move(awaitable), [&](std::exception_ptr e, T value) {
+      failure = e;
+      result = std::move(value);
+      done = true;
+      watch.cancel();
+    });
     io.run();
     io.restart();
-    return future.get();
+    if (failure) std::rethrow_exception(failure);
+    return std::move(*result);
   }
 };
 

@@ -130,3 +130,29 @@ TEST_CASE("frontend views never read past the end of random bodies") {
   survives_random_bodies(read_close, 5);
   survives_random_bodies(read_execute, 6);
 }
+
+TEST_CASE("a client read that ends its turn: whole messages, the last a Query or a Sync") {
+  const auto bytes = [](std::initializer_list<int> values) {
+    std::vector<std::byte> out;
+    for (const int v : values) out.push_back(static_cast<std::byte>(v));
+    return out;
+  };
+  const auto query = bytes({'Q', 0, 0, 0, 6, 'x', 0});
+  const auto sync = bytes({'S', 0, 0, 0, 4});
+  const auto bind_execute_sync = bytes({'B', 0, 0, 0, 4, 'E', 0, 0, 0, 4, 'S', 0, 0, 0, 4});
+  CHECK(ends_client_turn(query));
+  CHECK(ends_client_turn(sync));
+  CHECK(ends_client_turn(bind_execute_sync));
+  CHECK_FALSE(ends_client_turn({}));
+  CHECK_FALSE(ends_client_turn(bytes({'P', 0, 0, 0, 4})));  // Parse alone: more is coming
+  CHECK_FALSE(ends_client_turn(bytes({'H', 0, 0, 0, 4})));  // Flush
+  CHECK_FALSE(ends_client_turn(bytes({'X', 0, 0, 0, 4})));  // Terminate: the end comes next
+  for (std::size_t cut = 1; cut < bind_execute_sync.size(); ++cut) {
+    CAPTURE(cut);
+    const Bytes whole(bind_execute_sync);
+    CHECK_FALSE(ends_client_turn(whole.first(cut)));  // cut short: not at a boundary
+  }
+  CHECK_FALSE(ends_client_turn(bytes({'Q', 0, 0, 0, 6, 'x', 0, 'S'})));  // a byte after it
+  CHECK_FALSE(ends_client_turn(bytes({'S', 0, 0, 0, 3})));               // a length below 4
+  CHECK_FALSE(ends_client_turn(bytes({'S', 0xff, 0xff, 0xff, 0xff})));   // past the end
+}

@@ -270,7 +270,8 @@ TEST_CASE("statement clues on random texts made of keywords, quotes, comments an
     std::string sql;
     for (int k = length(random); k > 0; --k) {
       const int extra = long_word(random);
-      if (extra >= 36) sql += std::string(static_cast<std::size_t>(extra * 2 - 6), "xsr"[extra % 3]);
+      if (extra >= 36)
+        sql += std::string(static_cast<std::size_t>(extra * 2 - 6), "xsr"[extra % 3]);
       sql += pieces[piece(random)];
     }
     const StatementClues expected = by_definition(sql);
