@@ -150,6 +150,30 @@ class Negotiation(unittest.TestCase):
                         10, what="backend exit after Terminate")
 
 
+class HalfClose(unittest.TestCase):
+    def test_half_close_right_after_a_query_ends_the_session(self):
+        # The Query and the FIN arrive together. The read that takes the Query is trusted (the
+        # client waits for its answer), so the next one waits for a readiness event, and a FIN
+        # that came with the data raises none of its own: the proxy's end watch finds it within
+        # half a second (proxy/io/drained_read.hpp). Without the watch the session would wait
+        # forever. As with PgBouncer, a client's end ends the session: an answer that is ready by
+        # then reaches the client whole, a later one is dropped with the backend.
+        for sql in ("select 42", "select pg_sleep(1), 42"):
+            with self.subTest(sql=sql):
+                c = wire.WireClient(px.port)
+                c.connect(application_name="half_close")
+                # Corked, the Query leaves with the FIN in one segment: one readiness event.
+                c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                c.sock.sendall(wire.query(sql))
+                c.sock.shutdown(socket.SHUT_WR)
+                msgs = c.expect_eof(timeout=10)  # raises if the connection stays open
+                c.close()
+                self.assertIn(types(msgs), ("", "TDCZ"))
+                e2e_common.poll(lambda: not pg.psql("select 1 from pg_stat_activity where "
+                                                    "application_name = 'half_close'"),
+                                10, what="the backend gone after the client's half-close")
+
+
 class ExtendedQuery(unittest.TestCase):
     def setUp(self):
         self.c = wire.WireClient(px.port)
