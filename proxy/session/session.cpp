@@ -118,8 +118,10 @@ asio::awaitable<void> Session::run() {
 }
 
 // The two pumps and the login deadline of one relayed session, and which of them ended it.
-// Two spawned pumps and a timer handler cost a fraction of what `a || b || c` does: that nests two
-// parallel groups and a third coroutine, about 5 KiB per idle session.
+// The client's pump is spawned and the server's runs in relay_session's own coroutine: one spawned
+// thread and a timer handler cost a fraction of what `a || b || c` does (two nested parallel
+// groups and a third coroutine, about 5 KiB per idle session), and a second spawned thread would
+// keep its own entry frame and cancellation handler for the whole session.
 struct Session::Pumps {
   explicit Pumps(const tcp::socket::executor_type& executor)
       : all_done(executor, std::chrono::steady_clock::time_point::max()) {}
@@ -127,7 +129,7 @@ struct Session::Pumps {
   std::exception_ptr failure;   // thrown by the pump that ended first
   int running = 0;              // pumps and the armed login deadline not yet ended
   asio::steady_timer all_done;  // cancelled whenever one ends: the session looks again
-  std::array<asio::cancellation_signal, 2> cancel;  // client_to_server, server_to_client
+  asio::cancellation_signal cancel_client_to_server;
 };
 
 void Session::pump_ended(Pumps& pumps, int which, Ending ending, std::exception_ptr failure) {
@@ -136,8 +138,14 @@ void Session::pump_ended(Pumps& pumps, int which, Ending ending, std::exception_
     // The first to end ends the session: the others are cancelled, whatever they wait for.
     pumps.first = std::move(ending);
     pumps.failure = std::move(failure);
-    for (int i = 0; i < 2; ++i)
-      if (i != which) pumps.cancel[i].emit(asio::cancellation_type::terminal);
+    if (which != 0) pumps.cancel_client_to_server.emit(asio::cancellation_type::terminal);
+    if (which != 1) {
+      // The server's pump has no signal of its own: it stops at its next look at the flag, and
+      // what it waits for (a read of the server, a write to the client) is cancelled.
+      server_pump_stopping_ = true;
+      server_.cancel();
+      client_.cancel();
+    }
     login_deadline_.cancel();
   }
   pumps.all_done.cancel();
@@ -148,20 +156,14 @@ asio::awaitable<void> Session::relay_session(Ending& ending) {
   // started there for this client: on_server_message enables it at the first ReadyForQuery.
   const auto executor = client_.get_executor();
   Pumps pumps(executor);
+  server_pump_stopping_ = false;
   if (!authenticated_) {
     // The login deadline, a sibling of the pumps: ends the session if the client has not
     // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
     ++pumps.running;
     login_deadline_.async_wait([this, &pumps](error_code ec) {
-      Ending timeout;
       if (!ec && !authenticated_) {
-        timeout.reason = "client did not log in within limits.startup_timeout_seconds (" +
-                         log::seconds_text(settings_->startup_timeout_seconds) + ")";
-        // PostgreSQL's own words when authentication_timeout passes.
-        timeout.tell(sqlstate::query_canceled, "canceling authentication due to timeout",
-                     "seedproxy limits.startup_timeout_seconds = " +
-                         log::seconds_text(settings_->startup_timeout_seconds));
-        pump_ended(pumps, -1, std::move(timeout), nullptr);
+        pump_ended(pumps, -1, login_timeout(), nullptr);
       } else {
         --pumps.running;  // logged in, or the pumps ended first
         pumps.all_done.cancel();
@@ -170,18 +172,32 @@ asio::awaitable<void> Session::relay_session(Ending& ending) {
   }
   pumps.running += 2;
   asio::co_spawn(executor, client_to_server(),
-                 asio::bind_cancellation_slot(pumps.cancel[0].slot(),
+                 asio::bind_cancellation_slot(pumps.cancel_client_to_server.slot(),
                                               [this, &pumps](std::exception_ptr e, Ending end) {
                                                 pump_ended(pumps, 0, std::move(end), std::move(e));
                                               }));
-  asio::co_spawn(executor, server_to_client(),
-                 asio::bind_cancellation_slot(pumps.cancel[1].slot(),
-                                              [this, &pumps](std::exception_ptr e, Ending end) {
-                                                pump_ended(pumps, 1, std::move(end), std::move(e));
-                                              }));
+  std::exception_ptr failure;
+  std::optional<Ending> server_end;
+  try {
+    server_end = co_await server_to_client();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  pump_ended(pumps, 1, server_end ? std::move(*server_end) : Ending{}, std::move(failure));
   while (pumps.running > 0) co_await pumps.all_done.async_wait(use_tuple);
   if (pumps.failure) std::rethrow_exception(pumps.failure);
   ending = std::move(*pumps.first);
+}
+
+Session::Ending Session::login_timeout() const {
+  Ending timeout;
+  timeout.reason = "client did not log in within limits.startup_timeout_seconds (" +
+                   log::seconds_text(settings_->startup_timeout_seconds) + ")";
+  // PostgreSQL's own words when authentication_timeout passes.
+  timeout.tell(sqlstate::query_canceled, "canceling authentication due to timeout",
+               "seedproxy limits.startup_timeout_seconds = " +
+                   log::seconds_text(settings_->startup_timeout_seconds));
+  return timeout;
 }
 
 void Session::reset_server_side() {
@@ -211,6 +227,8 @@ bool Session::wrote_at_once(Stream& to, protocol::Bytes& bytes, error_code& ec) 
 
 asio::awaitable<error_code> Session::write_rest(Stream& to, protocol::Bytes rest) {
   const bool to_client = &to == &client_;
+  // The server's pump, stopped after its last write completed: no new wait on the client.
+  if (to_client && server_pump_stopping_) co_return error_code(asio::error::operation_aborted);
   if (to_client) client_write_interrupted_ = true;
   error_code write_ec;
   if (!to.tls()) {
@@ -463,6 +481,10 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
   };
   bool filled = false;  // the last read filled its space: more is probably waiting
   for (;;) {
+    if (server_pump_stopping_) {
+      ending.reason = "cancelled";
+      co_return ending;
+    }
     if (!filled) server_buffer_.release_if_empty();
     const auto space = server_buffer_.writable(filled);
     // Reads at once and, if nothing is there, waits without re-arming epoll (TLS the same way,

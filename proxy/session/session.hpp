@@ -174,6 +174,7 @@ class Session {
   // One of the pumps (`which`: 0 client_to_server, 1 server_to_client, -1 the login deadline)
   // ended; the first to end cancels the others.
   void pump_ended(Pumps& pumps, int which, Ending ending, std::exception_ptr failure);
+  [[nodiscard]] Ending login_timeout() const;
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
   // The admin console instead of a relayed session: login through PostgreSQL, then answers.
@@ -249,6 +250,7 @@ class Session {
   char transaction_status_ = 'I';
   bool authenticated_ = false;
   bool client_write_interrupted_ = false;  // a cancelled write may have left half a message
+  bool server_pump_stopping_ = false;      // the other pump or the login deadline ended first
   std::optional<std::string> terminate_reason_;
   std::string terminate_message_;
   std::uint32_t backend_pid_ = 0;
