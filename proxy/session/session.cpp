@@ -123,70 +123,74 @@ asio::awaitable<void> Session::run() {
 // groups and a third coroutine, about 5 KiB per idle session), and a second spawned thread would
 // keep its own entry frame and cancellation handler for the whole session.
 struct Session::Pumps {
-  explicit Pumps(const tcp::socket::executor_type& executor)
-      : all_done(executor, std::chrono::steady_clock::time_point::max()) {}
-  std::optional<Ending> first;
+  Pumps(const tcp::socket::executor_type& executor, Ending& out)
+      : ending(out), all_done(executor, std::chrono::steady_clock::time_point::max()) {}
+  Ending& ending;               // the first to end writes why here
+  bool decided = false;         // one has ended
   std::exception_ptr failure;   // thrown by the pump that ended first
   int running = 0;              // pumps and the armed login deadline not yet ended
   asio::steady_timer all_done;  // cancelled whenever one ends: the session looks again
   asio::cancellation_signal cancel_client_to_server;
 };
 
-void Session::pump_ended(Pumps& pumps, int which, Ending ending, std::exception_ptr failure) {
-  --pumps.running;
-  if (!pumps.first) {
-    // The first to end ends the session: the others are cancelled, whatever they wait for.
-    pumps.first = std::move(ending);
-    pumps.failure = std::move(failure);
-    if (which != 0) pumps.cancel_client_to_server.emit(asio::cancellation_type::terminal);
-    if (which != 1) {
-      // The server's pump has no signal of its own: it stops at its next look at the flag, and
-      // what it waits for (a read of the server, a write to the client) is cancelled.
-      server_pump_stopping_ = true;
-      server_.cancel();
-      client_.cancel();
-    }
-    login_deadline_.cancel();
+void Session::pump_ended(int which, Ending ending, std::exception_ptr failure) {
+  auto& pumps = *pumps_;
+  if (pumps.decided) return;
+  // The first to end ends the session: the others are cancelled, whatever they wait for.
+  pumps.decided = true;
+  pumps.ending = std::move(ending);
+  pumps.failure = std::move(failure);
+  if (which != 0) pumps.cancel_client_to_server.emit(asio::cancellation_type::terminal);
+  if (which != 1) {
+    // The server's pump has no signal of its own: it stops at its next look at the flag, and
+    // what it waits for (a read of the server, a write to the client) is cancelled.
+    server_pump_stopping_ = true;
+    server_.cancel();
+    client_.cancel();
   }
-  pumps.all_done.cancel();
+  login_deadline_.cancel();
 }
 
 asio::awaitable<void> Session::relay_session(Ending& ending) {
   // A database is followed (its registry read, its catalog loaded) only once a backend has
   // started there for this client: on_server_message enables it at the first ReadyForQuery.
+  // The pumps say why they ended through pump_ended, from ordinary functions: an Ending (or the
+  // text it is made of) kept in a pump's frame would stay allocated for the whole session.
   const auto executor = client_.get_executor();
-  Pumps pumps(executor);
+  Pumps pumps(executor, ending);
+  pumps_ = &pumps;
   server_pump_stopping_ = false;
+  const auto done = [](Pumps& ended) {
+    --ended.running;
+    ended.all_done.cancel();
+  };
   if (!authenticated_) {
     // The login deadline, a sibling of the pumps: ends the session if the client has not
     // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
     ++pumps.running;
-    login_deadline_.async_wait([this, &pumps](error_code ec) {
-      if (!ec && !authenticated_) {
-        pump_ended(pumps, -1, login_timeout(), nullptr);
-      } else {
-        --pumps.running;  // logged in, or the pumps ended first
-        pumps.all_done.cancel();
-      }
+    login_deadline_.async_wait([this, &pumps, done](error_code ec) {
+      if (!ec && !authenticated_) pump_ended(-1, login_timeout(), nullptr);
+      done(pumps);  // timed out, logged in, or the pumps ended first
     });
   }
   pumps.running += 2;
   asio::co_spawn(executor, client_to_server(),
                  asio::bind_cancellation_slot(pumps.cancel_client_to_server.slot(),
-                                              [this, &pumps](std::exception_ptr e, Ending end) {
-                                                pump_ended(pumps, 0, std::move(end), std::move(e));
+                                              [this, &pumps, done](std::exception_ptr e) {
+                                                if (e) pump_ended(0, {}, std::move(e));
+                                                done(pumps);
                                               }));
   std::exception_ptr failure;
-  std::optional<Ending> server_end;
   try {
-    server_end = co_await server_to_client();
+    co_await server_to_client();
   } catch (...) {
     failure = std::current_exception();
   }
-  pump_ended(pumps, 1, server_end ? std::move(*server_end) : Ending{}, std::move(failure));
+  if (failure) pump_ended(1, {}, std::move(failure));
+  done(pumps);
   while (pumps.running > 0) co_await pumps.all_done.async_wait(use_tuple);
+  pumps_ = nullptr;
   if (pumps.failure) std::rethrow_exception(pumps.failure);
-  ending = std::move(*pumps.first);
 }
 
 Session::Ending Session::login_timeout() const {
@@ -402,8 +406,7 @@ void Session::enable_rewriting() {
         std::make_unique<DdlSeeds>(*settings_->snapshots, database_, settings_->max_rewrite_bytes);
 }
 
-asio::awaitable<Session::Ending> Session::client_to_server() {
-  Ending ending;
+asio::awaitable<void> Session::client_to_server() {
   const auto note_started = [this](char type) {
     if (observing_) note_client_message(type);
   };
@@ -423,12 +426,8 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
           asio::buffer(space.data(), space.size()), use_tuple);
     }
     if (ec) {
-      ending.reason = ec == asio::error::operation_aborted ? "cancelled"
-                      : is_disconnect(ec)
-                          ? (from_client_.last_type() == 'X' ? "client terminated the session"
-                                                             : "client closed the connection")
-                          : "client read failed: " + ec.message();
-      co_return ending;
+      client_read_failed(ec);
+      co_return;
     }
     filled = n == space.size();
     client_buffer_.commit(n);
@@ -455,25 +454,14 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
           if (rewriting_) verdict.before = rewriting_->streamed_client_message(head);
           return verdict;
         });
-    const auto& step = relayed.last;
-    if (relayed.write_error) {
-      observer_.upstream_error(UpstreamStage::relay);
-      ending.reason = "upstream write failed: " + relayed.write_error.message();
-      ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
-      co_return ending;
-    }
-    if (step.kind == protocol::RelayScanner::Kind::error) {
-      ending.reason = "protocol violation from client: " + std::string(describe(step.error)) +
-                      " (type '" + std::string(1, step.header.type) + "', length " +
-                      std::to_string(step.header.length) + ")";
-      ending.tell(sqlstate::protocol_violation, std::string(describe(step.error)));
-      co_return ending;
+    if (relayed.write_error || relayed.last.kind == protocol::RelayScanner::Kind::error) {
+      client_relay_failed(relayed);
+      co_return;
     }
   }
 }
 
-asio::awaitable<Session::Ending> Session::server_to_client() {
-  Ending ending;
+asio::awaitable<void> Session::server_to_client() {
   const auto note_started = [this](char type) {
     if (observing_ && (type == 'G' || type == 'W')) timer_.copy_in_started();
     // Which client message each server message answers, streamed ones included (not DataRow).
@@ -481,10 +469,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
   };
   bool filled = false;  // the last read filled its space: more is probably waiting
   for (;;) {
-    if (server_pump_stopping_) {
-      ending.reason = "cancelled";
-      co_return ending;
-    }
+    if (server_pump_stopping_) co_return;  // another ended first: it says why
     if (!filled) server_buffer_.release_if_empty();
     const auto space = server_buffer_.writable(filled);
     // Reads at once and, if nothing is there, waits without re-arming epoll (TLS the same way,
@@ -501,24 +486,9 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
           asio::buffer(space.data(), space.size()), &protocol::ends_with_ready_for_query,
           use_tuple);
     }
-    if (ec == asio::error::operation_aborted) {
-      ending.reason = "cancelled";
-      co_return ending;
-    }
     if (ec) {
-      // PostgreSQL sends a FATAL ErrorResponse before closing on purpose; relayed whole, it
-      // already tells the client why. Anything else is a lost connection.
-      // After the client's Terminate the server closes silently: that is the normal end.
-      const bool explained = (from_server_.at_boundary() && from_server_.last_type() == 'E') ||
-                             from_client_.last_type() == 'X';
-      ending.reason = from_client_.last_type() == 'X' ? "client terminated the session"
-                      : explained ? "upstream closed the connection after an error"
-                                  : "upstream connection lost: " + ec.message();
-      if (!explained) {
-        observer_.upstream_error(UpstreamStage::relay);
-        ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
-      }
-      co_return ending;
+      server_read_failed(ec);
+      co_return;
     }
     filled = n == space.size();
     server_buffer_.commit(n);
@@ -544,27 +514,81 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
           verdict.drop = rewriting_ && rewriting_->prepared().answer().injected;
           return verdict;
         });
-    const auto& step = relayed.last;
-    if (standby_check_ && standby_check_->refused()) {
-      // Nothing of this backend's login went to the client; serve_client decides what follows.
-      ending.reason = "upstream refused: " + standby_check_->refusal_text();
-      ending.refused_backend = true;
-      co_return ending;
-    }
-    if (relayed.write_error) {
-      ending.reason = is_disconnect(relayed.write_error)
-                          ? "client closed the connection"
-                          : "client write failed: " + relayed.write_error.message();
-      co_return ending;
-    }
-    if (step.kind == protocol::RelayScanner::Kind::error) {
-      ending.reason = "protocol violation from upstream: " + std::string(describe(step.error));
-      ending.protocol_culprit = Peer::server;
-      ending.tell(sqlstate::protocol_violation,
-                  "seedproxy received an invalid message from the server");
-      co_return ending;
+    if ((standby_check_ && standby_check_->refused()) || relayed.write_error ||
+        relayed.last.kind == protocol::RelayScanner::Kind::error) {
+      server_relay_failed(relayed);
+      co_return;
     }
   }
+}
+
+// Why a pump ended, in ordinary functions so that neither the Ending nor its text is kept in a
+// pump's frame.
+void Session::client_read_failed(const error_code& ec) {
+  Ending ending;
+  ending.reason = ec == asio::error::operation_aborted ? "cancelled"
+                  : is_disconnect(ec)
+                      ? (from_client_.last_type() == 'X' ? "client terminated the session"
+                                                         : "client closed the connection")
+                      : "client read failed: " + ec.message();
+  pump_ended(0, std::move(ending), nullptr);
+}
+
+void Session::client_relay_failed(const Relayed& relayed) {
+  Ending ending;
+  const auto& step = relayed.last;
+  if (relayed.write_error) {
+    observer_.upstream_error(UpstreamStage::relay);
+    ending.reason = "upstream write failed: " + relayed.write_error.message();
+    ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
+  } else {
+    ending.reason = "protocol violation from client: " + std::string(describe(step.error)) +
+                    " (type '" + std::string(1, step.header.type) + "', length " +
+                    std::to_string(step.header.length) + ")";
+    ending.tell(sqlstate::protocol_violation, std::string(describe(step.error)));
+  }
+  pump_ended(0, std::move(ending), nullptr);
+}
+
+void Session::server_read_failed(const error_code& ec) {
+  Ending ending;
+  if (ec == asio::error::operation_aborted) {
+    ending.reason = "cancelled";
+  } else {
+    // PostgreSQL sends a FATAL ErrorResponse before closing on purpose; relayed whole, it
+    // already tells the client why. Anything else is a lost connection.
+    // After the client's Terminate the server closes silently: that is the normal end.
+    const bool explained = (from_server_.at_boundary() && from_server_.last_type() == 'E') ||
+                           from_client_.last_type() == 'X';
+    ending.reason = from_client_.last_type() == 'X' ? "client terminated the session"
+                    : explained ? "upstream closed the connection after an error"
+                                : "upstream connection lost: " + ec.message();
+    if (!explained) {
+      observer_.upstream_error(UpstreamStage::relay);
+      ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
+    }
+  }
+  pump_ended(1, std::move(ending), nullptr);
+}
+
+void Session::server_relay_failed(const Relayed& relayed) {
+  Ending ending;
+  if (standby_check_ && standby_check_->refused()) {
+    // Nothing of this backend's login went to the client; serve_client decides what follows.
+    ending.reason = "upstream refused: " + standby_check_->refusal_text();
+    ending.refused_backend = true;
+  } else if (relayed.write_error) {
+    ending.reason = is_disconnect(relayed.write_error)
+                        ? "client closed the connection"
+                        : "client write failed: " + relayed.write_error.message();
+  } else {
+    ending.reason =
+        "protocol violation from upstream: " + std::string(describe(relayed.last.error));
+    ending.protocol_culprit = Peer::server;
+    ending.tell(sqlstate::protocol_violation,
+                "seedproxy received an invalid message from the server");
+  }
+  pump_ended(1, std::move(ending), nullptr);
 }
 
 ClientInfo Session::info() const {

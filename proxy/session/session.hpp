@@ -172,8 +172,8 @@ class Session {
   boost::asio::awaitable<void> relay_session(Ending& ending);
   struct Pumps;
   // One of the pumps (`which`: 0 client_to_server, 1 server_to_client, -1 the login deadline)
-  // ended; the first to end cancels the others.
-  void pump_ended(Pumps& pumps, int which, Ending ending, std::exception_ptr failure);
+  // ended; the first to end ends the session (its ending is kept) and cancels the others.
+  void pump_ended(int which, Ending ending, std::exception_ptr failure);
   [[nodiscard]] Ending login_timeout() const;
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
@@ -213,8 +213,13 @@ class Session {
                                         Inspect inspect, Head head);
   void enable_rewriting();
   boost::asio::awaitable<void> wait_for_catalog();
-  boost::asio::awaitable<Ending> client_to_server();
-  boost::asio::awaitable<Ending> server_to_client();
+  // The pumps; each says why it ended through pump_ended.
+  boost::asio::awaitable<void> client_to_server();
+  boost::asio::awaitable<void> server_to_client();
+  void client_read_failed(const boost::system::error_code& ec);
+  void client_relay_failed(const Relayed& relayed);
+  void server_read_failed(const boost::system::error_code& ec);
+  void server_relay_failed(const Relayed& relayed);
   // Writes what `to` takes at once; true when done (all written, or ec set); otherwise `bytes`
   // is left holding the rest, for write_rest.
   bool wrote_at_once(Stream& to, protocol::Bytes& bytes, boost::system::error_code& ec);
@@ -251,6 +256,7 @@ class Session {
   bool authenticated_ = false;
   bool client_write_interrupted_ = false;  // a cancelled write may have left half a message
   bool server_pump_stopping_ = false;      // the other pump or the login deadline ended first
+  Pumps* pumps_ = nullptr;                 // while relay_session runs
   std::optional<std::string> terminate_reason_;
   std::string terminate_message_;
   std::uint32_t backend_pid_ = 0;
