@@ -89,9 +89,8 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
 Session::~Session() { list_.sessions.erase(list_position_); }
 
 void Session::terminate(std::string reason, std::string client_message) {
-  if (terminate_reason_) return;
-  terminate_reason_ = std::move(reason);
-  terminate_message_ = std::move(client_message);
+  if (terminate_) return;
+  terminate_ = std::make_unique<Terminate>(Terminate{std::move(reason), std::move(client_message)});
   client_.cancel();
   server_.cancel();
 }
@@ -109,9 +108,9 @@ asio::awaitable<void> Session::run() {
   } else if (startup) {
     co_await serve_client(std::move(*startup), ending);
   }
-  if (terminate_reason_) {
-    ending.reason = *terminate_reason_;
-    ending.tell(sqlstate::admin_shutdown, terminate_message_);
+  if (terminate_) {
+    ending.reason = terminate_->reason;
+    ending.tell(sqlstate::admin_shutdown, terminate_->client_message);
   }
   co_await tell_client(ending);
   finish(ending);

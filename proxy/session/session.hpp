@@ -257,17 +257,23 @@ class Session {
   bool client_write_interrupted_ = false;  // a cancelled write may have left half a message
   bool server_pump_stopping_ = false;      // the other pump or the login deadline ended first
   Pumps* pumps_ = nullptr;                 // while relay_session runs
-  std::optional<std::string> terminate_reason_;
-  std::string terminate_message_;
+  // Set by terminate(); allocated then, since few sessions end that way.
+  struct Terminate {
+    std::string reason;
+    std::string client_message;
+  };
+  std::unique_ptr<Terminate> terminate_;
   std::uint32_t backend_pid_ = 0;
   // Several hosts and read-write: the login of the current backend, until it is let through.
-  std::optional<HotStandbyCheck> standby_check_;
+  std::unique_ptr<HotStandbyCheck> standby_check_;  // allocated: most sessions never have one
   bool client_spoke_ = false;  // the client sent something after its startup packet
-  // What a login on another host needs, kept only until a backend's login is let through.
+  // What a login on another host needs, kept only until a backend's login is let through
+  // (allocated, so that a logged-in session does not carry its room).
   struct LoginAgain {
     std::vector<std::byte> startup;                // the client's startup packet
     std::optional<UpstreamCredential> credential;  // auth.mode proxy (wiped when dropped)
-  } login_again_;
+  };
+  std::unique_ptr<LoginAgain> login_again_;
   // The hosts this session tried, in order, and why each would not do.
   struct UpstreamAttempts {
     std::size_t attempts = 0;  // hosts tried so far

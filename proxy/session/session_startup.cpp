@@ -263,7 +263,7 @@ asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
       tried.current = index;
       co_return true;
     }
-    if (terminate_reason_) co_return false;
+    if (terminate_) co_return false;
     if (attempt == 0 && settings_->primary) settings_->primary->suspect();
     tried.add(host.name + ": " + cause);
     if (reachable) break;  // TLS refused: nothing is tried in plain text, nor elsewhere
@@ -331,7 +331,7 @@ bool Session::refused_while_starting_up(const std::vector<std::byte>& server_err
   if (!settings_->primary || server_error.empty()) return false;
   HotStandbyCheck check;
   if (check.on_message(server_error) != HotStandbyCheck::Verdict::refuse) return false;
-  standby_check_ = std::move(check);
+  standby_check_ = std::make_unique<HotStandbyCheck>(std::move(check));
   ending.reason = "upstream refused: " + standby_check_->refusal_text();
   ending.refused_backend = true;
   return true;
