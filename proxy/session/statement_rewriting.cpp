@@ -56,10 +56,8 @@ StatementRewriting::StatementRewriting(seeds::SnapshotSource& snapshots, std::st
     : snapshots_(snapshots),
       database_(std::move(database)),
       user_(std::move(user)),
-      max_statement_bytes_(max_statement_bytes),
-      default_search_path_{"$user", "public"} {
+      max_statement_bytes_(max_statement_bytes) {
   if (search_path) default_search_path_ = rewriter::split_search_path(*search_path);
-  search_path_ = default_search_path_;
   // The first session to a database starts following its registry; its statements wait
   // (bounded, like after DDL) for the first snapshot so seeds apply from the first statement.
   catalog_ticket_ = snapshots_.watch(database_);
@@ -67,6 +65,15 @@ StatementRewriting::StatementRewriting(seeds::SnapshotSource& snapshots, std::st
 }
 
 StatementRewriting::~StatementRewriting() { snapshots_.unwatch(database_); }
+
+const std::vector<std::string>& StatementRewriting::default_search_path() const {
+  static const std::vector<std::string> postgres_default{"$user", "public"};
+  return default_search_path_ ? *default_search_path_ : postgres_default;
+}
+
+const std::vector<std::string>& StatementRewriting::session_search_path() const {
+  return search_path_ ? *search_path_ : default_search_path();
+}
 
 bool StatementRewriting::catalog_pending() {
   if (catalog_ticket_ == 0) return false;
@@ -239,7 +246,7 @@ boost::asio::awaitable<void> StatementRewriting::wait_for_catalog(
 }
 
 std::vector<std::string> StatementRewriting::effective_search_path() const {
-  auto path = local_search_path_ ? *local_search_path_ : search_path_;
+  auto path = local_search_path_ ? *local_search_path_ : session_search_path();
   for (auto& schema : path)
     if (schema == "$user") schema = user_;
   return path;
@@ -250,7 +257,7 @@ void StatementRewriting::note_search_path(std::string_view sql,
   if (!clues.search_path) return;
   const auto change = rewriter::search_path_change(sql);
   if (!change) return;
-  const std::vector<std::string> value = change->reset ? default_search_path_ : change->schemas;
+  const std::vector<std::string> value = change->reset ? default_search_path() : change->schemas;
   if (change->local)
     local_search_path_ = value;
   else
@@ -258,7 +265,7 @@ void StatementRewriting::note_search_path(std::string_view sql,
 }
 
 void StatementRewriting::reset_search_path() {
-  search_path_ = default_search_path_;
+  search_path_.reset();
   local_search_path_.reset();
 }
 

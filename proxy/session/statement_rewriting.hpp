@@ -159,8 +159,12 @@ class StatementRewriting {
   std::string database_;
   std::string user_;
   std::size_t max_statement_bytes_;
-  std::vector<std::string> default_search_path_;  // what RESET returns to
-  std::vector<std::string> search_path_;          // as set; "$user" kept symbolic
+  // What RESET returns to, and the path as set ("$user" kept symbolic); while a session keeps
+  // PostgreSQL's default (or its startup packet's), neither is allocated.
+  [[nodiscard]] const std::vector<std::string>& default_search_path() const;
+  [[nodiscard]] const std::vector<std::string>& session_search_path() const;
+  std::optional<std::vector<std::string>> default_search_path_;  // null: "$user", public
+  std::optional<std::vector<std::string>> search_path_;          // null: the default
   std::optional<std::vector<std::string>> local_search_path_;
   std::vector<std::pair<std::string, rewriter::SqlError>> pending_refusals_;
   std::uint64_t catalog_ticket_ = 0;
