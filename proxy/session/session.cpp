@@ -76,9 +76,9 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
       from_client_(max_message_before_auth),
       from_server_(server_scanner()),
       started_(std::chrono::steady_clock::now()),
-      login_deadline_(client_.socket().get_executor(),
-                      started_ + seconds(settings_->startup_timeout_seconds)),
-      login_ticket_(std::move(login)),
+      login_(std::make_unique<Login>(client_.socket().get_executor(),
+                                     started_ + seconds(settings_->startup_timeout_seconds),
+                                     std::move(login))),
       connected_at_(std::chrono::system_clock::now()),
       observer_(*settings_->observer),
       observing_(&observer_ != &null_observer()) {
@@ -147,7 +147,7 @@ void Session::pump_ended(int which, Ending ending, std::exception_ptr failure) {
     server_.cancel();
     client_.cancel();
   }
-  login_deadline_.cancel();
+  if (login_) login_->deadline.cancel();
 }
 
 asio::awaitable<void> Session::relay_session(Ending& ending) {
@@ -167,7 +167,7 @@ asio::awaitable<void> Session::relay_session(Ending& ending) {
     // The login deadline, a sibling of the pumps: ends the session if the client has not
     // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
     ++pumps.running;
-    login_deadline_.async_wait([this, &pumps, done](error_code ec) {
+    login_->deadline.async_wait([this, &pumps, done](error_code ec) {
       if (!ec && !authenticated_) pump_ended(-1, login_timeout(), nullptr);
       done(pumps);  // timed out, logged in, or the pumps ended first
     });
@@ -217,7 +217,7 @@ void Session::reset_server_side() {
 void Session::logged_in() {
   authenticated_ = true;
   from_client_.set_max_length(settings_->max_message_length);
-  login_ticket_.release();
+  login_.reset();  // the place among those logging in is given back; a pending wait is cancelled
 }
 
 bool Session::wrote_at_once(Stream& to, protocol::Bytes& bytes, error_code& ec) {
@@ -648,7 +648,7 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
     }
     // The login shares the startup deadline: a client that stalls mid-authentication goes.
     auto outcome = co_await (admin_login(client_, server_, user_, settings_->admin_users) ||
-                             login_deadline_.async_wait(use_tuple));
+                             login_->deadline.async_wait(use_tuple));
     if (outcome.index() == 1) {
       ending.reason = "admin console login did not complete in time";
       co_return;

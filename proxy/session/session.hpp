@@ -284,9 +284,17 @@ class Session {
     void add(const std::string& cause) { causes += (causes.empty() ? "" : "; ") + cause; }
   } upstream_;
   std::chrono::steady_clock::time_point started_;
-  // limits.startup_timeout_seconds from the accept: startup, TLS and the whole login share it.
-  boost::asio::steady_timer login_deadline_;
-  LoginGate::Ticket login_ticket_;
+  // Until the client has logged in (logged_in() frees it): the deadline, limits.
+  // startup_timeout_seconds from the accept, shared by startup, TLS and the whole login, and the
+  // session's place among those logging in.
+  struct Login {
+    Login(const tcp::socket::executor_type& executor,
+          std::chrono::steady_clock::time_point deadline_at, LoginGate::Ticket place)
+        : deadline(executor, deadline_at), ticket(std::move(place)) {}
+    boost::asio::steady_timer deadline;
+    LoginGate::Ticket ticket;
+  };
+  std::unique_ptr<Login> login_;
   std::chrono::system_clock::time_point connected_at_;
   bool startup_read_ = false;
   bool admin_console_ = false;  // logged in to the admin console

@@ -114,7 +114,7 @@ bool Session::client_transport_allowed(Ending& ending) {
 
 asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(Ending& ending) {
   using protocol::StartupKind;
-  auto& deadline = login_deadline_;
+  auto& deadline = login_->deadline;
   const bool tls_offered = settings_->client_tls->context != nullptr;
   if (tls_offered) {
     const bool usable = co_await accept_direct_tls(deadline, ending);
@@ -286,7 +286,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_in_proxy(
 
 asio::awaitable<std::optional<UpstreamCredential>> Session::authenticate_in_proxy(Ending& ending) {
   // The deadline counts from the accept: startup, TLS and this whole exchange share it.
-  auto& deadline = login_deadline_;
+  auto& deadline = login_->deadline;
   ClientAuthRequest request;
   request.user = user_;
   request.trusted = std::find(settings_->trust_users.begin(), settings_->trust_users.end(),
@@ -351,7 +351,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_upstream_i
   options.server_identity_verified =
       server_.tls() && settings_->server_tls->mode == config::SslMode::verify_full;
   auto logged_in = co_await (login_upstream(server_, std::move(credential), options) ||
-                             login_deadline_.async_wait(use_tuple));
+                             login_->deadline.async_wait(use_tuple));
   if (logged_in.index() == 1) {
     ending.reason = "the server did not complete the login in time";
     ending.tell(sqlstate::unable_to_connect, "seedproxy could not log in to the server in time");
