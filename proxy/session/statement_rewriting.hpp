@@ -171,11 +171,11 @@ class StatementRewriting {
   bool first_load_ = false;  // catalog_ticket_ is the database's first load: every byte waits
   // DDL sent since the last refresh request, and whether any was sent since the last
   // ReadyForQuery (a DDL CommandComplete without one is a statement whose text was not read).
-  rewriter::CatalogEffect sent_effect_;
+  std::unique_ptr<rewriter::CatalogEffect> sent_effect_;  // allocated at the first DDL
   bool ddl_text_seen_ = false;
   // The session's predicted view (predicted_snapshot.hpp), good until catalog_ticket_ is answered.
   std::shared_ptr<const seeds::DatabaseSnapshot> predicted_;
-  // sent_effect_.prediction may be applied at the next ReadyForQuery: its Query or Parse came
+  // sent_effect_->prediction may be applied at the next ReadyForQuery: its Query or Parse came
   // outside a transaction with no answer outstanding and no client message after it but its own
   // Bind/Describe/Execute/Sync (`armed`), and PostgreSQL completed it without error (`completed`).
   bool prediction_armed_ = false;
