@@ -122,13 +122,14 @@ asio::awaitable<void> Session::run() {
 // groups and a third coroutine, about 5 KiB per idle session), and a second spawned thread would
 // keep its own entry frame and cancellation handler for the whole session.
 struct Session::Pumps {
-  Pumps(const tcp::socket::executor_type& executor, Ending& out)
-      : ending(out), all_done(executor, std::chrono::steady_clock::time_point::max()) {}
-  Ending& ending;               // the first to end writes why here
-  bool decided = false;         // one has ended
-  std::exception_ptr failure;   // thrown by the pump that ended first
-  int running = 0;              // pumps and the armed login deadline not yet ended
-  asio::steady_timer all_done;  // cancelled whenever one ends: the session looks again
+  explicit Pumps(Ending& out) : ending(out) {}
+  Ending& ending;              // the first to end writes why here
+  bool decided = false;        // one has ended
+  std::exception_ptr failure;  // thrown by the pump that ended first
+  int running = 0;             // pumps and the armed login deadline not yet ended
+  // Once the server's pump has ended: cancelled whenever another ends, so the session looks again
+  // (a timer in wait_for_pumps' frame, not kept in relay_session's while the session idles).
+  asio::steady_timer* all_done = nullptr;
   asio::cancellation_signal cancel_client_to_server;
 };
 
@@ -156,12 +157,12 @@ asio::awaitable<void> Session::relay_session(Ending& ending) {
   // The pumps say why they ended through pump_ended, from ordinary functions: an Ending (or the
   // text it is made of) kept in a pump's frame would stay allocated for the whole session.
   const auto executor = client_.get_executor();
-  Pumps pumps(executor, ending);
+  Pumps pumps(ending);
   pumps_ = &pumps;
   server_pump_stopping_ = false;
   const auto done = [](Pumps& ended) {
     --ended.running;
-    ended.all_done.cancel();
+    if (ended.all_done) ended.all_done->cancel();
   };
   if (!authenticated_) {
     // The login deadline, a sibling of the pumps: ends the session if the client has not
@@ -187,9 +188,16 @@ asio::awaitable<void> Session::relay_session(Ending& ending) {
   }
   if (failure) pump_ended(1, {}, std::move(failure));
   done(pumps);
-  while (pumps.running > 0) co_await pumps.all_done.async_wait(use_tuple);
+  if (pumps.running > 0) co_await wait_for_pumps(pumps);
   pumps_ = nullptr;
   if (pumps.failure) std::rethrow_exception(pumps.failure);
+}
+
+asio::awaitable<void> Session::wait_for_pumps(Pumps& pumps) {
+  asio::steady_timer all_done(client_.get_executor(), std::chrono::steady_clock::time_point::max());
+  pumps.all_done = &all_done;
+  while (pumps.running > 0) co_await all_done.async_wait(use_tuple);
+  pumps.all_done = nullptr;
 }
 
 Session::Ending Session::login_timeout() const {

@@ -174,6 +174,8 @@ class Session {
   // One of the pumps (`which`: 0 client_to_server, 1 server_to_client, -1 the login deadline)
   // ended; the first to end ends the session (its ending is kept) and cancels the others.
   void pump_ended(int which, Ending ending, std::exception_ptr failure);
+  // After the server's pump: until the client's pump and the login deadline have ended too.
+  boost::asio::awaitable<void> wait_for_pumps(Pumps& pumps);
   [[nodiscard]] Ending login_timeout() const;
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
