@@ -190,6 +190,7 @@ asio::awaitable<void> Session::relay_session(Ending& ending) {
   done(pumps);
   if (pumps.running > 0) co_await wait_for_pumps(pumps);
   pumps_ = nullptr;
+  server_pump_stopping_ = false;  // nothing relays now: later writes to the client go ahead
   if (pumps.failure) std::rethrow_exception(pumps.failure);
 }
 
@@ -238,9 +239,10 @@ bool Session::wrote_at_once(Stream& to, protocol::Bytes& bytes, error_code& ec) 
 
 asio::awaitable<error_code> Session::write_rest(Stream& to, protocol::Bytes rest) {
   const bool to_client = &to == &client_;
-  // The server's pump, stopped after its last write completed: no new wait on the client.
-  if (to_client && server_pump_stopping_) co_return error_code(asio::error::operation_aborted);
   if (to_client) client_write_interrupted_ = true;
+  // The server's pump, stopped after its last write completed: no new wait on the client (what
+  // is left of the message is not sent, so the client hears no error spliced into it).
+  if (to_client && server_pump_stopping_) co_return error_code(asio::error::operation_aborted);
   error_code write_ec;
   if (!to.tls()) {
     auto [plain_ec, n] =
