@@ -88,8 +88,8 @@ class StatementTimer {
     ring_ = std::move(bigger);
     head_ = 0;
   }
-  // A ring in a vector rather than a std::deque, which allocates 576 bytes when constructed: every
-  // session has a timer, most never use it (metrics off), and a used one holds a few entries.
+  // A ring in a vector rather than a std::deque, which allocates 576 bytes when constructed:
+  // every session has a timer, and one that is not pipelining holds a single entry.
   std::vector<Entry> ring_;
   std::size_t head_ = 0;  // the oldest entry
   std::size_t size_ = 0;
