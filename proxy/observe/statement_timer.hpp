@@ -4,8 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <optional>
+#include <vector>
 
 #include "proxy/observe/observer.hpp"
 
@@ -25,18 +25,19 @@ class StatementTimer {
 
   // The client sent a message that PostgreSQL will answer with exactly one ReadyForQuery.
   void started(StatementKind kind, Clock::time_point now = Clock::now()) {
-    if (queue_.size() < max_timed) {
-      queue_.push_back({kind, now, false, 0});
+    if (size_ < max_timed) {
+      if (size_ == ring_.size()) grow();
+      ring_[(head_ + size_++) & (ring_.size() - 1)] = {kind, now, false, 0};
     } else {
-      ++queue_.back().untimed_after;
+      ++back().untimed_after;
     }
   }
 
   // A ReadyForQuery arrived from the server. Empty when it answers nothing timed: the one that
   // ends the startup, or a round trip past max_timed.
   [[nodiscard]] std::optional<Finished> ready(Clock::time_point now = Clock::now()) {
-    if (queue_.empty()) return std::nullopt;
-    Entry& front = queue_.front();
+    if (size_ == 0) return std::nullopt;
+    Entry& front = ring_[head_];
     std::optional<Finished> result;
     if (!front.answered) {
       front.answered = true;
@@ -44,7 +45,10 @@ class StatementTimer {
     } else {
       --front.untimed_after;
     }
-    if (front.untimed_after == 0) queue_.pop_front();
+    if (front.untimed_after == 0) {
+      head_ = (head_ + 1) & (ring_.size() - 1);
+      --size_;
+    }
     return result;
   }
 
@@ -54,15 +58,18 @@ class StatementTimer {
   // at the back were sent after the copy's Execute (libpq sends one right after it) and are
   // dropped. The Sync sent after CopyDone is the one the server answers.
   void copy_in_started() {
-    while (!queue_.empty() && queue_.back().kind == StatementKind::extended_sync &&
-           !queue_.back().answered && queue_.back().untimed_after == 0)
-      queue_.pop_back();
+    while (size_ > 0 && back().kind == StatementKind::extended_sync && !back().answered &&
+           back().untimed_after == 0)
+      --size_;
   }
 
   // Round trips still waiting for their ReadyForQuery (timed or not).
   [[nodiscard]] std::uint64_t pending() const noexcept {
     std::uint64_t total = 0;
-    for (const Entry& entry : queue_) total += (entry.answered ? 0 : 1) + entry.untimed_after;
+    for (std::size_t i = 0; i < size_; ++i) {
+      const Entry& entry = ring_[(head_ + i) & (ring_.size() - 1)];
+      total += (entry.answered ? 0 : 1) + entry.untimed_after;
+    }
     return total;
   }
 
@@ -73,7 +80,19 @@ class StatementTimer {
     bool answered;
     std::uint64_t untimed_after;  // round trips started after this one while the queue was full
   };
-  std::deque<Entry> queue_;
+  [[nodiscard]] Entry& back() noexcept { return ring_[(head_ + size_ - 1) & (ring_.size() - 1)]; }
+  // Twice the room (a power of two, so positions wrap with a mask), the entries moved to the front.
+  void grow() {
+    std::vector<Entry> bigger(ring_.empty() ? 2 : ring_.size() * 2);
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
+    ring_ = std::move(bigger);
+    head_ = 0;
+  }
+  // A ring in a vector rather than a std::deque, which allocates 576 bytes when constructed:
+  // every session has a timer, and one that is not pipelining holds a single entry.
+  std::vector<Entry> ring_;
+  std::size_t head_ = 0;  // the oldest entry
+  std::size_t size_ = 0;
 };
 
 }  // namespace seedproxy::proxy

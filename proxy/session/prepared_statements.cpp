@@ -192,20 +192,22 @@ void PreparedStatements::completed(const Step& step) {
       break;
     case StepKind::discard_all:
       portals_.clear();
-      temp_.dropped_all();
+      if (temp_) temp_->dropped_all();
       [[fallthrough]];
     case StepKind::deallocate_all:
       statements_.clear();
       sql_statements_ = 0;
       break;
     case StepKind::discard_temp:
-      temp_.dropped_all();
+      if (temp_) temp_->dropped_all();
       break;
     case StepKind::create_temp:
-      temp_.created(step.name, step.on_commit_drop);
+      if (!temp_) temp_ = std::make_unique<TempTables>();
+      temp_->created(step.name, step.on_commit_drop);
       break;
     case StepKind::drop:
-      for (const auto& name : step.names) temp_.dropped(name);
+      if (temp_)
+        for (const auto& name : step.names) temp_->dropped(name);
       break;
     case StepKind::injected_deallocate:
       if (auto* statement = find_id(step.id)) statement->held = false;
@@ -380,7 +382,7 @@ const PreparedStatements::Answer& PreparedStatements::server_started(char type) 
 
 void PreparedStatements::command_tag(std::string_view tag) {
   if (tag == "COMMIT") {
-    temp_.transaction_ended(true);
+    if (temp_) temp_->transaction_ended(true);
     transaction_failed_ = false;
   } else if (tag == "ROLLBACK") {
     // ROLLBACK, COMMIT of a failed transaction, or ROLLBACK TO SAVEPOINT (not told apart).
@@ -391,7 +393,7 @@ void PreparedStatements::command_tag(std::string_view tag) {
 void PreparedStatements::ready(char status) {
   if (status == 'I') {
     // The transaction ended: by an implicit commit unless an error or a ROLLBACK ended it.
-    temp_.transaction_ended(!transaction_failed_);
+    if (temp_) temp_->transaction_ended(!transaction_failed_);
     transaction_failed_ = false;
   }
   if (status != 'T') end_portals();

@@ -101,7 +101,9 @@ class PreparedStatements {
   void command_tag(std::string_view tag);
   void ready(char status);
 
-  [[nodiscard]] const TempTables& temp_tables() const noexcept { return temp_; }
+  [[nodiscard]] const TempTables& temp_tables() const noexcept {
+    return temp_ ? *temp_ : no_temp_tables_;
+  }
   // Statements made by SQL PREPARE that the proxy follows (EXECUTE is looked for only then).
   [[nodiscard]] std::size_t sql_statements() const noexcept { return sql_statements_; }
   // True while a statement already sent may prepare or deallocate `name` (DEALLOCATE ALL and
@@ -176,7 +178,8 @@ class PreparedStatements {
   Statement unnamed_;
   NameMap<Portal> portals_;
   Portal unnamed_portal_;
-  TempTables temp_;
+  std::unique_ptr<TempTables> temp_;  // allocated at the first temporary relation
+  inline static const TempTables no_temp_tables_{};
   std::size_t sql_statements_ = 0;
   // Outstanding client (and injected) messages and batch ends in send order; a vector used as a
   // queue so steady traffic reuses its capacity.

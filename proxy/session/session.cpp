@@ -78,9 +78,9 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
       from_client_(max_message_before_auth),
       from_server_(server_scanner()),
       started_(std::chrono::steady_clock::now()),
-      login_deadline_(client_.socket().get_executor(),
-                      started_ + seconds(settings_->startup_timeout_seconds)),
-      login_ticket_(std::move(login)),
+      login_(std::make_unique<Login>(client_.socket().get_executor(),
+                                     started_ + seconds(settings_->startup_timeout_seconds),
+                                     std::move(login))),
       connected_at_(std::chrono::system_clock::now()),
       observer_(*settings_->observer),
       observing_(&observer_ != &null_observer()) {
@@ -91,9 +91,8 @@ Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> sett
 Session::~Session() { list_.sessions.erase(list_position_); }
 
 void Session::terminate(std::string reason, std::string client_message) {
-  if (terminate_reason_) return;
-  terminate_reason_ = std::move(reason);
-  terminate_message_ = std::move(client_message);
+  if (terminate_) return;
+  terminate_ = std::make_unique<Terminate>(Terminate{std::move(reason), std::move(client_message)});
   client_.cancel();
   server_.cancel();
 }
@@ -111,79 +110,108 @@ asio::awaitable<void> Session::run() {
   } else if (startup) {
     co_await serve_client(std::move(*startup), ending);
   }
-  if (terminate_reason_) {
-    ending.reason = *terminate_reason_;
-    ending.tell(sqlstate::admin_shutdown, terminate_message_);
+  if (terminate_) {
+    ending.reason = terminate_->reason;
+    ending.tell(sqlstate::admin_shutdown, terminate_->client_message);
   }
   co_await tell_client(ending);
   finish(ending);
 }
 
 // The two pumps and the login deadline of one relayed session, and which of them ended it.
-// Two spawned pumps and a timer handler cost a fraction of what `a || b || c` does: that nests two
-// parallel groups and a third coroutine, about 5 KiB per idle session.
+// The client's pump is spawned and the server's runs in relay_session's own coroutine: one spawned
+// thread and a timer handler cost a fraction of what `a || b || c` does (two nested parallel
+// groups and a third coroutine, about 5 KiB per idle session), and a second spawned thread would
+// keep its own entry frame and cancellation handler for the whole session.
 struct Session::Pumps {
-  explicit Pumps(const tcp::socket::executor_type& executor)
-      : all_done(executor, std::chrono::steady_clock::time_point::max()) {}
-  std::optional<Ending> first;
-  std::exception_ptr failure;   // thrown by the pump that ended first
-  int running = 0;              // pumps and the armed login deadline not yet ended
-  asio::steady_timer all_done;  // cancelled whenever one ends: the session looks again
-  std::array<asio::cancellation_signal, 2> cancel;  // client_to_server, server_to_client
+  explicit Pumps(Ending& out) : ending(out) {}
+  Ending& ending;              // the first to end writes why here
+  bool decided = false;        // one has ended
+  std::exception_ptr failure;  // thrown by the pump that ended first
+  int running = 0;             // pumps and the armed login deadline not yet ended
+  // Once the server's pump has ended: cancelled whenever another ends, so the session looks again
+  // (a timer in wait_for_pumps' frame, not kept in relay_session's while the session idles).
+  asio::steady_timer* all_done = nullptr;
+  asio::cancellation_signal cancel_client_to_server;
 };
 
-void Session::pump_ended(Pumps& pumps, int which, Ending ending, std::exception_ptr failure) {
-  --pumps.running;
-  if (!pumps.first) {
-    // The first to end ends the session: the others are cancelled, whatever they wait for.
-    pumps.first = std::move(ending);
-    pumps.failure = std::move(failure);
-    for (int i = 0; i < 2; ++i)
-      if (i != which) pumps.cancel[i].emit(asio::cancellation_type::terminal);
-    login_deadline_.cancel();
+void Session::pump_ended(int which, Ending ending, std::exception_ptr failure) {
+  auto& pumps = *pumps_;
+  if (pumps.decided) return;
+  // The first to end ends the session: the others are cancelled, whatever they wait for.
+  pumps.decided = true;
+  pumps.ending = std::move(ending);
+  pumps.failure = std::move(failure);
+  if (which != 0) pumps.cancel_client_to_server.emit(asio::cancellation_type::terminal);
+  if (which != 1) {
+    // The server's pump has no signal of its own: it stops at its next look at the flag, and
+    // what it waits for (a read of the server, a write to the client) is cancelled.
+    server_pump_stopping_ = true;
+    server_.cancel();
+    client_.cancel();
   }
-  pumps.all_done.cancel();
+  if (login_) login_->deadline.cancel();
 }
 
 asio::awaitable<void> Session::relay_session(Ending& ending) {
   // A database is followed (its registry read, its catalog loaded) only once a backend has
   // started there for this client: on_server_message enables it at the first ReadyForQuery.
+  // The pumps say why they ended through pump_ended, from ordinary functions: an Ending (or the
+  // text it is made of) kept in a pump's frame would stay allocated for the whole session.
   const auto executor = client_.get_executor();
-  Pumps pumps(executor);
+  Pumps pumps(ending);
+  pumps_ = &pumps;
+  server_pump_stopping_ = false;
+  const auto done = [](Pumps& ended) {
+    --ended.running;
+    if (ended.all_done) ended.all_done->cancel();
+  };
   if (!authenticated_) {
     // The login deadline, a sibling of the pumps: ends the session if the client has not
     // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
     ++pumps.running;
-    login_deadline_.async_wait([this, &pumps](error_code ec) {
-      Ending timeout;
-      if (!ec && !authenticated_) {
-        timeout.reason = "client did not log in within limits.startup_timeout_seconds (" +
-                         log::seconds_text(settings_->startup_timeout_seconds) + ")";
-        // PostgreSQL's own words when authentication_timeout passes.
-        timeout.tell(sqlstate::query_canceled, "canceling authentication due to timeout",
-                     "seedproxy limits.startup_timeout_seconds = " +
-                         log::seconds_text(settings_->startup_timeout_seconds));
-        pump_ended(pumps, -1, std::move(timeout), nullptr);
-      } else {
-        --pumps.running;  // logged in, or the pumps ended first
-        pumps.all_done.cancel();
-      }
+    login_->deadline.async_wait([this, &pumps, done](error_code ec) {
+      if (!ec && !authenticated_) pump_ended(-1, login_timeout(), nullptr);
+      done(pumps);  // timed out, logged in, or the pumps ended first
     });
   }
   pumps.running += 2;
   asio::co_spawn(executor, client_to_server(),
-                 asio::bind_cancellation_slot(pumps.cancel[0].slot(),
-                                              [this, &pumps](std::exception_ptr e, Ending end) {
-                                                pump_ended(pumps, 0, std::move(end), std::move(e));
+                 asio::bind_cancellation_slot(pumps.cancel_client_to_server.slot(),
+                                              [this, &pumps, done](std::exception_ptr e) {
+                                                if (e) pump_ended(0, {}, std::move(e));
+                                                done(pumps);
                                               }));
-  asio::co_spawn(executor, server_to_client(),
-                 asio::bind_cancellation_slot(pumps.cancel[1].slot(),
-                                              [this, &pumps](std::exception_ptr e, Ending end) {
-                                                pump_ended(pumps, 1, std::move(end), std::move(e));
-                                              }));
-  while (pumps.running > 0) co_await pumps.all_done.async_wait(use_tuple);
+  std::exception_ptr failure;
+  try {
+    co_await server_to_client();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) pump_ended(1, {}, std::move(failure));
+  done(pumps);
+  if (pumps.running > 0) co_await wait_for_pumps(pumps);
+  pumps_ = nullptr;
+  server_pump_stopping_ = false;  // nothing relays now: later writes to the client go ahead
   if (pumps.failure) std::rethrow_exception(pumps.failure);
-  ending = std::move(*pumps.first);
+}
+
+asio::awaitable<void> Session::wait_for_pumps(Pumps& pumps) {
+  asio::steady_timer all_done(client_.get_executor(), std::chrono::steady_clock::time_point::max());
+  pumps.all_done = &all_done;
+  while (pumps.running > 0) co_await all_done.async_wait(use_tuple);
+  pumps.all_done = nullptr;
+}
+
+Session::Ending Session::login_timeout() const {
+  Ending timeout;
+  timeout.reason = "client did not log in within limits.startup_timeout_seconds (" +
+                   log::seconds_text(settings_->startup_timeout_seconds) + ")";
+  // PostgreSQL's own words when authentication_timeout passes.
+  timeout.tell(sqlstate::query_canceled, "canceling authentication due to timeout",
+               "seedproxy limits.startup_timeout_seconds = " +
+                   log::seconds_text(settings_->startup_timeout_seconds));
+  return timeout;
 }
 
 void Session::reset_server_side() {
@@ -200,7 +228,7 @@ void Session::reset_server_side() {
 void Session::logged_in() {
   authenticated_ = true;
   from_client_.set_max_length(settings_->max_message_length);
-  login_ticket_.release();
+  login_.reset();  // the place among those logging in is given back; a pending wait is cancelled
 }
 
 bool Session::wrote_at_once(Stream& to, protocol::Bytes& bytes, error_code& ec) {
@@ -214,6 +242,9 @@ bool Session::wrote_at_once(Stream& to, protocol::Bytes& bytes, error_code& ec) 
 asio::awaitable<error_code> Session::write_rest(Stream& to, protocol::Bytes rest) {
   const bool to_client = &to == &client_;
   if (to_client) client_write_interrupted_ = true;
+  // The server's pump, stopped after its last write completed: no new wait on the client (what
+  // is left of the message is not sent, so the client hears no error spliced into it).
+  if (to_client && server_pump_stopping_) co_return error_code(asio::error::operation_aborted);
   error_code write_ec;
   if (!to.tls()) {
     auto [plain_ec, n] =
@@ -387,7 +418,7 @@ void Session::enable_rewriting() {
 }
 
 asio::awaitable<bool> Session::read_again() {
-  if (terminate_reason_) co_return false;
+  if (terminate_) co_return false;
   const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
   co_return cancelled == asio::cancellation_type::none;
 }
@@ -397,8 +428,7 @@ void Session::check_for_ends() noexcept {
   server_.socket().check_for_end();
 }
 
-asio::awaitable<Session::Ending> Session::client_to_server() {
-  Ending ending;
+asio::awaitable<void> Session::client_to_server() {
   const auto note_started = [this](char type) {
     if (observing_) note_client_message(type);
   };
@@ -427,12 +457,8 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
       }
     }
     if (ec) {
-      ending.reason = ec == asio::error::operation_aborted ? "cancelled"
-                      : is_disconnect(ec)
-                          ? (from_client_.last_type() == 'X' ? "client terminated the session"
-                                                             : "client closed the connection")
-                          : "client read failed: " + ec.message();
-      co_return ending;
+      client_read_failed(ec);
+      co_return;
     }
     filled = n == space.size();
     client_buffer_.commit(n);
@@ -459,25 +485,14 @@ asio::awaitable<Session::Ending> Session::client_to_server() {
           if (rewriting_) verdict.before = rewriting_->streamed_client_message(head);
           return verdict;
         });
-    const auto& step = relayed.last;
-    if (relayed.write_error) {
-      observer_.upstream_error(UpstreamStage::relay);
-      ending.reason = "upstream write failed: " + relayed.write_error.message();
-      ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
-      co_return ending;
-    }
-    if (step.kind == protocol::RelayScanner::Kind::error) {
-      ending.reason = "protocol violation from client: " + std::string(describe(step.error)) +
-                      " (type '" + std::string(1, step.header.type) + "', length " +
-                      std::to_string(step.header.length) + ")";
-      ending.tell(sqlstate::protocol_violation, std::string(describe(step.error)));
-      co_return ending;
+    if (relayed.write_error || relayed.last.kind == protocol::RelayScanner::Kind::error) {
+      client_relay_failed(relayed);
+      co_return;
     }
   }
 }
 
-asio::awaitable<Session::Ending> Session::server_to_client() {
-  Ending ending;
+asio::awaitable<void> Session::server_to_client() {
   const auto note_started = [this](char type) {
     if (observing_ && (type == 'G' || type == 'W')) timer_.copy_in_started();
     // Which client message each server message answers, streamed ones included (not DataRow).
@@ -485,6 +500,7 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
   };
   bool filled = false;  // the last read filled its space: more is probably waiting
   for (;;) {
+    if (server_pump_stopping_) co_return;  // another ended first: it says why
     if (!filled) server_buffer_.release_if_empty();
     const auto space = server_buffer_.writable(filled);
     // Reads at once and, if nothing is there, waits without re-arming epoll (TLS the same way,
@@ -505,24 +521,9 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
         if (again) continue;
       }
     }
-    if (ec == asio::error::operation_aborted) {
-      ending.reason = "cancelled";
-      co_return ending;
-    }
     if (ec) {
-      // PostgreSQL sends a FATAL ErrorResponse before closing on purpose; relayed whole, it
-      // already tells the client why. Anything else is a lost connection.
-      // After the client's Terminate the server closes silently: that is the normal end.
-      const bool explained = (from_server_.at_boundary() && from_server_.last_type() == 'E') ||
-                             from_client_.last_type() == 'X';
-      ending.reason = from_client_.last_type() == 'X' ? "client terminated the session"
-                      : explained ? "upstream closed the connection after an error"
-                                  : "upstream connection lost: " + ec.message();
-      if (!explained) {
-        observer_.upstream_error(UpstreamStage::relay);
-        ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
-      }
-      co_return ending;
+      server_read_failed(ec);
+      co_return;
     }
     filled = n == space.size();
     server_buffer_.commit(n);
@@ -548,27 +549,81 @@ asio::awaitable<Session::Ending> Session::server_to_client() {
           verdict.drop = rewriting_ && rewriting_->prepared().answer().injected;
           return verdict;
         });
-    const auto& step = relayed.last;
-    if (standby_check_ && standby_check_->refused()) {
-      // Nothing of this backend's login went to the client; serve_client decides what follows.
-      ending.reason = "upstream refused: " + standby_check_->refusal_text();
-      ending.refused_backend = true;
-      co_return ending;
-    }
-    if (relayed.write_error) {
-      ending.reason = is_disconnect(relayed.write_error)
-                          ? "client closed the connection"
-                          : "client write failed: " + relayed.write_error.message();
-      co_return ending;
-    }
-    if (step.kind == protocol::RelayScanner::Kind::error) {
-      ending.reason = "protocol violation from upstream: " + std::string(describe(step.error));
-      ending.protocol_culprit = Peer::server;
-      ending.tell(sqlstate::protocol_violation,
-                  "seedproxy received an invalid message from the server");
-      co_return ending;
+    if ((standby_check_ && standby_check_->refused()) || relayed.write_error ||
+        relayed.last.kind == protocol::RelayScanner::Kind::error) {
+      server_relay_failed(relayed);
+      co_return;
     }
   }
+}
+
+// Why a pump ended, in ordinary functions so that neither the Ending nor its text is kept in a
+// pump's frame.
+void Session::client_read_failed(const error_code& ec) {
+  Ending ending;
+  ending.reason = ec == asio::error::operation_aborted ? "cancelled"
+                  : is_disconnect(ec)
+                      ? (from_client_.last_type() == 'X' ? "client terminated the session"
+                                                         : "client closed the connection")
+                      : "client read failed: " + ec.message();
+  pump_ended(0, std::move(ending), nullptr);
+}
+
+void Session::client_relay_failed(const Relayed& relayed) {
+  Ending ending;
+  const auto& step = relayed.last;
+  if (relayed.write_error) {
+    observer_.upstream_error(UpstreamStage::relay);
+    ending.reason = "upstream write failed: " + relayed.write_error.message();
+    ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
+  } else {
+    ending.reason = "protocol violation from client: " + std::string(describe(step.error)) +
+                    " (type '" + std::string(1, step.header.type) + "', length " +
+                    std::to_string(step.header.length) + ")";
+    ending.tell(sqlstate::protocol_violation, std::string(describe(step.error)));
+  }
+  pump_ended(0, std::move(ending), nullptr);
+}
+
+void Session::server_read_failed(const error_code& ec) {
+  Ending ending;
+  if (ec == asio::error::operation_aborted) {
+    ending.reason = "cancelled";
+  } else {
+    // PostgreSQL sends a FATAL ErrorResponse before closing on purpose; relayed whole, it
+    // already tells the client why. Anything else is a lost connection.
+    // After the client's Terminate the server closes silently: that is the normal end.
+    const bool explained = (from_server_.at_boundary() && from_server_.last_type() == 'E') ||
+                           from_client_.last_type() == 'X';
+    ending.reason = from_client_.last_type() == 'X' ? "client terminated the session"
+                    : explained ? "upstream closed the connection after an error"
+                                : "upstream connection lost: " + ec.message();
+    if (!explained) {
+      observer_.upstream_error(UpstreamStage::relay);
+      ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
+    }
+  }
+  pump_ended(1, std::move(ending), nullptr);
+}
+
+void Session::server_relay_failed(const Relayed& relayed) {
+  Ending ending;
+  if (standby_check_ && standby_check_->refused()) {
+    // Nothing of this backend's login went to the client; serve_client decides what follows.
+    ending.reason = "upstream refused: " + standby_check_->refusal_text();
+    ending.refused_backend = true;
+  } else if (relayed.write_error) {
+    ending.reason = is_disconnect(relayed.write_error)
+                        ? "client closed the connection"
+                        : "client write failed: " + relayed.write_error.message();
+  } else {
+    ending.reason =
+        "protocol violation from upstream: " + std::string(describe(relayed.last.error));
+    ending.protocol_culprit = Peer::server;
+    ending.tell(sqlstate::protocol_violation,
+                "seedproxy received an invalid message from the server");
+  }
+  pump_ended(1, std::move(ending), nullptr);
 }
 
 ClientInfo Session::info() const {
@@ -629,7 +684,7 @@ asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup,
     }
     // The login shares the startup deadline: a client that stalls mid-authentication goes.
     auto outcome = co_await (admin_login(client_, server_, user_, settings_->admin_users) ||
-                             login_deadline_.async_wait(use_tuple));
+                             login_->deadline.async_wait(use_tuple));
     if (outcome.index() == 1) {
       ending.reason = "admin console login did not complete in time";
       co_return;

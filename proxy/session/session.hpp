@@ -175,8 +175,11 @@ class Session {
   boost::asio::awaitable<void> relay_session(Ending& ending);
   struct Pumps;
   // One of the pumps (`which`: 0 client_to_server, 1 server_to_client, -1 the login deadline)
-  // ended; the first to end cancels the others.
-  void pump_ended(Pumps& pumps, int which, Ending ending, std::exception_ptr failure);
+  // ended; the first to end ends the session (its ending is kept) and cancels the others.
+  void pump_ended(int which, Ending ending, std::exception_ptr failure);
+  // After the server's pump: until the client's pump and the login deadline have ended too.
+  boost::asio::awaitable<void> wait_for_pumps(Pumps& pumps);
+  [[nodiscard]] Ending login_timeout() const;
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
   // The admin console instead of a relayed session: login through PostgreSQL, then answers.
@@ -218,8 +221,13 @@ class Session {
   // After the end watch aborted a pump's read (drained_read.hpp): true when the pump should read
   // again, false when the session is being ended anyway.
   boost::asio::awaitable<bool> read_again();
-  boost::asio::awaitable<Ending> client_to_server();
-  boost::asio::awaitable<Ending> server_to_client();
+  // The pumps; each says why it ended through pump_ended.
+  boost::asio::awaitable<void> client_to_server();
+  boost::asio::awaitable<void> server_to_client();
+  void client_read_failed(const boost::system::error_code& ec);
+  void client_relay_failed(const Relayed& relayed);
+  void server_read_failed(const boost::system::error_code& ec);
+  void server_relay_failed(const Relayed& relayed);
   // Writes what `to` takes at once; true when done (all written, or ec set); otherwise `bytes`
   // is left holding the rest, for write_rest.
   bool wrote_at_once(Stream& to, protocol::Bytes& bytes, boost::system::error_code& ec);
@@ -255,17 +263,25 @@ class Session {
   char transaction_status_ = 'I';
   bool authenticated_ = false;
   bool client_write_interrupted_ = false;  // a cancelled write may have left half a message
-  std::optional<std::string> terminate_reason_;
-  std::string terminate_message_;
+  bool server_pump_stopping_ = false;      // the other pump or the login deadline ended first
+  Pumps* pumps_ = nullptr;                 // while relay_session runs
+  // Set by terminate(); allocated then, since few sessions end that way.
+  struct Terminate {
+    std::string reason;
+    std::string client_message;
+  };
+  std::unique_ptr<Terminate> terminate_;
   std::uint32_t backend_pid_ = 0;
   // Several hosts and read-write: the login of the current backend, until it is let through.
-  std::optional<HotStandbyCheck> standby_check_;
+  std::unique_ptr<HotStandbyCheck> standby_check_;  // allocated: most sessions never have one
   bool client_spoke_ = false;  // the client sent something after its startup packet
-  // What a login on another host needs, kept only until a backend's login is let through.
+  // What a login on another host needs, kept only until a backend's login is let through
+  // (allocated, so that a logged-in session does not carry its room).
   struct LoginAgain {
     std::vector<std::byte> startup;                // the client's startup packet
     std::optional<UpstreamCredential> credential;  // auth.mode proxy (wiped when dropped)
-  } login_again_;
+  };
+  std::unique_ptr<LoginAgain> login_again_;
   // The hosts this session tried, in order, and why each would not do.
   struct UpstreamAttempts {
     std::size_t attempts = 0;  // hosts tried so far
@@ -276,9 +292,17 @@ class Session {
     void add(const std::string& cause) { causes += (causes.empty() ? "" : "; ") + cause; }
   } upstream_;
   std::chrono::steady_clock::time_point started_;
-  // limits.startup_timeout_seconds from the accept: startup, TLS and the whole login share it.
-  boost::asio::steady_timer login_deadline_;
-  LoginGate::Ticket login_ticket_;
+  // Until the client has logged in (logged_in() frees it): the deadline, limits.
+  // startup_timeout_seconds from the accept, shared by startup, TLS and the whole login, and the
+  // session's place among those logging in.
+  struct Login {
+    Login(const tcp::socket::executor_type& executor,
+          std::chrono::steady_clock::time_point deadline_at, LoginGate::Ticket place)
+        : deadline(executor, deadline_at), ticket(std::move(place)) {}
+    boost::asio::steady_timer deadline;
+    LoginGate::Ticket ticket;
+  };
+  std::unique_ptr<Login> login_;
   std::chrono::system_clock::time_point connected_at_;
   bool startup_read_ = false;
   bool admin_console_ = false;  // logged in to the admin console

@@ -114,7 +114,7 @@ bool Session::client_transport_allowed(Ending& ending) {
 
 asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(Ending& ending) {
   using protocol::StartupKind;
-  auto& deadline = login_deadline_;
+  auto& deadline = login_->deadline;
   const bool tls_offered = settings_->client_tls->context != nullptr;
   if (tls_offered) {
     const bool usable = co_await accept_direct_tls(deadline, ending);
@@ -263,7 +263,7 @@ asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
       tried.current = index;
       co_return true;
     }
-    if (terminate_reason_) co_return false;
+    if (terminate_) co_return false;
     if (attempt == 0 && settings_->primary) settings_->primary->suspect();
     tried.add(host.name + ": " + cause);
     if (reachable) break;  // TLS refused: nothing is tried in plain text, nor elsewhere
@@ -286,7 +286,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_in_proxy(
 
 asio::awaitable<std::optional<UpstreamCredential>> Session::authenticate_in_proxy(Ending& ending) {
   // The deadline counts from the accept: startup, TLS and this whole exchange share it.
-  auto& deadline = login_deadline_;
+  auto& deadline = login_->deadline;
   ClientAuthRequest request;
   request.user = user_;
   request.trusted = std::find(settings_->trust_users.begin(), settings_->trust_users.end(),
@@ -331,7 +331,7 @@ bool Session::refused_while_starting_up(const std::vector<std::byte>& server_err
   if (!settings_->primary || server_error.empty()) return false;
   HotStandbyCheck check;
   if (check.on_message(server_error) != HotStandbyCheck::Verdict::refuse) return false;
-  standby_check_ = std::move(check);
+  standby_check_ = std::make_unique<HotStandbyCheck>(std::move(check));
   ending.reason = "upstream refused: " + standby_check_->refusal_text();
   ending.refused_backend = true;
   return true;
@@ -351,7 +351,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_upstream_i
   options.server_identity_verified =
       server_.tls() && settings_->server_tls->mode == config::SslMode::verify_full;
   auto logged_in = co_await (login_upstream(server_, std::move(credential), options) ||
-                             login_deadline_.async_wait(use_tuple));
+                             login_->deadline.async_wait(use_tuple));
   if (logged_in.index() == 1) {
     ending.reason = "the server did not complete the login in time";
     ending.tell(sqlstate::unable_to_connect, "seedproxy could not log in to the server in time");

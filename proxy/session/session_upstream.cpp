@@ -15,11 +15,12 @@ namespace asio = boost::asio;
 }  // namespace
 
 asio::awaitable<void> Session::serve_client(std::vector<std::byte> startup, Ending& ending) {
-  login_again_.startup = std::move(startup);
+  login_again_ = std::make_unique<LoginAgain>();
+  login_again_->startup = std::move(startup);
   // auth.mode proxy: the client proves itself here once; the proxy logs in wherever it lands.
   if (settings_->auth_mode == config::AuthMode::proxy) {
-    login_again_.credential = co_await authenticate_in_proxy(ending);
-    if (!login_again_.credential) co_return;
+    login_again_->credential = co_await authenticate_in_proxy(ending);
+    if (!login_again_->credential) co_return;
   }
   for (;;) {
     ending.refused_backend = false;
@@ -28,7 +29,7 @@ asio::awaitable<void> Session::serve_client(std::vector<std::byte> startup, Endi
     if (!started) co_return;
     // The proxy's own login may already have refused the backend (57P03): no relay then.
     if (!ending.refused_backend) co_await relay_session(ending);
-    if (!ending.refused_backend || terminate_reason_) co_return;
+    if (!ending.refused_backend || terminate_) co_return;
     const bool next = co_await leave_refused_backend(ending);
     if (!next) co_return;
   }
@@ -36,14 +37,14 @@ asio::awaitable<void> Session::serve_client(std::vector<std::byte> startup, Endi
 
 asio::awaitable<bool> Session::start_login(Ending& ending) {
   std::optional<std::vector<std::byte>> auth_ok;
-  if (login_again_.credential) {
+  if (login_again_->credential) {
     auth_ok =
-        co_await login_upstream_in_proxy(login_again_.startup, *login_again_.credential, ending);
+        co_await login_upstream_in_proxy(login_again_->startup, *login_again_->credential, ending);
     if (!auth_ok) co_return ending.refused_backend;
   } else {
     const bool connected = co_await connect_upstream(ending);
     if (!connected) co_return false;
-    const auto ec = co_await write_all(server_, login_again_.startup);
+    const auto ec = co_await write_all(server_, login_again_->startup);
     if (ec) {
       ending.reason = "upstream write failed during startup: " + ec.message();
       ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
@@ -53,11 +54,12 @@ asio::awaitable<bool> Session::start_login(Ending& ending) {
   if (settings_->primary) {
     // Read-write among several hosts: the client hears this backend's login only once it has
     // shown it is no standby.
-    standby_check_ = auth_ok ? HotStandbyCheck(std::move(*auth_ok)) : HotStandbyCheck();
+    standby_check_ = auth_ok ? std::make_unique<HotStandbyCheck>(std::move(*auth_ok))
+                             : std::make_unique<HotStandbyCheck>();
     from_server_.inspect_all(true);
     co_return true;
   }
-  login_again_ = {};  // one host only: no second login
+  login_again_.reset();  // one host only: no second login
   if (auth_ok) {
     const auto ec = co_await write_all(client_, *auth_ok);
     if (ec) {
@@ -129,7 +131,7 @@ void Session::after_screening() {
   // Let through: the login held so far is the client's now (a refused one stays screening), and
   // no other host will be logged in to: the startup packet and the credential go.
   if (standby_check_->authenticated() && !authenticated_) logged_in();
-  login_again_ = {};
+  login_again_.reset();
 }
 
 }  // namespace seedproxy::proxy

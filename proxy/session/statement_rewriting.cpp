@@ -56,10 +56,8 @@ StatementRewriting::StatementRewriting(seeds::SnapshotSource& snapshots, std::st
     : snapshots_(snapshots),
       database_(std::move(database)),
       user_(std::move(user)),
-      max_statement_bytes_(max_statement_bytes),
-      default_search_path_{"$user", "public"} {
+      max_statement_bytes_(max_statement_bytes) {
   if (search_path) default_search_path_ = rewriter::split_search_path(*search_path);
-  search_path_ = default_search_path_;
   // The first session to a database starts following its registry; its statements wait
   // (bounded, like after DDL) for the first snapshot so seeds apply from the first statement.
   catalog_ticket_ = snapshots_.watch(database_);
@@ -67,6 +65,15 @@ StatementRewriting::StatementRewriting(seeds::SnapshotSource& snapshots, std::st
 }
 
 StatementRewriting::~StatementRewriting() { snapshots_.unwatch(database_); }
+
+const std::vector<std::string>& StatementRewriting::default_search_path() const {
+  static const std::vector<std::string> postgres_default{"$user", "public"};
+  return default_search_path_ ? *default_search_path_ : postgres_default;
+}
+
+const std::vector<std::string>& StatementRewriting::session_search_path() const {
+  return search_path_ ? *search_path_ : default_search_path();
+}
 
 bool StatementRewriting::catalog_pending() {
   if (catalog_ticket_ == 0) return false;
@@ -179,13 +186,14 @@ void StatementRewriting::note_catalog_effect(std::string_view sql,
   const auto snapshot = current_snapshot();
   if (!snapshot || !snapshot->active) return;  // without seeds, DDL changes nothing that matters
   ddl_text_seen_ = true;
-  const bool first = sent_effect_.empty() && !sent_effect_.prediction;
+  const bool first = !sent_effect_ || (sent_effect_->empty() && !sent_effect_->prediction);
   auto effect = rewriter::catalog_effect(sql);
   // Predicted only when this statement alone runs in its own transaction (autocommit): then the
   // ReadyForQuery after its CommandComplete says it committed.
   prediction_armed_ =
       first && awaiting_ready_ == 0 && transaction_status_ == 'I' && effect.prediction;
-  sent_effect_.merge(effect);
+  if (!sent_effect_) sent_effect_ = std::make_unique<rewriter::CatalogEffect>();
+  sent_effect_->merge(effect);
 }
 
 void StatementRewriting::note_rewritten_ddl(const Lookup& found) {
@@ -201,13 +209,13 @@ void StatementRewriting::ddl_done(bool idle) {
   prediction_completed_ = false;
   // Inside a transaction the change is not visible to the registry connection yet: asked for
   // once it is committed (or rolled back, which costs one refresh).
-  if (!idle || sent_effect_.empty()) return;
-  auto view = committed && sent_effect_.prediction ? predict(*sent_effect_.prediction) : nullptr;
-  if (const auto ticket = snapshots_.request_refresh(database_, sent_effect_, view != nullptr))
+  if (!idle || !sent_effect_ || sent_effect_->empty()) return;
+  auto view = committed && sent_effect_->prediction ? predict(*sent_effect_->prediction) : nullptr;
+  if (const auto ticket = snapshots_.request_refresh(database_, *sent_effect_, view != nullptr))
     catalog_ticket_ = ticket;
   // Without a view, statements that may involve a seed wait for the refresh.
   predicted_ = catalog_ticket_ != 0 ? std::move(view) : nullptr;
-  sent_effect_ = {};
+  sent_effect_.reset();
 }
 
 std::shared_ptr<const seeds::DatabaseSnapshot> StatementRewriting::predict(
@@ -239,7 +247,7 @@ boost::asio::awaitable<void> StatementRewriting::wait_for_catalog(
 }
 
 std::vector<std::string> StatementRewriting::effective_search_path() const {
-  auto path = local_search_path_ ? *local_search_path_ : search_path_;
+  auto path = local_search_path_ ? *local_search_path_ : session_search_path();
   for (auto& schema : path)
     if (schema == "$user") schema = user_;
   return path;
@@ -250,7 +258,7 @@ void StatementRewriting::note_search_path(std::string_view sql,
   if (!clues.search_path) return;
   const auto change = rewriter::search_path_change(sql);
   if (!change) return;
-  const std::vector<std::string> value = change->reset ? default_search_path_ : change->schemas;
+  const std::vector<std::string> value = change->reset ? default_search_path() : change->schemas;
   if (change->local)
     local_search_path_ = value;
   else
@@ -258,7 +266,7 @@ void StatementRewriting::note_search_path(std::string_view sql,
 }
 
 void StatementRewriting::reset_search_path() {
-  search_path_ = default_search_path_;
+  search_path_.reset();
   local_search_path_.reset();
 }
 
@@ -600,9 +608,12 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
       const auto tag = protocol::read_command_tag(body);
       if (!tag) return std::nullopt;
       // DDL whose text was not read (too large, or a statement prepared earlier): not bounded.
-      if (!ddl_text_seen_ && rewriter::catalog_command_tag(*tag))
-        if (const auto snapshot = current_snapshot(); snapshot && snapshot->active)
-          sent_effect_.everything = true;
+      if (!ddl_text_seen_ && rewriter::catalog_command_tag(*tag)) {
+        if (const auto snapshot = current_snapshot(); snapshot && snapshot->active) {
+          if (!sent_effect_) sent_effect_ = std::make_unique<rewriter::CatalogEffect>();
+          sent_effect_->everything = true;
+        }
+      }
       if (*tag == "ALTER TABLE") prediction_completed_ = true;
       prepared_.command_tag(*tag);
       return std::nullopt;

@@ -159,19 +159,23 @@ class StatementRewriting {
   std::string database_;
   std::string user_;
   std::size_t max_statement_bytes_;
-  std::vector<std::string> default_search_path_;  // what RESET returns to
-  std::vector<std::string> search_path_;          // as set; "$user" kept symbolic
+  // What RESET returns to, and the path as set ("$user" kept symbolic); while a session keeps
+  // PostgreSQL's default (or its startup packet's), neither is allocated.
+  [[nodiscard]] const std::vector<std::string>& default_search_path() const;
+  [[nodiscard]] const std::vector<std::string>& session_search_path() const;
+  std::optional<std::vector<std::string>> default_search_path_;  // null: "$user", public
+  std::optional<std::vector<std::string>> search_path_;          // null: the default
   std::optional<std::vector<std::string>> local_search_path_;
   std::vector<std::pair<std::string, rewriter::SqlError>> pending_refusals_;
   std::uint64_t catalog_ticket_ = 0;
   bool first_load_ = false;  // catalog_ticket_ is the database's first load: every byte waits
   // DDL sent since the last refresh request, and whether any was sent since the last
   // ReadyForQuery (a DDL CommandComplete without one is a statement whose text was not read).
-  rewriter::CatalogEffect sent_effect_;
+  std::unique_ptr<rewriter::CatalogEffect> sent_effect_;  // allocated at the first DDL
   bool ddl_text_seen_ = false;
   // The session's predicted view (predicted_snapshot.hpp), good until catalog_ticket_ is answered.
   std::shared_ptr<const seeds::DatabaseSnapshot> predicted_;
-  // sent_effect_.prediction may be applied at the next ReadyForQuery: its Query or Parse came
+  // sent_effect_->prediction may be applied at the next ReadyForQuery: its Query or Parse came
   // outside a transaction with no answer outstanding and no client message after it but its own
   // Bind/Describe/Execute/Sync (`armed`), and PostgreSQL completed it without error (`completed`).
   bool prediction_armed_ = false;

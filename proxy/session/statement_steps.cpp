@@ -59,7 +59,7 @@ std::optional<StatementRewriting::SessionStatements> StatementRewriting::stateme
                              (prepared_.sql_statements() > 0 && clues.execute) ||
                              (has_statements && clues.deallocate) || (has_temps && clues.drop) ||
                              ((has_statements || has_temps || local_search_path_ ||
-                               search_path_ != default_search_path_) &&
+                               session_search_path() != default_search_path()) &&
                               clues.discard);
   if (!worth_reading) return std::nullopt;
   return rewriter::read_session_statements(sql);

@@ -103,3 +103,33 @@ TEST_CASE("COPY IN from a simple Query keeps the Query waiting") {
   REQUIRE(copy);
   CHECK(copy->kind == StatementKind::simple_query);
 }
+
+TEST_CASE("round trips stay in order when the queue wraps around and grows") {
+  // The queue is a ring: an answered front frees a slot at its start, so later round trips wrap
+  // past the end, and growing it while wrapped must keep the oldest first.
+  StatementTimer timer;
+  const StatementTimer::Clock::time_point t0{};
+  int next_started = 0;
+  int next_answered = 0;
+  const auto start = [&](int count) {
+    for (int i = 0; i < count; ++i, ++next_started)
+      timer.started(StatementKind::simple_query, t0 + std::chrono::milliseconds(next_started));
+  };
+  const auto answer = [&](int count) {
+    for (int i = 0; i < count; ++i, ++next_answered) {
+      const auto finished = timer.ready(t0 + 100ms);
+      REQUIRE(finished);
+      CHECK(finished->elapsed == 100ms - std::chrono::milliseconds(next_answered));
+    }
+  };
+  start(2);
+  answer(1);
+  start(1);  // wraps to the ring's first slot
+  start(3);  // grows while wrapped
+  CHECK(timer.pending() == 5);
+  answer(2);
+  start(4);
+  answer(7);
+  CHECK(timer.pending() == 0);
+  CHECK_FALSE(timer.ready(t0 + 100ms));
+}
