@@ -1,6 +1,6 @@
 // Plain and TLS reads and writes on a non-blocking socket, handshakes, and closing. Under TLS,
 // OpenSSL talks to the socket through a BIO of our own: reads come from ciphertext the stream
-// already took from the socket with async_read_some, writes go straight to the socket.
+// already took from the socket with its drained read, writes go straight to the socket.
 #include "proxy/io/stream.hpp"
 
 #include <openssl/bio.h>

@@ -1,8 +1,7 @@
 // A client or server connection as the session sees it: a non-blocking TCP socket, in plain text
 // or under TLS. Under TLS, OpenSSL reads ciphertext from a buffer the stream fills with the
-// socket's own async_read_some (so waiting costs what it costs in plain text) and writes straight
-// to the socket; the relay pumps wait in async_read_some (the server's in async_read_drained) in
-// plain text, in tls_receive under TLS.
+// socket's drained read (so waiting costs what it costs in plain text) and writes straight to the
+// socket; the relay pumps wait in async_read_drained in plain text, in tls_receive under TLS.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -68,8 +67,8 @@ class Stream {
   [[nodiscard]] bool buffered() const noexcept;
 
   // Under TLS: the next decrypted bytes (as many as are there, up to out.size()), reading the
-  // socket with async_read_some when OpenSSL needs more: it tries at once and waits without
-  // re-arming epoll, as the plain-text pumps do.
+  // socket with async_read_drained when OpenSSL needs more (a read of whole records is trusted),
+  // waiting without re-arming epoll, as the plain-text pumps do.
   [[nodiscard]] boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_receive(
       std::span<std::byte> out);
 
