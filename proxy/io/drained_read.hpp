@@ -19,9 +19,9 @@
 // ReadyForQuery; for a client, a Query or a Sync), and whoever owns the socket calls
 // check_for_end() now and then (the sessions' end watch, every quarter second): after a trusted
 // read it peeks once, and if the end of the stream (or anything) is there after all, the waiting
-// read completes with operation_aborted and retried_after_check() says so; the next read tries
-// the socket first. A peer that half-closes right after ending its turn is thus seen within half
-// a second instead of at once.
+// read is taken off the reactor's queue and reads at once, completing with what it finds (eof, as
+// a rule). A peer that half-closes right after ending its turn is thus seen within about half a
+// second instead of at once; the caller sees an ordinary read.
 //
 // The operation plugs into Asio's reactor through its detail interfaces (reactor_op, start_op,
 // cancel_ops_by_key), which Debian 12's Boost 1.81 fixes; builds on another backend (io_uring)
@@ -60,11 +60,11 @@ using TurnEnded = bool (*)(std::span<const std::byte> received) noexcept;
 
 // What a RelaySocket knows about its drained reads (touched only on the socket's thread).
 struct DrainState {
-  bool trusted = false;      // the last read was trusted: the reactor waits before the next one
-  bool waiting = false;      // a drained read is under way
-  bool try_first = false;    // check_for_end() found something: the next read tries at once
-  bool aborted_for = false;  // check_for_end() cancelled the read under way
-  int quiet_checks = 0;      // check_for_end() calls since the last read that returned data
+  bool trusted = false;     // the last read was trusted: the reactor waits before the next one
+  bool waiting = false;     // a drained read is under way
+  bool try_first = false;   // check_for_end() found something: the next read tries at once
+  bool read_again = false;  // check_for_end() took the read under way off the reactor's queue
+  int quiet_checks = 0;     // check_for_end() calls since the last read that returned data
 };
 
 #if defined(SEEDPROXY_DRAINED_READS)
@@ -77,13 +77,29 @@ using error_code = boost::system::error_code;
 // "exhausted".
 class ReadOp : public ad::reactor_op {
  protected:
-  ReadOp(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended, DrainState* state,
+  ReadOp(ad::reactor* reactor, ad::reactor::per_descriptor_data* descriptor, int fd,
+         boost::asio::mutable_buffer space, TurnEnded turn_ended, DrainState* state,
          func_type complete)
       : reactor_op(error_code(), &ReadOp::perform_read, complete),
+        reactor_(reactor),
+        descriptor_(descriptor),
         fd_(fd),
         space_(space),
         turn_ended_(turn_ended),
         state_(state) {}
+
+  // Completing after check_for_end() took it off the queue: reads now. True when the read is
+  // done; false when nothing was there after all and it waits on the reactor's queue again.
+  bool read_now() {
+    state_->read_again = false;
+    ec_ = error_code();
+    const status result = perform();
+    state_->try_first = result == done;  // the reactor still will not try the next read
+    if (result != not_done) return true;
+    state_->waiting = true;
+    reactor_->start_op(ad::reactor::read_op, fd_, *descriptor_, this, true, true);
+    return false;
+  }
 
  private:
   static status perform_read(reactor_op* base) {
@@ -115,6 +131,8 @@ class ReadOp : public ad::reactor_op {
     }
   }
 
+  ad::reactor* reactor_;
+  ad::reactor::per_descriptor_data* descriptor_;
   int fd_;
   boost::asio::mutable_buffer space_;
   TurnEnded turn_ended_;
@@ -136,7 +154,7 @@ class CancelRead {
            (cancellation_type::terminal | cancellation_type::partial | cancellation_type::total))) {
       // A cancellation of the caller's: no check_for_end() may take it for its own.
       state_->waiting = false;
-      state_->aborted_for = false;
+      state_->read_again = false;
       reactor_->cancel_ops_by_key(fd_, *data_, ad::reactor::read_op, key_);
     }
   }
@@ -154,23 +172,25 @@ class HandlerReadOp final : public ReadOp {
  public:
   using Allocator = boost::asio::recycling_allocator<HandlerReadOp>;
 
-  HandlerReadOp(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended, DrainState* state,
+  HandlerReadOp(ad::reactor* reactor, ad::reactor::per_descriptor_data* descriptor, int fd,
+                boost::asio::mutable_buffer space, TurnEnded turn_ended, DrainState* state,
                 Handler& handler, const IoExecutor& io_executor)
-      : ReadOp(fd, space, turn_ended, state, &HandlerReadOp::complete),
+      : ReadOp(reactor, descriptor, fd, space, turn_ended, state, &HandlerReadOp::complete),
         handler_(std::move(handler)),
         work_(handler_, io_executor) {}
 
-  static HandlerReadOp* make(int fd, boost::asio::mutable_buffer space, TurnEnded turn_ended,
-                             DrainState* state, Handler& handler, const IoExecutor& io_executor) {
+  template <class... Args>
+  static HandlerReadOp* make(Args&&... args) {
     Allocator allocator;
     HandlerReadOp* memory = allocator.allocate(1);
-    return new (memory) HandlerReadOp(fd, space, turn_ended, state, handler, io_executor);
+    return new (memory) HandlerReadOp(std::forward<Args>(args)...);
   }
 
  private:
   // `owner` is null when the reactor is being destroyed: free the operation, call nothing.
   static void complete(void* owner, ad::operation* base, const error_code&, std::size_t) {
     auto* op = static_cast<HandlerReadOp*>(base);
+    if (owner && op->state_->read_again && !op->read_now()) return;  // queued again
     ad::handler_work<Handler, IoExecutor> work(std::move(op->work_));
     // The handler leaves the operation's memory before the call, so that the call may start the
     // next read in the same (recycled) memory.
@@ -225,16 +245,9 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
 
   // After a trusted read that has waited through two calls (so a busy peer is never looked at):
   // peeks once, without blocking, for what the reactor will not report by itself, an end of the
-  // stream that came with the last data. If anything is there, the drained read under way
-  // completes with operation_aborted, retried_after_check() says so once, and the next read
-  // tries the socket at once.
+  // stream that came with the last data. If anything is there, the drained read under way reads
+  // it at once (completing with eof, as a rule), or else the next read tries the socket first.
   void check_for_end() noexcept;
-  // True once after check_for_end() aborted the read under way: read again.
-  [[nodiscard]] bool retried_after_check() noexcept {
-    const bool aborted = drain_.aborted_for;
-    drain_.aborted_for = false;
-    return aborted;
-  }
   // The caller cancels or closes: nothing of check_for_end()'s is pending any more.
   void forget_checks() noexcept { drain_ = DrainState{}; }
 
@@ -249,7 +262,8 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
     auto& reactor = *reactor_;
     const bool continuation = ::boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    Op* op = Op::make(impl.socket_, space, turn_ended, &drain_, handler, get_executor());
+    Op* op = Op::make(&reactor, &impl.reactor_data_, impl.socket_, space, turn_ended, &drain_,
+                      handler, get_executor());
     op->cancellation_key_ = this;
     if (slot.is_connected())
       slot.template emplace<drained_detail::CancelRead>(&reactor, &impl.reactor_data_, impl.socket_,
@@ -289,8 +303,9 @@ inline void RelaySocket::check_for_end() noexcept {
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   drain_.try_first = true;
   if (drain_.waiting) {
+    // Taken off the queue as cancelled; its completion reads instead (ReadOp::read_now).
     drain_.waiting = false;
-    drain_.aborted_for = true;
+    drain_.read_again = true;
     auto& impl = impl_.get_implementation();
     reactor_->cancel_ops_by_key(impl.socket_, impl.reactor_data_,
                                 drained_detail::ad::reactor::read_op, this);

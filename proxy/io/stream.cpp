@@ -11,11 +11,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cassert>
 #include <cstring>
-#include <tuple>
 #include <utility>
 
 #include "proxy/io/buffer_pool.hpp"
@@ -250,15 +248,8 @@ asio::awaitable<error_code> Stream::fill_tls_input() {
   const TurnEnded ends =
       channel.input.unread().empty() ? &ends_at_record_boundary : &RelaySocket::never;
   channel.filling = true;
-  error_code ec;
-  std::size_t n = 0;
-  for (;;) {
-    std::tie(ec, n) = co_await socket_.async_read_drained(asio::buffer(space.data(), space.size()),
-                                                          ends, use_tuple);
-    if (ec != asio::error::operation_aborted || !socket_.retried_after_check()) break;
-    const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
-    if (cancelled != asio::cancellation_type::none) break;
-  }
+  auto [ec, n] = co_await socket_.async_read_drained(asio::buffer(space.data(), space.size()), ends,
+                                                     use_tuple);
   channel.filling = false;
   if (ec == asio::error::operation_aborted) co_return ec;
   channel.input_filled = n == space.size();

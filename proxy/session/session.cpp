@@ -10,7 +10,6 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <tuple>
@@ -417,12 +416,6 @@ void Session::enable_rewriting() {
         std::make_unique<DdlSeeds>(*settings_->snapshots, database_, settings_->max_rewrite_bytes);
 }
 
-asio::awaitable<bool> Session::read_again() {
-  if (terminate_) co_return false;
-  const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
-  co_return cancelled == asio::cancellation_type::none;
-}
-
 void Session::check_for_ends() noexcept {
   client_.socket().check_for_end();
   server_.socket().check_for_end();
@@ -451,10 +444,6 @@ asio::awaitable<void> Session::client_to_server() {
                                  : &RelaySocket::never;
       std::tie(ec, n) = co_await client_.socket().async_read_drained(
           asio::buffer(space.data(), space.size()), ends, use_tuple);
-      if (ec == asio::error::operation_aborted && client_.socket().retried_after_check()) {
-        const bool again = co_await read_again();  // rare: awaited only then
-        if (again) continue;
-      }
     }
     if (ec) {
       client_read_failed(ec);
@@ -516,10 +505,6 @@ asio::awaitable<void> Session::server_to_client() {
       std::tie(ec, n) = co_await server_.socket().async_read_drained(
           asio::buffer(space.data(), space.size()), &protocol::ends_with_ready_for_query,
           use_tuple);
-      if (ec == asio::error::operation_aborted && server_.socket().retried_after_check()) {
-        const bool again = co_await read_again();  // rare: awaited only then
-        if (again) continue;
-      }
     }
     if (ec) {
       server_read_failed(ec);

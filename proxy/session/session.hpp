@@ -218,9 +218,6 @@ class Session {
                                         Inspect inspect, Head head);
   void enable_rewriting();
   boost::asio::awaitable<void> wait_for_catalog();
-  // After the end watch aborted a pump's read (drained_read.hpp): true when the pump should read
-  // again, false when the session is being ended anyway.
-  boost::asio::awaitable<bool> read_again();
   // The pumps; each says why it ended through pump_ended.
   boost::asio::awaitable<void> client_to_server();
   boost::asio::awaitable<void> server_to_client();
