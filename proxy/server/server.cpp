@@ -24,11 +24,11 @@
 #include "common/sqlstate.hpp"
 #include "proxy/admin/admin_backend.hpp"
 #include "proxy/credentials/credential_store.hpp"
+#include "proxy/io/socket_handoff.hpp"
 #include "proxy/observe/latency_observer.hpp"
 #include "proxy/observe/metrics_endpoint.hpp"
 #include "proxy/server/config_reload.hpp"
 #include "proxy/server/refusal.hpp"
-#include "proxy/server/socket_handoff.hpp"
 #include "proxy/session/end_watch.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/tls/tls_contexts.hpp"
@@ -55,14 +55,16 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // The context runs without the reactor's per-descriptor lock
 // (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO, Boost 1.81: the scheduler's lock and the reactor's
 // registration lock, which guards its timers and descriptor pool, stay; only the lock every
-// start_op, perform_io, cancel and deregistration of one descriptor takes goes, about 10% of the
-// instructions a relayed transaction costs in user space, docs/benchmarks.md). That lock is needed
+// start_op, perform_io, cancel and deregistration of one descriptor takes goes, about 210 of
+// the ~7,900 instructions a relayed transaction costs in user space, docs/benchmarks.md; the
+// drained reads, proxy/io/drained_read.hpp, call the same reactor functions). That lock is needed
 // only where a socket of this context is touched from another thread, and none is
 // (docs/architecture.md, "Threads"):
 // - one thread runs the context: `run()` on the worker's thread (thread 0 on the main thread);
 //   stop() and the work guard are the scheduler's, which keeps its lock;
-// - an accepted socket is registered on the serving thread (SocketHandoff), never by the accept
-//   loop on thread 0 for another thread's reactor;
+// - an accepted socket, served or refused, is registered on the serving thread (SocketHandoff),
+//   never by the accept loop on thread 0 for another thread's reactor (async_accept(context)
+//   would: the descriptor state it recycles may still be queued for perform_io over there);
 // - SHOW CLIENTS, KILL and shutdown reach sessions only through co_spawn or post onto this
 //   context; the end watch is a timer of this context; cancel requests open their own socket on
 //   the session's executor; reloads, the registry, the engine and credentials publish snapshots
@@ -463,11 +465,13 @@ asio::awaitable<void> Server::State::accept_loop() {
     if (auto message = admission_refusal(peer, in_force->config.limits, login); !message.empty()) {
       refused.fetch_add(1, std::memory_order_relaxed);
       observer().client_refused();
-      // Refused on the accepting thread: a refusal is short and needs no other thread.
-      asio::co_spawn(
-          main_context(),
-          refuse_client(std::move(socket), sqlstate::too_many_connections, std::move(message), 2.0),
-          asio::detached);
+      // On the next thread too, whose reactor registers the socket there (see Worker).
+      auto refuse = [](SocketHandoff client, std::string text) -> asio::awaitable<void> {
+        co_await refuse_client(client.take(), sqlstate::too_many_connections, std::move(text), 2.0);
+      };
+      asio::co_spawn(worker.context,
+                     refuse(SocketHandoff(std::move(socket), worker.context), std::move(message)),
+                     asio::detached);
       continue;
     }
     spawn_session(worker, SocketHandoff(std::move(socket), worker.context), in_force->session,

@@ -1,5 +1,5 @@
 // SocketHandoff: release on the accepting thread, assign on the serving thread.
-#include "proxy/server/socket_handoff.hpp"
+#include "proxy/io/socket_handoff.hpp"
 
 #include <unistd.h>
 
