@@ -55,7 +55,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // The context runs without the reactor's per-descriptor lock
 // (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO, Boost 1.81: the scheduler's lock and the reactor's
 // registration lock, which guards its timers and descriptor pool, stay; only the lock every
-// start_op, perform_io, cancel and deregistration of one descriptor takes goes, about 210 of
+// start_op, perform_io, cancel and deregistration of one descriptor takes goes, about 250 of
 // the ~7,900 instructions a relayed transaction costs in user space, docs/benchmarks.md; the
 // drained reads, proxy/io/drained_read.hpp, call the same reactor functions). That lock is needed
 // only where a socket of this context is touched from another thread, and none is
