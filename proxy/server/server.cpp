@@ -24,6 +24,7 @@
 #include "common/sqlstate.hpp"
 #include "proxy/admin/admin_backend.hpp"
 #include "proxy/credentials/credential_store.hpp"
+#include "proxy/io/socket_handoff.hpp"
 #include "proxy/observe/latency_observer.hpp"
 #include "proxy/observe/metrics_endpoint.hpp"
 #include "proxy/server/config_reload.hpp"
@@ -47,12 +48,34 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-// One event loop per thread; a session lives and dies on the thread that accepted it.
+// One event loop per thread; a session lives and dies on the thread that serves it.
 // Member order matters: the context is destroyed (and with it any unfinished session frame)
 // while the session list those frames unlink from still exists.
+//
+// The context runs without the reactor's per-descriptor lock
+// (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO, Boost 1.81: the scheduler's lock and the reactor's
+// registration lock, which guards its timers and descriptor pool, stay; only the lock every
+// start_op, perform_io, cancel and deregistration of one descriptor takes goes, about 250 of
+// the ~7,900 instructions a relayed transaction costs in user space, docs/benchmarks.md; the
+// drained reads, proxy/io/drained_read.hpp, call the same reactor functions). That lock is needed
+// only where a socket of this context is touched from another thread, and none is
+// (docs/architecture.md, "Threads"):
+// - one thread runs the context: `run()` on the worker's thread (thread 0 on the main thread);
+//   stop() and the work guard are the scheduler's, which keeps its lock;
+// - an accepted socket, served or refused, is registered on the serving thread (SocketHandoff),
+//   never by the accept loop on thread 0 for another thread's reactor (async_accept(context)
+//   would: the descriptor state it recycles may still be queued for perform_io over there);
+// - SHOW CLIENTS, KILL and shutdown reach sessions only through co_spawn or post onto this
+//   context; the end watch is a timer of this context; cancel requests open their own socket on
+//   the session's executor; reloads, the registry, the engine and credentials publish snapshots
+//   and wake sessions by posting a timer cancel to the waiting session's executor
+//   (common/progress_signal.cpp); the HTTP and reload threads have contexts of their own;
+// - the contexts are destroyed after every worker thread has been joined.
+// Anything that ever touches a session's socket or stream from another thread must post to this
+// context instead.
 struct Worker {
   SessionList sessions;
-  asio::io_context context{1};
+  asio::io_context context{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::executor_work_guard<asio::io_context::executor_type> guard{context.get_executor()};
   std::thread thread;
 };
@@ -175,7 +198,7 @@ struct Server::State final : AdminBackend {
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> watch_signals();
-  void spawn_session(Worker& worker, tcp::socket socket,
+  void spawn_session(Worker& worker, SocketHandoff client,
                      std::shared_ptr<const SessionSettings> session_settings,
                      LoginGate::Ticket login);
   // Past limits.max_clients or the login gate's limits: the reason, or empty when admitted.
@@ -422,7 +445,8 @@ void Server::State::make_metrics() {
 asio::awaitable<void> Server::State::accept_loop() {
   for (;;) {
     Worker& worker = *workers[next_worker++ % workers.size()];
-    auto [ec, socket] = co_await acceptor->async_accept(worker.context, use_tuple);
+    // Accepted on this thread's own context: its reactor is this thread's (see Worker).
+    auto [ec, socket] = co_await acceptor->async_accept(use_tuple);
     if (shutting_down) co_return;
     if (ec) {
       log::limited(accept_failure_log, log::Level::warning, "server",
@@ -441,13 +465,17 @@ asio::awaitable<void> Server::State::accept_loop() {
     if (auto message = admission_refusal(peer, in_force->config.limits, login); !message.empty()) {
       refused.fetch_add(1, std::memory_order_relaxed);
       observer().client_refused();
-      asio::co_spawn(
-          worker.context,
-          refuse_client(std::move(socket), sqlstate::too_many_connections, std::move(message), 2.0),
-          asio::detached);
+      // On the next thread too, whose reactor registers the socket there (see Worker).
+      auto refuse = [](SocketHandoff client, std::string text) -> asio::awaitable<void> {
+        co_await refuse_client(client.take(), sqlstate::too_many_connections, std::move(text), 2.0);
+      };
+      asio::co_spawn(worker.context,
+                     refuse(SocketHandoff(std::move(socket), worker.context), std::move(message)),
+                     asio::detached);
       continue;
     }
-    spawn_session(worker, std::move(socket), in_force->session, std::move(login));
+    spawn_session(worker, SocketHandoff(std::move(socket), worker.context), in_force->session,
+                  std::move(login));
   }
 }
 
@@ -487,23 +515,24 @@ std::string Server::State::admission_refusal(const asio::ip::address& address,
   return {};
 }
 
-void Server::State::spawn_session(Worker& worker, tcp::socket socket,
+void Server::State::spawn_session(Worker& worker, SocketHandoff client,
                                   std::shared_ptr<const SessionSettings> session_settings,
                                   LoginGate::Ticket login) {
   active.fetch_add(1);
   accepted.fetch_add(1, std::memory_order_relaxed);
   observer().client_accepted();
   const auto id = next_id.fetch_add(1);
-  auto run = [](tcp::socket client, std::shared_ptr<const SessionSettings> session_settings,
+  auto run = [](SocketHandoff handoff, std::shared_ptr<const SessionSettings> session_settings,
                 SessionList& list, std::uint64_t session_id,
                 LoginGate::Ticket ticket) -> asio::awaitable<void> {
-    Session session(std::move(client), std::move(session_settings), list, session_id,
+    // The body runs on the worker's thread: the socket is registered there.
+    Session session(handoff.take(), std::move(session_settings), list, session_id,
                     std::move(ticket));
     co_await session.run();
   };
   asio::co_spawn(
       worker.context,
-      run(std::move(socket), std::move(session_settings), worker.sessions, id, std::move(login)),
+      run(std::move(client), std::move(session_settings), worker.sessions, id, std::move(login)),
       [this, id](std::exception_ptr failure) {
         if (failure) {
           try {

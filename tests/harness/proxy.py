@@ -9,6 +9,7 @@ Overrides are merged into the default config one level deep per section (a dict 
 section, anything else replaces it). `target(upstream_port)` returns a Proxy, or - when the
 environment sets SEEDPROXY_E2E_DIRECT=1 - a Direct stand-in pointing at PostgreSQL itself, so the
 client-behaviour tests can be checked against a server without the proxy in between.
+SEEDPROXY_E2E_THREADS=N gives every proxy N I/O threads unless the test sets its own.
 """
 
 from __future__ import annotations
@@ -105,7 +106,10 @@ class Proxy:
         base = {
             "listen": {"host": HOST, "port": port},
             "upstream": {"host": self.upstream_host, "port": self.upstream_port},
-            "runtime": {"threads": 1, "shutdown_grace_seconds": 2},
+            # SEEDPROXY_E2E_THREADS runs the suite's proxies with several I/O threads (the
+            # accept loop's hand-over, cross-thread admin and shutdown); a test's own wins.
+            "runtime": {"threads": int(os.environ.get("SEEDPROXY_E2E_THREADS", "1")),
+                        "shutdown_grace_seconds": 2},
             "limits": {"max_message_bytes": 1073741824, "startup_timeout_seconds": 15,
                        "connect_timeout_seconds": 5},
             "log": {"level": "info"},
