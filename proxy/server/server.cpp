@@ -53,26 +53,11 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // while the session list those frames unlink from still exists.
 //
 // The context runs without the reactor's per-descriptor lock
-// (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO, Boost 1.81: the scheduler's lock and the reactor's
-// registration lock, which guards its timers and descriptor pool, stay; only the lock every
-// start_op, perform_io, cancel and deregistration of one descriptor takes goes, about 250 of
-// the ~7,900 instructions a relayed transaction costs in user space, docs/benchmarks.md; the
-// drained reads, proxy/io/drained_read.hpp, call the same reactor functions). That lock is needed
-// only where a socket of this context is touched from another thread, and none is
-// (docs/architecture.md, "Threads"):
-// - one thread runs the context: `run()` on the worker's thread (thread 0 on the main thread);
-//   stop() and the work guard are the scheduler's, which keeps its lock;
-// - an accepted socket, served or refused, is registered on the serving thread (SocketHandoff),
-//   never by the accept loop on thread 0 for another thread's reactor (async_accept(context)
-//   would: the descriptor state it recycles may still be queued for perform_io over there);
-// - SHOW CLIENTS, KILL and shutdown reach sessions only through co_spawn or post onto this
-//   context; the end watch is a timer of this context; cancel requests open their own socket on
-//   the session's executor; reloads, the registry, the engine and credentials publish snapshots
-//   and wake sessions by posting a timer cancel to the waiting session's executor
-//   (common/progress_signal.cpp); the HTTP and reload threads have contexts of their own;
-// - the contexts are destroyed after every worker thread has been joined.
-// Anything that ever touches a session's socket or stream from another thread must post to this
-// context instead.
+// (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO; about 250 instructions per relayed transaction,
+// docs/benchmarks.md). That is safe only because no socket, stream or timer of a session is touched
+// from another thread: accepted sockets reach their thread through SocketHandoff, everything else
+// posts or co_spawns onto this context. The full argument, and what must stay true, is in
+// docs/architecture.md, "Threads".
 struct Worker {
   SessionList sessions;
   asio::io_context context{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
