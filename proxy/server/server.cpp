@@ -36,6 +36,7 @@
 #include "seedproxy_version.hpp"
 #include "seeds/control/control_connection.hpp"
 #include "seeds/control/primary_locator.hpp"
+#include "seeds/materialize/latency_history.hpp"
 #include "seeds/materialize/materialization_engine.hpp"
 #include "seeds/reads/read_flusher.hpp"
 #include "seeds/reads/read_tally.hpp"
@@ -183,6 +184,7 @@ struct Server::State final : AdminBackend {
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> watch_signals();
+  asio::awaitable<void> sample_latency();
   void spawn_session(Worker& worker, SocketHandoff client,
                      std::shared_ptr<const SessionSettings> session_settings,
                      LoginGate::Ticket login);
@@ -199,6 +201,7 @@ struct Server::State final : AdminBackend {
   std::filesystem::path config_file;
   // Before the workers: their sessions report to its observer until they are destroyed.
   seeds::ApplicationLatency latency;
+  seeds::LatencyHistory latency_history{latency};  // sampled every second by sample_latency()
   std::unique_ptr<MetricsEndpoint> metrics;
   std::unique_ptr<LatencyObserver> latency_observer;
   std::unique_ptr<seeds::SnapshotRegistry> snapshots;
@@ -347,7 +350,7 @@ void Server::State::start_listening() {
   snapshots->start(config.seeds);
   engine = std::make_unique<seeds::MaterializationEngine>(target, config.instance, *snapshots,
                                                           config.materialization);
-  engine->watch_latency(&latency);
+  engine->watch_latency(&latency_history);
   engine->start();
   reads = std::make_unique<seeds::ReadTally>();
   read_flusher = std::make_unique<seeds::ReadFlusher>(*reads, target, config.instance,
@@ -562,6 +565,18 @@ asio::awaitable<void> Server::State::watch_signals() {
   }
 }
 
+// Once a second, the clients' latency histogram as it stands, so the engine can pace a backfill
+// on the latency the application had before it began.
+asio::awaitable<void> Server::State::sample_latency() {
+  asio::steady_timer tick(main_context());
+  for (;;) {
+    latency_history.sample();
+    tick.expires_after(std::chrono::seconds(1));
+    auto [ec] = co_await tick.async_wait(use_tuple);
+    if (ec || stopped) co_return;
+  }
+}
+
 void Server::State::begin_shutdown(std::string_view why) {
   shutting_down = true;
   error_code ignored;
@@ -624,6 +639,7 @@ int Server::run() {
   state.start_listening();
   asio::co_spawn(state.main_context(), state.accept_loop(), asio::detached);
   asio::co_spawn(state.main_context(), state.watch_signals(), asio::detached);
+  asio::co_spawn(state.main_context(), state.sample_latency(), asio::detached);
   for (auto& worker : state.workers)
     asio::co_spawn(worker->context, watch_session_ends(worker->sessions), asio::detached);
   state.reloader->start();

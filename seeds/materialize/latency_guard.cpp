@@ -12,11 +12,20 @@ void LatencyGuard::begin_baseline() {
 
 bool LatencyGuard::end_baseline() {
   if (!latency_) return false;
-  const auto now = latency_->counts();
-  baseline_ = latency_quantile(now, mark_, settings_.quantile, settings_.min_samples);
+  return baseline_from(mark_, latency_->counts());
+}
+
+bool LatencyGuard::baseline_from(const ApplicationLatency::Counts& earlier,
+                                 const ApplicationLatency::Counts& later) {
+  if (!latency_) return false;
+  baseline_ = latency_quantile(later, earlier, settings_.quantile, settings_.min_samples);
   if (baseline_ && *baseline_ <= 0.0) baseline_.reset();
-  mark_ = now;
+  mark_ = later;
   return baseline_.has_value();
+}
+
+void LatencyGuard::restart_window() {
+  if (latency_) mark_ = latency_->counts();
 }
 
 bool LatencyGuard::quiet_since_baseline_began() const {

@@ -13,7 +13,7 @@ namespace seedproxy::seeds {
 struct LatencyGuardSettings {
   // The backfill slows down while the window's p99 is above this multiple of the baseline's, and
   // speeds up again below `relax_ratio` of it. 0 turns the guard off.
-  double slow_ratio = 1.25;
+  double slow_ratio = 1.4;
   double relax_ratio = 1.1;
   double quantile = 0.99;
   // Fewer transactions than this in a window say nothing: the window grows until it has them (a
@@ -32,6 +32,13 @@ class LatencyGuard {
   void begin_baseline();
   // Whether the baseline window had enough transactions; without one, looks say `unknown`.
   bool end_baseline();
+  // The baseline from a window measured elsewhere (LatencyHistory): the transactions counted
+  // between `earlier` and `later`. Whether it had enough; the next look starts a new window.
+  bool baseline_from(const ApplicationLatency::Counts& earlier,
+                     const ApplicationLatency::Counts& later);
+  // The next look's window starts now (what happened between the baseline and the first batch,
+  // adding the column and the trigger, is no batch's doing).
+  void restart_window();
   // No transaction at all since begin_baseline().
   [[nodiscard]] bool quiet_since_baseline_began() const;
   [[nodiscard]] bool has_baseline() const noexcept { return baseline_.has_value(); }

@@ -477,7 +477,7 @@ void MaterializationEngine::Worker::run(Job job) {
     if (!prepared) return;
     const Materializer* self = nullptr;  // for the phase switch to see a stop while it waits
     MaterializerSettings settings = materializer_settings(engine_.settings_);
-    settings.application_latency = engine_.latency_;
+    settings.latency_history = engine_.latency_;
     // Its own connection, opened at the first batch: it looks at pg_locks while batches run.
     LockWaitWatch watch(
         [this] {

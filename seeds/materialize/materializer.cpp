@@ -143,8 +143,11 @@ RunOutcome Materializer::run() {
   try {
     if (state_.step == Step::not_started) enter(Step::adding_column);
     BackfillPacer pacer(settings_.pacer);
-    LatencyGuard guard(settings_.application_latency, settings_.latency);
-    bool baseline_measured = false;
+    LatencyGuard guard(settings_.latency_history ? &settings_.latency_history->latency() : nullptr,
+                       settings_.latency);
+    // Taken now, from the seconds before this run: no write trigger of this run in it yet.
+    const bool from_history = baseline_from_history(guard);
+    bool batches_started = false;
     for (;;) {
       if (!wait_while_paused()) return RunOutcome::stopped;
       switch (state_.step) {
@@ -170,11 +173,13 @@ RunOutcome Materializer::run() {
           break;
         case Step::backfilling:
         case Step::verifying:
-          // Measured with the write trigger in place, not before it: the trigger's own cost
-          // would take most of the guard's allowance and hold every batch at its slowest
-          // (docs/materialization.md, "Pacing").
-          if (!baseline_measured && !measure_latency_baseline(guard)) return RunOutcome::stopped;
-          baseline_measured = true;
+          if (!batches_started) {
+            if (from_history)
+              guard.restart_window();
+            else if (!measure_latency_baseline(guard))
+              return RunOutcome::stopped;
+            batches_started = true;
+          }
           if (!run_batch(pacer, guard)) return RunOutcome::stopped;
           break;
         case Step::switching_to_column:
@@ -219,10 +224,26 @@ class WatchedBatch {
 
 }  // namespace
 
-// The application's latency with no batch running, the yardstick of every later window. A run
-// measures it once, before its first batch (also when it resumes a backfill after a restart).
+// The application's latency before this run (with no write trigger yet, unless it resumes one):
+// the yardstick of every later window, and the one the benchmark compares with.
+bool Materializer::baseline_from_history(LatencyGuard& guard) {
+  if (!settings_.latency_history || settings_.latency.slow_ratio <= 0.0) return false;
+  const auto window = settings_.latency_history->window(settings_.latency_window);
+  if (!window || window->span < settings_.latency_baseline) return false;
+  if (!guard.baseline_from(window->earlier, window->later)) return false;
+  const double p99 = *guard.baseline_seconds();
+  log::info("materialize", "seed " + plan_.name + ": the clients' p99 transaction takes " +
+                               log::seconds_text(p99) + " over the " +
+                               log::seconds_text(window->span.count()) +
+                               " before the materialization ran; the batches slow down while it " +
+                               "is above " + log::seconds_text(p99 * settings_.latency.slow_ratio));
+  return true;
+}
+
+// Without a history: the application's latency with no batch running, measured once before the
+// first batch of a run (also when it resumes a backfill after a restart).
 bool Materializer::measure_latency_baseline(LatencyGuard& guard) {
-  if (!settings_.application_latency || settings_.latency.slow_ratio <= 0.0) return true;
+  if (!settings_.latency_history || settings_.latency.slow_ratio <= 0.0) return true;
   guard.begin_baseline();
   // No client transaction in the first tenth: nothing to protect, no reason to wait the rest.
   const auto first = settings_.latency_baseline / 10;

@@ -16,6 +16,8 @@
 
 #include "rewriter/catalog/seed_set.hpp"
 #include "seeds/materialize/backfill_pacer.hpp"
+#include "seeds/materialize/latency_guard.hpp"
+#include "seeds/materialize/latency_history.hpp"
 #include "seeds/materialize/lock_wait_watch.hpp"
 #include "seeds/materialize/materialization_steps.hpp"
 #include "seeds/materialize/progress.hpp"
@@ -64,10 +66,14 @@ struct MaterializerSettings {
   StepSettings steps;
   PacerSettings pacer;
   std::uint32_t max_verify_passes = 3;  // passes that may still find differences before failing
-  // The application's round trips as the proxy's sessions see them (null: not watched), the
-  // guard's thresholds, and how long the baseline is measured before the first batch of a run.
-  const ApplicationLatency* application_latency = nullptr;
+  // The application's transactions as the proxy's sessions see them, sampled every second (null:
+  // not watched), and the guard's thresholds. The baseline is the p99 of the `latency_window`
+  // before the run began; when the history holds less than `latency_baseline` of it (a proxy
+  // just started) or too few transactions, it is measured for `latency_baseline` before the first
+  // batch instead.
+  const LatencyHistory* latency_history = nullptr;
   LatencyGuardSettings latency;
+  std::chrono::seconds latency_window{30};
   std::chrono::milliseconds latency_baseline{1000};
 };
 
@@ -142,6 +148,8 @@ class Materializer {
   BatchStep verify_step(std::uint64_t limit, std::uint64_t& rows);
   // One batch with its pacing and pause; false when stopped.
   bool run_batch(BackfillPacer& pacer, LatencyGuard& guard);
+  // The baseline from the history of the clients' latency before the run; false without one.
+  bool baseline_from_history(LatencyGuard& guard);
   bool measure_latency_baseline(LatencyGuard& guard);
   void publish(const BackfillPacer* pacer);
 
