@@ -67,9 +67,10 @@ struct Materialization {
   std::uint64_t min_batch_rows = 10;
   std::uint64_t max_batch_rows = 100000;
   double pause_ratio = 0.5;
-  // The backfill slows down while the clients' p99 transaction time is above this multiple of the
-  // one measured just before it (0: it watches only its own batches and lock waits).
-  double latency_ratio = 1.25;
+  // The backfill slows down while the clients' p99 transaction time is above this multiple of
+  // their p99 in the 30 s before the materialization began, write trigger included in the rise
+  // (0: it watches only its own batches and lock waits).
+  double latency_ratio = 1.4;
   double progress_log_seconds = 10.0;
   double reads_flush_seconds = 5.0;  // read counts to seedproxy.read_counts
   double check_seconds = 0.5;        // the materializer re-reads the registry

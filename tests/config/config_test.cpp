@@ -552,7 +552,7 @@ TEST_CASE("registry: lease and refresh period, with bounds") {
 }
 
 TEST_CASE("materialization.latency_ratio: 0 turns the guard off, below 1.05 is refused") {
-  CHECK(parse_config("{}").materialization.latency_ratio == 1.25);
+  CHECK(parse_config("{}").materialization.latency_ratio == 1.4);
   CHECK(
       parse_config(R"({"materialization": {"latency_ratio": 0}})").materialization.latency_ratio ==
       0.0);
