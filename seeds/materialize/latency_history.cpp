@@ -17,6 +17,11 @@ void LatencyHistory::sample(Clock::time_point now) {
   size_ = std::min(size_ + 1, ring_.size());
 }
 
+void LatencyHistory::note_batch(Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  last_batch_ = std::max(last_batch_, now);
+}
+
 std::optional<LatencyHistory::Window> LatencyHistory::window(std::chrono::seconds span,
                                                              Clock::time_point now) const {
   const auto later = latency_.counts();
@@ -24,7 +29,7 @@ std::optional<LatencyHistory::Window> LatencyHistory::window(std::chrono::second
   // Oldest first: the first sample inside the span is the window's start.
   for (std::size_t k = 0; k < size_; ++k) {
     const Sample& sample = ring_[(next_ + ring_.size() - size_ + k) % ring_.size()];
-    if (sample.at + span < now || sample.at > now) continue;
+    if (sample.at + span < now || sample.at > now || sample.at <= last_batch_) continue;
     return Window{sample.counts, later, now - sample.at};
   }
   return std::nullopt;

@@ -54,7 +54,7 @@ class MaterializationEngine {
   // The clients' transaction times (filled by the proxy's sessions, sampled every second), which
   // the backfill paces itself on (materialization.latency_ratio). Set before start(); must
   // outlive the engine.
-  void watch_latency(const LatencyHistory* latency) noexcept { latency_ = latency; }
+  void watch_latency(LatencyHistory* latency) noexcept { latency_ = latency; }
   // Stops every backfill (each within about a second) and joins the threads. Idempotent.
   void stop();
 
@@ -92,7 +92,7 @@ class MaterializationEngine {
   std::string instance_;
   SnapshotRegistry& snapshots_;
   config::Materialization settings_;
-  const LatencyHistory* latency_ = nullptr;
+  LatencyHistory* latency_ = nullptr;
 
   mutable std::mutex mutex_;  // guards jobs_, workers_, stopping_ and wakes the engine thread
   std::condition_variable wake_;

@@ -202,6 +202,20 @@ RunOutcome Materializer::run() {
 
 namespace {
 
+// Tells the history a batch ran, when it ends whichever way (no history: nothing).
+class NotedBatch {
+ public:
+  explicit NotedBatch(LatencyHistory* history) : history_(history) {}
+  NotedBatch(const NotedBatch&) = delete;
+  NotedBatch& operator=(const NotedBatch&) = delete;
+  ~NotedBatch() {
+    if (history_) history_->note_batch();
+  }
+
+ private:
+  LatencyHistory* history_;
+};
+
 // Watches the batch's connection for the length of one batch (no watch: nothing seen).
 class WatchedBatch {
  public:
@@ -271,6 +285,7 @@ bool Materializer::run_batch(BackfillPacer& pacer, LatencyGuard& guard) {
   std::uint64_t rows = 0;
   state_.rows_per_second = pacer.rows_per_second();  // saved with the batch
   BatchStep outcome;
+  const NotedBatch noted(settings_.latency_history);
   WatchedBatch watched(watch_, connection_);
   try {
     outcome = step_batch(state_.step == MaterializationStep::verifying, pacer.batch_rows(), rows);

@@ -71,7 +71,7 @@ struct MaterializerSettings {
   // before the run began; when the history holds less than `latency_baseline` of it (a proxy
   // just started) or too few transactions, it is measured for `latency_baseline` before the first
   // batch instead.
-  const LatencyHistory* latency_history = nullptr;
+  LatencyHistory* latency_history = nullptr;
   LatencyGuardSettings latency;
   std::chrono::seconds latency_window{30};
   std::chrono::milliseconds latency_baseline{1000};

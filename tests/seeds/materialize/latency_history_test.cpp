@@ -53,6 +53,13 @@ TEST_CASE("a window holds the transactions of the seconds it spans, no older one
   CHECK(wide->span.count() == doctest::Approx(30.0));
   // Every sample older than the span: nothing.
   CHECK_FALSE(history.window(30s, now + 100s));
+  // A batch of an earlier materialization at second 36: the window starts after it.
+  longer.note_batch(t0 + 36s + 500ms);
+  const auto after_batch = longer.window(30s, now);
+  REQUIRE(after_batch);
+  CHECK(after_batch->span.count() == doctest::Approx(3.0));
+  longer.note_batch(now);
+  CHECK_FALSE(longer.window(30s, now));
 }
 
 TEST_CASE("a guard paces on a baseline from the history and a window from the first batch") {
