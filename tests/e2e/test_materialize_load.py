@@ -62,7 +62,12 @@ def setUpModule():
                      "'note ' || i, CASE WHEN i % 5 = 0 THEN NULL ELSE repeat(md5(i::text), 2) END "
                      f"FROM generate_series(1, {ROWS}) i")
         conn.execute("VACUUM ANALYZE item")
-    px = mc.make_proxy(pg.port, SEEDS, instance="load-mat")
+    # This test is about exactness and zero errors under load; how the latency guard paces is
+    # bench/materialize.sh's subject. In CI's parallel suite the other tests move the clients' p99
+    # more than the backfill does, and the default allowance (1.4 times the p99 of the 30 s
+    # before) stretched the run past the load (53 % verified after 30 s). At 3 the guard still
+    # takes its baseline and judges every window, and slows down only for a real collapse.
+    px = mc.make_proxy(pg.port, SEEDS, instance="load-mat", materialization={"latency_ratio": 3})
     e2e_common.wait_until_readable(px, DB, "SELECT score FROM item WHERE id = 1", "the seed to be readable")
 
 
