@@ -6,7 +6,7 @@ namespace seedproxy::seeds {
 LatencyGuard::LatencyGuard(const ApplicationLatency* latency, LatencyGuardSettings settings)
     : latency_(settings.slow_ratio > 0.0 ? latency : nullptr), settings_(settings) {}
 
-void LatencyGuard::begin_baseline() {
+void LatencyGuard::start_window() {
   if (latency_) mark_ = latency_->counts();
 }
 
@@ -22,10 +22,6 @@ bool LatencyGuard::baseline_from(const ApplicationLatency::Counts& earlier,
   if (baseline_ && *baseline_ <= 0.0) baseline_.reset();
   mark_ = later;
   return baseline_.has_value();
-}
-
-void LatencyGuard::restart_window() {
-  if (latency_) mark_ = latency_->counts();
 }
 
 bool LatencyGuard::quiet_since_baseline_began() const {

@@ -28,18 +28,17 @@ class LatencyGuard {
   // `latency` may be null (no sessions report, e.g. in unit tests): every look is `unknown`.
   LatencyGuard(const ApplicationLatency* latency, LatencyGuardSettings settings);
 
-  // The baseline is measured between these two calls, while no batch runs.
-  void begin_baseline();
+  // The window that the next end_baseline() or look() measures starts now: before a baseline
+  // measured on the spot (while no batch runs), or at the first batch after a baseline taken
+  // from the history (adding the column and the trigger is no batch's doing).
+  void start_window();
   // Whether the baseline window had enough transactions; without one, looks say `unknown`.
   bool end_baseline();
   // The baseline from a window measured elsewhere (LatencyHistory): the transactions counted
   // between `earlier` and `later`. Whether it had enough; the next look starts a new window.
   bool baseline_from(const ApplicationLatency::Counts& earlier,
                      const ApplicationLatency::Counts& later);
-  // The next look's window starts now (what happened between the baseline and the first batch,
-  // adding the column and the trigger, is no batch's doing).
-  void restart_window();
-  // No transaction at all since begin_baseline().
+  // No transaction at all since start_window().
   [[nodiscard]] bool quiet_since_baseline_began() const;
   [[nodiscard]] bool has_baseline() const noexcept { return baseline_.has_value(); }
   [[nodiscard]] std::optional<double> baseline_seconds() const noexcept { return baseline_; }

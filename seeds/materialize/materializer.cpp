@@ -175,7 +175,7 @@ RunOutcome Materializer::run() {
         case Step::verifying:
           if (!batches_started) {
             if (from_history)
-              guard.restart_window();
+              guard.start_window();
             else if (!measure_latency_baseline(guard))
               return RunOutcome::stopped;
             batches_started = true;
@@ -258,7 +258,7 @@ bool Materializer::baseline_from_history(LatencyGuard& guard) {
 // first batch of a run (also when it resumes a backfill after a restart).
 bool Materializer::measure_latency_baseline(LatencyGuard& guard) {
   if (!settings_.latency_history || settings_.latency.slow_ratio <= 0.0) return true;
-  guard.begin_baseline();
+  guard.start_window();
   // No client transaction in the first tenth: nothing to protect, no reason to wait the rest.
   const auto first = settings_.latency_baseline / 10;
   if (!wait(first)) return false;
