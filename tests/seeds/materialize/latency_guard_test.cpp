@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "seeds/materialize/backfill_pacer.hpp"
+#include "tests/seeds/materialize/recorded_latency.hpp"
 
 using namespace std::chrono_literals;
 using seedproxy::seeds::ApplicationLatency;
@@ -13,14 +14,7 @@ using seedproxy::seeds::latency_quantile;
 using seedproxy::seeds::LatencyGuard;
 using seedproxy::seeds::LatencyGuardSettings;
 using seedproxy::seeds::LatencyVerdict;
-
-namespace {
-
-void record(ApplicationLatency& latency, std::chrono::nanoseconds each, int times) {
-  for (int i = 0; i < times; ++i) latency.record(each);
-}
-
-}  // namespace
+using seedproxy::seeds::testing::record;
 
 TEST_CASE("a round trip lands in the bucket whose bounds hold it") {
   for (const std::chrono::nanoseconds ns :
@@ -55,7 +49,7 @@ TEST_CASE("the guard says slow, hold and fine against the baseline") {
   settings.min_samples = 100;
   LatencyGuard guard(&latency, settings);
   CHECK(guard.look() == LatencyVerdict::unknown);  // no baseline yet
-  guard.begin_baseline();
+  guard.start_window();
   record(latency, 2ms, 1000);
   REQUIRE(guard.end_baseline());
   record(latency, 4ms, 1000);
@@ -73,7 +67,7 @@ TEST_CASE("a guard without enough traffic or turned off never judges") {
   ApplicationLatency latency;
   LatencyGuardSettings settings;
   LatencyGuard quiet(&latency, settings);
-  quiet.begin_baseline();
+  quiet.start_window();
   record(latency, 2ms, 10);
   CHECK_FALSE(quiet.end_baseline());
   record(latency, 50ms, 5000);
@@ -81,7 +75,7 @@ TEST_CASE("a guard without enough traffic or turned off never judges") {
 
   settings.slow_ratio = 0.0;
   LatencyGuard off(&latency, settings);
-  off.begin_baseline();
+  off.start_window();
   record(latency, 2ms, 5000);
   CHECK_FALSE(off.end_baseline());
   CHECK(off.look() == LatencyVerdict::unknown);

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "seeds/materialize/latency_guard.hpp"
+#include "tests/seeds/materialize/recorded_latency.hpp"
 
 using namespace std::chrono_literals;
 using seedproxy::seeds::ApplicationLatency;
@@ -13,12 +14,9 @@ using seedproxy::seeds::LatencyGuard;
 using seedproxy::seeds::LatencyGuardSettings;
 using seedproxy::seeds::LatencyHistory;
 using seedproxy::seeds::LatencyVerdict;
+using seedproxy::seeds::testing::record;
 
 namespace {
-
-void record(ApplicationLatency& latency, std::chrono::nanoseconds each, int times) {
-  for (int i = 0; i < times; ++i) latency.record(each);
-}
 
 // The p99 of a window, in milliseconds.
 double p99_ms(const LatencyHistory::Window& window) {
@@ -80,7 +78,7 @@ TEST_CASE("a guard paces on a baseline from the history and a window from the fi
   // Between the baseline and the first batch (the column and the trigger go in) the clients were
   // slow; the first window starts at the batch, so that is nobody's verdict.
   record(latency, 20ms, 1000);
-  guard.restart_window();
+  guard.start_window();
   record(latency, 2ms, 1000);
   CHECK(guard.look() == LatencyVerdict::fine);
   record(latency, 4ms, 1000);
