@@ -30,6 +30,8 @@ class IoBuffer {
   void commit(std::size_t n) noexcept { end_ += n; }
   void consume(std::size_t n) noexcept;
   [[nodiscard]] bool empty() const noexcept { return begin_ == end_; }
+  // No room after the unread bytes: the last read filled the space writable() gave it.
+  [[nodiscard]] bool full() const noexcept { return end_ == capacity(); }
   // Whether pooled storage is held (for tests).
   [[nodiscard]] bool holds_large() const noexcept { return storage_ != nullptr; }
 

@@ -237,9 +237,9 @@ std::size_t Stream::tls_write(std::span<const std::byte> bytes, error_code& ec) 
   return done;
 }
 
-asio::awaitable<error_code> Stream::fill_tls_input() {
+std::optional<Stream::TlsFill> Stream::begin_tls_fill() {
   auto& channel = *tls_;
-  if (channel.end || channel.read_error) co_return error_code{};  // OpenSSL finds them itself
+  if (channel.end || channel.read_error) return std::nullopt;  // OpenSSL finds them itself
   assert(!channel.filling);
   if (!channel.input_filled) channel.input.release_if_empty();
   const auto space = channel.input.writable(channel.input_filled);
@@ -248,18 +248,30 @@ asio::awaitable<error_code> Stream::fill_tls_input() {
   const TurnEnded ends =
       channel.input.unread().empty() ? &ends_at_record_boundary : &RelaySocket::never;
   channel.filling = true;
-  auto [ec, n] = co_await socket_.async_read_drained(asio::buffer(space.data(), space.size()), ends,
-                                                     use_tuple);
+  return TlsFill{asio::buffer(space.data(), space.size()), ends};
+}
+
+error_code Stream::end_tls_fill(const error_code& ec, std::size_t n) {
+  auto& channel = *tls_;
   channel.filling = false;
-  if (ec == asio::error::operation_aborted) co_return ec;
-  channel.input_filled = n == space.size();
+  if (ec == asio::error::operation_aborted) return ec;
   channel.input.commit(n);
+  channel.input_filled = channel.input.full();  // the read took all the room writable() gave
   if (ec == asio::error::eof) {
     channel.end = true;
   } else if (ec) {
     channel.read_error = ec;
   }
-  co_return error_code{};
+  return {};
+}
+
+bool Stream::tls_read_wants_write() const noexcept { return tls_->read_wants_write; }
+
+asio::awaitable<error_code> Stream::fill_tls_input() {
+  const auto fill = begin_tls_fill();
+  if (!fill) co_return error_code{};
+  auto [ec, n] = co_await socket_.async_read_drained(fill->space, fill->ends, use_tuple);
+  co_return end_tls_fill(ec, n);
 }
 
 asio::awaitable<error_code> Stream::wait_for_tls(bool wants_write) {

@@ -6,10 +6,13 @@
 
 #include <openssl/ssl.h>
 
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <tuple>
@@ -71,6 +74,12 @@ class Stream {
   // waiting without re-arming epoll, as the plain-text pumps do.
   [[nodiscard]] boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_receive(
       std::span<std::byte> out);
+  // The same wait for a reader driven by completion handlers (the relay pumps): after read_some
+  // answered would_block under TLS, waits for what OpenSSL asked for (room to write, or more
+  // ciphertext, read into the channel) and calls handler(ec); ec only when the wait itself
+  // failed (cancellation). The handler's cancellation slot applies to the wait.
+  template <class Handler>
+  void async_tls_wait(Handler handler);
 
   // Whole-buffer helpers for the low-volume conversations (startup, login, admin console).
   [[nodiscard]] boost::asio::awaitable<error_code> read_exact(std::span<std::byte> out);
@@ -102,6 +111,17 @@ class Stream {
   // Reads ciphertext from the socket into the channel; the end of the stream and socket errors
   // are kept for OpenSSL to find. Returns only an error of the wait itself (cancellation).
   boost::asio::awaitable<error_code> fill_tls_input();
+  // Its two halves: the space to read into and whether a read may be trusted (nullopt: the end or
+  // an error is already there for OpenSSL to find), and the bytes read taken in.
+  struct TlsFill {
+    boost::asio::mutable_buffer space;
+    TurnEnded ends;
+  };
+  std::optional<TlsFill> begin_tls_fill();
+  error_code end_tls_fill(const error_code& ec, std::size_t n);
+  [[nodiscard]] bool tls_read_wants_write() const noexcept;
+  template <class Handler>
+  struct TlsFilled;
   // Waits for what the last TLS call asked for: more ciphertext, or room to write.
   boost::asio::awaitable<error_code> wait_for_tls(bool wants_write);
   // Creates the SSL object and the channel under it; false (tls() stays false) when OpenSSL
@@ -112,5 +132,37 @@ class Stream {
   RelaySocket socket_;
   std::unique_ptr<TlsChannel> tls_;
 };
+
+// A fill's completion: the ciphertext taken in, then the reader's handler, whose cancellation
+// slot the read uses.
+template <class Handler>
+struct Stream::TlsFilled {
+  Stream* stream;
+  Handler handler;
+  using cancellation_slot_type = boost::asio::associated_cancellation_slot_t<Handler>;
+  cancellation_slot_type get_cancellation_slot() const noexcept {
+    return boost::asio::get_associated_cancellation_slot(handler);
+  }
+  void operator()(const error_code& ec, std::size_t n) {
+    const error_code wait_ec = stream->end_tls_fill(ec, n);
+    std::move(handler)(wait_ec);
+  }
+};
+
+template <class Handler>
+void Stream::async_tls_wait(Handler handler) {
+  if (tls_read_wants_write()) {
+    socket_.async_wait(tcp::socket::wait_write, std::move(handler));
+    return;
+  }
+  const auto fill = begin_tls_fill();
+  if (!fill) {
+    // OpenSSL finds the end or the error at the next read.
+    boost::asio::post(socket_.get_executor(),
+                      [h = std::move(handler)]() mutable { std::move(h)(error_code{}); });
+    return;
+  }
+  socket_.async_read_drained(fill->space, fill->ends, TlsFilled<Handler>{this, std::move(handler)});
+}
 
 }  // namespace seedproxy::proxy

@@ -141,7 +141,10 @@ void Session::pump_ended(int which, Ending ending, std::exception_ptr failure) {
   pumps.decided = true;
   pumps.ending = std::move(ending);
   pumps.failure = std::move(failure);
-  if (which != 0) pumps.cancel_client_to_server.emit(asio::cancellation_type::terminal);
+  if (which != 0) {
+    client_pump_stopping_ = true;  // also when the signal finds the read already completed
+    pumps.cancel_client_to_server.emit(asio::cancellation_type::terminal);
+  }
   if (which != 1) {
     // The server's pump has no signal of its own: it stops at its next look at the flag, and
     // what it waits for (a read of the server, a write to the client) is cancelled.
@@ -161,6 +164,10 @@ asio::awaitable<void> Session::relay_session(Ending& ending) {
   Pumps pumps(ending);
   pumps_ = &pumps;
   server_pump_stopping_ = false;
+  client_pump_stopping_ = false;
+  // What earlier pumps could not write went with them (to a backend now left, as a rule).
+  client_backlog_.reset();
+  server_backlog_.reset();
   const auto done = [](Pumps& ended) {
     --ended.running;
     if (ended.all_done) ended.all_done->cancel();
@@ -192,6 +199,7 @@ asio::awaitable<void> Session::relay_session(Ending& ending) {
   if (pumps.running > 0) co_await wait_for_pumps(pumps);
   pumps_ = nullptr;
   server_pump_stopping_ = false;  // nothing relays now: later writes to the client go ahead
+  client_pump_stopping_ = false;
   if (pumps.failure) std::rethrow_exception(pumps.failure);
 }
 
@@ -319,78 +327,6 @@ void Session::note_client_message(char type) {
   if (!transaction_started_) transaction_started_ = now;
 }
 
-template <class Started, class Inspect, class Head>
-asio::awaitable<Session::Relayed> Session::relay(Direction from, Stream& to, Started started,
-                                                 Inspect inspect, Head head) {
-  using Kind = protocol::RelayScanner::Kind;
-  Relayed out;
-  auto& scanner = from.scanner;
-  const auto unread = from.buffer.unread();
-  std::size_t flushed = 0;  // bytes already written, replaced or dropped
-  std::size_t ready = 0;    // bytes decided so far
-  while (ready < unread.size()) {
-    const bool starts = scanner.at_boundary();
-    out.last = scanner.next(unread.subspan(ready));
-    if (starts && out.last.kind != Kind::need_more && out.last.kind != Kind::error)
-      started(out.last.header.type);
-    if (out.last.kind == Kind::head || (out.last.kind == Kind::pass && from.dropping)) {
-      auto verdict = out.last.kind == Kind::head
-                         ? head(out.last.header, unread.subspan(ready, out.last.length))
-                         : HeadVerdict{{}, true};
-      if (!verdict.before.empty() || verdict.drop) {
-        // Awaits stand alone (GCC 12 miscompiles co_await inside a condition).
-        if (ready > flushed)
-          out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
-        if (out.write_error) co_return out;
-        flushed = ready;
-        if (!verdict.before.empty()) out.write_error = co_await write_all(to, verdict.before);
-        if (out.write_error) co_return out;
-        if (verdict.drop) flushed = ready + out.last.length;
-      }
-      from.dropping = verdict.drop && !scanner.at_boundary();
-      ready += out.last.length;
-      continue;
-    }
-    if (out.last.kind == Kind::message) {
-      auto replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
-      if (&to == &server_ && ddl_seeds_ && ddl_seeds_->waiting()) {
-        // A DDL seed is being registered: what went before goes on, this message waits for the
-        // verdict and is then decided again.
-        if (ready > flushed) {
-          out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
-          if (out.write_error) co_return out;
-          flushed = ready;
-        }
-        co_await ddl_seeds_->wait();
-        replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
-      }
-      if (replacement) {
-        if (ready > flushed) {
-          out.write_error = co_await write_all(to, unread.subspan(flushed, ready - flushed));
-          if (out.write_error) co_return out;
-        }
-        out.write_error = co_await write_all(to, *replacement);
-        if (out.write_error) co_return out;
-        flushed = ready + out.last.length;
-      }
-    } else if (out.last.kind != Kind::pass) {
-      break;
-    }
-    ready += out.last.length;
-  }
-  // Everything decided since the last replacement goes in one write, without a coroutine of its own
-  // unless the socket is full.
-  if (ready > flushed) {
-    auto rest = unread.subspan(flushed, ready - flushed);
-    if (!wrote_at_once(to, rest, out.write_error)) out.write_error = co_await write_rest(to, rest);
-  }
-  if (!out.write_error) {
-    from.buffer.consume(ready);
-    if (out.last.kind == Kind::need_more) from.buffer.ensure_capacity(out.last.length);
-  }
-  co_return out;
-}
-
 asio::awaitable<void> Session::wait_for_catalog() {
   // The database's first snapshot, the catalog after this session's DDL, or a lease to renew:
   // milliseconds as a rule; a registry that cannot be reached is bounded here.
@@ -419,127 +355,6 @@ void Session::enable_rewriting() {
 void Session::check_for_ends() noexcept {
   client_.socket().check_for_end();
   server_.socket().check_for_end();
-}
-
-asio::awaitable<void> Session::client_to_server() {
-  const auto note_started = [this](char type) {
-    if (observing_) note_client_message(type);
-  };
-  bool filled = false;  // the last read filled its space: more is probably waiting
-  for (;;) {
-    if (!filled) client_buffer_.release_if_empty();
-    const auto space = client_buffer_.writable(filled);
-    // Reads at once and, if nothing is there, waits without re-arming epoll (TLS the same way,
-    // into its own ciphertext buffer); plain text inline rather than in a helper coroutine, whose
-    // frame every idle pump would keep.
-    error_code ec;
-    std::size_t n = 0;
-    if (client_.tls()) {
-      std::tie(ec, n) = co_await client_.tls_receive(space);
-    } else {
-      // After a Query or a Sync the client waits for the answer: the next read waits for epoll
-      // without trying the socket first (drained_read.hpp; the end watch looks for a FIN).
-      const TurnEnded ends = client_buffer_.unread().empty() && from_client_.at_boundary()
-                                 ? &protocol::ends_client_turn
-                                 : &RelaySocket::never;
-      std::tie(ec, n) = co_await client_.socket().async_read_drained(
-          asio::buffer(space.data(), space.size()), ends, use_tuple);
-    }
-    if (ec) {
-      client_read_failed(ec);
-      co_return;
-    }
-    filled = n == space.size();
-    client_buffer_.commit(n);
-    list_.counters.bytes_from_clients.add(n);
-    if (!authenticated_) client_spoke_ = true;  // the backend it goes to is the only one now
-    if (rewriting_ && rewriting_->must_wait(client_buffer_.unread(), from_client_.at_boundary()))
-      co_await wait_for_catalog();
-    const auto relayed = co_await relay(
-        {client_buffer_, from_client_, dropping_from_client_}, server_, note_started,
-        [this](const protocol::MessageHeader&, protocol::Bytes message) {
-          if (!rewriting_) return std::optional<std::vector<std::byte>>();
-          if (ddl_seeds_) {
-            auto stand_in = ddl_seeds_->client_message(message, *rewriting_, transaction_status_);
-            if (stand_in) rewriting_->note_replaced_client_message(message);
-            if (stand_in || ddl_seeds_->waiting()) return stand_in;
-          }
-          auto replacement = rewriting_->client_message(message);
-          if (replacement) list_.counters.statements_rewritten.add(1);
-          return replacement;
-        },
-        [this](const protocol::MessageHeader&, protocol::Bytes head) {
-          // Too long to rewrite: streamed; its names still keep the bookkeeping in step.
-          HeadVerdict verdict;
-          if (rewriting_) verdict.before = rewriting_->streamed_client_message(head);
-          return verdict;
-        });
-    if (relayed.write_error || relayed.last.kind == protocol::RelayScanner::Kind::error) {
-      client_relay_failed(relayed);
-      co_return;
-    }
-  }
-}
-
-asio::awaitable<void> Session::server_to_client() {
-  const auto note_started = [this](char type) {
-    if (observing_ && (type == 'G' || type == 'W')) timer_.copy_in_started();
-    // Which client message each server message answers, streamed ones included (not DataRow).
-    if (rewriting_ && type != 'D') rewriting_->server_started(type);
-  };
-  bool filled = false;  // the last read filled its space: more is probably waiting
-  for (;;) {
-    if (server_pump_stopping_) co_return;  // another ended first: it says why
-    if (!filled) server_buffer_.release_if_empty();
-    const auto space = server_buffer_.writable(filled);
-    // Reads at once and, if nothing is there, waits without re-arming epoll (TLS the same way,
-    // into its own ciphertext buffer); plain text inline rather than in a helper coroutine, whose
-    // frame every idle pump would keep.
-    error_code ec;
-    std::size_t n = 0;
-    if (server_.tls()) {
-      std::tie(ec, n) = co_await server_.tls_receive(space);
-    } else {
-      // After a ReadyForQuery the server waits for the client: the next read waits for epoll
-      // without trying the socket first (drained_read.hpp).
-      std::tie(ec, n) = co_await server_.socket().async_read_drained(
-          asio::buffer(space.data(), space.size()), &protocol::ends_with_ready_for_query,
-          use_tuple);
-    }
-    if (ec) {
-      server_read_failed(ec);
-      co_return;
-    }
-    filled = n == space.size();
-    server_buffer_.commit(n);
-    list_.counters.bytes_from_server.add(n);
-    const auto relayed = co_await relay(
-        {server_buffer_, from_server_, dropping_from_server_}, client_, note_started,
-        [this](const protocol::MessageHeader& header, protocol::Bytes message) {
-          if (standby_check_ && standby_check_->screening()) return screen_login(header, message);
-          // The first ReadyForQuery enables rewriting; that message itself was not followed.
-          const bool following = rewriting_ != nullptr;
-          on_server_message(header, message);
-          if (!following) return std::optional<std::vector<std::byte>>();
-          if (ddl_seeds_)
-            if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
-          return rewriting_->server_message(message);
-        },
-        [this](const protocol::MessageHeader& header, protocol::Bytes) {
-          if (standby_check_ && standby_check_->screening())
-            return screen_long_login_message(header.type);
-          // A long error or notice (it may quote a client's long value): streamed as sent,
-          // its position left as it is, but dropped if it answers a message the proxy injected.
-          HeadVerdict verdict;
-          verdict.drop = rewriting_ && rewriting_->prepared().answer().injected;
-          return verdict;
-        });
-    if ((standby_check_ && standby_check_->refused()) || relayed.write_error ||
-        relayed.last.kind == protocol::RelayScanner::Kind::error) {
-      server_relay_failed(relayed);
-      co_return;
-    }
-  }
 }
 
 // Why a pump ended, in ordinary functions so that neither the Ending nor its text is kept in a

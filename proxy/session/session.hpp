@@ -187,7 +187,46 @@ class Session {
   struct Relayed {
     protocol::RelayScanner::Step last;  // the step that stopped the walk
     boost::system::error_code write_error;
+    // Decided bytes of the buffer the peer's socket did not take at once: written by the pump's
+    // coroutine, which then consumes `ready` bytes of the buffer.
+    protocol::Bytes rest;
+    std::size_t ready = 0;
+    bool backlog = false;   // bytes wait in the direction's backlog, to be written before `rest`
+    bool ddl_wait = false;  // stopped at `last`, a message that waits for a DDL seed's verdict
+    [[nodiscard]] bool must_wait() const noexcept {
+      return !write_error && (!rest.empty() || backlog || ddl_wait);
+    }
   };
+  // What a pump's completion handlers hand to its coroutine (pumps.cpp).
+  struct PumpStop {
+    bool stopping = false;  // the pump was told to stop: another ended first
+    boost::system::error_code read_error;
+    bool catalog = false;        // bytes read and not relayed: the catalog comes first
+    std::exception_ptr failure;  // thrown while relaying
+    Relayed relayed;
+    static PumpStop read_failed(const boost::system::error_code& ec) {
+      PumpStop stop;
+      stop.read_error = ec;
+      return stop;
+    }
+    static PumpStop told_to_stop() {
+      PumpStop stop;
+      stop.stopping = true;
+      return stop;
+    }
+    static PumpStop needs_catalog() {
+      PumpStop stop;
+      stop.catalog = true;
+      return stop;
+    }
+    static PumpStop after(const Relayed& relayed) {
+      PumpStop stop;
+      stop.relayed = relayed;
+      return stop;
+    }
+  };
+  template <class Outer>
+  struct Turns;
   // What to do with an inspected message too long to hold whole, seen by its head.
   struct HeadVerdict {
     std::vector<std::byte> before;  // written ahead of it
@@ -198,6 +237,8 @@ class Session {
     IoBuffer& buffer;
     protocol::RelayScanner& scanner;
     bool& dropping;  // the rest of a message being dropped is still to come
+    // What a write the peer's socket did not take left over, while later bytes were decided.
+    std::unique_ptr<std::vector<std::byte>>& backlog;
   };
   // A server message while standby_check_ screens the login: the replacement to forward (empty:
   // nothing yet), or nullopt to forward it as it is.
@@ -209,13 +250,40 @@ class Session {
   void after_screening();
   // The server side as before any connection: what was read from a refused backend is dropped.
   void reset_server_side();
-  // Forwards every decidable byte of the direction's buffer to `to`; `started` sees the type of
-  // every message that begins, inspected or streamed; `inspect` sees each whole inspected
-  // message and may return a replacement for it; `head` sees the head of each inspected message
-  // too long to hold, which is then streamed.
+  // Forwards every decidable byte of the direction's buffer to `to` without waiting: what the
+  // socket does not take goes to the backlog or `rest`, and a message that waits for a DDL seed
+  // stops the walk. `started` sees the type of every message that begins, inspected or
+  // streamed; `inspect` sees each whole inspected message and may return a replacement for it;
+  // `head` sees the head of each inspected message too long to hold, which is then streamed.
+  // `again`: the buffer starts with this message, already scanned, to be inspected again.
   template <class Started, class Inspect, class Head>
-  boost::asio::awaitable<Relayed> relay(Direction from, Stream& to, Started started,
-                                        Inspect inspect, Head head);
+  Relayed relay(Direction from, Stream& to, Started started, Inspect inspect, Head head,
+                const protocol::RelayScanner::Step* again);
+  // The same for each direction, with its callbacks.
+  Relayed relay_client(const protocol::RelayScanner::Step* again = nullptr);
+  Relayed relay_server(const protocol::RelayScanner::Step* again = nullptr);
+  // Writes `bytes` at once or, past the first that does not go, into the backlog.
+  void emit(Stream& to, protocol::Bytes bytes, std::unique_ptr<std::vector<std::byte>>& backlog,
+            boost::system::error_code& ec);
+  // The pumps' completion handlers (pumps.cpp): the bytes of a read, or of a TLS wait, relayed;
+  // nullopt when the pump reads on.
+  std::optional<PumpStop> after_read(bool client, const boost::system::error_code& ec,
+                                     std::size_t n);
+  std::optional<PumpStop> after_tls_wait(bool client, const boost::system::error_code& ec);
+  std::optional<PumpStop> take_bytes(bool client, std::size_t n);
+  // The relay ended the pump: a write failed, the peer broke the protocol, or (the server's) the
+  // backend was refused.
+  [[nodiscard]] bool relay_failed(bool client, const Relayed& relayed) const;
+  // Starts the direction's next read (or TLS wait) with `turns` as its handler.
+  template <class T>
+  void read_on(T&& turns);
+  // Reads and relays in completion handlers until the pump's coroutine is needed.
+  boost::asio::awaitable<PumpStop> turns(bool client);
+  // What the coroutine does with a stop: waits, writes, and relays on. False when the pump ends.
+  boost::asio::awaitable<bool> after_stop(bool client, PumpStop stop);
+  // Writes the backlog and the rest, waits for a DDL seed's verdict and relays on, until the
+  // direction's buffer is decided.
+  boost::asio::awaitable<Relayed> finish_relay(bool client, Relayed relayed);
   void enable_rewriting();
   boost::asio::awaitable<void> wait_for_catalog();
   // The pumps; each says why it ended through pump_ended.
@@ -261,7 +329,12 @@ class Session {
   bool authenticated_ = false;
   bool client_write_interrupted_ = false;  // a cancelled write may have left half a message
   bool server_pump_stopping_ = false;      // the other pump or the login deadline ended first
-  Pumps* pumps_ = nullptr;                 // while relay_session runs
+  bool client_pump_stopping_ = false;      // the same for the client's pump
+  bool client_filled_ = false;             // the last read filled its space: more is probably there
+  bool server_filled_ = false;
+  std::unique_ptr<std::vector<std::byte>> client_backlog_;  // bytes for the server, see Direction
+  std::unique_ptr<std::vector<std::byte>> server_backlog_;  // bytes for the client
+  Pumps* pumps_ = nullptr;                                  // while relay_session runs
   // Set by terminate(); allocated then, since few sessions end that way.
   struct Terminate {
     std::string reason;

@@ -1,0 +1,374 @@
+// The two relay pumps. Each direction reads and relays in completion handlers for as long as
+// nothing has to wait, and wakes its coroutine only for what must: a write the peer's socket
+// cannot take at once, a DDL seed's verdict, the database's catalog, or the pump's end. A
+// transaction that needs none of these (nearly all of them) costs no coroutine resumption, no
+// awaitable frame and no relay coroutine per read.
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
+#include <utility>
+
+#include "proxy/session/session.hpp"
+#include "proxy/wire/backend_views.hpp"
+#include "proxy/wire/frontend_views.hpp"
+
+namespace seedproxy::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using Kind = protocol::RelayScanner::Kind;
+
+// The bytes up to `ready` are relayed; a message cut short gets room to arrive whole.
+void settle(IoBuffer& buffer, const protocol::RelayScanner::Step& last, std::size_t ready) {
+  buffer.consume(ready);
+  if (last.kind == Kind::need_more) buffer.ensure_capacity(last.length);
+}
+
+}  // namespace
+
+// The completion handler of every read and TLS wait of one pump while it runs on its own: relays
+// what arrived and reads on, or hands the pump's coroutine (`outer`) what it must do. Reads are
+// cancelled through the coroutine's cancellation slot.
+template <class Outer>
+struct Session::Turns {
+  Session* session;
+  bool client;
+  Outer outer;
+
+  using cancellation_slot_type = asio::associated_cancellation_slot_t<Outer>;
+  cancellation_slot_type get_cancellation_slot() const noexcept {
+    return asio::get_associated_cancellation_slot(outer);
+  }
+
+  void operator()(const error_code& ec, std::size_t n) {
+    go([&] { return session->after_read(client, ec, n); });
+  }
+  void operator()(const error_code& ec) {
+    go([&] { return session->after_tls_wait(client, ec); });
+  }
+
+ private:
+  template <class Step>
+  void go(Step step) {
+    std::optional<PumpStop> stop;
+    try {
+      stop = step();
+      if (!stop && (client ? session->client_pump_stopping_ : session->server_pump_stopping_))
+        stop.emplace().stopping = true;
+      if (!stop) {
+        session->read_on(std::move(*this));
+        return;
+      }
+    } catch (...) {
+      // Not out of the I/O thread's run(): the pump's coroutine rethrows it, as before.
+      stop.emplace().failure = std::current_exception();
+    }
+    std::move(outer)(std::move(*stop));
+  }
+};
+
+template <class T>
+void Session::read_on(T&& turns) {
+  Stream& from = turns.client ? client_ : server_;
+  if (from.tls()) {
+    from.async_tls_wait(std::forward<T>(turns));
+    return;
+  }
+  IoBuffer& buffer = turns.client ? client_buffer_ : server_buffer_;
+  const bool filled = turns.client ? client_filled_ : server_filled_;
+  if (!filled) buffer.release_if_empty();
+  const auto space = buffer.writable(filled);
+  // After a Query or a Sync the client waits for the answer, after a ReadyForQuery the server
+  // waits for the client: the next read waits for epoll without trying the socket first
+  // (drained_read.hpp; the end watch looks for a FIN).
+  TurnEnded ends = &protocol::ends_with_ready_for_query;
+  if (turns.client)
+    ends = client_buffer_.unread().empty() && from_client_.at_boundary()
+               ? &protocol::ends_client_turn
+               : &RelaySocket::never;
+  from.socket().async_read_drained(asio::buffer(space.data(), space.size()), ends,
+                                   std::forward<T>(turns));
+}
+
+asio::awaitable<Session::PumpStop> Session::turns(bool client) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(PumpStop)>(
+      [this, client](auto outer) {
+        Turns<decltype(outer)> turns{this, client, std::move(outer)};
+        Stream& from = client ? client_ : server_;
+        if (from.tls() && from.buffered()) {
+          // OpenSSL holds bytes already: read them from a handler, never from here (the
+          // coroutine must not resume inside its own initiation).
+          asio::post(from.get_executor(),
+                     [turns = std::move(turns)]() mutable { turns(error_code{}); });
+          return;
+        }
+        read_on(std::move(turns));
+      },
+      asio::use_awaitable);
+}
+
+std::optional<Session::PumpStop> Session::after_read(bool client, const error_code& ec,
+                                                     std::size_t n) {
+  if (ec) return PumpStop::read_failed(ec);
+  return take_bytes(client, n);
+}
+
+std::optional<Session::PumpStop> Session::after_tls_wait(bool client, const error_code& ec) {
+  if (ec) return PumpStop::read_failed(ec);
+  Stream& from = client ? client_ : server_;
+  IoBuffer& buffer = client ? client_buffer_ : server_buffer_;
+  // Everything OpenSSL can decrypt now, a record at a time, until it needs the socket.
+  for (;;) {
+    if (client ? client_pump_stopping_ : server_pump_stopping_) return PumpStop::told_to_stop();
+    const bool filled = client ? client_filled_ : server_filled_;
+    if (!filled) buffer.release_if_empty();
+    const auto space = buffer.writable(filled);
+    error_code read_ec;
+    const std::size_t n = from.read_some(space, read_ec);
+    if (read_ec == asio::error::would_block) return std::nullopt;
+    if (read_ec) return PumpStop::read_failed(read_ec);
+    if (auto stop = take_bytes(client, n)) return stop;
+  }
+}
+
+std::optional<Session::PumpStop> Session::take_bytes(bool client, std::size_t n) {
+  IoBuffer& buffer = client ? client_buffer_ : server_buffer_;
+  buffer.commit(n);
+  (client ? client_filled_ : server_filled_) = buffer.full();
+  if (client) {
+    list_.counters.bytes_from_clients.add(n);
+    if (!authenticated_) client_spoke_ = true;  // the backend it goes to is the only one now
+    if (rewriting_ && rewriting_->must_wait(client_buffer_.unread(), from_client_.at_boundary()))
+      return PumpStop::needs_catalog();
+  } else {
+    list_.counters.bytes_from_server.add(n);
+  }
+  auto stop = PumpStop::after(client ? relay_client() : relay_server());
+  if (stop.relayed.must_wait() || relay_failed(client, stop.relayed)) return stop;
+  return std::nullopt;
+}
+
+bool Session::relay_failed(bool client, const Relayed& relayed) const {
+  if (relayed.write_error || relayed.last.kind == Kind::error) return true;
+  return !client && standby_check_ && standby_check_->refused();
+}
+
+asio::awaitable<bool> Session::after_stop(bool client, PumpStop stop) {
+  if (stop.failure) std::rethrow_exception(stop.failure);
+  if (stop.stopping) co_return false;  // the pump that ended first says why
+  if (stop.read_error) {
+    if (client) {
+      client_read_failed(stop.read_error);
+    } else {
+      server_read_failed(stop.read_error);
+    }
+    co_return false;
+  }
+  if (stop.catalog) {
+    co_await wait_for_catalog();
+    stop.relayed = relay_client();
+  }
+  if (stop.relayed.must_wait()) stop.relayed = co_await finish_relay(client, stop.relayed);
+  if (!relay_failed(client, stop.relayed)) co_return true;
+  if (client) {
+    client_relay_failed(stop.relayed);
+  } else {
+    server_relay_failed(stop.relayed);
+  }
+  co_return false;
+}
+
+asio::awaitable<Session::Relayed> Session::finish_relay(bool client, Relayed relayed) {
+  Stream& to = client ? server_ : client_;
+  auto& backlog = client ? client_backlog_ : server_backlog_;
+  while (relayed.must_wait()) {
+    if (relayed.backlog) {
+      const auto ec = co_await write_rest(to, *backlog);
+      backlog.reset();
+      relayed.backlog = false;
+      relayed.write_error = ec;
+      if (ec) co_return relayed;
+    }
+    if (!relayed.rest.empty()) {
+      relayed.write_error = co_await write_rest(to, relayed.rest);
+      if (relayed.write_error) co_return relayed;
+      relayed.rest = {};
+      settle(client ? client_buffer_ : server_buffer_, relayed.last, relayed.ready);
+    }
+    if (relayed.ddl_wait) {
+      // The DDL seed's verdict, then the message is decided again and the walk goes on.
+      co_await ddl_seeds_->wait();
+      const auto again = relayed.last;
+      relayed = client ? relay_client(&again) : relay_server(&again);
+    }
+  }
+  co_return relayed;
+}
+
+void Session::emit(Stream& to, protocol::Bytes bytes,
+                   std::unique_ptr<std::vector<std::byte>>& backlog, error_code& ec) {
+  if (ec) return;
+  if (!backlog || backlog->empty()) {
+    const std::size_t before = bytes.size();
+    if (wrote_at_once(to, bytes, ec)) return;
+    // A message may be cut: an ending spliced into it would garble the client's stream.
+    if (&to == &client_ && bytes.size() < before) client_write_interrupted_ = true;
+  }
+  if (!backlog) backlog = std::make_unique<std::vector<std::byte>>();
+  backlog->insert(backlog->end(), bytes.begin(), bytes.end());
+}
+
+template <class Started, class Inspect, class Head>
+Session::Relayed Session::relay(Direction from, Stream& to, Started started, Inspect inspect,
+                                Head head, const protocol::RelayScanner::Step* again) {
+  Relayed out;
+  auto& scanner = from.scanner;
+  const auto unread = from.buffer.unread();
+  std::size_t flushed = 0;  // bytes already written, replaced or dropped
+  std::size_t ready = 0;    // bytes decided so far
+  while (ready < unread.size() && !out.write_error) {
+    if (again) {
+      out.last = *again;  // scanned, and its start seen, before the wait
+    } else {
+      const bool starts = scanner.at_boundary();
+      out.last = scanner.next(unread.subspan(ready));
+      if (starts && out.last.kind != Kind::need_more && out.last.kind != Kind::error)
+        started(out.last.header.type);
+    }
+    if (out.last.kind == Kind::head || (out.last.kind == Kind::pass && from.dropping)) {
+      auto verdict = out.last.kind == Kind::head
+                         ? head(out.last.header, unread.subspan(ready, out.last.length))
+                         : HeadVerdict{{}, true};
+      if (!verdict.before.empty() || verdict.drop) {
+        if (ready > flushed)
+          emit(to, unread.subspan(flushed, ready - flushed), from.backlog, out.write_error);
+        flushed = ready;
+        if (!verdict.before.empty()) emit(to, verdict.before, from.backlog, out.write_error);
+        if (verdict.drop) flushed = ready + out.last.length;
+      }
+      from.dropping = verdict.drop && !scanner.at_boundary();
+      ready += out.last.length;
+      continue;
+    }
+    if (out.last.kind == Kind::message) {
+      auto replacement = inspect(out.last.header, unread.subspan(ready, out.last.length));
+      if (!again && &to == &server_ && ddl_seeds_ && ddl_seeds_->waiting()) {
+        // A DDL seed is being registered: what went before goes on, this message waits for the
+        // verdict (finish_relay) and is then decided again.
+        if (ready > flushed)
+          emit(to, unread.subspan(flushed, ready - flushed), from.backlog, out.write_error);
+        flushed = ready;
+        out.ddl_wait = true;
+        break;
+      }
+      again = nullptr;
+      if (replacement) {
+        if (ready > flushed)
+          emit(to, unread.subspan(flushed, ready - flushed), from.backlog, out.write_error);
+        emit(to, *replacement, from.backlog, out.write_error);
+        flushed = ready + out.last.length;
+      }
+    } else if (out.last.kind != Kind::pass) {
+      break;
+    }
+    ready += out.last.length;
+  }
+  if (out.write_error) return out;
+  // Everything decided since the last replacement goes in one write, straight from the buffer;
+  // what the socket does not take is written by the pump's coroutine before the buffer moves.
+  if (ready > flushed) {
+    auto rest = unread.subspan(flushed, ready - flushed);
+    if (from.backlog && !from.backlog->empty()) {
+      from.backlog->insert(from.backlog->end(), rest.begin(), rest.end());
+    } else if (!wrote_at_once(to, rest, out.write_error)) {
+      if (&to == &client_) client_write_interrupted_ = true;
+      out.rest = rest;
+      out.ready = ready;
+      return out;
+    }
+    if (out.write_error) return out;
+  }
+  out.backlog = from.backlog && !from.backlog->empty();
+  settle(from.buffer, out.last, ready);
+  return out;
+}
+
+Session::Relayed Session::relay_client(const protocol::RelayScanner::Step* again) {
+  return relay(
+      {client_buffer_, from_client_, dropping_from_client_, client_backlog_}, server_,
+      [this](char type) {
+        if (observing_) note_client_message(type);
+      },
+      [this](const protocol::MessageHeader&, protocol::Bytes message) {
+        if (!rewriting_) return std::optional<std::vector<std::byte>>();
+        if (ddl_seeds_) {
+          auto stand_in = ddl_seeds_->client_message(message, *rewriting_, transaction_status_);
+          if (stand_in) rewriting_->note_replaced_client_message(message);
+          if (stand_in || ddl_seeds_->waiting()) return stand_in;
+        }
+        auto replacement = rewriting_->client_message(message);
+        if (replacement) list_.counters.statements_rewritten.add(1);
+        return replacement;
+      },
+      [this](const protocol::MessageHeader&, protocol::Bytes head) {
+        // Too long to rewrite: streamed; its names still keep the bookkeeping in step.
+        HeadVerdict verdict;
+        if (rewriting_) verdict.before = rewriting_->streamed_client_message(head);
+        return verdict;
+      },
+      again);
+}
+
+Session::Relayed Session::relay_server(const protocol::RelayScanner::Step* again) {
+  return relay(
+      {server_buffer_, from_server_, dropping_from_server_, server_backlog_}, client_,
+      [this](char type) {
+        if (observing_ && (type == 'G' || type == 'W')) timer_.copy_in_started();
+        // Which client message each server message answers, streamed ones included (not
+        // DataRow).
+        if (rewriting_ && type != 'D') rewriting_->server_started(type);
+      },
+      [this](const protocol::MessageHeader& header, protocol::Bytes message) {
+        if (standby_check_ && standby_check_->screening()) return screen_login(header, message);
+        // The first ReadyForQuery enables rewriting; that message itself was not followed.
+        const bool following = rewriting_ != nullptr;
+        on_server_message(header, message);
+        if (!following) return std::optional<std::vector<std::byte>>();
+        if (ddl_seeds_)
+          if (auto swapped = ddl_seeds_->server_message(message)) return swapped;
+        return rewriting_->server_message(message);
+      },
+      [this](const protocol::MessageHeader& header, protocol::Bytes) {
+        if (standby_check_ && standby_check_->screening())
+          return screen_long_login_message(header.type);
+        // A long error or notice (it may quote a client's long value): streamed as sent, its
+        // position left as it is, but dropped if it answers a message the proxy injected.
+        HeadVerdict verdict;
+        verdict.drop = rewriting_ && rewriting_->prepared().answer().injected;
+        return verdict;
+      },
+      again);
+}
+
+asio::awaitable<void> Session::client_to_server() {
+  for (;;) {
+    if (client_pump_stopping_) co_return;
+    auto stop = co_await turns(true);
+    const bool go_on = co_await after_stop(true, std::move(stop));
+    if (!go_on) co_return;
+  }
+}
+
+asio::awaitable<void> Session::server_to_client() {
+  for (;;) {
+    if (server_pump_stopping_) co_return;  // another ended first: it says why
+    auto stop = co_await turns(false);
+    const bool go_on = co_await after_stop(false, std::move(stop));
+    if (!go_on) co_return;
+  }
+}
+
+}  // namespace seedproxy::proxy
