@@ -3,6 +3,7 @@
 // cannot take at once, a DDL seed's verdict, the database's catalog, or the pump's end. A
 // transaction that needs none of these (nearly all of them) costs no coroutine resumption, no
 // awaitable frame and no relay coroutine per read.
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
@@ -30,82 +31,93 @@ void settle(IoBuffer& buffer, const protocol::RelayScanner::Step& last, std::siz
 }  // namespace
 
 // The completion handler of every read and TLS wait of one pump while it runs on its own: relays
-// what arrived and reads on, or hands the pump's coroutine (`outer`) what it must do. Reads are
-// cancelled through the coroutine's cancellation slot.
-template <class Outer>
-struct Session::Turns {
+// what arrived and reads on, or hands the pump's coroutine (`waiter`, type-erased once per wake-up
+// so that starting a read moves three words) what it must do. The pending read owns the waiter,
+// and through it the coroutine, as an awaited operation does. Reads are cancelled through the
+// coroutine's cancellation slot.
+struct Session::Turn {
   Session* session;
   bool client;
-  Outer outer;
+  asio::any_completion_handler<void(PumpStop)> waiter;
 
-  using cancellation_slot_type = asio::associated_cancellation_slot_t<Outer>;
+  using cancellation_slot_type = asio::cancellation_slot;
   cancellation_slot_type get_cancellation_slot() const noexcept {
-    return asio::get_associated_cancellation_slot(outer);
+    return waiter.get_cancellation_slot();
   }
-
-  void operator()(const error_code& ec, std::size_t n) {
-    go([&] { return session->after_read(client, ec, n); });
-  }
-  void operator()(const error_code& ec) {
-    go([&] { return session->after_tls_wait(client, ec); });
-  }
+  void operator()(const error_code& ec, std::size_t n) { go(ec, n, false); }
+  void operator()(const error_code& ec) { go(ec, 0, true); }
 
  private:
-  template <class Step>
-  void go(Step step) {
-    std::optional<PumpStop> stop;
-    try {
-      stop = step();
-      if (!stop && (client ? session->client_pump_stopping_ : session->server_pump_stopping_))
-        stop.emplace().stopping = true;
-      if (!stop) {
-        session->read_on(std::move(*this));
-        return;
-      }
-    } catch (...) {
-      // Not out of the I/O thread's run(): the pump's coroutine rethrows it, as before.
-      stop.emplace().failure = std::current_exception();
+  void go(const error_code& ec, std::size_t n, bool tls_wait) {
+    auto stop = session->turn(client, ec, n, tls_wait);
+    if (stop) {
+      std::move(waiter)(std::move(*stop));
+      return;
     }
-    std::move(outer)(std::move(*stop));
+    Session* owner = session;
+    try {
+      owner->read_on(std::move(*this));
+    } catch (...) {
+      // Room for the read could not be had: the coroutine rethrows it (if the read took the
+      // waiter before it threw, the read's end destroyed it, as for any operation).
+      if (!waiter) return;
+      PumpStop failed;
+      failed.failure = std::current_exception();
+      std::move(waiter)(std::move(failed));
+    }
   }
 };
 
-template <class T>
-void Session::read_on(T&& turns) {
-  Stream& from = turns.client ? client_ : server_;
+std::optional<Session::PumpStop> Session::turn(bool client, const error_code& ec, std::size_t n,
+                                               bool tls_wait) {
+  try {
+    auto stop = tls_wait ? after_tls_wait(client, ec) : after_read(client, ec, n);
+    if (!stop && (client ? client_pump_stopping_ : server_pump_stopping_))
+      stop = PumpStop::told_to_stop();
+    return stop;
+  } catch (...) {
+    // Not out of the I/O thread's run(): the pump's coroutine rethrows it, as before.
+    PumpStop stop;
+    stop.failure = std::current_exception();
+    return stop;
+  }
+}
+
+void Session::read_on(Turn&& turn) {
+  const bool client = turn.client;
+  Stream& from = client ? client_ : server_;
   if (from.tls()) {
-    from.async_tls_wait(std::forward<T>(turns));
+    from.async_tls_wait(std::move(turn));
     return;
   }
-  IoBuffer& buffer = turns.client ? client_buffer_ : server_buffer_;
-  const bool filled = turns.client ? client_filled_ : server_filled_;
+  IoBuffer& buffer = client ? client_buffer_ : server_buffer_;
+  const bool filled = client ? client_filled_ : server_filled_;
   if (!filled) buffer.release_if_empty();
   const auto space = buffer.writable(filled);
   // After a Query or a Sync the client waits for the answer, after a ReadyForQuery the server
   // waits for the client: the next read waits for epoll without trying the socket first
   // (drained_read.hpp; the end watch looks for a FIN).
   TurnEnded ends = &protocol::ends_with_ready_for_query;
-  if (turns.client)
+  if (client)
     ends = client_buffer_.unread().empty() && from_client_.at_boundary()
                ? &protocol::ends_client_turn
                : &RelaySocket::never;
-  from.socket().async_read_drained(asio::buffer(space.data(), space.size()), ends,
-                                   std::forward<T>(turns));
+  from.socket().async_read_drained(asio::buffer(space.data(), space.size()), ends, std::move(turn));
 }
 
 asio::awaitable<Session::PumpStop> Session::turns(bool client) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(PumpStop)>(
       [this, client](auto outer) {
-        Turns<decltype(outer)> turns{this, client, std::move(outer)};
+        Turn turn{this, client, std::move(outer)};
         Stream& from = client ? client_ : server_;
         if (from.tls() && from.buffered()) {
           // OpenSSL holds bytes already: read them from a handler, never from here (the
           // coroutine must not resume inside its own initiation).
           asio::post(from.get_executor(),
-                     [turns = std::move(turns)]() mutable { turns(error_code{}); });
+                     [turn = std::move(turn)]() mutable { turn(error_code{}); });
           return;
         }
-        read_on(std::move(turns));
+        read_on(std::move(turn));
       },
       asio::use_awaitable);
 }

@@ -225,8 +225,7 @@ class Session {
       return stop;
     }
   };
-  template <class Outer>
-  struct Turns;
+  struct Turn;
   // What to do with an inspected message too long to hold whole, seen by its head.
   struct HeadVerdict {
     std::vector<std::byte> before;  // written ahead of it
@@ -274,9 +273,11 @@ class Session {
   // The relay ended the pump: a write failed, the peer broke the protocol, or (the server's) the
   // backend was refused.
   [[nodiscard]] bool relay_failed(bool client, const Relayed& relayed) const;
-  // Starts the direction's next read (or TLS wait) with `turns` as its handler.
-  template <class T>
-  void read_on(T&& turns);
+  // Starts the direction's next read (or TLS wait) with `turn` as its handler.
+  void read_on(Turn&& turn);
+  // A Turn's work: the read or wait done, what arrived relayed; nullopt when the pump reads on.
+  std::optional<PumpStop> turn(bool client, const boost::system::error_code& ec, std::size_t n,
+                               bool tls_wait);
   // Reads and relays in completion handlers until the pump's coroutine is needed.
   boost::asio::awaitable<PumpStop> turns(bool client);
   // What the coroutine does with a stop: waits, writes, and relays on. False when the pump ends.
