@@ -605,8 +605,8 @@ asio::awaitable<void> Server::State::sample_latency() {
 
 void Server::State::begin_shutdown(std::string_view why) {
   shutting_down = true;
-  // The accept loop sees its operation_aborted, closes the acceptor and ends; the contexts stop
-  // only after that (stop_when_idle).
+  // The accept loop sees its operation_aborted and ends, accept_loop_ended() closes the
+  // acceptor; the contexts stop only after that (stop_when_idle).
   error_code ignored;
   acceptor->cancel(ignored);
   const auto sessions = active.load();
@@ -644,10 +644,11 @@ void Server::State::terminate_sessions(std::string reason) {
 }
 
 // The graceful end: the contexts stop once the accept loop has returned and every session has
-// ended, so no operation of the proxy's own is still in flight when they do. Stopping them with
-// the accept in flight left it to the io_context's destructor, which in the io_uring build
-// destroyed the accepted socket after the socket service (a heap-use-after-free under ASan,
-// docs/benchmarks.md, "The io_uring build loses sessions").
+// ended, so no accept and no session's socket operation is in flight when they do (timers and the
+// signal wait are left, which their services destroy safely). Stopping them with the accept in
+// flight left it to the io_context's destructor, which in the io_uring build destroyed the
+// accepted socket after the socket service (a heap-use-after-free under ASan, docs/benchmarks.md,
+// "The io_uring build loses sessions").
 void Server::State::stop_when_idle() {
   if (shutting_down && !accepting && active.load() == 0) stop_all();
 }
