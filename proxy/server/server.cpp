@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <csignal>
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -183,6 +184,7 @@ struct Server::State final : AdminBackend {
   void admin_refused() noexcept override { refused.fetch_add(1, std::memory_order_relaxed); }
 
   asio::awaitable<void> accept_loop();
+  void accept_loop_ended(std::exception_ptr failure);
   asio::awaitable<void> watch_signals();
   asio::awaitable<void> sample_latency();
   void spawn_session(Worker& worker, SocketHandoff client,
@@ -194,6 +196,7 @@ struct Server::State final : AdminBackend {
                                               LoginGate::Ticket& login);
   void session_ended();
   void begin_shutdown(std::string_view why);
+  void stop_when_idle();
   void terminate_sessions(std::string reason);
   void stop_all();
 
@@ -233,6 +236,7 @@ struct Server::State final : AdminBackend {
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::size_t next_worker = 0;
   bool shutting_down = false;  // main thread only
+  bool accepting = true;       // main thread only: until accept_loop() has returned
   bool stopped = false;        // main thread only
   // Last: destroyed (and so stopped) before the workers and the registry it uses.
   std::unique_ptr<ConfigReloader> reloader;
@@ -430,8 +434,10 @@ void Server::State::make_metrics() {
                                               config.instance);
 }
 
+// Ends once shutdown has begun: begin_shutdown() cancels the pending accept (a back-off pause,
+// which nothing cancels, delays the end by at most 100 ms); accept_loop_ended() follows.
 asio::awaitable<void> Server::State::accept_loop() {
-  for (;;) {
+  while (!shutting_down) {
     Worker& worker = *workers[next_worker++ % workers.size()];
     // Accepted on this thread's own context: its reactor is this thread's (see Worker).
     auto [ec, socket] = co_await acceptor->async_accept(use_tuple);
@@ -535,12 +541,32 @@ void Server::State::spawn_session(Worker& worker, SocketHandoff client,
       });
 }
 
+// Runs on the main context once the accept loop has returned, normally or by an exception.
+void Server::State::accept_loop_ended(std::exception_ptr failure) {
+  accepting = false;
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      log::error("server", std::string("accept loop ended by an internal error: ") + e.what());
+    } catch (...) {
+      log::error("server", "accept loop ended by an internal error");
+    }
+  }
+  // Closed only now that no accept is in flight: in the io_uring build of Boost 1.81 closing
+  // frees the acceptor's operation queues even with an accept still in the kernel.
+  error_code ignored;
+  acceptor->close(ignored);
+  log::info("server", "listening socket closed");
+  stop_when_idle();
+}
+
 void Server::State::session_ended() {
   if (active.fetch_sub(1) == 1)
     asio::post(main_context(), [this] {
       if (shutting_down && active.load() == 0) {
         log::info("server", "all sessions closed");
-        stop_all();
+        stop_when_idle();
       }
     });
 }
@@ -579,12 +605,14 @@ asio::awaitable<void> Server::State::sample_latency() {
 
 void Server::State::begin_shutdown(std::string_view why) {
   shutting_down = true;
+  // The accept loop sees its operation_aborted and ends, accept_loop_ended() closes the
+  // acceptor; the contexts stop only after that (stop_when_idle).
   error_code ignored;
-  acceptor->close(ignored);
+  acceptor->cancel(ignored);
   const auto sessions = active.load();
   if (sessions == 0) {
     log::info("server", std::string(why) + " received: no sessions open, stopping");
-    stop_all();
+    stop_when_idle();
     return;
   }
   const double grace = generation()->config.runtime.shutdown_grace_seconds;
@@ -615,6 +643,16 @@ void Server::State::terminate_sessions(std::string reason) {
   });
 }
 
+// The graceful end: the contexts stop once the accept loop has returned and every session has
+// ended, so no accept and no session's socket operation is in flight when they do (timers and the
+// signal wait are left, which their services destroy safely). Stopping them with the accept in
+// flight left it to the io_context's destructor, which in the io_uring build destroyed the
+// accepted socket after the socket service (a heap-use-after-free under ASan, docs/benchmarks.md,
+// "The io_uring build loses sessions").
+void Server::State::stop_when_idle() {
+  if (shutting_down && !accepting && active.load() == 0) stop_all();
+}
+
 void Server::State::stop_all() {
   if (stopped) return;
   stopped = true;
@@ -637,7 +675,8 @@ int Server::run() {
   // not kill the process with the default action. Asio queues it until the loop runs.
   state.signals.emplace(state.main_context(), SIGINT, SIGTERM, SIGHUP);
   state.start_listening();
-  asio::co_spawn(state.main_context(), state.accept_loop(), asio::detached);
+  asio::co_spawn(state.main_context(), state.accept_loop(),
+                 [&state](std::exception_ptr failure) { state.accept_loop_ended(failure); });
   asio::co_spawn(state.main_context(), state.watch_signals(), asio::detached);
   asio::co_spawn(state.main_context(), state.sample_latency(), asio::detached);
   for (auto& worker : state.workers)
