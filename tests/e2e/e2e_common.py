@@ -24,9 +24,11 @@ def finish(px) -> None:
 
 def stop(px, pg) -> None:
     """tearDownModule's work: the proxy (keeping its log), then the PostgreSQL cluster."""
-    finish(px)
-    if pg is not None:
-        pg.stop()
+    try:
+        finish(px)
+    finally:
+        if pg is not None:
+            pg.stop()
 
 
 def wait_until_readable(px, database: str, sql: str, what: str, timeout: float = 20) -> tuple:

@@ -63,11 +63,14 @@ def setUpModule():
 
 
 def tearDownModule():
-    e2e_common.stop(px, pg)
-    if tls_px:
-        tls_px.cleanup()
-    if world:
-        world.close()
+    try:
+        e2e_common.stop(px, pg)
+    finally:
+        try:
+            e2e_common.finish(tls_px)
+        finally:
+            if world:
+                world.close()
 
 
 def statement(i: int) -> str:

@@ -30,6 +30,10 @@ from .pgcluster import free_port, port_accepts, quote_dsn_value
 HOST = "127.0.0.1"
 
 
+# How a sanitizer's report begins (ASan, LSan, UBSan with print_stacktrace).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error: ")
+
+
 class ProxyError(RuntimeError):
     pass
 
@@ -226,12 +230,27 @@ class Proxy:
             self._log = None
         return self.proc.returncode
 
+    def sanitizer_report(self) -> str:
+        """What AddressSanitizer, LeakSanitizer or UBSan wrote to the log (the proxy's stderr),
+        e.g. at exit, after every test passed; empty when nothing."""
+        text = self.log_text()
+        for marker in SANITIZER_MARKERS:
+            at = text.find(marker)
+            if at >= 0:
+                return text[max(0, at - 200):at + 6000]
+        return ""
+
     def cleanup(self) -> None:
+        """Stops the proxy and removes its directory; raises AssertionError if a sanitizer
+        reported anything (a report at exit would otherwise go unseen)."""
         self.stop()
+        report = self.sanitizer_report()
         if os.environ.get("SEEDPROXY_KEEP_LOGS"):
             shutil.copy(self.log_path, os.path.join(os.environ["SEEDPROXY_KEEP_LOGS"],
                                                     os.path.basename(self.dir) + ".log"))
         shutil.rmtree(self.dir, ignore_errors=True)
+        if report:
+            raise AssertionError(f"sanitizer report in the proxy's log:\n{report}")
 
     def __enter__(self) -> "Proxy":
         return self
@@ -240,7 +259,10 @@ class Proxy:
         self.stop()
         if exc_type is not None:
             sys.stderr.write(f"--- seedproxy log ({self.log_path}) ---\n{self.log_text()[-8000:]}\n")
+        report = self.sanitizer_report()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if report and exc_type is None:
+            raise AssertionError(f"sanitizer report in the proxy's log:\n{report}")
 
 
 class Direct:
