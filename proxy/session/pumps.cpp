@@ -30,6 +30,27 @@ void settle(IoBuffer& buffer, const protocol::RelayScanner::Step& last, std::siz
 
 }  // namespace
 
+Session::Direction Session::direction(bool client) noexcept {
+  if (client) {
+    return Direction{.from = client_,
+                     .to = server_,
+                     .buffer = client_buffer_,
+                     .scanner = from_client_,
+                     .dropping = dropping_from_client_,
+                     .backlog = client_backlog_,
+                     .filled = client_filled_,
+                     .stopping = client_pump_stopping_};
+  }
+  return Direction{.from = server_,
+                   .to = client_,
+                   .buffer = server_buffer_,
+                   .scanner = from_server_,
+                   .dropping = dropping_from_server_,
+                   .backlog = server_backlog_,
+                   .filled = server_filled_,
+                   .stopping = server_pump_stopping_};
+}
+
 // The completion handler of every read and TLS wait of one pump while it runs on its own: relays
 // what arrived and reads on, or hands the pump's coroutine (`waiter`, type-erased once per wake-up
 // so that starting a read moves three words) what it must do. The pending read owns the waiter,
@@ -72,8 +93,7 @@ std::optional<Session::PumpStop> Session::turn(bool client, const error_code& ec
                                                bool tls_wait) {
   try {
     auto stop = tls_wait ? after_tls_wait(client, ec) : after_read(client, ec, n);
-    if (!stop && (client ? client_pump_stopping_ : server_pump_stopping_))
-      stop = PumpStop::told_to_stop();
+    if (!stop && direction(client).stopping) stop = PumpStop::told_to_stop();
     return stop;
   } catch (...) {
     // Not out of the I/O thread's run(): the pump's coroutine rethrows it, as before.
@@ -85,15 +105,13 @@ std::optional<Session::PumpStop> Session::turn(bool client, const error_code& ec
 
 void Session::read_on(Turn&& turn) {
   const bool client = turn.client;
-  Stream& from = client ? client_ : server_;
-  if (from.tls()) {
-    from.async_tls_wait(std::move(turn));
+  const Direction way = direction(client);
+  if (way.from.tls()) {
+    way.from.async_tls_wait(std::move(turn));
     return;
   }
-  IoBuffer& buffer = client ? client_buffer_ : server_buffer_;
-  const bool filled = client ? client_filled_ : server_filled_;
-  if (!filled) buffer.release_if_empty();
-  const auto space = buffer.writable(filled);
+  if (!way.filled) way.buffer.release_if_empty();
+  const auto space = way.buffer.writable(way.filled);
   // After a Query or a Sync the client waits for the answer, after a ReadyForQuery the server
   // waits for the client: the next read waits for epoll without trying the socket first
   // (drained_read.hpp; the end watch looks for a FIN).
@@ -102,14 +120,15 @@ void Session::read_on(Turn&& turn) {
     ends = client_buffer_.unread().empty() && from_client_.at_boundary()
                ? &protocol::ends_client_turn
                : &RelaySocket::never;
-  from.socket().async_read_drained(asio::buffer(space.data(), space.size()), ends, std::move(turn));
+  way.from.socket().async_read_drained(asio::buffer(space.data(), space.size()), ends,
+                                       std::move(turn));
 }
 
 asio::awaitable<Session::PumpStop> Session::turns(bool client) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(PumpStop)>(
       [this, client](auto outer) {
         Turn turn{this, client, std::move(outer)};
-        Stream& from = client ? client_ : server_;
+        Stream& from = direction(client).from;
         if (from.tls() && from.buffered()) {
           // OpenSSL holds bytes already: read them from a handler, never from here (the
           // coroutine must not resume inside its own initiation).
@@ -130,16 +149,14 @@ std::optional<Session::PumpStop> Session::after_read(bool client, const error_co
 
 std::optional<Session::PumpStop> Session::after_tls_wait(bool client, const error_code& ec) {
   if (ec) return PumpStop::read_failed(ec);
-  Stream& from = client ? client_ : server_;
-  IoBuffer& buffer = client ? client_buffer_ : server_buffer_;
+  const Direction way = direction(client);
   // Everything OpenSSL can decrypt now, a record at a time, until it needs the socket.
   for (;;) {
-    if (client ? client_pump_stopping_ : server_pump_stopping_) return PumpStop::told_to_stop();
-    const bool filled = client ? client_filled_ : server_filled_;
-    if (!filled) buffer.release_if_empty();
-    const auto space = buffer.writable(filled);
+    if (way.stopping) return PumpStop::told_to_stop();
+    if (!way.filled) way.buffer.release_if_empty();
+    const auto space = way.buffer.writable(way.filled);
     error_code read_ec;
-    const std::size_t n = from.read_some(space, read_ec);
+    const std::size_t n = way.from.read_some(space, read_ec);
     if (read_ec == asio::error::would_block) return std::nullopt;
     if (read_ec) return PumpStop::read_failed(read_ec);
     if (auto stop = take_bytes(client, n)) return stop;
@@ -147,9 +164,9 @@ std::optional<Session::PumpStop> Session::after_tls_wait(bool client, const erro
 }
 
 std::optional<Session::PumpStop> Session::take_bytes(bool client, std::size_t n) {
-  IoBuffer& buffer = client ? client_buffer_ : server_buffer_;
-  buffer.commit(n);
-  (client ? client_filled_ : server_filled_) = buffer.full();
+  const Direction way = direction(client);
+  way.buffer.commit(n);
+  way.filled = way.buffer.full();
   if (client) {
     list_.counters.bytes_from_clients.add(n);
     if (!authenticated_) client_spoke_ = true;  // the backend it goes to is the only one now
@@ -158,8 +175,8 @@ std::optional<Session::PumpStop> Session::take_bytes(bool client, std::size_t n)
   } else {
     list_.counters.bytes_from_server.add(n);
   }
-  auto stop = PumpStop::after(client ? relay_client() : relay_server());
-  if (stop.relayed.must_wait() || relay_failed(client, stop.relayed)) return stop;
+  const Relayed relayed = client ? relay_client() : relay_server();
+  if (relayed.must_wait() || relay_failed(client, relayed)) return PumpStop::after(relayed);
   return std::nullopt;
 }
 
@@ -194,21 +211,20 @@ asio::awaitable<bool> Session::after_stop(bool client, PumpStop stop) {
 }
 
 asio::awaitable<Session::Relayed> Session::finish_relay(bool client, Relayed relayed) {
-  Stream& to = client ? server_ : client_;
-  auto& backlog = client ? client_backlog_ : server_backlog_;
+  const Direction way = direction(client);
   while (relayed.must_wait()) {
     if (relayed.backlog) {
-      const auto ec = co_await write_rest(to, *backlog);
-      backlog.reset();
+      const auto ec = co_await write_rest(way.to, *way.backlog);
+      way.backlog.reset();
       relayed.backlog = false;
       relayed.write_error = ec;
       if (ec) co_return relayed;
     }
     if (!relayed.rest.empty()) {
-      relayed.write_error = co_await write_rest(to, relayed.rest);
+      relayed.write_error = co_await write_rest(way.to, relayed.rest);
       if (relayed.write_error) co_return relayed;
       relayed.rest = {};
-      settle(client ? client_buffer_ : server_buffer_, relayed.last, relayed.ready);
+      settle(way.buffer, relayed.last, relayed.ready);
     }
     if (relayed.ddl_wait) {
       // The DDL seed's verdict, then the message is decided again and the walk goes on.
@@ -234,11 +250,12 @@ void Session::emit(Stream& to, protocol::Bytes bytes,
 }
 
 template <class Started, class Inspect, class Head>
-Session::Relayed Session::relay(Direction from, Stream& to, Started started, Inspect inspect,
-                                Head head, const protocol::RelayScanner::Step* again) {
+Session::Relayed Session::relay(Direction way, Started started, Inspect inspect, Head head,
+                                const protocol::RelayScanner::Step* again) {
   Relayed out;
-  auto& scanner = from.scanner;
-  const auto unread = from.buffer.unread();
+  auto& scanner = way.scanner;
+  Stream& to = way.to;
+  const auto unread = way.buffer.unread();
   std::size_t flushed = 0;  // bytes already written, replaced or dropped
   std::size_t ready = 0;    // bytes decided so far
   while (ready < unread.size() && !out.write_error) {
@@ -250,18 +267,18 @@ Session::Relayed Session::relay(Direction from, Stream& to, Started started, Ins
       if (starts && out.last.kind != Kind::need_more && out.last.kind != Kind::error)
         started(out.last.header.type);
     }
-    if (out.last.kind == Kind::head || (out.last.kind == Kind::pass && from.dropping)) {
+    if (out.last.kind == Kind::head || (out.last.kind == Kind::pass && way.dropping)) {
       auto verdict = out.last.kind == Kind::head
                          ? head(out.last.header, unread.subspan(ready, out.last.length))
                          : HeadVerdict{{}, true};
       if (!verdict.before.empty() || verdict.drop) {
         if (ready > flushed)
-          emit(to, unread.subspan(flushed, ready - flushed), from.backlog, out.write_error);
+          emit(to, unread.subspan(flushed, ready - flushed), way.backlog, out.write_error);
         flushed = ready;
-        if (!verdict.before.empty()) emit(to, verdict.before, from.backlog, out.write_error);
+        if (!verdict.before.empty()) emit(to, verdict.before, way.backlog, out.write_error);
         if (verdict.drop) flushed = ready + out.last.length;
       }
-      from.dropping = verdict.drop && !scanner.at_boundary();
+      way.dropping = verdict.drop && !scanner.at_boundary();
       ready += out.last.length;
       continue;
     }
@@ -271,7 +288,7 @@ Session::Relayed Session::relay(Direction from, Stream& to, Started started, Ins
         // A DDL seed is being registered: what went before goes on, this message waits for the
         // verdict (finish_relay) and is then decided again.
         if (ready > flushed)
-          emit(to, unread.subspan(flushed, ready - flushed), from.backlog, out.write_error);
+          emit(to, unread.subspan(flushed, ready - flushed), way.backlog, out.write_error);
         flushed = ready;
         out.ddl_wait = true;
         break;
@@ -279,8 +296,8 @@ Session::Relayed Session::relay(Direction from, Stream& to, Started started, Ins
       again = nullptr;
       if (replacement) {
         if (ready > flushed)
-          emit(to, unread.subspan(flushed, ready - flushed), from.backlog, out.write_error);
-        emit(to, *replacement, from.backlog, out.write_error);
+          emit(to, unread.subspan(flushed, ready - flushed), way.backlog, out.write_error);
+        emit(to, *replacement, way.backlog, out.write_error);
         flushed = ready + out.last.length;
       }
     } else if (out.last.kind != Kind::pass) {
@@ -293,8 +310,8 @@ Session::Relayed Session::relay(Direction from, Stream& to, Started started, Ins
   // what the socket does not take is written by the pump's coroutine before the buffer moves.
   if (ready > flushed) {
     auto rest = unread.subspan(flushed, ready - flushed);
-    if (from.backlog && !from.backlog->empty()) {
-      from.backlog->insert(from.backlog->end(), rest.begin(), rest.end());
+    if (way.backlog && !way.backlog->empty()) {
+      way.backlog->insert(way.backlog->end(), rest.begin(), rest.end());
     } else if (!wrote_at_once(to, rest, out.write_error)) {
       if (&to == &client_) client_write_interrupted_ = true;
       out.rest = rest;
@@ -303,14 +320,14 @@ Session::Relayed Session::relay(Direction from, Stream& to, Started started, Ins
     }
     if (out.write_error) return out;
   }
-  out.backlog = from.backlog && !from.backlog->empty();
-  settle(from.buffer, out.last, ready);
+  out.backlog = way.backlog && !way.backlog->empty();
+  settle(way.buffer, out.last, ready);
   return out;
 }
 
 Session::Relayed Session::relay_client(const protocol::RelayScanner::Step* again) {
   return relay(
-      {client_buffer_, from_client_, dropping_from_client_, client_backlog_}, server_,
+      direction(true),
       [this](char type) {
         if (observing_) note_client_message(type);
       },
@@ -336,7 +353,7 @@ Session::Relayed Session::relay_client(const protocol::RelayScanner::Step* again
 
 Session::Relayed Session::relay_server(const protocol::RelayScanner::Step* again) {
   return relay(
-      {server_buffer_, from_server_, dropping_from_server_, server_backlog_}, client_,
+      direction(false),
       [this](char type) {
         if (observing_ && (type == 'G' || type == 'W')) timer_.copy_in_started();
         // Which client message each server message answers, streamed ones included (not

@@ -233,12 +233,18 @@ class Session {
   };
   // One direction's relay state that outlives a read.
   struct Direction {
+    Stream& from;
+    Stream& to;
     IoBuffer& buffer;
     protocol::RelayScanner& scanner;
     bool& dropping;  // the rest of a message being dropped is still to come
     // What a write the peer's socket did not take left over, while later bytes were decided.
     std::unique_ptr<std::vector<std::byte>>& backlog;
+    bool& filled;    // the last read filled its space: more is probably there
+    bool& stopping;  // the pump was told to stop: another ended first
   };
+  // The client's direction (client to server) or the server's.
+  [[nodiscard]] Direction direction(bool client) noexcept;
   // A server message while standby_check_ screens the login: the replacement to forward (empty:
   // nothing yet), or nullopt to forward it as it is.
   std::optional<std::vector<std::byte>> screen_login(const protocol::MessageHeader& header,
@@ -256,7 +262,7 @@ class Session {
   // `head` sees the head of each inspected message too long to hold, which is then streamed.
   // `again`: the buffer starts with this message, already scanned, to be inspected again.
   template <class Started, class Inspect, class Head>
-  Relayed relay(Direction from, Stream& to, Started started, Inspect inspect, Head head,
+  Relayed relay(Direction way, Started started, Inspect inspect, Head head,
                 const protocol::RelayScanner::Step* again);
   // The same for each direction, with its callbacks.
   Relayed relay_client(const protocol::RelayScanner::Step* again = nullptr);
