@@ -65,9 +65,12 @@ def setUpModule():
     # This test is about exactness and zero errors under load; how the latency guard paces is
     # bench/materialize.sh's subject. In CI's parallel suite the other tests move the clients' p99
     # more than the backfill does, and the default allowance (1.4 times the p99 of the 30 s
-    # before) stretched the run past the load (53 % verified after 30 s). At 3 the guard still
-    # takes its baseline and judges every window, and slows down only for a real collapse.
-    px = mc.make_proxy(pg.port, SEEDS, instance="load-mat", materialization={"latency_ratio": 3})
+    # before) stretched the run past the load (53 % verified after 30 s). On a quiet machine the
+    # baseline is a fraction of a millisecond (0.57 to 1.13 ms over the 3.5 s before), and at 3
+    # a 2 ms p99 while a batch runs held the batches at their slowest: 4 of 5 runs had not
+    # verified after 30 s. At 10 the guard still takes its baseline and judges every window, and
+    # slows down only for a real collapse.
+    px = mc.make_proxy(pg.port, SEEDS, instance="load-mat", materialization={"latency_ratio": 10})
     e2e_common.wait_until_readable(px, DB, "SELECT score FROM item WHERE id = 1", "the seed to be readable")
 
 
