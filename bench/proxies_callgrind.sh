@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # User-space instructions per transaction of PgBouncer and seedproxy, whole process (OpenSSL,
-# libc and the proxy's own code), in plain text and under client-side TLS, counted by callgrind:
-# independent of machine load. Report in .bench/proxies_callgrind.md.
+# libc and the proxy's own code), in plain text, under client-side TLS, and per new TLS connection,
+# counted by callgrind: independent of machine load. Report in .bench/proxies_callgrind.md.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -13,13 +13,17 @@ usage: bench/proxies_callgrind.sh [SEEDPROXY_BINARY]   (default: build/proxy/see
 Each proxy runs under valgrind --tool=callgrind twice per leg, once for a short and once for a long
 pgbench -S -M simple run; the difference of the two totals divided by the difference of the
 transactions is what one transaction costs, with startup, connection setup and shutdown cancelled
-out. Both proxies run one thread, in session mode, with the same certificate. The report lists
+out. Both proxies run one thread, in session mode, with the same certificate; PgBouncer closes a
+server connection when its client leaves (server_lifetime = 0), as seedproxy does. The report lists
 per leg the instructions per transaction and the functions whose count differs most between the
 two proxies.
 
 Environment (defaults in brackets):
-  BENCH_LEGS    [plain tls]  which client legs    BENCH_CLIENTS [4]     pgbench -c
+  BENCH_LEGS    [plain tls]  which client legs: plain, tls, and connect (pgbench -C over TLS:
+                             a TLS handshake, startup and login per transaction)
+  BENCH_CLIENTS [4]     pgbench -c
   BENCH_SHORT   [250]        pgbench -t, short    BENCH_LONG    [1250]  pgbench -t, long
+  BENCH_CONNECT_SHORT [20]   the same for connect BENCH_CONNECT_LONG [70]
   BENCH_TOP     [25]         functions listed     BENCH_DIR [.bench]    cluster, outputs, report
 EOF
 }
@@ -35,6 +39,8 @@ legs=${BENCH_LEGS:-plain tls}
 clients=${BENCH_CLIENTS:-4}
 short=${BENCH_SHORT:-250}
 long=${BENCH_LONG:-1250}
+connect_short=${BENCH_CONNECT_SHORT:-20}
+connect_long=${BENCH_CONNECT_LONG:-70}
 top=${BENCH_TOP:-25}
 bench_dir=${BENCH_DIR:-$SEEDPROXY_ROOT/.bench}
 work=$bench_dir/proxies-callgrind
@@ -68,8 +74,8 @@ pg_port=$(pgcluster_start "$pg_dir")
 
 # write_configs LEG PORT: pgbouncer.ini and seedproxy.json for that leg
 write_configs() {
-  local sslmode=disable
-  [[ $1 == tls ]] && sslmode=require
+  local sslmode=require
+  [[ $1 == plain ]] && sslmode=disable
   cat >"$work/pgbouncer.ini" <<INI
 [databases]
 * = host=127.0.0.1 port=$pg_port
@@ -80,6 +86,9 @@ unix_socket_dir =
 auth_type = trust
 auth_file = $work/userlist.txt
 pool_mode = session
+server_lifetime = 0
+log_connections = 0
+log_disconnections = 0
 client_tls_sslmode = $sslmode
 client_tls_cert_file = $work/server.crt
 client_tls_key_file = $work/server.key
@@ -114,9 +123,10 @@ measure() {
     >"$work/$proxy-$leg-$xacts.log" 2>&1 &
   proxy_pid=$!
   wait_for_port "$port" "$proxy_pid" 120 || die "$proxy under valgrind did not start"
-  local sslmode=disable
-  [[ $leg == tls ]] && sslmode=require
-  PGSSLMODE=$sslmode "$PGBIN/pgbench" -n -S -M simple -c "$clients" -j 2 -t "$xacts" \
+  local sslmode=require connect=()
+  [[ $leg == plain ]] && sslmode=disable
+  [[ $leg == connect ]] && connect=(-C)
+  PGSSLMODE=$sslmode "$PGBIN/pgbench" -n -S -M simple "${connect[@]}" -c "$clients" -j 2 -t "$xacts" \
     -h 127.0.0.1 -p "$port" -U postgres bench >"$work/pgbench-$proxy-$leg-$xacts.log" 2>&1 ||
     { cat "$work/pgbench-$proxy-$leg-$xacts.log" >&2; die "pgbench through $proxy failed"; }
   stop_pid "$proxy_pid" "$proxy" 60
@@ -131,20 +141,26 @@ total_of() { sed -n 's/^\(summary\|totals\): \([0-9]*\).*/\2/p' "$1" | head -n 1
   echo
   echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), seedproxy binary \`$binary\`"
   echo "- pgbench -S -M simple -c $clients, ($long - $short) x $clients transactions told apart"
+  echo "  (connect: -C, ($connect_long - $connect_short) x $clients)"
   echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (callgrind counts do not depend on it)"
   echo
   echo "| leg | PgBouncer | seedproxy | seedproxy / PgBouncer |"
   echo "|---|---:|---:|---:|"
 } >"$report"
 details=()
-transactions=$(((long - short) * clients))
 for leg in $legs; do
+  case $leg in
+    plain | tls) leg_short=$short leg_long=$long ;;
+    connect) leg_short=$connect_short leg_long=$connect_long ;;
+    *) die "unknown leg $leg (plain, tls or connect)" ;;
+  esac
+  transactions=$(((leg_long - leg_short) * clients))
   declare -A per=()
   declare -A profiles=()
   for proxy in pgbouncer seedproxy; do
-    log "callgrind: $proxy, $leg, $short and $long transactions per client"
-    first=$(measure "$proxy" "$leg" "$short")
-    second=$(measure "$proxy" "$leg" "$long")
+    log "callgrind: $proxy, $leg, $leg_short and $leg_long transactions per client"
+    first=$(measure "$proxy" "$leg" "$leg_short")
+    second=$(measure "$proxy" "$leg" "$leg_long")
     per[$proxy]=$(awk -v a="$(total_of "$first")" -v b="$(total_of "$second")" -v x="$transactions" \
       'BEGIN { printf "%.0f", (b - a) / x }')
     profiles[$proxy]="$first $second"

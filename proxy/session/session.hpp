@@ -136,9 +136,17 @@ class Session {
   // Startup (session_startup.cpp): SSLRequest, direct TLS, GSSENCRequest, CancelRequest and the
   // StartupMessage, which is returned.
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> read_startup(Ending& ending);
-  // The client's TLS handshake (after 'S', or at once for direct TLS) under the startup deadline.
+  // The client's TLS handshake (after 'S', or at once for direct TLS) under the startup deadline;
+  // in auth.mode relay, the upstream connection is opened meanwhile (connect_early).
   boost::asio::awaitable<bool> start_client_tls(bool direct, boost::asio::steady_timer& deadline,
                                                 Ending& ending);
+  boost::asio::awaitable<bool> client_tls_handshake(bool direct,
+                                                    boost::asio::steady_timer& deadline,
+                                                    Ending& ending);
+  // connect_upstream's first attempt, made while the client's TLS handshake runs: PostgreSQL
+  // forks the backend on the TCP connection and starts it meanwhile, so the startup packet finds
+  // it ready. The outcome waits in login_->early for connect_upstream.
+  boost::asio::awaitable<void> connect_early();
   // PostgreSQL 17's direct TLS: a client whose first byte opens a TLS handshake gets one at once.
   // False when the session must end.
   boost::asio::awaitable<bool> accept_direct_tls(boost::asio::steady_timer& deadline,
@@ -378,6 +386,12 @@ class Session {
         : deadline(executor, deadline_at), ticket(std::move(place)) {}
     boost::asio::steady_timer deadline;
     LoginGate::Ticket ticket;
+    // The first upstream attempt's outcome, when connect_early made it (see there).
+    struct EarlyConnect {
+      std::string cause;  // empty: connected
+      bool reachable = false;
+    };
+    std::optional<EarlyConnect> early;
   };
   std::unique_ptr<Login> login_;
   std::chrono::system_clock::time_point connected_at_;

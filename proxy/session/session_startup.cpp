@@ -7,6 +7,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <utility>
 #include <variant>
 
 #include "common/log.hpp"
@@ -45,6 +46,25 @@ TlsOutcome outcome_of(const TlsHandshake& handshake) {
 
 asio::awaitable<bool> Session::start_client_tls(bool direct, asio::steady_timer& deadline,
                                                 Ending& ending) {
+  // Only where PostgreSQL authenticates the client anyway: in auth.mode proxy no stranger may
+  // start a backend before the proxy has checked its password. The login gate bounds how many
+  // sessions can hold one before they log in, as it bounds relayed logins.
+  if (settings_->auth_mode != config::AuthMode::relay || settings_->upstream.empty())
+    co_return co_await client_tls_handshake(direct, deadline, ending);
+  const bool ok = co_await (client_tls_handshake(direct, deadline, ending) && connect_early());
+  co_return ok;
+}
+
+asio::awaitable<void> Session::connect_early() {
+  auto& tried = upstream_;
+  tried.first = settings_->primary ? settings_->primary->primary() : 0;
+  Login::EarlyConnect early;
+  early.cause = co_await connect_host(settings_->upstream[tried.first], early.reachable);
+  login_->early = std::move(early);
+}
+
+asio::awaitable<bool> Session::client_tls_handshake(bool direct, asio::steady_timer& deadline,
+                                                    Ending& ending) {
   const auto& tls = *settings_->client_tls;
   auto outcome = co_await (client_.accept_tls(tls.context.get()) || deadline.async_wait(use_tuple));
   if (outcome.index() == 1) {
@@ -249,7 +269,10 @@ asio::awaitable<std::string> Session::connect_host(const UpstreamHost& host, boo
 asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
   const auto& hosts = settings_->upstream;
   auto& tried = upstream_;
-  if (tried.attempts == 0) tried.first = settings_->primary ? settings_->primary->primary() : 0;
+  // connect_early may have made the first attempt already.
+  auto early = login_ ? std::exchange(login_->early, std::nullopt) : std::nullopt;
+  if (tried.attempts == 0 && !early)
+    tried.first = settings_->primary ? settings_->primary->primary() : 0;
   const std::size_t first = tried.first;
   // libpq's order, except that the host last found to be the primary goes first. A session that
   // moved on from a standby carries on down the same order: every host is tried once at most.
@@ -258,7 +281,13 @@ asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
     const std::size_t index = attempt == 0 ? first : (attempt <= first ? attempt - 1 : attempt);
     const auto& host = hosts[index];
     bool reachable = false;
-    const std::string cause = co_await connect_host(host, reachable);
+    std::string cause;
+    if (attempt == 0 && early) {
+      cause = std::move(early->cause);
+      reachable = early->reachable;
+    } else {
+      cause = co_await connect_host(host, reachable);
+    }
     if (cause.empty()) {
       tried.current = index;
       co_return true;

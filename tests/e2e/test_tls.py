@@ -256,6 +256,53 @@ class UpstreamVerification(unittest.TestCase):
             plain.stop()
 
 
+class EarlyUpstreamConnection(unittest.TestCase):
+    """In auth.mode relay the proxy opens the upstream connection while the client's TLS
+    handshake runs, so that PostgreSQL starts the backend meanwhile; the startup packet then goes
+    down that connection, and a client that leaves before its startup takes it along. In
+    auth.mode proxy nothing is opened upstream for a client before its password checks out."""
+
+    def handshake_only(self, proxy) -> wire.WireClient:
+        client = wire.WireClient(proxy.port)
+        client.request_tls(world.client_context(), "127.0.0.1")
+        return client
+
+    def test_relay_connects_during_the_handshake(self):
+        with world.proxy(auth_mode="relay") as relay:
+            # Control connections the first session brings about are opened before the count.
+            with psycopg.connect(world.dsn(relay, "postgres")) as c:
+                c.execute("select 1")
+            before = relay.ports_connected_to(world.pg.port)
+            with self.handshake_only(relay) as client:
+                # No startup packet yet, and the proxy is connected upstream for this client.
+                new = e2e_common.poll(
+                    lambda: relay.ports_connected_to(world.pg.port) - before, 10, 0.02,
+                    "an upstream connection opened during the client's TLS handshake")
+                client.startup(user="postgres", database="postgres")
+                client.authenticate()
+                rows, _, _ = client.simple_query("select inet_client_port()")
+                self.assertIn(int(rows[0][0]), new, "the session uses the early connection")
+            with self.handshake_only(relay) as client:
+                early = e2e_common.poll(
+                    lambda: relay.ports_connected_to(world.pg.port) - before, 10, 0.02,
+                    "a second early connection")
+            # The client left without a startup packet: its connection goes with it.
+            e2e_common.poll(lambda: not relay.ports_connected_to(world.pg.port) & early, 10, 0.02,
+                            "the early connection of a client that left closed")
+
+    def test_proxy_mode_connects_only_after_the_password(self):
+        # px: auth.mode proxy. One login first, so that auth.query's connection is open.
+        with psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW)) as c:
+            c.execute("select 1")
+        before = px.ports_connected_to(world.pg.port)
+        with self.handshake_only(px) as client:
+            client.startup(user="scram_user", database="postgres")
+            kind, body = client.read_message()
+            self.assertEqual((kind, struct.unpack_from("!I", body)[0]), ("R", 10), "SASL request")
+            # The proxy has read the startup and asks for the password: nothing upstream yet.
+            self.assertEqual(px.ports_connected_to(world.pg.port) - before, set())
+
+
 class ClientCertificates(unittest.TestCase):
     def test_verify_full_needs_a_certificate_naming_the_user(self):
         alice = world.certs.client("scram_user")

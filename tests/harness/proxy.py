@@ -180,6 +180,17 @@ class Proxy:
     def local_tcp_ports(self) -> set[int]:
         """The local ports of the TCP sockets this proxy process holds: its upstream connections
         appear in pg_stat_activity.client_port with these, which tells them from another proxy's."""
+        return {local for local, _ in self._tcp_sockets()}
+
+    def ports_connected_to(self, remote_port: int) -> set[int]:
+        """The local ports of this proxy's established TCP connections to `remote_port` (for
+        PostgreSQL's port: its upstream connections, control connections included)."""
+        return {local for local, (remote, state) in self._tcp_sockets()
+                if remote == remote_port and state == "01"}
+
+    def _tcp_sockets(self) -> list[tuple[int, tuple[int, str]]]:
+        """(local port, (remote port, state as /proc/net/tcp writes it)) of every TCP socket this
+        process holds."""
         inodes = set()
         fd_dir = f"/proc/{self.pid}/fd"
         for fd in os.listdir(fd_dir):
@@ -189,15 +200,17 @@ class Proxy:
                 continue  # closed meanwhile
             if target.startswith("socket:["):
                 inodes.add(target[len("socket:["):-1])
-        ports = set()
+        sockets = []
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             with open(table) as f:
                 next(f)
                 for line in f:
                     fields = line.split()
                     if fields[9] in inodes:
-                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-        return ports
+                        local = int(fields[1].rsplit(":", 1)[1], 16)
+                        remote = int(fields[2].rsplit(":", 1)[1], 16)
+                        sockets.append((local, (remote, fields[3])))
+        return sockets
 
     def dsn(self, dbname: str = "postgres", user: str = "postgres", **kw) -> str:
         return _dsn(self.port, dbname, user, kw)
