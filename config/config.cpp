@@ -290,11 +290,11 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
 
 [[nodiscard]] Materialization read_materialization(const Json& node,
                                                    std::vector<std::string>& warnings) {
-  const Object object(
-      node, "materialization",
-      {"enabled", "lock_timeout_seconds", "target_batch_seconds", "initial_batch_rows",
-       "min_batch_rows", "max_batch_rows", "pause_ratio", "latency_ratio", "phase_grace_seconds",
-       "progress_log_seconds", "reads_flush_seconds", "check_seconds"});
+  const Object object(node, "materialization",
+                      {"enabled", "lock_timeout_seconds", "target_batch_seconds",
+                       "initial_batch_rows", "min_batch_rows", "max_batch_rows", "pause_ratio",
+                       "latency_ratio", "latency_allowance_seconds", "phase_grace_seconds",
+                       "progress_log_seconds", "reads_flush_seconds", "check_seconds"});
   Materialization m;
   if (const Json* enabled = object.find("enabled"))
     m.enabled = read_bool(*enabled, object.path("enabled"));
@@ -315,6 +315,7 @@ using SeedKey = std::tuple<std::string, std::string, std::string, std::string>;
   seconds("progress_log_seconds", m.progress_log_seconds, false);
   seconds("reads_flush_seconds", m.reads_flush_seconds, false);
   seconds("check_seconds", m.check_seconds, false);
+  seconds("latency_allowance_seconds", m.latency_allowance_seconds, true);
   const auto rows = [&](const char* key, std::uint64_t& out) {
     if (const Json* value = object.find(key))
       out = read_integer(*value, object.path(key), 1, 10000000);

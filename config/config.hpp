@@ -71,6 +71,8 @@ struct Materialization {
   // their p99 in the 30 s before the materialization began, write trigger included in the rise
   // (0: it watches only its own batches and lock waits).
   double latency_ratio = 1.4;
+  // ...but a rise of no more than this is never held against the backfill (0: the ratio alone).
+  double latency_allowance_seconds = 0.0;
   double progress_log_seconds = 10.0;
   double reads_flush_seconds = 5.0;  // read counts to seedproxy.read_counts
   double check_seconds = 0.5;        // the materializer re-reads the registry

@@ -1,6 +1,8 @@
 // The backfill's view of the application's latency (see latency_guard.hpp).
 #include "seeds/materialize/latency_guard.hpp"
 
+#include <algorithm>
+
 namespace seedproxy::seeds {
 
 LatencyGuard::LatencyGuard(const ApplicationLatency* latency, LatencyGuardSettings settings)
@@ -35,9 +37,16 @@ LatencyVerdict LatencyGuard::look() {
   if (!window) return LatencyVerdict::unknown;  // the window keeps growing from the same mark
   mark_ = now;
   last_ratio_ = *window / *baseline_;
-  if (last_ratio_ > settings_.slow_ratio) return LatencyVerdict::slow;
-  if (last_ratio_ < settings_.relax_ratio) return LatencyVerdict::fine;
+  if (*window > slow_limit()) return LatencyVerdict::slow;
+  const double relaxed =
+      std::max(*baseline_ * settings_.relax_ratio, *baseline_ + settings_.allowance / 2.0);
+  if (*window < relaxed) return LatencyVerdict::fine;
   return LatencyVerdict::hold;
+}
+
+double LatencyGuard::slow_limit() const noexcept {
+  if (!baseline_) return 0.0;
+  return std::max(*baseline_ * settings_.slow_ratio, *baseline_ + settings_.allowance);
 }
 
 }  // namespace seedproxy::seeds

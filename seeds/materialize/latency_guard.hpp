@@ -15,6 +15,10 @@ struct LatencyGuardSettings {
   // speeds up again below `relax_ratio` of it. 0 turns the guard off.
   double slow_ratio = 1.4;
   double relax_ratio = 1.1;
+  // A rise no larger than this (seconds) is never slow, whatever the ratio, and up to half of it
+  // counts as fine: a sub-millisecond baseline would otherwise read every busy moment of a small
+  // machine as a collapse and hold the backfill at its slowest. 0: the ratios alone decide.
+  double allowance = 0.0;
   double quantile = 0.99;
   // Fewer transactions than this in a window say nothing: the window grows until it has them (a
   // quiet application has little to protect, and its p99 would be one unlucky query).
@@ -44,9 +48,12 @@ class LatencyGuard {
   [[nodiscard]] std::optional<double> baseline_seconds() const noexcept { return baseline_; }
 
   // The window since the last verdict (or since the baseline): `slow` when its quantile is above
-  // slow_ratio × baseline, `fine` below relax_ratio × baseline, `hold` between, `unknown` while
-  // the window is too small (it keeps growing).
+  // slow_limit(), `fine` below max(relax_ratio × baseline, baseline + allowance / 2), `hold`
+  // between, `unknown` while the window is too small (it keeps growing).
   LatencyVerdict look();
+  // The quantile above which a window is slow: max(slow_ratio × baseline, baseline + allowance);
+  // 0 without a baseline.
+  [[nodiscard]] double slow_limit() const noexcept;
   // The last window's quantile over the baseline's, 0 before any.
   [[nodiscard]] double last_ratio() const noexcept { return last_ratio_; }
 

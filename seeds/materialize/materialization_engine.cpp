@@ -39,6 +39,7 @@ MaterializerSettings materializer_settings(const config::Materialization& m) {
   out.latency.slow_ratio = m.latency_ratio;
   // Speed up again once the p99 is back within half the allowed rise.
   out.latency.relax_ratio = 1.0 + (m.latency_ratio - 1.0) / 2.0;
+  out.latency.allowance = m.latency_allowance_seconds;
   return out;
 }
 

@@ -250,7 +250,7 @@ bool Materializer::baseline_from_history(LatencyGuard& guard) {
                                log::seconds_text(p99) + " over the " +
                                log::seconds_text(window->span.count()) +
                                " before the materialization ran; the batches slow down while it " +
-                               "is above " + log::seconds_text(p99 * settings_.latency.slow_ratio));
+                               "is above " + log::seconds_text(guard.slow_limit()));
   return true;
 }
 
@@ -268,8 +268,7 @@ bool Materializer::measure_latency_baseline(LatencyGuard& guard) {
     const double p99 = *guard.baseline_seconds();
     log::info("materialize", "seed " + plan_.name + ": the clients' p99 transaction takes " +
                                  log::seconds_text(p99) + " before the batches; they slow down " +
-                                 "while it is above " +
-                                 log::seconds_text(p99 * settings_.latency.slow_ratio));
+                                 "while it is above " + log::seconds_text(guard.slow_limit()));
   } else {
     log::info(
         "materialize",

@@ -551,6 +551,16 @@ TEST_CASE("registry: lease and refresh period, with bounds") {
   check_error(R"({"registry": {"lease": 5}})", "registry.lease", "lease_seconds");
 }
 
+TEST_CASE("materialization.latency_allowance_seconds: 0 by default, never negative") {
+  CHECK(parse_config("{}").materialization.latency_allowance_seconds == 0.0);
+  CHECK(parse_config(R"({"materialization": {"latency_allowance_seconds": 0.002}})")
+            .materialization.latency_allowance_seconds == 0.002);
+  check_error(R"({"materialization": {"latency_allowance_seconds": -1}})",
+              "materialization.latency_allowance_seconds", "a number of seconds between 0");
+  check_error(R"({"materialization": {"latency_allowance_seconds": "2ms"}})",
+              "materialization.latency_allowance_seconds", "a number of seconds between 0");
+}
+
 TEST_CASE("materialization.latency_ratio: 0 turns the guard off, below 1.05 is refused") {
   CHECK(parse_config("{}").materialization.latency_ratio == 1.4);
   CHECK(

@@ -58,6 +58,8 @@ void check_bounds(const Config& config) {
              "pause_ratio");
   FUZZ_CHECK(m.latency_ratio == 0.0 || (m.latency_ratio >= 1.05 && m.latency_ratio <= 100.0),
              "latency_ratio");
+  FUZZ_CHECK(m.latency_allowance_seconds >= 0.0 && m.latency_allowance_seconds <= 86400.0,
+             "latency_allowance_seconds");
   FUZZ_CHECK(seconds_ok(m.lock_timeout_seconds, false) &&
                  seconds_ok(m.target_batch_seconds, false) &&
                  seconds_ok(m.progress_log_seconds, false) &&

@@ -63,6 +63,37 @@ TEST_CASE("the guard says slow, hold and fine against the baseline") {
   CHECK(guard.look() == LatencyVerdict::hold);
 }
 
+TEST_CASE("an allowance keeps a small rise over a tiny baseline from being slow") {
+  ApplicationLatency latency;
+  LatencyGuardSettings settings;
+  settings.min_samples = 100;
+  settings.allowance = 0.002;  // 2 ms
+  LatencyGuard guard(&latency, settings);
+  guard.start_window();
+  record(latency, 500us, 1000);
+  REQUIRE(guard.end_baseline());
+  CHECK(guard.slow_limit() == doctest::Approx(*guard.baseline_seconds() + 0.002));
+  record(latency, 2ms, 1000);  // 4x the baseline, but only 1.5 ms more
+  CHECK(guard.look() == LatencyVerdict::hold);
+  CHECK(guard.last_ratio() > 3.0);
+  record(latency, 1ms, 1000);  // within half the allowance
+  CHECK(guard.look() == LatencyVerdict::fine);
+  record(latency, 4ms, 1000);  // past both the ratio and the allowance
+  CHECK(guard.look() == LatencyVerdict::slow);
+
+  // Over a large baseline the ratio is the larger rise, and decides.
+  ApplicationLatency busy;
+  LatencyGuard ratio(&busy, settings);
+  ratio.start_window();
+  record(busy, 20ms, 1000);
+  REQUIRE(ratio.end_baseline());
+  CHECK(ratio.slow_limit() == doctest::Approx(*ratio.baseline_seconds() * 1.4));
+  record(busy, 23ms, 1000);  // 3 ms more, but 1.15x: within the ratio
+  CHECK(ratio.look() != LatencyVerdict::slow);
+  record(busy, 30ms, 1000);
+  CHECK(ratio.look() == LatencyVerdict::slow);
+}
+
 TEST_CASE("a guard without enough traffic or turned off never judges") {
   ApplicationLatency latency;
   LatencyGuardSettings settings;
