@@ -1,12 +1,14 @@
 // The two relay pumps. Each direction reads and relays in completion handlers for as long as
-// nothing has to wait, and wakes its coroutine only for what must: a write the peer's socket
-// cannot take at once, a DDL seed's verdict, the database's catalog, or the pump's end. A
-// transaction that needs none of these (nearly all of them) costs no coroutine resumption, no
-// awaitable frame and no relay coroutine per read.
-#include <boost/asio/any_completion_handler.hpp>
-#include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/async_result.hpp>
+// nothing has to wait, and spawns a coroutine only for what must: a write the peer's socket
+// cannot take at once, a DDL seed's verdict, the database's catalog. A transaction that needs
+// none of these (nearly all of them) costs no coroutine resumption, no awaitable frame and no
+// relay coroutine per read, and an idle session holds no pump coroutine at all.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <exception>
 #include <utility>
@@ -51,43 +53,110 @@ Session::Direction Session::direction(bool client) noexcept {
                    .stopping = server_pump_stopping_};
 }
 
-// The completion handler of every read and TLS wait of one pump while it runs on its own: relays
-// what arrived and reads on, or hands the pump's coroutine (`waiter`, type-erased once per wake-up
-// so that starting a read moves three words) what it must do. The pending read owns the waiter,
-// and through it the coroutine, as an awaited operation does. Reads are cancelled through the
-// coroutine's cancellation slot.
+// The completion handler of every read and TLS wait of one pump: relays what arrived and reads
+// on, or hands what the pump must do to after_turns. Two words: while the session idles, each
+// pump is only its pending read with this handler, no coroutine frame. The read owns nothing (the
+// session's coroutine, waiting in relay_session, owns the session), so a context destroyed with
+// reads pending frees the session through that coroutine. Reads are cancelled through the socket
+// (pump_ended) and the pump's stop flag, looked at after every read.
 struct Session::Turn {
   Session* session;
   bool client;
-  asio::any_completion_handler<void(PumpStop)> waiter;
 
-  using cancellation_slot_type = asio::cancellation_slot;
-  cancellation_slot_type get_cancellation_slot() const noexcept {
-    return waiter.get_cancellation_slot();
-  }
   void operator()(const error_code& ec, std::size_t n) { go(ec, n, false); }
   void operator()(const error_code& ec) { go(ec, 0, true); }
 
  private:
   void go(const error_code& ec, std::size_t n, bool tls_wait) {
-    auto stop = session->turn(client, ec, n, tls_wait);
+    Session* owner = session;
+    const bool from_client = client;
+    auto stop = owner->turn(from_client, ec, n, tls_wait);
     if (stop) {
-      std::move(waiter)(std::move(*stop));
+      owner->after_turns(from_client, std::move(*stop));
       return;
     }
-    Session* owner = session;
     try {
       owner->read_on(std::move(*this));
     } catch (...) {
-      // Room for the read could not be had: the coroutine rethrows it (if the read took the
-      // waiter before it threw, the read's end destroyed it, as for any operation).
-      if (!waiter) return;
-      PumpStop failed;
-      failed.failure = std::current_exception();
-      std::move(waiter)(std::move(failed));
+      // Room for the read could not be had: the pump ends with it, never out of the I/O thread.
+      owner->stop_settled(from_client, std::current_exception(), false);
     }
   }
 };
+
+// The two pumps and the login deadline of one relayed session, and which of them ended it. While
+// the session idles, each pump is only its pending read; relay_session's coroutine waits on a
+// timer that the last of them to end cancels. That pending wait owns the session's coroutine,
+// and so the session.
+struct Session::Pumps {
+  Pumps(Ending& out, const tcp::socket::executor_type& executor)
+      : ending(out), all_done(executor, std::chrono::steady_clock::time_point::max()) {}
+  Ending& ending;               // the first to end writes why here
+  bool decided = false;         // one has ended
+  std::exception_ptr failure;   // thrown by the pump that ended first
+  int running = 0;              // pumps and the armed login deadline not yet ended
+  asio::steady_timer all_done;  // cancelled when `running` reaches 0
+  // Reaches the client pump's coroutine (the catalog, a DDL seed's verdict, a write to the
+  // server) while it runs; its reads are cancelled through the socket.
+  asio::cancellation_signal cancel_client_pump;
+};
+
+void Session::pump_ended(int which, Ending ending, std::exception_ptr failure) {
+  auto& pumps = *pumps_;
+  if (pumps.decided) return;
+  // The first to end ends the session: the others are cancelled, whatever they wait for. The
+  // flags catch a read that had already completed when the cancel came.
+  pumps.decided = true;
+  pumps.ending = std::move(ending);
+  pumps.failure = std::move(failure);
+  if (which != 0) {
+    client_pump_stopping_ = true;
+    pumps.cancel_client_pump.emit(asio::cancellation_type::terminal);
+    client_.cancel();  // its read, if it reads
+  }
+  if (which != 1) {
+    // What the server's pump waits for (a read of the server, a write to the client).
+    server_pump_stopping_ = true;
+    server_.cancel();
+    client_.cancel();
+  }
+  if (login_) login_->deadline.cancel();
+}
+
+void Session::one_less(Pumps& pumps) {
+  if (--pumps.running == 0) pumps.all_done.cancel();
+}
+
+asio::awaitable<void> Session::relay_session(Ending& ending) {
+  // A database is followed (its registry read, its catalog loaded) only once a backend has
+  // started there for this client: on_server_message enables it at the first ReadyForQuery.
+  // The pumps say why they ended through pump_ended, from ordinary functions: an Ending (or the
+  // text it is made of) kept in a frame would stay allocated for the whole session.
+  Pumps pumps(ending, client_.get_executor());
+  pumps_ = &pumps;
+  server_pump_stopping_ = false;
+  client_pump_stopping_ = false;
+  // What earlier pumps could not write went with them (to a backend now left, as a rule).
+  client_backlog_.reset();
+  server_backlog_.reset();
+  if (!authenticated_) {
+    // The login deadline, a sibling of the pumps: ends the session if the client has not
+    // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
+    ++pumps.running;
+    login_->deadline.async_wait([this, &pumps](error_code ec) {
+      if (!ec && !authenticated_) pump_ended(-1, login_timeout(), nullptr);
+      one_less(pumps);  // timed out, logged in, or the pumps ended first
+    });
+  }
+  pumps.running += 2;
+  start_pump(true);
+  start_pump(false);
+  while (pumps.running > 0) co_await pumps.all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+  pumps_ = nullptr;
+  server_pump_stopping_ = false;  // nothing relays now: later writes to the client go ahead
+  client_pump_stopping_ = false;
+  if (pumps.failure) std::rethrow_exception(pumps.failure);
+}
 
 std::optional<Session::PumpStop> Session::turn(bool client, const error_code& ec, std::size_t n,
                                                bool tls_wait) {
@@ -124,21 +193,24 @@ void Session::read_on(Turn&& turn) {
                                        std::move(turn));
 }
 
-asio::awaitable<Session::PumpStop> Session::turns(bool client) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(PumpStop)>(
-      [this, client](auto outer) {
-        Turn turn{this, client, std::move(outer)};
-        Stream& from = direction(client).from;
-        if (from.tls() && from.buffered()) {
-          // OpenSSL holds bytes already: read them from a handler, never from here (the
-          // coroutine must not resume inside its own initiation).
-          asio::post(from.get_executor(),
-                     [turn = std::move(turn)]() mutable { turn(error_code{}); });
-          return;
-        }
-        read_on(std::move(turn));
-      },
-      asio::use_awaitable);
+void Session::start_pump(bool client) {
+  if (direction(client).stopping) {
+    stop_settled(client, nullptr, false);  // another ended first: it says why
+    return;
+  }
+  try {
+    Turn turn{this, client};
+    Stream& from = direction(client).from;
+    if (from.tls() && from.buffered()) {
+      // OpenSSL holds bytes already: read them from a handler, never from here (a coroutine
+      // that restarts the pump must not relay inside itself).
+      asio::post(from.get_executor(), [turn]() mutable { turn(error_code{}); });
+      return;
+    }
+    read_on(std::move(turn));
+  } catch (...) {
+    stop_settled(client, std::current_exception(), false);
+  }
 }
 
 std::optional<Session::PumpStop> Session::after_read(bool client, const error_code& ec,
@@ -185,29 +257,73 @@ bool Session::relay_failed(bool client, const Relayed& relayed) const {
   return !client && standby_check_ && standby_check_->refused();
 }
 
-asio::awaitable<bool> Session::after_stop(bool client, PumpStop stop) {
+void Session::after_turns(bool client, PumpStop stop) {
+  if (!stop.catalog && !stop.relayed.must_wait()) {
+    // The pump's end, as a rule: decided here, no coroutine.
+    std::exception_ptr failure;
+    bool go_on = false;
+    try {
+      go_on = settle_stop(client, stop);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    stop_settled(client, std::move(failure), go_on);
+    return;
+  }
+  try {
+    // A coroutine for the wait; it lives only until the pump reads on. The client's waits (the
+    // catalog, a DDL seed's verdict, a write to the server) are cancelled through the pumps'
+    // signal; the server's only wait is a write to the client, cancelled through the socket.
+    const auto settled = [this, client](std::exception_ptr failure, bool go_on) {
+      stop_settled(client, std::move(failure), go_on);
+    };
+    if (client) {
+      asio::co_spawn(client_.get_executor(), after_stop(true, std::move(stop)),
+                     asio::bind_cancellation_slot(pumps_->cancel_client_pump.slot(), settled));
+    } else {
+      asio::co_spawn(client_.get_executor(), after_stop(false, std::move(stop)), settled);
+    }
+  } catch (...) {
+    stop_settled(client, std::current_exception(), false);
+  }
+}
+
+bool Session::settle_stop(bool client, const PumpStop& stop) {
   if (stop.failure) std::rethrow_exception(stop.failure);
-  if (stop.stopping) co_return false;  // the pump that ended first says why
+  if (stop.stopping) return false;  // the pump that ended first says why
   if (stop.read_error) {
     if (client) {
       client_read_failed(stop.read_error);
     } else {
       server_read_failed(stop.read_error);
     }
-    co_return false;
+    return false;
   }
-  if (stop.catalog) {
-    co_await wait_for_catalog();
-    stop.relayed = relay_client();
-  }
-  if (stop.relayed.must_wait()) stop.relayed = co_await finish_relay(client, stop.relayed);
-  if (!relay_failed(client, stop.relayed)) co_return true;
+  if (!relay_failed(client, stop.relayed)) return true;
   if (client) {
     client_relay_failed(stop.relayed);
   } else {
     server_relay_failed(stop.relayed);
   }
-  co_return false;
+  return false;
+}
+
+asio::awaitable<bool> Session::after_stop(bool client, PumpStop stop) {
+  if (stop.catalog) {
+    co_await wait_for_catalog();
+    stop.relayed = relay_client();
+  }
+  if (stop.relayed.must_wait()) stop.relayed = co_await finish_relay(client, stop.relayed);
+  co_return settle_stop(client, stop);
+}
+
+void Session::stop_settled(bool client, std::exception_ptr failure, bool go_on) {
+  if (go_on) {
+    start_pump(client);
+    return;
+  }
+  if (failure) pump_ended(client ? 0 : 1, {}, std::move(failure));
+  one_less(*pumps_);
 }
 
 asio::awaitable<Session::Relayed> Session::finish_relay(bool client, Relayed relayed) {
@@ -380,24 +496,6 @@ Session::Relayed Session::relay_server(const protocol::RelayScanner::Step* again
         return verdict;
       },
       again);
-}
-
-asio::awaitable<void> Session::client_to_server() {
-  for (;;) {
-    if (client_pump_stopping_) co_return;
-    auto stop = co_await turns(true);
-    const bool go_on = co_await after_stop(true, std::move(stop));
-    if (!go_on) co_return;
-  }
-}
-
-asio::awaitable<void> Session::server_to_client() {
-  for (;;) {
-    if (server_pump_stopping_) co_return;  // another ended first: it says why
-    auto stop = co_await turns(false);
-    const bool go_on = co_await after_stop(false, std::move(stop));
-    if (!go_on) co_return;
-  }
 }
 
 }  // namespace seedproxy::proxy

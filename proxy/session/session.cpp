@@ -3,9 +3,6 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
@@ -115,99 +112,6 @@ asio::awaitable<void> Session::run() {
   }
   co_await tell_client(ending);
   finish(ending);
-}
-
-// The two pumps and the login deadline of one relayed session, and which of them ended it.
-// The client's pump is spawned and the server's runs in relay_session's own coroutine: one spawned
-// thread and a timer handler cost a fraction of what `a || b || c` does (two nested parallel
-// groups and a third coroutine, about 5 KiB per idle session), and a second spawned thread would
-// keep its own entry frame and cancellation handler for the whole session.
-struct Session::Pumps {
-  explicit Pumps(Ending& out) : ending(out) {}
-  Ending& ending;              // the first to end writes why here
-  bool decided = false;        // one has ended
-  std::exception_ptr failure;  // thrown by the pump that ended first
-  int running = 0;             // pumps and the armed login deadline not yet ended
-  // Once the server's pump has ended: cancelled whenever another ends, so the session looks again
-  // (a timer in wait_for_pumps' frame, not kept in relay_session's while the session idles).
-  asio::steady_timer* all_done = nullptr;
-  asio::cancellation_signal cancel_client_to_server;
-};
-
-void Session::pump_ended(int which, Ending ending, std::exception_ptr failure) {
-  auto& pumps = *pumps_;
-  if (pumps.decided) return;
-  // The first to end ends the session: the others are cancelled, whatever they wait for.
-  pumps.decided = true;
-  pumps.ending = std::move(ending);
-  pumps.failure = std::move(failure);
-  if (which != 0) {
-    client_pump_stopping_ = true;  // also when the signal finds the read already completed
-    pumps.cancel_client_to_server.emit(asio::cancellation_type::terminal);
-  }
-  if (which != 1) {
-    // The server's pump has no signal of its own: it stops at its next look at the flag, and
-    // what it waits for (a read of the server, a write to the client) is cancelled.
-    server_pump_stopping_ = true;
-    server_.cancel();
-    client_.cancel();
-  }
-  if (login_) login_->deadline.cancel();
-}
-
-asio::awaitable<void> Session::relay_session(Ending& ending) {
-  // A database is followed (its registry read, its catalog loaded) only once a backend has
-  // started there for this client: on_server_message enables it at the first ReadyForQuery.
-  // The pumps say why they ended through pump_ended, from ordinary functions: an Ending (or the
-  // text it is made of) kept in a pump's frame would stay allocated for the whole session.
-  const auto executor = client_.get_executor();
-  Pumps pumps(ending);
-  pumps_ = &pumps;
-  server_pump_stopping_ = false;
-  client_pump_stopping_ = false;
-  // What earlier pumps could not write went with them (to a backend now left, as a rule).
-  client_backlog_.reset();
-  server_backlog_.reset();
-  const auto done = [](Pumps& ended) {
-    --ended.running;
-    if (ended.all_done) ended.all_done->cancel();
-  };
-  if (!authenticated_) {
-    // The login deadline, a sibling of the pumps: ends the session if the client has not
-    // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
-    ++pumps.running;
-    login_->deadline.async_wait([this, &pumps, done](error_code ec) {
-      if (!ec && !authenticated_) pump_ended(-1, login_timeout(), nullptr);
-      done(pumps);  // timed out, logged in, or the pumps ended first
-    });
-  }
-  pumps.running += 2;
-  asio::co_spawn(executor, client_to_server(),
-                 asio::bind_cancellation_slot(pumps.cancel_client_to_server.slot(),
-                                              [this, &pumps, done](std::exception_ptr e) {
-                                                if (e) pump_ended(0, {}, std::move(e));
-                                                done(pumps);
-                                              }));
-  std::exception_ptr failure;
-  try {
-    co_await server_to_client();
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  if (failure) pump_ended(1, {}, std::move(failure));
-  done(pumps);
-  if (pumps.running > 0) co_await wait_for_pumps(pumps);
-  pumps_ = nullptr;
-  server_pump_stopping_ = false;  // nothing relays now: later writes to the client go ahead
-  client_pump_stopping_ = false;
-  if (pumps.failure) std::rethrow_exception(pumps.failure);
-}
-
-asio::awaitable<void> Session::wait_for_pumps(Pumps& pumps) {
-  asio::steady_timer all_done(client_.get_executor(), std::chrono::steady_clock::time_point::max());
-  pumps.all_done = &all_done;
-  while (pumps.running > 0) co_await all_done.async_wait(use_tuple);
-  pumps.all_done = nullptr;
 }
 
 Session::Ending Session::login_timeout() const {

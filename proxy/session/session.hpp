@@ -182,11 +182,12 @@ class Session {
   // The two pumps until either ends, or until the login deadline passes before authentication.
   boost::asio::awaitable<void> relay_session(Ending& ending);
   struct Pumps;
-  // One of the pumps (`which`: 0 client_to_server, 1 server_to_client, -1 the login deadline)
-  // ended; the first to end ends the session (its ending is kept) and cancels the others.
+  // One of the pumps (`which`: 0 the client's, 1 the server's, -1 the login deadline) ended; the
+  // first to end ends the session (its ending is kept) and cancels the others.
   void pump_ended(int which, Ending ending, std::exception_ptr failure);
-  // After the server's pump: until the client's pump and the login deadline have ended too.
-  boost::asio::awaitable<void> wait_for_pumps(Pumps& pumps);
+  // A pump or the login deadline is over: nothing of it is pending any more. The last one wakes
+  // relay_session.
+  void one_less(Pumps& pumps);
   [[nodiscard]] Ending login_timeout() const;
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
@@ -292,18 +293,24 @@ class Session {
   // A Turn's work: the read or wait done, what arrived relayed; nullopt when the pump reads on.
   std::optional<PumpStop> turn(bool client, const boost::system::error_code& ec, std::size_t n,
                                bool tls_wait);
-  // Reads and relays in completion handlers until the pump's coroutine is needed.
-  boost::asio::awaitable<PumpStop> turns(bool client);
-  // What the coroutine does with a stop: waits, writes, and relays on. False when the pump ends.
+  // Starts (or restarts) a pump's reads, unless it was told to stop; a pump that cannot start
+  // ends with the exception.
+  void start_pump(bool client);
+  // A Turn stopped: what it needs decided at once, or in a coroutine spawned for the wait.
+  void after_turns(bool client, PumpStop stop);
+  // What a stop decides without waiting: false when the pump ends (why, told to pump_ended).
+  bool settle_stop(bool client, const PumpStop& stop);
+  // The pump's coroutine, only while the relay waits: the catalog, a write, a DDL seed's
+  // verdict. False when the pump ends.
   boost::asio::awaitable<bool> after_stop(bool client, PumpStop stop);
+  // Where a stop ends up: the pump reads on, or it is over (with `failure` when one was thrown).
+  void stop_settled(bool client, std::exception_ptr failure, bool go_on);
   // Writes the backlog and the rest, waits for a DDL seed's verdict and relays on, until the
   // direction's buffer is decided.
   boost::asio::awaitable<Relayed> finish_relay(bool client, Relayed relayed);
   void enable_rewriting();
   boost::asio::awaitable<void> wait_for_catalog();
-  // The pumps; each says why it ended through pump_ended.
-  boost::asio::awaitable<void> client_to_server();
-  boost::asio::awaitable<void> server_to_client();
+  // Why a pump ended, told to pump_ended.
   void client_read_failed(const boost::system::error_code& ec);
   void client_relay_failed(const Relayed& relayed);
   void server_read_failed(const boost::system::error_code& ec);
