@@ -67,13 +67,12 @@ std::optional<StatementRewriting::SessionStatements> StatementRewriting::stateme
 
 std::optional<std::string> StatementRewriting::stale_text(
     PreparedStatements::Statement& statement) {
-  if (!statement.resend) {
-    const auto snapshot = current_snapshot();
-    if (!snapshot || snapshot->version == statement.version) return std::nullopt;
-  }
+  const auto snapshot = current_snapshot();
+  if (!statement.resend && (!snapshot || snapshot->version == statement.version))
+    return std::nullopt;
   // The seed snapshot changed since the statement was prepared (a phase moved, a seed came or
   // went): resolve the client's text again, as PostgreSQL re-plans it, with its search_path.
-  auto found = lookup(*statement.original, &statement.search_path);
+  auto found = lookup(*statement.original, snapshot.get(), &statement.search_path);
   const bool rewritten = found.rewrite && found.rewrite->outcome != Outcome::unchanged;
   std::string text = rewritten ? found.rewrite->sql : *statement.original;
   if (found.version != 0) statement.version = found.version;
@@ -97,7 +96,8 @@ void StatementRewriting::plan(std::string_view sql, const rewriter::SessionState
     PreparedStatements::Statement prepared;
     prepared.original = std::make_shared<const std::string>(
         sql.substr(statement.begin, statement.end - statement.begin));
-    auto found = lookup(*prepared.original);
+    const auto snapshot = current_snapshot();
+    auto found = lookup(*prepared.original, snapshot.get());
     if (found.rewrite &&
         (found.rewrite->outcome != Outcome::unchanged || !found.rewrite->reads.empty())) {
       prepared.search_path = std::move(found.path);
