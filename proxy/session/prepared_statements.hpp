@@ -159,12 +159,17 @@ class PreparedStatements {
   template <class T>
   using NameMap = std::unordered_map<std::string, T, Hash, std::equal_to<>>;
 
-  void push(Entry entry);
+  void push(Kind kind, std::uint64_t id = 0, Origin origin = {},
+            std::shared_ptr<const Steps> steps = {});
+  static constexpr std::uint32_t bit(Kind kind) noexcept {
+    return std::uint32_t{1} << static_cast<unsigned>(kind);
+  }
   [[nodiscard]] Entry* front() noexcept { return head_ < queue_.size() ? &queue_[head_] : nullptr; }
   void pop() noexcept;
-  // The entry answered by a message of one of `kinds` (the front, in step), popped after those
-  // before it, which cannot be answered any more; false when none is waiting before a batch end.
-  bool answer(std::initializer_list<Kind> kinds);
+  // The entry answered by a message of one of `kinds` (bit(kind) for each), the front in step,
+  // popped after those before it, which cannot be answered any more; false when none is waiting
+  // before a batch end.
+  bool answer(std::uint32_t kinds);
   // The front entry did not take effect (an error, or skipped after one).
   void failed(Entry& entry);
   void completed(const Step& step);
@@ -172,6 +177,8 @@ class PreparedStatements {
   void complete_next_step(Entry& entry);
   [[nodiscard]] Statement* find_id(std::uint64_t id);
   void erase(std::string_view name);
+  // The unnamed portal's reset, testing before each release (most often there is nothing).
+  static void clear(Portal& portal) noexcept;
   void end_portals();
 
   NameMap<Statement> statements_;

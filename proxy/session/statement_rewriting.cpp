@@ -39,6 +39,22 @@ rewriter::RewriteCache& thread_cache() {
 // earliest; in between, statements that touch seeds are refused at once.
 constexpr auto trust_wait_interval = std::chrono::seconds(1);
 
+// Whether a CommandComplete tag may be one the session follows: a catalog change (CREATE, ALTER,
+// DROP, IMPORT, DO, CALL), COMMIT or ROLLBACK.
+bool follows_command_tag(std::string_view tag) noexcept {
+  if (tag.empty()) return false;
+  switch (tag.front()) {
+    case 'A':
+    case 'C':
+    case 'D':
+    case 'I':
+    case 'R':
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Some seed of the snapshot is live but did not compile (its table is missing, say): DDL may make
 // it compile, so any statement could touch it.
 bool has_uncompiled_seeds(const seeds::DatabaseSnapshot& snapshot) {
@@ -642,6 +658,9 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
       if (prepared_.answer().injected) return std::vector<std::byte>{};
       const auto tag = protocol::read_command_tag(body);
       if (!tag) return std::nullopt;
+      // Only DDL's tags, COMMIT and ROLLBACK are followed: SELECT, UPDATE, FETCH... are told apart
+      // by their first letter (catalog_command_tag, PreparedStatements::command_tag).
+      if (!follows_command_tag(*tag)) return std::nullopt;
       // DDL whose text was not read (too large, or a statement prepared earlier): not bounded.
       if (!ddl_text_seen_ && rewriter::catalog_command_tag(*tag)) {
         if (const auto snapshot = current_snapshot(); snapshot && snapshot->active) {

@@ -347,7 +347,8 @@ TEST_CASE("search_path: SET moves unqualified names, RESET returns to the startu
   }
 }
 
-TEST_CASE("search_path without a seed: followed for a seed that comes later, DISCARD ALL resets it") {
+TEST_CASE(
+    "search_path without a seed: followed for a seed that comes later, DISCARD ALL resets it") {
   // With no seed and nothing followed the session looks only for a search_path change; the rest
   // of the bookkeeping starts where a text gives it something to follow.
   FakeSnapshots snapshots;
