@@ -137,8 +137,13 @@ void StatementRewriting::plan(std::string_view sql, const rewriter::SessionState
 
 std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_view name,
                                                                   protocol::Bytes message) {
-  std::vector<std::byte> out;
   auto* statement = name.empty() ? nullptr : prepared_.find(name);
+  // A statement whose text is EXECUTE of a SQL statement: that one, before the Bind.
+  const auto* holder = statement ? statement : (name.empty() ? &prepared_.unnamed() : nullptr);
+  const bool executes =
+      holder && holder->steps && holder->steps->front().kind == Step::Kind::execute;
+  if (!statement && !executes) return std::nullopt;  // the common case: nothing followed
+  std::vector<std::byte> out;
   if (statement && statement->sql) {
     // Made by SQL PREPARE: prepared again by the proxy's own PREPARE (keeping its declared types).
     const auto text = prepared_.replacing(name) ? std::nullopt : stale_text(*statement);
@@ -164,9 +169,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_vi
       out = writer.take();
     }
   }
-  // A statement whose text is EXECUTE of a SQL statement: that one, before the Bind.
-  const auto* holder = statement ? statement : (name.empty() ? &prepared_.unnamed() : nullptr);
-  if (holder && holder->steps && holder->steps->front().kind == Step::Kind::execute) {
+  if (executes) {
     const std::string& executed_name = holder->steps->front().name;
     auto* executed = prepared_.find(executed_name);
     if (executed && executed->sql && !prepared_.replacing(executed_name))
