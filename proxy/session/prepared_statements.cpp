@@ -25,11 +25,23 @@ Origin PreparedStatements::Statement::origin() const {
 void PreparedStatements::push(Kind kind, std::uint64_t id, Origin origin,
                               std::shared_ptr<const Steps> steps) {
   // Compact now and then so a client that never lets the queue drain keeps it bounded.
-  if (head_ >= 1024 && head_ * 2 >= queue_.size()) {
+  if (head_ >= 1024 && head_ * 2 >= end_) {
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
+    end_ -= head_;
     head_ = 0;
   }
-  queue_.emplace_back(kind, id, std::move(origin), std::move(steps));
+  if (end_ == queue_.size()) {
+    queue_.emplace_back(kind, id, std::move(origin), std::move(steps));
+  } else {
+    // A spare entry, emptied by pop(): only what the new one holds is moved in.
+    Entry& entry = queue_[end_];
+    entry.kind = kind;
+    entry.id = id;
+    if (origin.sent || origin.client) entry.origin = std::move(origin);
+    if (steps) entry.steps = std::move(steps);
+    entry.done = 0;
+  }
+  ++end_;
 }
 
 void PreparedStatements::pop() noexcept {
@@ -39,9 +51,9 @@ void PreparedStatements::pop() noexcept {
   if (entry.origin.sent) entry.origin.sent.reset();
   if (entry.origin.client) entry.origin.client.reset();
   if (entry.steps) entry.steps.reset();
-  if (++head_ == queue_.size()) {
-    queue_.clear();  // keeps the capacity
-    head_ = 0;
+  if (++head_ == end_) {
+    head_ = 0;  // the entries stay, empty, for the next messages
+    end_ = 0;
   }
 }
 
@@ -233,7 +245,7 @@ void PreparedStatements::step_failed(const Step& step) {
 
 bool PreparedStatements::replacing(std::string_view name) const noexcept {
   // Scanned only when a statement is about to be prepared again: rare, and the queue is short.
-  for (std::size_t at = head_; at < queue_.size(); ++at) {
+  for (std::size_t at = head_; at < end_; ++at) {
     const Entry& entry = queue_[at];
     if (!entry.steps) continue;
     for (std::size_t i = entry.done; i < entry.steps->size(); ++i) {
@@ -306,9 +318,8 @@ bool PreparedStatements::answer(std::uint32_t kinds) {
   // In step, the front entry is the message this answers. Look no further than the batch end
   // in case the queue is out of step with the server (then nothing is popped).
   std::size_t at = head_;
-  while (at < queue_.size() && !wanted(queue_[at].kind) && !(bit(queue_[at].kind) & batch_ends))
-    ++at;
-  if (at == queue_.size() || !wanted(queue_[at].kind)) return false;
+  while (at < end_ && !wanted(queue_[at].kind) && !(bit(queue_[at].kind) & batch_ends)) ++at;
+  if (at == end_ || !wanted(queue_[at].kind)) return false;
   while (head_ < at) {
     failed(queue_[head_]);  // touches no entry of the queue: done before the pop
     pop();

@@ -112,7 +112,7 @@ class PreparedStatements {
   [[nodiscard]] bool replacing(std::string_view name) const noexcept;
 
   // For tests and SHOW-style introspection.
-  [[nodiscard]] std::size_t outstanding() const noexcept { return queue_.size() - head_; }
+  [[nodiscard]] std::size_t outstanding() const noexcept { return end_ - head_; }
   [[nodiscard]] std::size_t statements() const noexcept { return statements_.size(); }
   [[nodiscard]] std::size_t portals() const noexcept {
     return portals_.size() + (unnamed_portal_.used() ? 1 : 0);
@@ -164,7 +164,7 @@ class PreparedStatements {
   static constexpr std::uint32_t bit(Kind kind) noexcept {
     return std::uint32_t{1} << static_cast<unsigned>(kind);
   }
-  [[nodiscard]] Entry* front() noexcept { return head_ < queue_.size() ? &queue_[head_] : nullptr; }
+  [[nodiscard]] Entry* front() noexcept { return head_ < end_ ? &queue_[head_] : nullptr; }
   void pop() noexcept;
   // The entry answered by a message of one of `kinds` (bit(kind) for each), the front in step,
   // popped after those before it, which cannot be answered any more; false when none is waiting
@@ -188,10 +188,12 @@ class PreparedStatements {
   std::unique_ptr<TempTables> temp_;  // allocated at the first temporary relation
   inline static const TempTables no_temp_tables_{};
   std::size_t sql_statements_ = 0;
-  // Outstanding client (and injected) messages and batch ends in send order; a vector used as a
-  // queue so steady traffic reuses its capacity.
+  // Outstanding client (and injected) messages and batch ends in send order, [head_, end_): a
+  // vector used as a queue so steady traffic reuses its entries. Those from end_ on are spares
+  // that hold no origin and no steps (pop() empties each).
   std::vector<Entry> queue_;
   std::size_t head_ = 0;
+  std::size_t end_ = 0;
   Answer answer_;
   std::uint64_t next_id_ = 0;
   std::uint64_t batches_sent_ = 0;
