@@ -383,6 +383,16 @@ inline unsigned candidates(const char* at) noexcept {
   return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(reset, search)));
 }
 
+// The same for "reset" alone; `at` + 20 bytes are readable.
+inline unsigned reset_candidates(const char* at) noexcept {
+  const __m128i bit5 = _mm_set1_epi8(0x20);
+  const __m128i first = _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at)), bit5);
+  const __m128i fifth =
+      _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at + 4)), bit5);
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(
+      _mm_cmpeq_epi8(first, _mm_set1_epi8('r')), _mm_cmpeq_epi8(fifth, _mm_set1_epi8('t')))));
+}
+
 // Whether one of the candidates `mask` marks among the 16 positions from `base` of `sql` begins
 // one of the two substrings.
 bool confirmed(std::string_view sql, std::size_t base, unsigned mask) noexcept {
@@ -403,8 +413,15 @@ bool search_path_clue(std::string_view sql) noexcept {
   std::size_t base = 0;
   for (; base + reach <= sql.size(); base += 16)
     if (confirmed(sql, base, candidates(sql.data() + base))) return true;
-  // The rest (under 26 bytes) zero-padded: a NUL folds to ' ', never a letter, and positions
-  // past the text are ignored.
+  if (const std::size_t n = sql.size(); n >= reach) {
+    // The last positions from blocks that end with the text, without a copy (positions seen
+    // already are looked at again, harmlessly): both substrings up to n - 11, then "reset",
+    // which alone can start in the last ten, up to n - 5.
+    if (confirmed(sql, n - reach, candidates(sql.data() + n - reach))) return true;
+    return confirmed(sql, n - 20, reset_candidates(sql.data() + n - 20));
+  }
+  // A text under 26 bytes, zero-padded: a NUL folds to ' ', never a letter, and positions past
+  // the text are ignored.
   std::array<char, 48> padded{};
   std::memcpy(padded.data(), sql.data() + base, sql.size() - base);
   for (std::size_t k = 0; base + k < sql.size(); k += 16)
