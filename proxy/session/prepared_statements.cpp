@@ -22,8 +22,7 @@ Origin PreparedStatements::Statement::origin() const {
   return {rewrite, original};
 }
 
-void PreparedStatements::push(Kind kind, std::uint64_t id, Origin origin,
-                              std::shared_ptr<const Steps> steps) {
+PreparedStatements::Entry& PreparedStatements::push(Kind kind, std::uint64_t id) {
   // Compact now and then so a client that never lets the queue drain keeps it bounded.
   if (head_ >= 1024 && head_ * 2 >= end_) {
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
@@ -31,17 +30,23 @@ void PreparedStatements::push(Kind kind, std::uint64_t id, Origin origin,
     head_ = 0;
   }
   if (end_ == queue_.size()) {
-    queue_.emplace_back(kind, id, std::move(origin), std::move(steps));
-  } else {
-    // A spare entry, emptied by pop(): only what the new one holds is moved in.
-    Entry& entry = queue_[end_];
-    entry.kind = kind;
-    entry.id = id;
-    if (origin.sent || origin.client) entry.origin = std::move(origin);
-    if (steps) entry.steps = std::move(steps);
-    entry.done = 0;
+    queue_.emplace_back(kind, id);
+    return queue_[end_++];
   }
-  ++end_;
+  // A spare entry, emptied by pop(): no origin, no steps.
+  Entry& entry = queue_[end_++];
+  entry.kind = kind;
+  entry.id = id;
+  entry.done = 0;
+  return entry;
+}
+
+template <class O, class S>
+void PreparedStatements::push(Kind kind, std::uint64_t id, O&& origin, S&& steps) {
+  Entry& entry = push(kind, id);
+  // Most messages run the client's own text and nothing followed: nothing to copy.
+  if (origin.sent || origin.client) entry.origin = std::forward<O>(origin);
+  if (steps) entry.steps = std::forward<S>(steps);
 }
 
 void PreparedStatements::pop() noexcept {
@@ -87,7 +92,7 @@ void PreparedStatements::parse(std::string_view name, Statement* tracked) {
     else if (unnamed_.id != 0)  // 0: already the empty statement (see query())
       unnamed_ = {};
     unnamed_.id = id;
-    push(Kind::client_parse, id, unnamed_.origin());
+    push(Kind::client_parse, id, unnamed_.origin(), nullptr);
     return;
   }
   // Whatever PostgreSQL holds under this name afterwards is not the tracked text any more.
@@ -99,7 +104,7 @@ void PreparedStatements::parse(std::string_view name, Statement* tracked) {
   tracked->id = id;
   Origin origin = tracked->origin();
   statements_.insert_or_assign(std::string(name), std::move(*tracked));
-  push(Kind::client_parse, id, std::move(origin));
+  push(Kind::client_parse, id, std::move(origin), nullptr);
 }
 
 void PreparedStatements::close(char kind, std::string_view name) {
@@ -127,7 +132,7 @@ void PreparedStatements::bind(std::string_view portal, std::string_view statemen
     bound.steps = from->steps;
   }
   bound.batch = batches_sent_;
-  push(Kind::client_bind, 0, bound.origin);
+  push(Kind::client_bind, 0, bound.origin, nullptr);
   if (portal.empty()) {
     unnamed_portal_ = std::move(bound);
   } else if (bound.used()) {
@@ -172,7 +177,7 @@ void PreparedStatements::query(Origin origin, std::shared_ptr<const Steps> steps
 
 void PreparedStatements::reparse_sent(const Statement& statement) {
   push(Kind::injected_close, statement.id);
-  push(Kind::injected_parse, statement.id, statement.origin());
+  push(Kind::injected_parse, statement.id, statement.origin(), nullptr);
 }
 
 void PreparedStatements::reprepare_sent(const Statement& statement) {
@@ -182,7 +187,7 @@ void PreparedStatements::reprepare_sent(const Statement& statement) {
   push(Kind::injected_close, statement.id);
   push(Kind::injected_parse);
   push(Kind::injected_bind);
-  push(Kind::injected_execute, 0, {}, std::move(steps));
+  push(Kind::injected_execute, 0, Origin{}, std::move(steps));
   push(Kind::injected_close);
   push(Kind::injected_close);
 }

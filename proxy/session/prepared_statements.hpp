@@ -159,8 +159,11 @@ class PreparedStatements {
   template <class T>
   using NameMap = std::unordered_map<std::string, T, Hash, std::equal_to<>>;
 
-  void push(Kind kind, std::uint64_t id = 0, Origin origin = {},
-            std::shared_ptr<const Steps> steps = {});
+  // The entry for a message sent now, a spare one when there is (its origin and steps empty).
+  Entry& push(Kind kind, std::uint64_t id = 0);
+  // The same with the text it runs and what it runs that the session follows, either empty.
+  template <class O, class S>
+  void push(Kind kind, std::uint64_t id, O&& origin, S&& steps);
   static constexpr std::uint32_t bit(Kind kind) noexcept {
     return std::uint32_t{1} << static_cast<unsigned>(kind);
   }
