@@ -110,10 +110,11 @@ EOF
     echo "| \`$bin\` | $mode | $done_xacts | $total | $per |" >>"$report"
     # The per-statement gates' share, and the functions with the most instructions of their own.
     annotated=$(callgrind_annotate --threshold=100 "$profile" 2>/dev/null | grep -E '^ *[0-9,]+ \(' || true)
-    gates=$(grep -E 'statement_clues|begin_chunk|finish_word|classify_full|note_word|might_change_catalog|contains_ignoring_case|equals_ignoring_case|search_path_change' <<<"$annotated" |
+    # (none at all when no statement reaches them, as in -M prepared: grep's status is ignored)
+    gates=$({ grep -E 'statement_clues|search_path_clue|begin_chunk|finish_word|classify_full|note_word|might_change_catalog|contains_ignoring_case|equals_ignoring_case|search_path_change' <<<"$annotated" || true; } |
       awk -v x="$done_xacts" '{ gsub(",", "", $1); sum += $1 } END { printf "%.0f", sum / x }')
     details+=("### \`$bin\`, $mode" ""
-      "Statement gates (statement_clues and its helpers, might_change_catalog, contains/equals_ignoring_case, search_path_change): $gates instructions per transaction." ""
+      "Statement gates (statement_clues and its helpers, search_path_clue, might_change_catalog, contains/equals_ignoring_case, search_path_change): $gates instructions per transaction." ""
       '```' "$(head -n "$top" <<<"$annotated" | cut -c1-200)" '```' "")
   done
 done

@@ -143,7 +143,8 @@ void usage() {
                "  --only X        run one case: a (pass-through), b (cache hit), c (rewrite),\n"
                "                  p (parse_sql alone), k (short PK read rewrite),\n"
                "                  w (pre-filter, long statement, many seeds),\n"
-               "                  g (statement clues of a short SELECT),\n"
+               "                  g (statement clues of a short SELECT), s (its search_path\n"
+               "                  clue alone),\n"
                "                  t, u (template hits with new constants: shape cache)\n"
                "  --fail-on-miss  exit 1 when a median (CPU time) misses its target\n");
 }
@@ -307,6 +308,14 @@ void measure_case(Case& c, Bench& bench, const Options& options) {
       });
       break;
     }
+    case 's': {
+      // What a session with no seed and nothing followed asks instead
+      // (StatementRewriting::clues_of).
+      static constexpr std::string_view pgbench_sql =
+          "SELECT abalance FROM pgbench_accounts WHERE aid = 51234;";
+      measure(c, runs, run_seconds, [&] { sink = sink + search_path_clue(pgbench_sql); });
+      break;
+    }
     case 't':
       measure_template_hit(c, bench, options, "SELECT risk_score FROM account WHERE id = %d");
       break;
@@ -375,6 +384,7 @@ int main(int argc, char** argv) {
       {'k', "   uncached rewrite, short PK read with a literal", 0},
       {'w', "   pre-filter, 4 KB statement, 10 seeds on 10 tables", 0},
       {'g', "   statement clues of pgbench -S's SELECT (56 B)", 0},
+      {'s', "   the search_path clue alone, same SELECT", 0},
       {'t', "t  template hit, short PK read with a new literal (shape cache)", 3000},
       {'u', "u  template hit, 200 B join with two new literals (shape cache)", 3000},
   };

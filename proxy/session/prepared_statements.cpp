@@ -22,23 +22,43 @@ Origin PreparedStatements::Statement::origin() const {
   return {rewrite, original};
 }
 
-void PreparedStatements::push(Entry entry) {
+PreparedStatements::Entry& PreparedStatements::push(Kind kind, std::uint64_t id) {
   // Compact now and then so a client that never lets the queue drain keeps it bounded.
-  if (head_ >= 1024 && head_ * 2 >= queue_.size()) {
+  if (head_ >= 1024 && head_ * 2 >= end_) {
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
+    end_ -= head_;
     head_ = 0;
   }
-  queue_.push_back(std::move(entry));
+  if (end_ == queue_.size()) {
+    queue_.emplace_back(kind, id);
+    return queue_[end_++];
+  }
+  // A spare entry, emptied by pop(): no origin, no steps.
+  Entry& entry = queue_[end_++];
+  entry.kind = kind;
+  entry.id = id;
+  entry.done = 0;
+  return entry;
+}
+
+template <class O, class S>
+void PreparedStatements::push(Kind kind, std::uint64_t id, O&& origin, S&& steps) {
+  Entry& entry = push(kind, id);
+  // Most messages run the client's own text and nothing followed: nothing to copy.
+  if (origin.sent || origin.client) entry.origin = std::forward<O>(origin);
+  if (steps) entry.steps = std::forward<S>(steps);
 }
 
 void PreparedStatements::pop() noexcept {
   Entry& entry = queue_[head_];
   if (entry.kind == Kind::sync || entry.kind == Kind::simple) ++batches_answered_;
-  entry.origin = {};
-  entry.steps.reset();
-  if (++head_ == queue_.size()) {
-    queue_.clear();  // keeps the capacity
-    head_ = 0;
+  // Most entries hold none of these: tested first, each reset costs no call.
+  if (entry.origin.sent) entry.origin.sent.reset();
+  if (entry.origin.client) entry.origin.client.reset();
+  if (entry.steps) entry.steps.reset();
+  if (++head_ == end_) {
+    head_ = 0;  // the entries stay, empty, for the next messages
+    end_ = 0;
   }
 }
 
@@ -67,25 +87,28 @@ void PreparedStatements::parse(std::string_view name, Statement* tracked) {
   const std::uint64_t id = ++next_id_;
   if (name.empty()) {
     // PostgreSQL drops the previous unnamed statement before parsing the new one.
-    unnamed_ = tracked ? std::move(*tracked) : Statement{};
+    if (tracked)
+      unnamed_ = std::move(*tracked);
+    else if (unnamed_.id != 0)  // 0: already the empty statement (see query())
+      unnamed_ = {};
     unnamed_.id = id;
-    push({Kind::client_parse, id, unnamed_.origin()});
+    push(Kind::client_parse, id, unnamed_.origin(), nullptr);
     return;
   }
   // Whatever PostgreSQL holds under this name afterwards is not the tracked text any more.
   erase(name);
   if (!tracked) {
-    push({Kind::client_parse, 0});
+    push(Kind::client_parse, 0);
     return;
   }
   tracked->id = id;
   Origin origin = tracked->origin();
   statements_.insert_or_assign(std::string(name), std::move(*tracked));
-  push({Kind::client_parse, id, std::move(origin)});
+  push(Kind::client_parse, id, std::move(origin), nullptr);
 }
 
 void PreparedStatements::close(char kind, std::string_view name) {
-  push({Kind::client_close});
+  push(Kind::client_close);
   if (kind == 'S') {
     if (name.empty())
       unnamed_ = {};
@@ -109,7 +132,7 @@ void PreparedStatements::bind(std::string_view portal, std::string_view statemen
     bound.steps = from->steps;
   }
   bound.batch = batches_sent_;
-  push({Kind::client_bind, 0, bound.origin});
+  push(Kind::client_bind, 0, bound.origin, nullptr);
   if (portal.empty()) {
     unnamed_portal_ = std::move(bound);
   } else if (bound.used()) {
@@ -119,7 +142,7 @@ void PreparedStatements::bind(std::string_view portal, std::string_view statemen
   }
 }
 
-void PreparedStatements::describe() { push({Kind::client_describe}); }
+void PreparedStatements::describe() { push(Kind::client_describe); }
 
 StatementRewrite PreparedStatements::execute(std::string_view portal) {
   Portal* run = nullptr;
@@ -129,43 +152,44 @@ StatementRewrite PreparedStatements::execute(std::string_view portal) {
     if (const auto it = portals_.find(portal); it != portals_.end()) run = &it->second;
   }
   if (!run) {
-    push({Kind::client_execute});
+    push(Kind::client_execute);
     return {};
   }
-  push({Kind::client_execute, 0, run->origin, run->steps});
+  push(Kind::client_execute, 0, run->origin, run->steps);
   if (run->counted) return {};
   run->counted = true;
   return run->rewrite;
 }
 
 void PreparedStatements::batch_end(char type) {
-  push({type == 'S' ? Kind::sync : Kind::simple});
+  push(type == 'S' ? Kind::sync : Kind::simple);
   ++batches_sent_;
 }
 
 void PreparedStatements::query(Origin origin, std::shared_ptr<const Steps> steps) {
-  push({Kind::simple, 0, std::move(origin), std::move(steps)});
+  push(Kind::simple, 0, std::move(origin), std::move(steps));
   ++batches_sent_;
-  // A simple Query drops the unnamed statement and runs in the unnamed portal.
-  unnamed_ = {};
-  unnamed_portal_ = {};
+  // A simple Query drops the unnamed statement and runs in the unnamed portal. (An id of 0: the
+  // statement is already the empty one, which most Queries find.)
+  if (unnamed_.id != 0) unnamed_ = {};
+  clear(unnamed_portal_);
 }
 
 void PreparedStatements::reparse_sent(const Statement& statement) {
-  push({Kind::injected_close, statement.id});
-  push({Kind::injected_parse, statement.id, statement.origin()});
+  push(Kind::injected_close, statement.id);
+  push(Kind::injected_parse, statement.id, statement.origin(), nullptr);
 }
 
 void PreparedStatements::reprepare_sent(const Statement& statement) {
   auto steps = std::make_shared<Steps>(1);
   steps->front().kind = StepKind::injected_prepare;
   steps->front().id = statement.id;
-  push({Kind::injected_close, statement.id});
-  push({Kind::injected_parse});
-  push({Kind::injected_bind});
-  push({Kind::injected_execute, 0, {}, std::move(steps)});
-  push({Kind::injected_close});
-  push({Kind::injected_close});
+  push(Kind::injected_close, statement.id);
+  push(Kind::injected_parse);
+  push(Kind::injected_bind);
+  push(Kind::injected_execute, 0, Origin{}, std::move(steps));
+  push(Kind::injected_close);
+  push(Kind::injected_close);
 }
 
 void PreparedStatements::completed(const Step& step) {
@@ -226,7 +250,7 @@ void PreparedStatements::step_failed(const Step& step) {
 
 bool PreparedStatements::replacing(std::string_view name) const noexcept {
   // Scanned only when a statement is about to be prepared again: rare, and the queue is short.
-  for (std::size_t at = head_; at < queue_.size(); ++at) {
+  for (std::size_t at = head_; at < end_; ++at) {
     const Entry& entry = queue_[at];
     if (!entry.steps) continue;
     for (std::size_t i = entry.done; i < entry.steps->size(); ++i) {
@@ -278,33 +302,40 @@ void PreparedStatements::failed(Entry& entry) {
   }
 }
 
+void PreparedStatements::clear(Portal& portal) noexcept {
+  if (portal.rewrite) portal.rewrite.reset();
+  if (portal.origin.sent || portal.origin.client) portal.origin = {};
+  if (portal.steps) portal.steps.reset();
+  portal.counted = false;
+  portal.batch = 0;
+}
+
 void PreparedStatements::end_portals() {
-  if (unnamed_portal_.batch < batches_answered_) unnamed_portal_ = {};
+  if (unnamed_portal_.batch < batches_answered_) clear(unnamed_portal_);
+  if (portals_.empty()) return;
   for (auto it = portals_.begin(); it != portals_.end();)
     it = it->second.batch < batches_answered_ ? portals_.erase(it) : std::next(it);
 }
 
-bool PreparedStatements::answer(std::initializer_list<Kind> kinds) {
-  const auto wanted = [&](Kind kind) {
-    return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
-  };
+bool PreparedStatements::answer(std::uint32_t kinds) {
+  const auto wanted = [&](Kind kind) { return (kinds & bit(kind)) != 0; };
+  constexpr std::uint32_t batch_ends = bit(Kind::sync) | bit(Kind::simple);
   // In step, the front entry is the message this answers. Look no further than the batch end
   // in case the queue is out of step with the server (then nothing is popped).
   std::size_t at = head_;
-  while (at < queue_.size() && !wanted(queue_[at].kind) && queue_[at].kind != Kind::sync &&
-         queue_[at].kind != Kind::simple)
-    ++at;
-  if (at == queue_.size() || !wanted(queue_[at].kind)) return false;
+  while (at < end_ && !wanted(queue_[at].kind) && !(bit(queue_[at].kind) & batch_ends)) ++at;
+  if (at == end_ || !wanted(queue_[at].kind)) return false;
   while (head_ < at) {
-    Entry skipped = std::move(queue_[head_]);
+    failed(queue_[head_]);  // touches no entry of the queue: done before the pop
     pop();
-    failed(skipped);
   }
   return true;
 }
 
 const PreparedStatements::Answer& PreparedStatements::server_started(char type) {
-  answer_ = {};
+  answer_.injected = false;
+  if (answer_.origin.sent || answer_.origin.client) answer_.origin = {};
+  if (answer_.executed) answer_.executed.reset();
   Entry* entry = front();
   switch (type) {
     case '1':
@@ -316,7 +347,7 @@ const PreparedStatements::Answer& PreparedStatements::server_started(char type) 
       const Kind injected = type == '1'   ? Kind::injected_parse
                             : type == '2' ? Kind::injected_bind
                                           : Kind::injected_close;
-      if (!answer({client, injected})) break;
+      if (!answer(bit(client) | bit(injected))) break;
       entry = front();
       answer_.injected = entry->kind == injected;
       if (auto* statement = answer_.injected ? find_id(entry->id) : nullptr) {
@@ -334,7 +365,8 @@ const PreparedStatements::Answer& PreparedStatements::server_started(char type) 
     case 'C':
     case 'I':
     case 's':
-      if (!answer({Kind::client_execute, Kind::injected_execute, Kind::simple})) break;
+      if (!answer(bit(Kind::client_execute) | bit(Kind::injected_execute) | bit(Kind::simple)))
+        break;
       entry = front();
       answer_.injected = entry->kind == Kind::injected_execute;
       if (type == 'C') complete_next_step(*entry);
@@ -360,18 +392,17 @@ const PreparedStatements::Answer& PreparedStatements::server_started(char type) 
       }
       // Extended protocol: PostgreSQL skips every message up to the next Sync, a Query included.
       while ((entry = front()) && entry->kind != Kind::sync) {
-        Entry skipped = std::move(*entry);
+        failed(*entry);
         pop();
-        failed(skipped);
       }
       break;
     case 'Z':
       while ((entry = front())) {
-        Entry popped = std::move(*entry);
-        pop();
+        const Kind kind = entry->kind;
         // Out of step, anything before a batch end cannot be answered any more.
-        failed(popped);
-        if (popped.kind == Kind::sync || popped.kind == Kind::simple) break;
+        failed(*entry);
+        pop();
+        if (kind == Kind::sync || kind == Kind::simple) break;
       }
       break;
     default:

@@ -112,7 +112,7 @@ class PreparedStatements {
   [[nodiscard]] bool replacing(std::string_view name) const noexcept;
 
   // For tests and SHOW-style introspection.
-  [[nodiscard]] std::size_t outstanding() const noexcept { return queue_.size() - head_; }
+  [[nodiscard]] std::size_t outstanding() const noexcept { return end_ - head_; }
   [[nodiscard]] std::size_t statements() const noexcept { return statements_.size(); }
   [[nodiscard]] std::size_t portals() const noexcept {
     return portals_.size() + (unnamed_portal_.used() ? 1 : 0);
@@ -159,12 +159,20 @@ class PreparedStatements {
   template <class T>
   using NameMap = std::unordered_map<std::string, T, Hash, std::equal_to<>>;
 
-  void push(Entry entry);
-  [[nodiscard]] Entry* front() noexcept { return head_ < queue_.size() ? &queue_[head_] : nullptr; }
+  // The entry for a message sent now, a spare one when there is (its origin and steps empty).
+  Entry& push(Kind kind, std::uint64_t id = 0);
+  // The same with the text it runs and what it runs that the session follows, either empty.
+  template <class O, class S>
+  void push(Kind kind, std::uint64_t id, O&& origin, S&& steps);
+  static constexpr std::uint32_t bit(Kind kind) noexcept {
+    return std::uint32_t{1} << static_cast<unsigned>(kind);
+  }
+  [[nodiscard]] Entry* front() noexcept { return head_ < end_ ? &queue_[head_] : nullptr; }
   void pop() noexcept;
-  // The entry answered by a message of one of `kinds` (the front, in step), popped after those
-  // before it, which cannot be answered any more; false when none is waiting before a batch end.
-  bool answer(std::initializer_list<Kind> kinds);
+  // The entry answered by a message of one of `kinds` (bit(kind) for each), the front in step,
+  // popped after those before it, which cannot be answered any more; false when none is waiting
+  // before a batch end.
+  bool answer(std::uint32_t kinds);
   // The front entry did not take effect (an error, or skipped after one).
   void failed(Entry& entry);
   void completed(const Step& step);
@@ -172,6 +180,8 @@ class PreparedStatements {
   void complete_next_step(Entry& entry);
   [[nodiscard]] Statement* find_id(std::uint64_t id);
   void erase(std::string_view name);
+  // The unnamed portal's reset, testing before each release (most often there is nothing).
+  static void clear(Portal& portal) noexcept;
   void end_portals();
 
   NameMap<Statement> statements_;
@@ -181,10 +191,12 @@ class PreparedStatements {
   std::unique_ptr<TempTables> temp_;  // allocated at the first temporary relation
   inline static const TempTables no_temp_tables_{};
   std::size_t sql_statements_ = 0;
-  // Outstanding client (and injected) messages and batch ends in send order; a vector used as a
-  // queue so steady traffic reuses its capacity.
+  // Outstanding client (and injected) messages and batch ends in send order, [head_, end_): a
+  // vector used as a queue so steady traffic reuses its entries. Those from end_ on are spares
+  // that hold no origin and no steps (pop() empties each).
   std::vector<Entry> queue_;
   std::size_t head_ = 0;
+  std::size_t end_ = 0;
   Answer answer_;
   std::uint64_t next_id_ = 0;
   std::uint64_t batches_sent_ = 0;

@@ -39,6 +39,22 @@ rewriter::RewriteCache& thread_cache() {
 // earliest; in between, statements that touch seeds are refused at once.
 constexpr auto trust_wait_interval = std::chrono::seconds(1);
 
+// Whether a CommandComplete tag may be one the session follows: a catalog change (CREATE, ALTER,
+// DROP, IMPORT, DO, CALL), COMMIT or ROLLBACK.
+bool follows_command_tag(std::string_view tag) noexcept {
+  if (tag.empty()) return false;
+  switch (tag.front()) {
+    case 'A':
+    case 'C':
+    case 'D':
+    case 'I':
+    case 'R':
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Some seed of the snapshot is live but did not compile (its table is missing, say): DDL may make
 // it compile, so any statement could touch it.
 bool has_uncompiled_seeds(const seeds::DatabaseSnapshot& snapshot) {
@@ -94,10 +110,14 @@ bool StatementRewriting::must_wait(protocol::Bytes buffered, bool at_boundary) {
   if (pending && first_load_) return true;
   // The session's own committed ALTER TABLE is in its predicted view: nothing to wait for.
   if (pending && predicted_) pending = false;
+  // The common case, with one look-up of the database: no refresh outstanding, a fresh lease.
+  if (!pending &&
+      (catalog_ticket_ == 0 ? snapshots_.settled(database_) : snapshots_.trusted(database_)))
+    return false;
   // Another session's DDL whose refresh is not published yet: a statement that began after that
   // DDL completed must see it, as it would straight against PostgreSQL.
   const std::uint64_t others = catalog_ticket_ == 0 ? snapshots_.outstanding(database_) : 0;
-  if (!pending && others == 0 && snapshots_.trusted(database_)) return false;  // the common case
+  if (!pending && others == 0 && snapshots_.trusted(database_)) return false;
   // Statements that cannot involve a seed go on at once: a DDL migration never waits.
   if (at_boundary && !touches_seeds(buffered)) return false;
   if (pending) return true;
@@ -180,10 +200,10 @@ StatementRewrite StatementRewriting::stale_refusal() {
 }
 
 void StatementRewriting::note_catalog_effect(std::string_view sql,
-                                             const rewriter::StatementClues& clues) {
+                                             const rewriter::StatementClues& clues,
+                                             const seeds::DatabaseSnapshot* snapshot) {
   // A text too large to read is judged by its CommandComplete tag instead.
   if (sql.size() > max_statement_bytes_ || !clues.catalog_change) return;
-  const auto snapshot = current_snapshot();
   if (!snapshot || !snapshot->active) return;  // without seeds, DDL changes nothing that matters
   ddl_text_seen_ = true;
   const bool first = !sent_effect_ || (sent_effect_->empty() && !sent_effect_->prediction);
@@ -253,6 +273,29 @@ std::vector<std::string> StatementRewriting::effective_search_path() const {
   return path;
 }
 
+bool StatementRewriting::reads_statements(const seeds::DatabaseSnapshot* snapshot) const noexcept {
+  return (snapshot && (snapshot->active || !snapshot->seeds.empty())) ||
+         prepared_.statements() > 0 || !prepared_.temp_tables().names().empty() ||
+         local_search_path_ || search_path_;
+}
+
+std::optional<rewriter::StatementClues> StatementRewriting::clues_of(
+    std::string_view sql, const seeds::DatabaseSnapshot* snapshot) {
+  if (reads_statements(snapshot)) {
+    const auto clues = rewriter::statement_clues(sql);
+    note_search_path(sql, clues);
+    return clues;
+  }
+  // Only a search_path change can matter (a seed may come later and resolve names with it):
+  // the search for that clue alone, a tenth of the whole pass.
+  rewriter::StatementClues clues;
+  clues.search_path = rewriter::search_path_clue(sql);
+  note_search_path(sql, clues);
+  // A SET search_path just gave the session a setting a DISCARD ALL of the same text resets.
+  if (!reads_statements(snapshot)) return std::nullopt;
+  return rewriter::statement_clues(sql);
+}
+
 void StatementRewriting::note_search_path(std::string_view sql,
                                           const rewriter::StatementClues& clues) {
   if (!clues.search_path) return;
@@ -271,11 +314,11 @@ void StatementRewriting::reset_search_path() {
 }
 
 StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
+                                                      const seeds::DatabaseSnapshot* snapshot,
                                                       const std::vector<std::string>* path) {
   Lookup out;
   // Huge texts (bulk INSERTs) are not parsed: bounded effort per message.
   if (sql.size() > max_statement_bytes_) return out;
-  const auto snapshot = current_snapshot();
   if (!snapshot) return out;
   out.version = snapshot->version;
   if (snapshot->seeds.empty() || !snapshot->seeds.might_apply(sql)) return out;
@@ -355,13 +398,17 @@ std::optional<std::vector<std::byte>> StatementRewriting::query_message(protocol
     return std::nullopt;
   }
   const std::string_view sql = query->sql;
-  const auto clues = rewriter::statement_clues(sql);
-  note_search_path(sql, clues);
-  note_catalog_effect(sql, clues);
-  const auto found = lookup(sql);
+  const auto snapshot = current_snapshot();
+  const auto clues = clues_of(sql, snapshot.get());
+  if (!clues) {
+    prepared_.query();  // run as sent, nothing in it followed
+    return std::nullopt;
+  }
+  note_catalog_effect(sql, *clues, snapshot.get());
+  const auto found = lookup(sql, snapshot.get());
   note_rewritten_ddl(found);
   Planned planned;
-  if (const auto statements = statements_of(sql, clues, found.rewrite != nullptr)) {
+  if (const auto statements = statements_of(sql, *clues, found.rewrite != nullptr)) {
     planned.steps = std::make_shared<Steps>();
     for (const auto& statement : *statements) {
       // DISCARD ALL resets every setting, search_path included (as RESET ALL).
@@ -383,7 +430,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::query_message(protocol
     origin.sent = found.rewrite;
   }
   if (rewritten) origin.client = std::make_shared<const std::string>(sql);
-  prepared_.query(origin, std::move(planned.steps));
+  prepared_.query(std::move(origin), std::move(planned.steps));
   if (!rewritten) return std::nullopt;
   protocol::PacketWriter writer;
   writer.begin('Q');
@@ -397,13 +444,17 @@ std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol
   if (!parse) return std::nullopt;
   const std::string_view name = parse->name;
   const std::string_view sql = parse->sql;
-  const auto clues = rewriter::statement_clues(sql);
-  note_search_path(sql, clues);
-  note_catalog_effect(sql, clues);
-  auto found = lookup(sql);
+  const auto snapshot = current_snapshot();
+  const auto clues = clues_of(sql, snapshot.get());
+  if (!clues) {
+    prepared_.parse(name, nullptr);  // prepared as sent, untracked
+    return std::nullopt;
+  }
+  note_catalog_effect(sql, *clues, snapshot.get());
+  auto found = lookup(sql, snapshot.get());
   note_rewritten_ddl(found);
   Planned planned;
-  if (const auto statements = statements_of(sql, clues, found.rewrite != nullptr);
+  if (const auto statements = statements_of(sql, *clues, found.rewrite != nullptr);
       statements && statements->size() == 1) {
     planned.steps = std::make_shared<Steps>();
     plan(sql, statements->front(), false, planned);
@@ -607,6 +658,9 @@ std::optional<std::vector<std::byte>> StatementRewriting::server_message(protoco
       if (prepared_.answer().injected) return std::vector<std::byte>{};
       const auto tag = protocol::read_command_tag(body);
       if (!tag) return std::nullopt;
+      // Only DDL's tags, COMMIT and ROLLBACK are followed: SELECT, UPDATE, FETCH... are told apart
+      // by their first letter (catalog_command_tag, PreparedStatements::command_tag).
+      if (!follows_command_tag(*tag)) return std::nullopt;
       // DDL whose text was not read (too large, or a statement prepared earlier): not bounded.
       if (!ddl_text_seen_ && rewriter::catalog_command_tag(*tag)) {
         if (const auto snapshot = current_snapshot(); snapshot && snapshot->active) {

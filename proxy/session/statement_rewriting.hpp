@@ -93,9 +93,10 @@ class StatementRewriting {
     std::vector<std::string> path;  // the search_path resolved with, when `rewrite` is set
   };
   using SessionStatements = std::vector<rewriter::SessionStatement>;
-  // The rewrite of `sql` under the current snapshot, with `path` or the session's search_path,
-  // and the session's temporary tables.
-  [[nodiscard]] Lookup lookup(std::string_view sql, const std::vector<std::string>* path = nullptr);
+  // The rewrite of `sql` under `snapshot` (the current one, taken once per statement), with
+  // `path` or the session's search_path, and the session's temporary tables.
+  [[nodiscard]] Lookup lookup(std::string_view sql, const seeds::DatabaseSnapshot* snapshot,
+                              const std::vector<std::string>* path = nullptr);
   // The session's temporary relations whose names mean a relation of `catalog` under `path`:
   // only those change a rewrite.
   [[nodiscard]] std::vector<std::string> shadowing(const rewriter::Catalog& catalog,
@@ -134,11 +135,20 @@ class StatementRewriting {
   // An ErrorResponse or NoticeResponse with its position given back in the client's text.
   [[nodiscard]] std::optional<std::vector<std::byte>> map_position(protocol::Bytes message);
   [[nodiscard]] std::optional<std::vector<std::byte>> swap_refusal(protocol::Bytes message);
+  // Whether a statement may be rewritten or change more than the search_path the session follows:
+  // `snapshot` has a live seed (its DDL matters too), or the session holds what a text can change
+  // (statements, temporary tables, a search_path that DISCARD ALL resets).
+  [[nodiscard]] bool reads_statements(const seeds::DatabaseSnapshot* snapshot) const noexcept;
+  // Notes the search_path `sql` sets and returns its clues, or nullopt when nothing else about it
+  // can matter (reads_statements is false): then it is relayed as sent and not followed.
+  [[nodiscard]] std::optional<rewriter::StatementClues> clues_of(
+      std::string_view sql, const seeds::DatabaseSnapshot* snapshot);
   void note_search_path(std::string_view sql, const rewriter::StatementClues& clues);
   void reset_search_path();
   [[nodiscard]] std::vector<std::string> effective_search_path() const;
   // Remembers what the DDL in `sql` changes in the catalog (only where seeds are live).
-  void note_catalog_effect(std::string_view sql, const rewriter::StatementClues& clues);
+  void note_catalog_effect(std::string_view sql, const rewriter::StatementClues& clues,
+                           const seeds::DatabaseSnapshot* snapshot);
   // A prediction is read from the client's text: void when the rewriter changed it.
   void note_rewritten_ddl(const Lookup& found);
   // After a ReadyForQuery: asks for the catalog refresh the DDL since needs, once committed, and

@@ -67,13 +67,12 @@ std::optional<StatementRewriting::SessionStatements> StatementRewriting::stateme
 
 std::optional<std::string> StatementRewriting::stale_text(
     PreparedStatements::Statement& statement) {
-  if (!statement.resend) {
-    const auto snapshot = current_snapshot();
-    if (!snapshot || snapshot->version == statement.version) return std::nullopt;
-  }
+  const auto snapshot = current_snapshot();
+  if (!statement.resend && (!snapshot || snapshot->version == statement.version))
+    return std::nullopt;
   // The seed snapshot changed since the statement was prepared (a phase moved, a seed came or
   // went): resolve the client's text again, as PostgreSQL re-plans it, with its search_path.
-  auto found = lookup(*statement.original, &statement.search_path);
+  auto found = lookup(*statement.original, snapshot.get(), &statement.search_path);
   const bool rewritten = found.rewrite && found.rewrite->outcome != Outcome::unchanged;
   std::string text = rewritten ? found.rewrite->sql : *statement.original;
   if (found.version != 0) statement.version = found.version;
@@ -97,7 +96,8 @@ void StatementRewriting::plan(std::string_view sql, const rewriter::SessionState
     PreparedStatements::Statement prepared;
     prepared.original = std::make_shared<const std::string>(
         sql.substr(statement.begin, statement.end - statement.begin));
-    auto found = lookup(*prepared.original);
+    const auto snapshot = current_snapshot();
+    auto found = lookup(*prepared.original, snapshot.get());
     if (found.rewrite &&
         (found.rewrite->outcome != Outcome::unchanged || !found.rewrite->reads.empty())) {
       prepared.search_path = std::move(found.path);
@@ -137,8 +137,13 @@ void StatementRewriting::plan(std::string_view sql, const rewriter::SessionState
 
 std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_view name,
                                                                   protocol::Bytes message) {
-  std::vector<std::byte> out;
   auto* statement = name.empty() ? nullptr : prepared_.find(name);
+  // A statement whose text is EXECUTE of a SQL statement: that one, before the Bind.
+  const auto* holder = statement ? statement : (name.empty() ? &prepared_.unnamed() : nullptr);
+  const bool executes =
+      holder && holder->steps && holder->steps->front().kind == Step::Kind::execute;
+  if (!statement && !executes) return std::nullopt;  // the common case: nothing followed
+  std::vector<std::byte> out;
   if (statement && statement->sql) {
     // Made by SQL PREPARE: prepared again by the proxy's own PREPARE (keeping its declared types).
     const auto text = prepared_.replacing(name) ? std::nullopt : stale_text(*statement);
@@ -164,9 +169,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::refresh(std::string_vi
       out = writer.take();
     }
   }
-  // A statement whose text is EXECUTE of a SQL statement: that one, before the Bind.
-  const auto* holder = statement ? statement : (name.empty() ? &prepared_.unnamed() : nullptr);
-  if (holder && holder->steps && holder->steps->front().kind == Step::Kind::execute) {
+  if (executes) {
     const std::string& executed_name = holder->steps->front().name;
     auto* executed = prepared_.find(executed_name);
     if (executed && executed->sql && !prepared_.replacing(executed_name))

@@ -2,7 +2,8 @@
 // bytes at a time into bit masks (SSE2 where the target has it), the walk jumps from word to word
 // and to the few bytes that matter between them (';' and comment openers), each word is compared
 // only with the keywords of its length, eight bytes at a time, and each ';' starts a chunk whose
-// first word decides whether it may change the catalog.
+// first word decides whether it may change the catalog. The search_path clue alone, which a
+// session without seeds or followed statements needs, has a search of its own.
 #include "rewriter/statements/statement_clues.hpp"
 
 #include <array>
@@ -356,7 +357,81 @@ struct Walk {
   }
 };
 
+// Whether `needle` (lower case) starts at `at` of `sql`, ignoring ASCII case.
+bool holds_at(std::string_view sql, std::size_t at, std::string_view needle) noexcept {
+  if (sql.size() - at < needle.size()) return false;
+  for (std::size_t k = 0; k < needle.size(); ++k)
+    if (text::ascii_lower(sql[at + k]) != needle[k]) return false;
+  return true;
+}
+
+#if defined(__SSE2__)
+// Bit k set when position k of the 16 starting at `at` may begin "reset" (its first and fifth
+// bytes are r and t) or "search_path" (first and eleventh s and h); `at` + 26 bytes are readable.
+// Setting bit 5 folds only a letter's two cases onto the lower one, so these tests are exact for
+// the two bytes they look at.
+inline unsigned candidates(const char* at) noexcept {
+  const __m128i bit5 = _mm_set1_epi8(0x20);
+  const auto folded = [&](int offset) {
+    return _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at + offset)), bit5);
+  };
+  const __m128i first = folded(0);
+  const __m128i reset = _mm_and_si128(_mm_cmpeq_epi8(first, _mm_set1_epi8('r')),
+                                      _mm_cmpeq_epi8(folded(4), _mm_set1_epi8('t')));
+  const __m128i search = _mm_and_si128(_mm_cmpeq_epi8(first, _mm_set1_epi8('s')),
+                                       _mm_cmpeq_epi8(folded(10), _mm_set1_epi8('h')));
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(reset, search)));
+}
+
+// The same for "reset" alone; `at` + 20 bytes are readable.
+inline unsigned reset_candidates(const char* at) noexcept {
+  const __m128i bit5 = _mm_set1_epi8(0x20);
+  const __m128i first = _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at)), bit5);
+  const __m128i fifth =
+      _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at + 4)), bit5);
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(
+      _mm_cmpeq_epi8(first, _mm_set1_epi8('r')), _mm_cmpeq_epi8(fifth, _mm_set1_epi8('t')))));
+}
+
+// Whether one of the candidates `mask` marks among the 16 positions from `base` of `sql` begins
+// one of the two substrings.
+bool confirmed(std::string_view sql, std::size_t base, unsigned mask) noexcept {
+  for (; mask != 0; mask &= mask - 1) {
+    const std::size_t at = base + static_cast<unsigned>(std::countr_zero(mask));
+    if (at >= sql.size()) return false;
+    if (holds_at(sql, at, "reset") || holds_at(sql, at, "search_path")) return true;
+  }
+  return false;
+}
+#endif
+
 }  // namespace
+
+bool search_path_clue(std::string_view sql) noexcept {
+#if defined(__SSE2__)
+  constexpr std::size_t reach = 26;  // the last load of a step ends 26 bytes past its position
+  std::size_t base = 0;
+  for (; base + reach <= sql.size(); base += 16)
+    if (confirmed(sql, base, candidates(sql.data() + base))) return true;
+  if (const std::size_t n = sql.size(); n >= reach) {
+    // The last positions from blocks that end with the text, without a copy (positions seen
+    // already are looked at again, harmlessly): both substrings up to n - 11, then "reset",
+    // which alone can start in the last ten, up to n - 5.
+    if (confirmed(sql, n - reach, candidates(sql.data() + n - reach))) return true;
+    return confirmed(sql, n - 20, reset_candidates(sql.data() + n - 20));
+  }
+  // A text under 26 bytes, zero-padded: a NUL folds to ' ', never a letter, and positions past
+  // the text are ignored.
+  std::array<char, 48> padded{};
+  std::memcpy(padded.data(), sql.data() + base, sql.size() - base);
+  for (std::size_t k = 0; base + k < sql.size(); k += 16)
+    if (confirmed(sql, base + k, candidates(padded.data() + k))) return true;
+  return false;
+#else
+  return text::contains_ignoring_case(sql, "reset") ||
+         text::contains_ignoring_case(sql, "search_path");
+#endif
+}
 
 StatementClues statement_clues(std::string_view sql) noexcept {
   Walk walk{sql, {}};

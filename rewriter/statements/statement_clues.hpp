@@ -29,4 +29,9 @@ struct StatementClues {
 // All clues of `sql` in one pass.
 [[nodiscard]] StatementClues statement_clues(std::string_view sql) noexcept;
 
+// statement_clues(sql).search_path alone, for a session that needs no other clue (no seed, nothing
+// followed): a search for the two substrings' first and last bytes, 16 positions at a time, about
+// a tenth of the instructions of the whole pass.
+[[nodiscard]] bool search_path_clue(std::string_view sql) noexcept;
+
 }  // namespace seedproxy::rewriter

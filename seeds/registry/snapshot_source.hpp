@@ -58,6 +58,11 @@ class SnapshotSource {
   // The newest refresh ticket of `database` not answered yet, whichever session asked for it
   // (0: none). A statement that began after another session's DDL completed waits for it.
   [[nodiscard]] virtual std::uint64_t outstanding(std::string_view database) const noexcept = 0;
+  // outstanding() == 0 and trusted(): what a session asks before every client read, where a
+  // source can answer it with one look-up of the database.
+  [[nodiscard]] virtual bool settled(std::string_view database) const noexcept {
+    return outstanding(database) == 0 && trusted(database);
+  }
   // Waits, on the caller's executor and without polling, until refreshed(database, ticket) or
   // `timeout`; true when the ticket was answered.
   [[nodiscard]] virtual boost::asio::awaitable<bool> wait_refreshed(

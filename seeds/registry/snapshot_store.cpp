@@ -115,11 +115,29 @@ std::uint64_t SnapshotStore::request_refresh(std::string_view database,
   return ticket;
 }
 
+namespace {
+
+bool lease_fresh(const SnapshotStore::Watched& d) noexcept {
+  const auto until = d.trusted_until.load(std::memory_order_acquire);
+  return until == SnapshotStore::trusted_always ||
+         SnapshotStore::Clock::now().time_since_epoch().count() < until;
+}
+
+std::uint64_t unanswered(const SnapshotStore::Watched& d) noexcept {
+  const std::uint64_t asked = d.requested.load(std::memory_order_acquire);
+  return asked > d.completed.value() ? asked : 0;
+}
+
+}  // namespace
+
 bool SnapshotStore::trusted(std::string_view database) const noexcept {
   const Watched* d = find(database);
-  if (!d) return true;
-  const auto until = d->trusted_until.load(std::memory_order_acquire);
-  return until == trusted_always || Clock::now().time_since_epoch().count() < until;
+  return !d || lease_fresh(*d);
+}
+
+bool SnapshotStore::settled(std::string_view database) const noexcept {
+  const Watched* d = find(database);
+  return !d || (unanswered(*d) == 0 && lease_fresh(*d));
 }
 
 SnapshotTrust SnapshotStore::trust(std::string_view database) const {
@@ -145,9 +163,7 @@ bool SnapshotStore::refreshed(std::string_view database, std::uint64_t ticket) c
 
 std::uint64_t SnapshotStore::outstanding(std::string_view database) const noexcept {
   const Watched* d = find(database);
-  if (!d) return 0;
-  const std::uint64_t asked = d->requested.load(std::memory_order_acquire);
-  return asked > d->completed.value() ? asked : 0;
+  return d ? unanswered(*d) : 0;
 }
 
 boost::asio::awaitable<bool> SnapshotStore::wait_refreshed(

@@ -134,6 +134,8 @@ class SnapshotStore {
   [[nodiscard]] bool refreshed(std::string_view database, std::uint64_t ticket) const noexcept;
   // The newest ticket handed out for `database` and not answered yet; 0 when there is none.
   [[nodiscard]] std::uint64_t outstanding(std::string_view database) const noexcept;
+  // outstanding(database) == 0 && trusted(database), with one look-up.
+  [[nodiscard]] bool settled(std::string_view database) const noexcept;
   // Waits without polling until refreshed(database, ticket) or `timeout`: on the coroutine's
   // executor, or blocking a plain thread. True when the ticket was answered.
   [[nodiscard]] boost::asio::awaitable<bool> wait_refreshed(

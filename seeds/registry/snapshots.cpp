@@ -105,6 +105,10 @@ std::uint64_t SnapshotRegistry::outstanding(std::string_view database) const noe
   return store_.outstanding(database);
 }
 
+bool SnapshotRegistry::settled(std::string_view database) const noexcept {
+  return store_.settled(database);
+}
+
 boost::asio::awaitable<bool> SnapshotRegistry::wait_refreshed(
     std::string database, std::uint64_t ticket, std::chrono::steady_clock::duration timeout) {
   return store_.wait_refreshed(std::move(database), ticket, timeout);

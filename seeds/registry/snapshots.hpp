@@ -82,6 +82,7 @@ class SnapshotRegistry : public SnapshotSource {
   [[nodiscard]] bool refreshed(std::string_view database,
                                std::uint64_t ticket) const noexcept override;
   [[nodiscard]] std::uint64_t outstanding(std::string_view database) const noexcept override;
+  [[nodiscard]] bool settled(std::string_view database) const noexcept override;
   [[nodiscard]] boost::asio::awaitable<bool> wait_refreshed(
       std::string database, std::uint64_t ticket,
       std::chrono::steady_clock::duration timeout) override;

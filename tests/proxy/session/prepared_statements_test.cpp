@@ -365,3 +365,55 @@ TEST_CASE("the answer queue stays bounded under steady and deeply pipelined traf
   }
   CHECK(prepared.outstanding() == 0);
 }
+
+TEST_CASE(
+    "queue entries reused after a drain and compacted under a lag keep every answer in place") {
+  PreparedStatements prepared;
+  parse_tracked(prepared, "s");
+  REQUIRE(!parse_complete(prepared));
+  // 9,000 entries, then drained: every one stays as a spare.
+  for (int i = 0; i < 3000; ++i) {
+    inject(prepared, "s");
+    prepared.batch_end('S');
+  }
+  for (int i = 0; i < 3000; ++i) {
+    REQUIRE(close_complete(prepared));
+    REQUIRE(parse_complete(prepared));
+    REQUIRE(!ready(prepared));
+  }
+  REQUIRE(prepared.outstanding() == 0);
+  // Spares reused while 400 batches stay unanswered: the queue is compacted past 1,024 answered
+  // entries with spares behind it, and each answer still goes to its own message.
+  const auto answer_batch = [&] {
+    REQUIRE(close_complete(prepared));
+    REQUIRE(parse_complete(prepared));
+    REQUIRE(!parse_complete(prepared));  // the client's own Parse
+    REQUIRE(!ready(prepared));
+  };
+  for (int i = 0; i < 3000; ++i) {
+    inject(prepared, "s");
+    prepared.parse("", nullptr);
+    prepared.batch_end('S');
+    if (i >= 400) answer_batch();
+  }
+  CHECK(prepared.outstanding() == 400 * 4);
+  for (int i = 0; i < 400; ++i) answer_batch();
+  CHECK(prepared.outstanding() == 0);
+  // A reused entry carries nothing of the message it held before: a Query without statements
+  // the session follows does not run the CREATE TEMP of an earlier one again.
+  // (Each time behind a Sync, so the Query takes the second entry, not the first.)
+  prepared.batch_end('S');
+  prepared.query({}, std::make_shared<const Steps>(Steps{step_of(Step::Kind::create_temp, "t1")}));
+  REQUIRE(!ready(prepared));
+  REQUIRE(!answers_injected(prepared, 'C'));
+  REQUIRE(!ready(prepared));
+  CHECK(prepared.temp_tables().names().size() == 1);
+  run_query(prepared, {step_of(Step::Kind::discard_temp)});
+  CHECK(prepared.temp_tables().names().empty());
+  prepared.batch_end('S');
+  prepared.query();
+  REQUIRE(!ready(prepared));
+  REQUIRE(!answers_injected(prepared, 'C'));
+  REQUIRE(!ready(prepared));
+  CHECK(prepared.temp_tables().names().empty());
+}

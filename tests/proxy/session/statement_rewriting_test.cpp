@@ -347,6 +347,33 @@ TEST_CASE("search_path: SET moves unqualified names, RESET returns to the startu
   }
 }
 
+TEST_CASE(
+    "search_path without a seed: followed for a seed that comes later, DISCARD ALL resets it") {
+  // With no seed and nothing followed the session looks only for a search_path change; the rest
+  // of the bookkeeping starts where a text gives it something to follow.
+  FakeSnapshots snapshots;
+  snapshots.publish({{"ledger", "entry", {"id", "amount"}}}, {});
+  StatementRewriting rewriting(snapshots, "app", "alice", max_statement_bytes, std::nullopt);
+  const std::vector<std::string> initial{"alice", "public"};
+
+  // The SET gives the session a setting; the DISCARD ALL after it in the same text resets it.
+  CHECK_FALSE(client(rewriting, query("SET search_path TO ledger; DISCARD ALL")));
+  CHECK(rewriting.search_path() == initial);
+  CHECK_FALSE(client(rewriting, query("set Search_Path = ledger")));
+  CHECK(rewriting.search_path() == std::vector<std::string>{"ledger"});
+  CHECK_FALSE(client(rewriting, query("DISCARD ALL")));
+  CHECK(rewriting.search_path() == initial);
+
+  // Set while there was no seed, used by the first statement after one is declared.
+  CHECK_FALSE(client(rewriting, parse("", "SET search_path TO ledger")));
+  CHECK_FALSE(client(rewriting, query("SELECT amount FROM entry")));
+  snapshots.publish({{"ledger", "entry", {"id", "amount"}}},
+                    {{"ledger", "entry", "cents", "bigint", "amount * 100", Phase::virtual_}});
+  const auto sent = client(rewriting, query("SELECT cents FROM entry"));
+  REQUIRE(sent);
+  CHECK(query_text(*sent).find("amount") != std::string::npos);
+}
+
 bool waits(StatementRewriting& rewriting, const ByteVector& bytes) {
   return rewriting.must_wait(bytes, true);
 }

@@ -19,6 +19,7 @@
 #include "common/text.hpp"
 #include "rewriter/statements/catalog_effect.hpp"
 
+using seedproxy::rewriter::search_path_clue;
 using seedproxy::rewriter::statement_clues;
 using seedproxy::rewriter::StatementClues;
 namespace text = seedproxy::text;
@@ -150,6 +151,7 @@ void check_same(std::string_view sql) {
   CHECK(got.drop == expected.drop);
   CHECK(got.discard == expected.discard);
   CHECK(seedproxy::rewriter::might_change_catalog(sql) == expected.catalog_change);
+  CHECK(search_path_clue(sql) == expected.search_path);
 }
 
 std::vector<std::string> corpus() {
@@ -276,7 +278,32 @@ TEST_CASE("statement clues on random texts made of keywords, quotes, comments an
     }
     const StatementClues expected = by_definition(sql);
     const StatementClues got = statement_clues(sql);
-    if (!(got == expected)) check_same(sql);  // names the text and the clue that differ
+    if (!(got == expected) || search_path_clue(sql) != expected.search_path)
+      check_same(sql);  // names the text and the clue that differ
     REQUIRE(got == expected);
+    REQUIRE(search_path_clue(sql) == expected.search_path);
   }
+}
+
+TEST_CASE("the search_path clue alone at every offset and length") {
+  // The search reads 16 positions at a time, 26 bytes ahead, and the rest zero-padded: each
+  // substring (and near misses) at every offset of texts of every length up to 90 bytes.
+  for (const std::string_view word :
+       {"reset", "RESET", "search_path", "Search_Path", "rese", "resex", "search_pat",
+        "search_pathx", "xreset", "r eset", "sxxxxxxxxxh", "rxxxt"}) {
+    for (std::size_t length = 0; length <= 90; ++length) {
+      for (std::size_t at = 0; at + word.size() <= length; ++at) {
+        std::string sql(length, 'x');
+        sql.replace(at, word.size(), word);
+        const bool expected = text::contains_ignoring_case(sql, "reset") ||
+                              text::contains_ignoring_case(sql, "search_path");
+        CAPTURE(sql);
+        REQUIRE(search_path_clue(sql) == expected);
+        REQUIRE(statement_clues(sql).search_path == expected);
+      }
+    }
+  }
+  CHECK(search_path_clue("SET search_path TO a"));
+  CHECK_FALSE(search_path_clue("SELECT abalance FROM pgbench_accounts WHERE aid = 51234;"));
+  CHECK_FALSE(search_path_clue(""));
 }
