@@ -140,6 +140,7 @@ class Session {
   // in auth.mode relay, the upstream connection is opened meanwhile (connect_early).
   boost::asio::awaitable<bool> start_client_tls(bool direct, boost::asio::steady_timer& deadline,
                                                 Ending& ending);
+  // The handshake alone: false, with the reason in `ending`, when the session must end.
   boost::asio::awaitable<bool> client_tls_handshake(bool direct,
                                                     boost::asio::steady_timer& deadline,
                                                     Ending& ending);
@@ -156,6 +157,8 @@ class Session {
   // TCP, then TLS as server_tls says: the primary first, then the other hosts in order. After a
   // refused standby, the next host not tried yet.
   boost::asio::awaitable<bool> connect_upstream(Ending& ending);
+  // The host a first attempt tries: the primary the locator last found, else the first listed.
+  [[nodiscard]] std::size_t first_upstream_host() const;
   // One host under its own connect timeout; the cause of failure, empty on success. `reachable`
   // is set when TCP connected (so a TLS failure is not retried on another host).
   boost::asio::awaitable<std::string> connect_host(const UpstreamHost& host, bool& reachable);

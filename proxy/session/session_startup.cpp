@@ -56,10 +56,9 @@ asio::awaitable<bool> Session::start_client_tls(bool direct, asio::steady_timer&
 }
 
 asio::awaitable<void> Session::connect_early() {
-  auto& tried = upstream_;
-  tried.first = settings_->primary ? settings_->primary->primary() : 0;
+  upstream_.first = first_upstream_host();
   Login::EarlyConnect early;
-  early.cause = co_await connect_host(settings_->upstream[tried.first], early.reachable);
+  early.cause = co_await connect_host(settings_->upstream[upstream_.first], early.reachable);
   login_->early = std::move(early);
 }
 
@@ -266,13 +265,16 @@ asio::awaitable<std::string> Session::connect_host(const UpstreamHost& host, boo
   co_return std::string{};
 }
 
+std::size_t Session::first_upstream_host() const {
+  return settings_->primary ? settings_->primary->primary() : 0;
+}
+
 asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
   const auto& hosts = settings_->upstream;
   auto& tried = upstream_;
   // connect_early may have made the first attempt already.
   auto early = login_ ? std::exchange(login_->early, std::nullopt) : std::nullopt;
-  if (tried.attempts == 0 && !early)
-    tried.first = settings_->primary ? settings_->primary->primary() : 0;
+  if (tried.attempts == 0 && !early) tried.first = first_upstream_host();
   const std::size_t first = tried.first;
   // libpq's order, except that the host last found to be the primary goes first. A session that
   // moved on from a standby carries on down the same order: every host is tried once at most.
