@@ -117,7 +117,6 @@ bool StatementRewriting::must_wait(protocol::Bytes buffered, bool at_boundary) {
   // Another session's DDL whose refresh is not published yet: a statement that began after that
   // DDL completed must see it, as it would straight against PostgreSQL.
   const std::uint64_t others = catalog_ticket_ == 0 ? snapshots_.outstanding(database_) : 0;
-  if (!pending && others == 0 && snapshots_.trusted(database_)) return false;
   // Statements that cannot involve a seed go on at once: a DDL migration never waits.
   if (at_boundary && !touches_seeds(buffered)) return false;
   if (pending) return true;
