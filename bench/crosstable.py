@@ -19,8 +19,9 @@ Prints transactions per second, CPU seconds of PostgreSQL's processes per transa
 writes only pgbench's own backends, counted when they exit), ratios, and `uptime`. Usage: bench/crosstable.py   (env BENCH_SECONDS [8], BENCH_ROUNDS [3], BENCH_CLIENTS [4],
 BENCH_ACCOUNTS [20000], BENCH_TXN_PER_ACCOUNT [50], BENCH_INSTRUCTION_INSERTS [500],
 SEEDPROXY_BIN [build/proxy/seedproxy], BENCH_KINDS [insert,update,delete], BENCH_CALLGRIND_OUT
-[a directory to keep the profiles in], BENCH_ALWAYS_LOCK_ROWS [1: also measure the dependency
-function with its SELECT ... FOR UPDATE of seed rows run for one key too]; valgrind)
+[a directory to keep the profiles in], BENCH_SAVE_FUNCTION [a file to write the dependency
+function's definition to], BENCH_COMPARE_FUNCTION [such a file, from another build: its function is
+measured too, in the same database state]; valgrind)
 """
 
 from __future__ import annotations
@@ -191,19 +192,26 @@ INSERT = (f"\\set a random(1, {ACCOUNTS})\n"
           "INSERT INTO txn (account_id, amount) VALUES (:a, 1);\n")
 
 
-def always_lock_rows(pg) -> dict[str, float]:
-    """instructions_per_statement with the dependency function changed back to lock the seed rows
-    in key order for one key too (BENCH_ALWAYS_LOCK_ROWS: an A/B in the same database state)."""
+def dependency_function(pg) -> str:
+    """CREATE OR REPLACE FUNCTION of the seed's dependency function on txn."""
     with pg.connect(DB) as conn:
-        body = conn.execute("SELECT pg_get_functiondef(p.oid) FROM pg_proc p "
+        return conn.execute("SELECT pg_get_functiondef(p.oid) FROM pg_proc p "
                             "WHERE p.proname LIKE 'seedproxy_dep_%' AND p.prorettype = 'trigger'::regtype "
                             "AND p.proname NOT LIKE '%\\_0'").fetchone()[0]
-        changed = re.sub(r'GET DIAGNOSTICS "seedproxy_locked_keys" = ROW_COUNT;\s*IF "seedproxy_locked_keys" > 1 THEN'
-                         r'\s*(PERFORM [^;]*;)\s*END IF;', r"\1", body)
-        if changed == body:
-            raise SystemExit("the dependency function has no conditional SELECT ... FOR UPDATE")
-        conn.execute(changed)
-    return instructions_per_statement(pg)
+
+
+def compare_function(pg, path: str) -> dict[str, float]:
+    """instructions_per_statement with the dependency function another build generated (saved by
+    BENCH_SAVE_FUNCTION; the names are the same for the same seed), an A/B in the same database
+    state; the current function is put back afterwards."""
+    current = dependency_function(pg)
+    with open(path) as f, pg.connect(DB) as conn:
+        conn.execute(f.read())
+    try:
+        return instructions_per_statement(pg)
+    finally:
+        with pg.connect(DB) as conn:
+            conn.execute(current)
 
 
 def set_triggers(pg, enabled: bool) -> None:
@@ -260,7 +268,11 @@ def main() -> None:
         ir_off = instructions_per_statement(pg)
         set_triggers(pg, True)
         ir_on = instructions_per_statement(pg)
-        ir_always = always_lock_rows(pg) if os.environ.get("BENCH_ALWAYS_LOCK_ROWS") else None
+        if os.environ.get("BENCH_SAVE_FUNCTION"):
+            with open(os.environ["BENCH_SAVE_FUNCTION"], "w") as f:
+                f.write(dependency_function(pg))
+        other = os.environ.get("BENCH_COMPARE_FUNCTION")
+        ir_other = compare_function(pg, other) if other else None
         with pg.connect(DB) as conn:
             wrong = conn.execute(f"SELECT count(*) FROM account WHERE txn_count IS DISTINCT FROM {EXPRESSION}").fetchone()[0]
         # the rounds with the triggers off left counts stale: that is expected here, so only report
@@ -283,9 +295,9 @@ def main() -> None:
         for kind in KINDS:
             print(f"    {kind:7s} no trigger {ir_off[kind]:10,.0f}, dependency triggers {ir_on[kind]:10,.0f}: "
                   f"{ir_on[kind] / ir_off[kind]:.2f}x" + (" (target <= 1.5x)" if kind == "insert" else ""))
-        if ir_always:
-            print("    the same, the dependency function's SELECT ... FOR UPDATE of seed rows run for one key too "
-                  "(as before 2026-12-05): " + ", ".join(f"{kind} {ir_always[kind]:,.0f}" for kind in KINDS))
+        if ir_other:
+            print(f"    the same with the dependency function of {other}: " +
+                  ", ".join(f"{kind} {ir_other[kind]:,.0f} ({ir_on[kind] / ir_other[kind]:.2f}x of it)" for kind in KINDS))
         print(f"  (rows stale after the trigger-off rounds, as expected: {wrong})")
     finally:
         e2e_common.stop(px, pg)
