@@ -142,30 +142,44 @@ bool selects_one_row(const MaterializationPlan& plan, const DependencyMapping& m
   return true;
 }
 
+// The ("space", "hash") pairs of the `m`-th mapping's keys among `rows`, for lock_keys_sql.
+std::string key_pairs_sql(const MaterializationPlan& plan, const TableDependency& table,
+                          std::size_t m, const std::string& rows) {
+  const auto& mapping = table.mappings[m];
+  return std::string("SELECT ") + lock_space(plan.target, table, m) +
+         "::pg_catalog.int4 AS \"space\", " +
+         key_hash(mapping, false,
+                  [&](std::size_t i) {
+                    return std::string(kChanged) + "." +
+                           pg::quote_identifier(mapping.key[i].column);
+                  }) +
+         " AS \"hash\" FROM (" + rows + ") AS " + kChanged;
+}
+
+// Rewrites the seed rows where `condition` holds (`SET col = col`), so that the seed's row trigger
+// computes their column again.
+std::string rewrite_sql(const MaterializationPlan& plan, const std::string& condition) {
+  return "UPDATE " + plan.table_sql + " AS " + plan.alias_sql + " SET " + plan.column_sql + " = " +
+         plan.alias_sql + "." + plan.column_sql + " WHERE " + condition + ";\n";
+}
+
 // The PL/pgSQL variable that holds how many key lock rows the last upsert wrote.
 constexpr const char* kLockedKeys = R"sql("seedproxy_locked_keys")sql";
 
 // For one kind of change, the rows of the referenced table it touched (`rows`: a query), the
-// three statements: lock the affected keys, lock the affected seed rows in key order, and rewrite
-// them, which makes the seed's row trigger compute the column again (under READ COMMITTED in a
-// statement of its own, with a new snapshot: it sees every transaction that held these keys
-// before). The second only orders the row locks of several seed rows, so it is left out when the
-// statement locked one key (ROW_COUNT of the upsert) and every mapping's key selects one seed row.
-std::string recompute_sql(const MaterializationPlan& plan, const TableDependency& table,
-                          const std::string& rows) {
+// general path's three statements: lock the affected keys, lock the affected seed rows in key
+// order, and rewrite them, which makes the seed's row trigger compute the column again (under READ
+// COMMITTED in a statement of its own, with a new snapshot: it sees every transaction that held
+// these keys before). The second only orders the row locks of several seed rows, so it is left out
+// when the statement locked one key (ROW_COUNT of the upsert) and every mapping's key selects one
+// seed row.
+std::string locked_recompute_sql(const MaterializationPlan& plan, const TableDependency& table,
+                                 const std::string& rows) {
   std::string pairs, affected;
   bool one_row_per_key = true;
   for (std::size_t m = 0; m < table.mappings.size(); ++m) {
     const auto& mapping = table.mappings[m];
-    append(pairs, " UNION ALL ",
-           std::string("SELECT ") + lock_space(plan.target, table, m) +
-               "::pg_catalog.int4 AS \"space\", " +
-               key_hash(mapping, false,
-                        [&](std::size_t i) {
-                          return std::string(kChanged) + "." +
-                                 pg::quote_identifier(mapping.key[i].column);
-                        }) +
-               " AS \"hash\" FROM (" + rows + ") AS " + kChanged);
+    append(pairs, " UNION ALL ", key_pairs_sql(plan, table, m, rows));
     append(affected, " OR ", matches_changed(plan, mapping, rows));
     one_row_per_key = one_row_per_key && selects_one_row(plan, mapping);
   }
@@ -177,15 +191,56 @@ std::string recompute_sql(const MaterializationPlan& plan, const TableDependency
   if (one_row_per_key)
     lock_rows = std::string("GET DIAGNOSTICS ") + kLockedKeys + " = ROW_COUNT;\n    IF " +
                 kLockedKeys + " > 1 THEN\n      " + lock_rows + "    END IF;\n";
-  return "    " + lock_keys_sql(pairs) + "    " + lock_rows + "    UPDATE " + plan.table_sql +
-         " AS " + plan.alias_sql + " SET " + plan.column_sql + " = " + plan.alias_sql + "." +
-         plan.column_sql + " WHERE " + affected + ";\n";
+  return "    " + lock_keys_sql(pairs) + "    " + lock_rows + "    " + rewrite_sql(plan, affected);
+}
+
+// The PL/pgSQL variable that holds how many keys a change touched, then how many rows it rewrote.
+constexpr const char* kKeys = R"sql("seedproxy_keys")sql";
+
+// Whether a change to `table` can take the one-key path: its only mapping is direct and its key
+// selects at most one seed row.
+bool one_key_path(const MaterializationPlan& plan, const TableDependency& table) {
+  return table.mappings.size() == 1 && table.mappings.front().path.empty() &&
+         selects_one_row(plan, table.mappings.front());
+}
+
+// Counts the distinct keys without a NULL (which select no seed row) among `rows` into kKeys.
+std::string count_keys_sql(const DependencyMapping& mapping, const std::string& rows) {
+  std::string columns, not_null;
+  for (const auto& key : mapping.key) {
+    const std::string column = std::string(kChanged) + "." + pg::quote_identifier(key.column);
+    append(columns, ", ", column);
+    append(not_null, " AND ", column + " IS NOT NULL");
+  }
+  return std::string("    SELECT pg_catalog.count(*) INTO ") + kKeys + " FROM (SELECT DISTINCT " +
+         columns + " FROM (" + rows + ") AS " + kChanged + " WHERE " + not_null +
+         ") AS \"seedproxy_distinct\";\n";
+}
+
+// The statements for one kind of change where one_key_path holds. A change that touched one key
+// rewrites that key's seed row first: the UPDATE holds the row's lock to commit, which orders this
+// writer after and before every other writer of the key, since each of them rewrites the same row
+// (materialization.md, "The one-key path"). Only when no visible seed row has the key (none yet, an
+// uncommitted INSERT, one moving there, or one just deleted or moved away) does it take the key
+// lock, which an INSERT or move of a seed row holds too, and look again with a new snapshot.
+// Several keys take the general path (locked_recompute_sql), no key nothing.
+std::string recompute_sql(const MaterializationPlan& plan, const TableDependency& table,
+                          const std::string& rows) {
+  if (!one_key_path(plan, table)) return locked_recompute_sql(plan, table, rows);
+  const auto& mapping = table.mappings.front();
+  const std::string update = rewrite_sql(plan, matches_changed(plan, mapping, rows));
+  return count_keys_sql(mapping, rows) + "    IF " + kKeys + " = 1 THEN\n      " + update +
+         "      GET DIAGNOSTICS " + kKeys + " = ROW_COUNT;\n      IF " + kKeys +
+         " = 0 THEN\n        " + lock_keys_sql(key_pairs_sql(plan, table, 0, rows)) + "        " +
+         update + "      END IF;\n    ELSIF " + kKeys + " > 1 THEN\n" +
+         locked_recompute_sql(plan, table, rows) + "    END IF;\n";
 }
 
 std::string function_body(const MaterializationPlan& plan, const TableDependency& table) {
   const std::string all_rows =
       std::string("SELECT * FROM ") + kOld + " UNION ALL SELECT * FROM " + kNew;
   return std::string("\n#variable_conflict use_column\nDECLARE\n  ") + kLockedKeys +
+         " pg_catalog.int8;\n  " + kKeys +
          " pg_catalog.int8;\nBEGIN\n  IF TG_OP = 'TRUNCATE' THEN\n    UPDATE " + plan.table_sql +
          " AS " + plan.alias_sql + " SET " + plan.column_sql + " = " + plan.value_sql + " WHERE " +
          plan.alias_sql + "." + plan.column_sql + " IS DISTINCT FROM " + plan.value_sql +
