@@ -197,11 +197,28 @@ std::string locked_recompute_sql(const MaterializationPlan& plan, const TableDep
 // The PL/pgSQL variable that holds how many keys a change touched, then how many rows it rewrote.
 constexpr const char* kKeys = R"sql("seedproxy_keys")sql";
 
-// Whether a change to `table` can take the one-key path: its only mapping is direct and its key
-// selects at most one seed row.
+// Whether the key's `=` is exactly the equality of a unique index on the seed's column: the
+// built-in
+// `=` between integer types or of uuid. A looser one (a nondeterministic collation on text, an
+// operator of another schema) could match a second seed row the UPDATE cannot see, which only the
+// key lock would make the writer wait for.
+bool exact_equality(const KeyEquality& key) {
+  const auto exact_type = [](const std::string& type) {
+    return type == "smallint" || type == "integer" || type == "bigint" || type == "uuid";
+  };
+  return key.operator_sql == "OPERATOR(pg_catalog.=)" && exact_type(key.seed_type) &&
+         exact_type(key.type) && (key.seed_type == "uuid") == (key.type == "uuid");
+}
+
+// Whether a change to `table` can take the one-key path: its only mapping is direct, its key
+// selects at most one seed row, and compares with exact equalities.
 bool one_key_path(const MaterializationPlan& plan, const TableDependency& table) {
-  return table.mappings.size() == 1 && table.mappings.front().path.empty() &&
-         selects_one_row(plan, table.mappings.front());
+  if (table.mappings.size() != 1 || !table.mappings.front().path.empty() ||
+      !selects_one_row(plan, table.mappings.front()))
+    return false;
+  for (const auto& key : table.mappings.front().key)
+    if (!exact_equality(key)) return false;
+  return true;
 }
 
 // Counts the distinct keys without a NULL (which select no seed row) among `rows` into kKeys.
