@@ -10,7 +10,9 @@ and runs pgbench (prepared, CLIENTS clients):
           materialized (the same statement; the proxy reads the column)
   writes: INSERT INTO txn (one row, random account) directly to PostgreSQL, rounds alternating
           between the dependency triggers enabled and disabled (ALTER TABLE txn DISABLE TRIGGER
-          of the seed's triggers), so both see the same load
+          of the seed's triggers), so both see the same load; the test harness's server does not
+          wait for the disk (fsync off), so then again with fsync, full_page_writes and
+          synchronous_commit on, as a production server commits (BENCH_DURABLE)
   instructions: the proxy stopped, the server stopped, INSTRUCTION_INSERTS and twice as many
           prepared single-row INSERTs (and UPDATEs moving a txn row to another account, and
           DELETEs) in a single-user backend under callgrind, triggers off and on: instructions per
@@ -19,7 +21,7 @@ Prints transactions per second, CPU seconds of PostgreSQL's processes per transa
 writes only pgbench's own backends, counted when they exit), ratios, and `uptime`. Usage: bench/crosstable.py   (env BENCH_SECONDS [8], BENCH_ROUNDS [3], BENCH_CLIENTS [4],
 BENCH_ACCOUNTS [20000], BENCH_TXN_PER_ACCOUNT [50], BENCH_INSTRUCTION_INSERTS [500],
 SEEDPROXY_BIN [build/proxy/seedproxy], BENCH_KINDS [insert,update,delete], BENCH_CALLGRIND_OUT
-[a directory to keep the profiles in], BENCH_SAVE_FUNCTION [a file to write the dependency
+[a directory to keep the profiles in], BENCH_DURABLE [1; 0 skips the durable rounds], BENCH_SAVE_FUNCTION [a file to write the dependency
 function's definition to], BENCH_COMPARE_FUNCTION [such a file, from another build: its function is
 measured too, in the same database state]; valgrind)
 """
@@ -53,6 +55,8 @@ INSTRUCTION_INSERTS = int(os.environ.get("BENCH_INSTRUCTION_INSERTS", "500"))
 DB = "xbench"
 # the writes counted by instructions_per_statement (env BENCH_KINDS, comma-separated)
 KINDS = os.environ.get("BENCH_KINDS", "insert,update,delete").split(",")
+# also the insert rounds with commits that wait for the disk (env BENCH_DURABLE, 0 to skip)
+DURABLE = os.environ.get("BENCH_DURABLE", "1") != "0"
 EXPRESSION = "(SELECT count(*) FROM txn t WHERE t.account_id = account.id)"
 
 
@@ -92,9 +96,10 @@ def pgbench_backends_gone(pg) -> None:
                         30, 0.02, "pgbench's backends to exit")
 
 
-def pgbench(pg, port: int, script: str, direct: bool = False) -> tuple[float, float]:
+def pgbench(pg, port: int, script: str, direct: bool = False, options: str = "") -> tuple[float, float]:
     """(tps, backend CPU seconds per transaction) of one pgbench -M prepared run. Through the
-    proxy: every process of the cluster; direct: only pgbench's own backends."""
+    proxy: every process of the cluster; direct: only pgbench's own backends. `options`: the
+    sessions' PGOPTIONS."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(script)
         path = f.name
@@ -102,7 +107,8 @@ def pgbench(pg, port: int, script: str, direct: bool = False) -> tuple[float, fl
     before = measure(pg)
     proc = subprocess.run([mc.PGBENCH, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-n",
                            "-M", "prepared", "-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS),
-                           "-f", path, DB], capture_output=True, text=True, timeout=SECONDS * 10)
+                           "-f", path, DB], capture_output=True, text=True, timeout=SECONDS * 10,
+                          env=dict(os.environ, PGOPTIONS=options))
     if direct:
         pgbench_backends_gone(pg)
     cpu = measure(pg) - before
@@ -214,6 +220,28 @@ def compare_function(pg, path: str) -> dict[str, float]:
             conn.execute(current)
 
 
+def durable_inserts(pg) -> tuple[list, list]:
+    """The insert rounds again with a production server's durability: fsync and full_page_writes
+    on (reloaded), synchronous_commit on in pgbench's sessions, so each commit waits for its WAL
+    to reach the disk as it would in production; then the harness's settings back."""
+    with pg.connect(DB, autocommit=True) as conn:
+        for setting in ("fsync", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = on")
+        conn.execute("SELECT pg_reload_conf()")
+    on, off = [], []
+    try:
+        for _ in range(ROUNDS):
+            set_triggers(pg, False)
+            off.append(pgbench(pg, pg.port, INSERT, direct=True, options="-c synchronous_commit=on"))
+            set_triggers(pg, True)
+            on.append(pgbench(pg, pg.port, INSERT, direct=True, options="-c synchronous_commit=on"))
+    finally:
+        with pg.connect(DB, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM RESET ALL")
+            conn.execute("SELECT pg_reload_conf()")
+    return off, on
+
+
 def set_triggers(pg, enabled: bool) -> None:
     with pg.connect(DB) as conn:
         names = [r[0] for r in conn.execute(
@@ -262,6 +290,7 @@ def main() -> None:
             off.append(pgbench(pg, pg.port, INSERT, direct=True))
             set_triggers(pg, True)
             on.append(pgbench(pg, pg.port, INSERT, direct=True))
+        durable_off, durable_on = durable_inserts(pg) if DURABLE else ([], [])
         e2e_common.finish(px)  # the proxy keeps connections; single-user mode needs none
         px = None
         set_triggers(pg, False)
@@ -291,6 +320,11 @@ def main() -> None:
         a, b = line("INSERT txn, no trigger (direct)", off), line("INSERT txn, dependency triggers (direct)", on)
         print(f"  trigger overhead on single-row INSERT: {a[0] / b[0]:.2f}x time per insert (tps), "
               f"{b[1] / a[1]:.2f}x backend CPU per insert (target <= 1.5x)")
+        if DURABLE:
+            a = line("INSERT txn, no trigger, durable commits", durable_off)
+            b = line("INSERT txn, triggers, durable commits", durable_on)
+            print(f"  with fsync, full_page_writes and synchronous_commit on: {a[0] / b[0]:.2f}x time per "
+                  f"insert (tps), {b[1] / a[1]:.2f}x backend CPU per insert")
         print("  instructions per single-row statement on txn (callgrind, single-user backend, prepared):")
         for kind in KINDS:
             print(f"    {kind:7s} no trigger {ir_off[kind]:10,.0f}, dependency triggers {ir_on[kind]:10,.0f}: "
