@@ -194,14 +194,13 @@ std::string locked_recompute_sql(const MaterializationPlan& plan, const TableDep
   return "    " + lock_keys_sql(pairs) + "    " + lock_rows + "    " + rewrite_sql(plan, affected);
 }
 
-// The PL/pgSQL variable that holds how many keys a change touched, then how many rows it rewrote.
-constexpr const char* kKeys = R"sql("seedproxy_keys")sql";
+// The PL/pgSQL variable that holds how many seed rows the one-key path's UPDATE rewrote.
+constexpr const char* kRewritten = R"sql("seedproxy_rewritten")sql";
 
 // Whether the key's `=` is exactly the equality of a unique index on the seed's column: the
-// built-in
-// `=` between integer types or of uuid. A looser one (a nondeterministic collation on text, an
-// operator of another schema) could match a second seed row the UPDATE cannot see, which only the
-// key lock would make the writer wait for.
+// built-in `=` between integer types or of uuid. A looser one (a nondeterministic collation on
+// text, an operator of another schema) could match a second seed row the UPDATE cannot see, which
+// only the key lock would make the writer wait for.
 bool exact_equality(const KeyEquality& key) {
   const auto exact_type = [](const std::string& type) {
     return type == "smallint" || type == "integer" || type == "bigint" || type == "uuid";
@@ -221,45 +220,79 @@ bool one_key_path(const MaterializationPlan& plan, const TableDependency& table)
   return true;
 }
 
-// Counts the distinct keys without a NULL (which select no seed row) among `rows` into kKeys.
-std::string count_keys_sql(const DependencyMapping& mapping, const std::string& rows) {
-  std::string columns, not_null;
-  for (const auto& key : mapping.key) {
-    const std::string column = std::string(kChanged) + "." + pg::quote_identifier(key.column);
-    append(columns, ", ", column);
-    append(not_null, " AND ", column + " IS NOT NULL");
-  }
-  return std::string("    SELECT pg_catalog.count(*) INTO ") + kKeys + " FROM (SELECT DISTINCT " +
-         columns + " FROM (" + rows + ") AS " + kChanged + " WHERE " + not_null +
-         ") AS \"seedproxy_distinct\";\n";
+// The PL/pgSQL variables holding the least and greatest value of the i-th key column among the
+// changed rows.
+std::string bound(std::size_t i, bool greatest) {
+  return std::string(greatest ? "\"seedproxy_hi" : "\"seedproxy_lo") + std::to_string(i) + "\"";
 }
 
-// The statements for one kind of change where one_key_path holds. A change that touched one key
-// rewrites that key's seed row first: the UPDATE holds the row's lock to commit, which orders this
-// writer after and before every other writer of the key, since each of them rewrites the same row
-// (materialization.md, "The one-key path"). Only when no visible seed row has the key (none yet, an
-// uncommitted INSERT, one moving there, or one just deleted or moved away) does it take the key
-// lock, which an INSERT or move of a seed row holds too, and look again with a new snapshot.
-// Several keys take the general path (locked_recompute_sql), no key nothing.
+// Their declarations, typed as the referenced table's key columns.
+std::string bound_declarations(const TableDependency& table) {
+  std::string out;
+  for (std::size_t i = 0; i < table.mappings.front().key.size(); ++i)
+    for (const bool greatest : {false, true})
+      out += "  " + bound(i, greatest) + " " + table_sql(table) + "." +
+             pg::quote_identifier(table.mappings.front().key[i].column) + "%TYPE;\n";
+  return out;
+}
+
+// Stores each key column's least and greatest value among `rows` (NULLs left out; uuid, which has
+// no min or max, through its text form, equal exactly when the uuids are).
+std::string bounds_sql(const DependencyMapping& mapping, const std::string& rows) {
+  std::string values, into;
+  for (std::size_t i = 0; i < mapping.key.size(); ++i) {
+    const auto& key = mapping.key[i];
+    const std::string column = std::string(kChanged) + "." + pg::quote_identifier(key.column);
+    for (const char* aggregate : {"pg_catalog.min", "pg_catalog.max"})
+      append(values, ", ",
+             key.type == "uuid"
+                 ? std::string("(") + aggregate + "((" + column + ")::pg_catalog.text))::uuid"
+                 : std::string(aggregate) + "(" + column + ")");
+    append(into, ", ", bound(i, false) + ", " + bound(i, true));
+  }
+  return "    SELECT " + values + " INTO " + into + " FROM (" + rows + ") AS " + kChanged + ";\n";
+}
+
+// The statements for one kind of change where one_key_path holds. A change whose rows all have
+// one key (each key column's least value is its greatest) rewrites that key's seed row first: the
+// UPDATE holds the row's lock to commit, which orders this writer after and before every other
+// writer of the key, since each of them rewrites the same row (materialization.md, "The one-key
+// path"). Only when no visible seed row has the key (none yet, an uncommitted INSERT, one moving
+// there, or one just deleted or moved away) does it take the key lock, which an INSERT or move of
+// a seed row holds too, and look again with a new snapshot. Rows of several keys take the general
+// path (locked_recompute_sql); where a key column is NULL in every row, no row selects a seed row.
 std::string recompute_sql(const MaterializationPlan& plan, const TableDependency& table,
                           const std::string& rows) {
   if (!one_key_path(plan, table)) return locked_recompute_sql(plan, table, rows);
   const auto& mapping = table.mappings.front();
-  const std::string update = rewrite_sql(plan, matches_changed(plan, mapping, rows));
-  return count_keys_sql(mapping, rows) + "    IF " + kKeys + " = 1 THEN\n      " + update +
-         "      GET DIAGNOSTICS " + kKeys + " = ROW_COUNT;\n      IF " + kKeys +
+  std::string one_key, some_key, at_key;
+  for (std::size_t i = 0; i < mapping.key.size(); ++i) {
+    const auto& key = mapping.key[i];
+    append(one_key, " AND ", bound(i, false) + " = " + bound(i, true));
+    append(some_key, " AND ", bound(i, false) + " IS NOT NULL");
+    append(at_key, " AND ",
+           plan.alias_sql + "." + pg::quote_identifier(key.seed_column) + " " + key.operator_sql +
+               " " + bound(i, false));
+  }
+  const std::string update = rewrite_sql(plan, at_key);
+  return bounds_sql(mapping, rows) + "    IF " + one_key + " THEN\n      " + update +
+         "      GET DIAGNOSTICS " + kRewritten + " = ROW_COUNT;\n      IF " + kRewritten +
          " = 0 THEN\n        " + lock_keys_sql(key_pairs_sql(plan, table, 0, rows)) + "        " +
-         update + "      END IF;\n    ELSIF " + kKeys + " > 1 THEN\n" +
+         update + "      END IF;\n    ELSIF " + some_key + " THEN\n" +
          locked_recompute_sql(plan, table, rows) + "    END IF;\n";
 }
 
 std::string function_body(const MaterializationPlan& plan, const TableDependency& table) {
   const std::string all_rows =
       std::string("SELECT * FROM ") + kOld + " UNION ALL SELECT * FROM " + kNew;
+  const std::string one_key_variables =
+      one_key_path(plan, table)
+          ? "  " + std::string(kRewritten) + " pg_catalog.int8;\n" + bound_declarations(table)
+          : std::string();
   return std::string("\n#variable_conflict use_column\nDECLARE\n  ") + kLockedKeys +
-         " pg_catalog.int8;\n  " + kKeys +
-         " pg_catalog.int8;\nBEGIN\n  IF TG_OP = 'TRUNCATE' THEN\n    UPDATE " + plan.table_sql +
-         " AS " + plan.alias_sql + " SET " + plan.column_sql + " = " + plan.value_sql + " WHERE " +
+         " pg_catalog.int8;\n" + one_key_variables +
+         "BEGIN\n  IF TG_OP = 'TRUNCATE' THEN\n    UPDATE " + plan.table_sql + " AS " +
+         plan.alias_sql + " SET " + plan.column_sql + " = " + plan.value_sql + " WHERE " +
          plan.alias_sql + "." + plan.column_sql + " IS DISTINCT FROM " + plan.value_sql +
          ";\n  ELSIF TG_OP = 'INSERT' THEN\n" +
          recompute_sql(plan, table, std::string("SELECT * FROM ") + kNew) +
