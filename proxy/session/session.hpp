@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -182,14 +183,32 @@ class Session {
   boost::asio::awaitable<bool> leave_refused_backend(Ending& ending);
   [[nodiscard]] bool refused_while_starting_up(const std::vector<std::byte>& server_error,
                                                Ending& ending);
-  // The two pumps until either ends, or until the login deadline passes before authentication.
-  boost::asio::awaitable<void> relay_session(Ending& ending);
-  struct Pumps;
+  // The two pumps and the login deadline of one relayed session, and which of them ended it.
+  // While the session idles, each pump is only its pending read; serve_client's coroutine waits
+  // on `all_done`, which the last of them to end cancels. That pending wait owns the session's
+  // coroutine, and so the session. It lives in serve_client's frame, not in a coroutine of its
+  // own: a frame kept by every idle session costs its bytes for the session's whole life.
+  struct Pumps {
+    Pumps(Ending& out, const tcp::socket::executor_type& executor);
+    Ending& ending;                      // the first to end writes why here
+    bool decided = false;                // one has ended
+    std::exception_ptr failure;          // thrown by the pump that ended first
+    int running = 0;                     // pumps and the armed login deadline not yet ended
+    boost::asio::steady_timer all_done;  // cancelled when `running` reaches 0
+    // Reaches the client pump's coroutine (the catalog, a DDL seed's verdict, a write to the
+    // server) while it runs; its reads are cancelled through the socket.
+    boost::asio::cancellation_signal cancel_client_pump;
+  };
+  // Starts the two pumps, and the login deadline before authentication; the caller waits on
+  // pumps.all_done until pumps.running is 0, then calls relay_over.
+  void start_relay(Pumps& pumps);
+  // Nothing relays any more: rethrows what a pump threw.
+  void relay_over(Pumps& pumps);
   // One of the pumps (`which`: 0 the client's, 1 the server's, -1 the login deadline) ended; the
   // first to end ends the session (its ending is kept) and cancels the others.
   void pump_ended(int which, Ending ending, std::exception_ptr failure);
   // A pump or the login deadline is over: nothing of it is pending any more. The last one wakes
-  // relay_session.
+  // serve_client.
   void one_less(Pumps& pumps);
   [[nodiscard]] Ending login_timeout() const;
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
@@ -359,7 +378,7 @@ class Session {
   bool server_filled_ = false;
   std::unique_ptr<std::vector<std::byte>> client_backlog_;  // bytes for the server, see Direction
   std::unique_ptr<std::vector<std::byte>> server_backlog_;  // bytes for the client
-  Pumps* pumps_ = nullptr;                                  // while relay_session runs
+  Pumps* pumps_ = nullptr;                                  // while the pumps run
   // Set by terminate(); allocated then, since few sessions end that way.
   struct Terminate {
     std::string reason;
