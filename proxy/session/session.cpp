@@ -99,12 +99,15 @@ asio::awaitable<void> Session::run() {
   client_.socket().set_option(tcp::no_delay(true), ignored);
   client_.socket().set_option(asio::socket_base::keep_alive(true), ignored);
 
-  auto startup = co_await read_startup(ending);
-  if (startup && !client_transport_allowed(ending)) startup.reset();
-  if (startup && database_ == admin_database) {
-    co_await run_admin_console(std::move(*startup), ending);
-  } else if (startup) {
-    co_await serve_client(std::move(*startup), ending);
+  // The startup packet waits in login_again_, not in this frame, which lives as long as the
+  // session.
+  const bool started = co_await read_startup(ending);
+  if (started && client_transport_allowed(ending)) {
+    if (database_ == admin_database) {
+      co_await run_admin_console(ending);
+    } else {
+      co_await serve_client(ending);
+    }
   }
   if (terminate_) {
     ending.reason = terminate_->reason;
@@ -361,9 +364,10 @@ ClientInfo Session::info() const {
   return out;
 }
 
-asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup, Ending& ending) {
+asio::awaitable<void> Session::run_admin_console(Ending& ending) {
   std::string error;
-  const auto parameters = protocol::parse_startup(startup, error);
+  const auto parameters = protocol::parse_startup(login_again_->startup, error);
+  login_again_.reset();  // the console logs in once, with its own startup packet
   if (!parameters || settings_->admin == nullptr) {
     ending.reason = "admin console unavailable";
     ending.tell(sqlstate::feature_not_supported, "the admin console is not available");

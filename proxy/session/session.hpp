@@ -135,8 +135,8 @@ class Session {
   };
 
   // Startup (session_startup.cpp): SSLRequest, direct TLS, GSSENCRequest, CancelRequest and the
-  // StartupMessage, which is returned.
-  boost::asio::awaitable<std::optional<std::vector<std::byte>>> read_startup(Ending& ending);
+  // StartupMessage, which is kept in login_again_ (true) for the login that follows.
+  boost::asio::awaitable<bool> read_startup(Ending& ending);
   // The client's TLS handshake (after 'S', or at once for direct TLS) under the startup deadline;
   // in auth.mode relay, the upstream connection is opened meanwhile (connect_early).
   boost::asio::awaitable<bool> start_client_tls(bool direct, boost::asio::steady_timer& deadline,
@@ -174,7 +174,11 @@ class Session {
       const std::vector<std::byte>& startup, UpstreamCredential credential, Ending& ending);
   // A client session (session_upstream.cpp): login, relayed or in the proxy, and the pumps; with
   // a primary locator, a backend that turns out not to take writes is left for the next host.
-  boost::asio::awaitable<void> serve_client(std::vector<std::byte> startup, Ending& ending);
+  boost::asio::awaitable<void> serve_client(Ending& ending);
+  // auth.mode proxy: the client's password checked, the credential kept in login_again_ for
+  // every host tried; false when the session ends. Its own coroutine, so that the credential
+  // co_await returns is not a temporary in serve_client's frame, which every idle session keeps.
+  boost::asio::awaitable<bool> authenticate_for_logins(Ending& ending);
   // The login on the next host: relayed (the client's startup packet goes up) or, with
   // login_again_.credential, the proxy's own. False when the session ends.
   boost::asio::awaitable<bool> start_login(Ending& ending);
@@ -214,7 +218,7 @@ class Session {
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
   // The admin console instead of a relayed session: login through PostgreSQL, then answers.
-  boost::asio::awaitable<void> run_admin_console(std::vector<std::byte> startup, Ending& ending);
+  boost::asio::awaitable<void> run_admin_console(Ending& ending);
   struct Relayed {
     protocol::RelayScanner::Step last;  // the step that stopped the walk
     boost::system::error_code write_error;
@@ -389,8 +393,9 @@ class Session {
   // Several hosts and read-write: the login of the current backend, until it is let through.
   std::unique_ptr<HotStandbyCheck> standby_check_;  // allocated: most sessions never have one
   bool client_spoke_ = false;  // the client sent something after its startup packet
-  // What a login on another host needs, kept only until a backend's login is let through
-  // (allocated, so that a logged-in session does not carry its room).
+  // What a login needs, from the startup packet read until a backend's login is let through
+  // (allocated, so that a logged-in session does not carry its room, and kept here rather than
+  // in a coroutine frame, which would keep it).
   struct LoginAgain {
     std::vector<std::byte> startup;                // the client's startup packet
     std::optional<UpstreamCredential> credential;  // auth.mode proxy (wiped when dropped)

@@ -15,13 +15,11 @@ namespace asio = boost::asio;
 
 }  // namespace
 
-asio::awaitable<void> Session::serve_client(std::vector<std::byte> startup, Ending& ending) {
-  login_again_ = std::make_unique<LoginAgain>();
-  login_again_->startup = std::move(startup);
+asio::awaitable<void> Session::serve_client(Ending& ending) {
   // auth.mode proxy: the client proves itself here once; the proxy logs in wherever it lands.
   if (settings_->auth_mode == config::AuthMode::proxy) {
-    login_again_->credential = co_await authenticate_in_proxy(ending);
-    if (!login_again_->credential) co_return;
+    const bool authenticated = co_await authenticate_for_logins(ending);
+    if (!authenticated) co_return;
   }
   for (;;) {
     ending.refused_backend = false;
@@ -41,6 +39,11 @@ asio::awaitable<void> Session::serve_client(std::vector<std::byte> startup, Endi
     const bool next = co_await leave_refused_backend(ending);
     if (!next) co_return;
   }
+}
+
+asio::awaitable<bool> Session::authenticate_for_logins(Ending& ending) {
+  login_again_->credential = co_await authenticate_in_proxy(ending);
+  co_return login_again_->credential.has_value();
 }
 
 asio::awaitable<bool> Session::start_login(Ending& ending) {
