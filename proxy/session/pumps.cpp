@@ -56,7 +56,7 @@ Session::Direction Session::direction(bool client) noexcept {
 // The completion handler of every read and TLS wait of one pump: relays what arrived and reads
 // on, or hands what the pump must do to after_turns. Two words: while the session idles, each
 // pump is only its pending read with this handler, no coroutine frame. The read owns nothing (the
-// session's coroutine, waiting in serve_client, owns the session), so a context destroyed with
+// session's coroutine, waiting in run, owns the session), so a context destroyed with
 // reads pending frees the session through that coroutine. Reads are cancelled through the socket
 // (pump_ended) and the pump's stop flag, looked at after every read.
 struct Session::Turn {

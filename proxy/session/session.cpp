@@ -99,15 +99,36 @@ asio::awaitable<void> Session::run() {
   client_.socket().set_option(tcp::no_delay(true), ignored);
   client_.socket().set_option(asio::socket_base::keep_alive(true), ignored);
 
-  // The startup packet waits in login_again_, not in this frame, which lives as long as the
-  // session.
+  // This frame lives as long as the session, and so does everything GCC keeps in it: the
+  // startup packet waits in login_again_, and the client's session (the logins and the relay
+  // wait) runs here, not in a coroutine of its own whose frame would sit in whatever block Asio's
+  // per-thread cache held when it started (the startup's own, 800 bytes, as a rule).
   const bool started = co_await read_startup(ending);
-  if (started && client_transport_allowed(ending)) {
-    if (database_ == admin_database) {
-      co_await run_admin_console(ending);
-    } else {
-      co_await serve_client(ending);
+  bool serving = started && client_transport_allowed(ending);
+  if (serving && database_ == admin_database) {
+    co_await run_admin_console(ending);
+    serving = false;
+  }
+  // auth.mode proxy: the client proves itself here once; the proxy logs in wherever it lands.
+  if (serving && settings_->auth_mode == config::AuthMode::proxy)
+    serving = co_await authenticate_for_logins(ending);
+  while (serving) {
+    ending.refused_backend = false;
+    // Awaits stand alone (GCC 12 miscompiles co_await inside a condition).
+    const bool login_started = co_await start_login(ending);
+    if (!login_started) break;
+    // The proxy's own login may already have refused the backend (57P03): no relay then.
+    if (!ending.refused_backend) {
+      Pumps pumps(ending, client_.get_executor());
+      start_relay(pumps);
+      while (pumps.running > 0)
+        co_await pumps.all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+      relay_over(pumps);
     }
+    // With a primary locator, a backend that turned out not to take writes is left for the
+    // next host.
+    if (!ending.refused_backend || terminate_) break;
+    serving = co_await leave_refused_backend(ending);
   }
   if (terminate_) {
     ending.reason = terminate_->reason;
@@ -316,7 +337,7 @@ void Session::server_read_failed(const error_code& ec) {
 void Session::server_relay_failed(const Relayed& relayed) {
   Ending ending;
   if (standby_check_ && standby_check_->refused()) {
-    // Nothing of this backend's login went to the client; serve_client decides what follows.
+    // Nothing of this backend's login went to the client; run decides what follows.
     ending.reason = "upstream refused: " + standby_check_->refusal_text();
     ending.refused_backend = true;
   } else if (relayed.write_error) {

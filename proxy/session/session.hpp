@@ -126,7 +126,7 @@ class Session {
     std::string client_message;
     std::string client_detail;
     Peer protocol_culprit = Peer::client;  // who broke the protocol, when client_code is 08P01
-    bool refused_backend = false;  // standby_check_ refused the backend: serve_client decides
+    bool refused_backend = false;          // standby_check_ refused the backend: run decides
     void tell(std::string_view code, std::string message, std::string detail = {}) {
       client_code = code;
       client_message = std::move(message);
@@ -172,12 +172,12 @@ class Session {
   // ...and the connection and login upstream with it, giving the server's AuthenticationOk.
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> login_upstream_in_proxy(
       const std::vector<std::byte>& startup, UpstreamCredential credential, Ending& ending);
-  // A client session (session_upstream.cpp): login, relayed or in the proxy, and the pumps; with
-  // a primary locator, a backend that turns out not to take writes is left for the next host.
-  boost::asio::awaitable<void> serve_client(Ending& ending);
+  // A client session (run, then session_upstream.cpp): login, relayed or in the proxy, and the
+  // pumps; with a primary locator, a backend that turns out not to take writes is left for the
+  // next host.
   // auth.mode proxy: the client's password checked, the credential kept in login_again_ for
   // every host tried; false when the session ends. Its own coroutine, so that the credential
-  // co_await returns is not a temporary in serve_client's frame, which every idle session keeps.
+  // co_await returns is not a temporary in run's frame, which every idle session keeps.
   boost::asio::awaitable<bool> authenticate_for_logins(Ending& ending);
   // The login on the next host: relayed (the client's startup packet goes up) or, with
   // login_again_.credential, the proxy's own. False when the session ends.
@@ -188,10 +188,10 @@ class Session {
   [[nodiscard]] bool refused_while_starting_up(const std::vector<std::byte>& server_error,
                                                Ending& ending);
   // The two pumps and the login deadline of one relayed session, and which of them ended it.
-  // While the session idles, each pump is only its pending read; serve_client's coroutine waits
-  // on `all_done`, which the last of them to end cancels. That pending wait owns the session's
-  // coroutine, and so the session. It lives in serve_client's frame, not in a coroutine of its
-  // own: a frame kept by every idle session costs its bytes for the session's whole life.
+  // While the session idles, each pump is only its pending read; run's coroutine waits on
+  // `all_done`, which the last of them to end cancels. That pending wait owns the session's
+  // coroutine, and so the session. It lives in run's frame, not in a coroutine of its own: a
+  // frame kept by every idle session costs its bytes for the session's whole life.
   struct Pumps {
     Pumps(Ending& out, const tcp::socket::executor_type& executor);
     Ending& ending;                      // the first to end writes why here
@@ -212,7 +212,7 @@ class Session {
   // first to end ends the session (its ending is kept) and cancels the others.
   void pump_ended(int which, Ending ending, std::exception_ptr failure);
   // A pump or the login deadline is over: nothing of it is pending any more. The last one wakes
-  // serve_client.
+  // run.
   void one_less(Pumps& pumps);
   [[nodiscard]] Ending login_timeout() const;
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.

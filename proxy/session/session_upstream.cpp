@@ -1,7 +1,6 @@
 // A client session's backend: the login (relayed, or the proxy's own in auth.mode proxy), and,
 // with several hosts and read-write, the move to the next host when the one the locator named
 // turns out not to take writes (a demoted primary the locator has not seen yet).
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/log.hpp"
@@ -14,32 +13,6 @@ namespace {
 namespace asio = boost::asio;
 
 }  // namespace
-
-asio::awaitable<void> Session::serve_client(Ending& ending) {
-  // auth.mode proxy: the client proves itself here once; the proxy logs in wherever it lands.
-  if (settings_->auth_mode == config::AuthMode::proxy) {
-    const bool authenticated = co_await authenticate_for_logins(ending);
-    if (!authenticated) co_return;
-  }
-  for (;;) {
-    ending.refused_backend = false;
-    // Awaits stand alone (GCC 12 miscompiles co_await inside a condition).
-    const bool started = co_await start_login(ending);
-    if (!started) co_return;
-    // The proxy's own login may already have refused the backend (57P03): no relay then.
-    if (!ending.refused_backend) {
-      // Waited for here, not in a coroutine of its own: one frame less per idle session.
-      Pumps pumps(ending, client_.get_executor());
-      start_relay(pumps);
-      while (pumps.running > 0)
-        co_await pumps.all_done.async_wait(asio::as_tuple(asio::use_awaitable));
-      relay_over(pumps);
-    }
-    if (!ending.refused_backend || terminate_) co_return;
-    const bool next = co_await leave_refused_backend(ending);
-    if (!next) co_return;
-  }
-}
 
 asio::awaitable<bool> Session::authenticate_for_logins(Ending& ending) {
   login_again_->credential = co_await authenticate_in_proxy(ending);
