@@ -4,11 +4,11 @@ one `SELECT 1`, cost at most MAX_KIB_PER_SESSION of the proxy's resident set eac
 
 The bound sits between what a session held before its own chain of coroutine frames was cut to
 one (9.0 KiB with 500 clients; 7.4 with 1,000, where the process's fixed part weighs less) and
-what it holds now (8.0 to 8.1 KiB; 6.7 with 1,000, docs/benchmarks.md, "One coroutine frame per
-idle session"): the relay_session and serve_client frames back, or the pumps as coroutines
-waiting on their reads (11.0 KiB), fail it; one frame of a few hundred bytes alone would not.
-RSS per session does not depend on the machine's load; two runs of one binary differ by about
-0.15 KiB.
+what it holds now (8.0 to 8.3 KiB; 6.7 with 1,000, docs/benchmarks.md, "The session's own chain
+of frames cut to one"): the relay_session and serve_client frames back, or the pumps as
+coroutines waiting on their reads (11.0 KiB), fail it; one frame of a few hundred bytes alone
+would not. RSS per session does not depend on the machine's load; runs of one binary differ by
+up to 0.3 KiB.
 """
 
 from __future__ import annotations
