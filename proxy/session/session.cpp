@@ -4,6 +4,7 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -121,8 +122,9 @@ asio::awaitable<void> Session::run() {
     if (!ending.refused_backend) {
       Pumps pumps(ending, client_.get_executor());
       start_relay(pumps);
-      while (pumps.running > 0)
-        co_await pumps.all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+      // A deferred operation, awaited in this frame: use_awaitable would keep a frame of its own
+      // (async_result's initiation) for as long as the session idles.
+      while (pumps.running > 0) co_await pumps.all_done.async_wait(asio::as_tuple(asio::deferred));
       relay_over(pumps);
     }
     // With a primary locator, a backend that turned out not to take writes is left for the
