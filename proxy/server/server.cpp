@@ -516,29 +516,37 @@ void Server::State::spawn_session(Worker& worker, SocketHandoff client,
   accepted.fetch_add(1, std::memory_order_relaxed);
   observer().client_accepted();
   const auto id = next_id.fetch_add(1);
-  auto run = [](SocketHandoff handoff, std::shared_ptr<const SessionSettings> session_settings,
-                SessionList& list, std::uint64_t session_id,
-                LoginGate::Ticket ticket) -> asio::awaitable<void> {
+  // What the session is made of, handed over in one allocation: the coroutine's frame keeps a
+  // copy of each parameter for the session's whole life, so it keeps this pointer only.
+  struct Start {
+    SocketHandoff handoff;
+    std::shared_ptr<const SessionSettings> settings;
+    SessionList& list;
+    std::uint64_t id;
+    LoginGate::Ticket ticket;
+  };
+  auto run = [](std::unique_ptr<Start> start) -> asio::awaitable<void> {
     // The body runs on the worker's thread: the socket is registered there.
-    Session session(handoff.take(), std::move(session_settings), list, session_id,
-                    std::move(ticket));
+    Session session(start->handoff.take(), std::move(start->settings), start->list, start->id,
+                    std::move(start->ticket));
+    start.reset();
     co_await session.run();
   };
-  asio::co_spawn(
-      worker.context,
-      run(std::move(client), std::move(session_settings), worker.sessions, id, std::move(login)),
-      [this, id](std::exception_ptr failure) {
-        if (failure) {
-          try {
-            std::rethrow_exception(failure);
-          } catch (const std::exception& e) {
-            log::error("session", "session " + std::to_string(id) +
-                                      " ended by an internal error: " + e.what());
-          }
-        }
-        observer().client_closed();
-        session_ended();
-      });
+  asio::co_spawn(worker.context,
+                 run(std::make_unique<Start>(Start{std::move(client), std::move(session_settings),
+                                                   worker.sessions, id, std::move(login)})),
+                 [this, id](std::exception_ptr failure) {
+                   if (failure) {
+                     try {
+                       std::rethrow_exception(failure);
+                     } catch (const std::exception& e) {
+                       log::error("session", "session " + std::to_string(id) +
+                                                 " ended by an internal error: " + e.what());
+                     }
+                   }
+                   observer().client_closed();
+                   session_ended();
+                 });
 }
 
 // Runs on the main context once the accept loop has returned, normally or by an exception.

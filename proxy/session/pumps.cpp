@@ -56,7 +56,7 @@ Session::Direction Session::direction(bool client) noexcept {
 // The completion handler of every read and TLS wait of one pump: relays what arrived and reads
 // on, or hands what the pump must do to after_turns. Two words: while the session idles, each
 // pump is only its pending read with this handler, no coroutine frame. The read owns nothing (the
-// session's coroutine, waiting in relay_session, owns the session), so a context destroyed with
+// session's coroutine, waiting in run, owns the session), so a context destroyed with
 // reads pending frees the session through that coroutine. Reads are cancelled through the socket
 // (pump_ended) and the pump's stop flag, looked at after every read.
 struct Session::Turn {
@@ -82,23 +82,6 @@ struct Session::Turn {
       owner->stop_settled(from_client, std::current_exception(), false);
     }
   }
-};
-
-// The two pumps and the login deadline of one relayed session, and which of them ended it. While
-// the session idles, each pump is only its pending read; relay_session's coroutine waits on a
-// timer that the last of them to end cancels. That pending wait owns the session's coroutine,
-// and so the session.
-struct Session::Pumps {
-  Pumps(Ending& out, const tcp::socket::executor_type& executor)
-      : ending(out), all_done(executor, std::chrono::steady_clock::time_point::max()) {}
-  Ending& ending;               // the first to end writes why here
-  bool decided = false;         // one has ended
-  std::exception_ptr failure;   // thrown by the pump that ended first
-  int running = 0;              // pumps and the armed login deadline not yet ended
-  asio::steady_timer all_done;  // cancelled when `running` reaches 0
-  // Reaches the client pump's coroutine (the catalog, a DDL seed's verdict, a write to the
-  // server) while it runs; its reads are cancelled through the socket.
-  asio::cancellation_signal cancel_client_pump;
 };
 
 void Session::pump_ended(int which, Ending ending, std::exception_ptr failure) {
@@ -127,12 +110,14 @@ void Session::one_less(Pumps& pumps) {
   if (--pumps.running == 0) pumps.all_done.cancel();
 }
 
-asio::awaitable<void> Session::relay_session(Ending& ending) {
+Session::Pumps::Pumps(Ending& out, const tcp::socket::executor_type& executor)
+    : ending(out), all_done(executor, std::chrono::steady_clock::time_point::max()) {}
+
+void Session::start_relay(Pumps& pumps) {
   // A database is followed (its registry read, its catalog loaded) only once a backend has
   // started there for this client: on_server_message enables it at the first ReadyForQuery.
   // The pumps say why they ended through pump_ended, from ordinary functions: an Ending (or the
   // text it is made of) kept in a frame would stay allocated for the whole session.
-  Pumps pumps(ending, client_.get_executor());
   pumps_ = &pumps;
   server_pump_stopping_ = false;
   client_pump_stopping_ = false;
@@ -151,7 +136,9 @@ asio::awaitable<void> Session::relay_session(Ending& ending) {
   pumps.running += 2;
   start_pump(true);
   start_pump(false);
-  while (pumps.running > 0) co_await pumps.all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+void Session::relay_over(Pumps& pumps) {
   pumps_ = nullptr;
   server_pump_stopping_ = false;  // nothing relays now: later writes to the client go ahead
   client_pump_stopping_ = false;

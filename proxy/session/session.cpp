@@ -4,6 +4,7 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -99,12 +100,37 @@ asio::awaitable<void> Session::run() {
   client_.socket().set_option(tcp::no_delay(true), ignored);
   client_.socket().set_option(asio::socket_base::keep_alive(true), ignored);
 
-  auto startup = co_await read_startup(ending);
-  if (startup && !client_transport_allowed(ending)) startup.reset();
-  if (startup && database_ == admin_database) {
-    co_await run_admin_console(std::move(*startup), ending);
-  } else if (startup) {
-    co_await serve_client(std::move(*startup), ending);
+  // This frame lives as long as the session, and so does everything GCC keeps in it: the
+  // startup packet waits in login_again_, and the client's session (the logins and the relay
+  // wait) runs here, not in a coroutine of its own whose frame would sit in whatever block Asio's
+  // per-thread cache held when it started (the startup's own, 800 bytes, as a rule).
+  const bool started = co_await read_startup(ending);
+  bool serving = started && client_transport_allowed(ending);
+  if (serving && database_ == admin_database) {
+    co_await run_admin_console(ending);
+    serving = false;
+  }
+  // auth.mode proxy: the client proves itself here once; the proxy logs in wherever it lands.
+  if (serving && settings_->auth_mode == config::AuthMode::proxy)
+    serving = co_await authenticate_for_logins(ending);
+  while (serving) {
+    ending.refused_backend = false;
+    // Awaits stand alone (GCC 12 miscompiles co_await inside a condition).
+    const bool login_started = co_await start_login(ending);
+    if (!login_started) break;
+    // The proxy's own login may already have refused the backend (57P03): no relay then.
+    if (!ending.refused_backend) {
+      Pumps pumps(ending, client_.get_executor());
+      start_relay(pumps);
+      // A deferred operation, awaited in this frame: use_awaitable would keep a frame of its own
+      // (async_result's initiation) for as long as the session idles.
+      while (pumps.running > 0) co_await pumps.all_done.async_wait(asio::as_tuple(asio::deferred));
+      relay_over(pumps);
+    }
+    // With a primary locator, a backend that turned out not to take writes is left for the
+    // next host.
+    if (!ending.refused_backend || terminate_) break;
+    serving = co_await leave_refused_backend(ending);
   }
   if (terminate_) {
     ending.reason = terminate_->reason;
@@ -313,7 +339,7 @@ void Session::server_read_failed(const error_code& ec) {
 void Session::server_relay_failed(const Relayed& relayed) {
   Ending ending;
   if (standby_check_ && standby_check_->refused()) {
-    // Nothing of this backend's login went to the client; serve_client decides what follows.
+    // Nothing of this backend's login went to the client; run decides what follows.
     ending.reason = "upstream refused: " + standby_check_->refusal_text();
     ending.refused_backend = true;
   } else if (relayed.write_error) {
@@ -361,9 +387,10 @@ ClientInfo Session::info() const {
   return out;
 }
 
-asio::awaitable<void> Session::run_admin_console(std::vector<std::byte> startup, Ending& ending) {
+asio::awaitable<void> Session::run_admin_console(Ending& ending) {
   std::string error;
-  const auto parameters = protocol::parse_startup(startup, error);
+  const auto parameters = protocol::parse_startup(login_again_->startup, error);
+  login_again_.reset();  // the console logs in once, with its own startup packet
   if (!parameters || settings_->admin == nullptr) {
     ending.reason = "admin console unavailable";
     ending.tell(sqlstate::feature_not_supported, "the admin console is not available");

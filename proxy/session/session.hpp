@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -125,7 +126,7 @@ class Session {
     std::string client_message;
     std::string client_detail;
     Peer protocol_culprit = Peer::client;  // who broke the protocol, when client_code is 08P01
-    bool refused_backend = false;  // standby_check_ refused the backend: serve_client decides
+    bool refused_backend = false;          // standby_check_ refused the backend: run decides
     void tell(std::string_view code, std::string message, std::string detail = {}) {
       client_code = code;
       client_message = std::move(message);
@@ -134,8 +135,8 @@ class Session {
   };
 
   // Startup (session_startup.cpp): SSLRequest, direct TLS, GSSENCRequest, CancelRequest and the
-  // StartupMessage, which is returned.
-  boost::asio::awaitable<std::optional<std::vector<std::byte>>> read_startup(Ending& ending);
+  // StartupMessage, which is kept in login_again_ (true) for the login that follows.
+  boost::asio::awaitable<bool> read_startup(Ending& ending);
   // The client's TLS handshake (after 'S', or at once for direct TLS) under the startup deadline;
   // in auth.mode relay, the upstream connection is opened meanwhile (connect_early).
   boost::asio::awaitable<bool> start_client_tls(bool direct, boost::asio::steady_timer& deadline,
@@ -171,9 +172,13 @@ class Session {
   // ...and the connection and login upstream with it, giving the server's AuthenticationOk.
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> login_upstream_in_proxy(
       const std::vector<std::byte>& startup, UpstreamCredential credential, Ending& ending);
-  // A client session (session_upstream.cpp): login, relayed or in the proxy, and the pumps; with
-  // a primary locator, a backend that turns out not to take writes is left for the next host.
-  boost::asio::awaitable<void> serve_client(std::vector<std::byte> startup, Ending& ending);
+  // A client session (run, then session_upstream.cpp): login, relayed or in the proxy, and the
+  // pumps; with a primary locator, a backend that turns out not to take writes is left for the
+  // next host.
+  // auth.mode proxy: the client's password checked, the credential kept in login_again_ for
+  // every host tried; false when the session ends. Its own coroutine, so that the credential
+  // co_await returns is not a temporary in run's frame, which every idle session keeps.
+  boost::asio::awaitable<bool> authenticate_for_logins(Ending& ending);
   // The login on the next host: relayed (the client's startup packet goes up) or, with
   // login_again_.credential, the proxy's own. False when the session ends.
   boost::asio::awaitable<bool> start_login(Ending& ending);
@@ -182,20 +187,38 @@ class Session {
   boost::asio::awaitable<bool> leave_refused_backend(Ending& ending);
   [[nodiscard]] bool refused_while_starting_up(const std::vector<std::byte>& server_error,
                                                Ending& ending);
-  // The two pumps until either ends, or until the login deadline passes before authentication.
-  boost::asio::awaitable<void> relay_session(Ending& ending);
-  struct Pumps;
+  // The two pumps and the login deadline of one relayed session, and which of them ended it.
+  // While the session idles, each pump is only its pending read; run's coroutine waits on
+  // `all_done`, which the last of them to end cancels. That pending wait owns the session's
+  // coroutine, and so the session. It lives in run's frame, not in a coroutine of its own: a
+  // frame kept by every idle session costs its bytes for the session's whole life.
+  struct Pumps {
+    Pumps(Ending& out, const tcp::socket::executor_type& executor);
+    Ending& ending;                      // the first to end writes why here
+    bool decided = false;                // one has ended
+    std::exception_ptr failure;          // thrown by the pump that ended first
+    int running = 0;                     // pumps and the armed login deadline not yet ended
+    boost::asio::steady_timer all_done;  // cancelled when `running` reaches 0
+    // Reaches the client pump's coroutine (the catalog, a DDL seed's verdict, a write to the
+    // server) while it runs; its reads are cancelled through the socket.
+    boost::asio::cancellation_signal cancel_client_pump;
+  };
+  // Starts the two pumps, and the login deadline before authentication; the caller waits on
+  // pumps.all_done until pumps.running is 0, then calls relay_over.
+  void start_relay(Pumps& pumps);
+  // Nothing relays any more: rethrows what a pump threw.
+  void relay_over(Pumps& pumps);
   // One of the pumps (`which`: 0 the client's, 1 the server's, -1 the login deadline) ended; the
   // first to end ends the session (its ending is kept) and cancels the others.
   void pump_ended(int which, Ending ending, std::exception_ptr failure);
   // A pump or the login deadline is over: nothing of it is pending any more. The last one wakes
-  // relay_session.
+  // run.
   void one_less(Pumps& pumps);
   [[nodiscard]] Ending login_timeout() const;
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
   // The admin console instead of a relayed session: login through PostgreSQL, then answers.
-  boost::asio::awaitable<void> run_admin_console(std::vector<std::byte> startup, Ending& ending);
+  boost::asio::awaitable<void> run_admin_console(Ending& ending);
   struct Relayed {
     protocol::RelayScanner::Step last;  // the step that stopped the walk
     boost::system::error_code write_error;
@@ -359,7 +382,7 @@ class Session {
   bool server_filled_ = false;
   std::unique_ptr<std::vector<std::byte>> client_backlog_;  // bytes for the server, see Direction
   std::unique_ptr<std::vector<std::byte>> server_backlog_;  // bytes for the client
-  Pumps* pumps_ = nullptr;                                  // while relay_session runs
+  Pumps* pumps_ = nullptr;                                  // while the pumps run
   // Set by terminate(); allocated then, since few sessions end that way.
   struct Terminate {
     std::string reason;
@@ -370,8 +393,9 @@ class Session {
   // Several hosts and read-write: the login of the current backend, until it is let through.
   std::unique_ptr<HotStandbyCheck> standby_check_;  // allocated: most sessions never have one
   bool client_spoke_ = false;  // the client sent something after its startup packet
-  // What a login on another host needs, kept only until a backend's login is let through
-  // (allocated, so that a logged-in session does not carry its room).
+  // What a login needs, from the startup packet read until a backend's login is let through
+  // (allocated, so that a logged-in session does not carry its room, and kept here rather than
+  // in a coroutine frame, which would keep it).
   struct LoginAgain {
     std::vector<std::byte> startup;                // the client's startup packet
     std::optional<UpstreamCredential> credential;  // auth.mode proxy (wiped when dropped)

@@ -131,13 +131,13 @@ bool Session::client_transport_allowed(Ending& ending) {
   return true;
 }
 
-asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(Ending& ending) {
+asio::awaitable<bool> Session::read_startup(Ending& ending) {
   using protocol::StartupKind;
   auto& deadline = login_->deadline;
   const bool tls_offered = settings_->client_tls->context != nullptr;
   if (tls_offered) {
     const bool usable = co_await accept_direct_tls(deadline, ending);
-    if (!usable) co_return std::nullopt;
+    if (!usable) co_return false;
   }
   bool ssl_answered = client_.tls();
   bool gss_answered = false;
@@ -149,12 +149,12 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
                                deadline.async_wait(use_tuple));
       if (outcome.index() == 1) {
         ending.reason = "client did not complete startup in time";
-        co_return std::nullopt;
+        co_return false;
       }
       if (auto ec = std::get<0>(outcome); ec) {
         ending.reason = is_disconnect(ec) ? "client closed the connection before startup"
                                           : "client read failed during startup: " + ec.message();
-        co_return std::nullopt;
+        co_return false;
       }
       const auto length = protocol::read_u32(head, 0);
       if (part == 0 && (length < 8 || length > protocol::max_startup_length)) {
@@ -162,7 +162,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
                         std::to_string(length) + " bytes)";
         ending.tell(sqlstate::protocol_violation,
                     std::string(describe(protocol::FrameError::startup_length)));
-        co_return std::nullopt;
+        co_return false;
       }
     }
     const auto decoded = protocol::decode_startup_header(head);
@@ -176,7 +176,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
       } else {
         ending.tell(sqlstate::protocol_violation, std::string(describe(decoded.error)));
       }
-      co_return std::nullopt;
+      co_return false;
     }
     const auto& header = decoded.header;
     if (header.kind == StartupKind::ssl_request || header.kind == StartupKind::gssenc_request) {
@@ -186,7 +186,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
       if (answered || client_.tls()) {
         ending.reason = "protocol violation: repeated encryption request";
         ending.tell(sqlstate::protocol_violation, "repeated SSL or GSSAPI encryption request");
-        co_return std::nullopt;
+        co_return false;
       }
       answered = true;
       // GSSAPI encryption is never offered; TLS when client_tls has a certificate.
@@ -195,11 +195,11 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
       const auto ec = co_await client_.write_all(answer);
       if (ec) {
         ending.reason = "client write failed during startup: " + ec.message();
-        co_return std::nullopt;
+        co_return false;
       }
       if (!accept) continue;
       const bool started = co_await start_client_tls(false, deadline, ending);
-      if (!started) co_return std::nullopt;
+      if (!started) co_return false;
       continue;
     }
     std::vector<std::byte> packet(header.length);
@@ -208,26 +208,27 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_startup(End
                           deadline.async_wait(use_tuple));
     if (rest.index() == 1 || std::get<0>(rest)) {
       ending.reason = "client sent an incomplete startup packet";
-      co_return std::nullopt;
+      co_return false;
     }
     if (header.kind == StartupKind::cancel_request) {
       const auto key = protocol::parse_cancel(packet);
       ending.reason = "cancel request for backend " + std::to_string(key.backend_pid);
       forward_cancel(client_.socket().get_executor(), std::move(packet), settings_);
-      co_return std::nullopt;
+      co_return false;
     }
     std::string error;
     const auto parameters = protocol::parse_startup(packet, error);
     if (!parameters) {
       ending.reason = "protocol violation in startup: " + error;
       ending.tell(sqlstate::protocol_violation, error);
-      co_return std::nullopt;
+      co_return false;
     }
     user_ = parameters->user;
     database_ = parameters->database;
     startup_read_ = true;
     startup_search_path_ = protocol::startup_setting(*parameters, "search_path");
-    co_return packet;
+    login_again_ = std::make_unique<LoginAgain>(LoginAgain{std::move(packet), std::nullopt});
+    co_return true;
   }
 }
 

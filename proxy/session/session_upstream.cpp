@@ -14,25 +14,9 @@ namespace asio = boost::asio;
 
 }  // namespace
 
-asio::awaitable<void> Session::serve_client(std::vector<std::byte> startup, Ending& ending) {
-  login_again_ = std::make_unique<LoginAgain>();
-  login_again_->startup = std::move(startup);
-  // auth.mode proxy: the client proves itself here once; the proxy logs in wherever it lands.
-  if (settings_->auth_mode == config::AuthMode::proxy) {
-    login_again_->credential = co_await authenticate_in_proxy(ending);
-    if (!login_again_->credential) co_return;
-  }
-  for (;;) {
-    ending.refused_backend = false;
-    // Awaits stand alone (GCC 12 miscompiles co_await inside a condition).
-    const bool started = co_await start_login(ending);
-    if (!started) co_return;
-    // The proxy's own login may already have refused the backend (57P03): no relay then.
-    if (!ending.refused_backend) co_await relay_session(ending);
-    if (!ending.refused_backend || terminate_) co_return;
-    const bool next = co_await leave_refused_backend(ending);
-    if (!next) co_return;
-  }
+asio::awaitable<bool> Session::authenticate_for_logins(Ending& ending) {
+  login_again_->credential = co_await authenticate_in_proxy(ending);
+  co_return login_again_->credential.has_value();
 }
 
 asio::awaitable<bool> Session::start_login(Ending& ending) {

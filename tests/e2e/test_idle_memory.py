@@ -2,11 +2,13 @@
 """Memory per idle client session (issue 16): 500 clients through one I/O thread, each idle after
 one `SELECT 1`, cost at most MAX_KIB_PER_SESSION of the proxy's resident set each.
 
-The bound sits between what a session held while its pumps were coroutines waiting on their reads
-(11.0 KiB with 500 clients; 9.5 with 1,000, where the process's fixed part weighs less) and what
-it holds now that an idle pump is only its pending read (8.9 KiB; 7.5 with 1,000,
-docs/benchmarks.md): pump frames kept alive again fail it. RSS per session does not depend on the
-machine's load; two runs of one binary differ by about 0.2 KiB.
+The bound sits midway between what a session held before its own chain of coroutine frames was
+cut to one (9.0 KiB with 500 clients; 7.4 with 1,000, where the process's fixed part weighs
+less) and what it holds now (7.6 to 7.7 KiB; 6.2 with 1,000, docs/benchmarks.md, "The session's
+own chain of frames cut to one"): the relay_session and serve_client frames back with
+use_awaitable's wait, or the pumps as coroutines waiting on their reads (11.0 KiB), fail it; one
+frame of a few hundred bytes alone would not. RSS per session does not depend on the machine's
+load; runs of one binary differ by up to 0.3 KiB.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from harness.pgcluster import PgCluster
 from harness.proxy import Proxy
 
 CLIENTS = 500
-MAX_KIB_PER_SESSION = 10.0
+MAX_KIB_PER_SESSION = 8.4
 IDLE_CONNECTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
                                 "idle_connections.py")
 

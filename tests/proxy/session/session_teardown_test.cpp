@@ -1,6 +1,6 @@
 // A session over real loopback sockets against a fake PostgreSQL that logs any client in: once it
 // idles, its pumps are only their pending reads, whose handlers own nothing. Destroying the I/O
-// context then must still free the session, through the wait of relay_session's coroutine that
+// context then must still free the session, through the relay wait of the session's coroutine that
 // owns it (an ownership cycle would leak it: the SessionList keeps the proof, ASan the details).
 #include <doctest/doctest.h>
 
@@ -101,7 +101,7 @@ TEST_CASE("a context destroyed while a session idles on its reads frees the sess
     io.poll();  // the pumps back on their reads: the session idles
     CHECK(list.sessions.size() == 1);
     // Leaving the scope closes the test's sockets (no handler runs) and destroys the context
-    // with both of the session's reads and relay_session's wait pending.
+    // with both of the session's reads and run's relay wait pending.
   }
   CHECK(list.sessions.empty());
 }
