@@ -220,10 +220,16 @@ bool one_key_path(const MaterializationPlan& plan, const TableDependency& table)
   return true;
 }
 
+// The label of the dependency function's block, which qualifies its variables where SQL reads
+// them: under `#variable_conflict use_column` a column of the seed's table named like a variable
+// would otherwise be read instead.
+constexpr const char* kBlock = R"sql("seedproxy_dependency")sql";
+
 // The PL/pgSQL variables holding the least and greatest value of the i-th key column among the
-// changed rows.
-std::string bound(std::size_t i, bool greatest) {
-  return std::string(greatest ? "\"seedproxy_hi" : "\"seedproxy_lo") + std::to_string(i) + "\"";
+// changed rows; `qualified` for SQL.
+std::string bound(std::size_t i, bool greatest, bool qualified = false) {
+  return (qualified ? std::string(kBlock) + "." : std::string()) +
+         (greatest ? "\"seedproxy_hi" : "\"seedproxy_lo") + std::to_string(i) + "\"";
 }
 
 // Their declarations, typed as the referenced table's key columns.
@@ -272,7 +278,7 @@ std::string recompute_sql(const MaterializationPlan& plan, const TableDependency
     append(some_key, " AND ", bound(i, false) + " IS NOT NULL");
     append(at_key, " AND ",
            plan.alias_sql + "." + pg::quote_identifier(key.seed_column) + " " + key.operator_sql +
-               " " + bound(i, false));
+               " " + bound(i, false, true));
   }
   const std::string update = rewrite_sql(plan, at_key);
   return bounds_sql(mapping, rows) + "    IF " + one_key + " THEN\n      " + update +
@@ -289,8 +295,8 @@ std::string function_body(const MaterializationPlan& plan, const TableDependency
       one_key_path(plan, table)
           ? "  " + std::string(kRewritten) + " pg_catalog.int8;\n" + bound_declarations(table)
           : std::string();
-  return std::string("\n#variable_conflict use_column\nDECLARE\n  ") + kLockedKeys +
-         " pg_catalog.int8;\n" + one_key_variables +
+  return std::string("\n#variable_conflict use_column\n<<") + kBlock + ">>\nDECLARE\n  " +
+         kLockedKeys + " pg_catalog.int8;\n" + one_key_variables +
          "BEGIN\n  IF TG_OP = 'TRUNCATE' THEN\n    UPDATE " + plan.table_sql + " AS " +
          plan.alias_sql + " SET " + plan.column_sql + " = " + plan.value_sql + " WHERE " +
          plan.alias_sql + "." + plan.column_sql + " IS DISTINCT FROM " + plan.value_sql +

@@ -414,7 +414,10 @@ TEST_CASE("a write for one integer or uuid key needs no lock row; a text key alw
     return "(SELECT count(*) FROM " + k.item + " i WHERE i.owner = " + k.owner + ".id)";
   };
   for (const auto& k : kinds) {
-    (void)c->query("setup", "CREATE TABLE " + k.owner + " (id " + k.key_type + " PRIMARY KEY)");
+    // A column named like the dependency function's variable: the function must still read its
+    // variable (qualified by the block's label), or no UPDATE would find the owner.
+    (void)c->query("setup", "CREATE TABLE " + k.owner + " (id " + k.key_type +
+                                " PRIMARY KEY, seedproxy_lo0 " + k.key_type + ")");
     (void)c->query("setup", "CREATE TABLE " + k.item + " (id serial PRIMARY KEY, owner " +
                                 (k.key_type == "integer" ? "bigint" : k.key_type) + ")");
     (void)c->query("setup", "INSERT INTO " + k.owner + " SELECT " + k.value +
