@@ -21,9 +21,10 @@ Prints transactions per second, CPU seconds of PostgreSQL's processes per transa
 writes only pgbench's own backends, counted when they exit), ratios, and `uptime`. Usage: bench/crosstable.py   (env BENCH_SECONDS [8], BENCH_ROUNDS [3], BENCH_CLIENTS [4],
 BENCH_ACCOUNTS [20000], BENCH_TXN_PER_ACCOUNT [50], BENCH_INSTRUCTION_INSERTS [500],
 SEEDPROXY_BIN [build/proxy/seedproxy], BENCH_KINDS [insert,update,delete], BENCH_CALLGRIND_OUT
-[a directory to keep the profiles in], BENCH_DURABLE [1; 0 skips the durable rounds], BENCH_SAVE_FUNCTION [a file to write the dependency
-function's definition to], BENCH_COMPARE_FUNCTION [such a file, from another build: its function is
-measured too, in the same database state]; valgrind)
+[a directory to keep the profiles in], BENCH_DURABLE [1; 0 skips the durable rounds],
+BENCH_SAVE_FUNCTION [a file to write the dependency function's definition to],
+BENCH_COMPARE_FUNCTION [such a file, from another build: its function is measured too, in the
+same database state]; valgrind)
 """
 
 from __future__ import annotations
@@ -228,17 +229,23 @@ def durable_inserts(pg) -> tuple[list, list]:
         for setting in ("fsync", "full_page_writes"):
             conn.execute(f"ALTER SYSTEM SET {setting} = on")
         conn.execute("SELECT pg_reload_conf()")
-    on, off = [], []
     try:
-        for _ in range(ROUNDS):
-            set_triggers(pg, False)
-            off.append(pgbench(pg, pg.port, INSERT, direct=True, options="-c synchronous_commit=on"))
-            set_triggers(pg, True)
-            on.append(pgbench(pg, pg.port, INSERT, direct=True, options="-c synchronous_commit=on"))
+        return insert_rounds(pg, "-c synchronous_commit=on")
     finally:
         with pg.connect(DB, autocommit=True) as conn:
             conn.execute("ALTER SYSTEM RESET ALL")
             conn.execute("SELECT pg_reload_conf()")
+
+
+def insert_rounds(pg, options: str = "") -> tuple[list, list]:
+    """ROUNDS pgbench runs of single-row inserts straight to PostgreSQL with the dependency
+    triggers off and on, alternating so that both see the same load: (off, on)."""
+    off, on = [], []
+    for _ in range(ROUNDS):
+        set_triggers(pg, False)
+        off.append(pgbench(pg, pg.port, INSERT, direct=True, options=options))
+        set_triggers(pg, True)
+        on.append(pgbench(pg, pg.port, INSERT, direct=True, options=options))
     return off, on
 
 
@@ -284,12 +291,7 @@ def main() -> None:
         materialized = [pgbench(pg, px.port, READ) for _ in range(ROUNDS)]
         with pg.connect(DB) as conn:  # the key locks' table is written by every insert too
             conn.execute('ALTER TABLE "seedproxy"."dependency_locks" SET (autovacuum_enabled = off)')
-        on, off = [], []
-        for _ in range(ROUNDS):
-            set_triggers(pg, False)
-            off.append(pgbench(pg, pg.port, INSERT, direct=True))
-            set_triggers(pg, True)
-            on.append(pgbench(pg, pg.port, INSERT, direct=True))
+        off, on = insert_rounds(pg)
         durable_off, durable_on = durable_inserts(pg) if DURABLE else ([], [])
         e2e_common.finish(px)  # the proxy keeps connections; single-user mode needs none
         px = None
