@@ -51,8 +51,8 @@ using boost::system::error_code;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // One event loop per thread; a session lives and dies on the thread that serves it.
-// Member order matters: the context is destroyed (and with it any unfinished session frame)
-// while the session list those frames unlink from still exists.
+// Member order matters: the session list, which owns the sessions, frees those still there
+// before the context their sockets and timers belong to is destroyed.
 //
 // The context runs without the reactor's per-descriptor lock
 // (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO; about 250 instructions per relayed transaction,
@@ -61,9 +61,9 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // posts or co_spawns onto this context. The full argument, and what must stay true, is in
 // docs/architecture.md, "Threads".
 struct Worker {
-  SessionList sessions;
   asio::io_context context{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::executor_work_guard<asio::io_context::executor_type> guard{context.get_executor()};
+  SessionList sessions;
   std::thread thread;
 };
 
@@ -130,7 +130,13 @@ struct Server::State final : AdminBackend {
   State(config::Config cfg, std::filesystem::path path)
       : config(std::move(cfg)), config_file(std::move(path)) {
     const auto threads = std::max<std::uint32_t>(1, config.runtime.threads);
-    for (std::uint32_t i = 0; i < threads; ++i) workers.push_back(std::make_unique<Worker>());
+    for (std::uint32_t i = 0; i < threads; ++i) {
+      workers.push_back(std::make_unique<Worker>());
+      workers.back()->sessions.on_end = [this] {
+        observer().client_closed();
+        session_ended();
+      };
+    }
   }
   ~State() override {
     // Its last completions are posted to the workers' contexts, which must still exist.
@@ -516,37 +522,19 @@ void Server::State::spawn_session(Worker& worker, SocketHandoff client,
   accepted.fetch_add(1, std::memory_order_relaxed);
   observer().client_accepted();
   const auto id = next_id.fetch_add(1);
-  // What the session is made of, handed over in one allocation: the coroutine's frame keeps a
-  // copy of each parameter for the session's whole life, so it keeps this pointer only.
-  struct Start {
-    SocketHandoff handoff;
-    std::shared_ptr<const SessionSettings> settings;
-    SessionList& list;
-    std::uint64_t id;
-    LoginGate::Ticket ticket;
-  };
-  auto run = [](std::unique_ptr<Start> start) -> asio::awaitable<void> {
-    // The body runs on the worker's thread: the socket is registered there.
-    Session session(start->handoff.take(), std::move(start->settings), start->list, start->id,
-                    std::move(start->ticket));
-    start.reset();
-    co_await session.run();
-  };
-  asio::co_spawn(worker.context,
-                 run(std::make_unique<Start>(Start{std::move(client), std::move(session_settings),
-                                                   worker.sessions, id, std::move(login)})),
-                 [this, id](std::exception_ptr failure) {
-                   if (failure) {
-                     try {
-                       std::rethrow_exception(failure);
-                     } catch (const std::exception& e) {
-                       log::error("session", "session " + std::to_string(id) +
-                                                 " ended by an internal error: " + e.what());
-                     }
-                   }
-                   observer().client_closed();
-                   session_ended();
-                 });
+  // Started on the worker's thread, where the socket is registered; from then on the worker's
+  // session list owns the session, which tells it (on_end, session_ended) when it is over.
+  asio::post(worker.context, [this, &list = worker.sessions, id, handoff = std::move(client),
+                              settings = std::move(session_settings),
+                              ticket = std::move(login)]() mutable {
+    try {
+      Session::start(handoff.take(), std::move(settings), list, id, std::move(ticket));
+    } catch (const std::exception& e) {
+      log::error("session", "session " + std::to_string(id) + " could not start: " + e.what());
+      observer().client_closed();
+      session_ended();
+    }
+  });
 }
 
 // Runs on the main context once the accept loop has returned, normally or by an exception.

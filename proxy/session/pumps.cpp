@@ -13,6 +13,7 @@
 #include <exception>
 #include <utility>
 
+#include "common/log.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/wire/backend_views.hpp"
 #include "proxy/wire/frontend_views.hpp"
@@ -56,9 +57,9 @@ Session::Direction Session::direction(bool client) noexcept {
 // The completion handler of every read and TLS wait of one pump: relays what arrived and reads
 // on, or hands what the pump must do to after_turns. Two words: while the session idles, each
 // pump is only its pending read with this handler, no coroutine frame. The read owns nothing (the
-// session's coroutine, waiting in run, owns the session), so a context destroyed with
-// reads pending frees the session through that coroutine. Reads are cancelled through the socket
-// (pump_ended) and the pump's stop flag, looked at after every read.
+// SessionList owns the session and frees it, before the context, if the context stops first).
+// Reads are cancelled through the socket (pump_ended) and the pump's stop flag, looked at after
+// every read.
 struct Session::Turn {
   Session* session;
   bool client;
@@ -86,11 +87,10 @@ struct Session::Turn {
 
 void Session::pump_ended(int which, Ending ending, std::exception_ptr failure) {
   auto& pumps = *pumps_;
-  if (pumps.decided) return;
+  if (pumps.ending) return;
   // The first to end ends the session: the others are cancelled, whatever they wait for. The
   // flags catch a read that had already completed when the cancel came.
-  pumps.decided = true;
-  pumps.ending = std::move(ending);
+  pumps.ending = std::make_unique<Ending>(std::move(ending));
   pumps.failure = std::move(failure);
   if (which != 0) {
     client_pump_stopping_ = true;
@@ -106,19 +106,26 @@ void Session::pump_ended(int which, Ending ending, std::exception_ptr failure) {
   if (login_) login_->deadline.cancel();
 }
 
-void Session::one_less(Pumps& pumps) {
-  if (--pumps.running == 0) pumps.all_done.cancel();
+void Session::one_less() {
+  if (--pumps_->running > 0) return;
+  try {
+    spawn(after_relay());
+  } catch (...) {
+    // No room for the coroutine that ends the session: it ends here, the client told nothing.
+    log::error("session", "session " + std::to_string(id_) +
+                              " ended without a word to the client: no memory to end it in");
+    pumps_.reset();
+    finish(Ending{});
+    free_if_over();
+  }
 }
 
-Session::Pumps::Pumps(Ending& out, const tcp::socket::executor_type& executor)
-    : ending(out), all_done(executor, std::chrono::steady_clock::time_point::max()) {}
-
-void Session::start_relay(Pumps& pumps) {
+void Session::start_relay() {
   // A database is followed (its registry read, its catalog loaded) only once a backend has
   // started there for this client: on_server_message enables it at the first ReadyForQuery.
   // The pumps say why they ended through pump_ended, from ordinary functions: an Ending (or the
   // text it is made of) kept in a frame would stay allocated for the whole session.
-  pumps_ = &pumps;
+  pumps_ = std::make_unique<Pumps>();
   server_pump_stopping_ = false;
   client_pump_stopping_ = false;
   // What earlier pumps could not write went with them (to a backend now left, as a rule).
@@ -127,22 +134,23 @@ void Session::start_relay(Pumps& pumps) {
   if (!authenticated_) {
     // The login deadline, a sibling of the pumps: ends the session if the client has not
     // authenticated by then (relay mode: PostgreSQL's exchange passes through the pumps).
-    ++pumps.running;
-    login_->deadline.async_wait([this, &pumps](error_code ec) {
+    ++pumps_->running;
+    login_->deadline.async_wait([this](error_code ec) {
       if (!ec && !authenticated_) pump_ended(-1, login_timeout(), nullptr);
-      one_less(pumps);  // timed out, logged in, or the pumps ended first
+      one_less();  // timed out, logged in, or the pumps ended first
     });
   }
-  pumps.running += 2;
+  pumps_->running += 2;
   start_pump(true);
   start_pump(false);
 }
 
-void Session::relay_over(Pumps& pumps) {
-  pumps_ = nullptr;
+Session::Ending Session::relay_over() {
+  const std::unique_ptr<Pumps> pumps = std::move(pumps_);
   server_pump_stopping_ = false;  // nothing relays now: later writes to the client go ahead
   client_pump_stopping_ = false;
-  if (pumps.failure) std::rethrow_exception(pumps.failure);
+  if (pumps->failure) std::rethrow_exception(pumps->failure);
+  return pumps->ending ? std::move(*pumps->ending) : Ending{};
 }
 
 std::optional<Session::PumpStop> Session::turn(bool client, const error_code& ec, std::size_t n,
@@ -310,7 +318,7 @@ void Session::stop_settled(bool client, std::exception_ptr failure, bool go_on) 
     return;
   }
   if (failure) pump_ended(client ? 0 : 1, {}, std::move(failure));
-  one_less(*pumps_);
+  one_less();
 }
 
 asio::awaitable<Session::Relayed> Session::finish_relay(bool client, Relayed relayed) {

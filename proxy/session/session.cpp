@@ -3,8 +3,8 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -94,16 +94,58 @@ void Session::terminate(std::string reason, std::string client_message) {
   server_.cancel();
 }
 
-asio::awaitable<void> Session::run() {
+SessionList::~SessionList() {
+  // A session unlinks itself as it goes.
+  while (!sessions.empty()) delete sessions.front();
+}
+
+void Session::start(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
+                    SessionList& list, std::uint64_t id, LoginGate::Ticket login) {
+  auto* session = new Session(std::move(client), std::move(settings), list, id, std::move(login));
+  try {
+    session->spawn(session->open());
+  } catch (...) {
+    delete session;  // no room for its coroutine: nothing of it runs yet
+    throw;
+  }
+}
+
+void Session::spawn(asio::awaitable<void> steps) {
+  asio::co_spawn(client_.get_executor(), std::move(steps),
+                 [this](std::exception_ptr failure) { step_done(std::move(failure)); });
+  ++coroutines_;
+}
+
+void Session::step_done(std::exception_ptr failure) {
+  --coroutines_;
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      log::error("session",
+                 "session " + std::to_string(id_) + " ended by an internal error: " + e.what());
+    } catch (...) {
+      log::error("session", "session " + std::to_string(id_) + " ended by an internal error");
+    }
+  }
+  free_if_over();
+}
+
+void Session::free_if_over() {
+  if (coroutines_ > 0 || pumps_) return;
+  SessionList& list = list_;
+  delete this;
+  if (list.on_end) list.on_end();
+}
+
+asio::awaitable<void> Session::open() {
   Ending ending;
   error_code ignored;
   client_.socket().set_option(tcp::no_delay(true), ignored);
   client_.socket().set_option(asio::socket_base::keep_alive(true), ignored);
 
-  // This frame lives as long as the session, and so does everything GCC keeps in it: the
-  // startup packet waits in login_again_, and the client's session (the logins and the relay
-  // wait) runs here, not in a coroutine of its own whose frame would sit in whatever block Asio's
-  // per-thread cache held when it started (the startup's own, 800 bytes, as a rule).
+  // This frame lives only until the relay starts. What a login needs again (the startup packet,
+  // the credential) waits in login_again_.
   const bool started = co_await read_startup(ending);
   bool serving = started && client_transport_allowed(ending);
   if (serving && database_ == admin_database) {
@@ -113,25 +155,45 @@ asio::awaitable<void> Session::run() {
   // auth.mode proxy: the client proves itself here once; the proxy logs in wherever it lands.
   if (serving && settings_->auth_mode == config::AuthMode::proxy)
     serving = co_await authenticate_for_logins(ending);
-  while (serving) {
-    ending.refused_backend = false;
+  if (serving) {
     // Awaits stand alone (GCC 12 miscompiles co_await inside a condition).
+    const bool relaying = co_await log_in_and_relay(ending);
+    if (relaying) co_return;
+  }
+  co_await end_session(ending);
+}
+
+asio::awaitable<void> Session::after_relay() {
+  Ending ending = relay_over();
+  // With a primary locator, a backend that turned out not to take writes is left for the next
+  // host.
+  if (ending.refused_backend && !terminate_) {
+    const bool next_host = co_await leave_refused_backend(ending);
+    if (next_host) {
+      const bool relaying = co_await log_in_and_relay(ending);
+      if (relaying) co_return;
+    }
+  }
+  co_await end_session(ending);
+}
+
+asio::awaitable<bool> Session::log_in_and_relay(Ending& ending) {
+  for (;;) {
+    ending.refused_backend = false;
     const bool login_started = co_await start_login(ending);
-    if (!login_started) break;
+    if (!login_started) co_return false;
     // The proxy's own login may already have refused the backend (57P03): no relay then.
     if (!ending.refused_backend) {
-      Pumps pumps(ending, client_.get_executor());
-      start_relay(pumps);
-      // A deferred operation, awaited in this frame: use_awaitable would keep a frame of its own
-      // (async_result's initiation) for as long as the session idles.
-      while (pumps.running > 0) co_await pumps.all_done.async_wait(asio::as_tuple(asio::deferred));
-      relay_over(pumps);
+      start_relay();
+      co_return true;
     }
-    // With a primary locator, a backend that turned out not to take writes is left for the
-    // next host.
-    if (!ending.refused_backend || terminate_) break;
-    serving = co_await leave_refused_backend(ending);
+    if (terminate_) co_return false;
+    const bool next_host = co_await leave_refused_backend(ending);
+    if (!next_host) co_return false;
   }
+}
+
+asio::awaitable<void> Session::end_session(Ending& ending) {
   if (terminate_) {
     ending.reason = terminate_->reason;
     ending.tell(sqlstate::admin_shutdown, terminate_->client_message);

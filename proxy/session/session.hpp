@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -85,24 +86,31 @@ struct SessionSettings {
 
 class Session;
 
-// The sessions living on one I/O thread; touched only from that thread (counters: written only
-// from it).
+// The sessions living on one I/O thread, and their owner: a session frees itself when its
+// connection is over, and the list frees those still there when it is destroyed, which must
+// happen before their I/O context is (their sockets leave its reactor). Touched only from that
+// thread (counters: written only from it).
 struct SessionList {
+  SessionList() = default;
+  ~SessionList();
+  SessionList(const SessionList&) = delete;
+  SessionList& operator=(const SessionList&) = delete;
+
   std::list<Session*> sessions;
   TrafficCounters counters;
+  // Called once for each session that ended by itself, after it is freed (not for those the
+  // list's destructor frees).
+  std::function<void()> on_end;
 };
 
 class Session {
  public:
+  // Starts a session on `client`, from the socket's own thread; `list` owns it from then on.
   // `login` is the session's place among those logging in, given back once it has logged in.
-  Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings, SessionList& list,
-          std::uint64_t id, LoginGate::Ticket login = {});
-  ~Session();
+  static void start(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
+                    SessionList& list, std::uint64_t id, LoginGate::Ticket login = {});
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
-
-  // Runs the connection to its end. The caller keeps the Session alive until this completes.
-  boost::asio::awaitable<void> run();
 
   // Ends the session from outside (shutdown, admin KILL); the client hears `client_message`
   // (SQLSTATE 57P01). Runs on the session's thread.
@@ -120,6 +128,11 @@ class Session {
   void check_for_ends() noexcept;
 
  private:
+  friend struct SessionList;  // frees the sessions still there when it goes
+  Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings, SessionList& list,
+          std::uint64_t id, LoginGate::Ticket login);
+  ~Session();
+
   struct Ending {
     std::string reason;            // for the log
     std::string_view client_code;  // SQLSTATE of a FATAL ErrorResponse; empty: none
@@ -172,12 +185,11 @@ class Session {
   // ...and the connection and login upstream with it, giving the server's AuthenticationOk.
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> login_upstream_in_proxy(
       const std::vector<std::byte>& startup, UpstreamCredential credential, Ending& ending);
-  // A client session (run, then session_upstream.cpp): login, relayed or in the proxy, and the
+  // A client session (open, then session_upstream.cpp): login, relayed or in the proxy, and the
   // pumps; with a primary locator, a backend that turns out not to take writes is left for the
   // next host.
   // auth.mode proxy: the client's password checked, the credential kept in login_again_ for
-  // every host tried; false when the session ends. Its own coroutine, so that the credential
-  // co_await returns is not a temporary in run's frame, which every idle session keeps.
+  // every host tried; false when the session ends.
   boost::asio::awaitable<bool> authenticate_for_logins(Ending& ending);
   // The login on the next host: relayed (the client's startup packet goes up) or, with
   // login_again_.credential, the proxy's own. False when the session ends.
@@ -187,33 +199,44 @@ class Session {
   boost::asio::awaitable<bool> leave_refused_backend(Ending& ending);
   [[nodiscard]] bool refused_while_starting_up(const std::vector<std::byte>& server_error,
                                                Ending& ending);
-  // The two pumps and the login deadline of one relayed session, and which of them ended it.
-  // While the session idles, each pump is only its pending read; run's coroutine waits on
-  // `all_done`, which the last of them to end cancels. That pending wait owns the session's
-  // coroutine, and so the session. It lives in run's frame, not in a coroutine of its own: a
-  // frame kept by every idle session costs its bytes for the session's whole life.
+  // The session's coroutines, each started by spawn: open (the startup and the first login), and
+  // after_relay each time the pumps have ended (the next host, or the end). While the pumps run,
+  // none is left: an idle session is only its pumps' pending reads, which own nothing, and no
+  // frame of the session's own stays allocated for its whole life.
+  boost::asio::awaitable<void> open();
+  boost::asio::awaitable<void> after_relay();
+  // Logs in on the next host and starts the relay: true when the pumps run, false when the
+  // session must end with `ending`.
+  boost::asio::awaitable<bool> log_in_and_relay(Ending& ending);
+  // The end: the client told why (unless a terminate() overrides it), the sockets closed, the
+  // session logged.
+  boost::asio::awaitable<void> end_session(Ending& ending);
+  void spawn(boost::asio::awaitable<void> steps);
+  // A coroutine of spawn's is over (with what it threw): the session is freed if nothing else of
+  // it runs.
+  void step_done(std::exception_ptr failure);
+  // Frees the session once no coroutine of it runs and its pumps are over, then tells the list.
+  void free_if_over();
+  // The two pumps and the login deadline of one relayed session, and which of them ended it;
+  // allocated while they run (pumps_). The last of them to end spawns after_relay.
   struct Pumps {
-    Pumps(Ending& out, const tcp::socket::executor_type& executor);
-    Ending& ending;                      // the first to end writes why here
-    bool decided = false;                // one has ended
-    std::exception_ptr failure;          // thrown by the pump that ended first
-    int running = 0;                     // pumps and the armed login deadline not yet ended
-    boost::asio::steady_timer all_done;  // cancelled when `running` reaches 0
+    std::unique_ptr<Ending> ending;  // why, from the first to end (allocated then)
+    std::exception_ptr failure;      // thrown by the pump that ended first
+    int running = 0;                 // pumps and the armed login deadline not yet ended
     // Reaches the client pump's coroutine (the catalog, a DDL seed's verdict, a write to the
     // server) while it runs; its reads are cancelled through the socket.
     boost::asio::cancellation_signal cancel_client_pump;
   };
-  // Starts the two pumps, and the login deadline before authentication; the caller waits on
-  // pumps.all_done until pumps.running is 0, then calls relay_over.
-  void start_relay(Pumps& pumps);
-  // Nothing relays any more: rethrows what a pump threw.
-  void relay_over(Pumps& pumps);
+  // Starts the two pumps, and the login deadline before authentication.
+  void start_relay();
+  // Nothing relays any more: why the first of them ended; rethrows what a pump threw.
+  Ending relay_over();
   // One of the pumps (`which`: 0 the client's, 1 the server's, -1 the login deadline) ended; the
   // first to end ends the session (its ending is kept) and cancels the others.
   void pump_ended(int which, Ending ending, std::exception_ptr failure);
-  // A pump or the login deadline is over: nothing of it is pending any more. The last one wakes
-  // run.
-  void one_less(Pumps& pumps);
+  // A pump or the login deadline is over: nothing of it is pending any more. The last one
+  // spawns after_relay.
+  void one_less();
   [[nodiscard]] Ending login_timeout() const;
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
@@ -382,7 +405,7 @@ class Session {
   bool server_filled_ = false;
   std::unique_ptr<std::vector<std::byte>> client_backlog_;  // bytes for the server, see Direction
   std::unique_ptr<std::vector<std::byte>> server_backlog_;  // bytes for the client
-  Pumps* pumps_ = nullptr;                                  // while the pumps run
+  std::unique_ptr<Pumps> pumps_;                            // while the pumps run
   // Set by terminate(); allocated then, since few sessions end that way.
   struct Terminate {
     std::string reason;
@@ -430,7 +453,8 @@ class Session {
   std::unique_ptr<Login> login_;
   std::chrono::system_clock::time_point connected_at_;
   bool startup_read_ = false;
-  bool admin_console_ = false;  // logged in to the admin console
+  bool admin_console_ = false;   // logged in to the admin console
+  std::uint8_t coroutines_ = 0;  // spawned and not over: open or after_relay (one, briefly two)
   std::string auth_mechanism_ = "relay";
   Observer& observer_;
   const bool observing_;  // false for the null observer: no clock reads, no timer

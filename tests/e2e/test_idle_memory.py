@@ -2,13 +2,14 @@
 """Memory per idle client session (issue 16): 500 clients through one I/O thread, each idle after
 one `SELECT 1`, cost at most MAX_KIB_PER_SESSION of the proxy's resident set each.
 
-The bound sits midway between what a session held before its own chain of coroutine frames was
-cut to one (9.0 KiB with 500 clients; 7.4 with 1,000, where the process's fixed part weighs
-less) and what it holds now (7.6 to 7.7 KiB; 6.2 with 1,000, docs/benchmarks.md, "The session's
-own chain of frames cut to one"): the relay_session and serve_client frames back with
-use_awaitable's wait, or the pumps as coroutines waiting on their reads (11.0 KiB), fail it; one
-frame of a few hundred bytes alone would not. RSS per session does not depend on the machine's
-load; runs of one binary differ by up to 0.3 KiB.
+The bound sits midway between what a session held while a coroutine of its own waited for the
+pumps to end (7.5 KiB with 500 clients; 6.1 with 1,000, where the process's fixed part weighs
+less) and what it holds now that the session list owns the session and no frame of it is left
+while it idles (6.4 KiB; 4.8 to 4.9 with 1,000, docs/benchmarks.md, "No frame of the session's
+own while it idles"): the session's coroutine waiting again (its entry frame, its own frame and
+the timer wait, about 1.2 KiB) fails it; the earlier chains of frames (9.0 KiB) and the pumps as
+coroutines (11.0 KiB) fail it by more. RSS per session does not depend on the machine's load;
+runs of one binary differ by up to 0.3 KiB.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from harness.pgcluster import PgCluster
 from harness.proxy import Proxy
 
 CLIENTS = 500
-MAX_KIB_PER_SESSION = 8.4
+MAX_KIB_PER_SESSION = 7.0
 IDLE_CONNECTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
                                 "idle_connections.py")
 

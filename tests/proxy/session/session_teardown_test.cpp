@@ -1,7 +1,8 @@
 // A session over real loopback sockets against a fake PostgreSQL that logs any client in: once it
-// idles, its pumps are only their pending reads, whose handlers own nothing. Destroying the I/O
-// context then must still free the session, through the relay wait of the session's coroutine that
-// owns it (an ownership cycle would leak it: the SessionList keeps the proof, ASan the details).
+// idles, its pumps are only their pending reads, whose handlers own nothing, and no coroutine of
+// the session is left. Its SessionList owns it: the session frees itself when its connection is
+// over, and the list frees it when the list goes first (before the I/O context, as the server's
+// workers order them). A leak or a double free shows here; ASan gives the details.
 #include <doctest/doctest.h>
 
 #include <array>
@@ -65,43 +66,71 @@ asio::awaitable<void> client_logs_in(tcp::socket& client, bool& in) {
   in = answer == logged_in;
 }
 
-}  // namespace
+// A proxy-side socket, a fake server and a client, all on one context.
+struct Rig {
+  asio::io_context io{1};
+  tcp::acceptor proxy_side{io, tcp::endpoint(asio::ip::address_v4::loopback(), 0)};
+  tcp::acceptor server_side{io, tcp::endpoint(asio::ip::address_v4::loopback(), 0)};
+  tcp::socket client{io};
+  tcp::socket backend{io};
+  std::shared_ptr<SessionSettings> settings = std::make_shared<SessionSettings>();
 
-TEST_CASE("a context destroyed while a session idles on its reads frees the session") {
-  SessionList list;
-  {
-    asio::io_context io(1);
-    const tcp::endpoint loopback(asio::ip::address_v4::loopback(), 0);
-    tcp::acceptor proxy_side(io, loopback);
-    tcp::acceptor server_side(io, loopback);
-    tcp::socket client(io);
-    tcp::socket backend(io);
+  // Starts a session in `list` for the client, and runs until the client is logged in and the
+  // session idles on its reads.
+  bool log_in(SessionList& list) {
     client.connect(proxy_side.local_endpoint());
     tcp::socket accepted = proxy_side.accept();
-
-    auto settings = std::make_shared<SessionSettings>();
     settings->upstream.push_back(UpstreamHost{
         "fake", "127.0.0.1", std::vector<tcp::endpoint>{server_side.local_endpoint()}});
-    asio::co_spawn(
-        io,
-        [](tcp::socket socket, std::shared_ptr<const SessionSettings> session_settings,
-           SessionList& sessions) -> asio::awaitable<void> {
-          Session session(std::move(socket), std::move(session_settings), sessions, 1);
-          co_await session.run();
-        }(std::move(accepted), settings, list),
-        asio::detached);
+    Session::start(std::move(accepted), settings, list, 1);
     asio::co_spawn(io, fake_server(server_side, backend), asio::detached);
     bool in = false;
     asio::co_spawn(io, client_logs_in(client, in), asio::detached);
-
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!in && std::chrono::steady_clock::now() < deadline)
       io.run_one_for(std::chrono::milliseconds(100));
-    REQUIRE(in);
     io.poll();  // the pumps back on their reads: the session idles
-    CHECK(list.sessions.size() == 1);
-    // Leaving the scope closes the test's sockets (no handler runs) and destroys the context
-    // with both of the session's reads and run's relay wait pending.
+    return in;
   }
+};
+
+}  // namespace
+
+TEST_CASE("a session list destroyed while its session idles on its reads frees the session") {
+  std::weak_ptr<SessionSettings> settings_seen;
+  int ended = 0;
+  {
+    Rig rig;
+    SessionList list;  // after the context: destroyed first, as in the server's workers
+    list.on_end = [&ended] { ++ended; };
+    REQUIRE(rig.log_in(list));
+    CHECK(list.sessions.size() == 1);
+    settings_seen = rig.settings;
+    rig.settings.reset();
+    CHECK_FALSE(settings_seen.expired());  // the session holds them
+    // Leaving the scope frees the session with both of its reads pending, then destroys the
+    // context with their handlers.
+  }
+  CHECK(settings_seen.expired());
+  CHECK(ended == 0);  // freed by the list, not ended by itself
+}
+
+TEST_CASE("a session whose client leaves frees itself and tells its list once") {
+  Rig rig;
+  SessionList list;
+  int ended = 0;
+  list.on_end = [&ended] { ++ended; };
+  REQUIRE(rig.log_in(list));
+  REQUIRE(list.sessions.size() == 1);
+  const std::weak_ptr<SessionSettings> settings_seen = rig.settings;
+  rig.settings.reset();
+  rig.client.close();  // the client goes: the pumps end, then the session
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ended == 0 && std::chrono::steady_clock::now() < deadline)
+    rig.io.run_one_for(std::chrono::milliseconds(100));
+  CHECK(ended == 1);
   CHECK(list.sessions.empty());
+  CHECK(settings_seen.expired());
+  rig.io.poll();
+  CHECK(ended == 1);
 }
