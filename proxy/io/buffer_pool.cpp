@@ -8,41 +8,59 @@ namespace seedproxy::proxy {
 namespace {
 
 // Sessions never migrate between threads, so a thread-local free list needs no lock.
+template <std::size_t Size, std::size_t MaxFree>
 struct Pool {
-  static constexpr std::size_t max_free = 256;
   std::vector<std::unique_ptr<std::byte[]>> free;
 
   std::unique_ptr<std::byte[]> take() {
-    if (free.empty()) return std::make_unique_for_overwrite<std::byte[]>(IoBuffer::standard_size);
+    if (free.empty()) return std::make_unique_for_overwrite<std::byte[]>(Size);
     auto chunk = std::move(free.back());
     free.pop_back();
     return chunk;
   }
-  void give(std::unique_ptr<std::byte[]> chunk) {
-    if (free.size() < max_free) free.push_back(std::move(chunk));
+  void give(std::unique_ptr<std::byte[]> chunk) noexcept {
+    if (free.size() >= MaxFree) return;  // freed with `chunk`
+    try {
+      free.push_back(std::move(chunk));
+    } catch (...) {
+      // Out of memory while pooling: simply freed.
+    }
   }
 };
 
-Pool& thread_pool() {
-  thread_local Pool pool;
+// Small blocks come and go with every read that waited, two per relayed transaction: the pool
+// keeps enough for that churn (the reads in flight at once on one thread), not one per session.
+using SmallPool = Pool<IoBuffer::small_size, 1024>;
+using StandardPool = Pool<IoBuffer::standard_size, 256>;
+
+SmallPool& small_pool() {
+  thread_local SmallPool pool;
+  return pool;
+}
+
+StandardPool& standard_pool() {
+  thread_local StandardPool pool;
   return pool;
 }
 
 }  // namespace
 
 std::span<std::byte> IoBuffer::writable(bool large) {
-  if (large && !storage_) {
+  if (!storage_) {
+    storage_ = large ? standard_pool().take() : small_pool().take();
+    capacity_ = large ? standard_size : small_size;
+  } else if (large && capacity_ < standard_size) {
     ensure_capacity(standard_size);
-  } else if (end_ == capacity() && begin_ > 0) {
+  } else if (end_ == capacity_ && begin_ > 0) {
     // The unread tail of a message at the very end: moved to the front to make room.
     const std::size_t held = end_ - begin_;
-    std::memmove(data(), data() + begin_, held);
+    std::memmove(storage_.get(), storage_.get() + begin_, held);
     begin_ = 0;
     end_ = held;
-  } else if (end_ == capacity()) {
-    ensure_capacity(2 * capacity());  // full (the relay leaves room for what it waits for)
+  } else if (end_ == capacity_) {
+    ensure_capacity(2 * capacity_);  // full (the relay leaves room for what it waits for)
   }
-  return {data() + end_, capacity() - end_};
+  return {storage_.get() + end_, capacity_ - end_};
 }
 
 void IoBuffer::consume(std::size_t n) noexcept {
@@ -52,14 +70,21 @@ void IoBuffer::consume(std::size_t n) noexcept {
 
 void IoBuffer::ensure_capacity(std::size_t total) {
   const std::size_t held = end_ - begin_;
-  if (capacity() - begin_ >= total) return;
-  if (capacity() >= total) {
-    std::memmove(data(), data() + begin_, held);
+  if (capacity_ - begin_ >= total) return;
+  if (capacity_ >= total) {
+    std::memmove(storage_.get(), storage_.get() + begin_, held);
   } else {
-    const std::size_t size = total > standard_size ? total : standard_size;
-    auto bigger = size == standard_size ? thread_pool().take()
-                                        : std::make_unique_for_overwrite<std::byte[]>(size);
-    if (held > 0) std::memcpy(bigger.get(), data() + begin_, held);
+    std::size_t size = total > standard_size ? total : standard_size;
+    if (total <= small_size) size = small_size;
+    std::unique_ptr<std::byte[]> bigger;
+    if (size == small_size) {
+      bigger = small_pool().take();
+    } else if (size == standard_size) {
+      bigger = standard_pool().take();
+    } else {
+      bigger = std::make_unique_for_overwrite<std::byte[]>(size);
+    }
+    if (held > 0) std::memcpy(bigger.get(), storage_.get() + begin_, held);
     release();
     storage_ = std::move(bigger);
     capacity_ = size;
@@ -69,12 +94,10 @@ void IoBuffer::ensure_capacity(std::size_t total) {
 }
 
 void IoBuffer::release() noexcept {
-  if (storage_ && capacity_ == standard_size) {
-    try {
-      thread_pool().give(std::move(storage_));
-    } catch (...) {
-      // Out of memory while pooling: simply free it.
-    }
+  if (capacity_ == small_size) {
+    small_pool().give(std::move(storage_));
+  } else if (capacity_ == standard_size) {
+    standard_pool().give(std::move(storage_));
   }
   storage_.reset();
   capacity_ = 0;

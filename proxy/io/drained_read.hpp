@@ -38,6 +38,8 @@
 #include <span>
 #include <utility>
 
+#include "proxy/io/buffer_pool.hpp"
+
 #if defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && \
     !defined(BOOST_ASIO_HAS_IOCP)
 #define SEEDPROXY_DRAINED_READS 1
@@ -67,6 +69,16 @@ struct DrainState {
   int quiet_checks = 0;     // check_for_end() calls since the last read that returned data
 };
 
+// Where a drained read puts what it reads: a fixed space, or the free space of `buffer`, taken
+// only when the read calls recv and given back when nothing came. A read waiting on the reactor
+// then holds no storage: an idle session keeps no read buffer, as PgBouncer, which takes one
+// from its pool only when data arrives.
+struct ReadInto {
+  boost::asio::mutable_buffer space;
+  IoBuffer* buffer = nullptr;
+  bool large = false;  // buffer->writable(large)
+};
+
 #if defined(SEEDPROXY_DRAINED_READS)
 namespace drained_detail {
 
@@ -77,14 +89,13 @@ using error_code = boost::system::error_code;
 // "exhausted".
 class ReadOp : public ad::reactor_op {
  protected:
-  ReadOp(ad::reactor* reactor, ad::reactor::per_descriptor_data* descriptor, int fd,
-         boost::asio::mutable_buffer space, TurnEnded turn_ended, DrainState* state,
-         func_type complete)
+  ReadOp(ad::reactor* reactor, ad::reactor::per_descriptor_data* descriptor, int fd, ReadInto into,
+         TurnEnded turn_ended, DrainState* state, func_type complete)
       : reactor_op(error_code(), &ReadOp::perform_read, complete),
         reactor_(reactor),
         descriptor_(descriptor),
         fd_(fd),
-        space_(space),
+        into_(into),
         turn_ended_(turn_ended),
         state_(state) {}
 
@@ -104,26 +115,33 @@ class ReadOp : public ad::reactor_op {
  private:
   static status perform_read(reactor_op* base) {
     auto* op = static_cast<ReadOp*>(base);
+    boost::asio::mutable_buffer space;
+    if (!op->space(space)) return done;
     for (;;) {
-      const ssize_t n = ::recv(op->fd_, op->space_.data(), op->space_.size(), 0);
+      const ssize_t n = ::recv(op->fd_, space.data(), space.size(), 0);
       if (n > 0) {
         const auto got = static_cast<std::size_t>(n);
         op->bytes_transferred_ = got;
         op->ec_ = error_code();
         const bool drained =
-            got < op->space_.size() &&
-            op->turn_ended_(std::span(static_cast<const std::byte*>(op->space_.data()), got));
+            got < space.size() &&
+            op->turn_ended_(std::span(static_cast<const std::byte*>(space.data()), got));
         op->state_->trusted = drained;
         op->state_->quiet_checks = 0;
         return drained ? done_and_exhausted : done;
       }
       op->state_->trusted = false;
+      // Nothing came: the storage the space was taken from goes back until something does.
+      if (op->into_.buffer) op->into_.buffer->release_if_empty();
       if (n == 0) {
         op->bytes_transferred_ = 0;
         op->ec_ = boost::asio::error::eof;
         return done_and_exhausted;
       }
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        if (!op->space(space)) return done;
+        continue;
+      }
       if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
       op->bytes_transferred_ = 0;
       op->ec_ = error_code(errno, boost::asio::error::get_system_category());
@@ -131,10 +149,29 @@ class ReadOp : public ad::reactor_op {
     }
   }
 
+  // Where this recv puts its bytes: the fixed space, or the buffer's free space, taken now.
+  // False (the operation done, with the error) when no storage could be had.
+  bool space(boost::asio::mutable_buffer& out) noexcept {
+    if (!into_.buffer) {
+      out = into_.space;
+      return true;
+    }
+    try {
+      const auto free = into_.buffer->writable(into_.large);
+      out = boost::asio::mutable_buffer(free.data(), free.size());
+      return true;
+    } catch (...) {
+      bytes_transferred_ = 0;
+      ec_ = boost::asio::error::no_memory;
+      state_->trusted = false;
+      return false;
+    }
+  }
+
   ad::reactor* reactor_;
   ad::reactor::per_descriptor_data* descriptor_;
   int fd_;
-  boost::asio::mutable_buffer space_;
+  ReadInto into_;
   TurnEnded turn_ended_;
 
  protected:
@@ -173,9 +210,9 @@ class HandlerReadOp final : public ReadOp {
   using Allocator = boost::asio::recycling_allocator<HandlerReadOp>;
 
   HandlerReadOp(ad::reactor* reactor, ad::reactor::per_descriptor_data* descriptor, int fd,
-                boost::asio::mutable_buffer space, TurnEnded turn_ended, DrainState* state,
-                Handler& handler, const IoExecutor& io_executor)
-      : ReadOp(reactor, descriptor, fd, space, turn_ended, state, &HandlerReadOp::complete),
+                ReadInto into, TurnEnded turn_ended, DrainState* state, Handler& handler,
+                const IoExecutor& io_executor)
+      : ReadOp(reactor, descriptor, fd, into, turn_ended, state, &HandlerReadOp::complete),
         handler_(std::move(handler)),
         work_(handler_, io_executor) {}
 
@@ -225,18 +262,23 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
 
   // As async_read_some (completes with the bytes read, or eof, or an error), except that after
   // a short read that `turn_ended` accepts, the next read waits for readiness before it calls
-  // recv. `space` must not be empty. One at a time.
+  // recv. The space (`into.space`, or `into.buffer`'s free space) must not be empty; a buffer's
+  // bytes are not committed (the caller commits what the completion reports). One at a time.
   template <class Token>
-  auto async_read_drained(boost::asio::mutable_buffer space, TurnEnded turn_ended, Token&& token) {
+  auto async_read_drained(ReadInto into, TurnEnded turn_ended, Token&& token) {
 #if defined(SEEDPROXY_DRAINED_READS)
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-        [this](auto handler, boost::asio::mutable_buffer into, TurnEnded ended) {
-          start_drained_read(std::move(handler), into, ended);
+        [this](auto handler, ReadInto to, TurnEnded ended) {
+          start_drained_read(std::move(handler), to, ended);
         },
-        token, space, turn_ended);
+        token, into, turn_ended);
 #else
     (void)turn_ended;
-    return async_read_some(space, std::forward<Token>(token));
+    if (into.buffer) {
+      const auto free = into.buffer->writable(into.large);
+      into.space = boost::asio::mutable_buffer(free.data(), free.size());
+    }
+    return async_read_some(into.space, std::forward<Token>(token));
 #endif
   }
 
@@ -254,15 +296,14 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
  private:
 #if defined(SEEDPROXY_DRAINED_READS)
   template <class Handler>
-  void start_drained_read(Handler handler, boost::asio::mutable_buffer space,
-                          TurnEnded turn_ended) {
+  void start_drained_read(Handler handler, ReadInto into, TurnEnded turn_ended) {
     namespace ad = drained_detail::ad;
     using Op = drained_detail::HandlerReadOp<Handler, executor_type>;
     auto& impl = impl_.get_implementation();
     auto& reactor = *reactor_;
     const bool continuation = ::boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    Op* op = Op::make(&reactor, &impl.reactor_data_, impl.socket_, space, turn_ended, &drain_,
+    Op* op = Op::make(&reactor, &impl.reactor_data_, impl.socket_, into, turn_ended, &drain_,
                       handler, get_executor());
     op->cancellation_key_ = this;
     if (slot.is_connected())

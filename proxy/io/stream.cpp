@@ -242,13 +242,12 @@ std::optional<Stream::TlsFill> Stream::begin_tls_fill() {
   if (channel.end || channel.read_error) return std::nullopt;  // OpenSSL finds them itself
   assert(!channel.filling);
   if (!channel.input_filled) channel.input.release_if_empty();
-  const auto space = channel.input.writable(channel.input_filled);
   // A read that starts at a record boundary and ends at one leaves the peer waiting for us (or
   // done): the next one waits for epoll without trying the socket first (drained_read.hpp).
   const TurnEnded ends =
       channel.input.unread().empty() ? &ends_at_record_boundary : &RelaySocket::never;
   channel.filling = true;
-  return TlsFill{asio::buffer(space.data(), space.size()), ends};
+  return TlsFill{ReadInto{{}, &channel.input, channel.input_filled}, ends};
 }
 
 error_code Stream::end_tls_fill(const error_code& ec, std::size_t n) {
@@ -270,7 +269,7 @@ bool Stream::tls_read_wants_write() const noexcept { return tls_->read_wants_wri
 asio::awaitable<error_code> Stream::fill_tls_input() {
   const auto fill = begin_tls_fill();
   if (!fill) co_return error_code{};
-  auto [ec, n] = co_await socket_.async_read_drained(fill->space, fill->ends, use_tuple);
+  auto [ec, n] = co_await socket_.async_read_drained(fill->into, fill->ends, use_tuple);
   co_return end_tls_fill(ec, n);
 }
 

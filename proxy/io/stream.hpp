@@ -114,7 +114,7 @@ class Stream {
   // Its two halves: the space to read into and whether a read may be trusted (nullopt: the end or
   // an error is already there for OpenSSL to find), and the bytes read taken in.
   struct TlsFill {
-    boost::asio::mutable_buffer space;
+    ReadInto into;  // the channel's input buffer: storage taken when the read calls recv
     TurnEnded ends;
   };
   std::optional<TlsFill> begin_tls_fill();
@@ -162,7 +162,7 @@ void Stream::async_tls_wait(Handler handler) {
                       [h = std::move(handler)]() mutable { std::move(h)(error_code{}); });
     return;
   }
-  socket_.async_read_drained(fill->space, fill->ends, TlsFilled<Handler>{this, std::move(handler)});
+  socket_.async_read_drained(fill->into, fill->ends, TlsFilled<Handler>{this, std::move(handler)});
 }
 
 }  // namespace seedproxy::proxy

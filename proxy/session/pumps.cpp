@@ -174,8 +174,9 @@ void Session::read_on(Turn&& turn) {
     way.from.async_tls_wait(std::move(turn));
     return;
   }
+  // The read takes its storage from the buffer only when it calls recv: while it waits for the
+  // peer, an empty buffer holds none.
   if (!way.filled) way.buffer.release_if_empty();
-  const auto space = way.buffer.writable(way.filled);
   // After a Query or a Sync the client waits for the answer, after a ReadyForQuery the server
   // waits for the client: the next read waits for epoll without trying the socket first
   // (drained_read.hpp; the end watch looks for a FIN).
@@ -184,7 +185,7 @@ void Session::read_on(Turn&& turn) {
     ends = client_buffer_.unread().empty() && from_client_.at_boundary()
                ? &protocol::ends_client_turn
                : &RelaySocket::never;
-  way.from.socket().async_read_drained(asio::buffer(space.data(), space.size()), ends,
+  way.from.socket().async_read_drained(ReadInto{{}, &way.buffer, way.filled}, ends,
                                        std::move(turn));
 }
 
@@ -224,7 +225,10 @@ std::optional<Session::PumpStop> Session::after_tls_wait(bool client, const erro
     const auto space = way.buffer.writable(way.filled);
     error_code read_ec;
     const std::size_t n = way.from.read_some(space, read_ec);
-    if (read_ec == asio::error::would_block) return std::nullopt;
+    if (read_ec == asio::error::would_block) {
+      way.buffer.release_if_empty();  // nothing held while the pump waits
+      return std::nullopt;
+    }
     if (read_ec) return PumpStop::read_failed(read_ec);
     if (auto stop = take_bytes(client, n)) return stop;
   }

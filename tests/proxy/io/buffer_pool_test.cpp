@@ -1,5 +1,6 @@
-// IoBuffer: reads land in the small inline buffer, a large read or a long partial message moves to
-// pooled storage with its unread bytes intact, and emptying it gives the storage back.
+// IoBuffer: an empty buffer holds nothing, reads land in a small pooled block, a large read or a
+// long partial message moves to larger storage with its unread bytes intact, and emptying it gives
+// the storage back.
 #include "proxy/io/buffer_pool.hpp"
 
 #include <doctest/doctest.h>
@@ -26,16 +27,30 @@ bool counts_up(std::span<const std::byte> bytes, unsigned first) {
 
 }  // namespace
 
-TEST_CASE("an idle buffer reads into its small inline storage") {
+TEST_CASE("an idle buffer holds nothing and reads into a small block") {
   IoBuffer buffer;
+  CHECK_FALSE(buffer.holds_any());
+  CHECK(buffer.unread().empty());
   CHECK(buffer.writable().size() == IoBuffer::small_size);
+  CHECK(buffer.holds_any());
   CHECK_FALSE(buffer.holds_large());
   fill(buffer, 100, 0);
   CHECK(buffer.unread().size() == 100);
   buffer.consume(100);
   CHECK(buffer.empty());
+  CHECK(buffer.holds_any());  // kept until given back
+  buffer.release_if_empty();
+  CHECK_FALSE(buffer.holds_any());
   CHECK(buffer.writable().size() == IoBuffer::small_size);
   CHECK_FALSE(buffer.holds_large());
+}
+
+TEST_CASE("a buffer with unread bytes keeps its storage when asked to give it back") {
+  IoBuffer buffer;
+  fill(buffer, 10, 5);
+  buffer.release_if_empty();
+  CHECK(buffer.holds_any());
+  CHECK(counts_up(buffer.unread(), 5));
 }
 
 TEST_CASE("asking for a large buffer keeps the unread bytes and returns to small when drained") {
@@ -51,7 +66,7 @@ TEST_CASE("asking for a large buffer keeps the unread bytes and returns to small
   CHECK(buffer.holds_large());
   buffer.consume(buffer.unread().size());
   buffer.release_if_empty();
-  CHECK_FALSE(buffer.holds_large());
+  CHECK_FALSE(buffer.holds_any());
   CHECK(buffer.writable().size() == IoBuffer::small_size);
 }
 

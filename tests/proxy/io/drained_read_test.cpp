@@ -18,6 +18,8 @@
 
 namespace asio = boost::asio;
 using boost::system::error_code;
+using seedproxy::proxy::IoBuffer;
+using seedproxy::proxy::ReadInto;
 using seedproxy::proxy::RelaySocket;
 using tcp = asio::ip::tcp;
 
@@ -69,10 +71,10 @@ struct Pair {
     got.reset();
     const auto keep = [this](error_code ec, std::size_t n) { got = Result{ec, n}; };
     if (cancel) {
-      reader->async_read_drained(asio::buffer(space), turn_ended,
+      reader->async_read_drained(ReadInto{asio::buffer(space)}, turn_ended,
                                  asio::bind_cancellation_slot(cancel->slot(), keep));
     } else {
-      reader->async_read_drained(asio::buffer(space), turn_ended, keep);
+      reader->async_read_drained(ReadInto{asio::buffer(space)}, turn_ended, keep);
     }
   }
   // Runs what is ready without waiting; true while the read is still queued.
@@ -216,3 +218,40 @@ TEST_CASE("check_for_end never turns the caller's own cancellation into a read")
   }
 }
 #endif
+
+TEST_CASE(
+    "a read into a buffer takes storage only when data comes, and keeps none while it waits") {
+  Pair pair;
+  IoBuffer buffer;
+  for (const auto ended : {&never, &always}) {
+    // Untrusted: tried at once (nothing there), so storage was taken and given back; trusted:
+    // queued without trying. Either way the waiting read holds nothing.
+    pair.got.reset();
+    pair.reader->async_read_drained(ReadInto{{}, &buffer, false}, ended,
+                                    [&](error_code ec, std::size_t n) {
+                                      pair.got = Result{ec, n};
+                                    });
+    CHECK(pair.still_waiting());
+    CHECK_FALSE(buffer.holds_any());
+    pair.send("select 1");
+    REQUIRE(pair.completes());
+    CHECK_FALSE(pair.got->ec);
+    REQUIRE(pair.got->n == 8);
+    CHECK(buffer.holds_any());
+    CHECK(buffer.unread().empty());  // the caller commits what the completion reports
+    buffer.commit(pair.got->n);
+    CHECK(std::string(reinterpret_cast<const char*>(buffer.unread().data()), 8) == "select 1");
+    buffer.consume(8);
+    buffer.release_if_empty();
+  }
+  // A read that finds the end of the stream gives the storage back too.
+  pair.got.reset();
+  pair.reader->async_read_drained(ReadInto{{}, &buffer, true}, never,
+                                  [&](error_code ec, std::size_t n) {
+                                    pair.got = Result{ec, n};
+                                  });
+  pair.peer.shutdown(tcp::socket::shutdown_send);
+  REQUIRE(pair.completes());
+  CHECK(pair.got->ec == asio::error::eof);
+  CHECK_FALSE(buffer.holds_any());
+}
