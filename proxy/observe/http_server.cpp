@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -39,6 +40,8 @@ struct HttpServer::State {
   // stays listed as null until its coroutine takes it out.
   std::list<beast::tcp_stream*> waiting;
   bool stopped = false;
+  bool stopping = false;  // HTTP thread only: stop() asked the accept loop to end
+  bool accepting = true;  // HTTP thread only: until accept_loop() has returned
   asio::io_context context{1};
   tcp::acceptor acceptor{context};
   std::thread thread;
@@ -148,17 +151,27 @@ bool HttpServer::State::evict_oldest_waiting() {
   for (auto it = waiting.begin(); it != waiting.end(); ++it) {
     if (!*it) continue;
     boost::system::error_code ignored;
-    (*it)->socket().close(ignored);  // its read ends with operation_aborted
-    *it = nullptr;                   // evicted: never picked twice
+    // Cancelled, not closed: its read ends with operation_aborted and serve() closes the socket
+    // with nothing in flight (Boost 1.81's io_uring backend frees a closed socket's operation
+    // queues even with the read still in the kernel, see stop()).
+    (*it)->socket().cancel(ignored);
+    *it = nullptr;  // evicted: never picked twice
     return true;
   }
   return false;
 }
 
 asio::awaitable<void> HttpServer::State::accept_loop() {
+  struct Ended {  // however the loop ends: stop() then stops the context itself
+    State& state;
+    ~Ended() {
+      state.accepting = false;
+      if (state.stopping) state.context.stop();
+    }
+  } ended{*this};
   for (;;) {
     auto [error, socket] = co_await acceptor.async_accept(use_tuple);
-    if (error == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (stopping || error == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (error) {
       // E.g. out of descriptors: keep serving the connections we have.
       log::warning("http", "accept failed: " + error.message());
@@ -212,11 +225,24 @@ void HttpServer::start() {
   });
 }
 
+// The context stops only once the accept loop has seen its accept come back (cancelled): in the
+// io_uring build of Boost 1.81, closing an acceptor frees its operation queues even with the
+// accept still in the kernel, and a context stopped before that completion is handled leaves the
+// accept there, for the context's destructor to destroy after the socket service (a
+// heap-use-after-free under ASan, docs/benchmarks.md, "The io_uring build loses sessions"). The
+// acceptor is closed after the thread has ended, with nothing in flight.
 void HttpServer::stop() {
   if (state_->stopped) return;
   state_->stopped = true;
-  state_->context.stop();
-  if (state_->thread.joinable()) state_->thread.join();
+  if (state_->thread.joinable()) {
+    asio::post(state_->context, [state = state_.get()] {
+      state->stopping = true;
+      boost::system::error_code ignored;
+      state->acceptor.cancel(ignored);
+      if (!state->accepting) state->context.stop();
+    });
+    state_->thread.join();
+  }
   boost::system::error_code ignored;
   state_->acceptor.close(ignored);
 }

@@ -88,7 +88,10 @@ class Client {
   bool read_some() {
     char buffer[4096];
     boost::system::error_code error;
-    const std::size_t n = socket_.read_some(asio::buffer(buffer), error);
+    std::size_t n;
+    do {
+      n = socket_.read_some(asio::buffer(buffer), error);
+    } while (error == asio::error::interrupted);
     if (error) {
       eof_ = error == asio::error::eof || error == asio::error::connection_reset;
       return false;

@@ -9,12 +9,16 @@
 #include <openssl/x509.h>
 #include <sys/ioctl.h>
 
+#include <array>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "proxy/io/stream.hpp"
@@ -94,20 +99,33 @@ std::string load_error(const config::ClientTls& tls) {
   return "(loaded)";
 }
 
-// A connected loopback pair, each end a Stream.
+// A connected loopback pair, each end a Stream. `interposed`: the two ends are connected not to
+// each other but to server_peer and client_peer, and the test carries the bytes across.
 struct Pair {
   asio::io_context io{1};
   std::unique_ptr<Stream> server, client;
-  Pair() {
+  std::optional<tcp::socket> server_peer, client_peer;
+  explicit Pair(bool interposed = false) {
     tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
-    tcp::socket a(io), b(io);
-    b.connect(acceptor.local_endpoint());
-    acceptor.accept(a);
-    // As the proxy's sockets: small writes leave at once (no Nagle delay between two records).
-    a.set_option(tcp::no_delay(true));
-    b.set_option(tcp::no_delay(true));
+    auto connection = [&] {  // {accepted, connecting}
+      std::pair<tcp::socket, tcp::socket> ends(io, io);
+      ends.second.connect(acceptor.local_endpoint());
+      acceptor.accept(ends.first);
+      // As the proxy's sockets: small writes leave at once (no Nagle delay between two records).
+      ends.first.set_option(tcp::no_delay(true));
+      ends.second.set_option(tcp::no_delay(true));
+      return ends;
+    };
+    auto [a, b] = connection();
     server = std::make_unique<Stream>(std::move(a));
-    client = std::make_unique<Stream>(std::move(b));
+    if (!interposed) {
+      client = std::make_unique<Stream>(std::move(b));
+      return;
+    }
+    server_peer.emplace(std::move(b));
+    auto [c, d] = connection();
+    client_peer.emplace(std::move(c));
+    client = std::make_unique<Stream>(std::move(d));
   }
   // Runs `awaitable` to its end, with the sessions' end watch (end_watch.hpp) over both streams,
   // more often than the server's: an end of the stream that came with the last data is seen.
@@ -353,26 +371,91 @@ TEST_CASE("a message sent in many small records reaches the reader in a few read
   CHECK(reads <= 5);  // record by record would take 200
 }
 
+// Carries an interposed pair's bytes across, except that the client's last handshake flight is
+// held back until `client_wrote` is cancelled (or 5 s have passed), then sent to the server in one
+// write with whatever the client wrote behind it. Ends when the peers are cancelled.
+struct LastFlightRelay {
+  Pair& pair;
+  asio::steady_timer client_wrote{pair.io, std::chrono::seconds(5)};
+  bool server_spoke = false;
+
+  asio::awaitable<void> downstream() {  // server to client, as it comes
+    std::array<char, 16384> buffer;
+    for (;;) {
+      auto [ec, n] = co_await pair.server_peer->async_read_some(
+          asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      server_spoke = true;  // the client's next bytes answer the server's flight
+      auto [write_ec, written] = co_await asio::async_write(
+          *pair.client_peer, asio::buffer(buffer.data(), n), asio::as_tuple(asio::use_awaitable));
+      if (write_ec) co_return;
+    }
+  }
+
+  asio::awaitable<void> upstream() {  // client to server
+    std::array<char, 16384> buffer;
+    bool flight_held = false;
+    for (;;) {
+      auto [ec, n] = co_await pair.client_peer->async_read_some(
+          asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      std::vector<char> out(buffer.data(), buffer.data() + n);
+      if (server_spoke && !flight_held) {
+        flight_held = true;
+        // The rest of the flight and what follows it are in the socket once the client has
+        // written them (loopback delivers within the send).
+        co_await client_wrote.async_wait(asio::as_tuple(asio::use_awaitable));
+        boost::system::error_code read_ec;
+        pair.client_peer->non_blocking(true);
+        while (std::size_t more = pair.client_peer->read_some(asio::buffer(buffer), read_ec))
+          out.insert(out.end(), buffer.data(), buffer.data() + more);
+        pair.client_peer->non_blocking(false);
+      }
+      auto [write_ec, written] = co_await asio::async_write(*pair.server_peer, asio::buffer(out),
+                                                            asio::as_tuple(asio::use_awaitable));
+      if (write_ec) co_return;
+    }
+  }
+
+  void stop() {
+    client_wrote.cancel();
+    pair.server_peer->cancel();
+    pair.client_peer->cancel();
+  }
+};
+
 TEST_CASE("bytes that arrive with the handshake's last flight are read without waiting") {
   Files files;
   const auto tls = load_client_tls(client_side(files));
-  Pair pair;
+  // The client's Finished and the startup packet behind it reach the server's socket together
+  // (as when a client's kernel sends them in one segment), whichever the I/O backend: with epoll
+  // the server reads only after readiness, so two writes without a suspension between them used
+  // to be enough, but with io_uring the read is in the kernel and completes with the Finished
+  // alone; the relay sends both in one write.
+  Pair pair(true);
+  LastFlightRelay relay{pair};
   const auto client_ctx = client_context();
   const auto message = bytes_of("startup packet right behind the client's Finished");
   auto client_side_work = [&]() -> asio::awaitable<bool> {
     const auto connected = co_await pair.client->connect_tls(client_ctx.get(), "", false);
-    // No suspension between the Finished and this write: both reach the server's socket together.
     if (!connected.ok) co_return false;
     const auto write_ec = co_await pair.client->write_all(message);
+    relay.client_wrote.cancel();
     co_return !write_ec;
   };
   auto work = [&]() -> asio::awaitable<bool> {
+    asio::co_spawn(pair.io, relay.downstream(), asio::detached);
+    asio::co_spawn(pair.io, relay.upstream(), asio::detached);
     auto [accepted, connected] =
         co_await (pair.server->accept_tls(tls->context.get()) && client_side_work());
-    if (!accepted.ok || !connected) co_return false;
+    if (!accepted.ok || !connected) {
+      relay.stop();
+      co_return false;
+    }
     CHECK(pair.server->buffered());  // read with the Finished, not yet decrypted
     std::vector<std::byte> got(message.size());
     const auto read_ec = co_await pair.server->read_exact(got);
+    relay.stop();
     co_return !read_ec && got == message;
   };
   CHECK(pair.run(work()));
