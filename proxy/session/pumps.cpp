@@ -108,16 +108,28 @@ void Session::pump_ended(int which, Ending ending, std::exception_ptr failure) {
 
 void Session::one_less() {
   if (--pumps_->running > 0) return;
+  // after_relay starts from a handler of its own: co_spawn would run it at once, inside the
+  // completion that ended the last pump, and its relay_over frees the pumps' cancellation signal,
+  // to which that completion (the client pump's coroutine) may be bound.
   try {
-    spawn(after_relay());
+    asio::post(client_.get_executor(), [this] {
+      try {
+        spawn(after_relay());
+      } catch (...) {
+        end_without_memory();
+      }
+    });
   } catch (...) {
-    // No room for the coroutine that ends the session: it ends here, the client told nothing.
-    log::error("session", "session " + std::to_string(id_) +
-                              " ended without a word to the client: no memory to end it in");
-    pumps_.reset();
-    finish(Ending{});
-    free_if_over();
+    end_without_memory();
   }
+}
+
+void Session::end_without_memory() {
+  log::error("session", "session " + std::to_string(id_) +
+                            " ended without a word to the client: no memory to end it in");
+  pumps_.reset();
+  finish(Ending{});
+  free_if_over();
 }
 
 void Session::start_relay() {

@@ -111,9 +111,16 @@ void Session::start(tcp::socket client, std::shared_ptr<const SessionSettings> s
 }
 
 void Session::spawn(asio::awaitable<void> steps) {
-  asio::co_spawn(client_.get_executor(), std::move(steps),
-                 [this](std::exception_ptr failure) { step_done(std::move(failure)); });
+  // Counted first: co_spawn runs the coroutine at once, up to its first wait (its completion
+  // always comes later, from a handler of its own).
   ++coroutines_;
+  try {
+    asio::co_spawn(client_.get_executor(), std::move(steps),
+                   [this](std::exception_ptr failure) { step_done(std::move(failure)); });
+  } catch (...) {
+    --coroutines_;
+    throw;
+  }
 }
 
 void Session::step_done(std::exception_ptr failure) {

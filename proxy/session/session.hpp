@@ -235,8 +235,10 @@ class Session {
   // first to end ends the session (its ending is kept) and cancels the others.
   void pump_ended(int which, Ending ending, std::exception_ptr failure);
   // A pump or the login deadline is over: nothing of it is pending any more. The last one
-  // spawns after_relay.
+  // spawns after_relay (from a handler of its own).
   void one_less();
+  // No memory for the coroutine that ends the session: it ends here, the client told nothing.
+  void end_without_memory();
   [[nodiscard]] Ending login_timeout() const;
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
