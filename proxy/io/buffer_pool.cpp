@@ -46,11 +46,8 @@ StandardPool& standard_pool() {
 }  // namespace
 
 std::span<std::byte> IoBuffer::writable(bool large) {
-  if (!storage_) {
-    storage_ = large ? standard_pool().take() : small_pool().take();
-    capacity_ = large ? standard_size : small_size;
-  } else if (large && capacity_ < standard_size) {
-    ensure_capacity(standard_size);
+  if (!storage_ || (large && capacity_ < standard_size)) {
+    ensure_capacity(large ? standard_size : small_size);  // a pooled block, the bytes kept
   } else if (end_ == capacity_ && begin_ > 0) {
     // The unread tail of a message at the very end: moved to the front to make room.
     const std::size_t held = end_ - begin_;

@@ -77,6 +77,14 @@ struct ReadInto {
   boost::asio::mutable_buffer space;
   IoBuffer* buffer = nullptr;
   bool large = false;  // buffer->writable(large)
+
+  // Where the read puts its bytes now: the fixed space, or the buffer's free space (taken from
+  // the pool if the buffer holds none; throws when no storage can be had).
+  [[nodiscard]] boost::asio::mutable_buffer take() const {
+    if (!buffer) return space;
+    const auto free = buffer->writable(large);
+    return {free.data(), free.size()};
+  }
 };
 
 #if defined(SEEDPROXY_DRAINED_READS)
@@ -116,7 +124,14 @@ class ReadOp : public ad::reactor_op {
   static status perform_read(reactor_op* base) {
     auto* op = static_cast<ReadOp*>(base);
     boost::asio::mutable_buffer space;
-    if (!op->space(space)) return done;
+    try {
+      space = op->into_.take();
+    } catch (...) {
+      op->bytes_transferred_ = 0;
+      op->ec_ = boost::asio::error::no_memory;
+      op->state_->trusted = false;
+      return done;
+    }
     for (;;) {
       const ssize_t n = ::recv(op->fd_, space.data(), space.size(), 0);
       if (n > 0) {
@@ -131,6 +146,8 @@ class ReadOp : public ad::reactor_op {
         return drained ? done_and_exhausted : done;
       }
       op->state_->trusted = false;
+      const int error = n < 0 ? errno : 0;
+      if (error == EINTR) continue;
       // Nothing came: the storage the space was taken from goes back until something does.
       if (op->into_.buffer) op->into_.buffer->release_if_empty();
       if (n == 0) {
@@ -138,33 +155,10 @@ class ReadOp : public ad::reactor_op {
         op->ec_ = boost::asio::error::eof;
         return done_and_exhausted;
       }
-      if (errno == EINTR) {
-        if (!op->space(space)) return done;
-        continue;
-      }
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      if (error == EAGAIN || error == EWOULDBLOCK) return not_done;
       op->bytes_transferred_ = 0;
-      op->ec_ = error_code(errno, boost::asio::error::get_system_category());
+      op->ec_ = error_code(error, boost::asio::error::get_system_category());
       return done;
-    }
-  }
-
-  // Where this recv puts its bytes: the fixed space, or the buffer's free space, taken now.
-  // False (the operation done, with the error) when no storage could be had.
-  bool space(boost::asio::mutable_buffer& out) noexcept {
-    if (!into_.buffer) {
-      out = into_.space;
-      return true;
-    }
-    try {
-      const auto free = into_.buffer->writable(into_.large);
-      out = boost::asio::mutable_buffer(free.data(), free.size());
-      return true;
-    } catch (...) {
-      bytes_transferred_ = 0;
-      ec_ = boost::asio::error::no_memory;
-      state_->trusted = false;
-      return false;
     }
   }
 
@@ -274,11 +268,7 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
         token, into, turn_ended);
 #else
     (void)turn_ended;
-    if (into.buffer) {
-      const auto free = into.buffer->writable(into.large);
-      into.space = boost::asio::mutable_buffer(free.data(), free.size());
-    }
-    return async_read_some(into.space, std::forward<Token>(token));
+    return async_read_some(into.take(), std::forward<Token>(token));
 #endif
   }
 

@@ -524,15 +524,14 @@ void Server::State::spawn_session(Worker& worker, SocketHandoff client,
   const auto id = next_id.fetch_add(1);
   // Started on the worker's thread, where the socket is registered; from then on the worker's
   // session list owns the session, which tells it (on_end, session_ended) when it is over.
-  asio::post(worker.context, [this, &list = worker.sessions, id, handoff = std::move(client),
+  asio::post(worker.context, [&list = worker.sessions, id, handoff = std::move(client),
                               settings = std::move(session_settings),
                               ticket = std::move(login)]() mutable {
     try {
       Session::start(handoff.take(), std::move(settings), list, id, std::move(ticket));
     } catch (const std::exception& e) {
       log::error("session", "session " + std::to_string(id) + " could not start: " + e.what());
-      observer().client_closed();
-      session_ended();
+      list.on_end();  // counted as a session that ended
     }
   });
 }
