@@ -4,8 +4,15 @@
 Each connection completes the PostgreSQL startup (StartupMessage, authentication, ReadyForQuery)
 and then sits idle; then each runs one `SELECT 1` and sits idle again, the way an application's
 pool holds connections it has used. The proxy process's resident set size (VmRSS) is read before
-the first connection, after all startups and after all queries, each time once things settle;
-with --upstream-port, so is the number of server connections PostgreSQL sees. Prints one JSON
+the first measured connection, after all startups and after all queries, each time once things
+settle; with --upstream-port, so is the number of server connections PostgreSQL sees.
+
+Before the first reading, --warmup connections (as many as run at once) open, run one query and
+close: what a proxy pays once, not per client (its code paged in from the executable and its
+libraries as each path first runs, a database's catalog loaded, control connections opened, pools
+at the concurrency's size), stays out of the per-connection figure, for every proxy alike; that
+one-time growth is reported on its own. The anonymous part of the resident set (RssAnon: heap and
+stacks, no file-backed pages) is reported too. Prints one JSON
 object. Raw sockets, not a driver: the client side stays small and fast, so
 1,000 connections open in a few seconds. Expects trust authentication. --tls asks for TLS first
 (SSLRequest, then a TLS handshake without certificate checks), as sslmode=require does.
@@ -23,12 +30,16 @@ import sys
 import time
 
 
-def rss_kib(pid: int) -> int:
+def status_kib(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+def rss_kib(pid: int) -> int:
+    return status_kib(pid, "VmRSS")
 
 
 def count_backends(port: int, database: str) -> int:
@@ -108,7 +119,19 @@ async def run(args) -> dict:
         async with gate:
             return await make()
 
+    async def warm_one():
+        reader, writer = await open_one(args.host, args.port, startup, tls)
+        await query_one(reader, writer)
+        writer.write(b"X\0\0\0\4")  # Terminate
+        writer.close()
+        await writer.wait_closed()
+
+    cold = rss_kib(args.pid)
+    if args.warmup > 0:
+        await asyncio.gather(*(gated(warm_one) for _ in range(args.warmup)))
+        await asyncio.sleep(args.settle)
     before, backends_before = measure()
+    anon_before = status_kib(args.pid, "RssAnon")
     started = time.monotonic()
     conns = await asyncio.gather(
         *(gated(lambda: open_one(args.host, args.port, startup, tls)) for _ in range(args.count)))
@@ -122,6 +145,7 @@ async def run(args) -> dict:
     await asyncio.gather(*(gated(lambda c=c: query_one(*c)) for c in conns))
     await asyncio.sleep(args.settle)
     after_query, backends_query = measure()
+    anon_after_query = status_kib(args.pid, "RssAnon")
 
     for _reader, writer in conns:
         writer.write(b"X\0\0\0\4")  # Terminate
@@ -131,6 +155,9 @@ async def run(args) -> dict:
     return {
         "connections": n,
         "open_seconds": round(opened_in, 2),
+        "warmup_connections": args.warmup,
+        "rss_cold_kib": cold,
+        "rss_warmup_growth_kib": before - cold,
         "rss_before_kib": before,
         "backends_before": backends_before,
         "rss_after_startup_kib": after_startup,
@@ -138,6 +165,7 @@ async def run(args) -> dict:
         "backends_after_startup": backends_startup,
         "rss_after_query_kib": after_query,
         "kib_per_connection_after_query": round((after_query - before) / n, 2),
+        "anon_kib_per_connection_after_query": round((anon_after_query - anon_before) / n, 2),
         "backends_after_query": backends_query,
     }
 
@@ -154,6 +182,8 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=16, help="startups in flight at once")
     ap.add_argument("--upstream-port", type=int,
                     help="PostgreSQL's own port: also count the server connections held")
+    ap.add_argument("--warmup", type=int, default=16,
+                    help="connections opened, queried and closed before the first reading")
     ap.add_argument("--settle", type=float, default=2.0, help="seconds to wait before measuring")
     args = ap.parse_args()
 
