@@ -62,37 +62,50 @@ void PreparedStatements::pop() noexcept {
   }
 }
 
+const PreparedStatements::Statement PreparedStatements::no_statement_{};
+
+PreparedStatements::Held& PreparedStatements::held() {
+  if (!held_) held_ = std::make_unique<Held>();
+  return *held_;
+}
+
 PreparedStatements::Statement* PreparedStatements::find(std::string_view name) {
-  if (statements_.empty()) return nullptr;
-  const auto it = statements_.find(name);
-  return it == statements_.end() ? nullptr : &it->second;
+  if (!held_ || held_->statements.empty()) return nullptr;
+  const auto it = held_->statements.find(name);
+  return it == held_->statements.end() ? nullptr : &it->second;
 }
 
 PreparedStatements::Statement* PreparedStatements::find_id(std::uint64_t id) {
-  if (id == 0) return nullptr;
-  for (auto& [name, statement] : statements_)
+  if (id == 0 || !held_) return nullptr;
+  for (auto& [name, statement] : held_->statements)
     if (statement.id == id) return &statement;
   return nullptr;
 }
 
 void PreparedStatements::erase(std::string_view name) {
-  if (statements_.empty()) return;
-  const auto it = statements_.find(name);
-  if (it == statements_.end()) return;
+  if (!held_ || held_->statements.empty()) return;
+  const auto it = held_->statements.find(name);
+  if (it == held_->statements.end()) return;
   if (it->second.sql) --sql_statements_;
-  statements_.erase(it);
+  held_->statements.erase(it);
 }
 
 void PreparedStatements::parse(std::string_view name, Statement* tracked) {
   const std::uint64_t id = ++next_id_;
   if (name.empty()) {
-    // PostgreSQL drops the previous unnamed statement before parsing the new one.
+    // PostgreSQL drops the previous unnamed statement before parsing the new one. An untracked
+    // one needs nothing held: an empty unnamed statement is what no Held means.
+    if (!tracked && !held_) {
+      push(Kind::client_parse, id);
+      return;
+    }
+    Statement& unnamed = held().unnamed;
     if (tracked)
-      unnamed_ = std::move(*tracked);
-    else if (unnamed_.id != 0)  // 0: already the empty statement (see query())
-      unnamed_ = {};
-    unnamed_.id = id;
-    push(Kind::client_parse, id, unnamed_.origin(), nullptr);
+      unnamed = std::move(*tracked);
+    else if (unnamed.id != 0)  // 0: already the empty statement (see query())
+      unnamed = {};
+    unnamed.id = id;
+    push(Kind::client_parse, id, unnamed.origin(), nullptr);
     return;
   }
   // Whatever PostgreSQL holds under this name afterwards is not the tracked text any more.
@@ -103,28 +116,30 @@ void PreparedStatements::parse(std::string_view name, Statement* tracked) {
   }
   tracked->id = id;
   Origin origin = tracked->origin();
-  statements_.insert_or_assign(std::string(name), std::move(*tracked));
+  held().statements.insert_or_assign(std::string(name), std::move(*tracked));
   push(Kind::client_parse, id, std::move(origin), nullptr);
 }
 
 void PreparedStatements::close(char kind, std::string_view name) {
   push(Kind::client_close);
+  if (!held_) return;
   if (kind == 'S') {
     if (name.empty())
-      unnamed_ = {};
+      held_->unnamed = {};
     else
       erase(name);
   } else if (kind == 'P') {
     if (name.empty())
-      unnamed_portal_ = {};
-    else if (!portals_.empty())
-      if (const auto it = portals_.find(name); it != portals_.end()) portals_.erase(it);
+      held_->unnamed_portal = {};
+    else
+      erase_portal(name);
   }
 }
 
 void PreparedStatements::bind(std::string_view portal, std::string_view statement) {
   Portal bound;
-  if (const Statement* from = statement.empty() ? &unnamed_ : find(statement)) {
+  const Statement* from = statement.empty() ? (held_ ? &held_->unnamed : nullptr) : find(statement);
+  if (from) {
     // A PREPARE's reads count at each EXECUTE of what it prepares, not when it runs.
     const bool prepares = from->steps && from->steps->front().kind == StepKind::prepare;
     if (from->rewrite && !from->rewrite->reads.empty() && !prepares) bound.rewrite = from->rewrite;
@@ -134,11 +149,11 @@ void PreparedStatements::bind(std::string_view portal, std::string_view statemen
   bound.batch = batches_sent_;
   push(Kind::client_bind, 0, bound.origin, nullptr);
   if (portal.empty()) {
-    unnamed_portal_ = std::move(bound);
+    if (held_ || bound.used()) held().unnamed_portal = std::move(bound);
   } else if (bound.used()) {
-    portals_.insert_or_assign(std::string(portal), std::move(bound));
-  } else if (!portals_.empty()) {
-    if (const auto it = portals_.find(portal); it != portals_.end()) portals_.erase(it);
+    held().portals.insert_or_assign(std::string(portal), std::move(bound));
+  } else {
+    erase_portal(portal);
   }
 }
 
@@ -146,10 +161,11 @@ void PreparedStatements::describe() { push(Kind::client_describe); }
 
 StatementRewrite PreparedStatements::execute(std::string_view portal) {
   Portal* run = nullptr;
-  if (portal.empty()) {
-    run = &unnamed_portal_;
-  } else if (!portals_.empty()) {
-    if (const auto it = portals_.find(portal); it != portals_.end()) run = &it->second;
+  if (held_ && portal.empty()) {
+    run = &held_->unnamed_portal;
+  } else if (held_ && !held_->portals.empty()) {
+    const auto it = held_->portals.find(portal);
+    if (it != held_->portals.end()) run = &it->second;
   }
   if (!run) {
     push(Kind::client_execute);
@@ -171,8 +187,9 @@ void PreparedStatements::query(Origin origin, std::shared_ptr<const Steps> steps
   ++batches_sent_;
   // A simple Query drops the unnamed statement and runs in the unnamed portal. (An id of 0: the
   // statement is already the empty one, which most Queries find.)
-  if (unnamed_.id != 0) unnamed_ = {};
-  clear(unnamed_portal_);
+  if (!held_) return;
+  if (held_->unnamed.id != 0) held_->unnamed = {};
+  clear(held_->unnamed_portal);
 }
 
 void PreparedStatements::reparse_sent(const Statement& statement) {
@@ -202,7 +219,7 @@ void PreparedStatements::completed(const Step& step) {
       statement.id = ++next_id_;
       statement.sql = true;
       statement.held = true;
-      statements_.insert_or_assign(step.name, std::move(statement));
+      held().statements.insert_or_assign(step.name, std::move(statement));
       ++sql_statements_;
       break;
     }
@@ -215,11 +232,11 @@ void PreparedStatements::completed(const Step& step) {
       erase(step.name);
       break;
     case StepKind::discard_all:
-      portals_.clear();
+      if (held_) held_->portals.clear();
       if (temp_) temp_->dropped_all();
       [[fallthrough]];
     case StepKind::deallocate_all:
-      statements_.clear();
+      if (held_) held_->statements.clear();
       sql_statements_ = 0;
       break;
     case StepKind::discard_temp:
@@ -275,12 +292,12 @@ void PreparedStatements::failed(Entry& entry) {
   switch (entry.kind) {
     case Kind::client_parse:
       // PostgreSQL holds no statement made by this Parse.
-      if (entry.id == 0) return;
-      if (entry.id == unnamed_.id) {
-        unnamed_ = {};
+      if (entry.id == 0 || !held_) return;
+      if (entry.id == held_->unnamed.id) {
+        held_->unnamed = {};
         return;
       }
-      for (auto it = statements_.begin(); it != statements_.end(); ++it)
+      for (auto it = held_->statements.begin(); it != held_->statements.end(); ++it)
         if (it->second.id == entry.id) {
           erase(it->first);
           return;
@@ -310,11 +327,19 @@ void PreparedStatements::clear(Portal& portal) noexcept {
   portal.batch = 0;
 }
 
+void PreparedStatements::erase_portal(std::string_view name) {
+  if (!held_ || held_->portals.empty()) return;
+  if (const auto it = held_->portals.find(name); it != held_->portals.end())
+    held_->portals.erase(it);
+}
+
 void PreparedStatements::end_portals() {
-  if (unnamed_portal_.batch < batches_answered_) clear(unnamed_portal_);
-  if (portals_.empty()) return;
-  for (auto it = portals_.begin(); it != portals_.end();)
-    it = it->second.batch < batches_answered_ ? portals_.erase(it) : std::next(it);
+  if (!held_) return;
+  if (held_->unnamed_portal.batch < batches_answered_) clear(held_->unnamed_portal);
+  auto& portals = held_->portals;
+  if (portals.empty()) return;
+  for (auto it = portals.begin(); it != portals.end();)
+    it = it->second.batch < batches_answered_ ? portals.erase(it) : std::next(it);
 }
 
 bool PreparedStatements::answer(std::uint32_t kinds) {

@@ -83,7 +83,9 @@ class PreparedStatements {
   // A named statement the proxy tracks, or null (Bind and Describe check its snapshot version).
   [[nodiscard]] Statement* find(std::string_view name);
   // The unnamed statement (empty when the proxy does not follow it).
-  [[nodiscard]] const Statement& unnamed() const noexcept { return unnamed_; }
+  [[nodiscard]] const Statement& unnamed() const noexcept {
+    return held_ ? held_->unnamed : no_statement_;
+  }
   // The proxy sends Close(statement) and Parse(statement) right now, in that order, for a
   // tracked statement whose fields the caller has already updated to the new text.
   void reparse_sent(const Statement& statement);
@@ -113,10 +115,14 @@ class PreparedStatements {
 
   // For tests and SHOW-style introspection.
   [[nodiscard]] std::size_t outstanding() const noexcept { return end_ - head_; }
-  [[nodiscard]] std::size_t statements() const noexcept { return statements_.size(); }
-  [[nodiscard]] std::size_t portals() const noexcept {
-    return portals_.size() + (unnamed_portal_.used() ? 1 : 0);
+  [[nodiscard]] std::size_t statements() const noexcept {
+    return held_ ? held_->statements.size() : 0;
   }
+  [[nodiscard]] std::size_t portals() const noexcept {
+    return held_ ? held_->portals.size() + (held_->unnamed_portal.used() ? 1 : 0) : 0;
+  }
+  // Whether anything is held by name or as the unnamed statement or portal (allocated).
+  [[nodiscard]] bool holds_any() const noexcept { return held_ != nullptr; }
 
  private:
   enum class Kind : std::uint8_t {
@@ -180,15 +186,24 @@ class PreparedStatements {
   void complete_next_step(Entry& entry);
   [[nodiscard]] Statement* find_id(std::uint64_t id);
   void erase(std::string_view name);
+  void erase_portal(std::string_view name);
   // The unnamed portal's reset, testing before each release (most often there is nothing).
   static void clear(Portal& portal) noexcept;
   void end_portals();
 
-  NameMap<Statement> statements_;
-  Statement unnamed_;
-  NameMap<Portal> portals_;
-  Portal unnamed_portal_;
-  std::unique_ptr<TempTables> temp_;  // allocated at the first temporary relation
+  // The statements and portals the proxy follows. Allocated at the first one it must keep (a
+  // tracked Parse, a Bind of one, a SQL PREPARE): a session that only sends simple Queries, or
+  // statements the proxy has no reason to follow, carries none of it while it idles.
+  struct Held {
+    NameMap<Statement> statements;
+    Statement unnamed;
+    NameMap<Portal> portals;
+    Portal unnamed_portal;
+  };
+  Held& held();
+  std::unique_ptr<Held> held_;
+  static const Statement no_statement_;  // the unnamed statement while nothing is held
+  std::unique_ptr<TempTables> temp_;     // allocated at the first temporary relation
   inline static const TempTables no_temp_tables_{};
   std::size_t sql_statements_ = 0;
   // Outstanding client (and injected) messages and batch ends in send order, [head_, end_): a

@@ -73,7 +73,9 @@ StatementRewriting::StatementRewriting(seeds::SnapshotSource& snapshots, std::st
       database_(std::move(database)),
       user_(std::move(user)),
       max_statement_bytes_(max_statement_bytes) {
-  if (search_path) default_search_path_ = rewriter::split_search_path(*search_path);
+  if (search_path)
+    default_search_path_ =
+        std::make_unique<const std::vector<std::string>>(rewriter::split_search_path(*search_path));
   // The first session to a database starts following its registry; its statements wait
   // (bounded, like after DDL) for the first snapshot so seeds apply from the first statement.
   catalog_ticket_ = snapshots_.watch(database_);
@@ -300,11 +302,9 @@ void StatementRewriting::note_search_path(std::string_view sql,
   if (!clues.search_path) return;
   const auto change = rewriter::search_path_change(sql);
   if (!change) return;
-  const std::vector<std::string> value = change->reset ? default_search_path() : change->schemas;
-  if (change->local)
-    local_search_path_ = value;
-  else
-    search_path_ = value;
+  auto value = std::make_unique<const std::vector<std::string>>(
+      change->reset ? default_search_path() : change->schemas);
+  (change->local ? local_search_path_ : search_path_) = std::move(value);
 }
 
 void StatementRewriting::reset_search_path() {

@@ -121,6 +121,40 @@ TEST_CASE("the unnamed statement: re-parsed each time, dropped by a Query") {
   CHECK(prepared.execute("") == nullptr);
 }
 
+TEST_CASE("nothing is held until a statement must be followed; then it behaves the same") {
+  PreparedStatements prepared;
+  // Simple Queries and statements the proxy does not follow, as most clients send, hold nothing.
+  prepared.query();
+  ready(prepared);
+  prepared.parse("", nullptr);
+  prepared.parse("plain", nullptr);
+  prepared.bind("", "");
+  prepared.bind("p", "plain");
+  CHECK(prepared.execute("") == nullptr);
+  CHECK(prepared.execute("p") == nullptr);
+  prepared.close('S', "plain");
+  prepared.close('P', "");
+  prepared.batch_end('S');
+  CHECK_FALSE(prepared.holds_any());
+  CHECK(prepared.unnamed().id == 0);
+  CHECK(prepared.portals() == 0);
+  // A tracked statement is the first thing held; reads count per Execute from then on.
+  parse_tracked(prepared, "s");
+  CHECK(prepared.holds_any());
+  CHECK(prepared.statements() == 1);
+  prepared.bind("", "s");
+  CHECK(prepared.execute("") != nullptr);
+  prepared.parse("", nullptr);
+  prepared.bind("", "");
+  CHECK(prepared.execute("") == nullptr);  // the untracked unnamed statement replaced nothing held
+  // An untracked unnamed Parse before anything is held, then a tracked one: the tracked wins.
+  PreparedStatements other;
+  other.parse("", nullptr);
+  parse_tracked(other, "");
+  other.bind("", "");
+  CHECK(other.execute("") != nullptr);
+}
+
 TEST_CASE("a statement closed or deallocated is not tracked any more") {
   PreparedStatements prepared;
   parse_tracked(prepared, "s");
