@@ -27,7 +27,7 @@ class StatementTimer {
   void started(StatementKind kind, Clock::time_point now = Clock::now()) {
     if (size_ < max_timed) {
       if (size_ == ring_.size()) grow();
-      ring_[(head_ + size_++) & (ring_.size() - 1)] = {kind, now, false, 0};
+      ring_[(head_ + size_++) & (ring_.size() - 1)] = {now, 0, kind, false};
     } else {
       ++back().untimed_after;
     }
@@ -74,22 +74,23 @@ class StatementTimer {
   }
 
  private:
-  struct Entry {
-    StatementKind kind;
+  struct Entry {  // 24 bytes: one fits malloc's smallest chunk
     Clock::time_point start;
-    bool answered;
     std::uint64_t untimed_after;  // round trips started after this one while the queue was full
+    StatementKind kind;
+    bool answered;
   };
   [[nodiscard]] Entry& back() noexcept { return ring_[(head_ + size_ - 1) & (ring_.size() - 1)]; }
   // Twice the room (a power of two, so positions wrap with a mask), the entries moved to the front.
   void grow() {
-    std::vector<Entry> bigger(ring_.empty() ? 2 : ring_.size() * 2);
+    std::vector<Entry> bigger(ring_.empty() ? 1 : ring_.size() * 2);
     for (std::size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
     ring_ = std::move(bigger);
     head_ = 0;
   }
   // A ring in a vector rather than a std::deque, which allocates 576 bytes when constructed:
-  // every session has a timer, and one that is not pipelining holds a single entry.
+  // every session has a timer, and one that is not pipelining holds a single entry (room for one
+  // until it pipelines).
   std::vector<Entry> ring_;
   std::size_t head_ = 0;  // the oldest entry
   std::size_t size_ = 0;

@@ -335,7 +335,10 @@ asio::awaitable<void> Session::wait_for_catalog() {
 void Session::enable_rewriting() {
   if (rewriting_ || !settings_->snapshots || !settings_->snapshots->covers(database_)) return;
   rewriting_ = std::make_unique<StatementRewriting>(
-      *settings_->snapshots, database_, user_, settings_->max_rewrite_bytes, startup_search_path_);
+      *settings_->snapshots, database_, user_, settings_->max_rewrite_bytes,
+      startup_search_path_ ? std::optional<std::string>(std::move(*startup_search_path_))
+                           : std::nullopt);
+  startup_search_path_.reset();
   rewriting_->set_observer(observer_);
   rewriting_->set_read_tally(settings_->reads);
   // Statements and portals are followed through the extended protocol (reads per Execute,
@@ -541,7 +544,8 @@ void Session::finish(const Ending& ending) {
   if (!user_.empty()) line += " user=" + user_ + " database=" + database_;
   if (backend_pid_ != 0) line += " backend_pid=" + std::to_string(backend_pid_);
   if (client_.tls()) line += " tls=" + client_.tls_version();
-  if (authenticated_ && auth_mechanism_ != "relay") line += " auth=" + auth_mechanism_;
+  if (authenticated_ && std::string_view(auth_mechanism_) != "relay")
+    line += " auth=" + std::string(auth_mechanism_);
   line += " closed after " + log::seconds_text(seconds.count()) + ": " + ending.reason;
   log::info("session", line);
 }

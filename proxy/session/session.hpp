@@ -387,7 +387,8 @@ class Session {
   std::string peer_;
   std::string user_;
   std::string database_;
-  std::optional<std::string> startup_search_path_;
+  // The startup packet's search_path, until the statement rewriting takes it.
+  std::unique_ptr<std::string> startup_search_path_;
 
   std::unique_ptr<StatementRewriting> rewriting_;
   std::unique_ptr<DdlSeeds> ddl_seeds_;  // with rewriting_, when settings_->ddl_seeds
@@ -427,13 +428,18 @@ class Session {
   };
   std::unique_ptr<LoginAgain> login_again_;
   // The hosts this session tried, in order, and why each would not do.
+  // Small: every session carries it, and most never fail a host (causes stays unallocated).
   struct UpstreamAttempts {
-    std::size_t attempts = 0;  // hosts tried so far
-    std::size_t first = 0;     // the locator's primary when the first attempt began
-    std::size_t current = 0;   // the host connected to
-    std::string causes;        // "host: why; host why"
-    bool refused = false;      // a host was refused for not taking writes
-    void add(const std::string& cause) { causes += (causes.empty() ? "" : "; ") + cause; }
+    std::uint32_t attempts = 0;            // hosts tried so far
+    std::uint32_t first = 0;               // the locator's primary when the first attempt began
+    std::uint32_t current = 0;             // the host connected to
+    bool refused = false;                  // a host was refused for not taking writes
+    std::unique_ptr<std::string> causes_;  // "host: why; host why"
+    void add(const std::string& cause) {
+      if (!causes_) causes_ = std::make_unique<std::string>();
+      *causes_ += (causes_->empty() ? "" : "; ") + cause;
+    }
+    [[nodiscard]] std::string causes() const { return causes_ ? *causes_ : std::string(); }
   } upstream_;
   std::chrono::steady_clock::time_point started_;
   // Until the client has logged in (logged_in() frees it): the deadline, limits.
@@ -457,7 +463,7 @@ class Session {
   bool startup_read_ = false;
   bool admin_console_ = false;   // logged in to the admin console
   std::uint8_t coroutines_ = 0;  // spawned and not over: open or after_relay (one, briefly two)
-  std::string auth_mechanism_ = "relay";
+  const char* auth_mechanism_ = "relay";  // a name from auth_mechanism_name()
   Observer& observer_;
   const bool observing_;  // false for the null observer: no clock reads, no timer
   StatementTimer timer_;

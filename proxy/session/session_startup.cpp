@@ -27,6 +27,14 @@ using namespace asio::experimental::awaitable_operators;
 using boost::system::error_code;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// The session keeps the mechanism that authenticated its client as a pointer to one of these
+// names, not a string of its own (SHOW CLIENTS and the session's log line read it).
+const char* auth_mechanism_name(std::string_view mechanism) {
+  for (const char* name : {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "md5", "trust"})
+    if (mechanism == name) return name;
+  return "SASL";
+}
+
 // The first byte of a TLS record carrying a handshake: a client starting TLS at once (PostgreSQL
 // 17's sslnegotiation=direct). No startup packet can begin with it (its length would be > 352 MB).
 constexpr std::byte tls_handshake_record{0x16};
@@ -56,7 +64,7 @@ asio::awaitable<bool> Session::start_client_tls(bool direct, asio::steady_timer&
 }
 
 asio::awaitable<void> Session::connect_early() {
-  upstream_.first = first_upstream_host();
+  upstream_.first = static_cast<std::uint32_t>(first_upstream_host());
   Login::EarlyConnect early;
   early.cause = co_await connect_host(settings_->upstream[upstream_.first], early.reachable);
   login_->early = std::move(early);
@@ -226,7 +234,8 @@ asio::awaitable<bool> Session::read_startup(Ending& ending) {
     user_ = parameters->user;
     database_ = parameters->database;
     startup_read_ = true;
-    startup_search_path_ = protocol::startup_setting(*parameters, "search_path");
+    if (auto path = protocol::startup_setting(*parameters, "search_path"))
+      startup_search_path_ = std::make_unique<std::string>(std::move(*path));
     login_again_ = std::make_unique<LoginAgain>(LoginAgain{std::move(packet), std::nullopt});
     co_return true;
   }
@@ -275,7 +284,8 @@ asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
   auto& tried = upstream_;
   // connect_early may have made the first attempt already.
   auto early = login_ ? std::exchange(login_->early, std::nullopt) : std::nullopt;
-  if (tried.attempts == 0 && !early) tried.first = first_upstream_host();
+  if (tried.attempts == 0 && !early)
+    tried.first = static_cast<std::uint32_t>(first_upstream_host());
   const std::size_t first = tried.first;
   // libpq's order, except that the host last found to be the primary goes first. A session that
   // moved on from a standby carries on down the same order: every host is tried once at most.
@@ -292,7 +302,7 @@ asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
       cause = co_await connect_host(host, reachable);
     }
     if (cause.empty()) {
-      tried.current = index;
+      tried.current = static_cast<std::uint32_t>(index);
       co_return true;
     }
     if (terminate_) co_return false;
@@ -302,10 +312,10 @@ asio::awaitable<bool> Session::connect_upstream(Ending& ending) {
   }
   observer_.upstream_error(UpstreamStage::connect);
   // One line, host and reason; the client hears 08001 and nothing is tried in plain text.
-  ending.reason = "could not connect to upstream " + tried.causes;
+  ending.reason = "could not connect to upstream " + tried.causes();
   ending.tell(sqlstate::unable_to_connect,
-              tried.refused ? "seedproxy could not open a read-write session: " + tried.causes
-                            : "seedproxy could not connect to the server at " + tried.causes);
+              tried.refused ? "seedproxy could not open a read-write session: " + tried.causes()
+                            : "seedproxy could not connect to the server at " + tried.causes());
   co_return false;
 }
 
@@ -351,7 +361,7 @@ asio::awaitable<std::optional<UpstreamCredential>> Session::authenticate_in_prox
       ending.tell(client_auth.code, std::move(client_auth.message), std::move(client_auth.detail));
     co_return std::nullopt;
   }
-  auth_mechanism_ = client_auth.mechanism;
+  auth_mechanism_ = auth_mechanism_name(client_auth.mechanism);
   co_return std::move(client_auth.credential);
 }
 

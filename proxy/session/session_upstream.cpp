@@ -79,7 +79,7 @@ asio::awaitable<bool> Session::leave_refused_backend(Ending& ending) {
   (void)co_await settings_->primary->checked(checked, seconds(settings_->connect_timeout_seconds));
   ending.reason = "upstream " + cause + ", after the client authenticated there";
   ending.tell(sqlstate::unable_to_connect,
-              "seedproxy could not open a read-write session: " + upstream_.causes,
+              "seedproxy could not open a read-write session: " + upstream_.causes(),
               "The client authenticated with that server, so the session cannot move to another "
               "host; seedproxy is looking for the primary again. Connect again.");
   co_return false;
