@@ -26,7 +26,8 @@ RelayScanner::Step RelayScanner::next(Bytes unread) noexcept {
   }
   step.header = head.header;
   const std::uint64_t total = head.header.total();
-  if (inspect_all_ || inspect_.test(static_cast<unsigned char>(head.header.type))) {
+  const auto type = static_cast<unsigned char>(head.header.type);
+  if (inspect_all_ || (type < inspect_.size() && inspect_[type])) {
     if (total > whole_limit_) {
       // Too long to hold: its head now, then the body streams like any other.
       step.length = head_length;

@@ -37,7 +37,9 @@ class RelayScanner {
 
   // Messages of this type are delivered whole (Kind::message) instead of streamed, up to the
   // whole-message limit; a longer one is shown as its head (Kind::head), then streamed.
-  void inspect(char type) noexcept { inspect_.set(static_cast<unsigned char>(type)); }
+  void inspect(char type) noexcept {
+    if (const auto t = static_cast<unsigned char>(type); t < inspect_.size()) inspect_.set(t);
+  }
   // While on, every message is inspected, whatever its type (a session screening a backend's
   // login); off again, only the types asked for.
   void inspect_all(bool on) noexcept { inspect_all_ = on; }
@@ -62,7 +64,9 @@ class RelayScanner {
   std::size_t whole_limit_ = static_cast<std::size_t>(-1);
   char last_type_ = 0;
   bool inspect_all_ = false;
-  std::bitset<256> inspect_;
+  // Message types are ASCII: 128 bits (16 bytes in each of a session's two scanners) cover every
+  // type there is; a byte above 127 is no type and is never inspected.
+  std::bitset<128> inspect_;
 };
 
 }  // namespace seedproxy::protocol

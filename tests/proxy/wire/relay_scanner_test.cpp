@@ -102,6 +102,16 @@ TEST_CASE("inspect_all shows every message whole until it is turned off") {
   CHECK(relay(stream, {}, scanner).inspected == "KZ");
 }
 
+TEST_CASE("a type byte above 127 is no type: never inspected, forwarded as it came") {
+  auto scanner = server_scanner();
+  scanner.inspect('\xC8');  // ignored: no message type has it
+  const auto stream = concat({message('\xC8', "xyz"), message('\x80', "w"), message('Z', "I")});
+  const auto result = relay(stream, {3}, scanner);
+  CHECK(result.forwarded == stream);
+  CHECK(result.inspected == "Z");
+  CHECK_FALSE(result.error);
+}
+
 TEST_CASE("a stream delivered one byte at a time is forwarded byte for byte") {
   const auto stream = typical_result();
   std::vector<std::size_t> cuts;
