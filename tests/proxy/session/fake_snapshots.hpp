@@ -96,6 +96,7 @@ class FakeSnapshots final : public seeds::SnapshotSource {
   }
   boost::asio::awaitable<bool> wait_refreshed(
       std::string, std::uint64_t ticket, std::chrono::steady_clock::duration timeout) override {
+    ++waits;  // the caller co_awaits it at once
     return answered_.wait_for(ticket, timeout);
   }
   void submit_ddl_seed(std::shared_ptr<seeds::DdlSeedJob> job) override {
@@ -104,6 +105,7 @@ class FakeSnapshots final : public seeds::SnapshotSource {
 
   int watches = 0;
   int unwatches = 0;
+  int waits = 0;  // wait_refreshed calls: a session waiting for the catalog
   std::vector<std::string> refreshes_requested;
   std::vector<rewriter::CatalogEffect> effects_requested;  // full reloads as `everything`
   std::vector<std::shared_ptr<seeds::DdlSeedJob>> jobs;
