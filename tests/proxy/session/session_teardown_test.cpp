@@ -245,7 +245,8 @@ TEST_CASE("a server that goes while the client pump's coroutine writes to it end
   CHECK(ended == 1);
 }
 
-TEST_CASE("a server that goes while the client pump's coroutine waits for the catalog") {
+TEST_CASE(
+    "a server that goes while the client pump's coroutine waits for the catalog ends the session") {
   // No snapshot of the database yet: the client's first statement waits for it (bounded by
   // Session::wait_for_catalog, two seconds) in the client pump's coroutine.
   constexpr auto catalog_bound = std::chrono::seconds(2);
