@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "proxy/io/buffer_pool.hpp"
+#include "proxy/io/context_socket.hpp"
 
 #if defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && \
     !defined(BOOST_ASIO_HAS_IOCP)
@@ -52,9 +53,7 @@
 #include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/query.hpp>
-#include <stdexcept>
 #endif
 
 namespace seedproxy::proxy {
@@ -245,7 +244,6 @@ class OpBlocks {
 template <class Handler, class IoExecutor>
 class HandlerReadOp final : public ReadOp {
  public:
-
   HandlerReadOp(ad::reactor* reactor, ad::reactor::per_descriptor_data* descriptor, int fd,
                 ReadInto into, TurnEnded turn_ended, DrainState* state, Handler& handler,
                 const IoExecutor& io_executor)
@@ -284,24 +282,16 @@ class HandlerReadOp final : public ReadOp {
 }  // namespace drained_detail
 #endif
 
-// A TCP socket with the drained read; everything else is tcp::socket's.
-class RelaySocket : public boost::asio::ip::tcp::socket {
+// A TCP socket with the drained read; everything else is the socket's.
+class RelaySocket : public ContextSocket {
  public:
   using tcp = boost::asio::ip::tcp;
-  explicit RelaySocket(tcp::socket&& socket) : tcp::socket(std::move(socket)) {
+  explicit RelaySocket(ContextSocket&& socket) : ContextSocket(std::move(socket)) {
 #if defined(SEEDPROXY_DRAINED_READS)
     // Looked up once: the registry's lookup takes a lock, too much for every read.
     reactor_ = &boost::asio::use_service<drained_detail::ad::reactor>(
         boost::asio::query(get_executor(), boost::asio::execution::context));
-    using Plain = boost::asio::io_context::executor_type;
-    using Tracked = decltype(boost::asio::prefer(std::declval<Plain>(),
-                                                 boost::asio::execution::outstanding_work.tracked));
-    if (const auto* plain = get_executor().target<Plain>())
-      context_ = &plain->context();
-    else if (const auto* tracked = get_executor().target<Tracked>())
-      context_ = &tracked->context();
-    else
-      throw std::logic_error("a RelaySocket's executor must be an io_context's");
+    context_ = &get_executor().context();
 #endif
   }
 
@@ -374,7 +364,7 @@ class RelaySocket : public boost::asio::ip::tcp::socket {
   }
 
   drained_detail::ad::reactor* reactor_ = nullptr;  // the socket's own (one per io_context)
-  boost::asio::io_context* context_ = nullptr;       // the socket's
+  boost::asio::io_context* context_ = nullptr;      // the socket's
 #endif
   DrainState drain_;
 };

@@ -10,7 +10,7 @@ namespace seedproxy::proxy {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-SocketHandoff::SocketHandoff(asio::ip::tcp::socket socket, asio::io_context& to) : to_(&to) {
+SocketHandoff::SocketHandoff(ContextSocket socket, asio::io_context& to) : to_(&to) {
   if (&socket.get_executor().context() == &to) {
     same_.emplace(std::move(socket));
     return;
@@ -35,13 +35,13 @@ SocketHandoff::~SocketHandoff() {
   if (descriptor_ >= 0) ::close(descriptor_);
 }
 
-asio::ip::tcp::socket SocketHandoff::take() {
+ContextSocket SocketHandoff::take() {
   if (same_) {
-    asio::ip::tcp::socket socket(std::move(*same_));
+    ContextSocket socket(std::move(*same_));
     same_.reset();
     return socket;
   }
-  asio::ip::tcp::socket socket(*to_);
+  ContextSocket socket(*to_);
   if (descriptor_ < 0) return socket;
   error_code ec;
   socket.assign(protocol_, descriptor_, ec);  // registers with `to`'s reactor, on its thread

@@ -7,6 +7,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <optional>
 
+#include "proxy/io/context_socket.hpp"
+
 namespace seedproxy::proxy {
 
 // Made on the accepting thread, taken on the serving thread. A handoff never taken (its context
@@ -15,7 +17,7 @@ class SocketHandoff {
  public:
   // On the thread that runs `socket`'s context: when `to` is another context, the descriptor
   // leaves this context's reactor here, on its own thread.
-  SocketHandoff(boost::asio::ip::tcp::socket socket, boost::asio::io_context& to);
+  SocketHandoff(ContextSocket socket, boost::asio::io_context& to);
   SocketHandoff(SocketHandoff&& other) noexcept;
   SocketHandoff& operator=(SocketHandoff&&) = delete;
   SocketHandoff(const SocketHandoff&) = delete;
@@ -25,11 +27,11 @@ class SocketHandoff {
   // On the thread that runs `to`: the connection as a socket of `to`, registered there. A socket
   // that cannot be registered (epoll_ctl failing) comes back closed; the session's first read
   // then fails and says so.
-  [[nodiscard]] boost::asio::ip::tcp::socket take();
+  [[nodiscard]] ContextSocket take();
 
  private:
   boost::asio::io_context* to_;
-  std::optional<boost::asio::ip::tcp::socket> same_;  // already a socket of `to`
+  std::optional<ContextSocket> same_;  // already a socket of `to`
   boost::asio::ip::tcp protocol_ = boost::asio::ip::tcp::v4();
   int descriptor_ = -1;  // released from the accepting reactor, not yet registered
 };

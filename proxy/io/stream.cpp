@@ -164,7 +164,7 @@ error_code read_failure(TlsChannel& channel) {
 
 }  // namespace
 
-Stream::Stream(tcp::socket socket) : socket_(std::move(socket)) {
+Stream::Stream(ContextSocket socket) : socket_(std::move(socket)) {
   error_code ignored;
   socket_.non_blocking(true, ignored);
 }

@@ -39,14 +39,14 @@ class Stream {
   using tcp = boost::asio::ip::tcp;
   using error_code = boost::system::error_code;
 
-  explicit Stream(tcp::socket socket);
+  explicit Stream(ContextSocket socket);
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   [[nodiscard]] RelaySocket& socket() noexcept { return socket_; }
   // The socket's executor, so code written against a tcp::socket keeps reading naturally.
-  [[nodiscard]] tcp::socket::executor_type get_executor() noexcept {
+  [[nodiscard]] ContextSocket::executor_type get_executor() noexcept {
     return socket_.get_executor();
   }
   [[nodiscard]] bool tls() const noexcept { return tls_ != nullptr; }

@@ -18,7 +18,7 @@ namespace seedproxy::proxy {
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 
-asio::awaitable<void> refuse_client(tcp::socket socket, std::string_view sqlstate,
+asio::awaitable<void> refuse_client(ContextSocket socket, std::string_view sqlstate,
                                     std::string message, double patience_seconds) {
   constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
   constexpr std::uint32_t ssl_request = 80877103, gssenc_request = 80877104;

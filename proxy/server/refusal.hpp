@@ -8,11 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/io/context_socket.hpp"
+
 namespace seedproxy::proxy {
 
 // Waits at most `patience_seconds` for the client's first packet; never reads a startup packet
 // body. No TLS handshake is run for a refused client: under overload that is the costly part.
-[[nodiscard]] boost::asio::awaitable<void> refuse_client(boost::asio::ip::tcp::socket socket,
+[[nodiscard]] boost::asio::awaitable<void> refuse_client(ContextSocket socket,
                                                          std::string_view sqlstate,
                                                          std::string message,
                                                          double patience_seconds);

@@ -446,7 +446,9 @@ asio::awaitable<void> Server::State::accept_loop() {
   while (!shutting_down) {
     Worker& worker = *workers[next_worker++ % workers.size()];
     // Accepted on this thread's own context: its reactor is this thread's (see Worker).
-    auto [ec, socket] = co_await acceptor->async_accept(use_tuple);
+    // Accepted as a ContextSocket (context_socket.hpp): given the context, async_accept makes
+    // the socket bound to its own executor.
+    auto [ec, socket] = co_await acceptor->async_accept(main_context(), use_tuple);
     if (shutting_down) co_return;
     if (ec) {
       log::limited(accept_failure_log, log::Level::warning, "server",

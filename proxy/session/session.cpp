@@ -38,7 +38,7 @@ constexpr std::uint32_t max_message_before_auth = 65536;
 // What a Parse carries beyond its text: header, a name, 65535 parameter type OIDs.
 constexpr std::size_t max_parse_overhead = 320 * 1024;
 
-std::string describe_endpoint(const tcp::socket& socket) {
+std::string describe_endpoint(const ContextSocket& socket) {
   error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
   if (ec) return "unknown peer";
@@ -65,10 +65,10 @@ protocol::RelayScanner server_scanner() {
 
 }  // namespace
 
-Session::Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
+Session::Session(ContextSocket client, std::shared_ptr<const SessionSettings> settings,
                  SessionList& list, std::uint64_t id, LoginGate::Ticket login)
     : client_(std::move(client)),
-      server_(tcp::socket(client_.socket().get_executor())),
+      server_(ContextSocket(client_.socket().get_executor())),
       settings_(std::move(settings)),
       list_(list),
       id_(id),
@@ -99,7 +99,7 @@ SessionList::~SessionList() {
   while (!sessions.empty()) delete sessions.front();
 }
 
-void Session::start(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
+void Session::start(ContextSocket client, std::shared_ptr<const SessionSettings> settings,
                     SessionList& list, std::uint64_t id, LoginGate::Ticket login) {
   auto* session = new Session(std::move(client), std::move(settings), list, id, std::move(login));
   try {
@@ -284,9 +284,10 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
         if (const auto finished = timer_.ready(now))
           observer_.statement_finished(finished->kind, finished->elapsed);
         // Back to idle: what the client waited for since its first round trip out of idle.
-        if (transaction_status_ == 'I' && transaction_started_) {
-          observer_.transaction_finished(now - *transaction_started_);
-          transaction_started_.reset();
+        if (transaction_status_ == 'I' &&
+            transaction_started_ != StatementTimer::Clock::time_point{}) {
+          observer_.transaction_finished(now - transaction_started_);
+          transaction_started_ = {};
         }
       }
       break;
@@ -323,7 +324,7 @@ void Session::note_client_message(char type) {
   const auto now = StatementTimer::Clock::now();
   observer_.statement_started(kind);
   timer_.started(kind, now);
-  if (!transaction_started_) transaction_started_ = now;
+  if (transaction_started_ == StatementTimer::Clock::time_point{}) transaction_started_ = now;
 }
 
 asio::awaitable<void> Session::wait_for_catalog() {

@@ -107,7 +107,7 @@ class Session {
  public:
   // Starts a session on `client`, from the socket's own thread; `list` owns it from then on.
   // `login` is the session's place among those logging in, given back once it has logged in.
-  static void start(tcp::socket client, std::shared_ptr<const SessionSettings> settings,
+  static void start(ContextSocket client, std::shared_ptr<const SessionSettings> settings,
                     SessionList& list, std::uint64_t id, LoginGate::Ticket login = {});
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -129,7 +129,7 @@ class Session {
 
  private:
   friend struct SessionList;  // frees the sessions still there when it goes
-  Session(tcp::socket client, std::shared_ptr<const SessionSettings> settings, SessionList& list,
+  Session(ContextSocket client, std::shared_ptr<const SessionSettings> settings, SessionList& list,
           std::uint64_t id, LoginGate::Ticket login);
   ~Session();
 
@@ -396,8 +396,14 @@ class Session {
   protocol::RelayScanner from_server_;
   IoBuffer client_buffer_;
   IoBuffer server_buffer_;
+  // The small fields side by side, so padding does not grow every session.
   bool dropping_from_client_ = false;
   bool dropping_from_server_ = false;
+  bool client_spoke_ = false;  // the client sent something after its startup packet
+  bool startup_read_ = false;
+  bool admin_console_ = false;   // logged in to the admin console
+  std::uint8_t coroutines_ = 0;  // spawned and not over: open or after_relay (one, briefly two)
+  std::uint32_t backend_pid_ = 0;
 
   char transaction_status_ = 'I';
   bool authenticated_ = false;
@@ -415,10 +421,8 @@ class Session {
     std::string client_message;
   };
   std::unique_ptr<Terminate> terminate_;
-  std::uint32_t backend_pid_ = 0;
   // Several hosts and read-write: the login of the current backend, until it is let through.
   std::unique_ptr<HotStandbyCheck> standby_check_;  // allocated: most sessions never have one
-  bool client_spoke_ = false;  // the client sent something after its startup packet
   // What a login needs, from the startup packet read until a backend's login is let through
   // (allocated, so that a logged-in session does not carry its room, and kept here rather than
   // in a coroutine frame, which would keep it).
@@ -446,7 +450,7 @@ class Session {
   // startup_timeout_seconds from the accept, shared by startup, TLS and the whole login, and the
   // session's place among those logging in.
   struct Login {
-    Login(const tcp::socket::executor_type& executor,
+    Login(const ContextSocket::executor_type& executor,
           std::chrono::steady_clock::time_point deadline_at, LoginGate::Ticket place)
         : deadline(executor, deadline_at), ticket(std::move(place)) {}
     boost::asio::steady_timer deadline;
@@ -460,15 +464,13 @@ class Session {
   };
   std::unique_ptr<Login> login_;
   std::chrono::system_clock::time_point connected_at_;
-  bool startup_read_ = false;
-  bool admin_console_ = false;   // logged in to the admin console
-  std::uint8_t coroutines_ = 0;  // spawned and not over: open or after_relay (one, briefly two)
   const char* auth_mechanism_ = "relay";  // a name from auth_mechanism_name()
   Observer& observer_;
   const bool observing_;  // false for the null observer: no clock reads, no timer
   StatementTimer timer_;
-  // When the client's first round trip after the last idle ReadyForQuery began (observing only).
-  std::optional<StatementTimer::Clock::time_point> transaction_started_;
+  // When the client's first round trip after the last idle ReadyForQuery began (observing only);
+  // the epoch while none is under way.
+  StatementTimer::Clock::time_point transaction_started_{};
 };
 
 }  // namespace seedproxy::proxy

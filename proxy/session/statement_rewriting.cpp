@@ -358,9 +358,10 @@ StatementRewriting::Lookup StatementRewriting::lookup(std::string_view sql,
 const std::string* StatementRewriting::text_to_send(const rewriter::CachedRewrite& rewrite) {
   if (rewrite.outcome == Outcome::unchanged) return nullptr;
   if (rewrite.outcome == Outcome::refused) {
-    if (pending_refusals_.size() >= max_pending_refusals)
-      pending_refusals_.erase(pending_refusals_.begin());
-    pending_refusals_.emplace_back(rewrite.refusal_marker, rewrite.error);
+    if (!pending_refusals_) pending_refusals_ = std::make_unique<PendingRefusals>();
+    auto& pending = *pending_refusals_;
+    if (pending.size() >= max_pending_refusals) pending.erase(pending.begin());
+    pending.emplace_back(rewrite.refusal_marker, rewrite.error);
   }
   return &rewrite.sql;
 }
@@ -606,7 +607,8 @@ void StatementRewriting::server_started(char type) {
 }
 
 std::optional<std::vector<std::byte>> StatementRewriting::swap_refusal(protocol::Bytes message) {
-  if (pending_refusals_.empty()) return std::nullopt;
+  if (!pending_refusals_ || pending_refusals_->empty()) return std::nullopt;
+  auto& pending = *pending_refusals_;
   const auto fields = protocol::read_error_notice(message.subspan(protocol::message_header_size));
   if (!fields) return std::nullopt;
   const std::string_view code = fields->code;
@@ -614,11 +616,11 @@ std::optional<std::vector<std::byte>> StatementRewriting::swap_refusal(protocol:
   if (code != sqlstate::undefined_column ||
       text.find(rewriter::refusal_marker_prefix) == std::string_view::npos)
     return std::nullopt;
-  const auto match = std::find_if(pending_refusals_.begin(), pending_refusals_.end(),
+  const auto match = std::find_if(pending.begin(), pending.end(),
                                   [&](const auto& p) { return text.find(p.first) != text.npos; });
-  if (match == pending_refusals_.end()) return std::nullopt;
+  if (match == pending.end()) return std::nullopt;
   const rewriter::SqlError error = std::move(match->second);
-  pending_refusals_.erase(match);
+  pending.erase(match);
   return protocol::error_response({.code = error.sqlstate,
                                    .message = error.message,
                                    .detail = error.detail,

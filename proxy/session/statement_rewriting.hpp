@@ -179,7 +179,9 @@ class StatementRewriting {
   SearchPath default_search_path_;  // null: "$user", public
   SearchPath search_path_;          // null: the default
   SearchPath local_search_path_;
-  std::vector<std::pair<std::string, rewriter::SqlError>> pending_refusals_;
+  // Allocated at the first refusal: most sessions never have one.
+  using PendingRefusals = std::vector<std::pair<std::string, rewriter::SqlError>>;
+  std::unique_ptr<PendingRefusals> pending_refusals_;
   std::uint64_t catalog_ticket_ = 0;
   bool first_load_ = false;  // catalog_ticket_ is the database's first load: every byte waits
   // DDL sent since the last refresh request, and whether any was sent since the last

@@ -44,7 +44,7 @@ struct Pair {
   Pair() {
     tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
     peer.connect(acceptor.local_endpoint());
-    reader.emplace(acceptor.accept());
+    reader.emplace(acceptor.accept(io));
     reader->non_blocking(true);
   }
   void send(const std::string& text) { asio::write(peer, asio::buffer(text)); }

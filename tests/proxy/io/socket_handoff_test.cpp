@@ -25,11 +25,11 @@ namespace {
 // A client connected to a listener on `accepting`; `accepted` is the accepting side.
 struct Connection {
   tcp::socket client;
-  tcp::socket accepted;
+  seedproxy::proxy::ContextSocket accepted;  // as the server accepts them
   explicit Connection(asio::io_context& accepting) : client(accepting), accepted(accepting) {
     tcp::acceptor acceptor(accepting, {asio::ip::address_v4::loopback(), 0});
     client.connect(acceptor.local_endpoint());
-    accepted = acceptor.accept();
+    accepted = acceptor.accept(accepting);
   }
 };
 

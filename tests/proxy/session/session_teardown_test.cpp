@@ -29,6 +29,7 @@
 #include "tests/proxy/session/fake_snapshots.hpp"
 
 namespace asio = boost::asio;
+using seedproxy::proxy::ContextSocket;
 using seedproxy::proxy::Session;
 using seedproxy::proxy::SessionList;
 using seedproxy::proxy::SessionSettings;
@@ -133,7 +134,7 @@ struct Rig {
   // session idles on its reads.
   bool log_in(SessionList& list) {
     client.connect(proxy_side.local_endpoint());
-    tcp::socket accepted = proxy_side.accept();
+    ContextSocket accepted = proxy_side.accept(io);
     settings->upstream.push_back(UpstreamHost{
         "fake", "127.0.0.1", std::vector<tcp::endpoint>{server_side.local_endpoint()}});
     Session::start(std::move(accepted), settings, list, 1);

@@ -104,11 +104,11 @@ std::string load_error(const config::ClientTls& tls) {
 struct Pair {
   asio::io_context io{1};
   std::unique_ptr<Stream> server, client;
-  std::optional<tcp::socket> server_peer, client_peer;
+  std::optional<ContextSocket> server_peer, client_peer;
   explicit Pair(bool interposed = false) {
     tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
     auto connection = [&] {  // {accepted, connecting}
-      std::pair<tcp::socket, tcp::socket> ends(io, io);
+      std::pair<ContextSocket, ContextSocket> ends(io, io);
       ends.second.connect(acceptor.local_endpoint());
       acceptor.accept(ends.first);
       // As the proxy's sockets: small writes leave at once (no Nagle delay between two records).
@@ -171,7 +171,7 @@ std::vector<std::byte> bytes_of(std::string_view text) {
 }
 
 // Polls (with a deadline) until `socket` has at least `bytes` waiting in the kernel.
-bool wait_until_queued(tcp::socket& socket, int bytes) {
+bool wait_until_queued(ContextSocket& socket, int bytes) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   int queued = 0;
   while (std::chrono::steady_clock::now() < deadline) {
