@@ -399,10 +399,10 @@ class Session {
   // The small fields side by side, so padding does not grow every session.
   bool dropping_from_client_ = false;
   bool dropping_from_server_ = false;
-  bool client_spoke_ = false;  // the client sent something after its startup packet
-  bool startup_read_ = false;
-  bool admin_console_ = false;   // logged in to the admin console
-  std::uint8_t coroutines_ = 0;  // spawned and not over: open or after_relay (one, briefly two)
+  bool client_spoke_ : 1 = false;  // the client sent something after its startup packet
+  bool startup_read_ : 1 = false;
+  bool admin_console_ : 1 = false;  // logged in to the admin console
+  std::uint8_t coroutines_ = 0;     // spawned and not over: open or after_relay (one, briefly two)
   std::uint32_t backend_pid_ = 0;
 
   char transaction_status_ = 'I';

@@ -183,11 +183,10 @@ class StatementRewriting {
   using PendingRefusals = std::vector<std::pair<std::string, rewriter::SqlError>>;
   std::unique_ptr<PendingRefusals> pending_refusals_;
   std::uint64_t catalog_ticket_ = 0;
-  bool first_load_ = false;  // catalog_ticket_ is the database's first load: every byte waits
   // DDL sent since the last refresh request, and whether any was sent since the last
-  // ReadyForQuery (a DDL CommandComplete without one is a statement whose text was not read).
+  // ReadyForQuery (ddl_text_seen_ below: a DDL CommandComplete without one is a statement whose
+  // text was not read).
   std::unique_ptr<rewriter::CatalogEffect> sent_effect_;  // allocated at the first DDL
-  bool ddl_text_seen_ = false;
   // The session's predicted view (predicted_snapshot.hpp), good until catalog_ticket_ is answered.
   std::shared_ptr<const seeds::DatabaseSnapshot> predicted_;
   // sent_effect_->prediction may be applied at the next ReadyForQuery: its Query or Parse came
@@ -195,6 +194,10 @@ class StatementRewriting {
   // Bind/Describe/Execute/Sync (`armed`), and PostgreSQL completed it without error (`completed`).
   bool prediction_armed_ = false;
   bool prediction_completed_ = false;
+  // The flags side by side, so padding does not grow every session.
+  bool first_load_ = false;  // catalog_ticket_ is the database's first load: every byte waits
+  bool ddl_text_seen_ = false;
+  bool observing_ = false;         // false: no clock reads for the null observer
   char transaction_status_ = 'I';  // of the last ReadyForQuery
   int awaiting_ready_ = 0;         // client Query, Sync and FunctionCall not answered yet
   // When this session last waited for a refresh of an expired lease: it waits once a second at
@@ -204,7 +207,6 @@ class StatementRewriting {
   PreparedStatements prepared_;
   seeds::ReadTally* tally_ = nullptr;
   Observer* observer_ = &null_observer();
-  bool observing_ = false;  // false: no clock reads for the null observer
 };
 
 }  // namespace seedproxy::proxy
