@@ -30,13 +30,21 @@ int usage_error(const std::string& message) {
 
 }  // namespace
 
+// Which of Asio's backends this build uses (CMake's SEEDPROXY_IO_URING), for operators and for
+// tests whose bounds differ by backend.
+#if defined(BOOST_ASIO_HAS_IO_URING) && defined(BOOST_ASIO_DISABLE_EPOLL)
+constexpr const char* io_backend = "io_uring";
+#else
+constexpr const char* io_backend = "epoll";
+#endif
+
 int main(int argc, char** argv) {
   if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
     std::fputs(usage_text, stdout);
     return 0;
   }
   if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
-    std::printf("seedproxy %s\n", seedproxy::version_string);
+    std::printf("seedproxy %s\nI/O backend: %s\n", seedproxy::version_string, io_backend);
     return 0;
   }
   if (argc != 3) return usage_error(argc < 2 ? "missing arguments" : "unexpected arguments");
