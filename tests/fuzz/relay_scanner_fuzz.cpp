@@ -41,7 +41,9 @@ RelayScanner make_scanner(const Setup& setup) {
   return scanner;
 }
 
+// A byte above 127 names no message type: inspect() ignores it (RelayScanner keeps 128 bits).
 bool is_inspected(const Setup& setup, char type) {
+  if (static_cast<unsigned char>(type) > 127) return false;
   return std::find(setup.inspected.begin(), setup.inspected.end(), type) != setup.inspected.end();
 }
 
