@@ -8,6 +8,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF2
@@ -53,38 +55,6 @@ pgcluster_stop "$pg_dir" 2>/dev/null || true
 pg_started=1
 pg_port=$(pgcluster_start "$pg_dir" --max-connections $((count + 200)))
 
-start_pgbouncer() { # start_pgbouncer PORT: the pid in `pid`
-  local dir=$out_dir/pgbouncer
-  mkdir -p "$dir"
-  printf '"postgres" ""\n' >"$dir/userlist.txt"
-  cat >"$dir/pgbouncer.ini" <<INI
-; Written by bench/idle_memory.sh
-[databases]
-* = host=127.0.0.1 port=$pg_port
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $1
-unix_socket_dir =
-auth_type = trust
-auth_file = $dir/userlist.txt
-pool_mode = session
-max_client_conn = $((count + 100))
-default_pool_size = $((count + 100))
-logfile = $dir/pgbouncer.log
-pidfile = $dir/pgbouncer.pid
-log_connections = 0
-log_disconnections = 0
-INI
-  local cmd=(/usr/sbin/pgbouncer "$dir/pgbouncer.ini")
-  if ((EUID == 0)); then
-    # PgBouncer refuses to run as root; setpriv execs, so $! is PgBouncer itself.
-    chown -R postgres: "$dir"
-    cmd=(setpriv --reuid=postgres --regid=postgres --init-groups "${cmd[@]}")
-  fi
-  "${cmd[@]}" >"$dir/stderr" 2>&1 &
-  pid=$!
-}
-
 start_seedproxy() { # start_seedproxy BINARY PORT CONFIG: the pid in `pid`
   cat >"$3" <<JSON
 {
@@ -103,7 +73,9 @@ measure() { # measure ROUND INDEX TARGET: one table row
   local round=$1 index=$2 target=$3 port result
   port=$(free_port 17432)
   if [[ "$target" == pgbouncer ]]; then
-    start_pgbouncer "$port"
+    bench_pgbouncer_start "$out_dir/pgbouncer" "$port" "$pg_port" \
+      "max_client_conn = $((count + 100))" "default_pool_size = $((count + 100))"
+    pid=$bench_pgbouncer_pid
   else
     start_seedproxy "$target" "$port" "$out_dir/seedproxy-$index.json"
   fi

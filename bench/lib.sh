@@ -80,3 +80,32 @@ bench_rounds() {
     done
   done
 }
+
+# bench_pgbouncer_start DIR PORT PG_PORT [SETTING...]: PgBouncer in session mode with trust
+# authentication on 127.0.0.1:PORT in front of PostgreSQL on PG_PORT, its files in DIR (the
+# configuration, userlist.txt, pgbouncer.log, stderr.log), each SETTING ("key = value") added to
+# its [pgbouncer] section; started in the background, its pid in bench_pgbouncer_pid (the caller
+# keeps it for its cleanup, then waits for the port). As root it runs as postgres (PgBouncer
+# refuses root; setpriv execs, so the pid is PgBouncer's own).
+bench_pgbouncer_start() {
+  local dir=$1 port=$2 pg_port=$3
+  shift 3
+  mkdir -p "$dir"
+  printf '"postgres" ""\n' >"$dir/userlist.txt"
+  {
+    printf '; Written by bench/%s\n[databases]\n* = host=127.0.0.1 port=%s\n\n[pgbouncer]\n' \
+      "$(basename "$0")" "$pg_port"
+    printf '%s\n' "listen_addr = 127.0.0.1" "listen_port = $port" "unix_socket_dir =" \
+      "auth_type = trust" "auth_file = $dir/userlist.txt" "pool_mode = session" \
+      "logfile = $dir/pgbouncer.log" "pidfile = $dir/pgbouncer.pid" "log_connections = 0" \
+      "log_disconnections = 0" "$@"
+  } >"$dir/pgbouncer.ini"
+  local cmd=(/usr/sbin/pgbouncer "$dir/pgbouncer.ini")
+  if ((EUID == 0)); then
+    chown -R postgres: "$dir"
+    cmd=(setpriv --reuid=postgres --regid=postgres --init-groups "${cmd[@]}")
+  fi
+  rm -f "$dir/pgbouncer.pid"
+  "${cmd[@]}" >"$dir/stderr.log" 2>&1 &
+  bench_pgbouncer_pid=$!
+}

@@ -121,40 +121,10 @@ fi
 
 # --- PgBouncer (session pooling) ------------------------------------------------------------------
 bouncer_port=$(free_port 16432)
-mkdir -p "$bouncer_dir"
-cat >"$bouncer_dir/userlist.txt" <<EOF
-"postgres" ""
-EOF
-cat >"$bouncer_dir/pgbouncer.ini" <<EOF
-; Written by bench/passthrough.sh
-[databases]
-* = host=127.0.0.1 port=$pg_port
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $bouncer_port
-unix_socket_dir =
-auth_type = trust
-auth_file = $bouncer_dir/userlist.txt
-pool_mode = session
-max_client_conn = 3000
-default_pool_size = 1100
-logfile = $bouncer_dir/pgbouncer.log
-pidfile = $bouncer_dir/pgbouncer.pid
-log_connections = 0
-log_disconnections = 0
-ignore_startup_parameters = extra_float_digits
-EOF
-bouncer_cmd=(/usr/sbin/pgbouncer "$bouncer_dir/pgbouncer.ini")
-if ((EUID == 0)); then
-  # PgBouncer refuses to run as root. setpriv execs (no intermediate process), so $! is PgBouncer.
-  chown -R postgres: "$bouncer_dir"
-  bouncer_cmd=(setpriv --reuid=postgres --regid=postgres --init-groups "${bouncer_cmd[@]}")
-fi
-rm -f "$bouncer_dir/pgbouncer.pid"
 log "starting PgBouncer on 127.0.0.1:$bouncer_port"
-"${bouncer_cmd[@]}" >"$bouncer_dir/stderr.log" 2>&1 &
-bouncer_pid=$!
+bench_pgbouncer_start "$bouncer_dir" "$bouncer_port" "$pg_port" "max_client_conn = 3000" \
+  "default_pool_size = 1100" "ignore_startup_parameters = extra_float_digits"
+bouncer_pid=$bench_pgbouncer_pid
 wait_for_port "$bouncer_port" "$bouncer_pid" 15 ||
   { cat "$bouncer_dir/stderr.log" >&2; die "PgBouncer did not start"; }
 
