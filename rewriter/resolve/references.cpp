@@ -170,10 +170,20 @@ bool Resolver::column_ref(const ColumnRefView& view, Scope& scope) {
     const auto text = bind(*level, entry, index, scope, false);
     if (!text) request_wrap(*level, entry);
     if (!end || !text) return false;
-    out_.edits.push_back({view.location, *end, *text});
+    out_.edits.push_back({view.location, *end, operand(*text, *end)});
     return true;
   }
   return false;
+}
+
+// A subscript after the reference ("names[1]") must apply to the whole value written in its
+// place: after a cast it would be read as array bounds of the type ("::text[][1]", the whole
+// array), after COALESCE(...) it is a syntax error.
+std::string Resolver::operand(std::string text, int end) const {
+  const auto next = std::lower_bound(tokens_.begin(), tokens_.end(), end,
+                                     [](const Token& t, int at) { return t.start < at; });
+  if (next == tokens_.end() || next->single != '[') return text;
+  return "(" + text + ")";
 }
 
 // "(alias).attribute": field selection from a whole-row reference.
@@ -205,7 +215,8 @@ bool Resolver::field_of_row(const Json& indirection, Scope& scope) {
       const auto text = bind(*level, named->entry, i, scope, false);
       if (!text) request_wrap(*level, named->entry);
       if (!text) return false;
-      out_.edits.push_back({tokens_[*at - parens].start, tokens_[close + 1].end, *text});
+      out_.edits.push_back({tokens_[*at - parens].start, tokens_[close + 1].end,
+                            operand(*text, tokens_[close + 1].end)});
       return true;
     }
     return false;

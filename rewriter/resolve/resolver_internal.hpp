@@ -149,6 +149,8 @@ class Resolver {
                                                      bool keep_bare_star);
   bool column_ref(const ColumnRefView& view, Scope& scope);
   bool field_of_row(const Json& indirection, Scope& scope);
+  // `text` replaces a reference ending at byte `end`; parenthesized when a subscript follows.
+  [[nodiscard]] std::string operand(std::string text, int end) const;
   // ---- whole-row references (whole_row.cpp) ----
   bool whole_row_reference(const ColumnRefView& view, const Scope& level, int entry,
                            const Scope& at);
