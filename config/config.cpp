@@ -20,6 +20,7 @@
 #include "common/text.hpp"
 #include "config/json_readers.hpp"
 #include "config/security_sections.hpp"
+#include "config/server_pool_section.hpp"
 #include "config/strict_json.hpp"
 #include "config/upstream_section.hpp"
 
@@ -420,7 +421,7 @@ Config parse_config(std::string_view json_text) {
   const Object top(root, "",
                    {"listen", "upstream", "control", "metrics", "admin", "ddl_seeds", "seeds",
                     "limits", "runtime", "log", "reload", "instance", "materialization",
-                    "client_tls", "server_tls", "auth", "registry", "validation"});
+                    "client_tls", "server_tls", "auth", "server_pool", "registry", "validation"});
   Config config;
   if (const Json* listen = top.find("listen"))
     config.listen = read_endpoint(*listen, "listen", config.listen, false);
@@ -444,7 +445,9 @@ Config parse_config(std::string_view json_text) {
   if (const Json* tls = top.find("client_tls")) config.client_tls = read_client_tls(*tls);
   if (const Json* tls = top.find("server_tls")) config.server_tls = read_server_tls(*tls);
   if (const Json* auth = top.find("auth")) config.auth = read_auth(*auth);
+  if (const Json* pool = top.find("server_pool")) config.server_pool = read_server_pool(*pool);
   settle_security(config);
+  check_server_pool(config);
   check_addresses(config);
   if (const Json* instance = top.find("instance"))
     config.instance = read_string(*instance, "instance");

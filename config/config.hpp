@@ -181,6 +181,19 @@ struct Auth {
   bool operator==(const Auth&) const = default;
 };
 
+// Server connections kept for the next client (PgBouncer's session pooling): a client that
+// leaves an idle backend hands it, reset with `reset_query`, to the next client of the same
+// user, database and startup parameters (docs/configuration.md). Only with auth.mode proxy,
+// where the proxy itself vouches for every client it gives a backend to.
+struct ServerPool {
+  bool enabled = false;
+  std::string reset_query = "DISCARD ALL";
+  double idle_timeout_seconds = 600.0;  // a parked backend unused this long is closed
+  double lifetime_seconds = 3600.0;     // a backend older than this is closed, not parked
+  std::uint32_t max_idle = 100;         // parked backends per I/O thread
+  bool operator==(const ServerPool&) const = default;
+};
+
 enum class LogFormat { text, json };
 enum class LogLevel { debug, info, warning, error };
 
@@ -208,6 +221,7 @@ struct Config {
   ClientTls client_tls;
   ServerTls server_tls;
   Auth auth;
+  ServerPool server_pool;
   Registry registry;
   Validation validation;
   // What the file says that still works but should change (deprecated keys), one sentence each

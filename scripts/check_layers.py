@@ -35,6 +35,7 @@ RANKS = {
     "proxy/observe": 32,
     "proxy/tls": 33,
     "proxy/credentials": 33,
+    "proxy/pool": 33,
     "proxy/admin": 34,
     "proxy/session": 35,
     "proxy/server": 36,

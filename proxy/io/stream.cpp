@@ -24,14 +24,14 @@ namespace asio = boost::asio;
 using error_code = boost::system::error_code;
 
 struct TlsChannel {
-  explicit TlsChannel(RelaySocket& s) : socket(s) {}
+  explicit TlsChannel(RelaySocket& s) : socket(&s) {}
   ~TlsChannel() {
     if (ssl) SSL_free(ssl);  // and the BIO with it
   }
   TlsChannel(const TlsChannel&) = delete;
   TlsChannel& operator=(const TlsChannel&) = delete;
 
-  RelaySocket& socket;
+  RelaySocket* socket;  // the stream's own (a moved stream points it at its new socket)
   SSL* ssl = nullptr;
   IoBuffer input;             // ciphertext read from the socket that OpenSSL has not taken yet
   bool input_filled = false;  // the last socket read filled its space: more is probably there
@@ -105,7 +105,7 @@ int channel_write(BIO* bio, const char* bytes, std::size_t size, std::size_t* wr
   auto& channel = channel_of(bio);
   BIO_clear_retry_flags(bio);
   error_code ec;
-  *written = channel.socket.write_some(asio::buffer(bytes, size), ec);
+  *written = channel.socket->write_some(asio::buffer(bytes, size), ec);
   if (!ec) return 1;
   if (ec == asio::error::would_block) {
     BIO_set_retry_write(bio);
@@ -170,6 +170,18 @@ Stream::Stream(ContextSocket socket) : socket_(std::move(socket)) {
 }
 
 Stream::~Stream() = default;
+
+Stream::Stream(Stream&& other) noexcept
+    : socket_(std::move(other.socket_)), tls_(std::move(other.tls_)) {
+  if (tls_) tls_->socket = &socket_;
+}
+
+Stream& Stream::operator=(Stream&& other) noexcept {
+  socket_ = std::move(other.socket_);
+  tls_ = std::move(other.tls_);
+  if (tls_) tls_->socket = &socket_;
+  return *this;
+}
 
 SSL* Stream::ssl() const noexcept { return tls_ ? tls_->ssl : nullptr; }
 

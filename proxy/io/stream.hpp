@@ -43,6 +43,10 @@ class Stream {
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
+  // Moves the connection, TLS state included (a server connection kept for the next client).
+  // Nothing of `other` may be pending: its operations would complete on the moved socket.
+  Stream(Stream&& other) noexcept;
+  Stream& operator=(Stream&& other) noexcept;
 
   [[nodiscard]] RelaySocket& socket() noexcept { return socket_; }
   // The socket's executor, so code written against a tcp::socket keeps reading naturally.

@@ -278,6 +278,7 @@ std::shared_ptr<const Generation> Server::State::make_generation(const config::C
   session_settings->auth_mode = next.auth.mode;
   session_settings->secrets = credentials.get();
   session_settings->trust_users = next.auth.trust_users;
+  session_settings->server_pool = next.server_pool;
   if (credentials) credentials->install_file(files.userlist);
   generation->session = std::move(session_settings);
   return generation;

@@ -460,7 +460,9 @@ Session::Relayed Session::relay_client(const protocol::RelayScanner::Step* again
       [this](char type) {
         if (observing_) note_client_message(type);
       },
-      [this](const protocol::MessageHeader&, protocol::Bytes message) {
+      [this](const protocol::MessageHeader& header, protocol::Bytes message) {
+        // server_pool: the backend outlives the client, so its Terminate stays here.
+        if (header.type == 'X' && kept_login_) return std::optional(std::vector<std::byte>());
         if (!rewriting_) return std::optional<std::vector<std::byte>>();
         if (ddl_seeds_) {
           auto stand_in = ddl_seeds_->client_message(message, *rewriting_, transaction_status_);

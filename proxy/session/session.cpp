@@ -181,6 +181,7 @@ asio::awaitable<void> Session::after_relay() {
       if (relaying) co_return;
     }
   }
+  co_await park_server(ending);
   co_await end_session(ending);
 }
 
@@ -369,6 +370,7 @@ void Session::client_read_failed(const error_code& ec) {
                       ? (from_client_.last_type() == 'X' ? "client terminated the session"
                                                          : "client closed the connection")
                       : "client read failed: " + ec.message();
+  ending.client_left = is_disconnect(ec);
   pump_ended(0, std::move(ending), nullptr);
 }
 
@@ -544,6 +546,7 @@ void Session::finish(const Ending& ending) {
   std::string line = "session " + std::to_string(id_) + " from " + peer_;
   if (!user_.empty()) line += " user=" + user_ + " database=" + database_;
   if (backend_pid_ != 0) line += " backend_pid=" + std::to_string(backend_pid_);
+  if (kept_login_ && kept_login_->reused) line += " (reused)";
   if (client_.tls()) line += " tls=" + client_.tls_version();
   if (authenticated_ && std::string_view(auth_mechanism_) != "relay")
     line += " auth=" + std::string(auth_mechanism_);

@@ -24,6 +24,7 @@
 #include "proxy/observe/observer.hpp"
 #include "proxy/observe/statement_timer.hpp"
 #include "proxy/observe/traffic_counters.hpp"
+#include "proxy/pool/server_pool.hpp"
 #include "proxy/session/client_auth.hpp"
 #include "proxy/session/ddl_seeds.hpp"
 #include "proxy/session/hot_standby_check.hpp"
@@ -82,6 +83,8 @@ struct SessionSettings {
   config::AuthMode auth_mode = config::AuthMode::relay;
   SecretSource* secrets = nullptr;  // set when auth_mode is proxy
   std::vector<std::string> trust_users;
+  // server_pool: backends kept between clients (only with auth_mode proxy and one host).
+  config::ServerPool server_pool;
 };
 
 class Session;
@@ -98,6 +101,8 @@ struct SessionList {
 
   std::list<Session*> sessions;
   TrafficCounters counters;
+  // Backends kept for the next client (server_pool), made at the first one parked.
+  std::unique_ptr<ServerPool> pool;
   // Called once for each session that ended by itself, after it is freed (not for those the
   // list's destructor frees).
   std::function<void()> on_end;
@@ -140,6 +145,7 @@ class Session {
     std::string client_detail;
     Peer protocol_culprit = Peer::client;  // who broke the protocol, when client_code is 08P01
     bool refused_backend = false;          // standby_check_ refused the backend: run decides
+    bool client_left = false;              // the client closed its connection (or terminated)
     void tell(std::string_view code, std::string message, std::string detail = {}) {
       client_code = code;
       client_message = std::move(message);
@@ -199,6 +205,27 @@ class Session {
   boost::asio::awaitable<bool> leave_refused_backend(Ending& ending);
   [[nodiscard]] bool refused_while_starting_up(const std::vector<std::byte>& server_error,
                                                Ending& ending);
+  // server_pool (server_reuse.cpp). Whether this session's backends may be kept for the next
+  // client.
+  [[nodiscard]] bool pooling() const noexcept;
+  // A parked backend for this client's startup packet, made the session's: what the client hears
+  // (AuthenticationOk and the backend's login messages), or nullopt when none is parked.
+  std::optional<std::vector<std::byte>> reuse_server(const std::vector<std::byte>& startup);
+  // After a fresh login's AuthenticationOk: the login's messages up to ReadyForQuery read here
+  // and kept (kept_login_), so a later client of the backend hears them again. Returns what the
+  // client hears: `auth_ok` and those messages.
+  boost::asio::awaitable<std::optional<std::vector<std::byte>>> read_login_messages(
+      const std::vector<std::byte>& startup, std::vector<std::byte> auth_ok, Ending& ending);
+  // The login messages the proxy wrote to the client itself, seen as if relayed.
+  void follow_login_messages(protocol::Bytes messages);
+  // Why the backend cannot be kept as the session ends; nullptr when it can.
+  [[nodiscard]] const char* reuse_refusal(const Ending& ending) const;
+  // The client left its backend idle: reset and parked for the next client (the log line says
+  // so), else left for finish() to close.
+  boost::asio::awaitable<void> park_server(Ending& ending);
+  // Runs server_pool.reset_query and a marker query after it; true when both succeeded, every
+  // answer before them was read and the backend is idle.
+  boost::asio::awaitable<bool> reset_server();
   // The session's coroutines, each started by spawn: open (the startup and the first login), and
   // after_relay each time the pumps have ended (the next host, or the end). While the pumps run,
   // none is left: an idle session is only its pumps' pending reads, which own nothing, and no
@@ -431,6 +458,14 @@ class Session {
     std::optional<UpstreamCredential> credential;  // auth.mode proxy (wiped when dropped)
   };
   std::unique_ptr<LoginAgain> login_again_;
+  // server_pool: the backend's key and login messages while it may be parked at the end.
+  struct KeptLogin {
+    std::string key;
+    std::vector<std::byte> messages;
+    std::chrono::steady_clock::time_point born;
+    bool reused = false;  // handed over by another client's session
+  };
+  std::unique_ptr<KeptLogin> kept_login_;
   // The hosts this session tried, in order, and why each would not do.
   // Small: every session carries it, and most never fail a host (causes stays unallocated).
   struct UpstreamAttempts {

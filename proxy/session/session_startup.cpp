@@ -386,6 +386,8 @@ bool Session::refused_while_starting_up(const std::vector<std::byte>& server_err
 
 asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_upstream_in_proxy(
     const std::vector<std::byte>& startup, UpstreamCredential credential, Ending& ending) {
+  if (pooling())
+    if (auto reused = reuse_server(startup)) co_return reused;
   const bool connected = co_await connect_upstream(ending);
   if (!connected) co_return std::nullopt;
   const auto ec = co_await write_all(server_, startup);
@@ -414,6 +416,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_upstream_i
       ending.tell(login.code, std::move(login.message));
     co_return std::nullopt;
   }
+  if (pooling()) co_return co_await read_login_messages(startup, std::move(login.auth_ok), ending);
   co_return std::move(login.auth_ok);
 }
 

@@ -51,6 +51,10 @@ asio::awaitable<bool> Session::start_login(Ending& ending) {
       co_return false;
     }
     logged_in();
+    // With server_pool the proxy read the login's messages itself (or replays a parked
+    // backend's): the session follows them as if relayed, and keeps the client's Terminate.
+    follow_login_messages(*auth_ok);
+    if (kept_login_) from_client_.inspect('X');
   }
   co_return true;
 }

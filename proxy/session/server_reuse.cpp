@@ -1,0 +1,186 @@
+// server_pool: a backend whose client left it idle is reset and kept for the next client of the
+// same startup packet; that client, authenticated by the proxy, hears the backend's login again.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <random>
+#include <variant>
+
+#include "common/sqlstate.hpp"
+#include "proxy/io/message_reader.hpp"
+#include "proxy/session/session.hpp"
+#include "proxy/wire/backend_views.hpp"
+#include "proxy/wire/body_reader.hpp"
+#include "proxy/wire/messages.hpp"
+
+namespace seedproxy::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Login messages and the answers read while resetting are small; a longer one (a result the
+// client left behind) is not read through: the backend is closed instead.
+constexpr std::uint32_t max_message = 1u << 16;
+constexpr std::size_t max_reset_bytes = std::size_t{1} << 20;
+
+std::vector<std::byte> query_message(std::string_view sql) {
+  protocol::PacketWriter writer;
+  writer.begin('Q');
+  writer.put_cstring(sql);
+  writer.finish();
+  return writer.take();
+}
+
+std::vector<std::byte> authentication_ok() {
+  protocol::PacketWriter writer;
+  writer.begin('R');
+  writer.put_u32(0);
+  writer.finish();
+  return writer.take();
+}
+
+// A text no earlier answer on the connection can carry by chance.
+std::string reset_marker() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return "seedproxy reset " + std::to_string(generator()) + "-" + std::to_string(generator());
+}
+
+// Whether a DataRow is one column holding exactly `text`.
+bool row_is(protocol::Bytes body, std::string_view text) {
+  protocol::BodyReader reader(body);
+  const auto columns = reader.u16();
+  const auto length = reader.u32();
+  if (!columns || *columns != 1 || !length || *length != text.size()) return false;
+  const auto value = reader.bytes(*length);
+  return value &&
+         std::string_view(reinterpret_cast<const char*>(value->data()), value->size()) == text;
+}
+
+}  // namespace
+
+bool Session::pooling() const noexcept {
+  return settings_->server_pool.enabled && settings_->auth_mode == config::AuthMode::proxy &&
+         settings_->primary == nullptr && !admin_console_;
+}
+
+std::optional<std::vector<std::byte>> Session::reuse_server(const std::vector<std::byte>& startup) {
+  if (!list_.pool) return std::nullopt;
+  auto key = server_pool_key(startup);
+  auto server = list_.pool->take(key, settings_->server_pool);
+  if (!server) return std::nullopt;
+  server_ = std::move(server->stream);
+  upstream_.attempts = 1;
+  upstream_.current = 0;
+  auto out = authentication_ok();
+  out.insert(out.end(), server->login.begin(), server->login.end());
+  kept_login_ = std::make_unique<KeptLogin>(
+      KeptLogin{std::move(key), std::move(server->login), server->born, true});
+  return out;
+}
+
+asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_login_messages(
+    const std::vector<std::byte>& startup, std::vector<std::byte> auth_ok, Ending& ending) {
+  std::vector<std::byte> messages;
+  for (;;) {
+    auto read =
+        co_await (read_message(server_, max_message) || login_->deadline.async_wait(use_tuple));
+    if (read.index() == 1) {
+      ending.reason = "the server did not complete the login in time";
+      ending.tell(sqlstate::unable_to_connect, "seedproxy could not log in to the server in time");
+      co_return std::nullopt;
+    }
+    auto message = std::move(std::get<0>(read));
+    if (message.ec || message.error != protocol::FrameError::none) {
+      ending.reason = "the server closed the connection during the login";
+      ending.tell(sqlstate::connection_failure, "server closed the connection unexpectedly");
+      co_return std::nullopt;
+    }
+    messages.insert(messages.end(), message.bytes.begin(), message.bytes.end());
+    // An ErrorResponse after AuthenticationOk (no such database): the client hears it, and the
+    // relay sees the server close; nothing is kept.
+    if (message.type == 'E') break;
+    if (message.type == 'Z') {
+      kept_login_ = std::make_unique<KeptLogin>(
+          KeptLogin{server_pool_key(startup), messages, std::chrono::steady_clock::now(), false});
+      break;
+    }
+  }
+  auth_ok.insert(auth_ok.end(), messages.begin(), messages.end());
+  co_return auth_ok;
+}
+
+void Session::follow_login_messages(protocol::Bytes messages) {
+  while (!messages.empty()) {
+    const auto frame = protocol::decode_message(messages, max_message);
+    if (frame.status != protocol::Status::frame) return;
+    const auto size = static_cast<std::size_t>(frame.message.header.total());
+    on_server_message(frame.message.header, messages.first(size));
+    messages = messages.subspan(size);
+  }
+}
+
+const char* Session::reuse_refusal(const Ending& ending) const {
+  if (terminate_) return "the session was ended by the proxy";
+  if (!ending.client_left) return "the session did not end with the client leaving";
+  if (transaction_status_ != 'I') return "the client left inside a transaction";
+  if (!from_client_.at_boundary() || dropping_from_client_ || client_backlog_)
+    return "the client left in the middle of a message";
+  if (!from_server_.at_boundary() || dropping_from_server_ || server_backlog_ ||
+      !server_buffer_.unread().empty() || server_.buffered())
+    return "the server's answer was not read through";
+  return nullptr;
+}
+
+asio::awaitable<void> Session::park_server(Ending& ending) {
+  if (!kept_login_ || !pooling()) co_return;
+  if (!server_.socket().is_open()) co_return;
+  if (const char* refusal = reuse_refusal(ending)) {
+    ending.reason += std::string("; backend closed: ") + refusal;
+    co_return;
+  }
+  const bool reset = co_await reset_server();
+  if (!reset) {
+    ending.reason += "; backend closed: server_pool.reset_query did not succeed";
+    co_return;
+  }
+  if (!list_.pool) list_.pool = std::make_unique<ServerPool>(client_.get_executor());
+  ServerPool::Server server{std::move(server_), std::move(kept_login_->messages), backend_pid_,
+                            kept_login_->born};
+  const auto refusal =
+      list_.pool->park(std::move(kept_login_->key), std::move(server), settings_->server_pool);
+  ending.reason += refusal ? std::string("; backend closed: ") + refusal
+                           : std::string("; backend kept for the next client");
+}
+
+asio::awaitable<bool> Session::reset_server() {
+  // A marker query after the reset: its row is the last answer, so everything the client left
+  // in flight has been read when it comes, and nothing is left for the next client.
+  const std::string marker = reset_marker();
+  auto requests = query_message(settings_->server_pool.reset_query);
+  const auto second = query_message("SELECT '" + marker + "'");
+  requests.insert(requests.end(), second.begin(), second.end());
+  if (co_await write_all(server_, requests)) co_return false;
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(seconds(settings_->connect_timeout_seconds));
+  bool failed = false, marked = false;
+  std::size_t total = 0;
+  for (;;) {
+    auto read = co_await (read_message(server_, max_message) || deadline.async_wait(use_tuple));
+    if (read.index() == 1) co_return false;
+    const auto message = std::move(std::get<0>(read));
+    if (message.ec || message.error != protocol::FrameError::none) co_return false;
+    total += message.bytes.size();
+    if (total > max_reset_bytes) co_return false;
+    if (message.type == 'E') failed = true;
+    if (message.type == 'D') marked = row_is(message.body(), marker);
+    if (message.type == 'Z' && marked) {
+      const auto status = protocol::read_ready_for_query(message.body());
+      co_return !failed && status == protocol::TransactionStatus::idle;
+    }
+  }
+}
+
+}  // namespace seedproxy::proxy
