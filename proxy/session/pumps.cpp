@@ -462,7 +462,8 @@ Session::Relayed Session::relay_client(const protocol::RelayScanner::Step* again
       },
       [this](const protocol::MessageHeader& header, protocol::Bytes message) {
         // server_pool: the backend outlives the client, so its Terminate stays here.
-        if (header.type == 'X' && kept_login_) return std::optional(std::vector<std::byte>());
+        if (header.type == 'X' && backend_may_park())
+          return std::optional(std::vector<std::byte>());
         if (!rewriting_) return std::optional<std::vector<std::byte>>();
         if (ddl_seeds_) {
           auto stand_in = ddl_seeds_->client_message(message, *rewriting_, transaction_status_);

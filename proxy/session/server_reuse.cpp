@@ -68,21 +68,22 @@ bool Session::pooling() const noexcept {
 
 std::optional<std::vector<std::byte>> Session::reuse_server(const std::vector<std::byte>& startup) {
   if (!list_.pool) return std::nullopt;
-  auto key = server_pool_key(startup);
-  auto server = list_.pool->take(key, settings_->server_pool);
+  auto server = list_.pool->take(server_pool_key(startup), settings_->server_pool);
   if (!server) return std::nullopt;
   server_ = std::move(server->stream);
   upstream_.attempts = 1;
   upstream_.current = 0;
   auto out = authentication_ok();
   out.insert(out.end(), server->login.begin(), server->login.end());
-  kept_login_ = std::make_unique<KeptLogin>(
-      KeptLogin{std::move(key), std::move(server->login), server->born, true});
+  login_again_->login_messages = std::move(server->login);
+  login_again_->born = server->born;
+  login_again_->kept = true;
+  login_again_->reused = true;
   return out;
 }
 
 asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_login_messages(
-    const std::vector<std::byte>& startup, std::vector<std::byte> auth_ok, Ending& ending) {
+    std::vector<std::byte> auth_ok, Ending& ending) {
   std::vector<std::byte> messages;
   for (;;) {
     auto read =
@@ -103,8 +104,9 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::read_login_messa
     // relay sees the server close; nothing is kept.
     if (message.type == 'E') break;
     if (message.type == 'Z') {
-      kept_login_ = std::make_unique<KeptLogin>(
-          KeptLogin{server_pool_key(startup), messages, std::chrono::steady_clock::now(), false});
+      login_again_->login_messages = messages;
+      login_again_->born = std::chrono::steady_clock::now();
+      login_again_->kept = true;
       break;
     }
   }
@@ -135,7 +137,7 @@ const char* Session::reuse_refusal(const Ending& ending) const {
 }
 
 asio::awaitable<void> Session::park_server(Ending& ending) {
-  if (!kept_login_ || !pooling()) co_return;
+  if (!backend_may_park() || !pooling()) co_return;
   if (!server_.socket().is_open()) co_return;
   if (const char* refusal = reuse_refusal(ending)) {
     ending.reason += std::string("; backend closed: ") + refusal;
@@ -147,10 +149,10 @@ asio::awaitable<void> Session::park_server(Ending& ending) {
     co_return;
   }
   if (!list_.pool) list_.pool = std::make_unique<ServerPool>(client_.get_executor());
-  ServerPool::Server server{std::move(server_), std::move(kept_login_->messages), backend_pid_,
-                            kept_login_->born};
-  const auto refusal =
-      list_.pool->park(std::move(kept_login_->key), std::move(server), settings_->server_pool);
+  ServerPool::Server server{std::move(server_), std::move(login_again_->login_messages),
+                            backend_pid_, login_again_->born};
+  const auto refusal = list_.pool->park(server_pool_key(login_again_->startup), std::move(server),
+                                        settings_->server_pool);
   ending.reason += refusal ? std::string("; backend closed: ") + refusal
                            : std::string("; backend kept for the next client");
 }

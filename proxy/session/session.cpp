@@ -546,7 +546,7 @@ void Session::finish(const Ending& ending) {
   std::string line = "session " + std::to_string(id_) + " from " + peer_;
   if (!user_.empty()) line += " user=" + user_ + " database=" + database_;
   if (backend_pid_ != 0) line += " backend_pid=" + std::to_string(backend_pid_);
-  if (kept_login_ && kept_login_->reused) line += " (reused)";
+  if (login_again_ && login_again_->reused) line += " (reused)";
   if (client_.tls()) line += " tls=" + client_.tls_version();
   if (authenticated_ && std::string_view(auth_mechanism_) != "relay")
     line += " auth=" + std::string(auth_mechanism_);

@@ -212,10 +212,10 @@ class Session {
   // (AuthenticationOk and the backend's login messages), or nullopt when none is parked.
   std::optional<std::vector<std::byte>> reuse_server(const std::vector<std::byte>& startup);
   // After a fresh login's AuthenticationOk: the login's messages up to ReadyForQuery read here
-  // and kept (kept_login_), so a later client of the backend hears them again. Returns what the
-  // client hears: `auth_ok` and those messages.
+  // and kept (login_again_), so a later client of the backend hears them again. Returns what
+  // the client hears: `auth_ok` and those messages.
   boost::asio::awaitable<std::optional<std::vector<std::byte>>> read_login_messages(
-      const std::vector<std::byte>& startup, std::vector<std::byte> auth_ok, Ending& ending);
+      std::vector<std::byte> auth_ok, Ending& ending);
   // The login messages the proxy wrote to the client itself, seen as if relayed.
   void follow_login_messages(protocol::Bytes messages);
   // Why the backend cannot be kept as the session ends; nullptr when it can.
@@ -453,19 +453,20 @@ class Session {
   // What a login needs, from the startup packet read until a backend's login is let through
   // (allocated, so that a logged-in session does not carry its room, and kept here rather than
   // in a coroutine frame, which would keep it).
+  // With server_pool it stays for the whole session (the credential wiped after the login): the
+  // startup packet is the key the backend is parked under, with its login messages.
   struct LoginAgain {
     std::vector<std::byte> startup;                // the client's startup packet
     std::optional<UpstreamCredential> credential;  // auth.mode proxy (wiped when dropped)
+    std::vector<std::byte> login_messages;  // server_pool: after AuthenticationOk, to ReadyForQuery
+    std::chrono::steady_clock::time_point born;  // server_pool: when the backend logged in
+    bool kept = false;    // server_pool: login_messages hold a whole login; the backend may park
+    bool reused = false;  // server_pool: the backend was handed over by another client's session
   };
   std::unique_ptr<LoginAgain> login_again_;
-  // server_pool: the backend's key and login messages while it may be parked at the end.
-  struct KeptLogin {
-    std::string key;
-    std::vector<std::byte> messages;
-    std::chrono::steady_clock::time_point born;
-    bool reused = false;  // handed over by another client's session
-  };
-  std::unique_ptr<KeptLogin> kept_login_;
+  [[nodiscard]] bool backend_may_park() const noexcept {
+    return login_again_ && login_again_->kept;
+  }
   // The hosts this session tried, in order, and why each would not do.
   // Small: every session carries it, and most never fail a host (causes stays unallocated).
   struct UpstreamAttempts {

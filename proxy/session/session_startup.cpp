@@ -241,7 +241,8 @@ asio::awaitable<bool> Session::read_startup(Ending& ending) {
     database_ = parameters->database;
     startup_read_ = true;
     startup_search_path_ = boxed(protocol::startup_setting(*parameters, "search_path"));
-    login_again_ = std::make_unique<LoginAgain>(LoginAgain{std::move(packet), std::nullopt});
+    login_again_ = std::make_unique<LoginAgain>();
+    login_again_->startup = std::move(packet);
     co_return true;
   }
 }
@@ -416,7 +417,7 @@ asio::awaitable<std::optional<std::vector<std::byte>>> Session::login_upstream_i
       ending.tell(login.code, std::move(login.message));
     co_return std::nullopt;
   }
-  if (pooling()) co_return co_await read_login_messages(startup, std::move(login.auth_ok), ending);
+  if (pooling()) co_return co_await read_login_messages(std::move(login.auth_ok), ending);
   co_return std::move(login.auth_ok);
 }
 

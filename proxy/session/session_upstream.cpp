@@ -43,7 +43,11 @@ asio::awaitable<bool> Session::start_login(Ending& ending) {
     from_server_.inspect_all(true);
     co_return true;
   }
-  login_again_.reset();  // one host only: no second login
+  // One host only: no second login. With server_pool the packet stays, the credential goes.
+  if (pooling())
+    login_again_->credential.reset();
+  else
+    login_again_.reset();
   if (auth_ok) {
     const auto ec = co_await write_all(client_, *auth_ok);
     if (ec) {
@@ -54,7 +58,7 @@ asio::awaitable<bool> Session::start_login(Ending& ending) {
     // With server_pool the proxy read the login's messages itself (or replays a parked
     // backend's): the session follows them as if relayed, and keeps the client's Terminate.
     follow_login_messages(*auth_ok);
-    if (kept_login_) from_client_.inspect('X');
+    if (backend_may_park()) from_client_.inspect('X');
   }
   co_return true;
 }
