@@ -11,13 +11,10 @@ ServerPool read_server_pool(const Json& node) {
   ServerPool pool;
   if (const Json* enabled = object.find("enabled"))
     pool.enabled = read_bool(*enabled, object.path("enabled"));
-  if (const Json* query = object.find("reset_query")) {
+  // A blank reset query is refused as a blank string: a backend is always reset before another
+  // client gets it.
+  if (const Json* query = object.find("reset_query"))
     pool.reset_query = read_string(*query, object.path("reset_query"));
-    if (blank(pool.reset_query))
-      throw ConfigError(object.path("reset_query"),
-                        "is empty; a backend must be reset before another client gets it "
-                        "(PgBouncer's default is \"DISCARD ALL\")");
-  }
   if (const Json* idle = object.find("idle_timeout_seconds"))
     pool.idle_timeout_seconds = read_seconds(*idle, object.path("idle_timeout_seconds"), false);
   if (const Json* lifetime = object.find("lifetime_seconds"))

@@ -34,6 +34,15 @@ struct ClientInfo {
   bool server_tls = false;  // the upstream connection is encrypted
 };
 
+// One backend parked for the next client (server_pool), as SHOW POOLS counts them.
+struct ParkedServerInfo {
+  std::string user;
+  std::string database;
+  std::uint32_t backend_pid = 0;
+  double parked_seconds = 0;
+  bool tls = false;
+};
+
 // Totals since the proxy started, as SHOW STATS lists them.
 struct ProxyStats {
   std::uint64_t clients_accepted = 0;
@@ -54,6 +63,8 @@ class AdminBackend {
   [[nodiscard]] virtual std::vector<seeds::SeedStatus> seed_statuses() = 0;
   // Gathers from every I/O thread; resumes on the caller's executor.
   [[nodiscard]] virtual boost::asio::awaitable<std::vector<ClientInfo>> clients() = 0;
+  // The backends parked by every I/O thread (server_pool); resumes on the caller's executor.
+  [[nodiscard]] virtual boost::asio::awaitable<std::vector<ParkedServerInfo>> parked_servers() = 0;
   [[nodiscard]] virtual ProxyStats stats() = 0;
   // The configuration in force (after reloads) and the file it came from.
   [[nodiscard]] virtual std::shared_ptr<const config::Config> configuration() = 0;

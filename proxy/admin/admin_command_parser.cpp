@@ -15,7 +15,8 @@ namespace {
 
 constexpr std::string_view syntax_error = sqlstate::syntax_error;
 constexpr std::string_view command_list =
-    "SHOW SEEDS, SHOW MATERIALIZATIONS, SHOW CLIENTS, SHOW STATS, SHOW CONFIG, RELOAD, "
+    "SHOW SEEDS, SHOW MATERIALIZATIONS, SHOW CLIENTS, SHOW POOLS, SHOW STATS, SHOW CONFIG, "
+    "RELOAD, "
     "PAUSE [entity.attribute], RESUME [entity.attribute], MATERIALIZE entity.attribute, "
     "ROLLBACK entity.attribute, KILL database";
 
@@ -111,6 +112,7 @@ std::variant<AdminCommand, AdminError> parse_command(std::string_view statement)
         {"SEEDS", AdminVerb::show_seeds},
         {"MATERIALIZATIONS", AdminVerb::show_materializations},
         {"CLIENTS", AdminVerb::show_clients},
+        {"POOLS", AdminVerb::show_pools},
         {"STATS", AdminVerb::show_stats},
         {"CONFIG", AdminVerb::show_config}};
     for (const auto& [name, kind] : items) {
@@ -123,7 +125,7 @@ std::variant<AdminCommand, AdminError> parse_command(std::string_view statement)
                       item.empty() ? std::string("SHOW needs an item")
                                    : "unrecognized SHOW item \"" + shown(item) + "\"",
                       "The admin console knows SHOW SEEDS, SHOW MATERIALIZATIONS, SHOW CLIENTS, "
-                      "SHOW STATS and SHOW CONFIG."};
+                      "SHOW POOLS, SHOW STATS and SHOW CONFIG."};
   }
   if (verb == "RELOAD") {
     if (auto error = no_more("RELOAD")) return *error;

@@ -14,6 +14,7 @@ enum class AdminVerb {
   show_seeds,
   show_materializations,
   show_clients,
+  show_pools,
   show_stats,
   show_config,
   reload,

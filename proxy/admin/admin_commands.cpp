@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <map>
 
 #include "common/sqlstate.hpp"
 #include "proxy/wire/messages.hpp"
@@ -174,6 +175,31 @@ asio::awaitable<AdminAnswer> show_clients(AdminBackend& backend) {
   co_return rows(result);
 }
 
+// One row per database and user with backends parked (server_pool), as PgBouncer's SHOW POOLS
+// counts idle servers.
+asio::awaitable<AdminAnswer> show_pools(AdminBackend& backend) {
+  struct Pool {
+    std::uint64_t parked = 0, tls = 0;
+    double longest = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Pool> pools;
+  for (const auto& server : co_await backend.parked_servers()) {
+    auto& pool = pools[{server.database, server.user}];
+    ++pool.parked;
+    pool.tls += server.tls ? 1 : 0;
+    pool.longest = std::max(pool.longest, server.parked_seconds);
+  }
+  ResultSet result({{"database", oid::text},
+                    {"user", oid::text},
+                    {"parked", oid::int8},
+                    {"parked_tls", oid::int8},
+                    {"longest_parked_seconds", oid::float8}});
+  for (const auto& [names, pool] : pools)
+    result.add_row({names.first, names.second, std::to_string(pool.parked),
+                    std::to_string(pool.tls), protocol::float8_text(pool.longest)});
+  co_return rows(result);
+}
+
 AdminAnswer show_stats(AdminBackend& backend) {
   const auto stats = backend.stats();
   ResultSet result({{"clients_accepted", oid::int8},
@@ -267,6 +293,8 @@ asio::awaitable<AdminAnswer> answer(const AdminCommand& command, AdminBackend& b
       co_return show_materializations(backend);
     case AdminVerb::show_clients:
       co_return co_await show_clients(backend);
+    case AdminVerb::show_pools:
+      co_return co_await show_pools(backend);
     case AdminVerb::show_stats:
       co_return show_stats(backend);
     case AdminVerb::show_config:

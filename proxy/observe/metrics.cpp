@@ -90,6 +90,25 @@ void add_tls_family(std::vector<MetricFamily>& out, const ProxyStats::Snapshot& 
   out.push_back(std::move(tls));
 }
 
+void add_server_pool_families(std::vector<MetricFamily>& out, const ProxyStats::Snapshot& s) {
+  auto parked =
+      family("seedproxy_server_pool_parked",
+             "Backends parked right now for the next client (server_pool).", MetricType::Gauge);
+  add_gauge(parked, static_cast<double>(s.servers_parked_now()));
+  out.push_back(std::move(parked));
+  auto kept = family("seedproxy_server_pool_parked_total",
+                     "Backends reset and parked when their client left (server_pool).",
+                     MetricType::Counter);
+  add_counter(kept, static_cast<double>(s.servers_parked));
+  out.push_back(std::move(kept));
+  auto reused = family("seedproxy_server_pool_reused_total",
+                       "Parked backends handed to a new client, who skipped PostgreSQL's backend "
+                       "start (server_pool).",
+                       MetricType::Counter);
+  add_counter(reused, static_cast<double>(s.servers_reused));
+  out.push_back(std::move(reused));
+}
+
 void add_proxy_families(const ProxyStats::Snapshot& s, std::vector<MetricFamily>& out) {
   auto build = family("seedproxy_build_info", "Version of the running seedproxy binary (always 1).",
                       MetricType::Gauge);
@@ -169,6 +188,7 @@ void add_proxy_families(const ProxyStats::Snapshot& s, std::vector<MetricFamily>
   }
   out.push_back(std::move(protocol));
   add_tls_family(out, s);
+  add_server_pool_families(out, s);
 
   auto reads =
       family("seedproxy_attribute_reads_total",

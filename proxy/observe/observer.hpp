@@ -88,6 +88,12 @@ class Observer {
   // trip out of idle: a whole transaction, or one autocommit statement, as the client waited for
   // it (its own pauses between statements included). Not pure, like tls_handshake.
   virtual void transaction_finished(Duration /*elapsed*/) noexcept {}
+
+  // server_pool: a backend was parked for the next client, handed to one, or let go while
+  // parked (idle timeout, PostgreSQL ended it, KILL, shutdown). Not pure, like tls_handshake.
+  virtual void server_parked() noexcept {}
+  virtual void server_reused() noexcept {}
+  virtual void server_let_go() noexcept {}
 };
 
 // Does nothing: for `metrics` absent from the configuration, tests and benchmarks.

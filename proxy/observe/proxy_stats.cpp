@@ -142,6 +142,11 @@ ProxyStats::Snapshot ProxyStats::snapshot() const {
   result.rewrite_cache_hits = rewrite_cache_hits_.get();
   result.rewrite_cache_misses = rewrite_cache_misses_.get();
   result.attribute_reads_dropped = attribute_reads_dropped_.get();
+  // Reused and let go before parked: a backend moving between them cannot make the gauge
+  // negative.
+  result.servers_reused = servers_reused_.get();
+  result.servers_let_go = servers_let_go_.get();
+  result.servers_parked = servers_parked_.get();
   result.upstream_connect = upstream_connect_.snapshot();
   result.rewrite_duration = rewrite_duration_.snapshot();
   for (std::size_t i = 0; i < attribute_slots; ++i) {

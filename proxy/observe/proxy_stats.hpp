@@ -81,6 +81,7 @@ class ProxyStats final : public Observer {
     std::array<std::array<std::uint64_t, tls_outcome_count>, peer_count> tls_handshakes{};
     std::uint64_t rewrite_cache_hits = 0, rewrite_cache_misses = 0;
     std::uint64_t attribute_reads_dropped = 0;
+    std::uint64_t servers_parked = 0, servers_reused = 0, servers_let_go = 0;
     AtomicHistogram::Snapshot upstream_connect;
     std::array<AtomicHistogram::Snapshot, statement_kind_count> statement_duration;
     AtomicHistogram::Snapshot rewrite_duration;
@@ -88,6 +89,11 @@ class ProxyStats final : public Observer {
     // Accepted minus closed; read in that order so it never goes negative.
     [[nodiscard]] std::uint64_t clients_current() const noexcept {
       return clients_accepted >= clients_closed ? clients_accepted - clients_closed : 0;
+    }
+    // Parked and not yet reused or let go; read in that order, like clients_current().
+    [[nodiscard]] std::uint64_t servers_parked_now() const noexcept {
+      const auto gone = servers_reused + servers_let_go;
+      return servers_parked >= gone ? servers_parked - gone : 0;
     }
   };
 
@@ -114,6 +120,9 @@ class ProxyStats final : public Observer {
   void tls_handshake(Peer leg, TlsOutcome outcome) noexcept override {
     tls_handshakes_[static_cast<std::size_t>(leg)][static_cast<std::size_t>(outcome)].add();
   }
+  void server_parked() noexcept override { servers_parked_.add(); }
+  void server_reused() noexcept override { servers_reused_.add(); }
+  void server_let_go() noexcept override { servers_let_go_.add(); }
 
   [[nodiscard]] Snapshot snapshot() const;
 
@@ -133,6 +142,7 @@ class ProxyStats final : public Observer {
   std::array<std::array<PaddedCounter, tls_outcome_count>, peer_count> tls_handshakes_;
   PaddedCounter rewrite_cache_hits_, rewrite_cache_misses_;
   PaddedCounter attribute_reads_dropped_;
+  PaddedCounter servers_parked_, servers_reused_, servers_let_go_;
   AtomicHistogram upstream_connect_;
   std::array<std::unique_ptr<AtomicHistogram>, statement_kind_count> statement_duration_;
   AtomicHistogram rewrite_duration_;

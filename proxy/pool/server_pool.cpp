@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <array>
 
 namespace seedproxy::proxy {
 
@@ -17,14 +18,28 @@ ServerPool::Clock::duration seconds(double value) {
       std::chrono::duration<double>(value));
 }
 
+// Told to end (PostgreSQL then logs no unexpected end of file), and closed.
+void terminate(Stream& stream) noexcept {
+  const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0}, std::byte{0},
+                                           std::byte{4}};
+  boost::system::error_code ignored;
+  if (stream.socket().is_open()) (void)stream.write_some(terminate, ignored);
+  stream.close();
+}
+
 }  // namespace
+
+void ServerPool::let_go(Stream& stream) noexcept {
+  terminate(stream);
+  observer_.server_let_go();
+}
 
 std::string server_pool_key(const std::vector<std::byte>& startup) {
   return std::string(reinterpret_cast<const char*>(startup.data()), startup.size());
 }
 
-ServerPool::ServerPool(boost::asio::io_context::executor_type executor)
-    : timer_(executor), self_(std::make_shared<ServerPool*>(this)) {}
+ServerPool::ServerPool(boost::asio::io_context::executor_type executor, Observer& observer)
+    : timer_(executor), observer_(observer), self_(std::make_shared<ServerPool*>(this)) {}
 
 ServerPool::~ServerPool() {
   *self_ = nullptr;
@@ -52,13 +67,13 @@ std::optional<ServerPool::Server> ServerPool::take(const std::string& key,
     const bool fresh =
         settings.enabled && now - it->server.born < seconds(settings.lifetime_seconds);
     if (!fresh || !usable(it->server.stream)) {
-      it->server.stream.close();
+      let_go(it->server.stream);
       it = parked_.erase(it);
       continue;
     }
     Server server = std::move(it->server);
     parked_.erase(it);
-    ++reused_;
+    observer_.server_reused();
     return server;
   }
   return std::nullopt;
@@ -77,18 +92,38 @@ ServerPool::Refusal ServerPool::park(std::string key, Server server,
   else if (!usable(server.stream))
     refusal = "the backend sent something after its reset";
   if (refusal) {
-    server.stream.close();
+    terminate(server.stream);
     return refusal;
   }
   parked_.push_back(
-      {std::move(key), std::move(server), now + seconds(settings.idle_timeout_seconds)});
-  ++kept_;
+      {std::move(key), std::move(server), now, now + seconds(settings.idle_timeout_seconds)});
+  observer_.server_parked();
   arm();
   return nullptr;
 }
 
+std::vector<ServerPool::ParkedInfo> ServerPool::describe() const {
+  std::vector<ParkedInfo> out;
+  const auto now = Clock::now();
+  for (const auto& p : parked_)
+    out.push_back({p.server.user, p.server.database, p.server.backend_pid,
+                   std::chrono::duration<double>(now - p.since).count(), p.server.stream.tls()});
+  return out;
+}
+
+void ServerPool::drop_database(const std::string& database) noexcept {
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    if (it->server.database != database) {
+      ++it;
+      continue;
+    }
+    let_go(it->server.stream);
+    it = parked_.erase(it);
+  }
+}
+
 void ServerPool::clear() noexcept {
-  for (auto& p : parked_) p.server.stream.close();
+  for (auto& p : parked_) let_go(p.server.stream);
   parked_.clear();
   timer_.cancel();
   armed_for_ = {};
@@ -113,7 +148,7 @@ void ServerPool::sweep() {
   const auto now = Clock::now();
   for (auto it = parked_.begin(); it != parked_.end();) {
     if (now >= it->until || !usable(it->server.stream)) {
-      it->server.stream.close();
+      let_go(it->server.stream);
       it = parked_.erase(it);
     } else {
       ++it;

@@ -16,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "proxy/io/stream.hpp"
+#include "proxy/observe/observer.hpp"
 
 namespace seedproxy::proxy {
 
@@ -30,11 +31,19 @@ class ServerPool {
     std::vector<std::byte> login;
     std::uint32_t backend_pid = 0;
     Clock::time_point born;  // connected
+    std::string user, database;
+  };
+  // One parked backend, as SHOW POOLS counts them.
+  struct ParkedInfo {
+    std::string user, database;
+    std::uint32_t backend_pid = 0;
+    double parked_seconds = 0;
+    bool tls = false;
   };
   // Why a backend was not kept, for the session's log line; empty when it was.
   using Refusal = const char*;
 
-  explicit ServerPool(boost::asio::io_context::executor_type executor);
+  ServerPool(boost::asio::io_context::executor_type executor, Observer& observer);
   ~ServerPool();
   ServerPool(const ServerPool&) = delete;
   ServerPool& operator=(const ServerPool&) = delete;
@@ -47,10 +56,10 @@ class ServerPool {
   // not (it is then closed).
   Refusal park(std::string key, Server server, const config::ServerPool& settings);
   [[nodiscard]] std::size_t size() const noexcept { return parked_.size(); }
-  // Reused and parked since the start, for SHOW POOLS and the metrics.
-  [[nodiscard]] std::uint64_t reused() const noexcept { return reused_; }
-  [[nodiscard]] std::uint64_t kept() const noexcept { return kept_; }
-  // Closes every parked backend (shutdown, or the pool turned off by a reload).
+  [[nodiscard]] std::vector<ParkedInfo> describe() const;
+  // Lets go of every parked backend of `database` (admin KILL).
+  void drop_database(const std::string& database) noexcept;
+  // Lets go of every parked backend (shutdown).
   void clear() noexcept;
 
   // Whether a parked connection can still be handed out: open, nothing arrived while parked.
@@ -60,8 +69,11 @@ class ServerPool {
   struct Parked {
     std::string key;
     Server server;
-    Clock::time_point until;  // closed then, unused
+    Clock::time_point since;
+    Clock::time_point until;  // let go then, unused
   };
+  // Tells the backend to end, closes it and counts it.
+  void let_go(Stream& stream) noexcept;
   // Closes what is past its time or no longer usable, and waits for the next deadline.
   void sweep();
   void arm();
@@ -69,8 +81,7 @@ class ServerPool {
   std::list<Parked> parked_;  // in the order they were parked
   boost::asio::steady_timer timer_;
   Clock::time_point armed_for_{};  // the timer's expiry while armed; the epoch while not
-  std::uint64_t reused_ = 0;
-  std::uint64_t kept_ = 0;
+  Observer& observer_;
   // The timer's handler checks this before touching the pool (it may run after the pool is gone
   // when the context outlives it).
   std::shared_ptr<ServerPool*> self_;

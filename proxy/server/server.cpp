@@ -112,8 +112,19 @@ asio::awaitable<std::vector<ClientInfo>> describe_sessions(const SessionList& li
   co_return out;
 }
 
-// Admin KILL: ends the sessions of one I/O thread to `database`; how many.
-asio::awaitable<std::uint64_t> end_sessions(const SessionList& list, std::string database) {
+asio::awaitable<std::vector<ParkedServerInfo>> describe_parked(const SessionList& list) {
+  std::vector<ParkedServerInfo> out;
+  if (list.pool)
+    for (auto& p : list.pool->describe())
+      out.push_back(
+          {std::move(p.user), std::move(p.database), p.backend_pid, p.parked_seconds, p.tls});
+  co_return out;
+}
+
+// Admin KILL: ends the sessions of one I/O thread to `database`, and lets go of its parked
+// backends; how many sessions.
+asio::awaitable<std::uint64_t> end_sessions(SessionList& list, std::string database) {
+  if (list.pool) list.pool->drop_database(database);
   std::uint64_t ended = 0;
   for (Session* session : list.sessions)
     if (session->database() == database) {
@@ -187,6 +198,7 @@ struct Server::State final : AdminBackend {
     }
   }
   asio::awaitable<std::uint64_t> kill_database(std::string database) override;
+  asio::awaitable<std::vector<ParkedServerInfo>> parked_servers() override;
   void admin_refused() noexcept override { refused.fetch_add(1, std::memory_order_relaxed); }
 
   asio::awaitable<void> accept_loop();
@@ -289,6 +301,17 @@ asio::awaitable<std::vector<ClientInfo>> Server::State::clients() {
   // Each list is read on its own thread; the caller resumes on its own executor after each.
   for (auto& worker : workers) {
     auto part = co_await asio::co_spawn(worker->context, describe_sessions(worker->sessions),
+                                        asio::use_awaitable);
+    out.insert(out.end(), std::make_move_iterator(part.begin()),
+               std::make_move_iterator(part.end()));
+  }
+  co_return out;
+}
+
+asio::awaitable<std::vector<ParkedServerInfo>> Server::State::parked_servers() {
+  std::vector<ParkedServerInfo> out;
+  for (auto& worker : workers) {
+    auto part = co_await asio::co_spawn(worker->context, describe_parked(worker->sessions),
                                         asio::use_awaitable);
     out.insert(out.end(), std::make_move_iterator(part.begin()),
                std::make_move_iterator(part.end()));

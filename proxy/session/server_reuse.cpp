@@ -148,9 +148,13 @@ asio::awaitable<void> Session::park_server(Ending& ending) {
     ending.reason += "; backend closed: server_pool.reset_query did not succeed";
     co_return;
   }
-  if (!list_.pool) list_.pool = std::make_unique<ServerPool>(client_.get_executor());
-  ServerPool::Server server{std::move(server_), std::move(login_again_->login_messages),
-                            backend_pid_, login_again_->born};
+  if (!list_.pool) list_.pool = std::make_unique<ServerPool>(client_.get_executor(), observer_);
+  ServerPool::Server server{std::move(server_),
+                            std::move(login_again_->login_messages),
+                            backend_pid_,
+                            login_again_->born,
+                            user_,
+                            database_};
   const auto refusal = list_.pool->park(server_pool_key(login_again_->startup), std::move(server),
                                         settings_->server_pool);
   ending.reason += refusal ? std::string("; backend closed: ") + refusal

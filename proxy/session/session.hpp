@@ -456,6 +456,7 @@ class Session {
   // With server_pool it stays for the whole session (the credential wiped after the login): the
   // startup packet is the key the backend is parked under, with its login messages.
   struct LoginAgain {
+    explicit LoginAgain(std::vector<std::byte> packet) : startup(std::move(packet)) {}
     std::vector<std::byte> startup;                // the client's startup packet
     std::optional<UpstreamCredential> credential;  // auth.mode proxy (wiped when dropped)
     std::vector<std::byte> login_messages;  // server_pool: after AuthenticationOk, to ReadyForQuery

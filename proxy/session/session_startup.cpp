@@ -241,8 +241,7 @@ asio::awaitable<bool> Session::read_startup(Ending& ending) {
     database_ = parameters->database;
     startup_read_ = true;
     startup_search_path_ = boxed(protocol::startup_setting(*parameters, "search_path"));
-    login_again_ = std::make_unique<LoginAgain>();
-    login_again_->startup = std::move(packet);
+    login_again_ = std::make_unique<LoginAgain>(std::move(packet));
     co_return true;
   }
 }

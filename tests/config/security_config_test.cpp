@@ -110,3 +110,41 @@ TEST_CASE("auth reads its keys; the user defaults to control's") {
   check_error(R"({"auth": {"mode": "trust"}})", "auth.mode", "expected one of");
   check_error(R"({"auth": {"trust_users": ["a", "a"]}})", "auth.trust_users[1]", "already listed");
 }
+
+TEST_CASE("server_pool: off by default, and only where the proxy vouches for every client") {
+  const auto plain = parse_config("{}");
+  CHECK_FALSE(plain.server_pool.enabled);
+  CHECK(plain.server_pool.reset_query == "DISCARD ALL");
+  CHECK(plain.server_pool.idle_timeout_seconds == 600.0);
+  CHECK(plain.server_pool.lifetime_seconds == 3600.0);
+  CHECK(plain.server_pool.max_idle == 100);
+  const auto pool = parse_config(
+      R"({"auth": {"mode": "proxy"},
+          "server_pool": {"enabled": true, "reset_query": "DISCARD ALL; SELECT 1",
+                          "idle_timeout_seconds": 1.5, "lifetime_seconds": 60, "max_idle": 7}})");
+  CHECK(pool.server_pool.enabled);
+  CHECK(pool.server_pool.reset_query == "DISCARD ALL; SELECT 1");
+  CHECK(pool.server_pool.idle_timeout_seconds == 1.5);
+  CHECK(pool.server_pool.lifetime_seconds == 60.0);
+  CHECK(pool.server_pool.max_idle == 7);
+  // Both legs on TLS make proxy the default mode: the pool is accepted without naming it.
+  CHECK(parse_config(R"({"client_tls": {"sslmode": "require", "cert_file": "c", "key_file": "k"},
+                         "server_tls": {"sslmode": "require"},
+                         "server_pool": {"enabled": true}})")
+            .server_pool.enabled);
+  // Off, the section is read and nothing else is asked of the configuration.
+  CHECK_FALSE(parse_config(R"({"server_pool": {"enabled": false}})").server_pool.enabled);
+  check_error(R"({"server_pool": {"enabled": true}})", "server_pool.enabled",
+              "set auth.mode to \"proxy\"");
+  check_error(R"({"auth": {"mode": "relay"}, "server_pool": {"enabled": true}})",
+              "server_pool.enabled", "auth.mode is \"relay\"");
+  check_error(R"({"auth": {"mode": "proxy"}, "server_pool": {"enabled": true},
+                  "upstream": {"hosts": [{"host": "a", "port": 5432}, {"host": "b", "port": 5432}]}})",
+              "server_pool.enabled", "several hosts");
+  check_error(R"({"server_pool": {"reset_query": "  "}})", "server_pool.reset_query",
+              "non-empty string");
+  check_error(R"({"server_pool": {"max_idle": 0}})", "server_pool.max_idle", "");
+  check_error(R"({"server_pool": {"idle_timeout_seconds": 0}})", "server_pool.idle_timeout_seconds",
+              "");
+  check_error(R"({"server_pool": {"enable": true}})", "server_pool.enable", "");
+}
