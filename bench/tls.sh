@@ -5,9 +5,12 @@
 #             transaction: handshakes per second, end to end
 #   simple    pgbench -S -M simple over TLS, connections held
 #   prepared  pgbench -S -M prepared over TLS
-# Both run one thread; PgBouncer with server_lifetime = 0, so it opens a server connection per
-# client as seedproxy does (session mode without server reuse). Then, per mode, system calls per
-# transaction of each proxy under strace -c -f for a fixed pgbench -t. Report in $BENCH_DIR/tls.md.
+# Both run one thread. By default PgBouncer runs with server_lifetime = 0, so it opens a server
+# connection per client as seedproxy does without server_pool (session mode, no server reuse);
+# with BENCH_SERVER_REUSE=1 both keep backends between clients: PgBouncer with its defaults
+# (server_reset_query DISCARD ALL), seedproxy with auth.mode proxy and server_pool on. Then, per
+# mode, system calls per transaction of each proxy under strace -c -f for a fixed pgbench -t.
+# Report in $BENCH_DIR/tls.md.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -27,6 +30,8 @@ Environment (defaults in brackets):
   SEEDPROXY_BIN [build/proxy/seedproxy]
   SEEDPROXY_BASE_BIN []  another seedproxy build (e.g. main's) measured in the same run as a third
                        target, seedproxy-base
+  BENCH_SERVER_REUSE [0]  1: both proxies keep backends between clients (every seedproxy target
+                       must then know server_pool)
 EOF2
 }
 case ${1:-} in -h | --help) usage; exit 0 ;; "") ;; *) usage >&2; die "unknown argument: $1" ;; esac
@@ -39,6 +44,8 @@ scale=${BENCH_SCALE:-10}
 modes=${BENCH_MODES:-connect simple prepared}
 syscall_xacts=${BENCH_SYSCALL_XACTS:-1000}
 syscall_connects=${BENCH_SYSCALL_CONNECTS:-50}
+server_reuse=${BENCH_SERVER_REUSE:-0}
+[[ "$server_reuse" == 0 || "$server_reuse" == 1 ]] || die "BENCH_SERVER_REUSE must be 0 or 1"
 bench_dir=${BENCH_DIR:-$SEEDPROXY_ROOT/.bench}
 pg_dir=$bench_dir/pg
 tls_dir=$bench_dir/tls
@@ -106,7 +113,7 @@ unix_socket_dir =
 auth_type = trust
 auth_file = $tls_dir/userlist.txt
 pool_mode = session
-server_lifetime = 0
+$( ((server_reuse)) || echo "server_lifetime = 0")
 max_client_conn = 1000
 default_pool_size = 200
 client_tls_sslmode = require
@@ -137,6 +144,7 @@ start_seedproxy() { # start_seedproxy NAME BINARY PORT: the pid in started_pid
   "client_tls": {"sslmode": "require", "cert_file": "$tls_dir/server.crt", "key_file": "$tls_dir/server.key"},
   "limits": {"max_clients": 1000},
   "runtime": {"threads": 1, "shutdown_grace_seconds": 5},
+$( ((server_reuse)) && echo '  "auth": {"mode": "proxy", "trust_users": ["postgres"]}, "server_pool": {"enabled": true},')
   "log": {"level": "warning"}
 }
 JSON
@@ -267,7 +275,12 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   done
   echo
   echo "connect: every transaction opens a new TLS connection (pgbench -C), so its tps is handshakes"
-  echo "per second, each with a full TLS 1.3 handshake, startup, authentication and a backend start."
+  if ((server_reuse)); then
+    echo "per second, each with a full TLS 1.3 handshake, startup and authentication; both proxies keep"
+    echo "backends between clients (PgBouncer's defaults, seedproxy's server_pool), so no backend starts."
+  else
+    echo "per second, each with a full TLS 1.3 handshake, startup, authentication and a backend start."
+  fi
   echo
   if [[ -s "$syscalls" ]]; then
     echo "System calls per transaction, strace -c -f on each proxy during pgbench -t (connect:"
