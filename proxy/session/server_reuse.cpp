@@ -128,6 +128,10 @@ const char* Session::reuse_refusal(const Ending& ending) const {
   if (terminate_) return "the session was ended by the proxy";
   if (!ending.client_left) return "the session did not end with the client leaving";
   if (transaction_status_ != 'I') return "the client left inside a transaction";
+  // PostgreSQL would finish a Query or Sync the client sent and roll back what no Sync closed;
+  // the reset query would run after the one and commit the other.
+  if (client_unanswered_ != 0) return "the client left with a statement under way";
+  if (client_unsynced_) return "the client left extended-protocol messages without a Sync";
   if (!from_client_.at_boundary() || dropping_from_client_ || client_backlog_)
     return "the client left in the middle of a message";
   if (!from_server_.at_boundary() || dropping_from_server_ || server_backlog_ ||

@@ -276,6 +276,8 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
     case 'Z':
       if (const auto status = protocol::read_ready_for_query(body))
         transaction_status_ = static_cast<char>(*status);
+      // The login's own ReadyForQuery answers nothing the client sent.
+      if (client_unanswered_ != 0) --client_unanswered_;
       // The backend has started for this client and database (PostgreSQL checks that the
       // database exists only after AuthenticationOk): now, and not before, the proxy follows the
       // database. A name a stranger sends costs nothing; the client sends no statement earlier.
@@ -326,6 +328,29 @@ void Session::note_client_message(char type) {
   observer_.statement_started(kind);
   timer_.started(kind, now);
   if (transaction_started_ == StatementTimer::Clock::time_point{}) transaction_started_ = now;
+}
+
+void Session::note_client_request(char type) noexcept {
+  switch (type) {
+    case 'Q':
+    case 'F':
+      ++client_unanswered_;
+      break;
+    case 'S':
+      ++client_unanswered_;
+      client_unsynced_ = false;
+      break;
+    case 'P':
+    case 'B':
+    case 'E':
+    case 'D':
+    case 'C':
+    case 'H':
+      client_unsynced_ = true;
+      break;
+    default:
+      break;
+  }
 }
 
 asio::awaitable<void> Session::wait_for_catalog() {

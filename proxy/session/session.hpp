@@ -404,6 +404,8 @@ class Session {
   void on_server_message(const protocol::MessageHeader& header, protocol::Bytes message);
   // Counts and times the client's Query, Sync and FunctionCall (only when observing_).
   void note_client_message(char type);
+  // server_pool: follows what the client asked that the server has not finished answering.
+  void note_client_request(char type) noexcept;
 
   Stream client_;
   Stream server_;
@@ -429,8 +431,15 @@ class Session {
   bool client_spoke_ : 1 = false;  // the client sent something after its startup packet
   bool startup_read_ : 1 = false;
   bool admin_console_ : 1 = false;  // logged in to the admin console
-  std::uint8_t coroutines_ = 0;     // spawned and not over: open or after_relay (one, briefly two)
+  // server_pool: the client sent extended-protocol messages that no Sync has closed yet. Their
+  // implicit transaction must end as PostgreSQL ends it when the client goes (rolled back), not
+  // be committed by the reset query.
+  bool client_unsynced_ : 1 = false;
+  std::uint8_t coroutines_ = 0;  // spawned and not over: open or after_relay (one, briefly two)
   std::uint32_t backend_pid_ = 0;
+  // server_pool: the client's Query, Sync and FunctionCall messages not yet answered by a
+  // ReadyForQuery (a statement under way when the client leaves: the backend is not kept).
+  std::uint32_t client_unanswered_ = 0;
 
   char transaction_status_ = 'I';
   bool authenticated_ = false;
