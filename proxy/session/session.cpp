@@ -26,6 +26,10 @@
 namespace seedproxy::proxy {
 namespace {
 
+// server_pool: Session::client_unanswered_ stays here once it gets here (the backend is then
+// never parked).
+constexpr std::uint16_t unanswered_max = 0xFFFF;
+
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using boost::system::error_code;
@@ -277,7 +281,7 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
       if (const auto status = protocol::read_ready_for_query(body))
         transaction_status_ = static_cast<char>(*status);
       // The login's own ReadyForQuery answers nothing the client sent.
-      if (client_unanswered_ != 0) --client_unanswered_;
+      if (client_unanswered_ != 0 && client_unanswered_ != unanswered_max) --client_unanswered_;
       // The backend has started for this client and database (PostgreSQL checks that the
       // database exists only after AuthenticationOk): now, and not before, the proxy follows the
       // database. A name a stranger sends costs nothing; the client sends no statement earlier.
@@ -334,10 +338,10 @@ void Session::note_client_request(char type) noexcept {
   switch (type) {
     case 'Q':
     case 'F':
-      ++client_unanswered_;
+      if (client_unanswered_ != unanswered_max) ++client_unanswered_;
       break;
     case 'S':
-      ++client_unanswered_;
+      if (client_unanswered_ != unanswered_max) ++client_unanswered_;
       client_unsynced_ = false;
       break;
     case 'P':

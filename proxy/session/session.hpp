@@ -435,19 +435,20 @@ class Session {
   // implicit transaction must end as PostgreSQL ends it when the client goes (rolled back), not
   // be committed by the reset query.
   bool client_unsynced_ : 1 = false;
+  bool authenticated_ : 1 = false;
+  bool client_write_interrupted_ : 1 = false;  // a cancelled write may have left half a message
   std::uint8_t coroutines_ = 0;  // spawned and not over: open or after_relay (one, briefly two)
   std::uint32_t backend_pid_ = 0;
-  // server_pool: the client's Query, Sync and FunctionCall messages not yet answered by a
-  // ReadyForQuery (a statement under way when the client leaves: the backend is not kept).
-  std::uint32_t client_unanswered_ = 0;
 
   char transaction_status_ = 'I';
-  bool authenticated_ = false;
-  bool client_write_interrupted_ = false;  // a cancelled write may have left half a message
-  bool server_pump_stopping_ = false;      // the other pump or the login deadline ended first
-  bool client_pump_stopping_ = false;      // the same for the client's pump
-  bool client_filled_ = false;             // the last read filled its space: more is probably there
+  bool server_pump_stopping_ = false;  // the other pump or the login deadline ended first
+  bool client_pump_stopping_ = false;  // the same for the client's pump
+  bool client_filled_ = false;         // the last read filled its space: more is probably there
   bool server_filled_ = false;
+  // server_pool: the client's Query, Sync and FunctionCall messages not yet answered by a
+  // ReadyForQuery (a statement under way when the client leaves: the backend is not kept).
+  // Sticks at its maximum, which keeps the backend from being parked.
+  std::uint16_t client_unanswered_ = 0;
   std::unique_ptr<std::vector<std::byte>> client_backlog_;  // bytes for the server, see Direction
   std::unique_ptr<std::vector<std::byte>> server_backlog_;  // bytes for the client
   std::unique_ptr<Pumps> pumps_;                            // while the pumps run
