@@ -16,6 +16,7 @@ from harness import wire
 from harness.pgcluster import PgCluster, free_port
 
 USER = "pool_user"
+OTHER_USER = "pool_other"
 PASSWORD = "p00l-Secret!"
 RESET = "DISCARD ALL"
 PARK_TIMEOUT = 10.0
@@ -86,9 +87,9 @@ def pool_proxy(cluster: PgCluster, threads: int = 1, **server_pool):
                             server_pool={"enabled": True, **server_pool})
 
 
-def dsn(proxy, app: str, password: str = PASSWORD, **kw) -> str:
+def dsn(proxy, app: str, password: str = PASSWORD, user: str = USER, **kw) -> str:
     kw.setdefault("dbname", "postgres")
-    return proxy.dsn(user=USER, password=password, application_name=app, **kw)
+    return proxy.dsn(user=user, password=password, application_name=app, **kw)
 
 
 def connect(proxy, app: str, **kw) -> psycopg.Connection:
@@ -114,6 +115,8 @@ def setUpModule():
         raise unittest.SkipTest("server_pool is the proxy's own")
     pg = PgCluster().start()
     create_pool_user(pg)
+    pg.create_user(OTHER_USER, PASSWORD, "scram-sha-256")
+    pg.psql(f"CREATE ROLE pool_reader NOLOGIN; GRANT pool_reader TO {USER}")
     pg.psql("CREATE DATABASE shop")
     with pg.connect("shop") as conn:
         conn.execute("CREATE TABLE item (id int PRIMARY KEY, price numeric NOT NULL)")
@@ -145,35 +148,50 @@ class Reuse(unittest.TestCase):
         app = "reuse_reset"
         with connect(px, app) as a:
             pid = backend_pid(a)
-            a_params = {k: a.info.parameter_status(k) for k in ("server_version", "TimeZone")}
             self.assertEqual(a.info.backend_pid, pid, "BackendKeyData names another backend")
-            for sql in ("CREATE TEMP TABLE pool_tmp (x int)", "SET work_mem = '7MB'",
-                        "PREPARE p AS SELECT 1", "LISTEN chan", "SELECT pg_advisory_lock(42)"):
-                a.execute(sql)
-            # The state really is there, so the checks on B below can fail.
-            self.assertIsNotNone(a.execute("SELECT to_regclass('pg_temp.pool_tmp')").fetchone()[0])
-            self.assertEqual(a.execute("SHOW work_mem").fetchone(), ("7MB",))
-            self.assertEqual(a.execute("SELECT count(*) FROM pg_prepared_statements").fetchone(), (1,))
-            self.assertEqual(a.execute("SELECT pg_listening_channels()").fetchall(), [("chan",)])
-            self.assertEqual(watch.run("SELECT pg_try_advisory_lock(42)"), (False,))
+            login = {k: a.info.parameter_status(k) for k in ("application_name", "TimeZone")}
+            self.leave_state_behind(a)
         watch.wait_parked(pid)
         with connect(px, app) as b:
             self.assertEqual(backend_pid(b), pid, "the parked backend was not handed out")
             self.assertEqual(b.info.backend_pid, pid, "BackendKeyData not replayed")
-            self.assertEqual(b.info.parameter_status("application_name"), app)
-            for name, value in a_params.items():
-                self.assertEqual(b.info.parameter_status(name), value, name)
-            self.assertIsNone(b.execute("SELECT to_regclass('pg_temp.pool_tmp')").fetchone()[0],
-                              "temp table survived the reset")
-            self.assertEqual(b.execute("SHOW work_mem").fetchone(), watch.run("SHOW work_mem"))
-            self.assertEqual(b.execute("SELECT count(*) FROM pg_prepared_statements").fetchone(), (0,))
-            self.assertEqual(b.execute("SELECT pg_listening_channels()").fetchall(), [])
-            self.assertEqual(watch.run("SELECT pg_try_advisory_lock(42)"), (True,),
-                             "advisory lock 42 still held by the reused backend")
-            watch.run("SELECT pg_advisory_unlock(42)")
-            # The name A prepared is free again.
-            b.execute("PREPARE p AS SELECT 2")
-            self.assertEqual(b.execute("EXECUTE p").fetchone(), (2,))
+            self.assertEqual(login["application_name"], app)
+            for name, value in login.items():
+                self.assertEqual(b.info.parameter_status(name), value, f"ParameterStatus {name}")
+            self.assert_reset(b)
+
+    def leave_state_behind(self, a) -> None:
+        """Session state DISCARD ALL must undo, each checked so the checks on B can fail."""
+        for sql in ("CREATE TEMP TABLE pool_tmp (x int)", "SET work_mem = '7MB'",
+                    "PREPARE p AS SELECT 1", "LISTEN chan", "SELECT pg_advisory_lock(42)",
+                    "SET ROLE pool_reader", "SET application_name = 'renamed'",
+                    "SET TimeZone = 'Asia/Tokyo'"):
+            a.execute(sql)
+        self.assertIsNotNone(a.execute("SELECT to_regclass('pg_temp.pool_tmp')").fetchone()[0])
+        self.assertEqual(a.execute("SHOW work_mem").fetchone(), ("7MB",))
+        self.assertEqual(a.execute("SELECT count(*) FROM pg_prepared_statements").fetchone(), (1,))
+        self.assertEqual(a.execute("SELECT pg_listening_channels()").fetchall(), [("chan",)])
+        self.assertEqual(watch.run("SELECT pg_try_advisory_lock(42)"), (False,))
+        self.assertEqual(a.execute("SELECT current_user").fetchone(), ("pool_reader",))
+        # PostgreSQL reported the new values; the reset reports the old ones again, to the proxy.
+        self.assertEqual(a.info.parameter_status("application_name"), "renamed")
+        self.assertEqual(a.info.parameter_status("TimeZone"), "Asia/Tokyo")
+
+    def assert_reset(self, b) -> None:
+        self.assertIsNone(b.execute("SELECT to_regclass('pg_temp.pool_tmp')").fetchone()[0],
+                          "temp table survived the reset")
+        self.assertEqual(b.execute("SHOW work_mem").fetchone(), watch.run("SHOW work_mem"))
+        self.assertEqual(b.execute("SELECT count(*) FROM pg_prepared_statements").fetchone(), (0,))
+        self.assertEqual(b.execute("SELECT pg_listening_channels()").fetchall(), [])
+        self.assertEqual(watch.run("SELECT pg_try_advisory_lock(42)"), (True,),
+                         "advisory lock 42 still held by the reused backend")
+        watch.run("SELECT pg_advisory_unlock(42)")
+        self.assertEqual(b.execute("SELECT current_user").fetchone(), (USER,))
+        self.assertEqual(b.execute("SHOW TimeZone").fetchone(), watch.run("SHOW TimeZone"))
+        self.assertEqual(b.execute("SHOW application_name").fetchone(), ("reuse_reset",))
+        # The name A prepared is free again.
+        b.execute("PREPARE p AS SELECT 2")
+        self.assertEqual(b.execute("EXECUTE p").fetchone(), (2,))
 
     def test_a_client_that_only_closes_its_socket_leaves_its_backend_parked(self):
         """No Terminate: the socket closes. B sees the login messages A saw, byte for byte."""
@@ -207,7 +225,7 @@ class Reuse(unittest.TestCase):
         app = "reuse_key"
         pid = park(px, app)
         for other_app, other in (("reuse_key_other", {}), (app, {"options": "-c work_mem=8MB"}),
-                                 (app, {"dbname": "shop"})):
+                                 (app, {"dbname": "shop"}), (app, {"user": OTHER_USER})):
             with self.subTest(application_name=other_app, **other):
                 with connect(px, other_app, **other) as conn:
                     self.assertNotEqual(backend_pid(conn), pid)
