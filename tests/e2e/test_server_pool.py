@@ -4,6 +4,7 @@ the next client with the same user, database and startup parameters gets it; a b
 clean, not healthy, too old or unused too long is closed instead."""
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -13,6 +14,7 @@ import e2e_common
 import psycopg
 
 from harness import wire
+from harness import pgcluster
 from harness.pgcluster import PgCluster, free_port
 
 USER = "pool_user"
@@ -79,12 +81,22 @@ def create_pool_user(cluster: PgCluster) -> None:
     cluster.create_user(USER, PASSWORD, "scram-sha-256")
 
 
-def pool_proxy(cluster: PgCluster, threads: int = 1, **server_pool):
-    """A proxy that checks passwords itself (server_pool requires auth.mode proxy). One I/O thread
-    unless asked: parked backends belong to a thread, so with one every client can find them."""
-    return e2e_common.Proxy(upstream_port=cluster.port, auth={"mode": "proxy"},
-                            control={"user": "postgres"}, runtime={"threads": threads},
-                            server_pool={"enabled": True, **server_pool})
+def pool_config(**server_pool) -> dict:
+    """The proxy checks passwords itself (server_pool requires auth.mode proxy). One I/O thread:
+    parked backends belong to a thread, so with one every client can find them."""
+    return {"auth": {"mode": "proxy"}, "control": {"user": "postgres"}, "runtime": {"threads": 1},
+            "server_pool": {"enabled": True, **server_pool}}
+
+
+def pool_proxy(cluster: PgCluster, **server_pool):
+    return e2e_common.Proxy(upstream_port=cluster.port, **pool_config(**server_pool))
+
+
+def restart(cluster: PgCluster) -> None:
+    """pg_ctl restart: every backend ends (FATAL 57P01 first), the port stays."""
+    pgcluster._run_pg([os.path.join(pgcluster.PG_BIN, "pg_ctl"), "restart", "-w", "-m", "fast",
+                       "-D", cluster.data_dir, "-l", cluster.log_file])
+    cluster.wait_ready()
 
 
 def dsn(proxy, app: str, password: str = PASSWORD, user: str = USER, **kw) -> str:
@@ -123,9 +135,7 @@ def setUpModule():
         conn.execute("INSERT INTO item VALUES (1, 10), (2, 20)")
         conn.execute(f"GRANT SELECT ON item TO {USER}")
     watch = Watcher(pg)
-    px = e2e_common.Proxy(upstream_port=pg.port, seeds=SEEDS, auth={"mode": "proxy"},
-                          control={"user": "postgres"}, runtime={"threads": 1},
-                          server_pool={"enabled": True})
+    px = e2e_common.Proxy(upstream_port=pg.port, seeds=SEEDS, **pool_config())
     e2e_common.poll(lambda: seed_readable(px), 20, 0.1, "the seed to be readable through the proxy")
 
 
@@ -374,9 +384,7 @@ class ParkedBackendEnds(unittest.TestCase):
                     pid = backend_pid(a)
                 own.wait_parked(pid)
                 own.close()
-                port = cluster.port
-                cluster.stop()
-                cluster.start({"port": port})
+                restart(cluster)
                 with connect(proxy, "parked_restart") as b:
                     self.assertNotEqual(backend_pid(b), pid)
                     self.assertEqual(b.execute("SELECT 1").fetchone(), (1,))
