@@ -353,6 +353,26 @@ class NotParked(unittest.TestCase):
                     a.send(b"".join(leave))
                 self.assert_closed_and_not_reused(px, app, pid)
 
+    def test_an_unsynced_write_is_not_committed_by_the_reset(self):
+        """A client that sends Parse/Bind/Execute of an INSERT and leaves without Sync: PostgreSQL
+        rolls the implicit transaction back when its client goes. A reset query run in that
+        transaction would commit it instead (DISCARD ALL alone is refused in a pipeline)."""
+        pg.psql(f"CREATE TABLE IF NOT EXISTS unsynced (x int); GRANT INSERT ON unsynced TO {USER}")
+        for reset in (RESET, "DEALLOCATE ALL", "RESET ALL"):
+            with self.subTest(reset_query=reset), pool_proxy(pg, reset_query=reset) as proxy:
+                app = "not_parked_unsynced"
+                with wire.WireClient(proxy.port) as a:
+                    a.connect(user=USER, password=PASSWORD, application_name=app)
+                    pid = int(a.simple_query("SELECT pg_backend_pid()")[0][0][0])
+                    a.send(wire.parse("INSERT INTO unsynced VALUES (1)") + wire.bind()
+                           + wire.execute() + wire.terminate())
+                # Settled first (closed, or parked after the reset), so the count is final.
+                watch.wait_for(pid, lambda row: row is None or is_parked(row), "to be closed or parked")
+                self.assertEqual(watch.run("SELECT count(*) FROM unsynced"), (0,),
+                                 "the write the client never synced was committed")
+                self.assert_closed_and_not_reused(proxy, app, pid)
+            pg.psql("TRUNCATE unsynced")
+
     def test_a_failing_reset_query(self):
         with pool_proxy(pg, reset_query="SELECT 1/0") as proxy:
             with connect(proxy, "not_parked_reset_fails") as a:
