@@ -200,6 +200,19 @@ void CredentialStore::ensure_nonce() {
 }
 
 SecretLookup CredentialStore::query(const std::string& user) {
+  // The connection is kept between logins, so a PostgreSQL restart (or an idle connection
+  // dropped on the way) is found by the next login's query: that one failure gets a new
+  // connection and the question again, rather than a refused client.
+  const bool kept = connection_ != nullptr;
+  auto out = query_once(user);
+  if (!out.error.empty() && kept && !connection_) {
+    log::info("auth", "auth.query's connection failed (" + out.error + "); connecting again");
+    out = query_once(user);
+  }
+  return out;
+}
+
+SecretLookup CredentialStore::query_once(const std::string& user) {
   SecretLookup out;
   try {
     if (!connection_) connection_ = std::make_unique<seeds::ControlConnection>(target_, database_);

@@ -57,7 +57,9 @@ class CredentialStore final : public SecretSource {
  private:
   struct Job;
   void run();
+  // The lookup with auth.query; a kept connection that turns out broken is opened again once.
   SecretLookup query(const std::string& user);
+  SecretLookup query_once(const std::string& user);
   void ensure_nonce();
 
   seeds::ControlTarget target_;

@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Authentication is relayed untouched: PostgreSQL decides (SCRAM-SHA-256, md5, trust) and its errors arrive."""
 
+import os
 import unittest
 
 import e2e_common
 import psycopg
 import psycopg2
 
-from harness import wire
+from harness import pgcluster, wire
 from harness.pgcluster import PgCluster
 
 SCRAM_PW = "scr4m-Secret!"
@@ -112,6 +113,28 @@ class AuthThroughProxy(unittest.TestCase):
                 psycopg.connect(px.dsn(user="scram_user", password="nope"))
         with psycopg.connect(px.dsn(user="scram_user", password=SCRAM_PW)) as conn:
             self.assertEqual(conn.execute("select 1").fetchone(), (1,))
+
+
+class ProxyAuthAfterRestart(unittest.TestCase):
+    """auth.mode proxy reads a role's secret with auth.query on a connection it keeps between
+    logins. A PostgreSQL restart ends that connection; the first login after it must open a new
+    one and succeed, not fail with the restart's FATAL."""
+
+    def test_the_first_login_after_a_restart_succeeds(self):
+        with PgCluster() as cluster:
+            cluster.create_user("scram_user", SCRAM_PW, "scram-sha-256")
+            with e2e_common.Proxy(upstream_port=cluster.port, auth={"mode": "proxy"},
+                                  control={"user": "postgres"}) as proxy:
+                dsn = proxy.dsn(user="scram_user", password=SCRAM_PW)
+                with psycopg.connect(dsn) as conn:  # auth.query's connection is opened here
+                    self.assertEqual(conn.execute("select current_user").fetchone(),
+                                     ("scram_user",))
+                pgcluster._run_pg([os.path.join(pgcluster.PG_BIN, "pg_ctl"), "restart", "-w",
+                                   "-m", "fast", "-D", cluster.data_dir, "-l", cluster.log_file])
+                cluster.wait_ready()
+                with psycopg.connect(dsn) as conn:
+                    self.assertEqual(conn.execute("select current_user").fetchone(),
+                                     ("scram_user",))
 
 
 if __name__ == "__main__":
