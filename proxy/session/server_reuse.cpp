@@ -1,10 +1,12 @@
 // server_pool: a backend whose client left it idle is reset and kept for the next client of the
 // same startup packet; that client, authenticated by the proxy, hears the backend's login again.
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
+#include <tuple>
 #include <variant>
 
 #include "common/sqlstate.hpp"
@@ -165,6 +167,44 @@ asio::awaitable<void> Session::park_server(Ending& ending) {
                            : std::string("; backend kept for the next client");
 }
 
+// Reads the server's answers in whole socket reads (not a header and a body at a time: fewer
+// system calls and waits per reset) and hands each message's type and body to `each` until it
+// returns true. False when the connection fails, a message is malformed or too long, more than
+// max_reset_bytes come, the deadline passes, or bytes follow the last message.
+template <class Each>
+asio::awaitable<bool> Session::read_server_messages(asio::steady_timer& deadline, Each each) {
+  std::vector<std::byte> pending;
+  std::array<std::byte, 4096> chunk;
+  std::size_t total = 0;
+  for (;;) {
+    std::size_t at = 0;
+    for (;;) {
+      const auto frame =
+          protocol::decode_message(protocol::Bytes(pending).subspan(at), max_message);
+      if (frame.status == protocol::Status::error) co_return false;
+      if (frame.status == protocol::Status::need_more) break;
+      at += static_cast<std::size_t>(frame.message.header.total());
+      if (each(frame.message.header.type, frame.message.body)) co_return at == pending.size();
+    }
+    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(at));
+    std::tuple<boost::system::error_code, std::size_t> got;
+    if (server_.tls()) {
+      auto read = co_await (server_.tls_receive(chunk) || deadline.async_wait(use_tuple));
+      if (read.index() == 1) co_return false;
+      got = std::get<0>(read);
+    } else {
+      auto read = co_await (server_.socket().async_read_some(asio::buffer(chunk), use_tuple) ||
+                            deadline.async_wait(use_tuple));
+      if (read.index() == 1) co_return false;
+      got = std::get<0>(read);
+    }
+    const auto [ec, n] = got;
+    total += n;
+    if (ec || total > max_reset_bytes) co_return false;
+    pending.insert(pending.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+}
+
 asio::awaitable<bool> Session::reset_server() {
   // A marker query after the reset: its row is the last answer, so everything the client left
   // in flight has been read when it comes, and nothing is left for the next client.
@@ -176,21 +216,15 @@ asio::awaitable<bool> Session::reset_server() {
   asio::steady_timer deadline(client_.get_executor());
   deadline.expires_after(seconds(settings_->connect_timeout_seconds));
   bool failed = false, marked = false;
-  std::size_t total = 0;
-  for (;;) {
-    auto read = co_await (read_message(server_, max_message) || deadline.async_wait(use_tuple));
-    if (read.index() == 1) co_return false;
-    const auto message = std::move(std::get<0>(read));
-    if (message.ec || message.error != protocol::FrameError::none) co_return false;
-    total += message.bytes.size();
-    if (total > max_reset_bytes) co_return false;
-    if (message.type == 'E') failed = true;
-    if (message.type == 'D') marked = row_is(message.body(), marker);
-    if (message.type == 'Z' && marked) {
-      const auto status = protocol::read_ready_for_query(message.body());
-      co_return !failed && status == protocol::TransactionStatus::idle;
-    }
-  }
+  std::optional<bool> idle;  // set at the marker's ReadyForQuery
+  const bool read = co_await read_server_messages(deadline, [&](char type, protocol::Bytes body) {
+    if (type == 'E') failed = true;
+    if (type == 'D') marked = row_is(body, marker);
+    if (type == 'Z' && marked)
+      idle = protocol::read_ready_for_query(body) == protocol::TransactionStatus::idle;
+    return idle.has_value();
+  });
+  co_return read&& idle.value_or(false) && !failed;
 }
 
 }  // namespace seedproxy::proxy

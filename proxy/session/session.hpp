@@ -226,6 +226,10 @@ class Session {
   // Runs server_pool.reset_query and a marker query after it; true when both succeeded, every
   // answer before them was read and the backend is idle.
   boost::asio::awaitable<bool> reset_server();
+  // The server's messages read in bulk until `each(type, body)` returns true; false when the
+  // connection fails, the deadline passes or something follows the last message.
+  template <class Each>
+  boost::asio::awaitable<bool> read_server_messages(boost::asio::steady_timer& deadline, Each each);
   // The session's coroutines, each started by spawn: open (the startup and the first login), and
   // after_relay each time the pumps have ended (the next host, or the end). While the pumps run,
   // none is left: an idle session is only its pumps' pending reads, which own nothing, and no
