@@ -212,7 +212,8 @@ asio::awaitable<bool> Session::reset_server() {
   auto requests = query_message(settings_->server_pool.reset_query);
   const auto second = query_message("SELECT '" + marker + "'");
   requests.insert(requests.end(), second.begin(), second.end());
-  if (co_await write_all(server_, requests)) co_return false;
+  const auto write_error = co_await write_all(server_, requests);
+  if (write_error) co_return false;
   asio::steady_timer deadline(client_.get_executor());
   deadline.expires_after(seconds(settings_->connect_timeout_seconds));
   bool failed = false, marked = false;
