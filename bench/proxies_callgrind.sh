@@ -25,6 +25,8 @@ Environment (defaults in brackets):
   BENCH_SHORT   [250]        pgbench -t, short    BENCH_LONG    [1250]  pgbench -t, long
   BENCH_CONNECT_SHORT [20]   the same for connect BENCH_CONNECT_LONG [70]
   BENCH_TOP     [25]         functions listed     BENCH_DIR [.bench]    cluster, outputs, report
+  BENCH_SERVER_REUSE [0]     1: both proxies keep backends between clients (PgBouncer's defaults,
+                             seedproxy's server_pool with auth.mode proxy), as in bench/tls.sh
 EOF
 }
 
@@ -42,6 +44,8 @@ long=${BENCH_LONG:-1250}
 connect_short=${BENCH_CONNECT_SHORT:-20}
 connect_long=${BENCH_CONNECT_LONG:-70}
 top=${BENCH_TOP:-25}
+server_reuse=${BENCH_SERVER_REUSE:-0}
+[[ "$server_reuse" == 0 || "$server_reuse" == 1 ]] || die "BENCH_SERVER_REUSE must be 0 or 1"
 bench_dir=${BENCH_DIR:-$SEEDPROXY_ROOT/.bench}
 work=$bench_dir/proxies-callgrind
 report=$bench_dir/proxies_callgrind.md
@@ -86,7 +90,7 @@ unix_socket_dir =
 auth_type = trust
 auth_file = $work/userlist.txt
 pool_mode = session
-server_lifetime = 0
+$( ((server_reuse)) || echo "server_lifetime = 0")
 log_connections = 0
 log_disconnections = 0
 client_tls_sslmode = $sslmode
@@ -100,6 +104,7 @@ INI
  "upstream": {"host": "127.0.0.1", "port": $pg_port},
  "client_tls": {"sslmode": "$sslmode", "cert_file": "$work/server.crt",
                 "key_file": "$work/server.key"},
+ $( ((server_reuse)) && echo '"auth": {"mode": "proxy", "trust_users": ["postgres"]}, "server_pool": {"enabled": true},')
  "runtime": {"threads": 1, "shutdown_grace_seconds": 1}, "log": {"level": "warning"}}
 JSON
   ((EUID == 0)) && chown postgres: "$work/pgbouncer.ini" "$work/seedproxy.json"
