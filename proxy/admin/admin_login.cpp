@@ -179,9 +179,7 @@ asio::awaitable<AdminLogin> finish_admin_login(Stream& client, Stream& server,
   const auto failed = co_await read_greeting(client, server, greeting);
   if (failed) co_return *failed;
   // The console answers by itself from here: end the backend politely.
-  const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0}, std::byte{0},
-                                           std::byte{4}};
-  co_await send(server, terminate);
+  co_await send(server, protocol::terminate_message);
   server.close();
   const bool sent_greeting = co_await send(client, greeting);
   if (!sent_greeting) co_return client_gone();

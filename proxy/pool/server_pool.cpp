@@ -3,7 +3,8 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <array>
+
+#include "proxy/wire/messages.hpp"
 
 namespace seedproxy::proxy {
 
@@ -20,10 +21,8 @@ ServerPool::Clock::duration seconds(double value) {
 
 // Told to end (PostgreSQL then logs no unexpected end of file), and closed.
 void terminate(Stream& stream) noexcept {
-  const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0}, std::byte{0},
-                                           std::byte{4}};
   boost::system::error_code ignored;
-  if (stream.socket().is_open()) (void)stream.write_some(terminate, ignored);
+  if (stream.socket().is_open()) (void)stream.write_some(protocol::terminate_message, ignored);
   stream.close();
 }
 

@@ -28,14 +28,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t max_message = 1u << 16;
 constexpr std::size_t max_reset_bytes = std::size_t{1} << 20;
 
-std::vector<std::byte> query_message(std::string_view sql) {
-  protocol::PacketWriter writer;
-  writer.begin('Q');
-  writer.put_cstring(sql);
-  writer.finish();
-  return writer.take();
-}
-
 std::vector<std::byte> authentication_ok() {
   protocol::PacketWriter writer;
   writer.begin('R');
@@ -209,8 +201,8 @@ asio::awaitable<bool> Session::reset_server() {
   // A marker query after the reset: its row is the last answer, so everything the client left
   // in flight has been read when it comes, and nothing is left for the next client.
   const std::string marker = reset_marker();
-  auto requests = query_message(settings_->server_pool.reset_query);
-  const auto second = query_message("SELECT '" + marker + "'");
+  auto requests = protocol::query_message(settings_->server_pool.reset_query);
+  const auto second = protocol::query_message("SELECT '" + marker + "'");
   requests.insert(requests.end(), second.begin(), second.end());
   const auto write_error = co_await write_all(server_, requests);
   if (write_error) co_return false;

@@ -20,6 +20,7 @@
 #include "proxy/session/cancel.hpp"
 #include "proxy/wire/backend_views.hpp"
 #include "proxy/wire/frontend_views.hpp"
+#include "proxy/wire/messages.hpp"
 #include "proxy/wire/startup.hpp"
 #include "seeds/registry/snapshot_source.hpp"
 
@@ -280,7 +281,7 @@ void Session::on_server_message(const protocol::MessageHeader& header, protocol:
     case 'Z':
       if (const auto status = protocol::read_ready_for_query(body))
         transaction_status_ = static_cast<char>(*status);
-      // The login's own ReadyForQuery answers nothing the client sent.
+      // The login's own ReadyForQuery answers nothing the client sent (the count stays 0).
       if (client_unanswered_ != 0 && client_unanswered_ != unanswered_max) --client_unanswered_;
       // The backend has started for this client and database (PostgreSQL checks that the
       // database exists only after AuthenticationOk): now, and not before, the proxy follows the
@@ -560,12 +561,11 @@ asio::awaitable<void> Session::tell_client(const Ending& ending) {
 void Session::finish(const Ending& ending) {
   error_code ignored;
   if (server_.socket().is_open()) {
-    // A clean Terminate lets PostgreSQL end the backend without logging an unexpected EOF.
-    if (from_client_.at_boundary() && from_client_.last_type() != 'X') {
-      const std::array<std::byte, 5> terminate{std::byte{'X'}, std::byte{0}, std::byte{0},
-                                               std::byte{0}, std::byte{4}};
-      (void)server_.write_some(terminate, ignored);
-    }
+    // A clean Terminate lets PostgreSQL end the backend without logging an unexpected EOF. The
+    // client's own went up unless the backend might have been parked (server_pool keeps it back).
+    const bool terminated = from_client_.last_type() == 'X' && !backend_may_park();
+    if (from_client_.at_boundary() && !terminated)
+      (void)server_.write_some(protocol::terminate_message, ignored);
     server_.close();
   }
   client_.close();

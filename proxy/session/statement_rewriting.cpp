@@ -432,11 +432,7 @@ std::optional<std::vector<std::byte>> StatementRewriting::query_message(protocol
   if (rewritten) origin.client = std::make_shared<const std::string>(sql);
   prepared_.query(std::move(origin), std::move(planned.steps));
   if (!rewritten) return std::nullopt;
-  protocol::PacketWriter writer;
-  writer.begin('Q');
-  writer.put_cstring(*rewritten);
-  writer.finish();
-  return writer.take();
+  return protocol::query_message(*rewritten);
 }
 
 std::optional<std::vector<std::byte>> StatementRewriting::parse_message(protocol::Bytes body) {

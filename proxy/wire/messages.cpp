@@ -43,6 +43,14 @@ void PacketWriter::finish() {
   for (int i = 0; i < 4; ++i) out_[start_ + 1 + i] = static_cast<std::byte>(length >> (24 - 8 * i));
 }
 
+std::vector<std::byte> query_message(std::string_view sql) {
+  PacketWriter writer;
+  writer.begin('Q');
+  writer.put_cstring(sql);
+  writer.finish();
+  return writer.take();
+}
+
 namespace {
 
 std::vector<std::byte> fields_message(char type, std::string_view severity,

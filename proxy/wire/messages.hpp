@@ -1,7 +1,9 @@
-// Building backend messages the proxy speaks itself (ErrorResponse, single-byte answers), and the
-// one it edits on the way through (an error's or notice's position).
+// Building backend messages the proxy speaks itself (ErrorResponse, single-byte answers), the
+// frontend messages it sends PostgreSQL on its own (Query, Terminate), and the one it edits on the
+// way through (an error's or notice's position).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -45,6 +47,11 @@ struct ErrorFields {
 };
 
 [[nodiscard]] std::vector<std::byte> error_response(const ErrorFields& fields);
+// A simple-protocol Query carrying `sql`.
+[[nodiscard]] std::vector<std::byte> query_message(std::string_view sql);
+// Terminate: a backend told so ends without logging an unexpected end of file.
+inline constexpr std::array<std::byte, 5> terminate_message{
+    std::byte{'X'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{4}};
 // A NoticeResponse (severity NOTICE, SQLSTATE 00000) carrying `message`.
 [[nodiscard]] std::vector<std::byte> notice_response(std::string_view message);
 

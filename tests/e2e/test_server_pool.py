@@ -304,6 +304,12 @@ class Reuse(unittest.TestCase):
                              .fetchone(), (24,))
 
 
+def unexpected_eofs() -> int:
+    """How often the shared cluster's log says a client connection ended without Terminate."""
+    with open(pg.log_file, errors="replace") as f:
+        return f.read().count("unexpected EOF on client connection")
+
+
 class NotParked(unittest.TestCase):
     """Backends the proxy must close rather than park: pg_stat_activity loses them and the next
     client with the same parameters gets another one."""
@@ -314,6 +320,9 @@ class NotParked(unittest.TestCase):
             self.assertNotEqual(backend_pid(b), pid)
 
     def test_a_client_leaving_inside_a_transaction(self):
+        """The client's Terminate, kept back while the backend might be parked, is sent on when
+        it is not: PostgreSQL logs no unexpected end of file for the backend the proxy closes."""
+        eofs = unexpected_eofs()
         for name, statement in (("open", "SELECT 1"), ("failed", "SELECT 1/0")):
             with self.subTest(transaction=name):
                 app = f"not_parked_{name}_transaction"
@@ -329,6 +338,7 @@ class NotParked(unittest.TestCase):
                 self.assertIn(status, (psycopg.pq.TransactionStatus.INTRANS,
                                        psycopg.pq.TransactionStatus.INERROR))
                 self.assert_closed_and_not_reused(px, app, pid)
+        self.assertEqual(unexpected_eofs(), eofs)
 
     def test_a_client_leaving_while_a_statement_is_under_way(self):
         """The client sent something after its last ReadyForQuery: a Query whose answer it never
