@@ -459,7 +459,7 @@ Session::Relayed Session::relay_client(const protocol::RelayScanner::Step* again
       direction(true),
       [this](char type) {
         if (observing_) note_client_message(type);
-        note_client_request(type);
+        if (backend_may_park()) note_client_request(type);
       },
       [this](const protocol::MessageHeader& header, protocol::Bytes message) {
         // server_pool: the backend outlives the client, so its Terminate stays here.
