@@ -40,7 +40,7 @@ class ServerPool {
     double parked_seconds = 0;
     bool tls = false;
   };
-  // Why a backend was not kept, for the session's log line; empty when it was.
+  // Why a backend was not kept, for the session's log line; nullptr when it was.
   using Refusal = const char*;
 
   ServerPool(boost::asio::io_context::executor_type executor, Observer& observer);
@@ -62,10 +62,9 @@ class ServerPool {
   // Lets go of every parked backend (shutdown).
   void clear() noexcept;
 
+ private:
   // Whether a parked connection can still be handed out: open, nothing arrived while parked.
   [[nodiscard]] static bool usable(Stream& stream) noexcept;
-
- private:
   struct Parked {
     std::string key;
     Server server;

@@ -112,6 +112,22 @@ asio::awaitable<std::vector<ClientInfo>> describe_sessions(const SessionList& li
   co_return out;
 }
 
+// What `describe` says of every I/O thread's list, each read on its own thread; the caller
+// resumes on its own executor after each.
+template <class T>
+asio::awaitable<std::vector<T>> gather(
+    const std::vector<std::unique_ptr<Worker>>& workers,
+    asio::awaitable<std::vector<T>> (*describe)(const SessionList&)) {
+  std::vector<T> out;
+  for (const auto& worker : workers) {
+    auto part =
+        co_await asio::co_spawn(worker->context, describe(worker->sessions), asio::use_awaitable);
+    out.insert(out.end(), std::make_move_iterator(part.begin()),
+               std::make_move_iterator(part.end()));
+  }
+  co_return out;
+}
+
 asio::awaitable<std::vector<ParkedServerInfo>> describe_parked(const SessionList& list) {
   std::vector<ParkedServerInfo> out;
   if (list.pool)
@@ -297,26 +313,11 @@ std::shared_ptr<const Generation> Server::State::make_generation(const config::C
 }
 
 asio::awaitable<std::vector<ClientInfo>> Server::State::clients() {
-  std::vector<ClientInfo> out;
-  // Each list is read on its own thread; the caller resumes on its own executor after each.
-  for (auto& worker : workers) {
-    auto part = co_await asio::co_spawn(worker->context, describe_sessions(worker->sessions),
-                                        asio::use_awaitable);
-    out.insert(out.end(), std::make_move_iterator(part.begin()),
-               std::make_move_iterator(part.end()));
-  }
-  co_return out;
+  co_return co_await gather(workers, &describe_sessions);
 }
 
 asio::awaitable<std::vector<ParkedServerInfo>> Server::State::parked_servers() {
-  std::vector<ParkedServerInfo> out;
-  for (auto& worker : workers) {
-    auto part = co_await asio::co_spawn(worker->context, describe_parked(worker->sessions),
-                                        asio::use_awaitable);
-    out.insert(out.end(), std::make_move_iterator(part.begin()),
-               std::make_move_iterator(part.end()));
-  }
-  co_return out;
+  co_return co_await gather(workers, &describe_parked);
 }
 
 asio::awaitable<std::uint64_t> Server::State::kill_database(std::string database) {
