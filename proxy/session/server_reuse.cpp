@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "common/sqlstate.hpp"
+#include "proxy/admin/admin_login.hpp"
 #include "proxy/io/message_reader.hpp"
 #include "proxy/session/session.hpp"
 #include "proxy/wire/backend_views.hpp"
@@ -56,8 +57,10 @@ bool row_is(protocol::Bytes body, std::string_view text) {
 }  // namespace
 
 bool Session::pooling() const noexcept {
+  // Not for the admin console, whose own login to admin.auth_database runs through the same
+  // upstream login before admin_console_ is set, and keeps no LoginAgain.
   return settings_->server_pool.enabled && settings_->auth_mode == config::AuthMode::proxy &&
-         settings_->primary == nullptr && !admin_console_;
+         settings_->primary == nullptr && database_ != admin_database;
 }
 
 std::optional<std::vector<std::byte>> Session::reuse_server(const std::vector<std::byte>& startup) {
