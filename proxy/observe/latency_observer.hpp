@@ -39,6 +39,9 @@ class LatencyObserver final : public Observer {
   void tls_handshake(Peer leg, TlsOutcome outcome) noexcept override {
     next_->tls_handshake(leg, outcome);
   }
+  void server_parked() noexcept override { next_->server_parked(); }
+  void server_reused() noexcept override { next_->server_reused(); }
+  void server_let_go() noexcept override { next_->server_let_go(); }
 
  private:
   seeds::ApplicationLatency& latency_;

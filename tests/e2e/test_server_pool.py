@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 import unittest
+import urllib.request
 
 import e2e_common
 import psycopg
@@ -434,6 +435,46 @@ class ParkedBackendEnds(unittest.TestCase):
                 with connect(proxy, "parked_restart") as b:
                     self.assertNotEqual(backend_pid(b), pid)
                     self.assertEqual(b.execute("SELECT 1").fetchone(), (1,))
+
+
+class Observed(unittest.TestCase):
+    """What is parked shows in SHOW POOLS and the metrics, and KILL lets it go: a parked backend
+    is a connection the proxy holds to the database."""
+
+    def test_show_pools_metrics_and_kill(self):
+        metrics_port = free_port()
+        config = pool_config()
+        config.update(admin={"users": [USER]}, metrics={"host": "127.0.0.1", "port": metrics_port})
+        with e2e_common.Proxy(upstream_port=pg.port, **config) as proxy:
+            def gauge(name: str) -> float:
+                url = f"http://127.0.0.1:{metrics_port}/metrics"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    body = response.read().decode()
+                found = re.search(rf"^{name} ([0-9.e+]+)$", body, re.M)
+                self.assertIsNotNone(found, f"{name} missing from /metrics")
+                return float(found.group(1))
+
+            def console(sql: str):
+                with psycopg.connect(proxy.dsn(user=USER, password=PASSWORD, dbname="seedproxy"),
+                                     autocommit=True) as admin:
+                    cursor = admin.execute(sql)
+                    return cursor.fetchall() if cursor.description else None
+
+            first = park(proxy, "observed")
+            pools = console("SHOW POOLS")
+            self.assertEqual([row[:4] for row in pools], [("postgres", USER, 1, 0)])
+            self.assertGreaterEqual(pools[0][4], 0.0)
+            self.assertEqual((gauge("seedproxy_server_pool_parked"),
+                              gauge("seedproxy_server_pool_parked_total"),
+                              gauge("seedproxy_server_pool_reused_total")), (1, 1, 0))
+            self.assertEqual(park(proxy, "observed"), first)  # reused, then parked again
+            self.assertEqual((gauge("seedproxy_server_pool_parked"),
+                              gauge("seedproxy_server_pool_parked_total"),
+                              gauge("seedproxy_server_pool_reused_total")), (1, 2, 1))
+            console("KILL postgres")
+            watch.wait_gone(first)
+            self.assertEqual(console("SHOW POOLS"), [])
+            self.assertEqual(gauge("seedproxy_server_pool_parked"), 0)
 
 
 class Refused(unittest.TestCase):
