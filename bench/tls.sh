@@ -172,7 +172,12 @@ for t in "${targets[@]}"; do
     die "cannot query bench through $t over TLS"
 done
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# user ticks, system ticks, minor page faults (the whole process) and context switches (summed
+# over its threads)
+usage() {
+  printf '%s %s\n' "$(awk '{print $14, $15, $10}' "/proc/$1/stat")" \
+    "$(cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }')"
+}
 hz=$(getconf CLK_TCK)
 runs=$tls_dir/runs.tsv
 : >"$runs"
@@ -183,13 +188,16 @@ run() { # run TARGET MODE ROUND
     *) args+=(-M "$2") ;;
   esac
   local before after out tps n
-  before=$(ticks "${pid_of[$1]}")
+  before=$(usage "${pid_of[$1]}")
   out=$(PGSSLMODE=require "$PGBIN/pgbench" "${args[@]}" bench 2>&1) || die "pgbench ($1, $2) failed: $out"
-  after=$(ticks "${pid_of[$1]}")
+  after=$(usage "${pid_of[$1]}")
   tps=$(grep -oP 'tps = \K[0-9.]+' <<<"$out" | head -n 1)
   n=$(grep -oP 'number of transactions actually processed: \K[0-9]+' <<<"$out")
+  # CPU µs/tx, then user and system µs/tx, minor faults/tx, context switches/tx
   printf '%s\t%s\t%s\t%s\t%s\n' "$2" "$3" "$1" "$tps" \
-    "$(awk -v t=$((after - before)) -v n="$n" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')" >>"$runs"
+    "$(awk -v b="$before" -v a="$after" -v n="$n" -v hz="$hz" 'BEGIN { split(b, x, " "); split(a, y, " ")
+       u = (y[1] - x[1]) / hz * 1e6 / n; s = (y[2] - x[2]) / hz * 1e6 / n
+       printf "%.1f\t%.1f\t%.1f\t%.2f\t%.2f", u + s, u, s, (y[3] - x[3]) / n, (y[4] - x[4]) / n }')" >>"$runs"
   log "round $3 $2 $1: $tps tps"
 }
 
@@ -294,7 +302,23 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
               printf "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f× |\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], (base[f[1]] > 0 ? f[8] / base[f[1]] : 0) } }' "$syscalls"
     echo
   fi
-  echo "Every run (mode, round, target, tps, proxy CPU µs per transaction):"
+  echo "Where the proxy's CPU goes (medians over the rounds, per transaction): user and system CPU"
+  echo "time, minor page faults, and context switches summed over the proxy's threads:"
+  echo
+  echo "| mode | target | user µs | system µs | minor faults | context switches |"
+  echo "|---|---|---:|---:|---:|---:|"
+  for mode in $modes; do
+    for t in "${targets[@]}"; do
+      awk -F'\t' -v mode="$mode" -v target="$t" '
+        function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                                         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+        $1 == mode && $3 == target { ++n; u[n] = $6; s[n] = $7; f[n] = $8; c[n] = $9 }
+        END { printf "| %s | %s | %.1f | %.1f | %.2f | %.2f |\n", mode, target, median(u, n), median(s, n), median(f, n), median(c, n) }' "$runs"
+    done
+  done
+  echo
+  echo "Every run (mode, round, target, tps, proxy CPU µs per transaction, user, system, minor faults,"
+  echo "context switches per transaction):"
   echo
   echo '```'
   cat "$runs"

@@ -165,9 +165,10 @@ asio::awaitable<void> Session::park_server(Ending& ending) {
 // Reads the server's answers in whole socket reads (not a header and a body at a time: fewer
 // system calls and waits per reset) and hands each message's type and body to `each` until it
 // returns true. False when the connection fails, a message is malformed or too long, more than
-// max_reset_bytes come, the deadline passes, or bytes follow the last message.
+// max_reset_bytes come, the deadline passes (bound_server_reads), or bytes follow the last
+// message.
 template <class Each>
-asio::awaitable<bool> Session::read_server_messages(asio::steady_timer& deadline, Each each) {
+asio::awaitable<bool> Session::read_server_messages(Each each) {
   std::vector<std::byte> pending;
   std::array<std::byte, 4096> chunk;
   std::size_t total = 0;
@@ -182,22 +183,26 @@ asio::awaitable<bool> Session::read_server_messages(asio::steady_timer& deadline
       if (each(frame.message.header.type, frame.message.body)) co_return at == pending.size();
     }
     pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(at));
+    // The deadline cancels the read (bound_server_reads): no race of two coroutines per read.
     std::tuple<boost::system::error_code, std::size_t> got;
-    if (server_.tls()) {
-      auto read = co_await (server_.tls_receive(chunk) || deadline.async_wait(use_tuple));
-      if (read.index() == 1) co_return false;
-      got = std::get<0>(read);
-    } else {
-      auto read = co_await (server_.socket().async_read_some(asio::buffer(chunk), use_tuple) ||
-                            deadline.async_wait(use_tuple));
-      if (read.index() == 1) co_return false;
-      got = std::get<0>(read);
-    }
+    if (server_.tls())
+      got = co_await server_.tls_receive(chunk);
+    else
+      got = co_await server_.socket().async_read_some(asio::buffer(chunk), use_tuple);
     const auto [ec, n] = got;
     total += n;
     if (ec || total > max_reset_bytes) co_return false;
     pending.insert(pending.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
   }
+}
+
+void Session::bound_server_reads(asio::steady_timer& deadline) {
+  deadline.async_wait([this](boost::system::error_code ec) {
+    if (!ec) server_.cancel();
+    --coroutines_;
+    free_if_over();
+  });
+  ++coroutines_;  // as in watch_login: counted once the wait is pending
 }
 
 asio::awaitable<bool> Session::reset_server() {
@@ -211,9 +216,10 @@ asio::awaitable<bool> Session::reset_server() {
   if (write_error) co_return false;
   asio::steady_timer deadline(client_.get_executor());
   deadline.expires_after(seconds(settings_->connect_timeout_seconds));
+  bound_server_reads(deadline);
   bool failed = false, marked = false;
   std::optional<bool> idle;  // set at the marker's ReadyForQuery
-  const bool read = co_await read_server_messages(deadline, [&](char type, protocol::Bytes body) {
+  const bool read = co_await read_server_messages([&](char type, protocol::Bytes body) {
     if (type == 'E') failed = true;
     if (type == 'D') marked = row_is(body, marker);
     if (type == 'Z' && marked)

@@ -158,6 +158,7 @@ asio::awaitable<void> Session::open() {
 
   // This frame lives only until the relay starts. What a login needs again (the startup packet,
   // the credential) waits in login_again_.
+  watch_login();
   const bool started = co_await read_startup(ending);
   bool serving = started && client_transport_allowed(ending);
   if (serving && database_ == admin_database) {
@@ -224,6 +225,29 @@ Session::Ending Session::login_timeout() const {
                "seedproxy limits.startup_timeout_seconds = " +
                    log::seconds_text(settings_->startup_timeout_seconds));
   return timeout;
+}
+
+void Session::watch_login() {
+  // Counted as a coroutine of the session (after async_wait, which may throw; its handler never
+  // runs inside it): the handler runs, cancelled at the latest, before the session can be freed.
+  // logged_in() and finish() cancel it.
+  login_->deadline.async_wait([this](error_code ec) {
+    // While the pumps run, the relay's own wait on the deadline ends the session (start_relay).
+    if (!ec && login_ && !pumps_) expire_login();
+    --coroutines_;
+    free_if_over();
+  });
+  ++coroutines_;
+}
+
+void Session::expire_login() {
+  login_->expired = true;
+  // A read begun later ends too: the client's socket reads end-of-file from now on. What the
+  // session tells the client about the timeout still goes out.
+  error_code ignored;
+  if (client_.socket().is_open()) client_.socket().shutdown(tcp::socket::shutdown_receive, ignored);
+  client_.cancel();
+  server_.cancel();
 }
 
 void Session::reset_server_side() {
@@ -559,6 +583,7 @@ asio::awaitable<void> Session::tell_client(const Ending& ending) {
 }
 
 void Session::finish(const Ending& ending) {
+  if (login_) login_->deadline.cancel();  // watch_login's wait, so the session can be freed
   error_code ignored;
   if (server_.socket().is_open()) {
     // A clean Terminate lets PostgreSQL end the backend without logging an unexpected EOF. The

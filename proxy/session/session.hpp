@@ -156,22 +156,19 @@ class Session {
   // Startup (session_startup.cpp): SSLRequest, direct TLS, GSSENCRequest, CancelRequest and the
   // StartupMessage, which is kept in login_again_ (true) for the login that follows.
   boost::asio::awaitable<bool> read_startup(Ending& ending);
-  // The client's TLS handshake (after 'S', or at once for direct TLS) under the startup deadline;
+  // The client's TLS handshake (after 'S', or at once for direct TLS) under the startup deadline
+  // (watch_login);
   // in auth.mode relay, the upstream connection is opened meanwhile (connect_early).
-  boost::asio::awaitable<bool> start_client_tls(bool direct, boost::asio::steady_timer& deadline,
-                                                Ending& ending);
+  boost::asio::awaitable<bool> start_client_tls(bool direct, Ending& ending);
   // The handshake alone: false, with the reason in `ending`, when the session must end.
-  boost::asio::awaitable<bool> client_tls_handshake(bool direct,
-                                                    boost::asio::steady_timer& deadline,
-                                                    Ending& ending);
+  boost::asio::awaitable<bool> client_tls_handshake(bool direct, Ending& ending);
   // connect_upstream's first attempt, made while the client's TLS handshake runs: PostgreSQL
   // forks the backend on the TCP connection and starts it meanwhile, so the startup packet finds
   // it ready. The outcome waits in login_->early for connect_upstream.
   boost::asio::awaitable<void> connect_early();
   // PostgreSQL 17's direct TLS: a client whose first byte opens a TLS handshake gets one at once.
   // False when the session must end.
-  boost::asio::awaitable<bool> accept_direct_tls(boost::asio::steady_timer& deadline,
-                                                 Ending& ending);
+  boost::asio::awaitable<bool> accept_direct_tls(Ending& ending);
   // Whether the client's transport satisfies client_tls once its user is known.
   [[nodiscard]] bool client_transport_allowed(Ending& ending);
   // TCP, then TLS as server_tls says: the primary first, then the other hosts in order. After a
@@ -229,7 +226,10 @@ class Session {
   // The server's messages read in bulk until `each(type, body)` returns true; false when the
   // connection fails, the deadline passes or something follows the last message.
   template <class Each>
-  boost::asio::awaitable<bool> read_server_messages(boost::asio::steady_timer& deadline, Each each);
+  boost::asio::awaitable<bool> read_server_messages(Each each);
+  // When `deadline` passes, the server's reads are cancelled (a wait counted as a coroutine of the
+  // session, so it can end first); destroying the timer withdraws it.
+  void bound_server_reads(boost::asio::steady_timer& deadline);
   // The session's coroutines, each started by spawn: open (the startup and the first login), and
   // after_relay each time the pumps have ended (the next host, or the end). While the pumps run,
   // none is left: an idle session is only its pumps' pending reads, which own nothing, and no
@@ -271,6 +271,15 @@ class Session {
   // No memory for the coroutine that ends the session: it ends here, the client told nothing.
   void end_without_memory();
   [[nodiscard]] Ending login_timeout() const;
+  // The steps the proxy runs itself before the relay (startup packet, TLS handshake, its own
+  // authentication) share one wait on the login deadline, armed here once per session: when it
+  // passes, expire_login marks the login expired and cuts the client's (and the server's) reads,
+  // so the step under way ends at once and reports the timeout (login_expired()). One wait instead
+  // of racing each step against the timer with ||, which spawns two coroutines a step
+  // (docs/benchmarks.md, "One deadline wait per login").
+  void watch_login();
+  void expire_login();
+  [[nodiscard]] bool login_expired() const { return login_ && login_->expired; }
   // Authentication succeeded: the size cap is lifted and the login gate's place given back.
   void logged_in();
   // The admin console instead of a relayed session: login through PostgreSQL, then answers.
@@ -512,6 +521,7 @@ class Session {
       bool reachable = false;
     };
     std::optional<EarlyConnect> early;
+    bool expired = false;  // the deadline passed while the proxy ran a login step (watch_login)
   };
   std::unique_ptr<Login> login_;
   std::chrono::system_clock::time_point connected_at_;

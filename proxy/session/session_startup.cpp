@@ -58,14 +58,13 @@ TlsOutcome outcome_of(const TlsHandshake& handshake) {
 
 }  // namespace
 
-asio::awaitable<bool> Session::start_client_tls(bool direct, asio::steady_timer& deadline,
-                                                Ending& ending) {
+asio::awaitable<bool> Session::start_client_tls(bool direct, Ending& ending) {
   // Only where PostgreSQL authenticates the client anyway: in auth.mode proxy no stranger may
   // start a backend before the proxy has checked its password. The login gate bounds how many
   // sessions can hold one before they log in, as it bounds relayed logins.
   if (settings_->auth_mode != config::AuthMode::relay || settings_->upstream.empty())
-    co_return co_await client_tls_handshake(direct, deadline, ending);
-  const bool ok = co_await (client_tls_handshake(direct, deadline, ending) && connect_early());
+    co_return co_await client_tls_handshake(direct, ending);
+  const bool ok = co_await (client_tls_handshake(direct, ending) && connect_early());
   co_return ok;
 }
 
@@ -76,16 +75,14 @@ asio::awaitable<void> Session::connect_early() {
   login_->early = std::move(early);
 }
 
-asio::awaitable<bool> Session::client_tls_handshake(bool direct, asio::steady_timer& deadline,
-                                                    Ending& ending) {
+asio::awaitable<bool> Session::client_tls_handshake(bool direct, Ending& ending) {
   const auto& tls = *settings_->client_tls;
-  auto outcome = co_await (client_.accept_tls(tls.context.get()) || deadline.async_wait(use_tuple));
-  if (outcome.index() == 1) {
+  const auto handshake = co_await client_.accept_tls(tls.context.get());
+  if (login_expired()) {
     observer_.tls_handshake(Peer::client, TlsOutcome::timeout);
     ending.reason = "client did not complete the TLS handshake in time";
     co_return false;
   }
-  const auto handshake = std::get<0>(outcome);
   if (!handshake.ok) {
     observer_.tls_handshake(Peer::client, outcome_of(handshake));
     ending.reason = "TLS handshake with the client failed: " + handshake.error;
@@ -105,10 +102,9 @@ asio::awaitable<bool> Session::client_tls_handshake(bool direct, asio::steady_ti
   co_return true;
 }
 
-asio::awaitable<bool> Session::accept_direct_tls(asio::steady_timer& deadline, Ending& ending) {
-  auto ready = co_await (client_.socket().async_wait(tcp::socket::wait_read, use_tuple) ||
-                         deadline.async_wait(use_tuple));
-  if (ready.index() == 1) {
+asio::awaitable<bool> Session::accept_direct_tls(Ending& ending) {
+  (void)co_await client_.socket().async_wait(tcp::socket::wait_read, use_tuple);
+  if (login_expired()) {
     ending.reason = "client did not complete startup in time";
     co_return false;
   }
@@ -117,7 +113,7 @@ asio::awaitable<bool> Session::accept_direct_tls(asio::steady_timer& deadline, E
   error_code ec;
   const auto n = client_.socket().receive(asio::buffer(first), tcp::socket::message_peek, ec);
   if (ec || n != 1 || first[0] != tls_handshake_record) co_return true;
-  co_return co_await start_client_tls(true, deadline, ending);
+  co_return co_await start_client_tls(true, ending);
 }
 
 bool Session::client_transport_allowed(Ending& ending) {
@@ -147,10 +143,9 @@ bool Session::client_transport_allowed(Ending& ending) {
 
 asio::awaitable<bool> Session::read_startup(Ending& ending) {
   using protocol::StartupKind;
-  auto& deadline = login_->deadline;
   const bool tls_offered = settings_->client_tls->context != nullptr;
   if (tls_offered) {
-    const bool usable = co_await accept_direct_tls(deadline, ending);
+    const bool usable = co_await accept_direct_tls(ending);
     if (!usable) co_return false;
   }
   bool ssl_answered = client_.tls();
@@ -159,13 +154,12 @@ asio::awaitable<bool> Session::read_startup(Ending& ending) {
     // The length word alone decides whether the packet is acceptable, as in PostgreSQL.
     std::array<std::byte, 8> head{};
     for (const std::size_t part : {std::size_t{0}, std::size_t{4}}) {
-      auto outcome = co_await (client_.read_exact(std::span(head).subspan(part, 4)) ||
-                               deadline.async_wait(use_tuple));
-      if (outcome.index() == 1) {
+      const auto ec = co_await client_.read_exact(std::span(head).subspan(part, 4));
+      if (login_expired()) {
         ending.reason = "client did not complete startup in time";
         co_return false;
       }
-      if (auto ec = std::get<0>(outcome); ec) {
+      if (ec) {
         ending.reason = is_disconnect(ec) ? "client closed the connection before startup"
                                           : "client read failed during startup: " + ec.message();
         co_return false;
@@ -212,15 +206,14 @@ asio::awaitable<bool> Session::read_startup(Ending& ending) {
         co_return false;
       }
       if (!accept) continue;
-      const bool started = co_await start_client_tls(false, deadline, ending);
+      const bool started = co_await start_client_tls(false, ending);
       if (!started) co_return false;
       continue;
     }
     std::vector<std::byte> packet(header.length);
     std::copy(head.begin(), head.end(), packet.begin());
-    auto rest = co_await (client_.read_exact(std::span(packet).subspan(8)) ||
-                          deadline.async_wait(use_tuple));
-    if (rest.index() == 1 || std::get<0>(rest)) {
+    const auto rest = co_await client_.read_exact(std::span(packet).subspan(8));
+    if (login_expired() || rest) {
       ending.reason = "client sent an incomplete startup packet";
       co_return false;
     }
@@ -349,9 +342,8 @@ asio::awaitable<std::optional<UpstreamCredential>> Session::authenticate_in_prox
     }
     lookup = std::move(std::get<0>(found));
   }
-  auto checked = co_await (authenticate_client(client_, request, std::move(lookup)) ||
-                           deadline.async_wait(use_tuple));
-  if (checked.index() == 1) {
+  auto client_auth = co_await authenticate_client(client_, request, std::move(lookup));
+  if (login_expired()) {
     ending.reason = "client did not log in within limits.startup_timeout_seconds (" +
                     log::seconds_text(settings_->startup_timeout_seconds) + ")";
     ending.tell(sqlstate::query_canceled, "canceling authentication due to timeout",
@@ -359,7 +351,6 @@ asio::awaitable<std::optional<UpstreamCredential>> Session::authenticate_in_prox
                     log::seconds_text(settings_->startup_timeout_seconds));
     co_return std::nullopt;
   }
-  auto client_auth = std::move(std::get<0>(checked));
   if (!client_auth.ok) {
     ending.reason = std::move(client_auth.reason);
     if (!client_auth.code.empty())

@@ -444,6 +444,75 @@ class Garbage(unittest.TestCase):
                 pass
 
 
+
+class StepDeadlines(unittest.TestCase):
+    """limits.startup_timeout_seconds ends each step the proxy runs itself (the startup packet, the
+    TLS handshake, its own SCRAM exchange) with that step's reason, frees the session and gives its
+    place among those logging in back. One wait on the deadline per login does it; each step
+    used to race the timer on its own."""
+
+    STALLS = {
+        "silent": "client did not complete startup in time",
+        "half a length word": "client did not complete startup in time",
+        "SSLRequest, then nothing": "client did not complete the TLS handshake in time",
+        "TLS, then half a startup packet": "client sent an incomplete startup packet",
+        "TLS, then the SCRAM challenge unanswered": "did not log in within limits.startup_timeout_seconds",
+    }
+
+    def stall(self, port: int, kind: str) -> wire.WireClient:
+        c = wire.WireClient(port, timeout=30)
+        if kind == "half a length word":
+            c.send(b"\x00\x00")
+        elif kind == "SSLRequest, then nothing":
+            c.send(wire.ssl_request())
+            self.assertEqual(c.sock.recv(1), b"S")
+        elif kind != "silent":
+            c.request_tls(world.client_context(), "127.0.0.1")
+            if kind == "TLS, then half a startup packet":
+                c.send(wire.startup_packet({"user": "scram_user", "database": "postgres"})[:10])
+            else:
+                c.startup(user="scram_user", database="postgres")
+                t, body = c.read_message()
+                self.assertEqual((t, struct.unpack_from("!I", body, 0)[0]), ("R", 10))  # SASL
+        return c
+
+    def test_each_step_ends_at_the_deadline_and_frees_its_session(self):
+        config = world.proxy_config(admin={"users": ["scram_user"]})
+        config["limits"] = {"startup_timeout_seconds": 2, "max_authenticating": len(self.STALLS)}
+        with e2e_common.Proxy(upstream_port=world.pg.port, **config) as px:
+            console = psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW, dbname="seedproxy"),
+                                      autocommit=True)
+            bystander = psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW), autocommit=True)
+            start = len(px.log_text())
+            stalled = {kind: self.stall(px.port, kind) for kind in self.STALLS}
+            # Every place among those logging in is taken: one more login is refused.
+            self.assertEqual(world.login_refusal(px.port, "scram_user", SCRAM_PW)["C"], "53300")
+            for kind, client in stalled.items():
+                with client:
+                    messages = client.expect_eof(timeout=30)
+                errors = [wire.parse_error(body) for t, body in messages if t == "E"]
+                if kind == "TLS, then the SCRAM challenge unanswered":
+                    self.assertEqual([(e["C"], e["M"]) for e in errors],
+                                     [("57014", "canceling authentication due to timeout")], kind)
+                else:
+                    self.assertEqual(errors, [], kind)
+            text = e2e_common.poll(
+                lambda: px.log_text()[start:] if all(
+                    px.log_text()[start:].count(reason) >= list(self.STALLS.values()).count(reason)
+                    for reason in self.STALLS.values()) else None,
+                30, 0.05, "every stalled session's reason in the log")
+            self.assertEqual(text.count("closed after"), len(self.STALLS), text)
+            # The sessions are gone (the console and the bystander remain) and their places are
+            # back: a login goes through.
+            e2e_common.poll(lambda: len(console.execute("SHOW CLIENTS").fetchall()) == 2, 20, 0.05,
+                            "the stalled sessions gone from SHOW CLIENTS")
+            with psycopg.connect(world.dsn(px, "scram_user", SCRAM_PW)) as conn:
+                self.assertEqual(conn.execute("select 1").fetchone(), (1,))
+            self.assertEqual(bystander.execute("select 42").fetchone(), (42,))
+            bystander.close()
+            console.close()
+            self.assertTrue(px.running())
+
 class ProxyModeLogin(unittest.TestCase):
     """auth.mode = proxy: the login deadline and the bound on sessions logging in cover the
     proxy's own password exchange too."""
