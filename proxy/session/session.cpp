@@ -198,6 +198,12 @@ asio::awaitable<bool> Session::log_in_and_relay(Ending& ending) {
     if (!login_started) co_return false;
     // The proxy's own login may already have refused the backend (57P03): no relay then.
     if (!ending.refused_backend) {
+      // The deadline passed while the upstream connection opened: the client's reads are cut
+      // (expire_login), so no relay; the client hears the timeout as from the relay's deadline.
+      if (login_expired()) {
+        ending = login_timeout();
+        co_return false;
+      }
       start_relay();
       co_return true;
     }
@@ -243,11 +249,11 @@ void Session::watch_login() {
 void Session::expire_login() {
   login_->expired = true;
   // A read begun later ends too: the client's socket reads end-of-file from now on. What the
-  // session tells the client about the timeout still goes out.
+  // session tells the client about the timeout still goes out. The server's side is left alone:
+  // its steps race the deadline themselves (connect_host, login_upstream), as before.
   error_code ignored;
   if (client_.socket().is_open()) client_.socket().shutdown(tcp::socket::shutdown_receive, ignored);
   client_.cancel();
-  server_.cancel();
 }
 
 void Session::reset_server_side() {

@@ -273,7 +273,7 @@ class Session {
   [[nodiscard]] Ending login_timeout() const;
   // The steps the proxy runs itself before the relay (startup packet, TLS handshake, its own
   // authentication) share one wait on the login deadline, armed here once per session: when it
-  // passes, expire_login marks the login expired and cuts the client's (and the server's) reads,
+  // passes, expire_login marks the login expired and cuts the client's reads,
   // so the step under way ends at once and reports the timeout (login_expired()). One wait instead
   // of racing each step against the timer with ||, which spawns two coroutines a step
   // (docs/benchmarks.md, "One deadline wait per login").
