@@ -148,7 +148,7 @@ write_config() { # write_config FILE SEEDS_JSON
   "metrics": {"host": "127.0.0.1", "port": $metrics_port},
   "runtime": {"threads": 1, "shutdown_grace_seconds": 5},
   "log": {"level": "info"},
-  "materialization": {"reads_flush_seconds": 1, "phase_grace_seconds": 0.5,
+  "materialization": {"reads_flush_seconds": 1,
                       "initial_batch_rows": 500, "max_batch_rows": 2000, "target_batch_seconds": 0.05},
   "seeds": $2
 }
