@@ -5,7 +5,10 @@ sessions still logging in are bounded in total (limits.max_authenticating) and p
 (limits.max_authenticating_per_address), past which a client is refused with 53300 and a message
 naming the setting; and a startup packet naming a database that does not exist leaves /health 200."""
 
+import socket
 import struct
+import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -175,6 +178,71 @@ class HealthIgnoresStrangers(unittest.TestCase):
         self.assertNotIn('database "no_such_db_', px_timeout.log_text()[start:])
         status, body = health()
         self.assertEqual((status, body), (200, "ok\n"))
+
+
+class DeadlineDuringUpstreamConnect(unittest.TestCase):
+    """Relay mode: the login deadline passes while the proxy's connection to PostgreSQL is still
+    being opened, and the connection then succeeds. The client hears PostgreSQL's timeout; no
+    relay starts on a client socket the deadline already closed for reading."""
+
+    def test_a_connect_finishing_after_the_deadline_ends_with_the_timeout(self):
+        # An upstream whose accept queue is full drops the proxy's SYN; the kernel sends it again
+        # 1 s and 3 s after the first, so once the queue is drained (after the 1 s deadline) the
+        # connect completes, well inside connect_timeout_seconds.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        upstream = listener.getsockname()[1]
+        fillers = []
+
+        def queue_full() -> bool:
+            probe = socket.socket()
+            probe.settimeout(0.3)
+            try:
+                probe.connect(("127.0.0.1", upstream))
+            except OSError:
+                probe.close()
+                return True
+            fillers.append(probe)  # it took a place in the queue: keep it there
+            return False
+        e2e_common.poll(queue_full, 20, 0, "the upstream's accept queue to be full")
+        accepted = []
+        stop = threading.Event()
+
+        def drain():
+            listener.settimeout(0.1)
+            while not stop.is_set():
+                try:
+                    accepted.append(listener.accept()[0])
+                except OSError:
+                    pass
+        px = e2e_common.Proxy(upstream_port=upstream,
+                              limits={"startup_timeout_seconds": 1, "connect_timeout_seconds": 20})
+        drainer = threading.Thread(target=drain)
+        try:
+            start = len(px.log_text())
+            with wire.WireClient(px.port, timeout=30) as c:
+                c.startup(user="postgres", database="postgres")
+                began = time.monotonic()
+                # Drained a second after the deadline: the proxy's connect completes with the
+                # SYN sent 3 s after its first.
+                e2e_common.poll(lambda: time.monotonic() - began > 2, 10, 0.05, "2 s")
+                drainer.start()
+                messages = c.expect_eof(timeout=30)
+            errors = [wire.parse_error(body) for t, body in messages if t == "E"]
+            self.assertEqual([(e["C"], e["M"]) for e in errors],
+                             [("57014", "canceling authentication due to timeout")], messages)
+            wait_log(px, "did not log in within limits.startup_timeout_seconds", start)
+            # The proxy did reach the upstream (after the deadline), and ended there.
+            self.assertTrue(accepted, "the proxy's connection never reached the upstream")
+        finally:
+            stop.set()
+            if drainer.is_alive():
+                drainer.join()
+            e2e_common.finish(px)
+            for s in fillers + accepted:
+                s.close()
+            listener.close()
 
 if __name__ == "__main__":
     e2e_common.main()
