@@ -43,10 +43,10 @@ void PacketWriter::finish() {
   for (int i = 0; i < 4; ++i) out_[start_ + 1 + i] = static_cast<std::byte>(length >> (24 - 8 * i));
 }
 
-std::vector<std::byte> query_message(std::string_view sql) {
+std::vector<std::byte> cstring_message(char type, std::string_view text) {
   PacketWriter writer;
-  writer.begin('Q');
-  writer.put_cstring(sql);
+  writer.begin(type);
+  writer.put_cstring(text);
   writer.finish();
   return writer.take();
 }

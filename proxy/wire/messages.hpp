@@ -47,8 +47,12 @@ struct ErrorFields {
 };
 
 [[nodiscard]] std::vector<std::byte> error_response(const ErrorFields& fields);
+// A message whose body is one NUL-terminated string (Query, CommandComplete).
+[[nodiscard]] std::vector<std::byte> cstring_message(char type, std::string_view text);
 // A simple-protocol Query carrying `sql`.
-[[nodiscard]] std::vector<std::byte> query_message(std::string_view sql);
+[[nodiscard]] inline std::vector<std::byte> query_message(std::string_view sql) {
+  return cstring_message('Q', sql);
+}
 // Terminate: a backend told so ends without logging an unexpected end of file.
 inline constexpr std::array<std::byte, 5> terminate_message{
     std::byte{'X'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{4}};

@@ -69,13 +69,7 @@ std::string float8_text(double value) {
   return text;
 }
 
-std::vector<std::byte> command_complete(std::string_view tag) {
-  PacketWriter writer;
-  writer.begin('C');
-  writer.put_cstring(tag);
-  writer.finish();
-  return writer.take();
-}
+std::vector<std::byte> command_complete(std::string_view tag) { return cstring_message('C', tag); }
 
 std::vector<std::byte> ready_for_query(char status) {
   PacketWriter writer;
