@@ -165,8 +165,8 @@ asio::awaitable<void> Session::park_server(Ending& ending) {
 // Reads the server's answers in whole socket reads (not a header and a body at a time: fewer
 // system calls and waits per reset) and hands each message's type and body to `each` until it
 // returns true. False when the connection fails, a message is malformed or too long, more than
-// max_reset_bytes come, the deadline passes (bound_server_reads), or bytes follow the last
-// message.
+// max_reset_bytes come, the deadline passes (reset_server's when_passed), or bytes follow the
+// last message.
 template <class Each>
 asio::awaitable<bool> Session::read_server_messages(Each each) {
   std::vector<std::byte> pending;
@@ -183,7 +183,7 @@ asio::awaitable<bool> Session::read_server_messages(Each each) {
       if (each(frame.message.header.type, frame.message.body)) co_return at == pending.size();
     }
     pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(at));
-    // The deadline cancels the read (bound_server_reads): no race of two coroutines per read.
+    // The deadline cancels the read (when_passed): no race of two coroutines per read.
     std::tuple<boost::system::error_code, std::size_t> got;
     if (server_.tls())
       got = co_await server_.tls_receive(chunk);
@@ -194,15 +194,6 @@ asio::awaitable<bool> Session::read_server_messages(Each each) {
     if (ec || total > max_reset_bytes) co_return false;
     pending.insert(pending.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
   }
-}
-
-void Session::bound_server_reads(asio::steady_timer& deadline) {
-  deadline.async_wait([this](boost::system::error_code ec) {
-    if (!ec) server_.cancel();
-    --coroutines_;
-    free_if_over();
-  });
-  ++coroutines_;  // as in watch_login: counted once the wait is pending
 }
 
 asio::awaitable<bool> Session::reset_server() {
@@ -216,7 +207,7 @@ asio::awaitable<bool> Session::reset_server() {
   if (write_error) co_return false;
   asio::steady_timer deadline(client_.get_executor());
   deadline.expires_after(seconds(settings_->connect_timeout_seconds));
-  bound_server_reads(deadline);
+  when_passed(deadline, &Session::cancel_server);
   bool failed = false, marked = false;
   std::optional<bool> idle;  // set at the marker's ReadyForQuery
   const bool read = co_await read_server_messages([&](char type, protocol::Bytes body) {

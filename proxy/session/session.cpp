@@ -233,20 +233,25 @@ Session::Ending Session::login_timeout() const {
   return timeout;
 }
 
-void Session::watch_login() {
+void Session::when_passed(asio::steady_timer& timer, void (Session::*passed)()) {
   // Counted as a coroutine of the session (after async_wait, which may throw; its handler never
   // runs inside it): the handler runs, cancelled at the latest, before the session can be freed.
-  // logged_in() and finish() cancel it.
-  login_->deadline.async_wait([this](error_code ec) {
-    // While the pumps run, the relay's own wait on the deadline ends the session (start_relay).
-    if (!ec && login_ && !pumps_) expire_login();
+  timer.async_wait([this, passed](error_code ec) {
+    if (!ec) (this->*passed)();
     --coroutines_;
     free_if_over();
   });
   ++coroutines_;
 }
 
+void Session::watch_login() {
+  // logged_in() and finish() cancel the wait.
+  when_passed(login_->deadline, &Session::expire_login);
+}
+
 void Session::expire_login() {
+  // While the pumps run, the relay's own wait on the deadline ends the session (start_relay).
+  if (!login_ || pumps_) return;
   login_->expired = true;
   // A read begun later ends too: the client's socket reads end-of-file from now on. What the
   // session tells the client about the timeout still goes out. The server's side is left alone:

@@ -227,9 +227,11 @@ class Session {
   // connection fails, the deadline passes or something follows the last message.
   template <class Each>
   boost::asio::awaitable<bool> read_server_messages(Each each);
-  // When `deadline` passes, the server's reads are cancelled (a wait counted as a coroutine of the
-  // session, so it can end first); destroying the timer withdraws it.
-  void bound_server_reads(boost::asio::steady_timer& deadline);
+  // When `timer` passes, (this->*passed)() runs: one wait counted as a coroutine of the session,
+  // so the session outlives it; cancelling or destroying the timer withdraws it. It bounds steps
+  // that cannot race the timer cheaply (watch_login, reset_server's reads).
+  void when_passed(boost::asio::steady_timer& timer, void (Session::*passed)());
+  void cancel_server() { server_.cancel(); }
   // The session's coroutines, each started by spawn: open (the startup and the first login), and
   // after_relay each time the pumps have ended (the next host, or the end). While the pumps run,
   // none is left: an idle session is only its pumps' pending reads, which own nothing, and no
