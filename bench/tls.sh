@@ -260,6 +260,9 @@ elif ((syscall_xacts > 0)); then
 fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# The median of a[1..n] (sorts a), for the report's awk programs.
+awk_median='function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                                 return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }'
 {
   echo "# TLS: seedproxy and PgBouncer terminating client TLS"
   echo
@@ -272,9 +275,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "|---|---|---:|---:|---:|---:|---:|"
   for mode in $modes; do
     for t in "${targets[@]:1}"; do
-      awk -F'\t' -v mode="$mode" -v target="$t" '
-        function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-                                         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+      awk -F'\t' -v mode="$mode" -v target="$t" "$awk_median"'
         $1 == mode && $3 == "pgbouncer" { b[++nb] = $4; bc[nb] = $5 }
         $1 == mode && $3 == target { s[++ns] = $4; sc[ns] = $5 }
         END { mb = median(b, nb); ms = median(s, ns)
@@ -309,9 +310,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "|---|---|---:|---:|---:|---:|"
   for mode in $modes; do
     for t in "${targets[@]}"; do
-      awk -F'\t' -v mode="$mode" -v target="$t" '
-        function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-                                         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+      awk -F'\t' -v mode="$mode" -v target="$t" "$awk_median"'
         $1 == mode && $3 == target { ++n; u[n] = $6; s[n] = $7; f[n] = $8; c[n] = $9 }
         END { printf "| %s | %s | %.1f | %.1f | %.2f | %.2f |\n", mode, target, median(u, n), median(s, n), median(f, n), median(c, n) }' "$runs"
     done
