@@ -16,15 +16,25 @@ backend, prepared single-row INSERTs, instructions of 2N minus N inserts over N)
                   delta (a design sketch, not proven exact: docs/materialization.md)
   recompute       SECURITY DEFINER: the key lock, then UPDATE account SET c = c, whose row
                   trigger counts the account's rows again (seedproxy's way, row-level)
+  bare_recount    the function runs UPDATE account SET c = (SELECT count(*) ...) for the key (no
+                  key lock, no row trigger: not exact under concurrent writers)
+  c_noop, c_delta, c_recount
+                  the same as noop, bare_delta and bare_recount, written in C
+                  (bench/floor_trigger.c, compiled here against the server's headers with
+                  pg_config's include directory and declared by the .so's path; never installed):
+                  what is left when no PL/pgSQL runs at all
 
 Usage: bench/crosstable_floor.py   (env BENCH_ACCOUNTS [20000], BENCH_TXN_PER_ACCOUNT [50],
-BENCH_INSTRUCTION_INSERTS [500]; valgrind)
+BENCH_INSTRUCTION_INSERTS [500]; valgrind; gcc and postgresql-server-dev-15 for the C variants).
+Arguments: the variants to measure (default all; the first is the ratios' base).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,6 +62,31 @@ def dependency(body: str, options: str = "") -> str:
             "CREATE TRIGGER dep_i AFTER INSERT ON txn FOR EACH ROW EXECUTE FUNCTION dep();")
 
 
+RECOUNT = "UPDATE account SET c = (SELECT count(*) FROM txn t WHERE t.account_id = NEW.account_id) " \
+          "WHERE id = NEW.account_id;"
+
+
+def c_trigger(function: str) -> str:
+    """An AFTER INSERT row trigger on txn running `function` of bench/floor_trigger.c (the {so}
+    placeholder is the compiled library's path, filled in by compile_c_triggers)."""
+    return (f"CREATE FUNCTION dep() RETURNS trigger LANGUAGE c AS '{{so}}', '{function}';\n"
+            "CREATE TRIGGER dep_i AFTER INSERT ON txn FOR EACH ROW EXECUTE FUNCTION dep();")
+
+
+def compile_c_triggers(directory: str) -> str:
+    """Builds bench/floor_trigger.c into `directory` (made readable by the server's user) and
+    returns the library's path."""
+    includes = subprocess.run(["pg_config", "--includedir-server"], capture_output=True, text=True)
+    if includes.returncode != 0:
+        raise SystemExit("the C variants need pg_config (apt-get install postgresql-server-dev-15)")
+    so = os.path.join(directory, "floor_trigger.so")
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor_trigger.c")
+    subprocess.run(["cc", "-O2", "-fPIC", "-shared", "-Wall", "-Wno-unused-parameter", "-I",
+                    includes.stdout.strip(), source, "-o", so], check=True)
+    os.chmod(directory, 0o755)
+    return so
+
+
 VARIANTS = {
     "none": "",
     "noop": dependency(""),
@@ -62,6 +97,10 @@ VARIANTS = {
         "WHERE a.id = NEW.account_id;", DEFINER + " SET seedproxy.delta = 'on'"),
     "recompute": ROW_TRIGGER + dependency(LOCK + " UPDATE account SET c = c WHERE id = NEW.account_id;",
                                           DEFINER),
+    "bare_recount": dependency(RECOUNT),
+    "c_noop": c_trigger("floor_noop"),
+    "c_delta": c_trigger("floor_delta"),
+    "c_recount": c_trigger("floor_recount"),
 }
 
 
@@ -106,7 +145,17 @@ def measure_variants(variants: dict[str, str], names: list[str], width: int) -> 
 
 
 def main() -> None:
-    measure_variants(VARIANTS, list(VARIANTS), 14)
+    chosen = sys.argv[1:] or list(VARIANTS)
+    unknown = [name for name in chosen if name not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    with tempfile.TemporaryDirectory() as directory:
+        variants = dict(VARIANTS)
+        if any(name.startswith("c_") for name in chosen):
+            so = compile_c_triggers(directory)
+            variants = {name: sql.replace("{so}", so) for name, sql in VARIANTS.items()}
+        measure_variants(variants, chosen, 14)
+
 
 if __name__ == "__main__":
     main()
