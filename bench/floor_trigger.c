@@ -9,7 +9,8 @@
  *
  * Neither of the last two is exact under concurrent writers (no key lock); they are lower bounds
  * for a design that writes the seed row inside the writer's transaction. */
-// clang-format off: postgres.h must come first
+// postgres.h must come first
+// clang-format off
 #include "postgres.h"
 
 #include "access/htup_details.h"
