@@ -37,6 +37,14 @@ Environment (defaults in brackets):
   BENCH_SEGMENT [15]      pgbench -T of each back-to-back load segment
   BENCH_UPDATE_SECONDS [15]  seconds per UPDATE-throughput run
   BENCH_MATERIALIZE_TIMEOUT [900]  longest wait for a MATERIALIZE or ROLLBACK to reach its step
+  BENCH_SEED [row]        row: the seeds are abalance::bigint * 100 (row-local), compared with
+                          ALTER TABLE … ADD COLUMN … GENERATED ALWAYS AS (…) STORED;
+                          history: the seeds count the account's pgbench_history rows (a
+                          cross-table seed; pgbench -N inserts a history row in every transaction,
+                          so both of its tables are written while it materializes). A generated
+                          column cannot hold a subquery, so the comparison is the migration people
+                          write instead: ALTER TABLE … ADD COLUMN and one UPDATE of every row, in
+                          one transaction. BENCH_HISTORY_PER_ACCOUNT [3] rows are loaded first.
   SEEDPROXY_BIN [build/proxy/seedproxy]  the proxy binary
   BASELINE_BIN []         the baseline proxy binary (e.g. main built elsewhere); same config format
 EOF
@@ -80,7 +88,13 @@ db=bench
 # The seed and the stored generated column compute the same thing. Each seed is materialized
 # once: a rolled-back seed must be declared again before it can be materialized again, so every
 # run under load has its own attribute: bc_new_r1, bc_baseline_r1, bc_stored_r1 (a column), ...
-expression='abalance::bigint * 100'
+seed_kind=${BENCH_SEED:-row}
+case $seed_kind in
+  row) expression='abalance::bigint * 100' ;;
+  history) expression='(SELECT count(*) FROM pgbench_history h WHERE h.aid = pgbench_accounts.aid)' ;;
+  *) die "BENCH_SEED must be row or history, not $seed_kind" ;;
+esac
+history_per_account=${BENCH_HISTORY_PER_ACCOUNT:-3}
 attr_idle=balance_cents_idle      # no load, the same settings; kept for the trigger run (steps 3-4)
 attr_fast=balance_cents_idle_fast # no load, larger batches and shorter pauses (step 6)
 
@@ -170,6 +184,13 @@ pg=("${psql[@]}" -p "$pg_port" -d "$db")
 log "pgbench -i -s $scale ($rows pgbench_accounts rows)"
 "$pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pg_port" -U postgres "$db" >"$results/pgbench-init.log" 2>&1 ||
   { cat "$results/pgbench-init.log" >&2; die "pgbench -i failed"; }
+if [[ $seed_kind == history ]]; then
+  log "loading $((rows * history_per_account)) pgbench_history rows and an index on their aid"
+  "${pg[@]}" -c "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime)
+    SELECT 1 + i % ($scale * 10), 1 + i % $scale, 1 + i % $rows, 1, now()
+    FROM generate_series(0, $((rows * history_per_account - 1))) i" \
+    -c "CREATE INDEX pgbench_history_aid ON pgbench_history (aid)"
+fi
 "${pg[@]}" -c "VACUUM ANALYZE" -c "CHECKPOINT"
 # pg_dump writes a random \restrict key into every dump; it is not part of the schema.
 schema_dump() {
@@ -204,6 +225,7 @@ write_config() { # write_config FILE SETTINGS
   "upstream": {"host": "127.0.0.1", "port": $pg_port},
   "control": {"user": "postgres"},
   "admin": {"users": ["postgres"]},
+  "validation": {"max_cost_ratio": 1e12},
   "seeds": [
     $seeds
   ],
@@ -297,9 +319,13 @@ materialize_run() { # materialize_run VARIANT ROUND: MATERIALIZE under load, che
   watch "rollback-$variant-r$2" "ROLLBACK pgbench_accounts.$attr" "$attr" rolled_back
 }
 alter_stored() { # alter_stored COLUMN
-  log "ALTER TABLE pgbench_accounts ADD COLUMN $1 … STORED (direct)"
-  "${pg[@]}" -c "ALTER TABLE pgbench_accounts ADD COLUMN $1 bigint GENERATED ALWAYS AS ($expression) STORED" \
-    >"$results/alter.out" 2>&1 || { cat "$results/alter.out" >&2; die "ALTER TABLE failed"; }
+  local sql="ALTER TABLE pgbench_accounts ADD COLUMN $1 bigint GENERATED ALWAYS AS ($expression) STORED"
+  # a generated column cannot hold a subquery: the hand-written migration, in one transaction
+  [[ $seed_kind == row ]] || sql="BEGIN; ALTER TABLE pgbench_accounts ADD COLUMN $1 bigint;
+    UPDATE pgbench_accounts SET $1 = $expression; COMMIT"
+  log "$(if [[ $seed_kind == row ]]; then echo "ALTER TABLE pgbench_accounts ADD COLUMN $1 … STORED"; else
+    echo "ALTER TABLE pgbench_accounts ADD COLUMN $1, UPDATE of every row, one transaction"; fi) (direct)"
+  "${pg[@]}" -c "$sql" >"$results/alter.out" 2>&1 || { cat "$results/alter.out" >&2; die "ALTER TABLE failed"; }
 }
 stored_run() { # stored_run ROUND
   proxy_use "$proxy_bin" "$attr_idle"
@@ -365,6 +391,8 @@ after=$after
 segment=$segment
 update_seconds=$update_seconds
 expression=$expression
+seed_kind=$seed_kind
+history_per_account=$history_per_account
 load_settings=$(tr -s ' \n' ' ' <<<"$load_settings")
 fast_settings=$(tr -s ' \n' ' ' <<<"$fast_settings")
 EOF

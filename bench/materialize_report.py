@@ -202,7 +202,9 @@ def main() -> int:
     print(f"- seedproxy {meta.get('seedproxy_version', '?')} (commit {meta.get('commit', '?')}, "
           f"{meta.get('binary', '?')}); {meta.get('pg_version', '?')}")
     print(f"- data: pgbench -i -s {meta.get('scale')} ({int(meta.get('rows', 0)):,} pgbench_accounts rows); "
-          f"seed `balance_cents bigint = {meta.get('expression')}`, policy manual")
+          f"seed `bigint = {meta.get('expression')}`, policy manual"
+          + (f"; {meta.get('history_per_account')} pgbench_history rows per account loaded first"
+             if meta.get("seed_kind") == "history" else ""))
     print(f"- load: `pgbench -N -M {meta.get('mode')} -c {meta.get('clients')} -j {meta.get('jobs')}` through "
           f"seedproxy, back-to-back {meta.get('segment')} s segments with `-l`; {meta.get('before')} s measured "
           f"before each change, {meta.get('after')} s kept after it")
@@ -236,7 +238,8 @@ def main() -> int:
         return run.rsplit("-r", 1)[0]
 
     labels = {"new": "seedproxy MATERIALIZE (this build)", "baseline": "seedproxy MATERIALIZE (baseline build)",
-              "stored": "ALTER TABLE … ADD COLUMN … STORED"}
+              "stored": "ALTER TABLE … ADD COLUMN … STORED" if meta.get("seed_kind", "row") == "row"
+              else "ALTER TABLE … ADD COLUMN + UPDATE of every row, one transaction"}
 
     def ratio(p: dict) -> float:
         return p["during"]["p99"] / p["before"]["p99"]
