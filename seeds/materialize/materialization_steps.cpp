@@ -472,6 +472,35 @@ DdlOutcome add_column(ControlConnection& connection, const MaterializationPlan& 
   });
 }
 
+namespace {
+
+// The events of a cross-table seed's write trigger. It fires on INSERT, and on an UPDATE that
+// names in its SET list the seed's column (the dependency triggers, the backfill, a client writing
+// it) or a column the expression reads from the row (its keys above all). Any other UPDATE keeps
+// the column of the version it replaces, which is exact: every change to what the expression
+// reads rewrote that version, or waits for this UPDATE's row lock and then rewrites the new one
+// (docs/materialization.md, "Which UPDATEs recompute"). Another BEFORE UPDATE row trigger could
+// change an input without naming it: one seedproxy did not create, or another seed's when the
+// expression reads a column seedproxy added. Then every UPDATE fires, as without the list.
+std::string cross_table_events(ControlConnection& connection, const MaterializationPlan& plan,
+                               const std::string& oid) {
+  const auto others = connection.query(
+      "looking for BEFORE UPDATE triggers that could change the expression's inputs",
+      "SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid "
+      "AND NOT t.tgisinternal AND t.tgname <> $2 AND (t.tgtype & 3) = 3 AND (t.tgtype & 16) <> 0 "
+      "AND (pg_catalog.obj_description(t.tgfoid, 'pg_proc') IS DISTINCT FROM $3 "
+      "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tgrelid "
+      "    AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($4::text[]) "
+      "    AND pg_catalog.col_description(a.attrelid, a.attnum) = $3)) LIMIT 1",
+      {oid, plan.trigger_name, kMark, text_array_literal(plan.input_columns)});
+  if (PQntuples(others.get()) > 0) return " BEFORE INSERT OR UPDATE";
+  std::string columns = plan.column_sql;
+  for (const auto& input : plan.input_columns) columns += ", " + pg::quote_identifier(input);
+  return " BEFORE INSERT OR UPDATE OF " + columns;
+}
+
+}  // namespace
+
 DdlOutcome install_trigger(ControlConnection& connection, const MaterializationPlan& plan,
                            const StepSettings& settings, const std::atomic<bool>& stop) {
   if (plan.target.cross_table && !plan.dependency_refusal.empty())
@@ -554,11 +583,13 @@ DdlOutcome install_trigger(ControlConnection& connection, const MaterializationP
         const std::string when = cross ? std::string(" ")
                                        : " WHEN (\"new\"." + plan.column_sql +
                                              " IS DISTINCT FROM " + plan.trigger_value_sql + ") ";
-        (void)connection.query(
-            "creating the seed's write trigger",
-            "CREATE OR REPLACE TRIGGER " + pg::quote_identifier(plan.trigger_name) +
-                " BEFORE INSERT OR UPDATE ON " + plan.table_sql + " FOR EACH ROW" + when +
-                "EXECUTE FUNCTION " + plan.function_sql + "()");
+        const std::string events =
+            cross ? cross_table_events(connection, plan, oid) : " BEFORE INSERT OR UPDATE";
+        (void)connection.query("creating the seed's write trigger",
+                               "CREATE OR REPLACE TRIGGER " +
+                                   pg::quote_identifier(plan.trigger_name) + events + " ON " +
+                                   plan.table_sql + " FOR EACH ROW" + when + "EXECUTE FUNCTION " +
+                                   plan.function_sql + "()");
         transaction.commit();
       });
 }

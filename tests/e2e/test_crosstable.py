@@ -42,6 +42,9 @@ SEEDS = {
 # the only cross-table seed of its table (test_2c)
 SOLO = ("wtxn_count", "bigint", "(SELECT count(*) FROM wtxn w WHERE w.wallet_id = wallet.id)")
 REFUSED = ("later_txns", "bigint", "(SELECT count(*) FROM txn t WHERE t.account_id > account.id)")
+# a seed on a table with a BEFORE UPDATE trigger of its own, which moves a row to another id
+# without naming "id" in the UPDATE (test_2d)
+POCKET = ("ptxn_count", "bigint", "(SELECT count(*) FROM ptxn p WHERE p.pocket_id = pocket.id)")
 
 pg: PgCluster = None
 px = None
@@ -59,6 +62,8 @@ def seed_list() -> list:
                 "expression": REFUSED[2], "materialize": {"policy": "manual"}})
     out.append({"database": DB, "entity": "public.wallet", "attribute": SOLO[0], "type": SOLO[1],
                 "expression": SOLO[2], "materialize": {"policy": "manual"}})
+    out.append({"database": DB, "entity": "public.pocket", "attribute": POCKET[0], "type": POCKET[1],
+                "expression": POCKET[2], "materialize": {"policy": "manual"}})
     return out
 
 
@@ -80,6 +85,15 @@ def setUpModule():
         conn.execute("CREATE INDEX wtxn_wallet ON wtxn (wallet_id)")
         conn.execute("INSERT INTO wallet SELECT i, i FROM generate_series(1, 10) i")
         conn.execute("INSERT INTO wtxn SELECT i, 1 + i % 10 FROM generate_series(1, 40) i")
+        conn.execute("CREATE TABLE pocket (id int PRIMARY KEY, owner int)")
+        conn.execute("CREATE TABLE ptxn (id bigint PRIMARY KEY, pocket_id bigint)")
+        conn.execute("INSERT INTO pocket SELECT i, i FROM generate_series(1, 10) i")
+        conn.execute("INSERT INTO ptxn SELECT i, 1 + i % 10 FROM generate_series(1, 40) i")
+        # a negative owner moves the pocket to the id -owner: the key changes, unnamed
+        conn.execute("CREATE FUNCTION pocket_renumber() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$ BEGIN IF NEW.owner < 0 THEN NEW.id := -NEW.owner; END IF; RETURN NEW; END $$")
+        conn.execute("CREATE TRIGGER aaa_pocket_renumber BEFORE UPDATE ON pocket FOR EACH ROW "
+                     "EXECUTE FUNCTION pocket_renumber()")
         conn.execute(f"INSERT INTO customer SELECT i, 'r' || (i % 3) FROM generate_series(1, {CUSTOMERS}) i")
         conn.execute(f"INSERT INTO account SELECT i, 1 + i % {CUSTOMERS}, i * 10 FROM generate_series(1, {ACCOUNTS}) i")
         conn.execute(f"INSERT INTO txn SELECT i, 1 + i % {ACCOUNTS}, i % 50, CASE WHEN i % 7 = 0 THEN 'fee' ELSE 'pay' END "
@@ -376,9 +390,9 @@ class CrossTable(unittest.TestCase):
             self.assertEqual(outcomes[("READ COMMITTED", name)], "waited", name)
 
     def test_2c_one_seed_interleaved(self):
-        """The same races for a table with one cross-table seed. With several, one seed's trigger
-        recomputes the row for all of them (test_2b), so a dependency trigger that missed the row
-        would go unseen there; here nothing else repairs it."""
+        """The same races for a table with one cross-table seed. With several, a rewrite for
+        one seed used to recompute the row for all of them (test_2b), so a dependency trigger that
+        missed the row could go unseen there; here nothing else repairs it."""
         self.assertEqual(mc.command(px, f"MATERIALIZE wallet.{SOLO[0]}"), ["MATERIALIZE"])
         mc.wait_step(px, SOLO[0], "materialized", timeout=120)
         cases = {
@@ -390,6 +404,45 @@ class CrossTable(unittest.TestCase):
                                  lambda conn: mc.mismatches(conn, "wallet", SOLO[0], SOLO[2], SOLO[1]), 0)
         for name in cases:
             self.assertEqual(outcomes[("READ COMMITTED", name)], "waited", name)
+
+    def test_2d_updates_that_leave_the_inputs_alone(self):
+        """A cross-table seed's row trigger fires only for UPDATEs that name the seed's column or a
+        column the expression reads (the key): an UPDATE of other columns keeps the column, which
+        stays exact, including against a writer of the referenced table in between. A table with
+        a BEFORE UPDATE trigger of its own, which may change the key unnamed, keeps the trigger
+        firing on every UPDATE."""
+        def trigger_columns(table: str) -> list:
+            with pg.connect(DB) as conn:
+                return conn.execute(
+                    "SELECT coalesce(array_agg(a.attname::text ORDER BY a.attname), '{}') FROM pg_trigger t "
+                    "JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr) "
+                    "WHERE t.tgrelid = %s::regclass AND t.tgname LIKE 'zzzz_seedproxy_%%'", (table,)).fetchone()[0]
+
+        self.assertEqual(trigger_columns("wallet"), ["id", SOLO[0]])
+        wallet = lambda conn: mc.mismatches(conn, "wallet", SOLO[0], SOLO[2], SOLO[1])  # noqa: E731
+        with pg.connect(DB) as conn:
+            conn.execute("UPDATE wallet SET owner = owner + 1")
+            self.assertEqual(wallet(conn), 0)
+            conn.execute(f"UPDATE wallet SET {SOLO[0]} = 999 WHERE id = 1")  # a direct client's wrong value
+            self.assertEqual(wallet(conn), 0)
+            conn.execute("UPDATE wallet SET id = 500 WHERE id = 2")  # moved away from its wtxn rows
+            self.assertEqual(conn.execute(f"SELECT {SOLO[0]} FROM wallet WHERE id = 500").fetchone()[0], 0)
+            conn.execute("UPDATE wallet SET id = 2 WHERE id = 500")
+            self.assertEqual(wallet(conn), 0)
+        interleavings(self, WALLET, {
+            "owner updated": (lambda a, t: ("UPDATE wallet SET owner = owner + 1 WHERE id = %s", (a,)),
+                              lambda a, t: (WALLET.insert_txn(), (t, a))),
+            "owner updated second": (lambda a, t: (WALLET.insert_txn(), (t, a)),
+                                     lambda a, t: ("UPDATE wallet SET owner = owner + 1 WHERE id = %s", (a,))),
+        }, wallet, 0)
+
+        self.assertEqual(mc.command(px, f"MATERIALIZE pocket.{POCKET[0]}"), ["MATERIALIZE"])
+        mc.wait_step(px, POCKET[0], "materialized", timeout=120)
+        with pg.connect(DB) as conn:
+            conn.execute("UPDATE pocket SET owner = -77 WHERE id = 3")  # now id 77, with no ptxn rows
+            self.assertEqual(conn.execute(f"SELECT {POCKET[0]} FROM pocket WHERE id = 77").fetchone()[0], 0)
+            self.assertEqual(mc.mismatches(conn, "pocket", POCKET[0], POCKET[2], POCKET[1]), 0)
+        self.assertEqual(trigger_columns("pocket"), [])
 
     def test_3_truncate_of_a_referenced_table(self):
         with psycopg.connect(px.dsn(DB), autocommit=True) as conn:
@@ -408,7 +461,9 @@ class CrossTable(unittest.TestCase):
             mc.wait_step(px, name, "rolled_back", timeout=30)
         self.assertEqual(mc.command(px, f"ROLLBACK account.{REFUSED[0]}"), ["ROLLBACK"])
         self.assertEqual(mc.command(px, f"ROLLBACK wallet.{SOLO[0]}"), ["ROLLBACK"])
+        self.assertEqual(mc.command(px, f"ROLLBACK pocket.{POCKET[0]}"), ["ROLLBACK"])
         mc.wait_step(px, SOLO[0], "rolled_back", timeout=30)
+        mc.wait_step(px, POCKET[0], "rolled_back", timeout=30)
         e2e_common.poll(lambda: mc.seed_phase(px, REFUSED[0]) == "rolled_back", 15, 0.05, "rolled_back")
         after = mc.schema_dump(pg, DB, "--exclude-schema=seedproxy")
         self.assertTrue(after == schema_before,
