@@ -210,6 +210,8 @@ load_settings=${BENCH_LOAD_SETTINGS:-'"lock_timeout_seconds": 0.05, "target_batc
 # Without load: nothing to protect, so larger batches and short pauses (fewer commits, fewer pauses).
 fast_settings='"lock_timeout_seconds": 0.05, "target_batch_seconds": 0.5, "pause_ratio": 0.05,
     "max_batch_rows": 200000'
+# validation.max_cost_ratio: the history seed counts rows for every account it reads, past the
+# default bound on a seed's planner cost; the row-local seed is far below either bound.
 write_config() { # write_config FILE SETTINGS
   local seeds='' a sep='' r v attrs=("$attr_idle" "$attr_fast")
   for ((r = 1; r <= rounds; r++)); do for v in "${variants[@]}"; do attrs+=("bc_${v}_r$r"); done; done
