@@ -474,6 +474,28 @@ DdlOutcome add_column(ControlConnection& connection, const MaterializationPlan& 
 
 namespace {
 
+// The first BEFORE row trigger on the table, other than the seed's own, that matches `which` (SQL
+// over pg_trigger "t"; $2 is the seed's trigger name) and could change the expression's inputs:
+// one seedproxy did not create, or another seed's when the expression reads a column seedproxy
+// added (another seed's write trigger only sets that seed's column). Empty when there is none.
+std::string input_changing_trigger(ControlConnection& connection, const MaterializationPlan& plan,
+                                   const std::string& oid, const char* purpose,
+                                   const std::string& which) {
+  const auto found = connection.query(
+      purpose,
+      "SELECT t.tgname FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid "
+      "AND NOT t.tgisinternal AND t.tgname <> $2 AND (t.tgtype & 3) = 3 AND (t.tgtype & 64) = 0 "
+      "AND " +
+          which +
+          " AND (pg_catalog.obj_description(t.tgfoid, 'pg_proc') IS DISTINCT FROM $3 "
+          "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tgrelid "
+          "    AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($4::text[]) "
+          "    AND pg_catalog.col_description(a.attrelid, a.attnum) = $3)) "
+          "ORDER BY t.tgname COLLATE \"C\" LIMIT 1",
+      {oid, plan.trigger_name, kMark, text_array_literal(plan.input_columns)});
+  return PQntuples(found.get()) > 0 ? std::string(PQgetvalue(found.get(), 0, 0)) : std::string();
+}
+
 // The events of a cross-table seed's write trigger. It fires on INSERT, and on an UPDATE that
 // names in its SET list the seed's column (the dependency triggers, the backfill, a client writing
 // it) or a column the expression reads from the row (its keys above all). Any other UPDATE keeps
@@ -484,16 +506,11 @@ namespace {
 // expression reads a column seedproxy added. Then every UPDATE fires, as without the list.
 std::string cross_table_events(ControlConnection& connection, const MaterializationPlan& plan,
                                const std::string& oid) {
-  const auto others = connection.query(
-      "looking for BEFORE UPDATE triggers that could change the expression's inputs",
-      "SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid "
-      "AND NOT t.tgisinternal AND t.tgname <> $2 AND (t.tgtype & 3) = 3 AND (t.tgtype & 16) <> 0 "
-      "AND (pg_catalog.obj_description(t.tgfoid, 'pg_proc') IS DISTINCT FROM $3 "
-      "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tgrelid "
-      "    AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($4::text[]) "
-      "    AND pg_catalog.col_description(a.attrelid, a.attnum) = $3)) LIMIT 1",
-      {oid, plan.trigger_name, kMark, text_array_literal(plan.input_columns)});
-  if (PQntuples(others.get()) > 0) return " BEFORE INSERT OR UPDATE";
+  if (!input_changing_trigger(connection, plan, oid,
+                              "looking for BEFORE UPDATE triggers that could change the inputs",
+                              "(t.tgtype & 16) <> 0")
+           .empty())
+    return " BEFORE INSERT OR UPDATE";
   std::string columns = plan.column_sql;
   for (const auto& input : plan.input_columns) columns += ", " + pg::quote_identifier(input);
   return " BEFORE INSERT OR UPDATE OF " + columns;
@@ -536,23 +553,14 @@ DdlOutcome install_trigger(ControlConnection& connection, const MaterializationP
           throw MaterializationRefused("seed " + plan.name + " cannot be materialized: the table " +
                                        "has a trigger \"" + plan.trigger_name +
                                        "\" that seedproxy did not create");
-        // A BEFORE row trigger firing after ours could change the inputs after we computed. Another
-        // seed's write trigger (its function carries our mark) only sets that seed's column, which
-        // matters only when this expression reads a column seedproxy added.
-        const auto later = connection.query(
-            "looking for BEFORE triggers that fire after the seed's",
-            "SELECT t.tgname FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid "
-            "AND NOT t.tgisinternal AND t.tgname COLLATE \"C\" > $2 COLLATE \"C\" "
-            "AND (t.tgtype & 3) = 3 AND (t.tgtype & 64) = 0 AND (t.tgtype & 20) <> 0 "
-            "AND (pg_catalog.obj_description(t.tgfoid, 'pg_proc') IS DISTINCT FROM $3 "
-            "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tgrelid "
-            "    AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($4::text[]) "
-            "    AND pg_catalog.col_description(a.attrelid, a.attnum) = $3))",
-            {oid, plan.trigger_name, kMark, text_array_literal(plan.input_columns)});
-        if (PQntuples(later.get()) > 0)
+        // A BEFORE row trigger firing after ours could change the inputs after we computed.
+        const std::string later = input_changing_trigger(
+            connection, plan, oid, "looking for BEFORE triggers that fire after the seed's",
+            "t.tgname COLLATE \"C\" > $2 COLLATE \"C\" AND (t.tgtype & 20) <> 0");
+        if (!later.empty())
           throw MaterializationRefused(
-              "seed " + plan.name + " cannot be materialized: the BEFORE trigger \"" +
-              std::string(PQgetvalue(later.get(), 0, 0)) + "\" fires after \"" + plan.trigger_name +
+              "seed " + plan.name + " cannot be materialized: the BEFORE trigger \"" + later +
+              "\" fires after \"" + plan.trigger_name +
               "\" and could change the expression's inputs after the column is computed");
 
         // A cross-table seed locks its row's keys first (dependency_triggers.hpp).
