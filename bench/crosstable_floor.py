@@ -144,11 +144,18 @@ def measure_variants(variants: dict[str, str], names: list[str], width: int) -> 
         pg.stop()
 
 
-def main() -> None:
-    chosen = sys.argv[1:] or list(VARIANTS)
-    unknown = [name for name in chosen if name not in VARIANTS]
+def chosen_variants(variants: dict[str, str]) -> list[str]:
+    """The variants named on the command line (all when none is), or an exit naming the unknown
+    ones. crosstable_parts.py takes its own the same way."""
+    chosen = sys.argv[1:] or list(variants)
+    unknown = [name for name in chosen if name not in variants]
     if unknown:
-        sys.exit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+        sys.exit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(variants)}")
+    return chosen
+
+
+def main() -> None:
+    chosen = chosen_variants(VARIANTS)
     with tempfile.TemporaryDirectory() as directory:
         variants = dict(VARIANTS)
         if any(name.startswith("c_") for name in chosen):

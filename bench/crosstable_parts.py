@@ -143,11 +143,7 @@ VARIANTS = {
 
 
 def main() -> None:
-    chosen = sys.argv[1:] or list(VARIANTS)
-    unknown = [name for name in chosen if name not in VARIANTS]
-    if unknown:
-        sys.exit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
-    floor.measure_variants(VARIANTS, chosen, 24)
+    floor.measure_variants(VARIANTS, floor.chosen_variants(VARIANTS), 24)
 
 if __name__ == "__main__":
     main()

@@ -322,11 +322,12 @@ materialize_run() { # materialize_run VARIANT ROUND: MATERIALIZE under load, che
 }
 alter_stored() { # alter_stored COLUMN
   local sql="ALTER TABLE pgbench_accounts ADD COLUMN $1 bigint GENERATED ALWAYS AS ($expression) STORED"
-  # a generated column cannot hold a subquery: the hand-written migration, in one transaction
-  [[ $seed_kind == row ]] || sql="BEGIN; ALTER TABLE pgbench_accounts ADD COLUMN $1 bigint;
-    UPDATE pgbench_accounts SET $1 = $expression; COMMIT"
-  log "$(if [[ $seed_kind == row ]]; then echo "ALTER TABLE pgbench_accounts ADD COLUMN $1 … STORED"; else
-    echo "ALTER TABLE pgbench_accounts ADD COLUMN $1, UPDATE of every row, one transaction"; fi) (direct)"
+  local what="ALTER TABLE pgbench_accounts ADD COLUMN $1 … STORED"
+  if [[ $seed_kind != row ]]; then # a generated column cannot hold a subquery: the hand-written migration
+    sql="BEGIN; ALTER TABLE pgbench_accounts ADD COLUMN $1 bigint; UPDATE pgbench_accounts SET $1 = $expression; COMMIT"
+    what="ALTER TABLE pgbench_accounts ADD COLUMN $1, UPDATE of every row, one transaction"
+  fi
+  log "$what (direct)"
   "${pg[@]}" -c "$sql" >"$results/alter.out" 2>&1 || { cat "$results/alter.out" >&2; die "ALTER TABLE failed"; }
 }
 stored_run() { # stored_run ROUND
